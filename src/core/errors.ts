@@ -1,0 +1,40 @@
+/**
+ * Domain and application errors. Each maps to one `extensions.code` of the GraphQL contract
+ * (see `src/graphql/errors.ts`), so a client can tell a bad input from a forbidden transition.
+ */
+
+export interface FieldProblem {
+  /** A dotted path into the input, e.g. `person.email`. */
+  field: string;
+  message: string;
+}
+
+/** BAD_USER_INPUT */
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+  constructor(readonly fields: FieldProblem[]) {
+    super(fields.map((f) => `${f.field}: ${f.message}`).join('; '));
+  }
+}
+
+/** INVALID_TRANSITION: the command is not allowed in the entity's current state. */
+export class InvalidTransitionError extends Error {
+  override readonly name = 'InvalidTransitionError';
+  constructor(
+    readonly state: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** NOT_FOUND */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError';
+  constructor(
+    readonly entity: string,
+    readonly id: string,
+  ) {
+    super(`${entity} ${id} was not found`);
+  }
+}
