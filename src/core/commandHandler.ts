@@ -32,8 +32,8 @@ export interface CommandContext {
 export interface HandleOptions {
   /** The revision the client last saw; a stale one is a conflict, never retried. */
   expectedRevision?: number;
-  /** Name of the entity for NOT_FOUND when the stream must already exist. */
-  existingEntity?: string;
+  /** Set when the stream must already exist: names the entity of the NOT_FOUND error. */
+  existingEntity?: { type: string; id: string };
   /** Re-runs of load-decide-append after a conflict the client did not ask to see. */
   maxRetries?: number;
 }
@@ -90,7 +90,7 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
 ): Promise<CommandResult<State>> => {
   const recorded = await readStreamOrEmpty(store, streamId);
   if (recorded.length === 0 && options.existingEntity) {
-    throw new NotFoundError(options.existingEntity, streamId);
+    throw new NotFoundError(options.existingEntity.type, options.existingEntity.id);
   }
 
   const earlier = recorded.filter((event) => event.metadata.causationId === context.commandId);

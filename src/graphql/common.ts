@@ -1,0 +1,108 @@
+/** GraphQL types shared by every slice: money, reasons, recorded events, pagination. */
+import { IsString, Matches } from 'class-validator';
+import { Field, InputType, Int, ObjectType } from 'type-graphql';
+import type { RecordedEvent } from '../core/eventStore';
+import { DateTimeScalar, DecimalScalar, JSONScalar } from './scalars';
+
+@ObjectType()
+export class Money {
+  @Field(() => DecimalScalar)
+  amount!: string;
+
+  @Field(() => String, { description: 'ISO 4217 code, e.g. EUR' })
+  currency!: string;
+}
+
+@InputType()
+export class MoneyInput {
+  @Field(() => DecimalScalar)
+  @IsString()
+  amount!: string;
+
+  @Field(() => String, { description: 'ISO 4217 code, e.g. EUR' })
+  @Matches(/^[A-Z]{3}$/, { message: 'currency must be a three-letter ISO 4217 code such as EUR' })
+  currency!: string;
+}
+
+@ObjectType()
+export class Reason {
+  @Field(() => String)
+  code!: string;
+
+  @Field(() => String)
+  label!: string;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => Boolean)
+  hasNextPage!: boolean;
+
+  @Field(() => String, { nullable: true })
+  endCursor?: string;
+}
+
+@ObjectType({ description: 'One stored fact, with who recorded it, when, and why.' })
+export class RecordedEventType {
+  @Field(() => String)
+  id!: string;
+
+  @Field(() => String)
+  streamId!: string;
+
+  @Field(() => Int)
+  revision!: number;
+
+  @Field(() => String, { description: 'Position in the global log (opaque, ordered by the store)' })
+  position!: string;
+
+  @Field(() => String)
+  type!: string;
+
+  @Field(() => JSONScalar)
+  data!: unknown;
+
+  @Field(() => DateTimeScalar)
+  recordedAt!: Date;
+
+  @Field(() => DateTimeScalar)
+  occurredAt!: Date;
+
+  @Field(() => String)
+  actor!: string;
+
+  @Field(() => String)
+  correlationId!: string;
+
+  @Field(() => String)
+  causationId!: string;
+
+  @Field(() => Int)
+  schemaVersion!: number;
+
+  @Field(() => String, { nullable: true })
+  commandType?: string;
+
+  @Field(() => String, { nullable: true })
+  idempotencyKey?: string;
+}
+
+export const toRecordedEventType = (event: RecordedEvent): RecordedEventType => ({
+  id: event.id,
+  streamId: event.streamId,
+  revision: event.revision,
+  position: event.position,
+  type: event.type,
+  data: event.data,
+  recordedAt: new Date(event.metadata.recordedAt),
+  occurredAt: new Date(event.metadata.occurredAt),
+  actor: event.metadata.actor,
+  correlationId: event.metadata.correlationId,
+  causationId: event.metadata.causationId,
+  schemaVersion: event.metadata.schemaVersion,
+  commandType: event.metadata.commandType,
+  idempotencyKey: event.metadata.idempotencyKey,
+});
+
+export const MAX_PAGE_SIZE = 200;
+export const DEFAULT_PAGE_SIZE = 50;

@@ -1,0 +1,70 @@
+/**
+ * One place maps what went wrong to the `extensions.code` the contract promises, so resolvers
+ * just throw domain errors. Unknown errors are logged and never leak their details in production.
+ */
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { ValidationError as ClassValidatorError } from 'class-validator';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { ArgumentValidationError, AuthenticationError, AuthorizationError } from 'type-graphql';
+import { InvalidTransitionError, NotFoundError, ValidationError, type FieldProblem } from '../core/errors';
+import { ConcurrencyConflictError, NO_STREAM } from '../core/eventStore';
+
+export const formatError = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+  const original = unwrapResolverError(error);
+  const withCode = (message: string, extensions: Record<string, unknown>): GraphQLFormattedError => ({
+    message,
+    locations: formatted.locations,
+    path: formatted.path,
+    extensions,
+  });
+
+  if (original instanceof ArgumentValidationError) {
+    const fields = flattenValidationErrors(original.extensions.validationErrors);
+    return withCode(`Invalid input: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, {
+      code: 'BAD_USER_INPUT',
+      fields,
+    });
+  }
+  if (original instanceof ValidationError) {
+    return withCode(original.message, {
+      code: 'BAD_USER_INPUT',
+      fields: original.fields.map((f) => ({ ...f, field: `input.${f.field}` })),
+    });
+  }
+  if (original instanceof NotFoundError) {
+    return withCode(original.message, { code: 'NOT_FOUND', entity: original.entity, id: original.id });
+  }
+  if (original instanceof InvalidTransitionError) {
+    return withCode(original.message, { code: 'INVALID_TRANSITION', state: original.state });
+  }
+  if (original instanceof ConcurrencyConflictError) {
+    return withCode(
+      `The entity has changed since revision ${String(original.expectedRevision)}: reload it and try again`,
+      {
+        code: 'CONFLICT',
+        expectedRevision: typeof original.expectedRevision === 'number' ? original.expectedRevision : null,
+        actualRevision: original.actualRevision === NO_STREAM ? null : original.actualRevision,
+      },
+    );
+  }
+  if (original instanceof AuthenticationError) {
+    return withCode(original.message, { code: 'UNAUTHENTICATED' });
+  }
+  if (original instanceof AuthorizationError) {
+    return withCode(original.message, { code: 'FORBIDDEN' });
+  }
+  if (original instanceof GraphQLError || !(original instanceof Error)) return formatted;
+
+  console.error('Unexpected error', original);
+  return process.env.NODE_ENV === 'production'
+    ? withCode('Internal server error', { code: 'INTERNAL_SERVER_ERROR' })
+    : formatted;
+};
+
+/** class-validator nests errors by property; clients want one flat list of paths. */
+const flattenValidationErrors = (errors: readonly ClassValidatorError[], prefix = 'input'): FieldProblem[] =>
+  errors.flatMap((error) => {
+    const field = `${prefix}.${error.property}`;
+    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    return [...own, ...flattenValidationErrors(error.children ?? [], field)];
+  });

@@ -1,0 +1,25 @@
+import 'reflect-metadata';
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema, type AuthChecker } from 'type-graphql';
+import { LeadResolver } from '../leads/api';
+import type { GraphQLContext } from './context';
+import { SystemResolver } from './systemResolver';
+
+/** Role rules come later; for now every operation needs a verified identity, nothing more. */
+const authChecker: AuthChecker<GraphQLContext> = ({ context }, roles) =>
+  context.identity !== undefined && roles.every((role) => context.identity!.roles.includes(role));
+
+let built: Promise<GraphQLSchema> | undefined;
+
+/** Built once per process: type-graphql's metadata is global and rebuilding is slow (#1248). */
+export const buildCrmSchema = (): Promise<GraphQLSchema> =>
+  (built ??= buildSchema({
+    resolvers: [LeadResolver, SystemResolver],
+    authChecker,
+    authMode: 'error',
+    validate: { forbidUnknownValues: false },
+  }));
+
+/** The SDL as committed in schema/schema.graphql: sorted, so that diffs show real changes only. */
+export const printCrmSchema = async (): Promise<string> =>
+  `${printSchema(lexicographicSortSchema(await buildCrmSchema()))}\n`;
