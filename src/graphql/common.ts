@@ -42,7 +42,7 @@ export class PageInfo {
   endCursor?: string;
 }
 
-@ObjectType({ description: 'One stored fact, with who recorded it, when, and why.' })
+@ObjectType('RecordedEvent', { description: 'One stored fact, with who recorded it, when, and why.' })
 export class RecordedEventType {
   @Field(() => String)
   id!: string;

@@ -112,6 +112,7 @@ export class InterestInput {
   estimatedValue?: MoneyInput;
 }
 
+@InputType({ description: 'Fields every mutation input shares (never used on its own)' })
 abstract class MutationInput {
   @Field(() => String, {
     nullable: true,
@@ -122,6 +123,7 @@ abstract class MutationInput {
   idempotencyKey?: string;
 }
 
+@InputType({ description: 'Fields every input about an existing lead shares (never used on its own)' })
 abstract class LeadMutationInput extends MutationInput {
   @Field(() => ID)
   @IsNotEmpty()
