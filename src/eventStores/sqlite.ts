@@ -1,0 +1,262 @@
+/**
+ * The event store in one SQLite file. Several processes may share the file (the API, a
+ * projector, read models opening their own connections), so nothing here assumes exclusive
+ * access: writers serialise on SQLite's write lock and live subscriptions poll for appends made
+ * by other connections.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  ConcurrencyConflictError,
+  NO_STREAM,
+  StreamNotFoundError,
+  matchesExpectedRevision,
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type GlobalPosition,
+  type NewEvent,
+  type RecordedEvent,
+  type Subscription,
+} from '../core/eventStore';
+import { assertAppendableBatch, resultOfRetriedAppend, toJsonText } from './appendChecks';
+import { subscribeByPaging } from './catchUpSubscription';
+
+export interface SqliteEventStoreOptions {
+  filename: string;
+  /** How often a live subscription looks for appends made by other connections. */
+  pollIntervalMs?: number;
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+export interface SqliteEventStore extends EventStore {
+  readonly filename: string;
+}
+
+const SUBSCRIPTION_BATCH_SIZE = 500;
+// Long enough to outwait another process's append, short enough to surface a stuck writer.
+const BUSY_TIMEOUT_MS = 5000;
+
+// AUTOINCREMENT so that a position is never handed out twice, even after the newest row is
+// gone. The triggers make the log append-only for every connection, not only this adapter: an
+// auditor must be able to trust that no fact was rewritten. The insert trigger closes the one
+// gap the other two leave: INSERT OR REPLACE deletes the row it collides with without firing
+// delete triggers (unless a connection enables recursive_triggers).
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS events (
+    global_position INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    stream_id TEXT NOT NULL,
+    stream_revision INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    UNIQUE (stream_id, stream_revision)
+  );
+  CREATE TRIGGER IF NOT EXISTS events_are_never_updated BEFORE UPDATE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END;
+  CREATE TRIGGER IF NOT EXISTS events_are_never_deleted BEFORE DELETE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END;
+  CREATE TRIGGER IF NOT EXISTS events_are_never_replaced BEFORE INSERT ON events
+  WHEN EXISTS (SELECT 1 FROM events WHERE global_position = NEW.global_position)
+    OR EXISTS (SELECT 1 FROM events WHERE event_id = NEW.event_id)
+    OR EXISTS (SELECT 1 FROM events WHERE stream_id = NEW.stream_id AND stream_revision = NEW.stream_revision)
+  BEGIN SELECT RAISE(ABORT, 'events are immutable: an insert may not replace one'); END;
+`;
+
+interface EventRow {
+  global_position: number;
+  event_id: string;
+  stream_id: string;
+  stream_revision: number;
+  event_type: string;
+  data: string;
+  metadata: string;
+}
+
+interface PlaceRow {
+  stream_id: string;
+  stream_revision: number;
+  global_position: number;
+}
+
+export const openSqliteEventStore = ({
+  filename,
+  pollIntervalMs = 250,
+  synchronous = 'FULL',
+}: SqliteEventStoreOptions): SqliteEventStore => {
+  if (filename !== ':memory:') fs.mkdirSync(path.dirname(filename), { recursive: true });
+  const db = new Database(filename);
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.pragma('journal_mode = WAL');
+  // FULL by default: an acknowledged append must survive a crash of the process and of the
+  // machine. In WAL mode NORMAL survives a process crash but may lose the last commits on a
+  // power loss, because it only syncs the WAL at checkpoints.
+  db.pragma(`synchronous = ${synchronous}`);
+  db.transaction(() => db.exec(SCHEMA)).immediate();
+
+  const statements = {
+    lastRevision: db.prepare<[string], { revision: number | null }>(
+      'SELECT MAX(stream_revision) AS revision FROM events WHERE stream_id = ?',
+    ),
+    placeOfEvent: db.prepare<[string], PlaceRow>(
+      'SELECT stream_id, stream_revision, global_position FROM events WHERE event_id = ?',
+    ),
+    insert: db.prepare<[string, string, number, string, string, string, string]>(
+      `INSERT INTO events
+         (event_id, stream_id, stream_revision, event_type, data, metadata, recorded_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    readStream: db.prepare<[string, number, number], EventRow>(
+      `SELECT * FROM events WHERE stream_id = ? AND stream_revision >= ?
+       ORDER BY stream_revision LIMIT ?`,
+    ),
+    streamExists: db.prepare<[string], { found: 1 }>(
+      'SELECT 1 AS found FROM events WHERE stream_id = ? LIMIT 1',
+    ),
+    readAll: db.prepare<[number, number], EventRow>(
+      'SELECT * FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?',
+    ),
+    head: db.prepare<[], { position: number | null }>(
+      'SELECT MAX(global_position) AS position FROM events',
+    ),
+  };
+
+  const lastRevisionOf = (streamId: string) =>
+    statements.lastRevision.get(streamId)?.revision ?? NO_STREAM;
+
+  // IMMEDIATE takes the write lock before reading the stream's revision, so no other
+  // connection can append between that check and the inserts.
+  const append = db.transaction(
+    (
+      streamId: string,
+      events: readonly NewEvent[],
+      expectedRevision: ExpectedRevision,
+    ): AppendResult => {
+      const actualRevision = lastRevisionOf(streamId);
+      const retried = resultOfRetriedAppend(
+        streamId,
+        expectedRevision,
+        events.map((event) => {
+          const row = statements.placeOfEvent.get(event.id);
+          return (
+            row && {
+              streamId: row.stream_id,
+              revision: row.stream_revision,
+              position: String(row.global_position),
+            }
+          );
+        }),
+        actualRevision,
+      );
+      if (retried) return retried;
+      if (!matchesExpectedRevision(expectedRevision, actualRevision)) {
+        throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
+      }
+      const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
+      let position = '';
+      events.forEach((event, index) => {
+        const { lastInsertRowid } = statements.insert.run(
+          event.id,
+          streamId,
+          firstRevision + index,
+          event.type,
+          toJsonText(event.data, 'data'),
+          toJsonText(event.metadata, 'metadata'),
+          // A column of its own so that an audit can select by time without parsing JSON.
+          event.metadata.recordedAt,
+        );
+        position = String(lastInsertRowid);
+      });
+      return { nextExpectedRevision: firstRevision + events.length - 1, position };
+    },
+  );
+
+  const appendListeners = new Set<() => void>();
+  const subscriptions = new Set<Subscription>();
+
+  const readAllNow = (fromPosition: GlobalPosition | undefined, maxCount?: number) =>
+    statements.readAll
+      .all(fromPosition === undefined ? 0 : parsePosition(fromPosition), sqlLimit(maxCount))
+      .map(toRecordedEvent);
+
+  return {
+    name: 'sqlite',
+    filename,
+
+    async appendToStream(streamId, events, { expectedRevision }) {
+      assertAppendableBatch(streamId, events);
+      const result = append.immediate(streamId, events, expectedRevision);
+      for (const listener of appendListeners) listener();
+      return result;
+    },
+
+    async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
+      const rows = statements.readStream.all(streamId, fromRevision, sqlLimit(maxCount));
+      if (rows.length === 0 && statements.streamExists.get(streamId) === undefined) {
+        throw new StreamNotFoundError(streamId);
+      }
+      return rows.map(toRecordedEvent);
+    },
+
+    async readAll({ fromPosition, maxCount } = {}) {
+      return readAllNow(fromPosition, maxCount);
+    },
+
+    subscribeToAll(options) {
+      const subscription = subscribeByPaging(
+        {
+          readAll: async ({ fromPosition, maxCount }) => readAllNow(fromPosition, maxCount),
+          onAppended(listener) {
+            appendListeners.add(listener);
+            return () => appendListeners.delete(listener);
+          },
+          batchSize: SUBSCRIPTION_BATCH_SIZE,
+          pollIntervalMs,
+        },
+        options,
+      );
+      subscriptions.add(subscription);
+      return {
+        async stop() {
+          subscriptions.delete(subscription);
+          await subscription.stop();
+        },
+      };
+    },
+
+    async headPosition() {
+      const { position } = statements.head.get()!;
+      return position === null ? undefined : String(position);
+    },
+
+    comparePositions: (a, b) => parsePosition(a) - parsePosition(b),
+
+    async close() {
+      await Promise.all([...subscriptions].map((subscription) => subscription.stop()));
+      subscriptions.clear();
+      if (db.open) db.close();
+    },
+  };
+};
+
+const parsePosition = (position: GlobalPosition): number => {
+  if (!/^\d+$/.test(position)) throw new RangeError(`Not a SQLite position: ${position}`);
+  return Number(position);
+};
+
+/** SQLite reads a negative LIMIT as "no limit". */
+const sqlLimit = (maxCount: number | undefined) =>
+  maxCount === undefined || maxCount === Infinity ? -1 : maxCount;
+
+const toRecordedEvent = (row: EventRow): RecordedEvent => ({
+  id: row.event_id,
+  streamId: row.stream_id,
+  revision: row.stream_revision,
+  position: String(row.global_position),
+  type: row.event_type,
+  data: JSON.parse(row.data) as unknown,
+  metadata: JSON.parse(row.metadata) as RecordedEvent['metadata'],
+});

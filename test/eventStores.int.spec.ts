@@ -1,0 +1,264 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { NO_STREAM, type NewEvent, type RecordedEvent } from '../src/core/eventStore';
+import { createInMemoryEventStore } from '../src/eventStores/inMemory';
+import { openSqliteEventStore } from '../src/eventStores/sqlite';
+import { describeEventStoreContract } from './eventStoreContract';
+
+const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'event-stores-'));
+afterAll(() => fs.rmSync(tempDir, { recursive: true, force: true }));
+
+const aDatabaseFile = () => path.join(tempDir, `${randomUUID()}.sqlite`);
+
+const anEvent = (data: unknown = { note: randomUUID() }): NewEvent => ({
+  id: randomUUID(),
+  type: 'SomethingHappened',
+  data,
+  metadata: {
+    actor: 'tester',
+    recordedAt: '2024-05-02T08:30:00.000Z',
+    occurredAt: '2024-05-02T08:30:00.000Z',
+    correlationId: randomUUID(),
+    causationId: randomUUID(),
+    schemaVersion: 1,
+  },
+});
+
+describeEventStoreContract('in-memory', async () => createInMemoryEventStore());
+
+describeEventStoreContract('SQLite', async () => openSqliteEventStore({ filename: aDatabaseFile() }));
+
+describe('SQLite event store', () => {
+  it('keeps its events when the file is opened again, and carries on numbering after them', async () => {
+    const filename = path.join(tempDir, 'not', 'yet', 'created', 'events.sqlite');
+    const first = openSqliteEventStore({ filename });
+    const { position } = await first.appendToStream('lead-1', [anEvent(), anEvent()], {
+      expectedRevision: NO_STREAM,
+    });
+    const written = await first.readStream('lead-1');
+    await first.close();
+
+    const reopened = openSqliteEventStore({ filename });
+    try {
+      expect(await reopened.readStream('lead-1')).toEqual(written);
+      const next = await reopened.appendToStream('lead-2', [anEvent()], {
+        expectedRevision: NO_STREAM,
+      });
+      expect(reopened.comparePositions(next.position, position)).toBeGreaterThan(0);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('refuses, whoever asks, to update, delete or replace a stored event', async () => {
+    const filename = aDatabaseFile();
+    const store = openSqliteEventStore({ filename });
+    const original = anEvent({ amount: '100.00' });
+    await store.appendToStream('lead-1', [original], { expectedRevision: NO_STREAM });
+    const otherConnection = new Database(filename);
+    const tamperWith = (sql: string) => () => otherConnection.prepare(sql).run();
+
+    try {
+      expect(tamperWith(`UPDATE events SET data = '{"amount":"1.00"}'`)).toThrow(/immutable/);
+      expect(tamperWith('DELETE FROM events')).toThrow(/immutable/);
+      expect(
+        tamperWith(
+          `INSERT OR REPLACE INTO events
+             (event_id, stream_id, stream_revision, event_type, data, metadata, recorded_at)
+           SELECT event_id, stream_id, stream_revision, event_type, '{"amount":"1.00"}',
+             metadata, recorded_at
+           FROM events`,
+        ),
+      ).toThrow(/immutable/);
+
+      const [stored] = await store.readStream('lead-1');
+      expect(stored!.data).toEqual({ amount: '100.00' });
+    } finally {
+      otherConnection.close();
+      await store.close();
+    }
+  });
+
+  it('delivers to a live subscription the appends made through another connection', async () => {
+    const filename = aDatabaseFile();
+    const writer = openSqliteEventStore({ filename });
+    const reader = openSqliteEventStore({ filename, pollIntervalMs: 20 });
+    const delivered: RecordedEvent[] = [];
+    let caughtUp = false;
+    const subscription = reader.subscribeToAll({
+      onEvent: (event) => void delivered.push(event),
+      onCaughtUp: () => (caughtUp = true),
+    });
+
+    try {
+      await vi.waitFor(() => expect(caughtUp).toBe(true));
+      const events = [anEvent(), anEvent()];
+      await writer.appendToStream('lead-1', events, { expectedRevision: NO_STREAM });
+
+      await vi.waitFor(() => expect(delivered).toHaveLength(2), { timeout: 2000, interval: 5 });
+      expect(delivered.map((event) => event.id)).toEqual(events.map((event) => event.id));
+    } finally {
+      await subscription.stop();
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+
+  it('catches up on a log longer than a page, reporting caught up once and not at every poll', async () => {
+    const store = openSqliteEventStore({ filename: aDatabaseFile(), pollIntervalMs: 5 });
+    const events = Array.from({ length: 1234 }, (_, index) => anEvent({ index }));
+    await store.appendToStream('lead-1', events, { expectedRevision: NO_STREAM });
+    const delivered: number[] = [];
+    const caughtUpAt: (string | undefined)[] = [];
+
+    const subscription = store.subscribeToAll({
+      onEvent: (event) => void delivered.push(event.revision),
+      onCaughtUp: (position) => caughtUpAt.push(position),
+    });
+    try {
+      await vi.waitFor(() => expect(caughtUpAt).toHaveLength(1));
+      expect(delivered).toEqual(events.map((_, index) => index));
+      expect(caughtUpAt).toEqual([await store.headPosition()]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(caughtUpAt).toHaveLength(1);
+    } finally {
+      await subscription.stop();
+      await store.close();
+    }
+  });
+
+  describe('shared by processes', () => {
+    const children: ChildProcessWithoutNullStreams[] = [];
+    afterAll(() => children.forEach((child) => child.kill('SIGKILL')));
+
+    // The child uses the adapter itself, through tsx, so the test covers its transactions and
+    // pragmas rather than a hand-written imitation.
+    const spawnAppender = (filename: string, script: string) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', '-e', childSource(filename, script)],
+        { cwd: path.resolve(__dirname, '..'), stdio: 'pipe' },
+      );
+      children.push(child);
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+      const lines: string[] = [];
+      readline.createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+      // 'close' rather than 'exit': it waits for stdout to drain, so `lines` is complete.
+      const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+      const waitForLines = (count: number) =>
+        vi.waitFor(() => expect(lines.length, stderr).toBeGreaterThanOrEqual(count), {
+          timeout: 10_000,
+          interval: 2,
+        });
+      return { child, lines, closed, waitForLines, stderr: () => stderr };
+    };
+
+    it('keeps every acknowledged append when the appending process is killed', async () => {
+      const filename = aDatabaseFile();
+      const appender = spawnAppender(
+        filename,
+        `for (let revision = 0; revision < 100000; revision++) {
+           const event = anEvent(revision);
+           await store.appendToStream('lead-1', [event], {
+             expectedRevision: revision === 0 ? 'no_stream' : revision - 1,
+           });
+           acknowledge(event.id);
+         }`,
+      );
+
+      await appender.waitForLines(40);
+      appender.child.kill('SIGKILL');
+      await appender.closed;
+      expect(appender.child.signalCode, appender.stderr()).toBe('SIGKILL');
+
+      const store = openSqliteEventStore({ filename });
+      try {
+        const stored = await store.readStream('lead-1');
+        expect(stored.map((event) => event.id).slice(0, appender.lines.length)).toEqual(
+          appender.lines,
+        );
+        expect(stored.map((event) => event.revision)).toEqual(stored.map((_, index) => index));
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('serialises appends racing from several processes without losing or doubling one', async () => {
+      const filename = aDatabaseFile();
+      const appendsPerProcess = 25;
+      const appenders = Array.from({ length: 3 }, () =>
+        spawnAppender(
+          filename,
+          `acknowledge('ready');
+           await new Promise((resolve) => process.stdin.once('data', resolve));
+           for (let appended = 0; appended < ${appendsPerProcess}; ) {
+             const event = anEvent(appended);
+             let last = -1;
+             try {
+               last = (await store.readStream('lead-1')).length - 1;
+             } catch (error) {
+               if (error.name !== 'StreamNotFoundError') throw error;
+             }
+             try {
+               await store.appendToStream('lead-1', [event], {
+                 expectedRevision: last === -1 ? 'no_stream' : last,
+               });
+               acknowledge(event.id);
+               appended++;
+             } catch (error) {
+               if (error.name !== 'ConcurrencyConflictError') throw error;
+               console.error('conflict');
+             }
+           }`,
+        ),
+      );
+      // Released together once all have booted, so that their appends really overlap.
+      await Promise.all(appenders.map(({ waitForLines }) => waitForLines(1)));
+      for (const { child } of appenders) child.stdin.write('go\n');
+      await Promise.all(appenders.map(({ closed }) => closed));
+
+      for (const { child, stderr } of appenders) expect(child.exitCode, stderr()).toBe(0);
+      const acknowledged = appenders.flatMap(({ lines }) => lines.slice(1));
+      const store = openSqliteEventStore({ filename });
+      try {
+        const stored = await store.readStream('lead-1');
+        expect(stored).toHaveLength(3 * appendsPerProcess);
+        expect(stored.map((event) => event.revision)).toEqual(stored.map((_, index) => index));
+        expect(new Set(stored.map((event) => event.id))).toEqual(new Set(acknowledged));
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
+
+const sqliteAdapterPath = path.resolve(__dirname, '../src/eventStores/sqlite.ts');
+
+const childSource = (filename: string, script: string) => `
+  const fs = require('node:fs');
+  const { randomUUID } = require('node:crypto');
+  const { openSqliteEventStore } = require(${JSON.stringify(sqliteAdapterPath)});
+  const store = openSqliteEventStore({ filename: ${JSON.stringify(filename)} });
+  const anEvent = (index) => ({
+    id: randomUUID(),
+    type: 'SomethingHappened',
+    data: { index },
+    metadata: {
+      actor: 'child', recordedAt: new Date().toISOString(), occurredAt: new Date().toISOString(),
+      correlationId: randomUUID(), causationId: randomUUID(), schemaVersion: 1,
+    },
+  });
+  // Synchronous, so a line is out before the next append starts.
+  const acknowledge = (id) => fs.writeSync(1, id + '\\n');
+  (async () => {
+    ${script}
+    await store.close();
+    process.exit(0);
+  })().catch((error) => { console.error(error); process.exit(1); });
+`;
