@@ -1,0 +1,175 @@
+/** What bench/run.ts needs to start servers as child processes and put load on them. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+
+export interface LoadSettings {
+  connections: number;
+  durationSec: number;
+}
+
+export interface LoadResult {
+  requestsPerSec: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  totalResponses: number;
+  ok2xx: number;
+  non2xx: number;
+  /** Responses with status 2xx whose body still carries a GraphQL `errors` entry. */
+  errorResponses: number;
+  /** Connection errors and timeouts: the request got no HTTP response at all. */
+  socketErrors: number;
+}
+
+// autocannon ships no types; this is the part of its API the bench uses.
+interface AutocannonRequest {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  setupRequest?: (request: AutocannonRequest) => AutocannonRequest;
+  onResponse?: (status: number, body: string) => void;
+}
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p50: number; p99: number };
+  '2xx': number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+type Autocannon = (options: {
+  url: string;
+  connections: number;
+  duration: number;
+  requests: AutocannonRequest[];
+}) => Promise<AutocannonResult>;
+const autocannon = require('autocannon') as Autocannon;
+
+/**
+ * Puts `settings.connections` concurrent keep-alive connections on `url`, each sending POSTs
+ * whose body is built per request by `body(n)` (n counts from 0 across all connections).
+ */
+export async function runLoad(
+  url: string,
+  headers: Record<string, string>,
+  body: (n: number) => string,
+  settings: LoadSettings,
+): Promise<LoadResult> {
+  let sent = 0;
+  let errorResponses = 0;
+  const result = await autocannon({
+    url,
+    connections: settings.connections,
+    duration: settings.durationSec,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        setupRequest: (request) => ({ ...request, body: body(sent++) }),
+        onResponse: (status, text) => {
+          if (status < 300 && text.includes('"errors"')) errorResponses += 1;
+        },
+      },
+    ],
+  });
+  return {
+    requestsPerSec: result.requests.average,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    totalResponses: result['2xx'] + result.non2xx,
+    ok2xx: result['2xx'],
+    non2xx: result.non2xx,
+    errorResponses,
+    socketErrors: result.errors + result.timeouts,
+  };
+}
+
+/** Asks the OS for a port nobody listens on. Another process could take it before the child
+ * binds it, which only makes the child fail to start, loudly. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+// Children must not outlive the bench, whichever way it ends.
+const children = new Set<ChildProcess>();
+process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+
+export interface ChildServer {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node --import tsx <entry>` and resolves once `readyUrl` answers 200. The child's
+ * output is kept (last lines only) and shown if it dies or never gets ready.
+ */
+export async function startChild(
+  name: string,
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  readyUrl: string,
+  timeoutMs = 90_000,
+): Promise<ChildServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const tail: string[] = [];
+  const keep = (chunk: Buffer) => {
+    tail.push(...chunk.toString().split('\n').filter(Boolean));
+    tail.splice(0, Math.max(0, tail.length - 40));
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+
+  const stop = async () => {
+    if (exitCode === undefined) child.kill('SIGTERM');
+    const forced = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(forced);
+  };
+
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (exitCode !== undefined) {
+      throw new Error(`${name} exited with ${exitCode} before it was ready:\n${tail.join('\n')}`);
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${name} not ready after ${timeoutMs} ms:\n${tail.join('\n')}`);
+    }
+    const ready = await fetch(readyUrl, { signal: AbortSignal.timeout(5_000) }).then(
+      (response) => response.status === 200,
+      () => false,
+    );
+    if (ready) return { stop };
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export async function graphql(
+  url: string,
+  query: string,
+  headers: Record<string, string> = {},
+): Promise<{ data?: Record<string, unknown>; errors?: unknown[] }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query }),
+  });
+  return (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+}

@@ -1,0 +1,121 @@
+/**
+ * captureLead over HTTP against the real API, started as `npm start` would start it
+ * (src/main.ts, configured by env) in a child process with a fresh data directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { mintToken } from '../src/identity/jwt';
+import {
+  type LoadResult,
+  type LoadSettings,
+  freePort,
+  graphql,
+  runLoad,
+  startChild,
+} from './harness';
+
+export const MAIN_ENTRY = path.join(__dirname, '..', 'src', 'main.ts');
+
+const CAPTURE_LEAD = `mutation CaptureLead($input: CaptureLeadInput!) {
+  captureLead(input: $input) { lead { id revision status } }
+}`;
+
+/** Every lead is a different person, so that duplicate detection has no reason to refuse one. */
+function captureLeadBody(phase: string, n: number): string {
+  return JSON.stringify({
+    query: CAPTURE_LEAD,
+    variables: {
+      input: {
+        source: 'WEB_FORM',
+        person: { lastName: `Bench ${phase} ${n}`, email: `bench-${phase}-${n}@example.com` },
+        company: { name: 'Acme' },
+      },
+    },
+  });
+}
+
+export interface CaptureLeadResult extends LoadResult {
+  /** The event store the API reported on /readyz. */
+  store?: string;
+  /** Leads the API counts after the measured run minus before it. */
+  leadsCaptured: number;
+  /** 2xx responses without GraphQL errors: what leadsCaptured should match. */
+  successfulResponses: number;
+}
+
+export async function benchCaptureLead(
+  settings: LoadSettings,
+  warmupSec: number,
+): Promise<CaptureLeadResult> {
+  if (!existsSync(MAIN_ENTRY)) throw new Error(`${MAIN_ENTRY} does not exist yet`);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'crm-bench-'));
+  const secret = randomBytes(32).toString('hex');
+  const server = await startChild(
+    'API (src/main.ts)',
+    MAIN_ENTRY,
+    {
+      ...process.env,
+      NODE_ENV: process.env.NODE_ENV ?? 'production',
+      PORT: String(port),
+      CRM_DATA_DIR: dataDir,
+      CRM_JWT_SECRET: secret,
+    },
+    `${base}/readyz`,
+  );
+  try {
+    const url = `${base}/graphql`;
+    const token = await mintToken(
+      { sub: 'bench', roles: ['sales', 'manager'] },
+      new TextEncoder().encode(secret),
+    );
+    const headers = { authorization: `Bearer ${token}` };
+    const store = await fetch(`${base}/readyz`)
+      .then((response) => response.json() as Promise<{ store?: string }>)
+      .then((body) => body.store, () => undefined);
+    if (warmupSec > 0) {
+      await runLoad(url, headers, (n) => captureLeadBody('warmup', n), {
+        ...settings,
+        durationSec: warmupSec,
+      });
+    }
+    const before = await countLeads(url, headers);
+    const load = await runLoad(url, headers, (n) => captureLeadBody('run', n), settings);
+    const after = await countLeads(url, headers);
+    return {
+      store,
+      ...load,
+      leadsCaptured: after - before,
+      successfulResponses: load.ok2xx - load.errorResponses,
+    };
+  } finally {
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Counts once the count stops moving: requests cut off when a load run ends may still be
+ * completing on the server, and must not be attributed to the next run.
+ */
+async function countLeads(url: string, headers: Record<string, string>): Promise<number> {
+  let previous = await countLeadsNow(url, headers);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const current = await countLeadsNow(url, headers);
+    if (current === previous) return current;
+    previous = current;
+  }
+}
+
+async function countLeadsNow(url: string, headers: Record<string, string>): Promise<number> {
+  const response = await graphql(url, '{ leads { totalCount } }', headers);
+  const leads = response.data?.leads as { totalCount?: unknown } | undefined;
+  if (typeof leads?.totalCount !== 'number') {
+    throw new Error(`leads { totalCount } failed: ${JSON.stringify(response)}`);
+  }
+  return leads.totalCount;
+}

@@ -1,0 +1,161 @@
+/**
+ * npm run bench [-- --only bare|captureLead]
+ *
+ * Measures captureLead over HTTP against the real API and, as a baseline, a bare Apollo Server
+ * on the same HTTP stack, each in its own child process so that the load generator (this
+ * process) does not share their event loop. On a small machine they still share the CPUs:
+ * compare the ratio between the two more than the absolute figures.
+ *
+ * Env: BENCH_DURATION (seconds per measured run, default 10), BENCH_WARMUP (seconds of load
+ * before measuring, default 5), BENCH_CONNECTIONS (default 50). Other env (CRM_EVENT_STORE...)
+ * is passed to the API.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { type LoadResult, type LoadSettings, freePort, runLoad, startChild } from './harness';
+import { type CaptureLeadResult, benchCaptureLead } from './httpCaptureLead';
+
+const PARTS = ['bare', 'captureLead'] as const;
+type Part = (typeof PARTS)[number];
+
+function envNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number >= ${min}`);
+  return value;
+}
+
+async function benchBare(settings: LoadSettings, warmupSec: number): Promise<LoadResult> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = await startChild(
+    'bare Apollo',
+    path.join(__dirname, 'bareApollo.ts'),
+    { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production', PORT: String(port) },
+    `${base}/readyz`,
+  );
+  try {
+    const body = (n: number) =>
+      JSON.stringify({
+        query: 'mutation Echo($input: String!) { echo(input: $input) }',
+        variables: { input: `bench ${n}` },
+      });
+    if (warmupSec > 0) {
+      await runLoad(`${base}/graphql`, {}, body, { ...settings, durationSec: warmupSec });
+    }
+    return await runLoad(`${base}/graphql`, {}, body, settings);
+  } finally {
+    await server.stop();
+  }
+}
+
+function table(rows: Record<string, LoadResult>): string {
+  const columns: [string, (r: LoadResult) => string][] = [
+    ['req/s', (r) => r.requestsPerSec.toFixed(0)],
+    ['p50 ms', (r) => String(r.latencyP50Ms)],
+    ['p99 ms', (r) => String(r.latencyP99Ms)],
+    ['responses', (r) => String(r.totalResponses)],
+    ['non-2xx', (r) => String(r.non2xx)],
+    ['with errors', (r) => String(r.errorResponses)],
+    ['socket errors', (r) => String(r.socketErrors)],
+  ];
+  const cells = [
+    ['', ...columns.map(([title]) => title)],
+    ...Object.entries(rows).map(([name, r]) => [name, ...columns.map(([, cell]) => cell(r))]),
+  ];
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  const align = (cell: string, i: number) =>
+    i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!);
+  return cells.map((row) => row.map(align).join('  ')).join('\n');
+}
+
+async function main(): Promise<boolean> {
+  const { values } = parseArgs({ options: { only: { type: 'string' } } });
+  if (values.only !== undefined && !PARTS.includes(values.only as Part)) {
+    throw new Error(`--only must be one of: ${PARTS.join(', ')}`);
+  }
+  const parts = values.only ? [values.only as Part] : [...PARTS];
+  const settings: LoadSettings = {
+    connections: envNumber('BENCH_CONNECTIONS', 50, 1),
+    durationSec: envNumber('BENCH_DURATION', 10, 1),
+  };
+  const warmupSec = envNumber('BENCH_WARMUP', 5, 0);
+
+  let bare: LoadResult | undefined;
+  let captureLead: CaptureLeadResult | undefined;
+  for (const part of parts) {
+    process.stderr.write(
+      `bench: ${part}, ${settings.connections} connections, ` +
+        `${warmupSec}s warm-up + ${settings.durationSec}s...\n`,
+    );
+    if (part === 'bare') bare = await benchBare(settings, warmupSec);
+    else captureLead = await benchCaptureLead(settings, warmupSec);
+  }
+
+  const rows: Record<string, LoadResult> = {};
+  if (captureLead) rows[`captureLead (${captureLead.store ?? 'default store'})`] = captureLead;
+  if (bare) rows['bare Apollo echo'] = bare;
+  console.log(`\n${table(rows)}\n`);
+
+  let healthy = Object.values(rows).every(
+    (r) => r.non2xx === 0 && r.errorResponses === 0 && r.socketErrors === 0,
+  );
+  let leadCheck;
+  if (captureLead) {
+    // autocannon drops the requests still in flight when time is up; the server may still
+    // complete them, so up to one lead per connection more than the responses is expected.
+    const { leadsCaptured, successfulResponses } = captureLead;
+    const extra = leadsCaptured - successfulResponses;
+    const consistent = extra >= 0 && extra <= settings.connections;
+    healthy &&= consistent;
+    leadCheck = { leadsCaptured, successfulResponses, consistent };
+    console.log(
+      `leads captured (leads.totalCount delta): ${leadsCaptured}; ` +
+        `successful responses: ${successfulResponses} ` +
+        (consistent ? '(consistent)' : '(MISMATCH)'),
+    );
+  }
+  let ratios;
+  if (captureLead && bare) {
+    ratios = {
+      requestsPerSec: captureLead.requestsPerSec / bare.requestsPerSec,
+      latencyP99: captureLead.latencyP99Ms / bare.latencyP99Ms,
+    };
+    console.log(
+      `captureLead / bare: req/s ${ratios.requestsPerSec.toFixed(3)}, ` +
+        `p99 ${ratios.latencyP99.toFixed(2)}`,
+    );
+  }
+  if (!healthy) console.log('WARNING: some requests failed; the figures do not measure success.');
+
+  const file = path.join(__dirname, 'results', 'latest.json');
+  mkdirSync(path.dirname(file), { recursive: true });
+  const report = {
+    at: new Date().toISOString(),
+    machine: {
+      node: process.version,
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      loadavg: os.loadavg(),
+    },
+    settings: { ...settings, warmupSec, parts },
+    results: { captureLead, bare },
+    leadCheck,
+    ratios,
+  };
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`written to ${path.relative(process.cwd(), file)}`);
+  return healthy;
+}
+
+main().then(
+  (healthy) => {
+    process.exitCode = healthy ? 0 : 1;
+  },
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  },
+);
