@@ -1,0 +1,21 @@
+import type { RecordedEvent } from '../src/core/eventStore';
+import type { SqlDatabase } from './sqlDatabase';
+
+/**
+ * A read model fed by the event log. The runner owns when things happen: it calls `setup` on
+ * every start, `reset` then `setup` on a rebuild, and `apply` inside the transaction that also
+ * moves the projection's checkpoint, so a projection never has to track positions itself.
+ */
+export interface Projection {
+  /** Stable: it keys the checkpoint. */
+  name: string;
+  /** Bump it when the tables or the way events map to rows change: the runner then rebuilds. */
+  version: number;
+  /** Creates the tables if missing; runs on every start. */
+  setup(db: SqlDatabase): Promise<void>;
+  /** Drops the tables (setup follows); must also work when they do not exist yet. */
+  reset(db: SqlDatabase): Promise<void>;
+  /** The event types `apply` is called with; others only move the checkpoint. */
+  canHandle: readonly string[];
+  apply(tx: SqlDatabase, event: RecordedEvent): Promise<void>;
+}

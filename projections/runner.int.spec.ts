@@ -1,0 +1,248 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteEventStore, type SqliteEventStore } from '../src/eventStores/sqlite';
+import { LEAD_EVENT_TYPES, evolveLead, initialLeadState, type LeadState } from '../src/leads/lead';
+import { getLead, leadsProjection } from './leads/leadsReadModel';
+import type { Projection } from './projection';
+import {
+  ProjectionFailedError,
+  ProjectionRunner,
+  ProjectionRunnerStoppedError,
+  ReadModelTimeoutError,
+  type ProjectionRunnerOptions,
+} from './runner';
+import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
+import { appendAll, appendLeadEvent, generateLeadHistory, temporaryDirectory } from './testing/leadEvents';
+
+/** Remembers what it was given, in memory: it shows what a runner applies, not what it keeps. */
+const spyProjection = () => {
+  const applied: string[] = [];
+  const projection: Projection = {
+    name: 'spy',
+    version: 1,
+    canHandle: LEAD_EVENT_TYPES,
+    setup: async () => undefined,
+    reset: async () => undefined,
+    apply: async (_tx, event) => {
+      applied.push(event.id);
+    },
+  };
+  return { projection, applied };
+};
+
+/** One row per event applied, keyed by event id: applying an event twice fails loudly. */
+const ledgerProjection = (options: { failOn?: string } = {}): Projection => ({
+  name: 'ledger',
+  version: 1,
+  canHandle: LEAD_EVENT_TYPES,
+  setup: (db) => db.exec('CREATE TABLE IF NOT EXISTS ledger (event_id TEXT PRIMARY KEY)'),
+  reset: (db) => db.exec('DROP TABLE IF EXISTS ledger'),
+  apply: async (tx, event) => {
+    if (event.id === options.failOn) throw new Error('this event breaks the projection');
+    await tx.run('INSERT INTO ledger (event_id) VALUES (?)', [event.id]);
+  },
+});
+
+const leadsSnapshot = (db: SqlDatabase) => db.all<Record<string, unknown>>('SELECT * FROM read_leads ORDER BY id');
+
+describe('ProjectionRunner', () => {
+  let directory: ReturnType<typeof temporaryDirectory>;
+  let store: SqliteEventStore;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  beforeEach(() => {
+    directory = temporaryDirectory();
+    store = openSqliteEventStore({ filename: directory.file('crm.db'), pollIntervalMs: 20 });
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await store.close();
+    directory.remove();
+  });
+
+  /** A process's read side: its own connection to the events' file, and a runner. */
+  const readSide = (projections: Projection[], options: Partial<ProjectionRunnerOptions> = {}) => {
+    const db = openSqliteDatabase(store.filename);
+    const runner = new ProjectionRunner({ store, db, projections, ...options });
+    const shutDown = async () => {
+      await runner.stop();
+      await db.close();
+    };
+    cleanups.push(shutDown);
+    return { db, runner, shutDown };
+  };
+
+  it('projects live exactly what a rebuild from zero projects', async () => {
+    const { db, runner } = readSide([leadsProjection], { batchSize: 64 });
+    await runner.start();
+    await runner.whenCaughtUp();
+    const history = generateLeadHistory({ seed: 7, leadCount: 40, eventCount: 300 });
+
+    // Appended while the runner projects: the appends share the file with its transactions.
+    await runner.waitForPosition(await appendAll(store, history));
+    const live = await leadsSnapshot(db);
+
+    const expected = new Map<string, LeadState>();
+    for (const { event } of history) {
+      expected.set(event.data.leadId, evolveLead(expected.get(event.data.leadId) ?? initialLeadState(), event));
+    }
+    expect(live).toHaveLength(expected.size);
+    expect(new Set(live.map((row) => row.status)).size).toBeGreaterThanOrEqual(3);
+    for (const row of live) {
+      const state = expected.get(row.id as string) as Exclude<LeadState, { status: 'NONE' }>;
+      expect(row).toMatchObject({
+        status: state.status,
+        rank: state.rank,
+        cycle: state.cycle,
+        contact_attempts: state.contactAttempts,
+        owner_id: state.ownerId ?? null,
+      });
+    }
+
+    // Damage the model, so that a rebuild which replayed nothing could not pass.
+    await db.run("DELETE FROM read_leads WHERE status = 'NEW'");
+    await db.run("UPDATE read_leads SET cycle = 99, search_text = ''");
+    await runner.rebuild();
+
+    expect(await leadsSnapshot(db)).toEqual(live);
+  });
+
+  it('rebuilds only the projection it is asked to', async () => {
+    const spy = spyProjection();
+    const { db, runner } = readSide([leadsProjection, spy.projection]);
+    await runner.start();
+    const history = generateLeadHistory({ seed: 3, leadCount: 5, eventCount: 20 });
+    await runner.waitForPosition(await appendAll(store, history));
+    await db.run('DELETE FROM read_leads');
+
+    await runner.rebuild('leads');
+
+    expect(spy.applied).toHaveLength(20);
+    expect((await leadsSnapshot(db)).length).toBeGreaterThan(0);
+    await expect(runner.rebuild('no-such-projection')).rejects.toThrow('no-such-projection');
+  });
+
+  it('resumes from its checkpoint after a restart, without applying anything twice', async () => {
+    const history = generateLeadHistory({ seed: 11, leadCount: 8, eventCount: 30 });
+    const first = readSide([leadsProjection, ledgerProjection()]);
+    expect(first.runner.isCaughtUp()).toBe(false);
+    await first.runner.start();
+    await first.runner.whenCaughtUp();
+    expect(first.runner.isCaughtUp()).toBe(true);
+    await first.runner.waitForPosition(await appendAll(store, history.slice(0, 20)));
+    await first.shutDown();
+
+    await appendAll(store, history.slice(20));
+    const spy = spyProjection();
+    const second = readSide([leadsProjection, ledgerProjection(), spy.projection]);
+    await second.runner.start();
+    await second.runner.whenCaughtUp();
+
+    // The spy is new, so it replays everything; the ledger would fail on a second insert.
+    expect(spy.applied).toEqual(history.map(({ id }) => id));
+    const ledger = await second.db.all<{ event_id: string }>('SELECT event_id FROM ledger');
+    expect(ledger.map((row) => row.event_id).sort()).toEqual(history.map(({ id }) => id).sort());
+    const checkpoints = await second.db.all<{ name: string; position: string }>(
+      'SELECT name, position FROM projection_checkpoints ORDER BY name',
+    );
+    const head = await store.headPosition();
+    expect(checkpoints).toEqual([
+      { name: 'leads', position: head },
+      { name: 'ledger', position: head },
+      { name: 'spy', position: head },
+    ]);
+  });
+
+  it('stops at an event a projection cannot apply, and a restart applies it exactly once', async () => {
+    const history = generateLeadHistory({ seed: 5, leadCount: 3, eventCount: 6 });
+    const poisonId = history[3]!.id;
+    const logged: unknown[][] = [];
+    const broken = readSide([leadsProjection, ledgerProjection({ failOn: poisonId })], {
+      logger: { error: (...args: unknown[]) => logged.push(args) },
+    });
+    await broken.runner.start();
+    const reached = await appendAll(store, history.slice(0, 3));
+    await broken.runner.waitForPosition(reached);
+    const { position: poisonPosition } = await appendLeadEvent(store, history[3]!.event, history[3]);
+    await appendAll(store, history.slice(4));
+
+    await expect(broken.runner.waitForPosition(poisonPosition, 2000)).rejects.toBeInstanceOf(
+      ProjectionRunnerStoppedError,
+    );
+    expect(broken.runner.lastError).toBeInstanceOf(ProjectionFailedError);
+    expect((broken.runner.lastError as ProjectionFailedError).event.id).toBe(poisonId);
+    expect(String(logged[0]?.[0])).toContain(poisonId);
+    // Nothing of the failed event reached any read model, not even the projection that could.
+    expect(await broken.db.get('SELECT 1 AS found FROM ledger WHERE event_id = ?', [poisonId])).toBeUndefined();
+    const leadId = history[3]!.event.data.leadId;
+    const revisionBefore = history.slice(0, 3).filter(({ event }) => event.data.leadId === leadId).length - 1;
+    expect((await getLead(broken.db, leadId))?.revision ?? -1).toBe(revisionBefore);
+    await broken.shutDown();
+
+    const fixed = readSide([leadsProjection, ledgerProjection()]);
+    await fixed.runner.start();
+    await fixed.runner.whenCaughtUp();
+
+    const ledger = await fixed.db.all<{ event_id: string }>('SELECT event_id FROM ledger');
+    expect(ledger.map((row) => row.event_id).sort()).toEqual(history.map(({ id }) => id).sort());
+    expect(fixed.runner.lastError).toBeUndefined();
+  });
+
+  it('waits for a position until it is projected, and gives up after the timeout', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const gated: Projection = {
+      ...spyProjection().projection,
+      name: 'gated',
+      apply: () => gate,
+    };
+    const { db, runner } = readSide([leadsProjection, gated]);
+    await runner.start();
+    await runner.whenCaughtUp();
+    const [captured] = generateLeadHistory({ seed: 1, leadCount: 1, eventCount: 1 });
+    const { position } = await appendLeadEvent(store, captured!.event, captured);
+
+    const timedOut = runner.waitForPosition(position, 50);
+    await expect(timedOut).rejects.toBeInstanceOf(ReadModelTimeoutError);
+    await expect(timedOut).rejects.toThrow(`position ${position} within 50 ms`);
+
+    const waiting = runner.waitForPosition(position, 5000);
+    open();
+    await waiting;
+    expect(await getLead(db, captured!.event.data.leadId)).toBeDefined();
+  });
+
+  it('refuses to wait once stopped', async () => {
+    const { runner } = readSide([leadsProjection]);
+    await runner.start();
+    const [captured] = generateLeadHistory({ seed: 2, leadCount: 1, eventCount: 1 });
+    await runner.stop();
+    const { position } = await appendLeadEvent(store, captured!.event, captured);
+
+    await expect(runner.waitForPosition(position)).rejects.toBeInstanceOf(ProjectionRunnerStoppedError);
+  });
+
+  it('rebuilds a projection whose version changed, and only then', async () => {
+    const history = generateLeadHistory({ seed: 9, leadCount: 4, eventCount: 12 });
+    await appendAll(store, history);
+    const damage = async () => {
+      const side = readSide([leadsProjection]);
+      await side.runner.start();
+      await side.runner.whenCaughtUp();
+      await side.db.run("UPDATE read_leads SET status = 'DAMAGED'");
+      await side.shutDown();
+    };
+    const statuses = async (projection: Projection) => {
+      const side = readSide([projection]);
+      await side.runner.start();
+      await side.runner.whenCaughtUp();
+      const rows = await side.db.all<{ status: string }>('SELECT DISTINCT status FROM read_leads');
+      await side.shutDown();
+      return rows.map((row) => row.status);
+    };
+
+    await damage();
+    expect(await statuses(leadsProjection)).toEqual(['DAMAGED']);
+    expect(await statuses({ ...leadsProjection, version: leadsProjection.version + 1 })).not.toContain('DAMAGED');
+  });
+});

@@ -1,0 +1,88 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
+import { temporaryDirectory } from './testing/leadEvents';
+
+describe('openSqliteDatabase', () => {
+  let directory: ReturnType<typeof temporaryDirectory>;
+  let db: SqlDatabase;
+
+  beforeEach(async () => {
+    directory = temporaryDirectory();
+    db = openSqliteDatabase(directory.file('read.db'));
+    await db.exec('CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
+    await db.run('INSERT INTO counters (name, value) VALUES (?, ?)', ['hits', 0]);
+  });
+
+  afterEach(async () => {
+    await db.close();
+    directory.remove();
+  });
+
+  const hits = async (on: SqlDatabase = db) =>
+    (await on.get<{ value: number }>('SELECT value FROM counters WHERE name = ?', ['hits']))?.value;
+
+  it('keeps concurrent read-modify-write transactions from interleaving', async () => {
+    const increment = () =>
+      db.transaction(async (tx) => {
+        const before = (await hits(tx))!;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        await tx.run('UPDATE counters SET value = ? WHERE name = ?', [before + 1, 'hits']);
+      });
+
+    await Promise.all(Array.from({ length: 20 }, increment));
+
+    expect(await hits()).toBe(20);
+  });
+
+  it('rolls everything back when the transaction fails, and keeps working afterwards', async () => {
+    const failing = db.transaction(async (tx) => {
+      await tx.run('UPDATE counters SET value = 99 WHERE name = ?', ['hits']);
+      throw new Error('projection bug');
+    });
+
+    await expect(failing).rejects.toThrow('projection bug');
+    expect(await hits()).toBe(0);
+    await db.transaction((tx) => tx.run('UPDATE counters SET value = 1'));
+    expect(await hits()).toBe(1);
+  });
+
+  it('never shows a plain read the rows of a transaction that has not committed', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const open = db.transaction(async (tx) => {
+      await tx.run('UPDATE counters SET value = 5');
+      await released;
+      throw new Error('abandoned');
+    });
+
+    const readDuringTransaction = hits();
+    release();
+
+    await expect(open).rejects.toThrow('abandoned');
+    expect(await readDuringTransaction).toBe(0);
+  });
+
+  it('rolls back a nested transaction alone', async () => {
+    await db.transaction(async (tx) => {
+      await tx.run('UPDATE counters SET value = 1');
+      await expect(
+        tx.transaction(async (inner) => {
+          await inner.run('UPDATE counters SET value = 2');
+          throw new Error('inner failure');
+        }),
+      ).rejects.toThrow('inner failure');
+    });
+
+    expect(await hits()).toBe(1);
+  });
+
+  it('shares the file with other connections', async () => {
+    await db.transaction((tx) => tx.run('UPDATE counters SET value = 7'));
+    const other = openSqliteDatabase(directory.file('read.db'));
+    try {
+      expect(await hits(other)).toBe(7);
+    } finally {
+      await other.close();
+    }
+  });
+});

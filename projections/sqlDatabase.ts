@@ -1,0 +1,126 @@
+/**
+ * The small SQL port read models are written against, so that the same projections can later
+ * run on PostgreSQL. Placeholders are positional `?`; keep the SQL portable (no SQLite-only
+ * functions, JSON kept in TEXT columns, upserts with ON CONFLICT ... DO UPDATE).
+ */
+import Database from 'better-sqlite3';
+
+export type SqlValue = string | number | bigint | null;
+
+export interface SqlDatabase {
+  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
+  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  /** Runs several statements without parameters (DDL). */
+  exec(sql: string): Promise<void>;
+  /**
+   * Commits when `fn` resolves, rolls back when it rejects. Use only `tx` inside `fn`: the
+   * outer handle waits for the transaction to end, so using it there would never finish.
+   */
+  transaction<T>(fn: (tx: SqlDatabase) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * better-sqlite3 is synchronous but our transactions span awaits, so every top-level call is
+ * queued behind the open transaction: two transactions never interleave on the connection and
+ * a plain read never sees another caller's uncommitted rows.
+ */
+export const openSqliteDatabase = (filename: string): SqlDatabase => {
+  const connection = new Database(filename);
+  connection.pragma('journal_mode = WAL');
+  connection.pragma('busy_timeout = 5000');
+  connection.pragma('synchronous = FULL');
+
+  const prepared = new Map<string, Database.Statement<unknown[]>>();
+  const prepare = (sql: string) => {
+    let statement = prepared.get(sql);
+    if (statement === undefined) {
+      statement = connection.prepare<unknown[]>(sql);
+      prepared.set(sql, statement);
+    }
+    return statement;
+  };
+
+  const unqueued = {
+    run: async (sql: string, params: readonly SqlValue[] = []) => ({
+      changes: prepare(sql).run(...params).changes,
+    }),
+    all: async <T>(sql: string, params: readonly SqlValue[] = []) => prepare(sql).all(...params) as T[],
+    get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
+      prepare(sql).get(...params) as T | undefined,
+    exec: async (sql: string) => {
+      connection.exec(sql);
+    },
+  };
+
+  const atomically = async <T>(
+    sql: { begin: string; commit: string; rollback: string },
+    body: () => Promise<T>,
+  ): Promise<T> => {
+    connection.exec(sql.begin);
+    try {
+      const result = await body();
+      connection.exec(sql.commit);
+      return result;
+    } catch (error) {
+      // SQLite rolls back by itself after some failures; a second ROLLBACK would then throw.
+      if (connection.inTransaction) connection.exec(sql.rollback);
+      throw error;
+    }
+  };
+
+  const transactionScope = (depth: number): SqlDatabase => {
+    const savepoint = `nested_${depth}`;
+    return {
+      ...unqueued,
+      transaction: (fn) =>
+        atomically(
+          {
+            begin: `SAVEPOINT ${savepoint}`,
+            commit: `RELEASE ${savepoint}`,
+            rollback: `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`,
+          },
+          () => fn(transactionScope(depth + 1)),
+        ),
+      close: () => Promise.reject(new Error('Close the database, not one of its transactions')),
+    };
+  };
+
+  let tail: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = tail.then(task);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+
+  return {
+    run: (sql, params) => exclusive(() => unqueued.run(sql, params)),
+    all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
+    get: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.get<T>(sql, params)),
+    exec: (sql) => exclusive(() => unqueued.exec(sql)),
+    transaction: (fn) =>
+      exclusive(async () => {
+        await startOfMacrotask();
+        // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other
+        // connections to the file): a read-then-write upgrade could fail at once with BUSY.
+        return atomically({ begin: 'BEGIN IMMEDIATE', commit: 'COMMIT', rollback: 'ROLLBACK' }, () =>
+          fn(transactionScope(1)),
+        );
+      }),
+    close: () =>
+      exclusive(async () => {
+        if (connection.open) connection.close();
+      }),
+  };
+};
+
+/**
+ * Our transactions hold SQLite's write lock across awaits. If other code of this process ran
+ * in between and wrote to the same file through another connection (the event store does),
+ * its synchronous busy wait would block the event loop, so our transaction could never commit:
+ * a 5 s stall, then "database is locked". Starting on a fresh macrotask, with an empty
+ * microtask queue, means only our own continuations run until COMMIT, provided the body
+ * awaits nothing but this connection (which answers at once).
+ */
+const startOfMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
