@@ -46,10 +46,20 @@ export interface LeadView {
   disqualificationReason: string | null;
   disqualificationNotes: string | null;
   disqualifiedAt: string | null;
+  /** What the lead became, once converted. */
+  conversion: LeadConversionView | null;
   /** Business times (the events' occurredAt), as UTC ISO-8601. */
   capturedAt: string;
   updatedAt: string;
   capturedBy: string;
+}
+
+export interface LeadConversionView {
+  accountId: string;
+  contactId: string;
+  opportunityId?: string;
+  convertedAt: string;
+  convertedBy: string;
 }
 
 export type RecordedLeadEvent = LeadEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
@@ -75,6 +85,7 @@ const COLUMNS = [
   'disqualification_reason',
   'disqualification_notes',
   'disqualified_at',
+  'conversion',
   'captured_at',
   'updated_at',
   'captured_by',
@@ -105,6 +116,7 @@ const CREATE_TABLE = `
     disqualification_reason TEXT,
     disqualification_notes TEXT,
     disqualified_at TEXT,
+    conversion TEXT,
     captured_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     captured_by TEXT NOT NULL,
@@ -124,7 +136,7 @@ const UPSERT_LEAD = `
 
 export const leadsProjection: Projection = {
   name: 'leads',
-  version: 1,
+  version: 2,
   canHandle: LEAD_EVENT_TYPES,
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
@@ -167,6 +179,13 @@ export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEv
       return { ...next, qualificationNotes: event.data.notes ?? null, qualifiedAt: at };
     case 'LeadDisqualified':
       return { ...next, disqualificationNotes: event.data.notes ?? null, disqualifiedAt: at };
+    case 'LeadConverted': {
+      const { accountId, contactId, opportunityId } = event.data;
+      return {
+        ...next,
+        conversion: { accountId, contactId, opportunityId, convertedAt: at, convertedBy: event.metadata.actor },
+      };
+    }
     case 'LeadRecycled':
       // A new cycle starts unqualified; the last contact stays, it is still the last one.
       return { ...next, qualificationNotes: null, qualifiedAt: null, disqualificationNotes: null, disqualifiedAt: null };
@@ -196,6 +215,7 @@ const capturedView = (id: string, capturedAt: string, capturedBy: string): LeadV
   disqualificationReason: null,
   disqualificationNotes: null,
   disqualifiedAt: null,
+  conversion: null,
   capturedAt,
   updatedAt: capturedAt,
   capturedBy,
@@ -354,6 +374,7 @@ const toRow = (lead: LeadView): LeadRow => ({
   disqualification_reason: lead.disqualificationReason,
   disqualification_notes: lead.disqualificationNotes,
   disqualified_at: lead.disqualifiedAt,
+  conversion: toJson(lead.conversion),
   captured_at: lead.capturedAt,
   updated_at: lead.updatedAt,
   captured_by: lead.capturedBy,
@@ -381,6 +402,7 @@ const fromRow = (row: LeadRow): LeadView => ({
   disqualificationReason: row.disqualification_reason as string | null,
   disqualificationNotes: row.disqualification_notes as string | null,
   disqualifiedAt: row.disqualified_at as string | null,
+  conversion: fromJson<LeadConversionView>(row.conversion),
   capturedAt: row.captured_at as string,
   updatedAt: row.updated_at as string,
   capturedBy: row.captured_by as string,

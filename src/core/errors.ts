@@ -38,3 +38,22 @@ export class NotFoundError extends Error {
     super(`${entity} ${id} was not found`);
   }
 }
+
+export interface DuplicateCandidate {
+  entity: 'Account' | 'Contact';
+  id: string;
+  name: string;
+  /** Which normalised attribute matched: NAME, DOMAIN or EMAIL. */
+  matchedOn: string;
+}
+
+/** DUPLICATE_SUSPECTED: creating this would likely duplicate what the candidates already are. */
+export class DuplicateSuspectedError extends Error {
+  override readonly name = 'DuplicateSuspectedError';
+  constructor(readonly candidates: DuplicateCandidate[]) {
+    super(
+      `Possible duplicates: ${candidates.map((c) => `${c.entity} ${c.name} (${c.matchedOn})`).join(', ')}; ` +
+        'attach to one of them, or pass allowDuplicate: true',
+    );
+  }
+}

@@ -6,7 +6,13 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import type { ValidationError as ClassValidatorError } from 'class-validator';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ArgumentValidationError, AuthenticationError, AuthorizationError } from 'type-graphql';
-import { InvalidTransitionError, NotFoundError, ValidationError, type FieldProblem } from '../core/errors';
+import {
+  DuplicateSuspectedError,
+  InvalidTransitionError,
+  NotFoundError,
+  ValidationError,
+  type FieldProblem,
+} from '../core/errors';
 import { ConcurrencyConflictError, NO_STREAM } from '../core/eventStore';
 
 export const formatError = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
@@ -36,6 +42,9 @@ export const formatError = (formatted: GraphQLFormattedError, error: unknown): G
   }
   if (original instanceof InvalidTransitionError) {
     return withCode(original.message, { code: 'INVALID_TRANSITION', state: original.state });
+  }
+  if (original instanceof DuplicateSuspectedError) {
+    return withCode(original.message, { code: 'DUPLICATE_SUSPECTED', candidates: original.candidates });
   }
   if (original instanceof ConcurrencyConflictError) {
     return withCode(

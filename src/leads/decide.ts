@@ -14,6 +14,7 @@ import {
   type ContactOutcome,
   type ExistingLead,
   type LeadCompany,
+  type LeadConverted,
   type LeadEvent,
   type LeadInterest,
   type LeadPerson,
@@ -53,6 +54,9 @@ export type RecycleLead = {
   data: { leadId: string; source?: LeadSource; campaign?: string; notes?: string };
 };
 
+/** Fully planned by `planConversion`: ids derived from the lead, data taken from its backpack. */
+export type ConvertLead = { type: 'ConvertLead'; data: Omit<LeadConverted['data'], 'cycle'> };
+
 export type LeadCommand =
   | CaptureLead
   | LogLeadContact
@@ -60,7 +64,8 @@ export type LeadCommand =
   | AssignLead
   | QualifyLead
   | DisqualifyLead
-  | RecycleLead;
+  | RecycleLead
+  | ConvertLead;
 
 /** States in which a lead is still being worked: open to contact, updates and qualification. */
 const WORKABLE = new Set<string>(['NEW', 'CONTACTED', 'QUALIFIED']);
@@ -72,6 +77,9 @@ export const createLeadDecider = (config: {
     if (command.type === 'CaptureLead') return capture(command, state);
     if (state.status === 'NONE') throw new NotFoundError('Lead', command.data.leadId);
     if (state.status === 'CONVERTED') {
+      if (command.type === 'ConvertLead' && state.conversion?.requestHash === command.data.requestHash) {
+        return []; // the same conversion again (a retry, a double click): already done
+      }
       throw new InvalidTransitionError(state.status, 'A converted lead is read-only');
     }
     switch (command.type) {
@@ -87,6 +95,8 @@ export const createLeadDecider = (config: {
         return disqualify(command, state, config.disqualificationReasons);
       case 'RecycleLead':
         return recycle(command, state);
+      case 'ConvertLead':
+        return convert(command, state);
     }
   };
   return { decide, evolve: evolveLead, initialState: initialLeadState };
@@ -180,6 +190,20 @@ const recycle = ({ data }: RecycleLead, state: ExistingLead): LeadEvent[] => {
 };
 
 /** Compares as stored: key order and undefined members do not count. */
+/**
+ * Only a sales-qualified lead converts: conversion opens an opportunity, which is sales' work,
+ * and the seeds make SQL the point where sales certifies the interest. An MQL is promoted first.
+ */
+const convert = ({ data }: ConvertLead, state: ExistingLead): LeadEvent[] => {
+  if (state.status !== 'QUALIFIED') {
+    throw new InvalidTransitionError(state.status, `Only a qualified lead converts; this one is ${state.status.toLowerCase()}`);
+  }
+  if (state.rank !== 'SQL') {
+    throw new InvalidTransitionError(state.status, 'An MQL converts only once sales has qualified it as SQL');
+  }
+  return [{ type: 'LeadConverted', data: withoutUndefined({ ...data, cycle: state.cycle }) }];
+};
+
 const sameValue = (a: unknown, b: unknown): boolean => digest(withoutUndefined({ v: a })) === digest(withoutUndefined({ v: b }));
 
 /** Events are stored as JSON: absent and undefined must not differ between live and replay. */

@@ -2,6 +2,9 @@
  * The lead: its events (facts, past tense), its state, and `evolve`, which folds the first
  * into the second. Pure: no I/O, no clock. Decisions live in `decide.ts`.
  */
+import type { AccountOpened } from '../accounts/events';
+import type { ContactCreated } from '../contacts/events';
+import type { OpportunityOpened } from '../opportunities/events';
 
 export const LEAD_SOURCES = [
   'WEB_FORM',
@@ -130,6 +133,31 @@ export type LeadRecycled = {
   data: { leadId: string; cycle: number; source: LeadSource; campaign?: string; notes?: string };
 };
 
+/**
+ * The lead's backpack was unpacked. This one fact decides everything: which account, contact and
+ * opportunity the lead became, with ids derived from the lead, and the data of each one to
+ * create. The events on those other streams follow from it alone (see `conversion.ts`), so they
+ * can be appended, or completed after a crash, without a multi-stream transaction.
+ */
+export type LeadConverted = {
+  type: 'LeadConverted';
+  data: {
+    leadId: string;
+    cycle: number;
+    accountId: string;
+    /** Present when the conversion opens the account; absent when it attaches to an existing one. */
+    newAccount?: AccountOpened['data'];
+    contactId: string;
+    newContact?: ContactCreated['data'];
+    /** Present when an existing contact that belonged elsewhere (or nowhere) joins the account. */
+    movedContact?: { previousAccountId?: string };
+    opportunityId?: string;
+    newOpportunity?: OpportunityOpened['data'];
+    /** Digest of the conversion request: an identical retry gets the same answer. */
+    requestHash: string;
+  };
+};
+
 export type LeadEvent =
   | LeadCaptured
   | LeadContactLogged
@@ -137,7 +165,8 @@ export type LeadEvent =
   | LeadAssigned
   | LeadQualified
   | LeadDisqualified
-  | LeadRecycled;
+  | LeadRecycled
+  | LeadConverted;
 
 export type LeadEventType = LeadEvent['type'];
 
@@ -149,6 +178,7 @@ export const LEAD_EVENT_TYPES: readonly LeadEventType[] = [
   'LeadQualified',
   'LeadDisqualified',
   'LeadRecycled',
+  'LeadConverted',
 ];
 
 export const LEAD_STREAM_PREFIX = 'lead-';
@@ -176,6 +206,7 @@ export type LeadState =
       cycle: number;
       contactAttempts: number;
       disqualificationReason?: string;
+      conversion?: LeadConverted['data'];
     };
 
 export type ExistingLead = Exclude<LeadState, { status: 'NONE' }>;
@@ -236,5 +267,7 @@ export const evolveLead = (state: LeadState, event: LeadEvent): LeadState => {
         source: event.data.source,
         campaign: event.data.campaign ?? state.campaign,
       };
+    case 'LeadConverted':
+      return { ...state, status: 'CONVERTED', conversion: event.data };
   }
 };

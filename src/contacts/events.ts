@@ -1,0 +1,57 @@
+/** The contact's facts. A contact is a natural person, with or without an account. */
+
+export interface ContactDetails {
+  firstName?: string;
+  lastName: string;
+  email?: string;
+  phone?: string;
+  jobTitle?: string;
+}
+
+export type ContactCreated = {
+  type: 'ContactCreated';
+  data: ContactDetails & {
+    contactId: string;
+    accountId?: string;
+    ownerId?: string;
+    /** Set when the contact was created by converting a lead. */
+    fromLeadId?: string;
+    /** The lead cycle that ended in this contact. */
+    fromLeadCycle?: number;
+  };
+};
+
+/** Only the fields that changed are present. */
+export type ContactUpdated = {
+  type: 'ContactUpdated';
+  data: Partial<ContactDetails> & { contactId: string };
+};
+
+export type ContactMovedToAccount = {
+  type: 'ContactMovedToAccount';
+  /** `accountId` absent: the contact no longer belongs to any account. */
+  data: { contactId: string; accountId?: string; previousAccountId?: string };
+};
+
+export type ContactDeactivated = { type: 'ContactDeactivated'; data: { contactId: string; reason?: string } };
+export type ContactReactivated = { type: 'ContactReactivated'; data: { contactId: string } };
+
+/**
+ * A lead cycle that ended in this contact: by conversion (new or reused contact). Lets a contact
+ * list the leads it came from, and what became of them.
+ */
+export type ContactLinkedToLead = {
+  type: 'ContactLinkedToLead';
+  data: { contactId: string; leadId: string; cycle: number };
+};
+
+export type ContactEvent =
+  | ContactCreated
+  | ContactUpdated
+  | ContactMovedToAccount
+  | ContactDeactivated
+  | ContactReactivated
+  | ContactLinkedToLead;
+
+export const CONTACT_STREAM_PREFIX = 'contact-';
+export const contactStreamId = (contactId: string): string => `${CONTACT_STREAM_PREFIX}${contactId}`;
