@@ -1,0 +1,369 @@
+/** The opportunity's GraphQL adapter: mutation → command → read model; queries → read model. */
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import {
+  activitiesOf,
+  findOpportunities,
+  getOpportunity,
+  pipelineSummary,
+  quotesOf,
+  stageHistoryOf,
+  type ActivityView,
+  type OpportunityView,
+  type QuoteView,
+} from '../../projections/opportunities/opportunitiesReadModel';
+import { accountStreamId } from '../accounts/events';
+import { contactStreamId } from '../contacts/events';
+import { readStreamOrEmpty } from '../core/commandHandler';
+import { NotFoundError, ValidationError } from '../core/errors';
+import { deterministicId, newId } from '../core/ids';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../graphql/common';
+import type { GraphQLContext } from '../graphql/context';
+import { commandIdFor, requireActor, runCommand } from '../graphql/runCommand';
+import type { OpportunityCommand } from './decide';
+import { opportunityStreamId } from './events';
+import {
+  Activity,
+  AddQuoteInput,
+  AddQuotePayload,
+  ChangeQuoteStatusInput,
+  ChangeQuoteStatusPayload,
+  CloseOpportunityInput,
+  CloseOpportunityPayload,
+  CompleteActivityInput,
+  CompleteActivityPayload,
+  MoveOpportunityStageInput,
+  MoveOpportunityStagePayload,
+  OpenOpportunityInput,
+  OpenOpportunityPayload,
+  Opportunity,
+  OpportunityConnection,
+  OpportunityFilter,
+  OpportunityStageVisit,
+  PipelineFilter,
+  PipelineReport,
+  PipelineStage,
+  Quote,
+  ReopenActivityInput,
+  ReopenActivityPayload,
+  ReopenOpportunityInput,
+  ReopenOpportunityPayload,
+  ScheduleActivityInput,
+  ScheduleActivityPayload,
+  UpdateOpportunityInput,
+  UpdateOpportunityPayload,
+} from './graphqlTypes';
+import { weightedAmount } from './money';
+
+/** GraphQL hands us class instances with null for absent fields; events hold plain JSON. */
+const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v === null ? undefined : v)));
+
+/** An opportunity as resolved from its row; quotes, activities and stage history come on demand. */
+export type OpportunityFields = Omit<Opportunity, 'quotes' | 'activities' | 'stageHistory'>;
+
+@Authorized()
+@Resolver(() => Opportunity)
+export class OpportunityResolver {
+  @Mutation(() => OpenOpportunityPayload)
+  async openOpportunity(
+    @Arg('input', () => OpenOpportunityInput) input: OpenOpportunityInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const commandId = commandIdFor(context, 'OpenOpportunity', input.idempotencyKey);
+    const opportunityId = input.idempotencyKey ? deterministicId(commandId, 'opportunity') : newId();
+    const { idempotencyKey: _key, ...data } = plain(input);
+    await requireStream(context, accountStreamId(data.accountId), 'Account', data.accountId);
+    if (data.contactId) await requireStream(context, contactStreamId(data.contactId), 'Contact', data.contactId);
+    const ownerId = data.ownerId ?? requireActor(context);
+    const command: OpportunityCommand = { type: 'OpenOpportunity', data: { ...data, opportunityId, ownerId } };
+    return this.execute(context, input, opportunityId, command, false);
+  }
+
+  @Mutation(() => MoveOpportunityStagePayload)
+  async moveOpportunityStage(
+    @Arg('input', () => MoveOpportunityStageInput) input: MoveOpportunityStageInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { opportunityId, stage } = plain(input);
+    return this.execute(context, input, opportunityId, { type: 'MoveOpportunityStage', data: { opportunityId, stage } });
+  }
+
+  @Mutation(() => UpdateOpportunityPayload)
+  async updateOpportunity(
+    @Arg('input', () => UpdateOpportunityInput) input: UpdateOpportunityInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { opportunityId, name, amount, expectedCloseDate, probability, ownerId } = plain(input);
+    return this.execute(context, input, opportunityId, {
+      type: 'UpdateOpportunity',
+      data: { opportunityId, name, amount, expectedCloseDate, probability, ownerId },
+    });
+  }
+
+  @Mutation(() => AddQuotePayload)
+  async addQuote(@Arg('input', () => AddQuoteInput) input: AddQuoteInput, @Ctx() context: GraphQLContext) {
+    const commandId = commandIdFor(context, 'AddQuote', input.idempotencyKey);
+    const quoteId = input.idempotencyKey ? deterministicId(commandId, 'quote') : newId();
+    const { opportunityId, amount, validUntil, description } = plain(input);
+    const { opportunity } = await this.execute(context, input, opportunityId, {
+      type: 'AddQuote',
+      data: { opportunityId, quoteId, amount, validUntil, description },
+    });
+    return { opportunity, quote: await findQuote(context, opportunityId, quoteId) };
+  }
+
+  @Mutation(() => ChangeQuoteStatusPayload)
+  async changeQuoteStatus(
+    @Arg('input', () => ChangeQuoteStatusInput) input: ChangeQuoteStatusInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { opportunityId, quoteId, status } = plain(input);
+    const { opportunity } = await this.execute(context, input, opportunityId, {
+      type: 'ChangeQuoteStatus',
+      data: { opportunityId, quoteId, status },
+    });
+    return { opportunity, quote: await findQuote(context, opportunityId, quoteId) };
+  }
+
+  @Mutation(() => ScheduleActivityPayload)
+  async scheduleActivity(
+    @Arg('input', () => ScheduleActivityInput) input: ScheduleActivityInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const commandId = commandIdFor(context, 'ScheduleActivity', input.idempotencyKey);
+    const activityId = input.idempotencyKey ? deterministicId(commandId, 'activity') : newId();
+    const { opportunityId, kind, subject, notes } = plain(input);
+    const dueAt = input.dueAt ? input.dueAt.toISOString() : undefined;
+    const { opportunity } = await this.execute(context, input, opportunityId, {
+      type: 'ScheduleActivity',
+      data: { opportunityId, activityId, kind, subject, dueAt, notes },
+    });
+    return { opportunity, activity: await findActivity(context, opportunityId, activityId) };
+  }
+
+  @Mutation(() => CompleteActivityPayload)
+  async completeActivity(
+    @Arg('input', () => CompleteActivityInput) input: CompleteActivityInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { opportunityId, activityId, notes } = plain(input);
+    const { opportunity } = await this.execute(context, input, opportunityId, {
+      type: 'CompleteActivity',
+      data: { opportunityId, activityId, notes },
+    });
+    return { opportunity, activity: await findActivity(context, opportunityId, activityId) };
+  }
+
+  @Mutation(() => ReopenActivityPayload)
+  async reopenActivity(
+    @Arg('input', () => ReopenActivityInput) input: ReopenActivityInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { opportunityId, activityId } = plain(input);
+    const { opportunity } = await this.execute(context, input, opportunityId, {
+      type: 'ReopenActivity',
+      data: { opportunityId, activityId },
+    });
+    return { opportunity, activity: await findActivity(context, opportunityId, activityId) };
+  }
+
+  @Mutation(() => CloseOpportunityPayload)
+  async closeOpportunity(
+    @Arg('input', () => CloseOpportunityInput) input: CloseOpportunityInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { opportunityId, outcome, amount, lossReason, competitor, notes } = plain(input);
+    return this.execute(context, input, opportunityId, {
+      type: 'CloseOpportunity',
+      data: { opportunityId, outcome, amount, lossReason, competitor, notes },
+    });
+  }
+
+  @Mutation(() => ReopenOpportunityPayload)
+  async reopenOpportunity(
+    @Arg('input', () => ReopenOpportunityInput) input: ReopenOpportunityInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { opportunityId, reason } = plain(input);
+    return this.execute(context, input, opportunityId, { type: 'ReopenOpportunity', data: { opportunityId, reason } });
+  }
+
+  @Query(() => Opportunity, { nullable: true })
+  async opportunity(
+    @Arg('id', () => ID) id: string,
+    @Ctx() context: GraphQLContext,
+  ): Promise<OpportunityFields | undefined> {
+    const view = await getOpportunity(context.app.readDb, id);
+    return view && toOpportunity(view, context);
+  }
+
+  @Query(() => OpportunityConnection)
+  async opportunities(
+    @Ctx() context: GraphQLContext,
+    @Arg('filter', () => OpportunityFilter, { nullable: true }) filter?: OpportunityFilter,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ) {
+    const pageSize = first ?? DEFAULT_PAGE_SIZE;
+    if (pageSize < 0 || pageSize > MAX_PAGE_SIZE) {
+      throw new ValidationError([{ field: 'first', message: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
+    }
+    const page = await findOpportunities(context.app.readDb, {
+      filter: filter ? plain({ ...filter }) : undefined,
+      first: pageSize,
+      after: after ?? undefined,
+    });
+    return {
+      edges: page.nodes.map((view, index) => ({ cursor: page.cursors[index]!, node: toOpportunity(view, context) })),
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+      totalCount: page.totalCount,
+    };
+  }
+
+  @Query(() => PipelineReport, {
+    description: 'Open opportunities by stage, filterable by owner and by account (or grouping)',
+  })
+  async pipeline(
+    @Ctx() context: GraphQLContext,
+    @Arg('filter', () => PipelineFilter, { nullable: true }) filter?: PipelineFilter,
+  ): Promise<PipelineReport> {
+    const summary = await pipelineSummary(context.app.readDb, context.app.pipeline, filter ? plain({ ...filter }) : {});
+    const byCurrency = (totals: typeof summary.byCurrency) =>
+      totals.map(({ currency, count, amount, weightedAmount: weighted }) => ({
+        currency,
+        count,
+        amount: { amount, currency },
+        weightedAmount: { amount: weighted, currency },
+      }));
+    return {
+      ...summary,
+      byCurrency: byCurrency(summary.byCurrency),
+      stages: summary.stages.map((stage) => ({
+        ...stage,
+        probability: stage.probability ?? undefined,
+        byCurrency: byCurrency(stage.byCurrency),
+      })),
+    };
+  }
+
+  @Query(() => [PipelineStage], { description: 'The configured stages, in order' })
+  pipelineStages(@Ctx() context: GraphQLContext): PipelineStage[] {
+    return context.app.pipeline.stages.map((stage) => ({ ...stage }));
+  }
+
+  @FieldResolver(() => [Quote])
+  async quotes(@Root() opportunity: OpportunityFields, @Ctx() context: GraphQLContext): Promise<Quote[]> {
+    return (await quotesOf(context.app.readDb, opportunity.id)).map(toQuote);
+  }
+
+  @FieldResolver(() => [Activity])
+  async activities(@Root() opportunity: OpportunityFields, @Ctx() context: GraphQLContext): Promise<Activity[]> {
+    return (await activitiesOf(context.app.readDb, opportunity.id)).map(toActivity);
+  }
+
+  @FieldResolver(() => [OpportunityStageVisit])
+  async stageHistory(
+    @Root() opportunity: OpportunityFields,
+    @Ctx() context: GraphQLContext,
+  ): Promise<OpportunityStageVisit[]> {
+    return (await stageHistoryOf(context.app.readDb, opportunity.id)).map((visit) => ({
+      stage: visit.stage,
+      label: context.app.pipeline.stage(visit.stage)?.label ?? visit.stage,
+      probability: visit.probability,
+      enteredAt: new Date(visit.enteredAt),
+      leftAt: toDate(visit.leftAt),
+    }));
+  }
+
+  private async execute(
+    context: GraphQLContext,
+    input: { idempotencyKey?: string; expectedRevision?: number },
+    opportunityId: string,
+    command: OpportunityCommand,
+    mustExist = true,
+  ): Promise<{ opportunity: OpportunityFields }> {
+    const result = await runCommand(context, {
+      decider: context.app.opportunityDecider,
+      streamId: opportunityStreamId(opportunityId),
+      command,
+      commandType: command.type,
+      input: plain(input),
+      existingEntity: mustExist ? { type: 'Opportunity', id: opportunityId } : undefined,
+    });
+    const view = await getOpportunity(context.app.readDb, opportunityId);
+    if (!view) {
+      throw new Error(`Opportunity ${opportunityId} is missing from the read model after revision ${result.revision}`);
+    }
+    return { opportunity: toOpportunity(view, context) };
+  }
+}
+
+const requireStream = async (context: GraphQLContext, streamId: string, entity: string, id: string): Promise<void> => {
+  if ((await readStreamOrEmpty(context.app.store, streamId)).length === 0) throw new NotFoundError(entity, id);
+};
+
+const findQuote = async (context: GraphQLContext, opportunityId: string, quoteId: string): Promise<Quote> => {
+  const quote = (await quotesOf(context.app.readDb, opportunityId)).find((q) => q.id === quoteId);
+  if (!quote) throw new Error(`Quote ${quoteId} is missing from the read model`);
+  return toQuote(quote);
+};
+
+const findActivity = async (context: GraphQLContext, opportunityId: string, activityId: string): Promise<Activity> => {
+  const activity = (await activitiesOf(context.app.readDb, opportunityId)).find((a) => a.id === activityId);
+  if (!activity) throw new Error(`Activity ${activityId} is missing from the read model`);
+  return toActivity(activity);
+};
+
+const toDate = (iso: string | null): Date | undefined => (iso ? new Date(iso) : undefined);
+
+export const toOpportunity = (view: OpportunityView, context: GraphQLContext): OpportunityFields => ({
+  id: view.id,
+  revision: view.revision,
+  status: view.status,
+  name: view.name,
+  accountId: view.accountId,
+  contactId: view.contactId ?? undefined,
+  stage: view.stage,
+  stageLabel: context.app.pipeline.stage(view.stage)?.label ?? view.stage,
+  probability: view.probability,
+  amount: view.amount ?? undefined,
+  weightedAmount: view.amount && view.status === 'OPEN' ? weightedAmount(view.amount, view.probability) : undefined,
+  expectedCloseDate: view.expectedCloseDate ?? undefined,
+  ownerId: view.ownerId ?? undefined,
+  fromLeadId: view.fromLeadId ?? undefined,
+  openedAt: new Date(view.openedAt),
+  openedBy: view.openedBy,
+  updatedAt: new Date(view.updatedAt),
+  stageEnteredAt: new Date(view.stageEnteredAt),
+  closedAt: toDate(view.closedAt),
+  closeNotes: view.closeNotes ?? undefined,
+  lossReason: view.lossReason
+    ? { code: view.lossReason, label: context.app.catalogs.lossReasons.label(view.lossReason) ?? view.lossReason }
+    : undefined,
+  competitor: view.competitor ?? undefined,
+  reopenedAt: toDate(view.reopenedAt),
+  reopenReason: view.reopenReason ?? undefined,
+});
+
+const toQuote = (view: QuoteView): Quote => ({
+  id: view.id,
+  amount: view.amount,
+  validUntil: view.validUntil ?? undefined,
+  description: view.description ?? undefined,
+  status: view.status,
+  addedAt: new Date(view.addedAt),
+  addedBy: view.addedBy,
+  statusChangedAt: new Date(view.statusChangedAt),
+});
+
+const toActivity = (view: ActivityView): Activity => ({
+  id: view.id,
+  kind: view.kind,
+  subject: view.subject,
+  dueAt: toDate(view.dueAt),
+  notes: view.notes ?? undefined,
+  done: view.done,
+  completedAt: toDate(view.completedAt),
+  completionNotes: view.completionNotes ?? undefined,
+  scheduledAt: new Date(view.scheduledAt),
+  scheduledBy: view.scheduledBy,
+});
