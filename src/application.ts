@@ -3,13 +3,26 @@
  * request needs hangs off one `Application`, so tests can open as many as they like.
  */
 import path from 'node:path';
+import type { AccountState } from './accounts/account';
+import { createAccountDecider, type AccountCommand } from './accounts/decide';
+import type { AccountEvent } from './accounts/events';
 import { loadReasonCatalogs, type ReasonCatalogs } from './catalogs/reasons';
+import type { ContactState } from './contacts/contact';
+import { createContactDecider, type ContactCommand } from './contacts/decide';
+import type { ContactEvent } from './contacts/events';
 import type { Decider } from './core/decider';
 import type { EventStore } from './core/eventStore';
 import { openSqliteEventStore } from './eventStores/sqlite';
+import { createOpportunityDecider, type OpportunityCommand } from './opportunities/decide';
+import type { OpportunityEvent } from './opportunities/events';
+import type { OpportunityState } from './opportunities/opportunity';
+import { loadPipeline, type Pipeline } from './opportunities/pipeline';
 import { createLeadDecider, type LeadCommand } from './leads/decide';
 import type { LeadEvent, LeadState } from './leads/lead';
+import { accountsProjection } from '../projections/accounts/accountsReadModel';
+import { contactsProjection } from '../projections/contacts/contactsReadModel';
 import { leadsProjection } from '../projections/leads/leadsReadModel';
+import { opportunitiesProjection } from '../projections/opportunities/opportunitiesReadModel';
 import { ProjectionRunner } from '../projections/runner';
 import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';
 
@@ -18,6 +31,8 @@ export interface ApplicationOptions {
   dataDir: string;
   /** A JSON file replacing the default reason catalogs. */
   reasonsFile?: string;
+  /** A JSON file replacing the default pipeline stages. */
+  pipelineFile?: string;
 }
 
 export interface Application {
@@ -27,6 +42,10 @@ export interface Application {
   runner: ProjectionRunner;
   catalogs: ReasonCatalogs;
   leadDecider: Decider<LeadState, LeadCommand, LeadEvent>;
+  pipeline: Pipeline;
+  opportunityDecider: Decider<OpportunityState, OpportunityCommand, OpportunityEvent>;
+  accountDecider: Decider<AccountState, AccountCommand, AccountEvent>;
+  contactDecider: Decider<ContactState, ContactCommand, ContactEvent>;
   close(): Promise<void>;
 }
 
@@ -34,11 +53,12 @@ export const DATABASE_FILE = 'crm.sqlite';
 
 export const openApplication = async (options: ApplicationOptions): Promise<Application> => {
   const catalogs = loadReasonCatalogs(options.reasonsFile);
+  const pipeline = loadPipeline(options.pipelineFile);
   const filename = path.join(options.dataDir, DATABASE_FILE);
   const store = openSqliteEventStore({ filename });
   const projectionDb = openSqliteDatabase(filename);
   const readDb = openSqliteDatabase(filename);
-  const runner = new ProjectionRunner({ store, db: projectionDb, projections: [leadsProjection] });
+  const runner = new ProjectionRunner({ store, db: projectionDb, projections: [leadsProjection, opportunitiesProjection, accountsProjection, contactsProjection] });
   await runner.start();
 
   return {
@@ -47,6 +67,10 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
     runner,
     catalogs,
     leadDecider: createLeadDecider({ disqualificationReasons: catalogs.disqualificationReasons }),
+    pipeline,
+    opportunityDecider: createOpportunityDecider({ pipeline, lossReasons: catalogs.lossReasons }),
+    accountDecider: createAccountDecider(),
+    contactDecider: createContactDecider(),
     async close() {
       await runner.stop();
       await Promise.all([projectionDb.close(), readDb.close()]);

@@ -40,7 +40,11 @@ const CORRELATION_ID = /^[\w.:-]{1,100}$/;
 export const startServer = async (options: ServerOptions): Promise<RunningServer> => {
   const env = options.env ?? process.env;
   const { secret } = resolveJwtSecret({ env, dataDir: options.dataDir });
-  const app = await openApplication({ dataDir: options.dataDir, reasonsFile: env.CRM_REASONS_FILE });
+  const app = await openApplication({
+    dataDir: options.dataDir,
+    reasonsFile: env.CRM_REASONS_FILE,
+    pipelineFile: env.CRM_PIPELINE_FILE,
+  });
 
   const expressApp = express();
   expressApp.disable('x-powered-by');

@@ -1,7 +1,10 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type AuthChecker } from 'type-graphql';
+import { AccountResolver } from '../accounts/api';
+import { ContactResolver } from '../contacts/api';
 import { LeadResolver } from '../leads/api';
+import { OpportunityResolver } from '../opportunities/api';
 import type { GraphQLContext } from './context';
 import { SystemResolver } from './systemResolver';
 
@@ -14,7 +17,7 @@ let built: Promise<GraphQLSchema> | undefined;
 /** Built once per process: type-graphql's metadata is global and rebuilding is slow (#1248). */
 export const buildCrmSchema = (): Promise<GraphQLSchema> =>
   (built ??= buildSchema({
-    resolvers: [LeadResolver, SystemResolver],
+    resolvers: [LeadResolver, OpportunityResolver, AccountResolver, ContactResolver, SystemResolver],
     authChecker,
     authMode: 'error',
     validate: { forbidUnknownValues: false },

@@ -1,0 +1,319 @@
+/**
+ * The contacts read model: one row per contact in `read_contacts` (with the normalised e-mail,
+ * indexed, for duplicate lookups), and in `read_contact_lead_cycles` the lead cycles each
+ * contact came from, whose outcomes are read from the leads read model when asked for.
+ */
+import type { ContactState } from '../../src/contacts/contact';
+import { evolveContact } from '../../src/contacts/contact';
+import type { ContactEvent } from '../../src/contacts/events';
+import type { RecordedEvent } from '../../src/core/eventStore';
+import { normalizeEmail, searchKey } from '../../src/core/normalize';
+import type { LeadStatus } from '../../src/leads/lead';
+import { getLead } from '../leads/leadsReadModel';
+import { containing, findPageBySortKey, type Page } from '../pagination';
+import type { Projection } from '../projection';
+import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+
+export interface ContactView {
+  id: string;
+  /** Stream revision of the last event applied: the expected revision for the next command. */
+  revision: number;
+  firstName: string | null;
+  lastName: string;
+  email: string | null;
+  phone: string | null;
+  jobTitle: string | null;
+  accountId: string | null;
+  ownerId: string | null;
+  active: boolean;
+  deactivationReason: string | null;
+  fromLeadId: string | null;
+  /** Business times (the events' occurredAt), as UTC ISO-8601. */
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+}
+
+export interface ContactLeadCycleView {
+  leadId: string;
+  cycle: number;
+  linkedAt: string;
+  /**
+   * The lead's status in that cycle: its outcome once the cycle closed (CONVERTED or
+   * DISQUALIFIED). Null while the leads read model has not seen the cycle.
+   */
+  status: LeadStatus | null;
+}
+
+type RecordedContactEvent = ContactEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
+
+const COLUMNS = [
+  'id',
+  'revision',
+  'first_name',
+  'last_name',
+  'email',
+  'phone',
+  'job_title',
+  'account_id',
+  'owner_id',
+  'active',
+  'deactivation_reason',
+  'from_lead_id',
+  'created_at',
+  'updated_at',
+  'created_by',
+  'normalized_email',
+  'sort_key',
+  'search_text',
+] as const;
+
+type ContactRow = Record<(typeof COLUMNS)[number], SqlValue>;
+
+const CREATE_TABLES = `
+  CREATE TABLE IF NOT EXISTS read_contacts (
+    id TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    first_name TEXT,
+    last_name TEXT NOT NULL,
+    email TEXT,
+    phone TEXT,
+    job_title TEXT,
+    account_id TEXT,
+    owner_id TEXT,
+    active INTEGER NOT NULL,
+    deactivation_reason TEXT,
+    from_lead_id TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    normalized_email TEXT,
+    sort_key TEXT NOT NULL,
+    search_text TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS read_contacts_by_name ON read_contacts (sort_key, id);
+  CREATE INDEX IF NOT EXISTS read_contacts_by_account ON read_contacts (account_id, sort_key, id);
+  CREATE INDEX IF NOT EXISTS read_contacts_by_email ON read_contacts (normalized_email);
+  CREATE TABLE IF NOT EXISTS read_contact_lead_cycles (
+    contact_id TEXT NOT NULL,
+    lead_id TEXT NOT NULL,
+    cycle INTEGER NOT NULL,
+    linked_at TEXT NOT NULL,
+    PRIMARY KEY (contact_id, lead_id, cycle)
+  );`;
+
+const UPSERT_CONTACT = `
+  INSERT INTO read_contacts (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
+    .map((column) => `${column} = excluded.${column}`)
+    .join(', ')}
+  WHERE read_contacts.revision < excluded.revision`;
+
+// A conversion may record the same cycle twice (ContactCreated.fromLeadId and ContactLinkedToLead).
+const INSERT_CYCLE = `
+  INSERT INTO read_contact_lead_cycles (contact_id, lead_id, cycle, linked_at) VALUES (?, ?, ?, ?)
+  ON CONFLICT (contact_id, lead_id, cycle) DO NOTHING`;
+
+export const contactsProjection: Projection = {
+  name: 'contacts',
+  version: 1,
+  canHandle: [
+    'ContactCreated',
+    'ContactUpdated',
+    'ContactMovedToAccount',
+    'ContactDeactivated',
+    'ContactReactivated',
+    'ContactLinkedToLead',
+  ],
+  setup: (db) => db.exec(CREATE_TABLES),
+  reset: (db) => db.exec('DROP TABLE IF EXISTS read_contacts; DROP TABLE IF EXISTS read_contact_lead_cycles'),
+  async apply(tx, event) {
+    const contactEvent = event as RecordedContactEvent;
+    const current = await getContact(tx, contactEvent.data.contactId);
+    if (current !== undefined && current.revision >= event.revision) return;
+    const next = evolveContactView(current, contactEvent);
+    const row = toRow(next);
+    await tx.run(UPSERT_CONTACT, COLUMNS.map((column) => row[column]));
+    const cycle = leadCycleOf(contactEvent);
+    if (cycle) await tx.run(INSERT_CYCLE, [next.id, cycle.leadId, cycle.cycle, next.updatedAt]);
+  },
+};
+
+const leadCycleOf = (event: ContactEvent): { leadId: string; cycle: number } | undefined => {
+  if (event.type === 'ContactLinkedToLead') return event.data;
+  if (event.type === 'ContactCreated' && event.data.fromLeadId) {
+    return { leadId: event.data.fromLeadId, cycle: event.data.fromLeadCycle ?? 1 };
+  }
+  return undefined;
+};
+
+const evolveContactView = (view: ContactView | undefined, event: RecordedContactEvent): ContactView => {
+  const state = evolveContact(view === undefined ? { status: 'NONE' } : toContactState(view), event);
+  if (state.status === 'NONE') {
+    throw new Error(`Contact ${event.data.contactId} has a ${event.type} but was never created`);
+  }
+  const at = new Date(event.metadata.occurredAt).toISOString();
+  let deactivationReason = state.status === 'ACTIVE' ? null : (view?.deactivationReason ?? null);
+  if (event.type === 'ContactDeactivated') deactivationReason = event.data.reason ?? null;
+  return {
+    id: state.contactId,
+    revision: event.revision,
+    firstName: state.firstName ?? null,
+    lastName: state.lastName,
+    email: state.email ?? null,
+    phone: state.phone ?? null,
+    jobTitle: state.jobTitle ?? null,
+    accountId: state.accountId ?? null,
+    ownerId: state.ownerId ?? null,
+    active: state.status === 'ACTIVE',
+    deactivationReason,
+    fromLeadId: event.type === 'ContactCreated' ? (event.data.fromLeadId ?? null) : (view?.fromLeadId ?? null),
+    createdAt: view?.createdAt ?? at,
+    updatedAt: at,
+    createdBy: view?.createdBy ?? event.metadata.actor,
+  };
+};
+
+const toContactState = (view: ContactView): ContactState => ({
+  status: view.active ? 'ACTIVE' : 'INACTIVE',
+  contactId: view.id,
+  firstName: view.firstName ?? undefined,
+  lastName: view.lastName,
+  email: view.email ?? undefined,
+  phone: view.phone ?? undefined,
+  jobTitle: view.jobTitle ?? undefined,
+  accountId: view.accountId ?? undefined,
+  ownerId: view.ownerId ?? undefined,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------------------------
+
+export const getContact = async (db: SqlDatabase, id: string): Promise<ContactView | undefined> => {
+  const row = await db.get<ContactRow>('SELECT * FROM read_contacts WHERE id = ?', [id]);
+  return row && fromRow(row);
+};
+
+export interface ContactFilter {
+  accountId?: string;
+  active?: boolean;
+  /** Case- and accent-insensitive, on first, last and full name, e-mail and job title. */
+  search?: string;
+}
+
+export type ContactPage = Page<ContactView>;
+
+/** Alphabetical by last name, then first name (case and accents ignored), ties broken by id. */
+export const findContacts = async (
+  db: SqlDatabase,
+  options: { filter?: ContactFilter; first?: number; after?: string } = {},
+): Promise<ContactPage> => {
+  const { filter = {} } = options;
+  const conditions: string[] = [];
+  const params: SqlValue[] = [];
+  if (filter.accountId !== undefined) {
+    conditions.push('account_id = ?');
+    params.push(filter.accountId);
+  }
+  if (filter.active !== undefined) {
+    conditions.push('active = ?');
+    params.push(filter.active ? 1 : 0);
+  }
+  const search = searchKey(filter.search ?? '');
+  if (search !== '') {
+    conditions.push(`search_text LIKE ? ESCAPE '\\'`);
+    params.push(containing(search));
+  }
+  return findPageBySortKey<ContactRow, ContactView>(db, {
+    table: 'read_contacts',
+    conditions,
+    params,
+    first: options.first,
+    after: options.after,
+    fromRow,
+  });
+};
+
+/** Every contact, active or not, whose e-mail is the same address (case and spaces ignored). */
+export const findContactsByEmail = async (db: SqlDatabase, email: string): Promise<ContactView[]> => {
+  const normalized = normalizeEmail(email);
+  if (normalized === undefined) return [];
+  const rows = await db.all<ContactRow>('SELECT * FROM read_contacts WHERE normalized_email = ? ORDER BY sort_key, id', [
+    normalized,
+  ]);
+  return rows.map(fromRow);
+};
+
+/** The account's contacts, active or not, alphabetical. */
+export const contactsOfAccount = async (db: SqlDatabase, accountId: string): Promise<ContactView[]> => {
+  const rows = await db.all<ContactRow>('SELECT * FROM read_contacts WHERE account_id = ? ORDER BY sort_key, id', [
+    accountId,
+  ]);
+  return rows.map(fromRow);
+};
+
+/** The lead cycles the contact came from, oldest first, each with its outcome. */
+export const contactLeadCycles = async (db: SqlDatabase, contactId: string): Promise<ContactLeadCycleView[]> => {
+  const rows = await db.all<{ lead_id: string; cycle: number; linked_at: string }>(
+    'SELECT lead_id, cycle, linked_at FROM read_contact_lead_cycles WHERE contact_id = ? ORDER BY linked_at, lead_id, cycle',
+    [contactId],
+  );
+  return Promise.all(
+    rows.map(async (row) => {
+      const lead = await getLead(db, row.lead_id);
+      const cycle = Number(row.cycle);
+      return { leadId: row.lead_id, cycle, linkedAt: row.linked_at, status: cycleStatus(lead, cycle) };
+    }),
+  );
+};
+
+/** A lead only starts a new cycle once disqualified, so every cycle before its current one was. */
+const cycleStatus = (lead: { status: LeadStatus; cycle: number } | undefined, cycle: number): LeadStatus | null => {
+  if (lead === undefined || lead.cycle < cycle) return null;
+  return lead.cycle === cycle ? lead.status : 'DISQUALIFIED';
+};
+
+const toRow = (contact: ContactView): ContactRow => {
+  const fullName = [contact.firstName, contact.lastName].filter(Boolean).join(' ');
+  return {
+    id: contact.id,
+    revision: contact.revision,
+    first_name: contact.firstName,
+    last_name: contact.lastName,
+    email: contact.email,
+    phone: contact.phone,
+    job_title: contact.jobTitle,
+    account_id: contact.accountId,
+    owner_id: contact.ownerId,
+    active: contact.active ? 1 : 0,
+    deactivation_reason: contact.deactivationReason,
+    from_lead_id: contact.fromLeadId,
+    created_at: contact.createdAt,
+    updated_at: contact.updatedAt,
+    created_by: contact.createdBy,
+    normalized_email: contact.email === null ? null : (normalizeEmail(contact.email) ?? null),
+    sort_key: searchKey(`${contact.lastName} ${contact.firstName ?? ''}`),
+    search_text: [fullName, `${contact.lastName} ${contact.firstName ?? ''}`, contact.email ?? '', contact.jobTitle ?? '']
+      .map(searchKey)
+      .join('\n'),
+  };
+};
+
+const fromRow = (row: ContactRow): ContactView => ({
+  id: row.id as string,
+  revision: Number(row.revision),
+  firstName: row.first_name as string | null,
+  lastName: row.last_name as string,
+  email: row.email as string | null,
+  phone: row.phone as string | null,
+  jobTitle: row.job_title as string | null,
+  accountId: row.account_id as string | null,
+  ownerId: row.owner_id as string | null,
+  active: Number(row.active) === 1,
+  deactivationReason: row.deactivation_reason as string | null,
+  fromLeadId: row.from_lead_id as string | null,
+  createdAt: row.created_at as string,
+  updatedAt: row.updated_at as string,
+  createdBy: row.created_by as string,
+});

@@ -1,0 +1,82 @@
+/**
+ * Relay-style pages over a read-model table kept in alphabetical order: rows are sorted by a
+ * `sort_key` column (a folded name) and then by `id`, and a cursor is the last row's pair, so
+ * pages neither repeat nor skip rows while others are added.
+ */
+import { ValidationError } from '../src/core/errors';
+import type { SqlDatabase, SqlValue } from './sqlDatabase';
+
+export interface Page<T> {
+  nodes: T[];
+  /** All rows matching the filter, whatever the page. */
+  totalCount: number;
+  hasNextPage: boolean;
+  endCursor?: string;
+  /** One per node, in the same order. */
+  cursors: string[];
+}
+
+export const DEFAULT_PAGE_SIZE = 50;
+
+export interface PageQuery<Row, View> {
+  table: string;
+  /** SQL conditions joined with AND, with their `?` parameters in order. */
+  conditions: readonly string[];
+  params: readonly SqlValue[];
+  first?: number;
+  after?: string;
+  fromRow(row: Row): View;
+}
+
+export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: SqlValue }, View>(
+  db: SqlDatabase,
+  query: PageQuery<Row, View>,
+): Promise<Page<View>> => {
+  const { table, first = DEFAULT_PAGE_SIZE, after } = query;
+  if (!Number.isInteger(first) || first < 0) {
+    throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
+  }
+  const conditions = [...query.conditions];
+  const params = [...query.params];
+  const total = await db.get<{ total: number }>(
+    `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${table} ${whereClause(conditions)}`,
+    params,
+  );
+  if (after !== undefined) {
+    const [sortKey, id] = decodeCursor(after);
+    conditions.push('(sort_key > ? OR (sort_key = ? AND id > ?))');
+    params.push(sortKey, sortKey, id);
+  }
+  const rows = await db.all<Row>(
+    `SELECT * FROM ${table} ${whereClause(conditions)} ORDER BY sort_key, id LIMIT ?`,
+    [...params, first + 1],
+  );
+  const shown = rows.slice(0, first);
+  const cursors = shown.map((row) => encodeCursor(String(row.sort_key), String(row.id)));
+  return {
+    nodes: shown.map(query.fromRow),
+    totalCount: total?.total ?? 0,
+    hasNextPage: rows.length > first,
+    endCursor: cursors.at(-1),
+    cursors,
+  };
+};
+
+/** A LIKE pattern for "contains", with the wildcards of the search taken literally (ESCAPE '\'). */
+export const containing = (text: string): string => `%${text.replace(/[\\%_]/g, (wildcard) => `\\${wildcard}`)}%`;
+
+export const whereClause = (conditions: readonly string[]) =>
+  conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+
+const encodeCursor = (sortKey: string, id: string): string =>
+  Buffer.from(JSON.stringify([sortKey, id])).toString('base64url');
+
+const decodeCursor = (cursor: string): [string, string] => {
+  try {
+    const [sortKey, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
+    if (typeof sortKey === 'string' && typeof id === 'string') return [sortKey, id];
+  } catch {
+    // Reported below, as for any cursor that is not one of ours.
+  }
+  throw new ValidationError([{ field: 'after', message: 'is not a cursor of this list' }]);
+};
