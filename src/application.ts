@@ -17,6 +17,7 @@ import { createOpportunityDecider, type OpportunityCommand } from './opportuniti
 import type { OpportunityEvent } from './opportunities/events';
 import type { OpportunityState } from './opportunities/opportunity';
 import { loadPipeline, type Pipeline } from './opportunities/pipeline';
+import { ConversionCompleter } from './leads/conversionCompleter';
 import { createLeadDecider, type LeadCommand } from './leads/decide';
 import type { LeadEvent, LeadState } from './leads/lead';
 import { accountsProjection } from '../projections/accounts/accountsReadModel';
@@ -60,6 +61,9 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
   const readDb = openSqliteDatabase(filename);
   const runner = new ProjectionRunner({ store, db: projectionDb, projections: [leadsProjection, opportunitiesProjection, accountsProjection, contactsProjection] });
   await runner.start();
+  // Finishes any conversion a crash interrupted between its steps, then follows new ones.
+  const completer = new ConversionCompleter(store, projectionDb);
+  await completer.start();
 
   return {
     store,
@@ -72,6 +76,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
     accountDecider: createAccountDecider(),
     contactDecider: createContactDecider(),
     async close() {
+      await completer.stop();
       await runner.stop();
       await Promise.all([projectionDb.close(), readDb.close()]);
       await store.close();

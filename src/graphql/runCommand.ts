@@ -1,5 +1,5 @@
 import { AuthenticationError } from 'type-graphql';
-import { handleCommand, type CommandResult } from '../core/commandHandler';
+import { handleCommand, type CommandContext, type CommandResult } from '../core/commandHandler';
 import type { Decider, DomainEvent } from '../core/decider';
 import { deterministicId, digest, newId } from '../core/ids';
 import type { GraphQLContext } from './context';
@@ -27,6 +27,24 @@ export const requireActor = (context: GraphQLContext): string => {
 export const commandIdFor = (context: GraphQLContext, commandType: string, idempotencyKey?: string | null) =>
   idempotencyKey ? deterministicId(requireActor(context), commandType, idempotencyKey) : newId();
 
+/** Who, when and why, for a command issued by this request. */
+export const commandContextFor = (
+  context: GraphQLContext,
+  commandType: string,
+  input: { idempotencyKey?: string | null; expectedRevision?: number | null },
+): CommandContext => {
+  const { idempotencyKey, ...meaningfulInput } = input;
+  return {
+    actor: requireActor(context),
+    now: context.requestTime,
+    commandId: commandIdFor(context, commandType, idempotencyKey),
+    commandType,
+    correlationId: context.correlationId,
+    idempotencyKey: idempotencyKey ?? undefined,
+    inputHash: idempotencyKey ? digest(meaningfulInput) : undefined,
+  };
+};
+
 /**
  * Runs a command for a GraphQL mutation, then waits until the read models have seen its events,
  * so that the client's next query reads its own write.
@@ -35,23 +53,13 @@ export const runCommand = async <State, Command, Event extends DomainEvent>(
   context: GraphQLContext,
   request: CommandRequest<State, Command, Event>,
 ): Promise<CommandResult<State>> => {
-  const actor = requireActor(context);
-  const { idempotencyKey, expectedRevision, ...meaningfulInput } = request.input;
   const result = await handleCommand(
     context.app.store,
     request.decider,
     request.streamId,
     request.command,
-    {
-      actor,
-      now: context.requestTime,
-      commandId: commandIdFor(context, request.commandType, idempotencyKey),
-      commandType: request.commandType,
-      correlationId: context.correlationId,
-      idempotencyKey: idempotencyKey ?? undefined,
-      inputHash: idempotencyKey ? digest({ ...meaningfulInput, expectedRevision }) : undefined,
-    },
-    { expectedRevision: expectedRevision ?? undefined, existingEntity: request.existingEntity },
+    commandContextFor(context, request.commandType, request.input),
+    { expectedRevision: request.input.expectedRevision ?? undefined, existingEntity: request.existingEntity },
   );
   if (result.position !== undefined) await context.app.runner.waitForPosition(result.position);
   return result;

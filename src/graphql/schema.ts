@@ -4,6 +4,7 @@ import { buildSchema, type AuthChecker } from 'type-graphql';
 import { AccountResolver } from '../accounts/api';
 import { ContactResolver } from '../contacts/api';
 import { LeadResolver } from '../leads/api';
+import { ConversionResolver, LeadConversionResolver } from '../leads/conversionApi';
 import { OpportunityResolver } from '../opportunities/api';
 import type { GraphQLContext } from './context';
 import { SystemResolver } from './systemResolver';
@@ -17,7 +18,7 @@ let built: Promise<GraphQLSchema> | undefined;
 /** Built once per process: type-graphql's metadata is global and rebuilding is slow (#1248). */
 export const buildCrmSchema = (): Promise<GraphQLSchema> =>
   (built ??= buildSchema({
-    resolvers: [LeadResolver, OpportunityResolver, AccountResolver, ContactResolver, SystemResolver],
+    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, SystemResolver],
     authChecker,
     authMode: 'error',
     validate: { forbidUnknownValues: false },

@@ -177,6 +177,9 @@ export const toLead = (view: LeadView, context: GraphQLContext): Lead => {
           disqualifiedAt: toDate(view.disqualifiedAt),
         }
       : undefined,
+    conversion: view.conversion
+      ? { ...view.conversion, convertedAt: new Date(view.conversion.convertedAt) }
+      : undefined,
     capturedAt: new Date(view.capturedAt),
     capturedBy: view.capturedBy,
     updatedAt: new Date(view.updatedAt),

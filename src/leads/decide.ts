@@ -194,13 +194,17 @@ const recycle = ({ data }: RecycleLead, state: ExistingLead): LeadEvent[] => {
  * Only a sales-qualified lead converts: conversion opens an opportunity, which is sales' work,
  * and the seeds make SQL the point where sales certifies the interest. An MQL is promoted first.
  */
-const convert = ({ data }: ConvertLead, state: ExistingLead): LeadEvent[] => {
+export const requireConvertible = (state: ExistingLead): void => {
   if (state.status !== 'QUALIFIED') {
     throw new InvalidTransitionError(state.status, `Only a qualified lead converts; this one is ${state.status.toLowerCase()}`);
   }
   if (state.rank !== 'SQL') {
     throw new InvalidTransitionError(state.status, 'An MQL converts only once sales has qualified it as SQL');
   }
+};
+
+const convert = ({ data }: ConvertLead, state: ExistingLead): LeadEvent[] => {
+  requireConvertible(state);
   return [{ type: 'LeadConverted', data: withoutUndefined({ ...data, cycle: state.cycle }) }];
 };
 

@@ -282,6 +282,15 @@ export class LeadDisqualification {
   @Field(() => DateTimeScalar, { nullable: true }) disqualifiedAt?: Date;
 }
 
+@ObjectType({ description: 'What a converted lead became, who converted it, and when' })
+export class LeadConversion {
+  @Field(() => ID) accountId!: string;
+  @Field(() => ID) contactId!: string;
+  @Field(() => ID, { nullable: true }) opportunityId?: string;
+  @Field(() => DateTimeScalar) convertedAt!: Date;
+  @Field(() => String) convertedBy!: string;
+}
+
 @ObjectType()
 export class Lead {
   @Field(() => ID) id!: string;
@@ -301,6 +310,8 @@ export class Lead {
   @Field(() => ContactOutcomeEnum, { nullable: true }) lastContactOutcome?: ContactOutcome;
   @Field(() => LeadQualification, { nullable: true }) qualification?: LeadQualification;
   @Field(() => LeadDisqualification, { nullable: true }) disqualification?: LeadDisqualification;
+  @Field(() => LeadConversion, { nullable: true, description: 'What the lead became, once converted' })
+  conversion?: LeadConversion;
   @Field(() => DateTimeScalar) capturedAt!: Date;
   @Field(() => String) capturedBy!: string;
   @Field(() => DateTimeScalar) updatedAt!: Date;
