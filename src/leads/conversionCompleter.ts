@@ -31,6 +31,7 @@ export const completeConversion = async (
   now: Date,
 ): Promise<GlobalPosition> => {
   let last = converted.position;
+  failpoint('conversion:before-follow-ups');
   for (const [index, followUp] of conversionFollowUps(converted.data).entries()) {
     const position = await appendOnce(store, followUp, toNewEvents(converted, followUp, now));
     if (store.comparePositions(position, last) > 0) last = position;

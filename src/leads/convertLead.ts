@@ -12,7 +12,6 @@ import {
   type DuplicateCandidate,
 } from '../core/errors';
 import type { GlobalPosition } from '../core/eventStore';
-import { failpoint } from '../core/failpoints';
 import { digest } from '../core/ids';
 import { contactStreamId, type ContactEvent } from '../contacts/events';
 import type { Application } from '../application';
@@ -58,7 +57,6 @@ export const convertLead = async (
     expectedRevision: options.expectedRevision,
     existingEntity: { type: 'Lead', id: request.leadId },
   });
-  failpoint('conversion:after-lead-converted');
 
   const converted = (await app.store.readStream(streamId)).find((event) => event.type === 'LeadConverted') as
     | RecordedLeadConverted
