@@ -4,7 +4,7 @@
  * after the last event it committed: nothing is applied twice, nothing is skipped.
  *
  * Catching up reads the log in pages (one transaction per page, which is what makes a replay
- * fast); once caught up the runner follows a live subscription, one event per transaction.
+ * fast); once caught up the runner follows a live subscription, one burst per transaction.
  */
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../src/core/eventStore';
 import type { Projection } from './projection';
@@ -84,6 +84,8 @@ export class ProjectionRunner {
   private readonly caughtUpSignal = deferred();
   private lifecycle: Promise<unknown> = Promise.resolve();
   private following: Promise<void> = Promise.resolve();
+  /** Live batches, committed one after the other. */
+  private liveWork: Promise<void> = Promise.resolve();
   private subscription: Subscription | undefined;
   private started = false;
   private stopped = false;
@@ -217,23 +219,51 @@ export class ProjectionRunner {
     return position;
   }
 
+  /**
+   * Live events that arrive together are applied in one transaction: under load one commit
+   * serves many mutations, instead of one commit each. A burst is flushed on the next
+   * macrotask, or at once when it reaches the batch size (which also holds the subscription
+   * back until it is committed).
+   */
   private subscribeFrom(position: GlobalPosition | undefined): void {
-    this.subscription = this.store.subscribeToAll({
+    let pending: RecordedEvent[] = [];
+    const flush = async () => {
+      const batch = pending;
+      pending = [];
+      if (batch.length > 0 && this.subscription === subscription && this.failure === undefined) {
+        await this.applyBatch(batch);
+      }
+    };
+    const subscription = this.store.subscribeToAll({
       fromPosition: position,
-      onEvent: (event) => this.applyBatch([event]),
+      onEvent: (event) => {
+        pending.push(event);
+        if (pending.length === 1) {
+          this.liveWork = this.liveWork
+            .then(nextMacrotask)
+            .then(flush)
+            .catch((error: unknown) => this.fail(error));
+        }
+        return pending.length >= this.batchSize ? this.liveWork : undefined;
+      },
       onCaughtUp: () => {
-        this.caughtUp = true;
-        this.caughtUpSignal.resolve();
+        void this.liveWork.then(() => {
+          this.caughtUp = true;
+          this.caughtUpSignal.resolve();
+        });
       },
       onError: (error) => this.fail(error),
     });
+    this.subscription = subscription;
   }
 
   private async pause(): Promise<void> {
     this.active = false;
     await this.following;
-    await this.subscription?.stop();
+    const subscription = this.subscription;
     this.subscription = undefined;
+    await subscription?.stop();
+    await this.liveWork;
   }
 
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
@@ -343,6 +373,8 @@ const applyOne = async (projection: Projection, tx: SqlDatabase, event: Recorded
     throw new ProjectionFailedError(projection.name, event, error);
   }
 };
+
+const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 

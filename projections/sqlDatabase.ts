@@ -26,11 +26,19 @@ export interface SqlDatabase {
  * queued behind the open transaction: two transactions never interleave on the connection and
  * a plain read never sees another caller's uncommitted rows.
  */
-export const openSqliteDatabase = (filename: string): SqlDatabase => {
+/**
+ * Read models default to `synchronous = NORMAL`: in WAL mode a crash of the process loses
+ * nothing, and a power loss can only drop the last commits, checkpoint included, so the runner
+ * replays those events from the log. The events themselves stay on FULL (see the event store).
+ */
+export const openSqliteDatabase = (
+  filename: string,
+  options: { synchronous?: 'FULL' | 'NORMAL' } = {},
+): SqlDatabase => {
   const connection = new Database(filename);
   connection.pragma('journal_mode = WAL');
   connection.pragma('busy_timeout = 5000');
-  connection.pragma('synchronous = FULL');
+  connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
 
   const prepared = new Map<string, Database.Statement<unknown[]>>();
   const prepare = (sql: string) => {
