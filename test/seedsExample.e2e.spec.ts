@@ -133,3 +133,33 @@ describe('the renovation company', () => {
     expect(closed.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_TRANSITION', state: 'LOST' });
   });
 });
+
+describe.each([
+  ['B2B', { account: undefined }],
+  ['B2C', { account: { new: { kind: 'GROUPING', name: 'Costa Brava stores' } } }],
+  ['B2C, joining that grouping', { joinGrouping: 'Costa Brava stores' }],
+])('%s', (_kind, conversion) => {
+  it.each([
+    ['WON', { outcome: 'WON', amount: { amount: '5000.00', currency: 'EUR' } }, 'CUSTOMER'],
+    ['LOST', { outcome: 'LOST', lossReason: 'NO_DECISION' }, 'PROSPECT'],
+  ])('a lead ends in a %s opportunity', async (status, close, accountStatus) => {
+    const captured = await ok(`mutation { captureLead(input: { source: TRADE_FAIR,
+      person: { lastName: "Pons", email: "pons-${Math.random()}@example.org" }, company: { name: "Pons ${Math.random()}" },
+      interest: { product: "Terrace", estimatedValue: { amount: "5000.00", currency: "EUR" } } }) { lead { id } } }`);
+    const leadId = captured.captureLead.lead.id;
+    await ok(`mutation($id: ID!) { qualifyLead(input: { leadId: $id, rank: SQL }) { lead { id } } }`, { id: leadId });
+    const existing = 'joinGrouping' in conversion
+      ? (await ok(`{ accounts(filter: { kind: GROUPING, search: "costa brava" }) { edges { node { id } } } }`)).accounts.edges[0].node.id
+      : undefined;
+    const input = existing ? { leadId, account: { existingAccountId: existing } } : { leadId, ...conversion, allowDuplicate: true };
+    const converted = await ok(`mutation($input: ConvertLeadInput!) { convertLead(input: $input) { account { id } opportunity { id } } }`, {
+      input,
+    });
+    const closed = await ok(`mutation($input: CloseOpportunityInput!) { closeOpportunity(input: $input) { opportunity { status } } }`, {
+      input: { opportunityId: converted.convertLead.opportunity.id, ...close },
+    });
+    expect(closed.closeOpportunity.opportunity.status).toBe(status);
+    const account = await ok(`query($id: ID!) { account(id: $id) { status } }`, { id: converted.convertLead.account.id });
+    if (!existing) expect(account.account.status).toBe(accountStatus);
+  });
+});
