@@ -1,0 +1,130 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../test/support/postgres';
+import { openPostgresDatabase } from './postgresDatabase';
+import type { SqlDatabase } from './sqlDatabase';
+
+const schemas: string[] = [];
+afterAll(() => dropSchemas(...schemas));
+
+const openDatabase = (options: { schema?: string; pool?: pg.Pool } = {}) => {
+  const schema = options.schema ?? aSchemaName('read');
+  schemas.push(schema);
+  return openPostgresDatabase({ connectionString: TEST_DATABASE_URL, ...options, schema });
+};
+
+describe('openPostgresDatabase', () => {
+  let db: SqlDatabase;
+
+  beforeEach(async () => {
+    db = await openDatabase();
+    await db.exec('CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
+    await db.run('INSERT INTO counters (name, value) VALUES (?, ?)', ['hits', 0]);
+  });
+
+  afterEach(() => db.close());
+
+  const hits = async (on: SqlDatabase = db) =>
+    (await on.get<{ value: number }>('SELECT value FROM counters WHERE name = ?', ['hits']))?.value;
+
+  it('keeps concurrent read-modify-write transactions from interleaving', async () => {
+    const increment = () =>
+      db.transaction(async (tx) => {
+        const before = (await hits(tx))!;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        await tx.run('UPDATE counters SET value = ? WHERE name = ?', [before + 1, 'hits']);
+      });
+
+    await Promise.all(Array.from({ length: 20 }, increment));
+
+    expect(await hits()).toBe(20);
+  });
+
+  it('rolls everything back when the transaction fails, and keeps working afterwards', async () => {
+    const failing = db.transaction(async (tx) => {
+      await tx.run('UPDATE counters SET value = 99 WHERE name = ?', ['hits']);
+      throw new Error('projection bug');
+    });
+
+    await expect(failing).rejects.toThrow('projection bug');
+    expect(await hits()).toBe(0);
+    await db.transaction((tx) => tx.run('UPDATE counters SET value = 1'));
+    expect(await hits()).toBe(1);
+  });
+
+  it('rolls back after a statement the database refused, and keeps working afterwards', async () => {
+    const failing = db.transaction(async (tx) => {
+      await tx.run('UPDATE counters SET value = 5');
+      await tx.run('INSERT INTO counters (name, value) VALUES (?, ?)', ['hits', 1]);
+    });
+
+    await expect(failing).rejects.toThrow(/duplicate key/);
+    expect(await hits()).toBe(0);
+    expect(await db.transaction((tx) => tx.run('UPDATE counters SET value = 2'))).toEqual({ changes: 1 });
+  });
+
+  it('never shows a plain read the rows of a transaction that has not committed', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let updated!: () => void;
+    const hasUpdated = new Promise<void>((resolve) => (updated = resolve));
+    const open = db.transaction(async (tx) => {
+      await tx.run('UPDATE counters SET value = 5');
+      updated();
+      await released;
+      throw new Error('abandoned');
+    });
+
+    await hasUpdated;
+    expect(await hits()).toBe(0);
+    release();
+
+    await expect(open).rejects.toThrow('abandoned');
+    expect(await hits()).toBe(0);
+  });
+
+  it('rolls back a nested transaction alone', async () => {
+    await db.transaction(async (tx) => {
+      await tx.run('UPDATE counters SET value = 1');
+      await expect(
+        tx.transaction(async (inner) => {
+          await inner.run('UPDATE counters SET value = 2');
+          throw new Error('inner failure');
+        }),
+      ).rejects.toThrow('inner failure');
+    });
+
+    expect(await hits()).toBe(1);
+  });
+
+  it('counts as a number, reports changes, and leaves a question mark in a literal alone', async () => {
+    await db.run('INSERT INTO counters (name, value) VALUES (?, ?), (?, ?)', ['why?', 1, 'how?', 2]);
+
+    expect(await db.get('SELECT COUNT(*) AS n, SUM(value) AS total FROM counters')).toEqual({ n: 3, total: 3 });
+    expect(await db.all(`SELECT name FROM counters WHERE name LIKE '%?' AND value > ? ORDER BY name`, [1])).toEqual([
+      { name: 'how?' },
+    ]);
+    expect(await db.run('UPDATE counters SET value = value + 1 WHERE value >= ?', [1])).toEqual({ changes: 2 });
+  });
+
+  it('keeps each schema apart, even on one shared pool', async () => {
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    try {
+      const [first, second] = [await openDatabase({ pool }), await openDatabase({ pool })];
+      await first.exec('CREATE TABLE notes (text TEXT)');
+      await second.exec('CREATE TABLE notes (text TEXT)');
+      await first.run('INSERT INTO notes (text) VALUES (?)', ['first']);
+      await second.run('INSERT INTO notes (text) VALUES (?)', ['second']);
+
+      expect(await first.all('SELECT text FROM notes')).toEqual([{ text: 'first' }]);
+      expect(await second.all('SELECT text FROM notes')).toEqual([{ text: 'second' }]);
+
+      await first.close();
+      await second.close();
+      // Borrowed, so still open.
+      expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await pool.end();
+    }
+  });
+});

@@ -1,0 +1,221 @@
+/**
+ * The SqlDatabase port on PostgreSQL, so the read models the projections keep in SQLite can live
+ * in a database that several API processes share. The projections' SQL runs unchanged: `?`
+ * placeholders become `$1..$n`, unqualified table names resolve in the configured schema, and
+ * integers come back as numbers, as they do from SQLite.
+ */
+import pg from 'pg';
+import {
+  connectToPostgres,
+  migrate,
+  type PostgresConnectionOptions,
+} from '../src/eventStores/postgresConnection';
+import type { SqlDatabase, SqlValue } from './sqlDatabase';
+
+export type PostgresDatabaseOptions = PostgresConnectionOptions;
+
+/**
+ * Rewrites each `?` outside string literals, quoted identifiers, dollar quotes and comments as
+ * `$1`, `$2`... in order. Never write PostgreSQL's `?` operators (jsonb `?`, `?|`, `?&`) in SQL
+ * meant for this port; their function forms (`jsonb_exists`...) are safe.
+ */
+export const toNumberedParameters = (sql: string): string => {
+  let text = '';
+  let parameters = 0;
+  let index = 0;
+  while (index < sql.length) {
+    const end = endOfLiteralOrComment(sql, index);
+    if (end !== undefined) {
+      text += sql.slice(index, end);
+      index = end;
+    } else if (sql[index] === '?') {
+      text += `$${++parameters}`;
+      index++;
+    } else {
+      text += sql[index];
+      index++;
+    }
+  }
+  return text;
+};
+
+/** Where the literal or comment starting at `start` ends, or undefined when none starts there. */
+const endOfLiteralOrComment = (sql: string, start: number): number | undefined => {
+  const char = sql[start];
+  const next = sql[start + 1];
+  if (char === "'") {
+    // E'...' strings take backslash escapes; standard strings only double the quote.
+    const escapes = /[eE]/.test(sql[start - 1] ?? '') && !/[\w$]/.test(sql[start - 2] ?? '');
+    return endOfQuoted(sql, start, "'", escapes);
+  }
+  if (char === '"') return endOfQuoted(sql, start, '"', false);
+  if (char === '-' && next === '-') {
+    const newline = sql.indexOf('\n', start);
+    return newline === -1 ? sql.length : newline + 1;
+  }
+  if (char === '/' && next === '*') return endOfBlockComment(sql, start);
+  if (char === '$' && !/[\w$]/.test(sql[start - 1] ?? '')) {
+    const tag = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(start))?.[0];
+    if (tag === undefined) return undefined;
+    const close = sql.indexOf(tag, start + tag.length);
+    return close === -1 ? sql.length : close + tag.length;
+  }
+  return undefined;
+};
+
+const endOfQuoted = (sql: string, start: number, quote: string, backslashEscapes: boolean): number => {
+  let index = start + 1;
+  while (index < sql.length) {
+    if (backslashEscapes && sql[index] === '\\') index += 2;
+    else if (sql[index] === quote && sql[index + 1] === quote) index += 2;
+    else if (sql[index] === quote) return index + 1;
+    else index++;
+  }
+  return sql.length;
+};
+
+/** PostgreSQL's block comments nest. */
+const endOfBlockComment = (sql: string, start: number): number => {
+  let depth = 0;
+  let index = start;
+  while (index < sql.length) {
+    if (sql.startsWith('/*', index)) {
+      depth++;
+      index += 2;
+    } else if (sql.startsWith('*/', index)) {
+      depth--;
+      index += 2;
+      if (depth === 0) return index;
+    } else {
+      index++;
+    }
+  }
+  return sql.length;
+};
+
+const INT8_OID = 20;
+/** pg hands bigint (COUNT, SUM of integers) back as text, for fear of precision; SQLite gives numbers. */
+const parseInt8 = (text: string): number | bigint => {
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : BigInt(text);
+};
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+const MAX_CACHED_CONVERSIONS = 1000;
+
+export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Promise<SqlDatabase> => {
+  const connection = connectToPostgres(options);
+  const { pool, schema, quotedSchema } = connection;
+  try {
+    await migrate(pool, schema, `CREATE SCHEMA IF NOT EXISTS ${quotedSchema}`);
+  } catch (error) {
+    await connection.release();
+    throw error;
+  }
+
+  const conversions = new Map<string, string>();
+  const converted = (sql: string) => {
+    let text = conversions.get(sql);
+    if (text === undefined) {
+      if (conversions.size >= MAX_CACHED_CONVERSIONS) conversions.clear();
+      text = toNumberedParameters(sql);
+      conversions.set(sql, text);
+    }
+    return text;
+  };
+
+  // Unprepared statements: a named one would keep the plan of a `SELECT *` across a rebuild that
+  // recreates the table with other columns, and fail with "cached plan must not change result type".
+  const on = (client: pg.PoolClient, depth: number): SqlDatabase => ({
+    run: async (sql, params = []) => ({
+      changes: (await client.query({ text: converted(sql), values: [...params], types })).rowCount ?? 0,
+    }),
+    all: async <T>(sql: string, params: readonly SqlValue[] = []) =>
+      (await client.query({ text: converted(sql), values: [...params], types })).rows as T[],
+    get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
+      (await client.query({ text: converted(sql), values: [...params], types })).rows[0] as T | undefined,
+    exec: async (sql) => {
+      await client.query(sql);
+    },
+    transaction: async (fn) => {
+      const savepoint = `nested_${depth}`;
+      await client.query(`SAVEPOINT ${savepoint}`);
+      try {
+        const result = await fn(on(client, depth + 1));
+        await client.query(`RELEASE SAVEPOINT ${savepoint}`);
+        return result;
+      } catch (error) {
+        await client.query(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`);
+        throw error;
+      }
+    },
+    close: () => Promise.reject(new Error('Close the database, not one of its transactions')),
+  });
+
+  const withClient = async <T>(task: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    let unusable: Error | undefined;
+    try {
+      await useSchema(client, schema, quotedSchema);
+      return await task(client);
+    } catch (error) {
+      if (error instanceof UnusableConnectionError) unusable = error;
+      throw error instanceof UnusableConnectionError ? error.cause : error;
+    } finally {
+      // pg drops a connection that broke by itself; one left in an unknown state is dropped here.
+      client.release(unusable);
+    }
+  };
+
+  // Transactions of one handle run one at a time, as on SQLite: a read-modify-write in one of
+  // them never interleaves with another's under READ COMMITTED. Plain statements need no turn:
+  // each runs on a connection of its own and sees only committed rows.
+  let tail: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = tail.then(task);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+
+  return {
+    run: (sql, params) => withClient((client) => on(client, 0).run(sql, params)),
+    all: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).all<T>(sql, params)),
+    get: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).get<T>(sql, params)),
+    exec: (sql) => withClient((client) => on(client, 0).exec(sql)),
+    transaction: (fn) =>
+      inTurn(() =>
+        withClient(async (client) => {
+          await client.query('BEGIN');
+          try {
+            const result = await fn(on(client, 1));
+            await client.query('COMMIT');
+            return result;
+          } catch (error) {
+            await client.query('ROLLBACK').catch(() => {
+              throw new UnusableConnectionError(error);
+            });
+            throw error;
+          }
+        }),
+      ),
+    close: () => inTurn(() => connection.release()),
+  };
+};
+
+class UnusableConnectionError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('The connection could not roll back');
+  }
+}
+
+/** The schema each connection last set, so that a borrowed pool shared with other schemas works. */
+const schemaOfConnection = new WeakMap<pg.PoolClient, string>();
+
+const useSchema = async (client: pg.PoolClient, schema: string, quotedSchema: string) => {
+  if (schemaOfConnection.get(client) === schema) return;
+  await client.query(`SET search_path TO ${quotedSchema}`);
+  schemaOfConnection.set(client, schema);
+};

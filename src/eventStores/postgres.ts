@@ -1,0 +1,399 @@
+/**
+ * The event store on PostgreSQL, for teams that run several API processes on one database.
+ *
+ * Global order, and why a position is a pair. A sequence value is handed out at insert but
+ * becomes visible only at commit, so transactions commit out of sequence order: a reader that
+ * takes `position > last ORDER BY position` can pass 11 while 10 is still uncommitted, and never
+ * come back for it. Two known answers:
+ * - Marten keeps a high-water mark below which the sequence has no gaps, and when a gap stays
+ *   open it waits, then skips it ("stale gap"). Rolled-back inserts leave gaps that never fill,
+ *   so it has to guess when to give up, and a slow transaction that commits after the skip is
+ *   lost to every reader that already moved on.
+ * - Emmett stamps each row with the writing transaction's id (xid8) and reads only rows of
+ *   transactions older than the oldest one still running (`pg_snapshot_xmin` of the current
+ *   snapshot), in (transaction id, sequence) order. Everything below that horizon is final:
+ *   any transaction that commits later has a higher id. Nothing is ever skipped and nothing
+ *   needs a timeout to be correct.
+ * We take Emmett's: correctness without guessing matters more to a projection than latency.
+ * Its cost is that a writing transaction left open anywhere in the cluster holds readers back
+ * (never reorders them) until it ends, which `idle_in_transaction_session_timeout` bounds.
+ * A position is therefore `<transaction id>:<sequence>`, compared as a pair of integers.
+ *
+ * Needs PostgreSQL 14 or later (xid8 and pg_current_snapshot since 13, CREATE OR REPLACE
+ * TRIGGER since 14).
+ *
+ * The id order must also keep each stream's revisions in order. It does because an append
+ * writes nothing (so gets no transaction id) before it holds its stream's lock and has read
+ * the stream's revision: the previous writer of the stream had its id before committing, and
+ * that commit came before our read.
+ */
+import {
+  ANY,
+  ConcurrencyConflictError,
+  NO_STREAM,
+  STREAM_EXISTS,
+  StreamNotFoundError,
+  matchesExpectedRevision,
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type GlobalPosition,
+  type NewEvent,
+  type RecordedEvent,
+  type Subscription,
+} from '../core/eventStore';
+import { assertAppendableBatch, resultOfRetriedAppend, toJsonText, type StoredPlace } from './appendChecks';
+import { subscribeByPaging } from './catchUpSubscription';
+import { createAppendSignal } from './postgresAppendSignal';
+import {
+  UNIQUE_VIOLATION,
+  connectToPostgres,
+  isDatabaseError,
+  migrate,
+  preparedStatement,
+  type PostgresConnectionOptions,
+} from './postgresConnection';
+
+export interface PostgresEventStoreOptions extends PostgresConnectionOptions {
+  /** How often a live subscription looks for appends when no notification woke it. */
+  pollIntervalMs?: number;
+  /**
+   * How long `readAll` waits for appends that committed out of order to settle before
+   * returning only what precedes them: long enough for appends in flight, short enough not to
+   * stall behind a transaction left open. Default 3000.
+   */
+  settleTimeoutMs?: number;
+}
+
+export interface PostgresEventStore extends EventStore {
+  readonly schema: string;
+}
+
+const SUBSCRIPTION_BATCH_SIZE = 500;
+/** An append that loses a race to a writer bypassing the stream lock tries again this often. */
+const MAX_APPEND_ATTEMPTS = 3;
+/** The class of the two-key advisory locks that serialise the appends to one stream. */
+const STREAM_LOCK_CLASS = 0x45564e54;
+
+// The expected revision as the append function takes it: NULL for ANY, -1 for NO_STREAM, -2 for
+// STREAM_EXISTS, else the exact revision. It mirrors `matchesExpectedRevision`; the check runs in
+// the database because it must hold the stream lock until the insert commits.
+const encodeExpected = (expected: ExpectedRevision): number | null => {
+  if (expected === ANY) return null;
+  if (expected === NO_STREAM) return -1;
+  if (expected === STREAM_EXISTS) return -2;
+  if (!Number.isSafeInteger(expected) || expected < 0) {
+    throw new RangeError(`An expected revision must be a whole number, 0 or more: ${expected}`);
+  }
+  return expected;
+};
+
+/**
+ * Append-only for everyone, not only this adapter: statement triggers refuse UPDATE, DELETE and
+ * TRUNCATE even when no row matches, and INSERT ... ON CONFLICT DO UPDATE fires the UPDATE one.
+ * (A superuser can still disable triggers; production should connect as a role that does not
+ * own the table.) Event data is `json`, not `jsonb`: it keeps the exact text appended, and
+ * accepts `\u0000`, which jsonb refuses and SQLite stores, so a log moved here loses nothing.
+ */
+const schemaSql = (s: string) => `
+  CREATE SCHEMA IF NOT EXISTS ${s};
+  CREATE TABLE IF NOT EXISTS ${s}.events (
+    global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    event_id text NOT NULL UNIQUE,
+    stream_id text NOT NULL,
+    stream_revision bigint NOT NULL CHECK (stream_revision >= 0),
+    event_type text NOT NULL,
+    data json NOT NULL,
+    metadata json NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    UNIQUE (stream_id, stream_revision)
+  );
+  CREATE INDEX IF NOT EXISTS events_in_commit_order ON ${s}.events (transaction_id, global_position);
+
+  CREATE OR REPLACE FUNCTION ${s}.refuse_changing_events() RETURNS trigger LANGUAGE plpgsql AS $body$
+  BEGIN
+    RAISE EXCEPTION 'events are immutable: % refused', TG_OP;
+  END $body$;
+  CREATE OR REPLACE TRIGGER events_are_immutable
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON ${s}.events
+    FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_changing_events();
+
+  -- One round trip per append. The unique constraints stay the last guard against writers
+  -- that bypass this function; the adapter maps their violations to conflicts.
+  CREATE OR REPLACE FUNCTION ${s}.append_to_stream(
+    p_stream_id text, p_expected bigint, p_event_ids text[], p_event_types text[],
+    p_data text[], p_metadata text[], p_recorded_at text[]
+  ) RETURNS TABLE (r_appended boolean, r_revision bigint, r_transaction_id text, r_position bigint)
+  LANGUAGE plpgsql AS $body$
+  DECLARE
+    v_actual bigint;
+    v_position bigint;
+  BEGIN
+    PERFORM pg_advisory_xact_lock(${STREAM_LOCK_CLASS}, hashtext(p_stream_id));
+    SELECT max(e.stream_revision) INTO v_actual FROM ${s}.events e WHERE e.stream_id = p_stream_id;
+    IF (p_expected IS NULL
+            OR (p_expected = -1 AND v_actual IS NULL)
+            OR (p_expected = -2 AND v_actual IS NOT NULL)
+            OR (p_expected >= 0 AND p_expected = v_actual)) IS NOT TRUE THEN
+      RETURN QUERY SELECT false, v_actual, NULL::text, NULL::bigint;
+      RETURN;
+    END IF;
+    WITH appended AS (
+      INSERT INTO ${s}.events (transaction_id, event_id, stream_id, stream_revision, event_type,
+                               data, metadata, recorded_at)
+      SELECT pg_current_xact_id(), n.id, p_stream_id, coalesce(v_actual, -1) + n.ordinal, n.type,
+             n.data::json, n.metadata::json, n.recorded_at::timestamptz
+      FROM unnest(p_event_ids, p_event_types, p_data, p_metadata, p_recorded_at)
+        WITH ORDINALITY AS n(id, type, data, metadata, recorded_at, ordinal)
+      ORDER BY n.ordinal
+      RETURNING global_position
+    )
+    SELECT max(a.global_position) INTO v_position FROM appended a;
+    RETURN QUERY SELECT true, coalesce(v_actual, -1) + cardinality(p_event_ids),
+      pg_current_xact_id()::text, v_position;
+  END $body$;
+`;
+
+interface EventRow {
+  event_id: string;
+  stream_id: string;
+  stream_revision: string;
+  transaction_id: string;
+  global_position: string;
+  event_type: string;
+  data: string;
+  metadata: string;
+}
+
+const EVENT_COLUMNS = `event_id, stream_id, stream_revision, transaction_id::text AS transaction_id,
+  global_position, event_type, data::text AS data, metadata::text AS metadata`;
+
+export const openPostgresEventStore = async (
+  options: PostgresEventStoreOptions,
+): Promise<PostgresEventStore> => {
+  const { pollIntervalMs = 250, settleTimeoutMs = 3000 } = options;
+  const connection = connectToPostgres(options);
+  const { pool, schema, quotedSchema: s } = connection;
+  try {
+    await migrate(pool, schema, schemaSql(s));
+  } catch (error) {
+    await connection.release();
+    throw error;
+  }
+
+  const statements = {
+    append: preparedStatement(`SELECT * FROM ${s}.append_to_stream($1, $2, $3, $4, $5, $6, $7)`),
+    lastRevision: preparedStatement(
+      `SELECT max(stream_revision) AS revision FROM ${s}.events WHERE stream_id = $1`,
+    ),
+    placesOfEvents: preparedStatement(
+      `SELECT event_id, stream_id, stream_revision, transaction_id::text AS transaction_id, global_position
+       FROM ${s}.events WHERE event_id = ANY($1)`,
+    ),
+    readStream: preparedStatement(
+      `SELECT ${EVENT_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND stream_revision >= $2
+       ORDER BY stream_revision LIMIT $3`,
+    ),
+    streamExists: preparedStatement(`SELECT 1 FROM ${s}.events WHERE stream_id = $1 LIMIT 1`),
+    // One statement, one snapshot: the horizon and the rows are seen at the same instant.
+    // ORDER BY names the table's columns: unqualified, it would sort the text output columns.
+    readAll: preparedStatement(
+      `SELECT e.*, e.transaction_id::xid8 < horizon.xmin AS settled
+       FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS horizon,
+       LATERAL (
+         SELECT ${EVENT_COLUMNS} FROM ${s}.events AS stored
+         WHERE (stored.transaction_id, stored.global_position) > ($1::xid8, $2::bigint)
+         ORDER BY stored.transaction_id, stored.global_position LIMIT $3
+       ) AS e`,
+    ),
+    head: preparedStatement(
+      `SELECT transaction_id::text AS transaction_id, global_position FROM ${s}.events AS stored
+       ORDER BY stored.transaction_id DESC, stored.global_position DESC LIMIT 1`,
+    ),
+  };
+
+  const signal = createAppendSignal({ connectionString: options.connectionString, pool, schema });
+  const subscriptions = new Set<Subscription>();
+
+  const lastRevisionOf = async (streamId: string) => {
+    const { rows } = await pool.query<{ revision: string | null }>({
+      ...statements.lastRevision,
+      values: [streamId],
+    });
+    return rows[0]?.revision == null ? NO_STREAM : Number(rows[0].revision);
+  };
+
+  const placesOf = async (events: readonly NewEvent[]): Promise<(StoredPlace | undefined)[]> => {
+    const { rows } = await pool.query<Omit<EventRow, 'event_type' | 'data' | 'metadata'>>({
+      ...statements.placesOfEvents,
+      values: [events.map((event) => event.id)],
+    });
+    const byId = new Map(rows.map((row) => [row.event_id, row]));
+    return events.map((event) => {
+      const row = byId.get(event.id);
+      return (
+        row && {
+          streamId: row.stream_id,
+          revision: Number(row.stream_revision),
+          position: encodePosition(row.transaction_id, row.global_position),
+        }
+      );
+    });
+  };
+
+  /** The events after `from` that no transaction still running can precede, and whether some were held back. */
+  const readSettled = async (from: GlobalPosition | undefined, maxCount: number | undefined) => {
+    const [transactionId, sequence] = from === undefined ? ['0', '0'] : parsePosition(from);
+    const { rows } = await pool.query<EventRow & { settled: boolean }>({
+      ...statements.readAll,
+      values: [transactionId, sequence, sqlLimit(maxCount)],
+    });
+    const settled = rows.filter((row) => row.settled);
+    return { events: settled.map(toRecordedEvent), heldBack: settled.length < rows.length };
+  };
+
+  return {
+    name: 'postgres',
+    schema,
+
+    async appendToStream(streamId, events, { expectedRevision }): Promise<AppendResult> {
+      assertAppendableBatch(streamId, events);
+      const values = [
+        streamId,
+        encodeExpected(expectedRevision),
+        events.map((event) => event.id),
+        events.map((event) => event.type),
+        events.map((event) => toJsonText(event.data, 'data')),
+        events.map((event) => toJsonText(event.metadata, 'metadata')),
+        // A column of its own so that an audit can select by time without parsing JSON.
+        events.map((event) => event.metadata.recordedAt),
+      ];
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const { rows } = await pool.query<{
+            r_appended: boolean;
+            r_revision: string;
+            r_transaction_id: string;
+            r_position: string;
+          }>({ ...statements.append, values });
+          const outcome = rows[0]!;
+          if (outcome.r_appended) {
+            signal.appended();
+            return {
+              nextExpectedRevision: Number(outcome.r_revision),
+              position: encodePosition(outcome.r_transaction_id, outcome.r_position),
+            };
+          }
+        } catch (error) {
+          // An event id already stored, or a writer that bypassed the stream lock.
+          if (!isDatabaseError(error, UNIQUE_VIOLATION)) throw error;
+        }
+        // Stored places never change, so reading them after the failed attempt is as good as
+        // reading them inside it; the revision is read afresh to tell the caller where it is.
+        const actualRevision = await lastRevisionOf(streamId);
+        const retried = resultOfRetriedAppend(
+          streamId,
+          expectedRevision,
+          await placesOf(events),
+          actualRevision,
+        );
+        if (retried) return retried;
+        if (attempt >= MAX_APPEND_ATTEMPTS || !matchesExpectedRevision(expectedRevision, actualRevision)) {
+          throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
+        }
+      }
+    },
+
+    async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
+      const { rows } = await pool.query<EventRow>({
+        ...statements.readStream,
+        values: [streamId, fromRevision, sqlLimit(maxCount)],
+      });
+      if (rows.length === 0) {
+        const exists = await pool.query({ ...statements.streamExists, values: [streamId] });
+        if (exists.rowCount === 0) throw new StreamNotFoundError(streamId);
+      }
+      return rows.map(toRecordedEvent);
+    },
+
+    /**
+     * Waits (briefly) for appends committed out of order to settle, so that a caller that
+     * appended and then reads finds its events even while other writers are busy.
+     */
+    async readAll({ fromPosition, maxCount } = {}) {
+      const deadline = Date.now() + settleTimeoutMs;
+      for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+        const { events, heldBack } = await readSettled(fromPosition, maxCount);
+        if (!heldBack || Date.now() >= deadline) return events;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    },
+
+    subscribeToAll(subscribeOptions) {
+      // No waiting here: a subscription re-reads when the held-back appends commit (their
+      // process notifies) or at the next poll, without stalling its delivery meanwhile.
+      const subscription = subscribeByPaging(
+        {
+          readAll: async ({ fromPosition, maxCount }) =>
+            (await readSettled(fromPosition, maxCount)).events,
+          onAppended: signal.onAppended,
+          batchSize: SUBSCRIPTION_BATCH_SIZE,
+          pollIntervalMs,
+        },
+        subscribeOptions,
+      );
+      subscriptions.add(subscription);
+      return {
+        async stop() {
+          subscriptions.delete(subscription);
+          await subscription.stop();
+        },
+      };
+    },
+
+    async headPosition() {
+      const { rows } = await pool.query<{ transaction_id: string; global_position: string }>(
+        statements.head,
+      );
+      return rows[0] && encodePosition(rows[0].transaction_id, rows[0].global_position);
+    },
+
+    comparePositions(a, b) {
+      const [aTransaction, aSequence] = parsePosition(a).map(BigInt) as [bigint, bigint];
+      const [bTransaction, bSequence] = parsePosition(b).map(BigInt) as [bigint, bigint];
+      if (aTransaction !== bTransaction) return aTransaction < bTransaction ? -1 : 1;
+      return aSequence === bSequence ? 0 : aSequence < bSequence ? -1 : 1;
+    },
+
+    async close() {
+      await Promise.all([...subscriptions].map((subscription) => subscription.stop()));
+      subscriptions.clear();
+      await signal.close();
+      await connection.release();
+    },
+  };
+};
+
+const encodePosition = (transactionId: string, sequence: string): GlobalPosition =>
+  `${transactionId}:${sequence}`;
+
+const parsePosition = (position: GlobalPosition): [string, string] => {
+  const match = /^(\d{1,20}):(\d{1,19})$/.exec(position);
+  if (match === null) throw new RangeError(`Not a PostgreSQL position: ${position}`);
+  return [match[1]!, match[2]!];
+};
+
+/** PostgreSQL reads LIMIT NULL as no limit. */
+const sqlLimit = (maxCount: number | undefined) =>
+  maxCount === undefined || maxCount === Infinity ? null : maxCount;
+
+const toRecordedEvent = (row: EventRow): RecordedEvent => ({
+  id: row.event_id,
+  streamId: row.stream_id,
+  revision: Number(row.stream_revision),
+  position: encodePosition(row.transaction_id, row.global_position),
+  type: row.event_type,
+  data: JSON.parse(row.data) as unknown,
+  metadata: JSON.parse(row.metadata) as RecordedEvent['metadata'],
+});

@@ -1,0 +1,80 @@
+/**
+ * What the PostgreSQL event store and the PostgreSQL read-model database share: quoting the
+ * schema, owning (or borrowing) a pool, and migrations that two processes may start at once.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+
+export interface PostgresConnectionOptions {
+  connectionString: string;
+  /** Default `public`. */
+  schema?: string;
+  /** Borrowed: `close()` leaves it open for its owner. */
+  pool?: pg.Pool;
+}
+
+export interface PostgresConnection {
+  pool: pg.Pool;
+  schema: string;
+  /** The schema as an SQL identifier, quoted. */
+  quotedSchema: string;
+  /** Ends the pool if this connection created it. */
+  release(): Promise<void>;
+}
+
+export const quoteIdentifier = (name: string): string => pg.escapeIdentifier(name);
+
+export const connectToPostgres = ({
+  connectionString,
+  schema = 'public',
+  pool,
+}: PostgresConnectionOptions): PostgresConnection => {
+  const ownPool = pool === undefined ? new pg.Pool({ connectionString }) : undefined;
+  // An idle client that loses its server emits 'error' on the pool; unhandled, that would
+  // crash the process, when the pool simply replaces the client at the next checkout.
+  ownPool?.on('error', () => undefined);
+  return {
+    pool: pool ?? ownPool!,
+    schema,
+    quotedSchema: quoteIdentifier(schema),
+    release: async () => {
+      if (ownPool !== undefined && !ownPool.ended) await ownPool.end();
+    },
+  };
+};
+
+/**
+ * Runs `sql` (idempotent DDL) in one transaction under a lock keyed by the schema, so that
+ * processes starting together (an event store and a read database may share the schema) do not
+ * race on `CREATE ... IF NOT EXISTS`, which fails against a concurrent creation of the same
+ * object instead of waiting for it.
+ */
+export const migrate = async (pool: pg.Pool, schema: string, sql: string): Promise<void> => {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`crm migration ${schema}`]);
+    await client.query(sql);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+};
+
+/**
+ * A named prepared statement: the server parses and plans it once per connection. The name is
+ * derived from the text, so two stores on different schemas sharing a pool never collide.
+ */
+export const preparedStatement = (text: string): { name: string; text: string } => ({
+  name: `crm_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`,
+  text,
+});
+
+/** SQLSTATE of a unique constraint violation. */
+export const UNIQUE_VIOLATION = '23505';
+
+export const isDatabaseError = (error: unknown, code: string): error is pg.DatabaseError =>
+  error instanceof pg.DatabaseError && error.code === code;

@@ -1,0 +1,275 @@
+/**
+ * What the PostgreSQL adapter must get right beyond the contract suite: the order of commits
+ * that overtake each other, the table's immutability, migrations racing at start, several
+ * processes on one database, and who owns the pool.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import {
+  ConcurrencyConflictError,
+  NO_STREAM,
+  type NewEvent,
+  type RecordedEvent,
+} from '../src/core/eventStore';
+import { openPostgresEventStore, type PostgresEventStore } from '../src/eventStores/postgres';
+import { TEST_DATABASE_URL, aSchemaName, connectForTest, dropSchemas } from './support/postgres';
+
+const schemas: string[] = [];
+const stores: PostgresEventStore[] = [];
+afterAll(async () => {
+  await Promise.all(stores.map((store) => store.close()));
+  await dropSchemas(...schemas);
+});
+
+const openStore = async (
+  schema: string,
+  options: { pollIntervalMs?: number; settleTimeoutMs?: number; pool?: pg.Pool } = {},
+) => {
+  if (!schemas.includes(schema)) schemas.push(schema);
+  const store = await openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema, ...options });
+  stores.push(store);
+  return store;
+};
+
+const anEvent = (data: unknown = { note: randomUUID() }): NewEvent => ({
+  id: randomUUID(),
+  type: 'SomethingHappened',
+  data,
+  metadata: {
+    actor: 'tester',
+    recordedAt: '2024-05-02T08:30:00.000Z',
+    occurredAt: '2024-05-02T08:30:00.000Z',
+    correlationId: randomUUID(),
+    causationId: randomUUID(),
+    schemaVersion: 1,
+  },
+});
+
+const idsOf = (events: readonly { id: string }[]) => events.map((event) => event.id);
+
+describe('PostgreSQL event store', () => {
+  describe('when a transaction that took an earlier position commits after a later one', () => {
+    it('neither reads nor delivers the later one first, and skips neither', async () => {
+      const schema = aSchemaName('late_commit');
+      // The open transaction holds back every reader of the cluster, other test files' too: a
+      // short settle wait keeps it short.
+      const store = await openStore(schema, { pollIntervalMs: 20, settleTimeoutMs: 100 });
+      await store.appendToStream('warm-up', [anEvent()], { expectedRevision: NO_STREAM });
+      const headBefore = await store.headPosition();
+      const delivered: RecordedEvent[] = [];
+      const caughtUp: number[] = [];
+      const subscription = store.subscribeToAll({
+        fromPosition: headBefore,
+        onEvent: (event) => void delivered.push(event),
+        onCaughtUp: () => caughtUp.push(delivered.length),
+      });
+      const slowWriter = await connectForTest();
+      try {
+        const [early, late] = [anEvent(), anEvent()];
+        // A: another writer's append, through the same function, left uncommitted.
+        await slowWriter.query('BEGIN');
+        await slowWriter.query(
+          `SELECT * FROM ${pg.escapeIdentifier(schema)}.append_to_stream($1, -1, $2, $3, $4, $5, $6)`,
+          ['stream-a', [early.id], [early.type], [JSON.stringify(early.data)],
+            [JSON.stringify(early.metadata)], [early.metadata.recordedAt]],
+        );
+        // B: appended and committed while A is open.
+        await store.appendToStream('stream-b', [late], { expectedRevision: NO_STREAM });
+
+        // The anomaly is real: B's sequence number is the higher, yet B is the one visible.
+        const { rows } = await slowWriter.query<{ event_id: string; global_position: string }>(
+          `SELECT event_id, global_position FROM ${pg.escapeIdentifier(schema)}.events
+           WHERE event_id = ANY($1) ORDER BY global_position`,
+          [[early.id, late.id]],
+        );
+        expect(rows.map((row) => row.event_id)).toEqual([early.id, late.id]);
+        expect(idsOf(await store.readAll({ fromPosition: headBefore }))).toEqual([]);
+        await vi.waitFor(() => expect(caughtUp.length).toBeGreaterThan(0));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(delivered).toEqual([]);
+
+        await slowWriter.query('COMMIT');
+
+        await vi.waitFor(() => expect(delivered).toHaveLength(2), { timeout: 5000 });
+        expect(idsOf(delivered)).toEqual([early.id, late.id]);
+        const read = await store.readAll({ fromPosition: headBefore });
+        expect(idsOf(read)).toEqual([early.id, late.id]);
+        expect(store.comparePositions(read[0]!.position, read[1]!.position)).toBeLessThan(0);
+      } finally {
+        await slowWriter.query('ROLLBACK').catch(() => undefined);
+        await slowWriter.end();
+        await subscription.stop();
+      }
+    });
+  });
+
+  it('orders transaction ids as numbers, not as text, however many digits they have', async () => {
+    const schema = aSchemaName('digits');
+    const store = await openStore(schema);
+    const [nine, ten] = [anEvent(), anEvent()];
+    const writer = await connectForTest();
+    try {
+      // Rows stamped as if written long ago by transactions 10 and 9, in that order: neither the
+      // text order ("10" < "9") nor the sequence order may decide.
+      for (const [event, transactionId] of [[ten, '10'], [nine, '9']] as const) {
+        await writer.query(
+          `INSERT INTO ${pg.escapeIdentifier(schema)}.events
+             (transaction_id, event_id, stream_id, stream_revision, event_type, data, metadata, recorded_at)
+           VALUES ($1, $2, $3, 0, $4, $5, $6, now())`,
+          [transactionId, event.id, `stream-${transactionId}`, event.type, JSON.stringify(event.data), JSON.stringify(event.metadata)],
+        );
+      }
+    } finally {
+      await writer.end();
+    }
+    const { position } = await store.appendToStream('stream-now', [anEvent()], { expectedRevision: NO_STREAM });
+
+    const read = await store.readAll();
+
+    expect(read.map((event) => event.streamId)).toEqual(['stream-9', 'stream-10', 'stream-now']);
+    expect(await store.headPosition()).toBe(position);
+    expect(idsOf(await store.readAll({ fromPosition: read[0]!.position, maxCount: 1 }))).toEqual([ten.id]);
+  });
+
+  it('refuses, whoever asks, to update, delete, truncate or overwrite a stored event', async () => {
+    const schema = aSchemaName('immutable');
+    const store = await openStore(schema);
+    await store.appendToStream('lead-1', [anEvent({ amount: '100.00' })], { expectedRevision: NO_STREAM });
+    const events = `${pg.escapeIdentifier(schema)}.events`;
+    const tamperer = await connectForTest();
+    try {
+      await expect(tamperer.query(`UPDATE ${events} SET data = '{"amount":"1.00"}'`)).rejects.toThrow(/immutable/);
+      await expect(tamperer.query(`DELETE FROM ${events}`)).rejects.toThrow(/immutable/);
+      await expect(tamperer.query(`TRUNCATE ${events}`)).rejects.toThrow(/immutable/);
+      await expect(
+        tamperer.query(
+          `INSERT INTO ${events} (event_id, stream_id, stream_revision, event_type, data, metadata, recorded_at)
+           SELECT event_id, stream_id, stream_revision, event_type, '{"amount":"1.00"}', metadata, recorded_at
+           FROM ${events}
+           ON CONFLICT (event_id) DO UPDATE SET data = excluded.data`,
+        ),
+      ).rejects.toThrow(/immutable/);
+
+      const [stored] = await store.readStream('lead-1');
+      expect(stored!.data).toEqual({ amount: '100.00' });
+    } finally {
+      await tamperer.end();
+    }
+  });
+
+  it('keeps data exactly, even text that jsonb would refuse', async () => {
+    const store = await openStore(aSchemaName('exact'));
+    const data = { notes: 'before\u0000after', loneSurrogate: '\ud800', emoji: '🚀' };
+
+    await store.appendToStream('lead-1', [anEvent(data)], { expectedRevision: NO_STREAM });
+
+    expect((await store.readStream('lead-1'))[0]!.data).toStrictEqual(data);
+  });
+
+  it('creates its tables once when several processes start on an empty schema at the same time', async () => {
+    const schema = aSchemaName('racing_start');
+
+    const [first, second, third] = await Promise.all([openStore(schema), openStore(schema), openStore(schema)]);
+
+    const { position } = await first.appendToStream('lead-1', [anEvent()], { expectedRevision: NO_STREAM });
+    expect(idsOf(await second.readStream('lead-1'))).toHaveLength(1);
+    const reopened = await openStore(schema);
+    const next = await reopened.appendToStream('lead-2', [anEvent()], { expectedRevision: NO_STREAM });
+    expect(third.comparePositions(next.position, position)).toBeGreaterThan(0);
+  });
+
+  it('reports a conflict when a writer bypassing the stream lock took the revision first', async () => {
+    const schema = aSchemaName('bypass');
+    const store = await openStore(schema);
+    await store.appendToStream('lead-1', [anEvent()], { expectedRevision: NO_STREAM });
+    const intruder = await connectForTest();
+    try {
+      await intruder.query('BEGIN');
+      await intruder.query(
+        `INSERT INTO ${pg.escapeIdentifier(schema)}.events
+           (event_id, stream_id, stream_revision, event_type, data, metadata, recorded_at)
+         VALUES ($1, 'lead-1', 1, 'Intruded', '{}', '{}', now())`,
+        [randomUUID()],
+      );
+      const append = store.appendToStream('lead-1', [anEvent()], { expectedRevision: 0 });
+      // The append now waits on the unique index for the intruder's outcome.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await intruder.query('COMMIT');
+
+      const error = await append.then(
+        () => undefined,
+        (rejection: unknown) => rejection,
+      );
+      expect(error).toBeInstanceOf(ConcurrencyConflictError);
+      expect(error).toMatchObject({ expectedRevision: 0, actualRevision: 1 });
+      expect((await store.readStream('lead-1')).map((event) => event.type)).toEqual([
+        'SomethingHappened',
+        'Intruded',
+      ]);
+    } finally {
+      await intruder.query('ROLLBACK').catch(() => undefined);
+      await intruder.end();
+    }
+  });
+
+  it('writes a batch retried concurrently from several processes once, and answers each the same', async () => {
+    const schema = aSchemaName('retries');
+    const processes = await Promise.all([openStore(schema), openStore(schema), openStore(schema)]);
+    const batch = [anEvent(), anEvent()];
+
+    const results = await Promise.all(
+      processes.flatMap((store) =>
+        [1, 2].map(() => store.appendToStream('lead-1', batch, { expectedRevision: NO_STREAM })),
+      ),
+    );
+
+    expect(new Set(results.map((result) => JSON.stringify(result))).size).toBe(1);
+    expect(idsOf(await processes[0]!.readStream('lead-1'))).toEqual(idsOf(batch));
+  });
+
+  it('wakes a subscription in another process without waiting for its next poll', async () => {
+    const schema = aSchemaName('notify');
+    const writer = await openStore(schema);
+    const reader = await openStore(schema, { pollIntervalMs: 60_000 });
+    const delivered: RecordedEvent[] = [];
+    let caughtUp = false;
+    const subscription = reader.subscribeToAll({
+      onEvent: (event) => void delivered.push(event),
+      onCaughtUp: () => (caughtUp = true),
+    });
+    try {
+      await vi.waitFor(() => expect(caughtUp).toBe(true));
+      // Give the listening connection time to be up: a notification before it is lost.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const events = [anEvent(), anEvent()];
+
+      await writer.appendToStream('lead-1', events, { expectedRevision: NO_STREAM });
+
+      await vi.waitFor(() => expect(delivered).toHaveLength(2), { timeout: 10_000, interval: 5 });
+      expect(idsOf(delivered)).toEqual(idsOf(events));
+    } finally {
+      await subscription.stop();
+    }
+  });
+
+  it('ends the pool it created on close, and leaves a pool it was given to its owner', async () => {
+    const schema = aSchemaName('pools');
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    try {
+      const borrowing = await openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema, pool });
+      schemas.push(schema);
+      await borrowing.appendToStream('lead-1', [anEvent()], { expectedRevision: NO_STREAM });
+      await borrowing.close();
+      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(schema)}.events`);
+      expect(rows).toEqual([{ n: 1 }]);
+
+      const owning = await openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema });
+      expect(await owning.readStream('lead-1')).toHaveLength(1);
+      await owning.close();
+      await expect(owning.readStream('lead-1')).rejects.toThrow(/after calling end/);
+    } finally {
+      await pool.end();
+    }
+  });
+});
