@@ -3,6 +3,12 @@ import { defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
 
+/**
+ * End-to-end suites that only speak HTTP to `startTestServer`, so they run unchanged on any
+ * store. (test/conversionCrash reads the SQLite file itself; test/multiInstance is PostgreSQL's.)
+ */
+const POSTGRES_E2E_SUITES = ['src/**/*.e2e.spec.ts', 'test/seedsExample.e2e.spec.ts'];
+
 export default defineConfig({
   resolve: {
     // type-graphql require()s graphql's CommonJS build; without this alias vitest would load
@@ -10,10 +16,25 @@ export default defineConfig({
     alias: { graphql: require.resolve('graphql/index.js') },
   },
   test: {
-    include: ['src/**/*.spec.ts', 'projections/**/*.spec.ts', 'test/**/*.spec.ts'],
     setupFiles: ['reflect-metadata'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Each project lists its own files: `extends` would concatenate an `include` set here.
+    projects: [
+      {
+        extends: true,
+        test: { name: 'sqlite', include: ['src/**/*.spec.ts', 'projections/**/*.spec.ts', 'test/**/*.spec.ts'] },
+      },
+      {
+        // The same end-to-end suites again, each server on a fresh PostgreSQL schema.
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: POSTGRES_E2E_SUITES,
+          env: { CRM_TEST_STORE: 'postgres' },
+        },
+      },
+    ],
   },
 });

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only bare|captureLead]
+ * npm run bench [-- --only bare|captureLead|insights|appends]
  *
  * Measures captureLead over HTTP against the real API and, as a baseline, a bare Apollo Server
  * on the same HTTP stack, each in its own child process so that the load generator (this
@@ -8,7 +8,9 @@
  *
  * Env: BENCH_DURATION (seconds per measured run, default 10), BENCH_WARMUP (seconds of load
  * before measuring, default 5), BENCH_CONNECTIONS (default 50). Other env (CRM_EVENT_STORE...)
- * is passed to the API.
+ * is passed to the API. The insights part (generated history, projection replay, KPI and
+ * pipeline query latency) has its own settings: see bench/insights.ts. So has the appends part
+ * (events appended per second by each store alone, beside a bare INSERT loop): see bench/appends.ts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,8 +18,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type LoadResult, type LoadSettings, freePort, runLoad, startChild } from './harness';
 import { type CaptureLeadResult, benchCaptureLead } from './httpCaptureLead';
+import { runAppendsBench } from './appends';
+import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFromEnv } from './insights';
 
-const PARTS = ['bare', 'captureLead'] as const;
+const PARTS = ['bare', 'captureLead', 'insights', 'appends'] as const;
 type Part = (typeof PARTS)[number];
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -85,23 +89,33 @@ async function main(): Promise<boolean> {
 
   let bare: LoadResult | undefined;
   let captureLead: CaptureLeadResult | undefined;
+  let insights: InsightsResult | undefined;
   for (const part of parts) {
     process.stderr.write(
       `bench: ${part}, ${settings.connections} connections, ` +
         `${warmupSec}s warm-up + ${settings.durationSec}s...\n`,
     );
     if (part === 'bare') bare = await benchBare(settings, warmupSec);
+    else if (part === 'insights') insights = await benchInsights(insightsSettingsFromEnv(envNumber));
+    // Prints its own table and writes bench/results/appends.json.
+    else if (part === 'appends') await runAppendsBench();
     else captureLead = await benchCaptureLead(settings, warmupSec);
   }
 
   const rows: Record<string, LoadResult> = {};
   if (captureLead) rows[`captureLead (${captureLead.store ?? 'default store'})`] = captureLead;
   if (bare) rows['bare Apollo echo'] = bare;
-  console.log(`\n${table(rows)}\n`);
+  if (Object.keys(rows).length > 0) console.log(`\n${table(rows)}\n`);
+  if (insights) console.log(`\n${formatInsights(insights)}\n`);
 
   let healthy = Object.values(rows).every(
     (r) => r.non2xx === 0 && r.errorResponses === 0 && r.socketErrors === 0,
   );
+  if (insights) {
+    healthy &&= Object.values(insights.queries).every(
+      (q) => 'missing' in q || (q.non2xx === 0 && q.errorResponses === 0 && q.socketErrors === 0),
+    );
+  }
   let leadCheck;
   if (captureLead) {
     // autocannon drops the requests still in flight when time is up; the server may still
@@ -141,7 +155,7 @@ async function main(): Promise<boolean> {
       loadavg: os.loadavg(),
     },
     settings: { ...settings, warmupSec, parts },
-    results: { captureLead, bare },
+    results: { captureLead, bare, insights },
     leadCheck,
     ratios,
   };

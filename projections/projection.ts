@@ -1,6 +1,9 @@
 import type { RecordedEvent } from '../src/core/eventStore';
 import type { SqlDatabase } from './sqlDatabase';
 
+/** In `canHandle`: every event, of any type, even one added after the projection was written. */
+export const EVERY_EVENT_TYPE = '*';
+
 /**
  * A read model fed by the event log. The runner owns when things happen: it calls `setup` on
  * every start, `reset` then `setup` on a rebuild, and `apply` inside the transaction that also

@@ -7,7 +7,7 @@
  * fast); once caught up the runner follows a live subscription, one burst per transaction.
  */
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../src/core/eventStore';
-import type { Projection } from './projection';
+import { EVERY_EVENT_TYPE, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
 
 export interface ProjectionRunnerOptions {
@@ -274,7 +274,7 @@ export class ProjectionRunner {
         projection,
         events: events.filter(
           (event) =>
-            this.handledTypes.get(projection.name)!.has(event.type) &&
+            handles(this.handledTypes.get(projection.name)!, event.type) &&
             this.isAfterCheckpoint(projection, event.position),
         ),
       }));
@@ -284,16 +284,27 @@ export class ProjectionRunner {
         const now = new Date().toISOString();
         for (const { projection, events: toApply } of work) {
           for (const event of toApply) await applyOne(projection, tx, event);
-          await tx.run('UPDATE projection_checkpoints SET position = ?, updated_at = ? WHERE name = ?', [
-            last,
-            now,
-            projection.name,
-          ]);
+          await this.moveCheckpoint(tx, projection.name, last, now);
         }
       });
     }
     for (const { projection } of work) this.checkpoints.set(projection.name, last);
     this.settleReachedWaiters();
+  }
+
+  /**
+   * Moves the checkpoint only from where this runner left it. Should a second runner ever work
+   * on the same read database (an instance that lost its lease and has not noticed yet), one of
+   * the two transactions finds the checkpoint moved and rolls back instead of applying twice.
+   */
+  private async moveCheckpoint(tx: SqlDatabase, name: string, position: GlobalPosition, now: string): Promise<void> {
+    const previous = this.checkpoints.get(name) ?? null;
+    const { changes } = await tx.run(
+      `UPDATE projection_checkpoints SET position = ?, updated_at = ?
+       WHERE name = ? AND (position = ? OR (position IS NULL AND CAST(? AS TEXT) IS NULL))`,
+      [position, now, name, previous, previous],
+    );
+    if (changes !== 1) throw new Error(`The checkpoint of projection ${name} was moved by another runner`);
   }
 
   private async resetProjections(projections: readonly Projection[]): Promise<void> {
@@ -373,6 +384,8 @@ const applyOne = async (projection: Projection, tx: SqlDatabase, event: Recorded
     throw new ProjectionFailedError(projection.name, event, error);
   }
 };
+
+const handles = (types: ReadonlySet<string>, type: string): boolean => types.has(type) || types.has(EVERY_EVENT_TYPE);
 
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -2,84 +2,119 @@
  * The composition root: which store, which read database, which projections. Everything a
  * request needs hangs off one `Application`, so tests can open as many as they like.
  */
-import path from 'node:path';
 import type { AccountState } from './accounts/account';
 import { createAccountDecider, type AccountCommand } from './accounts/decide';
 import type { AccountEvent } from './accounts/events';
-import { loadReasonCatalogs, type ReasonCatalogs } from './catalogs/reasons';
+import type { ReasonCatalogs } from './catalogs/reasons';
+import type { CrmConfig, ReadStoreConfig } from './config';
 import type { ContactState } from './contacts/contact';
 import { createContactDecider, type ContactCommand } from './contacts/decide';
 import type { ContactEvent } from './contacts/events';
 import type { Decider } from './core/decider';
 import type { EventStore } from './core/eventStore';
-import { openSqliteEventStore } from './eventStores/sqlite';
+import { openEventStore } from './eventStores/open';
+import { ReadModels } from './leadership/readModels';
 import { createOpportunityDecider, type OpportunityCommand } from './opportunities/decide';
 import type { OpportunityEvent } from './opportunities/events';
 import type { OpportunityState } from './opportunities/opportunity';
-import { loadPipeline, type Pipeline } from './opportunities/pipeline';
+import type { Pipeline } from './opportunities/pipeline';
 import { ConversionCompleter } from './leads/conversionCompleter';
 import { createLeadDecider, type LeadCommand } from './leads/decide';
 import type { LeadEvent, LeadState } from './leads/lead';
+import type { ScoringRules } from './scoring/rules';
+import { refuseReusedRulesVersion } from './scoring/rulesStore';
 import { accountsProjection } from '../projections/accounts/accountsReadModel';
+import { auditEventsProjection } from '../projections/audit/auditEventsReadModel';
 import { contactsProjection } from '../projections/contacts/contactsReadModel';
+import { kpiFactsProjection } from '../projections/kpis/kpiFactsProjection';
 import { leadsProjection } from '../projections/leads/leadsReadModel';
 import { opportunitiesProjection } from '../projections/opportunities/opportunitiesReadModel';
-import { ProjectionRunner } from '../projections/runner';
+import { pipelineHistoryProjection } from '../projections/pipelineHistory/pipelineHistoryReadModel';
+import { openPostgresDatabase } from '../projections/postgresDatabase';
+import type { Projection } from '../projections/projection';
 import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';
 
-export interface ApplicationOptions {
-  /** Where the embedded store keeps its file (`crm.sqlite`). */
-  dataDir: string;
-  /** A JSON file replacing the default reason catalogs. */
-  reasonsFile?: string;
-  /** A JSON file replacing the default pipeline stages. */
-  pipelineFile?: string;
-}
+export type ApplicationOptions = Pick<
+  CrmConfig,
+  'catalogs' | 'pipeline' | 'eventStore' | 'readStore' | 'backdateLimitDays' | 'scoringRules'
+>;
 
 export interface Application {
   store: EventStore;
   /** Read models, for queries. The projection runner writes through its own connection. */
   readDb: SqlDatabase;
-  runner: ProjectionRunner;
+  /** Says when the read models include a write; runs the projections if this instance leads. */
+  readModels: ReadModels;
   catalogs: ReasonCatalogs;
   leadDecider: Decider<LeadState, LeadCommand, LeadEvent>;
   pipeline: Pipeline;
   opportunityDecider: Decider<OpportunityState, OpportunityCommand, OpportunityEvent>;
   accountDecider: Decider<AccountState, AccountCommand, AccountEvent>;
   contactDecider: Decider<ContactState, ContactCommand, ContactEvent>;
+  backdateLimitDays: number;
+  scoringRules: ScoringRules;
+  /** The conversion completer while this instance leads: the data generator pauses it. */
+  conversionCompleter(): ConversionCompleter | undefined;
   close(): Promise<void>;
 }
 
-export const DATABASE_FILE = 'crm.sqlite';
+/** Every read model, in the order the runner applies them; replay and verify use the same list. */
+export const readModelProjections = (): Projection[] => [
+  leadsProjection,
+  opportunitiesProjection,
+  pipelineHistoryProjection,
+  accountsProjection,
+  contactsProjection,
+  kpiFactsProjection,
+  auditEventsProjection,
+];
 
 export const openApplication = async (options: ApplicationOptions): Promise<Application> => {
-  const catalogs = loadReasonCatalogs(options.reasonsFile);
-  const pipeline = loadPipeline(options.pipelineFile);
-  const filename = path.join(options.dataDir, DATABASE_FILE);
-  const store = openSqliteEventStore({ filename });
-  const projectionDb = openSqliteDatabase(filename);
-  const readDb = openSqliteDatabase(filename);
-  const runner = new ProjectionRunner({ store, db: projectionDb, projections: [leadsProjection, opportunitiesProjection, accountsProjection, contactsProjection] });
-  await runner.start();
-  // Finishes any conversion a crash interrupted between its steps, then follows new ones.
-  const completer = new ConversionCompleter(store, projectionDb);
-  await completer.start();
+  const { catalogs, pipeline, readStore } = options;
+  const store = await openEventStore(options.eventStore);
+  await refuseReusedRulesVersion(store, options.scoringRules).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  const projectionDb = await openReadDatabase(readStore);
+  const readDb = await openReadDatabase(readStore);
+  let conversionCompleter: ConversionCompleter | undefined;
+  const readModels = await ReadModels.open({
+    store,
+    projectionDb,
+    readDb,
+    projections: readModelProjections(),
+    // Finishes any conversion a crash interrupted between its steps, then follows new ones.
+    backgroundProcesses: (db) => [(conversionCompleter = new ConversionCompleter(store, db))],
+    // Instances sharing a PostgreSQL read store take turns; a SQLite file has one process.
+    lease:
+      readStore.kind === 'postgres'
+        ? { connectionString: readStore.connectionString, name: `crm-projections:${readStore.schema}` }
+        : undefined,
+  });
 
   return {
     store,
     readDb,
-    runner,
+    readModels,
     catalogs,
     leadDecider: createLeadDecider({ disqualificationReasons: catalogs.disqualificationReasons }),
     pipeline,
     opportunityDecider: createOpportunityDecider({ pipeline, lossReasons: catalogs.lossReasons }),
     accountDecider: createAccountDecider(),
     contactDecider: createContactDecider(),
+    backdateLimitDays: options.backdateLimitDays,
+    scoringRules: options.scoringRules,
+    conversionCompleter: () => conversionCompleter,
     async close() {
-      await completer.stop();
-      await runner.stop();
+      await readModels.close();
       await Promise.all([projectionDb.close(), readDb.close()]);
       await store.close();
     },
   };
 };
+
+export const openReadDatabase = (config: ReadStoreConfig): Promise<SqlDatabase> =>
+  config.kind === 'postgres'
+    ? openPostgresDatabase({ connectionString: config.connectionString, schema: config.schema })
+    : Promise.resolve(openSqliteDatabase(config.filename));

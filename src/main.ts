@@ -1,24 +1,18 @@
-/** `npm start`: serves the API on the embedded SQLite store under ./data (or CRM_DATA_DIR). */
+/** `npm start`: serves the API with the stores the environment names (see `src/config.ts`). */
 import 'reflect-metadata';
 import path from 'node:path';
-import { mintToken, resolveJwtSecret } from './identity/jwt';
-import { startServer } from './server';
+import { ConfigurationError, loadConfig, type CrmConfig } from './config';
+import { mintToken } from './identity/jwt';
+import { serve } from './server';
 
 const main = async (): Promise<void> => {
-  const env = process.env;
-  const dataDir = path.resolve(env.CRM_DATA_DIR ?? 'data');
-  const port = env.PORT === undefined ? 4000 : Number(env.PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`PORT must be a TCP port number, got "${env.PORT}"`);
-  }
+  const config = loadConfig(process.env);
+  const server = await serve(config);
+  console.log(`CRM GraphQL API ready at ${server.url} (${describeStores(config)})`);
 
-  const { secret, source } = resolveJwtSecret({ env, dataDir });
-  const server = await startServer({ port, host: env.HOST, dataDir, env });
-  console.log(`CRM GraphQL API ready at ${server.url} (events and read models in ${dataDir})`);
-
-  if (source !== 'env') {
-    const token = await mintToken({ sub: 'developer', roles: ['sales', 'manager', 'admin'], expiresIn: '12h' }, secret);
-    console.log(`No CRM_JWT_SECRET set: using the development secret in ${path.join(dataDir, 'jwt-secret')}.`);
+  if (config.jwtSecret.source !== 'env') {
+    const token = await mintToken({ sub: 'developer', roles: ['sales', 'manager', 'admin'], expiresIn: '12h' }, config.jwtSecret.secret);
+    console.log(`No CRM_JWT_SECRET set: using the development secret in ${path.join(config.dataDir, 'jwt-secret')}.`);
     console.log(`Development token (sub "developer", 12 h):\n  Authorization: Bearer ${token}`);
   }
 
@@ -36,7 +30,16 @@ const main = async (): Promise<void> => {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
 };
 
+const describeStores = (config: CrmConfig): string => {
+  const { eventStore, readStore } = config;
+  const where = (kind: string) => (kind === 'sqlite' ? `SQLite in ${config.dataDir}` : kind === 'postgres' ? 'PostgreSQL' : 'EventStoreDB');
+  return `events in ${where(eventStore.kind)}, read models in ${where(readStore.kind)}`;
+};
+
 main().catch((error: unknown) => {
-  console.error(`Cannot start: ${error instanceof Error ? error.message : String(error)}`);
+  // One line an operator can act on: the variable to fix, or what failed; never a stack trace.
+  const message = error instanceof Error ? error.message : String(error);
+  const line = error instanceof ConfigurationError ? message : `Cannot start: ${message}`;
+  console.error(line.replace(/\s*\n\s*/g, ' '));
   process.exit(1);
 });

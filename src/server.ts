@@ -12,16 +12,18 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
 import { GraphQLError } from 'graphql';
 import { openApplication, type Application } from './application';
+import { checkConnections, loadConfig, type CrmConfig } from './config';
 import type { GraphQLContext } from './graphql/context';
 import { formatError } from './graphql/errors';
 import { buildCrmSchema } from './graphql/schema';
-import { AuthenticationError, resolveJwtSecret, verifyBearer } from './identity/jwt';
+import { AuthenticationError, verifyBearer } from './identity/jwt';
 
 export interface ServerOptions {
   /** 0 picks a free port. */
   port?: number;
   host?: string;
   dataDir: string;
+  /** The rest of the configuration, stores included (see `loadConfig`). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -33,18 +35,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const DEFAULT_BODY_LIMIT = '1mb';
 const CORRELATION_HEADER = 'x-correlation-id';
 const CORRELATION_ID = /^[\w.:-]{1,100}$/;
 
-export const startServer = async (options: ServerOptions): Promise<RunningServer> => {
-  const env = options.env ?? process.env;
-  const { secret } = resolveJwtSecret({ env, dataDir: options.dataDir });
-  const app = await openApplication({
-    dataDir: options.dataDir,
-    reasonsFile: env.CRM_REASONS_FILE,
-    pipelineFile: env.CRM_PIPELINE_FILE,
-  });
+export const startServer = (options: ServerOptions): Promise<RunningServer> =>
+  serve(loadConfig(options.env ?? process.env, { port: options.port, host: options.host, dataDir: options.dataDir }));
+
+export const serve = async (config: CrmConfig): Promise<RunningServer> => {
+  await checkConnections(config);
+  const { secret } = config.jwtSecret;
+  const app = await openApplication(config);
 
   const expressApp = express();
   expressApp.disable('x-powered-by');
@@ -53,7 +53,7 @@ export const startServer = async (options: ServerOptions): Promise<RunningServer
   const apollo = new ApolloServer<GraphQLContext>({
     schema: await buildCrmSchema(),
     formatError,
-    includeStacktraceInErrorResponses: env.NODE_ENV !== 'production',
+    includeStacktraceInErrorResponses: !config.production,
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
   });
   await apollo.start();
@@ -62,13 +62,17 @@ export const startServer = async (options: ServerOptions): Promise<RunningServer
     res.json({ status: 'ok' });
   });
   expressApp.get('/readyz', (_req, res) => {
-    const ready = app.runner.isCaughtUp() && !app.runner.lastError;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'catching up', store: app.store.name });
+    const ready = app.readModels.isReady();
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'catching up',
+      store: app.store.name,
+      projections: app.readModels.role,
+    });
   });
 
   expressApp.use(
     '/graphql',
-    express.json({ limit: env.CRM_MAX_BODY ?? DEFAULT_BODY_LIMIT }),
+    express.json({ limit: config.maxBody }),
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<GraphQLContext> => {
         const sentCorrelationId = req.header(CORRELATION_HEADER);
@@ -86,10 +90,10 @@ export const startServer = async (options: ServerOptions): Promise<RunningServer
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
-    httpServer.listen(options.port ?? 4000, options.host ?? '0.0.0.0', resolve);
+    httpServer.listen(config.port, config.host, resolve);
   });
   const { port } = httpServer.address() as AddressInfo;
-  const shownHost = !options.host || options.host === '0.0.0.0' ? 'localhost' : options.host;
+  const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
 
   return {
     url: `http://${shownHost}:${port}/graphql`,

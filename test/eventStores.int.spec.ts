@@ -7,9 +7,12 @@ import readline from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { NO_STREAM, type NewEvent, type RecordedEvent } from '../src/core/eventStore';
+import { openEventStoreDbEventStore } from '../src/eventStores/eventStoreDb';
 import { createInMemoryEventStore } from '../src/eventStores/inMemory';
+import { openPostgresEventStore } from '../src/eventStores/postgres';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { describeEventStoreContract } from './eventStoreContract';
+import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from './support/postgres';
 
 const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'event-stores-'));
 afterAll(() => fs.rmSync(tempDir, { recursive: true, force: true }));
@@ -33,6 +36,23 @@ const anEvent = (data: unknown = { note: randomUUID() }): NewEvent => ({
 describeEventStoreContract('in-memory', async () => createInMemoryEventStore());
 
 describeEventStoreContract('SQLite', async () => openSqliteEventStore({ filename: aDatabaseFile() }));
+
+const contractSchema = aSchemaName('contract');
+afterAll(() => dropSchemas(contractSchema));
+describeEventStoreContract('PostgreSQL', () =>
+  openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema: contractSchema }),
+);
+
+// No EventStoreDB can run on our machines: the suite runs wherever one is reachable, e.g.
+// `docker compose up eventstoredb` and EVENTSTORE_URL=esdb://localhost:2113?tls=false.
+const eventStoreUrl = process.env.EVENTSTORE_URL;
+describe.skipIf(!eventStoreUrl)('EventStoreDB (skipped unless EVENTSTORE_URL names a server)', () => {
+  describeEventStoreContract(
+    'EventStoreDB',
+    async () => openEventStoreDbEventStore({ connectionString: eventStoreUrl! }),
+    { indexesEventIdsAcrossStreams: false },
+  );
+});
 
 describe('SQLite event store', () => {
   it('keeps its events when the file is opened again, and carries on numbering after them', async () => {

@@ -17,8 +17,9 @@ describe('schema/schema.graphql', () => {
       'logLeadContact(input: LogLeadContactInput!): LogLeadContactPayload!',
       'qualifyLead(input: QualifyLeadInput!): QualifyLeadPayload!',
       'disqualifyLead(input: DisqualifyLeadInput!): DisqualifyLeadPayload!',
-      'lead(id: ID!): Lead',
-      'leads(after: String, filter: LeadFilter, first: Int): LeadConnection!',
+      // Arguments were added (time travel, ordering by score): optional, so old queries still work.
+      'lead(asOf: DateTime, id: ID!, knownAt: DateTime): Lead',
+      'leads(after: String, filter: LeadFilter, first: Int, orderBy: LeadOrder): LeadConnection!',
       'history(streamId: ID!): [RecordedEvent!]!',
       'disqualificationReasons: [Reason!]!',
       'lossReasons: [Reason!]!',

@@ -20,6 +20,7 @@ import {
   type LeadState,
   type LeadStatus,
   type QualificationCriteria,
+  type ScoreContribution,
 } from '../../src/leads/lead';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
@@ -46,6 +47,14 @@ export interface LeadView {
   disqualificationReason: string | null;
   disqualificationNotes: string | null;
   disqualifiedAt: string | null;
+  /** Contacts of the current cycle by `CHANNEL:OUTCOME`. */
+  contactsBy: Readonly<Record<string, number>>;
+  quoteRequests: number;
+  /** The last score recorded, the rules version that gave it, why, and when. */
+  score: number | null;
+  scoreRulesVersion: string | null;
+  scoreBreakdown: ScoreContribution[] | null;
+  scoredAt: string | null;
   /** What the lead became, once converted. */
   conversion: LeadConversionView | null;
   /** Business times (the events' occurredAt), as UTC ISO-8601. */
@@ -85,6 +94,13 @@ const COLUMNS = [
   'disqualification_reason',
   'disqualification_notes',
   'disqualified_at',
+  'contacts_by',
+  'quote_requests',
+  'score',
+  'score_rules_version',
+  'score_breakdown',
+  'scored_at',
+  'score_order',
   'conversion',
   'captured_at',
   'updated_at',
@@ -116,6 +132,13 @@ const CREATE_TABLE = `
     disqualification_reason TEXT,
     disqualification_notes TEXT,
     disqualified_at TEXT,
+    contacts_by TEXT NOT NULL,
+    quote_requests INTEGER NOT NULL,
+    score INTEGER,
+    score_rules_version TEXT,
+    score_breakdown TEXT,
+    scored_at TEXT,
+    score_order INTEGER NOT NULL,
     conversion TEXT,
     captured_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
@@ -124,7 +147,11 @@ const CREATE_TABLE = `
   );
   CREATE INDEX IF NOT EXISTS read_leads_by_capture ON read_leads (captured_at, id);
   CREATE INDEX IF NOT EXISTS read_leads_by_status ON read_leads (status, captured_at, id);
-  CREATE INDEX IF NOT EXISTS read_leads_by_owner ON read_leads (owner_id, captured_at, id);`;
+  CREATE INDEX IF NOT EXISTS read_leads_by_owner ON read_leads (owner_id, captured_at, id);
+  CREATE INDEX IF NOT EXISTS read_leads_by_score ON read_leads (score_order, captured_at, id);`;
+
+/** Where unscored leads sort in SCORE order: after every score the rules can give (see src/scoring/rules.ts). */
+const UNSCORED_ORDER = -2147483648;
 
 // The WHERE keeps the write idempotent even if a caller skips the revision check.
 const UPSERT_LEAD = `
@@ -136,7 +163,7 @@ const UPSERT_LEAD = `
 
 export const leadsProjection: Projection = {
   name: 'leads',
-  version: 2,
+  version: 3,
   canHandle: LEAD_EVENT_TYPES,
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
@@ -168,6 +195,10 @@ export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEv
     ownerId: state.ownerId ?? null,
     cycle: state.cycle,
     contactAttempts: state.contactAttempts,
+    contactsBy: state.contactsBy,
+    quoteRequests: state.quoteRequests,
+    score: state.score?.value ?? null,
+    scoreRulesVersion: state.score?.rulesVersion ?? null,
     criteria: state.criteria ?? null,
     disqualificationReason: state.disqualificationReason ?? null,
     updatedAt: at,
@@ -186,6 +217,8 @@ export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEv
         conversion: { accountId, contactId, opportunityId, convertedAt: at, convertedBy: event.metadata.actor },
       };
     }
+    case 'LeadScored':
+      return { ...next, scoreBreakdown: event.data.breakdown, scoredAt: at };
     case 'LeadRecycled':
       // A new cycle starts unqualified; the last contact stays, it is still the last one.
       return { ...next, qualificationNotes: null, qualifiedAt: null, disqualificationNotes: null, disqualifiedAt: null };
@@ -215,6 +248,12 @@ const capturedView = (id: string, capturedAt: string, capturedBy: string): LeadV
   disqualificationReason: null,
   disqualificationNotes: null,
   disqualifiedAt: null,
+  contactsBy: {},
+  quoteRequests: 0,
+  score: null,
+  scoreRulesVersion: null,
+  scoreBreakdown: null,
+  scoredAt: null,
   conversion: null,
   capturedAt,
   updatedAt: capturedAt,
@@ -234,6 +273,12 @@ const toLeadState = (view: LeadView): LeadState => ({
   criteria: view.criteria ?? undefined,
   cycle: view.cycle,
   contactAttempts: view.contactAttempts,
+  contactsBy: view.contactsBy,
+  quoteRequests: view.quoteRequests,
+  score:
+    view.score === null || view.scoreRulesVersion === null
+      ? undefined
+      : { value: view.score, rulesVersion: view.scoreRulesVersion },
   disqualificationReason: view.disqualificationReason ?? undefined,
 });
 
@@ -254,7 +299,12 @@ export interface LeadFilter {
   ownerId?: string;
   /** Case- and accent-insensitive, on first, last and full name, e-mail and company name. */
   search?: string;
+  /** Only leads whose last score is at least this (unscored leads are left out). */
+  minScore?: number;
 }
+
+/** NEWEST: latest capture first. SCORE: highest score first, unscored last, then latest capture. */
+export type LeadOrder = 'NEWEST' | 'SCORE';
 
 export interface LeadPage {
   nodes: LeadView[];
@@ -268,12 +318,12 @@ export interface LeadPage {
 
 const DEFAULT_PAGE_SIZE = 50;
 
-/** Newest capture first (ties broken by id, descending), so pages stay stable as leads arrive. */
+/** Ties are broken by capture time then id, descending, so pages stay stable as leads arrive. */
 export const findLeads = async (
   db: SqlDatabase,
-  options: { filter?: LeadFilter; first?: number; after?: string } = {},
+  options: { filter?: LeadFilter; first?: number; after?: string; orderBy?: LeadOrder } = {},
 ): Promise<LeadPage> => {
-  const { filter = {}, first = DEFAULT_PAGE_SIZE, after } = options;
+  const { filter = {}, first = DEFAULT_PAGE_SIZE, after, orderBy = 'NEWEST' } = options;
   if (!Number.isInteger(first) || first < 0) {
     throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
   }
@@ -294,45 +344,85 @@ export const findLeads = async (
     conditions.push(`search_text LIKE ? ESCAPE '\\'`);
     params.push(`%${search.replace(/[\\%_]/g, (wildcard) => `\\${wildcard}`)}%`);
   }
+  if (filter.minScore !== undefined) {
+    conditions.push('score >= ?');
+    params.push(filter.minScore);
+  }
 
   const total = await db.get<{ total: number }>(
     `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM read_leads ${whereClause(conditions)}`,
     params,
   );
   if (after !== undefined) {
-    const { capturedAt, id } = decodeCursor(after);
-    conditions.push('(captured_at < ? OR (captured_at = ? AND id < ?))');
-    params.push(capturedAt, capturedAt, id);
+    const cursor = decodeCursor(after, orderBy);
+    const newer = '(captured_at < ? OR (captured_at = ? AND id < ?))';
+    if (cursor.scoreOrder === undefined) {
+      conditions.push(newer);
+      params.push(cursor.capturedAt, cursor.capturedAt, cursor.id);
+    } else {
+      conditions.push(`(score_order < ? OR (score_order = ? AND ${newer}))`);
+      params.push(cursor.scoreOrder, cursor.scoreOrder, cursor.capturedAt, cursor.capturedAt, cursor.id);
+    }
   }
+  const order = orderBy === 'SCORE' ? 'score_order DESC, captured_at DESC, id DESC' : 'captured_at DESC, id DESC';
   const rows = await db.all<LeadRow>(
-    `SELECT * FROM read_leads ${whereClause(conditions)} ORDER BY captured_at DESC, id DESC LIMIT ?`,
+    `SELECT * FROM read_leads ${whereClause(conditions)} ORDER BY ${order} LIMIT ?`,
     [...params, first + 1],
   );
   const nodes = rows.slice(0, first).map(fromRow);
-  const cursors = nodes.map(encodeCursor);
+  const cursors = nodes.map((node) => encodeCursor(node, orderBy));
   return {
     nodes,
-    totalCount: total?.total ?? 0,
+    totalCount: Number(total?.total ?? 0),
     hasNextPage: rows.length > first,
     endCursor: cursors.at(-1),
     cursors,
   };
 };
 
+/** Ids of the leads still being worked (not converted, not disqualified), by id, a page at a time. */
+export const workableLeadIds = async (db: SqlDatabase, options: { after?: string; first: number }): Promise<string[]> => {
+  const rows = await db.all<{ id: string }>(
+    `SELECT id FROM read_leads WHERE status IN ('NEW', 'CONTACTED', 'QUALIFIED') AND id > ? ORDER BY id LIMIT ?`,
+    [options.after ?? '', options.first],
+  );
+  return rows.map((row) => row.id);
+};
+
 const whereClause = (conditions: readonly string[]) =>
   conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
 
-const encodeCursor = (lead: Pick<LeadView, 'capturedAt' | 'id'>): string =>
-  Buffer.from(JSON.stringify([lead.capturedAt, lead.id])).toString('base64url');
+interface LeadCursor {
+  capturedAt: string;
+  id: string;
+  /** Present in SCORE order only. */
+  scoreOrder?: number;
+}
 
-const decodeCursor = (cursor: string): { capturedAt: string; id: string } => {
+const encodeCursor = (lead: Pick<LeadView, 'capturedAt' | 'id' | 'score'>, orderBy: LeadOrder): string =>
+  Buffer.from(
+    JSON.stringify(
+      orderBy === 'SCORE' ? [lead.score ?? UNSCORED_ORDER, lead.capturedAt, lead.id] : [lead.capturedAt, lead.id],
+    ),
+  ).toString('base64url');
+
+const decodeCursor = (cursor: string, orderBy: LeadOrder): LeadCursor => {
   try {
-    const [capturedAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
-    if (typeof capturedAt === 'string' && typeof id === 'string') return { capturedAt, id };
+    const parts = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
+    if (orderBy === 'NEWEST' && parts.length === 2) {
+      const [capturedAt, id] = parts;
+      if (typeof capturedAt === 'string' && typeof id === 'string') return { capturedAt, id };
+    }
+    if (orderBy === 'SCORE' && parts.length === 3) {
+      const [scoreOrder, capturedAt, id] = parts;
+      if (Number.isInteger(scoreOrder) && typeof capturedAt === 'string' && typeof id === 'string') {
+        return { scoreOrder: scoreOrder as number, capturedAt, id };
+      }
+    }
   } catch {
     // Reported below, as for any cursor that is not one of ours.
   }
-  throw new ValidationError([{ field: 'after', message: 'is not a cursor of this list' }]);
+  throw new ValidationError([{ field: 'after', message: 'is not a cursor of this list in this order' }]);
 };
 
 /** Applied to the stored text and to the search term alike. */
@@ -374,6 +464,13 @@ const toRow = (lead: LeadView): LeadRow => ({
   disqualification_reason: lead.disqualificationReason,
   disqualification_notes: lead.disqualificationNotes,
   disqualified_at: lead.disqualifiedAt,
+  contacts_by: JSON.stringify(lead.contactsBy),
+  quote_requests: lead.quoteRequests,
+  score: lead.score,
+  score_rules_version: lead.scoreRulesVersion,
+  score_breakdown: toJson(lead.scoreBreakdown),
+  scored_at: lead.scoredAt,
+  score_order: lead.score ?? UNSCORED_ORDER,
   conversion: toJson(lead.conversion),
   captured_at: lead.capturedAt,
   updated_at: lead.updatedAt,
@@ -402,6 +499,12 @@ const fromRow = (row: LeadRow): LeadView => ({
   disqualificationReason: row.disqualification_reason as string | null,
   disqualificationNotes: row.disqualification_notes as string | null,
   disqualifiedAt: row.disqualified_at as string | null,
+  contactsBy: fromJson<Record<string, number>>(row.contacts_by) ?? {},
+  quoteRequests: Number(row.quote_requests),
+  score: row.score === null ? null : Number(row.score),
+  scoreRulesVersion: row.score_rules_version as string | null,
+  scoreBreakdown: fromJson<ScoreContribution[]>(row.score_breakdown),
+  scoredAt: row.scored_at as string | null,
   conversion: fromJson<LeadConversionView>(row.conversion),
   capturedAt: row.captured_at as string,
   updatedAt: row.updated_at as string,

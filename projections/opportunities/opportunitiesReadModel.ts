@@ -480,11 +480,29 @@ export const pipelineSummary = async (
     conditions.push(`${column} = ?`);
     params.push(value);
   }
-  const rows = await db.all<{ stage: string; amount: string | null; currency: string | null; probability: number }>(
+  const rows = await db.all<PipelineRow>(
     `SELECT stage, amount, currency, probability FROM read_opportunities ${whereClause(conditions)}`,
     params,
   );
-  const currency = filter.currency ?? pipeline.reportingCurrency;
+  return summarisePipeline(rows, pipeline, filter.currency);
+};
+
+/** An open opportunity as the pipeline report counts it. */
+export interface PipelineRow {
+  stage: string;
+  amount: string | null;
+  currency: string | null;
+  probability: number;
+  /** How many opportunities the row sums up (their amounts added, all at this probability); 1 when absent. */
+  count?: number;
+}
+
+/** The pipeline report of any set of open opportunities (the KPIs cut it by source, campaign...). */
+export const summarisePipeline = (
+  rows: readonly PipelineRow[],
+  pipeline: Pipeline,
+  currency: string = pipeline.reportingCurrency,
+): PipelineSummary => {
   const lastOrder = pipeline.stages.at(-1)?.order ?? 0;
   const removedStages = [...new Set(rows.map((row) => row.stage).filter((stage) => !pipeline.has(stage)))].sort();
   const stages = [
@@ -501,7 +519,7 @@ export const pipelineSummary = async (
 };
 
 const totalsOf = (
-  rows: ReadonlyArray<{ amount: string | null; currency: string | null; probability: number }>,
+  rows: ReadonlyArray<{ amount: string | null; currency: string | null; probability: number; count?: number }>,
   currency: string,
 ): PipelineTotals => {
   const sums = new Map<string, { count: number; amount: bigint; weighted: bigint }>();
@@ -510,14 +528,14 @@ const totalsOf = (
     const units = toUnits(row.amount);
     const sum = sums.get(row.currency) ?? { count: 0, amount: 0n, weighted: 0n };
     sums.set(row.currency, {
-      count: sum.count + 1,
+      count: sum.count + Number(row.count ?? 1),
       amount: sum.amount + units,
       weighted: sum.weighted + weightedUnits(units, Number(row.probability)),
     });
   }
   const inCurrency = sums.get(currency) ?? { amount: 0n, weighted: 0n };
   return {
-    count: rows.length,
+    count: rows.reduce((total, row) => total + Number(row.count ?? 1), 0),
     amount: { amount: fromUnits(inCurrency.amount), currency },
     weightedAmount: { amount: fromUnits(inCurrency.weighted), currency },
     byCurrency: [...sums.entries()]

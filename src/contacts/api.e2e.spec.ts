@@ -153,7 +153,7 @@ describe('a contact over HTTP', () => {
       ],
       { expectedRevision: ANY },
     );
-    await api.server.app.runner.waitForPosition(position);
+    await api.server.app.readModels.waitForPosition(position);
 
     const read = (await api.gql(CONTACT, { id: contact.id })).data!.contact;
     expect(read).toMatchObject({ revision: 1, leadCycles: [{ leadId: lead.id, cycle: 1, status: 'DISQUALIFIED', linkedAt: now }] });

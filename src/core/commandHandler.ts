@@ -1,5 +1,6 @@
 import { foldEvents, type Decider, type DomainEvent } from './decider';
 import { NotFoundError, ValidationError } from './errors';
+import { nextEventTimes } from './eventTimes';
 import {
   ConcurrencyConflictError,
   NO_STREAM,
@@ -118,7 +119,9 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
     };
   }
 
-  const newEvents = decided.map((event, index) => toNewEvent(event, index, context));
+  const { recordedAt, occurredAt } = nextEventTimes(context, recorded.at(-1)?.metadata);
+  const timed = { ...context, now: recordedAt, occurredAt };
+  const newEvents = decided.map((event, index) => toNewEvent(event, index, timed));
   const appended = await store.appendToStream(streamId, newEvents, {
     expectedRevision: currentRevision < 0 ? NO_STREAM : currentRevision,
   });

@@ -3,19 +3,23 @@
  * one place that knows them all, so adding a store means one adapter file and one case here.
  */
 import type { EventStore } from '../core/eventStore';
+import { openEventStoreDbEventStore } from './eventStoreDb';
+import { openPostgresEventStore } from './postgres';
 import { openSqliteEventStore } from './sqlite';
 
 export type EventStoreConfig =
-  | { kind: 'sqlite'; filename: string }
+  /** `synchronous` NORMAL is for bulk loads that can be rerun (`npm run seed`): see sqlite.ts. */
+  | { kind: 'sqlite'; filename: string; synchronous?: 'FULL' | 'NORMAL' }
   | { kind: 'postgres'; connectionString: string; schema?: string }
   | { kind: 'eventstoredb'; connectionString: string };
 
 export const openEventStore = async (config: EventStoreConfig): Promise<EventStore> => {
   switch (config.kind) {
     case 'sqlite':
-      return openSqliteEventStore({ filename: config.filename });
+      return openSqliteEventStore({ filename: config.filename, synchronous: config.synchronous });
     case 'postgres':
+      return openPostgresEventStore({ connectionString: config.connectionString, schema: config.schema });
     case 'eventstoredb':
-      throw new Error(`The ${config.kind} event store adapter is not available yet`);
+      return openEventStoreDbEventStore({ connectionString: config.connectionString });
   }
 };

@@ -85,6 +85,9 @@ export class RecordedEventType {
 
   @Field(() => String, { nullable: true })
   idempotencyKey?: string;
+
+  @Field(() => String, { nullable: true, description: 'Digest of the command input, set with an idempotency key' })
+  inputHash?: string;
 }
 
 export const toRecordedEventType = (event: RecordedEvent): RecordedEventType => ({
@@ -102,6 +105,7 @@ export const toRecordedEventType = (event: RecordedEvent): RecordedEventType => 
   schemaVersion: event.metadata.schemaVersion,
   commandType: event.metadata.commandType,
   idempotencyKey: event.metadata.idempotencyKey,
+  inputHash: event.metadata.inputHash,
 });
 
 export const MAX_PAGE_SIZE = 200;

@@ -2,6 +2,7 @@ import { AuthenticationError } from 'type-graphql';
 import { handleCommand, type CommandContext, type CommandResult } from '../core/commandHandler';
 import type { Decider, DomainEvent } from '../core/decider';
 import { deterministicId, digest, newId } from '../core/ids';
+import { requestedOccurredAt } from '../timeTravel/backdating';
 import type { GraphQLContext } from './context';
 
 export interface CommandRequest<State, Command, Event extends DomainEvent> {
@@ -27,21 +28,23 @@ export const requireActor = (context: GraphQLContext): string => {
 export const commandIdFor = (context: GraphQLContext, commandType: string, idempotencyKey?: string | null) =>
   idempotencyKey ? deterministicId(requireActor(context), commandType, idempotencyKey) : newId();
 
-/** Who, when and why, for a command issued by this request. */
+/** Who, when and why, for a command issued by this request; `occurredAt` back-dates it. */
 export const commandContextFor = (
   context: GraphQLContext,
   commandType: string,
-  input: { idempotencyKey?: string | null; expectedRevision?: number | null },
+  input: { idempotencyKey?: string | null; expectedRevision?: number | null; occurredAt?: Date | string | null },
 ): CommandContext => {
   const { idempotencyKey, ...meaningfulInput } = input;
+  const occurredAt = requestedOccurredAt(input.occurredAt, context.requestTime, context.app.backdateLimitDays);
   return {
     actor: requireActor(context),
     now: context.requestTime,
+    occurredAt,
     commandId: commandIdFor(context, commandType, idempotencyKey),
     commandType,
     correlationId: context.correlationId,
     idempotencyKey: idempotencyKey ?? undefined,
-    inputHash: idempotencyKey ? digest(meaningfulInput) : undefined,
+    inputHash: idempotencyKey ? digest({ ...meaningfulInput, occurredAt: occurredAt?.toISOString() }) : undefined,
   };
 };
 
@@ -61,6 +64,6 @@ export const runCommand = async <State, Command, Event extends DomainEvent>(
     commandContextFor(context, request.commandType, request.input),
     { expectedRevision: request.input.expectedRevision ?? undefined, existingEntity: request.existingEntity },
   );
-  if (result.position !== undefined) await context.app.runner.waitForPosition(result.position);
+  if (result.position !== undefined) await context.app.readModels.waitForPosition(result.position);
   return result;
 };

@@ -3,9 +3,11 @@ import { Arg, Authorized, Ctx, Int, Mutation, Query, Resolver, ID } from 'type-g
 import { ValidationError } from '../core/errors';
 import { deterministicId, newId } from '../core/ids';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../graphql/common';
+import { DateTimeScalar } from '../graphql/scalars';
+import { TIME_TRAVEL_DESCRIPTION, isTimeTravel, leadAsOf } from '../timeTravel/asOf';
 import type { GraphQLContext } from '../graphql/context';
 import { commandIdFor, runCommand } from '../graphql/runCommand';
-import { findLeads, getLead, type LeadView } from '../../projections/leads/leadsReadModel';
+import { findLeads, getLead, type LeadOrder, type LeadView } from '../../projections/leads/leadsReadModel';
 import type { LeadCommand } from './decide';
 import { leadStreamId } from './lead';
 import {
@@ -18,8 +20,11 @@ import {
   Lead,
   LeadConnection,
   LeadFilter,
+  LeadOrderEnum,
   LogLeadContactInput,
   LogLeadContactPayload,
+  LogQuoteRequestInput,
+  LogQuoteRequestPayload,
   QualifyLeadInput,
   QualifyLeadPayload,
   RecycleLeadInput,
@@ -40,7 +45,7 @@ export class LeadResolver {
   async captureLead(@Arg('input', () => CaptureLeadInput) input: CaptureLeadInput, @Ctx() context: GraphQLContext) {
     const commandId = commandIdFor(context, 'CaptureLead', input.idempotencyKey);
     const leadId = input.idempotencyKey ? deterministicId(commandId, 'lead') : newId();
-    const { idempotencyKey: _key, ...data } = plain(input);
+    const { idempotencyKey: _key, occurredAt: _occurredAt, ...data } = plain(input);
     return this.execute(context, input, leadId, { type: 'CaptureLead', data: { ...data, leadId } }, false);
   }
 
@@ -48,6 +53,12 @@ export class LeadResolver {
   async logLeadContact(@Arg('input', () => LogLeadContactInput) input: LogLeadContactInput, @Ctx() context: GraphQLContext) {
     const { leadId, channel, outcome, notes } = plain(input);
     return this.execute(context, input, leadId, { type: 'LogLeadContact', data: { leadId, channel, outcome, notes } });
+  }
+
+  @Mutation(() => LogQuoteRequestPayload, { description: 'Records that the lead asked for a proposal (a quote)' })
+  async logQuoteRequest(@Arg('input', () => LogQuoteRequestInput) input: LogQuoteRequestInput, @Ctx() context: GraphQLContext) {
+    const { leadId, notes } = plain(input);
+    return this.execute(context, input, leadId, { type: 'LogQuoteRequest', data: { leadId, notes } });
   }
 
   @Mutation(() => UpdateLeadDetailsPayload)
@@ -89,18 +100,27 @@ export class LeadResolver {
     return this.execute(context, input, leadId, { type: 'RecycleLead', data: { leadId, source, campaign, notes } });
   }
 
-  @Query(() => Lead, { nullable: true })
-  async lead(@Arg('id', () => ID) id: string, @Ctx() context: GraphQLContext): Promise<Lead | undefined> {
-    const view = await getLead(context.app.readDb, id);
+  @Query(() => Lead, { nullable: true, description: `One lead. ${TIME_TRAVEL_DESCRIPTION}` })
+  async lead(
+    @Arg('id', () => ID) id: string,
+    @Ctx() context: GraphQLContext,
+    @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date,
+    @Arg('knownAt', () => DateTimeScalar, { nullable: true }) knownAt?: Date,
+  ): Promise<Lead | undefined> {
+    const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
+    const view = isTimeTravel(window)
+      ? await leadAsOf(context.app.store, id, window)
+      : await getLead(context.app.readDb, id);
     return view && toLead(view, context);
   }
 
-  @Query(() => LeadConnection)
+  @Query(() => LeadConnection, { description: 'Leads, newest capture first unless orderBy: SCORE' })
   async leads(
     @Ctx() context: GraphQLContext,
     @Arg('filter', () => LeadFilter, { nullable: true }) filter?: LeadFilter,
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('orderBy', () => LeadOrderEnum, { nullable: true }) orderBy?: LeadOrder,
   ): Promise<LeadConnection> {
     const pageSize = first ?? DEFAULT_PAGE_SIZE;
     if (pageSize < 0 || pageSize > MAX_PAGE_SIZE) {
@@ -110,6 +130,7 @@ export class LeadResolver {
       filter: filter ? plain({ ...filter }) : undefined,
       first: pageSize,
       after: after ?? undefined,
+      orderBy: orderBy ?? undefined,
     });
     return {
       edges: page.nodes.map((view, index) => ({ cursor: page.cursors[index]!, node: toLead(view, context) })),
@@ -156,6 +177,11 @@ export const toLead = (view: LeadView, context: GraphQLContext): Lead => {
     ownerId: view.ownerId ?? undefined,
     cycle: view.cycle,
     contactAttempts: view.contactAttempts,
+    quoteRequests: view.quoteRequests,
+    score: view.score ?? undefined,
+    scoredWithRulesVersion: view.scoreRulesVersion ?? undefined,
+    scoredAt: toDate(view.scoredAt),
+    scoreBreakdown: view.scoreBreakdown ?? undefined,
     lastContactedAt: toDate(view.lastContactedAt),
     lastContactOutcome: view.lastContactOutcome ?? undefined,
     qualification:

@@ -34,6 +34,8 @@ import { Contact, toContact } from '../contacts/graphqlTypes';
 import { ValidationError } from '../core/errors';
 import { MoneyInput } from '../graphql/common';
 import type { GraphQLContext } from '../graphql/context';
+import { DateTimeScalar } from '../graphql/scalars';
+import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import { commandContextFor } from '../graphql/runCommand';
 import { toOpportunity, type OpportunityFields } from '../opportunities/api';
 import { Opportunity } from '../opportunities/graphqlTypes';
@@ -114,6 +116,10 @@ export class ConvertLeadInput {
 
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(0) expectedRevision?: number;
   @Field(() => String, { nullable: true }) @IsOptional() @Length(1, 200) idempotencyKey?: string;
+
+  @Field(() => DateTimeScalar, { nullable: true, description: OCCURRED_AT_DESCRIPTION })
+  @IsOptional()
+  occurredAt?: Date;
 }
 
 @ObjectType()
@@ -137,17 +143,17 @@ export class ConversionResolver {
     @Arg('input', () => ConvertLeadInput) input: ConvertLeadInput,
     @Ctx() context: GraphQLContext,
   ): Promise<ConvertLeadPayload> {
-    const { idempotencyKey, expectedRevision, ...rest } = plain(input);
+    const { idempotencyKey, expectedRevision, occurredAt, ...rest } = plain(input);
     const request: ConversionRequest = rest;
     refuseContradictions(request);
     const { app } = context;
     const result = await convertLead(
       app,
       request,
-      commandContextFor(context, 'ConvertLead', { ...rest, idempotencyKey, expectedRevision }),
+      commandContextFor(context, 'ConvertLead', { ...rest, idempotencyKey, expectedRevision, occurredAt }),
       { expectedRevision },
     );
-    await app.runner.waitForPosition(result.position);
+    await app.readModels.waitForPosition(result.position);
 
     const { leadId, accountId, contactId, opportunityId } = result.converted;
     const [lead, account, contact, opportunity] = await Promise.all([

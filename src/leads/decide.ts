@@ -43,6 +43,7 @@ export type UpdateLeadDetails = {
   type: 'UpdateLeadDetails';
   data: { leadId: string; campaign?: string; person?: LeadPerson; company?: LeadCompany; interest?: LeadInterest };
 };
+export type LogQuoteRequest = { type: 'LogQuoteRequest'; data: { leadId: string; notes?: string } };
 export type AssignLead = { type: 'AssignLead'; data: { leadId: string; ownerId: string } };
 export type QualifyLead = {
   type: 'QualifyLead';
@@ -60,6 +61,7 @@ export type ConvertLead = { type: 'ConvertLead'; data: Omit<LeadConverted['data'
 export type LeadCommand =
   | CaptureLead
   | LogLeadContact
+  | LogQuoteRequest
   | UpdateLeadDetails
   | AssignLead
   | QualifyLead
@@ -85,6 +87,8 @@ export const createLeadDecider = (config: {
     switch (command.type) {
       case 'LogLeadContact':
         return logContact(command, state);
+      case 'LogQuoteRequest':
+        return logQuoteRequest(command, state);
       case 'UpdateLeadDetails':
         return updateDetails(command, state);
       case 'AssignLead':
@@ -124,6 +128,11 @@ const requireWorkable = (state: ExistingLead, action: string): void => {
 const logContact = ({ data }: LogLeadContact, state: ExistingLead): LeadEvent[] => {
   requireWorkable(state, 'log a contact with');
   return [{ type: 'LeadContactLogged', data: withoutUndefined(data) }];
+};
+
+const logQuoteRequest = ({ data }: LogQuoteRequest, state: ExistingLead): LeadEvent[] => {
+  requireWorkable(state, 'log a quote request from');
+  return [{ type: 'LeadQuoteRequested', data: withoutUndefined(data) }];
 };
 
 const updateDetails = ({ data }: UpdateLeadDetails, state: ExistingLead): LeadEvent[] => {

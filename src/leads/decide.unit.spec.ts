@@ -78,6 +78,20 @@ describe('LogLeadContact', () => {
   });
 });
 
+describe('LogQuoteRequest', () => {
+  it('records that the lead asked for a proposal', () => {
+    given([captured, reached])
+      .when({ type: 'LogQuoteRequest', data: { leadId, notes: 'wants a price for the shop window' } })
+      .then([{ type: 'LeadQuoteRequested', data: { leadId, notes: 'wants a price for the shop window' } }]);
+  });
+
+  it('is refused on a disqualified lead', () => {
+    given([captured, disqualified])
+      .when({ type: 'LogQuoteRequest', data: { leadId } })
+      .thenThrows(InvalidTransitionError, (e) => expect(e.state).toBe('DISQUALIFIED'));
+  });
+});
+
 describe('UpdateLeadDetails', () => {
   it('records only the compartments that changed', () => {
     given([captured])

@@ -15,6 +15,7 @@ import {
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Money, MoneyInput, PageInfo, Reason } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
+import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import {
   CONTACT_CHANNELS,
   CONTACT_OUTCOMES,
@@ -136,8 +137,19 @@ abstract class LeadMutationInput extends MutationInput {
   expectedRevision?: number;
 }
 
+@InputType({ description: 'An input recording a business fact, which may be back-dated (never used on its own)' })
+abstract class LeadFactInput extends LeadMutationInput {
+  @Field(() => DateTimeScalar, { nullable: true, description: OCCURRED_AT_DESCRIPTION })
+  @IsOptional()
+  occurredAt?: Date;
+}
+
 @InputType()
 export class CaptureLeadInput extends MutationInput {
+  @Field(() => DateTimeScalar, { nullable: true, description: OCCURRED_AT_DESCRIPTION })
+  @IsOptional()
+  occurredAt?: Date;
+
   @Field(() => LeadSourceEnum) source!: LeadSource;
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) campaign?: string;
   @Field(() => PersonInput, { nullable: true }) @IsOptional() @ValidateNested() person?: PersonInput;
@@ -147,10 +159,18 @@ export class CaptureLeadInput extends MutationInput {
 }
 
 @InputType()
-export class LogLeadContactInput extends LeadMutationInput {
+export class LogLeadContactInput extends LeadFactInput {
   @Field(() => ContactChannelEnum) channel!: ContactChannel;
   @Field(() => ContactOutcomeEnum) outcome!: ContactOutcome;
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(LONG) notes?: string;
+}
+
+@InputType()
+export class LogQuoteRequestInput extends LeadFactInput {
+  @Field(() => String, { nullable: true, description: 'What they asked a proposal for' })
+  @IsOptional()
+  @MaxLength(LONG)
+  notes?: string;
 }
 
 @InputType()
@@ -175,7 +195,7 @@ export class QualificationCriteriaInput {
 }
 
 @InputType()
-export class QualifyLeadInput extends LeadMutationInput {
+export class QualifyLeadInput extends LeadFactInput {
   @Field(() => LeadRankEnum, { description: 'MQL or SQL' })
   @IsIn(['MQL', 'SQL'], { message: 'rank must be MQL or SQL' })
   rank!: LeadRank;
@@ -189,7 +209,7 @@ export class QualifyLeadInput extends LeadMutationInput {
 }
 
 @InputType()
-export class DisqualifyLeadInput extends LeadMutationInput {
+export class DisqualifyLeadInput extends LeadFactInput {
   @Field(() => String, { description: 'A code from disqualificationReasons' })
   @IsNotEmpty()
   reason!: string;
@@ -219,7 +239,18 @@ export class LeadFilter {
   @IsOptional()
   @MaxLength(SHORT)
   search?: string;
+
+  @Field(() => Int, { nullable: true, description: 'Only leads scored at least this (unscored leads are left out)' })
+  @IsOptional()
+  @IsInt()
+  minScore?: number;
 }
+
+export const LeadOrderEnum = enumOf(['NEWEST', 'SCORE'] as const);
+registerEnumType(LeadOrderEnum, {
+  name: 'LeadOrder',
+  description: 'NEWEST: latest capture first. SCORE: highest score first, unscored leads last',
+});
 
 // ---------------------------------------------------------------------------------------------
 // Outputs
@@ -282,6 +313,14 @@ export class LeadDisqualification {
   @Field(() => DateTimeScalar, { nullable: true }) disqualifiedAt?: Date;
 }
 
+@ObjectType({ description: 'What one scoring rule added to a score' })
+export class ScoreContributionType {
+  @Field(() => String) ruleId!: string;
+  @Field(() => String, { nullable: true }) label?: string;
+  @Field(() => Int) points!: number;
+  @Field(() => Int, { nullable: true, description: 'For a rule on actions: how many were counted' }) count?: number;
+}
+
 @ObjectType({ description: 'What a converted lead became, who converted it, and when' })
 export class LeadConversion {
   @Field(() => ID) accountId!: string;
@@ -306,6 +345,13 @@ export class Lead {
   @Field(() => ID, { nullable: true }) ownerId?: string;
   @Field(() => Int, { description: '1 for the first cycle; each recycle starts the next' }) cycle!: number;
   @Field(() => Int) contactAttempts!: number;
+  @Field(() => Int, { description: 'Proposals asked for in this cycle' }) quoteRequests!: number;
+  @Field(() => Int, { nullable: true, description: 'The last score recorded; null until scored' }) score?: number;
+  @Field(() => String, { nullable: true, description: 'The version of the scoring rules that gave the score' })
+  scoredWithRulesVersion?: string;
+  @Field(() => DateTimeScalar, { nullable: true }) scoredAt?: Date;
+  @Field(() => [ScoreContributionType], { nullable: true, description: 'Why the lead has its score, rule by rule' })
+  scoreBreakdown?: ScoreContributionType[];
   @Field(() => DateTimeScalar, { nullable: true }) lastContactedAt?: Date;
   @Field(() => ContactOutcomeEnum, { nullable: true }) lastContactOutcome?: ContactOutcome;
   @Field(() => LeadQualification, { nullable: true }) qualification?: LeadQualification;
@@ -345,3 +391,4 @@ export const AssignLeadPayload = payload('AssignLeadPayload');
 export const QualifyLeadPayload = payload('QualifyLeadPayload');
 export const DisqualifyLeadPayload = payload('DisqualifyLeadPayload');
 export const RecycleLeadPayload = payload('RecycleLeadPayload');
+export const LogQuoteRequestPayload = payload('LogQuoteRequestPayload');

@@ -158,6 +158,30 @@ export type LeadConverted = {
   };
 };
 
+/** The lead asked for a proposal (a quote): the strongest sign of interest before conversion. */
+export type LeadQuoteRequested = {
+  type: 'LeadQuoteRequested';
+  data: { leadId: string; notes?: string };
+};
+
+/**
+ * A score given by a version of the scoring rules (`src/scoring/`). The version's definition is
+ * kept on the `scoring-rules` stream, so the score can be recomputed from the events before it.
+ */
+export type LeadScored = {
+  type: 'LeadScored';
+  data: { leadId: string; score: number; rulesVersion: string; breakdown: ScoreContribution[] };
+};
+
+/** What one rule added to a score. */
+export interface ScoreContribution {
+  ruleId: string;
+  label?: string;
+  points: number;
+  /** For a rule on actions: how many of them were counted. */
+  count?: number;
+}
+
 export type LeadEvent =
   | LeadCaptured
   | LeadContactLogged
@@ -166,7 +190,9 @@ export type LeadEvent =
   | LeadQualified
   | LeadDisqualified
   | LeadRecycled
-  | LeadConverted;
+  | LeadConverted
+  | LeadQuoteRequested
+  | LeadScored;
 
 export type LeadEventType = LeadEvent['type'];
 
@@ -179,6 +205,8 @@ export const LEAD_EVENT_TYPES: readonly LeadEventType[] = [
   'LeadDisqualified',
   'LeadRecycled',
   'LeadConverted',
+  'LeadQuoteRequested',
+  'LeadScored',
 ];
 
 export const LEAD_STREAM_PREFIX = 'lead-';
@@ -205,6 +233,12 @@ export type LeadState =
       /** 1 for the first cycle; each recycle starts the next. */
       cycle: number;
       contactAttempts: number;
+      /** Contacts of this cycle by `CHANNEL:OUTCOME` (see `contactKey`), which scoring counts. */
+      contactsBy: Readonly<Record<string, number>>;
+      /** Proposals asked for in this cycle. */
+      quoteRequests: number;
+      /** The last score recorded, whichever cycle it was given in. */
+      score?: { value: number; rulesVersion: string };
       disqualificationReason?: string;
       conversion?: LeadConverted['data'];
     };
@@ -212,6 +246,8 @@ export type LeadState =
 export type ExistingLead = Exclude<LeadState, { status: 'NONE' }>;
 
 export const initialLeadState = (): LeadState => ({ status: 'NONE' });
+
+export const contactKey = (channel: ContactChannel, outcome: ContactOutcome): string => `${channel}:${outcome}`;
 
 export const evolveLead = (state: LeadState, event: LeadEvent): LeadState => {
   if (event.type === 'LeadCaptured') {
@@ -228,17 +264,22 @@ export const evolveLead = (state: LeadState, event: LeadEvent): LeadState => {
       rank: 'UNRANKED',
       cycle: 1,
       contactAttempts: 0,
+      contactsBy: {},
+      quoteRequests: 0,
     };
   }
   if (state.status === 'NONE') return state;
 
   switch (event.type) {
-    case 'LeadContactLogged':
+    case 'LeadContactLogged': {
+      const key = contactKey(event.data.channel, event.data.outcome);
       return {
         ...state,
         contactAttempts: state.contactAttempts + 1,
+        contactsBy: { ...state.contactsBy, [key]: (state.contactsBy[key] ?? 0) + 1 },
         status: state.status === 'NEW' && event.data.outcome === 'REACHED' ? 'CONTACTED' : state.status,
       };
+    }
     case 'LeadDetailsUpdated': {
       const { campaign, person, company, interest } = event.data;
       return {
@@ -263,11 +304,17 @@ export const evolveLead = (state: LeadState, event: LeadEvent): LeadState => {
         criteria: undefined,
         disqualificationReason: undefined,
         contactAttempts: 0,
+        contactsBy: {},
+        quoteRequests: 0,
         cycle: event.data.cycle,
         source: event.data.source,
         campaign: event.data.campaign ?? state.campaign,
       };
     case 'LeadConverted':
       return { ...state, status: 'CONVERTED', conversion: event.data };
+    case 'LeadQuoteRequested':
+      return { ...state, quoteRequests: state.quoteRequests + 1 };
+    case 'LeadScored':
+      return { ...state, score: { value: event.data.score, rulesVersion: event.data.rulesVersion } };
   }
 };

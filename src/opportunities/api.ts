@@ -17,6 +17,14 @@ import { readStreamOrEmpty } from '../core/commandHandler';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { deterministicId, newId } from '../core/ids';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../graphql/common';
+import { DateTimeScalar } from '../graphql/scalars';
+import {
+  TIME_TRAVEL_DESCRIPTION,
+  isTimeTravel,
+  opportunityAsOf,
+  type OpportunitySnapshot,
+} from '../timeTravel/asOf';
+import { pipelineAsOf } from '../../projections/pipelineHistory/pipelineHistoryReadModel';
 import type { GraphQLContext } from '../graphql/context';
 import { commandIdFor, requireActor, runCommand } from '../graphql/runCommand';
 import type { OpportunityCommand } from './decide';
@@ -57,8 +65,13 @@ import { weightedAmount } from './money';
 /** GraphQL hands us class instances with null for absent fields; events hold plain JSON. */
 const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v === null ? undefined : v)));
 
-/** An opportunity as resolved from its row; quotes, activities and stage history come on demand. */
-export type OpportunityFields = Omit<Opportunity, 'quotes' | 'activities' | 'stageHistory'>;
+/**
+ * An opportunity as resolved from its row; quotes, activities and stage history come on demand,
+ * from the live read model, or from the snapshot an as-of query folded them into.
+ */
+export type OpportunityFields = Omit<Opportunity, 'quotes' | 'activities' | 'stageHistory'> & {
+  snapshot?: OpportunitySnapshot;
+};
 
 @Authorized()
 @Resolver(() => Opportunity)
@@ -187,11 +200,18 @@ export class OpportunityResolver {
     return this.execute(context, input, opportunityId, { type: 'ReopenOpportunity', data: { opportunityId, reason } });
   }
 
-  @Query(() => Opportunity, { nullable: true })
+  @Query(() => Opportunity, { nullable: true, description: `One opportunity. ${TIME_TRAVEL_DESCRIPTION}` })
   async opportunity(
     @Arg('id', () => ID) id: string,
     @Ctx() context: GraphQLContext,
+    @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date,
+    @Arg('knownAt', () => DateTimeScalar, { nullable: true }) knownAt?: Date,
   ): Promise<OpportunityFields | undefined> {
+    const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
+    if (isTimeTravel(window)) {
+      const snapshot = await opportunityAsOf(context.app.store, id, window);
+      return snapshot && { ...toOpportunity(snapshot.view, context), snapshot };
+    }
     const view = await getOpportunity(context.app.readDb, id);
     return view && toOpportunity(view, context);
   }
@@ -220,13 +240,19 @@ export class OpportunityResolver {
   }
 
   @Query(() => PipelineReport, {
-    description: 'Open opportunities by stage, filterable by owner and by account (or grouping)',
+    description: `Open opportunities by stage, filterable by owner and by account (or grouping). ${TIME_TRAVEL_DESCRIPTION}`,
   })
   async pipeline(
     @Ctx() context: GraphQLContext,
     @Arg('filter', () => PipelineFilter, { nullable: true }) filter?: PipelineFilter,
+    @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date,
+    @Arg('knownAt', () => DateTimeScalar, { nullable: true }) knownAt?: Date,
   ): Promise<PipelineReport> {
-    const summary = await pipelineSummary(context.app.readDb, context.app.pipeline, filter ? plain({ ...filter }) : {});
+    const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
+    const plainFilter = filter ? plain({ ...filter }) : {};
+    const summary = isTimeTravel(window)
+      ? await pipelineAsOf(context.app.readDb, context.app.pipeline, window, plainFilter)
+      : await pipelineSummary(context.app.readDb, context.app.pipeline, plainFilter);
     const byCurrency = (totals: typeof summary.byCurrency) =>
       totals.map(({ currency, count, amount, weightedAmount: weighted }) => ({
         currency,
@@ -252,12 +278,12 @@ export class OpportunityResolver {
 
   @FieldResolver(() => [Quote])
   async quotes(@Root() opportunity: OpportunityFields, @Ctx() context: GraphQLContext): Promise<Quote[]> {
-    return (await quotesOf(context.app.readDb, opportunity.id)).map(toQuote);
+    return (opportunity.snapshot?.quotes ?? (await quotesOf(context.app.readDb, opportunity.id))).map(toQuote);
   }
 
   @FieldResolver(() => [Activity])
   async activities(@Root() opportunity: OpportunityFields, @Ctx() context: GraphQLContext): Promise<Activity[]> {
-    return (await activitiesOf(context.app.readDb, opportunity.id)).map(toActivity);
+    return (opportunity.snapshot?.activities ?? (await activitiesOf(context.app.readDb, opportunity.id))).map(toActivity);
   }
 
   @FieldResolver(() => [OpportunityStageVisit])
@@ -265,7 +291,8 @@ export class OpportunityResolver {
     @Root() opportunity: OpportunityFields,
     @Ctx() context: GraphQLContext,
   ): Promise<OpportunityStageVisit[]> {
-    return (await stageHistoryOf(context.app.readDb, opportunity.id)).map((visit) => ({
+    const visits = opportunity.snapshot?.stageHistory ?? (await stageHistoryOf(context.app.readDb, opportunity.id));
+    return visits.map((visit) => ({
       stage: visit.stage,
       label: context.app.pipeline.stage(visit.stage)?.label ?? visit.stage,
       probability: visit.probability,

@@ -4,6 +4,7 @@ import { IsIn, IsInt, IsNotEmpty, IsOptional, Length, Matches, Max, MaxLength, M
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Money, MoneyInput, PageInfo, Reason } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
+import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import {
   ACTIVITY_KINDS,
   OPPORTUNITY_STATUSES,
@@ -58,6 +59,13 @@ abstract class ExistingOpportunityInput extends OpportunityCommandInput {
   expectedRevision?: number;
 }
 
+@InputType({ description: 'An input recording a business fact, which may be back-dated (never used on its own)' })
+abstract class OpportunityFactInput extends ExistingOpportunityInput {
+  @Field(() => DateTimeScalar, { nullable: true, description: OCCURRED_AT_DESCRIPTION })
+  @IsOptional()
+  occurredAt?: Date;
+}
+
 @InputType()
 export class OpenOpportunityInput extends OpportunityCommandInput {
   @Field(() => ID, { description: 'An existing account' }) @IsNotEmpty() accountId!: string;
@@ -82,7 +90,7 @@ export class OpenOpportunityInput extends OpportunityCommandInput {
 }
 
 @InputType()
-export class MoveOpportunityStageInput extends ExistingOpportunityInput {
+export class MoveOpportunityStageInput extends OpportunityFactInput {
   @Field(() => String, { description: 'A code of pipelineStages' }) @IsNotEmpty() @MaxLength(50) stage!: string;
 }
 
@@ -119,7 +127,7 @@ export class AddQuoteInput extends ExistingOpportunityInput {
 }
 
 @InputType({ description: 'DRAFT → SENT → ACCEPTED or REJECTED; DRAFT or SENT → SUPERSEDED' })
-export class ChangeQuoteStatusInput extends ExistingOpportunityInput {
+export class ChangeQuoteStatusInput extends OpportunityFactInput {
   @Field(() => ID) @IsNotEmpty() quoteId!: string;
   @Field(() => QuoteStatusEnum) status!: QuoteStatus;
 }
@@ -133,7 +141,7 @@ export class ScheduleActivityInput extends ExistingOpportunityInput {
 }
 
 @InputType()
-export class CompleteActivityInput extends ExistingOpportunityInput {
+export class CompleteActivityInput extends OpportunityFactInput {
   @Field(() => ID) @IsNotEmpty() activityId!: string;
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(LONG) notes?: string;
 }
@@ -144,7 +152,7 @@ export class ReopenActivityInput extends ExistingOpportunityInput {
 }
 
 @InputType()
-export class CloseOpportunityInput extends ExistingOpportunityInput {
+export class CloseOpportunityInput extends OpportunityFactInput {
   @Field(() => OpportunityOutcomeEnum)
   @IsIn(['WON', 'LOST'], { message: 'outcome must be WON or LOST' })
   outcome!: 'WON' | 'LOST';
@@ -168,7 +176,7 @@ export class CloseOpportunityInput extends ExistingOpportunityInput {
 }
 
 @InputType()
-export class ReopenOpportunityInput extends ExistingOpportunityInput {
+export class ReopenOpportunityInput extends OpportunityFactInput {
   @Field(() => String, { description: 'Why a closed opportunity is worked again' })
   @IsNotEmpty({ message: 'reason must not be empty' })
   @MaxLength(LONG)

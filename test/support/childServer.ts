@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { TEST_SECRET } from './testServer';
 
 export interface ChildServer {
@@ -9,6 +10,12 @@ export interface ChildServer {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   output(): string;
   kill(signal?: NodeJS.Signals): void;
+}
+
+export interface FinishedProcess {
+  code: number | null;
+  stdout: string;
+  stderr: string;
 }
 
 export const freePort = (): Promise<number> =>
@@ -21,13 +28,39 @@ export const freePort = (): Promise<number> =>
     });
   });
 
-/** `npm start`'s entry point in a process of its own, so that a test can kill it mid-request. */
-export const startChildServer = async (dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<ChildServer> => {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'src', 'main.ts')], {
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', CRM_DATA_DIR: dataDir, CRM_JWT_SECRET: TEST_SECRET },
+/** `npm start`'s entry point with exactly this environment on top of the test's own. */
+const spawnMain = (env: NodeJS.ProcessEnv): ChildProcessByStdio<null, Readable, Readable> =>
+  spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'src', 'main.ts')], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+
+/** Runs `src/main.ts` until it exits by itself, as an operator with a broken setting would. */
+export const runMainUntilExit = (env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<FinishedProcess> =>
+  new Promise((resolve, reject) => {
+    const child = spawnMain(env);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`src/main.ts still running after ${timeoutMs} ms:\n${stdout}${stderr}`));
+    }, timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+
+/**
+ * `npm start`'s entry point in a process of its own, so that a test can kill it mid-request.
+ * `env` adds to the test's environment (stores, URLs); port, host, data directory and secret
+ * are the test's.
+ */
+export const startChildServer = async (dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<ChildServer> => {
+  const port = await freePort();
+  const child = spawnMain({ ...env, PORT: String(port), HOST: '127.0.0.1', CRM_DATA_DIR: dataDir, CRM_JWT_SECRET: TEST_SECRET });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

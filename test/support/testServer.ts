@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mintToken } from '../../src/identity/jwt';
 import { startServer, type RunningServer } from '../../src/server';
+import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from './postgres';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
 
@@ -28,15 +29,10 @@ export interface TestServer {
 
 const secret = new TextEncoder().encode(TEST_SECRET);
 
-/** A real server on a free port with a fresh data directory, as `npm start` would run it. */
-export const startTestServer = async (options: { dataDir?: string } = {}): Promise<TestServer> => {
-  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'crm-e2e-'));
-  const server = await startServer({
-    port: 0,
-    host: '127.0.0.1',
-    dataDir,
-    env: { CRM_JWT_SECRET: TEST_SECRET, NODE_ENV: 'test' },
-  });
+export type GraphQLClient = Pick<TestServer, 'token' | 'gql'>;
+
+/** A client of the server at `url` (in this process or a child), with tokens signed by TEST_SECRET. */
+export const graphqlClient = (url: string): GraphQLClient => {
   const tokens = new Map<string, string>();
   const token = async (sub = 'alice', roles = ['sales']) => {
     const key = `${sub}|${roles.join(',')}`;
@@ -44,12 +40,9 @@ export const startTestServer = async (options: { dataDir?: string } = {}): Promi
     return tokens.get(key)!;
   };
   return {
-    server,
-    url: server.url,
-    dataDir,
     token,
     async gql(query, variables, { as = 'alice', headers = {} } = {}) {
-      const response = await fetch(server.url, {
+      const response = await fetch(url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -61,8 +54,48 @@ export const startTestServer = async (options: { dataDir?: string } = {}): Promi
       const body = (await response.json()) as { data?: any; errors?: any[] };
       return { status: response.status, data: body.data ?? undefined, errors: body.errors };
     },
+  };
+};
+
+/**
+ * Where a test server keeps events and read models: the SQLite file in its data directory, or,
+ * with CRM_TEST_STORE=postgres (the `postgres` vitest project), a fresh schema of the test
+ * database, dropped when the server stops.
+ */
+const testStores = (): { env: NodeJS.ProcessEnv; dispose(): Promise<void> } => {
+  const store = process.env.CRM_TEST_STORE || 'sqlite';
+  if (store === 'sqlite') return { env: {}, dispose: async () => undefined };
+  if (store !== 'postgres') throw new Error(`CRM_TEST_STORE must be sqlite or postgres, got ${store}`);
+  const schema = aSchemaName('e2e');
+  return {
+    env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
+    dispose: () => dropSchemas(schema),
+  };
+};
+
+/** A real server on a free port with a fresh data directory, as `npm start` would run it. */
+export const startTestServer = async (
+  options: { dataDir?: string; /** More settings, e.g. CRM_SCORING_FILE. */ env?: NodeJS.ProcessEnv } = {},
+): Promise<TestServer> => {
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'crm-e2e-'));
+  const stores = testStores();
+  const server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    dataDir,
+    env: { CRM_JWT_SECRET: TEST_SECRET, NODE_ENV: 'test', ...stores.env, ...options.env },
+  }).catch(async (error: unknown) => {
+    await stores.dispose();
+    throw error;
+  });
+  return {
+    server,
+    url: server.url,
+    dataDir,
+    ...graphqlClient(server.url),
     async stop() {
       await server.close();
+      await stores.dispose();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

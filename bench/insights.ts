@@ -1,0 +1,235 @@
+/**
+ * The insights part of the bench (`npm run bench -- --only insights`), on a generated history
+ * of BENCH_LEADS leads (100,000 by default, seed BENCH_SEED):
+ * - how long generating it takes (once: the data directory is kept under bench/.cache and
+ *   reused by later runs, which report the first run's time);
+ * - seconds to replay every projection from zero (the dataset's read models, all reset at
+ *   once; events/s), and to replay the log in memory as the `retrospective` query does;
+ * - the p99 latency, over HTTP against `src/main.ts`, of the loss-reason KPI query, of the
+ *   `pipeline` query and of `pipeline(asOf)`, each alone on BENCH_QUERY_CONNECTIONS
+ *   connections (1 by default: the latency of one query, not of a queue).
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { openApplication, readModelProjections } from '../src/application';
+import { loadConfig, DATABASE_FILE } from '../src/config';
+import type { EventStore, GlobalPosition } from '../src/core/eventStore';
+import { openEventStore } from '../src/eventStores/open';
+import { mintToken } from '../src/identity/jwt';
+import { replayFacts } from '../src/insights/replay';
+import { generateCrmHistory } from '../src/tools/seed';
+import { ProjectionRunner } from '../projections/runner';
+import { openSqliteDatabase } from '../projections/sqlDatabase';
+import { type LoadResult, freePort, graphql, runLoad, startChild } from './harness';
+import { MAIN_ENTRY } from './httpCaptureLead';
+
+export interface InsightsSettings {
+  leads: number;
+  seed: number;
+  connections: number;
+  durationSec: number;
+  warmupSec: number;
+}
+
+interface Dataset {
+  dataDir: string;
+  leads: number;
+  seed: number;
+  events: number;
+  generationSeconds: number;
+  /** The simulated period the history covers. */
+  firstAt: string;
+  lastAt: string;
+}
+
+export interface InsightsResult {
+  dataset: Dataset & { reused: boolean };
+  /** Every projection reset and rebuilt from zero, together. */
+  projectionReplay: { seconds: number; eventsPerSecond: number; projections: string[] };
+  /** The whole log folded in memory, as `retrospective` does. */
+  retrospectiveReplay: { seconds: number; eventsPerSecond: number };
+  /** Per query; `missing` when the API does not offer it. */
+  queries: Record<string, LoadResult | { missing: string }>;
+}
+
+const CACHE = path.join(__dirname, '.cache');
+const SECRET = 'bench-insights-secret-that-is-long-enough';
+
+const log = (message: string) => process.stderr.write(`bench insights: ${message}\n`);
+const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
+
+export async function benchInsights(settings: InsightsSettings): Promise<InsightsResult> {
+  if (!existsSync(MAIN_ENTRY)) throw new Error(`${MAIN_ENTRY} does not exist yet`);
+  const { dataset, reused } = await ensureDataset(settings.leads, settings.seed);
+  const filename = path.join(dataset.dataDir, DATABASE_FILE);
+  const store = await openEventStore({ kind: 'sqlite', filename });
+  try {
+    const events = await countEvents(store);
+    return {
+      dataset: { ...dataset, events, reused },
+      projectionReplay: await replayProjections(store, dataset, events),
+      retrospectiveReplay: await replayRetrospective(store, events),
+      queries: await measureQueries(dataset, settings),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Generates the history through the real command handlers, unless a previous run left it. */
+async function ensureDataset(leads: number, seed: number): Promise<{ dataset: Dataset; reused: boolean }> {
+  const dataDir = path.join(CACHE, `insights-${leads}-seed${seed}`);
+  const marker = path.join(dataDir, 'generated.json');
+  if (existsSync(marker)) return { dataset: { ...(JSON.parse(readFileSync(marker, 'utf8')) as Dataset), dataDir }, reused: true };
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  log(`generating ${leads} leads (seed ${seed}) into ${path.relative(process.cwd(), dataDir)}...`);
+  const started = process.hrtime.bigint();
+  const app = await openApplication(loadConfig({ CRM_JWT_SECRET: SECRET }, { dataDir }));
+  let lastLog = 0;
+  try {
+    const summary = await generateCrmHistory(app, {
+      leads,
+      seed,
+      onProgress: (p) => {
+        if (seconds(started) - lastLog < 30) return;
+        lastLog = seconds(started);
+        log(`${p.leadsStarted}/${p.leads} leads started, ${p.events} events, ${lastLog.toFixed(0)} s`);
+      },
+    });
+    if (summary.lastPosition !== undefined) await app.readModels.waitForPosition(summary.lastPosition, 3_600_000);
+    const dataset: Dataset = {
+      dataDir,
+      leads,
+      seed,
+      events: summary.events,
+      generationSeconds: seconds(started),
+      firstAt: summary.firstAt.toISOString(),
+      lastAt: summary.lastAt.toISOString(),
+    };
+    writeFileSync(marker, `${JSON.stringify(dataset, null, 2)}\n`);
+    return { dataset, reused: false };
+  } finally {
+    await app.close();
+  }
+}
+
+async function countEvents(store: EventStore): Promise<number> {
+  let count = 0;
+  let position: GlobalPosition | undefined;
+  for (;;) {
+    const events = await store.readAll({ fromPosition: position, maxCount: 5000 });
+    count += events.length;
+    if (events.length < 5000) return count;
+    position = events.at(-1)!.position;
+  }
+}
+
+/**
+ * Rebuilds the dataset's own read models, all at once, as a start after every projection's
+ * version changed would: the API measured next then starts on read models that are current.
+ */
+async function replayProjections(
+  store: EventStore,
+  dataset: Dataset,
+  events: number,
+): Promise<InsightsResult['projectionReplay']> {
+  const db = openSqliteDatabase(path.join(dataset.dataDir, DATABASE_FILE));
+  const projections = readModelProjections();
+  log(`replaying ${projections.length} projections from zero over ${events} events...`);
+  // Without a checkpoint a projection is outdated: the runner resets it and replays the log.
+  await db.exec('DROP TABLE IF EXISTS projection_checkpoints');
+  const runner = new ProjectionRunner({ store, db, projections });
+  const started = process.hrtime.bigint();
+  try {
+    await runner.start();
+    await runner.whenCaughtUp();
+    const elapsed = seconds(started);
+    return { seconds: elapsed, eventsPerSecond: events / elapsed, projections: projections.map((p) => p.name) };
+  } finally {
+    await runner.stop();
+    await db.close();
+  }
+}
+
+async function replayRetrospective(store: EventStore, events: number): Promise<InsightsResult['retrospectiveReplay']> {
+  log('replaying the log in memory (retrospective)...');
+  const started = process.hrtime.bigint();
+  await replayFacts(store);
+  const elapsed = seconds(started);
+  return { seconds: elapsed, eventsPerSecond: events / elapsed };
+}
+
+async function measureQueries(dataset: Dataset, settings: InsightsSettings): Promise<InsightsResult['queries']> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = await startChild(
+    'API (src/main.ts)',
+    MAIN_ENTRY,
+    { ...process.env, NODE_ENV: 'production', PORT: String(port), CRM_DATA_DIR: dataset.dataDir, CRM_JWT_SECRET: SECRET },
+    `${base}/readyz`,
+    600_000,
+  );
+  try {
+    const url = `${base}/graphql`;
+    const token = await mintToken({ sub: 'bench', roles: ['sales', 'manager'] }, new TextEncoder().encode(SECRET));
+    const headers = { authorization: `Bearer ${token}` };
+    const middle = new Date((Date.parse(dataset.firstAt) + Date.parse(dataset.lastAt)) / 2).toISOString();
+    const stages = 'stages { stage count amount { amount } weightedAmount { amount } }';
+    const slice = 'count share amount { amount } amountShare';
+    const queries: Record<string, string> = {
+      'loss-reason KPI (whole history, by month)': `{ kpis(from: "${dataset.firstAt}", to: "${dataset.lastAt}", groupBy: [MONTH]) {
+        lossReasons { group { month } total amount { amount } reasons { reason { code } ${slice} }
+          competitors { competitor ${slice} } stages { stage ${slice} } } } }`,
+      pipeline: `{ pipeline { count amount { amount } weightedAmount { amount } ${stages} } }`,
+      'pipeline(asOf)': `{ pipeline(asOf: "${middle}") { count amount { amount } weightedAmount { amount } ${stages} } }`,
+    };
+    const results: InsightsResult['queries'] = {};
+    for (const [name, query] of Object.entries(queries)) {
+      const probe = await graphql(url, query, headers);
+      if (probe.errors !== undefined) {
+        results[name] = { missing: JSON.stringify(probe.errors).slice(0, 300) };
+        continue;
+      }
+      log(`${name}: ${settings.warmupSec}s warm-up + ${settings.durationSec}s on ${settings.connections} connection(s)...`);
+      const body = () => JSON.stringify({ query });
+      const load = { connections: settings.connections, durationSec: settings.durationSec };
+      if (settings.warmupSec > 0) await runLoad(url, headers, body, { ...load, durationSec: settings.warmupSec });
+      results[name] = await runLoad(url, headers, body, load);
+    }
+    return results;
+  } finally {
+    await server.stop();
+  }
+}
+
+/** A few lines for the console. */
+export function formatInsights(result: InsightsResult): string {
+  const { dataset, projectionReplay, retrospectiveReplay, queries } = result;
+  const span = `${dataset.firstAt.slice(0, 10)} to ${dataset.lastAt.slice(0, 10)}`;
+  const lines = [
+    `history: ${dataset.leads} leads, ${dataset.events} events (${span}), ` +
+      `generated in ${dataset.generationSeconds.toFixed(0)} s${dataset.reused ? ' (by an earlier run; reused)' : ''}`,
+    `replay of every projection from zero (${projectionReplay.projections.join(', ')}): ` +
+      `${projectionReplay.seconds.toFixed(1)} s, ${projectionReplay.eventsPerSecond.toFixed(0)} events/s`,
+    `retrospective replay in memory: ${retrospectiveReplay.seconds.toFixed(1)} s, ` +
+      `${retrospectiveReplay.eventsPerSecond.toFixed(0)} events/s`,
+  ];
+  for (const [name, load] of Object.entries(queries)) {
+    lines.push(
+      'missing' in load
+        ? `${name}: not offered by the API (${load.missing})`
+        : `${name}: p99 ${load.latencyP99Ms} ms, p50 ${load.latencyP50Ms} ms, ${load.requestsPerSec.toFixed(0)} req/s, ` +
+            `${load.totalResponses} responses, ${load.non2xx + load.errorResponses + load.socketErrors} failed`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export const insightsSettingsFromEnv = (envNumber: (name: string, fallback: number, min: number) => number): InsightsSettings => ({
+  leads: envNumber('BENCH_LEADS', 100_000, 1),
+  seed: envNumber('BENCH_SEED', 1, 0),
+  connections: envNumber('BENCH_QUERY_CONNECTIONS', 1, 1),
+  durationSec: envNumber('BENCH_DURATION', 10, 1),
+  warmupSec: envNumber('BENCH_WARMUP', 5, 0),
+});

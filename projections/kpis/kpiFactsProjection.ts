@@ -1,0 +1,315 @@
+/**
+ * The fact tables the KPIs are computed from, so that no KPI query reads the event log:
+ *
+ * - `kpi_lead_cycles`: one row per lead cycle (capture, or a recycle), with its source,
+ *   campaign and owner, and when it reached MQL and SQL, was disqualified (why) or converted;
+ * - `kpi_opportunities`: one row per opportunity, with the source and campaign of the lead
+ *   cycle it came from, its owner, current stage, probability and amount, and its latest close
+ *   (outcome, loss reason, competitor, sales-cycle length);
+ * - `kpi_stage_stays`: each stay of an opportunity at a stage, with its duration once left.
+ *
+ * Times are business times (occurredAt) as UTC ISO-8601 text; each fact also carries its month
+ * (YYYY-MM) so that grouping by month is plain SQL on any database. Amounts are split into two
+ * integers (see `splitAmount`) that SQL sums exactly. The meanings are in src/insights/definitions.ts.
+ */
+import type { RecordedEvent } from '../../src/core/eventStore';
+import { durationMs, instant, monthOf, splitAmount, type KpiAttribution } from '../../src/insights/definitions';
+import type { LeadEvent, Money } from '../../src/leads/lead';
+import type { OpportunityEvent } from '../../src/opportunities/events';
+import type { Projection } from '../projection';
+import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+
+const CREATE_TABLES = `
+  CREATE TABLE IF NOT EXISTS kpi_lead_cycles (
+    lead_id TEXT NOT NULL,
+    cycle INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    campaign TEXT,
+    owner_id TEXT,
+    captured_at TEXT NOT NULL,
+    captured_month TEXT NOT NULL,
+    mql_at TEXT,
+    sql_at TEXT,
+    disqualified_at TEXT,
+    disqualified_month TEXT,
+    disqualification_reason TEXT,
+    converted_at TEXT,
+    opportunity_id TEXT,
+    PRIMARY KEY (lead_id, cycle)
+  );
+  CREATE INDEX IF NOT EXISTS kpi_lead_cycles_by_capture ON kpi_lead_cycles (captured_at);
+  CREATE INDEX IF NOT EXISTS kpi_lead_cycles_by_disqualification ON kpi_lead_cycles (disqualified_at);
+  CREATE INDEX IF NOT EXISTS kpi_lead_cycles_by_opportunity ON kpi_lead_cycles (opportunity_id);
+  CREATE TABLE IF NOT EXISTS kpi_opportunities (
+    opportunity_id TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    lead_id TEXT,
+    source TEXT,
+    campaign TEXT,
+    owner_id TEXT,
+    opened_at TEXT NOT NULL,
+    opened_month TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    probability INTEGER NOT NULL,
+    amount TEXT,
+    currency TEXT,
+    amount_whole BIGINT,
+    amount_fraction BIGINT,
+    closed_at TEXT,
+    closed_month TEXT,
+    cycle_ms BIGINT,
+    loss_reason TEXT,
+    competitor TEXT
+  );
+  CREATE INDEX IF NOT EXISTS kpi_opportunities_by_close ON kpi_opportunities (closed_at);
+  CREATE INDEX IF NOT EXISTS kpi_opportunities_by_status ON kpi_opportunities (status, opened_at);
+  CREATE TABLE IF NOT EXISTS kpi_stage_stays (
+    opportunity_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    entered_at TEXT NOT NULL,
+    left_at TEXT,
+    left_month TEXT,
+    duration_ms BIGINT,
+    PRIMARY KEY (opportunity_id, seq)
+  );
+  CREATE INDEX IF NOT EXISTS kpi_stage_stays_by_leaving ON kpi_stage_stays (left_at);`;
+
+const TABLES = ['kpi_lead_cycles', 'kpi_opportunities', 'kpi_stage_stays'];
+
+const LEAD_TYPES = [
+  'LeadCaptured',
+  'LeadDetailsUpdated',
+  'LeadAssigned',
+  'LeadQualified',
+  'LeadDisqualified',
+  'LeadRecycled',
+  'LeadConverted',
+] as const satisfies ReadonlyArray<LeadEvent['type']>;
+
+const OPPORTUNITY_TYPES = [
+  'OpportunityOpened',
+  'OpportunityStageChanged',
+  'OpportunityDetailsUpdated',
+  'OpportunityWon',
+  'OpportunityLost',
+  'OpportunityReopened',
+] as const satisfies ReadonlyArray<OpportunityEvent['type']>;
+
+type Recorded<E> = E & Pick<RecordedEvent, 'revision' | 'metadata'>;
+
+export const kpiFactsProjection: Projection = {
+  name: 'kpi-facts',
+  version: 1,
+  canHandle: [...LEAD_TYPES, ...OPPORTUNITY_TYPES],
+  setup: (db) => db.exec(CREATE_TABLES),
+  reset: (db) => db.exec(TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),
+  apply: (tx, event) =>
+    event.type.startsWith('Lead')
+      ? applyLeadEvent(tx, event as Recorded<LeadEvent>)
+      : applyOpportunityEvent(tx, event as Recorded<OpportunityEvent>),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Lead cycles
+// ---------------------------------------------------------------------------------------------
+
+interface CurrentCycle {
+  cycle: number;
+  revision: number;
+  campaign: string | null;
+  owner_id: string | null;
+}
+
+interface NewCycle extends KpiAttribution {
+  leadId: string;
+  cycle: number;
+  revision: number;
+  source: string;
+  at: string;
+}
+
+const insertCycle = (tx: SqlDatabase, values: NewCycle) =>
+  tx.run(
+    `INSERT INTO kpi_lead_cycles (lead_id, cycle, revision, source, campaign, owner_id, captured_at, captured_month)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.at, monthOf(values.at)],
+  );
+
+const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Promise<void> => {
+  const leadId = event.data.leadId;
+  const at = instant(event.metadata.occurredAt);
+  const current = await tx.get<CurrentCycle>(
+    'SELECT cycle, revision, campaign, owner_id FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1',
+    [leadId],
+  );
+  if (current !== undefined && Number(current.revision) >= event.revision) return;
+  if (event.type === 'LeadCaptured') {
+    const d = event.data;
+    await insertCycle(tx, {
+      leadId,
+      cycle: 1,
+      revision: event.revision,
+      source: d.source,
+      campaign: d.campaign ?? null,
+      ownerId: d.ownerId ?? null,
+      at,
+    });
+    return;
+  }
+  if (current === undefined) throw new Error(`Lead ${leadId} has a ${event.type} but was never captured`);
+  if (event.type === 'LeadRecycled') {
+    const d = event.data;
+    await insertCycle(tx, {
+      leadId,
+      cycle: d.cycle,
+      revision: event.revision,
+      source: d.source,
+      campaign: d.campaign ?? current.campaign,
+      ownerId: current.owner_id,
+      at,
+    });
+    return;
+  }
+  const update = (assignments: string, params: readonly SqlValue[]) =>
+    tx.run(`UPDATE kpi_lead_cycles SET revision = ?, ${assignments} WHERE lead_id = ? AND cycle = ?`, [
+      event.revision,
+      ...params,
+      leadId,
+      current.cycle,
+    ]);
+  switch (event.type) {
+    case 'LeadDetailsUpdated':
+      await update('campaign = COALESCE(?, campaign)', [event.data.campaign ?? null]);
+      break;
+    case 'LeadAssigned':
+      await update('owner_id = ?', [event.data.ownerId]);
+      break;
+    case 'LeadQualified':
+      await update(
+        `mql_at = COALESCE(mql_at, ?), sql_at = CASE WHEN ? = 'SQL' THEN COALESCE(sql_at, ?) ELSE sql_at END`,
+        [at, event.data.rank, at],
+      );
+      break;
+    case 'LeadDisqualified':
+      await update('disqualified_at = ?, disqualified_month = ?, disqualification_reason = ?', [
+        at,
+        monthOf(at),
+        event.data.reason,
+      ]);
+      break;
+    case 'LeadConverted':
+      await update('converted_at = ?, opportunity_id = ?', [at, event.data.opportunityId ?? null]);
+      break;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Opportunities and their stays at each stage
+// ---------------------------------------------------------------------------------------------
+
+const amountColumns = (amount: Money | undefined): SqlValue[] => {
+  if (amount === undefined) return [null, null, null, null];
+  const { whole, fraction } = splitAmount(amount.amount);
+  return [amount.amount, amount.currency, whole, fraction];
+};
+
+const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<OpportunityEvent>): Promise<void> => {
+  const id = event.data.opportunityId;
+  const at = instant(event.metadata.occurredAt);
+  const current = await tx.get<{ revision: number; opened_at: string }>(
+    'SELECT revision, opened_at FROM kpi_opportunities WHERE opportunity_id = ?',
+    [id],
+  );
+  if (current !== undefined && Number(current.revision) >= event.revision) return;
+  if (current === undefined && event.type !== 'OpportunityOpened') {
+    throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
+  }
+  const update = (assignments: string, params: readonly SqlValue[]) =>
+    tx.run(`UPDATE kpi_opportunities SET revision = ?, ${assignments} WHERE opportunity_id = ?`, [
+      event.revision,
+      ...params,
+      id,
+    ]);
+  const enterStage = (stage: string) =>
+    tx.run('INSERT INTO kpi_stage_stays (opportunity_id, seq, stage, entered_at) VALUES (?, ?, ?, ?)', [
+      id,
+      event.revision,
+      stage,
+      at,
+    ]);
+  const leaveStage = async () => {
+    const stay = await tx.get<{ seq: number; entered_at: string }>(
+      'SELECT seq, entered_at FROM kpi_stage_stays WHERE opportunity_id = ? AND left_at IS NULL',
+      [id],
+    );
+    if (stay === undefined) return;
+    await tx.run('UPDATE kpi_stage_stays SET left_at = ?, left_month = ?, duration_ms = ? WHERE opportunity_id = ? AND seq = ?', [
+      at,
+      monthOf(at),
+      durationMs(stay.entered_at, at),
+      id,
+      stay.seq,
+    ]);
+  };
+
+  switch (event.type) {
+    case 'OpportunityOpened': {
+      const d = event.data;
+      // The lead cycle converted into this opportunity, if any, was recorded before it.
+      const origin = await tx.get<{ lead_id: string; source: string; campaign: string | null }>(
+        'SELECT lead_id, source, campaign FROM kpi_lead_cycles WHERE opportunity_id = ?',
+        [id],
+      );
+      await tx.run(
+        `INSERT INTO kpi_opportunities (opportunity_id, revision, lead_id, source, campaign, owner_id, opened_at, opened_month,
+           status, stage, probability, amount, currency, amount_whole, amount_fraction)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?)`,
+        [id, event.revision, origin?.lead_id ?? null, origin?.source ?? null, origin?.campaign ?? null, d.ownerId ?? null,
+          at, monthOf(at), d.stage, d.probability, ...amountColumns(d.amount)],
+      );
+      await enterStage(d.stage);
+      return;
+    }
+    case 'OpportunityStageChanged':
+      await update('stage = ?, probability = ?', [event.data.toStage, event.data.probability]);
+      await leaveStage();
+      await enterStage(event.data.toStage);
+      return;
+    case 'OpportunityDetailsUpdated': {
+      const d = event.data;
+      await update(
+        `owner_id = COALESCE(?, owner_id), probability = COALESCE(?, probability), amount = COALESCE(?, amount),
+           currency = COALESCE(?, currency), amount_whole = COALESCE(?, amount_whole),
+           amount_fraction = COALESCE(?, amount_fraction)`,
+        [d.ownerId ?? null, d.probability ?? null, ...amountColumns(d.amount)],
+      );
+      return;
+    }
+    case 'OpportunityWon':
+    case 'OpportunityLost': {
+      const lost = event.type === 'OpportunityLost' ? event.data : undefined;
+      await update(
+        `status = ?, stage = ?, closed_at = ?, closed_month = ?, cycle_ms = ?, loss_reason = ?, competitor = ?,
+           amount = COALESCE(?, amount), currency = COALESCE(?, currency), amount_whole = COALESCE(?, amount_whole),
+           amount_fraction = COALESCE(?, amount_fraction)`,
+        [lost ? 'LOST' : 'WON', event.data.stage, at, monthOf(at), durationMs(current!.opened_at, at),
+          lost?.reason ?? null, lost?.competitor ?? null, ...amountColumns(event.data.amount)],
+      );
+      await leaveStage();
+      return;
+    }
+    case 'OpportunityReopened':
+      await update(
+        `status = 'OPEN', stage = ?, closed_at = NULL, closed_month = NULL, cycle_ms = NULL, loss_reason = NULL,
+           competitor = NULL`,
+        [event.data.stage],
+      );
+      await enterStage(event.data.stage);
+      return;
+    default:
+      return;
+  }
+};

@@ -1,0 +1,211 @@
+/**
+ * The KPIs from the fact tables of `kpiFactsProjection`: SQL filters the period and groups
+ * (counts and exact sums per group, value and currency); `src/insights/kpis.ts` turns those
+ * cells into shares, averages and the report. Portable SQL: no date functions (months are
+ * stored), sums cast to text so that no driver turns a large sum into a float.
+ */
+import { groupKeyId, unitsOfParts, type KpiDimension, type KpiGroupKey } from '../../src/insights/definitions';
+import {
+  disqualificationReasonsOf,
+  leadFunnelOf,
+  lossReasonsOf,
+  pipelineValueOf,
+  salesOutcomesOf,
+  timeInStageOf,
+  type AmountCell,
+  type DisqualificationReasonKpi,
+  type KpiReport,
+  type KpiRequest,
+  type LeadFunnelKpi,
+  type LossReasonKpi,
+  type OutcomeCell,
+  type PipelineValueKpi,
+  type SalesOutcomeKpi,
+  type StageTimeKpi,
+} from '../../src/insights/kpis';
+import type { Pipeline } from '../../src/opportunities/pipeline';
+import type { PipelineRow } from '../opportunities/opportunitiesReadModel';
+import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+
+type Row = Record<string, SqlValue>;
+
+/** The columns a fact table holds each dimension in; the month depends on the KPI. */
+interface DimensionColumns {
+  source: string;
+  campaign: string;
+  ownerId: string;
+  month: string;
+}
+
+const KEY_FIELDS: Record<KpiDimension, keyof DimensionColumns> = {
+  SOURCE: 'source',
+  CAMPAIGN: 'campaign',
+  OWNER: 'ownerId',
+  MONTH: 'month',
+};
+
+/** Lower case: PostgreSQL folds unquoted aliases, and would answer k_ownerid for k_ownerId. */
+const ALIASES: Record<KpiDimension, string> = {
+  SOURCE: 'k_source',
+  CAMPAIGN: 'k_campaign',
+  OWNER: 'k_owner',
+  MONTH: 'k_month',
+};
+
+/** SELECT and GROUP BY fragments for the requested dimensions plus the KPI's own columns. */
+const grouping = (groupBy: readonly KpiDimension[], columns: DimensionColumns, extra: readonly string[] = []) => {
+  const keyed = groupBy.map((dimension) => `${columns[KEY_FIELDS[dimension]]} AS ${ALIASES[dimension]}`);
+  const grouped = [...groupBy.map((dimension) => columns[KEY_FIELDS[dimension]]), ...extra];
+  return {
+    select: [...keyed, ...extra].map((column) => `${column}, `).join(''),
+    groupBy: grouped.length === 0 ? '' : `GROUP BY ${grouped.join(', ')}`,
+  };
+};
+
+const keyOf = (row: Row): KpiGroupKey => ({
+  source: (row.k_source as string | undefined) ?? null,
+  campaign: (row.k_campaign as string | undefined) ?? null,
+  ownerId: (row.k_owner as string | undefined) ?? null,
+  month: (row.k_month as string | undefined) ?? null,
+});
+
+const SUMMED_AMOUNT = 'CAST(SUM(amount_whole) AS TEXT) AS whole, CAST(SUM(amount_fraction) AS TEXT) AS fraction';
+
+const unitsOf = (row: Row): bigint =>
+  unitsOfParts(BigInt((row.whole as string | null) ?? 0), BigInt((row.fraction as string | null) ?? 0));
+
+const LEAD_CYCLE: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id' };
+const OPPORTUNITY: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id' };
+
+/** Lead cycles captured (or recycled) in the period, by the month of capture. */
+export const leadFunnel = async (db: SqlDatabase, request: KpiRequest): Promise<LeadFunnelKpi[]> => {
+  const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'captured_month' });
+  const flag = (column: string) => `CAST(SUM(CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END) AS INTEGER)`;
+  const rows = await db.all<Row>(
+    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS captured, ${flag('mql_at')} AS mql, ${flag('sql_at')} AS sqlq,
+       ${flag('disqualified_at')} AS disqualified, ${flag('converted_at')} AS converted
+     FROM kpi_lead_cycles WHERE captured_at >= ? AND captured_at < ? ${groupBy}`,
+    [request.from, request.to],
+  );
+  return leadFunnelOf(
+    rows
+      // Without groups, an empty period still answers one row of zeros.
+      .filter((row) => Number(row.captured) > 0)
+      .map((row) => ({
+        key: keyOf(row),
+        captured: Number(row.captured),
+        reachedMql: Number(row.mql),
+        reachedSql: Number(row.sqlq),
+        disqualified: Number(row.disqualified),
+        converted: Number(row.converted),
+      })),
+  );
+};
+
+/** Disqualifications that happened in the period, by the month they happened. */
+export const disqualificationReasons = async (db: SqlDatabase, request: KpiRequest): Promise<DisqualificationReasonKpi[]> => {
+  const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'disqualified_month' }, [
+    'disqualification_reason',
+  ]);
+  const rows = await db.all<Row>(
+    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n FROM kpi_lead_cycles
+     WHERE disqualified_at >= ? AND disqualified_at < ? ${groupBy}`,
+    [request.from, request.to],
+  );
+  return disqualificationReasonsOf(
+    rows.map((row) => ({ key: keyOf(row), code: row.disqualification_reason as string, count: Number(row.n) })),
+  );
+};
+
+const amountCells = async (db: SqlDatabase, request: KpiRequest, valueColumn: string): Promise<AmountCell[]> => {
+  const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, [valueColumn, 'currency']);
+  const rows = await db.all<Row>(
+    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT} FROM kpi_opportunities
+     WHERE status = 'LOST' AND closed_at >= ? AND closed_at < ? ${groupBy}`,
+    [request.from, request.to],
+  );
+  return rows.map((row) => ({
+    key: keyOf(row),
+    value: row[valueColumn] as string | null,
+    currency: row.currency as string | null,
+    count: Number(row.n),
+    units: unitsOf(row),
+  }));
+};
+
+/** Opportunities whose latest close, as LOST, happened in the period, by the month of the close. */
+export const lossReasons = async (db: SqlDatabase, request: KpiRequest): Promise<LossReasonKpi[]> => {
+  const [byReason, byCompetitor, byStage] = await Promise.all(
+    ['loss_reason', 'competitor', 'stage'].map((column) => amountCells(db, request, column)),
+  );
+  return lossReasonsOf({ byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! }, request.currency);
+};
+
+/** Opportunities whose latest close happened in the period, by the month of the close. */
+export const salesOutcomes = async (db: SqlDatabase, request: KpiRequest): Promise<SalesOutcomeKpi[]> => {
+  const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, ['status', 'currency']);
+  const rows = await db.all<Row>(
+    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT}, CAST(SUM(cycle_ms) AS TEXT) AS cycle_ms
+     FROM kpi_opportunities WHERE status IN ('WON', 'LOST') AND closed_at >= ? AND closed_at < ? ${groupBy}`,
+    [request.from, request.to],
+  );
+  const cells: OutcomeCell[] = rows.map((row) => ({
+    key: keyOf(row),
+    value: row.status as 'WON' | 'LOST',
+    currency: row.currency as string | null,
+    count: Number(row.n),
+    units: unitsOf(row),
+    cycleMs: Number(row.cycle_ms),
+  }));
+  return salesOutcomesOf(cells, request.currency);
+};
+
+/** Stays at a stage that ended (by a move or a close) in the period, by the month they ended. */
+export const timeInStage = async (db: SqlDatabase, request: KpiRequest, pipeline: Pipeline): Promise<StageTimeKpi[]> => {
+  const { select, groupBy } = grouping(
+    request.groupBy,
+    { source: 'o.source', campaign: 'o.campaign', ownerId: 'o.owner_id', month: 's.left_month' },
+    ['s.stage'],
+  );
+  const rows = await db.all<Row>(
+    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, CAST(SUM(s.duration_ms) AS TEXT) AS total_ms
+     FROM kpi_stage_stays s JOIN kpi_opportunities o ON o.opportunity_id = s.opportunity_id
+     WHERE s.left_at >= ? AND s.left_at < ? ${groupBy}`,
+    [request.from, request.to],
+  );
+  return timeInStageOf(
+    rows.map((row) => ({ key: keyOf(row), stage: row.stage as string, stays: Number(row.n), totalMs: Number(row.total_ms) })),
+    pipeline,
+  );
+};
+
+/**
+ * The pipeline those opportunities opened in the period still hold: the ones open now, by
+ * stage, summed by the pipeline report's own code. By the month they were opened.
+ */
+export const pipelineValue = async (db: SqlDatabase, request: KpiRequest, pipeline: Pipeline): Promise<PipelineValueKpi[]> => {
+  const { select } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'opened_month' });
+  const rows = await db.all<Row & PipelineRow>(
+    `SELECT ${select}stage, amount, currency, probability FROM kpi_opportunities
+     WHERE status = 'OPEN' AND opened_at >= ? AND opened_at < ?`,
+    [request.from, request.to],
+  );
+  const groups = new Map<string, { key: KpiGroupKey; rows: PipelineRow[] }>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const group = groups.get(groupKeyId(key)) ?? { key, rows: [] };
+    group.rows.push({ stage: row.stage, amount: row.amount, currency: row.currency, probability: Number(row.probability) });
+    groups.set(groupKeyId(key), group);
+  }
+  return pipelineValueOf([...groups.values()], pipeline, request.currency);
+};
+
+/** Every KPI at once, as `kpisFromFacts` computes them by replay. */
+export const readKpis = async (db: SqlDatabase, request: KpiRequest, pipeline: Pipeline): Promise<KpiReport> => ({
+  leadFunnel: await leadFunnel(db, request),
+  disqualificationReasons: await disqualificationReasons(db, request),
+  lossReasons: await lossReasons(db, request),
+  salesOutcomes: await salesOutcomes(db, request),
+  timeInStage: await timeInStage(db, request, pipeline),
+  pipelineValue: await pipelineValue(db, request, pipeline),
+});

@@ -1,0 +1,128 @@
+/**
+ * The KPIs the read models serve equal those recomputed by replaying the event log, on a
+ * generated history of 10,000 leads (KPI_EQUALITY_LEADS overrides), for every KPI, over several
+ * periods and every cut. And "as we knew it then": the replay with `knownAt` equals what the
+ * read models said when the log held only the events recorded by then.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApplication, type Application } from '../../src/application';
+import { loadConfig } from '../../src/config';
+import type { EventStore, GlobalPosition } from '../../src/core/eventStore';
+import { instant, KPI_DIMENSIONS, monthOf, type KpiDimension } from '../../src/insights/definitions';
+import type { KpiRequest } from '../../src/insights/kpis';
+import { replayFacts, type ReplayedFacts } from '../../src/insights/replay';
+import { kpisFromFacts } from '../../src/insights/replayKpis';
+import { generateCrmHistory, type GeneratedSummary } from '../../src/tools/seed';
+import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
+import { kpiFactsProjection } from './kpiFactsProjection';
+import { readKpis } from './kpiQueries';
+
+const LEADS = Number(process.env.KPI_EQUALITY_LEADS ?? 10_000);
+const MONTH_MS = 30 * 86_400_000;
+/**
+ * This test is about equal figures, not durability: on a RAM disk the store's fsync per append
+ * costs nothing, and generating the history takes a quarter of the time it takes on disk.
+ */
+const SCRATCH = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+
+let dataDir: string;
+let app: Application;
+let history: GeneratedSummary;
+let facts: ReplayedFacts;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(SCRATCH, 'crm-kpis-'));
+  app = await openApplication(loadConfig({ CRM_JWT_SECRET: 'kpi-equality-secret-long-enough-for-hs256' }, { dataDir }));
+  history = await generateCrmHistory(app, { leads: LEADS, seed: 20_240_601 });
+  await app.readModels.waitForPosition(history.lastPosition!, 120_000);
+  facts = await replayFacts(app.store);
+}, 600_000);
+
+afterAll(async () => {
+  await app?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const cuts: KpiDimension[][] = [[], ...KPI_DIMENSIONS.map((dimension) => [dimension]), ['OWNER', 'MONTH'], [...KPI_DIMENSIONS]];
+
+const periods = () => {
+  const start = history.firstAt.getTime();
+  const end = history.lastAt.getTime() + 1;
+  return [
+    { name: 'all of it', from: instant(history.firstAt), to: instant(new Date(end)) },
+    { name: 'its second quarter', from: instant(new Date(start + 3 * MONTH_MS)), to: instant(new Date(start + 6 * MONTH_MS)) },
+    { name: 'a month mid-way', from: instant(new Date(start + 7 * MONTH_MS)), to: instant(new Date(start + 8 * MONTH_MS)) },
+  ];
+};
+
+const request = (period: { from: string; to: string }, groupBy: KpiDimension[]): KpiRequest => ({
+  from: period.from,
+  to: period.to,
+  groupBy,
+  currency: app.pipeline.reportingCurrency,
+});
+
+describe(`KPIs on ${LEADS} generated leads`, () => {
+  it('cover a history with every kind of fact', () => {
+    const report = kpisFromFacts(facts, request(periods()[0]!, []), app.pipeline);
+    const [funnel] = report.leadFunnel;
+    expect(funnel!.captured).toBeGreaterThanOrEqual(LEADS);
+    expect(funnel!.converted).toBeGreaterThan(0);
+    expect(report.disqualificationReasons[0]!.reasons.length).toBeGreaterThan(3);
+    expect(report.lossReasons[0]!.reasons.length).toBeGreaterThan(3);
+    expect(report.lossReasons[0]!.competitors.length).toBeGreaterThan(1);
+    expect(report.salesOutcomes[0]!.won).toBeGreaterThan(0);
+    expect(report.timeInStage[0]!.stages.length).toBeGreaterThan(1);
+    expect(report.pipelineValue[0]!.pipeline.count).toBeGreaterThan(0);
+    expect(new Set(facts.cycles.map((cycle) => monthOf(cycle.capturedAt))).size).toBeGreaterThan(6);
+  });
+
+  for (const groupBy of cuts) {
+    it(`served by the read models equal the replay's, cut by [${groupBy.join(', ')}]`, async () => {
+      for (const period of periods()) {
+        const served = await readKpis(app.readDb, request(period, groupBy), app.pipeline);
+        const replayed = kpisFromFacts(facts, request(period, groupBy), app.pipeline);
+        expect(served, period.name).toEqual(replayed);
+      }
+    });
+  }
+
+  it('as known at a past date equal what the read models served then', async () => {
+    const knownAt = instant(new Date((history.firstAt.getTime() + history.lastAt.getTime()) / 2));
+    const scratch = openSqliteDatabase(path.join(dataDir, 'then.sqlite'));
+    try {
+      await projectKnownBy(app.store, scratch, knownAt);
+      const then = await replayFacts(app.store, { knownAt });
+      expect(then.eventsReplayed).toBeLessThan(facts.eventsReplayed);
+      for (const groupBy of [[], [...KPI_DIMENSIONS]]) {
+        const period = periods()[0]!;
+        expect(await readKpis(scratch, request(period, groupBy), app.pipeline)).toEqual(
+          kpisFromFacts(then, request(period, groupBy), app.pipeline),
+        );
+      }
+    } finally {
+      await scratch.close();
+    }
+  });
+});
+
+/** The KPI projection fed, as it was then, with only the events recorded by `knownAt`. */
+const projectKnownBy = async (store: EventStore, db: SqlDatabase, knownAt: string): Promise<void> => {
+  await kpiFactsProjection.setup(db);
+  const handled = new Set(kpiFactsProjection.canHandle);
+  const knownBy = (recordedAt: string) => Date.parse(recordedAt) <= Date.parse(knownAt);
+  let position: GlobalPosition | undefined;
+  for (;;) {
+    const events = await store.readAll({ fromPosition: position, maxCount: 2000 });
+    await db.transaction(async (tx) => {
+      for (const event of events) {
+        if (handled.has(event.type) && knownBy(event.metadata.recordedAt)) await kpiFactsProjection.apply(tx, event);
+      }
+    });
+    if (events.length < 2000) return;
+    position = events.at(-1)!.position;
+  }
+};

@@ -1,0 +1,56 @@
+/**
+ * The KPI fact tables and queries are portable: projected into PostgreSQL, they serve the same
+ * figures as the replay, on a small generated history.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openApplication, type Application } from '../../src/application';
+import { loadConfig } from '../../src/config';
+import { KPI_DIMENSIONS, instant, type KpiDimension } from '../../src/insights/definitions';
+import { replayFacts } from '../../src/insights/replay';
+import { kpisFromFacts } from '../../src/insights/replayKpis';
+import { generateCrmHistory, type GeneratedSummary } from '../../src/tools/seed';
+import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
+import { openPostgresDatabase } from '../postgresDatabase';
+import { ProjectionRunner } from '../runner';
+import type { SqlDatabase } from '../sqlDatabase';
+import { kpiFactsProjection } from './kpiFactsProjection';
+import { readKpis } from './kpiQueries';
+
+const schema = aSchemaName('kpis');
+let dataDir: string;
+let app: Application;
+let history: GeneratedSummary;
+let postgres: SqlDatabase;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'crm-kpis-pg-'));
+  app = await openApplication(loadConfig({ CRM_JWT_SECRET: 'kpi-postgres-secret-long-enough-for-hs256' }, { dataDir }));
+  history = await generateCrmHistory(app, { leads: 400, seed: 7 });
+  postgres = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+  const runner = new ProjectionRunner({ store: app.store, db: postgres, projections: [kpiFactsProjection] });
+  await runner.start();
+  await runner.whenCaughtUp();
+  await runner.stop();
+}, 300_000);
+
+afterAll(async () => {
+  await postgres?.close();
+  await app?.close();
+  await dropSchemas(schema);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+it('serves from PostgreSQL the figures the replay computes, for every KPI and cut', async () => {
+  const facts = await replayFacts(app.store);
+  const period = { from: instant(history.firstAt), to: instant(new Date(history.lastAt.getTime() + 1)) };
+  const cuts: KpiDimension[][] = [[], ['SOURCE'], ['OWNER', 'MONTH'], [...KPI_DIMENSIONS]];
+  for (const groupBy of cuts) {
+    const request = { ...period, groupBy, currency: app.pipeline.reportingCurrency };
+    const served = await readKpis(postgres, request, app.pipeline);
+    expect(served.lossReasons.length).toBeGreaterThan(0);
+    expect(served).toEqual(kpisFromFacts(facts, request, app.pipeline));
+  }
+});

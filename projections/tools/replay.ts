@@ -1,0 +1,75 @@
+/**
+ * Rebuilds one projection, or all of them, from the first event, through the same runner the
+ * application uses, and reports progress as it goes. Run it while no server runs the
+ * projections on the same read database: two runners there refuse each other's checkpoints.
+ */
+import type { EventStore } from '../../src/core/eventStore';
+import type { Projection } from '../projection';
+import { ProjectionRunner } from '../runner';
+import type { SqlDatabase } from '../sqlDatabase';
+import { countEvents, countingStore } from './storeViews';
+
+export interface ReplayProgress {
+  /** Events read from the log so far. */
+  done: number;
+  /** Events in the log when the replay started. */
+  total: number;
+  elapsedMs: number;
+}
+
+export interface ReplayOptions {
+  store: EventStore;
+  db: SqlDatabase;
+  /** Every projection of the application: the runner keeps those not replayed up to date too. */
+  projections: Projection[];
+  /** The one projection to rebuild; all when absent. */
+  only?: string;
+  onProgress?(progress: ReplayProgress): void;
+}
+
+export interface ReplayResult {
+  projections: string[];
+  events: number;
+  elapsedMs: number;
+}
+
+export class UnknownProjectionError extends Error {
+  override readonly name = 'UnknownProjectionError';
+  constructor(
+    readonly wanted: string,
+    readonly known: readonly string[],
+  ) {
+    super(`There is no projection named ${wanted}; the projections are ${known.join(', ')}`);
+  }
+}
+
+export const replayProjections = async (options: ReplayOptions): Promise<ReplayResult> => {
+  const { store, db, projections, only, onProgress } = options;
+  const names = projections.map((projection) => projection.name);
+  if (only !== undefined && !names.includes(only)) throw new UnknownProjectionError(only, names);
+
+  const total = await countEvents(store);
+  let counting = false;
+  let done = 0;
+  let started = Date.now();
+  const runner = new ProjectionRunner({
+    store: countingStore(store, (events) => {
+      if (!counting) return;
+      done += events;
+      onProgress?.({ done, total, elapsedMs: Date.now() - started });
+    }),
+    db,
+    projections,
+  });
+  await runner.start();
+  try {
+    // Whatever was behind catches up first, so that the replay alone is counted and timed.
+    await runner.whenCaughtUp();
+    counting = true;
+    started = Date.now();
+    await runner.rebuild(only);
+    return { projections: only === undefined ? names : [only], events: done, elapsedMs: Date.now() - started };
+  } finally {
+    await runner.stop();
+  }
+};

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { toUnits } from '../opportunities/money';
+import {
+  averageDays,
+  averageMoney,
+  compareGroupKeys,
+  durationMs,
+  inPeriod,
+  monthOf,
+  ratio,
+  splitAmount,
+  unitsOfParts,
+} from './definitions';
+
+describe('the KPI definitions', () => {
+  it('put a fact in the UTC month of its time, whatever offset it was written with', () => {
+    expect(monthOf('2025-03-01T00:30:00+02:00')).toBe('2025-02');
+    expect(monthOf('2025-03-31T23:59:59.999Z')).toBe('2025-03');
+  });
+
+  it('count a period from its start, included, to its end, excluded', () => {
+    const period = { from: '2025-01-01T00:00:00.000Z', to: '2025-02-01T00:00:00.000Z' };
+    expect(inPeriod('2025-01-01T00:00:00Z', period)).toBe(true);
+    expect(inPeriod('2025-01-31T23:59:59.999Z', period)).toBe(true);
+    expect(inPeriod('2025-02-01T00:00:00Z', period)).toBe(false);
+  });
+
+  it('split an amount into two integers whose sums give back the exact total', () => {
+    const amounts = ['0.00000001', '999999999999999999.99999999', '18500.5', '0.1', '0.2'];
+    const parts = amounts.map(splitAmount);
+    const whole = parts.reduce((sum, part) => sum + part.whole, 0n);
+    const fraction = parts.reduce((sum, part) => sum + part.fraction, 0n);
+    expect(unitsOfParts(whole, fraction)).toBe(amounts.reduce((sum, amount) => sum + toUnits(amount), 0n));
+    expect(splitAmount('18500.5')).toEqual({ whole: 18500n, fraction: 50_000_000n });
+  });
+
+  it('average money exactly, truncated to the 10 decimals of the sums', () => {
+    expect(averageMoney(toUnits('100'), 3, 'EUR')).toEqual({ amount: '33.3333333333', currency: 'EUR' });
+    expect(averageMoney(0n, 0, 'EUR')).toBeNull();
+  });
+
+  it('never count a negative duration, even for a back-dated end', () => {
+    expect(durationMs('2025-01-02T00:00:00Z', '2025-01-01T00:00:00Z')).toBe(0);
+    expect(averageDays(durationMs('2025-01-01T00:00:00Z', '2025-01-04T12:00:00Z'), 1)).toBe(3.5);
+  });
+
+  it('give no ratio when there is nothing to divide by', () => {
+    expect(ratio(0, 0)).toBeNull();
+    expect(ratio(1, 4)).toBe(0.25);
+  });
+
+  it('order groups by key, an absent value first', () => {
+    const key = (source: string | null, month: string | null) => ({ source, campaign: null, ownerId: null, month });
+    const keys = [key('WEB_FORM', '2025-02'), key(null, '2025-01'), key('WEB_FORM', null), key('REFERRAL', '2025-01')];
+    expect(keys.sort(compareGroupKeys)).toEqual([
+      key(null, '2025-01'),
+      key('REFERRAL', '2025-01'),
+      key('WEB_FORM', null),
+      key('WEB_FORM', '2025-02'),
+    ]);
+  });
+});
