@@ -23,9 +23,7 @@ import {
   UpdateAccountPayload,
   toAccount,
 } from './graphqlTypes';
-
-/** GraphQL hands us class instances with null for absent fields; events hold plain JSON. */
-const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v === null ? undefined : v)));
+import { plainInput } from '../core/json';
 
 @Authorized()
 @Resolver(() => Account)
@@ -34,7 +32,7 @@ export class AccountResolver {
   async openAccount(@Arg('input', () => OpenAccountInput) input: OpenAccountInput, @Ctx() context: GraphQLContext) {
     const commandId = commandIdFor(context, 'OpenAccount', input.idempotencyKey);
     const accountId = input.idempotencyKey ? deterministicId(commandId, 'account') : newId();
-    const { idempotencyKey: _key, ...details } = plain(input);
+    const { idempotencyKey: _key, ...details } = plainInput(input);
     // Whoever opens an account owns it unless they name someone else, as conversion does.
     const data = { ...details, ownerId: details.ownerId ?? requireActor(context), accountId };
     return this.execute(context, input, accountId, { type: 'OpenAccount', data }, false);
@@ -42,7 +40,7 @@ export class AccountResolver {
 
   @Mutation(() => UpdateAccountPayload)
   async updateAccount(@Arg('input', () => UpdateAccountInput) input: UpdateAccountInput, @Ctx() context: GraphQLContext) {
-    const { accountId, name, website, phone, industry, size, address, ownerId } = plain(input);
+    const { accountId, name, website, phone, industry, size, address, ownerId } = plainInput(input);
     return this.execute(context, input, accountId, {
       type: 'UpdateAccount',
       data: { accountId, name, website, phone, industry, size, address, ownerId },
@@ -67,7 +65,7 @@ export class AccountResolver {
       throw new ValidationError([{ field: 'first', message: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
     }
     const page = await findAccounts(context.app.readDb, {
-      filter: filter ? plain({ ...filter }) : undefined,
+      filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize,
       after: after ?? undefined,
     });
@@ -100,7 +98,7 @@ export class AccountResolver {
       streamId: accountStreamId(accountId),
       command,
       commandType: command.type,
-      input: plain(input),
+      input: plainInput(input),
       existingEntity: mustExist ? { type: 'Account', id: accountId } : undefined,
     });
     const view = await getAccount(context.app.readDb, accountId);

@@ -4,9 +4,9 @@
  */
 import type { Decider } from '../core/decider';
 import { InvalidTransitionError, NotFoundError, ValidationError } from '../core/errors';
-import { digest } from '../core/ids';
 import { evolveAccount, initialAccountState, type AccountState, type ExistingAccount } from './account';
 import type { AccountDetails, AccountEvent, AccountOpened } from './events';
+import { sameValue, withoutUndefined } from '../core/json';
 
 export type OpenAccount = { type: 'OpenAccount'; data: AccountOpened['data'] };
 /** Absent fields stay as they are; a present address replaces the old one. */
@@ -54,8 +54,3 @@ const requireName = (name: string): void => {
   if (!name.trim()) throw new ValidationError([{ field: 'name', message: 'an account needs a name' }]);
 };
 
-/** Compares as stored: key order and undefined members do not count. */
-const sameValue = (a: unknown, b: unknown): boolean => digest(withoutUndefined({ v: a })) === digest(withoutUndefined({ v: b }));
-
-/** Events are stored as JSON: absent and undefined must not differ between live and replay. */
-const withoutUndefined = <T extends object>(value: T): T => JSON.parse(JSON.stringify(value)) as T;

@@ -2,15 +2,12 @@
 import 'reflect-metadata';
 import { IsInt, IsNotEmpty, IsOptional, IsUrl, Length, MaxLength, Min, ValidateNested } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PageInfo } from '../graphql/common';
+import { MutationInput, PageInfo, enumOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { Address, AddressInput } from '../leads/graphqlTypes';
 import type { AccountView } from '../../projections/accounts/accountsReadModel';
 import { ACCOUNT_STATUSES, type AccountStatus } from './account';
 import { ACCOUNT_KINDS, type AccountKind } from './events';
-
-const enumOf = <T extends string>(values: readonly T[]) =>
-  Object.fromEntries(values.map((value) => [value, value])) as { [K in T]: K };
 
 export const AccountKindEnum = enumOf(ACCOUNT_KINDS);
 export const AccountStatusEnum = enumOf(ACCOUNT_STATUSES);
@@ -31,14 +28,7 @@ const WEBSITE_MESSAGE = 'website must be a web address such as example.com';
 // ---------------------------------------------------------------------------------------------
 
 @InputType({ description: 'Fields every account input shares (never used on its own)' })
-abstract class AccountMutationInput {
-  @Field(() => String, {
-    nullable: true,
-    description: 'Replaying the same key with the same input returns the first result and records nothing',
-  })
-  @IsOptional()
-  @Length(1, 200)
-  idempotencyKey?: string;
+abstract class AccountMutationInput extends MutationInput {
 
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(50) phone?: string;
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) industry?: string;

@@ -30,9 +30,7 @@ import {
   toContact,
   toContactLeadCycle,
 } from './graphqlTypes';
-
-/** GraphQL hands us class instances with null for absent fields; events hold plain JSON. */
-const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v === null ? undefined : v)));
+import { plainInput } from '../core/json';
 
 @Authorized()
 @Resolver(() => Contact)
@@ -41,7 +39,7 @@ export class ContactResolver {
   async createContact(@Arg('input', () => CreateContactInput) input: CreateContactInput, @Ctx() context: GraphQLContext) {
     const commandId = commandIdFor(context, 'CreateContact', input.idempotencyKey);
     const contactId = input.idempotencyKey ? deterministicId(commandId, 'contact') : newId();
-    const { idempotencyKey: _key, ...details } = plain(input);
+    const { idempotencyKey: _key, ...details } = plainInput(input);
     if (details.accountId) await requireAccount(context, details.accountId);
     // Whoever creates a contact owns it unless they name someone else, as conversion does.
     const data = { ...details, ownerId: details.ownerId ?? requireActor(context), contactId };
@@ -50,7 +48,7 @@ export class ContactResolver {
 
   @Mutation(() => UpdateContactPayload)
   async updateContact(@Arg('input', () => UpdateContactInput) input: UpdateContactInput, @Ctx() context: GraphQLContext) {
-    const { contactId, firstName, lastName, email, phone, jobTitle } = plain(input);
+    const { contactId, firstName, lastName, email, phone, jobTitle } = plainInput(input);
     return this.execute(context, input, contactId, {
       type: 'UpdateContact',
       data: { contactId, firstName, lastName, email, phone, jobTitle },
@@ -59,7 +57,7 @@ export class ContactResolver {
 
   @Mutation(() => MoveContactPayload)
   async moveContact(@Arg('input', () => MoveContactInput) input: MoveContactInput, @Ctx() context: GraphQLContext) {
-    const { contactId, accountId } = plain(input);
+    const { contactId, accountId } = plainInput(input);
     if (accountId) await requireAccount(context, accountId);
     return this.execute(context, input, contactId, { type: 'MoveContact', data: { contactId, accountId } });
   }
@@ -69,7 +67,7 @@ export class ContactResolver {
     @Arg('input', () => DeactivateContactInput) input: DeactivateContactInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { contactId, reason } = plain(input);
+    const { contactId, reason } = plainInput(input);
     return this.execute(context, input, contactId, { type: 'DeactivateContact', data: { contactId, reason } });
   }
 
@@ -78,7 +76,7 @@ export class ContactResolver {
     @Arg('input', () => ReactivateContactInput) input: ReactivateContactInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { contactId } = plain(input);
+    const { contactId } = plainInput(input);
     return this.execute(context, input, contactId, { type: 'ReactivateContact', data: { contactId } });
   }
 
@@ -100,7 +98,7 @@ export class ContactResolver {
       throw new ValidationError([{ field: 'first', message: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
     }
     const page = await findContacts(context.app.readDb, {
-      filter: filter ? plain({ ...filter }) : undefined,
+      filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize,
       after: after ?? undefined,
     });
@@ -134,7 +132,7 @@ export class ContactResolver {
       streamId: contactStreamId(contactId),
       command,
       commandType: command.type,
-      input: plain(input),
+      input: plainInput(input),
       existingEntity: mustExist ? { type: 'Contact', id: contactId } : undefined,
     });
     const view = await getContact(context.app.readDb, contactId);

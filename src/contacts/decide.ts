@@ -6,9 +6,9 @@
  */
 import type { Decider } from '../core/decider';
 import { InvalidTransitionError, NotFoundError, ValidationError } from '../core/errors';
-import { digest } from '../core/ids';
 import { evolveContact, initialContactState, type ContactState, type ExistingContact } from './contact';
 import type { ContactCreated, ContactDetails, ContactEvent } from './events';
+import { sameValue, withoutUndefined } from '../core/json';
 
 export type CreateContact = { type: 'CreateContact'; data: ContactCreated['data'] };
 /** Absent fields stay as they are. */
@@ -90,8 +90,3 @@ const requireLastName = (lastName: string): void => {
   if (!lastName.trim()) throw new ValidationError([{ field: 'lastName', message: 'a contact needs a last name' }]);
 };
 
-/** Compares as stored: key order and undefined members do not count. */
-const sameValue = (a: unknown, b: unknown): boolean => digest(withoutUndefined({ v: a })) === digest(withoutUndefined({ v: b }));
-
-/** Events are stored as JSON: absent and undefined must not differ between live and replay. */
-const withoutUndefined = <T extends object>(value: T): T => JSON.parse(JSON.stringify(value)) as T;

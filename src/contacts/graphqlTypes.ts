@@ -1,8 +1,8 @@
 /** The contact's GraphQL shapes: what clients send (inputs, validated) and what they read. */
 import 'reflect-metadata';
-import { IsEmail, IsInt, IsNotEmpty, IsOptional, Length, MaxLength, Min } from 'class-validator';
+import { IsEmail, IsNotEmpty, IsOptional, Length, MaxLength } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
-import { PageInfo } from '../graphql/common';
+import { MutationInput, PageInfo, RevisedMutationInput } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { LeadStatusEnum } from '../leads/graphqlTypes';
 import type { LeadStatus } from '../leads/lead';
@@ -15,30 +15,13 @@ const LONG = 5000;
 // Inputs
 // ---------------------------------------------------------------------------------------------
 
-@InputType({ description: 'Fields every contact input shares (never used on its own)' })
-abstract class ContactMutationInput {
-  @Field(() => String, {
-    nullable: true,
-    description: 'Replaying the same key with the same input returns the first result and records nothing',
-  })
-  @IsOptional()
-  @Length(1, 200)
-  idempotencyKey?: string;
-}
-
 @InputType({ description: 'Fields every input about an existing contact shares (never used on its own)' })
-abstract class ExistingContactInput extends ContactMutationInput {
+abstract class ExistingContactInput extends RevisedMutationInput {
   @Field(() => ID) @IsNotEmpty() contactId!: string;
-
-  @Field(() => Int, { nullable: true, description: 'The revision you last read; a stale one is a CONFLICT' })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  expectedRevision?: number;
 }
 
 @InputType()
-export class CreateContactInput extends ContactMutationInput {
+export class CreateContactInput extends MutationInput {
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) firstName?: string;
 
   @Field(() => String)

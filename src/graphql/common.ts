@@ -1,5 +1,5 @@
 /** GraphQL types shared by every slice: money, reasons, recorded events, pagination. */
-import { IsString, Matches } from 'class-validator';
+import { IsInt, IsOptional, IsString, Length, Matches, Min } from 'class-validator';
 import { Field, InputType, Int, ObjectType } from 'type-graphql';
 import type { RecordedEvent } from '../core/eventStore';
 import { DateTimeScalar, DecimalScalar, JSONScalar } from './scalars';
@@ -110,3 +110,26 @@ export const toRecordedEventType = (event: RecordedEvent): RecordedEventType => 
 
 export const MAX_PAGE_SIZE = 200;
 export const DEFAULT_PAGE_SIZE = 50;
+
+export const enumOf = <T extends string>(values: readonly T[]) =>
+  Object.fromEntries(values.map((value) => [value, value])) as { [K in T]: K };
+
+@InputType({ description: 'Fields every mutation input shares (never used on its own)' })
+export abstract class MutationInput {
+  @Field(() => String, {
+    nullable: true,
+    description: 'Replaying the same key with the same input returns the first result and records nothing',
+  })
+  @IsOptional()
+  @Length(1, 200)
+  idempotencyKey?: string;
+}
+
+@InputType({ description: 'Fields every input about an existing entity shares (never used on its own)' })
+export abstract class RevisedMutationInput extends MutationInput {
+  @Field(() => Int, { nullable: true, description: 'The revision you last read; a stale one is a CONFLICT' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  expectedRevision?: number;
+}

@@ -32,9 +32,7 @@ import {
   UpdateLeadDetailsInput,
   UpdateLeadDetailsPayload,
 } from './graphqlTypes';
-
-/** GraphQL hands us class instances with null for absent fields; events hold plain JSON. */
-const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v === null ? undefined : v)));
+import { plainInput } from '../core/json';
 
 const NO_CRITERIA = { need: false, budget: false, authority: false, timing: false };
 
@@ -45,19 +43,19 @@ export class LeadResolver {
   async captureLead(@Arg('input', () => CaptureLeadInput) input: CaptureLeadInput, @Ctx() context: GraphQLContext) {
     const commandId = commandIdFor(context, 'CaptureLead', input.idempotencyKey);
     const leadId = input.idempotencyKey ? deterministicId(commandId, 'lead') : newId();
-    const { idempotencyKey: _key, occurredAt: _occurredAt, ...data } = plain(input);
+    const { idempotencyKey: _key, occurredAt: _occurredAt, ...data } = plainInput(input);
     return this.execute(context, input, leadId, { type: 'CaptureLead', data: { ...data, leadId } }, false);
   }
 
   @Mutation(() => LogLeadContactPayload)
   async logLeadContact(@Arg('input', () => LogLeadContactInput) input: LogLeadContactInput, @Ctx() context: GraphQLContext) {
-    const { leadId, channel, outcome, notes } = plain(input);
+    const { leadId, channel, outcome, notes } = plainInput(input);
     return this.execute(context, input, leadId, { type: 'LogLeadContact', data: { leadId, channel, outcome, notes } });
   }
 
   @Mutation(() => LogQuoteRequestPayload, { description: 'Records that the lead asked for a proposal (a quote)' })
   async logQuoteRequest(@Arg('input', () => LogQuoteRequestInput) input: LogQuoteRequestInput, @Ctx() context: GraphQLContext) {
-    const { leadId, notes } = plain(input);
+    const { leadId, notes } = plainInput(input);
     return this.execute(context, input, leadId, { type: 'LogQuoteRequest', data: { leadId, notes } });
   }
 
@@ -66,7 +64,7 @@ export class LeadResolver {
     @Arg('input', () => UpdateLeadDetailsInput) input: UpdateLeadDetailsInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { leadId, campaign, person, company, interest } = plain(input);
+    const { leadId, campaign, person, company, interest } = plainInput(input);
     return this.execute(context, input, leadId, {
       type: 'UpdateLeadDetails',
       data: { leadId, campaign, person, company, interest },
@@ -75,13 +73,13 @@ export class LeadResolver {
 
   @Mutation(() => AssignLeadPayload)
   async assignLead(@Arg('input', () => AssignLeadInput) input: AssignLeadInput, @Ctx() context: GraphQLContext) {
-    const { leadId, ownerId } = plain(input);
+    const { leadId, ownerId } = plainInput(input);
     return this.execute(context, input, leadId, { type: 'AssignLead', data: { leadId, ownerId } });
   }
 
   @Mutation(() => QualifyLeadPayload)
   async qualifyLead(@Arg('input', () => QualifyLeadInput) input: QualifyLeadInput, @Ctx() context: GraphQLContext) {
-    const { leadId, rank, criteria, notes } = plain(input);
+    const { leadId, rank, criteria, notes } = plainInput(input);
     return this.execute(context, input, leadId, {
       type: 'QualifyLead',
       data: { leadId, rank: rank as 'MQL' | 'SQL', criteria: { ...NO_CRITERIA, ...criteria }, notes },
@@ -90,13 +88,13 @@ export class LeadResolver {
 
   @Mutation(() => DisqualifyLeadPayload)
   async disqualifyLead(@Arg('input', () => DisqualifyLeadInput) input: DisqualifyLeadInput, @Ctx() context: GraphQLContext) {
-    const { leadId, reason, notes } = plain(input);
+    const { leadId, reason, notes } = plainInput(input);
     return this.execute(context, input, leadId, { type: 'DisqualifyLead', data: { leadId, reason, notes } });
   }
 
   @Mutation(() => RecycleLeadPayload)
   async recycleLead(@Arg('input', () => RecycleLeadInput) input: RecycleLeadInput, @Ctx() context: GraphQLContext) {
-    const { leadId, source, campaign, notes } = plain(input);
+    const { leadId, source, campaign, notes } = plainInput(input);
     return this.execute(context, input, leadId, { type: 'RecycleLead', data: { leadId, source, campaign, notes } });
   }
 
@@ -127,7 +125,7 @@ export class LeadResolver {
       throw new ValidationError([{ field: 'first', message: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
     }
     const page = await findLeads(context.app.readDb, {
-      filter: filter ? plain({ ...filter }) : undefined,
+      filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize,
       after: after ?? undefined,
       orderBy: orderBy ?? undefined,
@@ -151,7 +149,7 @@ export class LeadResolver {
       streamId: leadStreamId(leadId),
       command,
       commandType: command.type,
-      input: plain(input),
+      input: plainInput(input),
       existingEntity: mustExist ? { type: 'Lead', id: leadId } : undefined,
     });
     const view = await getLead(context.app.readDb, leadId);

@@ -43,6 +43,7 @@ import { toLead } from './api';
 import type { ConversionRequest } from './conversion';
 import { convertLead } from './convertLead';
 import { AddressInput, Lead, LeadConversion } from './graphqlTypes';
+import { plainInput } from '../core/json';
 
 @InputType({ description: 'A new account: a B2B company, or a B2C grouping such as a region or a store' })
 export class NewAccountInput {
@@ -131,8 +132,6 @@ export class ConvertLeadPayload {
   opportunity?: OpportunityFields;
 }
 
-const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v === null ? undefined : v)));
-
 @Authorized()
 @Resolver()
 export class ConversionResolver {
@@ -143,7 +142,7 @@ export class ConversionResolver {
     @Arg('input', () => ConvertLeadInput) input: ConvertLeadInput,
     @Ctx() context: GraphQLContext,
   ): Promise<ConvertLeadPayload> {
-    const { idempotencyKey, expectedRevision, occurredAt, ...rest } = plain(input);
+    const { idempotencyKey, expectedRevision, occurredAt, ...rest } = plainInput(input);
     const request: ConversionRequest = rest;
     refuseContradictions(request);
     const { app } = context;

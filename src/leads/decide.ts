@@ -5,7 +5,6 @@
  */
 import type { Decider } from '../core/decider';
 import { InvalidTransitionError, NotFoundError, ValidationError } from '../core/errors';
-import { digest } from '../core/ids';
 import type { ReasonCatalog } from '../catalogs/reasons';
 import {
   evolveLead,
@@ -22,6 +21,7 @@ import {
   type LeadState,
   type QualificationCriteria,
 } from './lead';
+import { sameValue, withoutUndefined } from '../core/json';
 
 export type CaptureLead = {
   type: 'CaptureLead';
@@ -217,7 +217,3 @@ const convert = ({ data }: ConvertLead, state: ExistingLead): LeadEvent[] => {
   return [{ type: 'LeadConverted', data: withoutUndefined({ ...data, cycle: state.cycle }) }];
 };
 
-const sameValue = (a: unknown, b: unknown): boolean => digest(withoutUndefined({ v: a })) === digest(withoutUndefined({ v: b }));
-
-/** Events are stored as JSON: absent and undefined must not differ between live and replay. */
-const withoutUndefined = <T extends object>(value: T): T => JSON.parse(JSON.stringify(value)) as T;

@@ -9,11 +9,10 @@ import {
   IsUrl,
   Length,
   MaxLength,
-  Min,
   ValidateNested,
 } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, MoneyInput, PageInfo, Reason } from '../graphql/common';
+import { Money, MoneyInput, MutationInput, PageInfo, Reason, RevisedMutationInput, enumOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import {
@@ -28,9 +27,6 @@ import {
   type LeadSource,
   type LeadStatus,
 } from './lead';
-
-const enumOf = <T extends string>(values: readonly T[]) =>
-  Object.fromEntries(values.map((value) => [value, value])) as { [K in T]: K };
 
 export const LeadSourceEnum = enumOf(LEAD_SOURCES);
 export const LeadStatusEnum = enumOf(LEAD_STATUSES);
@@ -113,28 +109,11 @@ export class InterestInput {
   estimatedValue?: MoneyInput;
 }
 
-@InputType({ description: 'Fields every mutation input shares (never used on its own)' })
-abstract class MutationInput {
-  @Field(() => String, {
-    nullable: true,
-    description: 'Replaying the same key with the same input returns the first result and records nothing',
-  })
-  @IsOptional()
-  @Length(1, 200)
-  idempotencyKey?: string;
-}
-
 @InputType({ description: 'Fields every input about an existing lead shares (never used on its own)' })
-abstract class LeadMutationInput extends MutationInput {
+abstract class LeadMutationInput extends RevisedMutationInput {
   @Field(() => ID)
   @IsNotEmpty()
   leadId!: string;
-
-  @Field(() => Int, { nullable: true, description: 'The revision you last read; a stale one is a CONFLICT' })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  expectedRevision?: number;
 }
 
 @InputType({ description: 'An input recording a business fact, which may be back-dated (never used on its own)' })

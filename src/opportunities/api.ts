@@ -61,9 +61,7 @@ import {
   UpdateOpportunityPayload,
 } from './graphqlTypes';
 import { weightedAmount } from './money';
-
-/** GraphQL hands us class instances with null for absent fields; events hold plain JSON. */
-const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v === null ? undefined : v)));
+import { plainInput } from '../core/json';
 
 /**
  * An opportunity as resolved from its row; quotes, activities and stage history come on demand,
@@ -83,7 +81,7 @@ export class OpportunityResolver {
   ) {
     const commandId = commandIdFor(context, 'OpenOpportunity', input.idempotencyKey);
     const opportunityId = input.idempotencyKey ? deterministicId(commandId, 'opportunity') : newId();
-    const { idempotencyKey: _key, ...data } = plain(input);
+    const { idempotencyKey: _key, ...data } = plainInput(input);
     await requireStream(context, accountStreamId(data.accountId), 'Account', data.accountId);
     if (data.contactId) await requireStream(context, contactStreamId(data.contactId), 'Contact', data.contactId);
     const ownerId = data.ownerId ?? requireActor(context);
@@ -96,7 +94,7 @@ export class OpportunityResolver {
     @Arg('input', () => MoveOpportunityStageInput) input: MoveOpportunityStageInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, stage } = plain(input);
+    const { opportunityId, stage } = plainInput(input);
     return this.execute(context, input, opportunityId, { type: 'MoveOpportunityStage', data: { opportunityId, stage } });
   }
 
@@ -105,7 +103,7 @@ export class OpportunityResolver {
     @Arg('input', () => UpdateOpportunityInput) input: UpdateOpportunityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, name, amount, expectedCloseDate, probability, ownerId } = plain(input);
+    const { opportunityId, name, amount, expectedCloseDate, probability, ownerId } = plainInput(input);
     return this.execute(context, input, opportunityId, {
       type: 'UpdateOpportunity',
       data: { opportunityId, name, amount, expectedCloseDate, probability, ownerId },
@@ -116,7 +114,7 @@ export class OpportunityResolver {
   async addQuote(@Arg('input', () => AddQuoteInput) input: AddQuoteInput, @Ctx() context: GraphQLContext) {
     const commandId = commandIdFor(context, 'AddQuote', input.idempotencyKey);
     const quoteId = input.idempotencyKey ? deterministicId(commandId, 'quote') : newId();
-    const { opportunityId, amount, validUntil, description } = plain(input);
+    const { opportunityId, amount, validUntil, description } = plainInput(input);
     const { opportunity } = await this.execute(context, input, opportunityId, {
       type: 'AddQuote',
       data: { opportunityId, quoteId, amount, validUntil, description },
@@ -129,7 +127,7 @@ export class OpportunityResolver {
     @Arg('input', () => ChangeQuoteStatusInput) input: ChangeQuoteStatusInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, quoteId, status } = plain(input);
+    const { opportunityId, quoteId, status } = plainInput(input);
     const { opportunity } = await this.execute(context, input, opportunityId, {
       type: 'ChangeQuoteStatus',
       data: { opportunityId, quoteId, status },
@@ -144,7 +142,7 @@ export class OpportunityResolver {
   ) {
     const commandId = commandIdFor(context, 'ScheduleActivity', input.idempotencyKey);
     const activityId = input.idempotencyKey ? deterministicId(commandId, 'activity') : newId();
-    const { opportunityId, kind, subject, notes } = plain(input);
+    const { opportunityId, kind, subject, notes } = plainInput(input);
     const dueAt = input.dueAt ? input.dueAt.toISOString() : undefined;
     const { opportunity } = await this.execute(context, input, opportunityId, {
       type: 'ScheduleActivity',
@@ -158,7 +156,7 @@ export class OpportunityResolver {
     @Arg('input', () => CompleteActivityInput) input: CompleteActivityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, activityId, notes } = plain(input);
+    const { opportunityId, activityId, notes } = plainInput(input);
     const { opportunity } = await this.execute(context, input, opportunityId, {
       type: 'CompleteActivity',
       data: { opportunityId, activityId, notes },
@@ -171,7 +169,7 @@ export class OpportunityResolver {
     @Arg('input', () => ReopenActivityInput) input: ReopenActivityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, activityId } = plain(input);
+    const { opportunityId, activityId } = plainInput(input);
     const { opportunity } = await this.execute(context, input, opportunityId, {
       type: 'ReopenActivity',
       data: { opportunityId, activityId },
@@ -184,7 +182,7 @@ export class OpportunityResolver {
     @Arg('input', () => CloseOpportunityInput) input: CloseOpportunityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, outcome, amount, lossReason, competitor, notes } = plain(input);
+    const { opportunityId, outcome, amount, lossReason, competitor, notes } = plainInput(input);
     return this.execute(context, input, opportunityId, {
       type: 'CloseOpportunity',
       data: { opportunityId, outcome, amount, lossReason, competitor, notes },
@@ -196,7 +194,7 @@ export class OpportunityResolver {
     @Arg('input', () => ReopenOpportunityInput) input: ReopenOpportunityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, reason } = plain(input);
+    const { opportunityId, reason } = plainInput(input);
     return this.execute(context, input, opportunityId, { type: 'ReopenOpportunity', data: { opportunityId, reason } });
   }
 
@@ -228,7 +226,7 @@ export class OpportunityResolver {
       throw new ValidationError([{ field: 'first', message: `must be between 0 and ${MAX_PAGE_SIZE}` }]);
     }
     const page = await findOpportunities(context.app.readDb, {
-      filter: filter ? plain({ ...filter }) : undefined,
+      filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize,
       after: after ?? undefined,
     });
@@ -249,7 +247,7 @@ export class OpportunityResolver {
     @Arg('knownAt', () => DateTimeScalar, { nullable: true }) knownAt?: Date,
   ): Promise<PipelineReport> {
     const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
-    const plainFilter = filter ? plain({ ...filter }) : {};
+    const plainFilter = filter ? plainInput({ ...filter }) : {};
     const summary = isTimeTravel(window)
       ? await pipelineAsOf(context.app.readDb, context.app.pipeline, window, plainFilter)
       : await pipelineSummary(context.app.readDb, context.app.pipeline, plainFilter);
@@ -313,7 +311,7 @@ export class OpportunityResolver {
       streamId: opportunityStreamId(opportunityId),
       command,
       commandType: command.type,
-      input: plain(input),
+      input: plainInput(input),
       existingEntity: mustExist ? { type: 'Opportunity', id: opportunityId } : undefined,
     });
     const view = await getOpportunity(context.app.readDb, opportunityId);

@@ -16,6 +16,7 @@ import {
   type OpportunityState,
 } from './opportunity';
 import type { Pipeline } from './pipeline';
+import { withoutUndefined } from '../core/json';
 
 export type OpenOpportunity = {
   type: 'OpenOpportunity';
@@ -349,5 +350,3 @@ export const isCalendarDate = (text: string): boolean => {
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 };
 
-/** Events are stored as JSON: absent and undefined must not differ between live and replay. */
-const withoutUndefined = <T extends object>(value: T): T => JSON.parse(JSON.stringify(value)) as T;

@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { IsIn, IsInt, IsNotEmpty, IsOptional, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, MoneyInput, PageInfo, Reason } from '../graphql/common';
+import { Money, MoneyInput, MutationInput, PageInfo, Reason, RevisedMutationInput, enumOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import {
@@ -13,9 +13,6 @@ import {
   type OpportunityStatus,
   type QuoteStatus,
 } from './events';
-
-const enumOf = <T extends string>(values: readonly T[]) =>
-  Object.fromEntries(values.map((value) => [value, value])) as { [K in T]: K };
 
 export const OpportunityStatusEnum = enumOf(OPPORTUNITY_STATUSES);
 export const OpportunityOutcomeEnum = enumOf(['WON', 'LOST'] as const);
@@ -35,28 +32,11 @@ const DATE_MESSAGE = 'must be a calendar date, YYYY-MM-DD';
 // Inputs
 // ---------------------------------------------------------------------------------------------
 
-@InputType({ description: 'Fields every mutation input shares (never used on its own)' })
-abstract class OpportunityCommandInput {
-  @Field(() => String, {
-    nullable: true,
-    description: 'Replaying the same key with the same input returns the first result and records nothing',
-  })
-  @IsOptional()
-  @Length(1, 200)
-  idempotencyKey?: string;
-}
-
 @InputType({ description: 'Fields every input about an existing opportunity shares (never used on its own)' })
-abstract class ExistingOpportunityInput extends OpportunityCommandInput {
+abstract class ExistingOpportunityInput extends RevisedMutationInput {
   @Field(() => ID)
   @IsNotEmpty()
   opportunityId!: string;
-
-  @Field(() => Int, { nullable: true, description: 'The revision you last read; a stale one is a CONFLICT' })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  expectedRevision?: number;
 }
 
 @InputType({ description: 'An input recording a business fact, which may be back-dated (never used on its own)' })
@@ -67,7 +47,7 @@ abstract class OpportunityFactInput extends ExistingOpportunityInput {
 }
 
 @InputType()
-export class OpenOpportunityInput extends OpportunityCommandInput {
+export class OpenOpportunityInput extends MutationInput {
   @Field(() => ID, { description: 'An existing account' }) @IsNotEmpty() accountId!: string;
   @Field(() => ID, { nullable: true, description: 'An existing contact' }) @IsOptional() @IsNotEmpty() contactId?: string;
   @Field(() => String) @IsNotEmpty({ message: 'name must not be empty' }) @MaxLength(SHORT) name!: string;
