@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { IsInt, IsNotEmpty, IsOptional, IsUrl, Length, MaxLength, Min, ValidateNested } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { MutationInput, PageInfo, enumOf } from '../graphql/common';
+import { type Connection, MutationInput, connectionOf, enumOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { Address, AddressInput } from '../leads/graphqlTypes';
 import type { AccountView } from '../../projections/accounts/accountsReadModel';
@@ -117,18 +117,8 @@ export class Account {
   @Field(() => DateTimeScalar) updatedAt!: Date;
 }
 
-@ObjectType()
-export class AccountEdge {
-  @Field(() => String) cursor!: string;
-  @Field(() => Account) node!: Account;
-}
-
-@ObjectType()
-export class AccountConnection {
-  @Field(() => [AccountEdge]) edges!: AccountEdge[];
-  @Field(() => PageInfo) pageInfo!: PageInfo;
-  @Field(() => Int) totalCount!: number;
-}
+export const AccountConnection = connectionOf('Account', Account);
+export type AccountConnection = Connection<Account>;
 
 const payload = (name: string) => {
   @ObjectType(name)

@@ -1,10 +1,10 @@
 /** The audit trail's GraphQL shapes: the filter auditors send, and the traces they read. */
 import 'reflect-metadata';
 import { ArrayMaxSize, IsOptional, IsString, Length, MaxLength, ValidateNested } from 'class-validator';
-import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { Account } from '../accounts/graphqlTypes';
 import { Contact } from '../contacts/graphqlTypes';
-import { PageInfo, RecordedEventType } from '../graphql/common';
+import { type Connection, RecordedEventType, connectionOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { Lead } from '../leads/graphqlTypes';
 import type { OpportunityFields } from '../opportunities/api';
@@ -72,18 +72,12 @@ export class AuditFilter {
   occurredAt?: AuditTimeRange;
 }
 
-@ObjectType()
-export class RecordedEventEdge {
-  @Field(() => String) cursor!: string;
-  @Field(() => RecordedEventType) node!: RecordedEventType;
-}
-
-@ObjectType({ description: 'Events in the order the log recorded them' })
-export class RecordedEventConnection {
-  @Field(() => [RecordedEventEdge]) edges!: RecordedEventEdge[];
-  @Field(() => PageInfo) pageInfo!: PageInfo;
-  @Field(() => Int) totalCount!: number;
-}
+export const RecordedEventConnection = connectionOf(
+  'RecordedEvent',
+  RecordedEventType,
+  'Events in the order the log recorded them',
+);
+export type RecordedEventConnection = Connection<RecordedEventType>;
 
 @ObjectType({ description: 'What a converted lead became, and every fact that took part, in log order' })
 export class ConversionTrace {

@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { IsEmail, IsNotEmpty, IsOptional, Length, MaxLength } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
-import { MutationInput, PageInfo, RevisedMutationInput } from '../graphql/common';
+import { type Connection, MutationInput, RevisedMutationInput, connectionOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { LeadStatusEnum } from '../leads/graphqlTypes';
 import type { LeadStatus } from '../leads/lead';
@@ -126,18 +126,8 @@ export class Contact {
   @Field(() => DateTimeScalar) updatedAt!: Date;
 }
 
-@ObjectType()
-export class ContactEdge {
-  @Field(() => String) cursor!: string;
-  @Field(() => Contact) node!: Contact;
-}
-
-@ObjectType()
-export class ContactConnection {
-  @Field(() => [ContactEdge]) edges!: ContactEdge[];
-  @Field(() => PageInfo) pageInfo!: PageInfo;
-  @Field(() => Int) totalCount!: number;
-}
+export const ContactConnection = connectionOf('Contact', Contact);
+export type ContactConnection = Connection<Contact>;
 
 const payload = (name: string) => {
   @ObjectType(name)

@@ -1,6 +1,6 @@
 /** GraphQL types shared by every slice: money, reasons, recorded events, pagination. */
 import { IsInt, IsOptional, IsString, Length, Matches, Min } from 'class-validator';
-import { Field, InputType, Int, ObjectType } from 'type-graphql';
+import { Field, InputType, Int, ObjectType, type ClassType } from 'type-graphql';
 import type { RecordedEvent } from '../core/eventStore';
 import { DateTimeScalar, DecimalScalar, JSONScalar } from './scalars';
 
@@ -133,3 +133,30 @@ export abstract class RevisedMutationInput extends MutationInput {
   @Min(0)
   expectedRevision?: number;
 }
+
+export interface Connection<Node> {
+  edges: { cursor: string; node: Node }[];
+  pageInfo: PageInfo;
+  totalCount: number;
+}
+
+/** A Relay connection type `<name>Connection` with its `<name>Edge`, around any node type. */
+export const connectionOf = <Node extends object>(
+  name: string,
+  node: ClassType<Node>,
+  description?: string,
+): ClassType<Connection<Node>> => {
+  @ObjectType(`${name}Edge`)
+  class Edge {
+    @Field(() => String) cursor!: string;
+    @Field(() => node) node!: Node;
+  }
+
+  @ObjectType(`${name}Connection`, { description })
+  class NodeConnection {
+    @Field(() => [Edge]) edges!: Edge[];
+    @Field(() => PageInfo) pageInfo!: PageInfo;
+    @Field(() => Int) totalCount!: number;
+  }
+  return NodeConnection;
+};

@@ -12,7 +12,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, MoneyInput, MutationInput, PageInfo, Reason, RevisedMutationInput, enumOf } from '../graphql/common';
+import { type Connection, Money, MoneyInput, MutationInput, Reason, RevisedMutationInput, connectionOf, enumOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import {
@@ -342,18 +342,8 @@ export class Lead {
   @Field(() => DateTimeScalar) updatedAt!: Date;
 }
 
-@ObjectType()
-export class LeadEdge {
-  @Field(() => String) cursor!: string;
-  @Field(() => Lead) node!: Lead;
-}
-
-@ObjectType()
-export class LeadConnection {
-  @Field(() => [LeadEdge]) edges!: LeadEdge[];
-  @Field(() => PageInfo) pageInfo!: PageInfo;
-  @Field(() => Int) totalCount!: number;
-}
+export const LeadConnection = connectionOf('Lead', Lead);
+export type LeadConnection = Connection<Lead>;
 
 const payload = (name: string) => {
   @ObjectType(name)

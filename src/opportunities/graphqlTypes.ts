@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { IsIn, IsInt, IsNotEmpty, IsOptional, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, MoneyInput, MutationInput, PageInfo, Reason, RevisedMutationInput, enumOf } from '../graphql/common';
+import { type Connection, Money, MoneyInput, MutationInput, Reason, RevisedMutationInput, connectionOf, enumOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import {
@@ -273,18 +273,8 @@ export class Opportunity {
   @Field(() => [OpportunityStageVisit], { description: 'Oldest first' }) stageHistory!: OpportunityStageVisit[];
 }
 
-@ObjectType()
-export class OpportunityEdge {
-  @Field(() => String) cursor!: string;
-  @Field(() => Opportunity) node!: Opportunity;
-}
-
-@ObjectType()
-export class OpportunityConnection {
-  @Field(() => [OpportunityEdge]) edges!: OpportunityEdge[];
-  @Field(() => PageInfo) pageInfo!: PageInfo;
-  @Field(() => Int) totalCount!: number;
-}
+export const OpportunityConnection = connectionOf('Opportunity', Opportunity);
+export type OpportunityConnection = Connection<Opportunity>;
 
 @ObjectType({ description: 'Open opportunities with an amount in one currency' })
 export class PipelineCurrencyTotal {
