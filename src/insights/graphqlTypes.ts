@@ -2,14 +2,14 @@
 import 'reflect-metadata';
 import { ArrayUnique, IsIn, IsOptional, Matches } from 'class-validator';
 import { ArgsType, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, Reason } from '../graphql/common';
+import { Money, Reason, enumOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import type { LeadSource } from '../leads/lead';
 import { LeadSourceEnum } from '../leads/graphqlTypes';
 import { PipelineReport } from '../opportunities/graphqlTypes';
 import { KPI_DIMENSIONS, type KpiDimension } from './definitions';
 
-export const KpiDimensionEnum = Object.fromEntries(KPI_DIMENSIONS.map((d) => [d, d])) as { [K in KpiDimension]: K };
+export const KpiDimensionEnum = enumOf(KPI_DIMENSIONS);
 registerEnumType(KpiDimensionEnum, {
   name: 'KpiDimension',
   description: 'What a KPI can be cut by',
