@@ -10,6 +10,7 @@ import {
   ReadModelTimeoutError,
   type ProjectionRunnerOptions,
 } from './runner';
+import { newId } from '../src/core/ids';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 import { appendAll, appendLeadEvent, generateLeadHistory, temporaryDirectory } from './testing/leadEvents';
 
@@ -71,6 +72,37 @@ describe('ProjectionRunner', () => {
     cleanups.push(shutDown);
     return { db, runner, shutDown };
   };
+
+  it('carries on after batches that none of its projections handles', async () => {
+    const { projection, applied } = spyProjection();
+    const { runner } = readSide([projection]);
+    await runner.start();
+    await runner.whenCaughtUp();
+    const unrelated = await store.appendToStream(
+      'elsewhere-1',
+      [
+        {
+          id: newId(),
+          type: 'SomethingElseHappened',
+          data: {},
+          metadata: {
+            actor: 'a',
+            recordedAt: '2026-01-01T00:00:00.000Z',
+            occurredAt: '2026-01-01T00:00:00.000Z',
+            correlationId: 'c',
+            causationId: 'c',
+            schemaVersion: 1,
+          },
+        },
+      ],
+      { expectedRevision: 'no_stream' },
+    );
+    await runner.waitForPosition(unrelated.position);
+    const history = generateLeadHistory({ seed: 3, leadCount: 2, eventCount: 5 });
+    await runner.waitForPosition(await appendAll(store, history));
+    expect(applied).toHaveLength(history.length);
+    expect(runner.lastError).toBeUndefined();
+  });
 
   it('projects live exactly what a rebuild from zero projects', async () => {
     const { db, runner } = readSide([leadsProjection], { batchSize: 64 });

@@ -80,6 +80,11 @@ export class ProjectionRunner {
   private readonly handledTypes: ReadonlyMap<string, ReadonlySet<string>>;
   /** Committed positions; undefined means nothing applied yet. */
   private readonly checkpoints = new Map<string, GlobalPosition | undefined>();
+  /**
+   * What the checkpoint table holds, which lags `checkpoints` after batches that had nothing to
+   * write: the guard against a second runner compares with this, not with what was processed.
+   */
+  private readonly storedCheckpoints = new Map<string, GlobalPosition | undefined>();
   private readonly waiters = new Set<PositionWaiter>();
   private readonly caughtUpSignal = deferred();
   private lifecycle: Promise<unknown> = Promise.resolve();
@@ -134,6 +139,7 @@ export class ProjectionRunner {
         }
         await projection.setup(this.db);
         this.checkpoints.set(projection.name, checkpoint.position ?? undefined);
+        this.storedCheckpoints.set(projection.name, checkpoint.position ?? undefined);
       }
       await this.resetProjections(outdated);
       this.follow();
@@ -287,6 +293,7 @@ export class ProjectionRunner {
           await this.moveCheckpoint(tx, projection.name, last, now);
         }
       });
+      for (const { projection } of work) this.storedCheckpoints.set(projection.name, last);
     }
     for (const { projection } of work) this.checkpoints.set(projection.name, last);
     this.settleReachedWaiters();
@@ -298,7 +305,7 @@ export class ProjectionRunner {
    * the two transactions finds the checkpoint moved and rolls back instead of applying twice.
    */
   private async moveCheckpoint(tx: SqlDatabase, name: string, position: GlobalPosition, now: string): Promise<void> {
-    const previous = this.checkpoints.get(name) ?? null;
+    const previous = this.storedCheckpoints.get(name) ?? null;
     const { changes } = await tx.run(
       `UPDATE projection_checkpoints SET position = ?, updated_at = ?
        WHERE name = ? AND (position = ? OR (position IS NULL AND CAST(? AS TEXT) IS NULL))`,
@@ -321,7 +328,10 @@ export class ProjectionRunner {
         );
       }
     });
-    for (const projection of projections) this.checkpoints.set(projection.name, undefined);
+    for (const projection of projections) {
+      this.checkpoints.set(projection.name, undefined);
+      this.storedCheckpoints.set(projection.name, undefined);
+    }
   }
 
   private fail(error: unknown): void {
