@@ -14,7 +14,7 @@ import { GraphQLError } from 'graphql';
 import { openApplication, type Application } from './application';
 import { checkConnections, loadConfig, type CrmConfig } from './config';
 import type { GraphQLContext } from './graphql/context';
-import { formatError } from './graphql/errors';
+import { formatErrorFor } from './graphql/errors';
 import { buildCrmSchema } from './graphql/schema';
 import { AuthenticationError, verifyBearer } from './identity/jwt';
 
@@ -50,9 +50,10 @@ export const serve = async (config: CrmConfig): Promise<RunningServer> => {
   expressApp.disable('x-powered-by');
   const httpServer = http.createServer(expressApp);
 
+  const schema = await buildCrmSchema();
   const apollo = new ApolloServer<GraphQLContext>({
-    schema: await buildCrmSchema(),
-    formatError,
+    schema,
+    formatError: formatErrorFor(schema),
     includeStacktraceInErrorResponses: !config.production,
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
   });

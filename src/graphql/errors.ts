@@ -4,7 +4,7 @@
  */
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { ValidationError as ClassValidatorError } from 'class-validator';
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { ArgumentValidationError, AuthenticationError, AuthorizationError } from 'type-graphql';
 import {
   DuplicateSuspectedError,
@@ -15,7 +15,19 @@ import {
 } from '../core/errors';
 import { ConcurrencyConflictError, NO_STREAM } from '../core/eventStore';
 
-export const formatError = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+/**
+ * Domain errors name fields relative to a mutation's `input` argument; on queries they name the
+ * query's own arguments (`first`, `after`...), so only mutation errors get the `input.` prefix.
+ */
+export const formatErrorFor =
+  (schema: GraphQLSchema) =>
+  (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const root = formatted.path?.[0];
+    const onMutation = typeof root === 'string' && schema.getMutationType()?.getFields()[root] !== undefined;
+    return formatError(formatted, error, onMutation ? 'input.' : '');
+  };
+
+const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPrefix: string): GraphQLFormattedError => {
   const original = unwrapResolverError(error);
   const withCode = (message: string, extensions: Record<string, unknown>): GraphQLFormattedError => ({
     message,
@@ -25,7 +37,7 @@ export const formatError = (formatted: GraphQLFormattedError, error: unknown): G
   });
 
   if (original instanceof ArgumentValidationError) {
-    const fields = flattenValidationErrors(original.extensions.validationErrors);
+    const fields = flattenValidationErrors(original.extensions.validationErrors, fieldPrefix);
     return withCode(`Invalid input: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, {
       code: 'BAD_USER_INPUT',
       fields,
@@ -34,7 +46,7 @@ export const formatError = (formatted: GraphQLFormattedError, error: unknown): G
   if (original instanceof ValidationError) {
     return withCode(original.message, {
       code: 'BAD_USER_INPUT',
-      fields: original.fields.map((f) => ({ ...f, field: `input.${f.field}` })),
+      fields: original.fields.map((f) => ({ ...f, field: `${fieldPrefix}${f.field}` })),
     });
   }
   if (original instanceof NotFoundError) {
@@ -71,9 +83,9 @@ export const formatError = (formatted: GraphQLFormattedError, error: unknown): G
 };
 
 /** class-validator nests errors by property; clients want one flat list of paths. */
-const flattenValidationErrors = (errors: readonly ClassValidatorError[], prefix = 'input'): FieldProblem[] =>
+const flattenValidationErrors = (errors: readonly ClassValidatorError[], prefix: string): FieldProblem[] =>
   errors.flatMap((error) => {
-    const field = `${prefix}.${error.property}`;
+    const field = `${prefix}${error.property}`;
     const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
-    return [...own, ...flattenValidationErrors(error.children ?? [], field)];
+    return [...own, ...flattenValidationErrors(error.children ?? [], `${field}.`)];
   });

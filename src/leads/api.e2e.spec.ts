@@ -316,3 +316,12 @@ describe('health', () => {
     expect(await ready.json()).toMatchObject({ status: 'ready' });
   });
 });
+
+describe('query arguments', () => {
+  it('name the offending argument itself, not a mutation input', async () => {
+    const tooMany = await api.gql(`{ leads(first: 500) { totalCount } }`);
+    expect(tooMany.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fields: [{ field: 'first' }] });
+    const badCursor = await api.gql(`{ leads(after: "not-a-cursor") { totalCount } }`);
+    expect(badCursor.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fields: [{ field: 'after' }] });
+  });
+});
