@@ -136,6 +136,7 @@ export const evolvePipelineEntry = (entry: PipelineEntry | undefined, event: Opp
           name: '',
           currency: entry.amount?.currency,
           quotes: {},
+          quoteAmounts: {},
           activities: {},
         };
   const next = evolveOpportunity(state, event);

@@ -68,7 +68,7 @@ export type CloseOpportunity = {
   data: {
     opportunityId: string;
     outcome: 'WON' | 'LOST';
-    /** When WON, the final amount (the current one if absent); when LOST, the value lost. */
+    /** When WON, the final amount (else the accepted quote's, else the current one); when LOST, the value lost. */
     amount?: Money;
     /** Required when LOST: a code of the loss reason catalog. */
     lossReason?: string;
@@ -216,7 +216,21 @@ const changeQuoteStatus = ({ data }: ChangeQuoteStatus, state: ExistingOpportuni
     );
   }
   const { opportunityId, quoteId, status: to } = data;
-  return [{ type: 'QuoteStatusChanged', data: { opportunityId, quoteId, from, to } }];
+  if (to !== 'ACCEPTED') return [{ type: 'QuoteStatusChanged', data: { opportunityId, quoteId, from, to } }];
+
+  // The customer accepts one proposal: a second acceptance is refused, and the quotes still in
+  // play are superseded by the accepted one, so no stale draft can be sent or accepted later.
+  const accepted = Object.entries(state.quotes).find(([, status]) => status === 'ACCEPTED');
+  if (accepted) {
+    throw new InvalidTransitionError(from, `Quote ${accepted[0]} is already accepted for this opportunity`);
+  }
+  const superseded: OpportunityEvent[] = Object.entries(state.quotes)
+    .filter(([id, status]) => id !== quoteId && (status === 'DRAFT' || status === 'SENT'))
+    .map(([id, status]) => ({
+      type: 'QuoteStatusChanged',
+      data: { opportunityId, quoteId: id, from: status, to: 'SUPERSEDED' },
+    }));
+  return [{ type: 'QuoteStatusChanged', data: { opportunityId, quoteId, from, to } }, ...superseded];
 };
 
 const scheduleActivity = ({ data }: ScheduleActivity, state: ExistingOpportunity): OpportunityEvent[] => {
@@ -250,7 +264,7 @@ const close = ({ data }: CloseOpportunity, state: ExistingOpportunity, lossReaso
   const { opportunityId, outcome, amount, lossReason, competitor, notes } = data;
   const { accountId, stage } = state;
   if (outcome === 'WON') {
-    const finalAmount = amount ?? state.amount;
+    const finalAmount = amount ?? state.acceptedAmount ?? state.amount;
     refuseIfAny([
       ...(lossReason === undefined ? [] : [{ field: 'lossReason', message: 'only a LOST opportunity has a loss reason' }]),
       ...(competitor === undefined ? [] : [{ field: 'competitor', message: 'is recorded for a LOST opportunity only' }]),

@@ -258,6 +258,18 @@ describe('ChangeQuoteStatus', () => {
   it('refuses a quote the opportunity does not have', () => {
     given([opened]).when(change('q-9', 'SENT')).thenThrows(NotFoundError, (e) => expect(e.entity).toBe('Quote'));
   });
+
+  it('supersedes the quotes still in play when one is accepted', () => {
+    given([opened, quoteAdded('q-1'), quoteAdded('q-2'), quoteAdded('q-3'), quoteMoved('q-2', 'DRAFT', 'SENT'), quoteMoved('q-3', 'DRAFT', 'SENT'), quoteMoved('q-3', 'SENT', 'REJECTED')])
+      .when(change('q-2', 'ACCEPTED'))
+      .then([quoteMoved('q-2', 'SENT', 'ACCEPTED'), quoteMoved('q-1', 'DRAFT', 'SUPERSEDED')]);
+  });
+
+  it('refuses a second accepted quote', () => {
+    given([opened, quoteAdded('q-1'), quoteAdded('q-2'), quoteMoved('q-1', 'DRAFT', 'SENT'), quoteMoved('q-2', 'DRAFT', 'SENT'), quoteMoved('q-1', 'SENT', 'ACCEPTED')])
+      .when(change('q-2', 'ACCEPTED'))
+      .thenThrows(InvalidTransitionError, (e) => expect(e.message).toMatch(/q-1 is already accepted/));
+  });
 });
 
 describe('activities', () => {
@@ -314,6 +326,12 @@ describe('activities', () => {
 });
 
 describe('CloseOpportunity', () => {
+  it('is won at the accepted quote\'s amount when no final amount is given', () => {
+    given([opened, quoteAdded('q-1', '17250.00'), quoteMoved('q-1', 'DRAFT', 'SENT'), quoteMoved('q-1', 'SENT', 'ACCEPTED')])
+      .when({ type: 'CloseOpportunity', data: { opportunityId, outcome: 'WON' } })
+      .then([{ type: 'OpportunityWon', data: { opportunityId, accountId, amount: eur('17250.00'), stage: 'QUALIFICATION' } }]);
+  });
+
   const movedToDecision: OpportunityEvent = {
     type: 'OpportunityStageChanged',
     data: { opportunityId, fromStage: 'QUALIFICATION', toStage: 'DECISION_PENDING', probability: 75 },

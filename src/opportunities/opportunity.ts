@@ -36,6 +36,9 @@ export type OpportunityState =
       /** Set by the first amount recorded (of the opportunity or a quote): later ones must match. */
       currency?: string;
       quotes: Readonly<Record<string, QuoteStatus>>;
+      /** The amount the customer accepted, once a quote is ACCEPTED: a win defaults to it. */
+      acceptedAmount?: Money;
+      quoteAmounts: Readonly<Record<string, Money>>;
       /** Activity id → done. */
       activities: Readonly<Record<string, boolean>>;
     };
@@ -61,6 +64,7 @@ export const evolveOpportunity = (state: OpportunityState, event: OpportunityEve
       ownerId,
       currency: amount?.currency,
       quotes: {},
+      quoteAmounts: {},
       activities: {},
     };
   }
@@ -85,10 +89,15 @@ export const evolveOpportunity = (state: OpportunityState, event: OpportunityEve
       return {
         ...state,
         quotes: { ...state.quotes, [event.data.quoteId]: 'DRAFT' },
+        quoteAmounts: { ...state.quoteAmounts, [event.data.quoteId]: event.data.amount },
         currency: state.currency ?? event.data.amount.currency,
       };
     case 'QuoteStatusChanged':
-      return { ...state, quotes: { ...state.quotes, [event.data.quoteId]: event.data.to } };
+      return {
+        ...state,
+        quotes: { ...state.quotes, [event.data.quoteId]: event.data.to },
+        acceptedAmount: event.data.to === 'ACCEPTED' ? state.quoteAmounts[event.data.quoteId] : state.acceptedAmount,
+      };
     case 'ActivityScheduled':
       return { ...state, activities: { ...state.activities, [event.data.activityId]: false } };
     case 'ActivityCompleted':
