@@ -239,6 +239,13 @@ describe('refusals carry their own code', () => {
     expect((await api.gql(OPPORTUNITY, { id: 'no-such-opportunity' })).data!.opportunity).toBeNull();
   });
 
+  it('BAD_USER_INPUT for a contact of another account', async () => {
+    const theirs = await anAccount();
+    const contactId = await aContact(theirs);
+    const refused = await errorOf(OPEN, { accountId: await anAccount(), contactId, name: 'X' });
+    expect(refused).toMatchObject({ code: 'BAD_USER_INPUT', fields: [{ field: 'input.contactId' }] });
+  });
+
   it('BAD_USER_INPUT for an unknown stage, a foreign currency, a bad date, and a win with no amount', async () => {
     const accountId = await anAccount();
     expect(await errorOf(OPEN, { accountId, name: 'X', stage: 'DAYDREAMING' })).toMatchObject({

@@ -12,8 +12,9 @@ import {
   type QuoteView,
 } from '../../projections/opportunities/opportunitiesReadModel';
 import { accountStreamId } from '../accounts/events';
-import { contactStreamId } from '../contacts/events';
+import { contactStreamId, type ContactEvent } from '../contacts/events';
 import { readStreamOrEmpty } from '../core/commandHandler';
+import { foldEvents } from '../core/decider';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { deterministicId, newId } from '../core/ids';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../graphql/common';
@@ -83,7 +84,7 @@ export class OpportunityResolver {
     const opportunityId = input.idempotencyKey ? deterministicId(commandId, 'opportunity') : newId();
     const { idempotencyKey: _key, ...data } = plainInput(input);
     await requireStream(context, accountStreamId(data.accountId), 'Account', data.accountId);
-    if (data.contactId) await requireStream(context, contactStreamId(data.contactId), 'Contact', data.contactId);
+    if (data.contactId) await requireContactOf(context, data.contactId, data.accountId);
     const ownerId = data.ownerId ?? requireActor(context);
     const command: OpportunityCommand = { type: 'OpenOpportunity', data: { ...data, opportunityId, ownerId } };
     return this.execute(context, input, opportunityId, command, false);
@@ -324,6 +325,21 @@ export class OpportunityResolver {
 
 const requireStream = async (context: GraphQLContext, streamId: string, entity: string, id: string): Promise<void> => {
   if ((await readStreamOrEmpty(context.app.store, streamId)).length === 0) throw new NotFoundError(entity, id);
+};
+
+/** An opportunity's contact is someone of its account: a contact elsewhere is refused, not moved. */
+const requireContactOf = async (context: GraphQLContext, contactId: string, accountId: string): Promise<void> => {
+  const events = await readStreamOrEmpty(context.app.store, contactStreamId(contactId));
+  const contact = foldEvents(context.app.contactDecider, events as unknown as ContactEvent[]);
+  if (contact.status === 'NONE') throw new NotFoundError('Contact', contactId);
+  if (contact.accountId !== accountId) {
+    throw new ValidationError([
+      {
+        field: 'contactId',
+        message: `contact ${contactId} belongs to ${contact.accountId ? `account ${contact.accountId}` : 'no account'}; move it to account ${accountId} first`,
+      },
+    ]);
+  }
 };
 
 const findQuote = async (context: GraphQLContext, opportunityId: string, quoteId: string): Promise<Quote> => {
