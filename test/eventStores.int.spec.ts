@@ -173,7 +173,7 @@ describe('SQLite event store', () => {
       const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
       const waitForLines = (count: number) =>
         vi.waitFor(() => expect(lines.length, stderr).toBeGreaterThanOrEqual(count), {
-          timeout: 10_000,
+          timeout: 25_000, // booting tsx children on a loaded CI machine can take seconds
           interval: 2,
         });
       return { child, lines, closed, waitForLines, stderr: () => stderr };

@@ -35,6 +35,14 @@ export interface SqliteEventStore extends EventStore {
 }
 
 const SUBSCRIPTION_BATCH_SIZE = 500;
+
+interface QueuedAppend {
+  streamId: string;
+  events: readonly NewEvent[];
+  expectedRevision: ExpectedRevision;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
 // Long enough to outwait another process's append, short enough to surface a stuck writer.
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -174,6 +182,39 @@ export const openSqliteEventStore = ({
     },
   );
 
+  /**
+   * Group commit: the appends requested during one turn of the event loop share one transaction,
+   * so under load one fsync serves many of them. Each append runs in its own savepoint (a nested
+   * better-sqlite3 transaction), so a conflict refuses that append alone; every caller is
+   * answered only once the shared transaction has committed.
+   */
+  const queuedAppends: QueuedAppend[] = [];
+  const appendAll = db.transaction((batch: readonly QueuedAppend[]) =>
+    batch.map((request) => {
+      try {
+        return { result: append(request.streamId, request.events, request.expectedRevision) };
+      } catch (error) {
+        return { error };
+      }
+    }),
+  );
+  const commitQueuedAppends = () => {
+    const batch = queuedAppends.splice(0);
+    let outcomes: Array<{ result?: AppendResult; error?: unknown }>;
+    try {
+      outcomes = appendAll.immediate(batch);
+    } catch (error) {
+      for (const request of batch) request.reject(error);
+      return;
+    }
+    batch.forEach((request, index) => {
+      const { result, error } = outcomes[index]!;
+      if (result) request.resolve(result);
+      else request.reject(error);
+    });
+    for (const listener of appendListeners) listener();
+  };
+
   const appendListeners = new Set<() => void>();
   const subscriptions = new Set<Subscription>();
 
@@ -186,11 +227,12 @@ export const openSqliteEventStore = ({
     name: 'sqlite',
     filename,
 
-    async appendToStream(streamId, events, { expectedRevision }) {
+    appendToStream(streamId, events, { expectedRevision }) {
       assertAppendableBatch(streamId, events);
-      const result = append.immediate(streamId, events, expectedRevision);
-      for (const listener of appendListeners) listener();
-      return result;
+      return new Promise<AppendResult>((resolve, reject) => {
+        queuedAppends.push({ streamId, events, expectedRevision, resolve, reject });
+        if (queuedAppends.length === 1) setImmediate(commitQueuedAppends);
+      });
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
@@ -237,6 +279,8 @@ export const openSqliteEventStore = ({
     async close() {
       await Promise.all([...subscriptions].map((subscription) => subscription.stop()));
       subscriptions.clear();
+      // Appends already requested are committed, not dropped: their callers are waiting.
+      if (queuedAppends.length > 0 && db.open) commitQueuedAppends();
       if (db.open) db.close();
     },
   };
