@@ -24,6 +24,7 @@ import {
 } from '../../src/leads/lead';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import { searchKey } from '../../src/core/normalize';
 
 export interface LeadView {
   id: string;
@@ -163,7 +164,7 @@ const UPSERT_LEAD = `
 
 export const leadsProjection: Projection = {
   name: 'leads',
-  version: 3,
+  version: 4, // 4: search text folded by src/core/normalize (ß, æ, ø... too)
   canHandle: LEAD_EVENT_TYPES,
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
@@ -339,7 +340,7 @@ export const findLeads = async (
   equalTo('source', filter.source);
   equalTo('campaign', filter.campaign);
   equalTo('owner_id', filter.ownerId);
-  const search = searchable(filter.search ?? '');
+  const search = searchKey(filter.search ?? '');
   if (search !== '') {
     conditions.push(`search_text LIKE ? ESCAPE '\\'`);
     params.push(`%${search.replace(/[\\%_]/g, (wildcard) => `\\${wildcard}`)}%`);
@@ -426,20 +427,13 @@ const decodeCursor = (cursor: string, orderBy: LeadOrder): LeadCursor => {
 };
 
 /** Applied to the stored text and to the search term alike. */
-const searchable = (text: string): string =>
-  text
-    .normalize('NFD')
-    .replace(/\p{Diacritic}/gu, '')
-    .toLowerCase()
-    .replace(/\s+/g, ' ')
-    .trim();
 
 const searchTextOf = (lead: LeadView): string => {
   const { firstName, lastName, email } = lead.person ?? {};
   const fullName = [firstName, lastName].filter(Boolean).join(' ');
   return [firstName, lastName, fullName, email, lead.company?.name]
     .filter((part): part is string => Boolean(part))
-    .map(searchable)
+    .map(searchKey)
     .join('\n');
 };
 

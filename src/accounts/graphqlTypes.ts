@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { IsInt, IsNotEmpty, IsOptional, IsUrl, Length, MaxLength, Min, ValidateNested } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { type Connection, MutationInput, connectionOf, enumOf } from '../graphql/common';
+import { type Connection, MutationInput, connectionOf, enumOf, payloadOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { Address, AddressInput } from '../leads/graphqlTypes';
 import type { AccountView } from '../../projections/accounts/accountsReadModel';
@@ -120,13 +120,7 @@ export class Account {
 export const AccountConnection = connectionOf('Account', Account);
 export type AccountConnection = Connection<Account>;
 
-const payload = (name: string) => {
-  @ObjectType(name)
-  class AccountPayload {
-    @Field(() => Account) account!: Account;
-  }
-  return AccountPayload;
-};
+const payload = (name: string) => payloadOf(name, 'account', Account);
 
 export const OpenAccountPayload = payload('OpenAccountPayload');
 export const UpdateAccountPayload = payload('UpdateAccountPayload');

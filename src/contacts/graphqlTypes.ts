@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { IsEmail, IsNotEmpty, IsOptional, Length, MaxLength } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
-import { type Connection, MutationInput, RevisedMutationInput, connectionOf } from '../graphql/common';
+import { type Connection, MutationInput, RevisedMutationInput, connectionOf, payloadOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { LeadStatusEnum } from '../leads/graphqlTypes';
 import type { LeadStatus } from '../leads/lead';
@@ -129,13 +129,7 @@ export class Contact {
 export const ContactConnection = connectionOf('Contact', Contact);
 export type ContactConnection = Connection<Contact>;
 
-const payload = (name: string) => {
-  @ObjectType(name)
-  class ContactPayload {
-    @Field(() => Contact) contact!: Contact;
-  }
-  return ContactPayload;
-};
+const payload = (name: string) => payloadOf(name, 'contact', Contact);
 
 export const CreateContactPayload = payload('CreateContactPayload');
 export const UpdateContactPayload = payload('UpdateContactPayload');

@@ -160,3 +160,14 @@ export const connectionOf = <Node extends object>(
   }
   return NodeConnection;
 };
+
+/**
+ * A mutation payload type `name` carrying one entity under `field`; each slice builds its
+ * `<Mutation>Payload` types with it, as the contract names them.
+ */
+export const payloadOf = <Node extends object>(name: string, field: string, node: ClassType<Node>): ClassType => {
+  @ObjectType(name)
+  class Payload {}
+  Field(() => node)(Payload.prototype, field);
+  return Payload;
+};

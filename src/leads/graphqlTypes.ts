@@ -12,7 +12,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { type Connection, Money, MoneyInput, MutationInput, Reason, RevisedMutationInput, connectionOf, enumOf } from '../graphql/common';
+import { type Connection, Money, MoneyInput, MutationInput, Reason, RevisedMutationInput, connectionOf, enumOf, payloadOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import {
@@ -345,13 +345,7 @@ export class Lead {
 export const LeadConnection = connectionOf('Lead', Lead);
 export type LeadConnection = Connection<Lead>;
 
-const payload = (name: string) => {
-  @ObjectType(name)
-  class LeadPayload {
-    @Field(() => Lead) lead!: Lead;
-  }
-  return LeadPayload;
-};
+const payload = (name: string) => payloadOf(name, 'lead', Lead);
 
 export const CaptureLeadPayload = payload('CaptureLeadPayload');
 export const LogLeadContactPayload = payload('LogLeadContactPayload');

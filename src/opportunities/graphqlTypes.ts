@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { IsIn, IsInt, IsNotEmpty, IsOptional, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { type Connection, Money, MoneyInput, MutationInput, Reason, RevisedMutationInput, connectionOf, enumOf } from '../graphql/common';
+import { type Connection, Money, MoneyInput, MutationInput, Reason, RevisedMutationInput, connectionOf, enumOf, payloadOf } from '../graphql/common';
 import { DateTimeScalar } from '../graphql/scalars';
 import { OCCURRED_AT_DESCRIPTION } from '../timeTravel/backdating';
 import {
@@ -311,13 +311,7 @@ export class PipelineReport {
   @Field(() => [PipelineStageSummary]) stages!: PipelineStageSummary[];
 }
 
-const payload = (name: string) => {
-  @ObjectType(name)
-  class OpportunityPayload {
-    @Field(() => Opportunity) opportunity!: Opportunity;
-  }
-  return OpportunityPayload;
-};
+const payload = (name: string) => payloadOf(name, 'opportunity', Opportunity);
 
 const quotePayload = (name: string) => {
   @ObjectType(name)
