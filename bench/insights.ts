@@ -11,13 +11,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { openApplication, readModelProjections } from '../src/application';
-import { loadConfig, DATABASE_FILE } from '../src/config';
+import { openApplication, readModelProjections } from '../src/composition/application';
+import { loadConfig, DATABASE_FILE } from '../src/composition/config';
 import type { EventStore, GlobalPosition } from '../src/core/eventStore';
 import { openEventStore } from '../src/eventStores/open';
 import { mintToken } from '../src/identity/jwt';
-import { replayFacts } from '../src/insights/replay';
-import { generateCrmHistory } from '../src/tools/seed';
+import { replayFacts } from '../src/useCases/replayFacts';
+import { generateCrmHistory } from '../src/seeding/generator';
 import { ProjectionRunner } from '../projections/runner';
 import { openSqliteDatabase } from '../projections/sqlDatabase';
 import { type LoadResult, freePort, graphql, runLoad, startChild } from './harness';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RecordedEvent } from '../src/core/eventStore';
-import { DEFAULT_PIPELINE_STAGES, Pipeline } from '../src/opportunities/pipeline';
+import { DEFAULT_PIPELINE_STAGES, Pipeline } from '../src/domain/opportunities/pipeline';
 import { pipelineAsOf, pipelineHistoryProjection } from '../projections/pipelineHistory/pipelineHistoryReadModel';
 import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';
 

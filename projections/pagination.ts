@@ -43,7 +43,7 @@ export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: Sq
     params,
   );
   if (after !== undefined) {
-    const [sortKey, id] = decodeCursor(after);
+    const [sortKey, id] = decodeCursor(after, ['string', 'string']);
     conditions.push('(sort_key > ? OR (sort_key = ? AND id > ?))');
     params.push(sortKey, sortKey, id);
   }
@@ -52,7 +52,7 @@ export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: Sq
     [...params, first + 1],
   );
   const shown = rows.slice(0, first);
-  const cursors = shown.map((row) => encodeCursor(String(row.sort_key), String(row.id)));
+  const cursors = shown.map((row) => encodeCursor([String(row.sort_key), String(row.id)]));
   return {
     nodes: shown.map(query.fromRow),
     totalCount: total?.total ?? 0,
@@ -68,15 +68,30 @@ export const containing = (text: string): string => `%${text.replace(/[\\%_]/g, 
 export const whereClause = (conditions: readonly string[]) =>
   conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
 
-const encodeCursor = (sortKey: string, id: string): string =>
-  Buffer.from(JSON.stringify([sortKey, id])).toString('base64url');
+/** A cursor is the sort values of a page's last row, as opaque base64url JSON. */
+export const encodeCursor = (values: readonly (string | number)[]): string =>
+  Buffer.from(JSON.stringify(values)).toString('base64url');
 
-const decodeCursor = (cursor: string): [string, string] => {
+/**
+ * The sort values of a cursor this list issued, or BAD_USER_INPUT on `after`: each value must
+ * have the kind the list's order expects ('string', or 'integer').
+ */
+export const decodeCursor = (
+  cursor: string,
+  kinds: readonly ('string' | 'integer')[],
+  message = 'is not a cursor of this list',
+): (string | number)[] | never => {
   try {
-    const [sortKey, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
-    if (typeof sortKey === 'string' && typeof id === 'string') return [sortKey, id];
+    const values = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown;
+    if (
+      Array.isArray(values) &&
+      values.length === kinds.length &&
+      values.every((value, index) => (kinds[index] === 'string' ? typeof value === 'string' : Number.isInteger(value)))
+    ) {
+      return values as (string | number)[];
+    }
   } catch {
     // Reported below, as for any cursor that is not one of ours.
   }
-  throw new ValidationError([{ field: 'after', message: 'is not a cursor of this list' }]);
+  throw new ValidationError([{ field: 'after', message }]);
 };

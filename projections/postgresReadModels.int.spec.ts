@@ -4,25 +4,27 @@
  * answer the same queries, and move their checkpoints only together with their rows.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { accountStreamId, type AccountEvent } from '../src/accounts/events';
-import { contactStreamId, type ContactEvent } from '../src/contacts/events';
+import { accountStreamId, type AccountEvent } from '../src/domain/accounts/events';
+import { contactStreamId, type ContactEvent } from '../src/domain/contacts/events';
 import { ANY, type EventStore } from '../src/core/eventStore';
 import { deterministicId } from '../src/core/ids';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
-import { LEAD_EVENT_TYPES, leadStreamId } from '../src/leads/lead';
-import { opportunityStreamId, type OpportunityEvent } from '../src/opportunities/events';
-import { Pipeline } from '../src/opportunities/pipeline';
+import { LEAD_EVENT_TYPES, leadStreamId } from '../src/domain/leads/lead';
+import { opportunityStreamId, type OpportunityEvent } from '../src/domain/opportunities/events';
+import { Pipeline } from '../src/domain/opportunities/pipeline';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../test/support/postgres';
 import { accountsProjection, findAccountDuplicates, findAccounts } from './accounts/accountsReadModel';
 import { contactLeadCycles, contactsProjection, findContacts } from './contacts/contactsReadModel';
-import { findLeads, leadsProjection } from './leads/leadsReadModel';
-import { findOpportunities, opportunitiesProjection, pipelineSummary } from './opportunities/opportunitiesReadModel';
+import { leadsProjection } from './leads/leadsProjection';
+import { findLeads } from './leads/leadsQueries';
+import { opportunitiesProjection } from './opportunities/opportunitiesProjection';
+import { findOpportunities, pipelineSummary } from './opportunities/opportunitiesQueries';
 import { openPostgresDatabase } from './postgresDatabase';
 import type { Projection } from './projection';
 import { ProjectionFailedError, ProjectionRunner } from './runner';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
-import { generateLeadHistory, temporaryDirectory } from './testing/leadEvents';
+import { generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
 
 const PROJECTIONS = [leadsProjection, accountsProjection, contactsProjection, opportunitiesProjection];
 

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteEventStore, type SqliteEventStore } from '../src/eventStores/sqlite';
-import { LEAD_EVENT_TYPES, evolveLead, initialLeadState, type LeadState } from '../src/leads/lead';
-import { getLead, leadsProjection } from './leads/leadsReadModel';
+import { LEAD_EVENT_TYPES, evolveLead, initialLeadState, type LeadState } from '../src/domain/leads/lead';
+import { leadsProjection } from './leads/leadsProjection';
+import { getLead } from './leads/leadView';
 import type { Projection } from './projection';
 import {
   ProjectionFailedError,
@@ -12,7 +13,7 @@ import {
 } from './runner';
 import { newId } from '../src/core/ids';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
-import { appendAll, appendLeadEvent, generateLeadHistory, temporaryDirectory } from './testing/leadEvents';
+import { appendAll, appendLeadEvent, generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
 
 /** Remembers what it was given, in memory: it shows what a runner applies, not what it keeps. */
 const spyProjection = () => {

@@ -5,8 +5,10 @@
  *
  * Catching up reads the log in pages (one transaction per page, which is what makes a replay
  * fast); once caught up the runner follows a live subscription, one burst per transaction.
+ * Where each projection stands, and the table that keeps it, is the business of checkpoints.ts.
  */
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../src/core/eventStore';
+import { ProjectionCheckpoints } from './checkpoints';
 import { EVERY_EVENT_TYPE, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
 
@@ -56,14 +58,6 @@ export class ProjectionRunnerStoppedError extends Error {
   }
 }
 
-const CREATE_CHECKPOINTS_TABLE = `
-  CREATE TABLE IF NOT EXISTS projection_checkpoints (
-    name TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    position TEXT,
-    updated_at TEXT NOT NULL
-  )`;
-
 const DEFAULT_BATCH_SIZE = 500;
 
 interface PositionWaiter {
@@ -78,13 +72,7 @@ export class ProjectionRunner {
   private readonly logger: Pick<Console, 'error'>;
   private readonly batchSize: number;
   private readonly handledTypes: ReadonlyMap<string, ReadonlySet<string>>;
-  /** Committed positions; undefined means nothing applied yet. */
-  private readonly checkpoints = new Map<string, GlobalPosition | undefined>();
-  /**
-   * What the checkpoint table holds, which lags `checkpoints` after batches that had nothing to
-   * write: the guard against a second runner compares with this, not with what was processed.
-   */
-  private readonly storedCheckpoints = new Map<string, GlobalPosition | undefined>();
+  private readonly checkpoints: ProjectionCheckpoints;
   private readonly waiters = new Set<PositionWaiter>();
   private readonly caughtUpSignal = deferred();
   private lifecycle: Promise<unknown> = Promise.resolve();
@@ -110,6 +98,7 @@ export class ProjectionRunner {
     // Two projections with one name would share, and corrupt, one checkpoint.
     if (duplicate !== undefined) throw new Error(`Two projections are named ${duplicate}`);
     this.handledTypes = new Map(this.projections.map((p) => [p.name, new Set(p.canHandle)]));
+    this.checkpoints = new ProjectionCheckpoints(this.db, this.store, this.projections);
   }
 
   /** The error that stopped the runner, if one did. */
@@ -122,24 +111,10 @@ export class ProjectionRunner {
     return this.serialised(async () => {
       if (this.started) throw new Error('A projection runner starts once; create a new one');
       this.started = true;
-      await this.db.exec(CREATE_CHECKPOINTS_TABLE);
-      const stored = new Map(
-        (
-          await this.db.all<{ name: string; version: number; position: string | null }>(
-            'SELECT name, version, position FROM projection_checkpoints',
-          )
-        ).map((row) => [row.name, row]),
-      );
-      const outdated: Projection[] = [];
-      for (const projection of this.projections) {
-        const checkpoint = stored.get(projection.name);
-        if (checkpoint?.version !== projection.version) {
-          outdated.push(projection);
-          continue;
-        }
+      const { current, outdated } = await this.checkpoints.load();
+      for (const { projection, position } of current) {
         await projection.setup(this.db);
-        this.checkpoints.set(projection.name, checkpoint.position ?? undefined);
-        this.storedCheckpoints.set(projection.name, checkpoint.position ?? undefined);
+        this.checkpoints.resume(projection.name, position);
       }
       await this.resetProjections(outdated);
       this.follow();
@@ -184,7 +159,7 @@ export class ProjectionRunner {
    * answering so that the client reads its own write.
    */
   async waitForPosition(position: GlobalPosition, timeoutMs = 5000): Promise<void> {
-    if (this.hasProcessed(position)) return;
+    if (this.checkpoints.hasProcessed(position)) return;
     if (this.failure !== undefined) throw new ProjectionRunnerStoppedError(this.failure);
     if (this.stopped) throw new ProjectionRunnerStoppedError();
     await new Promise<void>((resolve, reject) => {
@@ -213,7 +188,7 @@ export class ProjectionRunner {
   }
 
   private async catchUp(): Promise<GlobalPosition | undefined> {
-    let position = this.lowestCheckpoint();
+    let position = this.checkpoints.lowestCheckpoint();
     while (this.active) {
       const events = await this.store.readAll({ fromPosition: position, maxCount: this.batchSize });
       if (events.length > 0) {
@@ -275,13 +250,13 @@ export class ProjectionRunner {
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
     const last = events[events.length - 1]!.position;
     const work = this.projections
-      .filter((projection) => this.isAfterCheckpoint(projection, last))
+      .filter((projection) => this.checkpoints.isAfterCheckpoint(projection, last))
       .map((projection) => ({
         projection,
         events: events.filter(
           (event) =>
             handles(this.handledTypes.get(projection.name)!, event.type) &&
-            this.isAfterCheckpoint(projection, event.position),
+            this.checkpoints.isAfterCheckpoint(projection, event.position),
         ),
       }));
     // Events nobody handles need no write: after a crash they are read again and ignored again.
@@ -290,28 +265,13 @@ export class ProjectionRunner {
         const now = new Date().toISOString();
         for (const { projection, events: toApply } of work) {
           for (const event of toApply) await applyOne(projection, tx, event);
-          await this.moveCheckpoint(tx, projection.name, last, now);
+          await this.checkpoints.move(tx, projection.name, last, now);
         }
       });
-      for (const { projection } of work) this.storedCheckpoints.set(projection.name, last);
+      this.checkpoints.stored(work.map(({ projection }) => projection.name), last);
     }
-    for (const { projection } of work) this.checkpoints.set(projection.name, last);
+    this.checkpoints.processed(work.map(({ projection }) => projection.name), last);
     this.settleReachedWaiters();
-  }
-
-  /**
-   * Moves the checkpoint only from where this runner left it. Should a second runner ever work
-   * on the same read database (an instance that lost its lease and has not noticed yet), one of
-   * the two transactions finds the checkpoint moved and rolls back instead of applying twice.
-   */
-  private async moveCheckpoint(tx: SqlDatabase, name: string, position: GlobalPosition, now: string): Promise<void> {
-    const previous = this.storedCheckpoints.get(name) ?? null;
-    const { changes } = await tx.run(
-      `UPDATE projection_checkpoints SET position = ?, updated_at = ?
-       WHERE name = ? AND (position = ? OR (position IS NULL AND CAST(? AS TEXT) IS NULL))`,
-      [position, now, name, previous, previous],
-    );
-    if (changes !== 1) throw new Error(`The checkpoint of projection ${name} was moved by another runner`);
   }
 
   private async resetProjections(projections: readonly Projection[]): Promise<void> {
@@ -321,17 +281,10 @@ export class ProjectionRunner {
       for (const projection of projections) {
         await projection.reset(tx);
         await projection.setup(tx);
-        await tx.run(
-          `INSERT INTO projection_checkpoints (name, version, position, updated_at) VALUES (?, ?, NULL, ?)
-           ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = NULL, updated_at = excluded.updated_at`,
-          [projection.name, projection.version, now],
-        );
+        await this.checkpoints.restart(tx, projection, now);
       }
     });
-    for (const projection of projections) {
-      this.checkpoints.set(projection.name, undefined);
-      this.storedCheckpoints.set(projection.name, undefined);
-    }
+    this.checkpoints.restarted(projections);
   }
 
   private fail(error: unknown): void {
@@ -345,7 +298,7 @@ export class ProjectionRunner {
   private settleReachedWaiters(): void {
     for (const waiter of this.waiters) {
       try {
-        if (this.hasProcessed(waiter.position)) waiter.settle();
+        if (this.checkpoints.hasProcessed(waiter.position)) waiter.settle();
       } catch (error) {
         // A position this store cannot parse must fail its waiter, not the runner.
         waiter.settle(error);
@@ -355,29 +308,6 @@ export class ProjectionRunner {
 
   private settleAllWaiters(error: unknown): void {
     for (const waiter of this.waiters) waiter.settle(error);
-  }
-
-  private hasProcessed(position: GlobalPosition): boolean {
-    return this.projections.every((projection) => {
-      const checkpoint = this.checkpoints.get(projection.name);
-      return checkpoint !== undefined && this.store.comparePositions(position, checkpoint) <= 0;
-    });
-  }
-
-  private isAfterCheckpoint(projection: Projection, position: GlobalPosition): boolean {
-    const checkpoint = this.checkpoints.get(projection.name);
-    return checkpoint === undefined || this.store.comparePositions(position, checkpoint) > 0;
-  }
-
-  /** Where reading must resume so that the projection furthest behind misses nothing. */
-  private lowestCheckpoint(): GlobalPosition | undefined {
-    let lowest: GlobalPosition | undefined;
-    for (const projection of this.projections) {
-      const checkpoint = this.checkpoints.get(projection.name);
-      if (checkpoint === undefined) return undefined;
-      if (lowest === undefined || this.store.comparePositions(checkpoint, lowest) < 0) lowest = checkpoint;
-    }
-    return lowest;
   }
 
   private serialised<T>(task: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
-import { temporaryDirectory } from './testing/leadEvents';
+import { temporaryDirectory } from '../test/support/leadEvents';
 
 describe('openSqliteDatabase', () => {
   let directory: ReturnType<typeof temporaryDirectory>;

@@ -5,6 +5,11 @@
  */
 import Database from 'better-sqlite3';
 
+/** Where the read models live: the SQLite file, or a schema of a PostgreSQL database. */
+export type ReadStoreConfig =
+  | { kind: 'sqlite'; filename: string }
+  | { kind: 'postgres'; connectionString: string; schema: string };
+
 export type SqlValue = string | number | bigint | null;
 
 export interface SqlDatabase {

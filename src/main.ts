@@ -1,7 +1,7 @@
 /** `npm start`: serves the API with the stores the environment names (see `src/config.ts`). */
 import 'reflect-metadata';
 import path from 'node:path';
-import { ConfigurationError, loadConfig, type CrmConfig } from './config';
+import { ConfigurationError, loadConfig, type CrmConfig } from './composition/config';
 import { mintToken } from './identity/jwt';
 import { serve } from './server';
 

@@ -11,10 +11,10 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
 import { GraphQLError } from 'graphql';
-import { openApplication, type Application } from './application';
-import { checkConnections, loadConfig, type CrmConfig } from './config';
-import type { GraphQLContext } from './graphql/context';
-import { formatErrorFor } from './graphql/errors';
+import { openApplication, type Application } from './composition/application';
+import { checkConnections, loadConfig, type CrmConfig } from './composition/config';
+import type { GraphQLContext } from './graphql/shared/context';
+import { formatErrorFor } from './graphql/shared/errors';
 import { buildCrmSchema } from './graphql/schema';
 import { AuthenticationError, verifyBearer } from './identity/jwt';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { mintToken } from '../src/identity/jwt';
-import { conversionIds } from '../src/leads/conversion';
+import { conversionIds } from '../src/domain/leads/conversion';
 import { readStreamOrEmpty } from '../src/core/commandHandler';
 import { startChildServer } from './support/childServer';
 import { startTestServer, TEST_SECRET } from './support/testServer';

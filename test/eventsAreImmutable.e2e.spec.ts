@@ -24,7 +24,7 @@ import { createInMemoryEventStore } from '../src/eventStores/inMemory';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { buildCrmSchema } from '../src/graphql/schema';
-import { generateCrmHistory } from '../src/tools/seed';
+import { generateCrmHistory } from '../src/seeding/generator';
 import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from './support/postgres';
 import { startTestServer, type TestServer } from './support/testServer';
 

@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { accountStreamId, type AccountEvent, type AccountOpened } from '../../src/accounts/events';
+import { accountStreamId, type AccountEvent, type AccountOpened } from '../../src/domain/accounts/events';
 import { ValidationError } from '../../src/core/errors';
 import { ANY, type EventStore } from '../../src/core/eventStore';
 import { newId } from '../../src/core/ids';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
-import { opportunityStreamId, type OpportunityEvent } from '../../src/opportunities/events';
+import { opportunityStreamId, type OpportunityEvent } from '../../src/domain/opportunities/events';
 import { ProjectionRunner } from '../runner';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
-import { temporaryDirectory } from '../testing/leadEvents';
+import { temporaryDirectory } from '../../test/support/leadEvents';
 import { accountsProjection, findAccountDuplicates, findAccounts, getAccount } from './accountsReadModel';
 
 describe('accounts read model', () => {

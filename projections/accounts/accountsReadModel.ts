@@ -7,12 +7,12 @@
  * (by the opportunity's stream revision, so a redelivered event changes nothing), and the
  * account's status is recomputed from it whenever it changes.
  */
-import { accountStatusFor, evolveAccount, type AccountState, type AccountStatus } from '../../src/accounts/account';
-import type { AccountEvent, AccountKind } from '../../src/accounts/events';
+import { accountStatusFor, evolveAccount, type AccountState, type AccountStatus } from '../../src/domain/accounts/account';
+import type { AccountEvent, AccountKind } from '../../src/domain/accounts/events';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { normalizeDomain, normalizeName, searchKey } from '../../src/core/normalize';
-import type { Address } from '../../src/leads/lead';
-import type { OpportunityReopened, OpportunityWon } from '../../src/opportunities/events';
+import type { Address } from '../../src/domain/values';
+import type { OpportunityReopened, OpportunityWon } from '../../src/domain/opportunities/events';
 import { containing, findPageBySortKey, type Page } from '../pagination';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';

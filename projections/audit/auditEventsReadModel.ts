@@ -4,8 +4,7 @@
  * no event data: the trail reads each event from the log itself, so what an auditor sees is the
  * recorded fact, never a copy of it.
  */
-import { ValidationError } from '../../src/core/errors';
-import { whereClause, type Page } from '../pagination';
+import { decodeCursor, encodeCursor, whereClause, type Page } from '../pagination';
 import { EVERY_EVENT_TYPE, type Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
@@ -116,14 +115,14 @@ export const findAuditEntries = async (
   );
   if (query.after !== undefined) {
     conditions.push('seq > ?');
-    params.push(decodeCursor(query.after));
+    params.push(decodeCursor(query.after, ['integer'])[0]!);
   }
   const rows = await db.all<{ seq: number; stream_id: string; revision: number }>(
     `SELECT seq, stream_id, revision FROM audit_events ${whereClause(conditions)} ORDER BY seq LIMIT ?`,
     [...params, query.first + 1],
   );
   const shown = rows.slice(0, query.first);
-  const cursors = shown.map((row) => encodeCursor(row.seq));
+  const cursors = shown.map((row) => encodeCursor([row.seq]));
   return {
     nodes: shown.map((row) => ({ seq: row.seq, streamId: row.stream_id, revision: row.revision })),
     totalCount: total?.total ?? 0,
@@ -163,15 +162,3 @@ const conditionsOf = (filter: AuditFilter): { conditions: string[]; params: SqlV
   return { conditions, params };
 };
 
-const CURSOR_PREFIX = 'audit:';
-
-const encodeCursor = (seq: number): string => Buffer.from(`${CURSOR_PREFIX}${seq}`).toString('base64url');
-
-const decodeCursor = (cursor: string): number => {
-  const text = Buffer.from(cursor, 'base64url').toString();
-  const seq = text.startsWith(CURSOR_PREFIX) ? Number(text.slice(CURSOR_PREFIX.length)) : NaN;
-  if (!Number.isSafeInteger(seq) || seq < 0) {
-    throw new ValidationError([{ field: 'after', message: 'is not a cursor of this list' }]);
-  }
-  return seq;
-};

@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contactStreamId, type ContactCreated, type ContactEvent } from '../../src/contacts/events';
+import { contactStreamId, type ContactCreated, type ContactEvent } from '../../src/domain/contacts/events';
 import { ANY, type EventStore } from '../../src/core/eventStore';
 import { newId } from '../../src/core/ids';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
-import type { LeadEvent } from '../../src/leads/lead';
-import { leadsProjection } from '../leads/leadsReadModel';
+import type { LeadEvent } from '../../src/domain/leads/lead';
+import { leadsProjection } from '../leads/leadsProjection';
 import { ProjectionRunner } from '../runner';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
-import { appendLeadEvent, temporaryDirectory } from '../testing/leadEvents';
+import { appendLeadEvent, temporaryDirectory } from '../../test/support/leadEvents';
 import {
   contactLeadCycles,
   contactsOfAccount,

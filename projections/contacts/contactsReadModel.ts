@@ -3,13 +3,13 @@
  * indexed, for duplicate lookups), and in `read_contact_lead_cycles` the lead cycles each
  * contact came from, whose outcomes are read from the leads read model when asked for.
  */
-import type { ContactState } from '../../src/contacts/contact';
-import { evolveContact } from '../../src/contacts/contact';
-import type { ContactEvent } from '../../src/contacts/events';
+import type { ContactState } from '../../src/domain/contacts/contact';
+import { evolveContact } from '../../src/domain/contacts/contact';
+import type { ContactEvent } from '../../src/domain/contacts/events';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { normalizeEmail, searchKey } from '../../src/core/normalize';
-import type { LeadStatus } from '../../src/leads/lead';
-import { getLead } from '../leads/leadsReadModel';
+import type { LeadStatus } from '../../src/domain/leads/lead';
+import { getLead } from '../leads/leadView';
 import { containing, findPageBySortKey, type Page } from '../pagination';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';

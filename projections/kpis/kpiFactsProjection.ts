@@ -10,12 +10,13 @@
  *
  * Times are business times (occurredAt) as UTC ISO-8601 text; each fact also carries its month
  * (YYYY-MM) so that grouping by month is plain SQL on any database. Amounts are split into two
- * integers (see `splitAmount`) that SQL sums exactly. The meanings are in src/insights/definitions.ts.
+ * integers (see `splitAmount`) that SQL sums exactly. The meanings are in src/domain/insights/definitions.ts.
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
-import { durationMs, instant, monthOf, splitAmount, type KpiAttribution } from '../../src/insights/definitions';
-import type { LeadEvent, Money } from '../../src/leads/lead';
-import type { OpportunityEvent } from '../../src/opportunities/events';
+import { durationMs, instant, monthOf, splitAmount, type KpiAttribution } from '../../src/domain/insights/definitions';
+import type { LeadEvent } from '../../src/domain/leads/lead';
+import type { Money } from '../../src/domain/values';
+import type { OpportunityEvent } from '../../src/domain/opportunities/events';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 

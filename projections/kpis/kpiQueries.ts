@@ -1,10 +1,10 @@
 /**
  * The KPIs from the fact tables of `kpiFactsProjection`: SQL filters the period and groups
- * (counts and exact sums per group, value and currency); `src/insights/kpis.ts` turns those
+ * (counts and exact sums per group, value and currency); `src/domain/insights/kpis.ts` turns those
  * cells into shares, averages and the report. Portable SQL: no date functions (months are
  * stored), sums cast to text so that no driver turns a large sum into a float.
  */
-import { groupKeyId, unitsOfParts, type KpiDimension, type KpiGroupKey } from '../../src/insights/definitions';
+import { groupKeyId, unitsOfParts, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
 import {
   disqualificationReasonsOf,
   leadFunnelOf,
@@ -22,9 +22,9 @@ import {
   type PipelineValueKpi,
   type SalesOutcomeKpi,
   type StageTimeKpi,
-} from '../../src/insights/kpis';
-import type { Pipeline } from '../../src/opportunities/pipeline';
-import type { PipelineRow } from '../opportunities/opportunitiesReadModel';
+} from '../../src/domain/insights/kpis';
+import type { Pipeline } from '../../src/domain/opportunities/pipeline';
+import type { PipelineRow } from '../../src/domain/opportunities/pipelineReport';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
 type Row = Record<string, SqlValue>;

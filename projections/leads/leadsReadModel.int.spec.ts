@@ -2,11 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors';
 import type { EventStore } from '../../src/core/eventStore';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
-import { leadStreamId, type LeadCaptured, type LeadEvent } from '../../src/leads/lead';
+import { leadStreamId, type LeadCaptured, type LeadEvent } from '../../src/domain/leads/lead';
 import { ProjectionRunner } from '../runner';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
-import { appendLeadEvent, temporaryDirectory } from '../testing/leadEvents';
-import { findLeads, getLead, leadsProjection, type LeadPage } from './leadsReadModel';
+import { appendLeadEvent, temporaryDirectory } from '../../test/support/leadEvents';
+import { leadsProjection } from './leadsProjection';
+import { findLeads, type LeadPage } from './leadsQueries';
+import { getLead } from './leadView';
 
 describe('leads read model', () => {
   let directory: ReturnType<typeof temporaryDirectory>;

@@ -7,22 +7,13 @@ import {
   type OpportunityEvent,
   type OpportunityOpened,
   type QuoteStatus,
-} from '../../src/opportunities/events';
-import { Pipeline } from '../../src/opportunities/pipeline';
+} from '../../src/domain/opportunities/events';
+import { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { ProjectionRunner } from '../runner';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
-import { temporaryDirectory } from '../testing/leadEvents';
-import {
-  activitiesOf,
-  findOpportunities,
-  getOpportunity,
-  opportunitiesOfAccount,
-  opportunitiesProjection,
-  pipelineSummary,
-  quotesOf,
-  stageHistoryOf,
-  type OpportunityPage,
-} from './opportunitiesReadModel';
+import { temporaryDirectory } from '../../test/support/leadEvents';
+import { opportunitiesProjection } from './opportunitiesProjection';
+import { activitiesOf, findOpportunities, getOpportunity, opportunitiesOfAccount, pipelineSummary, quotesOf, stageHistoryOf, type OpportunityPage } from './opportunitiesQueries';
 
 const eur = (amount: string) => ({ amount, currency: 'EUR' });
 

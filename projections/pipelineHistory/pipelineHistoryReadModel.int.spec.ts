@@ -3,17 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/core/eventStore';
-import type { OpportunityEvent } from '../../src/opportunities/events';
+import type { OpportunityEvent } from '../../src/domain/opportunities/events';
 import {
   evolveOpportunity,
   initialOpportunityState,
   type ExistingOpportunity,
   type OpportunityState,
-} from '../../src/opportunities/opportunity';
-import { Pipeline, DEFAULT_PIPELINE_STAGES } from '../../src/opportunities/pipeline';
-import { eventsInWindow } from '../../src/timeTravel/asOf';
+} from '../../src/domain/opportunities/opportunity';
+import { Pipeline, DEFAULT_PIPELINE_STAGES } from '../../src/domain/opportunities/pipeline';
+import { eventsInWindow } from '../../src/useCases/asOf';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
-import { summarisePipeline } from '../opportunities/opportunitiesReadModel';
+import { summarisePipeline } from '../../src/domain/opportunities/pipelineReport';
 import { openPostgresDatabase } from '../postgresDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { pipelineAsOf, pipelineHistoryProjection } from './pipelineHistoryReadModel';

@@ -21,17 +21,17 @@
  * then turned into the report by the live pipeline's own code.
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
-import type { Money } from '../../src/leads/lead';
-import type { OpportunityEvent, OpportunityStatus } from '../../src/opportunities/events';
+import type { Money } from '../../src/domain/values';
+import type { OpportunityEvent, OpportunityStatus } from '../../src/domain/opportunities/events';
 import {
   OPPORTUNITY_EVENT_TYPES,
   evolveOpportunity,
   initialOpportunityState,
   type OpportunityState,
-} from '../../src/opportunities/opportunity';
-import { fromUnits } from '../../src/opportunities/money';
-import type { Pipeline } from '../../src/opportunities/pipeline';
-import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../opportunities/opportunitiesReadModel';
+} from '../../src/domain/opportunities/opportunity';
+import { fromUnits } from '../../src/domain/opportunities/money';
+import type { Pipeline } from '../../src/domain/opportunities/pipeline';
+import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 

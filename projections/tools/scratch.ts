@@ -3,13 +3,13 @@
  * compared in one SQL statement: a temporary SQLite file attached to a connection on the live
  * file, or a temporary schema in the live PostgreSQL database.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import type { ReadStoreConfig } from '../../src/config';
 import { quoteIdentifier } from '../../src/eventStores/postgresConnection';
 import { openPostgresDatabase } from '../postgresDatabase';
+import type { ReadStoreConfig } from '../sqlDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 
 export interface ScratchSpace {

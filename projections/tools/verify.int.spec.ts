@@ -4,19 +4,19 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readModelProjections } from '../../src/application';
+import { readModelProjections } from '../../src/composition/application';
 import type { EventStore } from '../../src/core/eventStore';
 import { openEventStore } from '../../src/eventStores/open';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
 import { aSchemaName, connectForTest, dropSchemas, TEST_DATABASE_URL } from '../../test/support/postgres';
-import { openReadDatabase } from '../../src/application';
+import { openReadDatabase } from '../../src/composition/application';
 import { replayProjections, UnknownProjectionError, type ReplayProgress } from './replay';
 import { openScratchSpace } from './scratch';
 import { verifyReadModels, type VerifyReport } from './verify';
 
 const run = promisify(execFile);
 const cli = (file: string, dataDir: string, ...args: string[]) =>
-  run(process.execPath, ['--import', 'tsx', path.join(__dirname, file), '--data-dir', dataDir, ...args], {
+  run(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'src', 'cli', file), '--data-dir', dataDir, ...args], {
     env: { ...process.env, CRM_DATA_DIR: '', CRM_EVENT_STORE: '', CRM_READ_STORE: '' },
   }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
@@ -136,25 +136,25 @@ describe('verify and replay on SQLite', () => {
   }, 60_000);
 
   it('npm run verify exits 1 and names the keys on a difference, 0 when there is none; npm run replay mends', async () => {
-    const clean = await cli('verifyCli.ts', opened.dataDir);
+    const clean = await cli('verify.ts', opened.dataDir);
     expect(clean.code).toBe(0);
     expect(clean.stdout).toContain(`ok   read_leads: ${LEADS} live rows, ${LEADS} rebuilt`);
 
     tamper();
-    const dirty = await cli('verifyCli.ts', opened.dataDir);
+    const dirty = await cli('verify.ts', opened.dataDir);
     expect(dirty.code).toBe(1);
     expect(dirty.stdout).toContain(`DIFF read_leads: ${LEADS} live rows, ${LEADS} rebuilt\n       1 differing: ${tampered.leadId}`);
     expect(dirty.stdout).toContain('DIFFERENCES FOUND');
 
-    const unknown = await cli('replayCli.ts', opened.dataDir, '--projection', 'nope');
+    const unknown = await cli('replay.ts', opened.dataDir, '--projection', 'nope');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('There is no projection named nope');
 
-    const replayed = await cli('replayCli.ts', opened.dataDir);
+    const replayed = await cli('replay.ts', opened.dataDir);
     expect(replayed.code).toBe(0);
     expect(replayed.stderr).toMatch(/replay: \[#+-*\] [\d,]+\/[\d,]+ events, [\d,]+ events\/s/);
     expect(replayed.stderr).toContain(`rebuilt from ${(await store.readAll()).length.toLocaleString('en-US')} events`);
-    expect((await cli('verifyCli.ts', opened.dataDir)).code).toBe(0);
+    expect((await cli('verify.ts', opened.dataDir)).code).toBe(0);
   }, 120_000);
 });
 

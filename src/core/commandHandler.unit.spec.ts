@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DISQUALIFICATION_REASONS, ReasonCatalog } from '../catalogs/reasons';
+import { DEFAULT_DISQUALIFICATION_REASONS, ReasonCatalog } from '../domain/reasons';
 import { createInMemoryEventStore } from '../eventStores/inMemory';
-import { createLeadDecider, type LeadCommand } from '../leads/decide';
-import { leadStreamId } from '../leads/lead';
+import { createLeadDecider, type LeadCommand } from '../domain/leads/decide';
+import { leadStreamId } from '../domain/leads/lead';
 import { handleCommand, type CommandContext } from './commandHandler';
 import { NotFoundError, ValidationError } from './errors';
 import { ConcurrencyConflictError, type EventStore } from './eventStore';

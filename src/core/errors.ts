@@ -1,6 +1,6 @@
 /**
  * Domain and application errors. Each maps to one `extensions.code` of the GraphQL contract
- * (see `src/graphql/errors.ts`), so a client can tell a bad input from a forbidden transition.
+ * (see `src/graphql/shared/errors.ts`), so a client can tell a bad input from a forbidden transition.
  */
 
 export interface FieldProblem {

@@ -4,11 +4,14 @@
  * changes this file alone: there the class is `KurrentDBClient`, the append option
  * `expectedRevision` is `streamState`, `WrongExpectedVersionError` carries `actualState`, reads
  * are async iterators (as they are used here already), and metadata must be flat string→string
- * (as it is written here already).
+ * (as it is written here already). What is pure of the mapping between the port and the client
+ * (positions, revisions, metadata, events) lives in `eventStoreDbMapping.ts`, which reads the
+ * client's objects through shapes of its own; this module keeps the calls to the server and what
+ * needs the client's values: building events with `jsonEvent`, and recognising its errors.
  *
  * Where EventStoreDB differs from the port, and what this adapter does about it:
- * - A `$all` position is a pair of 64-bit numbers (commit, prepare); the port's opaque text is
- *   `<commit>/<prepare>` and positions compare by commit, then prepare, as `$all` is ordered.
+ * - A `$all` position is a pair of 64-bit numbers (commit, prepare), which the mapping module
+ *   encodes as the port's opaque text and orders as `$all` is ordered.
  * - `$all` also holds the server's own events (types starting with `$`): reads, the head and
  *   subscriptions skip them, the subscription with the server-side `excludeSystemEvents` filter.
  * - Reads from a position may include the event at it; the port's are exclusive, so the
@@ -40,32 +43,41 @@ import {
   excludeSystemEvents,
   isCommandError,
   jsonEvent,
-  type AllStreamResolvedEvent,
   type AllStreamSubscription,
-  type AppendExpectedRevision,
   type AppendResult as ClientAppendResult,
-  type CurrentRevision,
   type EventData,
   type JSONType,
   type Position,
-  type ResolvedEvent,
 } from '@eventstore/db-client';
 import {
-  ANY,
   ConcurrencyConflictError,
   NO_STREAM,
-  STREAM_EXISTS,
   StreamNotFoundError,
-  type EventMetadata,
   type EventStore,
   type ExpectedRevision,
-  type GlobalPosition,
   type NewEvent,
   type RecordedEvent,
   type SubscribeOptions,
   type Subscription,
 } from '../core/eventStore';
-import { assertAppendableBatch, resultOfRetriedAppend, toJsonText, type StoredPlace } from './appendChecks';
+import { assertAppendableBatch, resultOfRetriedAppend } from './appendChecks';
+import {
+  compareEsdbPositions,
+  decodeEsdbPosition,
+  encodeEsdbPosition,
+  fromEsdbCurrentRevision,
+  fromEsdbExpectedRevision,
+  newestOfOurPositions,
+  ourEventsAfter,
+  positionAfterPage,
+  positionBeforePage,
+  revisionWhereBatchWouldStart,
+  storedPlacesOf,
+  toEsdbEventFields,
+  toEsdbExpectedRevision,
+  toPortRecordedEvent,
+  toSafeNumber,
+} from './eventStoreDbMapping';
 
 /** A client passed in stays the caller's to dispose; one built from a connection string is closed with the store. */
 export type EventStoreDbOptions = { connectionString: string } | { client: EventStoreDBClient };
@@ -76,7 +88,6 @@ const HEAD_PAGE_SIZE = 16;
 /** Enough to ride out a leader election in a three-node cluster (a few seconds). */
 const MAX_CONSECUTIVE_RECONNECTS = 8;
 const MAX_RECONNECT_DELAY_MS = 5000;
-const UINT64_MAX = 2n ** 64n - 1n;
 
 export const openEventStoreDbEventStore = (options: EventStoreDbOptions): EventStore => {
   const ownsClient = 'connectionString' in options;
@@ -349,40 +360,7 @@ const collect = async <T>(read: AsyncIterable<T>): Promise<T[]> => {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The pure mapping between the port and the client, exported for the unit tests.
-
-export const toSafeNumber = (value: bigint, what: string): number => {
-  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new RangeError(`The ${what} ${value} does not fit a JavaScript number`);
-  }
-  return Number(value);
-};
-
-export const toEsdbExpectedRevision = (expected: ExpectedRevision): AppendExpectedRevision => {
-  switch (expected) {
-    case NO_STREAM:
-      return 'no_stream';
-    case STREAM_EXISTS:
-      return 'stream_exists';
-    case ANY:
-      return 'any';
-    default:
-      if (!Number.isSafeInteger(expected) || expected < 0) {
-        throw new RangeError(
-          `An expected revision is NO_STREAM, STREAM_EXISTS, ANY or a revision (an integer from 0), got ${String(expected)}`,
-        );
-      }
-      return BigInt(expected);
-  }
-};
-
-export const fromEsdbExpectedRevision = (expected: AppendExpectedRevision): ExpectedRevision => {
-  if (typeof expected === 'bigint') return toSafeNumber(expected, 'expected revision');
-  return expected === 'no_stream' ? NO_STREAM : expected === 'stream_exists' ? STREAM_EXISTS : ANY;
-};
-
-export const fromEsdbCurrentRevision = (current: CurrentRevision): number | typeof NO_STREAM =>
-  current === 'no_stream' ? NO_STREAM : toSafeNumber(current, 'stream revision');
+// What needs the client's values, exported for the unit tests; the pure rest is in eventStoreDbMapping.ts.
 
 /**
  * The port's error for a client error: a wrong expected version is a conflict, a missing stream
@@ -414,204 +392,7 @@ export const isTransientEsdbError = (error: unknown): boolean => {
   ].includes(error.type);
 };
 
-const POSITION_TEXT = /^(\d{1,20})\/(\d{1,20})$/;
-
-export const encodeEsdbPosition = ({ commit, prepare }: Position): GlobalPosition => `${commit}/${prepare}`;
-
-export const decodeEsdbPosition = (position: GlobalPosition): Position => {
-  const match = POSITION_TEXT.exec(position);
-  if (match) {
-    const commit = BigInt(match[1]!);
-    const prepare = BigInt(match[2]!);
-    if (commit <= UINT64_MAX && prepare <= UINT64_MAX) return { commit, prepare };
-  }
-  throw new RangeError(
-    `Not an EventStoreDB position (expected "<commit>/<prepare>"): ${JSON.stringify(position)}. ` +
-      'A checkpoint written against another store cannot be used here: rebuild the read models.',
-  );
-};
-
-const comparePositionPairs = (a: Position, b: Position): number => {
-  if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
-  return a.prepare === b.prepare ? 0 : a.prepare < b.prepare ? -1 : 1;
-};
-
-/** In the order of `$all`: by commit position, then by prepare position. */
-export const compareEsdbPositions = (a: GlobalPosition, b: GlobalPosition): number =>
-  comparePositionPairs(decodeEsdbPosition(a), decodeEsdbPosition(b));
-
-/** The port's keys that EventStoreDB knows under its own names (its `$by_correlation_id` projection reads them). */
-const ESDB_METADATA_KEYS: Readonly<Record<string, string>> = {
-  correlationId: '$correlationId',
-  causationId: '$causationId',
-};
-const PORT_METADATA_KEYS: Readonly<Record<string, string>> = Object.fromEntries(
-  Object.entries(ESDB_METADATA_KEYS).map(([port, esdb]) => [esdb, port]),
-);
-const REQUIRED_METADATA: readonly (keyof EventMetadata)[] = [
-  'actor',
-  'recordedAt',
-  'occurredAt',
-  'correlationId',
-  'causationId',
-  'schemaVersion',
-];
-
-/** Flat string→string, which the successor client requires; schemaVersion is written as text. */
-export const toEsdbMetadata = (metadata: EventMetadata): Record<string, string> => {
-  const flat: Record<string, string> = {};
-  for (const [key, value] of Object.entries(metadata) as [string, unknown][]) {
-    if (value === undefined) continue;
-    if (key === 'schemaVersion') {
-      if (!Number.isSafeInteger(value) || (value as number) < 0) {
-        throw new TypeError(`Event metadata schemaVersion must be an integer from 0, got ${String(value)}`);
-      }
-      flat[key] = String(value);
-    } else if (typeof value === 'string') {
-      flat[ESDB_METADATA_KEYS[key] ?? key] = value;
-    } else {
-      throw new TypeError(`Event metadata must be flat text (schemaVersion aside); ${key} is ${typeof value}`);
-    }
-  }
-  return flat;
-};
-
-export const fromEsdbMetadata = (raw: unknown, where: string): EventMetadata => {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || raw instanceof Uint8Array) {
-    throw new TypeError(`${where} has no JSON object as metadata: not an event this service wrote`);
-  }
-  const metadata: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(raw)) {
-    const portKey = PORT_METADATA_KEYS[key] ?? key;
-    if (portKey === 'schemaVersion') metadata[portKey] = schemaVersionOf(value, where);
-    else if (typeof value === 'string') metadata[portKey] = value;
-    else throw new TypeError(`${where} has metadata ${key} that is not text`);
-  }
-  const missing = REQUIRED_METADATA.filter((key) => metadata[key] === undefined);
-  if (missing.length > 0) throw new TypeError(`${where} lacks metadata ${missing.join(', ')}`);
-  return metadata as unknown as EventMetadata;
-};
-
-const schemaVersionOf = (value: unknown, where: string): number => {
-  const version = typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value;
-  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
-    throw new TypeError(`${where} has a schemaVersion that is not an integer: ${JSON.stringify(value)}`);
-  }
-  return version;
-};
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 export const toEsdbEvent = (event: NewEvent): EventData => {
-  // EventStoreDB stores ids as UUIDs and gives them back in lower case.
-  if (!UUID.test(event.id)) throw new RangeError(`An EventStoreDB event id is a lower-case UUID, got ${event.id}`);
-  // Every read skips `$` types as the server's own: such an event would vanish from the log.
-  if (event.type.startsWith('$')) throw new RangeError(`Event types starting with $ are reserved: ${event.type}`);
-  toJsonText(event.data, 'data');
-  return jsonEvent({
-    id: event.id,
-    type: event.type,
-    data: event.data as JSONType,
-    metadata: toEsdbMetadata(event.metadata),
-  });
+  const { id, type, data, metadata } = toEsdbEventFields(event);
+  return jsonEvent({ id, type, data: data as JSONType, metadata });
 };
-
-export const isSystemEvent = (resolved: ResolvedEvent | AllStreamResolvedEvent): boolean => {
-  const type = resolved.event?.type ?? resolved.link?.type;
-  return type === undefined || type.startsWith('$');
-};
-
-const positionOf = (resolved: ResolvedEvent | AllStreamResolvedEvent): Position | undefined => {
-  const position = resolved.event?.position ?? resolved.link?.position;
-  // Servers before 22.6 fill stream reads with the largest 64-bit value instead of a position.
-  return position === undefined || position.commit === UINT64_MAX || position.prepare === UINT64_MAX
-    ? undefined
-    : position;
-};
-
-export const toPortRecordedEvent = (resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent => {
-  const recorded = resolved.event;
-  if (recorded === undefined) throw new TypeError('A link to a deleted event has no event to give');
-  const where = `Event ${recorded.id} in stream ${recorded.streamId}`;
-  if (!recorded.isJson) throw new TypeError(`${where} is not JSON: not an event this service wrote`);
-  const position = positionOf(resolved);
-  if (position === undefined) {
-    throw new Error(`${where} came without its $all position: EventStoreDB 22.6 or newer is required`);
-  }
-  return {
-    id: recorded.id,
-    streamId: recorded.streamId,
-    revision: toSafeNumber(recorded.revision, 'stream revision'),
-    position: encodeEsdbPosition(position),
-    type: recorded.type,
-    data: recorded.data,
-    metadata: fromEsdbMetadata(recorded.metadata, where),
-  };
-};
-
-/** Our events of a forward page of `$all`, without those at or before `after`. */
-export const ourEventsAfter = (
-  page: readonly AllStreamResolvedEvent[],
-  after: Position | undefined,
-): RecordedEvent[] =>
-  page
-    .filter((resolved) => !isSystemEvent(resolved))
-    .filter((resolved) => {
-      const position = positionOf(resolved);
-      return after === undefined || position === undefined || comparePositionPairs(position, after) > 0;
-    })
-    .map(toPortRecordedEvent);
-
-/** Where the next forward page starts, or undefined when this full page did not move past `after`. */
-export const positionAfterPage = (
-  page: readonly AllStreamResolvedEvent[],
-  after: Position | undefined,
-): Position | undefined => {
-  const last = page.length === 0 ? undefined : positionOf(page[page.length - 1]!);
-  return last !== undefined && (after === undefined || comparePositionPairs(last, after) > 0) ? last : undefined;
-};
-
-/** The newest of our events in a backward page of `$all`, ignoring anything at or after `before`. */
-export const newestOfOurPositions = (
-  page: readonly AllStreamResolvedEvent[],
-  before: Position | undefined,
-): Position | undefined =>
-  page
-    .filter((resolved) => !isSystemEvent(resolved))
-    .map(positionOf)
-    .find((position) => position !== undefined && (before === undefined || comparePositionPairs(position, before) < 0));
-
-/** Where the next backward page starts, or undefined when this full page did not move before `before`. */
-export const positionBeforePage = (
-  page: readonly AllStreamResolvedEvent[],
-  before: Position | undefined,
-): Position | undefined => {
-  const oldest = page.length === 0 ? undefined : positionOf(page[page.length - 1]!);
-  return oldest !== undefined && (before === undefined || comparePositionPairs(oldest, before) < 0)
-    ? oldest
-    : undefined;
-};
-
-/**
- * If some ids of the batch are among the stream's newest events, the revision at which the
- * batch would start were it a retry (possibly below 0 when it cannot be one); else undefined.
- */
-export const revisionWhereBatchWouldStart = (
-  events: readonly NewEvent[],
-  newest: readonly RecordedEvent[],
-): number | undefined => {
-  for (const stored of newest) {
-    const index = events.findIndex((event) => event.id === stored.id);
-    if (index >= 0) return stored.revision - index;
-  }
-  return undefined;
-};
-
-export const storedPlacesOf = (
-  events: readonly NewEvent[],
-  stored: readonly RecordedEvent[],
-): (StoredPlace | undefined)[] =>
-  events.map((event) => {
-    const found = stored.find((candidate) => candidate.id === event.id);
-    return found && { streamId: found.streamId, revision: found.revision, position: found.position };
-  });

@@ -25,6 +25,7 @@ import {
 } from '../core/eventStore';
 import { deterministicId } from '../core/ids';
 import { resultOfRetriedAppend } from './appendChecks';
+import { isTransientEsdbError, openEventStoreDbEventStore, toEsdbEvent, toPortError } from './eventStoreDb';
 import {
   compareEsdbPositions,
   decodeEsdbPosition,
@@ -32,20 +33,16 @@ import {
   fromEsdbCurrentRevision,
   fromEsdbExpectedRevision,
   fromEsdbMetadata,
-  isTransientEsdbError,
   newestOfOurPositions,
-  openEventStoreDbEventStore,
   ourEventsAfter,
   positionAfterPage,
   positionBeforePage,
   revisionWhereBatchWouldStart,
   storedPlacesOf,
-  toEsdbEvent,
   toEsdbExpectedRevision,
   toEsdbMetadata,
-  toPortError,
   toPortRecordedEvent,
-} from './eventStoreDb';
+} from './eventStoreDbMapping';
 
 const UINT64_MAX = 2n ** 64n - 1n;
 

@@ -1,16 +1,16 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type AuthChecker } from 'type-graphql';
-import { AccountResolver } from '../accounts/api';
-import { AuditResolver } from '../audit/api';
-import { KpiResolver, RetrospectiveResolver } from '../insights/api';
-import { ContactResolver } from '../contacts/api';
-import { LeadResolver } from '../leads/api';
-import { ConversionResolver, LeadConversionResolver } from '../leads/conversionApi';
-import { OpportunityResolver } from '../opportunities/api';
-import { ScoringResolver } from '../scoring/api';
-import type { GraphQLContext } from './context';
-import { SystemResolver } from './systemResolver';
+import { AccountResolver } from './resolvers/accounts';
+import { AuditResolver } from './resolvers/audit';
+import { KpiResolver, RetrospectiveResolver } from './resolvers/insights';
+import { ContactResolver } from './resolvers/contacts';
+import { LeadResolver } from './resolvers/leads';
+import { ConversionResolver, LeadConversionResolver } from './resolvers/conversion';
+import { OpportunityResolver } from './resolvers/opportunities';
+import { ScoringResolver } from './resolvers/scoring';
+import type { GraphQLContext } from './shared/context';
+import { SystemResolver } from './resolvers/system';
 
 /** Role rules come later; for now every operation needs a verified identity, nothing more. */
 const authChecker: AuthChecker<GraphQLContext> = ({ context }, roles) =>

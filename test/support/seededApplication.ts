@@ -5,9 +5,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openApplication, type Application } from '../../src/application';
-import { loadConfig, type CrmConfig } from '../../src/config';
-import { generateCrmHistory, type GenerateOptions, type GeneratedSummary } from '../../src/tools/seed';
+import { openApplication, type Application } from '../../src/composition/application';
+import { loadConfig, type CrmConfig } from '../../src/composition/config';
+import { generateCrmHistory, type GenerateOptions, type GeneratedSummary } from '../../src/seeding/generator';
 import { TEST_SECRET } from './testServer';
 
 export interface TestApplication {

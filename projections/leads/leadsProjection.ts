@@ -1,0 +1,186 @@
+/**
+ * The leads read model: one row per lead in `read_leads`, for the lead detail and the lead
+ * list. Status, rank, cycle and contact attempts are folded with the domain's own `evolveLead`,
+ * so the list can never disagree with what a command would decide; the row only adds what the
+ * domain state does not keep (times, notes, who captured the lead).
+ */
+import type { RecordedEvent } from '../../src/core/eventStore';
+import {
+  LEAD_EVENT_TYPES,
+  evolveLead,
+  initialLeadState,
+  type LeadEvent,
+  type LeadState,
+} from '../../src/domain/leads/lead';
+import type { Projection } from '../projection';
+import { COLUMNS, getLead, toRow, type LeadView } from './leadView';
+
+export type RecordedLeadEvent = LeadEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
+const CREATE_TABLE = `
+  CREATE TABLE IF NOT EXISTS read_leads (
+    id TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    rank TEXT NOT NULL,
+    source TEXT NOT NULL,
+    campaign TEXT,
+    person TEXT,
+    company TEXT,
+    interest TEXT,
+    owner_id TEXT,
+    cycle INTEGER NOT NULL,
+    contact_attempts INTEGER NOT NULL,
+    last_contacted_at TEXT,
+    last_contact_outcome TEXT,
+    criteria TEXT,
+    qualification_notes TEXT,
+    qualified_at TEXT,
+    disqualification_reason TEXT,
+    disqualification_notes TEXT,
+    disqualified_at TEXT,
+    contacts_by TEXT NOT NULL,
+    quote_requests INTEGER NOT NULL,
+    score INTEGER,
+    score_rules_version TEXT,
+    score_breakdown TEXT,
+    scored_at TEXT,
+    score_order INTEGER NOT NULL,
+    conversion TEXT,
+    captured_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    captured_by TEXT NOT NULL,
+    search_text TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS read_leads_by_capture ON read_leads (captured_at, id);
+  CREATE INDEX IF NOT EXISTS read_leads_by_status ON read_leads (status, captured_at, id);
+  CREATE INDEX IF NOT EXISTS read_leads_by_owner ON read_leads (owner_id, captured_at, id);
+  CREATE INDEX IF NOT EXISTS read_leads_by_score ON read_leads (score_order, captured_at, id);`;
+
+// The WHERE keeps the write idempotent even if a caller skips the revision check.
+const UPSERT_LEAD = `
+  INSERT INTO read_leads (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
+    .map((column) => `${column} = excluded.${column}`)
+    .join(', ')}
+  WHERE read_leads.revision < excluded.revision`;
+
+export const leadsProjection: Projection = {
+  name: 'leads',
+  version: 4, // 4: search text folded by src/core/normalize (ß, æ, ø... too)
+  canHandle: LEAD_EVENT_TYPES,
+  setup: (db) => db.exec(CREATE_TABLE),
+  reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
+  async apply(tx, event) {
+    const leadEvent = event as RecordedLeadEvent;
+    const current = await getLead(tx, leadEvent.data.leadId);
+    if (current !== undefined && current.revision >= event.revision) return;
+    const row = toRow(evolveLeadView(current, leadEvent));
+    await tx.run(UPSERT_LEAD, COLUMNS.map((column) => row[column]));
+  },
+};
+
+export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEvent): LeadView => {
+  const state = evolveLead(view === undefined ? initialLeadState() : toLeadState(view), event);
+  if (state.status === 'NONE') {
+    throw new Error(`Lead ${event.data.leadId} has a ${event.type} but was never captured`);
+  }
+  const at = new Date(event.metadata.occurredAt).toISOString();
+  const next: LeadView = {
+    ...(view ?? capturedView(event.data.leadId, at, event.metadata.actor)),
+    revision: event.revision,
+    status: state.status,
+    rank: state.rank,
+    source: state.source,
+    campaign: state.campaign ?? null,
+    person: state.person ?? null,
+    company: state.company ?? null,
+    interest: state.interest ?? null,
+    ownerId: state.ownerId ?? null,
+    cycle: state.cycle,
+    contactAttempts: state.contactAttempts,
+    contactsBy: state.contactsBy,
+    quoteRequests: state.quoteRequests,
+    score: state.score?.value ?? null,
+    scoreRulesVersion: state.score?.rulesVersion ?? null,
+    criteria: state.criteria ?? null,
+    disqualificationReason: state.disqualificationReason ?? null,
+    updatedAt: at,
+  };
+  switch (event.type) {
+    case 'LeadContactLogged':
+      return { ...next, lastContactedAt: at, lastContactOutcome: event.data.outcome };
+    case 'LeadQualified':
+      return { ...next, qualificationNotes: event.data.notes ?? null, qualifiedAt: at };
+    case 'LeadDisqualified':
+      return { ...next, disqualificationNotes: event.data.notes ?? null, disqualifiedAt: at };
+    case 'LeadConverted': {
+      const { accountId, contactId, opportunityId } = event.data;
+      return {
+        ...next,
+        conversion: { accountId, contactId, opportunityId, convertedAt: at, convertedBy: event.metadata.actor },
+      };
+    }
+    case 'LeadScored':
+      return { ...next, scoreBreakdown: event.data.breakdown, scoredAt: at };
+    case 'LeadRecycled':
+      // A new cycle starts unqualified; the last contact stays, it is still the last one.
+      return { ...next, qualificationNotes: null, qualifiedAt: null, disqualificationNotes: null, disqualifiedAt: null };
+    default:
+      return next;
+  }
+};
+
+const capturedView = (id: string, capturedAt: string, capturedBy: string): LeadView => ({
+  id,
+  revision: 0,
+  status: 'NEW',
+  rank: 'UNRANKED',
+  source: 'OTHER',
+  campaign: null,
+  person: null,
+  company: null,
+  interest: null,
+  ownerId: null,
+  cycle: 1,
+  contactAttempts: 0,
+  lastContactedAt: null,
+  lastContactOutcome: null,
+  criteria: null,
+  qualificationNotes: null,
+  qualifiedAt: null,
+  disqualificationReason: null,
+  disqualificationNotes: null,
+  disqualifiedAt: null,
+  contactsBy: {},
+  quoteRequests: 0,
+  score: null,
+  scoreRulesVersion: null,
+  scoreBreakdown: null,
+  scoredAt: null,
+  conversion: null,
+  capturedAt,
+  updatedAt: capturedAt,
+  capturedBy,
+});
+
+const toLeadState = (view: LeadView): LeadState => ({
+  status: view.status,
+  leadId: view.id,
+  source: view.source,
+  campaign: view.campaign ?? undefined,
+  person: view.person ?? undefined,
+  company: view.company ?? undefined,
+  interest: view.interest ?? undefined,
+  ownerId: view.ownerId ?? undefined,
+  rank: view.rank,
+  criteria: view.criteria ?? undefined,
+  cycle: view.cycle,
+  contactAttempts: view.contactAttempts,
+  contactsBy: view.contactsBy,
+  quoteRequests: view.quoteRequests,
+  score:
+    view.score === null || view.scoreRulesVersion === null
+      ? undefined
+      : { value: view.score, rulesVersion: view.scoreRulesVersion },
+  disqualificationReason: view.disqualificationReason ?? undefined,
+});

@@ -1,0 +1,119 @@
+/**
+ * Finders over the leads read model (`leadsProjection.ts` keeps the table): filtered pages in
+ * capture or score order, and the leads a scoring run may touch.
+ */
+import { ValidationError } from '../../src/core/errors';
+import { searchKey } from '../../src/core/normalize';
+import type { LeadRank, LeadSource, LeadStatus } from '../../src/domain/leads/lead';
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
+import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import { fromRow, UNSCORED_ORDER, type LeadRow, type LeadView } from './leadView';
+
+export interface LeadFilter {
+  status?: LeadStatus;
+  rank?: LeadRank;
+  source?: LeadSource;
+  campaign?: string;
+  ownerId?: string;
+  /** Case- and accent-insensitive, on first, last and full name, e-mail and company name. */
+  search?: string;
+  /** Only leads whose last score is at least this (unscored leads are left out). */
+  minScore?: number;
+}
+
+/** NEWEST: latest capture first. SCORE: highest score first, unscored last, then latest capture. */
+export type LeadOrder = 'NEWEST' | 'SCORE';
+
+export type LeadPage = Page<LeadView>;
+
+/** Ties are broken by capture time then id, descending, so pages stay stable as leads arrive. */
+export const findLeads = async (
+  db: SqlDatabase,
+  options: { filter?: LeadFilter; first?: number; after?: string; orderBy?: LeadOrder } = {},
+): Promise<LeadPage> => {
+  const { filter = {}, first = DEFAULT_PAGE_SIZE, after, orderBy = 'NEWEST' } = options;
+  if (!Number.isInteger(first) || first < 0) {
+    throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
+  }
+  const conditions: string[] = [];
+  const params: SqlValue[] = [];
+  const equalTo = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    conditions.push(`${column} = ?`);
+    params.push(value);
+  };
+  equalTo('status', filter.status);
+  equalTo('rank', filter.rank);
+  equalTo('source', filter.source);
+  equalTo('campaign', filter.campaign);
+  equalTo('owner_id', filter.ownerId);
+  const search = searchKey(filter.search ?? '');
+  if (search !== '') {
+    conditions.push(`search_text LIKE ? ESCAPE '\\'`);
+    params.push(`%${search.replace(/[\\%_]/g, (wildcard) => `\\${wildcard}`)}%`);
+  }
+  if (filter.minScore !== undefined) {
+    conditions.push('score >= ?');
+    params.push(filter.minScore);
+  }
+
+  const total = await db.get<{ total: number }>(
+    `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM read_leads ${whereClause(conditions)}`,
+    params,
+  );
+  if (after !== undefined) {
+    const cursor = decodeLeadCursor(after, orderBy);
+    const newer = '(captured_at < ? OR (captured_at = ? AND id < ?))';
+    if (cursor.scoreOrder === undefined) {
+      conditions.push(newer);
+      params.push(cursor.capturedAt, cursor.capturedAt, cursor.id);
+    } else {
+      conditions.push(`(score_order < ? OR (score_order = ? AND ${newer}))`);
+      params.push(cursor.scoreOrder, cursor.scoreOrder, cursor.capturedAt, cursor.capturedAt, cursor.id);
+    }
+  }
+  const order = orderBy === 'SCORE' ? 'score_order DESC, captured_at DESC, id DESC' : 'captured_at DESC, id DESC';
+  const rows = await db.all<LeadRow>(
+    `SELECT * FROM read_leads ${whereClause(conditions)} ORDER BY ${order} LIMIT ?`,
+    [...params, first + 1],
+  );
+  const nodes = rows.slice(0, first).map(fromRow);
+  const cursors = nodes.map((node) => encodeLeadCursor(node, orderBy));
+  return {
+    nodes,
+    totalCount: Number(total?.total ?? 0),
+    hasNextPage: rows.length > first,
+    endCursor: cursors.at(-1),
+    cursors,
+  };
+};
+
+/** Ids of the leads still being worked (not converted, not disqualified), by id, a page at a time. */
+export const workableLeadIds = async (db: SqlDatabase, options: { after?: string; first: number }): Promise<string[]> => {
+  const rows = await db.all<{ id: string }>(
+    `SELECT id FROM read_leads WHERE status IN ('NEW', 'CONTACTED', 'QUALIFIED') AND id > ? ORDER BY id LIMIT ?`,
+    [options.after ?? '', options.first],
+  );
+  return rows.map((row) => row.id);
+};
+
+
+interface LeadCursor {
+  capturedAt: string;
+  id: string;
+  /** Present in SCORE order only. */
+  scoreOrder?: number;
+}
+
+const encodeLeadCursor = (lead: Pick<LeadView, 'capturedAt' | 'id' | 'score'>, orderBy: LeadOrder): string =>
+  encodeCursor(orderBy === 'SCORE' ? [lead.score ?? UNSCORED_ORDER, lead.capturedAt, lead.id] : [lead.capturedAt, lead.id]);
+
+const decodeLeadCursor = (cursor: string, orderBy: LeadOrder): LeadCursor => {
+  const message = 'is not a cursor of this list in this order';
+  if (orderBy === 'SCORE') {
+    const [scoreOrder, capturedAt, id] = decodeCursor(cursor, ['integer', 'string', 'string'], message);
+    return { scoreOrder: scoreOrder as number, capturedAt: capturedAt as string, id: id as string };
+  }
+  const [capturedAt, id] = decodeCursor(cursor, ['string', 'string'], message);
+  return { capturedAt: capturedAt as string, id: id as string };
+};

@@ -1,0 +1,53 @@
+/**
+ * `npm run replay [-- --projection NAME]`: rebuilds one projection, or all of them, from the
+ * first event, with a progress line on stderr. Stop the server first: it runs the projections
+ * on the same read database.
+ */
+import { openReadDatabase, readModelProjections } from '../composition/application';
+import { openEventStore } from '../eventStores/open';
+import { ProgressLine, UsageError, configFor, formatCount, parseOptions, perSecond, runCli } from './common';
+import { replayProjections, UnknownProjectionError } from '../../projections/tools/replay';
+
+const names = readModelProjections().map((projection) => projection.name);
+const USAGE = `usage: npm run replay -- [--projection NAME] [--data-dir ./data]
+
+  --projection  the one projection to rebuild (default: all): ${names.join(', ')}
+  --data-dir    the SQLite stores' directory (default: $CRM_DATA_DIR, else ./data); other
+                stores come from the same environment variables as the server's
+
+Stop the server first: it runs the projections on the same read database.`;
+
+runCli(USAGE, async () => {
+  const args = parseOptions(process.argv.slice(2), { projection: { type: 'string' } });
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const config = configFor(args['data-dir']);
+  const store = await openEventStore(config.eventStore);
+  const db = await openReadDatabase(config.readStore);
+  try {
+    const progress = new ProgressLine();
+    const result = await replayProjections({
+      store,
+      db,
+      projections: readModelProjections(),
+      only: args.projection,
+      onProgress: ({ done, total, elapsedMs }) => progress.update(`replay: ${bar(done, total)} ${formatCount(done)}/${formatCount(total)} events, ${perSecond(done, elapsedMs)} events/s`),
+    }).catch((error: unknown) => {
+      throw error instanceof UnknownProjectionError ? new UsageError(error.message) : error;
+    });
+    progress.done(
+      `replay: ${result.projections.join(', ')} rebuilt from ${formatCount(result.events)} events in ` +
+        `${(result.elapsedMs / 1000).toFixed(1)} s (${perSecond(result.events, result.elapsedMs)} events/s)`,
+    );
+  } finally {
+    await db.close();
+    await store.close();
+  }
+});
+
+const bar = (done: number, total: number, width = 24): string => {
+  const filled = total === 0 ? width : Math.min(width, Math.round((done / total) * width));
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+};

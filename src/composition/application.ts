@@ -1,0 +1,121 @@
+/**
+ * The composition root: which store, which read database, which projections. Everything a
+ * request needs hangs off one `Application`, so tests can open as many as they like.
+ */
+import { accountsProjection } from '../../projections/accounts/accountsReadModel';
+import { auditEventsProjection } from '../../projections/audit/auditEventsReadModel';
+import { contactsProjection } from '../../projections/contacts/contactsReadModel';
+import { kpiFactsProjection } from '../../projections/kpis/kpiFactsProjection';
+import { ReadModels } from '../../projections/leadership/readModels';
+import { leadsProjection } from '../../projections/leads/leadsProjection';
+import { opportunitiesProjection } from '../../projections/opportunities/opportunitiesProjection';
+import { pipelineHistoryProjection } from '../../projections/pipelineHistory/pipelineHistoryReadModel';
+import { openPostgresDatabase } from '../../projections/postgresDatabase';
+import type { Projection } from '../../projections/projection';
+import type { ReadStoreConfig } from '../../projections/sqlDatabase';
+import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
+import type { Decider } from '../core/decider';
+import type { EventStore } from '../core/eventStore';
+import type { AccountState } from '../domain/accounts/account';
+import { createAccountDecider, type AccountCommand } from '../domain/accounts/decide';
+import type { AccountEvent } from '../domain/accounts/events';
+import type { ContactState } from '../domain/contacts/contact';
+import { createContactDecider, type ContactCommand } from '../domain/contacts/decide';
+import type { ContactEvent } from '../domain/contacts/events';
+import { createLeadDecider, type LeadCommand } from '../domain/leads/decide';
+import type { LeadEvent, LeadState } from '../domain/leads/lead';
+import { createOpportunityDecider, type OpportunityCommand } from '../domain/opportunities/decide';
+import type { OpportunityEvent } from '../domain/opportunities/events';
+import type { OpportunityState } from '../domain/opportunities/opportunity';
+import type { Pipeline } from '../domain/opportunities/pipeline';
+import type { ReasonCatalogs } from '../domain/reasons';
+import type { ScoringRules } from '../domain/scoring/rules';
+import { openEventStore } from '../eventStores/open';
+import { ConversionCompleter } from '../useCases/conversionCompleter';
+import { refuseReusedRulesVersion } from '../useCases/scoringRulesStore';
+import type { CrmConfig } from './config';
+
+export type ApplicationOptions = Pick<
+  CrmConfig,
+  'catalogs' | 'pipeline' | 'eventStore' | 'readStore' | 'backdateLimitDays' | 'scoringRules'
+>;
+
+export interface Application {
+  store: EventStore;
+  /** Read models, for queries. The projection runner writes through its own connection. */
+  readDb: SqlDatabase;
+  /** Says when the read models include a write; runs the projections if this instance leads. */
+  readModels: ReadModels;
+  catalogs: ReasonCatalogs;
+  leadDecider: Decider<LeadState, LeadCommand, LeadEvent>;
+  pipeline: Pipeline;
+  opportunityDecider: Decider<OpportunityState, OpportunityCommand, OpportunityEvent>;
+  accountDecider: Decider<AccountState, AccountCommand, AccountEvent>;
+  contactDecider: Decider<ContactState, ContactCommand, ContactEvent>;
+  backdateLimitDays: number;
+  scoringRules: ScoringRules;
+  /** The conversion completer while this instance leads: the data generator pauses it. */
+  conversionCompleter(): ConversionCompleter | undefined;
+  close(): Promise<void>;
+}
+
+/** Every read model, in the order the runner applies them; replay and verify use the same list. */
+export const readModelProjections = (): Projection[] => [
+  leadsProjection,
+  opportunitiesProjection,
+  pipelineHistoryProjection,
+  accountsProjection,
+  contactsProjection,
+  kpiFactsProjection,
+  auditEventsProjection,
+];
+
+export const openApplication = async (options: ApplicationOptions): Promise<Application> => {
+  const { catalogs, pipeline, readStore } = options;
+  const store = await openEventStore(options.eventStore);
+  await refuseReusedRulesVersion(store, options.scoringRules).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  const projectionDb = await openReadDatabase(readStore);
+  const readDb = await openReadDatabase(readStore);
+  let conversionCompleter: ConversionCompleter | undefined;
+  const readModels = await ReadModels.open({
+    store,
+    projectionDb,
+    readDb,
+    projections: readModelProjections(),
+    // Finishes any conversion a crash interrupted between its steps, then follows new ones.
+    backgroundProcesses: (db) => [(conversionCompleter = new ConversionCompleter(store, db))],
+    // Instances sharing a PostgreSQL read store take turns; a SQLite file has one process.
+    lease:
+      readStore.kind === 'postgres'
+        ? { connectionString: readStore.connectionString, name: `crm-projections:${readStore.schema}` }
+        : undefined,
+  });
+
+  return {
+    store,
+    readDb,
+    readModels,
+    catalogs,
+    leadDecider: createLeadDecider({ disqualificationReasons: catalogs.disqualificationReasons }),
+    pipeline,
+    opportunityDecider: createOpportunityDecider({ pipeline, lossReasons: catalogs.lossReasons }),
+    accountDecider: createAccountDecider(),
+    contactDecider: createContactDecider(),
+    backdateLimitDays: options.backdateLimitDays,
+    scoringRules: options.scoringRules,
+    conversionCompleter: () => conversionCompleter,
+    async close() {
+      await readModels.close();
+      await Promise.all([projectionDb.close(), readDb.close()]);
+      await store.close();
+    },
+  };
+};
+
+export const openReadDatabase = (config: ReadStoreConfig): Promise<SqlDatabase> =>
+  config.kind === 'postgres'
+    ? openPostgresDatabase({ connectionString: config.connectionString, schema: config.schema })
+    : Promise.resolve(openSqliteDatabase(config.filename));

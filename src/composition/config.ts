@@ -1,0 +1,257 @@
+/**
+ * The whole configuration, read from the environment once at start and checked before anything
+ * is opened: a wrong setting stops the process with one line naming the variable, instead of a
+ * stack trace from deep inside a driver minutes later.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
+import type { ReadStoreConfig } from '../../projections/sqlDatabase';
+import { parseBackdateLimitDays } from '../core/backdating';
+import type { EventStore } from '../core/eventStore';
+import { type Pipeline } from '../domain/opportunities/pipeline';
+import { type ReasonCatalogs } from '../domain/reasons';
+import { type ScoringRules } from '../domain/scoring/rules';
+import { openEventStore, type EventStoreConfig } from '../eventStores/open';
+import { resolveJwtSecret, type ResolvedSecret } from '../identity/jwt';
+import { loadPipeline, loadReasonCatalogs, loadScoringRules } from './configFiles';
+
+
+export interface CrmConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  jwtSecret: ResolvedSecret;
+  catalogs: ReasonCatalogs;
+  pipeline: Pipeline;
+  /** The largest accepted request body, in the notation of express.json (`1mb`, `500kb`). */
+  maxBody: string;
+  /** NODE_ENV=production: no internal details or stack traces in responses. */
+  production: boolean;
+  eventStore: EventStoreConfig;
+  readStore: ReadStoreConfig;
+  /** How many days back a business fact may be dated (CRM_BACKDATE_LIMIT_DAYS). */
+  backdateLimitDays: number;
+  /** The lead scoring rules in use (CRM_SCORING_FILE, or the built-in ones). */
+  scoringRules: ScoringRules;
+}
+
+/** Values a caller fixes itself (tests pick a free port and a temporary data directory). */
+export interface ConfigOverrides {
+  port?: number;
+  host?: string;
+  dataDir?: string;
+}
+
+/** A setting that cannot work; the message is one line and starts with the variable's name. */
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`Configuration error: ${variable} ${problem}`.replace(/\s*\n\s*/g, ' ').trim());
+  }
+}
+
+/** The SQLite file of the embedded stores, inside the data directory. */
+export const DATABASE_FILE = 'crm.sqlite';
+
+const EVENT_STORES = ['sqlite', 'postgres', 'eventstoredb'] as const;
+const READ_STORES = ['sqlite', 'postgres'] as const;
+const BODY_SIZE = /^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i;
+/** PostgreSQL folds unquoted names to lower case and cuts them at 63 bytes. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Parses and checks every setting; opens nothing but the data directory. */
+export const loadConfig = (env: NodeJS.ProcessEnv, overrides: ConfigOverrides = {}): CrmConfig => {
+  const dataDir = overrides.dataDir ?? path.resolve(env.CRM_DATA_DIR || 'data');
+  const eventStoreKind = oneOf(env, 'CRM_EVENT_STORE', EVENT_STORES);
+  const readStoreKind = oneOf(env, 'CRM_READ_STORE', READ_STORES);
+  const sqliteFile = path.join(dataDir, DATABASE_FILE);
+
+  const postgresUrl = (requiredBy: string) => url(env, 'DATABASE_URL', requiredBy, ['postgres:', 'postgresql:']);
+  const schema = env.CRM_PG_SCHEMA || 'public';
+  if ((eventStoreKind === 'postgres' || readStoreKind === 'postgres') && !SCHEMA_NAME.test(schema)) {
+    throw new ConfigurationError(
+      'CRM_PG_SCHEMA',
+      `must be a lower-case SQL name (letters, digits, _; at most 63), got ${JSON.stringify(schema)}`,
+    );
+  }
+
+  const eventStore: EventStoreConfig =
+    eventStoreKind === 'postgres'
+      ? { kind: 'postgres', connectionString: postgresUrl('CRM_EVENT_STORE=postgres'), schema }
+      : eventStoreKind === 'eventstoredb'
+        ? {
+            kind: 'eventstoredb',
+            connectionString: eventStoreDbUrl(env),
+          }
+        : { kind: 'sqlite', filename: sqliteFile };
+  const readStore: ReadStoreConfig =
+    readStoreKind === 'postgres'
+      ? { kind: 'postgres', connectionString: postgresUrl('CRM_READ_STORE=postgres'), schema }
+      : { kind: 'sqlite', filename: sqliteFile };
+
+  if (eventStore.kind === 'sqlite' || readStore.kind === 'sqlite') {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (error) {
+      throw new ConfigurationError('CRM_DATA_DIR', `cannot be created at ${dataDir}: ${messageOf(error)}`);
+    }
+  }
+
+  const maxBody = env.CRM_MAX_BODY || '1mb';
+  if (!BODY_SIZE.test(maxBody)) {
+    throw new ConfigurationError('CRM_MAX_BODY', `must be a size such as 1mb or 500kb, got ${JSON.stringify(maxBody)}`);
+  }
+
+  return {
+    port: overrides.port ?? port(env),
+    host: overrides.host ?? (env.HOST || '0.0.0.0'),
+    dataDir,
+    jwtSecret: jwtSecret(env, dataDir),
+    catalogs: fromFile('CRM_REASONS_FILE', env.CRM_REASONS_FILE, loadReasonCatalogs),
+    pipeline: fromFile('CRM_PIPELINE_FILE', env.CRM_PIPELINE_FILE, loadPipeline),
+    scoringRules: fromFile('CRM_SCORING_FILE', env.CRM_SCORING_FILE, loadScoringRules),
+    backdateLimitDays: backdateLimitDays(env),
+    maxBody,
+    production: env.NODE_ENV === 'production',
+    eventStore,
+    readStore,
+  };
+};
+
+/**
+ * Connects once to every server the configuration names, so that a wrong host, password or
+ * database stops the start at once. A server that does not answer within `timeoutMs` counts as
+ * unreachable.
+ */
+export const checkConnections = async (config: CrmConfig, timeoutMs = 5000): Promise<void> => {
+  const postgres = [config.eventStore, config.readStore].find((store) => store.kind === 'postgres');
+  if (postgres?.kind === 'postgres') await checkPostgres(postgres.connectionString, timeoutMs);
+  if (config.eventStore.kind === 'eventstoredb') await checkEventStoreDb(config.eventStore, timeoutMs);
+};
+
+const checkPostgres = async (connectionString: string, timeoutMs: number): Promise<void> => {
+  const client = new Client({ connectionString, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  // A connection that breaks after the check must not crash the process with an unhandled 'error'.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } catch (error) {
+    throw new ConfigurationError('DATABASE_URL', `cannot reach PostgreSQL at ${describeServer(connectionString)}: ${messageOf(error)}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+};
+
+/** The EventStoreDB client lives in its adapter only, so the check goes through the port. */
+const checkEventStoreDb = async (
+  config: Extract<EventStoreConfig, { kind: 'eventstoredb' }>,
+  timeoutMs: number,
+): Promise<void> => {
+  let store: EventStore | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        store = await openEventStore(config);
+        await store.headPosition();
+      })(),
+      silence,
+    ]);
+  } catch (error) {
+    throw new ConfigurationError('EVENTSTORE_URL', `cannot reach EventStoreDB at ${describeServer(config.connectionString)}: ${messageOf(error)}`);
+  } finally {
+    clearTimeout(timer);
+    await store?.close().catch(() => undefined);
+  }
+};
+
+const oneOf = <T extends string>(env: NodeJS.ProcessEnv, variable: string, allowed: readonly T[]): T => {
+  const value = env[variable] || allowed[0]!;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigurationError(variable, `must be ${allowed.join(', ')}; got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+};
+
+const url = (env: NodeJS.ProcessEnv, variable: string, requiredBy: string, protocols: string[]): string => {
+  const value = env[variable];
+  if (!value) throw new ConfigurationError(variable, `is required when ${requiredBy}`);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigurationError(variable, `is not a URL (expected ${protocols[0]}//host:port/...)`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigurationError(variable, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got ${parsed.protocol}//`);
+  }
+  return value;
+};
+
+/**
+ * A cluster names several hosts (`esdb://node1:2113,node2:2113,node3:2113?tls=true`), which
+ * WHATWG URLs cannot parse: check the scheme and the presence of hosts, and leave the rest to
+ * the client's own parser when the adapter connects.
+ */
+const ESDB_URL = /^(esdb|esdb\+discover):\/\/[^/?#\s]+/;
+const eventStoreDbUrl = (env: NodeJS.ProcessEnv): string => {
+  const value = env.EVENTSTORE_URL;
+  if (!value) throw new ConfigurationError('EVENTSTORE_URL', 'is required when CRM_EVENT_STORE=eventstoredb');
+  if (!ESDB_URL.test(value)) {
+    throw new ConfigurationError('EVENTSTORE_URL', 'must look like esdb://host:2113?tls=false (or esdb+discover://, or a comma-separated list of hosts)');
+  }
+  return value;
+};
+
+const backdateLimitDays = (env: NodeJS.ProcessEnv): number => {
+  try {
+    return parseBackdateLimitDays(env.CRM_BACKDATE_LIMIT_DAYS);
+  } catch (error) {
+    throw new ConfigurationError('CRM_BACKDATE_LIMIT_DAYS', messageOf(error));
+  }
+};
+
+const port = (env: NodeJS.ProcessEnv): number => {
+  if (env.PORT === undefined || env.PORT === '') return 4000;
+  const value = Number(env.PORT);
+  if (!/^\d+$/.test(env.PORT) || value > 65535) {
+    throw new ConfigurationError('PORT', `must be a TCP port number (0-65535), got ${JSON.stringify(env.PORT)}`);
+  }
+  return value;
+};
+
+const jwtSecret = (env: NodeJS.ProcessEnv, dataDir: string): ResolvedSecret => {
+  try {
+    return resolveJwtSecret({ env, dataDir });
+  } catch (error) {
+    const problem = messageOf(error);
+    throw new ConfigurationError('CRM_JWT_SECRET', env.CRM_JWT_SECRET === undefined ? `is not set and ${problem}` : `is unusable: ${problem}`);
+  }
+};
+
+const fromFile = <T>(variable: string, file: string | undefined, load: (file?: string) => T): T => {
+  try {
+    return load(file || undefined);
+  } catch (error) {
+    const problem = messageOf(error).replace(new RegExp(`^${variable}:?\\s*`), '');
+    throw new ConfigurationError(variable, problem.startsWith(file ?? '') ? problem : `${file}: ${problem}`);
+  }
+};
+
+/** Host, port and database of a server URL, without the credentials it may carry. */
+const describeServer = (connectionString: string): string => {
+  const cluster = /^[a-z+]+:\/\/([^/?#]*,[^/?#]*)/.exec(connectionString);
+  if (cluster) return cluster[1]!.replace(/^[^@]*@/, '');
+  const parsed = new URL(connectionString);
+  return `${parsed.hostname || 'localhost'}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;
+};
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error)) || 'no answer';

@@ -1,0 +1,107 @@
+/**
+ * What the KPIs mean, as pure functions: which period a fact falls in, its month, how ratios,
+ * durations and amounts are computed. The read models (projections/kpis) and the replay
+ * (`replay.ts`) compute the KPIs by different paths; both answer to these definitions, so
+ * their figures can be compared to the last digit.
+ */
+import type { Money } from '../values';
+import { fromUnits, toUnits } from '../opportunities/money';
+
+export const KPI_DIMENSIONS = ['SOURCE', 'CAMPAIGN', 'OWNER', 'MONTH'] as const;
+export type KpiDimension = (typeof KPI_DIMENSIONS)[number];
+
+/** Half-open, [from, to), on business time (occurredAt), as UTC ISO-8601 instants. */
+export interface KpiPeriod {
+  from: string;
+  to: string;
+}
+
+/** Which group a fact falls in: a dimension not grouped by is null, as is a fact without it. */
+export interface KpiGroupKey {
+  source: string | null;
+  campaign: string | null;
+  ownerId: string | null;
+  /** YYYY-MM, in UTC. */
+  month: string | null;
+}
+
+/** The attributes of one fact that groups can be cut by. */
+export interface KpiAttribution {
+  source: string | null;
+  campaign: string | null;
+  ownerId: string | null;
+}
+
+export const instant = (time: string | Date): string => new Date(time).toISOString();
+
+export const monthOf = (time: string): string => instant(time).slice(0, 7);
+
+export const inPeriod = (time: string, period: KpiPeriod): boolean => {
+  const at = instant(time);
+  return at >= period.from && at < period.to;
+};
+
+export const groupKeyOf = (
+  groupBy: readonly KpiDimension[],
+  attribution: KpiAttribution,
+  month: string | null,
+): KpiGroupKey => ({
+  source: groupBy.includes('SOURCE') ? attribution.source : null,
+  campaign: groupBy.includes('CAMPAIGN') ? attribution.campaign : null,
+  ownerId: groupBy.includes('OWNER') ? attribution.ownerId : null,
+  month: groupBy.includes('MONTH') ? month : null,
+});
+
+export const groupKeyId = (key: KpiGroupKey): string =>
+  JSON.stringify([key.source, key.campaign, key.ownerId, key.month]);
+
+const compareNullable = (a: string | null, b: string | null): number =>
+  a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1;
+
+/** Groups are listed in key order (an absent value first): stable, whichever path computed them. */
+export const compareGroupKeys = (a: KpiGroupKey, b: KpiGroupKey): number =>
+  compareNullable(a.source, b.source) ||
+  compareNullable(a.campaign, b.campaign) ||
+  compareNullable(a.ownerId, b.ownerId) ||
+  compareNullable(a.month, b.month);
+
+/** Null when there is nothing to divide by, rather than a misleading 0. */
+export const ratio = (part: number, whole: number): number | null => (whole === 0 ? null : part / whole);
+
+export const unitsRatio = (part: bigint, whole: bigint): number | null =>
+  whole === 0n ? null : Number(part) / Number(whole);
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How long something lasted, in milliseconds of business time. A back-dated end could fall
+ * before its start; it then lasted nothing, rather than a negative time.
+ */
+export const durationMs = (start: string, end: string): number => Math.max(0, Date.parse(end) - Date.parse(start));
+
+export const averageDays = (totalMs: number, count: number): number | null =>
+  count === 0 ? null : totalMs / count / DAY_MS;
+
+/**
+ * Money is stored in read models as a whole part and a fraction in 10^-8 (the Decimal scalar's
+ * precision), two integers that SQL sums exactly on any database.
+ */
+const FRACTION_DIGITS = 8;
+const FRACTION_ONE = 10n ** BigInt(FRACTION_DIGITS);
+/** `toUnits` counts in 10^-10. */
+const UNITS_PER_FRACTION = 100n;
+
+export const splitAmount = (amount: string): { whole: bigint; fraction: bigint } => {
+  const units = toUnits(amount) / UNITS_PER_FRACTION;
+  return { whole: units / FRACTION_ONE, fraction: units % FRACTION_ONE };
+};
+
+/** Back to `toUnits`' scale, from the sums of both parts. */
+export const unitsOfParts = (whole: bigint, fraction: bigint): bigint =>
+  (whole * FRACTION_ONE + fraction) * UNITS_PER_FRACTION;
+
+export const moneyOf = (units: bigint, currency: string): Money => ({ amount: fromUnits(units), currency });
+
+/** An average amount, truncated to the 10 decimals amounts are summed in. */
+export const averageMoney = (units: bigint, count: number, currency: string): Money | null =>
+  count === 0 ? null : moneyOf(units / BigInt(count), currency);

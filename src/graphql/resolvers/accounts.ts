@@ -1,0 +1,90 @@
+/** The account's GraphQL adapter: mutation → command → read model; queries → read model. */
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { AccountView } from '../../../projections/accounts/accountsReadModel';
+import { findAccounts, getAccount } from '../../../projections/accounts/accountsReadModel';
+import { contactsOfAccount } from '../../../projections/contacts/contactsReadModel';
+import { opportunitiesOfAccount } from '../../../projections/opportunities/opportunitiesQueries';
+import { plainInput } from '../../core/json';
+import type { AccountState } from '../../domain/accounts/account';
+import type { AccountCommand } from '../../domain/accounts/decide';
+import type { AccountEvent } from '../../domain/accounts/events';
+import { accountStreamId } from '../../domain/accounts/events';
+import { connection, pageSize } from '../shared/common';
+import type { GraphQLContext } from '../shared/context';
+import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/runCommand';
+import {
+  Account,
+  AccountConnection,
+  AccountFilter,
+  OpenAccountInput,
+  OpenAccountPayload,
+  toAccount,
+  UpdateAccountInput,
+  UpdateAccountPayload,
+} from '../types/accounts';
+import { Contact, toContact } from '../types/contacts';
+import { Opportunity, type OpportunityFields } from '../types/opportunities';
+import { toOpportunity } from './opportunities';
+
+
+/** Accounts as `mutate` handles them. */
+const ACCOUNT: EntityKind<AccountState, AccountCommand, AccountEvent, AccountView, { account: Account }> = {
+  name: 'Account',
+  decider: (app) => app.accountDecider,
+  streamId: accountStreamId,
+  read: getAccount,
+  payload: (view) => ({ account: toAccount(view) }),
+};
+
+@Authorized()
+@Resolver(() => Account)
+export class AccountResolver {
+  @Mutation(() => OpenAccountPayload)
+  async openAccount(@Arg('input', () => OpenAccountInput) input: OpenAccountInput, @Ctx() context: GraphQLContext) {
+    const { commandId, id: accountId } = newEntityIds(context, 'OpenAccount', input.idempotencyKey, 'account');
+    const { idempotencyKey: _key, ...details } = plainInput(input);
+    // Whoever opens an account owns it unless they name someone else, as conversion does.
+    const data = { ...details, ownerId: details.ownerId ?? requireActor(context), accountId };
+    return mutate(context, ACCOUNT, accountId, input, { type: 'OpenAccount', data }, { isNew: true, commandId });
+  }
+
+  @Mutation(() => UpdateAccountPayload)
+  async updateAccount(@Arg('input', () => UpdateAccountInput) input: UpdateAccountInput, @Ctx() context: GraphQLContext) {
+    const { accountId, name, website, phone, industry, size, address, ownerId } = plainInput(input);
+    return mutate(context, ACCOUNT, accountId, input, {
+      type: 'UpdateAccount',
+      data: { accountId, name, website, phone, industry, size, address, ownerId },
+    });
+  }
+
+  @Query(() => Account, { nullable: true })
+  async account(@Arg('id', () => ID) id: string, @Ctx() context: GraphQLContext): Promise<Account | undefined> {
+    const view = await getAccount(context.app.readDb, id);
+    return view && toAccount(view);
+  }
+
+  @Query(() => AccountConnection)
+  async accounts(
+    @Ctx() context: GraphQLContext,
+    @Arg('filter', () => AccountFilter, { nullable: true }) filter?: AccountFilter,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<AccountConnection> {
+    const page = await findAccounts(context.app.readDb, {
+      filter: filter ? plainInput({ ...filter }) : undefined,
+      first: pageSize(first),
+      after: after ?? undefined,
+    });
+    return connection(page, toAccount);
+  }
+
+  @FieldResolver(() => [Contact], { description: 'Active and inactive, alphabetical' })
+  async contacts(@Root() account: Account, @Ctx() context: GraphQLContext): Promise<Contact[]> {
+    return (await contactsOfAccount(context.app.readDb, account.id)).map(toContact);
+  }
+
+  @FieldResolver(() => [Opportunity], { description: 'Open and closed, newest first' })
+  async opportunities(@Root() account: Account, @Ctx() context: GraphQLContext): Promise<OpportunityFields[]> {
+    return (await opportunitiesOfAccount(context.app.readDb, account.id)).map((view) => toOpportunity(view, context));
+  }
+}

@@ -1,0 +1,123 @@
+/** The contact's GraphQL adapter: mutation → command → read model; queries → read model. */
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { getAccount } from '../../../projections/accounts/accountsReadModel';
+import type { ContactView } from '../../../projections/contacts/contactsReadModel';
+import { contactLeadCycles, findContacts, getContact } from '../../../projections/contacts/contactsReadModel';
+import { plainInput } from '../../core/json';
+import type { ContactState } from '../../domain/contacts/contact';
+import type { ContactCommand } from '../../domain/contacts/decide';
+import type { ContactEvent } from '../../domain/contacts/events';
+import { contactStreamId } from '../../domain/contacts/events';
+import { requireAccount } from '../../useCases/referenceChecks';
+import { connection, pageSize } from '../shared/common';
+import type { GraphQLContext } from '../shared/context';
+import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/runCommand';
+import { Account, toAccount } from '../types/accounts';
+import {
+  Contact,
+  ContactConnection,
+  ContactFilter,
+  ContactLeadCycle,
+  CreateContactInput,
+  CreateContactPayload,
+  DeactivateContactInput,
+  DeactivateContactPayload,
+  MoveContactInput,
+  MoveContactPayload,
+  ReactivateContactInput,
+  ReactivateContactPayload,
+  toContact,
+  toContactLeadCycle,
+  UpdateContactInput,
+  UpdateContactPayload,
+} from '../types/contacts';
+
+
+/** Contacts as `mutate` handles them. */
+const CONTACT: EntityKind<ContactState, ContactCommand, ContactEvent, ContactView, { contact: Contact }> = {
+  name: 'Contact',
+  decider: (app) => app.contactDecider,
+  streamId: contactStreamId,
+  read: getContact,
+  payload: (view) => ({ contact: toContact(view) }),
+};
+
+@Authorized()
+@Resolver(() => Contact)
+export class ContactResolver {
+  @Mutation(() => CreateContactPayload)
+  async createContact(@Arg('input', () => CreateContactInput) input: CreateContactInput, @Ctx() context: GraphQLContext) {
+    const { commandId, id: contactId } = newEntityIds(context, 'CreateContact', input.idempotencyKey, 'contact');
+    const { idempotencyKey: _key, ...details } = plainInput(input);
+    if (details.accountId) await requireAccount(context.app.store, details.accountId);
+    // Whoever creates a contact owns it unless they name someone else, as conversion does.
+    const data = { ...details, ownerId: details.ownerId ?? requireActor(context), contactId };
+    return mutate(context, CONTACT, contactId, input, { type: 'CreateContact', data }, { isNew: true, commandId });
+  }
+
+  @Mutation(() => UpdateContactPayload)
+  async updateContact(@Arg('input', () => UpdateContactInput) input: UpdateContactInput, @Ctx() context: GraphQLContext) {
+    const { contactId, firstName, lastName, email, phone, jobTitle } = plainInput(input);
+    return mutate(context, CONTACT, contactId, input, {
+      type: 'UpdateContact',
+      data: { contactId, firstName, lastName, email, phone, jobTitle },
+    });
+  }
+
+  @Mutation(() => MoveContactPayload)
+  async moveContact(@Arg('input', () => MoveContactInput) input: MoveContactInput, @Ctx() context: GraphQLContext) {
+    const { contactId, accountId } = plainInput(input);
+    if (accountId) await requireAccount(context.app.store, accountId);
+    return mutate(context, CONTACT, contactId, input, { type: 'MoveContact', data: { contactId, accountId } });
+  }
+
+  @Mutation(() => DeactivateContactPayload)
+  async deactivateContact(
+    @Arg('input', () => DeactivateContactInput) input: DeactivateContactInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { contactId, reason } = plainInput(input);
+    return mutate(context, CONTACT, contactId, input, { type: 'DeactivateContact', data: { contactId, reason } });
+  }
+
+  @Mutation(() => ReactivateContactPayload)
+  async reactivateContact(
+    @Arg('input', () => ReactivateContactInput) input: ReactivateContactInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { contactId } = plainInput(input);
+    return mutate(context, CONTACT, contactId, input, { type: 'ReactivateContact', data: { contactId } });
+  }
+
+  @Query(() => Contact, { nullable: true })
+  async contact(@Arg('id', () => ID) id: string, @Ctx() context: GraphQLContext): Promise<Contact | undefined> {
+    const view = await getContact(context.app.readDb, id);
+    return view && toContact(view);
+  }
+
+  @Query(() => ContactConnection)
+  async contacts(
+    @Ctx() context: GraphQLContext,
+    @Arg('filter', () => ContactFilter, { nullable: true }) filter?: ContactFilter,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ): Promise<ContactConnection> {
+    const page = await findContacts(context.app.readDb, {
+      filter: filter ? plainInput({ ...filter }) : undefined,
+      first: pageSize(first),
+      after: after ?? undefined,
+    });
+    return connection(page, toContact);
+  }
+
+  @FieldResolver(() => Account, { nullable: true })
+  async account(@Root() contact: Contact, @Ctx() context: GraphQLContext): Promise<Account | undefined> {
+    const view = contact.accountId ? await getAccount(context.app.readDb, contact.accountId) : undefined;
+    return view && toAccount(view);
+  }
+
+  @FieldResolver(() => [ContactLeadCycle], { description: 'The lead cycles this contact came from, oldest first' })
+  async leadCycles(@Root() contact: Contact, @Ctx() context: GraphQLContext): Promise<ContactLeadCycle[]> {
+    return (await contactLeadCycles(context.app.readDb, contact.id)).map(toContactLeadCycle);
+  }
+}

@@ -1,0 +1,192 @@
+/** The lead's GraphQL adapter: mutation → command → read model; queries → read model. */
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { findLeads, type LeadOrder } from '../../../projections/leads/leadsQueries';
+import { getLead, type LeadView } from '../../../projections/leads/leadView';
+import { plainInput } from '../../core/json';
+import type { LeadCommand } from '../../domain/leads/decide';
+import type { LeadEvent, LeadState } from '../../domain/leads/lead';
+import { leadStreamId } from '../../domain/leads/lead';
+import { isTimeTravel, leadAsOf, TIME_TRAVEL_DESCRIPTION } from '../../useCases/asOf';
+import { connection, pageSize } from '../shared/common';
+import type { GraphQLContext } from '../shared/context';
+import { mutate, newEntityIds, type EntityKind } from '../shared/runCommand';
+import { DateTimeScalar } from '../shared/scalars';
+import {
+  AssignLeadInput,
+  AssignLeadPayload,
+  CaptureLeadInput,
+  CaptureLeadPayload,
+  DisqualifyLeadInput,
+  DisqualifyLeadPayload,
+  Lead,
+  LeadConnection,
+  LeadFilter,
+  LeadOrderEnum,
+  LogLeadContactInput,
+  LogLeadContactPayload,
+  LogQuoteRequestInput,
+  LogQuoteRequestPayload,
+  QualifyLeadInput,
+  QualifyLeadPayload,
+  RecycleLeadInput,
+  RecycleLeadPayload,
+  UpdateLeadDetailsInput,
+  UpdateLeadDetailsPayload,
+} from '../types/leads';
+
+const NO_CRITERIA = { need: false, budget: false, authority: false, timing: false };
+
+
+/** Leads as `mutate` handles them. */
+const LEAD: EntityKind<LeadState, LeadCommand, LeadEvent, LeadView, { lead: Lead }> = {
+  name: 'Lead',
+  decider: (app) => app.leadDecider,
+  streamId: leadStreamId,
+  read: getLead,
+  payload: (view, context) => ({ lead: toLead(view, context) }),
+};
+
+@Authorized()
+@Resolver()
+export class LeadResolver {
+  @Mutation(() => CaptureLeadPayload)
+  async captureLead(@Arg('input', () => CaptureLeadInput) input: CaptureLeadInput, @Ctx() context: GraphQLContext) {
+    const { commandId, id: leadId } = newEntityIds(context, 'CaptureLead', input.idempotencyKey, 'lead');
+    const { idempotencyKey: _key, occurredAt: _occurredAt, ...data } = plainInput(input);
+    return mutate(context, LEAD, leadId, input, { type: 'CaptureLead', data: { ...data, leadId } }, { isNew: true, commandId });
+  }
+
+  @Mutation(() => LogLeadContactPayload)
+  async logLeadContact(@Arg('input', () => LogLeadContactInput) input: LogLeadContactInput, @Ctx() context: GraphQLContext) {
+    const { leadId, channel, outcome, notes } = plainInput(input);
+    return mutate(context, LEAD, leadId, input, { type: 'LogLeadContact', data: { leadId, channel, outcome, notes } });
+  }
+
+  @Mutation(() => LogQuoteRequestPayload, { description: 'Records that the lead asked for a proposal (a quote)' })
+  async logQuoteRequest(@Arg('input', () => LogQuoteRequestInput) input: LogQuoteRequestInput, @Ctx() context: GraphQLContext) {
+    const { leadId, notes } = plainInput(input);
+    return mutate(context, LEAD, leadId, input, { type: 'LogQuoteRequest', data: { leadId, notes } });
+  }
+
+  @Mutation(() => UpdateLeadDetailsPayload)
+  async updateLeadDetails(
+    @Arg('input', () => UpdateLeadDetailsInput) input: UpdateLeadDetailsInput,
+    @Ctx() context: GraphQLContext,
+  ) {
+    const { leadId, campaign, person, company, interest } = plainInput(input);
+    return mutate(context, LEAD, leadId, input, {
+      type: 'UpdateLeadDetails',
+      data: { leadId, campaign, person, company, interest },
+    });
+  }
+
+  @Mutation(() => AssignLeadPayload)
+  async assignLead(@Arg('input', () => AssignLeadInput) input: AssignLeadInput, @Ctx() context: GraphQLContext) {
+    const { leadId, ownerId } = plainInput(input);
+    return mutate(context, LEAD, leadId, input, { type: 'AssignLead', data: { leadId, ownerId } });
+  }
+
+  @Mutation(() => QualifyLeadPayload)
+  async qualifyLead(@Arg('input', () => QualifyLeadInput) input: QualifyLeadInput, @Ctx() context: GraphQLContext) {
+    const { leadId, rank, criteria, notes } = plainInput(input);
+    return mutate(context, LEAD, leadId, input, {
+      type: 'QualifyLead',
+      data: { leadId, rank: rank as 'MQL' | 'SQL', criteria: { ...NO_CRITERIA, ...criteria }, notes },
+    });
+  }
+
+  @Mutation(() => DisqualifyLeadPayload)
+  async disqualifyLead(@Arg('input', () => DisqualifyLeadInput) input: DisqualifyLeadInput, @Ctx() context: GraphQLContext) {
+    const { leadId, reason, notes } = plainInput(input);
+    return mutate(context, LEAD, leadId, input, { type: 'DisqualifyLead', data: { leadId, reason, notes } });
+  }
+
+  @Mutation(() => RecycleLeadPayload)
+  async recycleLead(@Arg('input', () => RecycleLeadInput) input: RecycleLeadInput, @Ctx() context: GraphQLContext) {
+    const { leadId, source, campaign, notes } = plainInput(input);
+    return mutate(context, LEAD, leadId, input, { type: 'RecycleLead', data: { leadId, source, campaign, notes } });
+  }
+
+  @Query(() => Lead, { nullable: true, description: `One lead. ${TIME_TRAVEL_DESCRIPTION}` })
+  async lead(
+    @Arg('id', () => ID) id: string,
+    @Ctx() context: GraphQLContext,
+    @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date,
+    @Arg('knownAt', () => DateTimeScalar, { nullable: true }) knownAt?: Date,
+  ): Promise<Lead | undefined> {
+    const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
+    const view = isTimeTravel(window)
+      ? await leadAsOf(context.app.store, id, window)
+      : await getLead(context.app.readDb, id);
+    return view && toLead(view, context);
+  }
+
+  @Query(() => LeadConnection, { description: 'Leads, newest capture first unless orderBy: SCORE' })
+  async leads(
+    @Ctx() context: GraphQLContext,
+    @Arg('filter', () => LeadFilter, { nullable: true }) filter?: LeadFilter,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('orderBy', () => LeadOrderEnum, { nullable: true }) orderBy?: LeadOrder,
+  ): Promise<LeadConnection> {
+    const page = await findLeads(context.app.readDb, {
+      filter: filter ? plainInput({ ...filter }) : undefined,
+      first: pageSize(first),
+      after: after ?? undefined,
+      orderBy: orderBy ?? undefined,
+    });
+    return connection(page, (view) => toLead(view, context));
+  }
+}
+
+const toDate = (iso: string | undefined | null): Date | undefined => (iso ? new Date(iso) : undefined);
+
+export const toLead = (view: LeadView, context: GraphQLContext): Lead => {
+  const reasons = context.app.catalogs.disqualificationReasons;
+  return {
+    id: view.id,
+    revision: view.revision,
+    status: view.status,
+    rank: view.rank,
+    source: view.source,
+    campaign: view.campaign ?? undefined,
+    person: view.person ?? undefined,
+    company: view.company ?? undefined,
+    interest: view.interest ?? undefined,
+    ownerId: view.ownerId ?? undefined,
+    cycle: view.cycle,
+    contactAttempts: view.contactAttempts,
+    quoteRequests: view.quoteRequests,
+    score: view.score ?? undefined,
+    scoredWithRulesVersion: view.scoreRulesVersion ?? undefined,
+    scoredAt: toDate(view.scoredAt),
+    scoreBreakdown: view.scoreBreakdown ?? undefined,
+    lastContactedAt: toDate(view.lastContactedAt),
+    lastContactOutcome: view.lastContactOutcome ?? undefined,
+    qualification:
+      view.rank === 'UNRANKED'
+        ? undefined
+        : {
+            rank: view.rank,
+            criteria: view.criteria ?? undefined,
+            notes: view.qualificationNotes ?? undefined,
+            qualifiedAt: toDate(view.qualifiedAt),
+          },
+    disqualification: view.disqualificationReason
+      ? {
+          reason: {
+            code: view.disqualificationReason,
+            label: reasons.label(view.disqualificationReason) ?? view.disqualificationReason,
+          },
+          notes: view.disqualificationNotes ?? undefined,
+          disqualifiedAt: toDate(view.disqualifiedAt),
+        }
+      : undefined,
+    conversion: view.conversion
+      ? { ...view.conversion, convertedAt: new Date(view.conversion.convertedAt) }
+      : undefined,
+    capturedAt: new Date(view.capturedAt),
+    capturedBy: view.capturedBy,
+    updatedAt: new Date(view.updatedAt),
+  };
+};

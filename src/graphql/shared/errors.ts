@@ -1,0 +1,91 @@
+/**
+ * One place maps what went wrong to the `extensions.code` the contract promises, so resolvers
+ * just throw domain errors. Unknown errors are logged and never leak their details in production.
+ */
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { ValidationError as ClassValidatorError } from 'class-validator';
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { ArgumentValidationError, AuthenticationError, AuthorizationError } from 'type-graphql';
+import {
+  DuplicateSuspectedError,
+  InvalidTransitionError,
+  NotFoundError,
+  ValidationError,
+  type FieldProblem,
+} from '../../core/errors';
+import { ConcurrencyConflictError, NO_STREAM } from '../../core/eventStore';
+
+/**
+ * Domain errors name fields relative to a mutation's `input` argument; on queries they name the
+ * query's own arguments (`first`, `after`...), so only mutation errors get the `input.` prefix.
+ */
+export const formatErrorFor =
+  (schema: GraphQLSchema) =>
+  (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const root = formatted.path?.[0];
+    const onMutation = typeof root === 'string' && schema.getMutationType()?.getFields()[root] !== undefined;
+    return formatError(formatted, error, onMutation ? 'input.' : '');
+  };
+
+const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPrefix: string): GraphQLFormattedError => {
+  const original = unwrapResolverError(error);
+  const withCode = (message: string, extensions: Record<string, unknown>): GraphQLFormattedError => ({
+    message,
+    locations: formatted.locations,
+    path: formatted.path,
+    extensions,
+  });
+
+  if (original instanceof ArgumentValidationError) {
+    const fields = flattenValidationErrors(original.extensions.validationErrors, fieldPrefix);
+    return withCode(`Invalid input: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, {
+      code: 'BAD_USER_INPUT',
+      fields,
+    });
+  }
+  if (original instanceof ValidationError) {
+    return withCode(original.message, {
+      code: 'BAD_USER_INPUT',
+      fields: original.fields.map((f) => ({ ...f, field: `${fieldPrefix}${f.field}` })),
+    });
+  }
+  if (original instanceof NotFoundError) {
+    return withCode(original.message, { code: 'NOT_FOUND', entity: original.entity, id: original.id });
+  }
+  if (original instanceof InvalidTransitionError) {
+    return withCode(original.message, { code: 'INVALID_TRANSITION', state: original.state });
+  }
+  if (original instanceof DuplicateSuspectedError) {
+    return withCode(original.message, { code: 'DUPLICATE_SUSPECTED', candidates: original.candidates });
+  }
+  if (original instanceof ConcurrencyConflictError) {
+    return withCode(
+      `The entity has changed since revision ${String(original.expectedRevision)}: reload it and try again`,
+      {
+        code: 'CONFLICT',
+        expectedRevision: typeof original.expectedRevision === 'number' ? original.expectedRevision : null,
+        actualRevision: original.actualRevision === NO_STREAM ? null : original.actualRevision,
+      },
+    );
+  }
+  if (original instanceof AuthenticationError) {
+    return withCode(original.message, { code: 'UNAUTHENTICATED' });
+  }
+  if (original instanceof AuthorizationError) {
+    return withCode(original.message, { code: 'FORBIDDEN' });
+  }
+  if (original instanceof GraphQLError || !(original instanceof Error)) return formatted;
+
+  console.error('Unexpected error', original);
+  return process.env.NODE_ENV === 'production'
+    ? withCode('Internal server error', { code: 'INTERNAL_SERVER_ERROR' })
+    : formatted;
+};
+
+/** class-validator nests errors by property; clients want one flat list of paths. */
+const flattenValidationErrors = (errors: readonly ClassValidatorError[], prefix: string): FieldProblem[] =>
+  errors.flatMap((error) => {
+    const field = `${prefix}${error.property}`;
+    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    return [...own, ...flattenValidationErrors(error.children ?? [], `${field}.`)];
+  });

@@ -1,0 +1,125 @@
+import { AuthenticationError } from 'type-graphql';
+import type { SqlDatabase } from '../../../projections/sqlDatabase';
+import type { Application } from '../../composition/application';
+import { requestedOccurredAt } from '../../core/backdating';
+import { handleCommand, type CommandContext, type CommandResult } from '../../core/commandHandler';
+import type { Decider, DomainEvent } from '../../core/decider';
+import { deterministicId, digest, newId } from '../../core/ids';
+import { plainInput } from '../../core/json';
+import type { GraphQLContext } from './context';
+
+export interface CommandRequest<State, Command, Event extends DomainEvent> {
+  decider: Decider<State, Command, Event>;
+  streamId: string;
+  command: Command;
+  commandType: string;
+  /** The mutation's input as the client sent it: its digest tells a replay from a key reuse. */
+  input: { idempotencyKey?: string | null; expectedRevision?: number | null };
+  /** Set for commands on an entity that must exist (NOT_FOUND otherwise). */
+  existingEntity?: { type: string; id: string };
+  /** When the resolver already derived it (to name a new entity), so it is computed once. */
+  commandId?: string;
+}
+
+export const requireActor = (context: GraphQLContext): string => {
+  if (!context.identity) throw new AuthenticationError('A valid bearer token is required');
+  return context.identity.actor;
+};
+
+/**
+ * The id of a command: derived from the client's idempotency key (scoped to the actor and the
+ * mutation, so two users' keys never collide), or fresh when the client sent none.
+ */
+export const commandIdFor = (context: GraphQLContext, commandType: string, idempotencyKey?: string | null) =>
+  idempotencyKey ? deterministicId(requireActor(context), commandType, idempotencyKey) : newId();
+
+/** Who, when and why, for a command issued by this request; `occurredAt` back-dates it. */
+export const commandContextFor = (
+  context: GraphQLContext,
+  commandType: string,
+  input: { idempotencyKey?: string | null; expectedRevision?: number | null; occurredAt?: Date | string | null },
+  commandId: string = commandIdFor(context, commandType, input.idempotencyKey),
+): CommandContext => {
+  const { idempotencyKey, ...meaningfulInput } = input;
+  const occurredAt = requestedOccurredAt(input.occurredAt, context.requestTime, context.app.backdateLimitDays);
+  return {
+    actor: requireActor(context),
+    now: context.requestTime,
+    occurredAt,
+    commandId,
+    commandType,
+    correlationId: context.correlationId,
+    idempotencyKey: idempotencyKey ?? undefined,
+    inputHash: idempotencyKey ? digest({ ...meaningfulInput, occurredAt: occurredAt?.toISOString() }) : undefined,
+  };
+};
+
+/**
+ * Runs a command for a GraphQL mutation, then waits until the read models have seen its events,
+ * so that the client's next query reads its own write.
+ */
+export const runCommand = async <State, Command, Event extends DomainEvent>(
+  context: GraphQLContext,
+  request: CommandRequest<State, Command, Event>,
+): Promise<CommandResult<State>> => {
+  const result = await handleCommand(
+    context.app.store,
+    request.decider,
+    request.streamId,
+    request.command,
+    commandContextFor(context, request.commandType, request.input, request.commandId),
+    { expectedRevision: request.input.expectedRevision ?? undefined, existingEntity: request.existingEntity },
+  );
+  if (result.position !== undefined) await context.app.readModels.waitForPosition(result.position);
+  return result;
+};
+
+/**
+ * A new entity's id and the id of the command that creates it: with an idempotency key both
+ * derive from it, so a replay addresses the same entity.
+ */
+export const newEntityIds = (
+  context: GraphQLContext,
+  commandType: string,
+  idempotencyKey: string | null | undefined,
+  entity: string,
+): { commandId: string; id: string } => {
+  const commandId = commandIdFor(context, commandType, idempotencyKey);
+  return { commandId, id: idempotencyKey ? deterministicId(commandId, entity) : newId() };
+};
+
+/** What `mutate` needs to know of a kind of entity: its decider, its stream, its read model. */
+export interface EntityKind<State, Command extends { type: string }, Event extends DomainEvent, View, Payload> {
+  /** As NOT_FOUND names it: `Lead`, `Account`... */
+  name: string;
+  decider(app: Application): Decider<State, Command, Event>;
+  streamId(id: string): string;
+  read(db: SqlDatabase, id: string): Promise<View | undefined>;
+  payload(view: View, context: GraphQLContext): Payload;
+}
+
+/**
+ * The one path of a single-entity mutation: run the command on the entity's stream, wait for
+ * the read models, and answer the payload built from the entity's read model.
+ */
+export const mutate = async <State, Command extends { type: string }, Event extends DomainEvent, View, Payload>(
+  context: GraphQLContext,
+  kind: EntityKind<State, Command, Event, View, Payload>,
+  id: string,
+  input: { idempotencyKey?: string | null; expectedRevision?: number | null },
+  command: Command,
+  options: { isNew?: boolean; commandId?: string } = {},
+): Promise<Payload> => {
+  const result = await runCommand(context, {
+    decider: kind.decider(context.app),
+    streamId: kind.streamId(id),
+    command,
+    commandType: command.type,
+    input: plainInput(input),
+    existingEntity: options.isNew ? undefined : { type: kind.name, id },
+    commandId: options.commandId,
+  });
+  const view = await kind.read(context.app.readDb, id);
+  if (!view) throw new Error(`${kind.name} ${id} is missing from the read model after revision ${result.revision}`);
+  return kind.payload(view, context);
+};

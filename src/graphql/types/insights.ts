@@ -1,0 +1,236 @@
+/** The insights' GraphQL shapes: KPIs served by read models, and retrospectives by replay. */
+import 'reflect-metadata';
+import { ArrayUnique, IsIn, IsOptional, Matches } from 'class-validator';
+import { ArgsType, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Money, Reason, enumOf } from '../shared/common';
+import { DateTimeScalar } from '../shared/scalars';
+import type { LeadSource } from '../../domain/leads/lead';
+import { LeadSourceEnum } from './leads';
+import { PipelineReport } from './opportunities';
+import { KPI_DIMENSIONS, type KpiDimension } from '../../domain/insights/definitions';
+
+export const KpiDimensionEnum = enumOf(KPI_DIMENSIONS);
+registerEnumType(KpiDimensionEnum, {
+  name: 'KpiDimension',
+  description: 'What a KPI can be cut by',
+  valuesConfig: {
+    SOURCE: { description: 'The source of the lead cycle (for an opportunity: of the lead cycle converted into it)' },
+    CAMPAIGN: { description: 'The campaign of the lead cycle, likewise' },
+    OWNER: {
+      description: "The owner: a lead cycle's latest owner during the cycle, an opportunity's current owner",
+    },
+    MONTH: { description: "The calendar month (UTC, YYYY-MM) of the fact's own time, stated by each KPI" },
+  },
+});
+
+@ArgsType()
+export class KpiArgs {
+  @Field(() => DateTimeScalar, { description: 'Start of the period, included (business time, occurredAt)' })
+  from!: Date;
+
+  @Field(() => DateTimeScalar, { description: 'End of the period, excluded' })
+  to!: Date;
+
+  @Field(() => [KpiDimensionEnum], { nullable: true, description: 'The dimensions to cut by; none gives one total' })
+  @IsOptional()
+  @ArrayUnique()
+  @IsIn(KPI_DIMENSIONS, { each: true })
+  groupBy?: KpiDimension[];
+
+  @Field(() => String, {
+    nullable: true,
+    description: "The currency amounts are reported in (the pipeline's by default); others are in amountByCurrency",
+  })
+  @IsOptional()
+  @Matches(/^[A-Z]{3}$/, { message: 'currency must be a three-letter ISO 4217 code such as EUR' })
+  currency?: string;
+}
+
+@ArgsType()
+export class RetrospectiveArgs extends KpiArgs {
+  @Field(() => DateTimeScalar, {
+    nullable: true,
+    description: 'Only the events recorded by then count: the figures as we knew them at that time. Now when absent.',
+  })
+  knownAt?: Date;
+}
+
+@ObjectType({ description: 'Which group a KPI row is about; a dimension not grouped by is null' })
+export class KpiGroup {
+  @Field(() => LeadSourceEnum, { nullable: true, description: 'Null too for an opportunity not from a lead' })
+  source?: LeadSource;
+
+  @Field(() => String, { nullable: true }) campaign?: string;
+  @Field(() => ID, { nullable: true }) ownerId?: string;
+  @Field(() => String, { nullable: true, description: 'YYYY-MM, UTC' }) month?: string;
+}
+
+@ObjectType({
+  description:
+    'A cohort: the lead cycles captured (or recycled) in the period, by their month of capture, and how far each ' +
+    'has got by now (facts recorded so far). A recycled lead counts once per cycle.',
+})
+export class LeadFunnelKpi {
+  @Field(() => KpiGroup) group!: KpiGroup;
+  @Field(() => Int, { description: 'Lead cycles captured in the period' }) captured!: number;
+  @Field(() => Int, { description: 'Of those, qualified at all (MQL or straight to SQL)' }) reachedMql!: number;
+  @Field(() => Int, { description: 'Of those, qualified as SQL' }) reachedSql!: number;
+  @Field(() => Int) disqualified!: number;
+  @Field(() => Int) converted!: number;
+  @Field(() => Float, { nullable: true, description: 'reachedMql / captured' }) mqlRate?: number;
+  @Field(() => Float, { nullable: true, description: 'reachedSql / captured' }) sqlRate?: number;
+  @Field(() => Float, { nullable: true, description: 'converted / captured' }) conversionRatio?: number;
+}
+
+@ObjectType()
+export class ReasonShare {
+  @Field(() => Reason) reason!: Reason;
+  @Field(() => Int) count!: number;
+  @Field(() => Float, { nullable: true, description: "count / the group's total" }) share?: number;
+}
+
+@ObjectType({
+  description: 'Lead cycles disqualified in the period (by the disqualification time and its month), by reason',
+})
+export class DisqualificationReasonKpi {
+  @Field(() => KpiGroup) group!: KpiGroup;
+  @Field(() => Int) total!: number;
+  @Field(() => [ReasonShare], { description: 'Most frequent first' }) reasons!: ReasonShare[];
+}
+
+@ObjectType({ description: 'Some of the lost opportunities of a group' })
+export class LossSlice {
+  @Field(() => Int) count!: number;
+  @Field(() => Float, { nullable: true, description: "count / the group's total" }) share?: number;
+  @Field(() => Money, { description: 'Their amounts in the report currency, summed exactly' }) amount!: Money;
+
+  @Field(() => Float, { nullable: true, description: "amount / the group's amount (null when that is 0)" })
+  amountShare?: number;
+
+  @Field(() => [Money], { description: 'Every currency present' }) amountByCurrency!: Money[];
+}
+
+@ObjectType()
+export class LossReasonSlice extends LossSlice {
+  @Field(() => Reason) reason!: Reason;
+}
+
+@ObjectType()
+export class LossCompetitorSlice extends LossSlice {
+  @Field(() => String, { nullable: true, description: 'Null: no competitor named' }) competitor?: string;
+}
+
+@ObjectType()
+export class LossStageSlice extends LossSlice {
+  @Field(() => String, { description: 'The stage code at which it was lost' }) stage!: string;
+  @Field(() => String) label!: string;
+}
+
+@ObjectType({
+  description:
+    'Opportunities whose close as LOST happened in the period (by the close time and its month), counted once, ' +
+    'with the amount at close. A reopened opportunity no longer counts, unless lost again.',
+})
+export class LossReasonKpi {
+  @Field(() => KpiGroup) group!: KpiGroup;
+  @Field(() => Int) total!: number;
+  @Field(() => Money) amount!: Money;
+  @Field(() => [Money]) amountByCurrency!: Money[];
+  @Field(() => [LossReasonSlice], { description: 'Most frequent first' }) reasons!: LossReasonSlice[];
+  @Field(() => [LossCompetitorSlice]) competitors!: LossCompetitorSlice[];
+  @Field(() => [LossStageSlice]) stages!: LossStageSlice[];
+}
+
+@ObjectType({
+  description:
+    'Opportunities whose latest close (WON or LOST) happened in the period, by the close time and its month',
+})
+export class SalesOutcomeKpi {
+  @Field(() => KpiGroup) group!: KpiGroup;
+  @Field(() => Int) closed!: number;
+  @Field(() => Int) won!: number;
+  @Field(() => Int) lost!: number;
+  @Field(() => Float, { nullable: true, description: 'won / closed' }) winRate?: number;
+  @Field(() => Money, { description: 'Final amounts of the won ones in the report currency' }) wonAmount!: Money;
+
+  @Field(() => Money, { nullable: true, description: 'wonAmount / the won in that currency, truncated to 10 decimals' })
+  averageWonAmount?: Money;
+
+  @Field(() => Float, { nullable: true, description: 'Mean days from opened to closed (business time), won and lost' })
+  averageSalesCycleDays?: number;
+
+  @Field(() => Float, { nullable: true, description: 'The same, won only' }) averageWonSalesCycleDays?: number;
+}
+
+@ObjectType()
+export class StageTime {
+  @Field(() => String) stage!: string;
+  @Field(() => String) label!: string;
+  @Field(() => Int, { description: 'Stays at this stage that ended in the period' }) stays!: number;
+  @Field(() => Float) totalDays!: number;
+  @Field(() => Float, { nullable: true }) averageDays?: number;
+}
+
+@ObjectType({
+  description:
+    'Time spent in each stage: the stays that ended in the period (moved on, or closed), by the month they ended. ' +
+    'A stay still running is not counted; a reopen starts a new stay. In pipeline order.',
+})
+export class StageTimeKpi {
+  @Field(() => KpiGroup) group!: KpiGroup;
+  @Field(() => [StageTime]) stages!: StageTime[];
+}
+
+@ObjectType({
+  description:
+    'The pipeline value of the opportunities opened in the period that are open now, by stage, weighted and not, ' +
+    'by the month they were opened. A period that covers all time gives the whole pipeline.',
+})
+export class PipelineValueKpi {
+  @Field(() => KpiGroup) group!: KpiGroup;
+  @Field(() => PipelineReport) pipeline!: PipelineReport;
+}
+
+export const KPI_FIELDS = {
+  leadFunnel: 'Lead conversion ratio and qualification rates',
+  disqualificationReasons: 'Why lead cycles were disqualified',
+  lossReasons: 'Why opportunities were lost: by reason, competitor and stage, by count and amount',
+  salesOutcomes: 'Win rate, won amounts, sales-cycle length',
+  timeInStage: 'Time spent in each stage',
+  pipelineValue: 'Pipeline value by stage, weighted and unweighted',
+};
+
+/** What a KPI report and a retrospective both hold; the descriptions say how each is computed. */
+@ObjectType({ description: 'Never used on its own: what KpiReport and Retrospective share' })
+abstract class KpiFigures {
+  @Field(() => DateTimeScalar) from!: Date;
+  @Field(() => DateTimeScalar) to!: Date;
+  @Field(() => [KpiDimensionEnum]) groupBy!: KpiDimension[];
+  @Field(() => String) currency!: string;
+  @Field(() => [LeadFunnelKpi], { description: KPI_FIELDS.leadFunnel }) leadFunnel!: LeadFunnelKpi[];
+
+  @Field(() => [DisqualificationReasonKpi], { description: KPI_FIELDS.disqualificationReasons })
+  disqualificationReasons!: DisqualificationReasonKpi[];
+
+  @Field(() => [LossReasonKpi], { description: KPI_FIELDS.lossReasons }) lossReasons!: LossReasonKpi[];
+  @Field(() => [SalesOutcomeKpi], { description: KPI_FIELDS.salesOutcomes }) salesOutcomes!: SalesOutcomeKpi[];
+  @Field(() => [StageTimeKpi], { description: KPI_FIELDS.timeInStage }) timeInStage!: StageTimeKpi[];
+  @Field(() => [PipelineValueKpi], { description: KPI_FIELDS.pipelineValue }) pipelineValue!: PipelineValueKpi[];
+}
+
+@ObjectType({
+  description:
+    'KPIs over a period, served by read models (no scan of the event log). Each list has one row per group that ' +
+    'has facts, groups in key order.',
+})
+export class KpiReport extends KpiFigures {}
+
+@ObjectType({
+  description:
+    'The same KPIs recomputed by replaying the event log from its start, without read models; with knownAt, ' +
+    'from the events recorded by then only. Slow on a large log: for analysts, not dashboards.',
+})
+export class Retrospective extends KpiFigures {
+  @Field(() => DateTimeScalar, { nullable: true }) knownAt?: Date;
+  @Field(() => Int, { description: 'Lead and opportunity events folded' }) eventsReplayed!: number;
+}

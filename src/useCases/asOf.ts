@@ -1,0 +1,83 @@
+/**
+ * One lead or opportunity as it was, on two time axes:
+ * - `asOf`: only the facts that had occurred by then (occurredAt <= asOf), "as we know now";
+ * - `knownAt`: only the facts recorded by then (recordedAt <= knownAt), "as we knew it then".
+ * Both together keep the facts that pass both tests. The kept events are folded in stream order
+ * by the read model's own code, so an answer has the shape and meaning of a live one. Because a
+ * stream's times never go backwards (`src/core/eventTimes.ts`), the kept events are always a
+ * prefix of the stream: the state folded is one the entity really had.
+ */
+import { readStreamOrEmpty } from '../core/commandHandler';
+import type { EventStore, RecordedEvent } from '../core/eventStore';
+import { leadStreamId } from '../domain/leads/lead';
+import { opportunityStreamId } from '../domain/opportunities/events';
+import { evolveLeadView, type RecordedLeadEvent } from '../../projections/leads/leadsProjection';
+import { type LeadView } from '../../projections/leads/leadView';
+import { opportunitiesProjection, type ActivityView, type OpportunityView, type QuoteView, type StageVisitView } from '../../projections/opportunities/opportunitiesProjection';
+import { activitiesOf, getOpportunity, quotesOf, stageHistoryOf } from '../../projections/opportunities/opportunitiesQueries';
+import { openSqliteDatabase } from '../../projections/sqlDatabase';
+
+export interface TimeWindow {
+  /** Business time: facts that occurred after it are left out. */
+  asOf?: Date;
+  /** Knowledge time: facts recorded after it are left out. */
+  knownAt?: Date;
+}
+
+/** Said of each query taking both arguments; on the arguments themselves it would split their one-line signatures. */
+export const TIME_TRAVEL_DESCRIPTION =
+  'With asOf, as it was at that business time (the facts that had occurred by then), as known now; with knownAt, ' +
+  'as it was known then (the facts recorded by then); with both, both. Without them, as it is now.';
+
+export const isTimeTravel = (window: TimeWindow): boolean => window.asOf !== undefined || window.knownAt !== undefined;
+
+/** The events of a stream that the window keeps, in stream order. */
+export const eventsInWindow = <E extends Pick<RecordedEvent, 'metadata'>>(events: readonly E[], window: TimeWindow): E[] => {
+  const asOf = window.asOf?.getTime() ?? Infinity;
+  const knownAt = window.knownAt?.getTime() ?? Infinity;
+  return events.filter(
+    (event) => Date.parse(event.metadata.occurredAt) <= asOf && Date.parse(event.metadata.recordedAt) <= knownAt,
+  );
+};
+
+/** Undefined when the lead did not exist in that window. */
+export const leadAsOf = async (store: EventStore, leadId: string, window: TimeWindow): Promise<LeadView | undefined> => {
+  const events = eventsInWindow(await readStreamOrEmpty(store, leadStreamId(leadId)), window);
+  return (events as unknown as RecordedLeadEvent[]).reduce<LeadView | undefined>(evolveLeadView, undefined);
+};
+
+export interface OpportunitySnapshot {
+  view: OpportunityView;
+  quotes: QuoteView[];
+  activities: ActivityView[];
+  stageHistory: StageVisitView[];
+}
+
+/**
+ * The opportunities read model keeps its rows in four tables, written by SQL: the window's
+ * events are projected by that same projection into a private in-memory database, which is
+ * read with the same queries as the live one.
+ */
+export const opportunityAsOf = async (
+  store: EventStore,
+  opportunityId: string,
+  window: TimeWindow,
+): Promise<OpportunitySnapshot | undefined> => {
+  const events = eventsInWindow(await readStreamOrEmpty(store, opportunityStreamId(opportunityId)), window);
+  if (events.length === 0) return undefined;
+  const scratch = openSqliteDatabase(':memory:');
+  try {
+    await opportunitiesProjection.setup(scratch);
+    for (const event of events) await opportunitiesProjection.apply(scratch, event);
+    const view = await getOpportunity(scratch, opportunityId);
+    if (!view) return undefined;
+    const [quotes, activities, stageHistory] = await Promise.all([
+      quotesOf(scratch, opportunityId),
+      activitiesOf(scratch, opportunityId),
+      stageHistoryOf(scratch, opportunityId),
+    ]);
+    return { view, quotes, activities, stageHistory };
+  } finally {
+    await scratch.close();
+  }
+};

@@ -1,0 +1,123 @@
+/**
+ * Appends the account, contact and opportunity events that a `LeadConverted` fact calls for.
+ * Every append is idempotent (ids derived from the fact, the stream checked first), so the API
+ * completes a conversion inline and the background completer may redo it after a crash without
+ * ever writing anything twice.
+ */
+import { readStreamOrEmpty, SCHEMA_VERSION } from '../core/commandHandler';
+import {
+  ConcurrencyConflictError,
+  NO_STREAM,
+  type EventStore,
+  type GlobalPosition,
+  type NewEvent,
+  type RecordedEvent,
+  type Subscription,
+} from '../core/eventStore';
+import { failpoint } from '../core/failpoints';
+import { deterministicId } from '../core/ids';
+import type { SqlDatabase } from '../../projections/sqlDatabase';
+import { conversionFollowUps, type FollowUp } from '../domain/leads/conversion';
+import type { LeadConverted } from '../domain/leads/lead';
+
+export type RecordedLeadConverted = RecordedEvent<'LeadConverted', LeadConverted['data']>;
+
+const MAX_ATTEMPTS = 10;
+
+/** Returns the global position of the last event the conversion needs, once all are stored. */
+export const completeConversion = async (
+  store: EventStore,
+  converted: RecordedLeadConverted,
+  now: Date,
+): Promise<GlobalPosition> => {
+  let last = converted.position;
+  failpoint('conversion:before-follow-ups');
+  for (const [index, followUp] of conversionFollowUps(converted.data).entries()) {
+    const position = await appendOnce(store, followUp, toNewEvents(converted, followUp, now));
+    if (store.comparePositions(position, last) > 0) last = position;
+    if (index === 0) failpoint('conversion:after-first-follow-up');
+  }
+  return last;
+};
+
+const toNewEvents = (converted: RecordedLeadConverted, followUp: FollowUp, now: Date): NewEvent[] =>
+  followUp.events.map((event, index) => ({
+    id: deterministicId(converted.id, followUp.streamId, index),
+    type: event.type,
+    data: event.data,
+    metadata: {
+      actor: converted.metadata.actor,
+      recordedAt: now.toISOString(),
+      occurredAt: converted.metadata.occurredAt,
+      correlationId: converted.metadata.correlationId,
+      causationId: converted.id,
+      schemaVersion: SCHEMA_VERSION,
+      commandType: 'ConvertLead',
+    },
+  }));
+
+const appendOnce = async (store: EventStore, followUp: FollowUp, events: NewEvent[]): Promise<GlobalPosition> => {
+  for (let attempt = 1; ; attempt++) {
+    const existing = await readStreamOrEmpty(store, followUp.streamId);
+    const done = existing.filter((event) => events.some((ours) => ours.id === event.id));
+    if (done.length > 0) return done.at(-1)!.position;
+    if (followUp.opensStream && existing.length > 0) {
+      throw new Error(`Conversion cannot open ${followUp.streamId}: the stream already exists`);
+    }
+    try {
+      const result = await store.appendToStream(followUp.streamId, events, {
+        expectedRevision: existing.length === 0 ? NO_STREAM : existing.length - 1,
+      });
+      return result.position;
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflictError) || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+};
+
+const CHECKPOINT_NAME = 'conversion-completer';
+
+/**
+ * Follows the log and completes every conversion it sees, so that one interrupted by a crash
+ * between its steps is finished at the next start. Its checkpoint moves only past completed
+ * conversions, and redoing one is harmless.
+ */
+export class ConversionCompleter {
+  private subscription?: Subscription;
+  lastError: unknown;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly db: SqlDatabase,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  async start(): Promise<void> {
+    await this.db.exec(
+      'CREATE TABLE IF NOT EXISTS process_checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL)',
+    );
+    const row = await this.db.get<{ position: string }>('SELECT position FROM process_checkpoints WHERE name = ?', [
+      CHECKPOINT_NAME,
+    ]);
+    this.subscription = this.store.subscribeToAll({
+      fromPosition: row?.position,
+      onEvent: async (event) => {
+        if (event.type !== 'LeadConverted') return;
+        await completeConversion(this.store, event as RecordedLeadConverted, this.clock());
+        await this.db.run(
+          `INSERT INTO process_checkpoints (name, position) VALUES (?, ?)
+           ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+          [CHECKPOINT_NAME, event.position],
+        );
+      },
+      onError: (error) => {
+        this.lastError = error;
+        console.error('Conversion completer stopped', error);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.subscription?.stop();
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * Retrospectives by replay: the facts the KPIs are computed from, rebuilt in memory by reading
+ * the whole event log from its start, with no read model involved. The lead and opportunity
+ * states are folded with the domain's own `evolve`; optionally only with the events recorded by
+ * `knownAt`, which answers "as we knew it then".
+ */
+import type { EventStore, GlobalPosition, RecordedEvent } from '../core/eventStore';
+import { LEAD_EVENT_TYPES, evolveLead, initialLeadState, type LeadEvent, type LeadState } from '../domain/leads/lead';
+import type { Money } from '../domain/values';
+import type { OpportunityEvent, OpportunityStatus } from '../domain/opportunities/events';
+import {
+  OPPORTUNITY_EVENT_TYPES,
+  evolveOpportunity,
+  initialOpportunityState,
+  type OpportunityState,
+} from '../domain/opportunities/opportunity';
+import { instant, type KpiAttribution } from '../domain/insights/definitions';
+
+export interface LeadCycleFact extends KpiAttribution {
+  leadId: string;
+  cycle: number;
+  capturedAt: string;
+  reachedMql: boolean;
+  reachedSql: boolean;
+  disqualifiedAt?: string;
+  disqualificationReason?: string;
+  convertedAt?: string;
+}
+
+export interface StageStayFact {
+  stage: string;
+  enteredAt: string;
+  leftAt?: string;
+}
+
+export interface OpportunityFact extends KpiAttribution {
+  opportunityId: string;
+  openedAt: string;
+  status: OpportunityStatus;
+  stage: string;
+  probability: number;
+  amount?: Money;
+  /** The latest close, while it stands (a reopen clears it). */
+  closedAt?: string;
+  lossReason?: string;
+  competitor?: string;
+  stays: StageStayFact[];
+}
+
+export interface ReplayedFacts {
+  cycles: LeadCycleFact[];
+  opportunities: OpportunityFact[];
+  /** Events folded (those recorded after `knownAt` are read but not counted). */
+  eventsReplayed: number;
+}
+
+export interface ReplayOptions {
+  /** Ignore events recorded after this instant (ISO-8601). */
+  knownAt?: string;
+  pageSize?: number;
+}
+
+const LEAD_TYPES = new Set<string>(LEAD_EVENT_TYPES);
+const OPPORTUNITY_TYPES = new Set<string>(OPPORTUNITY_EVENT_TYPES);
+
+export const replayFacts = async (store: EventStore, options: ReplayOptions = {}): Promise<ReplayedFacts> => {
+  const fold = new FactFold();
+  const pageSize = options.pageSize ?? 2000;
+  const knownAt = options.knownAt === undefined ? undefined : Date.parse(options.knownAt);
+  let position: GlobalPosition | undefined;
+  for (;;) {
+    const events = await store.readAll({ fromPosition: position, maxCount: pageSize });
+    for (const event of events) {
+      if (knownAt === undefined || Date.parse(event.metadata.recordedAt) <= knownAt) fold.apply(event);
+    }
+    if (events.length < pageSize) break;
+    position = events[events.length - 1]!.position;
+  }
+  return fold.facts();
+};
+
+class FactFold {
+  private readonly leads = new Map<string, { state: LeadState; cycle: LeadCycleFact }>();
+  private readonly opportunities = new Map<string, { state: OpportunityState; fact: OpportunityFact }>();
+  /** The lead cycle each converted opportunity came from. */
+  private readonly origins = new Map<string, LeadCycleFact>();
+  private readonly cycles: LeadCycleFact[] = [];
+  private replayed = 0;
+
+  apply(event: RecordedEvent): void {
+    if (LEAD_TYPES.has(event.type)) this.applyLead(event as RecordedEvent & LeadEvent);
+    else if (OPPORTUNITY_TYPES.has(event.type)) this.applyOpportunity(event as RecordedEvent & OpportunityEvent);
+    else return;
+    this.replayed += 1;
+  }
+
+  facts(): ReplayedFacts {
+    return {
+      cycles: this.cycles,
+      opportunities: [...this.opportunities.values()].map(({ fact }) => fact),
+      eventsReplayed: this.replayed,
+    };
+  }
+
+  private applyLead(event: RecordedEvent & LeadEvent): void {
+    const at = instant(event.metadata.occurredAt);
+    const known = this.leads.get(event.data.leadId);
+    const state = evolveLead(known?.state ?? initialLeadState(), event);
+    if (state.status === 'NONE') return;
+    let cycle = known?.cycle;
+    if (event.type === 'LeadCaptured' || event.type === 'LeadRecycled' || cycle === undefined) {
+      cycle = {
+        leadId: state.leadId,
+        cycle: state.cycle,
+        capturedAt: at,
+        reachedMql: false,
+        reachedSql: false,
+        source: state.source,
+        campaign: null,
+        ownerId: null,
+      };
+      this.cycles.push(cycle);
+    }
+    // Within a cycle the latest campaign and owner count; a closed cycle no longer changes.
+    cycle.campaign = state.campaign ?? null;
+    cycle.ownerId = state.ownerId ?? null;
+    switch (event.type) {
+      case 'LeadQualified':
+        cycle.reachedMql = true;
+        cycle.reachedSql ||= state.rank === 'SQL';
+        break;
+      case 'LeadDisqualified':
+        cycle.disqualifiedAt = at;
+        cycle.disqualificationReason = event.data.reason;
+        break;
+      case 'LeadConverted':
+        cycle.convertedAt = at;
+        if (event.data.opportunityId !== undefined) this.origins.set(event.data.opportunityId, cycle);
+        break;
+    }
+    this.leads.set(state.leadId, { state, cycle });
+  }
+
+  private applyOpportunity(event: RecordedEvent & OpportunityEvent): void {
+    const at = instant(event.metadata.occurredAt);
+    const id = event.data.opportunityId;
+    const known = this.opportunities.get(id);
+    const state = evolveOpportunity(known?.state ?? initialOpportunityState(), event);
+    if (state.status === 'NONE') return;
+    const origin = this.origins.get(id);
+    const fact: OpportunityFact = known?.fact ?? {
+      opportunityId: id,
+      openedAt: at,
+      source: origin?.source ?? null,
+      campaign: origin?.campaign ?? null,
+      ownerId: null,
+      status: 'OPEN',
+      stage: state.stage,
+      probability: state.probability,
+      stays: [],
+    };
+    const openStay = fact.stays.find((stay) => stay.leftAt === undefined);
+    const enter = () => fact.stays.push({ stage: state.stage, enteredAt: at });
+    const leave = () => {
+      if (openStay) openStay.leftAt = at;
+    };
+    switch (event.type) {
+      case 'OpportunityOpened':
+        enter();
+        break;
+      case 'OpportunityStageChanged':
+        leave();
+        enter();
+        break;
+      case 'OpportunityWon':
+      case 'OpportunityLost':
+        leave();
+        fact.closedAt = at;
+        fact.lossReason = event.type === 'OpportunityLost' ? event.data.reason : undefined;
+        fact.competitor = event.type === 'OpportunityLost' ? event.data.competitor : undefined;
+        break;
+      case 'OpportunityReopened':
+        enter();
+        fact.closedAt = undefined;
+        fact.lossReason = undefined;
+        fact.competitor = undefined;
+        break;
+    }
+    Object.assign(fact, {
+      status: state.status,
+      stage: state.stage,
+      probability: state.probability,
+      amount: state.amount,
+      ownerId: state.ownerId ?? null,
+    });
+    this.opportunities.set(id, { state, fact });
+  }
+}
