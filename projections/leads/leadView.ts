@@ -3,6 +3,7 @@
  * (the one list of its columns, and the two mappers between them), and reading one by id,
  * which the projection and the finders both need.
  */
+import { searchKey } from '../../src/core/normalize';
 import type {
   ContactOutcome,
   LeadCompany,
@@ -15,7 +16,6 @@ import type {
   ScoreContribution,
 } from '../../src/domain/leads/lead';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
-import { searchKey } from '../../src/core/normalize';
 
 export interface LeadView {
   id: string;
@@ -64,42 +64,52 @@ export interface LeadConversionView {
 }
 
 
-export const COLUMNS = [
-  'id',
-  'revision',
-  'status',
-  'rank',
-  'source',
-  'campaign',
-  'person',
-  'company',
-  'interest',
-  'owner_id',
-  'cycle',
-  'contact_attempts',
-  'last_contacted_at',
-  'last_contact_outcome',
-  'criteria',
-  'qualification_notes',
-  'qualified_at',
-  'disqualification_reason',
-  'disqualification_notes',
-  'disqualified_at',
-  'contacts_by',
-  'quote_requests',
-  'score',
-  'score_rules_version',
-  'score_breakdown',
-  'scored_at',
-  'score_order',
-  'conversion',
-  'captured_at',
-  'updated_at',
-  'captured_by',
-  'search_text',
-] as const;
+/** How a field is kept in its column. */
+type Stored = 'as is' | 'number' | 'number or null' | 'json or null' | 'json map';
 
-export type LeadRow = Record<(typeof COLUMNS)[number], SqlValue>;
+/**
+ * Every field of the view, the column that keeps it and how: the one list from which the
+ * column list and both mappers follow.
+ */
+const STORED_AS: { readonly [Field in keyof LeadView]-?: readonly [column: string, stored: Stored] } = {
+  id: ['id', 'as is'],
+  revision: ['revision', 'number'],
+  status: ['status', 'as is'],
+  rank: ['rank', 'as is'],
+  source: ['source', 'as is'],
+  campaign: ['campaign', 'as is'],
+  person: ['person', 'json or null'],
+  company: ['company', 'json or null'],
+  interest: ['interest', 'json or null'],
+  ownerId: ['owner_id', 'as is'],
+  cycle: ['cycle', 'number'],
+  contactAttempts: ['contact_attempts', 'number'],
+  lastContactedAt: ['last_contacted_at', 'as is'],
+  lastContactOutcome: ['last_contact_outcome', 'as is'],
+  criteria: ['criteria', 'json or null'],
+  qualificationNotes: ['qualification_notes', 'as is'],
+  qualifiedAt: ['qualified_at', 'as is'],
+  disqualificationReason: ['disqualification_reason', 'as is'],
+  disqualificationNotes: ['disqualification_notes', 'as is'],
+  disqualifiedAt: ['disqualified_at', 'as is'],
+  contactsBy: ['contacts_by', 'json map'],
+  quoteRequests: ['quote_requests', 'number'],
+  score: ['score', 'number or null'],
+  scoreRulesVersion: ['score_rules_version', 'as is'],
+  scoreBreakdown: ['score_breakdown', 'json or null'],
+  scoredAt: ['scored_at', 'as is'],
+  conversion: ['conversion', 'json or null'],
+  capturedAt: ['captured_at', 'as is'],
+  updatedAt: ['updated_at', 'as is'],
+  capturedBy: ['captured_by', 'as is'],
+};
+
+const STORED_FIELDS = Object.entries(STORED_AS) as [keyof LeadView, readonly [string, Stored]][];
+
+/** Every column of `read_leads`: the view's, then two derived for ordering and search. */
+export const COLUMNS: readonly string[] = [...STORED_FIELDS.map(([, [column]]) => column), 'score_order', 'search_text'];
+
+export type LeadRow = Record<string, SqlValue>;
 
 /** Where unscored leads sort in SCORE order: after every score the rules can give (see src/domain/scoring/rules.ts). */
 export const UNSCORED_ORDER = -2147483648;
@@ -122,74 +132,29 @@ const searchTextOf = (lead: LeadView): string => {
     .join('\n');
 };
 
-export const toRow = (lead: LeadView): LeadRow => ({
-  id: lead.id,
-  revision: lead.revision,
-  status: lead.status,
-  rank: lead.rank,
-  source: lead.source,
-  campaign: lead.campaign,
-  person: toJson(lead.person),
-  company: toJson(lead.company),
-  interest: toJson(lead.interest),
-  owner_id: lead.ownerId,
-  cycle: lead.cycle,
-  contact_attempts: lead.contactAttempts,
-  last_contacted_at: lead.lastContactedAt,
-  last_contact_outcome: lead.lastContactOutcome,
-  criteria: toJson(lead.criteria),
-  qualification_notes: lead.qualificationNotes,
-  qualified_at: lead.qualifiedAt,
-  disqualification_reason: lead.disqualificationReason,
-  disqualification_notes: lead.disqualificationNotes,
-  disqualified_at: lead.disqualifiedAt,
-  contacts_by: JSON.stringify(lead.contactsBy),
-  quote_requests: lead.quoteRequests,
-  score: lead.score,
-  score_rules_version: lead.scoreRulesVersion,
-  score_breakdown: toJson(lead.scoreBreakdown),
-  scored_at: lead.scoredAt,
-  score_order: lead.score ?? UNSCORED_ORDER,
-  conversion: toJson(lead.conversion),
-  captured_at: lead.capturedAt,
-  updated_at: lead.updatedAt,
-  captured_by: lead.capturedBy,
-  search_text: searchTextOf(lead),
-});
+const toColumn: Record<Stored, (value: unknown) => SqlValue> = {
+  'as is': (value) => value as SqlValue,
+  number: (value) => value as number,
+  'number or null': (value) => value as number | null,
+  'json or null': (value) => (value === null ? null : JSON.stringify(value)),
+  'json map': (value) => JSON.stringify(value),
+};
 
-export const fromRow = (row: LeadRow): LeadView => ({
-  id: row.id as string,
-  revision: Number(row.revision),
-  status: row.status as LeadStatus,
-  rank: row.rank as LeadRank,
-  source: row.source as LeadSource,
-  campaign: row.campaign as string | null,
-  person: fromJson<LeadPerson>(row.person),
-  company: fromJson<LeadCompany>(row.company),
-  interest: fromJson<LeadInterest>(row.interest),
-  ownerId: row.owner_id as string | null,
-  cycle: Number(row.cycle),
-  contactAttempts: Number(row.contact_attempts),
-  lastContactedAt: row.last_contacted_at as string | null,
-  lastContactOutcome: row.last_contact_outcome as ContactOutcome | null,
-  criteria: fromJson<QualificationCriteria>(row.criteria),
-  qualificationNotes: row.qualification_notes as string | null,
-  qualifiedAt: row.qualified_at as string | null,
-  disqualificationReason: row.disqualification_reason as string | null,
-  disqualificationNotes: row.disqualification_notes as string | null,
-  disqualifiedAt: row.disqualified_at as string | null,
-  contactsBy: fromJson<Record<string, number>>(row.contacts_by) ?? {},
-  quoteRequests: Number(row.quote_requests),
-  score: row.score === null ? null : Number(row.score),
-  scoreRulesVersion: row.score_rules_version as string | null,
-  scoreBreakdown: fromJson<ScoreContribution[]>(row.score_breakdown),
-  scoredAt: row.scored_at as string | null,
-  conversion: fromJson<LeadConversionView>(row.conversion),
-  capturedAt: row.captured_at as string,
-  updatedAt: row.updated_at as string,
-  capturedBy: row.captured_by as string,
-});
+const fromColumn: Record<Stored, (value: SqlValue) => unknown> = {
+  'as is': (value) => value,
+  number: (value) => Number(value),
+  'number or null': (value) => (value === null ? null : Number(value)),
+  'json or null': (value) => (value === null ? null : JSON.parse(String(value))),
+  'json map': (value) => (value === null ? {} : JSON.parse(String(value))),
+};
 
-const toJson = (value: object | null): string | null => (value === null ? null : JSON.stringify(value));
+export const toRow = (lead: LeadView): LeadRow => {
+  const row: LeadRow = {};
+  for (const [field, [column, stored]] of STORED_FIELDS) row[column] = toColumn[stored](lead[field]);
+  row.score_order = lead.score ?? UNSCORED_ORDER;
+  row.search_text = searchTextOf(lead);
+  return row;
+};
 
-const fromJson = <T>(text: SqlValue): T | null => (text === null ? null : (JSON.parse(String(text)) as T));
+export const fromRow = (row: LeadRow): LeadView =>
+  Object.fromEntries(STORED_FIELDS.map(([field, [column, stored]]) => [field, fromColumn[stored](row[column]!)])) as unknown as LeadView;

@@ -42,16 +42,18 @@ export class AccountResolver {
   @Mutation(() => OpenAccountPayload)
   async openAccount(@Arg('input', () => OpenAccountInput) input: OpenAccountInput, @Ctx() context: GraphQLContext) {
     const { commandId, id: accountId } = newEntityIds(context, 'OpenAccount', input.idempotencyKey, 'account');
-    const { idempotencyKey: _key, ...details } = plainInput(input);
+    const plain = plainInput(input);
+    const { idempotencyKey: _key, ...details } = plain;
     // Whoever opens an account owns it unless they name someone else, as conversion does.
     const data = { ...details, ownerId: details.ownerId ?? requireActor(context), accountId };
-    return mutate(context, ACCOUNT, accountId, input, { type: 'OpenAccount', data }, { isNew: true, commandId });
+    return mutate(context, ACCOUNT, accountId, plain, { type: 'OpenAccount', data }, { isNew: true, commandId });
   }
 
   @Mutation(() => UpdateAccountPayload)
   async updateAccount(@Arg('input', () => UpdateAccountInput) input: UpdateAccountInput, @Ctx() context: GraphQLContext) {
-    const { accountId, name, website, phone, industry, size, address, ownerId } = plainInput(input);
-    return mutate(context, ACCOUNT, accountId, input, {
+    const plain = plainInput(input);
+    const { accountId, name, website, phone, industry, size, address, ownerId } = plain;
+    return mutate(context, ACCOUNT, accountId, plain, {
       type: 'UpdateAccount',
       data: { accountId, name, website, phone, industry, size, address, ownerId },
     });

@@ -48,17 +48,19 @@ export class ContactResolver {
   @Mutation(() => CreateContactPayload)
   async createContact(@Arg('input', () => CreateContactInput) input: CreateContactInput, @Ctx() context: GraphQLContext) {
     const { commandId, id: contactId } = newEntityIds(context, 'CreateContact', input.idempotencyKey, 'contact');
-    const { idempotencyKey: _key, ...details } = plainInput(input);
+    const plain = plainInput(input);
+    const { idempotencyKey: _key, ...details } = plain;
     if (details.accountId) await requireAccount(context.app.store, details.accountId);
     // Whoever creates a contact owns it unless they name someone else, as conversion does.
     const data = { ...details, ownerId: details.ownerId ?? requireActor(context), contactId };
-    return mutate(context, CONTACT, contactId, input, { type: 'CreateContact', data }, { isNew: true, commandId });
+    return mutate(context, CONTACT, contactId, plain, { type: 'CreateContact', data }, { isNew: true, commandId });
   }
 
   @Mutation(() => UpdateContactPayload)
   async updateContact(@Arg('input', () => UpdateContactInput) input: UpdateContactInput, @Ctx() context: GraphQLContext) {
-    const { contactId, firstName, lastName, email, phone, jobTitle } = plainInput(input);
-    return mutate(context, CONTACT, contactId, input, {
+    const plain = plainInput(input);
+    const { contactId, firstName, lastName, email, phone, jobTitle } = plain;
+    return mutate(context, CONTACT, contactId, plain, {
       type: 'UpdateContact',
       data: { contactId, firstName, lastName, email, phone, jobTitle },
     });
@@ -66,9 +68,10 @@ export class ContactResolver {
 
   @Mutation(() => MoveContactPayload)
   async moveContact(@Arg('input', () => MoveContactInput) input: MoveContactInput, @Ctx() context: GraphQLContext) {
-    const { contactId, accountId } = plainInput(input);
+    const plain = plainInput(input);
+    const { contactId, accountId } = plain;
     if (accountId) await requireAccount(context.app.store, accountId);
-    return mutate(context, CONTACT, contactId, input, { type: 'MoveContact', data: { contactId, accountId } });
+    return mutate(context, CONTACT, contactId, plain, { type: 'MoveContact', data: { contactId, accountId } });
   }
 
   @Mutation(() => DeactivateContactPayload)
@@ -76,8 +79,9 @@ export class ContactResolver {
     @Arg('input', () => DeactivateContactInput) input: DeactivateContactInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { contactId, reason } = plainInput(input);
-    return mutate(context, CONTACT, contactId, input, { type: 'DeactivateContact', data: { contactId, reason } });
+    const plain = plainInput(input);
+    const { contactId, reason } = plain;
+    return mutate(context, CONTACT, contactId, plain, { type: 'DeactivateContact', data: { contactId, reason } });
   }
 
   @Mutation(() => ReactivateContactPayload)
@@ -85,8 +89,9 @@ export class ContactResolver {
     @Arg('input', () => ReactivateContactInput) input: ReactivateContactInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { contactId } = plainInput(input);
-    return mutate(context, CONTACT, contactId, input, { type: 'ReactivateContact', data: { contactId } });
+    const plain = plainInput(input);
+    const { contactId } = plain;
+    return mutate(context, CONTACT, contactId, plain, { type: 'ReactivateContact', data: { contactId } });
   }
 
   @Query(() => Contact, { nullable: true })

@@ -52,20 +52,23 @@ export class LeadResolver {
   @Mutation(() => CaptureLeadPayload)
   async captureLead(@Arg('input', () => CaptureLeadInput) input: CaptureLeadInput, @Ctx() context: GraphQLContext) {
     const { commandId, id: leadId } = newEntityIds(context, 'CaptureLead', input.idempotencyKey, 'lead');
-    const { idempotencyKey: _key, occurredAt: _occurredAt, ...data } = plainInput(input);
-    return mutate(context, LEAD, leadId, input, { type: 'CaptureLead', data: { ...data, leadId } }, { isNew: true, commandId });
+    const plain = plainInput(input);
+    const { idempotencyKey: _key, occurredAt: _occurredAt, ...data } = plain;
+    return mutate(context, LEAD, leadId, plain, { type: 'CaptureLead', data: { ...data, leadId } }, { isNew: true, commandId });
   }
 
   @Mutation(() => LogLeadContactPayload)
   async logLeadContact(@Arg('input', () => LogLeadContactInput) input: LogLeadContactInput, @Ctx() context: GraphQLContext) {
-    const { leadId, channel, outcome, notes } = plainInput(input);
-    return mutate(context, LEAD, leadId, input, { type: 'LogLeadContact', data: { leadId, channel, outcome, notes } });
+    const plain = plainInput(input);
+    const { leadId, channel, outcome, notes } = plain;
+    return mutate(context, LEAD, leadId, plain, { type: 'LogLeadContact', data: { leadId, channel, outcome, notes } });
   }
 
   @Mutation(() => LogQuoteRequestPayload, { description: 'Records that the lead asked for a proposal (a quote)' })
   async logQuoteRequest(@Arg('input', () => LogQuoteRequestInput) input: LogQuoteRequestInput, @Ctx() context: GraphQLContext) {
-    const { leadId, notes } = plainInput(input);
-    return mutate(context, LEAD, leadId, input, { type: 'LogQuoteRequest', data: { leadId, notes } });
+    const plain = plainInput(input);
+    const { leadId, notes } = plain;
+    return mutate(context, LEAD, leadId, plain, { type: 'LogQuoteRequest', data: { leadId, notes } });
   }
 
   @Mutation(() => UpdateLeadDetailsPayload)
@@ -73,8 +76,9 @@ export class LeadResolver {
     @Arg('input', () => UpdateLeadDetailsInput) input: UpdateLeadDetailsInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { leadId, campaign, person, company, interest } = plainInput(input);
-    return mutate(context, LEAD, leadId, input, {
+    const plain = plainInput(input);
+    const { leadId, campaign, person, company, interest } = plain;
+    return mutate(context, LEAD, leadId, plain, {
       type: 'UpdateLeadDetails',
       data: { leadId, campaign, person, company, interest },
     });
@@ -82,14 +86,16 @@ export class LeadResolver {
 
   @Mutation(() => AssignLeadPayload)
   async assignLead(@Arg('input', () => AssignLeadInput) input: AssignLeadInput, @Ctx() context: GraphQLContext) {
-    const { leadId, ownerId } = plainInput(input);
-    return mutate(context, LEAD, leadId, input, { type: 'AssignLead', data: { leadId, ownerId } });
+    const plain = plainInput(input);
+    const { leadId, ownerId } = plain;
+    return mutate(context, LEAD, leadId, plain, { type: 'AssignLead', data: { leadId, ownerId } });
   }
 
   @Mutation(() => QualifyLeadPayload)
   async qualifyLead(@Arg('input', () => QualifyLeadInput) input: QualifyLeadInput, @Ctx() context: GraphQLContext) {
-    const { leadId, rank, criteria, notes } = plainInput(input);
-    return mutate(context, LEAD, leadId, input, {
+    const plain = plainInput(input);
+    const { leadId, rank, criteria, notes } = plain;
+    return mutate(context, LEAD, leadId, plain, {
       type: 'QualifyLead',
       data: { leadId, rank: rank as 'MQL' | 'SQL', criteria: { ...NO_CRITERIA, ...criteria }, notes },
     });
@@ -97,14 +103,16 @@ export class LeadResolver {
 
   @Mutation(() => DisqualifyLeadPayload)
   async disqualifyLead(@Arg('input', () => DisqualifyLeadInput) input: DisqualifyLeadInput, @Ctx() context: GraphQLContext) {
-    const { leadId, reason, notes } = plainInput(input);
-    return mutate(context, LEAD, leadId, input, { type: 'DisqualifyLead', data: { leadId, reason, notes } });
+    const plain = plainInput(input);
+    const { leadId, reason, notes } = plain;
+    return mutate(context, LEAD, leadId, plain, { type: 'DisqualifyLead', data: { leadId, reason, notes } });
   }
 
   @Mutation(() => RecycleLeadPayload)
   async recycleLead(@Arg('input', () => RecycleLeadInput) input: RecycleLeadInput, @Ctx() context: GraphQLContext) {
-    const { leadId, source, campaign, notes } = plainInput(input);
-    return mutate(context, LEAD, leadId, input, { type: 'RecycleLead', data: { leadId, source, campaign, notes } });
+    const plain = plainInput(input);
+    const { leadId, source, campaign, notes } = plain;
+    return mutate(context, LEAD, leadId, plain, { type: 'RecycleLead', data: { leadId, source, campaign, notes } });
   }
 
   @Query(() => Lead, { nullable: true, description: `One lead. ${TIME_TRAVEL_DESCRIPTION}` })

@@ -73,12 +73,13 @@ export class OpportunityResolver {
     @Ctx() context: GraphQLContext,
   ) {
     const { commandId, id: opportunityId } = newEntityIds(context, 'OpenOpportunity', input.idempotencyKey, 'opportunity');
-    const { idempotencyKey: _key, ...data } = plainInput(input);
+    const plain = plainInput(input);
+    const { idempotencyKey: _key, ...data } = plain;
     await requireAccount(context.app.store, data.accountId);
     if (data.contactId) await requireContactOf(context, data.contactId, data.accountId);
     const ownerId = data.ownerId ?? requireActor(context);
     const command: OpportunityCommand = { type: 'OpenOpportunity', data: { ...data, opportunityId, ownerId } };
-    return mutate(context, OPPORTUNITY, opportunityId, input, command, { isNew: true, commandId });
+    return mutate(context, OPPORTUNITY, opportunityId, plain, command, { isNew: true, commandId });
   }
 
   @Mutation(() => MoveOpportunityStagePayload)
@@ -86,8 +87,9 @@ export class OpportunityResolver {
     @Arg('input', () => MoveOpportunityStageInput) input: MoveOpportunityStageInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, stage } = plainInput(input);
-    return mutate(context, OPPORTUNITY, opportunityId, input, { type: 'MoveOpportunityStage', data: { opportunityId, stage } });
+    const plain = plainInput(input);
+    const { opportunityId, stage } = plain;
+    return mutate(context, OPPORTUNITY, opportunityId, plain, { type: 'MoveOpportunityStage', data: { opportunityId, stage } });
   }
 
   @Mutation(() => UpdateOpportunityPayload)
@@ -95,8 +97,9 @@ export class OpportunityResolver {
     @Arg('input', () => UpdateOpportunityInput) input: UpdateOpportunityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, name, amount, expectedCloseDate, probability, ownerId } = plainInput(input);
-    return mutate(context, OPPORTUNITY, opportunityId, input, {
+    const plain = plainInput(input);
+    const { opportunityId, name, amount, expectedCloseDate, probability, ownerId } = plain;
+    return mutate(context, OPPORTUNITY, opportunityId, plain, {
       type: 'UpdateOpportunity',
       data: { opportunityId, name, amount, expectedCloseDate, probability, ownerId },
     });
@@ -105,8 +108,9 @@ export class OpportunityResolver {
   @Mutation(() => AddQuotePayload)
   async addQuote(@Arg('input', () => AddQuoteInput) input: AddQuoteInput, @Ctx() context: GraphQLContext) {
     const { commandId, id: quoteId } = newEntityIds(context, 'AddQuote', input.idempotencyKey, 'quote');
-    const { opportunityId, amount, validUntil, description } = plainInput(input);
-    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, input, {
+    const plain = plainInput(input);
+    const { opportunityId, amount, validUntil, description } = plain;
+    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, plain, {
       type: 'AddQuote',
       data: { opportunityId, quoteId, amount, validUntil, description },
     }, { commandId });
@@ -118,8 +122,9 @@ export class OpportunityResolver {
     @Arg('input', () => ChangeQuoteStatusInput) input: ChangeQuoteStatusInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, quoteId, status } = plainInput(input);
-    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, input, {
+    const plain = plainInput(input);
+    const { opportunityId, quoteId, status } = plain;
+    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, plain, {
       type: 'ChangeQuoteStatus',
       data: { opportunityId, quoteId, status },
     });
@@ -132,9 +137,10 @@ export class OpportunityResolver {
     @Ctx() context: GraphQLContext,
   ) {
     const { commandId, id: activityId } = newEntityIds(context, 'ScheduleActivity', input.idempotencyKey, 'activity');
-    const { opportunityId, kind, subject, notes } = plainInput(input);
+    const plain = plainInput(input);
+    const { opportunityId, kind, subject, notes } = plain;
     const dueAt = input.dueAt ? input.dueAt.toISOString() : undefined;
-    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, input, {
+    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, plain, {
       type: 'ScheduleActivity',
       data: { opportunityId, activityId, kind, subject, dueAt, notes },
     }, { commandId });
@@ -146,8 +152,9 @@ export class OpportunityResolver {
     @Arg('input', () => CompleteActivityInput) input: CompleteActivityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, activityId, notes } = plainInput(input);
-    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, input, {
+    const plain = plainInput(input);
+    const { opportunityId, activityId, notes } = plain;
+    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, plain, {
       type: 'CompleteActivity',
       data: { opportunityId, activityId, notes },
     });
@@ -159,8 +166,9 @@ export class OpportunityResolver {
     @Arg('input', () => ReopenActivityInput) input: ReopenActivityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, activityId } = plainInput(input);
-    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, input, {
+    const plain = plainInput(input);
+    const { opportunityId, activityId } = plain;
+    const { opportunity } = await mutate(context, OPPORTUNITY, opportunityId, plain, {
       type: 'ReopenActivity',
       data: { opportunityId, activityId },
     });
@@ -172,8 +180,9 @@ export class OpportunityResolver {
     @Arg('input', () => CloseOpportunityInput) input: CloseOpportunityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, outcome, amount, lossReason, competitor, notes } = plainInput(input);
-    return mutate(context, OPPORTUNITY, opportunityId, input, {
+    const plain = plainInput(input);
+    const { opportunityId, outcome, amount, lossReason, competitor, notes } = plain;
+    return mutate(context, OPPORTUNITY, opportunityId, plain, {
       type: 'CloseOpportunity',
       data: { opportunityId, outcome, amount, lossReason, competitor, notes },
     });
@@ -184,8 +193,9 @@ export class OpportunityResolver {
     @Arg('input', () => ReopenOpportunityInput) input: ReopenOpportunityInput,
     @Ctx() context: GraphQLContext,
   ) {
-    const { opportunityId, reason } = plainInput(input);
-    return mutate(context, OPPORTUNITY, opportunityId, input, { type: 'ReopenOpportunity', data: { opportunityId, reason } });
+    const plain = plainInput(input);
+    const { opportunityId, reason } = plain;
+    return mutate(context, OPPORTUNITY, opportunityId, plain, { type: 'ReopenOpportunity', data: { opportunityId, reason } });
   }
 
   @Query(() => Opportunity, { nullable: true, description: `One opportunity. ${TIME_TRAVEL_DESCRIPTION}` })

@@ -110,6 +110,11 @@ export const toRecordedEventType = (event: RecordedEvent): RecordedEventType => 
   inputHash: event.metadata.inputHash,
 });
 
+/** The longest a name, code or other one-line text field may be. */
+export const SHORT = 200;
+/** The longest a free-text field (notes, descriptions) may be. */
+export const LONG = 5000;
+
 export const MAX_PAGE_SIZE = 200;
 
 /** The page size a list query asked for, checked against the contract's limit. */

@@ -5,7 +5,6 @@ import { requestedOccurredAt } from '../../core/backdating';
 import { handleCommand, type CommandContext, type CommandResult } from '../../core/commandHandler';
 import type { Decider, DomainEvent } from '../../core/decider';
 import { deterministicId, digest, newId } from '../../core/ids';
-import { plainInput } from '../../core/json';
 import type { GraphQLContext } from './context';
 
 export interface CommandRequest<State, Command, Event extends DomainEvent> {
@@ -106,6 +105,7 @@ export const mutate = async <State, Command extends { type: string }, Event exte
   context: GraphQLContext,
   kind: EntityKind<State, Command, Event, View, Payload>,
   id: string,
+  /** The mutation's input as `plainInput` gave it to the resolver (so it is computed once). */
   input: { idempotencyKey?: string | null; expectedRevision?: number | null },
   command: Command,
   options: { isNew?: boolean; commandId?: string } = {},
@@ -115,7 +115,7 @@ export const mutate = async <State, Command extends { type: string }, Event exte
     streamId: kind.streamId(id),
     command,
     commandType: command.type,
-    input: plainInput(input),
+    input,
     existingEntity: options.isNew ? undefined : { type: kind.name, id },
     commandId: options.commandId,
   });

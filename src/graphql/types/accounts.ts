@@ -1,13 +1,13 @@
 /** The account's GraphQL shapes: what clients send (inputs, validated) and what they read. */
-import 'reflect-metadata';
 import { IsInt, IsNotEmpty, IsOptional, IsUrl, Length, MaxLength, Min, ValidateNested } from 'class-validator';
+import 'reflect-metadata';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { type Connection, MutationInput, connectionOf, enumOf, payloadOf } from '../shared/common';
-import { DateTimeScalar } from '../shared/scalars';
-import { Address, AddressInput } from './leads';
 import type { AccountView } from '../../../projections/accounts/accountsReadModel';
 import { ACCOUNT_STATUSES, type AccountStatus } from '../../domain/accounts/account';
 import { ACCOUNT_KINDS, type AccountKind } from '../../domain/accounts/events';
+import { type Connection, connectionOf, enumOf, MutationInput, payloadOf, SHORT } from '../shared/common';
+import { DateTimeScalar } from '../shared/scalars';
+import { Address, AddressInput } from './leads';
 
 export const AccountKindEnum = enumOf(ACCOUNT_KINDS);
 export const AccountStatusEnum = enumOf(ACCOUNT_STATUSES);
@@ -20,7 +20,6 @@ registerEnumType(AccountStatusEnum, {
   description: 'PROSPECT until an opportunity of the account is won, then CUSTOMER while a win stands',
 });
 
-const SHORT = 200;
 const WEBSITE_MESSAGE = 'website must be a web address such as example.com';
 
 // ---------------------------------------------------------------------------------------------

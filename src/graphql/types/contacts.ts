@@ -1,15 +1,13 @@
 /** The contact's GraphQL shapes: what clients send (inputs, validated) and what they read. */
-import 'reflect-metadata';
 import { IsEmail, IsNotEmpty, IsOptional, Length, MaxLength } from 'class-validator';
+import 'reflect-metadata';
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
-import { type Connection, MutationInput, RevisedMutationInput, connectionOf, payloadOf } from '../shared/common';
+import type { ContactLeadCycleView, ContactView } from '../../../projections/contacts/contactsReadModel';
+import type { LeadStatus } from '../../domain/leads/lead';
+import { type Connection, connectionOf, LONG, MutationInput, payloadOf, RevisedMutationInput, SHORT } from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
 import { LeadStatusEnum } from './leads';
-import type { LeadStatus } from '../../domain/leads/lead';
-import type { ContactLeadCycleView, ContactView } from '../../../projections/contacts/contactsReadModel';
 
-const SHORT = 200;
-const LONG = 5000;
 
 // ---------------------------------------------------------------------------------------------
 // Inputs

@@ -1,13 +1,13 @@
 /** The insights' GraphQL shapes: KPIs served by read models, and retrospectives by replay. */
-import 'reflect-metadata';
 import { ArrayUnique, IsIn, IsOptional, Matches } from 'class-validator';
+import 'reflect-metadata';
 import { ArgsType, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { Money, Reason, enumOf } from '../shared/common';
-import { DateTimeScalar } from '../shared/scalars';
+import { KPI_DIMENSIONS, type KpiDimension } from '../../domain/insights/definitions';
 import type { LeadSource } from '../../domain/leads/lead';
+import { enumOf, Money, Reason } from '../shared/common';
+import { DateTimeScalar } from '../shared/scalars';
 import { LeadSourceEnum } from './leads';
 import { PipelineReport } from './opportunities';
-import { KPI_DIMENSIONS, type KpiDimension } from '../../domain/insights/definitions';
 
 export const KpiDimensionEnum = enumOf(KPI_DIMENSIONS);
 registerEnumType(KpiDimensionEnum, {

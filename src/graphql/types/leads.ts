@@ -1,5 +1,4 @@
 /** The lead's GraphQL shapes: what clients send (inputs, validated) and what they read. */
-import 'reflect-metadata';
 import {
   IsEmail,
   IsIn,
@@ -11,9 +10,8 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
+import 'reflect-metadata';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { type Connection, Money, MoneyInput, MutationInput, Reason, RevisedMutationInput, connectionOf, enumOf, payloadOf } from '../shared/common';
-import { DateTimeScalar } from '../shared/scalars';
 import { OCCURRED_AT_DESCRIPTION } from '../../core/backdating';
 import {
   CONTACT_CHANNELS,
@@ -27,6 +25,8 @@ import {
   type LeadSource,
   type LeadStatus,
 } from '../../domain/leads/lead';
+import { connectionOf, enumOf, LONG, Money, MoneyInput, MutationInput, payloadOf, Reason, RevisedMutationInput, SHORT, type Connection } from '../shared/common';
+import { DateTimeScalar } from '../shared/scalars';
 
 export const LeadSourceEnum = enumOf(LEAD_SOURCES);
 export const LeadStatusEnum = enumOf(LEAD_STATUSES);
@@ -39,8 +39,6 @@ registerEnumType(LeadRankEnum, { name: 'LeadRank' });
 registerEnumType(ContactChannelEnum, { name: 'ContactChannel' });
 registerEnumType(ContactOutcomeEnum, { name: 'ContactOutcome' });
 
-const SHORT = 200;
-const LONG = 5000;
 
 // ---------------------------------------------------------------------------------------------
 // Inputs

@@ -12,7 +12,7 @@ import {
   type QuoteStatus,
 } from '../../domain/opportunities/events';
 import type { OpportunitySnapshot } from '../../useCases/asOf';
-import { connectionOf, enumOf, Money, MoneyInput, MutationInput, payloadOf, Reason, RevisedMutationInput, type Connection } from '../shared/common';
+import { connectionOf, enumOf, LONG, Money, MoneyInput, MutationInput, payloadOf, Reason, RevisedMutationInput, SHORT, type Connection } from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
 
 export const OpportunityStatusEnum = enumOf(OPPORTUNITY_STATUSES);
@@ -24,8 +24,6 @@ registerEnumType(OpportunityOutcomeEnum, { name: 'OpportunityOutcome' });
 registerEnumType(QuoteStatusEnum, { name: 'QuoteStatus' });
 registerEnumType(ActivityKindEnum, { name: 'ActivityKind' });
 
-const SHORT = 200;
-const LONG = 5000;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_MESSAGE = 'must be a calendar date, YYYY-MM-DD';
 

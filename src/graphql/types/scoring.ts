@@ -1,6 +1,6 @@
 /** Scoring's GraphQL shapes. */
-import 'reflect-metadata';
 import { IsInt, IsNotEmpty, IsOptional, Length, Min } from 'class-validator';
+import 'reflect-metadata';
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 import { DateTimeScalar, JSONScalar } from '../shared/scalars';
 import { Lead, ScoreContributionType } from './leads';
