@@ -7,7 +7,12 @@ const require = createRequire(import.meta.url);
  * End-to-end suites that only speak HTTP to `startTestServer`, so they run unchanged on any
  * store. (test/conversionCrash reads the SQLite file itself; test/multiInstance is PostgreSQL's.)
  */
-const POSTGRES_E2E_SUITES = ['src/**/*.e2e.spec.ts', 'test/seedsExample.e2e.spec.ts'];
+const POSTGRES_E2E_SUITES = [
+  'src/**/*.e2e.spec.ts',
+  'test/seedsExample.e2e.spec.ts',
+  'test/roles.e2e.spec.ts',
+  'test/requestLimits.e2e.spec.ts',
+];
 
 export default defineConfig({
   resolve: {

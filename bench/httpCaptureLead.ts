@@ -69,7 +69,7 @@ export async function benchCaptureLead(
   try {
     const url = `${base}/graphql`;
     const token = await mintToken(
-      { sub: 'bench', roles: ['sales', 'manager'] },
+      { sub: 'bench', roles: ['sales'] },
       new TextEncoder().encode(secret),
     );
     const headers = { authorization: `Bearer ${token}` };

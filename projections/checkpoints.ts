@@ -3,6 +3,12 @@
  * built with and the position it has committed, next to what the runner has processed. Kept
  * apart from the runner, which follows the log, so that the bookkeeping table and the guard
  * against a second runner live in one place.
+ *
+ * A projection that failed on an event is set aside: the `failure` column of its row says on
+ * which event, with which error, since when (JSON, see `ProjectionFailure`). Its checkpoint stays
+ * before that event, so nothing is skipped; the column is cleared in the transaction that moves
+ * the checkpoint past the event (after a fix, at the next start) or that resets the projection.
+ * Every instance sharing the read database reads it there (`readCheckpointRows`).
  */
 import type { EventStore, GlobalPosition } from '../src/core/eventStore';
 import type { Projection } from './projection';
@@ -13,14 +19,95 @@ const CREATE_CHECKPOINTS_TABLE = `
     name TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     position TEXT,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    failure TEXT
   )`;
+
+/** Why a projection is set aside: the event it failed on, and how. */
+export interface ProjectionFailure {
+  name: string;
+  eventId: string;
+  eventType: string;
+  streamId: string;
+  /** The failed event's position: the projection's checkpoint stays before it. */
+  position: GlobalPosition;
+  /** The error's message. */
+  error: string;
+  /** When the projection first failed on this event (ISO-8601); retries keep it. */
+  since: string;
+  /** When it last failed on it: each start retries. */
+  lastAttemptAt: string;
+  /** How many times it failed on it (1, then one more per retry). */
+  attempts: number;
+}
+
+/** What a failure holds before it is stored. */
+export type FailedEvent = Pick<ProjectionFailure, 'name' | 'eventId' | 'eventType' | 'streamId' | 'position' | 'error'>;
+
+/** A row of the checkpoint table, as any instance reads it. */
+export interface CheckpointRow {
+  name: string;
+  version: number;
+  position: GlobalPosition | null;
+  failure: ProjectionFailure | undefined;
+}
 
 /** What `load` found: the projections whose stored version is current, and the others. */
 export interface LoadedCheckpoints {
-  current: { projection: Projection; position: GlobalPosition | undefined }[];
+  current: { projection: Projection; position: GlobalPosition | undefined; failure: ProjectionFailure | undefined }[];
   outdated: Projection[];
 }
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** Error messages are kept to this many characters. */
+const MAX_ERROR_LENGTH = 2000;
+
+/**
+ * Reads every checkpoint with its failure, in one statement (so one snapshot). A table created
+ * before the `failure` column existed, and not yet migrated by a runner, reads as no failures.
+ */
+export const readCheckpointRows = async (db: SqlDatabase): Promise<CheckpointRow[]> => {
+  let rows: Array<{ name: string; version: number; position: string | null; failure?: string | null }>;
+  try {
+    rows = await db.all('SELECT name, version, position, failure FROM projection_checkpoints');
+  } catch (error) {
+    if (!(await hasCheckpointTable(db)) || (await hasFailureColumn(db))) throw error;
+    rows = await db.all('SELECT name, version, position FROM projection_checkpoints');
+  }
+  return rows.map((row) => ({
+    name: row.name,
+    version: Number(row.version),
+    position: row.position,
+    failure: parseFailure(row.name, row.failure),
+  }));
+};
+
+const hasCheckpointTable = (db: SqlDatabase) =>
+  db.all('SELECT name FROM projection_checkpoints WHERE 1 = 0').then(
+    () => true,
+    () => false,
+  );
+
+const hasFailureColumn = (db: SqlDatabase) =>
+  db.all('SELECT failure FROM projection_checkpoints WHERE 1 = 0').then(
+    () => true,
+    () => false,
+  );
+
+const parseFailure = (name: string, text: string | null | undefined): ProjectionFailure | undefined => {
+  if (text == null) return undefined;
+  try {
+    const stored = JSON.parse(text) as Omit<ProjectionFailure, 'name'>;
+    return { ...stored, name };
+  } catch {
+    // Unreadable, yet there: still a failure.
+    const now = new Date(0).toISOString();
+    return { name, eventId: '', eventType: '', streamId: '', position: '', error: text, since: now, lastAttemptAt: now, attempts: 1 };
+  }
+};
+
+const storedFailure = ({ name: _name, ...failure }: ProjectionFailure): string => JSON.stringify(failure);
 
 export class ProjectionCheckpoints {
   /** Committed positions; undefined means nothing applied yet. */
@@ -30,6 +117,8 @@ export class ProjectionCheckpoints {
    * write: the guard against a second runner compares with this, not with what was processed.
    */
   private readonly storedCheckpoints = new Map<string, GlobalPosition | undefined>();
+  /** The failures the table holds, cleared by the move that passes their event. */
+  private readonly storedFailures = new Map<string, ProjectionFailure>();
 
   constructor(
     private readonly db: SqlDatabase,
@@ -43,13 +132,8 @@ export class ProjectionCheckpoints {
    */
   async load(): Promise<LoadedCheckpoints> {
     await this.db.exec(CREATE_CHECKPOINTS_TABLE);
-    const stored = new Map(
-      (
-        await this.db.all<{ name: string; version: number; position: string | null }>(
-          'SELECT name, version, position FROM projection_checkpoints',
-        )
-      ).map((row) => [row.name, row]),
-    );
+    await this.addFailureColumn();
+    const stored = new Map((await readCheckpointRows(this.db)).map((row) => [row.name, row]));
     const loaded: LoadedCheckpoints = { current: [], outdated: [] };
     for (const projection of this.projections) {
       const checkpoint = stored.get(projection.name);
@@ -57,22 +141,40 @@ export class ProjectionCheckpoints {
         loaded.outdated.push(projection);
         continue;
       }
-      loaded.current.push({ projection, position: checkpoint.position ?? undefined });
+      loaded.current.push({ projection, position: checkpoint.position ?? undefined, failure: checkpoint.failure });
     }
     return loaded;
   }
 
-  /** Takes up a checkpoint as stored, for a projection that is not rebuilt. */
-  resume(name: string, position: GlobalPosition | undefined): void {
-    this.checkpoints.set(name, position);
-    this.storedCheckpoints.set(name, position);
+  /** A table created before failures were kept gets their column. */
+  private async addFailureColumn(): Promise<void> {
+    if (await hasFailureColumn(this.db)) return;
+    try {
+      await this.db.exec('ALTER TABLE projection_checkpoints ADD COLUMN failure TEXT');
+    } catch (error) {
+      // Another process may have added it meanwhile.
+      if (!(await hasFailureColumn(this.db))) throw error;
+    }
   }
 
-  /** Stores, within the transaction that resets the projection, its version and no position. */
+  /**
+   * Takes up a checkpoint as stored, for a projection that is not rebuilt. A stored failure is
+   * not taken up as one: the projection is retried from its checkpoint, and the failure stays
+   * in the table until the projection gets past its event, or fails on it again.
+   */
+  resume(name: string, position: GlobalPosition | undefined, failure?: ProjectionFailure): void {
+    this.checkpoints.set(name, position);
+    this.storedCheckpoints.set(name, position);
+    if (failure === undefined) this.storedFailures.delete(name);
+    else this.storedFailures.set(name, failure);
+  }
+
+  /** Stores, within the transaction that resets the projection, its version, no position, no failure. */
   async restart(tx: SqlDatabase, projection: Projection, now: string): Promise<void> {
     await tx.run(
-      `INSERT INTO projection_checkpoints (name, version, position, updated_at) VALUES (?, ?, NULL, ?)
-       ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = NULL, updated_at = excluded.updated_at`,
+      `INSERT INTO projection_checkpoints (name, version, position, updated_at, failure) VALUES (?, ?, NULL, ?, NULL)
+       ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = NULL, updated_at = excluded.updated_at,
+         failure = NULL`,
       [projection.name, projection.version, now],
     );
   }
@@ -82,7 +184,30 @@ export class ProjectionCheckpoints {
     for (const projection of projections) {
       this.checkpoints.set(projection.name, undefined);
       this.storedCheckpoints.set(projection.name, undefined);
+      this.storedFailures.delete(projection.name);
     }
+  }
+
+  /**
+   * Stores, in a transaction of its own, that a projection failed on an event. Failing again on
+   * the same event (a retry) keeps `since` and counts the attempt. Returns what is stored.
+   */
+  async setAside(failed: FailedEvent, now: string): Promise<ProjectionFailure> {
+    const previous = this.storedFailures.get(failed.name);
+    const again = previous !== undefined && previous.eventId === failed.eventId;
+    const failure: ProjectionFailure = {
+      ...failed,
+      error: failed.error.length > MAX_ERROR_LENGTH ? `${failed.error.slice(0, MAX_ERROR_LENGTH)}…` : failed.error,
+      since: again ? previous.since : now,
+      lastAttemptAt: now,
+      attempts: again ? previous.attempts + 1 : 1,
+    };
+    const { changes } = await this.db.transaction((tx) =>
+      tx.run('UPDATE projection_checkpoints SET failure = ? WHERE name = ?', [storedFailure(failure), failed.name]),
+    );
+    if (changes !== 1) throw new Error(`There is no checkpoint of projection ${failed.name} to set it aside`);
+    this.storedFailures.set(failed.name, failure);
+    return failure;
   }
 
   /**
@@ -92,8 +217,11 @@ export class ProjectionCheckpoints {
    */
   async move(tx: SqlDatabase, name: string, position: GlobalPosition, now: string): Promise<void> {
     const previous = this.storedCheckpoints.get(name) ?? null;
+    const failure = this.storedFailures.get(name);
+    // Past the event it failed on: the projection is no longer set aside.
+    const passed = failure !== undefined && this.passes(position, failure);
     const { changes } = await tx.run(
-      `UPDATE projection_checkpoints SET position = ?, updated_at = ?
+      `UPDATE projection_checkpoints SET position = ?, updated_at = ?${passed ? ', failure = NULL' : ''}
        WHERE name = ? AND (position = ? OR (position IS NULL AND CAST(? AS TEXT) IS NULL))`,
       [position, now, name, previous, previous],
     );
@@ -101,17 +229,23 @@ export class ProjectionCheckpoints {
   }
 
   /** Once the transaction that moved their checkpoints is committed. */
-  stored(names: readonly string[], position: GlobalPosition): void {
-    for (const name of names) this.storedCheckpoints.set(name, position);
+  stored(moves: ReadonlyArray<readonly [name: string, position: GlobalPosition]>): void {
+    for (const [name, position] of moves) {
+      this.storedCheckpoints.set(name, position);
+      const failure = this.storedFailures.get(name);
+      if (failure !== undefined && this.passes(position, failure)) this.storedFailures.delete(name);
+    }
   }
 
   /** Once a batch is through, whether or not it had anything to write. */
-  processed(names: readonly string[], position: GlobalPosition): void {
-    for (const name of names) this.checkpoints.set(name, position);
+  processed(moves: ReadonlyArray<readonly [name: string, position: GlobalPosition]>): void {
+    for (const [name, position] of moves) this.checkpoints.set(name, position);
   }
 
-  hasProcessed(position: GlobalPosition): boolean {
+  /** Every projection but those named in `except` has processed `position`. */
+  hasProcessed(position: GlobalPosition, except: ReadonlySet<string> = NONE): boolean {
     return this.projections.every((projection) => {
+      if (except.has(projection.name)) return true;
       const checkpoint = this.checkpoints.get(projection.name);
       return checkpoint !== undefined && this.store.comparePositions(position, checkpoint) <= 0;
     });
@@ -122,14 +256,33 @@ export class ProjectionCheckpoints {
     return checkpoint === undefined || this.store.comparePositions(position, checkpoint) > 0;
   }
 
-  /** Where reading must resume so that the projection furthest behind misses nothing. */
-  lowestCheckpoint(): GlobalPosition | undefined {
+  /** What the projection has processed; undefined means nothing yet. */
+  checkpointOf(name: string): GlobalPosition | undefined {
+    return this.checkpoints.get(name);
+  }
+
+  /**
+   * Where reading must resume so that the projection furthest behind misses nothing; those named
+   * in `except` (set aside) are not waited for, unless nothing else is left.
+   */
+  lowestCheckpoint(except: ReadonlySet<string> = NONE): GlobalPosition | undefined {
+    const considered = this.projections.filter((projection) => !except.has(projection.name));
     let lowest: GlobalPosition | undefined;
-    for (const projection of this.projections) {
+    for (const projection of considered.length > 0 ? considered : this.projections) {
       const checkpoint = this.checkpoints.get(projection.name);
       if (checkpoint === undefined) return undefined;
       if (lowest === undefined || this.store.comparePositions(checkpoint, lowest) < 0) lowest = checkpoint;
     }
     return lowest;
   }
+
+  private passes(position: GlobalPosition, failure: ProjectionFailure): boolean {
+    try {
+      return this.store.comparePositions(position, failure.position) >= 0;
+    } catch {
+      // A failure of unreadable position (another store?) goes with the first move.
+      return true;
+    }
+  }
 }
+

@@ -1,8 +1,9 @@
 /**
  * The SqlDatabase port on PostgreSQL, so the read models the projections keep in SQLite can live
  * in a database that several API processes share. The projections' SQL runs unchanged: `?`
- * placeholders become `$1..$n`, unqualified table names resolve in the configured schema, and
- * integers come back as numbers, as they do from SQLite.
+ * placeholders become `$1..$n`, unqualified table names resolve in the configured schema,
+ * integers come back as numbers, as they do from SQLite, and strings holding U+0000 (which a
+ * PostgreSQL `text` cannot) are stored escaped and read back as they were (`encodeText`).
  */
 import pg from 'pg';
 import {
@@ -93,6 +94,30 @@ const endOfBlockComment = (sql: string, start: number): number => {
   return sql.length;
 };
 
+/**
+ * PostgreSQL text cannot hold U+0000, which an event may carry (JSON escapes it, so the event
+ * store keeps it). Every string parameter goes through `encodeText` and every text result
+ * through `decodeText`: a string without U+0000 and without U+FFFF (a Unicode noncharacter,
+ * the escape) is stored as it is, so equality, LIKE and ordering of such strings are unchanged;
+ * in the others U+0000 becomes U+FFFF '0' and U+FFFF becomes U+FFFF U+FFFF. Equality and LIKE
+ * (with the pattern encoded the same way) still hold for them; `_` matches half of an escaped
+ * character, and they may sort otherwise than on SQLite.
+ */
+const ESCAPE = '\uFFFF';
+const NEEDS_ESCAPING = /[\u0000\uFFFF]/;
+
+export const encodeText = (text: string): string =>
+  NEEDS_ESCAPING.test(text) ? text.replace(/[\u0000\uFFFF]/g, (char) => (char === ESCAPE ? ESCAPE + ESCAPE : `${ESCAPE}0`)) : text;
+
+export const decodeText = (text: string): string =>
+  text.includes(ESCAPE) ? text.replace(/\uFFFF(\uFFFF|0)?/g, (_escape, next?: string) => (next === '0' ? '\u0000' : ESCAPE)) : text;
+
+const encodeParameters = (params: readonly SqlValue[]): SqlValue[] =>
+  params.map((value) => (typeof value === 'string' ? encodeText(value) : value));
+
+/** text, varchar, bpchar, name and unknown (an untyped literal). */
+const TEXT_OIDS = new Set([25, 1043, 1042, 19, 705]);
+
 const INT8_OID = 20;
 /** pg hands bigint (COUNT, SUM of integers) back as text, for fear of precision; SQLite gives numbers. */
 const parseInt8 = (text: string): number | bigint => {
@@ -101,7 +126,11 @@ const parseInt8 = (text: string): number | bigint => {
 };
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === INT8_OID
+      ? parseInt8
+      : TEXT_OIDS.has(oid) && format !== 'binary'
+        ? decodeText
+        : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 const MAX_CACHED_CONVERSIONS = 1000;
@@ -131,12 +160,12 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
   // recreates the table with other columns, and fail with "cached plan must not change result type".
   const on = (client: pg.PoolClient, depth: number): SqlDatabase => ({
     run: async (sql, params = []) => ({
-      changes: (await client.query({ text: converted(sql), values: [...params], types })).rowCount ?? 0,
+      changes: (await client.query({ text: converted(sql), values: encodeParameters(params), types })).rowCount ?? 0,
     }),
     all: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-      (await client.query({ text: converted(sql), values: [...params], types })).rows as T[],
+      (await client.query({ text: converted(sql), values: encodeParameters(params), types })).rows as T[],
     get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-      (await client.query({ text: converted(sql), values: [...params], types })).rows[0] as T | undefined,
+      (await client.query({ text: converted(sql), values: encodeParameters(params), types })).rows[0] as T | undefined,
     exec: async (sql) => {
       await client.query(sql);
     },
@@ -158,6 +187,10 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
   const withClient = async <T>(task: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     let unusable: Error | undefined;
+    // A connection that breaks while borrowed (its session ended by the server) emits 'error':
+    // unheard, that would end the process. The query in flight fails anyway; drop the connection.
+    const broken = (error: Error) => (unusable ??= error);
+    client.on('error', broken);
     try {
       await useSchema(client, schema, quotedSchema);
       return await task(client);
@@ -165,6 +198,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       if (error instanceof UnusableConnectionError) unusable = error;
       throw error instanceof UnusableConnectionError ? error.cause : error;
     } finally {
+      client.removeListener('error', broken);
       // pg drops a connection that broke by itself; one left in an unknown state is dropped here.
       client.release(unusable);
     }

@@ -22,7 +22,7 @@ import { opportunitiesProjection } from './opportunities/opportunitiesProjection
 import { findOpportunities, pipelineSummary } from './opportunities/opportunitiesQueries';
 import { openPostgresDatabase } from './postgresDatabase';
 import type { Projection } from './projection';
-import { ProjectionFailedError, ProjectionRunner } from './runner';
+import { ProjectionRunner } from './runner';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 import { generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
 
@@ -273,7 +273,7 @@ describe('read models on PostgreSQL', () => {
     expect(await snapshot(postgres.db)).toEqual(live);
   });
 
-  it('moves no checkpoint and keeps no row of a batch in which a projection fails', async () => {
+  it('sets aside a projection that fails, keeping it exactly before the event, while the others go on', async () => {
     const history = fullHistory.slice(0, 60);
     const poison = history[25]!;
     const ledger = (failOn?: string): Projection => ({
@@ -284,7 +284,7 @@ describe('read models on PostgreSQL', () => {
       reset: (db) => db.exec('DROP TABLE IF EXISTS ledger'),
       apply: async (tx, event) => {
         await tx.run('INSERT INTO ledger (event_id) VALUES (?)', [event.id]);
-        // After its own row and the leads row of the same event: both must vanish.
+        // After its own row of the same event: it must vanish.
         if (event.id === failOn) throw new Error('this event breaks the projection');
       },
     });
@@ -293,21 +293,27 @@ describe('read models on PostgreSQL', () => {
     const positions = (await broken.store.readAll()).map((event) => event.position);
 
     await broken.runner.start();
-    await expect(broken.runner.whenCaughtUp()).rejects.toBeInstanceOf(ProjectionFailedError);
-
-    // Batches of 10: the third one, events 20 to 29, failed as a whole.
-    const checkpoints = await broken.db.all<{ name: string; position: string }>(
-      'SELECT name, position FROM projection_checkpoints ORDER BY name',
-    );
-    expect(checkpoints).toEqual([
-      { name: 'leads', position: positions[19] },
-      { name: 'ledger', position: positions[19] },
+    await broken.runner.whenCaughtUp();
+    expect(broken.runner.lastError).toBeUndefined();
+    expect(broken.runner.failures).toMatchObject([
+      { name: 'ledger', eventId: poison.id, position: positions[25], error: 'this event breaks the projection', attempts: 1 },
     ]);
+
+    // Batches of 10: in the third, events 20 to 29, the ledger kept 20 to 24 and stopped; leads went on.
+    const checkpoints = await broken.db.all<{ name: string; position: string; failure: string | null }>(
+      'SELECT name, position, failure FROM projection_checkpoints ORDER BY name',
+    );
+    expect(checkpoints.map(({ name, position }) => ({ name, position }))).toEqual([
+      { name: 'leads', position: positions[59] },
+      { name: 'ledger', position: positions[24] },
+    ]);
+    expect(checkpoints[0]!.failure).toBeNull();
+    expect(JSON.parse(checkpoints[1]!.failure!)).toMatchObject({ eventId: poison.id, position: positions[25] });
     const ledgerIds = (await broken.db.all<{ event_id: string }>('SELECT event_id FROM ledger')).map((row) => row.event_id);
-    expect(ledgerIds.sort()).toEqual(history.slice(0, 20).map(({ id }) => id).sort());
+    expect(ledgerIds.sort()).toEqual(history.slice(0, 25).map(({ id }) => id).sort());
     const leadRevisions = await broken.db.all<{ id: string; revision: number }>('SELECT id, revision FROM read_leads');
     const expectedRevisions = new Map<string, number>();
-    for (const { event } of leadHistory.slice(0, 20)) {
+    for (const { event } of leadHistory.slice(0, 60)) {
       expectedRevisions.set(event.data.leadId, (expectedRevisions.get(event.data.leadId) ?? -1) + 1);
     }
     expect(new Map(leadRevisions.map((row) => [row.id, row.revision]))).toEqual(expectedRevisions);
@@ -320,5 +326,7 @@ describe('read models on PostgreSQL', () => {
 
     const replayed = (await fixed.db.all<{ event_id: string }>('SELECT event_id FROM ledger')).map((row) => row.event_id);
     expect(replayed.sort()).toEqual(history.map(({ id }) => id).sort());
+    expect(fixed.runner.failures).toEqual([]);
+    expect(await fixed.db.all('SELECT name FROM projection_checkpoints WHERE failure IS NOT NULL')).toEqual([]);
   });
 });

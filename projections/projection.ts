@@ -18,7 +18,16 @@ export interface Projection {
   setup(db: SqlDatabase): Promise<void>;
   /** Drops the tables (setup follows); must also work when they do not exist yet. */
   reset(db: SqlDatabase): Promise<void>;
-  /** The event types `apply` is called with; others only move the checkpoint. */
+  /**
+   * The event types `apply` is called with; others only move the checkpoint. While the
+   * projection is set aside, a write of a type it names answers READ_MODEL_STOPPED (unless the
+   * caller says which read models its answer reads); one handling `EVERY_EVENT_TYPE` (an index)
+   * is never taken for the read model of a write's answer.
+   */
   canHandle: readonly string[];
+  /**
+   * Throws when the event cannot be applied: nothing of it is kept, and the projection is set
+   * aside at that event (the others go on) until a start that gets past it, or a rebuild.
+   */
   apply(tx: SqlDatabase, event: RecordedEvent): Promise<void>;
 }

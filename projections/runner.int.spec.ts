@@ -5,7 +5,6 @@ import { leadsProjection } from './leads/leadsProjection';
 import { getLead } from './leads/leadView';
 import type { Projection } from './projection';
 import {
-  ProjectionFailedError,
   ProjectionRunner,
   ProjectionRunnerStoppedError,
   ReadModelTimeoutError,
@@ -186,7 +185,7 @@ describe('ProjectionRunner', () => {
     ]);
   });
 
-  it('stops at an event a projection cannot apply, and a restart applies it exactly once', async () => {
+  it('sets aside a projection that cannot apply an event, the others go on, and a restart applies it exactly once', async () => {
     const history = generateLeadHistory({ seed: 5, leadCount: 3, eventCount: 6 });
     const poisonId = history[3]!.id;
     const logged: unknown[][] = [];
@@ -197,19 +196,20 @@ describe('ProjectionRunner', () => {
     const reached = await appendAll(store, history.slice(0, 3));
     await broken.runner.waitForPosition(reached);
     const { position: poisonPosition } = await appendLeadEvent(store, history[3]!.event, history[3]);
-    await appendAll(store, history.slice(4));
+    const last = await appendAll(store, history.slice(4));
 
-    await expect(broken.runner.waitForPosition(poisonPosition, 2000)).rejects.toBeInstanceOf(
-      ProjectionRunnerStoppedError,
-    );
-    expect(broken.runner.lastError).toBeInstanceOf(ProjectionFailedError);
-    expect((broken.runner.lastError as ProjectionFailedError).event.id).toBe(poisonId);
+    // The leads keep up; the wait tells that the ledger is stopped short of the position.
+    const stopped = await broken.runner.waitForPosition(last, 2000);
+    expect(stopped).toMatchObject([
+      { failure: { name: 'ledger', eventId: poisonId, position: poisonPosition, error: 'this event breaks the projection' }, checkpoint: reached },
+    ]);
+    expect(broken.runner.lastError).toBeUndefined();
+    expect(broken.runner.failures).toHaveLength(1);
     expect(String(logged[0]?.[0])).toContain(poisonId);
-    // Nothing of the failed event reached any read model, not even the projection that could.
+    // Nothing of the failed event reached the ledger; the leads have every event.
     expect(await broken.db.get('SELECT 1 AS found FROM ledger WHERE event_id = ?', [poisonId])).toBeUndefined();
-    const leadId = history[3]!.event.data.leadId;
-    const revisionBefore = history.slice(0, 3).filter(({ event }) => event.data.leadId === leadId).length - 1;
-    expect((await getLead(broken.db, leadId))?.revision ?? -1).toBe(revisionBefore);
+    const leadId = history[5]!.event.data.leadId;
+    expect((await getLead(broken.db, leadId))?.revision).toBe(history.filter(({ event }) => event.data.leadId === leadId).length - 1);
     await broken.shutDown();
 
     const fixed = readSide([leadsProjection, ledgerProjection()]);
@@ -219,6 +219,8 @@ describe('ProjectionRunner', () => {
     const ledger = await fixed.db.all<{ event_id: string }>('SELECT event_id FROM ledger');
     expect(ledger.map((row) => row.event_id).sort()).toEqual(history.map(({ id }) => id).sort());
     expect(fixed.runner.lastError).toBeUndefined();
+    expect(fixed.runner.failures).toEqual([]);
+    expect(await fixed.runner.waitForPosition(last)).toEqual([]);
   });
 
   it('waits for a position until it is projected, and gives up after the timeout', async () => {

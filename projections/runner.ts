@@ -3,12 +3,19 @@
  * checkpoints moved in one transaction, so after a crash every projection resumes exactly
  * after the last event it committed: nothing is applied twice, nothing is skipped.
  *
+ * One bad event stops one projection, not the runner: a projection that fails on an event is
+ * set aside (the failure is stored with its checkpoint, in a transaction of its own), the batch
+ * is applied again without it, and the others go on. The set-aside projection keeps everything
+ * before that event and stops there; it is retried at the next start (or rebuilt). Errors of the
+ * database itself (a lost connection, a full disk) are no event's fault: they still stop the
+ * runner, as every error did before.
+ *
  * Catching up reads the log in pages (one transaction per page, which is what makes a replay
  * fast); once caught up the runner follows a live subscription, one burst per transaction.
  * Where each projection stands, and the table that keeps it, is the business of checkpoints.ts.
  */
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../src/core/eventStore';
-import { ProjectionCheckpoints } from './checkpoints';
+import { ProjectionCheckpoints, type ProjectionFailure } from './checkpoints';
 import { EVERY_EVENT_TYPE, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
 
@@ -20,6 +27,15 @@ export interface ProjectionRunnerOptions {
   logger?: Pick<Console, 'error'>;
   /** Events per transaction while catching up. */
   batchSize?: number;
+  /** Told each time a projection is set aside, once its failure is stored. */
+  onSetAside?(failure: ProjectionFailure): void;
+}
+
+/** A set-aside projection that has not processed a position, and where it stands. */
+export interface StoppedProjection {
+  failure: ProjectionFailure;
+  /** Its checkpoint: the last position it processed, before the event it failed on. */
+  checkpoint: GlobalPosition | undefined;
 }
 
 export class ProjectionFailedError extends Error {
@@ -86,6 +102,9 @@ export class ProjectionRunner {
   private active = false;
   private caughtUp = false;
   private failure: unknown;
+  /** The projections set aside since start, by name. */
+  private readonly setAside = new Map<string, { failure: ProjectionFailure; error: ProjectionFailedError }>();
+  private readonly onSetAside: ((failure: ProjectionFailure) => void) | undefined;
 
   constructor(options: ProjectionRunnerOptions) {
     this.store = options.store;
@@ -93,6 +112,7 @@ export class ProjectionRunner {
     this.projections = options.projections;
     this.logger = options.logger ?? console;
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.onSetAside = options.onSetAside;
     const names = this.projections.map((p) => p.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
     // Two projections with one name would share, and corrupt, one checkpoint.
@@ -101,9 +121,14 @@ export class ProjectionRunner {
     this.checkpoints = new ProjectionCheckpoints(this.db, this.store, this.projections);
   }
 
-  /** The error that stopped the runner, if one did. */
+  /** The error that stopped the runner, if one did (not a projection set aside: see `failures`). */
   get lastError(): unknown {
     return this.failure;
+  }
+
+  /** The projections set aside, each stopped before the event it failed on. */
+  get failures(): ProjectionFailure[] {
+    return [...this.setAside.values()].map(({ failure }) => failure);
   }
 
   /** Prepares the tables and rebuilds outdated projections, then catches up in the background. */
@@ -112,16 +137,20 @@ export class ProjectionRunner {
       if (this.started) throw new Error('A projection runner starts once; create a new one');
       this.started = true;
       const { current, outdated } = await this.checkpoints.load();
-      for (const { projection, position } of current) {
+      for (const { projection, position, failure } of current) {
         await projection.setup(this.db);
-        this.checkpoints.resume(projection.name, position);
+        // A projection set aside before is retried from its checkpoint.
+        this.checkpoints.resume(projection.name, position, failure);
       }
       await this.resetProjections(outdated);
       this.follow();
     });
   }
 
-  /** Resets one projection (or all) and replays the log into it; resolves once caught up. */
+  /**
+   * Resets one projection (or all) and replays the log into it; resolves once caught up, or
+   * rejects with the error of a rebuilt projection that was set aside again.
+   */
   rebuild(name?: string): Promise<void> {
     return this.serialised(async () => {
       if (!this.started || this.stopped) throw new Error('Only a running projection runner rebuilds');
@@ -130,9 +159,12 @@ export class ProjectionRunner {
       await this.pause();
       this.failure = undefined;
       await this.resetProjections(selected);
+      for (const projection of selected) this.setAside.delete(projection.name);
       this.follow();
       await this.following;
       if (this.failure !== undefined) throw this.failure;
+      const failed = selected.map((projection) => this.setAside.get(projection.name)).find((entry) => entry !== undefined);
+      if (failed !== undefined) throw failed.error;
     });
   }
 
@@ -155,11 +187,12 @@ export class ProjectionRunner {
   }
 
   /**
-   * Resolves once every projection has committed `position`: a mutation awaits this before
-   * answering so that the client reads its own write.
+   * Resolves once every projection that is not set aside has committed `position`: a mutation
+   * awaits this before answering so that the client reads its own write. Resolves with the
+   * set-aside projections that have not (the caller decides whether its answer needs them).
    */
-  async waitForPosition(position: GlobalPosition, timeoutMs = 5000): Promise<void> {
-    if (this.checkpoints.hasProcessed(position)) return;
+  async waitForPosition(position: GlobalPosition, timeoutMs = 5000): Promise<StoppedProjection[]> {
+    if (this.checkpoints.hasProcessed(position, this.setAsideNames())) return this.stoppedShortOf(position);
     if (this.failure !== undefined) throw new ProjectionRunnerStoppedError(this.failure);
     if (this.stopped) throw new ProjectionRunnerStoppedError();
     await new Promise<void>((resolve, reject) => {
@@ -175,6 +208,19 @@ export class ProjectionRunner {
       };
       this.waiters.add(waiter);
     });
+    return this.stoppedShortOf(position);
+  }
+
+  private setAsideNames(): ReadonlySet<string> {
+    return new Set(this.setAside.keys());
+  }
+
+  private stoppedShortOf(position: GlobalPosition): StoppedProjection[] {
+    return this.projections.flatMap((projection) => {
+      const entry = this.setAside.get(projection.name);
+      if (entry === undefined || !this.checkpoints.isAfterCheckpoint(projection, position)) return [];
+      return [{ failure: entry.failure, checkpoint: this.checkpoints.checkpointOf(projection.name) }];
+    });
   }
 
   private follow(): void {
@@ -188,7 +234,7 @@ export class ProjectionRunner {
   }
 
   private async catchUp(): Promise<GlobalPosition | undefined> {
-    let position = this.checkpoints.lowestCheckpoint();
+    let position = this.checkpoints.lowestCheckpoint(this.setAsideNames());
     while (this.active) {
       const events = await this.store.readAll({ fromPosition: position, maxCount: this.batchSize });
       if (events.length > 0) {
@@ -247,31 +293,85 @@ export class ProjectionRunner {
     await this.liveWork;
   }
 
+  /**
+   * Applies a batch; a projection failing on one of its events is set aside and the batch is
+   * applied again, from the start, without that event and what follows it for that projection.
+   */
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
-    const last = events[events.length - 1]!.position;
-    const work = this.projections
-      .filter((projection) => this.checkpoints.isAfterCheckpoint(projection, last))
-      .map((projection) => ({
-        projection,
-        events: events.filter(
-          (event) =>
-            handles(this.handledTypes.get(projection.name)!, event.type) &&
-            this.checkpoints.isAfterCheckpoint(projection, event.position),
-        ),
-      }));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.commitBatch(events);
+        break;
+      } catch (error) {
+        if (!(error instanceof ProjectionFailedError) || isInfrastructureError(error.cause)) throw error;
+        // Each attempt sets one more projection aside (or the same one at an earlier event).
+        if (attempt > 2 * this.projections.length) throw error;
+        await this.setProjectionAside(error);
+      }
+    }
+    this.settleReachedWaiters();
+  }
+
+  private async commitBatch(events: readonly RecordedEvent[]): Promise<void> {
+    const work = this.projections.flatMap((projection) => {
+      // A set-aside projection takes the events before the one it failed on, and stops there.
+      const limit = this.setAside.get(projection.name)?.failure.position;
+      const reachable =
+        limit === undefined ? events : events.filter((event) => this.store.comparePositions(event.position, limit) < 0);
+      const through = reachable[reachable.length - 1]?.position;
+      if (through === undefined || !this.checkpoints.isAfterCheckpoint(projection, through)) return [];
+      const handled = this.handledTypes.get(projection.name)!;
+      return [
+        {
+          projection,
+          through,
+          events: reachable.filter(
+            (event) => handles(handled, event.type) && this.checkpoints.isAfterCheckpoint(projection, event.position),
+          ),
+        },
+      ];
+    });
+    const moves = work.map(({ projection, through }) => [projection.name, through] as const);
     // Events nobody handles need no write: after a crash they are read again and ignored again.
     if (work.some((item) => item.events.length > 0)) {
       await this.db.transaction(async (tx) => {
         const now = new Date().toISOString();
-        for (const { projection, events: toApply } of work) {
+        for (const { projection, events: toApply, through } of work) {
           for (const event of toApply) await applyOne(projection, tx, event);
-          await this.checkpoints.move(tx, projection.name, last, now);
+          await this.checkpoints.move(tx, projection.name, through, now);
         }
       });
-      this.checkpoints.stored(work.map(({ projection }) => projection.name), last);
+      this.checkpoints.stored(moves);
     }
-    this.checkpoints.processed(work.map(({ projection }) => projection.name), last);
-    this.settleReachedWaiters();
+    this.checkpoints.processed(moves);
+  }
+
+  /** Stores the failure (its own transaction), then leaves the projection out from that event on. */
+  private async setProjectionAside(error: ProjectionFailedError): Promise<void> {
+    const { event } = error;
+    let failure: ProjectionFailure;
+    try {
+      failure = await this.checkpoints.setAside(
+        {
+          name: error.projection,
+          eventId: event.id,
+          eventType: event.type,
+          streamId: event.streamId,
+          position: event.position,
+          error: messageOf(error.cause),
+        },
+        new Date().toISOString(),
+      );
+    } catch (storing) {
+      this.logger.error(`Projection ${error.projection}: its failure could not be stored: ${messageOf(storing)}`);
+      throw error;
+    }
+    this.setAside.set(error.projection, { failure, error });
+    this.logger.error(
+      `Projection ${error.projection} set aside (the others go on; it is retried at the next start): ${error.message}`,
+      error,
+    );
+    this.onSetAside?.(failure);
   }
 
   private async resetProjections(projections: readonly Projection[]): Promise<void> {
@@ -296,9 +396,10 @@ export class ProjectionRunner {
   }
 
   private settleReachedWaiters(): void {
+    const setAside = this.setAsideNames();
     for (const waiter of this.waiters) {
       try {
-        if (this.checkpoints.hasProcessed(waiter.position)) waiter.settle();
+        if (this.checkpoints.hasProcessed(waiter.position, setAside)) waiter.settle();
       } catch (error) {
         // A position this store cannot parse must fail its waiter, not the runner.
         waiter.settle(error);
@@ -326,6 +427,26 @@ const applyOne = async (projection: Projection, tx: SqlDatabase, event: Recorded
 };
 
 const handles = (types: ReadonlySet<string>, type: string): boolean => types.has(type) || types.has(EVERY_EVENT_TYPE);
+
+/** SQLSTATE classes of the database's own trouble: connection, resources, operator, system. */
+const INFRASTRUCTURE_SQLSTATE = /^(08|40|53|57|58|XX|55P03)/;
+/** Node's network errors, and SQLite's for a busy, locked, full, unreadable or unwritable file. */
+const INFRASTRUCTURE_CODE =
+  /^(ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY|CORRUPT|NOTADB|PROTOCOL))/;
+/** What node-postgres says, without a code, when its connection or pool is gone. */
+const INFRASTRUCTURE_MESSAGE =
+  /Connection terminated|connection error|not queryable|Query read timeout|timeout exceeded when trying to connect|Cannot use a pool after calling end|The database connection is not open/i;
+
+/**
+ * Whether an error comes from the database rather than from the event: it stops the runner, as
+ * before, instead of setting a healthy projection aside until the next start.
+ */
+export const isInfrastructureError = (error: unknown): boolean => {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (INFRASTRUCTURE_SQLSTATE.test(code) || INFRASTRUCTURE_CODE.test(code))) return true;
+  return INFRASTRUCTURE_MESSAGE.test(error.message);
+};
 
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import path from 'node:path';
 import { ConfigurationError, loadConfig, type CrmConfig } from './composition/config';
 import { mintToken } from './identity/jwt';
+import { parseTimeSpan } from './identity/tokenVerifier';
 import { serve } from './server';
 
 const main = async (): Promise<void> => {
@@ -10,10 +11,13 @@ const main = async (): Promise<void> => {
   const server = await serve(config);
   console.log(`CRM GraphQL API ready at ${server.url} (${describeStores(config)})`);
 
-  if (config.jwtSecret.source !== 'env') {
-    const token = await mintToken({ sub: 'developer', roles: ['sales', 'manager', 'admin'], expiresIn: '12h' }, config.jwtSecret.secret);
+  const { secret, secretSource, issuer, audience, maxTokenAge } = config.identity;
+  if (secret && secretSource !== 'env') {
+    // 12 h, or less when CRM_JWT_MAX_AGE allows less (the server would refuse a longer token)
+    const expiresIn = maxTokenAge !== undefined && parseTimeSpan(maxTokenAge) < 12 * 3600 ? maxTokenAge : '12h';
+    const token = await mintToken({ sub: 'developer', roles: ['admin'], expiresIn, issuer, audience }, secret);
     console.log(`No CRM_JWT_SECRET set: using the development secret in ${path.join(config.dataDir, 'jwt-secret')}.`);
-    console.log(`Development token (sub "developer", 12 h):\n  Authorization: Bearer ${token}`);
+    console.log(`Development token (sub "developer", role admin, ${expiresIn}):\n  Authorization: Bearer ${token}`);
   }
 
   const shutdown = (signal: string) => {

@@ -10,13 +10,15 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { GraphQLError } from 'graphql';
 import { openApplication, type Application } from './composition/application';
 import { checkConnections, loadConfig, type CrmConfig } from './composition/config';
 import type { GraphQLContext } from './graphql/shared/context';
 import { formatErrorFor } from './graphql/shared/errors';
+import { requestGuards } from './graphql/shared/requestGuards';
 import { buildCrmSchema } from './graphql/schema';
-import { AuthenticationError, verifyBearer } from './identity/jwt';
+import { AuthenticationError, createTokenVerifier, type TokenVerifier } from './identity/tokenVerifier';
 
 export interface ServerOptions {
   /** 0 picks a free port. */
@@ -43,7 +45,7 @@ export const startServer = (options: ServerOptions): Promise<RunningServer> =>
 
 export const serve = async (config: CrmConfig): Promise<RunningServer> => {
   await checkConnections(config);
-  const { secret } = config.jwtSecret;
+  const tokens = createTokenVerifier(config.identity);
   const app = await openApplication(config);
 
   const expressApp = express();
@@ -51,23 +53,40 @@ export const serve = async (config: CrmConfig): Promise<RunningServer> => {
   const httpServer = http.createServer(expressApp);
 
   const schema = await buildCrmSchema();
+  const armor = protectionFor(config);
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     formatError: formatErrorFor(schema),
+    validationRules: armor.validationRules,
+    allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: !config.production,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+    plugins: [...armor.plugins, requestGuards(), ApolloServerPluginDrainHttpServer({ httpServer })],
   });
   await apollo.start();
 
   expressApp.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  expressApp.get('/readyz', (_req, res) => {
-    const ready = app.readModels.isReady();
-    res.status(ready ? 200 : 503).json({
-      status: ready ? 'ready' : 'catching up',
+  // 503 until the read models have caught up, and while a projection is set aside (`degraded`,
+  // on every instance: followers read it from the shared checkpoint table).
+  expressApp.get('/readyz', async (_req, res) => {
+    const health = await app.readModels.health();
+    res.status(health.ready ? 200 : 503).json({
+      status: health.status,
       store: app.store.name,
-      projections: app.readModels.role,
+      projections: health.role,
+      // /readyz answers anyone: in production the error text (which may name ids) stays in the
+      // `failure` column of projection_checkpoints for operators.
+      failedProjections: health.failedProjections.map(({ name, eventId, eventType, streamId, position, error, since, attempts }) => ({
+        name,
+        eventId,
+        eventType,
+        streamId,
+        position,
+        ...(config.production ? {} : { error }),
+        since,
+        attempts,
+      })),
     });
   });
 
@@ -79,7 +98,7 @@ export const serve = async (config: CrmConfig): Promise<RunningServer> => {
         const sentCorrelationId = req.header(CORRELATION_HEADER);
         return {
           app,
-          identity: await authenticate(req.header('authorization'), secret),
+          identity: await authenticate(req.header('authorization'), tokens),
           correlationId:
             sentCorrelationId && CORRELATION_ID.test(sentCorrelationId) ? sentCorrelationId : randomUUID(),
           requestTime: new Date(),
@@ -107,9 +126,9 @@ export const serve = async (config: CrmConfig): Promise<RunningServer> => {
   };
 };
 
-const authenticate = async (header: string | undefined, secret: Uint8Array) => {
+const authenticate = async (header: string | undefined, tokens: TokenVerifier) => {
   try {
-    return await verifyBearer(header, secret);
+    return await tokens.verify(header);
   } catch (error) {
     if (!(error instanceof AuthenticationError)) throw error;
     throw new GraphQLError(`Invalid bearer token: ${error.message}`, {
@@ -117,6 +136,21 @@ const authenticate = async (header: string | undefined, secret: Uint8Array) => {
     });
   }
 };
+
+/**
+ * GraphQL Armor bounds what a document may ask before it runs: its size in tokens, its depth,
+ * its aliases and directives; in production it also stops "Did you mean ..." suggestions from
+ * describing the schema to whoever asks. The cost of what remains is `requestGuards`' to judge.
+ */
+const protectionFor = (config: CrmConfig) =>
+  new ApolloArmor({
+    maxTokens: { n: 5_000 },
+    maxDepth: { n: 12, ignoreIntrospection: true },
+    maxAliases: { n: 30 },
+    maxDirectives: { n: 20 },
+    costLimit: { enabled: false },
+    blockFieldSuggestion: { enabled: config.production },
+  }).protect();
 
 /** Malformed JSON and oversized bodies get a GraphQL-shaped answer, not an HTML error page. */
 const refuseUnreadableBodies: ErrorRequestHandler = (error, _req, res, next) => {

@@ -10,7 +10,8 @@
  *
  * Times are business times (occurredAt) as UTC ISO-8601 text; each fact also carries its month
  * (YYYY-MM) so that grouping by month is plain SQL on any database. Amounts are split into two
- * integers (see `splitAmount`) that SQL sums exactly. The meanings are in src/domain/insights/definitions.ts.
+ * integers (see `splitAmount`) that SQL sums exactly (the queries split the whole part once more
+ * as they sum it: `SUMMED_AMOUNT` in kpiQueries.ts). The meanings are in src/domain/insights/definitions.ts.
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { durationMs, instant, monthOf, splitAmount, type KpiAttribution } from '../../src/domain/insights/definitions';

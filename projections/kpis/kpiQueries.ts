@@ -2,9 +2,11 @@
  * The KPIs from the fact tables of `kpiFactsProjection`: SQL filters the period and groups
  * (counts and exact sums per group, value and currency); `src/domain/insights/kpis.ts` turns those
  * cells into shares, averages and the report. Portable SQL: no date functions (months are
- * stored), sums cast to text so that no driver turns a large sum into a float.
+ * stored), amounts summed in parts that cannot overflow 64 bits (`SUMMED_AMOUNT`), sums cast to
+ * text so that no driver turns a large sum into a float.
  */
-import { groupKeyId, unitsOfParts, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
+import { groupKeyId, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
+import { unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
 import {
   disqualificationReasonsOf,
   leadFunnelOf,
@@ -69,10 +71,18 @@ const keyOf = (row: Row): KpiGroupKey => ({
   month: (row.k_month as string | undefined) ?? null,
 });
 
-const SUMMED_AMOUNT = 'CAST(SUM(amount_whole) AS TEXT) AS whole, CAST(SUM(amount_fraction) AS TEXT) AS fraction';
+/**
+ * Exact on any database for every amount the Decimal scalar accepts: the whole parts are summed
+ * as two sums of terms below 10^9 (see `unitsOfSums`), since their plain SUM overflows SQLite's
+ * 64 bits as soon as ten amounts near 10^18 add up.
+ */
+const SUMMED_AMOUNT = `CAST(SUM(amount_whole / ${WHOLE_SPLIT}) AS TEXT) AS whole_high,
+  CAST(SUM(amount_whole % ${WHOLE_SPLIT}) AS TEXT) AS whole_low, CAST(SUM(amount_fraction) AS TEXT) AS fraction`;
+
+const bigintOf = (value: SqlValue | undefined): bigint => BigInt((value as string | null | undefined) ?? 0);
 
 const unitsOf = (row: Row): bigint =>
-  unitsOfParts(BigInt((row.whole as string | null) ?? 0), BigInt((row.fraction as string | null) ?? 0));
+  unitsOfSums({ wholeHigh: bigintOf(row.whole_high), wholeLow: bigintOf(row.whole_low), fraction: bigintOf(row.fraction) });
 
 const LEAD_CYCLE: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id' };
 const OPPORTUNITY: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id' };

@@ -4,13 +4,23 @@
  * followers that serve queries from the same tables and learn from the committed checkpoints
  * when a write of theirs has been projected. A follower takes over when the leader's lease ends.
  * Without a lease (a SQLite read store belongs to one process) the instance always leads.
+ *
+ * A projection the runner has set aside (it failed on an event) is not waited for: a write
+ * answers once the other projections have it, unless its answer needs the stopped read model,
+ * and then it fails with READ_MODEL_STOPPED (`ReadModelStoppedError`: the write IS recorded).
+ * Every instance reports set-aside projections in `health()`; a follower reads them from the
+ * checkpoint table the leader writes them to.
  */
 import type { EventStore, GlobalPosition } from '../../src/core/eventStore';
-import type { Projection } from '../projection';
-import { CheckpointWatcher, type ReadModelPositions } from '../readModelPositions';
-import { ProjectionRunner, ProjectionRunnerStoppedError } from '../runner';
+import type { ProjectionFailure } from '../checkpoints';
+import { EVERY_EVENT_TYPE, type Projection } from '../projection';
+import type { ReadModelPositions } from '../readModelPositions';
+import { ProjectionRunner, ProjectionRunnerStoppedError, type StoppedProjection } from '../runner';
 import type { SqlDatabase } from '../sqlDatabase';
 import { AdvisoryLockLease } from './advisoryLockLease';
+import { CommandEvents } from './commandEvents';
+import { ReadModelStoppedError } from './readModelStoppedError';
+import { SharedCheckpoints } from './sharedCheckpoints';
 
 export type ProjectionRole = 'leader' | 'follower';
 
@@ -36,13 +46,35 @@ export interface ReadModelsOptions {
 
 const DEFAULT_TIMEOUT_MS = 5000;
 
+export interface WaitOptions {
+  /**
+   * The projections the caller's answer reads. A write whose answer reads a stopped one fails
+   * with `ReadModelStoppedError`; others stopped are not waited for. Without it, the stopped
+   * projections that handle the write's events by name (not by `*`) are the ones that count.
+   */
+  readModels?: readonly string[];
+}
+
+/** What /readyz tells. */
+export interface ReadModelsHealth {
+  role: ProjectionRole;
+  /** True when caught up since start, nothing is known broken, and no projection is set aside. */
+  ready: boolean;
+  status: 'ready' | 'catching up' | 'degraded';
+  failedProjections: ProjectionFailure[];
+}
+
 interface Leadership {
   runner: ProjectionRunner;
   processes: BackgroundProcess[];
 }
 
 export class ReadModels implements ReadModelPositions {
-  private readonly watcher: CheckpointWatcher;
+  private readonly watcher: SharedCheckpoints;
+  private readonly commandEvents: CommandEvents;
+  private readonly projectionsByName: ReadonlyMap<string, Projection>;
+  /** What the follower last read of the set-aside projections. */
+  private sharedFailures: readonly ProjectionFailure[] = [];
   private readonly lease: AdvisoryLockLease | undefined;
   private readonly logger: Pick<Console, 'log' | 'error'>;
   private leadership: Leadership | undefined;
@@ -53,10 +85,15 @@ export class ReadModels implements ReadModelPositions {
 
   private constructor(private readonly options: ReadModelsOptions) {
     this.logger = options.logger ?? console;
-    this.watcher = new CheckpointWatcher({
+    this.projectionsByName = new Map(options.projections.map((projection) => [projection.name, projection]));
+    this.commandEvents = new CommandEvents(options.store);
+    this.watcher = new SharedCheckpoints({
       db: options.readDb,
       store: options.store,
       projectionNames: options.projections.map((projection) => projection.name),
+      onFailures: (failures) => {
+        if (this.leadership === undefined) this.noteFailures((this.sharedFailures = failures));
+      },
     });
     this.lease =
       options.lease &&
@@ -90,28 +127,52 @@ export class ReadModels implements ReadModelPositions {
     return this.leadership ? this.leadership.runner.lastError : this.lease?.lastError;
   }
 
-  /** The read models have caught up with the log since start, and nothing is known broken. */
+  /**
+   * The read models have caught up with the log since start, nothing is known broken, and no
+   * projection is set aside (as far as this instance last saw; `health()` looks again).
+   */
   isReady(): boolean {
-    const caughtUp = this.caughtUpOnce || (this.leadership?.runner.isCaughtUp() ?? false);
-    return caughtUp && this.lastError === undefined;
+    return this.caughtUp() && this.lastError === undefined && this.knownFailures().length === 0;
   }
 
-  async waitForPosition(position: GlobalPosition, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
-    const leadership = this.leadership;
-    if (leadership === undefined) return this.watcher.waitForPosition(position, timeoutMs);
-    const started = Date.now();
-    try {
-      await leadership.runner.waitForPosition(position, timeoutMs);
-    } catch (error) {
-      const handedOver =
-        error instanceof ProjectionRunnerStoppedError &&
-        leadership.runner.lastError === undefined &&
-        this.leadership !== leadership &&
-        !this.closed;
-      // The lead moved while we waited: the next leader's checkpoints will tell.
-      if (!handedOver) throw error;
-      await this.watcher.waitForPosition(position, Math.max(0, timeoutMs - (Date.now() - started)));
+  /** Readiness, with the set-aside projections: the leader's own, or what the shared table says. */
+  async health(): Promise<ReadModelsHealth> {
+    const role = this.role;
+    let failedProjections: ProjectionFailure[];
+    let unreadable = false;
+    if (this.leadership !== undefined) {
+      failedProjections = this.leadership.runner.failures;
+    } else {
+      try {
+        failedProjections = await this.watcher.failures();
+      } catch {
+        // Cannot read the shared table: not ready, and nothing new to tell about failures.
+        failedProjections = [...this.sharedFailures];
+        unreadable = true;
+      }
     }
+    const caughtUp = this.caughtUp() && this.lastError === undefined && !unreadable;
+    const status = failedProjections.length > 0 ? 'degraded' : caughtUp ? 'ready' : 'catching up';
+    return { role, ready: status === 'ready', status, failedProjections };
+  }
+
+  /**
+   * Resolves once every projection that is not set aside has committed `position`. Rejects with
+   * `ReadModelStoppedError` when a set-aside projection that has not is one the answer needs
+   * (see `WaitOptions`): the write is recorded, but reading it back will not show it.
+   */
+  async waitForPosition(
+    position: GlobalPosition,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+    options: WaitOptions = {},
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const stopped = await this.waitForHealthy(position, timeoutMs);
+    if (stopped.length === 0) return;
+    const needed = options.readModels
+      ? stopped.filter(({ failure }) => options.readModels!.includes(failure.name)).map(({ failure }) => failure)
+      : await this.concernedBy(position, stopped, deadline);
+    if (needed.length > 0) throw new ReadModelStoppedError(position, needed);
   }
 
   async close(): Promise<void> {
@@ -121,9 +182,72 @@ export class ReadModels implements ReadModelPositions {
     await this.watcher.stop();
   }
 
+  private async waitForHealthy(position: GlobalPosition, timeoutMs: number): Promise<StoppedProjection[]> {
+    const leadership = this.leadership;
+    if (leadership === undefined) return this.watcher.waitForPosition(position, timeoutMs);
+    const started = Date.now();
+    try {
+      return await leadership.runner.waitForPosition(position, timeoutMs);
+    } catch (error) {
+      const handedOver =
+        error instanceof ProjectionRunnerStoppedError &&
+        leadership.runner.lastError === undefined &&
+        this.leadership !== leadership &&
+        !this.closed;
+      // The lead moved while we waited: the next leader's checkpoints will tell.
+      if (!handedOver) throw error;
+      return this.watcher.waitForPosition(position, Math.max(0, timeoutMs - (Date.now() - started)));
+    }
+  }
+
+  /**
+   * The stopped projections that should have taken in the write at `position`: those that handle
+   * one of its events by name. A projection of every event (`*`, an index such as the audit
+   * trail) is never what a write's answer reads, so it does not fail the write. When the
+   * write's events cannot be read back in time, every stopped projection handling some type by
+   * name counts: the answer says the read model is stopped rather than risk a stale one.
+   */
+  private async concernedBy(
+    position: GlobalPosition,
+    stopped: readonly StoppedProjection[],
+    deadline: number,
+  ): Promise<ProjectionFailure[]> {
+    const candidates = stopped.filter(({ failure }) => namedTypes(this.projectionsByName.get(failure.name)).size > 0);
+    if (candidates.length === 0) return [];
+    this.commandEvents.arm();
+    const before = lowest(candidates.map(({ checkpoint }) => checkpoint), this.options.store);
+    const events = await this.commandEvents.eventsOfWriteAt(position, before, deadline).catch(() => undefined);
+    return candidates
+      .filter(({ failure }) => {
+        const types = namedTypes(this.projectionsByName.get(failure.name));
+        return events === undefined || events.some((event) => types.has(event.type));
+      })
+      .map(({ failure }) => failure);
+  }
+
+  private caughtUp(): boolean {
+    return this.caughtUpOnce || (this.leadership?.runner.isCaughtUp() ?? false);
+  }
+
+  private knownFailures(): readonly ProjectionFailure[] {
+    return this.leadership ? this.leadership.runner.failures : this.sharedFailures;
+  }
+
+  /** Follows the log while something is set aside, so that writes are told apart at once. */
+  private noteFailures(failures: readonly ProjectionFailure[]): void {
+    if (failures.length > 0) this.commandEvents.arm();
+    else this.commandEvents.disarm();
+  }
+
   private async lead(): Promise<void> {
     const { store, projectionDb, projections } = this.options;
-    const runner = new ProjectionRunner({ store, db: projectionDb, projections, logger: this.logger });
+    const runner = new ProjectionRunner({
+      store,
+      db: projectionDb,
+      projections,
+      logger: this.logger,
+      onSetAside: () => this.noteFailures(runner.failures),
+    });
     const processes = this.options.backgroundProcesses?.(projectionDb) ?? [];
     const started: BackgroundProcess[] = [];
     try {
@@ -167,3 +291,20 @@ export class ReadModels implements ReadModelPositions {
     void watch().catch(retry);
   }
 }
+
+/** The event types a projection names (`*` left out). */
+const namedTypes = (projection: Projection | undefined): ReadonlySet<string> =>
+  new Set((projection?.canHandle ?? []).filter((type) => type !== EVERY_EVENT_TYPE));
+
+/** The lowest position; undefined (the start of the log) if any is. */
+const lowest = (
+  positions: ReadonlyArray<GlobalPosition | undefined>,
+  store: Pick<EventStore, 'comparePositions'>,
+): GlobalPosition | undefined => {
+  let result: GlobalPosition | undefined;
+  for (const position of positions) {
+    if (position === undefined) return undefined;
+    if (result === undefined || store.comparePositions(position, result) < 0) result = position;
+  }
+  return result;
+};

@@ -16,9 +16,10 @@
  * version is therefore filed, on each axis, under a level and a block (see `bucketOf`): the
  * query probes two blocks per level, so it reads little more than the versions it returns.
  * Versions still current are found by their start alone. Sums are done in SQL on the integer
- * and fractional parts of the amounts (exact: SQLite refuses to overflow 64 bits rather than
- * round, PostgreSQL sums bigints into numerics), grouped by stage, currency and probability,
- * then turned into the report by the live pipeline's own code.
+ * and fractional parts of the amounts, the integer part summed as its quotient and remainder by
+ * 10^9 so that no sum can overflow 64 bits (SQLite would fail the query rather than round, even
+ * for ten amounts near the 10^18 the Decimal scalar allows; see `unitsOfSums`), grouped by stage,
+ * currency and probability, then turned into the report by the live pipeline's own code.
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
 import type { Money } from '../../src/domain/values';
@@ -29,7 +30,7 @@ import {
   initialOpportunityState,
   type OpportunityState,
 } from '../../src/domain/opportunities/opportunity';
-import { fromUnits } from '../../src/domain/opportunities/money';
+import { amountParts, fromUnits, unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
 import type { Projection } from '../projection';
@@ -111,12 +112,14 @@ export const pipelineHistoryProjection: Projection = {
         [occurredAt, recordedAt, valid.level, valid.block, known.level, known.block, id, latest.seq!],
       );
     }
-    const [whole, nanos] = next.amount ? amountParts(next.amount.amount) : [null, null];
+    // "18500.25" as 18500 and 25000000 (hundred-millionths): integers that SQL sums exactly.
+    const parts = next.amount && amountParts(next.amount.amount);
     await tx.run(
       `INSERT INTO read_pipeline_history (opportunity_id, seq, status, stage, probability, amount, currency, amount_whole,
          amount_nanos, owner_id, account_id, valid_from, known_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [id, event.revision, next.status, next.stage, next.probability, next.amount?.amount ?? null,
-        next.amount?.currency ?? null, whole, nanos, next.ownerId ?? null, next.accountId, occurredAt, recordedAt],
+        next.amount?.currency ?? null, parts?.whole ?? null, parts?.fraction ?? null, next.ownerId ?? null,
+        next.accountId, occurredAt, recordedAt],
     );
   },
 };
@@ -200,15 +203,6 @@ const probe = (levelColumn: string, blockColumn: string, at: string): { sql: str
   return { sql: `(${terms.join(' OR ')})`, params };
 };
 
-/**
- * "18500.25" as 18500 and 25000000 (hundred-millionths), so that SQL sums them exactly in
- * integers. The whole part goes as text: up to 18 digits, more than a double holds exactly.
- */
-const amountParts = (amount: string): [string, number] => {
-  const [whole = '0', fraction = ''] = amount.split('.');
-  return [whole, Number(fraction.padEnd(8, '0'))];
-};
-
 export interface PipelineAsOfFilter {
   ownerId?: string;
   accountId?: string;
@@ -221,7 +215,8 @@ type Group = {
   currency: string | null;
   probability: number;
   opportunities: number | bigint;
-  whole: string | null;
+  whole_high: string | null;
+  whole_low: string | null;
   nanos: string | null;
 };
 
@@ -270,8 +265,9 @@ export const pipelineAsOf = async (
   );
   const groups = await db.all<Group>(
     // As text: a 64-bit sum read as a JavaScript number would lose digits beyond 2^53.
-    `SELECT stage, currency, probability, COUNT(*) AS opportunities, CAST(SUM(amount_whole) AS TEXT) AS whole,
-       CAST(SUM(amount_nanos) AS TEXT) AS nanos
+    `SELECT stage, currency, probability, COUNT(*) AS opportunities,
+       CAST(SUM(amount_whole / ${WHOLE_SPLIT}) AS TEXT) AS whole_high,
+       CAST(SUM(amount_whole % ${WHOLE_SPLIT}) AS TEXT) AS whole_low, CAST(SUM(amount_nanos) AS TEXT) AS nanos
      FROM (${selects.join(' UNION ALL ')}) open_then GROUP BY stage, currency, probability`,
     parts.flatMap((part) => [...part.params, ...cutParams]),
   );
@@ -284,7 +280,13 @@ const toPipelineRow = (group: Group): PipelineRow => ({
   probability: Number(group.probability),
   count: Number(group.opportunities),
   amount:
-    group.currency === null || group.whole === null
+    group.currency === null || group.whole_high === null
       ? null
-      : fromUnits(BigInt(group.whole) * 10n ** 10n + BigInt(group.nanos ?? '0') * 100n),
+      : fromUnits(
+          unitsOfSums({
+            wholeHigh: BigInt(group.whole_high),
+            wholeLow: BigInt(group.whole_low ?? '0'),
+            fraction: BigInt(group.nanos ?? '0'),
+          }),
+        ),
 });

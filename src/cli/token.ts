@@ -1,6 +1,6 @@
 /**
  * Prints a bearer token for local use:
- *   npm run token -- --sub alice --roles sales,manager [--expires 12h] [--data-dir ./data]
+ *   npm run token -- --sub alice --roles sales,sales_manager [--expires 12h] [--data-dir ./data]
  * The secret is resolved exactly as the server does, so the token is accepted by a server
  * started with the same CRM_JWT_SECRET or the same data directory.
  */

@@ -13,7 +13,14 @@ import { type Pipeline } from '../domain/opportunities/pipeline';
 import { type ReasonCatalogs } from '../domain/reasons';
 import { type ScoringRules } from '../domain/scoring/rules';
 import { openEventStore, type EventStoreConfig } from '../eventStores/open';
-import { resolveJwtSecret, type ResolvedSecret } from '../identity/jwt';
+import { isPublicExampleSecret, resolveJwtSecret, type ResolvedSecret } from '../identity/jwt';
+import {
+  DEFAULT_MAX_TOKEN_AGE,
+  DEFAULT_ROLES_CLAIM,
+  parseClaimPath,
+  parseTimeSpan,
+  type TokenVerifierSettings,
+} from '../identity/tokenVerifier';
 import { loadPipeline, loadReasonCatalogs, loadScoringRules } from './configFiles';
 
 
@@ -21,7 +28,8 @@ export interface CrmConfig {
   port: number;
   host: string;
   dataDir: string;
-  jwtSecret: ResolvedSecret;
+  /** Which bearer tokens are trusted (see `identity`); `createTokenVerifier` takes it as is. */
+  identity: IdentityConfig;
   catalogs: ReasonCatalogs;
   pipeline: Pipeline;
   /** The largest accepted request body, in the notation of express.json (`1mb`, `500kb`). */
@@ -34,6 +42,11 @@ export interface CrmConfig {
   backdateLimitDays: number;
   /** The lead scoring rules in use (CRM_SCORING_FILE, or the built-in ones). */
   scoringRules: ScoringRules;
+}
+
+export interface IdentityConfig extends TokenVerifierSettings {
+  /** Where the HS256 secret came from: a generated or file secret is the development one. */
+  secretSource?: ResolvedSecret['source'];
 }
 
 /** Values a caller fixes itself (tests pick a free port and a temporary data directory). */
@@ -110,7 +123,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv, overrides: ConfigOverrides = 
     port: overrides.port ?? port(env),
     host: overrides.host ?? (env.HOST || '0.0.0.0'),
     dataDir,
-    jwtSecret: jwtSecret(env, dataDir),
+    identity: identity(env, dataDir),
     catalogs: fromFile('CRM_REASONS_FILE', env.CRM_REASONS_FILE, loadReasonCatalogs),
     pipeline: fromFile('CRM_PIPELINE_FILE', env.CRM_PIPELINE_FILE, loadPipeline),
     scoringRules: fromFile('CRM_SCORING_FILE', env.CRM_SCORING_FILE, loadScoringRules),
@@ -131,6 +144,34 @@ export const checkConnections = async (config: CrmConfig, timeoutMs = 5000): Pro
   const postgres = [config.eventStore, config.readStore].find((store) => store.kind === 'postgres');
   if (postgres?.kind === 'postgres') await checkPostgres(postgres.connectionString, timeoutMs);
   if (config.eventStore.kind === 'eventstoredb') await checkEventStoreDb(config.eventStore, timeoutMs);
+  if (config.identity.keySet) await checkKeySet(config.identity.keySet.url, timeoutMs);
+};
+
+/**
+ * Fetches the identity provider's key set once, as the verifier will (no redirects), so that a
+ * wrong URL or an unreachable provider stops the start instead of failing every request.
+ */
+const checkKeySet = async (url: URL, timeoutMs: number): Promise<void> => {
+  const fail = (problem: string) =>
+    new ConfigurationError('CRM_JWT_JWKS_URL', `cannot fetch a JSON Web Key Set from ${url.origin}${url.pathname}: ${problem}`);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      redirect: 'manual',
+      headers: { accept: 'application/json, application/jwk-set+json' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    throw fail(error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : messageOf(cause ?? error));
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => undefined);
+    throw fail(`HTTP ${response.status}${response.status >= 300 && response.status < 400 ? ' (redirects are not followed)' : ''}`);
+  }
+  const body = await response.json().catch(() => undefined) as { keys?: unknown } | undefined;
+  if (!body || !Array.isArray(body.keys)) throw fail('the answer is not JSON of the form { "keys": [...] }');
+  if (body.keys.length === 0) throw fail('the key set holds no keys');
 };
 
 const checkPostgres = async (connectionString: string, timeoutMs: number): Promise<void> => {
@@ -226,6 +267,74 @@ const port = (env: NodeJS.ProcessEnv): number => {
     throw new ConfigurationError('PORT', `must be a TCP port number (0-65535), got ${JSON.stringify(env.PORT)}`);
   }
   return value;
+};
+
+/**
+ * The HS256 secret (CRM_JWT_SECRET, else the development file in the data directory), the
+ * identity provider's key set (CRM_JWT_JWKS_URL), or both; and the claim rules for every token.
+ * With a key set and no CRM_JWT_SECRET (unset or empty), HS256 tokens are refused and no
+ * development secret is created.
+ */
+const identity = (env: NodeJS.ProcessEnv, dataDir: string): IdentityConfig => {
+  const jwksUrl = optionalHttpUrl(env, 'CRM_JWT_JWKS_URL');
+  const secret = jwksUrl && !env.CRM_JWT_SECRET ? undefined : jwtSecret(env, dataDir);
+  if (secret && env.NODE_ENV === 'production' && isPublicExampleSecret(secret.secret)) {
+    const where = secret.source === 'env' ? '' : ` (read from ${path.join(dataDir, 'jwt-secret')})`;
+    throw new ConfigurationError(
+      'CRM_JWT_SECRET',
+      `is the public example secret${where}, refused with NODE_ENV=production: anyone can mint tokens with it; ` +
+        'set one of your own (openssl rand -hex 32)',
+    );
+  }
+
+  const maxTokenAge = env.CRM_JWT_MAX_AGE || DEFAULT_MAX_TOKEN_AGE;
+  if (maxTokenAge !== 'off') {
+    try {
+      parseTimeSpan(maxTokenAge);
+    } catch (error) {
+      throw new ConfigurationError('CRM_JWT_MAX_AGE', `${messageOf(error)} (or off)`);
+    }
+  }
+  const rolesClaim = env.CRM_JWT_ROLES_CLAIM || DEFAULT_ROLES_CLAIM;
+  try {
+    parseClaimPath(rolesClaim);
+  } catch (error) {
+    throw new ConfigurationError('CRM_JWT_ROLES_CLAIM', messageOf(error));
+  }
+
+  return {
+    ...(secret ? { secret: secret.secret, secretSource: secret.source } : {}),
+    ...(jwksUrl ? { keySet: { url: jwksUrl } } : {}),
+    ...optionalText(env, 'CRM_JWT_ISSUER', 'issuer'),
+    ...optionalText(env, 'CRM_JWT_AUDIENCE', 'audience'),
+    ...(maxTokenAge === 'off' ? {} : { maxTokenAge }),
+    rolesClaim,
+  };
+};
+
+const optionalHttpUrl = (env: NodeJS.ProcessEnv, variable: string): URL | undefined => {
+  const value = env[variable];
+  if (!value) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigurationError(variable, 'is not a URL (expected https://host/path)');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new ConfigurationError(variable, `must start with https:// or http://, got ${parsed.protocol}//`);
+  }
+  return parsed;
+};
+
+/** An exact value to compare claims with: blank or padded values are typing mistakes. */
+const optionalText = <K extends string>(env: NodeJS.ProcessEnv, variable: string, key: K): Partial<Record<K, string>> => {
+  const value = env[variable];
+  if (!value) return {};
+  if (value.trim() !== value) {
+    throw new ConfigurationError(variable, 'must not start or end with white space (the claim is compared exactly)');
+  }
+  return { [key]: value } as Partial<Record<K, string>>;
 };
 
 const jwtSecret = (env: NodeJS.ProcessEnv, dataDir: string): ResolvedSecret => {

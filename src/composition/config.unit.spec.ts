@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-config-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const SECRET = 'a-secret-that-is-long-enough-for-hs256!!';
+/** The default docker-compose.yml used to give CRM_JWT_SECRET (it now has none). */
+const COMPOSE_EXAMPLE_SECRET = 'dev-only-insecure-jwt-secret-do-not-use-in-production';
 const PG_URL = 'postgres://crm:pw@db.internal:5432/crm';
 const load = (env: NodeJS.ProcessEnv) => loadConfig({ CRM_JWT_SECRET: SECRET, CRM_DATA_DIR: dataDir, ...env });
 
@@ -35,7 +37,12 @@ describe('loadConfig', () => {
       eventStore: { kind: 'sqlite', filename: path.join(dataDir, 'crm.sqlite') },
       readStore: { kind: 'sqlite', filename: path.join(dataDir, 'crm.sqlite') },
     });
-    expect(config.jwtSecret.source).toBe('env');
+    expect(config.identity).toEqual({
+      secret: new TextEncoder().encode(SECRET),
+      secretSource: 'env',
+      maxTokenAge: '12h',
+      rolesClaim: 'roles',
+    });
     expect(config.pipeline.stages.length).toBeGreaterThan(0);
     expect(config.catalogs.lossReasons.codes()).toContain('PRICE');
   });
@@ -86,6 +93,23 @@ describe('loadConfig', () => {
     [{ CRM_MAX_BODY: 'plenty' }, 'CRM_MAX_BODY must be a size such as 1mb'],
     [{ CRM_JWT_SECRET: 'short' }, 'CRM_JWT_SECRET is unusable: JWT secret from CRM_JWT_SECRET is 5 bytes'],
     [{ CRM_PIPELINE_FILE: path.join(dataDir, 'missing.json') }, 'CRM_PIPELINE_FILE'],
+    [{ CRM_JWT_JWKS_URL: 'ftp://sso.example.com/certs' }, 'CRM_JWT_JWKS_URL must start with https:// or http://, got ftp://'],
+    [{ CRM_JWT_JWKS_URL: 'sso.example.com/certs' }, 'CRM_JWT_JWKS_URL is not a URL'],
+    [{ CRM_JWT_MAX_AGE: 'forever' }, 'CRM_JWT_MAX_AGE must be a time span such as 12h, 30m or 7 days; got "forever" (or off)'],
+    [{ CRM_JWT_MAX_AGE: '0s' }, 'CRM_JWT_MAX_AGE must be a time span'],
+    [{ CRM_JWT_MAX_AGE: '-1h' }, 'CRM_JWT_MAX_AGE must be a time span'],
+    [{ CRM_JWT_MAX_AGE: '2 hours ago' }, 'CRM_JWT_MAX_AGE must be a time span'],
+    [{ CRM_JWT_ROLES_CLAIM: 'realm_access..roles' }, 'CRM_JWT_ROLES_CLAIM must be claim names joined by dots'],
+    [{ CRM_JWT_ROLES_CLAIM: '.roles' }, 'CRM_JWT_ROLES_CLAIM must be claim names joined by dots'],
+    [{ CRM_JWT_ROLES_CLAIM: '  ' }, 'CRM_JWT_ROLES_CLAIM must name a claim'],
+    [{ CRM_JWT_ISSUER: 'https://sso.example.com/realms/crm ' }, 'CRM_JWT_ISSUER must not start or end with white space'],
+    [{ CRM_JWT_AUDIENCE: ' crm-api' }, 'CRM_JWT_AUDIENCE must not start or end with white space'],
+    [
+      { NODE_ENV: 'production', CRM_JWT_SECRET: COMPOSE_EXAMPLE_SECRET },
+      'CRM_JWT_SECRET is the public example secret, refused with NODE_ENV=production',
+    ],
+    [{ NODE_ENV: 'production', CRM_JWT_SECRET: 'x'.repeat(31) }, 'CRM_JWT_SECRET is unusable: JWT secret from CRM_JWT_SECRET is 31 bytes'],
+    [{ CRM_JWT_SECRET: '' }, 'CRM_JWT_SECRET is unusable: JWT secret from CRM_JWT_SECRET is 0 bytes'],
   ])('refuses %j with one line naming the variable', (env, expected) => {
     const error = failure(env);
     expect(error.message).toContain(`Configuration error: ${expected}`);
@@ -97,6 +121,73 @@ describe('loadConfig', () => {
     const error = failure({ CRM_REASONS_FILE: file });
     expect(error.variable).toBe('CRM_REASONS_FILE');
     expect(error.message).toContain(`Configuration error: CRM_REASONS_FILE ${file}: `);
+  });
+
+  describe('identity', () => {
+    const JWKS_URL = 'https://sso.example.com/realms/crm/protocol/openid-connect/certs';
+
+    it('reads the identity provider settings', () => {
+      const config = load({
+        CRM_JWT_JWKS_URL: JWKS_URL,
+        CRM_JWT_ISSUER: 'https://sso.example.com/realms/crm',
+        CRM_JWT_AUDIENCE: 'crm-api',
+        CRM_JWT_MAX_AGE: '30 minutes',
+        CRM_JWT_ROLES_CLAIM: 'realm_access.roles',
+      });
+      expect(config.identity).toEqual({
+        secret: new TextEncoder().encode(SECRET),
+        secretSource: 'env',
+        keySet: { url: new URL(JWKS_URL) },
+        issuer: 'https://sso.example.com/realms/crm',
+        audience: 'crm-api',
+        maxTokenAge: '30 minutes',
+        rolesClaim: 'realm_access.roles',
+      });
+    });
+
+    it('trusts only the key set when CRM_JWT_SECRET is unset or empty, and creates no development secret', () => {
+      const own = mkdtempSync(path.join(os.tmpdir(), 'crm-config-jwks-'));
+      try {
+        for (const secret of [undefined, '']) {
+          const config = loadConfig({ CRM_DATA_DIR: own, CRM_JWT_JWKS_URL: JWKS_URL, CRM_JWT_SECRET: secret });
+          expect(config.identity.secret).toBeUndefined();
+          expect(config.identity.keySet?.url.href).toBe(JWKS_URL);
+          expect(existsSync(path.join(own, 'jwt-secret'))).toBe(false);
+        }
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
+    });
+
+    it('lifts the age limit with CRM_JWT_MAX_AGE=off and reads an Auth0 namespaced roles claim whole', () => {
+      const config = load({ CRM_JWT_MAX_AGE: 'off', CRM_JWT_ROLES_CLAIM: 'https://crm.example.com/roles' });
+      expect(config.identity.maxTokenAge).toBeUndefined();
+      expect(config.identity.rolesClaim).toBe('https://crm.example.com/roles');
+    });
+
+    it('takes the public example secret outside production only', () => {
+      expect(load({ CRM_JWT_SECRET: COMPOSE_EXAMPLE_SECRET }).identity.secretSource).toBe('env');
+      expect(failure({ CRM_JWT_SECRET: COMPOSE_EXAMPLE_SECRET, NODE_ENV: 'production' }).variable).toBe('CRM_JWT_SECRET');
+    });
+
+    it('refuses the public example secret in production when it comes from the secret file', () => {
+      const own = mkdtempSync(path.join(os.tmpdir(), 'crm-config-file-'));
+      try {
+        writeFileSync(path.join(own, 'jwt-secret'), `${COMPOSE_EXAMPLE_SECRET}\n`);
+        expect(() => loadConfig({ CRM_DATA_DIR: own, NODE_ENV: 'production' })).toThrow(
+          `Configuration error: CRM_JWT_SECRET is the public example secret (read from ${path.join(own, 'jwt-secret')})`,
+        );
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
+    });
+
+    it('keeps the docker-compose.yml file free of a default secret', () => {
+      const compose = readFileSync(path.join(__dirname, '..', '..', 'docker-compose.yml'), 'utf8');
+      expect(compose).not.toContain(COMPOSE_EXAMPLE_SECRET);
+      const line = compose.split('\n').find((text) => /^\s*CRM_JWT_SECRET:/.test(text));
+      expect(line?.trim()).toBe('CRM_JWT_SECRET: ${CRM_JWT_SECRET:-}');
+    });
   });
 
   it('ignores the URLs of stores it does not use', () => {

@@ -1,5 +1,5 @@
 import { foldEvents, type Decider, type DomainEvent } from './decider';
-import { NotFoundError, ValidationError } from './errors';
+import { NotFoundError } from './errors';
 import { nextEventTimes } from './eventTimes';
 import {
   ConcurrencyConflictError,
@@ -10,6 +10,15 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from './eventStore';
+import {
+  IDEMPOTENCY_KEY_USED,
+  idempotencyKeyEventId,
+  idempotencyStreamId,
+  keyReusedError,
+  readKeyUse,
+  refuseOtherUse,
+  type IdempotencyKeyUsedData,
+} from './idempotencyKeys';
 import { deterministicId } from './ids';
 import { KeyedMutex } from './keyedMutex';
 
@@ -30,13 +39,21 @@ export interface CommandContext {
   inputHash?: string;
 }
 
-export interface HandleOptions {
+export interface HandleOptions<State = unknown> {
   /** The revision the client last saw; a stale one is a conflict, never retried. */
   expectedRevision?: number;
   /** Set when the stream must already exist: names the entity of the NOT_FOUND error. */
   existingEntity?: { type: string; id: string };
   /** Re-runs of load-decide-append after a conflict the client did not ask to see. */
   maxRetries?: number;
+  /**
+   * Called with the entity's current state (folded from its stream, the initial state for a new
+   * one) after loading and before deciding, on every attempt; throw to refuse the command, and
+   * nothing is written. Not called when the command is a replay of one already recorded: its
+   * id derives from the actor, so only the actor that was allowed to run it can replay it, and
+   * the replay writes nothing and answers what the first run answered.
+   */
+  authorize?: (state: State) => void;
 }
 
 export interface CommandResult<State> {
@@ -60,6 +77,11 @@ const streamLocks = new KeyedMutex();
  * Load, decide, append with the expected revision, and retry a bounded number of times when
  * another writer got there first. Commands on one stream are serialised within this process,
  * so conflicts only arise between processes or against a client's stale revision.
+ *
+ * A command with an idempotency key is a replay when its events are on the stream (same input:
+ * the first answer; another input: BAD_USER_INPUT). Otherwise the key's first use, recorded on
+ * a stream of its own (`idempotencyKeys.ts`), must be this very request (same stream, same
+ * input), or the key is refused; when there is none, it is recorded just before the events.
  */
 export const handleCommand = async <State, Command, Event extends DomainEvent>(
   store: EventStore,
@@ -67,7 +89,7 @@ export const handleCommand = async <State, Command, Event extends DomainEvent>(
   streamId: string,
   command: Command,
   context: CommandContext,
-  options: HandleOptions = {},
+  options: HandleOptions<State> = {},
 ): Promise<CommandResult<State>> =>
   streamLocks.runExclusive(streamId, async () => {
     const maxRetries = options.expectedRevision === undefined ? (options.maxRetries ?? DEFAULT_MAX_RETRIES) : 0;
@@ -87,7 +109,7 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
   streamId: string,
   command: Command,
   context: CommandContext,
-  options: HandleOptions,
+  options: HandleOptions<State>,
 ): Promise<CommandResult<State>> => {
   const recorded = await readStreamOrEmpty(store, streamId);
   if (recorded.length === 0 && options.existingEntity) {
@@ -96,6 +118,14 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
 
   const earlier = recorded.filter((event) => event.metadata.causationId === context.commandId);
   if (earlier.length > 0) return replay(decider, streamId, recorded, earlier, context);
+
+  // A keyed command not on this stream yet: its key may have been used first elsewhere, or by a
+  // request that recorded the key and died before its events (then this one completes it).
+  const keyUse = isKeyed(context) ? await readKeyUse(store, context.commandId) : undefined;
+  if (keyUse) refuseOtherUse(keyUse, { streamId, inputHash: context.inputHash });
+
+  const state = foldEvents(decider, recorded as unknown as Event[]);
+  options.authorize?.(state);
 
   const currentRevision = recorded.length - 1;
   if (options.expectedRevision !== undefined && options.expectedRevision !== currentRevision) {
@@ -106,7 +136,6 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
     );
   }
 
-  const state = foldEvents(decider, recorded as unknown as Event[]);
   const decided = decider.decide(command, state);
   if (decided.length === 0) {
     return {
@@ -122,6 +151,7 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
   const { recordedAt, occurredAt } = nextEventTimes(context, recorded.at(-1)?.metadata);
   const timed = { ...context, now: recordedAt, occurredAt };
   const newEvents = decided.map((event, index) => toNewEvent(event, index, timed));
+  if (isKeyed(context) && !keyUse) await recordKeyUse(store, streamId, { ...timed, occurredAt: undefined });
   const appended = await store.appendToStream(streamId, newEvents, {
     expectedRevision: currentRevision < 0 ? NO_STREAM : currentRevision,
   });
@@ -144,14 +174,7 @@ const replay = <State, Event extends DomainEvent>(
   context: CommandContext,
 ): CommandResult<State> => {
   const original = earlier[0]!;
-  if (original.metadata.inputHash !== context.inputHash) {
-    throw new ValidationError([
-      {
-        field: 'idempotencyKey',
-        message: 'this key was already used with a different input; use a new key for a new request',
-      },
-    ]);
-  }
+  if (original.metadata.inputHash !== context.inputHash) throw keyReusedError();
   const last = earlier.at(-1)!;
   const upToOriginal = recorded.slice(0, last.revision + 1) as unknown as Event[];
   return {
@@ -162,6 +185,33 @@ const replay = <State, Event extends DomainEvent>(
     newEvents: [],
     replayed: true,
   };
+};
+
+const isKeyed = (context: CommandContext): boolean => context.idempotencyKey !== undefined;
+
+/**
+ * Records the key's first use before the command's events (see `idempotencyKeys.ts`): exactly
+ * one request per key gets past this point, whichever process it reached. A request that dies
+ * between this append and the next leaves the key bound to its input; the same request retried
+ * completes it, any other is refused.
+ */
+const recordKeyUse = async (store: EventStore, streamId: string, context: CommandContext): Promise<void> => {
+  const use: IdempotencyKeyUsedData = {
+    commandId: context.commandId,
+    commandType: context.commandType,
+    streamId,
+    ...(context.inputHash === undefined ? {} : { inputHash: context.inputHash }),
+  };
+  const event = { ...toNewEvent({ type: IDEMPOTENCY_KEY_USED, data: use }, 0, context), id: idempotencyKeyEventId(use) };
+  try {
+    await store.appendToStream(idempotencyStreamId(context.commandId), [event], { expectedRevision: NO_STREAM });
+  } catch (error) {
+    if (!(error instanceof ConcurrencyConflictError)) throw error;
+    // Another request recorded the key first (the same one would have re-appended the same id).
+    const winner = await readKeyUse(store, context.commandId);
+    if (winner === undefined) throw error;
+    refuseOtherUse(winner, use);
+  }
 };
 
 export const toNewEvent = <Event extends DomainEvent>(

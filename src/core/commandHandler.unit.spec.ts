@@ -5,7 +5,8 @@ import { createLeadDecider, type LeadCommand } from '../domain/leads/decide';
 import { leadStreamId } from '../domain/leads/lead';
 import { handleCommand, type CommandContext } from './commandHandler';
 import { NotFoundError, ValidationError } from './errors';
-import { ConcurrencyConflictError, type EventStore } from './eventStore';
+import { ConcurrencyConflictError, StreamNotFoundError, type EventStore } from './eventStore';
+import { IDEMPOTENCY_KEY_USED, idempotencyKeyEventId, idempotencyStreamId } from './idempotencyKeys';
 import { deterministicId } from './ids';
 
 const decider = createLeadDecider({ disqualificationReasons: new ReasonCatalog(DEFAULT_DISQUALIFICATION_REASONS) });
@@ -107,5 +108,107 @@ describe('handleCommand', () => {
     await expect(
       handleCommand(store, decider, streamId, contact, context('cmd-1'), { existingEntity: { type: 'Lead', id: leadId } }),
     ).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('records a keyed command\'s key on a stream of its own, once, before its events', async () => {
+    const store = createInMemoryEventStore();
+    const keyed = context('cmd-1', { idempotencyKey: 'k', inputHash: 'h' });
+    await handleCommand(store, decider, streamId, capture, keyed);
+    await handleCommand(store, decider, streamId, capture, keyed);
+    const [keyUse, ...more] = await store.readStream(idempotencyStreamId('cmd-1'));
+    expect(more).toEqual([]);
+    const data = { commandId: 'cmd-1', commandType: 'Test', streamId, inputHash: 'h' };
+    expect(keyUse).toMatchObject({ id: idempotencyKeyEventId(data), type: IDEMPOTENCY_KEY_USED, data });
+    expect(keyUse!.metadata).toMatchObject({ actor: 'alice', causationId: 'cmd-1', idempotencyKey: 'k', inputHash: 'h' });
+    const [captured] = await store.readStream(streamId);
+    expect(store.comparePositions(keyUse!.position, captured!.position)).toBeLessThan(0);
+  });
+
+  it('records no key for a command without one, nor for a decision that changes nothing', async () => {
+    const store = createInMemoryEventStore();
+    await handleCommand(store, decider, streamId, capture, context('cmd-1'));
+    const unchanged = await handleCommand(
+      store,
+      { ...decider, decide: () => [] },
+      streamId,
+      contact,
+      context('cmd-2', { idempotencyKey: 'k', inputHash: 'h' }),
+    );
+    expect(unchanged.newEvents).toEqual([]);
+    for (const commandId of ['cmd-1', 'cmd-2']) {
+      await expect(store.readStream(idempotencyStreamId(commandId))).rejects.toBeInstanceOf(StreamNotFoundError);
+    }
+  });
+
+  it('refuses a key first used on another entity with BAD_USER_INPUT, whatever the expected revision', async () => {
+    const store = createInMemoryEventStore();
+    const otherStream = leadStreamId('L2');
+    await handleCommand(store, decider, streamId, capture, context('cmd-1'));
+    await handleCommand(store, decider, otherStream, { ...capture, data: { ...capture.data, leadId: 'L2' } }, context('cmd-2'));
+    await handleCommand(store, decider, streamId, contact, context('cmd-3', { idempotencyKey: 'k', inputHash: 'on-L1' }));
+    const onOther = context('cmd-3', { idempotencyKey: 'k', inputHash: 'on-L2' });
+    const otherContact: LeadCommand = { ...contact, data: { ...contact.data, leadId: 'L2' } };
+    for (const expectedRevision of [undefined, 0, 5]) {
+      await expect(
+        handleCommand(store, decider, otherStream, otherContact, onOther, { expectedRevision }),
+      ).rejects.toMatchObject({ name: 'ValidationError', fields: [{ field: 'idempotencyKey' }] });
+    }
+    expect(await store.readStream(otherStream)).toHaveLength(1);
+  });
+
+  describe('authorize', () => {
+    it('is given the current state before the decision, and a refusal writes nothing, not even the key', async () => {
+      const store = createInMemoryEventStore();
+      await handleCommand(store, decider, streamId, capture, context('cmd-1'));
+      const seen: unknown[] = [];
+      const refusal = new Error('not the owner');
+      const attempt = handleCommand(
+        store,
+        { ...decider, decide: () => expect.fail('decided although refused') },
+        streamId,
+        contact,
+        context('cmd-2', { idempotencyKey: 'k', inputHash: 'h' }),
+        {
+          authorize: (state) => {
+            seen.push(state);
+            throw refusal;
+          },
+        },
+      );
+      await expect(attempt).rejects.toBe(refusal);
+      expect(seen).toEqual([expect.objectContaining({ status: 'NEW', leadId, contactAttempts: 0 })]);
+      expect(await store.readStream(streamId)).toHaveLength(1);
+      await expect(store.readStream(idempotencyStreamId('cmd-2'))).rejects.toBeInstanceOf(StreamNotFoundError);
+    });
+
+    it('is given the initial state for a new entity', async () => {
+      const store = createInMemoryEventStore();
+      const seen: unknown[] = [];
+      await handleCommand(store, decider, streamId, capture, context('cmd-1'), { authorize: (state) => seen.push(state) });
+      expect(seen).toEqual([{ status: 'NONE' }]);
+    });
+
+    it('is asked again on each retry, with the state another writer left', async () => {
+      const store = createInMemoryEventStore();
+      await handleCommand(store, decider, streamId, capture, context('cmd-1'));
+      const attempts: number[] = [];
+      await handleCommand(withRivalWriter(store, 1), decider, streamId, contact, context('cmd-2'), {
+        authorize: (state) => attempts.push((state as { contactAttempts: number }).contactAttempts),
+      });
+      expect(attempts).toEqual([0, 1]);
+    });
+
+    it('is not asked when the command is a replay of one already recorded: the replay answers as the first run did', async () => {
+      const store = createInMemoryEventStore();
+      await handleCommand(store, decider, streamId, capture, context('cmd-1'));
+      const keyed = context('cmd-2', { idempotencyKey: 'k', inputHash: 'h' });
+      const first = await handleCommand(store, decider, streamId, contact, keyed);
+      const again = await handleCommand(store, decider, streamId, contact, keyed, {
+        authorize: () => {
+          throw new Error('asked on a replay');
+        },
+      });
+      expect(again).toMatchObject({ replayed: true, revision: first.revision, state: first.state });
+    });
   });
 });

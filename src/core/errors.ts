@@ -57,3 +57,17 @@ export class DuplicateSuspectedError extends Error {
     );
   }
 }
+
+/** FORBIDDEN: the caller's roles, or its relation to the entity, do not allow this. Nothing was written. */
+export class ForbiddenError extends Error {
+  override readonly name = 'ForbiddenError';
+  constructor(
+    /** What was refused, in words a client can show. */
+    readonly what: string,
+    /** Any one of these roles would have allowed it. */
+    readonly requiredRoles: readonly string[],
+    reason?: string,
+  ) {
+    super(reason ?? `${what} needs one of the roles: ${requiredRoles.join(', ')}`);
+  }
+}

@@ -9,12 +9,21 @@ import { LeadResolver } from './resolvers/leads';
 import { ConversionResolver, LeadConversionResolver } from './resolvers/conversion';
 import { OpportunityResolver } from './resolvers/opportunities';
 import { ScoringResolver } from './resolvers/scoring';
+import { ForbiddenError } from '../core/errors';
 import type { GraphQLContext } from './shared/context';
+import { describeRoles, hasAnyRole, type Role } from './shared/roles';
 import { SystemResolver } from './resolvers/system';
 
-/** Role rules come later; for now every operation needs a verified identity, nothing more. */
-const authChecker: AuthChecker<GraphQLContext> = ({ context }, roles) =>
-  context.identity !== undefined && roles.every((role) => context.identity!.roles.includes(role));
+/**
+ * `@Authorized()` asks for a verified identity (UNAUTHENTICATED otherwise); `@Authorized(roles)`
+ * on a field asks for one of the roles as well. Root fields are checked before execution against
+ * the table in `shared/roles.ts`; this checks the few fields inside an answer that are narrower.
+ */
+const authChecker: AuthChecker<GraphQLContext> = ({ context, info }, roles) => {
+  if (!context.identity) return false;
+  if (roles.length === 0 || hasAnyRole(context.identity, roles as Role[])) return true;
+  throw new ForbiddenError(`${info.parentType.name}.${info.fieldName}`, roles);
+};
 
 let built: Promise<GraphQLSchema> | undefined;
 
@@ -25,6 +34,9 @@ export const buildCrmSchema = (): Promise<GraphQLSchema> =>
     authChecker,
     authMode: 'error',
     validate: { forbidUnknownValues: false },
+  }).then((schema) => {
+    describeRoles(schema);
+    return schema;
   }));
 
 /** The SDL as committed in schema/schema.graphql: sorted, so that diffs show real changes only. */

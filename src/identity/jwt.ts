@@ -1,82 +1,37 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { SignJWT } from 'jose';
+import { createTokenVerifier, MIN_SECRET_BYTES, parseTimeSpan, SECRET_ALGORITHM, type Identity } from './tokenVerifier';
 
-export interface Identity {
-  actor: string;
-  roles: string[];
-}
+export { AuthenticationError, type Identity } from './tokenVerifier';
 
-/** A bearer token was presented but cannot be trusted; the message says why. */
-export class AuthenticationError extends Error {
-  override readonly name = 'AuthenticationError';
-}
-
-const ALGORITHM = 'HS256';
-const MIN_SECRET_BYTES = 32;
 const SECRET_FILE = 'jwt-secret';
 
 /**
- * Returns undefined when no credentials were sent, so that the caller decides what an
- * anonymous request may do. A blank header counts as absent: some clients send one when they
- * hold no token.
- *
- * A token without a `roles` claim is an actor with no roles (absence grants nothing), but a
- * `roles` claim of the wrong shape is refused: it means a broken issuer, and guessing could
- * grant or drop permissions silently.
+ * Secrets published in this repository, refused in production (see config.ts). The first was
+ * the default of `CRM_JWT_SECRET` in docker-compose.yml, which now has none: anyone who has
+ * read the file could mint tokens for a server started with it.
+ */
+const PUBLIC_EXAMPLE_SECRETS = ['dev-only-insecure-jwt-secret-do-not-use-in-production'];
+
+export function isPublicExampleSecret(secret: Uint8Array): boolean {
+  return PUBLIC_EXAMPLE_SECRETS.some((example) => {
+    const bytes = new TextEncoder().encode(example);
+    return bytes.length === secret.length && timingSafeEqual(bytes, secret);
+  });
+}
+
+/**
+ * Verifies one header against the HS256 secret alone, with no issuer, audience or age rule:
+ * for tools and tests. The server builds its verifier once from the configuration instead
+ * (`createTokenVerifier` with `config.identity`).
  */
 export async function verifyBearer(
   authorizationHeader: string | undefined,
   secret: Uint8Array,
 ): Promise<Identity | undefined> {
-  if (authorizationHeader === undefined || authorizationHeader.trim() === '') return undefined;
-  const match = /^Bearer +([^\s]+) *$/i.exec(authorizationHeader);
-  if (!match) {
-    throw new AuthenticationError('malformed Authorization header: expected "Bearer <token>"');
-  }
-  const token = match[1]!;
-
-  let payload: Record<string, unknown>;
-  try {
-    ({ payload } = await jwtVerify(token, secret, {
-      algorithms: [ALGORITHM],
-      requiredClaims: ['exp', 'sub'],
-    }));
-  } catch (error) {
-    throw new AuthenticationError(explain(error, token), { cause: error });
-  }
-
-  const { sub, roles = [] } = payload;
-  if (typeof sub !== 'string' || sub.trim() === '') {
-    throw new AuthenticationError('token claim "sub" must be a non-empty string');
-  }
-  if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string')) {
-    throw new AuthenticationError('token claim "roles" must be an array of strings');
-  }
-  return { actor: sub, roles };
-}
-
-function explain(error: unknown, token: string): string {
-  if (error instanceof errors.JWTExpired) return 'token expired';
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad token signature';
-  if (error instanceof errors.JOSEAlgNotAllowed) {
-    return `token algorithm ${JSON.stringify(headerAlg(token))} not accepted, only ${ALGORITHM}`;
-  }
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    return error.reason === 'missing'
-      ? `token claim "${error.claim}" is missing`
-      : `token claim "${error.claim}" is invalid: ${error.message}`;
-  }
-  return 'malformed token';
-}
-
-function headerAlg(token: string): unknown {
-  try {
-    return decodeProtectedHeader(token).alg;
-  } catch {
-    return undefined;
-  }
+  return createTokenVerifier({ secret }).verify(authorizationHeader);
 }
 
 export interface MintOptions {
@@ -84,19 +39,27 @@ export interface MintOptions {
   roles: string[];
   /** A jose time span such as '12h', '30m' or '7 days'. */
   expiresIn?: string;
+  /** The `iss` and `aud` claims, for a server that checks them (CRM_JWT_ISSUER, CRM_JWT_AUDIENCE). */
+  issuer?: string;
+  audience?: string;
 }
 
 export async function mintToken(
-  { sub, roles, expiresIn = '12h' }: MintOptions,
+  { sub, roles, expiresIn = '12h', issuer, audience }: MintOptions,
   secret: Uint8Array,
 ): Promise<string> {
   if (sub.trim() === '') throw new TypeError('sub must be a non-empty string');
-  return new SignJWT({ roles })
-    .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+  // iat and exp from one reading of the clock, so that the lifetime is exactly expiresIn (a
+  // server with CRM_JWT_MAX_AGE=12h refuses a token meant to live one second longer).
+  const iat = Math.floor(Date.now() / 1000);
+  const jwt = new SignJWT({ roles })
+    .setProtectedHeader({ alg: SECRET_ALGORITHM, typ: 'JWT' })
     .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime(expiresIn)
-    .sign(secret);
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + parseTimeSpan(expiresIn));
+  if (issuer !== undefined) jwt.setIssuer(issuer);
+  if (audience !== undefined) jwt.setAudience(audience);
+  return jwt.sign(secret);
 }
 
 export interface ResolvedSecret {

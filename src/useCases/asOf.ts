@@ -5,7 +5,9 @@
  * Both together keep the facts that pass both tests. The kept events are folded in stream order
  * by the read model's own code, so an answer has the shape and meaning of a live one. Because a
  * stream's times never go backwards (`src/core/eventTimes.ts`), the kept events are always a
- * prefix of the stream: the state folded is one the entity really had.
+ * prefix of the stream: the state folded is one the entity really had. The same folds of a prefix
+ * (`foldLeadView`, `foldOpportunitySnapshot`) serve `atRevision.ts`, which cuts the stream at a
+ * revision instead of a time.
  */
 import { readStreamOrEmpty } from '../core/commandHandler';
 import type { EventStore, RecordedEvent } from '../core/eventStore';
@@ -41,10 +43,12 @@ export const eventsInWindow = <E extends Pick<RecordedEvent, 'metadata'>>(events
 };
 
 /** Undefined when the lead did not exist in that window. */
-export const leadAsOf = async (store: EventStore, leadId: string, window: TimeWindow): Promise<LeadView | undefined> => {
-  const events = eventsInWindow(await readStreamOrEmpty(store, leadStreamId(leadId)), window);
-  return (events as unknown as RecordedLeadEvent[]).reduce<LeadView | undefined>(evolveLeadView, undefined);
-};
+export const leadAsOf = async (store: EventStore, leadId: string, window: TimeWindow): Promise<LeadView | undefined> =>
+  foldLeadView(eventsInWindow(await readStreamOrEmpty(store, leadStreamId(leadId)), window));
+
+/** A prefix of a lead's stream folded by the leads read model's own `evolveLeadView`; undefined for none. */
+export const foldLeadView = (events: readonly RecordedEvent[]): LeadView | undefined =>
+  (events as unknown as RecordedLeadEvent[]).reduce<LeadView | undefined>(evolveLeadView, undefined);
 
 export interface OpportunitySnapshot {
   view: OpportunityView;
@@ -64,6 +68,14 @@ export const opportunityAsOf = async (
   window: TimeWindow,
 ): Promise<OpportunitySnapshot | undefined> => {
   const events = eventsInWindow(await readStreamOrEmpty(store, opportunityStreamId(opportunityId)), window);
+  return foldOpportunitySnapshot(opportunityId, events);
+};
+
+/** A prefix of an opportunity's stream projected into a private database; undefined for none. */
+export const foldOpportunitySnapshot = async (
+  opportunityId: string,
+  events: readonly RecordedEvent[],
+): Promise<OpportunitySnapshot | undefined> => {
   if (events.length === 0) return undefined;
   const scratch = openSqliteDatabase(':memory:');
   try {

@@ -17,7 +17,7 @@ import {
 import { failpoint } from '../core/failpoints';
 import { deterministicId } from '../core/ids';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import { conversionFollowUps, type FollowUp } from '../domain/leads/conversion';
+import { conversionFollowUps, followUpTimes, type FollowUp } from '../domain/leads/conversion';
 import type { LeadConverted } from '../domain/leads/lead';
 
 export type RecordedLeadConverted = RecordedEvent<'LeadConverted', LeadConverted['data']>;
@@ -33,37 +33,60 @@ export const completeConversion = async (
   let last = converted.position;
   failpoint('conversion:before-follow-ups');
   for (const [index, followUp] of conversionFollowUps(converted.data).entries()) {
-    const position = await appendOnce(store, followUp, toNewEvents(converted, followUp, now));
+    const position = await appendOnce(store, converted, followUp, now);
     if (store.comparePositions(position, last) > 0) last = position;
     if (index === 0) failpoint('conversion:after-first-follow-up');
   }
   return last;
 };
 
-const toNewEvents = (converted: RecordedLeadConverted, followUp: FollowUp, now: Date): NewEvent[] =>
-  followUp.events.map((event, index) => ({
-    id: deterministicId(converted.id, followUp.streamId, index),
+const followUpEventId = (converted: RecordedLeadConverted, followUp: FollowUp, index: number): string =>
+  deterministicId(converted.id, followUp.streamId, index);
+
+/**
+ * The follow-up's events, their ids derived from the fact. Their times come after those of the
+ * stream's last event (`followUpTimes`): a conversion back-dated onto an existing contact must
+ * not slip its events in before that contact's later facts.
+ */
+const toNewEvents = (
+  converted: RecordedLeadConverted,
+  followUp: FollowUp,
+  last: RecordedEvent | undefined,
+  now: Date,
+): NewEvent[] => {
+  const times = followUpTimes(converted.metadata, last?.metadata, now);
+  return followUp.events.map((event, index) => ({
+    id: followUpEventId(converted, followUp, index),
     type: event.type,
     data: event.data,
     metadata: {
       actor: converted.metadata.actor,
-      recordedAt: now.toISOString(),
-      occurredAt: converted.metadata.occurredAt,
+      recordedAt: times.recordedAt,
+      occurredAt: times.occurredAt,
       correlationId: converted.metadata.correlationId,
       causationId: converted.id,
       schemaVersion: SCHEMA_VERSION,
       commandType: 'ConvertLead',
     },
   }));
+};
 
-const appendOnce = async (store: EventStore, followUp: FollowUp, events: NewEvent[]): Promise<GlobalPosition> => {
+const appendOnce = async (
+  store: EventStore,
+  converted: RecordedLeadConverted,
+  followUp: FollowUp,
+  now: Date,
+): Promise<GlobalPosition> => {
+  const ids = followUp.events.map((_, index) => followUpEventId(converted, followUp, index));
   for (let attempt = 1; ; attempt++) {
     const existing = await readStreamOrEmpty(store, followUp.streamId);
-    const done = existing.filter((event) => events.some((ours) => ours.id === event.id));
+    const done = existing.filter((event) => ids.includes(event.id));
     if (done.length > 0) return done.at(-1)!.position;
     if (followUp.opensStream && existing.length > 0) {
       throw new Error(`Conversion cannot open ${followUp.streamId}: the stream already exists`);
     }
+    // Stamped after the stream as read here: a conflict re-reads it and stamps again.
+    const events = toNewEvents(converted, followUp, existing.at(-1), now);
     try {
       const result = await store.appendToStream(followUp.streamId, events, {
         expectedRevision: existing.length === 0 ? NO_STREAM : existing.length - 1,

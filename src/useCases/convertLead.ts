@@ -45,11 +45,13 @@ export const convertLead = async (
   app: ConversionDependencies,
   request: ConversionRequest,
   context: CommandContext,
-  options: { expectedRevision?: number } = {},
+  /** `authorize` may refuse from the lead's state (ownership), before any lookup or write. */
+  options: { expectedRevision?: number; authorize?: (lead: LeadState) => void } = {},
 ): Promise<ConversionResult> => {
   const streamId = leadStreamId(request.leadId);
   const lead = foldEvents(app.leadDecider, (await readStreamOrEmpty(app.store, streamId)) as unknown as LeadEvent[]);
   if (lead.status === 'NONE') throw new NotFoundError('Lead', request.leadId);
+  options.authorize?.(lead);
   const requestHash = digest(request);
 
   let existingContactAccountId: string | undefined;
@@ -68,6 +70,7 @@ export const convertLead = async (
   await handleCommand(app.store, app.leadDecider, streamId, command, context, {
     expectedRevision: options.expectedRevision,
     existingEntity: { type: 'Lead', id: request.leadId },
+    authorize: options.authorize,
   });
 
   const converted = (await app.store.readStream(streamId)).find((event) => event.type === 'LeadConverted') as

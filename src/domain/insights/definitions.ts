@@ -5,7 +5,7 @@
  * their figures can be compared to the last digit.
  */
 import type { Money } from '../values';
-import { fromUnits, toUnits } from '../opportunities/money';
+import { fromUnits } from '../opportunities/money';
 
 export const KPI_DIMENSIONS = ['SOURCE', 'CAMPAIGN', 'OWNER', 'MONTH'] as const;
 export type KpiDimension = (typeof KPI_DIMENSIONS)[number];
@@ -83,22 +83,10 @@ export const averageDays = (totalMs: number, count: number): number | null =>
   count === 0 ? null : totalMs / count / DAY_MS;
 
 /**
- * Money is stored in read models as a whole part and a fraction in 10^-8 (the Decimal scalar's
- * precision), two integers that SQL sums exactly on any database.
+ * Money is stored in read models as a whole part and a fraction in 10^-8, two integers that SQL
+ * sums exactly on any database (`amountParts` and `unitsOfSums` in ../opportunities/money say how).
  */
-const FRACTION_DIGITS = 8;
-const FRACTION_ONE = 10n ** BigInt(FRACTION_DIGITS);
-/** `toUnits` counts in 10^-10. */
-const UNITS_PER_FRACTION = 100n;
-
-export const splitAmount = (amount: string): { whole: bigint; fraction: bigint } => {
-  const units = toUnits(amount) / UNITS_PER_FRACTION;
-  return { whole: units / FRACTION_ONE, fraction: units % FRACTION_ONE };
-};
-
-/** Back to `toUnits`' scale, from the sums of both parts. */
-export const unitsOfParts = (whole: bigint, fraction: bigint): bigint =>
-  (whole * FRACTION_ONE + fraction) * UNITS_PER_FRACTION;
+export { amountParts as splitAmount, unitsOfParts } from '../opportunities/money';
 
 export const moneyOf = (units: bigint, currency: string): Money => ({ amount: fromUnits(units), currency });
 

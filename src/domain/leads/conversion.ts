@@ -6,12 +6,15 @@
  * stream is the decision, with every id derived from the lead. The events on the account, contact
  * and opportunity streams are pure functions of that event (`conversionFollowUps`), appended with
  * ids derived from it, so appending them again, after a crash or from a concurrent request,
- * changes nothing. Pure module: lookups happen in `convertLead.ts`.
+ * changes nothing. Their times are the conversion's, raised to the last event of the stream they
+ * join (`followUpTimes`), so that a back-dated conversion never dates an existing contact's
+ * events before that contact's later facts. Pure module: lookups happen in `convertLead.ts`.
  */
 import type { AccountKind } from '../accounts/events';
 import { accountStreamId } from '../accounts/events';
 import { contactStreamId } from '../contacts/events';
 import type { DomainEvent } from '../../core/decider';
+import type { EventMetadata } from '../../core/eventStore';
 import { ValidationError } from '../../core/errors';
 import { deterministicId } from '../../core/ids';
 import { opportunityStreamId } from '../opportunities/events';
@@ -204,3 +207,24 @@ export const conversionFollowUps = (converted: LeadConverted['data']): FollowUp[
   }
   return followUps;
 };
+
+type EventTimeStamps = Pick<EventMetadata, 'occurredAt' | 'recordedAt'>;
+
+/** The latest of ISO-8601 times, in UTC; undefined ones are skipped. */
+const latest = (...times: Array<string | undefined>): string =>
+  new Date(Math.max(...times.filter((time) => time !== undefined).map((time) => Date.parse(time)))).toISOString();
+
+/**
+ * The times of a follow-up appended after `last`, the newest event of its stream (none for a
+ * stream the conversion opens). It happened when the conversion did, and was recorded now; but a
+ * stream's times never go backwards (`src/core/eventTimes.ts`), and a conversion back-dated onto
+ * an existing contact can be older than that contact's last fact: the follow-up then takes the
+ * stream's last times, as any other write would. It is never recorded before the conversion
+ * itself, either (a raced conversion's recordedAt may be ahead of the clock). Applied where the
+ * follow-up is appended, on the stream as read for its expected revision, so the live path and
+ * the completer after a crash stamp it alike.
+ */
+export const followUpTimes = (converted: EventTimeStamps, last: EventTimeStamps | undefined, now: Date): EventTimeStamps => ({
+  occurredAt: latest(converted.occurredAt, last?.occurredAt),
+  recordedAt: latest(now.toISOString(), converted.recordedAt, last?.recordedAt),
+});

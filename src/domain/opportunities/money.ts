@@ -28,6 +28,33 @@ export const fromUnits = (units: bigint): string => {
   return `${sign}${magnitude / ONE}.${fraction}`;
 };
 
+/**
+ * How read models keep amounts for SQL to sum exactly, on SQLite as on PostgreSQL: two integers,
+ * the whole part (up to 18 digits) and the fraction in 10^-8 (the Decimal scalar's precision).
+ *
+ * The whole parts cannot be summed as they are: ten amounts near 10^18 add up past 2^63, where
+ * SQLite's integer SUM fails the whole query ("integer overflow") rather than round. So queries
+ * sum, per row, the whole part's quotient and remainder by 10^9 (`WHOLE_SPLIT`), and the
+ * fraction: each term is below 10^9, so each sum stays exact in 64 bits up to 9 × 10^9 rows,
+ * and `unitsOfSums` puts the three sums back together in BigInt.
+ */
+const FRACTION_DIGITS = 8;
+const FRACTION_ONE = 10n ** BigInt(FRACTION_DIGITS);
+const UNITS_PER_FRACTION = 10n ** BigInt(SCALE - FRACTION_DIGITS);
+export const WHOLE_SPLIT = 1_000_000_000n;
+
+export const amountParts = (amount: string): { whole: bigint; fraction: bigint } => {
+  const units = toUnits(amount) / UNITS_PER_FRACTION;
+  return { whole: units / FRACTION_ONE, fraction: units % FRACTION_ONE };
+};
+
+/** Units (10^-10) from sums of whole parts and of fractions. */
+export const unitsOfParts = (whole: bigint, fraction: bigint): bigint => (whole * FRACTION_ONE + fraction) * UNITS_PER_FRACTION;
+
+/** Units (10^-10) from the sums of whole / WHOLE_SPLIT, whole % WHOLE_SPLIT and fraction over the same rows. */
+export const unitsOfSums = (sums: { wholeHigh: bigint; wholeLow: bigint; fraction: bigint }): bigint =>
+  unitsOfParts(sums.wholeHigh * WHOLE_SPLIT + sums.wholeLow, sums.fraction);
+
 /** The amount a probability (a whole percentage) expects to win. */
 export const weightedUnits = (units: bigint, probability: number): bigint => (units * BigInt(probability)) / 100n;
 

@@ -9,7 +9,9 @@ import type { AccountState } from '../../domain/accounts/account';
 import type { AccountCommand } from '../../domain/accounts/decide';
 import type { AccountEvent } from '../../domain/accounts/events';
 import { accountStreamId } from '../../domain/accounts/events';
+import { accountAtRevision } from '../../useCases/atRevision';
 import { connection, pageSize } from '../shared/common';
+import { ownedByCaller, requireOwnOwnerId } from '../shared/ownership';
 import type { GraphQLContext } from '../shared/context';
 import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/runCommand';
 import {
@@ -30,10 +32,13 @@ import { toOpportunity } from './opportunities';
 /** Accounts as `mutate` handles them. */
 const ACCOUNT: EntityKind<AccountState, AccountCommand, AccountEvent, AccountView, { account: Account }> = {
   name: 'Account',
+  readModels: ['accounts', 'contacts', 'opportunities'],
   decider: (app) => app.accountDecider,
   streamId: accountStreamId,
   read: getAccount,
+  readAt: (app, id, at) => accountAtRevision(app, id, at.revision, at.position),
   payload: (view) => ({ account: toAccount(view) }),
+  authorize: (context) => ownedByCaller(context, 'account'),
 };
 
 @Authorized()
@@ -44,6 +49,7 @@ export class AccountResolver {
     const { commandId, id: accountId } = newEntityIds(context, 'OpenAccount', input.idempotencyKey, 'account');
     const plain = plainInput(input);
     const { idempotencyKey: _key, ...details } = plain;
+    requireOwnOwnerId(context, details.ownerId, 'account');
     // Whoever opens an account owns it unless they name someone else, as conversion does.
     const data = { ...details, ownerId: details.ownerId ?? requireActor(context), accountId };
     return mutate(context, ACCOUNT, accountId, plain, { type: 'OpenAccount', data }, { isNew: true, commandId });
@@ -53,6 +59,7 @@ export class AccountResolver {
   async updateAccount(@Arg('input', () => UpdateAccountInput) input: UpdateAccountInput, @Ctx() context: GraphQLContext) {
     const plain = plainInput(input);
     const { accountId, name, website, phone, industry, size, address, ownerId } = plain;
+    requireOwnOwnerId(context, ownerId, 'account');
     return mutate(context, ACCOUNT, accountId, plain, {
       type: 'UpdateAccount',
       data: { accountId, name, website, phone, industry, size, address, ownerId },

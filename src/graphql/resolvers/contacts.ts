@@ -8,8 +8,10 @@ import type { ContactState } from '../../domain/contacts/contact';
 import type { ContactCommand } from '../../domain/contacts/decide';
 import type { ContactEvent } from '../../domain/contacts/events';
 import { contactStreamId } from '../../domain/contacts/events';
+import { contactAtRevision } from '../../useCases/atRevision';
 import { requireAccount } from '../../useCases/referenceChecks';
 import { connection, pageSize } from '../shared/common';
+import { requireOwnOwnerId } from '../shared/ownership';
 import type { GraphQLContext } from '../shared/context';
 import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/runCommand';
 import { Account, toAccount } from '../types/accounts';
@@ -36,9 +38,11 @@ import {
 /** Contacts as `mutate` handles them. */
 const CONTACT: EntityKind<ContactState, ContactCommand, ContactEvent, ContactView, { contact: Contact }> = {
   name: 'Contact',
+  readModels: ['contacts', 'accounts'],
   decider: (app) => app.contactDecider,
   streamId: contactStreamId,
   read: getContact,
+  readAt: (app, id, at) => contactAtRevision(app.store, id, at.revision),
   payload: (view) => ({ contact: toContact(view) }),
 };
 
@@ -50,6 +54,7 @@ export class ContactResolver {
     const { commandId, id: contactId } = newEntityIds(context, 'CreateContact', input.idempotencyKey, 'contact');
     const plain = plainInput(input);
     const { idempotencyKey: _key, ...details } = plain;
+    requireOwnOwnerId(context, details.ownerId, 'contact');
     if (details.accountId) await requireAccount(context.app.store, details.accountId);
     // Whoever creates a contact owns it unless they name someone else, as conversion does.
     const data = { ...details, ownerId: details.ownerId ?? requireActor(context), contactId };

@@ -26,7 +26,6 @@ import {
 } from 'type-graphql';
 import { getAccount } from '../../../projections/accounts/accountsReadModel';
 import { getContact } from '../../../projections/contacts/contactsReadModel';
-import { getLead } from '../../../projections/leads/leadView';
 import { getOpportunity } from '../../../projections/opportunities/opportunitiesQueries';
 import { OCCURRED_AT_DESCRIPTION } from '../../core/backdating';
 import { ValidationError } from '../../core/errors';
@@ -34,7 +33,9 @@ import { plainInput } from '../../core/json';
 import type { AccountKind } from '../../domain/accounts/events';
 import type { ConversionRequest } from '../../domain/leads/conversion';
 import { convertLead } from '../../useCases/convertLead';
+import { convertedViews } from '../../useCases/conversionViews';
 import { MoneyInput } from '../shared/common';
+import { ownedByCaller } from '../shared/ownership';
 import type { GraphQLContext } from '../shared/context';
 import { commandContextFor } from '../shared/runCommand';
 import { DateTimeScalar } from '../shared/scalars';
@@ -150,25 +151,19 @@ export class ConversionResolver {
       app,
       request,
       commandContextFor(context, 'ConvertLead', { ...rest, idempotencyKey, expectedRevision, occurredAt }),
-      { expectedRevision },
+      { expectedRevision, authorize: ownedByCaller(context, 'lead') },
     );
-    await app.readModels.waitForPosition(result.position);
+    await app.readModels.waitForPosition(result.position, undefined, {
+      readModels: ['leads', 'accounts', 'contacts', 'opportunities'],
+    });
 
-    const { leadId, accountId, contactId, opportunityId } = result.converted;
-    const [lead, account, contact, opportunity] = await Promise.all([
-      getLead(app.readDb, leadId),
-      getAccount(app.readDb, accountId),
-      getContact(app.readDb, contactId),
-      opportunityId ? getOpportunity(app.readDb, opportunityId) : undefined,
-    ]);
-    if (!lead || !account || !contact || (opportunityId && !opportunity)) {
-      throw new Error(`Conversion of lead ${leadId} is missing from the read models after it completed`);
-    }
+    // Each entity as the conversion left it, even if others wrote since (or this is a replay).
+    const { lead, account, contact, opportunity } = await convertedViews(app, result);
     return {
       lead: toLead(lead, context),
       account: toAccount(account),
       contact: toContact(contact),
-      opportunity: opportunity && toOpportunity(opportunity, context),
+      opportunity: opportunity && { ...toOpportunity(opportunity, context), snapshot: opportunity.snapshot },
     };
   }
 }

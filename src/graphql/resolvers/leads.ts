@@ -7,7 +7,10 @@ import type { LeadCommand } from '../../domain/leads/decide';
 import type { LeadEvent, LeadState } from '../../domain/leads/lead';
 import { leadStreamId } from '../../domain/leads/lead';
 import { isTimeTravel, leadAsOf, TIME_TRAVEL_DESCRIPTION } from '../../useCases/asOf';
+import { leadAtRevision } from '../../useCases/atRevision';
 import { connection, pageSize } from '../shared/common';
+import { LEAD_UNBOUND, ownedByCaller, requireOwnOwnerId } from '../shared/ownership';
+import { requireRoles, SQL_QUALIFIERS } from '../shared/roles';
 import type { GraphQLContext } from '../shared/context';
 import { mutate, newEntityIds, type EntityKind } from '../shared/runCommand';
 import { DateTimeScalar } from '../shared/scalars';
@@ -40,10 +43,13 @@ const NO_CRITERIA = { need: false, budget: false, authority: false, timing: fals
 /** Leads as `mutate` handles them. */
 const LEAD: EntityKind<LeadState, LeadCommand, LeadEvent, LeadView, { lead: Lead }> = {
   name: 'Lead',
+  readModels: ['leads'],
   decider: (app) => app.leadDecider,
   streamId: leadStreamId,
   read: getLead,
+  readAt: (app, id, at) => leadAtRevision(app.store, id, at.revision),
   payload: (view, context) => ({ lead: toLead(view, context) }),
+  authorize: (context) => ownedByCaller(context, 'lead', LEAD_UNBOUND),
 };
 
 @Authorized()
@@ -54,6 +60,7 @@ export class LeadResolver {
     const { commandId, id: leadId } = newEntityIds(context, 'CaptureLead', input.idempotencyKey, 'lead');
     const plain = plainInput(input);
     const { idempotencyKey: _key, occurredAt: _occurredAt, ...data } = plain;
+    requireOwnOwnerId(context, data.ownerId, 'lead');
     return mutate(context, LEAD, leadId, plain, { type: 'CaptureLead', data: { ...data, leadId } }, { isNew: true, commandId });
   }
 
@@ -88,13 +95,17 @@ export class LeadResolver {
   async assignLead(@Arg('input', () => AssignLeadInput) input: AssignLeadInput, @Ctx() context: GraphQLContext) {
     const plain = plainInput(input);
     const { leadId, ownerId } = plain;
-    return mutate(context, LEAD, leadId, plain, { type: 'AssignLead', data: { leadId, ownerId } });
+    // A sales user takes an unowned lead for itself; the lead's current owner is checked by mutate.
+    requireOwnOwnerId(context, ownerId, 'lead');
+    return mutate(context, LEAD, leadId, plain, { type: 'AssignLead', data: { leadId, ownerId } }, { authorize: ownedByCaller(context, 'lead') });
   }
 
   @Mutation(() => QualifyLeadPayload)
   async qualifyLead(@Arg('input', () => QualifyLeadInput) input: QualifyLeadInput, @Ctx() context: GraphQLContext) {
     const plain = plainInput(input);
     const { leadId, rank, criteria, notes } = plain;
+    // Marketing ranks MQL; certifying a lead as sales-qualified is sales' call.
+    if (rank === 'SQL') requireRoles(context.identity, SQL_QUALIFIERS, 'qualifying a lead as SQL');
     return mutate(context, LEAD, leadId, plain, {
       type: 'QualifyLead',
       data: { leadId, rank: rank as 'MQL' | 'SQL', criteria: { ...NO_CRITERIA, ...criteria }, notes },

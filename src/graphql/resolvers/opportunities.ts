@@ -15,8 +15,10 @@ import {
   opportunityAsOf,
   TIME_TRAVEL_DESCRIPTION
 } from '../../useCases/asOf';
+import { opportunityAtRevision, type OpportunityAtRevision } from '../../useCases/atRevision';
 import { requireAccount, requireContact } from '../../useCases/referenceChecks';
 import { connection, pageSize } from '../shared/common';
+import { ownedByCaller, requireOwnOwnerId } from '../shared/ownership';
 import type { GraphQLContext } from '../shared/context';
 import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/runCommand';
 import { DateTimeScalar } from '../shared/scalars';
@@ -56,12 +58,22 @@ import {
 
 
 /** Opportunitys as `mutate` handles them. */
-const OPPORTUNITY: EntityKind<OpportunityState, OpportunityCommand, OpportunityEvent, OpportunityView, { opportunity: OpportunityFields }> = {
+const OPPORTUNITY: EntityKind<
+  OpportunityState,
+  OpportunityCommand,
+  OpportunityEvent,
+  OpportunityAtRevision,
+  { opportunity: OpportunityFields }
+> = {
   name: 'Opportunity',
+  readModels: ['opportunities'],
   decider: (app) => app.opportunityDecider,
   streamId: opportunityStreamId,
   read: getOpportunity,
-  payload: (view, context) => ({ opportunity: toOpportunity(view, context) }),
+  readAt: (app, id, at) => opportunityAtRevision(app.store, id, at.revision),
+  // A folded one brings its quotes, activities and stage history of that revision along.
+  payload: (view, context) => ({ opportunity: { ...toOpportunity(view, context), snapshot: view.snapshot } }),
+  authorize: (context) => ownedByCaller(context, 'opportunity'),
 };
 
 @Authorized()
@@ -75,6 +87,7 @@ export class OpportunityResolver {
     const { commandId, id: opportunityId } = newEntityIds(context, 'OpenOpportunity', input.idempotencyKey, 'opportunity');
     const plain = plainInput(input);
     const { idempotencyKey: _key, ...data } = plain;
+    requireOwnOwnerId(context, data.ownerId, 'opportunity');
     await requireAccount(context.app.store, data.accountId);
     if (data.contactId) await requireContactOf(context, data.contactId, data.accountId);
     const ownerId = data.ownerId ?? requireActor(context);
@@ -99,6 +112,7 @@ export class OpportunityResolver {
   ) {
     const plain = plainInput(input);
     const { opportunityId, name, amount, expectedCloseDate, probability, ownerId } = plain;
+    requireOwnOwnerId(context, ownerId, 'opportunity');
     return mutate(context, OPPORTUNITY, opportunityId, plain, {
       type: 'UpdateOpportunity',
       data: { opportunityId, name, amount, expectedCloseDate, probability, ownerId },
@@ -114,7 +128,7 @@ export class OpportunityResolver {
       type: 'AddQuote',
       data: { opportunityId, quoteId, amount, validUntil, description },
     }, { commandId });
-    return { opportunity, quote: await findQuote(context, opportunityId, quoteId) };
+    return { opportunity, quote: await findQuote(context, opportunity, quoteId) };
   }
 
   @Mutation(() => ChangeQuoteStatusPayload)
@@ -128,7 +142,7 @@ export class OpportunityResolver {
       type: 'ChangeQuoteStatus',
       data: { opportunityId, quoteId, status },
     });
-    return { opportunity, quote: await findQuote(context, opportunityId, quoteId) };
+    return { opportunity, quote: await findQuote(context, opportunity, quoteId) };
   }
 
   @Mutation(() => ScheduleActivityPayload)
@@ -144,7 +158,7 @@ export class OpportunityResolver {
       type: 'ScheduleActivity',
       data: { opportunityId, activityId, kind, subject, dueAt, notes },
     }, { commandId });
-    return { opportunity, activity: await findActivity(context, opportunityId, activityId) };
+    return { opportunity, activity: await findActivity(context, opportunity, activityId) };
   }
 
   @Mutation(() => CompleteActivityPayload)
@@ -158,7 +172,7 @@ export class OpportunityResolver {
       type: 'CompleteActivity',
       data: { opportunityId, activityId, notes },
     });
-    return { opportunity, activity: await findActivity(context, opportunityId, activityId) };
+    return { opportunity, activity: await findActivity(context, opportunity, activityId) };
   }
 
   @Mutation(() => ReopenActivityPayload)
@@ -172,7 +186,7 @@ export class OpportunityResolver {
       type: 'ReopenActivity',
       data: { opportunityId, activityId },
     });
-    return { opportunity, activity: await findActivity(context, opportunityId, activityId) };
+    return { opportunity, activity: await findActivity(context, opportunity, activityId) };
   }
 
   @Mutation(() => CloseOpportunityPayload)
@@ -305,14 +319,17 @@ const requireContactOf = async (context: GraphQLContext, contactId: string, acco
   }
 };
 
-const findQuote = async (context: GraphQLContext, opportunityId: string, quoteId: string): Promise<Quote> => {
-  const quote = (await quotesOf(context.app.readDb, opportunityId)).find((q) => q.id === quoteId);
+/** The quote as the answered opportunity has it: from its snapshot when it was rebuilt at its revision. */
+const findQuote = async (context: GraphQLContext, opportunity: OpportunityFields, quoteId: string): Promise<Quote> => {
+  const quotes = opportunity.snapshot?.quotes ?? (await quotesOf(context.app.readDb, opportunity.id));
+  const quote = quotes.find((q) => q.id === quoteId);
   if (!quote) throw new Error(`Quote ${quoteId} is missing from the read model`);
   return toQuote(quote);
 };
 
-const findActivity = async (context: GraphQLContext, opportunityId: string, activityId: string): Promise<Activity> => {
-  const activity = (await activitiesOf(context.app.readDb, opportunityId)).find((a) => a.id === activityId);
+const findActivity = async (context: GraphQLContext, opportunity: OpportunityFields, activityId: string): Promise<Activity> => {
+  const activities = opportunity.snapshot?.activities ?? (await activitiesOf(context.app.readDb, opportunity.id));
+  const activity = activities.find((a) => a.id === activityId);
   if (!activity) throw new Error(`Activity ${activityId} is missing from the read model`);
   return toActivity(activity);
 };

@@ -10,6 +10,7 @@ import { leadStreamId } from '../../domain/leads/lead';
 import { leadScoringDecider, type ScoreLead } from '../../domain/scoring/decide';
 import { publishedRulesDecider, SCORING_RULES_STREAM } from '../../domain/scoring/publishedRules';
 import { rulesHash, type ScoringRules } from '../../domain/scoring/rules';
+import { leadAtRevision } from '../../useCases/atRevision';
 import { reproduceScore } from '../../useCases/reproduceScore';
 import { publishedRules } from '../../useCases/scoringRulesStore';
 import type { GraphQLContext } from '../shared/context';
@@ -39,7 +40,7 @@ export class ScoringResolver {
     const { leadId } = input;
     const command: ScoreLead = { type: 'ScoreLead', data: { leadId, rules } };
     const sent = { leadId, expectedRevision: input.expectedRevision ?? undefined, idempotencyKey: input.idempotencyKey ?? undefined };
-    await runCommand(context, {
+    const result = await runCommand(context, {
       decider: leadScoringDecider,
       streamId: leadStreamId(leadId),
       command,
@@ -47,7 +48,10 @@ export class ScoringResolver {
       input: sent,
       existingEntity: { type: 'Lead', id: leadId },
     });
-    const view = await getLead(context.app.readDb, leadId);
+    // The lead as this scoring left it, even if another write landed since (see mutate()).
+    const current = await getLead(context.app.readDb, leadId);
+    const view =
+      current?.revision === result.revision ? current : await leadAtRevision(context.app.store, leadId, result.revision);
     if (!view) throw new Error(`Lead ${leadId} is missing from the read model after scoring`);
     return { lead: toLead(view, context) };
   }
@@ -151,8 +155,15 @@ const scoreOne = async (
       leadScoringDecider,
       leadStreamId(leadId),
       { type: 'ScoreLead', data: { leadId, rules } },
-      // Derived from the request's command id, so a retried request with the same key writes nothing twice.
-      { ...parent, commandId: deterministicId(parent.commandId, leadId), commandType: 'ScoreLead' },
+      // Derived from the request's command id, so a retried request with the same key writes nothing
+      // twice; the id is already bound to this lead's stream, so no key record is needed per lead.
+      {
+        ...parent,
+        commandId: deterministicId(parent.commandId, leadId),
+        commandType: 'ScoreLead',
+        idempotencyKey: undefined,
+        inputHash: undefined,
+      },
       { existingEntity: { type: 'Lead', id: leadId } },
     );
     const recorded = result.newEvents.length > 0;

@@ -8,6 +8,7 @@ import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'gr
 import { ArgumentValidationError, AuthenticationError, AuthorizationError } from 'type-graphql';
 import {
   DuplicateSuspectedError,
+  ForbiddenError,
   InvalidTransitionError,
   NotFoundError,
   ValidationError,
@@ -70,6 +71,9 @@ const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPref
   }
   if (original instanceof AuthenticationError) {
     return withCode(original.message, { code: 'UNAUTHENTICATED' });
+  }
+  if (original instanceof ForbiddenError) {
+    return withCode(original.message, { code: 'FORBIDDEN', requiredRoles: original.requiredRoles });
   }
   if (original instanceof AuthorizationError) {
     return withCode(original.message, { code: 'FORBIDDEN' });

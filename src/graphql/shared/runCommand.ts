@@ -4,6 +4,7 @@ import type { Application } from '../../composition/application';
 import { requestedOccurredAt } from '../../core/backdating';
 import { handleCommand, type CommandContext, type CommandResult } from '../../core/commandHandler';
 import type { Decider, DomainEvent } from '../../core/decider';
+import type { GlobalPosition } from '../../core/eventStore';
 import { deterministicId, digest, newId } from '../../core/ids';
 import type { GraphQLContext } from './context';
 
@@ -18,6 +19,17 @@ export interface CommandRequest<State, Command, Event extends DomainEvent> {
   existingEntity?: { type: string; id: string };
   /** When the resolver already derived it (to name a new entity), so it is computed once. */
   commandId?: string;
+  /**
+   * Refuses the command (by throwing) from the entity's current state, before it is decided;
+   * nothing is written then. Not called on a replay of a command already recorded (see
+   * `HandleOptions.authorize`).
+   */
+  authorize?: (state: State) => void;
+  /**
+   * The read models the answer reads: a stopped one of these makes the mutation answer
+   * READ_MODEL_STOPPED; others stopped are not waited for. Undefined: judged by event types.
+   */
+  readModels?: readonly string[];
 }
 
 export const requireActor = (context: GraphQLContext): string => {
@@ -67,9 +79,15 @@ export const runCommand = async <State, Command, Event extends DomainEvent>(
     request.streamId,
     request.command,
     commandContextFor(context, request.commandType, request.input, request.commandId),
-    { expectedRevision: request.input.expectedRevision ?? undefined, existingEntity: request.existingEntity },
+    {
+      expectedRevision: request.input.expectedRevision ?? undefined,
+      existingEntity: request.existingEntity,
+      authorize: request.authorize,
+    },
   );
-  if (result.position !== undefined) await context.app.readModels.waitForPosition(result.position);
+  if (result.position !== undefined) {
+    await context.app.readModels.waitForPosition(result.position, undefined, { readModels: request.readModels });
+  }
   return result;
 };
 
@@ -88,27 +106,55 @@ export const newEntityIds = (
 };
 
 /** What `mutate` needs to know of a kind of entity: its decider, its stream, its read model. */
-export interface EntityKind<State, Command extends { type: string }, Event extends DomainEvent, View, Payload> {
+export interface EntityKind<
+  State,
+  Command extends { type: string },
+  Event extends DomainEvent,
+  View extends { revision: number },
+  Payload,
+> {
   /** As NOT_FOUND names it: `Lead`, `Account`... */
   name: string;
   decider(app: Application): Decider<State, Command, Event>;
   streamId(id: string): string;
+  /** The entity's row in its read model, as it is now. */
   read(db: SqlDatabase, id: string): Promise<View | undefined>;
+  /**
+   * The entity as `read` gave it, or would have given it, right after revision `at.revision` of
+   * its stream (whose event is at global position `at.position`) and before any later write:
+   * folded from the stream by the read model's own code (`src/useCases/atRevision.ts`).
+   */
+  readAt(app: Application, id: string, at: { revision: number; position: GlobalPosition }): Promise<View | undefined>;
   payload(view: View, context: GraphQLContext): Payload;
+  /** The read models the payload reads (projection names), so a stopped other one does not fail it. */
+  readModels: readonly string[];
+  /** The rule every command on an existing entity of this kind passes (ownership), if any. */
+  authorize?(context: GraphQLContext): (state: State) => void;
 }
 
 /**
  * The one path of a single-entity mutation: run the command on the entity's stream, wait for
- * the read models, and answer the payload built from the entity's read model.
+ * the read models, and answer the payload of the entity as it was right after the command's own
+ * write, at `result.revision` of its stream (for a replay, the original command's revision), so
+ * that the `revision` answered is the one to send back as `expectedRevision`, and a replay
+ * answers what the first run did. Usually the read model's row is at exactly that revision and
+ * is answered as it is; when later writes have moved it on, or for a replay, the entity is folded
+ * at that revision from its stream (`kind.readAt`).
  */
-export const mutate = async <State, Command extends { type: string }, Event extends DomainEvent, View, Payload>(
+export const mutate = async <
+  State,
+  Command extends { type: string },
+  Event extends DomainEvent,
+  View extends { revision: number },
+  Payload,
+>(
   context: GraphQLContext,
   kind: EntityKind<State, Command, Event, View, Payload>,
   id: string,
   /** The mutation's input as `plainInput` gave it to the resolver (so it is computed once). */
   input: { idempotencyKey?: string | null; expectedRevision?: number | null },
   command: Command,
-  options: { isNew?: boolean; commandId?: string } = {},
+  options: { isNew?: boolean; commandId?: string; authorize?: (state: State) => void } = {},
 ): Promise<Payload> => {
   const result = await runCommand(context, {
     decider: kind.decider(context.app),
@@ -118,8 +164,15 @@ export const mutate = async <State, Command extends { type: string }, Event exte
     input,
     existingEntity: options.isNew ? undefined : { type: kind.name, id },
     commandId: options.commandId,
+    authorize: options.authorize ?? (options.isNew ? undefined : kind.authorize?.(context)),
+    readModels: kind.readModels,
   });
-  const view = await kind.read(context.app.readDb, id);
+  const live = await kind.read(context.app.readDb, id);
+  if (live !== undefined && live.revision === result.revision) return kind.payload(live, context);
+  const view =
+    result.position === undefined
+      ? undefined
+      : await kind.readAt(context.app, id, { revision: result.revision, position: result.position });
   if (!view) throw new Error(`${kind.name} ${id} is missing from the read model after revision ${result.revision}`);
   return kind.payload(view, context);
 };

@@ -5,6 +5,7 @@ import { ArgsType, Field, Float, ID, Int, ObjectType, registerEnumType } from 't
 import { KPI_DIMENSIONS, type KpiDimension } from '../../domain/insights/definitions';
 import type { LeadSource } from '../../domain/leads/lead';
 import { enumOf, Money, Reason } from '../shared/common';
+import { SALES_FIGURES } from '../shared/roles';
 import { DateTimeScalar } from '../shared/scalars';
 import { LeadSourceEnum } from './leads';
 import { PipelineReport } from './opportunities';
@@ -212,10 +213,10 @@ abstract class KpiFigures {
   @Field(() => [DisqualificationReasonKpi], { description: KPI_FIELDS.disqualificationReasons })
   disqualificationReasons!: DisqualificationReasonKpi[];
 
-  @Field(() => [LossReasonKpi], { description: KPI_FIELDS.lossReasons }) lossReasons!: LossReasonKpi[];
-  @Field(() => [SalesOutcomeKpi], { description: KPI_FIELDS.salesOutcomes }) salesOutcomes!: SalesOutcomeKpi[];
-  @Field(() => [StageTimeKpi], { description: KPI_FIELDS.timeInStage }) timeInStage!: StageTimeKpi[];
-  @Field(() => [PipelineValueKpi], { description: KPI_FIELDS.pipelineValue }) pipelineValue!: PipelineValueKpi[];
+  @Field(() => [LossReasonKpi], { description: `${KPI_FIELDS.lossReasons} Roles: ${SALES_FIGURES.join(', ')}.` }) lossReasons!: LossReasonKpi[];
+  @Field(() => [SalesOutcomeKpi], { description: `${KPI_FIELDS.salesOutcomes} Roles: ${SALES_FIGURES.join(', ')}.` }) salesOutcomes!: SalesOutcomeKpi[];
+  @Field(() => [StageTimeKpi], { description: `${KPI_FIELDS.timeInStage} Roles: ${SALES_FIGURES.join(', ')}.` }) timeInStage!: StageTimeKpi[];
+  @Field(() => [PipelineValueKpi], { description: `${KPI_FIELDS.pipelineValue} Roles: ${SALES_FIGURES.join(', ')}.` }) pipelineValue!: PipelineValueKpi[];
 }
 
 @ObjectType({

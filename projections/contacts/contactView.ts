@@ -1,0 +1,57 @@
+/**
+ * A contact's view folded from its events, without a database: the same fold as the contacts
+ * read model's (`contactsReadModel.ts`), so that a mutation can answer the contact as it was at
+ * a revision of its stream when the live row has moved on (see `src/useCases/atRevision.ts`).
+ * `contactView.int.spec.ts` checks, event by event, that it gives exactly the projection's rows.
+ * Everything in the row comes from the contact's own stream.
+ */
+import type { RecordedEvent } from '../../src/core/eventStore';
+import { evolveContact, type ContactState } from '../../src/domain/contacts/contact';
+import type { ContactEvent } from '../../src/domain/contacts/events';
+import type { ContactView } from './contactsReadModel';
+
+export type RecordedContactEvent = ContactEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
+
+/** One contact event applied to the view (undefined before the first). */
+export const evolveContactView = (view: ContactView | undefined, event: RecordedContactEvent): ContactView => {
+  const state = evolveContact(view === undefined ? { status: 'NONE' } : toContactState(view), event);
+  if (state.status === 'NONE') {
+    throw new Error(`Contact ${event.data.contactId} has a ${event.type} but was never created`);
+  }
+  const at = new Date(event.metadata.occurredAt).toISOString();
+  let deactivationReason = state.status === 'ACTIVE' ? null : (view?.deactivationReason ?? null);
+  if (event.type === 'ContactDeactivated') deactivationReason = event.data.reason ?? null;
+  return {
+    id: state.contactId,
+    revision: event.revision,
+    firstName: state.firstName ?? null,
+    lastName: state.lastName,
+    email: state.email ?? null,
+    phone: state.phone ?? null,
+    jobTitle: state.jobTitle ?? null,
+    accountId: state.accountId ?? null,
+    ownerId: state.ownerId ?? null,
+    active: state.status === 'ACTIVE',
+    deactivationReason,
+    fromLeadId: event.type === 'ContactCreated' ? (event.data.fromLeadId ?? null) : (view?.fromLeadId ?? null),
+    createdAt: view?.createdAt ?? at,
+    updatedAt: at,
+    createdBy: view?.createdBy ?? event.metadata.actor,
+  };
+};
+
+/** The contact's events (a prefix of its stream) folded into its view; undefined for no event. */
+export const foldContactView = (events: readonly RecordedContactEvent[]): ContactView | undefined =>
+  events.reduce<ContactView | undefined>(evolveContactView, undefined);
+
+const toContactState = (view: ContactView): ContactState => ({
+  status: view.active ? 'ACTIVE' : 'INACTIVE',
+  contactId: view.id,
+  firstName: view.firstName ?? undefined,
+  lastName: view.lastName,
+  email: view.email ?? undefined,
+  phone: view.phone ?? undefined,
+  jobTitle: view.jobTitle ?? undefined,
+  accountId: view.accountId ?? undefined,
+  ownerId: view.ownerId ?? undefined,
+});

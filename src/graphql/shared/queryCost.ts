@@ -1,0 +1,56 @@
+/**
+ * What one request may cost, estimated before it runs with graphql-query-complexity: a field
+ * costs what it does (a retrospective folds the whole log; `history` reads a stream), a list
+ * multiplies what is selected under it by the page asked for (`first`) or, for the lists that
+ * are not paged (an account's contacts, an opportunity's quotes), by a typical length. Cyclic
+ * selections (`account { contacts { account { contacts ... } } }`) therefore grow
+ * geometrically and are refused long before they could hurt.
+ */
+import { getNamedType, isLeafType, isListType, isNonNullType, type GraphQLOutputType } from 'graphql';
+import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
+import type { DocumentNode, GraphQLSchema } from 'graphql';
+import { DEFAULT_PAGE_SIZE } from '../../../projections/pagination';
+
+/** Allows a dashboard's worth of queries in one request; refuses anything that multiplies. */
+export const MAX_QUERY_COST = 20_000;
+
+/** Root fields whose own work outweighs the rows they return. */
+const FIELD_COST: Readonly<Record<string, number>> = {
+  retrospective: 8_000, // folds the whole event log in memory
+  kpis: 1_000, // aggregates every fact table
+  conversionTrace: 200, // reads four streams
+  history: 100, // reads a whole stream
+  reproduceScore: 100,
+  rescoreOpenLeads: 2_000, // one command per open lead
+  auditTrail: 50,
+  pipeline: 50,
+};
+
+/** How long an unpaged list usually is: an account's contacts, an opportunity's quotes. */
+const UNPAGED_LIST_LENGTH = 20;
+
+const isList = (type: GraphQLOutputType): boolean => isListType(isNonNullType(type) ? type.ofType : type);
+
+const estimateCost: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
+  const isRoot = type.name === 'Query' || type.name === 'Mutation';
+  const leaf = isLeafType(getNamedType(field.type));
+  const own = (isRoot ? FIELD_COST[field.name] : undefined) ?? (leaf ? 0 : 1);
+  // Time travel folds a stream (or the pipeline's history) instead of reading one row.
+  const travel = args.asOf !== undefined || args.knownAt !== undefined ? 50 : 0;
+  if (field.args.some((arg) => arg.name === 'first')) {
+    const pageSize = typeof args.first === 'number' ? Math.max(args.first, 1) : DEFAULT_PAGE_SIZE;
+    return own + travel + pageSize * childComplexity;
+  }
+  // A connection's edges are already counted by its `first`.
+  const unpagedList = isList(field.type) && !leaf && field.name !== 'edges';
+  return own + travel + (unpagedList ? UNPAGED_LIST_LENGTH : 1) * childComplexity;
+};
+
+/** The estimated cost of running `document`'s operation with these variables. */
+export const queryCost = (
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | undefined,
+  variables: Record<string, unknown> | undefined,
+): number =>
+  getComplexity({ schema, query: document, operationName, variables, estimators: [estimateCost], maxQueryNodes: 10_000 });
