@@ -1,8 +1,7 @@
 /**
- * An account's view folded from events, without a database: the same fold as the accounts
- * read model's (`accountsReadModel.ts`), so that a mutation can answer the account as it was at
- * a revision of its stream when the live row has moved on (see `src/useCases/atRevision.ts`).
- * `accountView.int.spec.ts` checks, event by event, that it gives exactly the projection's rows.
+ * The account's view and its fold from events, without a database: the accounts read model
+ * (`accountsReadModel.ts`) applies this fold to its rows, and a mutation uses it to answer the account as it
+ * was at a revision of its stream when the live row has moved on (`src/useCases/atRevision.ts`).
  *
  * The status is not in the account's stream: it follows from the wins of its opportunities.
  * `outcomeOf` folds one opportunity's events into what `read_account_wins` keeps for it, so the
@@ -11,10 +10,32 @@
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { normalizeDomain } from '../../src/core/normalize';
 import { evolveAccount, type AccountState, type AccountStatus } from '../../src/domain/accounts/account';
-import type { AccountEvent } from '../../src/domain/accounts/events';
+import type { AccountEvent, AccountKind } from '../../src/domain/accounts/events';
 import type { OpportunityReopened, OpportunityWon } from '../../src/domain/opportunities/events';
+import type { Address } from '../../src/domain/values';
 import type { SqlDatabase } from '../sqlDatabase';
-import type { AccountView } from './accountsReadModel';
+
+export interface AccountView {
+  id: string;
+  /** Stream revision of the last account event applied: the expected revision for the next command. */
+  revision: number;
+  kind: AccountKind;
+  status: AccountStatus;
+  name: string;
+  website: string | null;
+  /** The company domain of the website, as duplicate detection compares it. */
+  domain: string | null;
+  phone: string | null;
+  industry: string | null;
+  size: string | null;
+  address: Address | null;
+  ownerId: string | null;
+  fromLeadId: string | null;
+  /** Business times (the events' occurredAt), as UTC ISO-8601. */
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+}
 
 export type RecordedAccountEvent = AccountEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
 

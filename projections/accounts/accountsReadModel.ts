@@ -7,39 +7,18 @@
  * (by the opportunity's stream revision, so a redelivered event changes nothing), and the
  * account's status is recomputed from it whenever it changes.
  */
-import { accountStatusFor, evolveAccount, type AccountState, type AccountStatus } from '../../src/domain/accounts/account';
-import type { AccountEvent, AccountKind } from '../../src/domain/accounts/events';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { normalizeDomain, normalizeName, searchKey } from '../../src/core/normalize';
-import type { Address } from '../../src/domain/values';
+import { accountStatusFor, type AccountStatus } from '../../src/domain/accounts/account';
+import type { AccountKind } from '../../src/domain/accounts/events';
 import type { OpportunityReopened, OpportunityWon } from '../../src/domain/opportunities/events';
+import type { Address } from '../../src/domain/values';
 import { containing, findPageBySortKey, type Page } from '../pagination';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import { evolveAccountView, type AccountView, type RecordedAccountEvent } from './accountView';
 
-export interface AccountView {
-  id: string;
-  /** Stream revision of the last account event applied: the expected revision for the next command. */
-  revision: number;
-  kind: AccountKind;
-  status: AccountStatus;
-  name: string;
-  website: string | null;
-  /** The company domain of the website, as duplicate detection compares it. */
-  domain: string | null;
-  phone: string | null;
-  industry: string | null;
-  size: string | null;
-  address: Address | null;
-  ownerId: string | null;
-  fromLeadId: string | null;
-  /** Business times (the events' occurredAt), as UTC ISO-8601. */
-  createdAt: string;
-  updatedAt: string;
-  createdBy: string;
-}
 
-type RecordedAccountEvent = AccountEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
 type RecordedOutcomeEvent = (OpportunityWon | OpportunityReopened) & Pick<RecordedEvent, 'revision' | 'metadata'>;
 
 const COLUMNS = [
@@ -147,49 +126,6 @@ const applyOutcome = async (tx: SqlDatabase, event: RecordedOutcomeEvent): Promi
 const derivedStatus = async (db: SqlDatabase, accountId: string): Promise<AccountStatus> =>
   accountStatusFor((await db.get<{ wins: number }>(COUNT_WINS, [accountId]))?.wins ?? 0);
 
-const evolveAccountView = (
-  view: AccountView | undefined,
-  event: RecordedAccountEvent,
-  status: AccountStatus,
-): AccountView => {
-  const state = evolveAccount(view === undefined ? { status: 'NONE' } : toAccountState(view), event);
-  if (state.status === 'NONE') {
-    throw new Error(`Account ${event.data.accountId} has an ${event.type} but was never opened`);
-  }
-  const at = new Date(event.metadata.occurredAt).toISOString();
-  const website = state.website ?? null;
-  return {
-    id: state.accountId,
-    revision: event.revision,
-    kind: state.kind,
-    status,
-    name: state.name,
-    website,
-    domain: website === null ? null : (normalizeDomain(website) ?? null),
-    phone: state.phone ?? null,
-    industry: state.industry ?? null,
-    size: state.size ?? null,
-    address: state.address ?? null,
-    ownerId: state.ownerId ?? null,
-    fromLeadId: event.type === 'AccountOpened' ? (event.data.fromLeadId ?? null) : (view?.fromLeadId ?? null),
-    createdAt: view?.createdAt ?? at,
-    updatedAt: at,
-    createdBy: view?.createdBy ?? event.metadata.actor,
-  };
-};
-
-const toAccountState = (view: AccountView): AccountState => ({
-  status: 'OPEN',
-  accountId: view.id,
-  kind: view.kind,
-  name: view.name,
-  website: view.website ?? undefined,
-  phone: view.phone ?? undefined,
-  industry: view.industry ?? undefined,
-  size: view.size ?? undefined,
-  address: view.address ?? undefined,
-  ownerId: view.ownerId ?? undefined,
-});
 
 // ---------------------------------------------------------------------------------------------
 // Queries

@@ -1,14 +1,33 @@
 /**
- * A contact's view folded from its events, without a database: the same fold as the contacts
- * read model's (`contactsReadModel.ts`), so that a mutation can answer the contact as it was at
- * a revision of its stream when the live row has moved on (see `src/useCases/atRevision.ts`).
- * `contactView.int.spec.ts` checks, event by event, that it gives exactly the projection's rows.
+ * The contact's view and its fold from events, without a database: the contacts read model
+ * (`contactsReadModel.ts`) applies this fold to its rows, and a mutation uses it to answer the contact as it
+ * was at a revision of its stream when the live row has moved on (`src/useCases/atRevision.ts`).
+ *
  * Everything in the row comes from the contact's own stream.
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { evolveContact, type ContactState } from '../../src/domain/contacts/contact';
 import type { ContactEvent } from '../../src/domain/contacts/events';
-import type { ContactView } from './contactsReadModel';
+
+export interface ContactView {
+  id: string;
+  /** Stream revision of the last event applied: the expected revision for the next command. */
+  revision: number;
+  firstName: string | null;
+  lastName: string;
+  email: string | null;
+  phone: string | null;
+  jobTitle: string | null;
+  accountId: string | null;
+  ownerId: string | null;
+  active: boolean;
+  deactivationReason: string | null;
+  fromLeadId: string | null;
+  /** Business times (the events' occurredAt), as UTC ISO-8601. */
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+}
 
 export type RecordedContactEvent = ContactEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
 

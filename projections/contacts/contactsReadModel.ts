@@ -3,36 +3,15 @@
  * indexed, for duplicate lookups), and in `read_contact_lead_cycles` the lead cycles each
  * contact came from, whose outcomes are read from the leads read model when asked for.
  */
-import type { ContactState } from '../../src/domain/contacts/contact';
-import { evolveContact } from '../../src/domain/contacts/contact';
-import type { ContactEvent } from '../../src/domain/contacts/events';
-import type { RecordedEvent } from '../../src/core/eventStore';
 import { normalizeEmail, searchKey } from '../../src/core/normalize';
+import type { ContactEvent } from '../../src/domain/contacts/events';
 import type { LeadStatus } from '../../src/domain/leads/lead';
 import { getLead } from '../leads/leadView';
 import { containing, findPageBySortKey, type Page } from '../pagination';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import { evolveContactView, type ContactView, type RecordedContactEvent } from './contactView';
 
-export interface ContactView {
-  id: string;
-  /** Stream revision of the last event applied: the expected revision for the next command. */
-  revision: number;
-  firstName: string | null;
-  lastName: string;
-  email: string | null;
-  phone: string | null;
-  jobTitle: string | null;
-  accountId: string | null;
-  ownerId: string | null;
-  active: boolean;
-  deactivationReason: string | null;
-  fromLeadId: string | null;
-  /** Business times (the events' occurredAt), as UTC ISO-8601. */
-  createdAt: string;
-  updatedAt: string;
-  createdBy: string;
-}
 
 export interface ContactLeadCycleView {
   leadId: string;
@@ -45,7 +24,6 @@ export interface ContactLeadCycleView {
   status: LeadStatus | null;
 }
 
-type RecordedContactEvent = ContactEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
 
 const COLUMNS = [
   'id',
@@ -147,44 +125,7 @@ const leadCycleOf = (event: ContactEvent): { leadId: string; cycle: number } | u
   return undefined;
 };
 
-const evolveContactView = (view: ContactView | undefined, event: RecordedContactEvent): ContactView => {
-  const state = evolveContact(view === undefined ? { status: 'NONE' } : toContactState(view), event);
-  if (state.status === 'NONE') {
-    throw new Error(`Contact ${event.data.contactId} has a ${event.type} but was never created`);
-  }
-  const at = new Date(event.metadata.occurredAt).toISOString();
-  let deactivationReason = state.status === 'ACTIVE' ? null : (view?.deactivationReason ?? null);
-  if (event.type === 'ContactDeactivated') deactivationReason = event.data.reason ?? null;
-  return {
-    id: state.contactId,
-    revision: event.revision,
-    firstName: state.firstName ?? null,
-    lastName: state.lastName,
-    email: state.email ?? null,
-    phone: state.phone ?? null,
-    jobTitle: state.jobTitle ?? null,
-    accountId: state.accountId ?? null,
-    ownerId: state.ownerId ?? null,
-    active: state.status === 'ACTIVE',
-    deactivationReason,
-    fromLeadId: event.type === 'ContactCreated' ? (event.data.fromLeadId ?? null) : (view?.fromLeadId ?? null),
-    createdAt: view?.createdAt ?? at,
-    updatedAt: at,
-    createdBy: view?.createdBy ?? event.metadata.actor,
-  };
-};
 
-const toContactState = (view: ContactView): ContactState => ({
-  status: view.active ? 'ACTIVE' : 'INACTIVE',
-  contactId: view.id,
-  firstName: view.firstName ?? undefined,
-  lastName: view.lastName,
-  email: view.email ?? undefined,
-  phone: view.phone ?? undefined,
-  jobTitle: view.jobTitle ?? undefined,
-  accountId: view.accountId ?? undefined,
-  ownerId: view.ownerId ?? undefined,
-});
 
 // ---------------------------------------------------------------------------------------------
 // Queries

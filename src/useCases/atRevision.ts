@@ -24,7 +24,7 @@ import { accountStreamId } from '../domain/accounts/events';
 import { contactStreamId } from '../domain/contacts/events';
 import { leadStreamId } from '../domain/leads/lead';
 import { opportunityStreamId } from '../domain/opportunities/events';
-import type { AccountView } from '../../projections/accounts/accountsReadModel';
+import type { AccountView } from '../../projections/accounts/accountView';
 import {
   foldAccountView,
   opportunitiesWithOutcomes,
@@ -32,7 +32,7 @@ import {
   type RecordedAccountEvent,
 } from '../../projections/accounts/accountView';
 import { foldContactView, type RecordedContactEvent } from '../../projections/contacts/contactView';
-import type { ContactView } from '../../projections/contacts/contactsReadModel';
+import type { ContactView } from '../../projections/contacts/contactView';
 import { fromRow, toRow, type LeadView } from '../../projections/leads/leadView';
 import type { OpportunityView } from '../../projections/opportunities/opportunitiesProjection';
 import type { SqlDatabase } from '../../projections/sqlDatabase';

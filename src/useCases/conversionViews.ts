@@ -19,8 +19,10 @@ import { contactStreamId } from '../domain/contacts/events';
 import { conversionFollowUps } from '../domain/leads/conversion';
 import { leadStreamId } from '../domain/leads/lead';
 import { opportunityStreamId } from '../domain/opportunities/events';
-import { getAccount, type AccountView } from '../../projections/accounts/accountsReadModel';
-import { getContact, type ContactView } from '../../projections/contacts/contactsReadModel';
+import { getAccount } from '../../projections/accounts/accountsReadModel';
+import { type AccountView } from '../../projections/accounts/accountView';
+import { getContact } from '../../projections/contacts/contactsReadModel';
+import { type ContactView } from '../../projections/contacts/contactView';
 import { getLead, type LeadView } from '../../projections/leads/leadView';
 import { getOpportunity } from '../../projections/opportunities/opportunitiesQueries';
 import {

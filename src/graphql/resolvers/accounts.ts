@@ -1,6 +1,6 @@
 /** The account's GraphQL adapter: mutation → command → read model; queries → read model. */
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import type { AccountView } from '../../../projections/accounts/accountsReadModel';
+import type { AccountView } from '../../../projections/accounts/accountView';
 import { findAccounts, getAccount } from '../../../projections/accounts/accountsReadModel';
 import { contactsOfAccount } from '../../../projections/contacts/contactsReadModel';
 import { opportunitiesOfAccount } from '../../../projections/opportunities/opportunitiesQueries';

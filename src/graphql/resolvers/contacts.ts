@@ -1,7 +1,7 @@
 /** The contact's GraphQL adapter: mutation → command → read model; queries → read model. */
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { getAccount } from '../../../projections/accounts/accountsReadModel';
-import type { ContactView } from '../../../projections/contacts/contactsReadModel';
+import type { ContactView } from '../../../projections/contacts/contactView';
 import { contactLeadCycles, findContacts, getContact } from '../../../projections/contacts/contactsReadModel';
 import { plainInput } from '../../core/json';
 import type { ContactState } from '../../domain/contacts/contact';

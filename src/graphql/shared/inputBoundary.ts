@@ -5,14 +5,14 @@
  * and an `ID` must look like one of ours, so that a 900 KB "id" is refused without being echoed.
  */
 import {
-  GraphQLID,
-  Kind,
-  TypeInfo,
   getNamedType,
+  GraphQLID,
   isInputObjectType,
   isListType,
   isNonNullType,
+  Kind,
   typeFromAST,
+  TypeInfo,
   visit,
   visitWithTypeInfo,
   type DocumentNode,
@@ -36,15 +36,13 @@ const problemWith = (value: string, isId: boolean): string | undefined => {
 };
 
 /**
- * Every problem of the operation's strings, each naming where it was: the argument path for a
- * literal (`captureLead.input.campaign`), the variable path for a variable (`$input.campaign`).
+ * Every problem of a request's strings, each naming where it was: the argument path for a literal
+ * (`captureLead.input.campaign`), the variable path for a variable (`$input.campaign`). Literals
+ * are the document's (`literalProblems`, the same for every request of it); variables are this
+ * request's (`variableProblems`).
  */
-export const inputProblems = (
-  schema: GraphQLSchema,
-  document: DocumentNode,
-  operation: OperationDefinitionNode,
-  variables: Readonly<Record<string, unknown>> | undefined,
-): FieldProblem[] => {
+/** The problems of the document's own string literals: the same for every request of that document. */
+export const literalProblems = (schema: GraphQLSchema, document: DocumentNode): FieldProblem[] => {
   const problems: FieldProblem[] = [];
   const typeInfo = new TypeInfo(schema);
   const path: string[] = [];
@@ -70,6 +68,16 @@ export const inputProblems = (
       },
     }),
   );
+  return problems;
+};
+
+/** The problems of the strings in this request's variables. */
+export const variableProblems = (
+  schema: GraphQLSchema,
+  operation: OperationDefinitionNode,
+  variables: Readonly<Record<string, unknown>> | undefined,
+): FieldProblem[] => {
+  const problems: FieldProblem[] = [];
   for (const definition of operation.variableDefinitions ?? []) {
     const type = typeFromAST(schema, definition.type) as GraphQLInputType | undefined;
     const name = definition.variable.name.value;

@@ -9,9 +9,11 @@
  * Depth, aliases, tokens and field suggestions are GraphQL Armor's (see `server.ts`).
  */
 import type { ApolloServerPlugin } from '@apollo/server';
+import type { DocumentNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
 import { GraphQLError } from 'graphql';
+import type { FieldProblem } from '../../core/errors';
 import type { GraphQLContext } from './context';
-import { inputProblems, rootFields, selectedFields } from './inputBoundary';
+import { literalProblems, rootFields, selectedFields, variableProblems } from './inputBoundary';
 import { MAX_QUERY_COST, queryCost } from './queryCost';
 import { FIELD_ROLES, hasAnyRole, mayRun, rolesFor } from './roles';
 
@@ -33,12 +35,40 @@ const estimatedCost = (estimate: () => number): number => {
   }
 };
 
+/**
+ * What depends on the document alone, kept per operation node: Apollo hands every request with
+ * the same query text the same parsed document, so a client's usual requests pay for the walks
+ * of the document once, and only their variables are checked each time.
+ */
+interface OperationFacts {
+  literalProblems: FieldProblem[];
+  rootFields: string[];
+  selectedFields: Set<string>;
+  /** Known when the cost cannot depend on variables (the operation declares none). */
+  cost?: number;
+}
+const factsOf = new WeakMap<OperationDefinitionNode, OperationFacts>();
+
+const operationFacts = (schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): OperationFacts => {
+  let facts = factsOf.get(operation);
+  if (!facts) {
+    facts = {
+      literalProblems: literalProblems(schema, document),
+      rootFields: rootFields(document, operation).filter((name) => !INTROSPECTION.has(name)),
+      selectedFields: selectedFields(schema, document),
+    };
+    factsOf.set(operation, facts);
+  }
+  return facts;
+};
+
 export const requestGuards = (): ApolloServerPlugin<GraphQLContext> => ({
   async requestDidStart() {
     return {
       async didResolveOperation({ schema, document, operation, request, contextValue }) {
         if (!operation) return; // Apollo has already refused a document without the named operation.
-        const problems = inputProblems(schema, document, operation, request.variables);
+        const facts = operationFacts(schema, document, operation);
+        const problems = [...facts.literalProblems, ...variableProblems(schema, operation, request.variables)];
         if (problems.length > 0) {
           refuse(`Invalid input: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`, {
             code: 'BAD_USER_INPUT',
@@ -46,7 +76,7 @@ export const requestGuards = (): ApolloServerPlugin<GraphQLContext> => ({
           });
         }
 
-        const fields = rootFields(document, operation).filter((name) => !INTROSPECTION.has(name));
+        const fields = facts.rootFields;
         if (operation.operation === 'mutation' && fields.length > 1) {
           refuse('Send one mutation per request: a later one could fail after an earlier one was recorded', {
             code: 'BAD_USER_INPUT',
@@ -64,7 +94,7 @@ export const requestGuards = (): ApolloServerPlugin<GraphQLContext> => ({
               requiredRoles,
             });
           }
-          for (const field of selectedFields(schema, document)) {
+          for (const field of facts.selectedFields) {
             const requiredRoles = FIELD_ROLES[field];
             if (requiredRoles && !hasAnyRole(contextValue.identity, requiredRoles)) {
               refuse(`${field} needs one of the roles: ${requiredRoles.join(', ')}`, { code: 'FORBIDDEN', requiredRoles });
@@ -72,7 +102,9 @@ export const requestGuards = (): ApolloServerPlugin<GraphQLContext> => ({
           }
         }
 
-        const cost = estimatedCost(() => queryCost(schema, document, request.operationName ?? undefined, request.variables));
+        const cost =
+          facts.cost ?? estimatedCost(() => queryCost(schema, document, request.operationName ?? undefined, request.variables));
+        if (!operation.variableDefinitions?.length) facts.cost = cost;
         if (cost > MAX_QUERY_COST) {
           refuse(`This request would cost ${cost}, over the limit of ${MAX_QUERY_COST}: ask for fewer or smaller pages`, {
             code: 'QUERY_TOO_COSTLY',

@@ -2,7 +2,7 @@
 import { IsInt, IsNotEmpty, IsOptional, IsUrl, Length, MaxLength, Min, ValidateNested } from 'class-validator';
 import 'reflect-metadata';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import type { AccountView } from '../../../projections/accounts/accountsReadModel';
+import type { AccountView } from '../../../projections/accounts/accountView';
 import { ACCOUNT_STATUSES, type AccountStatus } from '../../domain/accounts/account';
 import { ACCOUNT_KINDS, type AccountKind } from '../../domain/accounts/events';
 import { type Connection, connectionOf, enumOf, MutationInput, payloadOf, SHORT } from '../shared/common';

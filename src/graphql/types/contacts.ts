@@ -2,7 +2,8 @@
 import { IsEmail, IsNotEmpty, IsOptional, Length, MaxLength } from 'class-validator';
 import 'reflect-metadata';
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
-import type { ContactLeadCycleView, ContactView } from '../../../projections/contacts/contactsReadModel';
+import type { ContactLeadCycleView } from '../../../projections/contacts/contactsReadModel';
+import type { ContactView } from '../../../projections/contacts/contactView';
 import type { LeadStatus } from '../../domain/leads/lead';
 import { type Connection, connectionOf, LONG, MutationInput, payloadOf, RevisedMutationInput, SHORT } from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
