@@ -10,7 +10,7 @@ describe('schema/schema.graphql', () => {
     expect(await printCrmSchema()).toBe(readFileSync(SCHEMA_FILE, 'utf8'));
   });
 
-  it('keeps every name of the client contract (shared/API.md)', async () => {
+  it('keeps every name of the client contract (docs/API.md)', async () => {
     const sdl = await printCrmSchema();
     for (const name of [
       'captureLead(input: CaptureLeadInput!): CaptureLeadPayload!',
