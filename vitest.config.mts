@@ -40,6 +40,16 @@ export default defineConfig({
           env: { CRM_TEST_STORE: 'postgres' },
         },
       },
+      {
+        // Events on EventStoreDB: the protocol model of test/support/eventStoreDbModel.ts (not
+        // the server), or the real server when EVENTSTORE_URL is set; see test/eventStoreDb.e2e.spec.ts.
+        extends: true,
+        test: {
+          name: 'eventstoredb',
+          include: ['test/seedsExample.e2e.spec.ts'],
+          env: { CRM_TEST_STORE: 'eventstoredb' },
+        },
+      },
     ],
   },
 });

@@ -499,12 +499,15 @@ export function describeEventStoreContract(
         const headBefore = await store.headPosition();
         const { delivered, onEvent } = collect([streamId]);
         let deliveryRunning = false;
+        // The first delivery is held open until the test lets it go, whatever the store's speed.
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
 
         const subscription = store.subscribeToAll({
           fromPosition: headBefore,
           async onEvent(event) {
             deliveryRunning = true;
-            await sleep(20);
+            await released;
             onEvent(event);
             deliveryRunning = false;
           },
@@ -512,7 +515,11 @@ export function describeEventStoreContract(
         await store.appendToStream(streamId, someEvents(1), { expectedRevision: NO_STREAM });
         await within(() => expect(deliveryRunning).toBe(true));
 
-        await subscription.stop();
+        const stopped = subscription.stop();
+        await sleep(20);
+        expect(deliveryRunning).toBe(true);
+        release();
+        await stopped;
 
         expect(deliveryRunning).toBe(false);
         const deliveredWhenStopped = delivered.length;

@@ -62,12 +62,23 @@ export const graphqlClient = (url: string): GraphQLClient => {
 /**
  * Where a test server keeps events and read models: the SQLite file in its data directory, or,
  * with CRM_TEST_STORE=postgres (the `postgres` vitest project), a fresh schema of the test
- * database, dropped when the server stops.
+ * database, dropped when the server stops; or, with CRM_TEST_STORE=eventstoredb (the
+ * `eventstoredb` project), events on EventStoreDB and read models in the data directory: the
+ * server named by EVENTSTORE_URL when set, else a protocol model of its own
+ * (test/support/eventStoreDbModel.ts), closed when the server stops.
  */
-const testStores = (): { env: NodeJS.ProcessEnv; dispose(): Promise<void> } => {
+const testStores = async (): Promise<{ env: NodeJS.ProcessEnv; dispose(): Promise<void> }> => {
   const store = process.env.CRM_TEST_STORE || 'sqlite';
   if (store === 'sqlite') return { env: {}, dispose: async () => undefined };
-  if (store !== 'postgres') throw new Error(`CRM_TEST_STORE must be sqlite or postgres, got ${store}`);
+  if (store === 'eventstoredb') {
+    if (process.env.EVENTSTORE_URL) {
+      return { env: { CRM_EVENT_STORE: 'eventstoredb', EVENTSTORE_URL: process.env.EVENTSTORE_URL }, dispose: async () => undefined };
+    }
+    const { startEventStoreDbModel } = await import('./eventStoreDbModel');
+    const model = await startEventStoreDbModel({ systemEventEvery: 5 });
+    return { env: { CRM_EVENT_STORE: 'eventstoredb', EVENTSTORE_URL: model.url }, dispose: () => model.close() };
+  }
+  if (store !== 'postgres') throw new Error(`CRM_TEST_STORE must be sqlite, postgres or eventstoredb, got ${store}`);
   const schema = aSchemaName('e2e');
   return {
     env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
@@ -80,7 +91,7 @@ export const startTestServer = async (
   options: { dataDir?: string; /** More settings, e.g. CRM_SCORING_FILE. */ env?: NodeJS.ProcessEnv } = {},
 ): Promise<TestServer> => {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'crm-e2e-'));
-  const stores = testStores();
+  const stores = await testStores();
   const server = await startServer({
     port: 0,
     host: '127.0.0.1',
