@@ -11,9 +11,11 @@ const LAYERS = {
   identity: { path: '^src/identity/', may: ['core', 'identity'] },
   projections: { path: '^projections/', may: ['core', 'domain', 'event stores', 'projections'] },
   'use cases': { path: '^src/useCases/', may: ['core', 'domain', 'event stores', 'projections', 'use cases'] },
+  // Logs and metrics: pino, prom-client, the observed event-store port, projection lag.
+  observability: { path: '^src/observability/', may: ['core', 'identity', 'projections', 'observability'] },
   composition: {
     path: '^src/composition/',
-    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'composition'],
+    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'observability', 'composition'],
   },
   seeding: {
     path: '^src/seeding/',
@@ -21,17 +23,21 @@ const LAYERS = {
   },
   graphql: {
     path: '^src/graphql/',
-    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'composition', 'graphql'],
+    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'observability', 'composition', 'graphql'],
   },
+  // The analyst dashboard: static files and the router serving them; it talks to the API only over HTTP.
+  dashboard: { path: '^src/dashboard/', may: ['dashboard'] },
+  // The API explorer: GraphiQL's files from node_modules and the page mounting it; it talks to the API only over HTTP.
+  explorer: { path: '^src/explorer/', may: ['explorer'] },
   server: {
     path: '^src/server[.]ts$',
-    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'composition', 'graphql'],
+    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'observability', 'composition', 'graphql', 'dashboard', 'explorer'],
   },
   'command-line tools': {
     path: '^src/cli/',
     may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'composition', 'seeding', 'graphql', 'command-line tools'],
   },
-  main: { path: '^src/main[.]ts$', may: ['core', 'identity', 'composition', 'server'] },
+  main: { path: '^src/main[.]ts$', may: ['core', 'identity', 'observability', 'composition', 'server'] },
 };
 
 const OURS = '^(src|projections)/';

@@ -25,6 +25,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Static pages served as they are (tsc copies no assets): the analyst dashboard.
+COPY --from=build /app/src/dashboard/public ./src/dashboard/public
 # The data directory must exist and belong to the app user before VOLUME, or a fresh named
 # volume would be created owned by root.
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -105,6 +105,8 @@ export class ProjectionRunner {
   /** The projections set aside since start, by name. */
   private readonly setAside = new Map<string, { failure: ProjectionFailure; error: ProjectionFailedError }>();
   private readonly onSetAside: ((failure: ProjectionFailure) => void) | undefined;
+  /** The set-aside projections this runner resumed at start, to retry them (for logs). */
+  private readonly resumed: ProjectionFailure[] = [];
 
   constructor(options: ProjectionRunnerOptions) {
     this.store = options.store;
@@ -131,6 +133,16 @@ export class ProjectionRunner {
     return [...this.setAside.values()].map(({ failure }) => failure);
   }
 
+  /** The projections that were set aside when this runner started, and that it retries. */
+  get retried(): ProjectionFailure[] {
+    return [...this.resumed];
+  }
+
+  /** Where each projection stands: the last position it processed (undefined: nothing yet). For metrics. */
+  positions(): Array<{ name: string; position: GlobalPosition | undefined }> {
+    return this.projections.map(({ name }) => ({ name, position: this.checkpoints.checkpointOf(name) }));
+  }
+
   /** Prepares the tables and rebuilds outdated projections, then catches up in the background. */
   start(): Promise<void> {
     return this.serialised(async () => {
@@ -141,6 +153,7 @@ export class ProjectionRunner {
         await projection.setup(this.db);
         // A projection set aside before is retried from its checkpoint.
         this.checkpoints.resume(projection.name, position, failure);
+        if (failure !== undefined) this.resumed.push(failure);
       }
       await this.resetProjections(outdated);
       this.follow();

@@ -4,28 +4,38 @@ import path from 'node:path';
 import { ConfigurationError, loadConfig, type CrmConfig } from './composition/config';
 import { mintToken } from './identity/jwt';
 import { parseTimeSpan } from './identity/tokenVerifier';
+import { createLogger } from './observability/logger';
 import { serve } from './server';
 
 const main = async (): Promise<void> => {
   const config = loadConfig(process.env);
-  const server = await serve(config);
-  console.log(`CRM GraphQL API ready at ${server.url} (${describeStores(config)})`);
+  // JSON lines in production, readable lines otherwise; LOG_LEVEL (silent under NODE_ENV=test).
+  const logger = createLogger({ level: config.logLevel, json: config.production });
+  const server = await serve(config, { logger });
+  logger.info({ component: 'server', url: server.url }, `CRM GraphQL API ready at ${server.url} (${describeStores(config)})`);
 
   const { secret, secretSource, issuer, audience, maxTokenAge } = config.identity;
   if (secret && secretSource !== 'env') {
     // 12 h, or less when CRM_JWT_MAX_AGE allows less (the server would refuse a longer token)
     const expiresIn = maxTokenAge !== undefined && parseTimeSpan(maxTokenAge) < 12 * 3600 ? maxTokenAge : '12h';
     const token = await mintToken({ sub: 'developer', roles: ['admin'], expiresIn, issuer, audience }, secret);
-    console.log(`No CRM_JWT_SECRET set: using the development secret in ${path.join(config.dataDir, 'jwt-secret')}.`);
-    console.log(`Development token (sub "developer", role admin, ${expiresIn}):\n  Authorization: Bearer ${token}`);
+    logger.warn(
+      { component: 'server' },
+      `No CRM_JWT_SECRET set: using the development secret in ${path.join(config.dataDir, 'jwt-secret')}`,
+    );
+    // A token never goes into the log. Outside production it is shown on the terminal, as before;
+    // in production (a development secret there is a mistake) mint one with `npm run token`.
+    if (!config.production) {
+      process.stdout.write(`Development token (sub "developer", role admin, ${expiresIn}):\n  Authorization: Bearer ${token}\n`);
+    }
   }
 
   const shutdown = (signal: string) => {
-    console.log(`${signal} received: finishing requests in flight, then stopping`);
+    logger.info({ component: 'server', signal }, `${signal} received: finishing requests in flight, then stopping`);
     server.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        console.error(error);
+        logger.error({ component: 'server', err: error }, 'stopping failed');
         process.exit(1);
       },
     );
@@ -41,7 +51,8 @@ const describeStores = (config: CrmConfig): string => {
 };
 
 main().catch((error: unknown) => {
-  // One line an operator can act on: the variable to fix, or what failed; never a stack trace.
+  // Before the configuration is read there is no logger: a start that fails prints one plain line
+  // on stderr (the tests and operators rely on it). One line an operator can act on: the variable to fix, or what failed; never a stack trace.
   const message = error instanceof Error ? error.message : String(error);
   const line = error instanceof ConfigurationError ? message : `Cannot start: ${message}`;
   console.error(line.replace(/\s*\n\s*/g, ' '));

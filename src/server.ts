@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
@@ -17,8 +18,13 @@ import { checkConnections, loadConfig, type CrmConfig } from './composition/conf
 import type { GraphQLContext } from './graphql/shared/context';
 import { formatErrorFor } from './graphql/shared/errors';
 import { requestGuards } from './graphql/shared/requestGuards';
+import { dashboardRouter } from './dashboard/router';
+import { explorerRouter, redirectBrowsersToExplorer } from './explorer/router';
+import { EXPLORER_PATH } from './explorer/page';
 import { buildCrmSchema } from './graphql/schema';
 import { AuthenticationError, createTokenVerifier, type TokenVerifier } from './identity/tokenVerifier';
+import { logStartup, observeApplication, type ObservabilityOptions } from './observability/observability';
+import { observeRequests } from './observability/requests';
 
 export interface ServerOptions {
   /** 0 picks a free port. */
@@ -27,6 +33,8 @@ export interface ServerOptions {
   dataDir: string;
   /** The rest of the configuration, stores included (see `loadConfig`). */
   env?: NodeJS.ProcessEnv;
+  /** Where log lines go (tests capture them); LOG_LEVEL in `env` says which. */
+  logDestination?: ObservabilityOptions['logDestination'];
 }
 
 export interface RunningServer {
@@ -41,28 +49,51 @@ const CORRELATION_HEADER = 'x-correlation-id';
 const CORRELATION_ID = /^[\w.:-]{1,100}$/;
 
 export const startServer = (options: ServerOptions): Promise<RunningServer> =>
-  serve(loadConfig(options.env ?? process.env, { port: options.port, host: options.host, dataDir: options.dataDir }));
+  serve(loadConfig(options.env ?? process.env, { port: options.port, host: options.host, dataDir: options.dataDir }), {
+    logDestination: options.logDestination,
+  });
 
-export const serve = async (config: CrmConfig): Promise<RunningServer> => {
+export const serve = async (config: CrmConfig, observability: ObservabilityOptions = {}): Promise<RunningServer> => {
   await checkConnections(config);
   const tokens = createTokenVerifier(config.identity);
-  const app = await openApplication(config);
+  // Logs and metrics: the event store's appends are counted and timed (see src/observability/).
+  const { logger, metrics, app } = observeApplication(await openApplication(config), config, observability);
 
   const expressApp = express();
   expressApp.disable('x-powered-by');
   const httpServer = http.createServer(expressApp);
+  httpServer.on('connection', (socket) => {
+    metrics.httpConnections.inc();
+    socket.once('close', () => metrics.httpConnections.dec());
+  });
 
   const schema = await buildCrmSchema();
   const armor = protectionFor(config);
+  const requests = observeRequests(schema, logger, metrics);
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     formatError: formatErrorFor(schema),
     validationRules: armor.validationRules,
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: !config.production,
-    plugins: [...armor.plugins, requestGuards(), ApolloServerPluginDrainHttpServer({ httpServer })],
+    plugins: [
+      ...armor.plugins,
+      requestGuards(),
+      requests.plugin,
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      // No Apollo Sandbox landing page (it loads from Apollo's CDN); browsers get /explorer instead.
+      ApolloServerPluginLandingPageDisabled(),
+    ],
   });
   await apollo.start();
+
+  // The analyst dashboard: static files only; it reads through /graphql with the user's token.
+  expressApp.use('/dashboard', dashboardRouter());
+
+  // Prometheus text format: requests, appends, projection lag, process (README: Logs and metrics).
+  expressApp.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.render());
+  });
 
   expressApp.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -90,19 +121,31 @@ export const serve = async (config: CrmConfig): Promise<RunningServer> => {
     });
   });
 
+  // The API explorer (GraphiQL, served from node_modules, no CDN): development by default,
+  // production only with CRM_EXPLORER=on. A browser opening /graphql is sent there.
+  if (config.explorer) {
+    expressApp.use(EXPLORER_PATH, explorerRouter({ graphqlPath: '/graphql', schema }));
+    expressApp.get('/graphql', redirectBrowsersToExplorer(EXPLORER_PATH));
+  }
+
   expressApp.use(
     '/graphql',
+    requests.middleware,
     express.json({ limit: config.maxBody }),
     expressMiddleware(apollo, {
-      context: async ({ req }): Promise<GraphQLContext> => {
+      context: async ({ req, res }): Promise<GraphQLContext> => {
         const sentCorrelationId = req.header(CORRELATION_HEADER);
-        return {
+        const correlationId =
+          sentCorrelationId && CORRELATION_ID.test(sentCorrelationId) ? sentCorrelationId : randomUUID();
+        requests.note(res, { correlationId });
+        const context: GraphQLContext = {
           app,
           identity: await authenticate(req.header('authorization'), tokens),
-          correlationId:
-            sentCorrelationId && CORRELATION_ID.test(sentCorrelationId) ? sentCorrelationId : randomUUID(),
+          correlationId,
           requestTime: new Date(),
         };
+        requests.attach(res, context, { actor: context.identity?.actor });
+        return context;
       },
     }),
   );
@@ -114,6 +157,7 @@ export const serve = async (config: CrmConfig): Promise<RunningServer> => {
   });
   const { port } = httpServer.address() as AddressInfo;
   const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
+  await logStartup(logger, startupSummary(config, `http://${shownHost}:${port}/graphql`, port), app.readModels);
 
   return {
     url: `http://${shownHost}:${port}/graphql`,
@@ -123,6 +167,32 @@ export const serve = async (config: CrmConfig): Promise<RunningServer> => {
       await apollo.stop();
       await app.close();
     },
+  };
+};
+
+/** Where things are, for the start-up log line; no secret, no URL (they may carry credentials). */
+const startupSummary = (config: CrmConfig, url: string, port: number) => {
+  const { identity } = config;
+  const pgSchema = [config.eventStore, config.readStore].find((store) => store.kind === 'postgres');
+  return {
+    url,
+    port,
+    host: config.host,
+    eventStore: config.eventStore.kind,
+    readStore: config.readStore.kind,
+    ...(pgSchema?.kind === 'postgres' ? { pgSchema: pgSchema.schema } : {}),
+    ...([config.eventStore, config.readStore].some((store) => store.kind === 'sqlite') ? { dataDir: config.dataDir } : {}),
+    production: config.production,
+    logLevel: config.logLevel,
+    auth: {
+      hs256: identity.secret !== undefined,
+      ...(identity.keySet ? { jwks: identity.keySet.url.origin } : {}),
+      ...(identity.issuer ? { issuer: identity.issuer } : {}),
+      ...(identity.audience ? { audience: identity.audience } : {}),
+      ...(identity.maxTokenAge ? { maxTokenAge: identity.maxTokenAge } : {}),
+      rolesClaim: identity.rolesClaim ?? 'roles',
+    },
+    scoringRulesVersion: config.scoringRules.version,
   };
 };
 

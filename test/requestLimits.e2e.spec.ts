@@ -145,3 +145,18 @@ describe('field suggestions', () => {
     }
   });
 });
+
+describe('introspection', () => {
+  it("answers a client's standard schema request, and refuses a cyclic one", async () => {
+    const { getIntrospectionQuery } = await import('graphql');
+    const standard = await api.gql(getIntrospectionQuery());
+    expect(standard.errors).toBeUndefined();
+    expect(standard.data!.__schema.queryType.name).toBe('Query');
+    let selection = 'name';
+    for (let level = 0; level < 12; level++) selection = `fields { type { ${selection} } }`;
+    const cyclic = await api.gql(`{ __type(name: "Account") { ${selection} } }`);
+    expect(['GRAPHQL_VALIDATION_FAILED', 'QUERY_TOO_COSTLY']).toContain(codeOf(cyclic));
+    const viaSchema = await api.gql(`{ __schema { types { ${selection} } } }`);
+    expect(['GRAPHQL_VALIDATION_FAILED', 'QUERY_TOO_COSTLY']).toContain(codeOf(viaSchema));
+  });
+});

@@ -12,7 +12,7 @@
  * checkpoint table the leader writes them to.
  */
 import type { EventStore, GlobalPosition } from '../../src/core/eventStore';
-import type { ProjectionFailure } from '../checkpoints';
+import { readCheckpointRows, type ProjectionFailure } from '../checkpoints';
 import { EVERY_EVENT_TYPE, type Projection } from '../projection';
 import type { ReadModelPositions } from '../readModelPositions';
 import { ProjectionRunner, ProjectionRunnerStoppedError, type StoppedProjection } from '../runner';
@@ -64,6 +64,14 @@ export interface ReadModelsHealth {
   failedProjections: ProjectionFailure[];
 }
 
+/** Where one projection stands (for metrics): the last position it processed, and its failure. */
+export interface ProjectionProgress {
+  name: string;
+  /** Undefined: nothing processed yet. */
+  position: GlobalPosition | undefined;
+  failure: ProjectionFailure | undefined;
+}
+
 interface Leadership {
   runner: ProjectionRunner;
   processes: BackgroundProcess[];
@@ -76,7 +84,13 @@ export class ReadModels implements ReadModelPositions {
   /** What the follower last read of the set-aside projections. */
   private sharedFailures: readonly ProjectionFailure[] = [];
   private readonly lease: AdvisoryLockLease | undefined;
-  private readonly logger: Pick<Console, 'log' | 'error'>;
+  /** Where messages go; `useLogger` may change it after opening. */
+  private sink: Pick<Console, 'log' | 'error'>;
+  /** What the runner and the lease are given: it forwards to the sink of the moment. */
+  private readonly logger: Pick<Console, 'log' | 'error'> = {
+    log: (...args: unknown[]) => this.sink.log(...args),
+    error: (...args: unknown[]) => this.sink.error(...args),
+  };
   private leadership: Leadership | undefined;
   /** Set once the read models have reached the end of the log as it was when we started. */
   private caughtUpOnce = false;
@@ -84,7 +98,7 @@ export class ReadModels implements ReadModelPositions {
   private closed = false;
 
   private constructor(private readonly options: ReadModelsOptions) {
-    this.logger = options.logger ?? console;
+    this.sink = options.logger ?? console;
     this.projectionsByName = new Map(options.projections.map((projection) => [projection.name, projection]));
     this.commandEvents = new CommandEvents(options.store);
     this.watcher = new SharedCheckpoints({
@@ -120,6 +134,34 @@ export class ReadModels implements ReadModelPositions {
 
   get role(): ProjectionRole {
     return this.leadership ? 'leader' : 'follower';
+  }
+
+  /** Sends the messages of the read models, their runner and their lease to `logger` from now on. */
+  useLogger(logger: Pick<Console, 'log' | 'error'>): void {
+    this.sink = logger;
+  }
+
+  /** The projections that were set aside when this instance's runner started, and are being retried. */
+  get retriedProjections(): ProjectionFailure[] {
+    return this.leadership?.runner.retried ?? [];
+  }
+
+  /**
+   * Where each projection stands, for metrics: the leader's runner's own positions, or on a
+   * follower what the shared checkpoint table says.
+   */
+  async progress(): Promise<ProjectionProgress[]> {
+    const leadership = this.leadership;
+    if (leadership !== undefined) {
+      const failures = new Map(leadership.runner.failures.map((failure) => [failure.name, failure]));
+      return leadership.runner.positions().map(({ name, position }) => ({ name, position, failure: failures.get(name) }));
+    }
+    const rows = new Map((await readCheckpointRows(this.options.readDb)).map((row) => [row.name, row]));
+    return this.options.projections.map(({ name }) => ({
+      name,
+      position: rows.get(name)?.position ?? undefined,
+      failure: rows.get(name)?.failure,
+    }));
   }
 
   /** What the leader's runner failed on, or why this instance cannot reach the lease. */
@@ -260,7 +302,12 @@ export class ReadModels implements ReadModelPositions {
       throw error;
     }
     this.leadership = { runner, processes };
-    if (this.opened) this.logger.log('Projections: this instance took the lease and now runs them');
+    if (this.opened) {
+      this.logger.log('Projections: this instance took the lease and now runs them');
+      for (const { name, since, attempts } of runner.retried) {
+        this.logger.log(`Projection ${name}: set aside since ${since} (${attempts} attempt(s)), retried from its checkpoint`);
+      }
+    }
   }
 
   private async follow(): Promise<void> {

@@ -21,6 +21,7 @@ import {
   parseTimeSpan,
   type TokenVerifierSettings,
 } from '../identity/tokenVerifier';
+import { LOG_LEVELS, type LogLevel } from '../observability/logLevels';
 import { loadPipeline, loadReasonCatalogs, loadScoringRules } from './configFiles';
 
 
@@ -36,12 +37,16 @@ export interface CrmConfig {
   maxBody: string;
   /** NODE_ENV=production: no internal details or stack traces in responses. */
   production: boolean;
+  /** CRM_EXPLORER: GraphiQL at /explorer; on by default, off by default in production. */
+  explorer: boolean;
   eventStore: EventStoreConfig;
   readStore: ReadStoreConfig;
   /** How many days back a business fact may be dated (CRM_BACKDATE_LIMIT_DAYS). */
   backdateLimitDays: number;
   /** The lead scoring rules in use (CRM_SCORING_FILE, or the built-in ones). */
   scoringRules: ScoringRules;
+  /** LOG_LEVEL: info by default, silent when NODE_ENV=test (tests stay quiet). */
+  logLevel: LogLevel;
 }
 
 export interface IdentityConfig extends TokenVerifierSettings {
@@ -130,6 +135,8 @@ export const loadConfig = (env: NodeJS.ProcessEnv, overrides: ConfigOverrides = 
     backdateLimitDays: backdateLimitDays(env),
     maxBody,
     production: env.NODE_ENV === 'production',
+    explorer: explorer(env),
+    logLevel: logLevel(env),
     eventStore,
     readStore,
   };
@@ -258,6 +265,23 @@ const backdateLimitDays = (env: NodeJS.ProcessEnv): number => {
   } catch (error) {
     throw new ConfigurationError('CRM_BACKDATE_LIMIT_DAYS', messageOf(error));
   }
+};
+
+const logLevel = (env: NodeJS.ProcessEnv): LogLevel => {
+  const value = env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new ConfigurationError('LOG_LEVEL', `must be ${LOG_LEVELS.join(', ')}; got ${JSON.stringify(value)}`);
+  }
+  return value as LogLevel;
+};
+
+/** The API explorer is for developers: on unless NODE_ENV=production, where it must be asked for. */
+const explorer = (env: NodeJS.ProcessEnv): boolean => {
+  const value = env.CRM_EXPLORER || (env.NODE_ENV === 'production' ? 'off' : 'on');
+  if (value !== 'on' && value !== 'off') {
+    throw new ConfigurationError('CRM_EXPLORER', `must be on or off; got ${JSON.stringify(value)}`);
+  }
+  return value === 'on';
 };
 
 const port = (env: NodeJS.ProcessEnv): number => {

@@ -9,8 +9,7 @@
  * Depth, aliases, tokens and field suggestions are GraphQL Armor's (see `server.ts`).
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { DocumentNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { FieldProblem } from '../../core/errors';
 import type { GraphQLContext } from './context';
 import { literalProblems, rootFields, selectedFields, variableProblems } from './inputBoundary';
@@ -62,6 +61,31 @@ const operationFacts = (schema: GraphQLSchema, document: DocumentNode, operation
   return facts;
 };
 
+/** GraphiQL's and Apollo's introspection queries nest 13 levels (the `ofType` chain). */
+const MAX_INTROSPECTION_DEPTH = 16;
+
+/** How deep the operation's selections nest, fragments followed (each at most once per path). */
+const selectionDepth = (document: DocumentNode, operation: OperationDefinitionNode): number => {
+  const fragments = new Map(
+    document.definitions.flatMap((definition) =>
+      definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition.selectionSet] as const] : [],
+    ),
+  );
+  const depthOf = (selectionSet: SelectionSetNode | undefined, visiting: ReadonlySet<string>): number => {
+    let deepest = 0;
+    for (const selection of selectionSet?.selections ?? []) {
+      if (selection.kind === Kind.FIELD) deepest = Math.max(deepest, 1 + depthOf(selection.selectionSet, visiting));
+      else if (selection.kind === Kind.INLINE_FRAGMENT) deepest = Math.max(deepest, depthOf(selection.selectionSet, visiting));
+      else if (!visiting.has(selection.name.value)) {
+        const next = new Set(visiting).add(selection.name.value);
+        deepest = Math.max(deepest, depthOf(fragments.get(selection.name.value), next));
+      }
+    }
+    return deepest;
+  };
+  return depthOf(operation.selectionSet, new Set());
+};
+
 export const requestGuards = (): ApolloServerPlugin<GraphQLContext> => ({
   async requestDidStart() {
     return {
@@ -102,6 +126,18 @@ export const requestGuards = (): ApolloServerPlugin<GraphQLContext> => ({
           }
         }
 
+        // Introspection alone (GraphiQL's schema request) skips the cost estimate, which counts
+        // every list of the schema's description; a depth bound keeps its cycles in check.
+        if (fields.length === 0) {
+          const depth = selectionDepth(document, operation);
+          if (depth > MAX_INTROSPECTION_DEPTH) {
+            refuse(`An introspection query may nest at most ${MAX_INTROSPECTION_DEPTH} levels (this one: ${depth})`, {
+              code: 'QUERY_TOO_COSTLY',
+              maxDepth: MAX_INTROSPECTION_DEPTH,
+            });
+          }
+          return;
+        }
         const cost =
           facts.cost ?? estimatedCost(() => queryCost(schema, document, request.operationName ?? undefined, request.variables));
         if (!operation.variableDefinitions?.length) facts.cost = cost;

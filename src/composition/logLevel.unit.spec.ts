@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-loglevel-'));
+const load = (env: NodeJS.ProcessEnv) => loadConfig({ CRM_JWT_SECRET: 'x'.repeat(40), ...env }, { dataDir });
+
+describe('LOG_LEVEL', () => {
+  it('is info by default, silent under NODE_ENV=test, and any pino level when set', () => {
+    expect(load({}).logLevel).toBe('info');
+    expect(load({ NODE_ENV: 'production' }).logLevel).toBe('info');
+    expect(load({ NODE_ENV: 'test' }).logLevel).toBe('silent');
+    expect(load({ NODE_ENV: 'test', LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
+    expect(load({ LOG_LEVEL: 'warn' }).logLevel).toBe('warn');
+  });
+
+  it('refuses anything else, naming the variable', () => {
+    expect(() => load({ LOG_LEVEL: 'verbose' })).toThrow(
+      'Configuration error: LOG_LEVEL must be fatal, error, warn, info, debug, trace, silent; got "verbose"',
+    );
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * The process's structured log (pino): one JSON object per line in production, readable lines
+ * (pino-pretty) elsewhere. Nothing here ever receives a token, a variable or a request body:
+ * callers pass the fields they mean to log, and `redact` is a second guard for the usual names.
+ */
+import pino, { type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger } from 'pino';
+
+import type { LogLevel } from './logLevels';
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** JSON lines (production) or pino-pretty (development). */
+  json: boolean;
+  /** Where lines go; stdout by default. Tests pass a stream to read them back. */
+  destination?: DestinationStream;
+}
+
+const REDACTED = [
+  'authorization',
+  'token',
+  'variables',
+  'password',
+  '*.authorization',
+  '*.token',
+  '*.variables',
+  '*.password',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
+export const createLogger = ({ level, json, destination }: LoggerOptions): Logger => {
+  const options = {
+    level,
+    base: { service: 'crm' },
+    redact: { paths: REDACTED, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (destination) return pino(options, destination);
+  // Synchronous writes to stdout: nothing is lost when the process exits right after a line.
+  if (json) return pino(options);
+  return pino(options, pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', sync: true }));
+};
+
+/**
+ * The `Pick<Console, 'log' | 'error'>` the projection runner, the lease and the read models write
+ * their messages to, as log lines of one component; an Error among the arguments becomes `err`.
+ */
+export const consoleFor = (logger: Logger, component: string): Pick<Console, 'log' | 'error'> => {
+  const child = logger.child({ component });
+  const write = (level: 'info' | 'error') => (message?: unknown, ...rest: unknown[]) => {
+    const err = rest.find((value): value is Error => value instanceof Error);
+    const text = typeof message === 'string' ? message : String(message);
+    if (err) child[level]({ err }, text);
+    else child[level](text);
+  };
+  return { log: write('info'), error: write('error') };
+};

@@ -1,0 +1,33 @@
+/**
+ * The event-store port with its appends counted and timed: the adapters stay as they are, and
+ * whatever appends through this wrapper (the requests' command handling) is measured.
+ */
+import { ConcurrencyConflictError, type EventStore } from '../core/eventStore';
+import type { CrmMetrics } from './metrics';
+
+export const observeEventStore = (store: EventStore, metrics: CrmMetrics): EventStore => {
+  const labels = { store: store.name };
+  return {
+    name: store.name,
+    async appendToStream(streamId, events, options) {
+      const stopTimer = metrics.appendDuration.startTimer(labels);
+      try {
+        const result = await store.appendToStream(streamId, events, options);
+        metrics.appends.inc({ ...labels, result: 'ok' });
+        metrics.appendedEvents.inc(labels, events.length);
+        return result;
+      } catch (error) {
+        metrics.appends.inc({ ...labels, result: error instanceof ConcurrencyConflictError ? 'conflict' : 'error' });
+        throw error;
+      } finally {
+        stopTimer();
+      }
+    },
+    readStream: (streamId, options) => store.readStream(streamId, options),
+    readAll: (options) => store.readAll(options),
+    subscribeToAll: (options) => store.subscribeToAll(options),
+    headPosition: () => store.headPosition(),
+    comparePositions: (a, b) => store.comparePositions(a, b),
+    close: () => store.close(),
+  };
+};
