@@ -101,7 +101,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the analyst dashboard, in headless Chromium', (
     );
 
   const KPI_FIELDS = `
-    leadFunnel { group { source campaign ownerId month } captured reachedMql reachedSql converted disqualified conversionRatio mqlRate sqlRate }
+    leadFunnel { group { source campaign ownerId month } captured contacted reachedMql reachedSql converted disqualified conversionRatio contactRate mqlRate sqlRate }
     disqualificationReasons { group { source campaign ownerId month } reasons { reason { code } count share } }
     lossReasons { group { source campaign ownerId month }
       reasons { reason { code } count share amount { amount } amountShare }
@@ -136,7 +136,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the analyst dashboard, in headless Chromium', (
       Object.fromEntries(list.map((s) => [key(s), { count: text(s.count), share: text(s.share), amount: s.amount.amount, amountShare: text(s.amountShare) }]));
     return {
       funnel: Object.fromEntries(
-        ['captured', 'reachedMql', 'reachedSql', 'converted', 'disqualified', 'mqlRate', 'sqlRate', 'conversionRatio'].map((key) => [key, { value: text(funnel[key]) }]),
+        ['captured', 'contacted', 'reachedMql', 'reachedSql', 'converted', 'disqualified', 'contactRate', 'mqlRate', 'sqlRate', 'conversionRatio'].map((key) => [key, { value: text(funnel[key]) }]),
       ),
       disqualifications: Object.fromEntries(
         (data.totals.disqualificationReasons.find(matches)?.reasons ?? []).map((r: any) => [r.reason.code, { count: text(r.count), share: text(r.share) }]),

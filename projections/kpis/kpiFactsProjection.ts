@@ -2,7 +2,7 @@
  * The fact tables the KPIs are computed from, so that no KPI query reads the event log:
  *
  * - `kpi_lead_cycles`: one row per lead cycle (capture, or a recycle), with its source,
- *   campaign and owner, and when it reached MQL and SQL, was disqualified (why) or converted;
+ *   campaign and owner, and when it was first contacted (reached), reached MQL and SQL, was disqualified (why) or converted;
  * - `kpi_opportunities`: one row per opportunity, with the source and campaign of the lead
  *   cycle it came from, its owner, current stage, probability and amount, and its latest close
  *   (outcome, loss reason, competitor, sales-cycle length);
@@ -14,7 +14,7 @@
  * as they sum it: `SUMMED_AMOUNT` in kpiQueries.ts). The meanings are in src/domain/insights/definitions.ts.
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
-import { durationMs, instant, monthOf, splitAmount, type KpiAttribution } from '../../src/domain/insights/definitions';
+import { durationMs, instant, monthOf, reachesLead, splitAmount, type KpiAttribution } from '../../src/domain/insights/definitions';
 import type { LeadEvent } from '../../src/domain/leads/lead';
 import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent } from '../../src/domain/opportunities/events';
@@ -31,6 +31,7 @@ const CREATE_TABLES = `
     owner_id TEXT,
     captured_at TEXT NOT NULL,
     captured_month TEXT NOT NULL,
+    contacted_at TEXT,
     mql_at TEXT,
     sql_at TEXT,
     disqualified_at TEXT,
@@ -85,6 +86,7 @@ const LEAD_TYPES = [
   'LeadCaptured',
   'LeadDetailsUpdated',
   'LeadAssigned',
+  'LeadContactLogged',
   'LeadQualified',
   'LeadDisqualified',
   'LeadRecycled',
@@ -104,7 +106,8 @@ type Recorded<E> = E & Pick<RecordedEvent, 'revision' | 'metadata'>;
 
 export const kpiFactsProjection: Projection = {
   name: 'kpi-facts',
-  version: 1,
+  // 2: contacted_at (the first reach of the cycle).
+  version: 2,
   canHandle: [...LEAD_TYPES, ...OPPORTUNITY_TYPES],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec(TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),
@@ -188,6 +191,9 @@ const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Prom
       break;
     case 'LeadAssigned':
       await update('owner_id = ?', [event.data.ownerId]);
+      break;
+    case 'LeadContactLogged':
+      if (reachesLead(event.data.outcome)) await update('contacted_at = COALESCE(contacted_at, ?)', [at]);
       break;
     case 'LeadQualified':
       await update(

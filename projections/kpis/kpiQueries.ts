@@ -92,7 +92,7 @@ export const leadFunnel = async (db: SqlDatabase, request: KpiRequest): Promise<
   const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'captured_month' });
   const flag = (column: string) => `CAST(SUM(CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END) AS INTEGER)`;
   const rows = await db.all<Row>(
-    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS captured, ${flag('mql_at')} AS mql, ${flag('sql_at')} AS sqlq,
+    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS captured, ${flag('contacted_at')} AS contacted, ${flag('mql_at')} AS mql, ${flag('sql_at')} AS sqlq,
        ${flag('disqualified_at')} AS disqualified, ${flag('converted_at')} AS converted
      FROM kpi_lead_cycles WHERE captured_at >= ? AND captured_at < ? ${groupBy}`,
     [request.from, request.to],
@@ -104,6 +104,7 @@ export const leadFunnel = async (db: SqlDatabase, request: KpiRequest): Promise<
       .map((row) => ({
         key: keyOf(row),
         captured: Number(row.captured),
+        contacted: Number(row.contacted),
         reachedMql: Number(row.mql),
         reachedSql: Number(row.sqlq),
         disqualified: Number(row.disqualified),

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApplication, type Application } from '../../src/composition/application';
 import { loadConfig } from '../../src/composition/config';
 import type { EventStore, GlobalPosition } from '../../src/core/eventStore';
-import { instant, KPI_DIMENSIONS, monthOf, type KpiDimension } from '../../src/domain/insights/definitions';
+import { inPeriod, instant, KPI_DIMENSIONS, monthOf, type KpiDimension } from '../../src/domain/insights/definitions';
 import type { KpiRequest } from '../../src/domain/insights/kpis';
 import { replayFacts, type ReplayedFacts } from '../../src/useCases/replayFacts';
 import { kpisFromFacts } from '../../src/useCases/replayKpis';
@@ -71,6 +71,11 @@ describe(`KPIs on ${LEADS} generated leads`, () => {
     const [funnel] = report.leadFunnel;
     expect(funnel!.captured).toBeGreaterThanOrEqual(LEADS);
     expect(funnel!.converted).toBeGreaterThan(0);
+    // Some cycles reached, some only attempted (NO_ANSWER...), some never contacted at all.
+    expect(funnel!.contacted).toBeGreaterThan(0);
+    expect(funnel!.contacted).toBeLessThan(funnel!.captured);
+    const cycles = facts.cycles.filter((cycle) => inPeriod(cycle.capturedAt, periods()[0]!));
+    expect(cycles.filter((cycle) => cycle.contactedAt !== undefined)).toHaveLength(funnel!.contacted);
     expect(report.disqualificationReasons[0]!.reasons.length).toBeGreaterThan(3);
     expect(report.lossReasons[0]!.reasons.length).toBeGreaterThan(3);
     expect(report.lossReasons[0]!.competitors.length).toBeGreaterThan(1);

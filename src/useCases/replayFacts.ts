@@ -14,12 +14,14 @@ import {
   initialOpportunityState,
   type OpportunityState,
 } from '../domain/opportunities/opportunity';
-import { instant, type KpiAttribution } from '../domain/insights/definitions';
+import { instant, reachesLead, type KpiAttribution } from '../domain/insights/definitions';
 
 export interface LeadCycleFact extends KpiAttribution {
   leadId: string;
   cycle: number;
   capturedAt: string;
+  /** The cycle's first reach (`reachesLead`), if any. */
+  contactedAt?: string;
   reachedMql: boolean;
   reachedSql: boolean;
   disqualifiedAt?: string;
@@ -125,6 +127,9 @@ class FactFold {
     cycle.campaign = state.campaign ?? null;
     cycle.ownerId = state.ownerId ?? null;
     switch (event.type) {
+      case 'LeadContactLogged':
+        if (reachesLead(event.data.outcome)) cycle.contactedAt ??= at;
+        break;
       case 'LeadQualified':
         cycle.reachedMql = true;
         cycle.reachedSql ||= state.rank === 'SQL';

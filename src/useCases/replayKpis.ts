@@ -53,9 +53,10 @@ export const kpisFromFacts = (facts: ReplayedFacts, request: KpiRequest, pipelin
       const key = keyOf(cycle, cycle.capturedAt);
       funnel.add(
         [groupKeyId(key)],
-        () => ({ key, captured: 0, reachedMql: 0, reachedSql: 0, disqualified: 0, converted: 0 }),
+        () => ({ key, captured: 0, contacted: 0, reachedMql: 0, reachedSql: 0, disqualified: 0, converted: 0 }),
         (cell) => {
           cell.captured += 1;
+          cell.contacted += cycle.contactedAt === undefined ? 0 : 1;
           cell.reachedMql += cycle.reachedMql ? 1 : 0;
           cell.reachedSql += cycle.reachedSql ? 1 : 0;
           cell.disqualified += cycle.disqualifiedAt === undefined ? 0 : 1;

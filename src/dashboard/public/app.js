@@ -76,6 +76,7 @@ const loaders = {
     if (!row) return showMessage(section('funnel'), 'No lead captured in this period and cut.');
     const steps = [
       ['captured', 'Captured'],
+      ['contacted', 'Contacted (reached)'],
       ['reachedMql', 'MQL (qualified at all)'],
       ['reachedSql', 'SQL'],
       ['converted', 'Converted'],
@@ -88,13 +89,14 @@ const loaders = {
         rows: [
           ...steps.map(([key, label]) => ({ key, label, values: { value: row[key] } })),
           { key: 'disqualified', label: 'Disqualified', values: { value: row.disqualified } },
+          { key: 'contactRate', label: 'Contact rate', values: { value: row.contactRate } },
           { key: 'mqlRate', label: 'MQL rate', values: { value: row.mqlRate } },
           { key: 'sqlRate', label: 'SQL rate', values: { value: row.sqlRate } },
           { key: 'conversionRatio', label: 'Conversion ratio', values: { value: row.conversionRatio } },
         ],
       },
     });
-    formatRatios(section('funnel'), ['mqlRate', 'sqlRate', 'conversionRatio']);
+    formatRatios(section('funnel'), ['contactRate', 'mqlRate', 'sqlRate', 'conversionRatio']);
   },
 
   async disqualifications(f) {

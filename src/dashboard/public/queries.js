@@ -7,7 +7,7 @@ const MONEY = 'amount currency';
 const SLICE = `count share amount { ${MONEY} } amountShare`;
 
 const kpiFields = {
-  funnel: `leadFunnel { ${GROUP} captured reachedMql reachedSql converted disqualified conversionRatio mqlRate sqlRate }`,
+  funnel: `leadFunnel { ${GROUP} captured contacted reachedMql reachedSql converted disqualified conversionRatio contactRate mqlRate sqlRate }`,
   disqualifications: `disqualificationReasons { ${GROUP} total reasons { reason { code label } count share } }`,
   losses: `lossReasons { ${GROUP} total amount { ${MONEY} }
     reasons { reason { code label } ${SLICE} }

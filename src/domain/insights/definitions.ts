@@ -6,6 +6,7 @@
  */
 import type { Money } from '../values';
 import { fromUnits } from '../opportunities/money';
+import type { ContactOutcome } from '../leads/lead';
 
 export const KPI_DIMENSIONS = ['SOURCE', 'CAMPAIGN', 'OWNER', 'MONTH'] as const;
 export type KpiDimension = (typeof KPI_DIMENSIONS)[number];
@@ -64,6 +65,13 @@ export const compareGroupKeys = (a: KpiGroupKey, b: KpiGroupKey): number =>
   compareNullable(a.campaign, b.campaign) ||
   compareNullable(a.ownerId, b.ownerId) ||
   compareNullable(a.month, b.month);
+
+/**
+ * "Contacted", in the lead funnel: the lead was reached in that cycle, that is a contact was
+ * logged with outcome REACHED at any time after the cycle's capture (the first one moves a new
+ * lead to CONTACTED). Other outcomes (NO_ANSWER, LEFT_MESSAGE...) are attempts, not contacts.
+ */
+export const reachesLead = (outcome: ContactOutcome): boolean => outcome === 'REACHED';
 
 /** Null when there is nothing to divide by, rather than a misleading 0. */
 export const ratio = (part: number, whole: number): number | null => (whole === 0 ? null : part / whole);

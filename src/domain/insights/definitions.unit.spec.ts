@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toUnits } from '../opportunities/money';
+import { leadFunnelOf } from './kpis';
 import {
   averageDays,
   averageMoney,
@@ -8,6 +9,7 @@ import {
   inPeriod,
   monthOf,
   ratio,
+  reachesLead,
   splitAmount,
   unitsOfParts,
 } from './definitions';
@@ -42,6 +44,18 @@ describe('the KPI definitions', () => {
   it('never count a negative duration, even for a back-dated end', () => {
     expect(durationMs('2025-01-02T00:00:00Z', '2025-01-01T00:00:00Z')).toBe(0);
     expect(averageDays(durationMs('2025-01-01T00:00:00Z', '2025-01-04T12:00:00Z'), 1)).toBe(3.5);
+  });
+
+  it('count a lead cycle as contacted only once it was reached, not for mere attempts', () => {
+    expect(reachesLead('REACHED')).toBe(true);
+    for (const outcome of ['NO_ANSWER', 'LEFT_MESSAGE', 'WRONG_NUMBER', 'BOUNCED'] as const) expect(reachesLead(outcome)).toBe(false);
+    // Three cycles: one reached, one only with NO_ANSWER, one never contacted.
+    const cycles = [['NO_ANSWER', 'REACHED'], ['NO_ANSWER'], []] as const;
+    const contacted = cycles.filter((outcomes) => outcomes.some(reachesLead)).length;
+    const key = { source: null, campaign: null, ownerId: null, month: null };
+    const [funnel] = leadFunnelOf([{ key, captured: cycles.length, contacted, reachedMql: 0, reachedSql: 0, disqualified: 0, converted: 0 }]);
+    expect(funnel).toMatchObject({ captured: 3, contacted: 1, contactRate: 1 / 3 });
+    expect(leadFunnelOf([{ key, captured: 0, contacted: 0, reachedMql: 0, reachedSql: 0, disqualified: 0, converted: 0 }])[0]!.contactRate).toBeNull();
   });
 
   it('give no ratio when there is nothing to divide by', () => {

@@ -32,6 +32,8 @@ export interface KpiRequest extends KpiPeriod {
 export interface FunnelCell {
   key: KpiGroupKey;
   captured: number;
+  /** Reached at least once in the cycle (`reachesLead`). */
+  contacted: number;
   reachedMql: number;
   reachedSql: number;
   disqualified: number;
@@ -85,6 +87,7 @@ export interface LossCells {
 
 export interface LeadFunnelKpi extends Omit<FunnelCell, 'key'> {
   group: KpiGroupKey;
+  contactRate: number | null;
   mqlRate: number | null;
   sqlRate: number | null;
   conversionRatio: number | null;
@@ -184,10 +187,12 @@ export const leadFunnelOf = (cells: readonly FunnelCell[]): LeadFunnelKpi[] =>
   byGroup(cells).map(([group, [cell]]) => ({
     group,
     captured: cell!.captured,
+    contacted: cell!.contacted,
     reachedMql: cell!.reachedMql,
     reachedSql: cell!.reachedSql,
     disqualified: cell!.disqualified,
     converted: cell!.converted,
+    contactRate: ratio(cell!.contacted, cell!.captured),
     mqlRate: ratio(cell!.reachedMql, cell!.captured),
     sqlRate: ratio(cell!.reachedSql, cell!.captured),
     conversionRatio: ratio(cell!.converted, cell!.captured),

@@ -4,13 +4,13 @@
  * (and the test does not depend on the day it runs).
  *
  * Period P = [d0, d15):
- *   L1 WEB_FORM "spring", ana, captured d0, MQL d1, SQL d2, converted d3 -> O1 1000.00 EUR at QUALIFICATION;
+ *   L1 WEB_FORM "spring", ana, captured d0, contact NO_ANSWER d0, REACHED d1, MQL d1, SQL d2, converted d3 -> O1 1000.00 EUR at QUALIFICATION;
  *      O1 to PREPARING_QUOTE d5, WON d9 at 1200.00                                  (cycle 6 days)
- *   L2 WEB_FORM "spring", ana, captured d1, MQL d2, disqualified NO_BUDGET d4
- *   L3 TRADE_FAIR, ben, captured d1, SQL d2, converted d4 -> O2 500.50 EUR at QUALIFICATION;
+ *   L2 WEB_FORM "spring", ana, captured d1, contact NO_ANSWER d1 (never reached), MQL d2, disqualified NO_BUDGET d4
+ *   L3 TRADE_FAIR, ben, captured d1, REACHED d1, SQL d2, converted d4 -> O2 500.50 EUR at QUALIFICATION;
  *      O2 to VISIT_PENDING d6, LOST d11 (PRICE, competitor Acme)                    (cycle 7 days)
- *   L4 TRADE_FAIR, ben, captured d2, disqualified NO_NEED d3
- *   L5 REFERRAL, ana, captured d3, SQL d4, converted d5 -> O3 2000.00 EUR; to DECISION_PENDING d7, open
+ *   L4 TRADE_FAIR, ben, captured d2, never contacted, disqualified NO_NEED d3
+ *   L5 REFERRAL, ana, captured d3, SQL d4, REACHED d4 (after qualifying: still contacted), converted d5 -> O3 2000.00 EUR; to DECISION_PENDING d7, open
  * Period Q = [d15, now + 1h):
  *   L6 WEB_FORM "spring", ben, captured d20, disqualified NO_BUDGET d21
  *   O4 opened now on O1's account, not from a lead, owner ana, 300.00 EUR; LOST now (PRICE, no competitor)
@@ -56,6 +56,11 @@ const qualify = (lead: string, rank: 'MQL' | 'SQL', day: number) =>
     input: { leadId: ids[lead], rank, criteria: { need: true, budget: true }, occurredAt: d(day) },
   });
 
+const logContact = (lead: string, outcome: 'REACHED' | 'NO_ANSWER', day: number) =>
+  ok(`mutation($input: LogLeadContactInput!) { logLeadContact(input: $input) { lead { id } } }`, {
+    input: { leadId: ids[lead], channel: 'CALL', outcome, occurredAt: d(day) },
+  });
+
 const disqualify = (lead: string, reason: string, day: number) =>
   ok(`mutation($input: DisqualifyLeadInput!) { disqualifyLead(input: $input) { lead { id } } }`, {
     input: { leadId: ids[lead], reason, occurredAt: d(day) },
@@ -83,8 +88,8 @@ const close = (opportunity: string, input: Record<string, unknown>) =>
 const SLICE = 'count share amount { amount currency } amountShare';
 const KPI_FIELDS = `
   from to groupBy currency
-  leadFunnel { group { source campaign ownerId month } captured reachedMql reachedSql disqualified converted
-               mqlRate sqlRate conversionRatio }
+  leadFunnel { group { source campaign ownerId month } captured contacted reachedMql reachedSql disqualified
+               converted contactRate mqlRate sqlRate conversionRatio }
   disqualificationReasons { group { source campaign ownerId month } total reasons { reason { code label } count share } }
   lossReasons { group { source campaign ownerId month } total amount { amount currency }
                 reasons { reason { code } ${SLICE} } competitors { competitor ${SLICE} } stages { stage label ${SLICE} } }
@@ -116,11 +121,16 @@ beforeAll(async () => {
   await capture('L3', 'TRADE_FAIR', null, 'ben', 1);
   await capture('L4', 'TRADE_FAIR', null, 'ben', 2);
   await capture('L5', 'REFERRAL', null, 'ana', 3);
+  await logContact('L1', 'NO_ANSWER', 0);
+  await logContact('L1', 'REACHED', 1);
+  await logContact('L2', 'NO_ANSWER', 1);
+  await logContact('L3', 'REACHED', 1);
   await qualify('L1', 'MQL', 1);
   await qualify('L1', 'SQL', 2);
   await qualify('L2', 'MQL', 2);
   await qualify('L3', 'SQL', 2);
   await qualify('L5', 'SQL', 4);
+  await logContact('L5', 'REACHED', 4);
   await disqualify('L4', 'NO_NEED', 3);
   await disqualify('L2', 'NO_BUDGET', 4);
   await convert('L1', 'O1', '1000.00', 3);
@@ -146,22 +156,22 @@ afterAll(async () => {
 });
 
 describe('kpis over a period', () => {
-  it('gives the conversion ratio and qualification rates of the leads captured in it', async () => {
+  it('gives the conversion ratio, contact and qualification rates of the leads captured in it', async () => {
     const report = await kpis(P);
     expect(report).toMatchObject({ from: P.from, to: P.to, groupBy: [], currency: 'EUR' });
     expect(report.leadFunnel).toEqual([
-      { group: NO_GROUP, captured: 5, reachedMql: 4, reachedSql: 3, disqualified: 2, converted: 3,
-        mqlRate: 0.8, sqlRate: 0.6, conversionRatio: 0.6 },
+      { group: NO_GROUP, captured: 5, contacted: 3, reachedMql: 4, reachedSql: 3, disqualified: 2, converted: 3,
+        contactRate: 0.6, mqlRate: 0.8, sqlRate: 0.6, conversionRatio: 0.6 },
     ]);
   });
 
   it('cuts the funnel by source, and by owner', async () => {
     const bySource = await kpis(P, ['SOURCE']);
-    expect(bySource.leadFunnel.map((row: any) => [row.group.source, row.captured, row.reachedMql, row.converted, row.conversionRatio]))
+    expect(bySource.leadFunnel.map((row: any) => [row.group.source, row.captured, row.contacted, row.contactRate, row.reachedMql, row.converted, row.conversionRatio]))
       .toEqual([
-        ['REFERRAL', 1, 1, 1, 1],
-        ['TRADE_FAIR', 2, 1, 1, 0.5],
-        ['WEB_FORM', 2, 2, 1, 0.5],
+        ['REFERRAL', 1, 1, 1, 1, 1, 1],
+        ['TRADE_FAIR', 2, 1, 0.5, 1, 1, 0.5],
+        ['WEB_FORM', 2, 1, 0.5, 2, 1, 0.5],
       ]);
     const byOwner = await kpis(P, ['OWNER']);
     expect(byOwner.leadFunnel.map((row: any) => [row.group.ownerId, row.captured, row.converted])).toEqual([
@@ -296,8 +306,8 @@ describe('retrospective by replay', () => {
       for (const period of [P, Q()]) {
         const { knownAt, eventsReplayed, ...replayed } = await retrospective(period, groupBy);
         expect(knownAt).toBeNull();
-        // 6 captures, 5 qualifications, 3 disqualifications, 3 conversions; 4 opened, 3 moves, 3 closes.
-        expect(eventsReplayed).toBe(27);
+        // 6 captures, 5 contacts, 5 qualifications, 3 disqualifications, 3 conversions; 4 opened, 3 moves, 3 closes.
+        expect(eventsReplayed).toBe(32);
         expect(replayed).toEqual(await kpis(period, groupBy));
       }
     }

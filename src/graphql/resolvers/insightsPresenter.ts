@@ -60,6 +60,7 @@ export const present = ({ app }: Pick<GraphQLContext, 'app'>) => {
       rows.map((row) => ({
         ...row,
         group: groupOf(row.group),
+        contactRate: orUndefined(row.contactRate),
         mqlRate: orUndefined(row.mqlRate),
         sqlRate: orUndefined(row.sqlRate),
         conversionRatio: orUndefined(row.conversionRatio),

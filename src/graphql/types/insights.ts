@@ -74,10 +74,18 @@ export class KpiGroup {
 export class LeadFunnelKpi {
   @Field(() => KpiGroup) group!: KpiGroup;
   @Field(() => Int, { description: 'Lead cycles captured in the period' }) captured!: number;
+  @Field(() => Int, {
+    description:
+      'Of those, reached: a contact logged with outcome REACHED at any time in the cycle (attempts with other ' +
+      'outcomes do not count; a lead qualified without a reached contact is not counted)',
+  })
+  contacted!: number;
+
   @Field(() => Int, { description: 'Of those, qualified at all (MQL or straight to SQL)' }) reachedMql!: number;
   @Field(() => Int, { description: 'Of those, qualified as SQL' }) reachedSql!: number;
   @Field(() => Int) disqualified!: number;
   @Field(() => Int) converted!: number;
+  @Field(() => Float, { nullable: true, description: 'contacted / captured' }) contactRate?: number;
   @Field(() => Float, { nullable: true, description: 'reachedMql / captured' }) mqlRate?: number;
   @Field(() => Float, { nullable: true, description: 'reachedSql / captured' }) sqlRate?: number;
   @Field(() => Float, { nullable: true, description: 'converted / captured' }) conversionRatio?: number;
@@ -193,7 +201,7 @@ export class PipelineValueKpi {
 }
 
 export const KPI_FIELDS = {
-  leadFunnel: 'Lead conversion ratio and qualification rates',
+  leadFunnel: 'Lead conversion ratio, contact and qualification rates',
   disqualificationReasons: 'Why lead cycles were disqualified',
   lossReasons: 'Why opportunities were lost: by reason, competitor and stage, by count and amount',
   salesOutcomes: 'Win rate, won amounts, sales-cycle length',
