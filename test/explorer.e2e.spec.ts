@@ -120,7 +120,7 @@ describe('the API explorer in development', () => {
 });
 
 describe('the API explorer in production', () => {
-  const PRODUCTION = { NODE_ENV: 'production' };
+  const PRODUCTION = { NODE_ENV: 'production', LOG_LEVEL: 'silent' };
 
   it('is not served unless CRM_EXPLORER=on, and /graphql shows no landing page', async () => {
     const api = await startTestServer({ env: PRODUCTION });

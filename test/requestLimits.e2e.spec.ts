@@ -135,7 +135,7 @@ describe('field suggestions', () => {
   it('are given in development and hidden in production', async () => {
     const development = await api.gql(`{ leadz { totalCount } }`);
     expect(development.errors![0]!.message).toMatch(/Did you mean/);
-    const production = await startTestServer({ env: { NODE_ENV: 'production' } });
+    const production = await startTestServer({ env: { NODE_ENV: 'production', LOG_LEVEL: 'silent' } });
     try {
       const response = await production.gql(`{ leadz { totalCount } }`);
       expect(codeOf(response)).toBe('GRAPHQL_VALIDATION_FAILED');
