@@ -194,7 +194,6 @@ it('sets a failing projection aside, keeps serving the other read models, and re
   expect(retried.failedProjections).toEqual(
     expect.arrayContaining([expect.objectContaining({ name: 'leads', eventId: bad.id, since })]),
   );
-  expect(retried.failedProjections.map((failure) => failure.name).sort()).toEqual(LEAD_CONTACT_FOLDERS);
   const afterTakeover = await toFollower.gql(OPEN_ACCOUNT, { input: { kind: 'COMPANY', name: 'After Takeover SL' } });
   expect(afterTakeover.errors).toBeUndefined();
 }, 120_000);
