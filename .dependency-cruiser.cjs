@@ -10,20 +10,22 @@ const LAYERS = {
   'event stores': { path: '^src/eventStores/', may: ['core', 'event stores'] },
   identity: { path: '^src/identity/', may: ['core', 'identity'] },
   projections: { path: '^projections/', may: ['core', 'domain', 'event stores', 'projections'] },
-  'use cases': { path: '^src/useCases/', may: ['core', 'domain', 'event stores', 'projections', 'use cases'] },
+  // Crypto-shredding: the sealing event-store decorator, the key store, the key shredder.
+  'personal data': { path: '^src/personalData/', may: ['core', 'domain', 'event stores', 'projections', 'personal data'] },
+  'use cases': { path: '^src/useCases/', may: ['core', 'domain', 'event stores', 'projections', 'personal data', 'use cases'] },
   // Logs and metrics: pino, prom-client, the observed event-store port, projection lag.
   observability: { path: '^src/observability/', may: ['core', 'identity', 'projections', 'observability'] },
   composition: {
     path: '^src/composition/',
-    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'observability', 'composition'],
+    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'personal data', 'use cases', 'observability', 'composition'],
   },
   seeding: {
     path: '^src/seeding/',
-    may: ['core', 'domain', 'event stores', 'projections', 'use cases', 'composition', 'seeding'],
+    may: ['core', 'domain', 'event stores', 'projections', 'personal data', 'use cases', 'composition', 'seeding'],
   },
   graphql: {
     path: '^src/graphql/',
-    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'observability', 'composition', 'graphql'],
+    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'personal data', 'use cases', 'observability', 'composition', 'graphql'],
   },
   // The analyst dashboard: static files and the router serving them; it talks to the API only over HTTP.
   dashboard: { path: '^src/dashboard/', may: ['dashboard'] },
@@ -31,11 +33,11 @@ const LAYERS = {
   explorer: { path: '^src/explorer/', may: ['explorer'] },
   server: {
     path: '^src/server[.]ts$',
-    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'observability', 'composition', 'graphql', 'dashboard', 'explorer'],
+    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'personal data', 'use cases', 'observability', 'composition', 'graphql', 'dashboard', 'explorer'],
   },
   'command-line tools': {
     path: '^src/cli/',
-    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'use cases', 'composition', 'seeding', 'graphql', 'command-line tools'],
+    may: ['core', 'domain', 'event stores', 'identity', 'projections', 'personal data', 'use cases', 'composition', 'seeding', 'graphql', 'command-line tools'],
   },
   main: { path: '^src/main[.]ts$', may: ['core', 'identity', 'observability', 'composition', 'server'] },
 };

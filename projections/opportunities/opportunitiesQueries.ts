@@ -188,3 +188,18 @@ const fromRow = (row: Row): OpportunityView => ({
   reopenedAt: row.reopened_at as string | null,
   reopenReason: row.reopen_reason as string | null,
 });
+
+/** The ids of opportunities about these people: opened for one of the contacts, or from one of the leads. */
+export const opportunityIdsOfPeople = async (
+  db: SqlDatabase,
+  people: { contactIds: readonly string[]; leadIds: readonly string[] },
+): Promise<string[]> => {
+  const ids = [...people.contactIds, ...people.leadIds];
+  if (ids.length === 0) return [];
+  const marks = (list: readonly string[]) => (list.length === 0 ? 'NULL' : list.map(() => '?').join(', '));
+  const rows = await db.all<{ id: string }>(
+    `SELECT id FROM read_opportunities WHERE contact_id IN (${marks(people.contactIds)}) OR from_lead_id IN (${marks(people.leadIds)}) ORDER BY id`,
+    ids,
+  );
+  return rows.map((row) => row.id);
+};

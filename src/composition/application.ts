@@ -15,7 +15,6 @@ import type { Projection } from '../../projections/projection';
 import type { ReadStoreConfig } from '../../projections/sqlDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
 import type { Decider } from '../core/decider';
-import type { EventStore } from '../core/eventStore';
 import type { AccountState } from '../domain/accounts/account';
 import { createAccountDecider, type AccountCommand } from '../domain/accounts/decide';
 import type { AccountEvent } from '../domain/accounts/events';
@@ -30,18 +29,24 @@ import type { OpportunityState } from '../domain/opportunities/opportunity';
 import type { Pipeline } from '../domain/opportunities/pipeline';
 import type { ReasonCatalogs } from '../domain/reasons';
 import type { ScoringRules } from '../domain/scoring/rules';
-import { openEventStore } from '../eventStores/open';
+import { keyShredder } from '../personalData/keyShredder';
+import type { KeyStore } from '../personalData/keyStore';
+import type { EventStore } from '../core/eventStore';
+import { openEventLog } from './eventLog';
 import { ConversionCompleter } from '../useCases/conversionCompleter';
 import { refuseReusedRulesVersion } from '../useCases/scoringRulesStore';
 import type { CrmConfig } from './config';
 
 export type ApplicationOptions = Pick<
   CrmConfig,
-  'catalogs' | 'pipeline' | 'eventStore' | 'readStore' | 'backdateLimitDays' | 'scoringRules'
+  'catalogs' | 'pipeline' | 'eventStore' | 'readStore' | 'backdateLimitDays' | 'scoringRules' | 'dataKey'
 >;
 
 export interface Application {
+  /** The event log, personal data sealed on the way in and opened on the way out. */
   store: EventStore;
+  /** The keys of people's data, and the log as stored (sealed), for erasure and access reports. */
+  personalData: { keyStore: KeyStore; sealedStore: EventStore };
   /** Read models, for queries. The projection runner writes through its own connection. */
   readDb: SqlDatabase;
   /** Says when the read models include a write; runs the projections if this instance leads. */
@@ -72,7 +77,7 @@ export const readModelProjections = (): Projection[] => [
 
 export const openApplication = async (options: ApplicationOptions): Promise<Application> => {
   const { catalogs, pipeline, readStore } = options;
-  const store = await openEventStore(options.eventStore);
+  const store = await openEventLog(options);
   await refuseReusedRulesVersion(store, options.scoringRules).catch(async (error: unknown) => {
     await store.close();
     throw error;
@@ -84,7 +89,8 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
     store,
     projectionDb,
     readDb,
-    projections: readModelProjections(),
+    // The key shredder destroys the keys each erasure names, with the checkpoint (it is no read model).
+    projections: [...readModelProjections(), keyShredder],
     // Finishes any conversion a crash interrupted between its steps, then follows new ones.
     backgroundProcesses: (db) => [(conversionCompleter = new ConversionCompleter(store, db))],
     // Instances sharing a PostgreSQL read store take turns; a SQLite file has one process.
@@ -96,6 +102,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
 
   return {
     store,
+    personalData: { keyStore: store.keyStore, sealedStore: store.sealed },
     readDb,
     readModels,
     catalogs,

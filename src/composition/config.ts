@@ -22,6 +22,7 @@ import {
   type TokenVerifierSettings,
 } from '../identity/tokenVerifier';
 import { LOG_LEVELS, type LogLevel } from '../observability/logLevels';
+import { resolveMasterKey, type ResolvedMasterKey } from '../personalData/masterKey';
 import { loadPipeline, loadReasonCatalogs, loadScoringRules } from './configFiles';
 
 
@@ -47,6 +48,8 @@ export interface CrmConfig {
   scoringRules: ScoringRules;
   /** LOG_LEVEL: info by default, silent when NODE_ENV=test (tests stay quiet). */
   logLevel: LogLevel;
+  /** CRM_DATA_KEY: wraps every person's data key (see README, "Personal data"). */
+  dataKey: ResolvedMasterKey;
 }
 
 export interface IdentityConfig extends TokenVerifierSettings {
@@ -139,7 +142,16 @@ export const loadConfig = (env: NodeJS.ProcessEnv, overrides: ConfigOverrides = 
     logLevel: logLevel(env),
     eventStore,
     readStore,
+    dataKey: dataKey(env, dataDir),
   };
+};
+
+const dataKey = (env: NodeJS.ProcessEnv, dataDir: string): ResolvedMasterKey => {
+  try {
+    return resolveMasterKey({ env, dataDir, production: env.NODE_ENV === 'production' });
+  } catch (error) {
+    throw new ConfigurationError('CRM_DATA_KEY', messageOf(error).replace(/^CRM_DATA_KEY\s*/, ''));
+  }
 };
 
 /**

@@ -71,3 +71,19 @@ export class ForbiddenError extends Error {
     super(reason ?? `${what} needs one of the roles: ${requiredRoles.join(', ')}`);
   }
 }
+
+/**
+ * PERSONAL_DATA_ERASED: the command would record personal data about a person whose data was
+ * erased. Nothing was written; the same command without the personal fields is accepted.
+ */
+export class PersonalDataErasedError extends Error {
+  override readonly name = 'PersonalDataErasedError';
+  constructor(
+    readonly streamId: string,
+    readonly fields: readonly string[],
+  ) {
+    super(
+      `The personal data of the person behind ${streamId} was erased: ${fields.join(', ')} cannot be recorded about them`,
+    );
+  }
+}

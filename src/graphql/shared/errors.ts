@@ -11,6 +11,7 @@ import {
   ForbiddenError,
   InvalidTransitionError,
   NotFoundError,
+  PersonalDataErasedError,
   ValidationError,
   type FieldProblem,
 } from '../../core/errors';
@@ -68,6 +69,12 @@ const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPref
         actualRevision: original.actualRevision === NO_STREAM ? null : original.actualRevision,
       },
     );
+  }
+  if (original instanceof PersonalDataErasedError) {
+    return withCode(original.message, {
+      code: 'PERSONAL_DATA_ERASED',
+      fields: original.fields.map((field) => ({ field: `${fieldPrefix}${field}`, message: 'erased: cannot be recorded' })),
+    });
   }
   if (original instanceof AuthenticationError) {
     return withCode(original.message, { code: 'UNAUTHENTICATED' });

@@ -1,0 +1,55 @@
+/**
+ * The event log as everything above it uses it: the configured store, with personal data sealed
+ * on the way in and opened on the way out (`src/personalData/`). The keys live in the read
+ * database, on a connection of their own that commits durably (a key lost after its events were
+ * written would lose that person's data for good).
+ */
+import type { ReadStoreConfig } from '../../projections/sqlDatabase';
+import { openPostgresDatabase } from '../../projections/postgresDatabase';
+import { openSqliteDatabase } from '../../projections/sqlDatabase';
+import type { EventStore } from '../core/eventStore';
+import { openEventStore, type EventStoreConfig } from '../eventStores/open';
+import { KeyStore } from '../personalData/keyStore';
+import type { ResolvedMasterKey } from '../personalData/masterKey';
+import { protectEventStore, type ProtectedEventStore } from '../personalData/protectedEventStore';
+
+export interface EventLogOptions {
+  eventStore: EventStoreConfig;
+  readStore: ReadStoreConfig;
+  dataKey: Pick<ResolvedMasterKey, 'key'>;
+}
+
+export const openKeyStore = async (readStore: ReadStoreConfig, dataKey: Pick<ResolvedMasterKey, 'key'>): Promise<KeyStore> => {
+  const db =
+    readStore.kind === 'postgres'
+      ? await openPostgresDatabase({ connectionString: readStore.connectionString, schema: readStore.schema })
+      : openSqliteDatabase(readStore.filename, { synchronous: 'FULL' });
+  try {
+    return await KeyStore.open(db, dataKey.key);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+};
+
+/** Wraps an opened store; closing the result closes both the store and the key store's connection. */
+export const protectWithKeys = (store: EventStore, keyStore: KeyStore): ProtectedEventStore => {
+  const protectedStore = protectEventStore(store, keyStore);
+  return {
+    ...protectedStore,
+    async close() {
+      await store.close();
+      await keyStore.db.close();
+    },
+  };
+};
+
+export const openEventLog = async (options: EventLogOptions): Promise<ProtectedEventStore> => {
+  const store = await openEventStore(options.eventStore);
+  try {
+    return protectWithKeys(store, await openKeyStore(options.readStore, options.dataKey));
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+};

@@ -1,0 +1,238 @@
+/**
+ * The people's data keys: one random AES-256 key per data subject, stored wrapped by the master
+ * key in the read database (the SQLite file, or the PostgreSQL schema), never in the event log.
+ * Destroying a key (`wrapped_key` set to NULL, the row kept as a tombstone) erases everything
+ * sealed under it, wherever the events were copied.
+ *
+ * Writes must not wait for a key: keys are made ahead in batches (one durable transaction for
+ * many), and a new subject takes the next one. A key made and never used is harmless.
+ */
+import { randomBytes } from 'node:crypto';
+import type { SqlDatabase } from '../../projections/sqlDatabase';
+import { masterKeyFingerprint, newDataKey, unwrapKey, wrapKey } from './cipher';
+
+export const KEY_TABLES = `
+  CREATE TABLE IF NOT EXISTS personal_data_keys (
+    key_id TEXT PRIMARY KEY,
+    wrapped_key TEXT,
+    created_at TEXT NOT NULL,
+    erased_at TEXT
+  );
+  CREATE TABLE IF NOT EXISTS personal_data_key_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );`;
+
+/** A stored key row as it travels between stores (`npm run migrate-events`): still wrapped. */
+export interface WrappedKey {
+  keyId: string;
+  wrappedKey: string | null;
+  createdAt: string;
+  erasedAt: string | null;
+}
+
+export class MissingKeyError extends Error {
+  override readonly name = 'MissingKeyError';
+  constructor(readonly keyIds: readonly string[]) {
+    super(
+      `Personal data keys ${keyIds.join(', ')} are not in the key store: it was restored from a backup older than ` +
+        'the events, or the events were copied without their keys (npm run migrate-events carries them)',
+    );
+  }
+}
+
+export class WrongMasterKeyError extends Error {
+  override readonly name = 'WrongMasterKeyError';
+  constructor() {
+    super('CRM_DATA_KEY is not the key that wrapped the personal data keys of this database');
+  }
+}
+
+const POOL_BATCH = 64;
+/** How long a key read from the table is trusted before being read again (another instance may erase it). */
+const KEY_TTL_MS = 30_000;
+const MAX_CACHED = 100_000;
+
+export const newKeyId = (): string => `k${randomBytes(15).toString('base64url')}`;
+
+/** Marks keys destroyed. Run inside the caller's transaction (the erasure projection's). */
+export const destroyKeys = async (db: SqlDatabase, keyIds: readonly string[], at: string): Promise<number> => {
+  let changed = 0;
+  for (const keyId of keyIds) {
+    const { changes } = await db.run(
+      'UPDATE personal_data_keys SET wrapped_key = NULL, erased_at = COALESCE(erased_at, ?) WHERE key_id = ?',
+      [at, keyId],
+    );
+    changed += changes;
+  }
+  return changed;
+};
+
+export class KeyStore {
+  private pool: { keyId: string; key: Buffer }[] = [];
+  private refilling: Promise<void> | undefined;
+  private readonly cache = new Map<string, { key: Buffer; at: number }>();
+  /** Keys known destroyed: they never come back. */
+  private readonly erased = new Set<string>();
+
+  private constructor(
+    readonly db: SqlDatabase,
+    private readonly masterKey: Buffer,
+    private readonly clock: () => number,
+  ) {}
+
+  static async open(db: SqlDatabase, masterKey: Buffer, clock: () => number = Date.now): Promise<KeyStore> {
+    await db.exec(KEY_TABLES);
+    const fingerprint = masterKeyFingerprint(masterKey);
+    await db.run(
+      `INSERT INTO personal_data_key_settings (name, value) VALUES ('master_key_fingerprint', ?) ON CONFLICT (name) DO NOTHING`,
+      [fingerprint],
+    );
+    const stored = await db.get<{ value: string }>(
+      `SELECT value FROM personal_data_key_settings WHERE name = 'master_key_fingerprint'`,
+    );
+    if (stored?.value !== fingerprint) throw new WrongMasterKeyError();
+    return new KeyStore(db, masterKey, clock);
+  }
+
+  /** A fresh key for a new data subject, already stored durably. */
+  async allocate(): Promise<{ keyId: string; key: Buffer }> {
+    while (this.pool.length === 0) await this.refill();
+    const next = this.pool.shift()!;
+    if (this.pool.length < POOL_BATCH / 4) void this.refill().catch(() => undefined);
+    this.remember(next.keyId, next.key);
+    return next;
+  }
+
+  private refill(): Promise<void> {
+    this.refilling ??= (async () => {
+      const now = new Date(this.clock()).toISOString();
+      const fresh = Array.from({ length: POOL_BATCH }, () => ({ keyId: newKeyId(), key: newDataKey() }));
+      await this.db.transaction(async (tx) => {
+        for (const { keyId, key } of fresh) {
+          await tx.run('INSERT INTO personal_data_keys (key_id, wrapped_key, created_at) VALUES (?, ?, ?)', [
+            keyId,
+            wrapKey(this.masterKey, keyId, key).toString('base64'),
+            now,
+          ]);
+        }
+      });
+      this.pool.push(...fresh);
+    })().finally(() => {
+      this.refilling = undefined;
+    });
+    return this.refilling;
+  }
+
+  /** Each key by id: its bytes, or null when it was destroyed. Throws `MissingKeyError` for an unknown id. */
+  async keys(keyIds: Iterable<string>): Promise<Map<string, Buffer | null>> {
+    const found = new Map<string, Buffer | null>();
+    const wanted: string[] = [];
+    const now = this.clock();
+    for (const keyId of new Set(keyIds)) {
+      if (this.erased.has(keyId)) found.set(keyId, null);
+      else {
+        const cached = this.cache.get(keyId);
+        if (cached && now - cached.at < KEY_TTL_MS) found.set(keyId, cached.key);
+        else wanted.push(keyId);
+      }
+    }
+    for (let start = 0; start < wanted.length; start += 500) {
+      const batch = wanted.slice(start, start + 500);
+      const rows = await this.db.all<{ key_id: string; wrapped_key: string | null }>(
+        `SELECT key_id, wrapped_key FROM personal_data_keys WHERE key_id IN (${batch.map(() => '?').join(', ')})`,
+        batch,
+      );
+      for (const row of rows) {
+        if (row.wrapped_key === null) {
+          this.forget([row.key_id]);
+          found.set(row.key_id, null);
+        } else {
+          const key = unwrapKey(this.masterKey, row.key_id, Buffer.from(row.wrapped_key, 'base64'));
+          this.remember(row.key_id, key);
+          found.set(row.key_id, key);
+        }
+      }
+    }
+    const missing = wanted.filter((keyId) => !found.has(keyId));
+    if (missing.length > 0) throw new MissingKeyError(missing);
+    return found;
+  }
+
+  /** Known destroyed from now on in this process (the erasure was read or written here). */
+  forget(keyIds: readonly string[]): void {
+    for (const keyId of keyIds) {
+      this.cache.get(keyId)?.key.fill(0);
+      this.cache.delete(keyId);
+      this.erased.add(keyId);
+    }
+  }
+
+  isKnownErased(keyId: string): boolean {
+    return this.erased.has(keyId);
+  }
+
+  private remember(keyId: string, key: Buffer): void {
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(keyId, { key, at: this.clock() });
+  }
+
+  /** The wrapped rows of these keys (all when omitted), for carrying them to another store. */
+  async exportWrapped(keyIds?: readonly string[]): Promise<WrappedKey[]> {
+    const rows = keyIds
+      ? (
+          await Promise.all(
+            chunks(keyIds, 500).map((batch) =>
+              this.db.all<KeyRow>(
+                `SELECT key_id, wrapped_key, created_at, erased_at FROM personal_data_keys WHERE key_id IN (${batch.map(() => '?').join(', ')})`,
+                batch,
+              ),
+            ),
+          )
+        ).flat()
+      : await this.db.all<KeyRow>('SELECT key_id, wrapped_key, created_at, erased_at FROM personal_data_keys ORDER BY key_id');
+    return rows.map((row) => ({
+      keyId: row.key_id,
+      wrappedKey: row.wrapped_key,
+      createdAt: row.created_at,
+      erasedAt: row.erased_at,
+    }));
+  }
+
+  /**
+   * Stores keys wrapped by `sourceMasterKey` (the other store's; this one's when omitted),
+   * rewrapped under this store's master key. A key destroyed on either side stays destroyed.
+   */
+  async importWrapped(keys: readonly WrappedKey[], sourceMasterKey: Buffer = this.masterKey): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const row of keys) {
+        const wrapped =
+          row.wrappedKey === null
+            ? null
+            : wrapKey(this.masterKey, row.keyId, unwrapKey(sourceMasterKey, row.keyId, Buffer.from(row.wrappedKey, 'base64'))).toString(
+                'base64',
+              );
+        await tx.run(
+          `INSERT INTO personal_data_keys (key_id, wrapped_key, created_at, erased_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (key_id) DO UPDATE SET
+             wrapped_key = CASE WHEN personal_data_keys.wrapped_key IS NULL OR excluded.wrapped_key IS NULL THEN NULL ELSE personal_data_keys.wrapped_key END,
+             erased_at = COALESCE(personal_data_keys.erased_at, excluded.erased_at)`,
+          [row.keyId, wrapped, row.createdAt, row.erasedAt],
+        );
+      }
+    });
+  }
+}
+
+interface KeyRow {
+  key_id: string;
+  wrapped_key: string | null;
+  created_at: string;
+  erased_at: string | null;
+}
+
+const chunks = <T>(items: readonly T[], size: number): T[][] => {
+  const out: T[][] = [];
+  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
+  return out;
+};

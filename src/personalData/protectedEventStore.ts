@@ -1,0 +1,174 @@
+/**
+ * Crypto-shredding at the event-store port: every adapter (SQLite, PostgreSQL, EventStoreDB,
+ * in-memory) stores personal fields sealed under the person's key, and every reader (command
+ * handler, projections, time travel, audit, export) gets them back in clear, or, once the key is
+ * destroyed, as `null` with `erasedPersonalData` naming them. Nothing above this file handles
+ * ciphertext; nothing below it sees plaintext.
+ *
+ * Which key: a lead's stream and a contact's stream each get a key with their first event
+ * (a contact made by converting a lead shares the lead's: one person); an opportunity's text is
+ * sealed under the key of the lead it came from, else of its contact; any other stream's under
+ * the first key named on it, or a new one. Every later event of a stream reuses its key.
+ *
+ * Reads follow the log's order: once a `PersonalDataErased` event has been read or written,
+ * its keys count as destroyed for every event read after it, so a projection catching up never
+ * copies plaintext that a rebuild would not see.
+ */
+import { PersonalDataErasedError } from '../core/errors';
+import type {
+  AppendResult,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+} from '../core/eventStore';
+import { NO_STREAM, StreamNotFoundError } from '../core/eventStore';
+import { contactStreamId } from '../domain/contacts/events';
+import { leadStreamId } from '../domain/leads/lead';
+import { personalFieldsOf, SUBJECT_OPENING_EVENTS, type PersonalDataErased } from '../domain/personalData';
+import { open, seal } from './cipher';
+import { ENVELOPE, envelopeOf, erasedView, restorePersonal, takePersonal, withoutEnvelope, type Envelope } from './envelope';
+import type { KeyStore } from './keyStore';
+
+const MAX_STREAM_KEYS = 200_000;
+
+type Json = Record<string, unknown>;
+
+const associatedData = (keyId: string, eventType: string): string => `crm-personal-data:${keyId}:${eventType}`;
+
+export interface ProtectedEventStore extends EventStore {
+  readonly keyStore: KeyStore;
+  /** The store underneath, which returns events as stored (sealed). */
+  readonly sealed: EventStore;
+}
+
+export const protectEventStore = (inner: EventStore, keyStore: KeyStore): ProtectedEventStore => {
+  /** Stream → the key its personal data is sealed under (immutable once known). */
+  const streamKeys = new Map<string, string>();
+
+  const rememberStreamKey = (streamId: string, keyId: string) => {
+    if (streamKeys.has(streamId)) return;
+    if (streamKeys.size >= MAX_STREAM_KEYS) streamKeys.clear();
+    streamKeys.set(streamId, keyId);
+  };
+
+  /** The key named on a stream already written, if any (reads it when not known yet). */
+  const keyOfStream = async (streamId: string): Promise<string | undefined> => {
+    const known = streamKeys.get(streamId);
+    if (known) return known;
+    let events: RecordedEvent[];
+    try {
+      events = await inner.readStream(streamId);
+    } catch (error) {
+      if (error instanceof StreamNotFoundError) return undefined;
+      throw error;
+    }
+    const keyId = events.map((event) => envelopeOf(event.data)?.keyId).find((id) => id !== undefined);
+    if (keyId) rememberStreamKey(streamId, keyId);
+    return keyId;
+  };
+
+  /** `newStream`: the append expects no stream, so there is no key on it to look for. */
+  const keyForAppend = async (streamId: string, event: NewEvent, newStream: boolean): Promise<string> => {
+    const data = event.data as Json;
+    const known = streamKeys.get(streamId);
+    if (known) return known;
+    const borrowed =
+      event.type === 'ContactCreated' && typeof data.fromLeadId === 'string'
+        ? await keyOfStream(leadStreamId(data.fromLeadId))
+        : event.type === 'OpportunityOpened'
+          ? typeof data.fromLeadId === 'string'
+            ? await keyOfStream(leadStreamId(data.fromLeadId))
+            : typeof data.contactId === 'string'
+              ? await keyOfStream(contactStreamId(data.contactId))
+              : undefined
+          : undefined;
+    const keyId = borrowed ?? (newStream ? undefined : await keyOfStream(streamId)) ?? (await keyStore.allocate()).keyId;
+    rememberStreamKey(streamId, keyId);
+    return keyId;
+  };
+
+  const protect = async (streamId: string, event: NewEvent, newStream: boolean): Promise<NewEvent> => {
+    const paths = personalFieldsOf(event.type);
+    const opensSubject = SUBJECT_OPENING_EVENTS[event.type] !== undefined;
+    if (paths.length === 0 && !opensSubject) return event;
+    const { clear, personal, fields } = takePersonal(event.data as Json, paths);
+    if (fields.length === 0 && !opensSubject) return { ...event, data: clear };
+
+    const keyId = await keyForAppend(streamId, event, newStream);
+    if (fields.length === 0) return { ...event, data: { ...clear, [ENVELOPE]: { keyId } satisfies Envelope } };
+    const key = (await keyStore.keys([keyId])).get(keyId);
+    if (!key) throw new PersonalDataErasedError(streamId, fields);
+    const sealed = seal(key, Buffer.from(JSON.stringify(personal), 'utf8'), associatedData(keyId, event.type));
+    const envelope: Envelope = { keyId, fields, sealed: sealed.toString('base64url') };
+    return { ...event, data: { ...clear, [ENVELOPE]: envelope } };
+  };
+
+  /** Opens the events in log order; an erasure among them counts for those after it. */
+  const reveal = async <E extends RecordedEvent>(events: readonly E[]): Promise<E[]> => {
+    const keyIds = new Set<string>();
+    for (const event of events) {
+      const envelope = envelopeOf(event.data);
+      if (envelope) {
+        rememberStreamKey(event.streamId, envelope.keyId);
+        if (envelope.sealed) keyIds.add(envelope.keyId);
+      }
+    }
+    const keys = keyIds.size > 0 ? await keyStore.keys(keyIds) : new Map<string, Buffer | null>();
+    return events.map((event) => {
+      if (event.type === 'PersonalDataErased') {
+        const erased = (event.data as PersonalDataErased['data']).keyIds ?? [];
+        keyStore.forget(erased);
+        for (const keyId of erased) keys.set(keyId, null);
+        return event;
+      }
+      const envelope = envelopeOf(event.data);
+      if (!envelope) return event;
+      const data = event.data as Json;
+      if (!envelope.sealed || !envelope.fields) return { ...event, data: withoutEnvelope(data) };
+      const key = keys.get(envelope.keyId);
+      if (!key) return { ...event, data: erasedView(data, envelope.fields) };
+      const personal = JSON.parse(
+        open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8'),
+      ) as Record<string, unknown>;
+      return { ...event, data: restorePersonal(data, personal) };
+    });
+  };
+
+  return {
+    name: inner.name,
+    keyStore,
+    sealed: inner,
+    async appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
+      const protectedEvents: NewEvent[] = [];
+      for (const event of events) protectedEvents.push(await protect(streamId, event, options.expectedRevision === NO_STREAM));
+      const result = await inner.appendToStream(streamId, protectedEvents, options);
+      for (const event of events) {
+        if (event.type === 'PersonalDataErased') keyStore.forget((event.data as PersonalDataErased['data']).keyIds);
+      }
+      return result;
+    },
+    async readStream(streamId: string, options?: ReadStreamOptions) {
+      return reveal(await inner.readStream(streamId, options));
+    },
+    async readAll(options?: ReadAllOptions) {
+      return reveal(await inner.readAll(options));
+    },
+    subscribeToAll(options: SubscribeOptions): Subscription {
+      return inner.subscribeToAll({
+        ...options,
+        onEvent: async (event) => {
+          const [revealed] = await reveal([event]);
+          await options.onEvent(revealed!);
+        },
+      });
+    },
+    headPosition: () => inner.headPosition(),
+    comparePositions: (a, b) => inner.comparePositions(a, b),
+    close: () => inner.close(),
+  };
+};
