@@ -8,6 +8,12 @@
  * gave the event, so the target can never number a stream differently, and events already in
  * the target (by id, at the same place) are skipped: a run that was interrupted is simply run
  * again. Stop the API while copying: the log must not grow underneath the copy.
+ *
+ * Personal data travels sealed: the keys an event names are copied (rewrapped under the target's
+ * CRM_DATA_KEY, CRM_TARGET_DATA_KEY when it differs) before the event, so the target opens what
+ * the source opens and what was erased stays erased. Events written before encryption, with
+ * personal fields in clear, are sealed on their way into the target under a new key per person:
+ * copying an old log into a new store is how it comes under erasure.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -23,6 +29,12 @@ import {
 } from '../core/eventStore';
 import { readStreamOrEmpty } from '../core/commandHandler';
 import { openEventStore, type EventStoreConfig } from '../eventStores/open';
+import { envelopeOf } from '../personalData/envelope';
+import type { KeyStore } from '../personalData/keyStore';
+import { parseMasterKey, resolveMasterKey } from '../personalData/masterKey';
+import { protectEventStore } from '../personalData/protectedEventStore';
+import type { ReadStoreConfig } from '../../projections/sqlDatabase';
+import { openKeyStore } from '../composition/eventLog';
 
 export interface MigrationProgress {
   /** Events appended to the target by this run. */
@@ -37,6 +49,11 @@ export interface MigrationOptions {
   /** Called after each page of the source log. */
   onProgress?(progress: MigrationProgress): void;
   pageSize?: number;
+  /**
+   * The key stores of both sides: keys are carried with the events, and personal data the source
+   * holds in clear is sealed on the way in. Without them the events are copied exactly as stored.
+   */
+  keys?: { source: KeyStore; target: KeyStore };
 }
 
 /** The target holds something the source does not: copying on would mix two histories. */
@@ -49,8 +66,9 @@ const DEFAULT_PAGE_SIZE = 500;
 export const migrateEvents = async (
   source: EventStore,
   target: EventStore,
-  { onProgress, pageSize = DEFAULT_PAGE_SIZE }: MigrationOptions = {},
+  { onProgress, pageSize = DEFAULT_PAGE_SIZE, keys }: MigrationOptions = {},
 ): Promise<MigrationProgress> => {
+  const writer = keys ? protectEventStore(target, keys.target) : target;
   const alreadyInTarget = await idsByStream(target);
   await assertCopiedFrom(source, alreadyInTarget);
   const progress: MigrationProgress = { copied: 0, skipped: 0, sourcePosition: undefined };
@@ -63,7 +81,8 @@ export const migrateEvents = async (
       progress.skipped += alreadyCopied;
       const toCopy = run.slice(alreadyCopied);
       if (toCopy.length > 0) {
-        await appendAsInSource(target, toCopy);
+        if (keys) await keys.source.copyTo(keys.target, keyIdsNamedBy(toCopy));
+        await appendAsInSource(writer, toCopy);
         progress.copied += toCopy.length;
       }
     }
@@ -72,6 +91,9 @@ export const migrateEvents = async (
     if (page.length < pageSize) return progress;
   }
 };
+
+const keyIdsNamedBy = (events: readonly RecordedEvent[]): string[] =>
+  events.map((event) => envelopeOf(event.data)?.keyId).filter((keyId): keyId is string => keyId !== undefined);
 
 /** Every event id in the store, by stream and revision: what an earlier run already copied. */
 const idsByStream = async (store: EventStore): Promise<Map<string, string[]>> => {
@@ -149,6 +171,15 @@ const USAGE = `usage: npm run migrate-events -- --from <store> --to <store> [opt
 
   --from-url, --to-url        override that location (a file path for sqlite)
   --from-schema, --to-schema  override the PostgreSQL schema
+  --from-keys, --to-keys      where that side keeps its personal-data keys: a SQLite file or a
+                              postgres:// URL (schema as above). Default: the same SQLite file or
+                              PostgreSQL schema as the events; for eventstoredb, the server's read
+                              store (CRM_READ_STORE, DATABASE_URL, CRM_DATA_DIR)
+
+  Keys are unwrapped with CRM_DATA_KEY (in development, the data-key file beside a SQLite
+  source, else in CRM_DATA_DIR) and rewrapped with CRM_TARGET_DATA_KEY when set. Personal data
+  the source holds in clear (a log written before encryption) is sealed in the target: the way
+  to bring an old log under erasure.
 
 Stop the API first. Running it again after an interruption copies only what is missing.`;
 
@@ -201,6 +232,8 @@ const parse = (argv: string[]) => {
         'to-url': { type: 'string' },
         'from-schema': { type: 'string' },
         'to-schema': { type: 'string' },
+        'from-keys': { type: 'string' },
+        'to-keys': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -225,12 +258,27 @@ const main = async (argv: string[], env: NodeJS.ProcessEnv): Promise<void> => {
     throw new ConfigurationError(values['from-url'] ? '--from-url' : 'CRM_DATA_DIR', `has no SQLite event store at ${from.filename}`);
   }
 
+  // In development the master key is a file beside the SQLite store that it serves.
+  const sourceMasterKey = resolveMasterKey({
+    env,
+    dataDir: from.kind === 'sqlite' ? path.dirname(from.filename) : path.resolve(env.CRM_DATA_DIR || 'data'),
+    production: env.NODE_ENV === 'production',
+  }).key;
+  const targetMasterKey = env.CRM_TARGET_DATA_KEY ? parseMasterKey(env.CRM_TARGET_DATA_KEY, 'CRM_TARGET_DATA_KEY') : sourceMasterKey;
+  const sourceKeys = await openKeyStore(keyLocation(from, env, values['from-keys'], values['from-schema']), { key: sourceMasterKey });
+  const targetKeys = await openKeyStore(keyLocation(to, env, values['to-keys'], values['to-schema']), { key: targetMasterKey }).catch(
+    async (error: unknown) => {
+      await sourceKeys.db.close();
+      throw error;
+    },
+  );
   const source = await openEventStore(from);
   try {
     const target = await openEventStore(to);
     try {
       let lastReport = 0;
       const result = await migrateEvents(source, target, {
+        keys: { source: sourceKeys, target: targetKeys },
         onProgress(progress) {
           if (Date.now() - lastReport < 1000) return;
           lastReport = Date.now();
@@ -247,7 +295,28 @@ const main = async (argv: string[], env: NodeJS.ProcessEnv): Promise<void> => {
     }
   } finally {
     await source.close();
+    await Promise.all([sourceKeys.db.close(), targetKeys.db.close()]);
   }
+};
+
+/** Where a side keeps its keys: beside its events, or where --*-keys (or, for EventStoreDB, the server's read store) says. */
+export const keyLocation = (
+  store: EventStoreConfig,
+  env: NodeJS.ProcessEnv,
+  location: string | undefined,
+  schema: string | undefined,
+): ReadStoreConfig => {
+  const pgSchema = schema ?? (env.CRM_PG_SCHEMA || 'public');
+  if (location) {
+    return /^postgres(ql)?:/.test(location)
+      ? { kind: 'postgres', connectionString: location, schema: pgSchema }
+      : { kind: 'sqlite', filename: path.resolve(location) };
+  }
+  if (store.kind === 'sqlite') return { kind: 'sqlite', filename: store.filename };
+  if (store.kind === 'postgres') return { kind: 'postgres', connectionString: store.connectionString, schema: store.schema ?? 'public' };
+  return env.CRM_READ_STORE === 'postgres'
+    ? { kind: 'postgres', connectionString: required(env, 'DATABASE_URL', 'eventstoredb'), schema: pgSchema }
+    : { kind: 'sqlite', filename: path.resolve(env.CRM_DATA_DIR || 'data', DATABASE_FILE) };
 };
 
 if (require.main === module) {

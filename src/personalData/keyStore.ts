@@ -177,6 +177,19 @@ export class KeyStore {
     this.cache.set(keyId, { key, at: this.clock() });
   }
 
+  /**
+   * Copies these keys into another key store (rewrapped under its master key), before the events
+   * sealed under them are copied there. Throws `MissingKeyError` when one is not here.
+   */
+  async copyTo(target: KeyStore, keyIds: readonly string[]): Promise<void> {
+    if (keyIds.length === 0) return;
+    const rows = await this.exportWrapped([...new Set(keyIds)]);
+    const found = new Set(rows.map((row) => row.keyId));
+    const missing = keyIds.filter((keyId) => !found.has(keyId));
+    if (missing.length > 0) throw new MissingKeyError([...new Set(missing)]);
+    await target.importWrapped(rows, this.masterKey);
+  }
+
   /** The wrapped rows of these keys (all when omitted), for carrying them to another store. */
   async exportWrapped(keyIds?: readonly string[]): Promise<WrappedKey[]> {
     const rows = keyIds

@@ -96,6 +96,8 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     const paths = personalFieldsOf(event.type);
     const opensSubject = SUBJECT_OPENING_EVENTS[event.type] !== undefined;
     if (paths.length === 0 && !opensSubject) return event;
+    // Already sealed (copied from another store with its keys): never sealed twice.
+    if (envelopeOf(event.data)) return event;
     const { clear, personal, fields } = takePersonal(event.data as Json, paths);
     if (fields.length === 0 && !opensSubject) return { ...event, data: clear };
 
