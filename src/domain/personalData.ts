@@ -39,11 +39,11 @@ export const PERSONAL_FIELDS: Readonly<Record<string, readonly string[]>> = {
 
 export const personalFieldsOf = (eventType: string): readonly string[] => PERSONAL_FIELDS[eventType] ?? [];
 
-/** Stream categories whose first event opens a data subject (a key is given to it). */
-export const SUBJECT_OPENING_EVENTS: Readonly<Record<string, string>> = {
-  LeadCaptured: 'lead',
-  ContactCreated: 'contact',
-};
+/**
+ * The first events of the streams that hold personal data: each names the key of its stream even
+ * when it carries nothing personal yet, so every later fact about the same person finds it.
+ */
+export const KEY_NAMING_EVENTS: ReadonlySet<string> = new Set(['LeadCaptured', 'ContactCreated', 'OpportunityOpened']);
 
 // ---------------------------------------------------------------------------------------------
 // Erasure

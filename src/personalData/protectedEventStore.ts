@@ -29,7 +29,7 @@ import type {
 import { NO_STREAM, StreamNotFoundError } from '../core/eventStore';
 import { contactStreamId } from '../domain/contacts/events';
 import { leadStreamId } from '../domain/leads/lead';
-import { personalFieldsOf, SUBJECT_OPENING_EVENTS, type PersonalDataErased } from '../domain/personalData';
+import { KEY_NAMING_EVENTS, personalFieldsOf, type PersonalDataErased } from '../domain/personalData';
 import { open, seal } from './cipher';
 import { ENVELOPE, envelopeOf, erasedView, restorePersonal, takePersonal, withoutEnvelope, type Envelope } from './envelope';
 import type { KeyStore } from './keyStore';
@@ -56,45 +56,48 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     streamKeys.set(streamId, keyId);
   };
 
-  /** The key named on a stream already written, if any (reads it when not known yet). */
-  const keyOfStream = async (streamId: string): Promise<string | undefined> => {
+  /** The key named on a stream already written (reads it when not known yet), and its first event. */
+  const inspectStream = async (streamId: string): Promise<{ keyId?: string; first?: RecordedEvent }> => {
     const known = streamKeys.get(streamId);
-    if (known) return known;
+    if (known) return { keyId: known };
     let events: RecordedEvent[];
     try {
       events = await inner.readStream(streamId);
     } catch (error) {
-      if (error instanceof StreamNotFoundError) return undefined;
+      if (error instanceof StreamNotFoundError) return {};
       throw error;
     }
     const keyId = events.map((event) => envelopeOf(event.data)?.keyId).find((id) => id !== undefined);
     if (keyId) rememberStreamKey(streamId, keyId);
-    return keyId;
+    return { keyId, first: events[0] };
+  };
+
+  /** A contact made from a lead, and an opportunity, are about the person of their lead, else of their contact. */
+  const borrowedKey = async (opening: { type: string; data: unknown }): Promise<string | undefined> => {
+    const data = opening.data as Json;
+    const fromLead = typeof data.fromLeadId === 'string' ? data.fromLeadId : undefined;
+    if ((opening.type === 'ContactCreated' || opening.type === 'OpportunityOpened') && fromLead) {
+      return (await inspectStream(leadStreamId(fromLead))).keyId;
+    }
+    if (opening.type === 'OpportunityOpened' && typeof data.contactId === 'string') {
+      return (await inspectStream(contactStreamId(data.contactId))).keyId;
+    }
+    return undefined;
   };
 
   /** `newStream`: the append expects no stream, so there is no key on it to look for. */
   const keyForAppend = async (streamId: string, event: NewEvent, newStream: boolean): Promise<string> => {
-    const data = event.data as Json;
     const known = streamKeys.get(streamId);
     if (known) return known;
-    const borrowed =
-      event.type === 'ContactCreated' && typeof data.fromLeadId === 'string'
-        ? await keyOfStream(leadStreamId(data.fromLeadId))
-        : event.type === 'OpportunityOpened'
-          ? typeof data.fromLeadId === 'string'
-            ? await keyOfStream(leadStreamId(data.fromLeadId))
-            : typeof data.contactId === 'string'
-              ? await keyOfStream(contactStreamId(data.contactId))
-              : undefined
-          : undefined;
-    const keyId = borrowed ?? (newStream ? undefined : await keyOfStream(streamId)) ?? (await keyStore.allocate()).keyId;
+    const onStream = newStream ? {} : await inspectStream(streamId);
+    const keyId = onStream.keyId ?? (await borrowedKey(onStream.first ?? event)) ?? (await keyStore.allocate()).keyId;
     rememberStreamKey(streamId, keyId);
     return keyId;
   };
 
   const protect = async (streamId: string, event: NewEvent, newStream: boolean): Promise<NewEvent> => {
     const paths = personalFieldsOf(event.type);
-    const opensSubject = SUBJECT_OPENING_EVENTS[event.type] !== undefined;
+    const opensSubject = KEY_NAMING_EVENTS.has(event.type);
     if (paths.length === 0 && !opensSubject) return event;
     // Already sealed (copied from another store with its keys): never sealed twice.
     if (envelopeOf(event.data)) return event;

@@ -1,0 +1,212 @@
+/**
+ * The sealing decorator on a real event store (in memory) and a real key store (a SQLite file):
+ * what is stored, what is read back, and what an erasure changes, in the log's order.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteDatabase } from '../../projections/sqlDatabase';
+import { PersonalDataErasedError } from '../core/errors';
+import { NO_STREAM, type EventStore, type NewEvent } from '../core/eventStore';
+import { createInMemoryEventStore } from '../eventStores/inMemory';
+import { newDataKey } from './cipher';
+import { destroyKeys, KeyStore, MissingKeyError, WrongMasterKeyError } from './keyStore';
+import { protectEventStore, type ProtectedEventStore } from './protectedEventStore';
+
+const metadata = () => ({
+  actor: 'marta',
+  recordedAt: '2026-03-01T10:00:00.000Z',
+  occurredAt: '2026-03-01T10:00:00.000Z',
+  correlationId: randomUUID(),
+  causationId: randomUUID(),
+  schemaVersion: 1,
+});
+const event = (type: string, data: Record<string, unknown>): NewEvent => ({ id: randomUUID(), type, data, metadata: metadata() });
+
+let dir: string;
+let raw: EventStore;
+let keys: KeyStore;
+let store: ProtectedEventStore;
+const masterKey = newDataKey();
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealed-'));
+  raw = createInMemoryEventStore();
+  keys = await KeyStore.open(openSqliteDatabase(path.join(dir, 'keys.sqlite'), { synchronous: 'FULL' }), masterKey);
+  store = protectEventStore(raw, keys);
+});
+afterEach(async () => {
+  await keys.db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const capture = async (leadId: string, person: Record<string, unknown> = { lastName: 'Roca', email: 'roca@mail.example' }) =>
+  store.appendToStream(
+    `lead-${leadId}`,
+    [event('LeadCaptured', { leadId, source: 'WEB_FORM', person, company: { name: 'Roca SL' }, interest: { product: 'Solar', notes: 'call Roca at 9' } })],
+    { expectedRevision: NO_STREAM },
+  );
+
+const erase = (subjectId: string, keyIds: string[], leadIds: string[] = [subjectId]) =>
+  store.appendToStream(
+    `personal-data-${subjectId}`,
+    [event('PersonalDataErased', { subjectId, leadIds, contactIds: [], keyIds, origin: 'REQUEST', reason: 'asked' })],
+    { expectedRevision: NO_STREAM },
+  );
+
+const keyIdOf = async (streamId: string) => ((await raw.readStream(streamId))[0]!.data as { personalData: { keyId: string } }).personalData.keyId;
+
+describe('sealing', () => {
+  it('stores personal fields sealed and company data in clear, and reads them back as written', async () => {
+    const leadId = randomUUID();
+    await capture(leadId);
+
+    const [stored] = await raw.readStream(`lead-${leadId}`);
+    const text = JSON.stringify(stored);
+    expect(text).not.toContain('Roca"');
+    expect(text).not.toContain('roca@mail.example');
+    expect(text).not.toContain('call Roca');
+    expect(stored!.data).toMatchObject({ leadId, source: 'WEB_FORM', company: { name: 'Roca SL' }, interest: { product: 'Solar' } });
+    expect((stored!.data as any).personalData.fields).toEqual(['person', 'interest.notes']);
+
+    const [read] = await store.readStream(`lead-${leadId}`);
+    expect(read!.data).toEqual({
+      leadId,
+      source: 'WEB_FORM',
+      person: { lastName: 'Roca', email: 'roca@mail.example' },
+      company: { name: 'Roca SL' },
+      interest: { product: 'Solar', notes: 'call Roca at 9' },
+    });
+  });
+
+  it('seals every later event of a stream under its first key, and a contact made from a lead under the lead key', async () => {
+    const leadId = randomUUID();
+    await capture(leadId);
+    await store.appendToStream(`lead-${leadId}`, [event('LeadQualified', { leadId, rank: 'SQL', criteria: {}, notes: 'budget ok' })], {
+      expectedRevision: 0,
+    });
+    const contactId = randomUUID();
+    await store.appendToStream(`contact-${contactId}`, [event('ContactCreated', { contactId, lastName: 'Roca', fromLeadId: leadId })], {
+      expectedRevision: NO_STREAM,
+    });
+    const other = protectEventStore(raw, keys); // another process: nothing cached
+    await other.appendToStream(
+      `opportunity-o1`,
+      [event('OpportunityOpened', { opportunityId: 'o1', accountId: 'a', contactId, name: 'Solar', stage: 'NEW', probability: 10 })],
+      { expectedRevision: NO_STREAM },
+    );
+    await other.appendToStream(`opportunity-o1`, [event('ActivityScheduled', { opportunityId: 'o1', activityId: 'x', kind: 'CALL', subject: 'Call Roca' })], {
+      expectedRevision: 0,
+    });
+
+    const leadKey = await keyIdOf(`lead-${leadId}`);
+    const keysOf = async (streamId: string) =>
+      (await raw.readStream(streamId)).map((e) => (e.data as any).personalData?.keyId).filter(Boolean);
+    expect(await keysOf(`lead-${leadId}`)).toEqual([leadKey, leadKey]);
+    expect(await keysOf(`contact-${contactId}`)).toEqual([leadKey]);
+    expect(await keysOf(`opportunity-o1`)).toEqual([leadKey, leadKey]);
+  });
+
+  it('never seals an event twice, and refuses an altered ciphertext', async () => {
+    const leadId = randomUUID();
+    await capture(leadId);
+    const [stored] = await raw.readStream(`lead-${leadId}`);
+    // A sealed event copied to another stream passes as is (what migrate-events does).
+    await store.appendToStream(`lead-copy`, [{ ...stored!, id: randomUUID() }], { expectedRevision: NO_STREAM });
+    expect((await raw.readStream('lead-copy'))[0]!.data).toEqual(stored!.data);
+
+    const tampered = structuredClone(stored!.data) as any;
+    tampered.personalData.sealed = tampered.personalData.sealed.slice(0, -4) + 'AAAA';
+    await raw.appendToStream('lead-tampered', [{ ...stored!, id: randomUUID(), data: tampered }], { expectedRevision: NO_STREAM });
+    await expect(store.readStream('lead-tampered')).rejects.toThrow();
+  });
+});
+
+describe('erasure', () => {
+  it('reads the fields of an erased person as null, listed in erasedPersonalData, and leaves the stored bytes alone', async () => {
+    const kept = randomUUID();
+    const erased = randomUUID();
+    await capture(kept, { lastName: 'Mas' });
+    await capture(erased);
+    const before = JSON.stringify(await raw.readAll());
+
+    await erase(erased, [await keyIdOf(`lead-${erased}`)]);
+    await destroyKeys(keys.db, [await keyIdOf(`lead-${erased}`)], new Date().toISOString());
+
+    expect(JSON.stringify((await raw.readAll()).slice(0, 2))).toEqual(before);
+    // A fresh process, which knows only the key table.
+    const fresh = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    const [read] = await fresh.readStream(`lead-${erased}`);
+    expect(read!.data).toEqual({
+      leadId: erased,
+      source: 'WEB_FORM',
+      person: null,
+      company: { name: 'Roca SL' },
+      interest: { product: 'Solar', notes: null },
+      erasedPersonalData: ['person', 'interest.notes'],
+    });
+    expect((await fresh.readStream(`lead-${kept}`))[0]!.data).toMatchObject({ person: { lastName: 'Mas' } });
+  });
+
+  it('counts for every event after it in the log, even before the key is destroyed', async () => {
+    const leadId = randomUUID();
+    await capture(leadId);
+    const keyId = await keyIdOf(`lead-${leadId}`);
+    // Another process still holding the key writes after the erasure.
+    const stale = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    await stale.readStream(`lead-${leadId}`);
+    await erase(leadId, [keyId]);
+    await stale.appendToStream(`lead-${leadId}`, [event('LeadContactLogged', { leadId, channel: 'CALL', outcome: 'REACHED', notes: 'late note' })], {
+      expectedRevision: 0,
+    });
+
+    // A reader following the log (a projection catching up) sees the late note as erased.
+    const follower = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    const all = await follower.readAll();
+    expect(JSON.stringify(all)).not.toContain('late note');
+    expect(all.at(-1)!.data).toMatchObject({ notes: null, erasedPersonalData: ['notes'] });
+  });
+
+  it('refuses to record new personal data about an erased person, and accepts the same fact without it', async () => {
+    const leadId = randomUUID();
+    await capture(leadId);
+    const keyId = await keyIdOf(`lead-${leadId}`);
+    await erase(leadId, [keyId]);
+    await destroyKeys(keys.db, [keyId], new Date().toISOString());
+
+    await expect(
+      store.appendToStream(`lead-${leadId}`, [event('LeadDisqualified', { leadId, reason: 'NO_BUDGET', notes: 'said no', statusBefore: 'NEW' })], {
+        expectedRevision: 0,
+      }),
+    ).rejects.toBeInstanceOf(PersonalDataErasedError);
+    expect(await raw.readStream(`lead-${leadId}`)).toHaveLength(1);
+    await store.appendToStream(`lead-${leadId}`, [event('LeadDisqualified', { leadId, reason: 'NO_BUDGET', statusBefore: 'NEW' })], {
+      expectedRevision: 0,
+    });
+    expect(await raw.readStream(`lead-${leadId}`)).toHaveLength(2);
+  });
+});
+
+describe('the key store', () => {
+  it('refuses another master key, and names a key it does not hold', async () => {
+    await expect(KeyStore.open(keys.db, newDataKey())).rejects.toBeInstanceOf(WrongMasterKeyError);
+    await expect(keys.keys(['k-unknown'])).rejects.toBeInstanceOf(MissingKeyError);
+  });
+
+  it('keeps no trace of a destroyed key in the SQLite file', async () => {
+    const leadId = randomUUID();
+    await capture(leadId);
+    const keyId = await keyIdOf(`lead-${leadId}`);
+    const [row] = await keys.exportWrapped([keyId]);
+    const wrapped = Buffer.from(row!.wrappedKey!, 'utf8');
+    await keys.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    const bytes = () => Buffer.concat(fs.readdirSync(dir).map((file) => fs.readFileSync(path.join(dir, file))));
+    expect(bytes().includes(wrapped)).toBe(true);
+
+    await destroyKeys(keys.db, [keyId], new Date().toISOString());
+    await keys.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    expect(bytes().includes(wrapped)).toBe(false);
+  });
+});
