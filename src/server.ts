@@ -14,6 +14,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { GraphQLError } from 'graphql';
 import { openApplication, type Application } from './composition/application';
+import { scheduleRetention } from './composition/retentionSchedule';
 import { checkConnections, loadConfig, type CrmConfig } from './composition/config';
 import type { GraphQLContext } from './graphql/shared/context';
 import { formatErrorFor } from './graphql/shared/errors';
@@ -158,12 +159,14 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
   const { port } = httpServer.address() as AddressInfo;
   const shownHost = config.host === '0.0.0.0' ? 'localhost' : config.host;
   await logStartup(logger, startupSummary(config, `http://${shownHost}:${port}/graphql`, port), app.readModels);
+  const retention = config.retention ? scheduleRetention(app, config.retention, logger) : undefined;
 
   return {
     url: `http://${shownHost}:${port}/graphql`,
     port,
     app,
     async close() {
+      await retention?.stop();
       await apollo.stop();
       await app.close();
     },

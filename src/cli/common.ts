@@ -27,6 +27,22 @@ export const parseOptions = <T extends Options>(argv: string[], options: T) => {
   }
 };
 
+/** As `parseOptions`, with one positional argument: the subject of the command (an id). */
+export const parseOptionsWithSubject = <T extends Options>(argv: string[], options: T) => {
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      options: { ...options, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: true,
+    });
+    if (parsed.positionals.length > 1) throw new Error(`one id at a time; got ${parsed.positionals.join(' ')}`);
+    return { values: parsed.values, subject: parsed.positionals[0] };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+};
+
 /** The server's configuration (stores included) for this data directory, or CRM_DATA_DIR's. */
 export const configFor = (dataDir: string | undefined, env: NodeJS.ProcessEnv = process.env): CrmConfig =>
   loadConfig(env, { dataDir: dataDir === undefined ? undefined : path.resolve(dataDir) });

@@ -1,11 +1,13 @@
 /**
  * `npm run export [-- --out events.ndjson] [--from <position>]`: writes every event of the
  * configured store as NDJSON (id, streamId, revision, position, type, data, metadata) to the
- * file, or to stdout; progress and the last position go to stderr.
+ * file, or to stdout; progress and the last position go to stderr. Personal data is written
+ * opened (the export is for analysts and auditors with access to the data); an erased person's
+ * fields are null, named by `erasedPersonalData`.
  */
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import { openEventStore } from '../eventStores/open';
+import { openEventLog } from '../composition/eventLog';
 import { ProgressLine, configFor, formatCount, parseOptions, runCli } from './common';
 import { exportEvents } from '../useCases/exportEvents';
 
@@ -23,7 +25,7 @@ runCli(USAGE, async () => {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const store = await openEventStore(configFor(args['data-dir']).eventStore);
+  const store = await openEventLog(configFor(args['data-dir']));
   const out = args.out === undefined ? process.stdout : createWriteStream(args.out);
   // A reader that stops early (`| head`) is not a failure of the export.
   let readerGone = false;

@@ -4,7 +4,7 @@
  * on the same read database.
  */
 import { openReadDatabase, readModelProjections } from '../composition/application';
-import { openEventStore } from '../eventStores/open';
+import { openEventLog } from '../composition/eventLog';
 import { ProgressLine, UsageError, configFor, formatCount, parseOptions, perSecond, runCli } from './common';
 import { replayProjections, UnknownProjectionError } from '../../projections/tools/replay';
 
@@ -24,7 +24,7 @@ runCli(USAGE, async () => {
     return;
   }
   const config = configFor(args['data-dir']);
-  const store = await openEventStore(config.eventStore);
+  const store = await openEventLog(config);
   const db = await openReadDatabase(config.readStore);
   try {
     const progress = new ProgressLine();

@@ -3,7 +3,7 @@
  * table, any difference from the live read models. Exit code 0 when identical, 1 otherwise.
  */
 import { readModelProjections } from '../composition/application';
-import { openEventStore } from '../eventStores/open';
+import { openEventLog } from '../composition/eventLog';
 import { ProgressLine, configFor, formatCount, parseOptions, runCli, wholeNumber } from './common';
 import { openScratchSpace } from '../../projections/tools/scratch';
 import { verifyReadModels, type TableComparison } from '../../projections/tools/verify';
@@ -21,7 +21,7 @@ runCli(USAGE, async () => {
     return;
   }
   const config = configFor(args['data-dir']);
-  const store = await openEventStore(config.eventStore);
+  const store = await openEventLog(config);
   const scratch = await openScratchSpace(config.readStore);
   try {
     const progress = new ProgressLine();

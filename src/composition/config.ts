@@ -23,6 +23,7 @@ import {
 } from '../identity/tokenVerifier';
 import { LOG_LEVELS, type LogLevel } from '../observability/logLevels';
 import { resolveMasterKey, type ResolvedMasterKey } from '../personalData/masterKey';
+import { parseRetentionAge, type RetentionAge } from '../useCases/personalData/retention';
 import { loadPipeline, loadReasonCatalogs, loadScoringRules } from './configFiles';
 
 
@@ -50,6 +51,8 @@ export interface CrmConfig {
   logLevel: LogLevel;
   /** CRM_DATA_KEY: wraps every person's data key (see README, "Personal data"). */
   dataKey: ResolvedMasterKey;
+  /** CRM_RETENTION (e.g. 24m): the server erases, daily, people only ever leads and untouched that long. */
+  retention?: RetentionAge;
 }
 
 export interface IdentityConfig extends TokenVerifierSettings {
@@ -143,7 +146,18 @@ export const loadConfig = (env: NodeJS.ProcessEnv, overrides: ConfigOverrides = 
     eventStore,
     readStore,
     dataKey: dataKey(env, dataDir),
+    ...retention(env),
   };
+};
+
+const retention = (env: NodeJS.ProcessEnv): { retention?: RetentionAge } => {
+  const value = env.CRM_RETENTION;
+  if (!value || value === 'off') return {};
+  try {
+    return { retention: parseRetentionAge(value) };
+  } catch (error) {
+    throw new ConfigurationError('CRM_RETENTION', `${messageOf(error)}, or off`);
+  }
 };
 
 const dataKey = (env: NodeJS.ProcessEnv, dataDir: string): ResolvedMasterKey => {
