@@ -137,7 +137,8 @@ export const planConversion = (
       opportunityId,
       accountId,
       contactId,
-      name: wanted.name ?? lead.interest?.product ?? `${newAccount?.name ?? lead.company?.name ?? lead.person?.lastName}`,
+      // Never the person's name: an opportunity's name is business data, kept in clear after an erasure.
+      name: wanted.name ?? lead.interest?.product ?? newAccount?.name ?? lead.company?.name ?? 'New opportunity',
       amount: wanted.amount ?? lead.interest?.estimatedValue,
       expectedCloseDate: wanted.expectedCloseDate,
       stage: stage?.code ?? '',
