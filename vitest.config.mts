@@ -12,6 +12,7 @@ const POSTGRES_E2E_SUITES = [
   'test/seedsExample.e2e.spec.ts',
   'test/roles.e2e.spec.ts',
   'test/requestLimits.e2e.spec.ts',
+  'test/personalDataErasure.e2e.spec.ts',
 ];
 
 export default defineConfig({

@@ -63,6 +63,8 @@ export async function benchCaptureLead(
       PORT: String(port),
       CRM_DATA_DIR: dataDir,
       CRM_JWT_SECRET: secret,
+      // Production refuses to start without a master key for personal data.
+      CRM_DATA_KEY: process.env.CRM_DATA_KEY ?? randomBytes(32).toString('hex'),
     },
     `${base}/readyz`,
   );

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { openApplication, readModelProjections } from '../src/composition/application';
 import { loadConfig, DATABASE_FILE } from '../src/composition/config';
 import type { EventStore, GlobalPosition } from '../src/core/eventStore';
-import { openEventStore } from '../src/eventStores/open';
+import { openEventLog } from '../src/composition/eventLog';
 import { mintToken } from '../src/identity/jwt';
 import { replayFacts } from '../src/useCases/replayFacts';
 import { generateCrmHistory } from '../src/seeding/generator';
@@ -61,8 +61,8 @@ const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9
 export async function benchInsights(settings: InsightsSettings): Promise<InsightsResult> {
   if (!existsSync(MAIN_ENTRY)) throw new Error(`${MAIN_ENTRY} does not exist yet`);
   const { dataset, reused } = await ensureDataset(settings.leads, settings.seed);
-  const filename = path.join(dataset.dataDir, DATABASE_FILE);
-  const store = await openEventStore({ kind: 'sqlite', filename });
+  // Through the sealing store, as the server reads it: personal data is opened on the way.
+  const store = await openEventLog(loadConfig({ CRM_JWT_SECRET: SECRET }, { dataDir: dataset.dataDir }));
   try {
     const events = await countEvents(store);
     return {

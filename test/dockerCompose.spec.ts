@@ -96,4 +96,19 @@ describe('docker-compose.yml', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('has no master key for personal data by default, and passes on the one a user exports', () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-compose-'));
+    try {
+      const env: Record<string, string> = { ...apiEnv({ CRM_JWT_SECRET: 'x'.repeat(64) }), NODE_ENV: 'production', CRM_DATA_DIR: dataDir };
+      expect(env.CRM_DATA_KEY ?? '').toBe('');
+      expect(() => loadConfig(env, { dataDir })).toThrow(/^Configuration error: CRM_DATA_KEY is not set, refused with NODE_ENV=production/);
+      const key = 'ab'.repeat(32);
+      const config = loadConfig({ ...apiEnv({ CRM_JWT_SECRET: 'x'.repeat(64), CRM_DATA_KEY: key }), NODE_ENV: 'production' }, { dataDir });
+      expect(config.dataKey).toEqual({ key: Buffer.from(key, 'hex'), source: 'env' });
+      expect(config.retention).toBeUndefined();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });

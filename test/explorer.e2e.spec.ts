@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigurationError, loadConfig } from '../src/composition/config';
-import { startTestServer, TEST_SECRET, type TestServer } from './support/testServer';
+import { startTestServer, TEST_DATA_KEY, TEST_SECRET, type TestServer } from './support/testServer';
 
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
@@ -167,8 +167,8 @@ describe('CRM_EXPLORER', () => {
 
   it('is on by default, off by default in production, and on or off when set', () => {
     expect(explorer({})).toBe(true);
-    expect(explorer({ NODE_ENV: 'production' })).toBe(false);
-    expect(explorer({ NODE_ENV: 'production', CRM_EXPLORER: 'on' })).toBe(true);
+    expect(explorer({ NODE_ENV: 'production', CRM_DATA_KEY: TEST_DATA_KEY })).toBe(false);
+    expect(explorer({ NODE_ENV: 'production', CRM_DATA_KEY: TEST_DATA_KEY, CRM_EXPLORER: 'on' })).toBe(true);
     expect(explorer({ CRM_EXPLORER: 'off' })).toBe(false);
   });
 

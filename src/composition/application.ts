@@ -46,7 +46,15 @@ export interface Application {
   /** The event log, personal data sealed on the way in and opened on the way out. */
   store: EventStore;
   /** The keys of people's data, and the log as stored (sealed), for erasure and access reports. */
-  personalData: { keyStore: KeyStore; sealedStore: EventStore };
+  personalData: {
+    keyStore: KeyStore;
+    sealedStore: EventStore;
+    /**
+     * Once the read models have passed an erasure: on SQLite, a WAL checkpoint that truncates the
+     * WAL, so no page written before the erasure (plaintext rows, the destroyed key) stays in it.
+     */
+    afterErasure(): Promise<void>;
+  };
   /** Read models, for queries. The projection runner writes through its own connection. */
   readDb: SqlDatabase;
   /** Says when the read models include a write; runs the projections if this instance leads. */
@@ -102,7 +110,13 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
 
   return {
     store,
-    personalData: { keyStore: store.keyStore, sealedStore: store.sealed },
+    personalData: {
+      keyStore: store.keyStore,
+      sealedStore: store.sealed,
+      afterErasure: async () => {
+        if (readStore.kind === 'sqlite') await readDb.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      },
+    },
     readDb,
     readModels,
     catalogs,

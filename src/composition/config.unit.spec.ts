@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,7 @@ describe('loadConfig', () => {
       CRM_PG_SCHEMA: 'crm_eu',
       PORT: '8080',
       NODE_ENV: 'production',
+      CRM_DATA_KEY: 'ab'.repeat(32),
     });
     expect(config.eventStore).toEqual({ kind: 'postgres', connectionString: PG_URL, schema: 'crm_eu' });
     expect(config.readStore).toEqual({ kind: 'postgres', connectionString: PG_URL, schema: 'crm_eu' });
@@ -192,5 +193,41 @@ describe('loadConfig', () => {
 
   it('ignores the URLs of stores it does not use', () => {
     expect(load({ DATABASE_URL: 'not a url', EVENTSTORE_URL: 'nor this' }).eventStore.kind).toBe('sqlite');
+  });
+});
+
+describe('the master key of personal data (CRM_DATA_KEY)', () => {
+  it('creates a development key once, readable by its owner only, and reads it back on the next start', () => {
+    const own = mkdtempSync(path.join(os.tmpdir(), 'crm-data-key-'));
+    try {
+      const first = load({ CRM_DATA_DIR: own }).dataKey;
+      expect(first.source).toBe('generated');
+      expect(first.key).toHaveLength(32);
+      const file = path.join(own, 'data-key');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(load({ CRM_DATA_DIR: own }).dataKey).toEqual({ key: first.key, source: 'file' });
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  it('takes 32 bytes as hex or base64, and refuses anything else or nothing in production, naming the variable', () => {
+    const hex = 'c0'.repeat(32);
+    expect(load({ CRM_DATA_KEY: hex }).dataKey).toEqual({ key: Buffer.from(hex, 'hex'), source: 'env' });
+    expect(load({ CRM_DATA_KEY: Buffer.from(hex, 'hex').toString('base64') }).dataKey.key).toEqual(Buffer.from(hex, 'hex'));
+    expect(failure({ CRM_DATA_KEY: 'too-short' }).message).toMatch(/^Configuration error: CRM_DATA_KEY must be 32 random bytes/);
+    expect(failure({ CRM_DATA_KEY: 'ab'.repeat(31) }).variable).toBe('CRM_DATA_KEY');
+    expect(failure({ NODE_ENV: 'production' }).message).toMatch(/^Configuration error: CRM_DATA_KEY is not set, refused with NODE_ENV=production/);
+  });
+});
+
+describe('CRM_RETENTION', () => {
+  it('is off by default, an age in days, months or years when set, and refused otherwise', () => {
+    expect(load({}).retention).toBeUndefined();
+    expect(load({ CRM_RETENTION: 'off' }).retention).toBeUndefined();
+    expect(load({ CRM_RETENTION: '24m' }).retention).toEqual({ text: '24m', months: 24, days: 0 });
+    expect(load({ CRM_RETENTION: '2y' }).retention).toEqual({ text: '2y', months: 24, days: 0 });
+    expect(load({ CRM_RETENTION: '730d' }).retention).toEqual({ text: '730d', months: 0, days: 730 });
+    for (const bad of ['24', '0m', 'two years', '-3m']) expect(failure({ CRM_RETENTION: bad }).variable).toBe('CRM_RETENTION');
   });
 });

@@ -10,7 +10,7 @@ const load = (env: NodeJS.ProcessEnv) => loadConfig({ CRM_JWT_SECRET: 'x'.repeat
 describe('LOG_LEVEL', () => {
   it('is info by default, silent under NODE_ENV=test, and any pino level when set', () => {
     expect(load({}).logLevel).toBe('info');
-    expect(load({ NODE_ENV: 'production' }).logLevel).toBe('info');
+    expect(load({ NODE_ENV: 'production', CRM_DATA_KEY: 'ab'.repeat(32) }).logLevel).toBe('info');
     expect(load({ NODE_ENV: 'test' }).logLevel).toBe('silent');
     expect(load({ NODE_ENV: 'test', LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
     expect(load({ LOG_LEVEL: 'warn' }).logLevel).toBe('warn');

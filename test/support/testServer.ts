@@ -6,6 +6,8 @@ import { startServer, type RunningServer } from '../../src/server';
 import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from './postgres';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
+/** The master key of personal data for test servers run with NODE_ENV=production. */
+export const TEST_DATA_KEY = '5e'.repeat(32);
 
 export interface GraphQLResponse<T = Record<string, any>> {
   status: number;
@@ -96,7 +98,14 @@ export const startTestServer = async (
     port: 0,
     host: '127.0.0.1',
     dataDir,
-    env: { CRM_JWT_SECRET: TEST_SECRET, NODE_ENV: 'test', ...stores.env, ...options.env },
+    env: {
+      CRM_JWT_SECRET: TEST_SECRET,
+      NODE_ENV: 'test',
+      // Production refuses to start without a master key; the test ones use the development file.
+      ...(options.env?.NODE_ENV === 'production' ? { CRM_DATA_KEY: TEST_DATA_KEY } : {}),
+      ...stores.env,
+      ...options.env,
+    },
   }).catch(async (error: unknown) => {
     await stores.dispose();
     throw error;
