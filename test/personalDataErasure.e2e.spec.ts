@@ -65,7 +65,7 @@ const figures = async () => {
   const kpis: unknown[] = [];
   for (const groupBy of [[], ['SOURCE'], ['OWNER'], ['CAMPAIGN', 'MONTH']]) {
     kpis.push(
-      (await ok(`query($from: DateTime!, $to: DateTime!, $groupBy: [KpiGroupBy!]) {
+      (await ok(`query($from: DateTime!, $to: DateTime!, $groupBy: [KpiDimension!]) {
         kpis(from: $from, to: $to, groupBy: $groupBy) { ${KPI_FIELDS} } }`, { ...PERIOD, groupBy })).kpis,
     );
   }

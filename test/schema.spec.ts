@@ -23,6 +23,8 @@ describe('schema/schema.graphql', () => {
       'history(streamId: ID!): [RecordedEvent!]!',
       'disqualificationReasons: [Reason!]!',
       'lossReasons: [Reason!]!',
+      'personalData(subjectId: ID!): PersonalDataReport!',
+      'erasePersonalData(input: ErasePersonalDataInput!): PersonalDataErasure!',
       'enum LeadStatus {\n  CONTACTED\n  CONVERTED\n  DISQUALIFIED\n  NEW\n  QUALIFIED\n}',
       'enum LeadRank {\n  MQL\n  SQL\n  UNRANKED\n}',
     ]) {

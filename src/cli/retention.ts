@@ -53,7 +53,10 @@ runCli(USAGE, async () => {
     for (const entry of run.kept) process.stdout.write(`kept\t${entry.leadId}\t${entry.why}\n`);
     const last = run.erased.map((result) => result.position).filter((position) => position !== undefined).at(-1);
     // The keys are destroyed as the read models pass the erasures: wait for it before exiting.
-    if (last !== undefined) await app.readModels.waitForPosition(last, 300_000);
+    if (last !== undefined) {
+      await app.readModels.waitForPosition(last, 300_000);
+      await app.personalData.afterErasure();
+    }
     process.stderr.write(
       `retention: ${run.planned.length} ${args['dry-run'] ? 'would be erased' : 'erased'}, ${run.kept.length} kept, cut-off ${run.cutoff}\n`,
     );

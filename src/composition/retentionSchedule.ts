@@ -35,6 +35,11 @@ export const scheduleRetention = (
         { store: app.store, sealedStore: app.personalData.sealedStore, readDb: app.readDb },
         { olderThan, now, dryRun: false, context: { actor: 'retention', now, correlationId: randomUUID() } },
       );
+      const last = run.erased.map((result) => result.position).filter((position) => position !== undefined).at(-1);
+      if (last !== undefined) {
+        await app.readModels.waitForPosition(last, 300_000);
+        await app.personalData.afterErasure();
+      }
       logger.info(
         { component: 'retention', cutoff: run.cutoff, erased: run.erased.length, kept: run.kept.length, leadIds: run.planned.map((p) => p.leadId) },
         `retention: ${run.erased.length} people erased (${olderThan.text})`,

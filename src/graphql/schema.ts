@@ -8,6 +8,7 @@ import { ContactResolver } from './resolvers/contacts';
 import { LeadResolver } from './resolvers/leads';
 import { ConversionResolver, LeadConversionResolver } from './resolvers/conversion';
 import { OpportunityResolver } from './resolvers/opportunities';
+import { PersonalDataResolver } from './resolvers/personalData';
 import { ScoringResolver } from './resolvers/scoring';
 import { ForbiddenError } from '../core/errors';
 import type { GraphQLContext } from './shared/context';
@@ -30,7 +31,7 @@ let built: Promise<GraphQLSchema> | undefined;
 /** Built once per process: type-graphql's metadata is global and rebuilding is slow (#1248). */
 export const buildCrmSchema = (): Promise<GraphQLSchema> =>
   (built ??= buildSchema({
-    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, KpiResolver, RetrospectiveResolver, ScoringResolver, AuditResolver, SystemResolver],
+    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, KpiResolver, RetrospectiveResolver, ScoringResolver, AuditResolver, SystemResolver, PersonalDataResolver],
     authChecker,
     authMode: 'error',
     validate: { forbidUnknownValues: false },

@@ -20,6 +20,8 @@ const FIELD_COST: Readonly<Record<string, number>> = {
   kpis: 1_000, // aggregates every fact table
   conversionTrace: 200, // reads four streams
   history: 100, // reads a whole stream
+  personalData: 200, // reads every stream of a person, their opportunities' and their erasures'
+  erasePersonalData: 200, // the same walk, then waits for the read models
   reproduceScore: 100,
   rescoreOpenLeads: 2_000, // one command per open lead
   auditTrail: 50,

@@ -24,6 +24,8 @@ const MANAGERS: readonly Role[] = ['sales_manager', 'admin'];
 const LEAD_READERS: readonly Role[] = ['marketing', 'sales', 'sales_manager', 'analyst', 'privacy_officer', 'admin'];
 const SALES_READERS: readonly Role[] = ['sales', 'sales_manager', 'analyst', 'admin'];
 const AUDIT: readonly Role[] = ['analyst', 'auditor', 'admin'];
+/** Personal data as such (access reports, erasure): data protection's, not the business's nor the auditors'. */
+const PRIVACY: readonly Role[] = ['privacy_officer', 'admin'];
 const EVERY_ROLE: readonly Role[] = ROLES;
 
 /** The sections of a KPI report beyond the lead funnel: sales figures, which marketing does not read. */
@@ -80,6 +82,9 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   history: AUDIT,
   auditTrail: AUDIT,
   conversionTrace: AUDIT,
+  // Personal data (GDPR): what is held about a person, and erasing it.
+  personalData: PRIVACY,
+  erasePersonalData: PRIVACY,
   // Catalogs and configuration a client needs to build its forms.
   disqualificationReasons: EVERY_ROLE,
   lossReasons: EVERY_ROLE,
