@@ -47,7 +47,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'eventstoredb',
-          include: ['test/seedsExample.e2e.spec.ts'],
+          include: ['test/seedsExample.e2e.spec.ts', 'src/graphql/resolvers/personalData.e2e.spec.ts'],
           env: { CRM_TEST_STORE: 'eventstoredb' },
         },
       },

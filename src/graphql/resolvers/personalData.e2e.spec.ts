@@ -104,6 +104,24 @@ beforeAll(async () => {
   });
 });
 
+describe('the events as the store keeps them', () => {
+  it('hold the personal fields sealed, on whichever store the server runs (SQLite, PostgreSQL, EventStoreDB)', async () => {
+    const sealed = api.server.app.personalData.sealedStore;
+    const stored = JSON.stringify([
+      ...(await sealed.readStream(`lead-${ids.leadId}`)),
+      ...(await sealed.readStream(`contact-${ids.contactId}`)),
+      ...(await sealed.readStream(`opportunity-${ids.opportunityId}`)),
+    ]);
+    for (const plaintext of [NURIA.email, NURIA.phone, `"lastName":"${NURIA.lastName}"`, 'she prefers mornings', 'Visit Núria at the bakery']) {
+      expect(stored).not.toContain(plaintext);
+    }
+    expect(stored).toContain('"personalData":{"keyId":');
+    // Company data stays readable in the log.
+    const opened = JSON.stringify(await api.server.app.store.readStream(`lead-${ids.leadId}`));
+    expect(opened).toContain(NURIA.email);
+  });
+});
+
 describe('personalData (the access report)', () => {
   it("lists every personal value of the person's lead, contact and opportunity, with its event, actor and times", async () => {
     const report = (await ok(REPORT, { id: ids.leadId }, PRIVACY_OFFICER)).personalData;
