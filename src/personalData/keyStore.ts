@@ -49,14 +49,21 @@ export class WrongMasterKeyError extends Error {
 }
 
 const POOL_BATCH = 64;
-/** How long a key read from the table is trusted before being read again (another instance may erase it). */
+/** How long a key read from the table is trusted before being read again. */
 const KEY_TTL_MS = 30_000;
+/** How often the count of erasures is looked at: a change (another instance erased) empties the cache. */
+const ERASURE_CHECK_MS = 1_000;
 const MAX_CACHED = 100_000;
 
 export const newKeyId = (): string => `k${randomBytes(15).toString('base64url')}`;
 
 /** Marks keys destroyed. Run inside the caller's transaction (the erasure projection's). */
 export const destroyKeys = async (db: SqlDatabase, keyIds: readonly string[], at: string): Promise<number> => {
+  // Every process trusting a cached key looks at this count at most once a second (see `keys`).
+  await db.run(
+    `INSERT INTO personal_data_key_settings (name, value) VALUES ('erasures', '1')
+     ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(personal_data_key_settings.value AS INTEGER) + 1 AS TEXT)`,
+  );
   let changed = 0;
   for (const keyId of keyIds) {
     const { changes } = await db.run(
@@ -74,6 +81,8 @@ export class KeyStore {
   private readonly cache = new Map<string, { key: Buffer; at: number }>();
   /** Keys known destroyed: they never come back. */
   private readonly erased = new Set<string>();
+  private erasuresSeen: string | undefined;
+  private erasuresCheckedAt = 0;
 
   private constructor(
     readonly db: SqlDatabase,
@@ -92,7 +101,9 @@ export class KeyStore {
       `SELECT value FROM personal_data_key_settings WHERE name = 'master_key_fingerprint'`,
     );
     if (stored?.value !== fingerprint) throw new WrongMasterKeyError();
-    return new KeyStore(db, masterKey, clock);
+    const keyStore = new KeyStore(db, masterKey, clock);
+    await keyStore.noticeErasures(clock());
+    return keyStore;
   }
 
   /** A fresh key for a new data subject, already stored durably. */
@@ -129,6 +140,7 @@ export class KeyStore {
     const found = new Map<string, Buffer | null>();
     const wanted: string[] = [];
     const now = this.clock();
+    if (now - this.erasuresCheckedAt >= ERASURE_CHECK_MS && this.cache.size > 0) await this.noticeErasures(now);
     for (const keyId of new Set(keyIds)) {
       if (this.erased.has(keyId)) found.set(keyId, null);
       else {
@@ -157,6 +169,15 @@ export class KeyStore {
     const missing = wanted.filter((keyId) => !found.has(keyId));
     if (missing.length > 0) throw new MissingKeyError(missing);
     return found;
+  }
+
+  /** Drops every cached key when an erasure was recorded since the last look (by any process). */
+  private async noticeErasures(now: number): Promise<void> {
+    this.erasuresCheckedAt = now;
+    const row = await this.db.get<{ value: string }>(`SELECT value FROM personal_data_key_settings WHERE name = 'erasures'`);
+    const count = row?.value ?? '0';
+    if (this.erasuresSeen !== undefined && count !== this.erasuresSeen) this.cache.clear();
+    this.erasuresSeen = count;
   }
 
   /** Known destroyed from now on in this process (the erasure was read or written here). */

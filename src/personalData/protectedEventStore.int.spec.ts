@@ -195,6 +195,21 @@ describe('the key store', () => {
     await expect(keys.keys(['k-unknown'])).rejects.toBeInstanceOf(MissingKeyError);
   });
 
+  it('lets another process notice an erasure within a second, whatever it had cached', async () => {
+    let now = 1_000_000;
+    const elsewhere = await KeyStore.open(keys.db, masterKey, () => now);
+    const leadId = randomUUID();
+    await capture(leadId);
+    const keyId = await keyIdOf(`lead-${leadId}`);
+    expect((await elsewhere.keys([keyId])).get(keyId)).toBeInstanceOf(Buffer);
+
+    await destroyKeys(keys.db, [keyId], new Date().toISOString());
+    now += 500;
+    expect((await elsewhere.keys([keyId])).get(keyId)).toBeInstanceOf(Buffer);
+    now += 600;
+    expect((await elsewhere.keys([keyId])).get(keyId)).toBeNull();
+  });
+
   it('keeps no trace of a destroyed key in the SQLite file', async () => {
     const leadId = randomUUID();
     await capture(leadId);
