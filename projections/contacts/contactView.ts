@@ -8,13 +8,15 @@
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { evolveContact, type ContactState } from '../../src/domain/contacts/contact';
 import type { ContactEvent } from '../../src/domain/contacts/events';
+import { carriesErasedPersonalData } from '../personalData';
 
 export interface ContactView {
   id: string;
   /** Stream revision of the last event applied: the expected revision for the next command. */
   revision: number;
   firstName: string | null;
-  lastName: string;
+  /** Null only once the person's data was erased. */
+  lastName: string | null;
   email: string | null;
   phone: string | null;
   jobTitle: string | null;
@@ -27,6 +29,11 @@ export interface ContactView {
   createdAt: string;
   updatedAt: string;
   createdBy: string;
+  /**
+   * True once the person's personal data was erased (GDPR art. 17): names, e-mail, phone, job
+   * title and deactivation reason read null.
+   */
+  personalDataErased: boolean;
 }
 
 export type RecordedContactEvent = ContactEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
@@ -44,7 +51,8 @@ export const evolveContactView = (view: ContactView | undefined, event: Recorded
     id: state.contactId,
     revision: event.revision,
     firstName: state.firstName ?? null,
-    lastName: state.lastName,
+    // Null when read erased, although the domain's state types it as always there.
+    lastName: state.lastName ?? null,
     email: state.email ?? null,
     phone: state.phone ?? null,
     jobTitle: state.jobTitle ?? null,
@@ -56,8 +64,26 @@ export const evolveContactView = (view: ContactView | undefined, event: Recorded
     createdAt: view?.createdAt ?? at,
     updatedAt: at,
     createdBy: view?.createdBy ?? event.metadata.actor,
+    // An event read after the erasure (a rebuild, a fold at a revision) says so itself.
+    personalDataErased: (view?.personalDataErased ?? false) || carriesErasedPersonalData(event),
   };
 };
+
+/**
+ * The contact with its person's data erased: every personal field null, and marked. It depends
+ * on none of the fields it drops, so a contact erased live and the same contact rebuilt from
+ * its erased events end as the same view (and row).
+ */
+export const erasedContactView = (contact: ContactView): ContactView => ({
+  ...contact,
+  firstName: null,
+  lastName: null,
+  email: null,
+  phone: null,
+  jobTitle: null,
+  deactivationReason: null,
+  personalDataErased: true,
+});
 
 /** The contact's events (a prefix of its stream) folded into its view; undefined for no event. */
 export const foldContactView = (events: readonly RecordedContactEvent[]): ContactView | undefined =>
@@ -67,7 +93,8 @@ const toContactState = (view: ContactView): ContactState => ({
   status: view.active ? 'ACTIVE' : 'INACTIVE',
   contactId: view.id,
   firstName: view.firstName ?? undefined,
-  lastName: view.lastName,
+  // The domain never reads the name back out of the state into anything but a view, where null stays null.
+  lastName: view.lastName as string,
   email: view.email ?? undefined,
   phone: view.phone ?? undefined,
   jobTitle: view.jobTitle ?? undefined,

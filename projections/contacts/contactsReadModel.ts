@@ -8,9 +8,10 @@ import type { ContactEvent } from '../../src/domain/contacts/events';
 import type { LeadStatus } from '../../src/domain/leads/lead';
 import { getLead } from '../leads/leadView';
 import { containing, findPageBySortKey, type Page } from '../pagination';
+import { erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
-import { evolveContactView, type ContactView, type RecordedContactEvent } from './contactView';
+import { erasedContactView, evolveContactView, type ContactView, type RecordedContactEvent } from './contactView';
 
 
 export interface ContactLeadCycleView {
@@ -41,6 +42,7 @@ const COLUMNS = [
   'created_at',
   'updated_at',
   'created_by',
+  'personal_data_erased',
   'normalized_email',
   'sort_key',
   'search_text',
@@ -53,7 +55,7 @@ const CREATE_TABLES = `
     id TEXT PRIMARY KEY,
     revision INTEGER NOT NULL,
     first_name TEXT,
-    last_name TEXT NOT NULL,
+    last_name TEXT,
     email TEXT,
     phone TEXT,
     job_title TEXT,
@@ -65,6 +67,7 @@ const CREATE_TABLES = `
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     created_by TEXT NOT NULL,
+    personal_data_erased INTEGER NOT NULL DEFAULT 0,
     normalized_email TEXT,
     sort_key TEXT NOT NULL,
     search_text TEXT NOT NULL
@@ -87,6 +90,11 @@ const UPSERT_CONTACT = `
     .join(', ')}
   WHERE read_contacts.revision < excluded.revision`;
 
+// An erasure rewrites the row as it stands (revision and times included): it is not a contact event.
+const REWRITE_CONTACT = `UPDATE read_contacts SET ${COLUMNS.slice(1)
+  .map((column) => `${column} = ?`)
+  .join(', ')} WHERE id = ?`;
+
 // A conversion may record the same cycle twice (ContactCreated.fromLeadId and ContactLinkedToLead).
 const INSERT_CYCLE = `
   INSERT INTO read_contact_lead_cycles (contact_id, lead_id, cycle, linked_at) VALUES (?, ?, ?, ?)
@@ -94,7 +102,8 @@ const INSERT_CYCLE = `
 
 export const contactsProjection: Projection = {
   name: 'contacts',
-  version: 1,
+  // 2: personal data erasure (personal_data_erased, last_name nullable, erased events' null fields taken in).
+  version: 2,
   canHandle: [
     'ContactCreated',
     'ContactUpdated',
@@ -102,10 +111,12 @@ export const contactsProjection: Projection = {
     'ContactDeactivated',
     'ContactReactivated',
     'ContactLinkedToLead',
+    PERSONAL_DATA_ERASED,
   ],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_contacts; DROP TABLE IF EXISTS read_contact_lead_cycles'),
   async apply(tx, event) {
+    if (event.type === PERSONAL_DATA_ERASED) return eraseContacts(tx, erasedPeople(event).contactIds);
     const contactEvent = event as RecordedContactEvent;
     const current = await getContact(tx, contactEvent.data.contactId);
     if (current !== undefined && current.revision >= event.revision) return;
@@ -115,6 +126,20 @@ export const contactsProjection: Projection = {
     const cycle = leadCycleOf(contactEvent);
     if (cycle) await tx.run(INSERT_CYCLE, [next.id, cycle.leadId, cycle.cycle, next.updatedAt]);
   },
+};
+
+/**
+ * Each erased contact's row rewritten with its personal fields null and the columns derived from
+ * them (normalised e-mail, sort key, search text) recomputed by `toRow`, as any write. The lead
+ * cycles it came from hold no personal data: they stay.
+ */
+const eraseContacts = async (tx: SqlDatabase, contactIds: readonly string[]): Promise<void> => {
+  for (const id of contactIds) {
+    const current = await getContact(tx, id);
+    if (current === undefined) continue;
+    const row = toRow(erasedContactView(current));
+    await tx.run(REWRITE_CONTACT, [...COLUMNS.slice(1).map((column) => row[column]), id]);
+  }
 };
 
 const leadCycleOf = (event: ContactEvent): { leadId: string; cycle: number } | undefined => {
@@ -215,8 +240,13 @@ const cycleStatus = (lead: { status: LeadStatus; cycle: number } | undefined, cy
   return lead.cycle === cycle ? lead.status : 'DISQUALIFIED';
 };
 
+/**
+ * The row of a view, with its derived columns. Names may be null (erased): they then count as
+ * empty, so the sort key and search text stay text and hold no trace of them.
+ */
 const toRow = (contact: ContactView): ContactRow => {
   const fullName = [contact.firstName, contact.lastName].filter(Boolean).join(' ');
+  const lastFirst = `${contact.lastName ?? ''} ${contact.firstName ?? ''}`;
   return {
     id: contact.id,
     revision: contact.revision,
@@ -233,9 +263,10 @@ const toRow = (contact: ContactView): ContactRow => {
     created_at: contact.createdAt,
     updated_at: contact.updatedAt,
     created_by: contact.createdBy,
+    personal_data_erased: contact.personalDataErased ? 1 : 0,
     normalized_email: contact.email === null ? null : (normalizeEmail(contact.email) ?? null),
-    sort_key: searchKey(`${contact.lastName} ${contact.firstName ?? ''}`),
-    search_text: [fullName, `${contact.lastName} ${contact.firstName ?? ''}`, contact.email ?? '', contact.jobTitle ?? '']
+    sort_key: searchKey(lastFirst),
+    search_text: [fullName, lastFirst, contact.email ?? '', contact.jobTitle ?? '']
       .map(searchKey)
       .join('\n'),
   };
@@ -245,7 +276,7 @@ const fromRow = (row: ContactRow): ContactView => ({
   id: row.id as string,
   revision: Number(row.revision),
   firstName: row.first_name as string | null,
-  lastName: row.last_name as string,
+  lastName: row.last_name as string | null,
   email: row.email as string | null,
   phone: row.phone as string | null,
   jobTitle: row.job_title as string | null,
@@ -257,4 +288,5 @@ const fromRow = (row: ContactRow): ContactView => ({
   createdAt: row.created_at as string,
   updatedAt: row.updated_at as string,
   createdBy: row.created_by as string,
+  personalDataErased: Number(row.personal_data_erased) === 1,
 });

@@ -53,6 +53,11 @@ export interface LeadView {
   capturedAt: string;
   updatedAt: string;
   capturedBy: string;
+  /**
+   * True once the person's personal data was erased (GDPR art. 17): `person`, `interest.notes`
+   * and the qualification and disqualification notes read null, and the search text holds none of it.
+   */
+  personalDataErased: boolean;
 }
 
 export interface LeadConversionView {
@@ -65,7 +70,7 @@ export interface LeadConversionView {
 
 
 /** How a field is kept in its column. */
-type Stored = 'as is' | 'number' | 'number or null' | 'json or null' | 'json map';
+type Stored = 'as is' | 'number' | 'number or null' | 'json or null' | 'json map' | 'boolean';
 
 /**
  * Every field of the view, the column that keeps it and how: the one list from which the
@@ -102,6 +107,7 @@ const STORED_AS: { readonly [Field in keyof LeadView]-?: readonly [column: strin
   capturedAt: ['captured_at', 'as is'],
   updatedAt: ['updated_at', 'as is'],
   capturedBy: ['captured_by', 'as is'],
+  personalDataErased: ['personal_data_erased', 'boolean'],
 };
 
 const STORED_FIELDS = Object.entries(STORED_AS) as [keyof LeadView, readonly [string, Stored]][];
@@ -120,9 +126,33 @@ export const getLead = async (db: SqlDatabase, id: string): Promise<LeadView | u
 };
 
 
+/**
+ * The lead with its person's data erased: the personal fields null (the interest keeps its
+ * product and value, without notes), and marked. It depends on none of the fields it drops, so
+ * a lead erased live and the same lead rebuilt from its erased events end as the same row.
+ */
+export const erasedLeadView = (lead: LeadView): LeadView => ({
+  ...lead,
+  person: null,
+  interest: lead.interest === null ? null : withoutNotes(lead.interest),
+  qualificationNotes: null,
+  disqualificationNotes: null,
+  personalDataErased: true,
+});
+
+/**
+ * The interest as the row keeps it: notes read as erased (null) are left out, as an erasure
+ * leaves them out, rather than kept as a null the live row never had.
+ */
+export const storedInterest = (interest: LeadInterest | null): LeadInterest | null =>
+  interest !== null && 'notes' in interest && interest.notes == null ? withoutNotes(interest) : interest;
+
+const withoutNotes = (interest: LeadInterest): LeadInterest => {
+  const { notes: _notes, ...rest } = interest;
+  return rest;
+};
 
 /** Applied to the stored text and to the search term alike. */
-
 const searchTextOf = (lead: LeadView): string => {
   const { firstName, lastName, email } = lead.person ?? {};
   const fullName = [firstName, lastName].filter(Boolean).join(' ');
@@ -138,6 +168,7 @@ const toColumn: Record<Stored, (value: unknown) => SqlValue> = {
   'number or null': (value) => value as number | null,
   'json or null': (value) => (value === null ? null : JSON.stringify(value)),
   'json map': (value) => JSON.stringify(value),
+  boolean: (value) => (value ? 1 : 0),
 };
 
 const fromColumn: Record<Stored, (value: SqlValue) => unknown> = {
@@ -146,6 +177,7 @@ const fromColumn: Record<Stored, (value: SqlValue) => unknown> = {
   'number or null': (value) => (value === null ? null : Number(value)),
   'json or null': (value) => (value === null ? null : JSON.parse(String(value))),
   'json map': (value) => (value === null ? {} : JSON.parse(String(value))),
+  boolean: (value) => Number(value) === 1,
 };
 
 export const toRow = (lead: LeadView): LeadRow => {

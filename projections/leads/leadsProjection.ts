@@ -12,8 +12,10 @@ import {
   type LeadEvent,
   type LeadState,
 } from '../../src/domain/leads/lead';
+import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
 import type { Projection } from '../projection';
-import { COLUMNS, getLead, toRow, type LeadView } from './leadView';
+import type { SqlDatabase } from '../sqlDatabase';
+import { COLUMNS, erasedLeadView, getLead, storedInterest, toRow, type LeadView } from './leadView';
 
 export type RecordedLeadEvent = LeadEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
 const CREATE_TABLE = `
@@ -49,6 +51,7 @@ const CREATE_TABLE = `
     captured_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     captured_by TEXT NOT NULL,
+    personal_data_erased INTEGER NOT NULL DEFAULT 0,
     search_text TEXT NOT NULL
   );
   CREATE INDEX IF NOT EXISTS read_leads_by_capture ON read_leads (captured_at, id);
@@ -64,19 +67,37 @@ const UPSERT_LEAD = `
     .join(', ')}
   WHERE read_leads.revision < excluded.revision`;
 
+// An erasure rewrites the row as it stands (revision and times included): it is not a lead event.
+const REWRITE_LEAD = `UPDATE read_leads SET ${COLUMNS.slice(1)
+  .map((column) => `${column} = ?`)
+  .join(', ')} WHERE id = ?`;
+
 export const leadsProjection: Projection = {
   name: 'leads',
-  version: 4, // 4: search text folded by src/core/normalize (ß, æ, ø... too)
-  canHandle: LEAD_EVENT_TYPES,
+  // 4: search text folded by src/core/normalize (ß, æ, ø... too). 5: personal data erasure
+  // (personal_data_erased; erased events' null fields taken in).
+  version: 5,
+  canHandle: [...LEAD_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
   async apply(tx, event) {
+    if (event.type === PERSONAL_DATA_ERASED) return eraseLeads(tx, erasedPeople(event).leadIds);
     const leadEvent = event as RecordedLeadEvent;
     const current = await getLead(tx, leadEvent.data.leadId);
     if (current !== undefined && current.revision >= event.revision) return;
     const row = toRow(evolveLeadView(current, leadEvent));
     await tx.run(UPSERT_LEAD, COLUMNS.map((column) => row[column]));
   },
+};
+
+/** Each erased lead's row rewritten with its personal fields null, by the same mapping as any write. */
+const eraseLeads = async (tx: SqlDatabase, leadIds: readonly string[]): Promise<void> => {
+  for (const id of leadIds) {
+    const current = await getLead(tx, id);
+    if (current === undefined) continue;
+    const row = toRow(erasedLeadView(current));
+    await tx.run(REWRITE_LEAD, [...COLUMNS.slice(1).map((column) => row[column]), id]);
+  }
 };
 
 export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEvent): LeadView => {
@@ -94,7 +115,7 @@ export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEv
     campaign: state.campaign ?? null,
     person: state.person ?? null,
     company: state.company ?? null,
-    interest: state.interest ?? null,
+    interest: storedInterest(state.interest ?? null),
     ownerId: state.ownerId ?? null,
     cycle: state.cycle,
     contactAttempts: state.contactAttempts,
@@ -105,6 +126,8 @@ export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEv
     criteria: state.criteria ?? null,
     disqualificationReason: state.disqualificationReason ?? null,
     updatedAt: at,
+    // An event read after the erasure (a rebuild, time travel) says so itself.
+    personalDataErased: (view?.personalDataErased ?? false) || carriesErasedPersonalData(event),
   };
   switch (event.type) {
     case 'LeadContactLogged':
@@ -161,6 +184,7 @@ const capturedView = (id: string, capturedAt: string, capturedBy: string): LeadV
   capturedAt,
   updatedAt: capturedAt,
   capturedBy,
+  personalDataErased: false,
 });
 
 const toLeadState = (view: LeadView): LeadState => ({

@@ -9,6 +9,7 @@ import type { RecordedEvent } from '../../src/core/eventStore';
 import type { Money } from '../../src/domain/values';
 import type { ActivityKind, OpportunityEvent, OpportunityStatus, QuoteStatus } from '../../src/domain/opportunities/events';
 import { OPPORTUNITY_EVENT_TYPES } from '../../src/domain/opportunities/opportunity';
+import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED, placeholders } from '../personalData';
 import type { Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
 
@@ -39,6 +40,11 @@ export interface OpportunityView {
   competitor: string | null;
   reopenedAt: string | null;
   reopenReason: string | null;
+  /**
+   * True once the personal data of its contact or of the lead it came from was erased (GDPR
+   * art. 17): the close notes, and its quotes' descriptions and activities' subjects and notes, read null.
+   */
+  personalDataErased: boolean;
 }
 
 export interface QuoteView {
@@ -57,7 +63,8 @@ export interface ActivityView {
   id: string;
   opportunityId: string;
   kind: ActivityKind;
-  subject: string;
+  /** Null only once the person's data was erased. */
+  subject: string | null;
   dueAt: string | null;
   notes: string | null;
   done: boolean;
@@ -100,7 +107,8 @@ const CREATE_TABLES = `
     loss_reason TEXT,
     competitor TEXT,
     reopened_at TEXT,
-    reopen_reason TEXT
+    reopen_reason TEXT,
+    personal_data_erased INTEGER NOT NULL DEFAULT 0
   );
   CREATE INDEX IF NOT EXISTS read_opportunities_by_open ON read_opportunities (opened_at, id);
   CREATE INDEX IF NOT EXISTS read_opportunities_by_status ON read_opportunities (status, stage);
@@ -125,7 +133,7 @@ const CREATE_TABLES = `
     id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     kind TEXT NOT NULL,
-    subject TEXT NOT NULL,
+    subject TEXT,
     due_at TEXT,
     notes TEXT,
     done INTEGER NOT NULL,
@@ -156,11 +164,13 @@ type RecordedOpportunityEvent = OpportunityEvent & Pick<RecordedEvent, 'revision
 
 export const opportunitiesProjection: Projection = {
   name: 'opportunities',
-  version: 1,
-  canHandle: OPPORTUNITY_EVENT_TYPES,
+  // 2: personal data erasure (personal_data_erased, activity subject nullable, erased events' null fields taken in).
+  version: 2,
+  canHandle: [...OPPORTUNITY_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec(TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),
   async apply(tx, recorded) {
+    if (recorded.type === PERSONAL_DATA_ERASED) return eraseOpportunities(tx, erasedPeople(recorded));
     const event = recorded as RecordedOpportunityEvent;
     const id = event.data.opportunityId;
     const current = await tx.get<{ revision: number }>('SELECT revision FROM read_opportunities WHERE id = ?', [id]);
@@ -172,7 +182,33 @@ export const opportunitiesProjection: Projection = {
     const at = new Date(event.metadata.occurredAt).toISOString();
     await applyEvent(tx, event, at, event.metadata.actor);
     await tx.run('UPDATE read_opportunities SET revision = ?, updated_at = ? WHERE id = ?', [event.revision, at, id]);
+    // An event read after the erasure (a rebuild, time travel) says so itself.
+    if (carriesErasedPersonalData(event)) await tx.run('UPDATE read_opportunities SET personal_data_erased = 1 WHERE id = ?', [id]);
   },
+};
+
+/**
+ * The opportunities about the erased people (opened for one of the contacts, or converted from
+ * one of the leads) lose every personal column, in their quotes and activities too. None of the
+ * columns kept is derived from those, so the rows are what a rebuild gives, whose events read
+ * those fields null. Revisions and times stay: an erasure is no opportunity event.
+ */
+const eraseOpportunities = async (tx: SqlDatabase, people: { leadIds: string[]; contactIds: string[] }): Promise<void> => {
+  const { contactIds, leadIds } = people;
+  if (contactIds.length + leadIds.length === 0) return;
+  const rows = await tx.all<{ id: string }>(
+    `SELECT id FROM read_opportunities WHERE contact_id IN (${placeholders(contactIds)}) OR from_lead_id IN (${placeholders(leadIds)})`,
+    [...contactIds, ...leadIds],
+  );
+  const ids = rows.map((row) => row.id);
+  if (ids.length === 0) return;
+  const of = `(${placeholders(ids)})`;
+  await tx.run(`UPDATE read_opportunities SET close_notes = NULL, personal_data_erased = 1 WHERE id IN ${of}`, ids);
+  await tx.run(`UPDATE read_opportunity_quotes SET description = NULL WHERE opportunity_id IN ${of}`, ids);
+  await tx.run(
+    `UPDATE read_opportunity_activities SET subject = NULL, notes = NULL, completion_notes = NULL WHERE opportunity_id IN ${of}`,
+    ids,
+  );
 };
 
 const applyEvent = async (tx: SqlDatabase, event: RecordedOpportunityEvent, at: string, actor: string) => {
@@ -242,7 +278,7 @@ const applyEvent = async (tx: SqlDatabase, event: RecordedOpportunityEvent, at: 
       await tx.run(
         `INSERT INTO read_opportunity_activities (opportunity_id, id, seq, kind, subject, due_at, notes, done, scheduled_at,
            scheduled_by) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
-        [id, d.activityId, event.revision, d.kind, d.subject, d.dueAt ? new Date(d.dueAt).toISOString() : null,
+        [id, d.activityId, event.revision, d.kind, d.subject ?? null, d.dueAt ? new Date(d.dueAt).toISOString() : null,
           d.notes ?? null, at, actor],
       );
       break;

@@ -42,7 +42,7 @@ export const activitiesOf = async (db: SqlDatabase, opportunityId: string): Prom
     id: row.id as string,
     opportunityId: row.opportunity_id as string,
     kind: row.kind as ActivityKind,
-    subject: row.subject as string,
+    subject: row.subject as string | null,
     dueAt: row.due_at as string | null,
     notes: row.notes as string | null,
     done: Number(row.done) === 1,
@@ -187,6 +187,7 @@ const fromRow = (row: Row): OpportunityView => ({
   competitor: row.competitor as string | null,
   reopenedAt: row.reopened_at as string | null,
   reopenReason: row.reopen_reason as string | null,
+  personalDataErased: Number(row.personal_data_erased) === 1,
 });
 
 /** The ids of opportunities about these people: opened for one of the contacts, or from one of the leads. */

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModelProjections } from '../../src/composition/application';
 import type { EventStore } from '../../src/core/eventStore';
-import { openEventStore } from '../../src/eventStores/open';
+import { openEventLog } from '../../src/composition/eventLog';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
 import { aSchemaName, connectForTest, dropSchemas, TEST_DATABASE_URL } from '../../test/support/postgres';
 import { openReadDatabase } from '../../src/composition/application';
@@ -40,7 +40,8 @@ describe('verify and replay on SQLite', () => {
     opened = await openTestApplication();
     await seed(opened.app, { leads: LEADS, seed: 5 });
     await opened.close();
-    store = await openEventStore(opened.config.eventStore);
+    // As `npm run verify` reads it: personal data opened (a rebuild from the sealed log would hold none).
+    store = await openEventLog(opened.config);
   }, 60_000);
   afterAll(async () => {
     await store.close();
@@ -166,7 +167,8 @@ describe('verify on a PostgreSQL read store', () => {
     opened = await openTestApplication({ env: { CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema } });
     await seed(opened.app, { leads: 15, seed: 9 });
     await opened.close();
-    store = await openEventStore(opened.config.eventStore);
+    // As `npm run verify` reads it: personal data opened (a rebuild from the sealed log would hold none).
+    store = await openEventLog(opened.config);
   }, 60_000);
   afterAll(async () => {
     await store.close();

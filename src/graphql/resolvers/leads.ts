@@ -207,5 +207,6 @@ export const toLead = (view: LeadView, context: GraphQLContext): Lead => {
     capturedAt: new Date(view.capturedAt),
     capturedBy: view.capturedBy,
     updatedAt: new Date(view.updatedAt),
+    personalDataErased: view.personalDataErased,
   };
 };

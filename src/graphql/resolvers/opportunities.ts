@@ -363,6 +363,7 @@ export const toOpportunity = (view: OpportunityView, context: GraphQLContext): O
   competitor: view.competitor ?? undefined,
   reopenedAt: toDate(view.reopenedAt),
   reopenReason: view.reopenReason ?? undefined,
+  personalDataErased: view.personalDataErased,
 });
 
 const toQuote = (view: QuoteView): Quote => ({
@@ -379,7 +380,7 @@ const toQuote = (view: QuoteView): Quote => ({
 const toActivity = (view: ActivityView): Activity => ({
   id: view.id,
   kind: view.kind,
-  subject: view.subject,
+  subject: view.subject ?? undefined,
   dueAt: toDate(view.dueAt),
   notes: view.notes ?? undefined,
   done: view.done,

@@ -110,6 +110,10 @@ export const toRecordedEventType = (event: RecordedEvent): RecordedEventType => 
   inputHash: event.metadata.inputHash,
 });
 
+/** Said of the marker on every object that holds a person's data (Lead, Contact, Opportunity). */
+export const PERSONAL_DATA_ERASED_DESCRIPTION =
+  "True once this person's personal data was erased (GDPR art. 17): the personal fields read null";
+
 /** The longest a name, code or other one-line text field may be. */
 export const SHORT = 200;
 /** The longest a free-text field (notes, descriptions) may be. */

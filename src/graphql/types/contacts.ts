@@ -5,7 +5,16 @@ import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 import type { ContactLeadCycleView } from '../../../projections/contacts/contactsReadModel';
 import type { ContactView } from '../../../projections/contacts/contactView';
 import type { LeadStatus } from '../../domain/leads/lead';
-import { type Connection, connectionOf, LONG, MutationInput, payloadOf, RevisedMutationInput, SHORT } from '../shared/common';
+import {
+  type Connection,
+  connectionOf,
+  LONG,
+  MutationInput,
+  payloadOf,
+  PERSONAL_DATA_ERASED_DESCRIPTION,
+  RevisedMutationInput,
+  SHORT,
+} from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
 import { LeadStatusEnum } from './leads';
 
@@ -111,7 +120,7 @@ export class Contact {
   @Field(() => Int, { description: 'Revision of the contact stream: send it back as expectedRevision' })
   revision!: number;
   @Field(() => String, { nullable: true }) firstName?: string;
-  @Field(() => String) lastName!: string;
+  @Field(() => String, { nullable: true, description: 'Null only once the personal data was erased' }) lastName?: string;
   @Field(() => String, { nullable: true }) email?: string;
   @Field(() => String, { nullable: true }) phone?: string;
   @Field(() => String, { nullable: true }) jobTitle?: string;
@@ -123,6 +132,8 @@ export class Contact {
   @Field(() => DateTimeScalar) createdAt!: Date;
   @Field(() => String) createdBy!: string;
   @Field(() => DateTimeScalar) updatedAt!: Date;
+  @Field(() => Boolean, { description: PERSONAL_DATA_ERASED_DESCRIPTION })
+  personalDataErased!: boolean;
 }
 
 export const ContactConnection = connectionOf('Contact', Contact);
@@ -140,7 +151,7 @@ export const toContact = (view: ContactView): Contact => ({
   id: view.id,
   revision: view.revision,
   firstName: view.firstName ?? undefined,
-  lastName: view.lastName,
+  lastName: view.lastName ?? undefined,
   email: view.email ?? undefined,
   phone: view.phone ?? undefined,
   jobTitle: view.jobTitle ?? undefined,
@@ -152,6 +163,7 @@ export const toContact = (view: ContactView): Contact => ({
   createdAt: new Date(view.createdAt),
   createdBy: view.createdBy,
   updatedAt: new Date(view.updatedAt),
+  personalDataErased: view.personalDataErased,
 });
 
 export const toContactLeadCycle = (view: ContactLeadCycleView): ContactLeadCycle => ({

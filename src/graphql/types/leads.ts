@@ -25,7 +25,20 @@ import {
   type LeadSource,
   type LeadStatus,
 } from '../../domain/leads/lead';
-import { connectionOf, enumOf, LONG, Money, MoneyInput, MutationInput, payloadOf, Reason, RevisedMutationInput, SHORT, type Connection } from '../shared/common';
+import {
+  connectionOf,
+  enumOf,
+  LONG,
+  Money,
+  MoneyInput,
+  MutationInput,
+  payloadOf,
+  PERSONAL_DATA_ERASED_DESCRIPTION,
+  Reason,
+  RevisedMutationInput,
+  SHORT,
+  type Connection,
+} from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
 
 export const LeadSourceEnum = enumOf(LEAD_SOURCES);
@@ -338,6 +351,8 @@ export class Lead {
   @Field(() => DateTimeScalar) capturedAt!: Date;
   @Field(() => String) capturedBy!: string;
   @Field(() => DateTimeScalar) updatedAt!: Date;
+  @Field(() => Boolean, { description: PERSONAL_DATA_ERASED_DESCRIPTION })
+  personalDataErased!: boolean;
 }
 
 export const LeadConnection = connectionOf('Lead', Lead);

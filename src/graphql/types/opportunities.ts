@@ -12,7 +12,20 @@ import {
   type QuoteStatus,
 } from '../../domain/opportunities/events';
 import type { OpportunitySnapshot } from '../../useCases/asOf';
-import { connectionOf, enumOf, LONG, Money, MoneyInput, MutationInput, payloadOf, Reason, RevisedMutationInput, SHORT, type Connection } from '../shared/common';
+import {
+  connectionOf,
+  enumOf,
+  LONG,
+  Money,
+  MoneyInput,
+  MutationInput,
+  payloadOf,
+  PERSONAL_DATA_ERASED_DESCRIPTION,
+  Reason,
+  RevisedMutationInput,
+  SHORT,
+  type Connection,
+} from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
 
 export const OpportunityStatusEnum = enumOf(OPPORTUNITY_STATUSES);
@@ -220,7 +233,7 @@ export class Quote {
 export class Activity {
   @Field(() => ID) id!: string;
   @Field(() => ActivityKindEnum) kind!: ActivityKind;
-  @Field(() => String) subject!: string;
+  @Field(() => String, { nullable: true, description: 'Null only once the personal data was erased' }) subject?: string;
   @Field(() => DateTimeScalar, { nullable: true }) dueAt?: Date;
   @Field(() => String, { nullable: true }) notes?: string;
   @Field(() => Boolean) done!: boolean;
@@ -266,6 +279,8 @@ export class Opportunity {
   @Field(() => String, { nullable: true }) competitor?: string;
   @Field(() => DateTimeScalar, { nullable: true }) reopenedAt?: Date;
   @Field(() => String, { nullable: true }) reopenReason?: string;
+  @Field(() => Boolean, { description: PERSONAL_DATA_ERASED_DESCRIPTION })
+  personalDataErased!: boolean;
   // Resolved on demand (see OpportunityResolver), so that lists do not load them.
   @Field(() => [Quote]) quotes!: Quote[];
   @Field(() => [Activity]) activities!: Activity[];
