@@ -5,13 +5,13 @@
  */
 import type { Projection } from '../../projections/projection';
 import type { PersonalDataErased } from '../domain/personalData';
-import { destroyKeys, KEY_TABLES } from './keyStore';
+import { createTables, destroyKeys } from './keyStore';
 
 export const keyShredder: Projection = {
   name: 'personal-data-keys',
   version: 1,
   canHandle: ['PersonalDataErased'],
-  setup: (db) => db.exec(KEY_TABLES),
+  setup: createTables,
   // The keys are not derived from the log: nothing to drop.
   reset: async () => undefined,
   async apply(tx, event) {

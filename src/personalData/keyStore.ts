@@ -55,6 +55,23 @@ const KEY_TTL_MS = 30_000;
 const ERASURE_CHECK_MS = 1_000;
 const MAX_CACHED = 100_000;
 
+/**
+ * Creates the tables if missing. Instances starting together on one PostgreSQL schema race on
+ * CREATE TABLE IF NOT EXISTS (one fails with a duplicate catalog row): the loser tries again and
+ * finds them.
+ */
+export const createTables = async (db: SqlDatabase): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.exec(KEY_TABLES);
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
+};
+
 export const newKeyId = (): string => `k${randomBytes(15).toString('base64url')}`;
 
 /** Marks keys destroyed. Run inside the caller's transaction (the erasure projection's). */
@@ -91,7 +108,7 @@ export class KeyStore {
   ) {}
 
   static async open(db: SqlDatabase, masterKey: Buffer, clock: () => number = Date.now): Promise<KeyStore> {
-    await db.exec(KEY_TABLES);
+    await createTables(db);
     const fingerprint = masterKeyFingerprint(masterKey);
     await db.run(
       `INSERT INTO personal_data_key_settings (name, value) VALUES ('master_key_fingerprint', ?) ON CONFLICT (name) DO NOTHING`,

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_STREAM, type RecordedEvent } from '../core/eventStore';
 import { createInMemoryEventStore } from '../eventStores/inMemory';
-import { openSqliteEventStore } from '../eventStores/sqlite';
+import { openEventLog } from '../composition/eventLog';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
 import { exportEvents } from './exportEvents';
 
@@ -85,7 +85,8 @@ describe('npm run export', () => {
     opened = await openTestApplication();
     await seed(opened.app, { leads: 15, seed: 11 });
     await opened.close();
-    const store = openSqliteEventStore({ filename: path.join(opened.dataDir, 'crm.sqlite') });
+    // The export opens personal data, as the server reads it (README, "Personal data").
+    const store = await openEventLog(opened.config);
     logged = await store.readAll();
     await store.close();
   }, 60_000);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { TEST_SECRET } from './testServer';
+import { TEST_DATA_KEY, TEST_SECRET } from './testServer';
 
 export interface ChildServer {
   url: string;
@@ -60,7 +60,8 @@ export const runMainUntilExit = (env: NodeJS.ProcessEnv, timeoutMs = 60_000): Pr
  */
 export const startChildServer = async (dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<ChildServer> => {
   const port = await freePort();
-  const child = spawnMain({ ...env, PORT: String(port), HOST: '127.0.0.1', CRM_DATA_DIR: dataDir, CRM_JWT_SECRET: TEST_SECRET });
+  // Instances sharing a database share the master key of personal data, as in production.
+  const child = spawnMain({ CRM_DATA_KEY: TEST_DATA_KEY, ...env, PORT: String(port), HOST: '127.0.0.1', CRM_DATA_DIR: dataDir, CRM_JWT_SECRET: TEST_SECRET });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
