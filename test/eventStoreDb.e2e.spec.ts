@@ -16,7 +16,7 @@ import type { RecordedEvent } from '../src/core/eventStore';
 import { conversionIds } from '../src/domain/leads/conversion';
 import { openEventStoreDbEventStore } from '../src/eventStores/eventStoreDb';
 import { mintToken } from '../src/identity/jwt';
-import { startChildServer, type ChildServer } from './support/childServer';
+import { SHARED_DATA_KEY, startChildServer, type ChildServer } from './support/childServer';
 import { startEventStoreDbModel, type EventStoreDbModel } from './support/eventStoreDbModel';
 import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from './support/postgres';
 import { graphqlClient, startTestServer, TEST_SECRET, type GraphQLClient } from './support/testServer';
@@ -165,7 +165,7 @@ describe(`on ${against}, with PostgreSQL read models`, () => {
   afterAll(() => dropSchemas(schema));
 
   it('reads its writes at once, on both instances, across a failover, without losing or doubling an event', async () => {
-    const env = { ...esdbEnv(), CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema };
+    const env = { ...esdbEnv(), CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema, ...SHARED_DATA_KEY };
     const [first, second] = await Promise.all([
       startChildServer(aDataDir('multi'), env),
       startChildServer(aDataDir('multi'), env),

@@ -10,13 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RecordedEvent } from '../src/core/eventStore';
-import { openPostgresEventStore } from '../src/eventStores/postgres';
-import { startChildServer, type ChildServer } from './support/childServer';
+import { SHARED_DATA_KEY, startChildServer, type ChildServer } from './support/childServer';
+import { openEventLog } from '../src/composition/eventLog';
 import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from './support/postgres';
 import { graphqlClient, type GraphQLClient, type GraphQLResponse } from './support/testServer';
 
 const schema = aSchemaName('idem');
-const env = { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema };
+const env = { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema, ...SHARED_DATA_KEY };
 const dataDirs: string[] = [];
 const servers: ChildServer[] = [];
 let clients: [GraphQLClient, GraphQLClient];
@@ -57,8 +57,13 @@ interface Lead {
 
 const leadOf = (response: GraphQLResponse): Lead => (Object.values(response.data!)[0] as { lead: Lead }).lead;
 
+/** The streams as the instances read them: personal data opened with the keys they share. */
 const streamEvents = async (streamIds: readonly string[]): Promise<Map<string, RecordedEvent[]>> => {
-  const store = await openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema });
+  const store = await openEventLog({
+    eventStore: { kind: 'postgres', connectionString: TEST_DATABASE_URL, schema },
+    readStore: { kind: 'postgres', connectionString: TEST_DATABASE_URL, schema },
+    dataKey: { key: Buffer.from(SHARED_DATA_KEY.CRM_DATA_KEY, 'hex') },
+  });
   try {
     const found = new Map<string, RecordedEvent[]>();
     for (const streamId of streamIds) found.set(streamId, await store.readStream(streamId).catch(() => []));

@@ -10,12 +10,12 @@ import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
 import type { RecordedEvent } from '../src/core/eventStore';
-import { startChildServer, type ChildServer } from './support/childServer';
+import { SHARED_DATA_KEY, startChildServer, type ChildServer } from './support/childServer';
 import { aSchemaName, connectForTest, dropSchemas, TEST_DATABASE_URL } from './support/postgres';
 import { graphqlClient, type GraphQLClient } from './support/testServer';
 
 const schema = aSchemaName('multi');
-const env = { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema };
+const env = { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema, ...SHARED_DATA_KEY };
 const dataDirs: string[] = [];
 const servers: ChildServer[] = [];
 

@@ -13,7 +13,7 @@ import { afterAll, expect, it } from 'vitest';
 import { ANY, type EventStore } from '../src/core/eventStore';
 import { newId } from '../src/core/ids';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
-import { startChildServer, type ChildServer } from './support/childServer';
+import { SHARED_DATA_KEY, startChildServer, type ChildServer } from './support/childServer';
 import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from './support/postgres';
 import { graphqlClient } from './support/testServer';
 
@@ -21,7 +21,7 @@ import { graphqlClient } from './support/testServer';
 const LEAD_CONTACT_FOLDERS = ['kpi-facts', 'leads'];
 
 const schema = aSchemaName('setaside');
-const env = { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema };
+const env = { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema, ...SHARED_DATA_KEY };
 const dataDirs: string[] = [];
 const servers: ChildServer[] = [];
 let store: EventStore | undefined;

@@ -51,6 +51,12 @@ export class CrmMetrics {
     registers: [this.registry],
   });
 
+  readonly personalDataKeysMissing = new Counter({
+    name: 'crm_personal_data_keys_missing_total',
+    help: 'Personal data keys named by events but not held by the key store (their data reads as erased); should stay 0',
+    registers: [this.registry],
+  });
+
   readonly appendDuration = new Histogram({
     name: 'crm_event_store_append_duration_seconds',
     help: 'Latency of appends to the event store, by store',

@@ -25,7 +25,12 @@ export interface Observed<T> {
   app: T;
 }
 
-export const observeApplication = <T extends { store: EventStore; readModels: ReadModels }>(
+/** The part of the key store the server reports on (structural: this layer is below it). */
+interface ReportsMissingKeys {
+  personalData?: { keyStore: { onMissingKeys: (keyIds: string[]) => void } };
+}
+
+export const observeApplication = <T extends { store: EventStore; readModels: ReadModels } & ReportsMissingKeys>(
   opened: T,
   settings: { logLevel: LogLevel; production: boolean },
   options: ObservabilityOptions = {},
@@ -34,6 +39,16 @@ export const observeApplication = <T extends { store: EventStore; readModels: Re
     options.logger ?? createLogger({ level: settings.logLevel, json: settings.production, destination: options.logDestination });
   const metrics = new CrmMetrics(projectionStatus(opened.store, opened.readModels));
   opened.readModels.useLogger(consoleFor(logger, 'projections'));
+  if (opened.personalData) {
+    opened.personalData.keyStore.onMissingKeys = (keyIds) => {
+      metrics.personalDataKeysMissing.inc(keyIds.length);
+      logger.error(
+        { component: 'personal-data', keyIds },
+        'events name personal data keys this database does not hold: their personal data reads as erased. ' +
+          'Was the read database restored from an older backup, or the events copied without their keys (npm run migrate-events)?',
+      );
+    };
+  }
   return { logger, metrics, app: { ...opened, store: observeEventStore(opened.store, metrics) } };
 };
 

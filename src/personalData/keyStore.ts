@@ -99,6 +99,11 @@ export class KeyStore {
   /** Keys known destroyed: they never come back. */
   private readonly erased = new Set<string>();
   private erasuresSeen: string | undefined;
+  private readonly missingReported = new Set<string>();
+  /** Told once per key that events name but this store does not hold; the server logs it. */
+  onMissingKeys: (keyIds: string[]) => void = (keyIds) => {
+    console.warn(`${new MissingKeyError(keyIds).message}; their personal data reads as erased`);
+  };
   private erasuresCheckedAt = 0;
 
   private constructor(
@@ -152,7 +157,11 @@ export class KeyStore {
     return this.refilling;
   }
 
-  /** Each key by id: its bytes, or null when it was destroyed. Throws `MissingKeyError` for an unknown id. */
+  /**
+   * Each key by id: its bytes, or null when it was destroyed, or when it is not in this store at
+   * all (reported through `onMissingKeys`: a read store restored from an older backup, or a new
+   * read store beside an EventStoreDB log whose keys were not copied).
+   */
   async keys(keyIds: Iterable<string>): Promise<Map<string, Buffer | null>> {
     const found = new Map<string, Buffer | null>();
     const wanted: string[] = [];
@@ -184,7 +193,14 @@ export class KeyStore {
       }
     }
     const missing = wanted.filter((keyId) => !found.has(keyId));
-    if (missing.length > 0) throw new MissingKeyError(missing);
+    if (missing.length > 0) {
+      // Read as erased, never as an error: a key that is gone cannot open anything, and a
+      // reader (a projection catching up) must go on. Said once per key, loudly.
+      for (const keyId of missing) found.set(keyId, null);
+      const unseen = missing.filter((keyId) => !this.missingReported.has(keyId));
+      for (const keyId of unseen) this.missingReported.add(keyId);
+      if (unseen.length > 0) this.onMissingKeys(unseen);
+    }
     return found;
   }
 

@@ -190,9 +190,29 @@ describe('erasure', () => {
 });
 
 describe('the key store', () => {
-  it('refuses another master key, and names a key it does not hold', async () => {
+  it('refuses another master key', async () => {
     await expect(KeyStore.open(keys.db, newDataKey())).rejects.toBeInstanceOf(WrongMasterKeyError);
-    await expect(keys.keys(['k-unknown'])).rejects.toBeInstanceOf(MissingKeyError);
+  });
+
+  it('reads data under a key it does not hold as erased, says so once per key, and refuses to copy it', async () => {
+    const leadId = randomUUID();
+    await capture(leadId);
+    // Another database's key store: the events' key is not there.
+    const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealed-other-'));
+    const other = await KeyStore.open(openSqliteDatabase(path.join(otherDir, 'keys.sqlite')), masterKey);
+    try {
+      const reported: string[][] = [];
+      other.onMissingKeys = (keyIds) => reported.push(keyIds);
+      const reader = protectEventStore(raw, other);
+      const [read] = await reader.readStream(`lead-${leadId}`);
+      expect(read!.data).toMatchObject({ person: null, erasedPersonalData: ['person', 'interest.notes'] });
+      await reader.readStream(`lead-${leadId}`);
+      expect(reported).toEqual([[await keyIdOf(`lead-${leadId}`)]]);
+      await expect(other.copyTo(keys, [await keyIdOf(`lead-${leadId}`)])).rejects.toBeInstanceOf(MissingKeyError);
+    } finally {
+      await other.db.close();
+      fs.rmSync(otherDir, { recursive: true, force: true });
+    }
   });
 
   it('lets another process notice an erasure within a second, whatever it had cached', async () => {

@@ -4,6 +4,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { TEST_DATA_KEY, TEST_SECRET } from './testServer';
 
+/** For instances of one test that share a database but not a data directory. */
+export const SHARED_DATA_KEY = { CRM_DATA_KEY: TEST_DATA_KEY };
+
 export interface ChildServer {
   url: string;
   /** Resolves when the process ends, with the signal that ended it, if any. */
@@ -28,7 +31,12 @@ export const freePort = (): Promise<number> =>
     });
   });
 
-/** `npm start`'s entry point with exactly this environment on top of the test's own. */
+/**
+ * `npm start`'s entry point with exactly this environment on top of the test's own. Like an
+ * in-process test server, it uses the development master key of its data directory unless the
+ * test passes CRM_DATA_KEY (instances with data directories of their own sharing a database must:
+ * `SHARED_DATA_KEY`).
+ */
 const spawnMain = (env: NodeJS.ProcessEnv): ChildProcessByStdio<null, Readable, Readable> =>
   spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'src', 'main.ts')], {
     env: { ...process.env, ...env },
@@ -60,8 +68,7 @@ export const runMainUntilExit = (env: NodeJS.ProcessEnv, timeoutMs = 60_000): Pr
  */
 export const startChildServer = async (dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<ChildServer> => {
   const port = await freePort();
-  // Instances sharing a database share the master key of personal data, as in production.
-  const child = spawnMain({ CRM_DATA_KEY: TEST_DATA_KEY, ...env, PORT: String(port), HOST: '127.0.0.1', CRM_DATA_DIR: dataDir, CRM_JWT_SECRET: TEST_SECRET });
+  const child = spawnMain({ ...env, PORT: String(port), HOST: '127.0.0.1', CRM_DATA_DIR: dataDir, CRM_JWT_SECRET: TEST_SECRET });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
