@@ -44,8 +44,6 @@ export const openSqliteDatabase = (
   connection.pragma('journal_mode = WAL');
   connection.pragma('busy_timeout = 5000');
   connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
-  // Erased personal data and destroyed keys must not linger in freed pages of the file.
-  connection.pragma('secure_delete = ON');
 
   const prepared = new Map<string, Database.Statement<unknown[]>>();
   const prepare = (sql: string) => {

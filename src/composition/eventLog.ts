@@ -19,11 +19,21 @@ export interface EventLogOptions {
   dataKey: Pick<ResolvedMasterKey, 'key'>;
 }
 
-export const openKeyStore = async (readStore: ReadStoreConfig, dataKey: Pick<ResolvedMasterKey, 'key'>): Promise<KeyStore> => {
+/**
+ * `sharesWalWith`: the SQLite file of the event store, when the keys live in the same file. Then
+ * a key needs no fsync of its own: it is committed before any event sealed under it, to the same
+ * WAL, and the event's commit (synchronous FULL) syncs the WAL up to and including the key. A key
+ * store anywhere else syncs each batch of keys itself.
+ */
+export const openKeyStore = async (
+  readStore: ReadStoreConfig,
+  dataKey: Pick<ResolvedMasterKey, 'key'>,
+  sharesWalWith?: string,
+): Promise<KeyStore> => {
   const db =
     readStore.kind === 'postgres'
       ? await openPostgresDatabase({ connectionString: readStore.connectionString, schema: readStore.schema })
-      : openSqliteDatabase(readStore.filename, { synchronous: 'FULL' });
+      : openSqliteDatabase(readStore.filename, { synchronous: sharesWalWith === readStore.filename ? 'NORMAL' : 'FULL' });
   try {
     return await KeyStore.open(db, dataKey.key);
   } catch (error) {
@@ -47,7 +57,8 @@ export const protectWithKeys = (store: EventStore, keyStore: KeyStore): Protecte
 export const openEventLog = async (options: EventLogOptions): Promise<ProtectedEventStore> => {
   const store = await openEventStore(options.eventStore);
   try {
-    return protectWithKeys(store, await openKeyStore(options.readStore, options.dataKey));
+    const sameFile = options.eventStore.kind === 'sqlite' ? options.eventStore.filename : undefined;
+    return protectWithKeys(store, await openKeyStore(options.readStore, options.dataKey, sameFile));
   } catch (error) {
     await store.close();
     throw error;

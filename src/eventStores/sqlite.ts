@@ -103,9 +103,6 @@ export const openSqliteEventStore = ({
   // machine. In WAL mode NORMAL survives a process crash but may lose the last commits on a
   // power loss, because it only syncs the WAL at checkpoints.
   db.pragma(`synchronous = ${synchronous}`);
-  // The read models share this file: a page this connection takes from the free list must not
-  // carry their erased rows along (see README, "Personal data").
-  db.pragma('secure_delete = ON');
   db.transaction(() => db.exec(SCHEMA)).immediate();
 
   const statements = {

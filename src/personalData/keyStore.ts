@@ -48,7 +48,7 @@ export class WrongMasterKeyError extends Error {
   }
 }
 
-const POOL_BATCH = 64;
+const POOL_BATCH = 256;
 /** How long a key read from the table is trusted before being read again. */
 const KEY_TTL_MS = 30_000;
 /** How often the count of erasures is looked at: a change (another instance erased) empties the cache. */
