@@ -8,6 +8,7 @@
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { evolveContact, type ContactState } from '../../src/domain/contacts/contact';
 import type { ContactEvent } from '../../src/domain/contacts/events';
+import type { Address } from '../../src/domain/values';
 import { carriesErasedPersonalData } from '../personalData';
 
 export interface ContactView {
@@ -20,6 +21,8 @@ export interface ContactView {
   email: string | null;
   phone: string | null;
   jobTitle: string | null;
+  /** The person's own address (a consumer's, B2C): personal data. */
+  address: Address | null;
   accountId: string | null;
   ownerId: string | null;
   active: boolean;
@@ -31,7 +34,7 @@ export interface ContactView {
   createdBy: string;
   /**
    * True once the person's personal data was erased (GDPR art. 17): names, e-mail, phone, job
-   * title and deactivation reason read null.
+   * title, address and deactivation reason read null.
    */
   personalDataErased: boolean;
 }
@@ -56,6 +59,7 @@ export const evolveContactView = (view: ContactView | undefined, event: Recorded
     email: state.email ?? null,
     phone: state.phone ?? null,
     jobTitle: state.jobTitle ?? null,
+    address: state.address ?? null,
     accountId: state.accountId ?? null,
     ownerId: state.ownerId ?? null,
     active: state.status === 'ACTIVE',
@@ -81,6 +85,7 @@ export const erasedContactView = (contact: ContactView): ContactView => ({
   email: null,
   phone: null,
   jobTitle: null,
+  address: null,
   deactivationReason: null,
   personalDataErased: true,
 });
@@ -98,6 +103,7 @@ const toContactState = (view: ContactView): ContactState => ({
   email: view.email ?? undefined,
   phone: view.phone ?? undefined,
   jobTitle: view.jobTitle ?? undefined,
+  address: view.address ?? undefined,
   accountId: view.accountId ?? undefined,
   ownerId: view.ownerId ?? undefined,
 });

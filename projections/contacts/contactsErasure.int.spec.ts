@@ -1,8 +1,9 @@
 /**
  * The contacts read model and a person's erasure (GDPR art. 17): live, the row written from
- * events in clear loses every personal value, and every column derived from one (normalised
- * e-mail, sort key, search text), at `PersonalDataErased`; rebuilt, the same events read with
- * their personal fields null, then the same erasure, give the very same rows.
+ * events in clear loses every personal value (the person's own address too), and every column
+ * derived from one (normalised e-mail, sort key, search text), at `PersonalDataErased`; rebuilt,
+ * the same events read with their personal fields null, then the same erasure, give the very
+ * same rows.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/core/eventStore';
@@ -28,6 +29,11 @@ const PLAINTEXT = [
   'Cap de forn',
   'Head baker',
   'Martina moved to Lisbon',
+  // Her own addresses (a consumer's, B2C), as she gave them and after she moved.
+  'Carrer del Forn 5, 1r 2a',
+  '17004',
+  'Rua das Flores 21',
+  '1200-195',
 ];
 
 let position = 0;
@@ -65,6 +71,7 @@ const martina = (): RecordedEvent[] =>
           email: ' Martina.Puigdomenech@Botiga.example ',
           phone: '+34 611 222 333',
           jobTitle: 'Cap de forn',
+          address: { street: 'Carrer del Forn 5, 1r 2a', city: 'Girona', postalCode: '17004', country: 'ES' },
           accountId: 'account-forn',
           ownerId: 'user-bob',
           fromLeadId: 'lead-7',
@@ -73,6 +80,7 @@ const martina = (): RecordedEvent[] =>
       },
       { type: 'ContactUpdated', data: { contactId: ERASED, lastName: 'Puigdomènech Serra', jobTitle: 'Head baker' } },
       { type: 'ContactUpdated', data: { contactId: ERASED, email: 'martina@forn-central.example', phone: '+34 699 000 111' } },
+      { type: 'ContactUpdated', data: { contactId: ERASED, address: { street: 'Rua das Flores 21', city: 'Lisboa', postalCode: '1200-195', country: 'PT' } } },
       { type: 'ContactLinkedToLead', data: { contactId: ERASED, leadId: 'lead-7b', cycle: 2 } },
       { type: 'ContactMovedToAccount', data: { contactId: ERASED, accountId: 'account-bakeries', previousAccountId: 'account-forn' } },
       { type: 'ContactDeactivated', data: { contactId: ERASED, reason: 'Martina moved to Lisbon' } },
@@ -86,7 +94,14 @@ const jordi = (): RecordedEvent[] =>
     [
       {
         type: 'ContactCreated',
-        data: { contactId: KEPT, firstName: 'Jordi', lastName: 'Vidal', email: 'jordi@vidal.example', accountId: 'account-bakeries' },
+        data: {
+          contactId: KEPT,
+          firstName: 'Jordi',
+          lastName: 'Vidal',
+          email: 'jordi@vidal.example',
+          address: { city: 'Figueres', country: 'ES' },
+          accountId: 'account-bakeries',
+        },
       },
     ],
     30,
@@ -135,15 +150,18 @@ describe('contacts read model: erasure of a person', () => {
     await rebuilt.close();
   });
 
-  it('takes PersonalDataErased in, and was bumped so that the runner rebuilds it', () => {
+  it('takes PersonalDataErased in, and was bumped so that the runner rebuilds it (3: the address column)', () => {
     expect(contactsProjection.canHandle).toContain('PersonalDataErased');
-    expect(contactsProjection.version).toBeGreaterThanOrEqual(2);
+    expect(contactsProjection.version).toBeGreaterThanOrEqual(3);
   });
 
   it('nulls the personal columns and those derived from them, keeps the rest, and marks the contact', async () => {
     await project(live, [...martina(), ...jordi()]);
     const before = await row(live, ERASED);
     expect(before).toMatchObject({ normalized_email: 'martina@forn-central.example', personal_data_erased: 0 });
+    // The address is kept whole, as JSON, and replaced whole by an update.
+    expect(JSON.parse(String(before.address))).toEqual({ street: 'Rua das Flores 21', city: 'Lisboa', postalCode: '1200-195', country: 'PT' });
+    expect((await getContact(live, KEPT))!.address).toEqual({ city: 'Figueres', country: 'ES' });
     const kept = await row(live, KEPT);
 
     await project(live, [erasure()]);
@@ -155,6 +173,7 @@ describe('contacts read model: erasure of a person', () => {
       email: null,
       phone: null,
       job_title: null,
+      address: null,
       deactivation_reason: null,
       normalized_email: null,
       sort_key: '',
@@ -171,7 +190,7 @@ describe('contacts read model: erasure of a person', () => {
     expect(leaks(after)).toEqual([]);
     expect(await row(live, KEPT)).toEqual(kept);
 
-    expect(await getContact(live, ERASED)).toMatchObject({ lastName: null, email: null, personalDataErased: true, active: false });
+    expect(await getContact(live, ERASED)).toMatchObject({ lastName: null, email: null, address: null, personalDataErased: true, active: false });
     expect((await getContact(live, KEPT))!.personalDataErased).toBe(false);
     // Where the contact came from is no personal data.
     expect((await contactLeadCycles(live, ERASED)).map((cycle) => cycle.leadId)).toEqual(['lead-7', 'lead-7b']);
@@ -190,12 +209,12 @@ describe('contacts read model: erasure of a person', () => {
     expect((erased[0]!.data as Record<string, unknown>).lastName).toBeNull();
     await project(rebuilt, erased);
     const r = await row(rebuilt, ERASED);
-    expect(r).toMatchObject({ last_name: null, sort_key: '', normalized_email: null, personal_data_erased: 1 });
+    expect(r).toMatchObject({ last_name: null, address: null, sort_key: '', normalized_email: null, personal_data_erased: 1 });
     for (const value of Object.values(r)) if (value !== null) expect(String(value)).not.toMatch(/\bnull\b|\bundefined\b/);
     // A fold at a revision (src/useCases/atRevision.ts) says the same.
     const folded = foldContactView(erased as unknown as RecordedContactEvent[])!;
     expect(folded).toEqual(await getContact(rebuilt, ERASED));
-    expect(folded).toMatchObject({ firstName: null, lastName: null, personalDataErased: true });
+    expect(folded).toMatchObject({ firstName: null, lastName: null, address: null, personalDataErased: true });
   });
 
   it('never offers an erased contact as a duplicate by e-mail, nor finds it by name, e-mail or job title', async () => {

@@ -6,6 +6,7 @@
 import { normalizeEmail, searchKey } from '../../src/core/normalize';
 import type { ContactEvent } from '../../src/domain/contacts/events';
 import type { LeadStatus } from '../../src/domain/leads/lead';
+import type { Address } from '../../src/domain/values';
 import { getLead } from '../leads/leadView';
 import { containing, findPageBySortKey, type Page } from '../pagination';
 import { erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
@@ -34,6 +35,7 @@ const COLUMNS = [
   'email',
   'phone',
   'job_title',
+  'address',
   'account_id',
   'owner_id',
   'active',
@@ -59,6 +61,7 @@ const CREATE_TABLES = `
     email TEXT,
     phone TEXT,
     job_title TEXT,
+    address TEXT,
     account_id TEXT,
     owner_id TEXT,
     active INTEGER NOT NULL,
@@ -103,7 +106,8 @@ const INSERT_CYCLE = `
 export const contactsProjection: Projection = {
   name: 'contacts',
   // 2: personal data erasure (personal_data_erased, last_name nullable, erased events' null fields taken in).
-  version: 2,
+  // 3: the person's own address (address, JSON; personal, nulled by an erasure).
+  version: 3,
   canHandle: [
     'ContactCreated',
     'ContactUpdated',
@@ -255,6 +259,7 @@ const toRow = (contact: ContactView): ContactRow => {
     email: contact.email,
     phone: contact.phone,
     job_title: contact.jobTitle,
+    address: contact.address === null ? null : JSON.stringify(contact.address),
     account_id: contact.accountId,
     owner_id: contact.ownerId,
     active: contact.active ? 1 : 0,
@@ -280,6 +285,7 @@ const fromRow = (row: ContactRow): ContactView => ({
   email: row.email as string | null,
   phone: row.phone as string | null,
   jobTitle: row.job_title as string | null,
+  address: row.address === null ? null : (JSON.parse(String(row.address)) as Address),
   accountId: row.account_id as string | null,
   ownerId: row.owner_id as string | null,
   active: Number(row.active) === 1,

@@ -26,9 +26,13 @@ const MARTA = {
   phone: '+34 611 222 333',
   jobTitle: 'Cap de forn',
 };
+/** Her home, given as a consumer (B2C) in her first cycle, which had no company. */
+const HOME = { street: 'Carrer del Forn 5, 1r 2a', city: 'Girona', postalCode: '17004', country: 'ES' };
 /** Every personal value written about Martina: none may survive in a row once she is erased. */
 const PLAINTEXT = [
   ...Object.values(MARTA),
+  HOME.street,
+  HOME.postalCode,
   'Puigdomènech Serra',
   'martina@forn-central.example',
   'Martina wants it before Easter',
@@ -97,7 +101,10 @@ const history = (): RecordedEvent[] => [
   ...stream(
     FIRST_CYCLE,
     [
-      { type: 'LeadCaptured', data: { leadId: FIRST_CYCLE, source: 'TRADE_FAIR', person: MARTA, interest: { notes: 'Martina came back' } } },
+      {
+        type: 'LeadCaptured',
+        data: { leadId: FIRST_CYCLE, source: 'TRADE_FAIR', person: { ...MARTA, address: HOME }, interest: { notes: 'Martina came back' } },
+      },
       { type: 'LeadDisqualified', data: { leadId: FIRST_CYCLE, reason: 'NO_BUDGET', notes: 'Martina chose a competitor', statusBefore: 'NEW' } },
     ],
     10,
@@ -168,6 +175,8 @@ describe('leads read model: erasure of a person', () => {
     expect(leaks(before).length).toBeGreaterThan(0);
     expect(before.personal_data_erased).toBe(0);
     const kept = await row(live, KEPT);
+    // The person's own address travels with the person, in the same JSON column.
+    expect(JSON.parse(String((await row(live, FIRST_CYCLE)).person))).toEqual({ ...MARTA, address: HOME });
 
     await project(live, [erasure()]);
 

@@ -3,16 +3,19 @@
  * person's data was erased. Pure: the encryption that protects these fields lives in
  * `src/personalData/`, which reads this table; nothing else in the domain knows about it.
  *
- * What is personal: the person of a lead and of a contact (names, e-mail, phone, job title), and
- * free text written about them (notes of contacts, qualification, disqualification, recycling,
- * quotes asked for, closing; activities' subjects and notes; quotes' descriptions). What is not:
- * ids, times, actors, statuses, reasons, ranks, amounts, stages, company data. Every KPI, trace and
- * time-travel answer is computed from the second list only, so it survives an erasure.
+ * What is personal: the person of a lead and of a contact (names, e-mail, phone, job title, and
+ * their own address: a consumer's, B2C), and free text written about them (notes of contacts,
+ * qualification, disqualification, recycling, quotes asked for, closing; activities' subjects and
+ * notes; quotes' descriptions). What is not: ids, times, actors, statuses, reasons, ranks, amounts,
+ * stages, company data (a lead's company compartment and an account, addresses included). Every
+ * KPI, trace and time-travel answer is computed from the second list only, so it survives an
+ * erasure.
  */
 import type { Decider } from '../core/decider';
 import { ValidationError } from '../core/errors';
 
-const PERSON = ['firstName', 'lastName', 'email', 'phone', 'jobTitle'] as const;
+/** A contact's person, field by field; `address` (a consumer's own, B2C) is sealed as one value. */
+const PERSON = ['firstName', 'lastName', 'email', 'phone', 'jobTitle', 'address'] as const;
 
 /**
  * Per event type, the paths (dot-separated) of its personal fields. A path names a whole value:

@@ -1,4 +1,5 @@
 /** The contact's state and `evolve`, which folds its events (in `events.ts`) into it. Pure. */
+import type { Address } from '../values';
 import type { ContactEvent } from './events';
 
 export type ContactState =
@@ -11,6 +12,7 @@ export type ContactState =
       email?: string;
       phone?: string;
       jobTitle?: string;
+      address?: Address;
       accountId?: string;
       ownerId?: string;
     };

@@ -11,7 +11,7 @@ import type { ContactCreated, ContactDetails, ContactEvent } from './events';
 import { sameValue, withoutUndefined } from '../../core/json';
 
 export type CreateContact = { type: 'CreateContact'; data: ContactCreated['data'] };
-/** Absent fields stay as they are. */
+/** Absent fields stay as they are; a present address replaces the old one. */
 export type UpdateContact = { type: 'UpdateContact'; data: Partial<ContactDetails> & { contactId: string } };
 /** Without `accountId` the contact leaves its account and belongs to none. */
 export type MoveContact = { type: 'MoveContact'; data: { contactId: string; accountId?: string } };
@@ -20,7 +20,7 @@ export type ReactivateContact = { type: 'ReactivateContact'; data: { contactId: 
 
 export type ContactCommand = CreateContact | UpdateContact | MoveContact | DeactivateContact | ReactivateContact;
 
-const UPDATABLE = ['firstName', 'lastName', 'email', 'phone', 'jobTitle'] as const;
+const UPDATABLE = ['firstName', 'lastName', 'email', 'phone', 'jobTitle', 'address'] as const;
 
 export const createContactDecider = (): Decider<ContactState, ContactCommand, ContactEvent> => {
   const decide = (command: ContactCommand, state: ContactState): ContactEvent[] => {

@@ -27,6 +27,13 @@ describe('CreateContact', () => {
       .then([{ type: 'ContactCreated', data: { contactId, lastName: 'Puig' } }]);
   });
 
+  it("creates a consumer's contact with their own address", () => {
+    const address = { street: 'Carrer Nou 12', city: 'Girona', postalCode: '17001', country: 'ES' };
+    given([])
+      .when({ type: 'CreateContact', data: { contactId, lastName: 'Puig', address } })
+      .then([{ type: 'ContactCreated', data: { contactId, lastName: 'Puig', address } }]);
+  });
+
   it('refuses a blank last name', () => {
     given([])
       .when({ type: 'CreateContact', data: { contactId, lastName: ' ' } })
@@ -51,6 +58,37 @@ describe('UpdateContact', () => {
     given([created])
       .when({ type: 'UpdateContact', data: { contactId, lastName: 'Puig', email: 'marta@botiga-puig.example' } })
       .thenNothingHappened();
+  });
+
+  describe('the address', () => {
+    const home = { street: 'Carrer Nou 12', city: 'Girona', postalCode: '17001', country: 'ES' };
+    const withHome: ContactEvent = { type: 'ContactCreated', data: { ...(created.data as object), address: home } as never };
+
+    it('records an address given to a contact that had none', () => {
+      given([created])
+        .when({ type: 'UpdateContact', data: { contactId, address: home } })
+        .then([{ type: 'ContactUpdated', data: { contactId, address: home } }]);
+    });
+
+    it('replaces the whole address: the fields left out are gone', () => {
+      given([withHome])
+        .when({ type: 'UpdateContact', data: { contactId, address: { city: 'Figueres', country: 'ES' } } })
+        .then([{ type: 'ContactUpdated', data: { contactId, address: { city: 'Figueres', country: 'ES' } } }]);
+      given([withHome, { type: 'ContactUpdated', data: { contactId, address: { city: 'Figueres' } } }])
+        .when({ type: 'UpdateContact', data: { contactId, address: home } })
+        .then([{ type: 'ContactUpdated', data: { contactId, address: home } }]);
+    });
+
+    it('records nothing for the same address, whatever the order of its fields and undefined members', () => {
+      const reordered = { country: 'ES', postalCode: '17001', city: 'Girona', street: 'Carrer Nou 12', region: undefined };
+      given([withHome]).when({ type: 'UpdateContact', data: { contactId, address: reordered } }).thenNothingHappened();
+    });
+
+    it('keeps the address when it is absent from an update', () => {
+      given([withHome])
+        .when({ type: 'UpdateContact', data: { contactId, jobTitle: 'Owner' } })
+        .then([{ type: 'ContactUpdated', data: { contactId, jobTitle: 'Owner' } }]);
+    });
   });
 
   it('refuses a blank last name', () => {

@@ -1,4 +1,5 @@
 /** The contact's facts. A contact is a natural person, with or without an account. */
+import type { Address } from '../values';
 
 export interface ContactDetails {
   firstName?: string;
@@ -6,6 +7,8 @@ export interface ContactDetails {
   email?: string;
   phone?: string;
   jobTitle?: string;
+  /** The person's own address (a consumer's home, B2C), not an account's: personal data. */
+  address?: Address;
 }
 
 export type ContactCreated = {

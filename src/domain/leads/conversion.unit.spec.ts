@@ -87,6 +87,19 @@ describe('planning a conversion (B2C)', () => {
   it('refuses an unnamed grouping', () => {
     expect(() => plan([captured, sql], { account: { new: { kind: 'GROUPING' } } })).toThrow(ValidationError);
   });
+
+  it("gives the new contact the consumer's own address, and the grouping none of it", () => {
+    const home = { street: 'Carrer del Forn 3, 2n 1a', city: 'Girona', postalCode: '17004', country: 'ES' };
+    const consumer: LeadEvent = {
+      type: 'LeadCaptured',
+      data: { leadId, source: 'WEB_FORM', person: { firstName: 'Marta', lastName: 'Puig', address: home } },
+    };
+    const { data } = plan([consumer, sql], { account: { new: { kind: 'GROUPING', name: 'Girona stores' } } });
+    expect(data.newContact).toMatchObject({ lastName: 'Puig', address: home });
+    expect(data.newAccount?.address).toBeUndefined();
+    const [, contact] = conversionFollowUps({ ...data, cycle: 1 });
+    expect(contact!.events).toEqual([{ type: 'ContactCreated', data: expect.objectContaining({ address: home }) }]);
+  });
 });
 
 describe('ConvertLead decisions', () => {

@@ -45,6 +45,13 @@ describe('CaptureLead', () => {
       .then([{ type: 'LeadCaptured', data: { leadId, source: 'TRADE_FAIR', company: { name: 'Acme' } } }]);
   });
 
+  it("accepts a consumer (B2C): a person with their own address and no company", () => {
+    const person = { lastName: 'Puig', address: { street: 'Carrer Nou 12', postalCode: '17001', city: 'Girona' } };
+    given([])
+      .when({ type: 'CaptureLead', data: { leadId, source: 'WEB_FORM', person } })
+      .then([{ type: 'LeadCaptured', data: { leadId, source: 'WEB_FORM', person } }]);
+  });
+
   it('refuses a lead with neither a person nor a company', () => {
     given([])
       .when({ type: 'CaptureLead', data: { leadId, source: 'OTHER' } })
@@ -108,6 +115,16 @@ describe('UpdateLeadDetails', () => {
         type: 'UpdateLeadDetails',
         data: { leadId, person: { email: 'marta@botiga.example', lastName: 'Puig', firstName: 'Marta' } },
       })
+      .thenNothingHappened();
+  });
+
+  it("records the person again, whole, when only their address changed", () => {
+    const person = { firstName: 'Marta', lastName: 'Puig', email: 'marta@botiga.example', address: { city: 'Girona', country: 'ES' } };
+    given([captured])
+      .when({ type: 'UpdateLeadDetails', data: { leadId, person } })
+      .then([{ type: 'LeadDetailsUpdated', data: { leadId, person } }]);
+    given([captured, { type: 'LeadDetailsUpdated', data: { leadId, person } }])
+      .when({ type: 'UpdateLeadDetails', data: { leadId, person: { ...person, address: { country: 'ES', city: 'Girona' } } } })
       .thenNothingHappened();
   });
 });

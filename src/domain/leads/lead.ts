@@ -40,6 +40,8 @@ export interface LeadPerson {
   email?: string;
   phone?: string;
   jobTitle?: string;
+  /** The person's own address (a consumer's home, B2C): personal, sealed with the person. */
+  address?: Address;
 }
 
 /** The second: becomes an account. */

@@ -64,10 +64,10 @@ export class ContactResolver {
   @Mutation(() => UpdateContactPayload)
   async updateContact(@Arg('input', () => UpdateContactInput) input: UpdateContactInput, @Ctx() context: GraphQLContext) {
     const plain = plainInput(input);
-    const { contactId, firstName, lastName, email, phone, jobTitle } = plain;
+    const { contactId, firstName, lastName, email, phone, jobTitle, address } = plain;
     return mutate(context, CONTACT, contactId, plain, {
       type: 'UpdateContact',
-      data: { contactId, firstName, lastName, email, phone, jobTitle },
+      data: { contactId, firstName, lastName, email, phone, jobTitle, address },
     });
   }
 

@@ -1,5 +1,5 @@
 /** The contact's GraphQL shapes: what clients send (inputs, validated) and what they read. */
-import { IsEmail, IsNotEmpty, IsOptional, Length, MaxLength } from 'class-validator';
+import { IsEmail, IsNotEmpty, IsOptional, Length, MaxLength, ValidateNested } from 'class-validator';
 import 'reflect-metadata';
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 import type { ContactLeadCycleView } from '../../../projections/contacts/contactsReadModel';
@@ -16,7 +16,7 @@ import {
   SHORT,
 } from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
-import { LeadStatusEnum } from './leads';
+import { Address, AddressInput, LeadStatusEnum, PERSON_ADDRESS_DESCRIPTION } from './leads';
 
 
 // ---------------------------------------------------------------------------------------------
@@ -44,6 +44,12 @@ export class CreateContactInput extends MutationInput {
 
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(50) phone?: string;
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) jobTitle?: string;
+
+  @Field(() => AddressInput, { nullable: true, description: PERSON_ADDRESS_DESCRIPTION })
+  @IsOptional()
+  @ValidateNested()
+  address?: AddressInput;
+
   @Field(() => ID, { nullable: true, description: 'The account the contact belongs to, if any' })
   @IsOptional()
   @Length(1, SHORT)
@@ -69,6 +75,11 @@ export class UpdateContactInput extends ExistingContactInput {
 
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(50) phone?: string;
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) jobTitle?: string;
+
+  @Field(() => AddressInput, { nullable: true, description: `${PERSON_ADDRESS_DESCRIPTION}. Replaces the whole address` })
+  @IsOptional()
+  @ValidateNested()
+  address?: AddressInput;
 }
 
 @InputType()
@@ -124,6 +135,7 @@ export class Contact {
   @Field(() => String, { nullable: true }) email?: string;
   @Field(() => String, { nullable: true }) phone?: string;
   @Field(() => String, { nullable: true }) jobTitle?: string;
+  @Field(() => Address, { nullable: true, description: PERSON_ADDRESS_DESCRIPTION }) address?: Address;
   @Field(() => ID, { nullable: true }) accountId?: string;
   @Field(() => ID, { nullable: true }) ownerId?: string;
   @Field(() => Boolean) active!: boolean;
@@ -155,6 +167,7 @@ export const toContact = (view: ContactView): Contact => ({
   email: view.email ?? undefined,
   phone: view.phone ?? undefined,
   jobTitle: view.jobTitle ?? undefined,
+  address: view.address ?? undefined,
   accountId: view.accountId ?? undefined,
   ownerId: view.ownerId ?? undefined,
   active: view.active,

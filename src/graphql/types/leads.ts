@@ -66,6 +66,11 @@ export class AddressInput {
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) country?: string;
 }
 
+/** The person's address, wherever a person has one (a lead's person, a contact). */
+export const PERSON_ADDRESS_DESCRIPTION =
+  "The person's own address (a consumer's, B2C): personal data, sealed and erased with the person. " +
+  "A company's address goes in the company or the account";
+
 @InputType()
 export class PersonInput {
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) firstName?: string;
@@ -82,6 +87,11 @@ export class PersonInput {
 
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(50) phone?: string;
   @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) jobTitle?: string;
+
+  @Field(() => AddressInput, { nullable: true, description: PERSON_ADDRESS_DESCRIPTION })
+  @IsOptional()
+  @ValidateNested()
+  address?: AddressInput;
 }
 
 @InputType()
@@ -262,6 +272,7 @@ export class LeadPersonType {
   @Field(() => String, { nullable: true }) email?: string;
   @Field(() => String, { nullable: true }) phone?: string;
   @Field(() => String, { nullable: true }) jobTitle?: string;
+  @Field(() => Address, { nullable: true, description: PERSON_ADDRESS_DESCRIPTION }) address?: Address;
 }
 
 @ObjectType()
