@@ -145,8 +145,8 @@ const ERASED_TABLES = [
 ];
 
 /**
- * SQLite with `secure_delete` zeroes most freed space, but not all of it: a page rebuilt when
- * rows shrink can keep an old row in its unused gap (measured: 13 of 1,000 erased rows). VACUUM
+ * SQLite leaves old rows in freed space; even `secure_delete` (which costs every write) left 13 of
+ * 1,000 erased rows in pages rebuilt when rows shrank (measured on a scratch file). VACUUM
  * rewrites the file, and the truncating checkpoint empties the WAL, so nothing of an erased person
  * is left in either. PostgreSQL keeps old row versions until VACUUM: it is run on the tables an
  * erasure touches (VACUUM FULL on the small key table, so the destroyed key's old version goes at
