@@ -14,10 +14,29 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 export const KEY_BYTES = 32;
 
-export const newDataKey = (): Buffer => randomBytes(KEY_BYTES);
+/**
+ * Fresh random bytes, drawn from the system's CSPRNG 16 KiB at a time: one `randomBytes` call per
+ * seal cost a capture more than the encryption itself (measured with --cpu-prof). Each byte is
+ * handed out once.
+ */
+const RANDOM_POOL_BYTES = 16 * 1024;
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+export const freshRandom = (size: number): Buffer => {
+  if (randomOffset + size > randomPool.length) {
+    randomPool = randomBytes(Math.max(RANDOM_POOL_BYTES, size));
+    randomOffset = 0;
+  }
+  const bytes = Buffer.from(randomPool.subarray(randomOffset, randomOffset + size));
+  randomPool.fill(0, randomOffset, randomOffset + size);
+  randomOffset += size;
+  return bytes;
+};
+
+export const newDataKey = (): Buffer => freshRandom(KEY_BYTES);
 
 export const seal = (key: Buffer, plaintext: Buffer, associatedData: string): Buffer => {
-  const iv = randomBytes(IV_BYTES);
+  const iv = freshRandom(IV_BYTES);
   const cipher = createCipheriv(ALGORITHM, key, iv);
   cipher.setAAD(Buffer.from(associatedData, 'utf8'));
   const body = cipher.update(plaintext);

@@ -7,9 +7,8 @@
  * Writes must not wait for a key: keys are made ahead in batches (one durable transaction for
  * many), and a new subject takes the next one. A key made and never used is harmless.
  */
-import { randomBytes } from 'node:crypto';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import { masterKeyFingerprint, newDataKey, unwrapKey, wrapKey } from './cipher';
+import { freshRandom, masterKeyFingerprint, newDataKey, unwrapKey, wrapKey } from './cipher';
 
 export const KEY_TABLES = `
   CREATE TABLE IF NOT EXISTS personal_data_keys (
@@ -72,7 +71,7 @@ export const createTables = async (db: SqlDatabase): Promise<void> => {
   }
 };
 
-export const newKeyId = (): string => `k${randomBytes(15).toString('base64url')}`;
+export const newKeyId = (): string => `k${freshRandom(15).toString('base64url')}`;
 
 /** Marks keys destroyed. Run inside the caller's transaction (the erasure projection's). */
 export const destroyKeys = async (db: SqlDatabase, keyIds: readonly string[], at: string): Promise<number> => {
@@ -126,6 +125,24 @@ export class KeyStore {
     const keyStore = new KeyStore(db, masterKey, clock);
     await keyStore.noticeErasures(clock());
     return keyStore;
+  }
+
+  /** A fresh key at once when one is made ahead (the common case), without waiting: see `allocate`. */
+  takeReady(): { keyId: string; key: Buffer } | undefined {
+    const next = this.pool.shift();
+    if (next === undefined) return undefined;
+    if (this.pool.length < POOL_BATCH / 4) void this.refill().catch(() => undefined);
+    this.remember(next.keyId, next.key);
+    return next;
+  }
+
+  /** A key read within its time to live, at once; undefined when it must be looked up (`keys`). */
+  cached(keyId: string): Buffer | null | undefined {
+    if (this.erased.has(keyId)) return null;
+    const now = this.clock();
+    if (now - this.erasuresCheckedAt >= ERASURE_CHECK_MS) return undefined;
+    const cached = this.cache.get(keyId);
+    return cached && now - cached.at < KEY_TTL_MS ? cached.key : undefined;
   }
 
   /** A fresh key for a new data subject, already stored durably. */
@@ -216,7 +233,7 @@ export class KeyStore {
   /** Known destroyed from now on in this process (the erasure was read or written here). */
   forget(keyIds: readonly string[]): void {
     for (const keyId of keyIds) {
-      this.cache.get(keyId)?.key.fill(0);
+      // Dropped, not zeroed: an event read before the erasure may still be opened with it.
       this.cache.delete(keyId);
       this.erased.add(keyId);
     }

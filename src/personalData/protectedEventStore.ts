@@ -35,6 +35,7 @@ import { ENVELOPE, envelopeOf, erasedView, restorePersonal, takePersonal, withou
 import type { KeyStore } from './keyStore';
 
 const MAX_STREAM_KEYS = 200_000;
+const MAX_JUST_SEALED = 4096;
 
 type Json = Record<string, unknown>;
 
@@ -95,6 +96,55 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     return keyId;
   };
 
+  /**
+   * The path of nearly every write, without an await: the stream's key is known and cached, or
+   * the stream is new and takes a key made ahead. Undefined when a key must be looked up.
+   */
+  const protectAtOnce = (streamId: string, event: NewEvent, newStream: boolean): NewEvent | undefined => {
+    const paths = personalFieldsOf(event.type);
+    const opensSubject = KEY_NAMING_EVENTS.has(event.type);
+    if (paths.length === 0 && !opensSubject) return event;
+    if (envelopeOf(event.data)) return event;
+    const { clear, personal, fields } = takePersonal(event.data as Json, paths);
+    if (fields.length === 0 && !opensSubject) return { ...event, data: clear };
+    let keyId = streamKeys.get(streamId);
+    let key: Buffer | null | undefined;
+    if (keyId !== undefined) {
+      key = keyStore.cached(keyId);
+      if (key === undefined) return undefined;
+    } else {
+      const borrows = (event.type === 'ContactCreated' || event.type === 'OpportunityOpened') && (event.data as Json).fromLeadId !== undefined;
+      if (!newStream || borrows || event.type === 'OpportunityOpened') return undefined;
+      const fresh = keyStore.takeReady();
+      if (fresh === undefined) return undefined;
+      ({ keyId, key } = fresh);
+      rememberStreamKey(streamId, keyId);
+    }
+    if (fields.length === 0) return { ...event, data: { ...clear, [ENVELOPE]: { keyId } satisfies Envelope } };
+    if (!key) throw new PersonalDataErasedError(streamId, fields);
+    return sealed(event, clear, personal, fields, keyId, key);
+  };
+
+  /**
+   * What this process sealed last, by event id: the projections read those events back moments
+   * later, and need not decrypt them again (a capture is then one encryption, no decryption).
+   * Used only while the key is at hand: an erasure in between still reads as erased. The values
+   * are shared, not copied: event data is never changed by its readers (the domain folds it
+   * into new states, projections into rows).
+   */
+  const justSealed = new Map<string, Record<string, unknown>>();
+  const rememberSealed = (eventId: string, personal: Record<string, unknown>) => {
+    if (justSealed.size >= MAX_JUST_SEALED) justSealed.delete(justSealed.keys().next().value!);
+    justSealed.set(eventId, personal);
+  };
+
+  const sealed = (event: NewEvent, clear: Json, personal: Record<string, unknown>, fields: string[], keyId: string, key: Buffer): NewEvent => {
+    rememberSealed(event.id, personal);
+    const box = seal(key, Buffer.from(JSON.stringify(personal), 'utf8'), associatedData(keyId, event.type));
+    const envelope: Envelope = { keyId, fields, sealed: box.toString('base64url') };
+    return { ...event, data: { ...clear, [ENVELOPE]: envelope } };
+  };
+
   const protect = async (streamId: string, event: NewEvent, newStream: boolean): Promise<NewEvent> => {
     const paths = personalFieldsOf(event.type);
     const opensSubject = KEY_NAMING_EVENTS.has(event.type);
@@ -108,23 +158,27 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     if (fields.length === 0) return { ...event, data: { ...clear, [ENVELOPE]: { keyId } satisfies Envelope } };
     const key = (await keyStore.keys([keyId])).get(keyId);
     if (!key) throw new PersonalDataErasedError(streamId, fields);
-    const sealed = seal(key, Buffer.from(JSON.stringify(personal), 'utf8'), associatedData(keyId, event.type));
-    const envelope: Envelope = { keyId, fields, sealed: sealed.toString('base64url') };
-    return { ...event, data: { ...clear, [ENVELOPE]: envelope } };
+    return sealed(event, clear, personal, fields, keyId, key);
   };
 
-  /** Opens the events in log order; an erasure among them counts for those after it. */
-  const reveal = async <E extends RecordedEvent>(events: readonly E[]): Promise<E[]> => {
-    const keyIds = new Set<string>();
+  /** The keys the events are sealed under, each read once (`keys`: what is known already). */
+  const keysNamedBy = (events: readonly RecordedEvent[], keys: Map<string, Buffer | null>): Set<string> => {
+    const wanted = new Set<string>();
     for (const event of events) {
       const envelope = envelopeOf(event.data);
-      if (envelope) {
-        rememberStreamKey(event.streamId, envelope.keyId);
-        if (envelope.sealed) keyIds.add(envelope.keyId);
-      }
+      if (!envelope) continue;
+      rememberStreamKey(event.streamId, envelope.keyId);
+      if (!envelope.sealed || keys.has(envelope.keyId)) continue;
+      const cached = keyStore.cached(envelope.keyId);
+      if (cached === undefined) wanted.add(envelope.keyId);
+      else keys.set(envelope.keyId, cached);
     }
-    const keys = keyIds.size > 0 ? await keyStore.keys(keyIds) : new Map<string, Buffer | null>();
-    return events.map((event) => {
+    return wanted;
+  };
+
+  /** Opens the events in log order, with their keys at hand; an erasure among them counts for those after it. */
+  const open_ = <E extends RecordedEvent>(events: readonly E[], keys: Map<string, Buffer | null>): E[] =>
+    events.map((event) => {
       if (event.type === 'PersonalDataErased') {
         const erased = (event.data as PersonalDataErased['data']).keyIds ?? [];
         keyStore.forget(erased);
@@ -137,11 +191,36 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       if (!envelope.sealed || !envelope.fields) return { ...event, data: withoutEnvelope(data) };
       const key = keys.get(envelope.keyId);
       if (!key) return { ...event, data: erasedView(data, envelope.fields) };
-      const personal = JSON.parse(
-        open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8'),
-      ) as Record<string, unknown>;
-      return { ...event, data: restorePersonal(data, personal) };
+      const known = justSealed.get(event.id);
+      if (known) return { ...event, data: restorePersonal(data, known) };
+      // Opened when first read: a subscriber that skips the event by its type (the conversion
+      // completer skips nearly all) never pays for it. The key is the one at hand now, in log order.
+      const { sealed: box, keyId } = envelope;
+      let opened: Json | undefined;
+      const lazy = { ...event } as E;
+      Object.defineProperty(lazy, 'data', {
+        enumerable: true,
+        configurable: true,
+        get: () =>
+          (opened ??= restorePersonal(
+            data,
+            JSON.parse(open(key, Buffer.from(box, 'base64url'), associatedData(keyId, event.type)).toString('utf8')) as Record<string, unknown>,
+          )),
+      });
+      return lazy;
     });
+
+  const reveal = async <E extends RecordedEvent>(events: readonly E[]): Promise<E[]> => {
+    const keys = new Map<string, Buffer | null>();
+    const wanted = keysNamedBy(events, keys);
+    if (wanted.size > 0) for (const [keyId, key] of await keyStore.keys(wanted)) keys.set(keyId, key);
+    return open_(events, keys);
+  };
+
+  /** As `reveal`, without an await when every key is at hand (a live subscription, nearly always). */
+  const revealAtOnce = <E extends RecordedEvent>(events: readonly E[]): E[] | undefined => {
+    const keys = new Map<string, Buffer | null>();
+    return keysNamedBy(events, keys).size > 0 ? undefined : open_(events, keys);
   };
 
   return {
@@ -150,7 +229,10 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     sealed: inner,
     async appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
       const protectedEvents: NewEvent[] = [];
-      for (const event of events) protectedEvents.push(await protect(streamId, event, options.expectedRevision === NO_STREAM));
+      const newStream = options.expectedRevision === NO_STREAM;
+      for (const event of events) {
+        protectedEvents.push(protectAtOnce(streamId, event, newStream && protectedEvents.length === 0) ?? (await protect(streamId, event, newStream)));
+      }
       const result = await inner.appendToStream(streamId, protectedEvents, options);
       for (const event of events) {
         if (event.type === 'PersonalDataErased') keyStore.forget((event.data as PersonalDataErased['data']).keyIds);
@@ -166,9 +248,11 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     subscribeToAll(options: SubscribeOptions): Subscription {
       return inner.subscribeToAll({
         ...options,
-        onEvent: async (event) => {
-          const [revealed] = await reveal([event]);
-          await options.onEvent(revealed!);
+        // Synchronous when the key is at hand, so the subscriber's batching works as on a bare store.
+        onEvent: (event) => {
+          const atOnce = revealAtOnce([event]);
+          if (atOnce) return options.onEvent(atOnce[0]!);
+          return reveal([event]).then(([revealed]) => options.onEvent(revealed!));
         },
       });
     },
