@@ -53,11 +53,48 @@ export const open = (key: Buffer, sealed: Buffer, associatedData: string): Buffe
   return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
 };
 
-export const wrapKey = (masterKey: Buffer, keyId: string, dataKey: Buffer): Buffer =>
-  seal(masterKey, dataKey, `crm-data-key:${keyId}`);
+/**
+ * Keys made ahead are wrapped many at a time, with one AES-256-CTR pass: each key's 32 bytes are
+ * two counter blocks of its own, stored with it (`0x01 | counter block | 32 bytes`), so each
+ * unwraps alone and destroying one leaves the others. One cipher call per batch instead of one
+ * per key (a capture paid for a whole cipher call of its own when each key was wrapped alone).
+ * Not authenticated on its own: a key altered in the table opens nothing, because the data it
+ * seals is AES-GCM with the key id as associated data, and fails there.
+ */
+const WRAPPED_CTR = 0x01;
+const CTR_BLOCK_BYTES = 16;
 
-export const unwrapKey = (masterKey: Buffer, keyId: string, wrapped: Buffer): Buffer =>
-  open(masterKey, wrapped, `crm-data-key:${keyId}`);
+const counterBlock = (iv: Buffer, blocks: number): Buffer => {
+  const block = Buffer.from(iv);
+  let carry = blocks;
+  for (let index = CTR_BLOCK_BYTES - 1; index >= 0 && carry > 0; index--) {
+    const sum = block[index]! + (carry & 0xff);
+    block[index] = sum & 0xff;
+    carry = (carry >>> 8) + (sum >> 8);
+  }
+  return block;
+};
+
+export const wrapKeys = (masterKey: Buffer, dataKeys: readonly Buffer[]): Buffer[] => {
+  const iv = freshRandom(CTR_BLOCK_BYTES);
+  const cipher = createCipheriv('aes-256-ctr', masterKey, iv);
+  const wrapped = Buffer.concat([cipher.update(Buffer.concat(dataKeys)), cipher.final()]);
+  const perKey = KEY_BYTES / CTR_BLOCK_BYTES;
+  return dataKeys.map((_, index) =>
+    Buffer.concat([Buffer.from([WRAPPED_CTR]), counterBlock(iv, index * perKey), wrapped.subarray(index * KEY_BYTES, (index + 1) * KEY_BYTES)]),
+  );
+};
+
+export const wrapKey = (masterKey: Buffer, _keyId: string, dataKey: Buffer): Buffer => wrapKeys(masterKey, [dataKey])[0]!;
+
+export const unwrapKey = (masterKey: Buffer, keyId: string, wrapped: Buffer): Buffer => {
+  if (wrapped.length === 1 + CTR_BLOCK_BYTES + KEY_BYTES && wrapped[0] === WRAPPED_CTR) {
+    const decipher = createDecipheriv('aes-256-ctr', masterKey, wrapped.subarray(1, 1 + CTR_BLOCK_BYTES));
+    return Buffer.concat([decipher.update(wrapped.subarray(1 + CTR_BLOCK_BYTES)), decipher.final()]);
+  }
+  // A key wrapped alone with AES-256-GCM, its id as associated data (the first format).
+  return open(masterKey, wrapped, `crm-data-key:${keyId}`);
+};
 
 /**
  * A short, public fingerprint of the master key, stored beside the keys it wrapped: a server

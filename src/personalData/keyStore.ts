@@ -8,7 +8,7 @@
  * many), and a new subject takes the next one. A key made and never used is harmless.
  */
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import { freshRandom, masterKeyFingerprint, newDataKey, unwrapKey, wrapKey } from './cipher';
+import { freshRandom, masterKeyFingerprint, newDataKey, unwrapKey, wrapKey, wrapKeys } from './cipher';
 
 export const KEY_TABLES = `
   CREATE TABLE IF NOT EXISTS personal_data_keys (
@@ -158,11 +158,12 @@ export class KeyStore {
     this.refilling ??= (async () => {
       const now = new Date(this.clock()).toISOString();
       const fresh = Array.from({ length: POOL_BATCH }, () => ({ keyId: newKeyId(), key: newDataKey() }));
+      const wrapped = wrapKeys(this.masterKey, fresh.map(({ key }) => key));
       await this.db.transaction(async (tx) => {
-        for (const { keyId, key } of fresh) {
+        for (const [index, { keyId }] of fresh.entries()) {
           await tx.run('INSERT INTO personal_data_keys (key_id, wrapped_key, created_at) VALUES (?, ?, ?)', [
             keyId,
-            wrapKey(this.masterKey, keyId, key).toString('base64'),
+            wrapped[index]!.toString('base64'),
             now,
           ]);
         }

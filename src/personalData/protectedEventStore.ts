@@ -177,7 +177,7 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
   };
 
   /** Opens the events in log order, with their keys at hand; an erasure among them counts for those after it. */
-  const open_ = <E extends RecordedEvent>(events: readonly E[], keys: Map<string, Buffer | null>): E[] =>
+  const openAll = <E extends RecordedEvent>(events: readonly E[], keys: Map<string, Buffer | null>): E[] =>
     events.map((event) => {
       if (event.type === 'PersonalDataErased') {
         const erased = (event.data as PersonalDataErased['data']).keyIds ?? [];
@@ -193,34 +193,23 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       if (!key) return { ...event, data: erasedView(data, envelope.fields) };
       const known = justSealed.get(event.id);
       if (known) return { ...event, data: restorePersonal(data, known) };
-      // Opened when first read: a subscriber that skips the event by its type (the conversion
-      // completer skips nearly all) never pays for it. The key is the one at hand now, in log order.
-      const { sealed: box, keyId } = envelope;
-      let opened: Json | undefined;
-      const lazy = { ...event } as E;
-      Object.defineProperty(lazy, 'data', {
-        enumerable: true,
-        configurable: true,
-        get: () =>
-          (opened ??= restorePersonal(
-            data,
-            JSON.parse(open(key, Buffer.from(box, 'base64url'), associatedData(keyId, event.type)).toString('utf8')) as Record<string, unknown>,
-          )),
-      });
-      return lazy;
+      const personal = JSON.parse(
+        open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8'),
+      ) as Record<string, unknown>;
+      return { ...event, data: restorePersonal(data, personal) };
     });
 
   const reveal = async <E extends RecordedEvent>(events: readonly E[]): Promise<E[]> => {
     const keys = new Map<string, Buffer | null>();
     const wanted = keysNamedBy(events, keys);
     if (wanted.size > 0) for (const [keyId, key] of await keyStore.keys(wanted)) keys.set(keyId, key);
-    return open_(events, keys);
+    return openAll(events, keys);
   };
 
   /** As `reveal`, without an await when every key is at hand (a live subscription, nearly always). */
   const revealAtOnce = <E extends RecordedEvent>(events: readonly E[]): E[] | undefined => {
     const keys = new Map<string, Buffer | null>();
-    return keysNamedBy(events, keys).size > 0 ? undefined : open_(events, keys);
+    return keysNamedBy(events, keys).size > 0 ? undefined : openAll(events, keys);
   };
 
   return {
