@@ -23,7 +23,7 @@ const CAPTURE_LEAD = `mutation CaptureLead($input: CaptureLeadInput!) {
 }`;
 
 /** Every lead is a different person, so that duplicate detection has no reason to refuse one. */
-function captureLeadBody(phase: string, n: number): string {
+export function captureLeadBody(phase: string, n: number): string {
   return JSON.stringify({
     query: CAPTURE_LEAD,
     variables: {

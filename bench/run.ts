@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only bare|captureLead|insights|appends]
+ * npm run bench [-- --only bare,captureLead,crud,insights,appends (any of them)]
  *
  * Measures captureLead over HTTP against the real API and, as a baseline, a bare Apollo Server
  * on the same HTTP stack, each in its own child process so that the load generator (this
@@ -12,16 +12,19 @@
  * pipeline query latency) has its own settings: see bench/insights.ts. So has the appends part
  * (events appended per second by each store alone, beside a bare INSERT loop): see bench/appends.ts.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { Client } from 'pg';
+import { mintToken } from '../src/identity/jwt';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type LoadResult, type LoadSettings, freePort, runLoad, startChild } from './harness';
-import { type CaptureLeadResult, benchCaptureLead } from './httpCaptureLead';
+import { type CaptureLeadResult, benchCaptureLead, captureLeadBody } from './httpCaptureLead';
 import { runAppendsBench } from './appends';
 import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFromEnv } from './insights';
 
-const PARTS = ['bare', 'captureLead', 'insights', 'appends'] as const;
+const PARTS = ['bare', 'captureLead', 'crud', 'insights', 'appends'] as const;
 type Part = (typeof PARTS)[number];
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -55,6 +58,35 @@ async function benchBare(settings: LoadSettings, warmupSec: number): Promise<Loa
   }
 }
 
+/**
+ * The plain CRUD peer (bench/peers/crudPostgres.ts) under the same captureLead requests, on the
+ * PostgreSQL of DATABASE_URL (the test database by default), in a schema of its own, dropped after.
+ */
+async function benchCrud(settings: LoadSettings, warmupSec: number): Promise<LoadResult> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const secret = randomBytes(32).toString('hex');
+  const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `bench_crud_${randomBytes(4).toString('hex')}`;
+  const server = await startChild(
+    'plain CRUD peer',
+    path.join(__dirname, 'peers', 'crudPostgres.ts'),
+    { ...process.env, NODE_ENV: 'production', PORT: String(port), DATABASE_URL: databaseUrl, BENCH_PG_SCHEMA: schema, CRM_JWT_SECRET: secret },
+    `${base}/readyz`,
+  );
+  const client = new Client({ connectionString: databaseUrl });
+  try {
+    const token = await mintToken({ sub: 'bench', roles: ['sales'] }, new TextEncoder().encode(secret));
+    const headers = { authorization: `Bearer ${token}` };
+    if (warmupSec > 0) await runLoad(`${base}/graphql`, headers, (n) => captureLeadBody('crud-warmup', n), { ...settings, durationSec: warmupSec });
+    return await runLoad(`${base}/graphql`, headers, (n) => captureLeadBody('crud', n), settings);
+  } finally {
+    await server.stop();
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => client.end());
+  }
+}
+
 function table(rows: Record<string, LoadResult>): string {
   const columns: [string, (r: LoadResult) => string][] = [
     ['req/s', (r) => r.requestsPerSec.toFixed(0)],
@@ -77,10 +109,11 @@ function table(rows: Record<string, LoadResult>): string {
 
 async function main(): Promise<boolean> {
   const { values } = parseArgs({ options: { only: { type: 'string' } } });
-  if (values.only !== undefined && !PARTS.includes(values.only as Part)) {
-    throw new Error(`--only must be one of: ${PARTS.join(', ')}`);
+  const only = values.only?.split(',').map((part) => part.trim());
+  if (only !== undefined && !only.every((part) => PARTS.includes(part as Part))) {
+    throw new Error(`--only takes one or more of (comma-separated): ${PARTS.join(', ')}`);
   }
-  const parts = values.only ? [values.only as Part] : [...PARTS];
+  const parts = only ? (only as Part[]) : [...PARTS];
   const settings: LoadSettings = {
     connections: envNumber('BENCH_CONNECTIONS', 50, 1),
     durationSec: envNumber('BENCH_DURATION', 10, 1),
@@ -88,6 +121,7 @@ async function main(): Promise<boolean> {
   const warmupSec = envNumber('BENCH_WARMUP', 5, 0);
 
   let bare: LoadResult | undefined;
+  let crud: LoadResult | undefined;
   let captureLead: CaptureLeadResult | undefined;
   let insights: InsightsResult | undefined;
   for (const part of parts) {
@@ -96,6 +130,7 @@ async function main(): Promise<boolean> {
         `${warmupSec}s warm-up + ${settings.durationSec}s...\n`,
     );
     if (part === 'bare') bare = await benchBare(settings, warmupSec);
+    else if (part === 'crud') crud = await benchCrud(settings, warmupSec);
     else if (part === 'insights') insights = await benchInsights(insightsSettingsFromEnv(envNumber));
     // Prints its own table and writes bench/results/appends.json.
     else if (part === 'appends') await runAppendsBench();
@@ -104,10 +139,14 @@ async function main(): Promise<boolean> {
 
   const rows: Record<string, LoadResult> = {};
   if (captureLead) rows[`captureLead (${captureLead.store ?? 'default store'})`] = captureLead;
+  if (crud) rows['plain CRUD peer (Apollo + one PostgreSQL INSERT)'] = crud;
   if (bare) rows['bare Apollo echo'] = bare;
   if (Object.keys(rows).length > 0) console.log(`\n${table(rows)}\n`);
   if (insights) console.log(`\n${formatInsights(insights)}\n`);
 
+  if (captureLead && crud) {
+    console.log(`captureLead / plain CRUD peer: req/s ${(captureLead.requestsPerSec / crud.requestsPerSec).toFixed(3)} (issue 11 goals: 2x on SQLite, 0.8x on PostgreSQL)`);
+  }
   let healthy = Object.values(rows).every(
     (r) => r.non2xx === 0 && r.errorResponses === 0 && r.socketErrors === 0,
   );
@@ -155,7 +194,7 @@ async function main(): Promise<boolean> {
       loadavg: os.loadavg(),
     },
     settings: { ...settings, warmupSec, parts },
-    results: { captureLead, bare, insights },
+    results: { captureLead, bare, crud, insights },
     leadCheck,
     ratios,
   };
