@@ -13,22 +13,15 @@
  * The handler is a function of the row's non-personal columns only, so both end equal.
  */
 import type { RecordedEvent } from '../src/core/eventStore';
-import type { PersonalDataErased } from '../src/domain/personalData';
+import { ERASED_PERSONAL_DATA, type PersonalDataErased } from '../src/domain/personalData';
 import type { SqlValue } from './sqlDatabase';
 
 export const PERSONAL_DATA_ERASED = 'PersonalDataErased' satisfies PersonalDataErased['type'];
 
-/**
- * Added by the event store to the data of an event read once its person's key was destroyed:
- * the paths of the personal fields that read `null` (`ERASED_MARKER` in
- * src/personalData/envelope.ts, which this layer may not import).
- */
-export const ERASED_FIELDS = 'erasedPersonalData';
-
 /** Whether the event was read with personal fields erased (each of them `null`). */
 export const carriesErasedPersonalData = (event: Pick<RecordedEvent, 'data'>): boolean => {
   const data = event.data as Record<string, unknown> | null | undefined;
-  const fields = data?.[ERASED_FIELDS];
+  const fields = data?.[ERASED_PERSONAL_DATA];
   return Array.isArray(fields) && fields.length > 0;
 };
 

@@ -22,6 +22,7 @@ import { searchKey } from '../src/core/normalize';
 import { generateCrmHistory } from '../src/seeding/generator';
 import { TEST_DATABASE_URL } from './support/postgres';
 import { startTestServer, type TestServer } from './support/testServer';
+import { KPI_SELECTION } from './support/kpiSelection';
 
 const ON_POSTGRES = process.env.CRM_TEST_STORE === 'postgres';
 const PEOPLE = 100;
@@ -44,19 +45,6 @@ const ok = async <T = any>(query: string, variables: Record<string, unknown> = {
 };
 
 const PERIOD = { from: '2024-01-01T00:00:00Z', to: '2028-01-01T00:00:00Z' };
-const SLICE = 'count share amount { amount currency }';
-const KPI_FIELDS = `
-  from to groupBy currency
-  leadFunnel { group { source campaign ownerId month } captured contacted reachedMql reachedSql disqualified
-               converted contactRate mqlRate sqlRate conversionRatio }
-  disqualificationReasons { group { source campaign ownerId month } total reasons { reason { code label } count share } }
-  lossReasons { group { source campaign ownerId month } total amount { amount currency }
-                reasons { reason { code } ${SLICE} } competitors { competitor ${SLICE} } stages { stage label ${SLICE} } }
-  salesOutcomes { group { source campaign ownerId month } closed won lost winRate wonAmount { amount }
-                  averageWonAmount { amount } averageSalesCycleDays averageWonSalesCycleDays }
-  timeInStage { group { source ownerId month } stages { stage label stays totalDays averageDays } }
-  pipelineValue { group { source ownerId month } pipeline { count amount { amount } weightedAmount { amount }
-                  stages { stage count amount { amount } weightedAmount { amount } } } }`;
 const PIPELINE_FIELDS = `count amount { amount currency } weightedAmount { amount currency }
   stages { stage count amount { amount } weightedAmount { amount } }`;
 
@@ -66,7 +54,7 @@ const figures = async () => {
   for (const groupBy of [[], ['SOURCE'], ['OWNER'], ['CAMPAIGN', 'MONTH']]) {
     kpis.push(
       (await ok(`query($from: DateTime!, $to: DateTime!, $groupBy: [KpiDimension!]) {
-        kpis(from: $from, to: $to, groupBy: $groupBy) { ${KPI_FIELDS} } }`, { ...PERIOD, groupBy })).kpis,
+        kpis(from: $from, to: $to, groupBy: $groupBy) { ${KPI_SELECTION} } }`, { ...PERIOD, groupBy })).kpis,
     );
   }
   const pipelines: unknown[] = [];

@@ -9,8 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { searchKey } from '../../src/core/normalize';
 import { contactStreamId, type ContactEvent } from '../../src/domain/contacts/events';
-import { personalDataStreamId, personalFieldsOf, type PersonalDataErased } from '../../src/domain/personalData';
-import { erasedView, takePersonal } from '../../src/personalData/envelope';
+import { personalDataStreamId, type PersonalDataErased } from '../../src/domain/personalData';
+import { asReadAfterErasure, eventRecorder } from '../../test/support/erasureEvents';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { contactLeadCycles, contactsOfAccount, contactsProjection, findContacts, findContactsByEmail, getContact } from './contactsReadModel';
 import { foldContactView, type RecordedContactEvent } from './contactView';
@@ -36,27 +36,9 @@ const PLAINTEXT = [
   '1200-195',
 ];
 
-let position = 0;
-const recorded = (streamId: string, revision: number, type: string, data: unknown, minute = 0): RecordedEvent => {
-  const at = new Date(Date.UTC(2024, 4, 1, 9, minute + revision)).toISOString();
-  return {
-    id: `${streamId}@${revision}`,
-    streamId,
-    revision,
-    position: String(++position),
-    type,
-    data,
-    metadata: { actor: 'user-alice', recordedAt: at, occurredAt: at, correlationId: 'c', causationId: 'c', schemaVersion: 1 },
-  };
-};
+const recorded = eventRecorder();
 const stream = (contactId: string, events: ContactEvent[], minute: number): RecordedEvent[] =>
   events.map((event, revision) => recorded(contactStreamId(contactId), revision, event.type, event.data, minute));
-
-/** The event as the event store gives it once its person's key is destroyed (src/personalData/envelope.ts). */
-const asReadAfterErasure = (event: RecordedEvent): RecordedEvent => {
-  const { clear, fields } = takePersonal(event.data as Record<string, unknown>, personalFieldsOf(event.type));
-  return fields.length === 0 ? event : { ...event, data: erasedView(clear, fields) };
-};
 
 const martina = (): RecordedEvent[] =>
   stream(

@@ -8,8 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { searchKey } from '../../src/core/normalize';
 import { leadStreamId, type LeadEvent } from '../../src/domain/leads/lead';
-import { personalDataStreamId, personalFieldsOf, type PersonalDataErased } from '../../src/domain/personalData';
-import { erasedView, takePersonal } from '../../src/personalData/envelope';
+import { personalDataStreamId, type PersonalDataErased } from '../../src/domain/personalData';
+import { asReadAfterErasure, eventRecorder } from '../../test/support/erasureEvents';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { evolveLeadView, leadsProjection, type RecordedLeadEvent } from './leadsProjection';
 import { findLeads } from './leadsQueries';
@@ -43,27 +43,9 @@ const PLAINTEXT = [
   'Martina came back',
 ];
 
-let position = 0;
-const recorded = (streamId: string, revision: number, type: string, data: unknown, minute = 0): RecordedEvent => {
-  const at = new Date(Date.UTC(2024, 4, 1, 9, minute + revision)).toISOString();
-  return {
-    id: `${streamId}@${revision}`,
-    streamId,
-    revision,
-    position: String(++position),
-    type,
-    data,
-    metadata: { actor: 'user-alice', recordedAt: at, occurredAt: at, correlationId: 'c', causationId: 'c', schemaVersion: 1 },
-  };
-};
+const recorded = eventRecorder();
 const stream = (leadId: string, events: LeadEvent[], minute: number): RecordedEvent[] =>
   events.map((event, revision) => recorded(leadStreamId(leadId), revision, event.type, event.data, minute));
-
-/** The event as the event store gives it once its person's key is destroyed (src/personalData/envelope.ts). */
-const asReadAfterErasure = (event: RecordedEvent): RecordedEvent => {
-  const { clear, fields } = takePersonal(event.data as Record<string, unknown>, personalFieldsOf(event.type));
-  return fields.length === 0 ? event : { ...event, data: erasedView(clear, fields) };
-};
 
 const history = (): RecordedEvent[] => [
   ...stream(

@@ -8,8 +8,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { opportunityStreamId, type OpportunityEvent } from '../../src/domain/opportunities/events';
-import { personalDataStreamId, personalFieldsOf, type PersonalDataErased } from '../../src/domain/personalData';
-import { erasedView, takePersonal } from '../../src/personalData/envelope';
+import { personalDataStreamId, type PersonalDataErased } from '../../src/domain/personalData';
+import { asReadAfterErasure, eventRecorder } from '../../test/support/erasureEvents';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { opportunitiesProjection } from './opportunitiesProjection';
 import { activitiesOf, findOpportunities, getOpportunity, quotesOf } from './opportunitiesQueries';
@@ -35,26 +35,9 @@ const PLAINTEXT = [
   'Martina found it too dear',
 ];
 
-let position = 0;
-const recorded = (streamId: string, revision: number, type: string, data: unknown, minute = 0): RecordedEvent => {
-  const at = new Date(Date.UTC(2024, 4, 1, 9, minute + revision)).toISOString();
-  return {
-    id: `${streamId}@${revision}`,
-    streamId,
-    revision,
-    position: String(++position),
-    type,
-    data,
-    metadata: { actor: 'user-alice', recordedAt: at, occurredAt: at, correlationId: 'c', causationId: 'c', schemaVersion: 1 },
-  };
-};
+const recorded = eventRecorder();
 const stream = (opportunityId: string, events: OpportunityEvent[], minute: number): RecordedEvent[] =>
   events.map((event, revision) => recorded(opportunityStreamId(opportunityId), revision, event.type, event.data, minute));
-
-const asReadAfterErasure = (event: RecordedEvent): RecordedEvent => {
-  const { clear, fields } = takePersonal(event.data as Record<string, unknown>, personalFieldsOf(event.type));
-  return fields.length === 0 ? event : { ...event, data: erasedView(clear, fields) };
-};
 
 const opened = (opportunityId: string, extra: { contactId?: string; fromLeadId?: string }): OpportunityEvent => ({
   type: 'OpportunityOpened',

@@ -8,6 +8,7 @@ import type { ActivityKind, OpportunityStatus, QuoteStatus } from '../../src/dom
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
 import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
+import { placeholders } from '../personalData';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import type { ActivityView, OpportunityView, QuoteView, StageVisitView } from './opportunitiesProjection';
 
@@ -197,9 +198,8 @@ export const opportunityIdsOfPeople = async (
 ): Promise<string[]> => {
   const ids = [...people.contactIds, ...people.leadIds];
   if (ids.length === 0) return [];
-  const marks = (list: readonly string[]) => (list.length === 0 ? 'NULL' : list.map(() => '?').join(', '));
   const rows = await db.all<{ id: string }>(
-    `SELECT id FROM read_opportunities WHERE contact_id IN (${marks(people.contactIds)}) OR from_lead_id IN (${marks(people.leadIds)}) ORDER BY id`,
+    `SELECT id FROM read_opportunities WHERE contact_id IN (${placeholders(people.contactIds)}) OR from_lead_id IN (${placeholders(people.leadIds)}) ORDER BY id`,
     ids,
   );
   return rows.map((row) => row.id);

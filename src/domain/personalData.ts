@@ -40,6 +40,12 @@ export const PERSONAL_FIELDS: Readonly<Record<string, readonly string[]>> = {
   OpportunityLost: ['notes'],
 };
 
+/**
+ * Added to the data of an event read after its person's data was erased: the paths of the
+ * personal fields, which then read `null`. Part of how events are read, so clients see it too.
+ */
+export const ERASED_PERSONAL_DATA = 'erasedPersonalData';
+
 export const personalFieldsOf = (eventType: string): readonly string[] => PERSONAL_FIELDS[eventType] ?? [];
 
 /**

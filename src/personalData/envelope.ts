@@ -10,9 +10,9 @@
  * Pure: the cipher and the keys are passed in.
  */
 
+import { ERASED_PERSONAL_DATA } from '../domain/personalData';
+
 export const ENVELOPE = 'personalData';
-/** Added to the data of an event read after its person's data was erased. */
-export const ERASED_MARKER = 'erasedPersonalData';
 
 export interface Envelope {
   keyId: string;
@@ -94,5 +94,5 @@ export const restorePersonal = (data: Json, personal: Record<string, unknown>): 
 export const erasedView = (data: Json, fields: readonly string[]): Json => {
   let view = withoutEnvelope(data);
   for (const path of fields) view = withValueAt(view, path, null);
-  return { ...view, [ERASED_MARKER]: [...fields] };
+  return { ...view, [ERASED_PERSONAL_DATA]: [...fields] };
 };

@@ -10,7 +10,7 @@
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import { freshRandom, masterKeyFingerprint, newDataKey, unwrapKey, wrapKey, wrapKeys } from './cipher';
 
-export const KEY_TABLES = `
+const KEY_TABLES = `
   CREATE TABLE IF NOT EXISTS personal_data_keys (
     key_id TEXT PRIMARY KEY,
     wrapped_key TEXT,
@@ -240,10 +240,6 @@ export class KeyStore {
     }
   }
 
-  isKnownErased(keyId: string): boolean {
-    return this.erased.has(keyId);
-  }
-
   private remember(keyId: string, key: Buffer): void {
     if (this.cache.size >= MAX_CACHED) this.cache.clear();
     this.cache.set(keyId, { key, at: this.clock() });
@@ -262,20 +258,17 @@ export class KeyStore {
     await target.importWrapped(rows, this.masterKey);
   }
 
-  /** The wrapped rows of these keys (all when omitted), for carrying them to another store. */
-  async exportWrapped(keyIds?: readonly string[]): Promise<WrappedKey[]> {
-    const rows = keyIds
-      ? (
-          await Promise.all(
-            chunks(keyIds, 500).map((batch) =>
-              this.db.all<KeyRow>(
-                `SELECT key_id, wrapped_key, created_at, erased_at FROM personal_data_keys WHERE key_id IN (${batch.map(() => '?').join(', ')})`,
-                batch,
-              ),
-            ),
-          )
-        ).flat()
-      : await this.db.all<KeyRow>('SELECT key_id, wrapped_key, created_at, erased_at FROM personal_data_keys ORDER BY key_id');
+  /** The wrapped rows of these keys, for carrying them to another store. */
+  async exportWrapped(keyIds: readonly string[]): Promise<WrappedKey[]> {
+    const rows: KeyRow[] = [];
+    for (const batch of chunks(keyIds, 500)) {
+      rows.push(
+        ...(await this.db.all<KeyRow>(
+          `SELECT key_id, wrapped_key, created_at, erased_at FROM personal_data_keys WHERE key_id IN (${batch.map(() => '?').join(', ')})`,
+          batch,
+        )),
+      );
+    }
     return rows.map((row) => ({
       keyId: row.key_id,
       wrappedKey: row.wrapped_key,

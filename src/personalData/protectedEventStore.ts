@@ -97,32 +97,33 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
   };
 
   /**
-   * The path of nearly every write, without an await: the stream's key is known and cached, or
-   * the stream is new and takes a key made ahead. Undefined when a key must be looked up.
+   * An event's personal fields taken out, or the event as it goes to the store when there is
+   * nothing to seal: no personal field and no key to name, or sealed already (copied from another
+   * store with its keys by migrate-events: never sealed twice).
    */
-  const protectAtOnce = (streamId: string, event: NewEvent, newStream: boolean): NewEvent | undefined => {
+  const split = (event: NewEvent): { ready: NewEvent } | { clear: Json; personal: Record<string, unknown>; fields: string[] } => {
     const paths = personalFieldsOf(event.type);
-    const opensSubject = KEY_NAMING_EVENTS.has(event.type);
-    if (paths.length === 0 && !opensSubject) return event;
-    if (envelopeOf(event.data)) return event;
-    const { clear, personal, fields } = takePersonal(event.data as Json, paths);
-    if (fields.length === 0 && !opensSubject) return { ...event, data: clear };
-    let keyId = streamKeys.get(streamId);
-    let key: Buffer | null | undefined;
-    if (keyId !== undefined) {
-      key = keyStore.cached(keyId);
-      if (key === undefined) return undefined;
-    } else {
-      const borrows = (event.type === 'ContactCreated' || event.type === 'OpportunityOpened') && (event.data as Json).fromLeadId !== undefined;
-      if (!newStream || borrows || event.type === 'OpportunityOpened') return undefined;
-      const fresh = keyStore.takeReady();
-      if (fresh === undefined) return undefined;
-      ({ keyId, key } = fresh);
-      rememberStreamKey(streamId, keyId);
+    const namesKey = KEY_NAMING_EVENTS.has(event.type);
+    if ((paths.length === 0 && !namesKey) || envelopeOf(event.data)) return { ready: event };
+    const taken = takePersonal(event.data as Json, paths);
+    return taken.fields.length === 0 && !namesKey ? { ready: { ...event, data: taken.clear } } : taken;
+  };
+
+  /**
+   * The key, without an await, on the path of nearly every write: the stream's key is known and
+   * cached, or the stream is new, borrows no key, and takes one made ahead. Undefined otherwise.
+   */
+  const keyAtOnce = (streamId: string, event: NewEvent, newStream: boolean): { keyId: string; key: Buffer | null } | undefined => {
+    const known = streamKeys.get(streamId);
+    if (known !== undefined) {
+      const key = keyStore.cached(known);
+      return key === undefined ? undefined : { keyId: known, key };
     }
-    if (fields.length === 0) return { ...event, data: { ...clear, [ENVELOPE]: { keyId } satisfies Envelope } };
-    if (!key) throw new PersonalDataErasedError(streamId, fields);
-    return sealed(event, clear, personal, fields, keyId, key);
+    const borrows = event.type === 'OpportunityOpened' || (event.type === 'ContactCreated' && (event.data as Json).fromLeadId !== undefined);
+    if (!newStream || borrows) return undefined;
+    const fresh = keyStore.takeReady();
+    if (fresh !== undefined) rememberStreamKey(streamId, fresh.keyId);
+    return fresh;
   };
 
   /**
@@ -138,27 +139,37 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     justSealed.set(eventId, personal);
   };
 
-  const sealed = (event: NewEvent, clear: Json, personal: Record<string, unknown>, fields: string[], keyId: string, key: Buffer): NewEvent => {
+  /** `key` is read only when there is something to seal (undefined: not looked up). */
+  const sealUnder = (
+    streamId: string,
+    event: NewEvent,
+    { clear, personal, fields }: { clear: Json; personal: Record<string, unknown>; fields: string[] },
+    keyId: string,
+    key: Buffer | null | undefined,
+  ): NewEvent => {
+    if (fields.length === 0) return { ...event, data: { ...clear, [ENVELOPE]: { keyId } satisfies Envelope } };
+    if (!key) throw new PersonalDataErasedError(streamId, fields);
     rememberSealed(event.id, personal);
     const box = seal(key, Buffer.from(JSON.stringify(personal), 'utf8'), associatedData(keyId, event.type));
     const envelope: Envelope = { keyId, fields, sealed: box.toString('base64url') };
     return { ...event, data: { ...clear, [ENVELOPE]: envelope } };
   };
 
-  const protect = async (streamId: string, event: NewEvent, newStream: boolean): Promise<NewEvent> => {
-    const paths = personalFieldsOf(event.type);
-    const opensSubject = KEY_NAMING_EVENTS.has(event.type);
-    if (paths.length === 0 && !opensSubject) return event;
-    // Already sealed (copied from another store with its keys): never sealed twice.
-    if (envelopeOf(event.data)) return event;
-    const { clear, personal, fields } = takePersonal(event.data as Json, paths);
-    if (fields.length === 0 && !opensSubject) return { ...event, data: clear };
-
-    const keyId = await keyForAppend(streamId, event, newStream);
-    if (fields.length === 0) return { ...event, data: { ...clear, [ENVELOPE]: { keyId } satisfies Envelope } };
-    const key = (await keyStore.keys([keyId])).get(keyId);
-    if (!key) throw new PersonalDataErasedError(streamId, fields);
-    return sealed(event, clear, personal, fields, keyId, key);
+  /**
+   * Seals at once when the key is at hand (no await on the path of nearly every write); looks
+   * the key up otherwise. The first event of a new stream may take a key made ahead; later ones
+   * find it on the stream.
+   */
+  const protect = (streamId: string, event: NewEvent, newStream: boolean, first: boolean): NewEvent | Promise<NewEvent> => {
+    const parts = split(event);
+    if ('ready' in parts) return parts.ready;
+    const atOnce = keyAtOnce(streamId, event, newStream && first);
+    if (atOnce) return sealUnder(streamId, event, parts, atOnce.keyId, atOnce.key);
+    return (async () => {
+      const keyId = await keyForAppend(streamId, event, newStream);
+      const key = parts.fields.length === 0 ? undefined : (await keyStore.keys([keyId])).get(keyId);
+      return sealUnder(streamId, event, parts, keyId, key);
+    })();
   };
 
   /** The keys the events are sealed under, each read once (`keys`: what is known already). */
@@ -220,7 +231,8 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       const protectedEvents: NewEvent[] = [];
       const newStream = options.expectedRevision === NO_STREAM;
       for (const event of events) {
-        protectedEvents.push(protectAtOnce(streamId, event, newStream && protectedEvents.length === 0) ?? (await protect(streamId, event, newStream)));
+        const sealedEvent = protect(streamId, event, newStream, protectedEvents.length === 0);
+        protectedEvents.push(sealedEvent instanceof Promise ? await sealedEvent : sealedEvent);
       }
       const result = await inner.appendToStream(streamId, protectedEvents, options);
       for (const event of events) {

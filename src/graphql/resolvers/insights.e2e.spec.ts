@@ -17,6 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../test/support/testServer';
+import { KPI_SELECTION } from '../../../test/support/kpiSelection';
 
 const DAY = 86_400_000;
 const T0 = Math.floor((Date.now() - 28 * DAY) / DAY) * DAY + 9 * 3_600_000;
@@ -85,30 +86,16 @@ const close = (opportunity: string, input: Record<string, unknown>) =>
     input: { opportunityId: ids[opportunity], ...input },
   });
 
-const SLICE = 'count share amount { amount currency } amountShare';
-const KPI_FIELDS = `
-  from to groupBy currency
-  leadFunnel { group { source campaign ownerId month } captured contacted reachedMql reachedSql disqualified
-               converted contactRate mqlRate sqlRate conversionRatio }
-  disqualificationReasons { group { source campaign ownerId month } total reasons { reason { code label } count share } }
-  lossReasons { group { source campaign ownerId month } total amount { amount currency }
-                reasons { reason { code } ${SLICE} } competitors { competitor ${SLICE} } stages { stage label ${SLICE} } }
-  salesOutcomes { group { source campaign ownerId month } closed won lost winRate wonAmount { amount }
-                  averageWonAmount { amount } averageSalesCycleDays averageWonSalesCycleDays }
-  timeInStage { group { source ownerId month } stages { stage label stays totalDays averageDays } }
-  pipelineValue { group { source ownerId month } pipeline { count amount { amount } weightedAmount { amount }
-                  stages { stage count amount { amount } weightedAmount { amount } } } }`;
-
 const kpis = async (period: { from: string; to: string }, groupBy: string[] = []) =>
   (
     await ok(`query($from: DateTime!, $to: DateTime!, $groupBy: [KpiDimension!]) {
-      kpis(from: $from, to: $to, groupBy: $groupBy) { ${KPI_FIELDS} } }`, { ...period, groupBy })
+      kpis(from: $from, to: $to, groupBy: $groupBy) { ${KPI_SELECTION} } }`, { ...period, groupBy })
   ).kpis;
 
 const retrospective = async (period: { from: string; to: string }, groupBy: string[] = [], knownAt?: string) =>
   (
     await ok(`query($from: DateTime!, $to: DateTime!, $groupBy: [KpiDimension!], $knownAt: DateTime) {
-      retrospective(from: $from, to: $to, groupBy: $groupBy, knownAt: $knownAt) { ${KPI_FIELDS} knownAt eventsReplayed } }`,
+      retrospective(from: $from, to: $to, groupBy: $groupBy, knownAt: $knownAt) { ${KPI_SELECTION} knownAt eventsReplayed } }`,
     { ...period, groupBy, knownAt })
   ).retrospective;
 

@@ -8,8 +8,8 @@ import type { SqlDatabase } from '../../../projections/sqlDatabase';
 import { readStreamOrEmpty } from '../../core/commandHandler';
 import type { EventStore, RecordedEvent } from '../../core/eventStore';
 import { opportunityStreamId } from '../../domain/opportunities/events';
-import { personalDataStreamId, personalFieldsOf, type PersonalDataErased } from '../../domain/personalData';
-import { envelopeOf, ERASED_MARKER, valueAt } from '../../personalData/envelope';
+import { ERASED_PERSONAL_DATA, personalDataStreamId, personalFieldsOf, type PersonalDataErased } from '../../domain/personalData';
+import { envelopeOf, valueAt } from '../../personalData/envelope';
 import { findPerson } from './person';
 
 export interface PersonalValue {
@@ -93,7 +93,7 @@ export const personalDataReport = async (deps: AccessDeps, subjectId: string): P
 };
 
 const valuesOf = (event: RecordedEvent, sealed: boolean): PersonalValue[] => {
-  const erasedFields = new Set((event.data as Record<string, unknown>)[ERASED_MARKER] as string[] | undefined);
+  const erasedFields = new Set((event.data as Record<string, unknown>)[ERASED_PERSONAL_DATA] as string[] | undefined);
   return personalFieldsOf(event.type)
     .filter((field) => valueAt(event.data, field) !== undefined)
     .map((field) => ({
