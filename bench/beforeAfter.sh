@@ -3,10 +3,12 @@
 #
 # Checks <base-ref> out beside this tree (a git worktree sharing node_modules), then alternates,
 # round by round, the two trees on the same machine at the same time of day:
-#   - `npm run bench -- --only captureLead` (HTTP, 50 connections; BENCH_DURATION, default 10 s);
+#   - `npm run bench -- --only captureLead` (HTTP, 50 connections; BENCH_DURATION, default 10 s):
+#     req/s and the server's CPU time per request;
 #   - `npm run replay` on a data set each tree generated itself with the same seed
 #     (`npm run seed -- --leads $BENCH_REPLAY_LEADS`, default 3000).
-# Prints every round and the medians, and the ratio this tree / base. Shared machines are noisy:
+# Prints every round and the medians, the ratio this tree / base of the medians, and the median of
+# the ratios within each round. Shared machines are noisy:
 # trust the medians of several rounds, never one run.
 set -euo pipefail
 base_ref=${1:?usage: bench/beforeAfter.sh <base-ref> [rounds]}
@@ -20,8 +22,10 @@ ln -s "$here/node_modules" "$work/base/node_modules"
 
 seed() { (cd "$1" && CRM_DATA_DIR="$2" npm run --silent seed -- --leads "$leads" --seed 7 >/dev/null 2>&1); }
 capture_rate() {
+  # Prints "req/s server-CPU-ms-per-request" of one captureLead run.
   (cd "$1" && npm run --silent bench -- --only captureLead >/dev/null 2>&1 &&
-    node -e 'console.log(require("./bench/results/latest.json").results.captureLead.requestsPerSec.toFixed(0))')
+    node -e 'const r = require("./bench/results/latest.json").results.captureLead;
+      console.log(r.requestsPerSec.toFixed(0), (r.serverCpuMsPerRequest ?? NaN).toFixed(3))')
 }
 replay_rate() { (cd "$1" && CRM_DATA_DIR="$2" npm run --silent replay 2>&1) | grep -Eo '\(([0-9,]+) events/s\)' | tr -d '(),' | awk '{print $1}'; }
 
@@ -29,13 +33,22 @@ echo "seeding $leads leads in each tree..." >&2
 seed "$work/base" "$work/data-base"
 seed "$here" "$work/data-this"
 
-declare -a cb ct rb rt
+declare -a cb ct ub ut rb rt pc pu pr
 for round in $(seq 1 "$rounds"); do
-  cb+=("$(capture_rate "$work/base")"); ct+=("$(capture_rate "$here")")
+  read -r c u < <(capture_rate "$work/base"); cb+=("$c"); ub+=("$u")
+  read -r c u < <(capture_rate "$here"); ct+=("$c"); ut+=("$u")
   rb+=("$(replay_rate "$work/base" "$work/data-base")"); rt+=("$(replay_rate "$here" "$work/data-this")")
-  echo "round $round: captureLead req/s base ${cb[-1]} this ${ct[-1]}; replay events/s base ${rb[-1]} this ${rt[-1]}"
+  # Ratios within a round: the two trees ran minutes apart, so a drift in the machine's load
+  # over the whole run weighs less on them than on the ratio of medians.
+  pc+=("$(awk -v a="${ct[-1]}" -v b="${cb[-1]}" 'BEGIN {printf "%.3f", a/b}')")
+  pu+=("$(awk -v a="${ut[-1]}" -v b="${ub[-1]}" 'BEGIN {printf "%.3f", a/b}')")
+  pr+=("$(awk -v a="${rt[-1]}" -v b="${rb[-1]}" 'BEGIN {printf "%.3f", a/b}')")
+  echo "round $round: captureLead req/s base ${cb[-1]} this ${ct[-1]} (${pc[-1]}), server CPU ms/req base ${ub[-1]} this ${ut[-1]} (${pu[-1]}); replay events/s base ${rb[-1]} this ${rt[-1]} (${pr[-1]})"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-mcb=$(median "${cb[@]}"); mct=$(median "${ct[@]}"); mrb=$(median "${rb[@]}"); mrt=$(median "${rt[@]}")
-echo "median captureLead req/s: base $mcb, this $mct, ratio $(awk -v a="$mct" -v b="$mcb" 'BEGIN {printf "%.3f", a/b}')"
-echo "median replay events/s:   base $mrb, this $mrt, ratio $(awk -v a="$mrt" -v b="$mrb" 'BEGIN {printf "%.3f", a/b}')"
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a/b}'; }
+mcb=$(median "${cb[@]}"); mct=$(median "${ct[@]}"); mub=$(median "${ub[@]}"); mut=$(median "${ut[@]}")
+mrb=$(median "${rb[@]}"); mrt=$(median "${rt[@]}")
+echo "median captureLead req/s:          base $mcb, this $mct, ratio $(ratio "$mct" "$mcb"), median of round ratios $(median "${pc[@]}")"
+echo "median server CPU ms per request:  base $mub, this $mut, ratio $(ratio "$mut" "$mub"), median of round ratios $(median "${pu[@]}")"
+echo "median replay events/s:            base $mrb, this $mrt, ratio $(ratio "$mrt" "$mrb"), median of round ratios $(median "${pr[@]}")"

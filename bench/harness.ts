@@ -1,5 +1,6 @@
 /** What bench/run.ts needs to start servers as child processes and put load on them. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 export interface LoadSettings {
@@ -18,6 +19,12 @@ export interface LoadResult {
   errorResponses: number;
   /** Connection errors and timeouts: the request got no HTTP response at all. */
   socketErrors: number;
+  /**
+   * CPU time the server process (all its threads) spent per response during the measured run:
+   * steadier than req/s on a shared machine, where the load generator and other work compete for
+   * the same cores. Absent where /proc is not available.
+   */
+  serverCpuMsPerRequest?: number;
 }
 
 // autocannon ships no types; this is the part of its API the bench uses.
@@ -102,6 +109,35 @@ process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
 
 export interface ChildServer {
   stop(): Promise<void>;
+  /** CPU seconds (user + system) the child has used so far, or undefined without /proc. */
+  cpuSeconds(): number | undefined;
+}
+
+/** Linux counts a process's CPU in clock ticks, USER_HZ, which is 100 on every Linux we run on. */
+const TICKS_PER_SECOND = 100;
+
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may itself hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs the load and adds the server's CPU time per response over exactly that run. */
+export async function runLoadOn(
+  server: ChildServer,
+  ...load: Parameters<typeof runLoad>
+): Promise<LoadResult> {
+  const before = server.cpuSeconds();
+  const result = await runLoad(...load);
+  const after = server.cpuSeconds();
+  if (before === undefined || after === undefined || result.totalResponses === 0) return result;
+  return { ...result, serverCpuMsPerRequest: ((after - before) * 1000) / result.totalResponses };
 }
 
 /**
@@ -156,7 +192,7 @@ export async function startChild(
       (response) => response.status === 200,
       () => false,
     );
-    if (ready) return { stop };
+    if (ready) return { stop, cpuSeconds: () => (exitCode === undefined ? processCpuSeconds(child.pid) : undefined) };
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

@@ -13,6 +13,7 @@ import {
   freePort,
   graphql,
   runLoad,
+  runLoadOn,
   startChild,
 } from './harness';
 
@@ -85,7 +86,7 @@ export async function benchCaptureLead(
       });
     }
     const before = await countLeads(url, headers);
-    const load = await runLoad(url, headers, (n) => captureLeadBody('run', n), settings);
+    const load = await runLoadOn(server, url, headers, (n) => captureLeadBody('run', n), settings);
     const after = await countLeads(url, headers);
     return {
       store,

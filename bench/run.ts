@@ -19,7 +19,7 @@ import { mintToken } from '../src/identity/jwt';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type LoadResult, type LoadSettings, freePort, runLoad, startChild } from './harness';
+import { type LoadResult, type LoadSettings, freePort, runLoad, runLoadOn, startChild } from './harness';
 import { type CaptureLeadResult, benchCaptureLead, captureLeadBody } from './httpCaptureLead';
 import { runAppendsBench } from './appends';
 import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFromEnv } from './insights';
@@ -52,7 +52,7 @@ async function benchBare(settings: LoadSettings, warmupSec: number): Promise<Loa
     if (warmupSec > 0) {
       await runLoad(`${base}/graphql`, {}, body, { ...settings, durationSec: warmupSec });
     }
-    return await runLoad(`${base}/graphql`, {}, body, settings);
+    return await runLoadOn(server, `${base}/graphql`, {}, body, settings);
   } finally {
     await server.stop();
   }
@@ -79,7 +79,7 @@ async function benchCrud(settings: LoadSettings, warmupSec: number): Promise<Loa
     const token = await mintToken({ sub: 'bench', roles: ['sales'] }, new TextEncoder().encode(secret));
     const headers = { authorization: `Bearer ${token}` };
     if (warmupSec > 0) await runLoad(`${base}/graphql`, headers, (n) => captureLeadBody('crud-warmup', n), { ...settings, durationSec: warmupSec });
-    return await runLoad(`${base}/graphql`, headers, (n) => captureLeadBody('crud', n), settings);
+    return await runLoadOn(server, `${base}/graphql`, headers, (n) => captureLeadBody('crud', n), settings);
   } finally {
     await server.stop();
     await client.connect();
@@ -92,6 +92,7 @@ function table(rows: Record<string, LoadResult>): string {
     ['req/s', (r) => r.requestsPerSec.toFixed(0)],
     ['p50 ms', (r) => String(r.latencyP50Ms)],
     ['p99 ms', (r) => String(r.latencyP99Ms)],
+    ['server CPU ms/req', (r) => (r.serverCpuMsPerRequest === undefined ? '-' : r.serverCpuMsPerRequest.toFixed(3))],
     ['responses', (r) => String(r.totalResponses)],
     ['non-2xx', (r) => String(r.non2xx)],
     ['with errors', (r) => String(r.errorResponses)],
