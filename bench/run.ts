@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only bare,captureLead,crud,insights,appends (any of them)]
+ * npm run bench [-- --only bare,captureLead,crud,emmett,insights,appends (any of them)]
  *
  * Measures captureLead over HTTP against the real API and, as a baseline, a bare Apollo Server
  * on the same HTTP stack, each in its own child process so that the load generator (this
@@ -11,6 +11,7 @@
  * is passed to the API. The insights part (generated history, projection replay, KPI and
  * pipeline query latency) has its own settings: see bench/insights.ts. So has the appends part
  * (events appended per second by each store alone, beside a bare INSERT loop): see bench/appends.ts.
+ * The crud and emmett parts are issue 11's peers (bench/peers/): see benchCrud and bench/emmettPeer.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,10 +22,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type LoadResult, type LoadSettings, freePort, runLoad, runLoadOn, startChild } from './harness';
 import { type CaptureLeadResult, benchCaptureLead, captureLeadBody } from './httpCaptureLead';
+import { type EmmettResult, benchEmmett } from './emmettPeer';
 import { runAppendsBench } from './appends';
 import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFromEnv } from './insights';
 
-const PARTS = ['bare', 'captureLead', 'crud', 'insights', 'appends'] as const;
+const PARTS = ['bare', 'captureLead', 'crud', 'emmett', 'insights', 'appends'] as const;
 type Part = (typeof PARTS)[number];
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -123,6 +125,7 @@ async function main(): Promise<boolean> {
 
   let bare: LoadResult | undefined;
   let crud: LoadResult | undefined;
+  let emmett: EmmettResult | undefined;
   let captureLead: CaptureLeadResult | undefined;
   let insights: InsightsResult | undefined;
   for (const part of parts) {
@@ -132,6 +135,7 @@ async function main(): Promise<boolean> {
     );
     if (part === 'bare') bare = await benchBare(settings, warmupSec);
     else if (part === 'crud') crud = await benchCrud(settings, warmupSec);
+    else if (part === 'emmett') emmett = await benchEmmett(settings, warmupSec);
     else if (part === 'insights') insights = await benchInsights(insightsSettingsFromEnv(envNumber));
     // Prints its own table and writes bench/results/appends.json.
     else if (part === 'appends') await runAppendsBench();
@@ -141,12 +145,16 @@ async function main(): Promise<boolean> {
   const rows: Record<string, LoadResult> = {};
   if (captureLead) rows[`captureLead (${captureLead.store ?? 'default store'})`] = captureLead;
   if (crud) rows['plain CRUD peer (Apollo + one PostgreSQL INSERT)'] = crud;
+  if (emmett) rows['Emmett 0.42 peer (PostgreSQL event store, one inline projection)'] = emmett;
   if (bare) rows['bare Apollo echo'] = bare;
   if (Object.keys(rows).length > 0) console.log(`\n${table(rows)}\n`);
   if (insights) console.log(`\n${formatInsights(insights)}\n`);
 
   if (captureLead && crud) {
     console.log(`captureLead / plain CRUD peer: req/s ${(captureLead.requestsPerSec / crud.requestsPerSec).toFixed(3)} (issue 11 goals: 2x on SQLite, 0.8x on PostgreSQL)`);
+  }
+  if (captureLead && emmett) {
+    console.log(`captureLead / Emmett peer: req/s ${(captureLead.requestsPerSec / emmett.requestsPerSec).toFixed(3)} (issue 11 goal: 1.5x, ours on PostgreSQL)`);
   }
   let healthy = Object.values(rows).every(
     (r) => r.non2xx === 0 && r.errorResponses === 0 && r.socketErrors === 0,
@@ -169,6 +177,20 @@ async function main(): Promise<boolean> {
       `leads captured (leads.totalCount delta): ${leadsCaptured}; ` +
         `successful responses: ${successfulResponses} ` +
         (consistent ? '(consistent)' : '(MISMATCH)'),
+    );
+  }
+  let emmettLeadCheck;
+  if (emmett) {
+    // As for ours: up to one lead per connection more than the responses, and a read model row
+    // for every LeadCaptured event (the projection runs in the transaction of the append).
+    const { leadsInReadModel, leadCapturedEvents, successfulResponses } = emmett;
+    const extra = leadsInReadModel - successfulResponses;
+    const consistent = leadsInReadModel === leadCapturedEvents && extra >= 0 && extra <= settings.connections;
+    healthy &&= consistent;
+    emmettLeadCheck = { leadsInReadModel, leadCapturedEvents, successfulResponses, consistent };
+    console.log(
+      `Emmett peer: leads in its read model ${leadsInReadModel}, LeadCaptured events ${leadCapturedEvents}, ` +
+        `successful responses ${successfulResponses} ${consistent ? '(consistent)' : '(MISMATCH)'}`,
     );
   }
   let ratios;
@@ -195,8 +217,9 @@ async function main(): Promise<boolean> {
       loadavg: os.loadavg(),
     },
     settings: { ...settings, warmupSec, parts },
-    results: { captureLead, bare, crud, insights },
+    results: { captureLead, bare, crud, emmett, insights },
     leadCheck,
+    emmettLeadCheck,
     ratios,
   };
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
