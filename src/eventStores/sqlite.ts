@@ -18,6 +18,7 @@ import {
   type GlobalPosition,
   type NewEvent,
   type RecordedEvent,
+  type StreamAppend,
   type Subscription,
 } from '../core/eventStore';
 import { assertAppendableBatch, resultOfRetriedAppend, toJsonText } from './appendChecks';
@@ -135,51 +136,54 @@ export const openSqliteEventStore = ({
   const lastRevisionOf = (streamId: string) =>
     statements.lastRevision.get(streamId)?.revision ?? NO_STREAM;
 
-  // IMMEDIATE takes the write lock before reading the stream's revision, so no other
-  // connection can append between that check and the inserts.
-  const append = db.transaction(
-    (
-      streamId: string,
-      events: readonly NewEvent[],
-      expectedRevision: ExpectedRevision,
-    ): AppendResult => {
-      const actualRevision = lastRevisionOf(streamId);
-      const retried = resultOfRetriedAppend(
-        streamId,
-        expectedRevision,
-        events.map((event) => {
-          const row = statements.placeOfEvent.get(event.id);
-          return (
-            row && {
-              streamId: row.stream_id,
-              revision: row.stream_revision,
-              position: String(row.global_position),
-            }
-          );
-        }),
-        actualRevision,
-      );
-      if (retried) return retried;
-      if (!matchesExpectedRevision(expectedRevision, actualRevision)) {
-        throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
-      }
-      const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
-      let position = '';
-      events.forEach((event, index) => {
-        const { lastInsertRowid } = statements.insert.run(
-          event.id,
-          streamId,
-          firstRevision + index,
-          event.type,
-          toJsonText(event.data, 'data'),
-          toJsonText(event.metadata, 'metadata'),
-          // A column of its own so that an audit can select by time without parsing JSON.
-          event.metadata.recordedAt,
+  // Run inside a transaction: IMMEDIATE takes the write lock before reading the stream's
+  // revision, so no other connection can append between that check and the inserts.
+  const appendInTransaction = (
+    streamId: string,
+    events: readonly NewEvent[],
+    expectedRevision: ExpectedRevision,
+  ): AppendResult => {
+    const actualRevision = lastRevisionOf(streamId);
+    const retried = resultOfRetriedAppend(
+      streamId,
+      expectedRevision,
+      events.map((event) => {
+        const row = statements.placeOfEvent.get(event.id);
+        return (
+          row && {
+            streamId: row.stream_id,
+            revision: row.stream_revision,
+            position: String(row.global_position),
+          }
         );
-        position = String(lastInsertRowid);
-      });
-      return { nextExpectedRevision: firstRevision + events.length - 1, position };
-    },
+      }),
+      actualRevision,
+    );
+    if (retried) return retried;
+    if (!matchesExpectedRevision(expectedRevision, actualRevision)) {
+      throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
+    }
+    const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
+    let position = '';
+    events.forEach((event, index) => {
+      const { lastInsertRowid } = statements.insert.run(
+        event.id,
+        streamId,
+        firstRevision + index,
+        event.type,
+        toJsonText(event.data, 'data'),
+        toJsonText(event.metadata, 'metadata'),
+        // A column of its own so that an audit can select by time without parsing JSON.
+        event.metadata.recordedAt,
+      );
+      position = String(lastInsertRowid);
+    });
+    return { nextExpectedRevision: firstRevision + events.length - 1, position };
+  };
+  const append = db.transaction(appendInTransaction);
+  // One transaction for every entry, without a savepoint each: the first refusal rolls back all.
+  const appendMany = db.transaction((appends: readonly StreamAppend[]) =>
+    appends.map(({ streamId, events, expectedRevision }) => appendInTransaction(streamId, events, expectedRevision)),
   );
 
   /**
@@ -233,6 +237,14 @@ export const openSqliteEventStore = ({
         queuedAppends.push({ streamId, events, expectedRevision, resolve, reject });
         if (queuedAppends.length === 1) setImmediate(commitQueuedAppends);
       });
+    },
+
+    async appendToStreams(appends) {
+      for (const { streamId, events } of appends) assertAppendableBatch(streamId, events);
+      // Synchronous: the appends queued for group commit wait for the next turn, after this one.
+      const results = appendMany.immediate(appends);
+      if (results.length > 0) for (const listener of appendListeners) listener();
+      return results;
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
