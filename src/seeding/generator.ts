@@ -1,19 +1,21 @@
 /**
- * A seeded, deterministic generator of CRM history: N leads with believable lives, written
- * through the real command handlers (never by appending events by hand), on a simulated clock
- * that moves forward through months of activity. The same seed gives the same events, ids
- * included, on any fresh store.
+ * A seeded, deterministic generator of CRM history: N leads with believable lives, decided by the
+ * real deciders (never by making events by hand), on a simulated clock that moves forward through
+ * months of activity. The same seed gives the same events, ids included, on any fresh store, by
+ * either path: through the command handlers one command at a time, or in bulk (`bulkWriter.ts`).
  */
 import { accountStreamId } from '../domain/accounts/events';
 import type { Application } from '../composition/application';
-import { handleCommand, type CommandContext, type CommandResult } from '../core/commandHandler';
+import { handleCommand, type CommandContext } from '../core/commandHandler';
+import type { Decider, DomainEvent } from '../core/decider';
 import type { GlobalPosition } from '../core/eventStore';
 import { deterministicId } from '../core/ids';
-import { conversionFollowUps } from '../domain/leads/conversion';
+import { conversionFollowUps, type ConversionRequest } from '../domain/leads/conversion';
 import { convertLead } from '../useCases/convertLead';
-import { leadStreamId } from '../domain/leads/lead';
+import { leadStreamId, type LeadConverted } from '../domain/leads/lead';
 import { opportunityStreamId } from '../domain/opportunities/events';
 import { Agenda } from './agenda';
+import { BulkWriter, convertInBulk } from './bulkWriter';
 import { Random } from './random';
 import { B2C_GROUPINGS, DEFAULT_SALES_TEAM, companyAt, type GeneratedCompany } from './data';
 import { LeadStory } from './leadStory';
@@ -28,8 +30,19 @@ export interface GenerateOptions {
   months?: number;
   /** The sales team: owners of leads and opportunities, and the actors of their commands. */
   actors?: string[];
+  /**
+   * `bulk`: decide in memory and append in big batches (`bulkWriter.ts`); `commands`: one command
+   * at a time through the command handlers, as the API runs them. By default `bulk` on an empty
+   * store, `commands` otherwise (a run again, or after an interrupted one: the handlers recognise
+   * the commands already recorded and complete the rest).
+   */
+  path?: GenerationPath;
+  /** Events per batch on the bulk path. */
+  batchEvents?: number;
   onProgress?(progress: GenerationProgress): void;
 }
+
+export type GenerationPath = 'bulk' | 'commands';
 
 export interface GenerationProgress {
   leadsStarted: number;
@@ -40,6 +53,7 @@ export interface GenerationProgress {
 }
 
 export interface GeneratedSummary {
+  path: GenerationPath;
   leads: number;
   commands: number;
   /** Events appended, a conversion's follow-ups on the other streams included. */
@@ -80,7 +94,9 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
       return company;
     },
   };
+  const path = options.path ?? ((await app.store.headPosition()) === undefined ? 'bulk' : 'commands');
   const summary: GeneratedSummary = {
+    path,
     leads,
     commands: 0,
     events: 0,
@@ -89,7 +105,9 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
     firstAt: new Date(start),
     lastAt: new Date(start),
   };
-  const executor = new StepExecutor(app, summary, await openGroupings(app, team[0]!, start));
+  const executor =
+    path === 'bulk' ? new BulkStepExecutor(app, summary, new BulkWriter(app.store, options.batchEvents)) : new HandlerStepExecutor(app, summary);
+  await executor.openGroupings(team[0]!, start);
   // Leads arrive in index order; one arriving over a weekend waits for Monday morning, and is
   // never put before one that arrived earlier.
   let lastArrival = start;
@@ -121,11 +139,12 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
       if (!next) break;
       await executor.run(next.item.step);
       schedule(next.item.story);
-      if (++executed % STEPS_BETWEEN_BREATHS === 0) await breathe();
+      if (++executed % STEPS_BETWEEN_BREATHS === 0 && path === "commands") await breathe();
       if (executed % PROGRESS_EVERY === 0) {
         options.onProgress?.({ leadsStarted: started, leads, commands: summary.commands, events: summary.events, simulatedTime: new Date(next.at) });
       }
     }
+    await executor.finish();
   } finally {
     await completer?.start();
   }
@@ -136,16 +155,31 @@ type Story = Generator<SeedStep, void, void>;
 
 const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Runs generated steps through the real handlers, and keeps the tally. */
-class StepExecutor {
+/** Runs generated steps, and keeps the tally; the two paths differ in how a step is written. */
+abstract class StepExecutor {
   /** Company index → the account its first conversion opened. */
   private readonly companyAccounts = new Map<number, string>();
+  /** Grouping key → the B2C grouping account. */
+  private readonly groupings = new Map<string, string>();
 
   constructor(
-    private readonly app: Application,
-    private readonly summary: GeneratedSummary,
-    private readonly groupings: ReadonlyMap<string, string>,
+    protected readonly app: Application,
+    protected readonly summary: GeneratedSummary,
   ) {}
+
+  /** One command on one stream: how many events it wrote (and where, when known already). */
+  protected abstract command<State, Command, Event extends DomainEvent>(
+    decider: Decider<State, Command, Event>,
+    streamId: string,
+    command: Command,
+    context: CommandContext,
+  ): Promise<Written>;
+
+  /** A conversion, its follow-ups included. */
+  protected abstract conversion(request: ConversionRequest, context: CommandContext): Promise<{ converted: LeadConverted['data']; position?: GlobalPosition }>;
+
+  /** Once every step has run: whatever is still to write is written. */
+  async finish(): Promise<void> {}
 
   async run(step: SeedStep): Promise<void> {
     const commandType = step.target === 'conversion' ? 'ConvertLead' : step.command.type;
@@ -165,67 +199,123 @@ class StepExecutor {
     }
   }
 
-  private async dispatch(step: SeedStep, context: CommandContext): Promise<{ events: number; position?: GlobalPosition }> {
+  /**
+   * The B2C grouping accounts, opened once for every seed: their ids and command ids do not
+   * depend on the seed, so a later run finds them (the handler recognises its own command).
+   */
+  async openGroupings(manager: string, start: number): Promise<void> {
+    for (const grouping of B2C_GROUPINGS) {
+      const accountId = deterministicId('seed-grouping', grouping.key);
+      const commandId = deterministicId('seed-grouping', grouping.key, 'open');
+      await this.command(
+        this.app.accountDecider,
+        accountStreamId(accountId),
+        {
+          type: 'OpenAccount',
+          data: { accountId, kind: 'GROUPING', name: grouping.name, address: { region: grouping.region, country: 'ES' }, ownerId: manager },
+        },
+        { actor: manager, now: new Date(start - DAY), commandId, commandType: 'OpenAccount', correlationId: commandId },
+      );
+      this.groupings.set(grouping.key, accountId);
+    }
+  }
+
+  private async dispatch(step: SeedStep, context: CommandContext): Promise<Written> {
     const { app } = this;
-    let result: CommandResult<unknown>;
     switch (step.target) {
       case 'lead':
-        result = await handleCommand(app.store, app.leadDecider, leadStreamId(step.command.data.leadId), step.command, context);
-        break;
-      case 'opportunity': {
-        const streamId = opportunityStreamId(step.command.data.opportunityId);
-        result = await handleCommand(app.store, app.opportunityDecider, streamId, step.command, context);
-        break;
-      }
+        return this.command(app.leadDecider, leadStreamId(step.command.data.leadId), step.command, context);
+      case 'opportunity':
+        return this.command(app.opportunityDecider, opportunityStreamId(step.command.data.opportunityId), step.command, context);
       case 'conversion':
         return this.convert(step.conversion, context);
     }
-    return { events: result.newEvents.length, position: result.position };
   }
 
-  private async convert(planned: Extract<SeedStep, { target: 'conversion' }>['conversion'], context: CommandContext) {
+  private async convert(planned: Extract<SeedStep, { target: 'conversion' }>['conversion'], context: CommandContext): Promise<Written> {
     const { b2b, b2c } = planned;
     const existingAccountId = b2b ? this.companyAccounts.get(b2b.companyIndex) : this.groupings.get(b2c!.groupingKey);
     const account = existingAccountId ? { existingAccountId } : undefined;
-    const { converted, position } = await convertLead(this.app, { ...planned.request, account }, context);
+    const { converted, position } = await this.conversion({ ...planned.request, account }, context);
     if (b2b && !existingAccountId) this.companyAccounts.set(b2b.companyIndex, converted.accountId);
     this.summary.conversions[b2b ? 'b2b' : 'b2c']++;
     const followUps = conversionFollowUps(converted).reduce((sum, followUp) => sum + followUp.events.length, 0);
     return { events: 1 + followUps, position };
   }
 
-  private tally(commandType: string, at: number, { events, position }: { events: number; position?: GlobalPosition }) {
+  protected notePosition(position: GlobalPosition | undefined): void {
+    const { summary } = this;
+    if (position !== undefined && (summary.lastPosition === undefined || this.app.store.comparePositions(position, summary.lastPosition) > 0)) {
+      summary.lastPosition = position;
+    }
+  }
+
+  private tally(commandType: string, at: number, { events, position }: Written) {
     const { summary } = this;
     summary.commands++;
     summary.events += events;
     summary.commandsByType[commandType] = (summary.commandsByType[commandType] ?? 0) + 1;
     if (at > summary.lastAt.getTime()) summary.lastAt = new Date(at);
-    if (position !== undefined && (summary.lastPosition === undefined || this.app.store.comparePositions(position, summary.lastPosition) > 0)) {
-      summary.lastPosition = position;
-    }
+    this.notePosition(position);
   }
 }
 
-/**
- * The B2C grouping accounts, opened once for every seed: their ids and command ids do not
- * depend on the seed, so a later run finds them (the handler recognises its own command).
- */
-const openGroupings = async (app: Application, manager: string, start: number): Promise<Map<string, string>> => {
-  const ids = new Map<string, string>();
-  for (const grouping of B2C_GROUPINGS) {
-    const accountId = deterministicId('seed-grouping', grouping.key);
-    const commandId = deterministicId('seed-grouping', grouping.key, 'open');
-    await handleCommand(
-      app.store,
-      app.accountDecider,
-      accountStreamId(accountId),
-      {
-        type: 'OpenAccount',
-        data: { accountId, kind: 'GROUPING', name: grouping.name, address: { region: grouping.region, country: 'ES' }, ownerId: manager },
-      },
-      { actor: manager, now: new Date(start - DAY), commandId, commandType: 'OpenAccount', correlationId: commandId },
-    );
-    ids.set(grouping.key, accountId);
+interface Written {
+  events: number;
+  position?: GlobalPosition;
+}
+
+/** Each step through the application's command handlers and conversion use case, as the API runs them. */
+class HandlerStepExecutor extends StepExecutor {
+  protected async command<State, Command, Event extends DomainEvent>(
+    decider: Decider<State, Command, Event>,
+    streamId: string,
+    command: Command,
+    context: CommandContext,
+  ): Promise<Written> {
+    const result = await handleCommand(this.app.store, decider, streamId, command, context);
+    return { events: result.newEvents.length, position: result.position };
   }
-  return ids;
-};
+
+  protected conversion(request: ConversionRequest, context: CommandContext) {
+    return convertLead(this.app, request, context);
+  }
+}
+
+/** Each step decided in memory, the events written a batch at a time (`bulkWriter.ts`). */
+class BulkStepExecutor extends StepExecutor {
+  constructor(
+    app: Application,
+    summary: GeneratedSummary,
+    private readonly writer: BulkWriter,
+  ) {
+    super(app, summary);
+  }
+
+  override async run(step: SeedStep): Promise<void> {
+    await super.run(step);
+    if (this.writer.batchIsFull) await this.flush();
+  }
+
+  protected async command<State, Command, Event extends DomainEvent>(
+    decider: Decider<State, Command, Event>,
+    streamId: string,
+    command: Command,
+    context: CommandContext,
+  ): Promise<Written> {
+    return { events: this.writer.decide(decider, streamId, command, context).length };
+  }
+
+  protected async conversion(request: ConversionRequest, context: CommandContext) {
+    return { converted: convertInBulk(this.writer, this.app, request, context) };
+  }
+
+  override async finish(): Promise<void> {
+    await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    await this.writer.flush();
+    this.notePosition(this.writer.lastPosition);
+  }
+}
