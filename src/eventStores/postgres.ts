@@ -169,7 +169,9 @@ const schemaSql = (s: string) => `
     p_event_types text[], p_data text[], p_metadata text[], p_recorded_at text[]
   ) RETURNS TABLE (r_refused int, r_actual bigint, r_transaction_id text, r_revisions bigint[],
                    r_positions bigint[])
-  LANGUAGE plpgsql AS $body$
+  -- The planner cannot size the unnested arrays and guessed so high that JIT compilation took
+  -- 2.8 s of a 3 s call (EXPLAIN ANALYZE, 500 events); the statement itself takes milliseconds.
+  LANGUAGE plpgsql SET jit = off AS $body$
   BEGIN
     -- In one order for every bulk append, so two of them never wait on each other's locks.
     PERFORM pg_advisory_xact_lock(${STREAM_LOCK_CLASS}, locks.key)
@@ -196,10 +198,15 @@ const schemaSql = (s: string) => `
     ), appended AS (
       INSERT INTO ${s}.events (transaction_id, event_id, stream_id, stream_revision, event_type,
                                data, metadata, recorded_at)
-      SELECT pg_current_xact_id(), p_event_ids[c.first_event + k], c.stream_id, c.actual + k,
-             p_event_types[c.first_event + k], p_data[c.first_event + k]::json,
-             p_metadata[c.first_event + k]::json, p_recorded_at[c.first_event + k]::timestamptz
-      FROM checked c CROSS JOIN LATERAL generate_series(1, c.n) AS k
+      -- Joined by ordinal rather than subscripted: each subscript of a big array parameter
+      -- copies the array, which made a batch of 4,000 events take seconds.
+      SELECT pg_current_xact_id(), ev.id, c.stream_id, c.actual + k, ev.type, ev.data::json,
+             ev.metadata::json, ev.recorded_at::timestamptz
+      FROM checked c
+      CROSS JOIN LATERAL generate_series(1, c.n) AS k
+      JOIN unnest(p_event_ids, p_event_types, p_data, p_metadata, p_recorded_at)
+        WITH ORDINALITY AS ev(id, type, data, metadata, recorded_at, ordinal)
+        ON ev.ordinal = c.first_event + k
       WHERE NOT EXISTS (SELECT 1 FROM refused)
       ORDER BY c.i, k
       RETURNING stream_id, stream_revision, global_position

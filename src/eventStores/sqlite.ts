@@ -136,6 +136,18 @@ export const openSqliteEventStore = ({
   const lastRevisionOf = (streamId: string) =>
     statements.lastRevision.get(streamId)?.revision ?? NO_STREAM;
 
+  const insertEvent = (streamId: string, revision: number, event: NewEvent) =>
+    statements.insert.run(
+      event.id,
+      streamId,
+      revision,
+      event.type,
+      toJsonText(event.data, 'data'),
+      toJsonText(event.metadata, 'metadata'),
+      // A column of its own so that an audit can select by time without parsing JSON.
+      event.metadata.recordedAt,
+    ).lastInsertRowid;
+
   // Run inside a transaction: IMMEDIATE takes the write lock before reading the stream's
   // revision, so no other connection can append between that check and the inserts.
   const appendInTransaction = (
@@ -166,25 +178,40 @@ export const openSqliteEventStore = ({
     const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
     let position = '';
     events.forEach((event, index) => {
-      const { lastInsertRowid } = statements.insert.run(
-        event.id,
-        streamId,
-        firstRevision + index,
-        event.type,
-        toJsonText(event.data, 'data'),
-        toJsonText(event.metadata, 'metadata'),
-        // A column of its own so that an audit can select by time without parsing JSON.
-        event.metadata.recordedAt,
-      );
-      position = String(lastInsertRowid);
+      position = String(insertEvent(streamId, firstRevision + index, event));
     });
     return { nextExpectedRevision: firstRevision + events.length - 1, position };
   };
   const append = db.transaction(appendInTransaction);
-  // One transaction for every entry, without a savepoint each: the first refusal rolls back all.
-  const appendMany = db.transaction((appends: readonly StreamAppend[]) =>
+  // Every entry checked as `append` checks it, in one transaction: the first refusal rolls back all.
+  const appendEachChecked = db.transaction((appends: readonly StreamAppend[]) =>
     appends.map(({ streamId, events, expectedRevision }) => appendInTransaction(streamId, events, expectedRevision)),
   );
+  /**
+   * The path of a bulk load: no lookup of each event's id (a stored one makes the insert trigger
+   * abort), and a stream's revision read once per call. Any doubt (an expected revision that does
+   * not match, an id already stored) throws `Unsure`, and the call is made again entry by entry.
+   */
+  const appendUnchecked = db.transaction((appends: readonly StreamAppend[]) => {
+    const revisions = new Map<string, number | typeof NO_STREAM>();
+    return appends.map(({ streamId, events, expectedRevision }): AppendResult => {
+      const actualRevision = revisions.get(streamId) ?? lastRevisionOf(streamId);
+      if (!matchesExpectedRevision(expectedRevision, actualRevision)) throw new Unsure();
+      const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
+      let position = '';
+      events.forEach((event, index) => {
+        try {
+          position = String(insertEvent(streamId, firstRevision + index, event));
+        } catch (error) {
+          if (error instanceof Database.SqliteError) throw new Unsure();
+          throw error;
+        }
+      });
+      const nextExpectedRevision = firstRevision + events.length - 1;
+      revisions.set(streamId, nextExpectedRevision);
+      return { nextExpectedRevision, position };
+    });
+  });
 
   /**
    * Group commit: the appends requested during one turn of the event loop share one transaction,
@@ -242,7 +269,13 @@ export const openSqliteEventStore = ({
     async appendToStreams(appends) {
       for (const { streamId, events } of appends) assertAppendableBatch(streamId, events);
       // Synchronous: the appends queued for group commit wait for the next turn, after this one.
-      const results = appendMany.immediate(appends);
+      let results: AppendResult[];
+      try {
+        results = appendUnchecked.immediate(appends);
+      } catch (error) {
+        if (!(error instanceof Unsure)) throw error;
+        results = appendEachChecked.immediate(appends);
+      }
       if (results.length > 0) for (const listener of appendListeners) listener();
       return results;
     },
@@ -297,6 +330,9 @@ export const openSqliteEventStore = ({
     },
   };
 };
+
+/** The quick path of `appendToStreams` met something only the checked path can answer. */
+class Unsure extends Error {}
 
 const parsePosition = (position: GlobalPosition): number => {
   if (!/^\d+$/.test(position)) throw new RangeError(`Not a SQLite position: ${position}`);

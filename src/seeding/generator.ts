@@ -137,9 +137,11 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
       }
       const next = agenda.take();
       if (!next) break;
-      await executor.run(next.item.step);
+      // The bulk path decides without an await, and awaits only the write of a full batch.
+      const running = executor.run(next.item.step);
+      if (running) await running;
       schedule(next.item.story);
-      if (++executed % STEPS_BETWEEN_BREATHS === 0 && path === "commands") await breathe();
+      if (++executed % STEPS_BETWEEN_BREATHS === 0 && path === 'commands') await breathe();
       if (executed % PROGRESS_EVERY === 0) {
         options.onProgress?.({ leadsStarted: started, leads, commands: summary.commands, events: summary.events, simulatedTime: new Date(next.at) });
       }
@@ -173,15 +175,16 @@ abstract class StepExecutor {
     streamId: string,
     command: Command,
     context: CommandContext,
-  ): Promise<Written>;
+  ): Written | Promise<Written>;
 
   /** A conversion, its follow-ups included. */
-  protected abstract conversion(request: ConversionRequest, context: CommandContext): Promise<{ converted: LeadConverted['data']; position?: GlobalPosition }>;
+  protected abstract conversion(request: ConversionRequest, context: CommandContext): Converted | Promise<Converted>;
 
   /** Once every step has run: whatever is still to write is written. */
   async finish(): Promise<void> {}
 
-  async run(step: SeedStep): Promise<void> {
+  /** Undefined when the step is done already (the bulk path decides synchronously). */
+  run(step: SeedStep): Promise<void> | undefined {
     const commandType = step.target === 'conversion' ? 'ConvertLead' : step.command.type;
     const context: CommandContext = {
       actor: step.actor,
@@ -191,12 +194,26 @@ abstract class StepExecutor {
       commandType,
       correlationId: step.correlationId,
     };
-    try {
-      this.tally(commandType, step.at, await this.dispatch(step, context));
-    } catch (error) {
+    const refused = (error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`Generated ${commandType} at ${context.now.toISOString()} was refused: ${message}`, { cause: error });
+      return new Error(`Generated ${commandType} at ${context.now.toISOString()} was refused: ${message}`, { cause: error });
+    };
+    let written: Written | Promise<Written>;
+    try {
+      written = this.write(step, context);
+    } catch (error) {
+      throw refused(error);
     }
+    if (!(written instanceof Promise)) {
+      this.tally(commandType, step.at, written);
+      return undefined;
+    }
+    return written.then(
+      (result) => this.tally(commandType, step.at, result),
+      (error: unknown) => {
+        throw refused(error);
+      },
+    );
   }
 
   /**
@@ -220,27 +237,28 @@ abstract class StepExecutor {
     }
   }
 
-  private async dispatch(step: SeedStep, context: CommandContext): Promise<Written> {
+  private write(step: SeedStep, context: CommandContext): Written | Promise<Written> {
     const { app } = this;
     switch (step.target) {
       case 'lead':
         return this.command(app.leadDecider, leadStreamId(step.command.data.leadId), step.command, context);
       case 'opportunity':
         return this.command(app.opportunityDecider, opportunityStreamId(step.command.data.opportunityId), step.command, context);
-      case 'conversion':
-        return this.convert(step.conversion, context);
+      case 'conversion': {
+        const planned = step.conversion;
+        const { b2b, b2c } = planned;
+        const existingAccountId = b2b ? this.companyAccounts.get(b2b.companyIndex) : this.groupings.get(b2c!.groupingKey);
+        const account = existingAccountId ? { existingAccountId } : undefined;
+        const converting = this.conversion({ ...planned.request, account }, context);
+        const done = ({ converted, position }: Converted): Written => {
+          if (b2b && !existingAccountId) this.companyAccounts.set(b2b.companyIndex, converted.accountId);
+          this.summary.conversions[b2b ? 'b2b' : 'b2c']++;
+          const followUps = conversionFollowUps(converted).reduce((sum, followUp) => sum + followUp.events.length, 0);
+          return { events: 1 + followUps, position };
+        };
+        return converting instanceof Promise ? converting.then(done) : done(converting);
+      }
     }
-  }
-
-  private async convert(planned: Extract<SeedStep, { target: 'conversion' }>['conversion'], context: CommandContext): Promise<Written> {
-    const { b2b, b2c } = planned;
-    const existingAccountId = b2b ? this.companyAccounts.get(b2b.companyIndex) : this.groupings.get(b2c!.groupingKey);
-    const account = existingAccountId ? { existingAccountId } : undefined;
-    const { converted, position } = await this.conversion({ ...planned.request, account }, context);
-    if (b2b && !existingAccountId) this.companyAccounts.set(b2b.companyIndex, converted.accountId);
-    this.summary.conversions[b2b ? 'b2b' : 'b2c']++;
-    const followUps = conversionFollowUps(converted).reduce((sum, followUp) => sum + followUp.events.length, 0);
-    return { events: 1 + followUps, position };
   }
 
   protected notePosition(position: GlobalPosition | undefined): void {
@@ -260,6 +278,11 @@ abstract class StepExecutor {
   }
 }
 
+interface Converted {
+  converted: LeadConverted['data'];
+  position?: GlobalPosition;
+}
+
 interface Written {
   events: number;
   position?: GlobalPosition;
@@ -277,7 +300,7 @@ class HandlerStepExecutor extends StepExecutor {
     return { events: result.newEvents.length, position: result.position };
   }
 
-  protected conversion(request: ConversionRequest, context: CommandContext) {
+  protected conversion(request: ConversionRequest, context: CommandContext): Promise<Converted> {
     return convertLead(this.app, request, context);
   }
 }
@@ -292,21 +315,21 @@ class BulkStepExecutor extends StepExecutor {
     super(app, summary);
   }
 
-  override async run(step: SeedStep): Promise<void> {
-    await super.run(step);
-    if (this.writer.batchIsFull) await this.flush();
+  override run(step: SeedStep): Promise<void> | undefined {
+    super.run(step);
+    return this.writer.batchIsFull ? this.flush() : undefined;
   }
 
-  protected async command<State, Command, Event extends DomainEvent>(
+  protected command<State, Command, Event extends DomainEvent>(
     decider: Decider<State, Command, Event>,
     streamId: string,
     command: Command,
     context: CommandContext,
-  ): Promise<Written> {
+  ): Written {
     return { events: this.writer.decide(decider, streamId, command, context).length };
   }
 
-  protected async conversion(request: ConversionRequest, context: CommandContext) {
+  protected conversion(request: ConversionRequest, context: CommandContext): Converted {
     return { converted: convertInBulk(this.writer, this.app, request, context) };
   }
 
@@ -314,8 +337,13 @@ class BulkStepExecutor extends StepExecutor {
     await this.flush();
   }
 
+  /**
+   * Writes the batch, then lets the rest of the process have a turn (the projections take a page
+   * of what was written, progress is shown): one pause per batch, not per step.
+   */
   private async flush(): Promise<void> {
     await this.writer.flush();
     this.notePosition(this.writer.lastPosition);
+    await breathe();
   }
 }
