@@ -69,6 +69,9 @@ export class BulkWriter {
   private readonly streams = new Map<string, StreamInMemory>();
   private pending: StreamAppend[] = [];
   private pendingEvents = 0;
+  /** The batch being written, if any. */
+  private writing: Promise<void> | undefined;
+  private failure: Error | undefined;
   /** The global position of the last event written, once a batch is. */
   lastPosition: GlobalPosition | undefined;
 
@@ -125,21 +128,37 @@ export class BulkWriter {
     return this.pendingEvents >= this.batchEvents;
   }
 
-  /** Writes what is queued in one `appendToStreams`; returns how many events it wrote. */
-  async flush(): Promise<number> {
-    if (this.pending.length === 0) return 0;
+  /**
+   * Sends what is queued in one `appendToStreams`, once the batch before it is written, and
+   * returns without waiting for this one: the next batch is decided while the database writes
+   * (PostgreSQL works in its own process; SQLite writes at once, in this thread). Entries stay in
+   * order: a batch is sent only after the one before it is stored.
+   */
+  async flush(): Promise<void> {
+    await this.written();
+    if (this.pending.length === 0) return;
     const batch = this.pending;
     const events = this.pendingEvents;
     this.pending = [];
     this.pendingEvents = 0;
-    try {
-      const results = await this.store.appendToStreams(batch);
-      this.lastPosition = results.at(-1)!.position;
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`A bulk append of ${events} events was refused (was another process writing?): ${message}`, { cause: error });
-    }
-    return events;
+    this.writing = this.store.appendToStreams(batch).then(
+      (results) => {
+        this.lastPosition = results.at(-1)!.position;
+      },
+      // Kept until `written` is awaited: a rejection nobody listens to yet would end the process.
+      (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        this.failure = new Error(`A bulk append of ${events} events was refused (was another process writing?): ${message}`, { cause: error });
+      },
+    );
+  }
+
+  /** Resolves once every batch sent is stored (and `lastPosition` is the last event's). */
+  async written(): Promise<void> {
+    const writing = this.writing;
+    this.writing = undefined;
+    await writing;
+    if (this.failure) throw this.failure;
   }
 }
 

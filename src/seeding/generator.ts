@@ -334,12 +334,15 @@ class BulkStepExecutor extends StepExecutor {
   }
 
   override async finish(): Promise<void> {
-    await this.flush();
+    await this.writer.flush();
+    await this.writer.written();
+    this.notePosition(this.writer.lastPosition);
   }
 
   /**
-   * Writes the batch, then lets the rest of the process have a turn (the projections take a page
-   * of what was written, progress is shown): one pause per batch, not per step.
+   * Sends the batch (the previous one stored first), then lets the rest of the process have a
+   * turn (the projections take a page of what was written, progress is shown): one pause per
+   * batch, not per step.
    */
   private async flush(): Promise<void> {
     await this.writer.flush();
