@@ -115,6 +115,14 @@ export class BulkWriter {
     this.pendingEvents += events.length;
   }
 
+  /**
+   * Lets go of streams nothing more will be decided on. Writing to one again would start it
+   * afresh, expecting no stream, and the store would refuse the append: never silently wrong.
+   */
+  forget(streamIds: Iterable<string>): void {
+    for (const streamId of streamIds) this.streams.delete(streamId);
+  }
+
   /** How many events the stream holds, written or queued. */
   eventsOn(streamId: string): number {
     return (this.streams.get(streamId)?.revision ?? -1) + 1;

@@ -5,6 +5,7 @@
  * either path: through the command handlers one command at a time, or in bulk (`bulkWriter.ts`).
  */
 import { accountStreamId } from '../domain/accounts/events';
+import { contactStreamId } from '../domain/contacts/events';
 import type { Application } from '../composition/application';
 import { handleCommand, type CommandContext } from '../core/commandHandler';
 import type { Decider, DomainEvent } from '../core/decider';
@@ -119,10 +120,12 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
   const completer = app.conversionCompleter();
   await completer?.stop();
   try {
-    const agenda = new Agenda<{ story: Story; step: SeedStep }>();
-    const schedule = (story: Story) => {
+    // Each story with the streams its steps wrote to, so that they can be let go when it ends.
+    const agenda = new Agenda<{ story: Story; streams: Set<string>; step: SeedStep }>();
+    const schedule = (story: Story, streams = new Set<string>()) => {
       const next = story.next();
-      if (!next.done) agenda.add(next.value.at, { story, step: next.value });
+      if (next.done) executor.storyEnded(streams);
+      else agenda.add(next.value.at, { story, streams, step: next.value });
     };
     let started = 0;
     let nextArrival = leads > 0 ? arrivalOf(0) : 0;
@@ -138,9 +141,9 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
       const next = agenda.take();
       if (!next) break;
       // The bulk path decides without an await, and awaits only the write of a full batch.
-      const running = executor.run(next.item.step);
+      const running = executor.run(next.item.step, next.item.streams);
       if (running) await running;
-      schedule(next.item.story);
+      schedule(next.item.story, next.item.streams);
       if (++executed % STEPS_BETWEEN_BREATHS === 0 && path === 'commands') await breathe();
       if (executed % PROGRESS_EVERY === 0) {
         options.onProgress?.({ leadsStarted: started, leads, commands: summary.commands, events: summary.events, simulatedTime: new Date(next.at) });
@@ -183,8 +186,14 @@ abstract class StepExecutor {
   /** Once every step has run: whatever is still to write is written. */
   async finish(): Promise<void> {}
 
-  /** Undefined when the step is done already (the bulk path decides synchronously). */
-  run(step: SeedStep): Promise<void> | undefined {
+  /** A story told to its end: nothing more will be written to the streams its steps wrote to. */
+  storyEnded(_streams: ReadonlySet<string>): void {}
+
+  /**
+   * Undefined when the step is done already (the bulk path decides synchronously). `streams`
+   * collects the streams the step writes to (the lead's, the opportunity's, a new contact's).
+   */
+  run(step: SeedStep, streams: Set<string>): Promise<void> | undefined {
     const commandType = step.target === 'conversion' ? 'ConvertLead' : step.command.type;
     const context: CommandContext = {
       actor: step.actor,
@@ -205,11 +214,11 @@ abstract class StepExecutor {
       throw refused(error);
     }
     if (!(written instanceof Promise)) {
-      this.tally(commandType, step.at, written);
+      this.tally(commandType, step.at, written, streams);
       return undefined;
     }
     return written.then(
-      (result) => this.tally(commandType, step.at, result),
+      (result) => this.tally(commandType, step.at, result, streams),
       (error: unknown) => {
         throw refused(error);
       },
@@ -253,8 +262,13 @@ abstract class StepExecutor {
         const done = ({ converted, position }: Converted): Written => {
           if (b2b && !existingAccountId) this.companyAccounts.set(b2b.companyIndex, converted.accountId);
           this.summary.conversions[b2b ? 'b2b' : 'b2c']++;
-          const followUps = conversionFollowUps(converted).reduce((sum, followUp) => sum + followUp.events.length, 0);
-          return { events: 1 + followUps, position };
+          const followUps = conversionFollowUps(converted);
+          return {
+            events: 1 + followUps.reduce((sum, followUp) => sum + followUp.events.length, 0),
+            position,
+            // Accounts stay known: later conversions attach to them.
+            streams: [leadStreamId(converted.leadId), contactStreamId(converted.contactId)],
+          };
         };
         return converting instanceof Promise ? converting.then(done) : done(converting);
       }
@@ -268,7 +282,8 @@ abstract class StepExecutor {
     }
   }
 
-  private tally(commandType: string, at: number, { events, position }: Written) {
+  private tally(commandType: string, at: number, { events, position, streams: written }: Written, streams: Set<string>) {
+    for (const streamId of written ?? []) streams.add(streamId);
     const { summary } = this;
     summary.commands++;
     summary.events += events;
@@ -286,6 +301,7 @@ interface Converted {
 interface Written {
   events: number;
   position?: GlobalPosition;
+  streams?: string[];
 }
 
 /** Each step through the application's command handlers and conversion use case, as the API runs them. */
@@ -315,8 +331,8 @@ class BulkStepExecutor extends StepExecutor {
     super(app, summary);
   }
 
-  override run(step: SeedStep): Promise<void> | undefined {
-    super.run(step);
+  override run(step: SeedStep, streams: Set<string>): Promise<void> | undefined {
+    super.run(step, streams);
     return this.writer.batchIsFull ? this.flush() : undefined;
   }
 
@@ -326,7 +342,12 @@ class BulkStepExecutor extends StepExecutor {
     command: Command,
     context: CommandContext,
   ): Written {
-    return { events: this.writer.decide(decider, streamId, command, context).length };
+    return { events: this.writer.decide(decider, streamId, command, context).length, streams: [streamId] };
+  }
+
+  /** Its streams' states are let go, so a load of a million events does not hold them all. */
+  override storyEnded(streams: ReadonlySet<string>): void {
+    this.writer.forget(streams);
   }
 
   protected conversion(request: ConversionRequest, context: CommandContext): Converted {
