@@ -29,6 +29,11 @@ export interface EventStoreContractOptions {
   indexesEventIdsAcrossStreams?: boolean;
   /** How long to watch for a delivery that must not happen (after stop, after an error). */
   quietPeriodMs?: number;
+  /**
+   * False for stores without transactions across streams (EventStoreDB): `appendToStreams` then
+   * keeps the entries before a refused one.
+   */
+  appendsToStreamsAtomically?: boolean;
 }
 
 const aStreamId = () => `contract-${randomUUID()}`;
@@ -78,6 +83,7 @@ export function describeEventStoreContract(
     liveDeliveryTimeoutMs = 5000,
     quietPeriodMs = 100,
     indexesEventIdsAcrossStreams = true,
+    appendsToStreamsAtomically = true,
   }: EventStoreContractOptions = {},
 ): void {
   describe(`${adapterName} event store contract`, () => {
@@ -302,6 +308,116 @@ export function describeEventStoreContract(
         if (indexesEventIdsAcrossStreams) {
           await expect(store.readStream(otherStreamId)).rejects.toBeInstanceOf(StreamNotFoundError);
         }
+      });
+    });
+
+    describe('appending to many streams at once', () => {
+      it('appends every entry in order, each checked against the stream as the entries before left it', async () => {
+        const streamA = aStreamId();
+        const streamB = aStreamId();
+        await store.appendToStream(streamB, someEvents(1), { expectedRevision: NO_STREAM });
+        const headBefore = await store.headPosition();
+        const [a1, a2, b1, a3, b2] = someEvents(5);
+
+        const results = await store.appendToStreams([
+          { streamId: streamA, events: [a1!, a2!], expectedRevision: NO_STREAM },
+          { streamId: streamB, events: [b1!], expectedRevision: 0 },
+          { streamId: streamA, events: [a3!], expectedRevision: 1 },
+          { streamId: streamB, events: [b2!], expectedRevision: STREAM_EXISTS },
+        ]);
+
+        const read = await readAllOf([streamA, streamB], headBefore);
+        expect(idsOf(read)).toEqual(idsOf([a1!, a2!, b1!, a3!, b2!]));
+        expect(read.map((event) => [event.streamId, event.revision])).toEqual([
+          [streamA, 0],
+          [streamA, 1],
+          [streamB, 1],
+          [streamA, 2],
+          [streamB, 2],
+        ]);
+        expectIncreasing(read.map((event) => event.position));
+        expect(results).toEqual([
+          { nextExpectedRevision: 1, position: read[1]!.position },
+          { nextExpectedRevision: 1, position: read[2]!.position },
+          { nextExpectedRevision: 2, position: read[3]!.position },
+          { nextExpectedRevision: 2, position: read[4]!.position },
+        ]);
+        expect(read.at(-1)).toEqual((await store.readStream(streamB)).at(-1));
+      });
+
+      it('refuses the first entry whose expected revision is stale, telling the revision it found', async () => {
+        const streamA = aStreamId();
+        const streamB = aStreamId();
+        await store.appendToStream(streamB, someEvents(2), { expectedRevision: NO_STREAM });
+        const headBefore = await store.headPosition();
+        const opening = someEvents(1);
+
+        const conflict = await conflictOf(
+          store.appendToStreams([
+            { streamId: streamA, events: opening, expectedRevision: NO_STREAM },
+            // Stale: the stream is at 1.
+            { streamId: streamB, events: someEvents(1), expectedRevision: 0 },
+            { streamId: streamA, events: someEvents(1), expectedRevision: 0 },
+          ]),
+        );
+
+        expect(conflict.streamId).toBe(streamB);
+        expect(conflict.actualRevision).toBe(1);
+        expect(await store.readStream(streamB)).toHaveLength(2);
+        if (appendsToStreamsAtomically) {
+          expect(await readAllOf([streamA, streamB], headBefore)).toEqual([]);
+          await expect(store.readStream(streamA)).rejects.toBeInstanceOf(StreamNotFoundError);
+        } else {
+          expect(idsOf(await store.readStream(streamA))).toEqual(idsOf(opening));
+        }
+      });
+
+      it('refuses an entry made stale by an earlier entry of the same call', async () => {
+        const streamId = aStreamId();
+
+        const conflict = await conflictOf(
+          store.appendToStreams([
+            { streamId, events: someEvents(2), expectedRevision: NO_STREAM },
+            { streamId, events: someEvents(1), expectedRevision: NO_STREAM },
+          ]),
+        );
+
+        expect(conflict.streamId).toBe(streamId);
+        expect(conflict.actualRevision).toBe(1);
+        if (appendsToStreamsAtomically) await expect(store.readStream(streamId)).rejects.toBeInstanceOf(StreamNotFoundError);
+      });
+
+      it('answers a retried call with the original results and writes nothing twice', async () => {
+        const streamA = aStreamId();
+        const streamB = aStreamId();
+        const appends = [
+          { streamId: streamA, events: someEvents(2), expectedRevision: NO_STREAM },
+          { streamId: streamB, events: someEvents(1), expectedRevision: NO_STREAM },
+          { streamId: streamA, events: someEvents(1), expectedRevision: 1 },
+        ];
+        const original = await store.appendToStreams(appends);
+        const headBefore = await store.headPosition();
+
+        expect(await store.appendToStreams(appends)).toEqual(original);
+
+        expect(await store.headPosition()).toBe(headBefore);
+        expect(idsOf(await store.readStream(streamA))).toEqual(idsOf([...appends[0]!.events, ...appends[2]!.events]));
+        // A retried entry beside a new one: the retry answers as before, the new one is appended.
+        const next = someEvents(1);
+        const [retried, appended] = await store.appendToStreams([appends[1]!, { streamId: streamB, events: next, expectedRevision: 0 }]);
+        expect(retried).toEqual(original[1]);
+        expect(appended!.nextExpectedRevision).toBe(1);
+        expect(idsOf(await store.readStream(streamB))).toEqual(idsOf([...appends[1]!.events, ...next]));
+      });
+
+      it('refuses an entry whose event id is stored at another place', async () => {
+        const streamId = aStreamId();
+        const [stored] = someEvents(1);
+        await store.appendToStream(streamId, [stored!], { expectedRevision: NO_STREAM });
+
+        await conflictOf(store.appendToStreams([{ streamId, events: [stored!], expectedRevision: 0 }]));
+
+        expect(idsOf(await store.readStream(streamId))).toEqual([stored!.id]);
       });
     });
 

@@ -29,7 +29,7 @@ import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from './support/postgres'
 import { startTestServer, type TestServer } from './support/testServer';
 
 /** Every member of the port. The line below fails to compile if the port gains one not listed. */
-const PORT_MEMBERS = ['name', 'appendToStream', 'readStream', 'readAll', 'subscribeToAll', 'headPosition', 'comparePositions', 'close'] as const;
+const PORT_MEMBERS = ['name', 'appendToStream', 'appendToStreams', 'readStream', 'readAll', 'subscribeToAll', 'headPosition', 'comparePositions', 'close'] as const;
 type Unlisted = Exclude<keyof EventStore, (typeof PORT_MEMBERS)[number]>;
 const everyPortMemberIsListed: [Unlisted] extends [never] ? true : Unlisted = true;
 

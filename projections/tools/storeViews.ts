@@ -57,6 +57,7 @@ export const storeUpTo = (store: EventStore, position: GlobalPosition | undefine
 const delegate = (store: EventStore, overrides: Partial<EventStore>): EventStore => ({
   name: store.name,
   appendToStream: (streamId, events, options) => store.appendToStream(streamId, events, options),
+  appendToStreams: (appends) => store.appendToStreams(appends),
   readStream: (streamId, options) => store.readStream(streamId, options),
   readAll: (options) => store.readAll(options),
   subscribeToAll: (options) => store.subscribeToAll(options),

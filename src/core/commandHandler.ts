@@ -5,6 +5,7 @@ import {
   ConcurrencyConflictError,
   NO_STREAM,
   StreamNotFoundError,
+  type EventMetadata,
   type EventStore,
   type GlobalPosition,
   type NewEvent,
@@ -136,8 +137,8 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
     );
   }
 
-  const decided = decider.decide(command, state);
-  if (decided.length === 0) {
+  const decision = decideEvents(decider, state, command, context, recorded.at(-1)?.metadata);
+  if (decision === undefined) {
     return {
       streamId,
       revision: currentRevision,
@@ -148,9 +149,7 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
     };
   }
 
-  const { recordedAt, occurredAt } = nextEventTimes(context, recorded.at(-1)?.metadata);
-  const timed = { ...context, now: recordedAt, occurredAt };
-  const newEvents = decided.map((event, index) => toNewEvent(event, index, timed));
+  const { decided, newEvents, timed } = decision;
   if (isKeyed(context) && !keyUse) await recordKeyUse(store, streamId, { ...timed, occurredAt: undefined });
   const appended = await store.appendToStream(streamId, newEvents, {
     expectedRevision: currentRevision < 0 ? NO_STREAM : currentRevision,
@@ -163,6 +162,26 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
     newEvents,
     replayed: false,
   };
+};
+
+/**
+ * The pure middle of handling a command, between reading the stream and appending to it: decide
+ * on the folded state, then stamp the events with their ids and times (raised after `last`, the
+ * stream's newest event; see `eventTimes.ts`). Undefined when the command records nothing. The
+ * bulk seed (`src/seeding/bulkWriter.ts`) runs it on states it keeps in memory.
+ */
+export const decideEvents = <State, Command, Event extends DomainEvent>(
+  decider: Pick<Decider<State, Command, Event>, 'decide'>,
+  state: State,
+  command: Command,
+  context: CommandContext,
+  last: Pick<EventMetadata, 'recordedAt' | 'occurredAt'> | undefined,
+): { decided: Event[]; newEvents: NewEvent[]; timed: CommandContext } | undefined => {
+  const decided = decider.decide(command, state);
+  if (decided.length === 0) return undefined;
+  const { recordedAt, occurredAt } = nextEventTimes(context, last);
+  const timed = { ...context, now: recordedAt, occurredAt };
+  return { decided, newEvents: decided.map((event, index) => toNewEvent(event, index, timed)), timed };
 };
 
 /** The same command came again (a retry, a double click): answer as the first time did. */

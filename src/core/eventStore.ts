@@ -67,6 +67,13 @@ export interface AppendResult {
   position: GlobalPosition;
 }
 
+/** One entry of `appendToStreams`: what `appendToStream` takes, for one stream. */
+export interface StreamAppend {
+  streamId: string;
+  events: readonly NewEvent[];
+  expectedRevision: ExpectedRevision;
+}
+
 export interface ReadStreamOptions {
   fromRevision?: number;
   maxCount?: number;
@@ -110,6 +117,17 @@ export interface EventStore {
     events: readonly NewEvent[],
     options: { expectedRevision: ExpectedRevision },
   ): Promise<AppendResult>;
+
+  /**
+   * Many appends in one go, for bulk loads: each entry is checked as `appendToStream` checks it
+   * (its expected revision against the stream as the entries before it left it; a retried entry
+   * answers its original result), in order, and the log receives them in that order. All or
+   * nothing where the store has transactions across streams (in-memory, SQLite, PostgreSQL: one
+   * transaction, one commit): the first entry refused throws its `ConcurrencyConflictError` and
+   * nothing is written. EventStoreDB has none: its entries are appended one after the other, and
+   * those before a refused one stay written. Returns one result per entry.
+   */
+  appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]>;
 
   /** Reads a stream oldest first. Throws `StreamNotFoundError` if the stream has no event. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;

@@ -53,6 +53,7 @@ import {
   ConcurrencyConflictError,
   NO_STREAM,
   StreamNotFoundError,
+  type AppendResult,
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
@@ -260,31 +261,47 @@ export const openEventStoreDbEventStore = (options: EventStoreDbOptions): EventS
     };
   };
 
+  const appendOne = async (
+    streamId: string,
+    events: readonly NewEvent[],
+    { expectedRevision }: { expectedRevision: ExpectedRevision },
+  ): Promise<AppendResult> => {
+    assertAppendableBatch(streamId, events);
+    const proposed = events.map(toEsdbEvent);
+    const retried = await retriedAppendAtTail(streamId, events, expectedRevision);
+    if (retried) return retried;
+    let result: ClientAppendResult;
+    try {
+      result = await client.appendToStream(streamId, proposed, {
+        expectedRevision: toEsdbExpectedRevision(expectedRevision),
+      });
+    } catch (error) {
+      throw toPortError(error, streamId, expectedRevision);
+    }
+    if (!result.success) {
+      // Only a client built with throwOnAppendFailure=false answers so, and its batch append
+      // then misreports the stream's revision: ask the stream instead.
+      const [newest] = await newestEventsOf(streamId, 1);
+      throw new ConcurrencyConflictError(streamId, expectedRevision, newest?.revision ?? NO_STREAM);
+    }
+    const nextExpectedRevision = toSafeNumber(result.nextExpectedRevision, 'stream revision');
+    const [last] = await readStreamEvents(streamId, { fromRevision: BigInt(nextExpectedRevision), maxCount: 1 });
+    return { nextExpectedRevision, position: last!.position };
+  };
+
   return {
     name: 'eventstoredb',
 
-    async appendToStream(streamId, events, { expectedRevision }) {
-      assertAppendableBatch(streamId, events);
-      const proposed = events.map(toEsdbEvent);
-      const retried = await retriedAppendAtTail(streamId, events, expectedRevision);
-      if (retried) return retried;
-      let result: ClientAppendResult;
-      try {
-        result = await client.appendToStream(streamId, proposed, {
-          expectedRevision: toEsdbExpectedRevision(expectedRevision),
-        });
-      } catch (error) {
-        throw toPortError(error, streamId, expectedRevision);
+    appendToStream: appendOne,
+
+    // EventStoreDB writes one stream per transaction: the entries go one after the other, and a
+    // refused one leaves those before it written (the port says so).
+    async appendToStreams(appends) {
+      const results: AppendResult[] = [];
+      for (const { streamId, events, expectedRevision } of appends) {
+        results.push(await appendOne(streamId, events, { expectedRevision }));
       }
-      if (!result.success) {
-        // Only a client built with throwOnAppendFailure=false answers so, and its batch append
-        // then misreports the stream's revision: ask the stream instead.
-        const [newest] = await newestEventsOf(streamId, 1);
-        throw new ConcurrencyConflictError(streamId, expectedRevision, newest?.revision ?? NO_STREAM);
-      }
-      const nextExpectedRevision = toSafeNumber(result.nextExpectedRevision, 'stream revision');
-      const [last] = await readStreamEvents(streamId, { fromRevision: BigInt(nextExpectedRevision), maxCount: 1 });
-      return { nextExpectedRevision, position: last!.position };
+      return results;
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {

@@ -9,7 +9,10 @@ import {
   StreamNotFoundError,
   matchesExpectedRevision,
   type EventStore,
+  type AppendResult,
+  type ExpectedRevision,
   type GlobalPosition,
+  type NewEvent,
   type RecordedEvent,
   type Subscription,
 } from '../core/eventStore';
@@ -46,48 +49,72 @@ export const createInMemoryEventStore = (): EventStore => {
     return log.slice(from, from + maxCount).map(toRecordedEvent);
   };
 
+  const appendNow = (streamId: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): AppendResult => {
+    assertAppendableBatch(streamId, events);
+    const actualRevision = lastRevisionOf(streamId);
+    const retried = resultOfRetriedAppend(
+      streamId,
+      expectedRevision,
+      events.map((event) => {
+        const stored = eventsById.get(event.id);
+        return stored && { ...stored, position: String(stored.sequence) };
+      }),
+      actualRevision,
+    );
+    if (retried) return retried;
+    if (!matchesExpectedRevision(expectedRevision, actualRevision)) {
+      throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
+    }
+    // Serialise the whole batch before storing any of it, so a bad event stores nothing.
+    const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
+    const stored = events.map(
+      (event, index): StoredEvent => ({
+        id: event.id,
+        streamId,
+        revision: firstRevision + index,
+        sequence: log.length + 1 + index,
+        type: event.type,
+        data: toJsonText(event.data, 'data'),
+        metadata: toJsonText(event.metadata, 'metadata'),
+      }),
+    );
+    const stream = streams.get(streamId) ?? [];
+    for (const event of stored) {
+      log.push(event);
+      stream.push(event);
+      eventsById.set(event.id, event);
+    }
+    streams.set(streamId, stream);
+    const last = stored[stored.length - 1]!;
+    return { nextExpectedRevision: last.revision, position: String(last.sequence) };
+  };
+
   const store: EventStore = {
     name: 'in-memory',
 
     async appendToStream(streamId, events, { expectedRevision }) {
-      assertAppendableBatch(streamId, events);
-      const actualRevision = lastRevisionOf(streamId);
-      const retried = resultOfRetriedAppend(
-        streamId,
-        expectedRevision,
-        events.map((event) => {
-          const stored = eventsById.get(event.id);
-          return stored && { ...stored, position: String(stored.sequence) };
-        }),
-        actualRevision,
-      );
-      if (retried) return retried;
-      if (!matchesExpectedRevision(expectedRevision, actualRevision)) {
-        throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
-      }
-      // Serialise the whole batch before storing any of it, so a bad event stores nothing.
-      const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
-      const stored = events.map(
-        (event, index): StoredEvent => ({
-          id: event.id,
-          streamId,
-          revision: firstRevision + index,
-          sequence: log.length + 1 + index,
-          type: event.type,
-          data: toJsonText(event.data, 'data'),
-          metadata: toJsonText(event.metadata, 'metadata'),
-        }),
-      );
-      const stream = streams.get(streamId) ?? [];
-      for (const event of stored) {
-        log.push(event);
-        stream.push(event);
-        eventsById.set(event.id, event);
-      }
-      streams.set(streamId, stream);
+      const result = appendNow(streamId, events, expectedRevision);
       for (const listener of appendListeners) listener();
-      const last = stored[stored.length - 1]!;
-      return { nextExpectedRevision: last.revision, position: String(last.sequence) };
+      return result;
+    },
+
+    async appendToStreams(appends) {
+      const logLength = log.length;
+      let results: AppendResult[];
+      try {
+        results = appends.map(({ streamId, events, expectedRevision }) => appendNow(streamId, events, expectedRevision));
+      } catch (error) {
+        // All or nothing, as a database transaction: take back what the entries before stored.
+        for (const event of log.splice(logLength)) {
+          const stream = streams.get(event.streamId)!;
+          stream.pop();
+          if (stream.length === 0) streams.delete(event.streamId);
+          eventsById.delete(event.id);
+        }
+        throw error;
+      }
+      if (results.length > 0) for (const listener of appendListeners) listener();
+      return results;
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount = Infinity } = {}) {

@@ -40,8 +40,10 @@ import {
   type GlobalPosition,
   type NewEvent,
   type RecordedEvent,
+  type StreamAppend,
   type Subscription,
 } from '../core/eventStore';
+import type pg from 'pg';
 import { assertAppendableBatch, resultOfRetriedAppend, toJsonText, type StoredPlace } from './appendChecks';
 import { subscribeByPaging } from './catchUpSubscription';
 import { createAppendSignal } from './postgresAppendSignal';
@@ -64,6 +66,9 @@ export interface PostgresEventStoreOptions extends PostgresConnectionOptions {
    */
   settleTimeoutMs?: number;
 }
+
+/** The pool, or a client inside a transaction. */
+type Queryable = Pick<pg.PoolClient, 'query'>;
 
 export interface PostgresEventStore extends EventStore {
   readonly schema: string;
@@ -153,6 +158,67 @@ const schemaSql = (s: string) => `
     RETURN QUERY SELECT true, coalesce(v_actual, -1) + cardinality(p_event_ids),
       pg_current_xact_id()::text, v_position;
   END $body$;
+
+  -- Many appends in one statement (bulk loads): entry i appends the next p_counts[i] events of
+  -- the arrays to p_stream_ids[i], expecting p_expected[i] as encoded above, checked against the
+  -- stream as the stored events and the entries before i leave it. Either every entry is
+  -- appended, or none is and r_refused names the first refused one (1-based) with the revision
+  -- it found (NULL: no stream). The adapter then tells a retry from a conflict entry by entry.
+  CREATE OR REPLACE FUNCTION ${s}.append_to_streams(
+    p_stream_ids text[], p_expected bigint[], p_counts int[], p_event_ids text[],
+    p_event_types text[], p_data text[], p_metadata text[], p_recorded_at text[]
+  ) RETURNS TABLE (r_refused int, r_actual bigint, r_transaction_id text, r_revisions bigint[],
+                   r_positions bigint[])
+  -- The planner cannot size the unnested arrays and guessed so high that JIT compilation took
+  -- 2.8 s of a 3 s call (EXPLAIN ANALYZE, 500 events); the statement itself takes milliseconds.
+  LANGUAGE plpgsql SET jit = off AS $body$
+  BEGIN
+    -- In one order for every bulk append, so two of them never wait on each other's locks.
+    PERFORM pg_advisory_xact_lock(${STREAM_LOCK_CLASS}, locks.key)
+    FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest(p_stream_ids) AS id ORDER BY 1) AS locks;
+    RETURN QUERY
+    WITH entries AS (
+      SELECT e.i::int AS i, e.stream_id, e.expected, e.n,
+             (sum(e.n) OVER (ORDER BY e.i) - e.n)::int AS first_event,
+             sum(e.n) OVER (PARTITION BY e.stream_id ORDER BY e.i) - e.n AS earlier_in_batch
+      FROM unnest(p_stream_ids, p_expected, p_counts) WITH ORDINALITY AS e(stream_id, expected, n, i)
+    ), stored AS (
+      SELECT ev.stream_id, max(ev.stream_revision) AS revision FROM ${s}.events ev
+      WHERE ev.stream_id = ANY (p_stream_ids) GROUP BY ev.stream_id
+    ), checked AS (
+      SELECT en.*, coalesce(st.revision, -1) + en.earlier_in_batch AS actual
+      FROM entries en LEFT JOIN stored st ON st.stream_id = en.stream_id
+    ), refused AS (
+      SELECT c.i, c.actual FROM checked c
+      WHERE (c.expected IS NULL
+              OR (c.expected = -1 AND c.actual = -1)
+              OR (c.expected = -2 AND c.actual >= 0)
+              OR (c.expected >= 0 AND c.expected = c.actual)) IS NOT TRUE
+      ORDER BY c.i LIMIT 1
+    ), appended AS (
+      INSERT INTO ${s}.events (transaction_id, event_id, stream_id, stream_revision, event_type,
+                               data, metadata, recorded_at)
+      -- Joined by ordinal rather than subscripted: each subscript of a big array parameter
+      -- copies the array, which made a batch of 4,000 events take seconds.
+      SELECT pg_current_xact_id(), ev.id, c.stream_id, c.actual + k, ev.type, ev.data::json,
+             ev.metadata::json, ev.recorded_at::timestamptz
+      FROM checked c
+      CROSS JOIN LATERAL generate_series(1, c.n) AS k
+      JOIN unnest(p_event_ids, p_event_types, p_data, p_metadata, p_recorded_at)
+        WITH ORDINALITY AS ev(id, type, data, metadata, recorded_at, ordinal)
+        ON ev.ordinal = c.first_event + k
+      WHERE NOT EXISTS (SELECT 1 FROM refused)
+      ORDER BY c.i, k
+      RETURNING stream_id, stream_revision, global_position
+    )
+    SELECT (SELECT r.i FROM refused r),
+           (SELECT nullif(r.actual, -1) FROM refused r),
+           CASE WHEN EXISTS (SELECT 1 FROM refused) THEN NULL ELSE pg_current_xact_id()::text END,
+           array_agg(c.actual + c.n ORDER BY c.i),
+           array_agg(a.global_position ORDER BY c.i)
+    FROM checked c
+    LEFT JOIN appended a ON a.stream_id = c.stream_id AND a.stream_revision = c.actual + c.n;
+  END $body$;
 `;
 
 interface EventRow {
@@ -184,6 +250,7 @@ export const openPostgresEventStore = async (
 
   const statements = {
     append: preparedStatement(`SELECT * FROM ${s}.append_to_stream($1, $2, $3, $4, $5, $6, $7)`),
+    appendMany: preparedStatement(`SELECT * FROM ${s}.append_to_streams($1, $2, $3, $4, $5, $6, $7, $8)`),
     lastRevision: preparedStatement(
       `SELECT max(stream_revision) AS revision FROM ${s}.events WHERE stream_id = $1`,
     ),
@@ -224,8 +291,8 @@ export const openPostgresEventStore = async (
     return rows[0]?.revision == null ? NO_STREAM : Number(rows[0].revision);
   };
 
-  const placesOf = async (events: readonly NewEvent[]): Promise<(StoredPlace | undefined)[]> => {
-    const { rows } = await pool.query<Omit<EventRow, 'event_type' | 'data' | 'metadata'>>({
+  const placesOf = async (events: readonly NewEvent[], queryable: Queryable = pool): Promise<(StoredPlace | undefined)[]> => {
+    const { rows } = await queryable.query<Omit<EventRow, 'event_type' | 'data' | 'metadata'>>({
       ...statements.placesOfEvents,
       values: [events.map((event) => event.id)],
     });
@@ -251,6 +318,60 @@ export const openPostgresEventStore = async (
     });
     const settled = rows.filter((row) => row.settled);
     return { events: settled.map(toRecordedEvent), heldBack: settled.length < rows.length };
+  };
+
+  /**
+   * The rare path of a bulk append that was refused as a whole: each entry in turn, in one
+   * transaction, as `appendToStream` would take it (a retried entry answers its original result),
+   * and the first entry refused rolls everything back.
+   */
+  const appendOneByOne = async (appends: readonly StreamAppend[]): Promise<AppendResult[]> => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const results: AppendResult[] = [];
+      for (const { streamId, events, expectedRevision } of appends) {
+        await client.query('SAVEPOINT entry');
+        try {
+          const { rows } = await client.query<{ r_appended: boolean; r_revision: string; r_transaction_id: string; r_position: string }>({
+            ...statements.append,
+            values: [
+              streamId,
+              encodeExpected(expectedRevision),
+              events.map((event) => event.id),
+              events.map((event) => event.type),
+              events.map((event) => toJsonText(event.data, 'data')),
+              events.map((event) => toJsonText(event.metadata, 'metadata')),
+              events.map((event) => event.metadata.recordedAt),
+            ],
+          });
+          const outcome = rows[0]!;
+          if (outcome.r_appended) {
+            results.push({
+              nextExpectedRevision: Number(outcome.r_revision),
+              position: encodePosition(outcome.r_transaction_id, outcome.r_position),
+            });
+            continue;
+          }
+        } catch (error) {
+          if (!isDatabaseError(error, UNIQUE_VIOLATION)) throw error;
+        }
+        await client.query('ROLLBACK TO SAVEPOINT entry');
+        const { rows: revisionRows } = await client.query<{ revision: string | null }>({ ...statements.lastRevision, values: [streamId] });
+        const actualRevision = revisionRows[0]?.revision == null ? NO_STREAM : Number(revisionRows[0].revision);
+        const retried = resultOfRetriedAppend(streamId, expectedRevision, await placesOf(events, client), actualRevision);
+        if (!retried) throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
+        results.push(retried);
+      }
+      await client.query('COMMIT');
+      signal.appended();
+      return results;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   };
 
   return {
@@ -303,6 +424,44 @@ export const openPostgresEventStore = async (
           throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
         }
       }
+    },
+
+    async appendToStreams(appends): Promise<AppendResult[]> {
+      if (appends.length === 0) return [];
+      for (const { streamId, events } of appends) assertAppendableBatch(streamId, events);
+      const events = appends.flatMap((entry) => entry.events);
+      try {
+        const { rows } = await pool.query<{
+          r_refused: number | null;
+          r_transaction_id: string | null;
+          r_revisions: string[];
+          r_positions: string[];
+        }>({
+          ...statements.appendMany,
+          values: [
+            appends.map((entry) => entry.streamId),
+            appends.map((entry) => encodeExpected(entry.expectedRevision)),
+            appends.map((entry) => entry.events.length),
+            events.map((event) => event.id),
+            events.map((event) => event.type),
+            events.map((event) => toJsonText(event.data, 'data')),
+            events.map((event) => toJsonText(event.metadata, 'metadata')),
+            events.map((event) => event.metadata.recordedAt),
+          ],
+        });
+        const outcome = rows[0]!;
+        if (outcome.r_refused === null) {
+          signal.appended();
+          return outcome.r_revisions.map((revision, index) => ({
+            nextExpectedRevision: Number(revision),
+            position: encodePosition(outcome.r_transaction_id!, outcome.r_positions[index]!),
+          }));
+        }
+      } catch (error) {
+        // An event id already stored: some entry may be a retry.
+        if (!isDatabaseError(error, UNIQUE_VIOLATION)) throw error;
+      }
+      return appendOneByOne(appends);
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {

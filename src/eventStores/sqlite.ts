@@ -18,6 +18,7 @@ import {
   type GlobalPosition,
   type NewEvent,
   type RecordedEvent,
+  type StreamAppend,
   type Subscription,
 } from '../core/eventStore';
 import { assertAppendableBatch, resultOfRetriedAppend, toJsonText } from './appendChecks';
@@ -135,52 +136,82 @@ export const openSqliteEventStore = ({
   const lastRevisionOf = (streamId: string) =>
     statements.lastRevision.get(streamId)?.revision ?? NO_STREAM;
 
-  // IMMEDIATE takes the write lock before reading the stream's revision, so no other
-  // connection can append between that check and the inserts.
-  const append = db.transaction(
-    (
-      streamId: string,
-      events: readonly NewEvent[],
-      expectedRevision: ExpectedRevision,
-    ): AppendResult => {
-      const actualRevision = lastRevisionOf(streamId);
-      const retried = resultOfRetriedAppend(
-        streamId,
-        expectedRevision,
-        events.map((event) => {
-          const row = statements.placeOfEvent.get(event.id);
-          return (
-            row && {
-              streamId: row.stream_id,
-              revision: row.stream_revision,
-              position: String(row.global_position),
-            }
-          );
-        }),
-        actualRevision,
-      );
-      if (retried) return retried;
-      if (!matchesExpectedRevision(expectedRevision, actualRevision)) {
-        throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
-      }
+  const insertEvent = (streamId: string, revision: number, event: NewEvent) =>
+    statements.insert.run(
+      event.id,
+      streamId,
+      revision,
+      event.type,
+      toJsonText(event.data, 'data'),
+      toJsonText(event.metadata, 'metadata'),
+      // A column of its own so that an audit can select by time without parsing JSON.
+      event.metadata.recordedAt,
+    ).lastInsertRowid;
+
+  // Run inside a transaction: IMMEDIATE takes the write lock before reading the stream's
+  // revision, so no other connection can append between that check and the inserts.
+  const appendInTransaction = (
+    streamId: string,
+    events: readonly NewEvent[],
+    expectedRevision: ExpectedRevision,
+  ): AppendResult => {
+    const actualRevision = lastRevisionOf(streamId);
+    const retried = resultOfRetriedAppend(
+      streamId,
+      expectedRevision,
+      events.map((event) => {
+        const row = statements.placeOfEvent.get(event.id);
+        return (
+          row && {
+            streamId: row.stream_id,
+            revision: row.stream_revision,
+            position: String(row.global_position),
+          }
+        );
+      }),
+      actualRevision,
+    );
+    if (retried) return retried;
+    if (!matchesExpectedRevision(expectedRevision, actualRevision)) {
+      throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
+    }
+    const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
+    let position = '';
+    events.forEach((event, index) => {
+      position = String(insertEvent(streamId, firstRevision + index, event));
+    });
+    return { nextExpectedRevision: firstRevision + events.length - 1, position };
+  };
+  const append = db.transaction(appendInTransaction);
+  // Every entry checked as `append` checks it, in one transaction: the first refusal rolls back all.
+  const appendEachChecked = db.transaction((appends: readonly StreamAppend[]) =>
+    appends.map(({ streamId, events, expectedRevision }) => appendInTransaction(streamId, events, expectedRevision)),
+  );
+  /**
+   * The path of a bulk load: no lookup of each event's id (a stored one makes the insert trigger
+   * abort), and a stream's revision read once per call. Any doubt (an expected revision that does
+   * not match, an id already stored) throws `Unsure`, and the call is made again entry by entry.
+   */
+  const appendUnchecked = db.transaction((appends: readonly StreamAppend[]) => {
+    const revisions = new Map<string, number | typeof NO_STREAM>();
+    return appends.map(({ streamId, events, expectedRevision }): AppendResult => {
+      const actualRevision = revisions.get(streamId) ?? lastRevisionOf(streamId);
+      if (!matchesExpectedRevision(expectedRevision, actualRevision)) throw new Unsure();
       const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
       let position = '';
       events.forEach((event, index) => {
-        const { lastInsertRowid } = statements.insert.run(
-          event.id,
-          streamId,
-          firstRevision + index,
-          event.type,
-          toJsonText(event.data, 'data'),
-          toJsonText(event.metadata, 'metadata'),
-          // A column of its own so that an audit can select by time without parsing JSON.
-          event.metadata.recordedAt,
-        );
-        position = String(lastInsertRowid);
+        try {
+          position = String(insertEvent(streamId, firstRevision + index, event));
+        } catch (error) {
+          if (error instanceof Database.SqliteError) throw new Unsure();
+          throw error;
+        }
       });
-      return { nextExpectedRevision: firstRevision + events.length - 1, position };
-    },
-  );
+      const nextExpectedRevision = firstRevision + events.length - 1;
+      revisions.set(streamId, nextExpectedRevision);
+      return { nextExpectedRevision, position };
+    });
+  });
 
   /**
    * Group commit: the appends requested during one turn of the event loop share one transaction,
@@ -235,6 +266,20 @@ export const openSqliteEventStore = ({
       });
     },
 
+    async appendToStreams(appends) {
+      for (const { streamId, events } of appends) assertAppendableBatch(streamId, events);
+      // Synchronous: the appends queued for group commit wait for the next turn, after this one.
+      let results: AppendResult[];
+      try {
+        results = appendUnchecked.immediate(appends);
+      } catch (error) {
+        if (!(error instanceof Unsure)) throw error;
+        results = appendEachChecked.immediate(appends);
+      }
+      if (results.length > 0) for (const listener of appendListeners) listener();
+      return results;
+    },
+
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
       const rows = statements.readStream.all(streamId, fromRevision, sqlLimit(maxCount));
       if (rows.length === 0 && statements.streamExists.get(streamId) === undefined) {
@@ -285,6 +330,9 @@ export const openSqliteEventStore = ({
     },
   };
 };
+
+/** The quick path of `appendToStreams` met something only the checked path can answer. */
+class Unsure extends Error {}
 
 const parsePosition = (position: GlobalPosition): number => {
   if (!/^\d+$/.test(position)) throw new RangeError(`Not a SQLite position: ${position}`);

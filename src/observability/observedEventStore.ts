@@ -23,6 +23,20 @@ export const observeEventStore = (store: EventStore, metrics: CrmMetrics): Event
         stopTimer();
       }
     },
+    async appendToStreams(appends) {
+      const stopTimer = metrics.appendDuration.startTimer(labels);
+      try {
+        const results = await store.appendToStreams(appends);
+        metrics.appends.inc({ ...labels, result: 'ok' }, appends.length);
+        metrics.appendedEvents.inc(labels, appends.reduce((sum, entry) => sum + entry.events.length, 0));
+        return results;
+      } catch (error) {
+        metrics.appends.inc({ ...labels, result: error instanceof ConcurrencyConflictError ? 'conflict' : 'error' });
+        throw error;
+      } finally {
+        stopTimer();
+      }
+    },
     readStream: (streamId, options) => store.readStream(streamId, options),
     readAll: (options) => store.readAll(options),
     subscribeToAll: (options) => store.subscribeToAll(options),

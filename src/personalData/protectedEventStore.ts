@@ -23,6 +23,7 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeOptions,
   Subscription,
 } from '../core/eventStore';
@@ -53,7 +54,9 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
 
   const rememberStreamKey = (streamId: string, keyId: string) => {
     if (streamKeys.has(streamId)) return;
-    if (streamKeys.size >= MAX_STREAM_KEYS) streamKeys.clear();
+    // The oldest goes, never the streams just opened: a bulk append seals a lead's conversion
+    // under the key its capture took earlier in the same, not yet committed, batch.
+    if (streamKeys.size >= MAX_STREAM_KEYS) streamKeys.delete(streamKeys.keys().next().value!);
     streamKeys.set(streamId, keyId);
   };
 
@@ -172,6 +175,24 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     })();
   };
 
+  /** The events of one append, sealed; an await only when a key has to be looked up or made. */
+  const protectAll = async (streamId: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<NewEvent[]> => {
+    const protectedEvents: NewEvent[] = [];
+    const newStream = expectedRevision === NO_STREAM;
+    for (const event of events) {
+      const sealedEvent = protect(streamId, event, newStream, protectedEvents.length === 0);
+      protectedEvents.push(sealedEvent instanceof Promise ? await sealedEvent : sealedEvent);
+    }
+    return protectedEvents;
+  };
+
+  /** Once an erasure is written, its keys are not used again by this process. */
+  const forgetErased = (events: readonly NewEvent[]) => {
+    for (const event of events) {
+      if (event.type === 'PersonalDataErased') keyStore.forget((event.data as PersonalDataErased['data']).keyIds);
+    }
+  };
+
   /** The keys the events are sealed under, each read once (`keys`: what is known already). */
   const keysNamedBy = (events: readonly RecordedEvent[], keys: Map<string, Buffer | null>): Set<string> => {
     const wanted = new Set<string>();
@@ -228,17 +249,19 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     keyStore,
     sealed: inner,
     async appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
-      const protectedEvents: NewEvent[] = [];
-      const newStream = options.expectedRevision === NO_STREAM;
-      for (const event of events) {
-        const sealedEvent = protect(streamId, event, newStream, protectedEvents.length === 0);
-        protectedEvents.push(sealedEvent instanceof Promise ? await sealedEvent : sealedEvent);
-      }
-      const result = await inner.appendToStream(streamId, protectedEvents, options);
-      for (const event of events) {
-        if (event.type === 'PersonalDataErased') keyStore.forget((event.data as PersonalDataErased['data']).keyIds);
-      }
+      const result = await inner.appendToStream(streamId, await protectAll(streamId, events, options.expectedRevision), options);
+      forgetErased(events);
       return result;
+    },
+    /** Each entry sealed as `appendToStream` seals it, in order, so a stream opened by an earlier entry lends its key to later ones. */
+    async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+      const protectedAppends: StreamAppend[] = [];
+      for (const entry of appends) {
+        protectedAppends.push({ ...entry, events: await protectAll(entry.streamId, entry.events, entry.expectedRevision) });
+      }
+      const results = await inner.appendToStreams(protectedAppends);
+      for (const entry of appends) forgetErased(entry.events);
+      return results;
     },
     async readStream(streamId: string, options?: ReadStreamOptions) {
       return reveal(await inner.readStream(streamId, options));

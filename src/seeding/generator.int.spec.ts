@@ -4,10 +4,29 @@ import { openScratchSpace } from '../../projections/tools/scratch';
 import { verifyReadModels } from '../../projections/tools/verify';
 import { readModelProjections } from '../composition/application';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
+import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
 import type { GeneratedSummary } from './generator';
 import { B2C_GROUPINGS, DEFAULT_SALES_TEAM } from './data';
+import { ENVELOPE, type Envelope } from '../personalData/envelope';
 
 const allEvents = (opened: TestApplication) => opened.app.store.readAll();
+
+/** Everything of an event but its global position, whose form is the store's own. */
+const withoutPosition = ({ position: _position, ...event }: RecordedEvent) => event;
+
+/**
+ * Which events are sealed under one key, and which fields: the keys themselves are random, so
+ * each is named by the order in which it first appears in the log.
+ */
+const sealingOf = async (opened: TestApplication) => {
+  const names = new Map<string, number>();
+  return (await opened.app.personalData.sealedStore.readAll()).map((event) => {
+    const envelope = (event.data as Record<string, unknown>)[ENVELOPE] as Envelope | undefined;
+    if (!envelope) return null;
+    if (!names.has(envelope.keyId)) names.set(envelope.keyId, names.size);
+    return { key: names.get(envelope.keyId), fields: envelope.fields ?? [], sealed: envelope.sealed !== undefined };
+  });
+};
 
 describe('the seeded generator', () => {
   it('writes the same events, ids and times included, for the same seed on two fresh stores', async () => {
@@ -34,6 +53,45 @@ describe('the seeded generator', () => {
       await Promise.all([first.dispose(), second.dispose(), third.dispose()]);
     }
   }, 120_000);
+
+  // Each application on fresh stores of the kind named: SQLite files, or PostgreSQL schemas.
+  const schemas: string[] = [];
+  afterAll(() => dropSchemas(...schemas));
+  const onPostgres = () => {
+    const schema = aSchemaName('seed_paths');
+    schemas.push(schema);
+    return openTestApplication({
+      env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
+    });
+  };
+  describe.each([
+    ['SQLite', () => openTestApplication()],
+    ['PostgreSQL', onPostgres],
+  ])('on %s, the bulk path', (_store, openFresh) => {
+    it('writes the events the command handlers write, sealed alike, and read models equal to them', async () => {
+      const bulk = await openFresh();
+      const commands = await openFresh();
+      try {
+        // Small batches, so that streams, keys and conversions cross batch boundaries.
+        const bulkSummary = await seed(bulk.app, { leads: 150, seed: 21, path: 'bulk', batchEvents: 97 });
+        const commandsSummary = await seed(commands.app, { leads: 150, seed: 21, path: 'commands' });
+        expect(bulkSummary.path).toBe('bulk');
+        expect({ ...bulkSummary, path: 'commands', lastPosition: undefined }).toEqual({ ...commandsSummary, lastPosition: undefined });
+
+        const [bulkEvents, commandEvents] = await Promise.all([allEvents(bulk), allEvents(commands)]);
+        expect(bulkEvents.length).toBeGreaterThan(1000);
+        expect(bulkEvents.map(withoutPosition)).toEqual(commandEvents.map(withoutPosition));
+        expect(await sealingOf(bulk)).toEqual(await sealingOf(commands));
+        expect((await sealingOf(bulk)).filter((sealed) => sealed?.sealed).length).toBeGreaterThan(150);
+
+        const rows = (opened: TestApplication) =>
+          opened.app.readDb.all('SELECT id, status, owner_id, cycle, revision FROM read_leads ORDER BY id');
+        expect(await rows(bulk)).toEqual(await rows(commands));
+      } finally {
+        await Promise.all([bulk.dispose(), commands.dispose()]);
+      }
+    }, 180_000);
+  });
 
   describe('on 400 leads', () => {
     let opened: TestApplication;

@@ -1,19 +1,22 @@
 /**
- * A seeded, deterministic generator of CRM history: N leads with believable lives, written
- * through the real command handlers (never by appending events by hand), on a simulated clock
- * that moves forward through months of activity. The same seed gives the same events, ids
- * included, on any fresh store.
+ * A seeded, deterministic generator of CRM history: N leads with believable lives, decided by the
+ * real deciders (never by making events by hand), on a simulated clock that moves forward through
+ * months of activity. The same seed gives the same events, ids included, on any fresh store, by
+ * either path: through the command handlers one command at a time, or in bulk (`bulkWriter.ts`).
  */
 import { accountStreamId } from '../domain/accounts/events';
+import { contactStreamId } from '../domain/contacts/events';
 import type { Application } from '../composition/application';
-import { handleCommand, type CommandContext, type CommandResult } from '../core/commandHandler';
+import { handleCommand, type CommandContext } from '../core/commandHandler';
+import type { Decider, DomainEvent } from '../core/decider';
 import type { GlobalPosition } from '../core/eventStore';
 import { deterministicId } from '../core/ids';
-import { conversionFollowUps } from '../domain/leads/conversion';
+import { conversionFollowUps, type ConversionRequest } from '../domain/leads/conversion';
 import { convertLead } from '../useCases/convertLead';
-import { leadStreamId } from '../domain/leads/lead';
+import { leadStreamId, type LeadConverted } from '../domain/leads/lead';
 import { opportunityStreamId } from '../domain/opportunities/events';
 import { Agenda } from './agenda';
+import { BulkWriter, convertInBulk } from './bulkWriter';
 import { Random } from './random';
 import { B2C_GROUPINGS, DEFAULT_SALES_TEAM, companyAt, type GeneratedCompany } from './data';
 import { LeadStory } from './leadStory';
@@ -28,8 +31,19 @@ export interface GenerateOptions {
   months?: number;
   /** The sales team: owners of leads and opportunities, and the actors of their commands. */
   actors?: string[];
+  /**
+   * `bulk`: decide in memory and append in big batches (`bulkWriter.ts`); `commands`: one command
+   * at a time through the command handlers, as the API runs them. By default `bulk` on an empty
+   * store, `commands` otherwise (a run again, or after an interrupted one: the handlers recognise
+   * the commands already recorded and complete the rest).
+   */
+  path?: GenerationPath;
+  /** Events per batch on the bulk path. */
+  batchEvents?: number;
   onProgress?(progress: GenerationProgress): void;
 }
+
+export type GenerationPath = 'bulk' | 'commands';
 
 export interface GenerationProgress {
   leadsStarted: number;
@@ -40,6 +54,7 @@ export interface GenerationProgress {
 }
 
 export interface GeneratedSummary {
+  path: GenerationPath;
   leads: number;
   commands: number;
   /** Events appended, a conversion's follow-ups on the other streams included. */
@@ -80,7 +95,9 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
       return company;
     },
   };
+  const path = options.path ?? ((await app.store.headPosition()) === undefined ? 'bulk' : 'commands');
   const summary: GeneratedSummary = {
+    path,
     leads,
     commands: 0,
     events: 0,
@@ -89,7 +106,9 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
     firstAt: new Date(start),
     lastAt: new Date(start),
   };
-  const executor = new StepExecutor(app, summary, await openGroupings(app, team[0]!, start));
+  const executor =
+    path === 'bulk' ? new BulkStepExecutor(app, summary, new BulkWriter(app.store, options.batchEvents)) : new HandlerStepExecutor(app, summary);
+  await executor.openGroupings(team[0]!, start);
   // Leads arrive in index order; one arriving over a weekend waits for Monday morning, and is
   // never put before one that arrived earlier.
   let lastArrival = start;
@@ -101,10 +120,12 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
   const completer = app.conversionCompleter();
   await completer?.stop();
   try {
-    const agenda = new Agenda<{ story: Story; step: SeedStep }>();
-    const schedule = (story: Story) => {
+    // Each story with the streams its steps wrote to, so that they can be let go when it ends.
+    const agenda = new Agenda<{ story: Story; streams: Set<string>; step: SeedStep }>();
+    const schedule = (story: Story, streams = new Set<string>()) => {
       const next = story.next();
-      if (!next.done) agenda.add(next.value.at, { story, step: next.value });
+      if (next.done) executor.storyEnded(streams);
+      else agenda.add(next.value.at, { story, streams, step: next.value });
     };
     let started = 0;
     let nextArrival = leads > 0 ? arrivalOf(0) : 0;
@@ -119,13 +140,16 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
       }
       const next = agenda.take();
       if (!next) break;
-      await executor.run(next.item.step);
-      schedule(next.item.story);
-      if (++executed % STEPS_BETWEEN_BREATHS === 0) await breathe();
+      // The bulk path decides without an await, and awaits only the write of a full batch.
+      const running = executor.run(next.item.step, next.item.streams);
+      if (running) await running;
+      schedule(next.item.story, next.item.streams);
+      if (++executed % STEPS_BETWEEN_BREATHS === 0 && path === 'commands') await breathe();
       if (executed % PROGRESS_EVERY === 0) {
         options.onProgress?.({ leadsStarted: started, leads, commands: summary.commands, events: summary.events, simulatedTime: new Date(next.at) });
       }
     }
+    await executor.finish();
   } finally {
     await completer?.start();
   }
@@ -136,18 +160,40 @@ type Story = Generator<SeedStep, void, void>;
 
 const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Runs generated steps through the real handlers, and keeps the tally. */
-class StepExecutor {
+/** Runs generated steps, and keeps the tally; the two paths differ in how a step is written. */
+abstract class StepExecutor {
   /** Company index → the account its first conversion opened. */
   private readonly companyAccounts = new Map<number, string>();
+  /** Grouping key → the B2C grouping account. */
+  private readonly groupings = new Map<string, string>();
 
   constructor(
-    private readonly app: Application,
-    private readonly summary: GeneratedSummary,
-    private readonly groupings: ReadonlyMap<string, string>,
+    protected readonly app: Application,
+    protected readonly summary: GeneratedSummary,
   ) {}
 
-  async run(step: SeedStep): Promise<void> {
+  /** One command on one stream: how many events it wrote (and where, when known already). */
+  protected abstract command<State, Command, Event extends DomainEvent>(
+    decider: Decider<State, Command, Event>,
+    streamId: string,
+    command: Command,
+    context: CommandContext,
+  ): Written | Promise<Written>;
+
+  /** A conversion, its follow-ups included. */
+  protected abstract conversion(request: ConversionRequest, context: CommandContext): Converted | Promise<Converted>;
+
+  /** Once every step has run: whatever is still to write is written. */
+  async finish(): Promise<void> {}
+
+  /** A story told to its end: nothing more will be written to the streams its steps wrote to. */
+  storyEnded(_streams: ReadonlySet<string>): void {}
+
+  /**
+   * Undefined when the step is done already (the bulk path decides synchronously). `streams`
+   * collects the streams the step writes to (the lead's, the opportunity's, a new contact's).
+   */
+  run(step: SeedStep, streams: Set<string>): Promise<void> | undefined {
     const commandType = step.target === 'conversion' ? 'ConvertLead' : step.command.type;
     const context: CommandContext = {
       actor: step.actor,
@@ -157,75 +203,171 @@ class StepExecutor {
       commandType,
       correlationId: step.correlationId,
     };
-    try {
-      this.tally(commandType, step.at, await this.dispatch(step, context));
-    } catch (error) {
+    const refused = (error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`Generated ${commandType} at ${context.now.toISOString()} was refused: ${message}`, { cause: error });
+      return new Error(`Generated ${commandType} at ${context.now.toISOString()} was refused: ${message}`, { cause: error });
+    };
+    let written: Written | Promise<Written>;
+    try {
+      written = this.write(step, context);
+    } catch (error) {
+      throw refused(error);
+    }
+    if (!(written instanceof Promise)) {
+      this.tally(commandType, step.at, written, streams);
+      return undefined;
+    }
+    return written.then(
+      (result) => this.tally(commandType, step.at, result, streams),
+      (error: unknown) => {
+        throw refused(error);
+      },
+    );
+  }
+
+  /**
+   * The B2C grouping accounts, opened once for every seed: their ids and command ids do not
+   * depend on the seed, so a later run finds them (the handler recognises its own command).
+   */
+  async openGroupings(manager: string, start: number): Promise<void> {
+    for (const grouping of B2C_GROUPINGS) {
+      const accountId = deterministicId('seed-grouping', grouping.key);
+      const commandId = deterministicId('seed-grouping', grouping.key, 'open');
+      await this.command(
+        this.app.accountDecider,
+        accountStreamId(accountId),
+        {
+          type: 'OpenAccount',
+          data: { accountId, kind: 'GROUPING', name: grouping.name, address: { region: grouping.region, country: 'ES' }, ownerId: manager },
+        },
+        { actor: manager, now: new Date(start - DAY), commandId, commandType: 'OpenAccount', correlationId: commandId },
+      );
+      this.groupings.set(grouping.key, accountId);
     }
   }
 
-  private async dispatch(step: SeedStep, context: CommandContext): Promise<{ events: number; position?: GlobalPosition }> {
+  private write(step: SeedStep, context: CommandContext): Written | Promise<Written> {
     const { app } = this;
-    let result: CommandResult<unknown>;
     switch (step.target) {
       case 'lead':
-        result = await handleCommand(app.store, app.leadDecider, leadStreamId(step.command.data.leadId), step.command, context);
-        break;
-      case 'opportunity': {
-        const streamId = opportunityStreamId(step.command.data.opportunityId);
-        result = await handleCommand(app.store, app.opportunityDecider, streamId, step.command, context);
-        break;
+        return this.command(app.leadDecider, leadStreamId(step.command.data.leadId), step.command, context);
+      case 'opportunity':
+        return this.command(app.opportunityDecider, opportunityStreamId(step.command.data.opportunityId), step.command, context);
+      case 'conversion': {
+        const planned = step.conversion;
+        const { b2b, b2c } = planned;
+        const existingAccountId = b2b ? this.companyAccounts.get(b2b.companyIndex) : this.groupings.get(b2c!.groupingKey);
+        const account = existingAccountId ? { existingAccountId } : undefined;
+        const converting = this.conversion({ ...planned.request, account }, context);
+        const done = ({ converted, position }: Converted): Written => {
+          if (b2b && !existingAccountId) this.companyAccounts.set(b2b.companyIndex, converted.accountId);
+          this.summary.conversions[b2b ? 'b2b' : 'b2c']++;
+          const followUps = conversionFollowUps(converted);
+          return {
+            events: 1 + followUps.reduce((sum, followUp) => sum + followUp.events.length, 0),
+            position,
+            // Accounts stay known: later conversions attach to them.
+            streams: [leadStreamId(converted.leadId), contactStreamId(converted.contactId)],
+          };
+        };
+        return converting instanceof Promise ? converting.then(done) : done(converting);
       }
-      case 'conversion':
-        return this.convert(step.conversion, context);
     }
-    return { events: result.newEvents.length, position: result.position };
   }
 
-  private async convert(planned: Extract<SeedStep, { target: 'conversion' }>['conversion'], context: CommandContext) {
-    const { b2b, b2c } = planned;
-    const existingAccountId = b2b ? this.companyAccounts.get(b2b.companyIndex) : this.groupings.get(b2c!.groupingKey);
-    const account = existingAccountId ? { existingAccountId } : undefined;
-    const { converted, position } = await convertLead(this.app, { ...planned.request, account }, context);
-    if (b2b && !existingAccountId) this.companyAccounts.set(b2b.companyIndex, converted.accountId);
-    this.summary.conversions[b2b ? 'b2b' : 'b2c']++;
-    const followUps = conversionFollowUps(converted).reduce((sum, followUp) => sum + followUp.events.length, 0);
-    return { events: 1 + followUps, position };
+  protected notePosition(position: GlobalPosition | undefined): void {
+    const { summary } = this;
+    if (position !== undefined && (summary.lastPosition === undefined || this.app.store.comparePositions(position, summary.lastPosition) > 0)) {
+      summary.lastPosition = position;
+    }
   }
 
-  private tally(commandType: string, at: number, { events, position }: { events: number; position?: GlobalPosition }) {
+  private tally(commandType: string, at: number, { events, position, streams: written }: Written, streams: Set<string>) {
+    for (const streamId of written ?? []) streams.add(streamId);
     const { summary } = this;
     summary.commands++;
     summary.events += events;
     summary.commandsByType[commandType] = (summary.commandsByType[commandType] ?? 0) + 1;
     if (at > summary.lastAt.getTime()) summary.lastAt = new Date(at);
-    if (position !== undefined && (summary.lastPosition === undefined || this.app.store.comparePositions(position, summary.lastPosition) > 0)) {
-      summary.lastPosition = position;
-    }
+    this.notePosition(position);
   }
 }
 
-/**
- * The B2C grouping accounts, opened once for every seed: their ids and command ids do not
- * depend on the seed, so a later run finds them (the handler recognises its own command).
- */
-const openGroupings = async (app: Application, manager: string, start: number): Promise<Map<string, string>> => {
-  const ids = new Map<string, string>();
-  for (const grouping of B2C_GROUPINGS) {
-    const accountId = deterministicId('seed-grouping', grouping.key);
-    const commandId = deterministicId('seed-grouping', grouping.key, 'open');
-    await handleCommand(
-      app.store,
-      app.accountDecider,
-      accountStreamId(accountId),
-      {
-        type: 'OpenAccount',
-        data: { accountId, kind: 'GROUPING', name: grouping.name, address: { region: grouping.region, country: 'ES' }, ownerId: manager },
-      },
-      { actor: manager, now: new Date(start - DAY), commandId, commandType: 'OpenAccount', correlationId: commandId },
-    );
-    ids.set(grouping.key, accountId);
+interface Converted {
+  converted: LeadConverted['data'];
+  position?: GlobalPosition;
+}
+
+interface Written {
+  events: number;
+  position?: GlobalPosition;
+  streams?: string[];
+}
+
+/** Each step through the application's command handlers and conversion use case, as the API runs them. */
+class HandlerStepExecutor extends StepExecutor {
+  protected async command<State, Command, Event extends DomainEvent>(
+    decider: Decider<State, Command, Event>,
+    streamId: string,
+    command: Command,
+    context: CommandContext,
+  ): Promise<Written> {
+    const result = await handleCommand(this.app.store, decider, streamId, command, context);
+    return { events: result.newEvents.length, position: result.position };
   }
-  return ids;
-};
+
+  protected conversion(request: ConversionRequest, context: CommandContext): Promise<Converted> {
+    return convertLead(this.app, request, context);
+  }
+}
+
+/** Each step decided in memory, the events written a batch at a time (`bulkWriter.ts`). */
+class BulkStepExecutor extends StepExecutor {
+  constructor(
+    app: Application,
+    summary: GeneratedSummary,
+    private readonly writer: BulkWriter,
+  ) {
+    super(app, summary);
+  }
+
+  override run(step: SeedStep, streams: Set<string>): Promise<void> | undefined {
+    super.run(step, streams);
+    return this.writer.batchIsFull ? this.flush() : undefined;
+  }
+
+  protected command<State, Command, Event extends DomainEvent>(
+    decider: Decider<State, Command, Event>,
+    streamId: string,
+    command: Command,
+    context: CommandContext,
+  ): Written {
+    return { events: this.writer.decide(decider, streamId, command, context).length, streams: [streamId] };
+  }
+
+  /** Its streams' states are let go, so a load of a million events does not hold them all. */
+  override storyEnded(streams: ReadonlySet<string>): void {
+    this.writer.forget(streams);
+  }
+
+  protected conversion(request: ConversionRequest, context: CommandContext): Converted {
+    return { converted: convertInBulk(this.writer, this.app, request, context) };
+  }
+
+  override async finish(): Promise<void> {
+    await this.writer.flush();
+    await this.writer.written();
+    this.notePosition(this.writer.lastPosition);
+  }
+
+  /**
+   * Sends the batch (the previous one stored first), then lets the rest of the process have a
+   * turn (the projections take a page of what was written, progress is shown): one pause per
+   * batch, not per step.
+   */
+  private async flush(): Promise<void> {
+    await this.writer.flush();
+    this.notePosition(this.writer.lastPosition);
+    await breathe();
+  }
+}

@@ -8,6 +8,7 @@ import { readStreamOrEmpty, SCHEMA_VERSION } from '../core/commandHandler';
 import {
   ConcurrencyConflictError,
   NO_STREAM,
+  type EventMetadata,
   type EventStore,
   type GlobalPosition,
   type NewEvent,
@@ -40,18 +41,18 @@ export const completeConversion = async (
   return last;
 };
 
-const followUpEventId = (converted: RecordedLeadConverted, followUp: FollowUp, index: number): string =>
+const followUpEventId = (converted: Pick<RecordedLeadConverted, 'id'>, followUp: FollowUp, index: number): string =>
   deterministicId(converted.id, followUp.streamId, index);
 
 /**
- * The follow-up's events, their ids derived from the fact. Their times come after those of the
+ * The follow-up's events, their ids derived from the fact (the bulk seed stamps them here too). Their times come after those of the
  * stream's last event (`followUpTimes`): a conversion back-dated onto an existing contact must
  * not slip its events in before that contact's later facts.
  */
-const toNewEvents = (
-  converted: RecordedLeadConverted,
+export const followUpEvents = (
+  converted: Pick<RecordedLeadConverted, 'id' | 'metadata'>,
   followUp: FollowUp,
-  last: RecordedEvent | undefined,
+  last: { metadata: Pick<EventMetadata, 'recordedAt' | 'occurredAt'> } | undefined,
   now: Date,
 ): NewEvent[] => {
   const times = followUpTimes(converted.metadata, last?.metadata, now);
@@ -71,6 +72,13 @@ const toNewEvents = (
   }));
 };
 
+/** A follow-up that opens its stream finds it empty, or the ids derived from the lead collided. */
+export const refuseToReopen = (followUp: FollowUp, eventsOnStream: number): void => {
+  if (followUp.opensStream && eventsOnStream > 0) {
+    throw new Error(`Conversion cannot open ${followUp.streamId}: the stream already exists`);
+  }
+};
+
 const appendOnce = async (
   store: EventStore,
   converted: RecordedLeadConverted,
@@ -82,11 +90,9 @@ const appendOnce = async (
     const existing = await readStreamOrEmpty(store, followUp.streamId);
     const done = existing.filter((event) => ids.includes(event.id));
     if (done.length > 0) return done.at(-1)!.position;
-    if (followUp.opensStream && existing.length > 0) {
-      throw new Error(`Conversion cannot open ${followUp.streamId}: the stream already exists`);
-    }
+    refuseToReopen(followUp, existing.length);
     // Stamped after the stream as read here: a conflict re-reads it and stamps again.
-    const events = toNewEvents(converted, followUp, existing.at(-1), now);
+    const events = followUpEvents(converted, followUp, existing.at(-1), now);
     try {
       const result = await store.appendToStream(followUp.streamId, events, {
         expectedRevision: existing.length === 0 ? NO_STREAM : existing.length - 1,

@@ -20,7 +20,7 @@ import type { ContactState } from '../domain/contacts/contact';
 import type { ContactCommand } from '../domain/contacts/decide';
 import { type ContactEvent } from '../domain/contacts/events';
 import { planConversion, type ConversionRequest } from '../domain/leads/conversion';
-import { requireConvertible, type LeadCommand } from '../domain/leads/decide';
+import { requireConvertible, type ConvertLead, type LeadCommand } from '../domain/leads/decide';
 import { leadStreamId, type ExistingLead, type LeadConverted, type LeadEvent, type LeadState } from '../domain/leads/lead';
 import type { Pipeline } from '../domain/opportunities/pipeline';
 import { completeConversion, type RecordedLeadConverted } from './conversionCompleter';
@@ -52,7 +52,6 @@ export const convertLead = async (
   const lead = foldEvents(app.leadDecider, (await readStreamOrEmpty(app.store, streamId)) as unknown as LeadEvent[]);
   if (lead.status === 'NONE') throw new NotFoundError('Lead', request.leadId);
   options.authorize?.(lead);
-  const requestHash = digest(request);
 
   let existingContactAccountId: string | undefined;
   if (lead.status !== 'CONVERTED') {
@@ -61,12 +60,7 @@ export const convertLead = async (
     if (!request.allowDuplicate) await refuseLikelyDuplicates(app, lead, request);
   }
 
-  const command = planConversion(lead, request, {
-    pipeline: app.pipeline,
-    ownerId: lead.ownerId ?? context.actor,
-    existingContactAccountId,
-    requestHash,
-  });
+  const command = conversionCommand(lead, request, context.actor, { pipeline: app.pipeline, existingContactAccountId });
   await handleCommand(app.store, app.leadDecider, streamId, command, context, {
     expectedRevision: options.expectedRevision,
     existingEntity: { type: 'Lead', id: request.leadId },
@@ -76,12 +70,29 @@ export const convertLead = async (
   const converted = (await app.store.readStream(streamId)).find((event) => event.type === 'LeadConverted') as
     | RecordedLeadConverted
     | undefined;
-  if (!converted || converted.data.requestHash !== requestHash) {
+  if (!converted || converted.data.requestHash !== command.data.requestHash) {
     throw new InvalidTransitionError('CONVERTED', 'This lead was already converted with a different request');
   }
   const position = await completeConversion(app.store, converted, context.now);
   return { converted: converted.data, position };
 };
+
+/**
+ * What the lead stream is asked to decide, once the references are checked: the same for the API
+ * and for the bulk seed (`src/seeding/bulkWriter.ts`), which checks them on states it holds.
+ */
+export const conversionCommand = (
+  lead: ExistingLead,
+  request: ConversionRequest,
+  actor: string,
+  facts: { pipeline: Pipeline; existingContactAccountId?: string },
+): ConvertLead =>
+  planConversion(lead, request, {
+    pipeline: facts.pipeline,
+    ownerId: lead.ownerId ?? actor,
+    existingContactAccountId: facts.existingContactAccountId,
+    requestHash: digest(request),
+  });
 
 /** Returns the current account of a reused contact. */
 const checkReferences = async (app: ConversionDependencies, request: ConversionRequest): Promise<string | undefined> => {
