@@ -21,6 +21,7 @@ export const hasAnyRole = (identity: Identity | undefined, roles: readonly Role[
 const LEAD_WORK: readonly Role[] = ['marketing', 'sales', 'sales_manager', 'admin'];
 const SALES_WORK: readonly Role[] = ['sales', 'sales_manager', 'admin'];
 const MANAGERS: readonly Role[] = ['sales_manager', 'admin'];
+const LIST_WORK: readonly Role[] = ['marketing', 'sales_manager', 'admin'];
 const LEAD_READERS: readonly Role[] = ['marketing', 'sales', 'sales_manager', 'analyst', 'privacy_officer', 'admin'];
 const SALES_READERS: readonly Role[] = ['sales', 'sales_manager', 'analyst', 'admin'];
 const AUDIT: readonly Role[] = ['analyst', 'auditor', 'admin'];
@@ -47,6 +48,14 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   scoreLead: LEAD_WORK,
   assignLead: SALES_WORK, // sales: an unowned lead to itself
   rescoreOpenLeads: MANAGERS,
+  // Lead lists: marketing segments leads and hands them over; reassigning owned leads is a
+  // manager's (assignLeadList with onlyUnassigned: false, checked in the resolver).
+  createLeadList: LIST_WORK,
+  renameLeadList: LIST_WORK,
+  addLeadsToList: LIST_WORK,
+  removeLeadsFromList: LIST_WORK,
+  archiveLeadList: LIST_WORK,
+  assignLeadList: LIST_WORK,
   convertLead: SALES_WORK,
   // Accounts, contacts, opportunities: the sales side.
   openAccount: SALES_WORK,
@@ -69,6 +78,8 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   // Reads. Time travel (asOf, knownAt) is part of lead, opportunity and pipeline: auditors use it.
   lead: [...LEAD_READERS, 'auditor'],
   leads: LEAD_READERS,
+  leadList: LEAD_READERS,
+  leadLists: LEAD_READERS,
   contact: [...SALES_READERS, 'privacy_officer'],
   contacts: [...SALES_READERS, 'privacy_officer'],
   account: SALES_READERS,
