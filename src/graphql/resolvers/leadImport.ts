@@ -1,0 +1,119 @@
+/**
+ * `importLeads`: up to 500 leads in one request, each row captured exactly as `captureLead`
+ * would capture it (the same validation, the same command), with a result per row. Rows may be
+ * back-dated beyond the back-dating window (a trade fair's or an old CRM's leads keep the date they
+ * came in; the recorded time stays now, so `knownAt` stays honest). `npm run import` sends a CSV
+ * file through it.
+ */
+import { validate } from 'class-validator';
+import { Arg, Authorized, Ctx, Mutation, Resolver } from 'type-graphql';
+import { handleCommand } from '../../core/commandHandler';
+import { ValidationError } from '../../core/errors';
+import type { GlobalPosition } from '../../core/eventStore';
+import { plainInput } from '../../core/json';
+import { MAX_LEADS_PER_LIST_COMMAND } from '../../domain/leadLists/decide';
+import { leadListStreamId } from '../../domain/leadLists/events';
+import { leadStreamId, type LeadSource } from '../../domain/leads/lead';
+import { leadListDecider } from '../../useCases/assignLeadList';
+import { extensionsOf, flattenValidationErrors } from '../shared/errors';
+import type { GraphQLContext } from '../shared/context';
+import { requireOwnOwnerId } from '../shared/ownership';
+import { commandContextFor, newEntityIds } from '../shared/runCommand';
+import { ImportLeadRowInput, ImportLeadsInput, ImportLeadsPayload, MAX_IMPORT_ROWS, type ImportLeadRowResult } from '../types/leadImport';
+
+/** Business time an import may carry: any past date (a century back covers any CRM's history). */
+const IMPORT_BACKDATE_LIMIT_DAYS = 36_500;
+/** Rows in flight at once: enough for the store's group commit to batch them. */
+const CONCURRENT_ROWS = 16;
+
+@Authorized()
+@Resolver()
+export class LeadImportResolver {
+  @Mutation(() => ImportLeadsPayload, {
+    description:
+      'Captures up to 500 leads, each row as captureLead would (the same checks), answering a result per row; ' +
+      'rows may be back-dated beyond the window. With listId, the imported leads are put into that static list',
+  })
+  async importLeads(
+    @Arg('input', () => ImportLeadsInput, { validate: false }) input: ImportLeadsInput,
+    @Ctx() context: GraphQLContext,
+  ): Promise<ImportLeadsPayload> {
+    // Rows are checked one by one below; the request as a whole only by its size.
+    if (input.rows.length > MAX_IMPORT_ROWS) {
+      throw new ValidationError([{ field: 'rows', message: `at most ${MAX_IMPORT_ROWS} rows per request` }]);
+    }
+    const results: ImportLeadRowResult[] = new Array(input.rows.length);
+    let last: GlobalPosition | undefined;
+    let next = 0;
+    const worker = async () => {
+      for (let index = next++; index < input.rows.length; index = next++) {
+        const { result, position } = await importRow(context, input.rows[index]!, index, input.dryRun ?? false);
+        results[index] = result;
+        if (position !== undefined && (last === undefined || context.app.store.comparePositions(position, last) > 0)) last = position;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENT_ROWS, input.rows.length) }, worker));
+
+    if (input.listId && !input.dryRun) {
+      const leadIds = results.flatMap((result) => (result.leadId ? [result.leadId] : []));
+      const position = await addToList(context, input.listId, leadIds);
+      if (position !== undefined) last = position;
+    }
+    if (last !== undefined) await context.app.readModels.waitForPosition(last);
+    const count = (outcome: ImportLeadRowResult['outcome']) => results.filter((result) => result.outcome === outcome).length;
+    return { created: count('CREATED'), alreadyImported: count('ALREADY_IMPORTED'), valid: count('VALID'), rejected: count('REJECTED'), results };
+  }
+}
+
+const importRow = async (
+  context: GraphQLContext,
+  row: ImportLeadRowInput,
+  index: number,
+  dryRun: boolean,
+): Promise<{ result: ImportLeadRowResult; position?: GlobalPosition }> => {
+  const problems = flattenValidationErrors(await validate(row, { forbidUnknownValues: false }), '');
+  if (problems.length > 0) {
+    return {
+      result: { index, outcome: 'REJECTED', code: 'BAD_USER_INPUT', message: problems.map((p) => `${p.field} ${p.message}`).join('; '), errors: problems },
+    };
+  }
+  try {
+    const plain = plainInput({ ...row });
+    const { idempotencyKey, occurredAt: _occurredAt, ...fields } = plain;
+    requireOwnOwnerId(context, fields.ownerId, 'lead');
+    const { commandId, id: leadId } = newEntityIds(context, 'CaptureLead', idempotencyKey, 'lead');
+    const commandContext = commandContextFor(context, 'CaptureLead', plain, commandId, IMPORT_BACKDATE_LIMIT_DAYS);
+    const command = { type: 'CaptureLead', data: { ...fields, source: fields.source as LeadSource, leadId } } as const;
+    if (dryRun) {
+      context.app.leadDecider.decide(command, context.app.leadDecider.initialState());
+      return { result: { index, outcome: 'VALID', errors: [] } };
+    }
+    const outcome = await handleCommand(context.app.store, context.app.leadDecider, leadStreamId(leadId), command, commandContext);
+    return {
+      result: { index, outcome: outcome.replayed ? 'ALREADY_IMPORTED' : 'CREATED', leadId, errors: [] },
+      position: outcome.position,
+    };
+  } catch (error) {
+    const { code, message, fields } = extensionsOf(error);
+    if (code === 'INTERNAL_SERVER_ERROR') throw error;
+    return { result: { index, outcome: 'REJECTED', code, message, errors: fields } };
+  }
+};
+
+/** Puts the leads into the list, a batch per command; the list's own rules apply (static, active). */
+const addToList = async (context: GraphQLContext, listId: string, leadIds: string[]): Promise<GlobalPosition | undefined> => {
+  let position: GlobalPosition | undefined;
+  for (let start = 0; start < leadIds.length; start += MAX_LEADS_PER_LIST_COMMAND) {
+    const batch = leadIds.slice(start, start + MAX_LEADS_PER_LIST_COMMAND);
+    const result = await handleCommand(
+      context.app.store,
+      leadListDecider,
+      leadListStreamId(listId),
+      { type: 'AddLeadsToList', data: { listId, leadIds: batch } },
+      commandContextFor(context, 'AddLeadsToList', {}),
+      { existingEntity: { type: 'LeadList', id: listId } },
+    );
+    if (result.position !== undefined) position = result.position;
+  }
+  return position;
+};
