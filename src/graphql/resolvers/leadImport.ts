@@ -23,8 +23,8 @@ import { ImportLeadRowInput, ImportLeadsInput, ImportLeadsPayload, MAX_IMPORT_RO
 
 /** Business time an import may carry: any past date (a century back covers any CRM's history). */
 const IMPORT_BACKDATE_LIMIT_DAYS = 36_500;
-/** Rows in flight at once: enough for the store's group commit to batch them. */
-const CONCURRENT_ROWS = 16;
+/** Rows in flight at once: enough for the store's group commit to batch them (16: 342 rows/s, 128: 550, 256: 547 on a loaded 2-core machine). */
+const CONCURRENT_ROWS = 128;
 
 @Authorized()
 @Resolver()
