@@ -95,4 +95,14 @@ describe('npm run import', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('no column "Phone" in the file');
   });
+
+  it('--skip-duplicates leaves out rows of people already known, and lists them with the rejected rows', async () => {
+    const csv = path.join(t.dataDir, 'again.csv');
+    writeFileSync(csv, 'Email,Last name,Company\nana.garcia@example.com,García Puig,\nnew.person@example.com,New,\n');
+    const { code, stderr } = await cli(t.dataDir, csv, '--source', 'WEB_FORM', '--skip-duplicates');
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('1 created, 0 already imported, 1 duplicates skipped, 0 rejected');
+    const listed = readFileSync(path.join(t.dataDir, 'again.rejected.csv'), 'utf8');
+    expect(listed).toMatch(/^2,,possible duplicate of lead [0-9a-f-]+ \(same e-mail\),ana\.garcia@example\.com/m);
+  });
 });

@@ -18,7 +18,8 @@ import { checkedMapping, defaultMapping, MappingError, toImportRow, type Mapping
 import { ProgressLine, UsageError, configFor, formatCount, parseOptionsWithSubject, perSecond, runCli } from './common';
 
 const USAGE = `usage: npm run import -- FILE.csv [--mapping mapping.json] [--source SOURCE] [--campaign NAME]
-                      [--list NAME_OR_ID] [--dry-run] [--rejected FILE] [--actor NAME] [--data-dir ./data]
+                      [--list NAME_OR_ID] [--skip-duplicates] [--dry-run] [--rejected FILE] [--actor NAME]
+                      [--data-dir ./data]
 
   FILE.csv    comma- or semicolon-separated, with a header row; UTF-8 (a BOM is fine)
   --mapping   a JSON object { "CSV header": "field" } (fields: source, campaign, occurredAt, ownerId,
@@ -29,6 +30,10 @@ const USAGE = `usage: npm run import -- FILE.csv [--mapping mapping.json] [--sou
   --source    the source of rows that name none (WEB_FORM, TRADE_FAIR, ...)
   --campaign  the campaign of rows that name none
   --list      put the imported leads into this static list (its id, or its name: made if missing)
+  --skip-duplicates  leave out rows that may be a person already known (an open lead or a contact
+              with the same e-mail, or the same name at the same company, or an earlier row);
+              they go to the rejected-rows file. Without it they are imported and carry
+              possibleDuplicates
   --dry-run   check every row as the import would, and write nothing
   --rejected  where to write the rejected rows (default: FILE.rejected.csv)
   --actor     who the events name as having imported (default: import:<your user name>)
@@ -39,7 +44,8 @@ import recorded it stays now. Rows are idempotent: the same row imported again i
 const BATCH = 500;
 
 const IMPORT = `mutation Import($input: ImportLeadsInput!) { importLeads(input: $input) {
-  created alreadyImported valid rejected results { index outcome leadId code message errors { field message } } } }`;
+  created alreadyImported valid duplicatesSkipped rejected
+  results { index outcome leadId code message errors { field message } duplicates { kind id matchedOn } } } }`;
 const FIND_LIST = `query List($id: ID!) { leadList(id: $id) { id kind archived } }`;
 const LISTS = `query Lists($after: String) { leadLists(first: 200, after: $after) {
   pageInfo { hasNextPage endCursor } edges { node { id name kind } } } }`;
@@ -51,9 +57,10 @@ export interface ImportOptions {
   defaults: RowDefaults;
   list?: string;
   dryRun: boolean;
+  skipDuplicates?: boolean;
   actor: string;
   rejectedFile: string;
-  onProgress?(progress: { rows: number; created: number; alreadyImported: number; rejected: number; elapsedMs: number }): void;
+  onProgress?(progress: { rows: number; created: number; alreadyImported: number; duplicatesSkipped: number; rejected: number; elapsedMs: number }): void;
 }
 
 export interface ImportSummary {
@@ -61,6 +68,7 @@ export interface ImportSummary {
   created: number;
   alreadyImported: number;
   valid: number;
+  duplicatesSkipped: number;
   rejected: number;
   listId?: string;
   elapsedMs: number;
@@ -70,11 +78,12 @@ export interface ImportSummary {
 
 interface RowResult {
   index: number;
-  outcome: 'CREATED' | 'ALREADY_IMPORTED' | 'VALID' | 'REJECTED';
+  outcome: 'CREATED' | 'ALREADY_IMPORTED' | 'VALID' | 'DUPLICATE_SKIPPED' | 'REJECTED';
   leadId?: string;
   code?: string;
   message?: string;
   errors: { field: string; message: string }[];
+  duplicates: { kind: string; id: string; matchedOn: string }[];
 }
 
 export class ImportFailedError extends Error {
@@ -122,7 +131,7 @@ export const importLeadsFromCsv = async (app: Application, options: ImportOption
   const parser = createReadStream(options.file).pipe(
     parse({ columns: true, bom: true, delimiter: [',', ';'], skip_empty_lines: true, trim: true, info: true, relax_column_count: true }),
   );
-  const summary: ImportSummary = { rows: 0, created: 0, alreadyImported: 0, valid: 0, rejected: 0, listId, elapsedMs: 0 };
+  const summary: ImportSummary = { rows: 0, created: 0, alreadyImported: 0, valid: 0, duplicatesSkipped: 0, rejected: 0, listId, elapsedMs: 0 };
   let headers: string[] | undefined;
   let mapping: Mapping | undefined;
   const rejectedLines: string[] = [];
@@ -130,20 +139,21 @@ export const importLeadsFromCsv = async (app: Application, options: ImportOption
 
   const flush = async () => {
     if (batch.length === 0) return;
-    const answer = await run<{ importLeads: { created: number; alreadyImported: number; valid: number; rejected: number; results: RowResult[] } }>(IMPORT, {
-      input: { rows: batch.map((entry) => entry.row), listId, dryRun: options.dryRun },
+    type Answer = { importLeads: Omit<ImportSummary, 'rows' | 'listId' | 'elapsedMs' | 'rejectedFile'> & { results: RowResult[] } };
+    const answer = await run<Answer>(IMPORT, {
+      input: { rows: batch.map((entry) => entry.row), listId, dryRun: options.dryRun, skipDuplicates: options.skipDuplicates ?? false },
     });
-    const { created, alreadyImported, valid, rejected, results } = answer.importLeads;
-    Object.assign(summary, {
-      rows: summary.rows + batch.length,
-      created: summary.created + created,
-      alreadyImported: summary.alreadyImported + alreadyImported,
-      valid: summary.valid + valid,
-      rejected: summary.rejected + rejected,
-    });
-    for (const result of results.filter((r) => r.outcome === 'REJECTED')) {
+    const { results, ...counts } = answer.importLeads;
+    summary.rows += batch.length;
+    for (const key of ['created', 'alreadyImported', 'valid', 'duplicatesSkipped', 'rejected'] as const) summary[key] += counts[key];
+    for (const result of results.filter((r) => r.outcome === 'REJECTED' || r.outcome === 'DUPLICATE_SKIPPED')) {
       const { line, record } = batch[result.index]!;
-      const problems = result.errors.length > 0 ? result.errors : [{ field: '', message: result.message ?? result.code ?? 'rejected' }];
+      const problems =
+        result.outcome === 'DUPLICATE_SKIPPED'
+          ? result.duplicates.map((d) => ({ field: '', message: `possible duplicate of ${d.kind.toLowerCase()} ${d.id} (${d.matchedOn === 'EMAIL' ? 'same e-mail' : 'same name and company'})` }))
+          : result.errors.length > 0
+            ? result.errors
+            : [{ field: '', message: result.message ?? result.code ?? 'rejected' }];
       for (const problem of problems) {
         rejectedLines.push([String(line), problem.field, problem.message, ...headers!.map((header) => record[header] ?? '')].map(csvCell).join(','));
       }
@@ -165,6 +175,7 @@ export const importLeadsFromCsv = async (app: Application, options: ImportOption
   }
   await flush();
 
+  // Rows rejected, and rows skipped as duplicates: what the operator has to look at.
   if (rejectedLines.length > 0) {
     writeFileSync(options.rejectedFile, [['row', 'field', 'reason', ...(headers ?? [])].map(csvCell).join(','), ...rejectedLines, ''].join('\n'));
     summary.rejectedFile = options.rejectedFile;
@@ -180,6 +191,7 @@ if (require.main === module) {
       campaign: { type: 'string' },
       list: { type: 'string' },
       'dry-run': { type: 'boolean' },
+      'skip-duplicates': { type: 'boolean' },
       rejected: { type: 'string' },
       actor: { type: 'string' },
     });
@@ -206,6 +218,7 @@ if (require.main === module) {
         defaults: { source: args.source, campaign: args.campaign },
         list: args.list,
         dryRun: args['dry-run'] ?? false,
+        skipDuplicates: args['skip-duplicates'] ?? false,
         actor: args.actor ?? `import:${os.userInfo().username}`,
         rejectedFile: args.rejected ?? file.replace(/(\.csv)?$/i, '.rejected.csv'),
         onProgress: (p) =>
@@ -220,10 +233,12 @@ if (require.main === module) {
         `import${args['dry-run'] ? ' (dry run, nothing written)' : ''}: ${formatCount(summary.rows)} rows in ${(summary.elapsedMs / 1000).toFixed(1)} s ` +
           `(${perSecond(summary.rows, summary.elapsedMs)} rows/s): ` +
           (args['dry-run'] ? `${formatCount(summary.valid)} valid` : `${formatCount(summary.created)} created, ${formatCount(summary.alreadyImported)} already imported`) +
+          (args['skip-duplicates'] ? `, ${formatCount(summary.duplicatesSkipped)} duplicates skipped` : '') +
           `, ${formatCount(summary.rejected)} rejected` +
           (summary.listId ? `; in list ${summary.listId}` : '') +
           (summary.rejectedFile ? `\nrejected rows (row, field, reason): ${summary.rejectedFile}` : ''),
       );
+      // Skipped duplicates were asked for; rejected rows are a problem to look at.
       return summary.rejected > 0 ? 1 : 0;
     } finally {
       await app.close();

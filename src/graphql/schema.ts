@@ -5,6 +5,7 @@ import { AccountResolver } from './resolvers/accounts';
 import { AuditResolver } from './resolvers/audit';
 import { KpiResolver, RetrospectiveResolver } from './resolvers/insights';
 import { ContactResolver } from './resolvers/contacts';
+import { LeadDuplicatesResolver } from './resolvers/leadDuplicates';
 import { LeadImportResolver } from './resolvers/leadImport';
 import { LeadListResolver, LeadListsOfLeadResolver } from './resolvers/leadLists';
 import { LeadResolver } from './resolvers/leads';
@@ -33,7 +34,7 @@ let built: Promise<GraphQLSchema> | undefined;
 /** Built once per process: type-graphql's metadata is global and rebuilding is slow (#1248). */
 export const buildCrmSchema = (): Promise<GraphQLSchema> =>
   (built ??= buildSchema({
-    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, KpiResolver, RetrospectiveResolver, ScoringResolver, AuditResolver, SystemResolver, PersonalDataResolver, LeadListResolver, LeadListsOfLeadResolver, LeadImportResolver],
+    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, KpiResolver, RetrospectiveResolver, ScoringResolver, AuditResolver, SystemResolver, PersonalDataResolver, LeadListResolver, LeadListsOfLeadResolver, LeadImportResolver, LeadDuplicatesResolver],
     authChecker,
     authMode: 'error',
     validate: { forbidUnknownValues: false },

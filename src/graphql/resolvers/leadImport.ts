@@ -7,8 +7,12 @@
  */
 import { validate } from 'class-validator';
 import { Arg, Authorized, Ctx, Mutation, Resolver } from 'type-graphql';
-import { handleCommand } from '../../core/commandHandler';
-import { ValidationError } from '../../core/errors';
+import { handleCommand, type CommandContext } from '../../core/commandHandler';
+import { ValidationError, type FieldProblem } from '../../core/errors';
+import { findPossibleDuplicates } from '../../../projections/leads/duplicateQueries';
+import { duplicateKeysOf } from '../../../projections/leads/leadView';
+import type { CaptureLead } from '../../domain/leads/decide';
+import { DuplicateCandidate } from '../types/duplicates';
 import type { GlobalPosition } from '../../core/eventStore';
 import { plainInput } from '../../core/json';
 import { MAX_LEADS_PER_LIST_COMMAND } from '../../domain/leadLists/decide';
@@ -42,40 +46,78 @@ export class LeadImportResolver {
     if (input.rows.length > MAX_IMPORT_ROWS) {
       throw new ValidationError([{ field: 'rows', message: `at most ${MAX_IMPORT_ROWS} rows per request` }]);
     }
+    const dryRun = input.dryRun ?? false;
     const results: ImportLeadRowResult[] = new Array(input.rows.length);
+    // Checked first, in row order, so that "an earlier row of this request" means the same on every run.
+    const prepared = await Promise.all(input.rows.map((row, index) => prepareRow(context, row, index)));
+    const seen = new Map<string, string>();
+    const toCapture: PreparedRow[] = [];
+    for (const entry of prepared) {
+      if ('rejected' in entry) {
+        results[entry.rejected.index] = entry.rejected;
+        continue;
+      }
+      const duplicates = await duplicatesOf(context, entry, seen);
+      if (duplicates.length > 0 && input.skipDuplicates) {
+        results[entry.index] = { index: entry.index, outcome: 'DUPLICATE_SKIPPED', errors: [], duplicates };
+        continue;
+      }
+      entry.duplicates = duplicates;
+      toCapture.push(entry);
+    }
+
     let last: GlobalPosition | undefined;
     let next = 0;
     const worker = async () => {
-      for (let index = next++; index < input.rows.length; index = next++) {
-        const { result, position } = await importRow(context, input.rows[index]!, index, input.dryRun ?? false);
-        results[index] = result;
+      for (let at = next++; at < toCapture.length; at = next++) {
+        const entry = toCapture[at]!;
+        const { result, position } = await captureRow(context, entry, dryRun);
+        results[entry.index] = result;
         if (position !== undefined && (last === undefined || context.app.store.comparePositions(position, last) > 0)) last = position;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENT_ROWS, input.rows.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(CONCURRENT_ROWS, toCapture.length) }, worker));
 
-    if (input.listId && !input.dryRun) {
+    if (input.listId && !dryRun) {
       const leadIds = results.flatMap((result) => (result.leadId ? [result.leadId] : []));
       const position = await addToList(context, input.listId, leadIds);
       if (position !== undefined) last = position;
     }
     if (last !== undefined) await context.app.readModels.waitForPosition(last);
     const count = (outcome: ImportLeadRowResult['outcome']) => results.filter((result) => result.outcome === outcome).length;
-    return { created: count('CREATED'), alreadyImported: count('ALREADY_IMPORTED'), valid: count('VALID'), rejected: count('REJECTED'), results };
+    return {
+      created: count('CREATED'),
+      alreadyImported: count('ALREADY_IMPORTED'),
+      valid: count('VALID'),
+      duplicatesSkipped: count('DUPLICATE_SKIPPED'),
+      rejected: count('REJECTED'),
+      results,
+    };
   }
 }
 
-const importRow = async (
-  context: GraphQLContext,
-  row: ImportLeadRowInput,
-  index: number,
-  dryRun: boolean,
-): Promise<{ result: ImportLeadRowResult; position?: GlobalPosition }> => {
+interface PreparedRow {
+  index: number;
+  leadId: string;
+  command: { type: 'CaptureLead'; data: CaptureLead['data'] };
+  commandContext: CommandContext;
+  duplicates?: DuplicateCandidate[];
+}
+
+const rejectedRow = (index: number, code: string, message: string, errors: FieldProblem[]): ImportLeadRowResult => ({
+  index,
+  outcome: 'REJECTED',
+  code,
+  message,
+  errors,
+  duplicates: [],
+});
+
+/** The row checked as captureLead checks its input, and turned into its command; or why not. */
+const prepareRow = async (context: GraphQLContext, row: ImportLeadRowInput, index: number): Promise<PreparedRow | { rejected: ImportLeadRowResult }> => {
   const problems = flattenValidationErrors(await validate(row, { forbidUnknownValues: false }), '');
   if (problems.length > 0) {
-    return {
-      result: { index, outcome: 'REJECTED', code: 'BAD_USER_INPUT', message: problems.map((p) => `${p.field} ${p.message}`).join('; '), errors: problems },
-    };
+    return { rejected: rejectedRow(index, 'BAD_USER_INPUT', problems.map((p) => `${p.field} ${p.message}`).join('; '), problems) };
   }
   try {
     const plain = plainInput({ ...row });
@@ -84,20 +126,57 @@ const importRow = async (
     const { commandId, id: leadId } = newEntityIds(context, 'CaptureLead', idempotencyKey, 'lead');
     const commandContext = commandContextFor(context, 'CaptureLead', plain, commandId, IMPORT_BACKDATE_LIMIT_DAYS);
     const command = { type: 'CaptureLead', data: { ...fields, source: fields.source as LeadSource, leadId } } as const;
+    return { index, leadId, command, commandContext };
+  } catch (error) {
+    return { rejected: rejectedFor(index, error) };
+  }
+};
+
+/**
+ * Who the row may be: known people (not the row's own lead from an earlier run of the same
+ * import), and earlier rows of this request.
+ */
+const duplicatesOf = async (context: GraphQLContext, entry: PreparedRow, seen: Map<string, string>): Promise<DuplicateCandidate[]> => {
+  const { person, company } = entry.command.data;
+  const known = await findPossibleDuplicates(context.app.readDb, { person, company }, entry.leadId);
+  const keys = duplicateKeysOf({ person: person ?? null, company: company ?? null });
+  const inRequest: DuplicateCandidate[] = [];
+  for (const [key, matchedOn] of [[keys.emailKey, 'EMAIL'], [keys.identityKey, 'NAME_AND_COMPANY']] as const) {
+    if (key === undefined) continue;
+    const earlier = seen.get(`${matchedOn}:${key}`);
+    if (earlier !== undefined && earlier !== entry.leadId && !inRequest.some((c) => c.id === earlier)) inRequest.push({ kind: 'LEAD', id: earlier, matchedOn });
+    if (earlier === undefined) seen.set(`${matchedOn}:${key}`, entry.leadId);
+  }
+  return [...known, ...inRequest.filter((candidate) => !known.some((k) => k.id === candidate.id))];
+};
+
+const captureRow = async (
+  context: GraphQLContext,
+  entry: PreparedRow,
+  dryRun: boolean,
+): Promise<{ result: ImportLeadRowResult; position?: GlobalPosition }> => {
+  const { index, leadId, command, commandContext } = entry;
+  const duplicates = entry.duplicates ?? [];
+  try {
     if (dryRun) {
       context.app.leadDecider.decide(command, context.app.leadDecider.initialState());
-      return { result: { index, outcome: 'VALID', errors: [] } };
+      return { result: { index, outcome: 'VALID', errors: [], duplicates } };
     }
     const outcome = await handleCommand(context.app.store, context.app.leadDecider, leadStreamId(leadId), command, commandContext);
     return {
-      result: { index, outcome: outcome.replayed ? 'ALREADY_IMPORTED' : 'CREATED', leadId, errors: [] },
+      result: { index, outcome: outcome.replayed ? 'ALREADY_IMPORTED' : 'CREATED', leadId, errors: [], duplicates },
       position: outcome.position,
     };
   } catch (error) {
-    const { code, message, fields } = extensionsOf(error);
-    if (code === 'INTERNAL_SERVER_ERROR') throw error;
-    return { result: { index, outcome: 'REJECTED', code, message, errors: fields } };
+    return { result: rejectedFor(index, error) };
   }
+};
+
+/** The error a captureLead of the row would have answered, as the row's result. */
+const rejectedFor = (index: number, error: unknown): ImportLeadRowResult => {
+  const { code, message, fields } = extensionsOf(error);
+  if (code === 'INTERNAL_SERVER_ERROR') throw error;
+  return rejectedRow(index, code, message, fields);
 };
 
 /** Puts the leads into the list, a batch per command; the list's own rules apply (static, active). */

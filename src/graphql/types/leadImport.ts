@@ -8,18 +8,20 @@ import 'reflect-metadata';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { LEAD_SOURCES } from '../../domain/leads/lead';
 import { enumOf, SHORT } from '../shared/common';
+import { DuplicateCandidate } from './duplicates';
 import { CompanyInput, InterestInput, PersonInput } from './leads';
 
 export const MAX_IMPORT_ROWS = 500;
 
-export const IMPORT_OUTCOMES = ['CREATED', 'ALREADY_IMPORTED', 'VALID', 'REJECTED'] as const;
+export const IMPORT_OUTCOMES = ['CREATED', 'ALREADY_IMPORTED', 'VALID', 'DUPLICATE_SKIPPED', 'REJECTED'] as const;
 export type ImportOutcome = (typeof IMPORT_OUTCOMES)[number];
 export const ImportOutcomeEnum = enumOf(IMPORT_OUTCOMES);
 registerEnumType(ImportOutcomeEnum, {
   name: 'ImportOutcome',
   description:
     'CREATED: a new lead. ALREADY_IMPORTED: the same row (same idempotency key and content) made its lead before. ' +
-    'VALID: a dry run found nothing wrong. REJECTED: see errors',
+    'VALID: a dry run found nothing wrong. DUPLICATE_SKIPPED: with skipDuplicates, a row that may be a person already known ' +
+    '(see duplicates). REJECTED: see errors',
 });
 
 /** As PersonInput, with a missing last name refused per row (by PersonInput's own check), not per request. */
@@ -66,6 +68,14 @@ export class ImportLeadsInput {
 
   @Field(() => Boolean, { nullable: true, description: 'Check every row as an import would, and write nothing' })
   dryRun?: boolean;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'Leave out rows that may be a person already known (an open lead or a contact with the same e-mail, or the same ' +
+      'name at the same company, or an earlier row of this request); without it they are captured and carry possibleDuplicates',
+  })
+  skipDuplicates?: boolean;
 }
 
 @ObjectType()
@@ -82,6 +92,8 @@ export class ImportLeadRowResult {
   @Field(() => String, { nullable: true, description: 'The error code a captureLead of this row would answer' }) code?: string;
   @Field(() => String, { nullable: true }) message?: string;
   @Field(() => [ImportFieldProblem]) errors!: ImportFieldProblem[];
+  @Field(() => [DuplicateCandidate], { description: 'Who the row may be (a skipped duplicate, or a lead captured all the same)' })
+  duplicates!: DuplicateCandidate[];
 }
 
 @ObjectType()
@@ -89,6 +101,7 @@ export class ImportLeadsPayload {
   @Field(() => Int) created!: number;
   @Field(() => Int) alreadyImported!: number;
   @Field(() => Int) valid!: number;
+  @Field(() => Int) duplicatesSkipped!: number;
   @Field(() => Int) rejected!: number;
   @Field(() => [ImportLeadRowResult]) results!: ImportLeadRowResult[];
 }
