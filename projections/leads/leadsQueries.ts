@@ -22,6 +22,8 @@ export interface LeadFilter {
   minScore?: number;
   /** Only the leads of this list: those put into a static list, those a dynamic list's filter matches. */
   listId?: string;
+  /** One lead, if it matches the rest: whether a change notification concerns a subscriber. */
+  id?: string;
 }
 
 /** NEWEST: latest capture first. SCORE: highest score first, unscored last, then latest capture. */
@@ -96,6 +98,7 @@ const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: str
   equalTo('source', filter.source);
   equalTo('campaign', filter.campaign);
   equalTo('owner_id', filter.ownerId);
+  equalTo('id', filter.id);
   const search = searchKey(filter.search ?? '');
   if (search !== '') {
     conditions.push(`search_text LIKE ? ESCAPE '\\'`);

@@ -64,5 +64,6 @@ export type LeadListEvent =
   | LeadListArchived
   | LeadListAssigned;
 
-export const LEAD_LIST_STREAM_PREFIX = 'lead-list-';
+/** Not `lead-...`: a lead list's stream must not read as a lead's (`isLeadStream`). */
+export const LEAD_LIST_STREAM_PREFIX = 'leadlist-';
 export const leadListStreamId = (listId: string): string => `${LEAD_LIST_STREAM_PREFIX}${listId}`;

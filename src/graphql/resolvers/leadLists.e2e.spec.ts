@@ -81,7 +81,7 @@ describe('static lead lists', () => {
     expect(active).not.toContain(created.id);
     expect(all).toContain(created.id);
 
-    const history = (await api.gql(HISTORY, { streamId: `lead-list-${created.id}` })).data!.history;
+    const history = (await api.gql(HISTORY, { streamId: `leadlist-${created.id}` })).data!.history;
     expect(history.map((event: any) => event.type)).toEqual([
       'LeadListCreated',
       'LeadsAddedToList',
@@ -140,7 +140,7 @@ describe('assignLeadList', () => {
     expect(result.list.lastAssignment).toMatchObject({ strategy: 'ROUND_ROBIN', owners: ['ana', 'ben'], onlyUnassigned: true, planned: 3, by: 'mia' });
     expect(await ownersOf(list.id)).toEqual({ [leads[0]!]: 'ana', [leads[1]!]: 'zoe', [leads[2]!]: 'ben', [leads[3]!]: 'ana', [leads[4]!]: null });
 
-    const plan = (await api.gql(HISTORY, { streamId: `lead-list-${list.id}` })).data!.history.at(-1);
+    const plan = (await api.gql(HISTORY, { streamId: `leadlist-${list.id}` })).data!.history.at(-1);
     expect(plan.type).toBe('LeadListAssigned');
     const leadHistory = (await api.gql(HISTORY, { streamId: `lead-${leads[0]}` })).data!.history;
     expect(leadHistory.at(-1)).toMatchObject({ type: 'LeadAssigned', causationId: plan.id, data: { ownerId: 'ana' } });
@@ -149,7 +149,7 @@ describe('assignLeadList', () => {
     const again = await ok(ASSIGN, { listId: list.id, owners: ['ana', 'ben'], strategy: 'ROUND_ROBIN', idempotencyKey: 'rr-1' });
     expect(again).toMatchObject({ planned: 3, assigned: 3 });
     expect((await api.gql(HISTORY, { streamId: `lead-${leads[0]}` })).data!.history).toHaveLength(leadHistory.length);
-    expect((await api.gql(HISTORY, { streamId: `lead-list-${list.id}` })).data!.history.filter((e: any) => e.type === 'LeadListAssigned')).toHaveLength(1);
+    expect((await api.gql(HISTORY, { streamId: `leadlist-${list.id}` })).data!.history.filter((e: any) => e.type === 'LeadListAssigned')).toHaveLength(1);
   });
 
   it('LEAST_LOADED gives each lead to the owner with the fewest open leads', async () => {
