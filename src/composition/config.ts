@@ -45,6 +45,11 @@ export interface CrmConfig {
   readStore: ReadStoreConfig;
   /** How many days back a business fact may be dated (CRM_BACKDATE_LIMIT_DAYS). */
   backdateLimitDays: number;
+  /**
+   * Notifications one subscriber may have waiting before it is disconnected as too slow
+   * (CRM_SUBSCRIPTION_QUEUE, default 1000).
+   */
+  subscriptionQueue: number;
   /** The lead scoring rules in use (CRM_SCORING_FILE, or the built-in ones). */
   scoringRules: ScoringRules;
   /** LOG_LEVEL: info by default, silent when NODE_ENV=test (tests stay quiet). */
@@ -139,6 +144,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv, overrides: ConfigOverrides = 
     pipeline: fromFile('CRM_PIPELINE_FILE', env.CRM_PIPELINE_FILE, loadPipeline),
     scoringRules: fromFile('CRM_SCORING_FILE', env.CRM_SCORING_FILE, loadScoringRules),
     backdateLimitDays: backdateLimitDays(env),
+    subscriptionQueue: subscriptionQueue(env),
     maxBody,
     production: env.NODE_ENV === 'production',
     explorer: explorer(env),
@@ -291,6 +297,14 @@ const backdateLimitDays = (env: NodeJS.ProcessEnv): number => {
   } catch (error) {
     throw new ConfigurationError('CRM_BACKDATE_LIMIT_DAYS', messageOf(error));
   }
+};
+
+const subscriptionQueue = (env: NodeJS.ProcessEnv): number => {
+  const value = env.CRM_SUBSCRIPTION_QUEUE || '1000';
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1_000_000) {
+    throw new ConfigurationError('CRM_SUBSCRIPTION_QUEUE', `must be a whole number from 1 to 1000000, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
 };
 
 const logLevel = (env: NodeJS.ProcessEnv): LogLevel => {

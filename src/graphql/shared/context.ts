@@ -10,4 +10,15 @@ export interface GraphQLContext {
   correlationId: string;
   /** Read once per request, so all events of one request carry the same time. */
   requestTime: Date;
+  /** Set on a subscription's connection only. */
+  live?: LiveConnection;
+}
+
+/** A subscription's connection (WebSocket): the feed it follows, and how to drop it. */
+export interface LiveConnection {
+  feed: import('../subscriptions/changeFeed').ChangeFeed;
+  /** Notifications one subscriber may have waiting before it is dropped as too slow. */
+  maxQueued: number;
+  /** Closes the connection with a close code and reason the client sees. */
+  close(code: number, reason: string): void;
 }

@@ -95,6 +95,11 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   history: AUDIT,
   auditTrail: AUDIT,
   conversionTrace: AUDIT,
+  // Subscriptions: the same readers as the queries they follow.
+  leadChanged: LEAD_READERS,
+  opportunityChanged: SALES_READERS,
+  pipelineChanged: [...SALES_READERS, 'auditor'],
+  events: AUDIT, // the event export's readers
   // Personal data (GDPR): what is held about a person, and erasing it.
   personalData: PRIVACY,
   erasePersonalData: PRIVACY,
@@ -137,7 +142,7 @@ export const rolesDescription = (operation: string): string => {
 
 /** Writes each root field's roles into its description, so the SDL documents the table. */
 export const describeRoles = (schema: GraphQLSchema): void => {
-  for (const type of [schema.getQueryType(), schema.getMutationType()]) {
+  for (const type of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) {
     for (const field of Object.values(type?.getFields() ?? {})) {
       const line = rolesDescription(field.name);
       field.description = field.description ? `${field.description}\n\n${line}` : line;
