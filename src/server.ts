@@ -155,7 +155,7 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
   );
   expressApp.use(refuseUnreadableBodies);
 
-  const subscriptions = await attachSubscriptions(httpServer, { app, schema, verify: (header) => tokens.verify(header), maxQueued: config.subscriptionQueue });
+  const subscriptions = await attachSubscriptions(httpServer, { app, schema, verify: (header) => tokens.verify(header), maxQueued: config.subscriptionQueue, maxLagMs: config.subscriptionMaxLagMs });
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, resolve);

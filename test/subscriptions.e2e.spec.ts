@@ -10,7 +10,7 @@ import { startTestServer, TEST_SECRET, type TestServer } from './support/testSer
 
 let api: TestServer;
 beforeAll(async () => {
-  api = await startTestServer({ env: { CRM_SUBSCRIPTION_QUEUE: '25' } });
+  api = await startTestServer({ env: { CRM_SUBSCRIPTION_MAX_LAG: '2' } });
 });
 afterAll(async () => {
   await api.stop();

@@ -38,7 +38,9 @@ const follow = <T>(context: GraphQLContext, map: (event: RecordedEvent) => Promi
   const queue = eventQueue<T>({
     map,
     maxQueued: live.maxQueued,
-    onOverflow: () => live.close(SLOW_CONSUMER, `Slow consumer: more than ${live.maxQueued} notifications waiting`),
+    maxLagMs: live.maxLagMs,
+    onOverflow: () =>
+      live.close(SLOW_CONSUMER, `Slow consumer: notifications waited more than ${live.maxLagMs / 1000} s, or more than ${live.maxQueued} of them`),
     onEnd: () => stop(),
   });
   stop = live.feed.listen(queue.push);

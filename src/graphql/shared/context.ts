@@ -17,8 +17,9 @@ export interface GraphQLContext {
 /** A subscription's connection (WebSocket): the feed it follows, and how to drop it. */
 export interface LiveConnection {
   feed: import('../subscriptions/changeFeed').ChangeFeed;
-  /** Notifications one subscriber may have waiting before it is dropped as too slow. */
+  /** Notifications one subscriber may have waiting, and for how long, before it is dropped as too slow. */
   maxQueued: number;
+  maxLagMs: number;
   /** Closes the connection with a close code and reason the client sees. */
   close(code: number, reason: string): void;
 }

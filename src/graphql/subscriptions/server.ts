@@ -62,8 +62,9 @@ export const attachSubscriptions = async (
     schema: GraphQLSchema;
     /** The identity of an Authorization header; throws when the token cannot be trusted. */
     verify(header: string | undefined): Promise<Identity | undefined>;
-    /** Notifications a subscriber may have waiting before it is dropped as too slow. */
+    /** Notifications a subscriber may have waiting, and for how long, before it is dropped as too slow. */
     maxQueued: number;
+    maxLagMs: number;
     path?: string;
   },
 ): Promise<SubscriptionServer> => {
@@ -129,7 +130,7 @@ export const attachSubscriptions = async (
           identity: state?.identity,
           correlationId: newId(),
           requestTime: new Date(),
-          live: { feed, maxQueued: options.maxQueued, close: (code, reason) => ctx.extra.socket.close(code, reason) },
+          live: { feed, maxQueued: options.maxQueued, maxLagMs: options.maxLagMs, close: (code, reason) => ctx.extra.socket.close(code, reason) },
         };
         return { schema, document, variableValues: variables, operationName: payload.operationName, contextValue };
       },
