@@ -5,6 +5,8 @@
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { buildCrmSchema } from '../src/graphql/schema';
+import { OPERATION_ROLES, ROLES } from '../src/graphql/shared/roles';
 import { mintToken } from '../src/identity/jwt';
 import { startTestServer, TEST_SECRET, type TestServer } from './support/testServer';
 
@@ -106,6 +108,27 @@ describe('who may subscribe', () => {
     const sub = subscribe(client, `subscription { leadChanged { eventType } }`);
     await sub.waitFor(1, 2_000);
     expect(closed?.code).toBe(4403);
+  });
+
+  it.each([...ROLES, 'made-up'])('%s may start exactly the subscriptions the role table allows', async (role) => {
+    const client = await connect(await token(`user-${role}`, [role]));
+    const documents: Record<string, string> = {
+      leadChanged: 'subscription { leadChanged { eventType } }',
+      opportunityChanged: 'subscription { opportunityChanged { eventType } }',
+      pipelineChanged: 'subscription { pipelineChanged { eventType } }',
+      events: 'subscription { events(filter: { types: ["NoSuchEvent"] }) { id } }',
+    };
+    expect(Object.keys(documents).sort()).toEqual(Object.keys((await buildCrmSchema()).getSubscriptionType()!.getFields()).sort());
+    await Promise.all(
+      Object.entries(documents).map(async ([name, query]) => {
+        const sub = subscribe(client, query);
+        await sub.waitFor(1, 1_000);
+        const codes = sub.errors.map((error: any) => error.extensions?.code);
+        if (role === 'admin' || (OPERATION_ROLES[name] as readonly string[]).includes(role)) expect(codes, `${role} may follow ${name}`).not.toContain('FORBIDDEN');
+        else expect(codes, `${role} may not follow ${name}`).toEqual(['FORBIDDEN']);
+        sub.stop();
+      }),
+    );
   });
 
   it('applies the role table: a sales user may not follow the raw events', async () => {

@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import { getOperationAST, GraphQLError, parse, validate, type GraphQLSchema } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import type { useServer as UseServer } from 'graphql-ws/dist/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Application } from '../../composition/application';
 import { newId } from '../../core/ids';
@@ -16,6 +16,11 @@ import type { GraphQLContext } from '../shared/context';
 import { formatErrorFor } from '../shared/errors';
 import { guardOperation } from '../shared/requestGuards';
 import { ChangeFeed } from './changeFeed';
+
+// graphql-ws publishes its ws adapter as a subpath export (`graphql-ws/use/ws`), which Node
+// resolves but our "node" module resolution cannot see: the types come from the file itself.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { useServer } = require('graphql-ws/use/ws') as { useServer: typeof UseServer };
 
 /** graphql-ws's own code for an unauthorised connection; the reason says why. */
 export const TOKEN_REFUSED = 4401;
