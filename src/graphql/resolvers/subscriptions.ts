@@ -71,9 +71,9 @@ export class SubscriptionResolver {
       return follow(ctx, async (event) => {
         const leadId = leadIdOf(event);
         if (leadId === undefined) return undefined;
-        const view = hasCriteria(filter)
-          ? (await findLeads(ctx.app.readDb, { filter: { ...filter, id: leadId }, first: 1 })).nodes[0]
-          : (await feed.shared(`lead:${event.id}`, () => findLeads(ctx.app.readDb, { filter: { id: leadId }, first: 1 }))).nodes[0];
+        // Subscribers with the same filter share one read of the lead per event.
+        const key = `lead:${event.id}:${hasCriteria(filter) ? JSON.stringify(filter) : ''}`;
+        const view = (await feed.shared(key, () => findLeads(ctx.app.readDb, { filter: { ...filter, id: leadId }, first: 1 }))).nodes[0];
         return view && { eventType: event.type, eventId: event.id, position: event.position, lead: toLead(view, ctx) };
       });
     },
@@ -90,10 +90,12 @@ export class SubscriptionResolver {
     subscribe: ({ args, context }) => {
       const ctx = context as GraphQLContext;
       const filter = plainInput((args.filter ?? {}) as OpportunityFilterQuery);
+      const { feed } = liveOf(ctx);
       return follow(ctx, async (event) => {
         const opportunityId = opportunityIdOf(event);
         if (opportunityId === undefined) return undefined;
-        const view = (await findOpportunities(ctx.app.readDb, { filter: { ...filter, id: opportunityId }, first: 1 })).nodes[0];
+        const key = `opportunity:${event.id}:${hasCriteria(filter) ? JSON.stringify(filter) : ''}`;
+        const view = (await feed.shared(key, () => findOpportunities(ctx.app.readDb, { filter: { ...filter, id: opportunityId }, first: 1 }))).nodes[0];
         return view && { eventType: event.type, eventId: event.id, position: event.position, opportunity: toOpportunity(view, ctx) };
       });
     },
