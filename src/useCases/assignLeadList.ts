@@ -7,11 +7,12 @@
  */
 import { findLeads, type LeadFilter } from '../../projections/leads/leadsQueries';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import type { Application } from '../composition/application';
 import { handleCommand, readStreamOrEmpty, type CommandContext } from '../core/commandHandler';
-import { foldEvents } from '../core/decider';
+import { foldEvents, type Decider } from '../core/decider';
 import { InvalidTransitionError, NotFoundError, ValidationError } from '../core/errors';
-import type { GlobalPosition } from '../core/eventStore';
+import type { EventStore, GlobalPosition } from '../core/eventStore';
+import type { LeadCommand } from '../domain/leads/decide';
+import type { LeadEvent, LeadState } from '../domain/leads/lead';
 import { deterministicId } from '../core/ids';
 import type { ListLead } from '../domain/leadLists/assignment';
 import { createLeadListDecider } from '../domain/leadLists/decide';
@@ -42,8 +43,15 @@ export interface AssignLeadListOutcome {
   lastPosition?: GlobalPosition;
 }
 
+/** What an assignment uses of the application. */
+export interface AssignmentDependencies {
+  store: EventStore;
+  readDb: SqlDatabase;
+  leadDecider: Decider<LeadState, LeadCommand, LeadEvent>;
+}
+
 export const assignLeadList = async (
-  app: Application,
+  app: AssignmentDependencies,
   context: CommandContext,
   request: AssignLeadListRequest,
   options: { authorizeList?: (listId: string) => void } = {},

@@ -8,6 +8,7 @@
  */
 import type { Application } from '../../composition/application';
 import type { GlobalPosition, RecordedEvent, Subscription } from '../../core/eventStore';
+import type { ChangeFeedView } from '../shared/context';
 
 type Listener = (event: RecordedEvent) => void;
 
@@ -15,7 +16,7 @@ type Listener = (event: RecordedEvent) => void;
 const READ_MODEL_WAIT_MS = 10_000;
 const SHARED_VIEWS = 2_000;
 
-export class ChangeFeed {
+export class ChangeFeed implements ChangeFeedView {
   private readonly listeners = new Set<Listener>();
   private subscription?: Subscription;
   private pending: RecordedEvent[] = [];
