@@ -32,7 +32,7 @@ const liveOf = (context: GraphQLContext): LiveConnection => {
 };
 
 /** A subscriber's stream of answers, one per event `map` keeps. */
-const follow = <T>(context: GraphQLContext, map: (event: RecordedEvent) => Promise<T | undefined> | T | undefined): AsyncIterable<T> => {
+const follow = <T>(context: GraphQLContext, map: (event: RecordedEvent) => Promise<T | undefined> | T | undefined): AsyncIterableIterator<T> => {
   const live = liveOf(context);
   let stop = () => {};
   const queue = eventQueue<T>({
@@ -45,6 +45,12 @@ const follow = <T>(context: GraphQLContext, map: (event: RecordedEvent) => Promi
   });
   stop = live.feed.listen(queue.push);
   return queue.iterator;
+};
+
+/** The iterable once the feed follows the log: a client that writes right after subscribing is told of it. */
+const started = async <T>(context: GraphQLContext, iterable: AsyncIterable<T>): Promise<AsyncIterable<T>> => {
+  await liveOf(context).feed.ready();
+  return iterable;
 };
 
 const leadIdOf = (event: RecordedEvent): string | undefined => {
@@ -68,14 +74,14 @@ export class SubscriptionResolver {
       const ctx = context as GraphQLContext;
       const filter = plainInput((args.filter ?? {}) as LeadFilterQuery);
       const { feed } = liveOf(ctx);
-      return follow(ctx, async (event) => {
+      return started(ctx, follow(ctx, async (event) => {
         const leadId = leadIdOf(event);
         if (leadId === undefined) return undefined;
         // Subscribers with the same filter share one read of the lead per event.
         const key = `lead:${event.id}:${hasCriteria(filter) ? JSON.stringify(filter) : ''}`;
         const view = (await feed.shared(key, () => findLeads(ctx.app.readDb, { filter: { ...filter, id: leadId }, first: 1 }))).nodes[0];
         return view && { eventType: event.type, eventId: event.id, position: event.position, lead: toLead(view, ctx) };
-      });
+      }));
     },
   })
   leadChanged(
@@ -91,13 +97,13 @@ export class SubscriptionResolver {
       const ctx = context as GraphQLContext;
       const filter = plainInput((args.filter ?? {}) as OpportunityFilterQuery);
       const { feed } = liveOf(ctx);
-      return follow(ctx, async (event) => {
+      return started(ctx, follow(ctx, async (event) => {
         const opportunityId = opportunityIdOf(event);
         if (opportunityId === undefined) return undefined;
         const key = `opportunity:${event.id}:${hasCriteria(filter) ? JSON.stringify(filter) : ''}`;
         const view = (await feed.shared(key, () => findOpportunities(ctx.app.readDb, { filter: { ...filter, id: opportunityId }, first: 1 }))).nodes[0];
         return view && { eventType: event.type, eventId: event.id, position: event.position, opportunity: toOpportunity(view, ctx) };
-      });
+      }));
     },
   })
   opportunityChanged(
@@ -114,7 +120,7 @@ export class SubscriptionResolver {
       const filter = plainInput((args.filter ?? {}) as Record<string, string | undefined>);
       const { feed } = liveOf(ctx);
       let last: string | undefined;
-      return follow(ctx, async (event) => {
+      return started(ctx, follow(ctx, async (event) => {
         if (opportunityIdOf(event) === undefined) return undefined;
         const summary = await feed.shared(`pipeline:${event.id}:${JSON.stringify(filter)}`, () =>
           pipelineSummary(ctx.app.readDb, ctx.app.pipeline, filter),
@@ -123,7 +129,7 @@ export class SubscriptionResolver {
         if (figures === last) return undefined;
         last = figures;
         return { eventType: event.type, position: event.position, pipeline: toPipelineReport(summary) };
-      });
+      }));
     },
   })
   pipelineChanged(
@@ -145,7 +151,7 @@ export class SubscriptionResolver {
       const wanted = (event: RecordedEvent) =>
         (filter.types === undefined || filter.types.includes(event.type)) &&
         (filter.streamPrefix === undefined || event.streamId.startsWith(filter.streamPrefix));
-      return catchUpThenFollow(ctx, after, wanted);
+      return started(ctx, catchUpThenFollow(ctx, after, wanted));
     },
   })
   events(

@@ -19,6 +19,8 @@ export interface GraphQLContext {
 export interface ChangeFeedView {
   /** Calls `listener` with each event once the read models include it; the returned function stops it. */
   listen(listener: (event: RecordedEvent) => void): () => void;
+  /** Resolves once the feed follows the log (after a first `listen`). */
+  ready(): Promise<void>;
   /** The view `key` of an event, loaded once for every subscriber that asks. */
   shared<T>(key: string, load: () => Promise<T>): Promise<T>;
 }

@@ -1,13 +1,15 @@
 /**
  * What this instance tells its subscribers: every event appended to the log, by any instance,
  * handed on only once the read models include it, so a client that queries on receipt reads
- * what it was told. One feed per server, following the log from where it stood at start.
+ * what it was told. The feed follows the log only while someone listens: from the log's head
+ * when the first subscriber arrives, until the last one leaves (a server without subscribers
+ * pays nothing for it).
  *
  * The views subscribers turn events into (a lead, the pipeline) are read once per event for all
  * of them (`shared`), not once per subscriber.
  */
 import type { Application } from '../../composition/application';
-import type { GlobalPosition, RecordedEvent, Subscription } from '../../core/eventStore';
+import type { RecordedEvent, Subscription } from '../../core/eventStore';
 import type { ChangeFeedView } from '../shared/context';
 
 type Listener = (event: RecordedEvent) => void;
@@ -16,33 +18,35 @@ type Listener = (event: RecordedEvent) => void;
 const READ_MODEL_WAIT_MS = 10_000;
 const SHARED_VIEWS = 2_000;
 
+/** One stretch of following the log, from a first subscriber to the last one leaving. */
+interface Run {
+  subscription?: Subscription;
+  started: Promise<void>;
+  pending: RecordedEvent[];
+  draining?: Promise<void>;
+  stopped: boolean;
+}
+
 export class ChangeFeed implements ChangeFeedView {
   private readonly listeners = new Set<Listener>();
-  private subscription?: Subscription;
-  private pending: RecordedEvent[] = [];
-  private draining?: Promise<void>;
   private readonly views = new Map<string, Promise<unknown>>();
-  private closed = false;
-  /** Position of the last event handed on (undefined before the first). */
-  lastDelivered?: GlobalPosition;
+  private run?: Run;
 
-  private constructor(private readonly app: Application) {}
-
-  static async start(app: Application): Promise<ChangeFeed> {
-    const feed = new ChangeFeed(app);
-    const head = await app.store.headPosition();
-    feed.subscription = app.store.subscribeToAll({
-      fromPosition: head,
-      onEvent: (event) => feed.receive(event),
-      onError: (error) => console.error('The change feed stopped following the log', error),
-    });
-    return feed;
-  }
+  constructor(private readonly app: Pick<Application, 'store' | 'readModels'>) {}
 
   /** Calls `listener` with each event from now on; the returned function stops it. */
   listen(listener: Listener): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.run ??= this.follow();
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) void this.stop();
+    };
+  }
+
+  /** Resolves once the feed follows the log, so that nothing appended after it is missed. */
+  async ready(): Promise<void> {
+    await this.run?.started;
   }
 
   get subscribers(): number {
@@ -61,35 +65,55 @@ export class ChangeFeed implements ChangeFeedView {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await this.subscription?.stop();
     this.listeners.clear();
+    await this.stop();
   }
 
-  private receive(event: RecordedEvent): Promise<void> | void {
-    this.pending.push(event);
-    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+  private follow(): Run {
+    const run: Run = { pending: [], stopped: false, started: Promise.resolve() };
+    run.started = (async () => {
+      const head = await this.app.store.headPosition();
+      if (run.stopped) return;
+      run.subscription = this.app.store.subscribeToAll({
+        fromPosition: head,
+        onEvent: (event) => this.receive(run, event),
+        onError: (error) => console.error('The change feed stopped following the log', error),
+      });
+    })();
+    return run;
+  }
+
+  private async stop(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    this.run = undefined;
+    run.stopped = true;
+    await run.started.catch(() => undefined);
+    await run.subscription?.stop();
+  }
+
+  private receive(run: Run, event: RecordedEvent): Promise<void> | void {
+    run.pending.push(event);
+    run.draining ??= this.drain(run).finally(() => (run.draining = undefined));
     // Backpressure on the log subscription only when the read models fall far behind.
-    if (this.pending.length > 10_000) return this.draining;
+    if (run.pending.length > 10_000) return run.draining;
   }
 
-  private async drain(): Promise<void> {
-    while (this.pending.length > 0 && !this.closed) {
-      const batch = this.pending.splice(0);
+  private async drain(run: Run): Promise<void> {
+    while (run.pending.length > 0 && !run.stopped) {
+      const batch = run.pending.splice(0);
       const last = batch.at(-1)!.position;
       for (;;) {
         try {
           await this.app.readModels.waitForPosition(last, READ_MODEL_WAIT_MS);
           break;
         } catch (error) {
-          if (this.closed) return;
+          if (run.stopped) return;
           console.error(`The change feed waits for the read models to reach ${last}`, error);
         }
       }
-      for (const event of batch) {
-        this.lastDelivered = event.position;
-        for (const listener of this.listeners) listener(event);
-      }
+      if (run.stopped) return;
+      for (const event of batch) for (const listener of this.listeners) listener(event);
     }
   }
 }

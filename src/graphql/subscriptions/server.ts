@@ -74,7 +74,7 @@ export const attachSubscriptions = async (
   },
 ): Promise<SubscriptionServer> => {
   const { app, schema, verify } = options;
-  const feed = await ChangeFeed.start(app);
+  const feed = new ChangeFeed(app);
   const wss = new WebSocketServer({ server, path: options.path ?? '/graphql', maxPayload: MAX_MESSAGE_BYTES });
   const states = new WeakMap<object, ConnectionState>();
   const formatError = formatErrorFor(schema);
