@@ -23,6 +23,7 @@ import { dashboardRouter } from './dashboard/router';
 import { explorerRouter, redirectBrowsersToExplorer } from './explorer/router';
 import { EXPLORER_PATH } from './explorer/page';
 import { buildCrmSchema } from './graphql/schema';
+import { attachSubscriptions, type SubscriptionServer } from './graphql/subscriptions/server';
 import { AuthenticationError, createTokenVerifier, type TokenVerifier } from './identity/tokenVerifier';
 import { logStartup, observeApplication, type ObservabilityOptions } from './observability/observability';
 import { observeRequests } from './observability/requests';
@@ -43,6 +44,8 @@ export interface RunningServer {
   url: string;
   port: number;
   app: Application;
+  /** GraphQL subscriptions over WebSocket on the same path. */
+  subscriptions: SubscriptionServer;
   close(): Promise<void>;
 }
 
@@ -152,6 +155,7 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
   );
   expressApp.use(refuseUnreadableBodies);
 
+  const subscriptions = await attachSubscriptions(httpServer, { app, schema, verify: (header) => tokens.verify(header), maxQueued: config.subscriptionQueue, maxLagMs: config.subscriptionMaxLagMs });
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, resolve);
@@ -165,8 +169,10 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
     url: `http://${shownHost}:${port}/graphql`,
     port,
     app,
+    subscriptions,
     async close() {
       await retention?.stop();
+      await subscriptions.close();
       await apollo.stop();
       await app.close();
     },

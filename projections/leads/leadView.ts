@@ -3,7 +3,7 @@
  * (the one list of its columns, and the two mappers between them), and reading one by id,
  * which the projection and the finders both need.
  */
-import { searchKey } from '../../src/core/normalize';
+import { normalizeEmail, normalizeName, searchKey } from '../../src/core/normalize';
 import type {
   ContactOutcome,
   LeadCompany,
@@ -112,8 +112,17 @@ const STORED_AS: { readonly [Field in keyof LeadView]-?: readonly [column: strin
 
 const STORED_FIELDS = Object.entries(STORED_AS) as [keyof LeadView, readonly [string, Stored]][];
 
-/** Every column of `read_leads`: the view's, then two derived for ordering and search. */
-export const COLUMNS: readonly string[] = [...STORED_FIELDS.map(([, [column]]) => column), 'score_order', 'search_text'];
+/**
+ * Every column of `read_leads`: the view's, then those derived for ordering, search and duplicate
+ * lookups (personal: an erasure, which nulls the person, nulls them too).
+ */
+export const COLUMNS: readonly string[] = [
+  ...STORED_FIELDS.map(([, [column]]) => column),
+  'score_order',
+  'search_text',
+  'email_key',
+  'identity_key',
+];
 
 export type LeadRow = Record<string, SqlValue>;
 
@@ -152,6 +161,17 @@ const withoutNotes = (interest: LeadInterest): LeadInterest => {
   return rest;
 };
 
+/**
+ * What two leads (or a lead and a contact) are compared by to suspect they are one person: the
+ * e-mail address, or the person's name together with the company's, both normalised.
+ */
+export const duplicateKeysOf = (lead: Pick<LeadView, 'person' | 'company'>): { emailKey?: string; identityKey?: string } => {
+  const email = lead.person?.email ? normalizeEmail(lead.person.email) : undefined;
+  const name = normalizeName([lead.person?.firstName, lead.person?.lastName].filter(Boolean).join(' '));
+  const company = normalizeName(lead.company?.name ?? '');
+  return { emailKey: email, identityKey: name !== '' && company !== '' ? `${name}|${company}` : undefined };
+};
+
 /** Applied to the stored text and to the search term alike. */
 const searchTextOf = (lead: LeadView): string => {
   const { firstName, lastName, email } = lead.person ?? {};
@@ -185,6 +205,9 @@ export const toRow = (lead: LeadView): LeadRow => {
   for (const [field, [column, stored]] of STORED_FIELDS) row[column] = toColumn[stored](lead[field]);
   row.score_order = lead.score ?? UNSCORED_ORDER;
   row.search_text = searchTextOf(lead);
+  const keys = duplicateKeysOf(lead);
+  row.email_key = keys.emailKey ?? null;
+  row.identity_key = keys.identityKey ?? null;
   return row;
 };
 

@@ -164,12 +164,15 @@ describe('leads read model: erasure of a person', () => {
 
     const after = await row(live, ERASED);
     expect(after).toMatchObject({ person: null, qualification_notes: null, disqualification_notes: null, personal_data_erased: 1 });
+    // The duplicate keys are the person's e-mail and name: gone with them.
+    expect(before).toMatchObject({ email_key: 'martina@forn-central.example', identity_key: expect.stringContaining('|forncentral') });
+    expect(after).toMatchObject({ email_key: null, identity_key: null });
     expect(JSON.parse(String(after.interest))).toEqual({ product: 'Oven refit', estimatedValue: { amount: '21000.00', currency: 'EUR' } });
     // The search text keeps the company, and nothing of the person.
     expect(after.search_text).toBe(searchKey('Forn Central'));
     // What is not personal stays as it was, revision and times included: an erasure is no lead event.
     const unchanged = (r: Record<string, unknown>) => {
-      const { person: _p, interest: _i, qualification_notes: _q, search_text: _s, personal_data_erased: _e, ...rest } = r;
+      const { person: _p, interest: _i, qualification_notes: _q, search_text: _s, personal_data_erased: _e, email_key: _m, identity_key: _k, ...rest } = r;
       return rest;
     };
     expect(unchanged(after)).toEqual(unchanged(before));

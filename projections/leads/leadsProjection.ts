@@ -52,8 +52,12 @@ const CREATE_TABLE = `
     updated_at TEXT NOT NULL,
     captured_by TEXT NOT NULL,
     personal_data_erased INTEGER NOT NULL DEFAULT 0,
-    search_text TEXT NOT NULL
+    search_text TEXT NOT NULL,
+    email_key TEXT,
+    identity_key TEXT
   );
+  CREATE INDEX IF NOT EXISTS read_leads_by_email_key ON read_leads (email_key);
+  CREATE INDEX IF NOT EXISTS read_leads_by_identity_key ON read_leads (identity_key);
   CREATE INDEX IF NOT EXISTS read_leads_by_capture ON read_leads (captured_at, id);
   CREATE INDEX IF NOT EXISTS read_leads_by_status ON read_leads (status, captured_at, id);
   CREATE INDEX IF NOT EXISTS read_leads_by_owner ON read_leads (owner_id, captured_at, id);
@@ -75,8 +79,9 @@ const REWRITE_LEAD = `UPDATE read_leads SET ${COLUMNS.slice(1)
 export const leadsProjection: Projection = {
   name: 'leads',
   // 4: search text folded by src/core/normalize (ß, æ, ø... too). 5: personal data erasure
-  // (personal_data_erased; erased events' null fields taken in).
-  version: 5,
+  // (personal_data_erased; erased events' null fields taken in). 6: duplicate keys (email_key,
+  // identity_key).
+  version: 6,
   canHandle: [...LEAD_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),

@@ -2,10 +2,11 @@
  * Finders over the leads read model (`leadsProjection.ts` keeps the table): filtered pages in
  * capture or score order, and the leads a scoring run may touch.
  */
-import { ValidationError } from '../../src/core/errors';
+import { NotFoundError, ValidationError } from '../../src/core/errors';
+import { getLeadList, memberOfListCondition } from '../leadLists/leadListsProjection';
 import { searchKey } from '../../src/core/normalize';
 import type { LeadRank, LeadSource, LeadStatus } from '../../src/domain/leads/lead';
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
+import { containing, decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import { fromRow, UNSCORED_ORDER, type LeadRow, type LeadView } from './leadView';
 
@@ -19,6 +20,10 @@ export interface LeadFilter {
   search?: string;
   /** Only leads whose last score is at least this (unscored leads are left out). */
   minScore?: number;
+  /** Only the leads of this list: those put into a static list, those a dynamic list's filter matches. */
+  listId?: string;
+  /** One lead, if it matches the rest: whether a change notification concerns a subscriber. */
+  id?: string;
 }
 
 /** NEWEST: latest capture first. SCORE: highest score first, unscored last, then latest capture. */
@@ -37,24 +42,17 @@ export const findLeads = async (
   }
   const conditions: string[] = [];
   const params: SqlValue[] = [];
-  const equalTo = (column: string, value: string | undefined) => {
-    if (value === undefined) return;
-    conditions.push(`${column} = ?`);
-    params.push(value);
-  };
-  equalTo('status', filter.status);
-  equalTo('rank', filter.rank);
-  equalTo('source', filter.source);
-  equalTo('campaign', filter.campaign);
-  equalTo('owner_id', filter.ownerId);
-  const search = searchKey(filter.search ?? '');
-  if (search !== '') {
-    conditions.push(`search_text LIKE ? ESCAPE '\\'`);
-    params.push(`%${search.replace(/[\\%_]/g, (wildcard) => `\\${wildcard}`)}%`);
-  }
-  if (filter.minScore !== undefined) {
-    conditions.push('score >= ?');
-    params.push(filter.minScore);
+  addFilterConditions(filter, conditions, params);
+  if (filter.listId !== undefined) {
+    const list = await getLeadList(db, filter.listId);
+    if (!list) throw new NotFoundError('LeadList', filter.listId);
+    if (list.kind === 'STATIC') {
+      const member = memberOfListCondition(list.id);
+      conditions.push(member.condition);
+      params.push(...member.params);
+    } else {
+      addFilterConditions(list.filter ?? {}, conditions, params);
+    }
   }
 
   const total = await db.get<{ total: number }>(
@@ -86,6 +84,30 @@ export const findLeads = async (
     endCursor: cursors.at(-1),
     cursors,
   };
+};
+
+/** The SQL conditions of a filter's fields (a list aside), ANDed onto `conditions`. */
+const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: string[], params: SqlValue[]): void => {
+  const equalTo = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    conditions.push(`${column} = ?`);
+    params.push(value);
+  };
+  equalTo('status', filter.status);
+  equalTo('rank', filter.rank);
+  equalTo('source', filter.source);
+  equalTo('campaign', filter.campaign);
+  equalTo('owner_id', filter.ownerId);
+  equalTo('id', filter.id);
+  const search = searchKey(filter.search ?? '');
+  if (search !== '') {
+    conditions.push(`search_text LIKE ? ESCAPE '\\'`);
+    params.push(containing(search));
+  }
+  if (filter.minScore !== undefined) {
+    conditions.push('score >= ?');
+    params.push(filter.minScore);
+  }
 };
 
 /** Ids of the leads still being worked (not converted, not disqualified), by id, a page at a time. */

@@ -71,6 +71,8 @@ export interface OpportunityFilter {
   /** Inclusive bounds on the expected close date, YYYY-MM-DD. */
   expectedCloseFrom?: string;
   expectedCloseTo?: string;
+  /** One opportunity, if it matches the rest: whether a change notification concerns a subscriber. */
+  id?: string;
 }
 
 export type OpportunityPage = Page<OpportunityView>;
@@ -96,6 +98,7 @@ export const findOpportunities = async (
   compare('owner_id', '=', filter.ownerId);
   compare('account_id', '=', filter.accountId);
   compare('contact_id', '=', filter.contactId);
+  compare('id', '=', filter.id);
   // ISO dates compare as text.
   compare('expected_close_date', '>=', filter.expectedCloseFrom);
   compare('expected_close_date', '<=', filter.expectedCloseTo);

@@ -7,6 +7,7 @@ import { auditEventsProjection } from '../../projections/audit/auditEventsReadMo
 import { contactsProjection } from '../../projections/contacts/contactsReadModel';
 import { kpiFactsProjection } from '../../projections/kpis/kpiFactsProjection';
 import { ReadModels } from '../../projections/leadership/readModels';
+import { leadListsProjection } from '../../projections/leadLists/leadListsProjection';
 import { leadsProjection } from '../../projections/leads/leadsProjection';
 import { opportunitiesProjection } from '../../projections/opportunities/opportunitiesProjection';
 import { pipelineHistoryProjection } from '../../projections/pipelineHistory/pipelineHistoryReadModel';
@@ -81,6 +82,7 @@ export const readModelProjections = (): Projection[] => [
   contactsProjection,
   kpiFactsProjection,
   auditEventsProjection,
+  leadListsProjection,
 ];
 
 export const openApplication = async (options: ApplicationOptions): Promise<Application> => {

@@ -45,6 +45,13 @@ export interface CrmConfig {
   readStore: ReadStoreConfig;
   /** How many days back a business fact may be dated (CRM_BACKDATE_LIMIT_DAYS). */
   backdateLimitDays: number;
+  /**
+   * A subscriber is disconnected as too slow once a notification has waited longer than
+   * CRM_SUBSCRIPTION_MAX_LAG seconds (default 30) for it, or CRM_SUBSCRIPTION_QUEUE (default
+   * 10000) are waiting.
+   */
+  subscriptionQueue: number;
+  subscriptionMaxLagMs: number;
   /** The lead scoring rules in use (CRM_SCORING_FILE, or the built-in ones). */
   scoringRules: ScoringRules;
   /** LOG_LEVEL: info by default, silent when NODE_ENV=test (tests stay quiet). */
@@ -139,6 +146,8 @@ export const loadConfig = (env: NodeJS.ProcessEnv, overrides: ConfigOverrides = 
     pipeline: fromFile('CRM_PIPELINE_FILE', env.CRM_PIPELINE_FILE, loadPipeline),
     scoringRules: fromFile('CRM_SCORING_FILE', env.CRM_SCORING_FILE, loadScoringRules),
     backdateLimitDays: backdateLimitDays(env),
+    subscriptionQueue: wholeSetting(env, 'CRM_SUBSCRIPTION_QUEUE', 10_000, 1, 1_000_000),
+    subscriptionMaxLagMs: wholeSetting(env, 'CRM_SUBSCRIPTION_MAX_LAG', 30, 1, 3_600) * 1000,
     maxBody,
     production: env.NODE_ENV === 'production',
     explorer: explorer(env),
@@ -291,6 +300,14 @@ const backdateLimitDays = (env: NodeJS.ProcessEnv): number => {
   } catch (error) {
     throw new ConfigurationError('CRM_BACKDATE_LIMIT_DAYS', messageOf(error));
   }
+};
+
+const wholeSetting = (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number => {
+  const value = env[name] || String(fallback);
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ConfigurationError(name, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
 };
 
 const logLevel = (env: NodeJS.ProcessEnv): LogLevel => {

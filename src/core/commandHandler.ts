@@ -38,6 +38,11 @@ export interface CommandContext {
   idempotencyKey?: string;
   /** Digest of the command's input, to tell a replay from a reuse of its key. */
   inputHash?: string;
+  /**
+   * The fact this command follows from, when another command's event caused it (a list's
+   * assignment plan causes each lead's assignment); the command itself otherwise.
+   */
+  causationId?: string;
 }
 
 export interface HandleOptions<State = unknown> {
@@ -117,7 +122,7 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
     throw new NotFoundError(options.existingEntity.type, options.existingEntity.id);
   }
 
-  const earlier = recorded.filter((event) => event.metadata.causationId === context.commandId);
+  const earlier = recorded.filter((event) => isCausedBy(event, context));
   if (earlier.length > 0) return replay(decider, streamId, recorded, earlier, context);
 
   // A keyed command not on this stream yet: its key may have been used first elsewhere, or by a
@@ -246,13 +251,23 @@ export const toNewEvent = <Event extends DomainEvent>(
     recordedAt: context.now.toISOString(),
     occurredAt: (context.occurredAt ?? context.now).toISOString(),
     correlationId: context.correlationId,
-    causationId: context.commandId,
+    causationId: context.causationId ?? context.commandId,
     schemaVersion: SCHEMA_VERSION,
     commandType: context.commandType,
     ...(context.idempotencyKey === undefined ? {} : { idempotencyKey: context.idempotencyKey }),
     ...(context.inputHash === undefined ? {} : { inputHash: context.inputHash }),
   },
 });
+
+/**
+ * Whether this command's events are on the stream already (then the command is a replay). A
+ * command caused by another fact names that fact as causation; on one stream, the events of
+ * that type of command caused by that fact are this command's.
+ */
+const isCausedBy = (event: RecordedEvent, context: CommandContext): boolean =>
+  context.causationId === undefined
+    ? event.metadata.causationId === context.commandId
+    : event.metadata.causationId === context.causationId && event.metadata.commandType === context.commandType;
 
 export const readStreamOrEmpty = async (store: EventStore, streamId: string): Promise<RecordedEvent[]> => {
   try {

@@ -1,10 +1,14 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
-import { buildSchema, type AuthChecker } from 'type-graphql';
+import { buildSchema, type AuthChecker, type PubSub } from 'type-graphql';
 import { AccountResolver } from './resolvers/accounts';
 import { AuditResolver } from './resolvers/audit';
 import { KpiResolver, RetrospectiveResolver } from './resolvers/insights';
 import { ContactResolver } from './resolvers/contacts';
+import { LeadDuplicatesResolver } from './resolvers/leadDuplicates';
+import { SubscriptionResolver } from './resolvers/subscriptions';
+import { LeadImportResolver } from './resolvers/leadImport';
+import { LeadListResolver, LeadListsOfLeadResolver } from './resolvers/leadLists';
 import { LeadResolver } from './resolvers/leads';
 import { ConversionResolver, LeadConversionResolver } from './resolvers/conversion';
 import { OpportunityResolver } from './resolvers/opportunities';
@@ -26,14 +30,28 @@ const authChecker: AuthChecker<GraphQLContext> = ({ context, info }, roles) => {
   throw new ForbiddenError(`${info.parentType.name}.${info.fieldName}`, roles);
 };
 
+/**
+ * type-graphql wants a PubSub as soon as there is a subscription, even though ours subscribe to
+ * the change feed themselves (`subscribe`) and never name a topic.
+ */
+const NO_TOPICS: PubSub = {
+  publish: () => {
+    throw new Error('Subscriptions follow the change feed; there are no topics to publish to');
+  },
+  subscribe: () => {
+    throw new Error('Subscriptions follow the change feed; there are no topics to subscribe to');
+  },
+};
+
 let built: Promise<GraphQLSchema> | undefined;
 
 /** Built once per process: type-graphql's metadata is global and rebuilding is slow (#1248). */
 export const buildCrmSchema = (): Promise<GraphQLSchema> =>
   (built ??= buildSchema({
-    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, KpiResolver, RetrospectiveResolver, ScoringResolver, AuditResolver, SystemResolver, PersonalDataResolver],
+    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, KpiResolver, RetrospectiveResolver, ScoringResolver, AuditResolver, SystemResolver, PersonalDataResolver, LeadListResolver, LeadListsOfLeadResolver, LeadImportResolver, LeadDuplicatesResolver, SubscriptionResolver],
     authChecker,
     authMode: 'error',
+    pubSub: NO_TOPICS,
     validate: { forbidUnknownValues: false },
   }).then((schema) => {
     describeRoles(schema);

@@ -257,22 +257,7 @@ export class OpportunityResolver {
     const summary = isTimeTravel(window)
       ? await pipelineAsOf(context.app.readDb, context.app.pipeline, window, plainFilter)
       : await pipelineSummary(context.app.readDb, context.app.pipeline, plainFilter);
-    const byCurrency = (totals: typeof summary.byCurrency) =>
-      totals.map(({ currency, count, amount, weightedAmount: weighted }) => ({
-        currency,
-        count,
-        amount: { amount, currency },
-        weightedAmount: { amount: weighted, currency },
-      }));
-    return {
-      ...summary,
-      byCurrency: byCurrency(summary.byCurrency),
-      stages: summary.stages.map((stage) => ({
-        ...stage,
-        probability: stage.probability ?? undefined,
-        byCurrency: byCurrency(stage.byCurrency),
-      })),
-    };
+    return toPipelineReport(summary);
   }
 
   @Query(() => [PipelineStage], { description: 'The configured stages, in order' })
@@ -389,3 +374,23 @@ const toActivity = (view: ActivityView): Activity => ({
   scheduledAt: new Date(view.scheduledAt),
   scheduledBy: view.scheduledBy,
 });
+
+/** The pipeline summary as the API answers it (the pipeline query, the pipelineChanged subscription). */
+export const toPipelineReport = (summary: Awaited<ReturnType<typeof pipelineSummary>>): PipelineReport => {
+  const byCurrency = (totals: typeof summary.byCurrency) =>
+    totals.map(({ currency, count, amount, weightedAmount: weighted }) => ({
+      currency,
+      count,
+      amount: { amount, currency },
+      weightedAmount: { amount: weighted, currency },
+    }));
+  return {
+    ...summary,
+    byCurrency: byCurrency(summary.byCurrency),
+    stages: summary.stages.map((stage) => ({
+      ...stage,
+      probability: stage.probability ?? undefined,
+      byCurrency: byCurrency(stage.byCurrency),
+    })),
+  };
+};

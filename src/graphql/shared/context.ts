@@ -1,4 +1,5 @@
 import type { Application } from '../../composition/application';
+import type { RecordedEvent } from '../../core/eventStore';
 import type { Identity } from '../../identity/jwt';
 
 /** Everything a resolver may use for one request. */
@@ -10,4 +11,26 @@ export interface GraphQLContext {
   correlationId: string;
   /** Read once per request, so all events of one request carry the same time. */
   requestTime: Date;
+  /** Set on a subscription's connection only. */
+  live?: LiveConnection;
+}
+
+/** What a subscription uses of the change feed (`subscriptions/changeFeed.ts`). */
+export interface ChangeFeedView {
+  /** Calls `listener` with each event once the read models include it; the returned function stops it. */
+  listen(listener: (event: RecordedEvent) => void): () => void;
+  /** Resolves once the feed follows the log (after a first `listen`). */
+  ready(): Promise<void>;
+  /** The view `key` of an event, loaded once for every subscriber that asks. */
+  shared<T>(key: string, load: () => Promise<T>): Promise<T>;
+}
+
+/** A subscription's connection (WebSocket): the feed it follows, and how to drop it. */
+export interface LiveConnection {
+  feed: ChangeFeedView;
+  /** Notifications one subscriber may have waiting, and for how long, before it is dropped as too slow. */
+  maxQueued: number;
+  maxLagMs: number;
+  /** Closes the connection with a close code and reason the client sees. */
+  close(code: number, reason: string): void;
 }

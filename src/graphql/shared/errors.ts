@@ -93,8 +93,18 @@ const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPref
     : formatted;
 };
 
+/**
+ * What a client would read in `extensions` had this error ended a request of its own: one row of
+ * a bulk import answers it in its result instead of failing the other rows.
+ */
+export const extensionsOf = (error: unknown, fieldPrefix = ''): { message: string; code: string; fields: FieldProblem[] } => {
+  const formatted = formatError({ message: error instanceof Error ? error.message : String(error) }, error, fieldPrefix);
+  const extensions = (formatted.extensions ?? {}) as { code?: string; fields?: FieldProblem[] };
+  return { message: formatted.message, code: extensions.code ?? 'INTERNAL_SERVER_ERROR', fields: extensions.fields ?? [] };
+};
+
 /** class-validator nests errors by property; clients want one flat list of paths. */
-const flattenValidationErrors = (errors: readonly ClassValidatorError[], prefix: string): FieldProblem[] =>
+export const flattenValidationErrors = (errors: readonly ClassValidatorError[], prefix: string): FieldProblem[] =>
   errors.flatMap((error) => {
     const field = `${prefix}${error.property}`;
     const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));

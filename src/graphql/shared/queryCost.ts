@@ -24,6 +24,10 @@ const FIELD_COST: Readonly<Record<string, number>> = {
   erasePersonalData: 200, // the same walk, then waits for the read models
   reproduceScore: 100,
   rescoreOpenLeads: 2_000, // one command per open lead
+  assignLeadList: 2_000, // one command per lead of the list
+  importLeads: 2_000, // up to 500 captures
+  addLeadsToList: 100, // up to 1,000 leads looked up and added
+  createLeadList: 100, // the same, for a list's first leads
   auditTrail: 50,
   pipeline: 50,
 };

@@ -91,64 +91,80 @@ export const requestGuards = (): ApolloServerPlugin<GraphQLContext> => ({
     return {
       async didResolveOperation({ schema, document, operation, request, contextValue }) {
         if (!operation) return; // Apollo has already refused a document without the named operation.
-        const facts = operationFacts(schema, document, operation);
-        const problems = [...facts.literalProblems, ...variableProblems(schema, operation, request.variables)];
-        if (problems.length > 0) {
-          refuse(`Invalid input: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`, {
-            code: 'BAD_USER_INPUT',
-            fields: problems,
-          });
-        }
-
-        const fields = facts.rootFields;
-        if (operation.operation === 'mutation' && fields.length > 1) {
-          refuse('Send one mutation per request: a later one could fail after an earlier one was recorded', {
-            code: 'BAD_USER_INPUT',
-            fields: [{ field: fields[1], message: 'is a second mutation in one document' }],
-          });
-        }
-
-        // An anonymous caller is refused by the resolvers themselves (UNAUTHENTICATED).
-        if (contextValue.identity) {
-          const refused = fields.find((name) => !mayRun(contextValue.identity, name));
-          if (refused !== undefined) {
-            const requiredRoles = rolesFor(refused);
-            refuse(`${refused} needs one of the roles: ${requiredRoles.join(', ')}`, {
-              code: 'FORBIDDEN',
-              requiredRoles,
-            });
-          }
-          for (const field of facts.selectedFields) {
-            const requiredRoles = FIELD_ROLES[field];
-            if (requiredRoles && !hasAnyRole(contextValue.identity, requiredRoles)) {
-              refuse(`${field} needs one of the roles: ${requiredRoles.join(', ')}`, { code: 'FORBIDDEN', requiredRoles });
-            }
-          }
-        }
-
-        // Introspection alone (GraphiQL's schema request) skips the cost estimate, which counts
-        // every list of the schema's description; a depth bound keeps its cycles in check.
-        if (fields.length === 0) {
-          const depth = selectionDepth(document, operation);
-          if (depth > MAX_INTROSPECTION_DEPTH) {
-            refuse(`An introspection query may nest at most ${MAX_INTROSPECTION_DEPTH} levels (this one: ${depth})`, {
-              code: 'QUERY_TOO_COSTLY',
-              maxDepth: MAX_INTROSPECTION_DEPTH,
-            });
-          }
-          return;
-        }
-        const cost =
-          facts.cost ?? estimatedCost(() => queryCost(schema, document, request.operationName ?? undefined, request.variables));
-        if (!operation.variableDefinitions?.length) facts.cost = cost;
-        if (cost > MAX_QUERY_COST) {
-          refuse(`This request would cost ${cost}, over the limit of ${MAX_QUERY_COST}: ask for fewer or smaller pages`, {
-            code: 'QUERY_TOO_COSTLY',
-            cost,
-            maxCost: MAX_QUERY_COST,
-          });
-        }
+        guardOperation(schema, document, operation, request, contextValue.identity);
       },
     };
   },
 });
+
+/**
+ * The checks above, for one parsed and validated operation: throws the GraphQLError a client gets.
+ * Queries and mutations pass them in the Apollo plugin; subscriptions when they start (over
+ * WebSocket, `subscriptions/server.ts`).
+ */
+export const guardOperation = (
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  request: { variables?: Record<string, unknown>; operationName?: string | null },
+  identity: GraphQLContext['identity'],
+): void => {
+  const contextValue = { identity };
+  const facts = operationFacts(schema, document, operation);
+  const problems = [...facts.literalProblems, ...variableProblems(schema, operation, request.variables)];
+  if (problems.length > 0) {
+    refuse(`Invalid input: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`, {
+      code: 'BAD_USER_INPUT',
+      fields: problems,
+    });
+  }
+
+  const fields = facts.rootFields;
+  if (operation.operation === 'mutation' && fields.length > 1) {
+    refuse('Send one mutation per request: a later one could fail after an earlier one was recorded', {
+      code: 'BAD_USER_INPUT',
+      fields: [{ field: fields[1], message: 'is a second mutation in one document' }],
+    });
+  }
+
+  // An anonymous caller is refused by the resolvers themselves (UNAUTHENTICATED).
+  if (contextValue.identity) {
+    const refused = fields.find((name) => !mayRun(contextValue.identity, name));
+    if (refused !== undefined) {
+      const requiredRoles = rolesFor(refused);
+      refuse(`${refused} needs one of the roles: ${requiredRoles.join(', ')}`, {
+        code: 'FORBIDDEN',
+        requiredRoles,
+      });
+    }
+    for (const field of facts.selectedFields) {
+      const requiredRoles = FIELD_ROLES[field];
+      if (requiredRoles && !hasAnyRole(contextValue.identity, requiredRoles)) {
+        refuse(`${field} needs one of the roles: ${requiredRoles.join(', ')}`, { code: 'FORBIDDEN', requiredRoles });
+      }
+    }
+  }
+
+  // Introspection alone (GraphiQL's schema request) skips the cost estimate, which counts
+  // every list of the schema's description; a depth bound keeps its cycles in check.
+  if (fields.length === 0) {
+    const depth = selectionDepth(document, operation);
+    if (depth > MAX_INTROSPECTION_DEPTH) {
+      refuse(`An introspection query may nest at most ${MAX_INTROSPECTION_DEPTH} levels (this one: ${depth})`, {
+        code: 'QUERY_TOO_COSTLY',
+        maxDepth: MAX_INTROSPECTION_DEPTH,
+      });
+    }
+    return;
+  }
+  const cost =
+    facts.cost ?? estimatedCost(() => queryCost(schema, document, request.operationName ?? undefined, request.variables));
+  if (!operation.variableDefinitions?.length) facts.cost = cost;
+  if (cost > MAX_QUERY_COST) {
+    refuse(`This request would cost ${cost}, over the limit of ${MAX_QUERY_COST}: ask for fewer or smaller pages`, {
+      code: 'QUERY_TOO_COSTLY',
+      cost,
+      maxCost: MAX_QUERY_COST,
+    });
+  }
+};

@@ -50,9 +50,11 @@ export const commandContextFor = (
   commandType: string,
   input: { idempotencyKey?: string | null; expectedRevision?: number | null; occurredAt?: Date | string | null },
   commandId: string = commandIdFor(context, commandType, input.idempotencyKey),
+  /** How far back `occurredAt` may go: the configured window unless a bulk import says otherwise. */
+  backdateLimitDays: number = context.app.backdateLimitDays,
 ): CommandContext => {
   const { idempotencyKey, ...meaningfulInput } = input;
-  const occurredAt = requestedOccurredAt(input.occurredAt, context.requestTime, context.app.backdateLimitDays);
+  const occurredAt = requestedOccurredAt(input.occurredAt, context.requestTime, backdateLimitDays);
   return {
     actor: requireActor(context),
     now: context.requestTime,

@@ -244,6 +244,11 @@ export class LeadFilter {
   @IsOptional()
   @IsInt()
   minScore?: number;
+
+  @Field(() => ID, { nullable: true, description: "Only a list's leads: those put into a static list, those a dynamic list's filter matches" })
+  @IsOptional()
+  @MaxLength(SHORT)
+  listId?: string;
 }
 
 export const LeadOrderEnum = enumOf(['NEWEST', 'SCORE'] as const);
