@@ -75,6 +75,8 @@ export class ProjectionRunnerStoppedError extends Error {
 }
 
 const DEFAULT_BATCH_SIZE = 500;
+/** Events per page read, and per transaction, while a rebuild replays the log. */
+export const REBUILD_PAGE_SIZE = 500;
 
 interface PositionWaiter {
   position: GlobalPosition;
