@@ -44,7 +44,11 @@ export const openSqliteDatabase = (
   connection.pragma('journal_mode = WAL');
   connection.pragma('busy_timeout = 5000');
   connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+  return sqlDatabaseOn(connection);
+};
 
+/** The port over an open connection, whatever its file and settings. */
+const sqlDatabaseOn = (connection: Database.Database): SqlDatabase => {
   const prepared = new Map<string, Database.Statement<unknown[]>>();
   const prepare = (sql: string) => {
     let statement = prepared.get(sql);
@@ -127,6 +131,62 @@ export const openSqliteDatabase = (
       }),
   };
 };
+
+/** A table of a staging database, read as it stands: its columns, its rows, and its indexes' DDL. */
+export interface StagedTable {
+  name: string;
+  columns: string[];
+  /** Each row's values in the order of `columns`; integers as bigint, so that none loses precision. */
+  rows(): IterableIterator<SqlValue[]>;
+  /** The CREATE INDEX statements its projection's setup ran (not the implicit ones of keys). */
+  indexes: Array<{ name: string; sql: string }>;
+}
+
+export interface StagingDatabase {
+  db: SqlDatabase;
+  tables(): StagedTable[];
+  close(): void;
+}
+
+/**
+ * A private, throwaway SQLite database for a rebuild to project into before its tables are
+ * copied over (see bulkRebuild.ts): nothing in it has to survive a crash, so it keeps no journal
+ * and never syncs, and it lives in memory until its cache is full (then in a temporary file that
+ * SQLite deletes on close).
+ */
+export const openStagingDatabase = (): StagingDatabase => {
+  const connection = new Database('');
+  connection.pragma('journal_mode = OFF');
+  connection.pragma('synchronous = OFF');
+  connection.pragma(`cache_size = -${STAGING_CACHE_KIB}`);
+  connection.pragma('temp_store = MEMORY');
+  return {
+    db: sqlDatabaseOn(connection),
+    tables: () =>
+      connection
+        .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+        .all()
+        .map(({ name }) => {
+          const columns = connection
+            .prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${name.replace(/'/g, "''")}') ORDER BY cid`)
+            .all()
+            .map((column) => column.name);
+          const indexes = connection
+            .prepare<[string], { name: string; sql: string }>(
+              "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
+            )
+            .all(name);
+          const select = connection.prepare(`SELECT ${columns.map(quoteName).join(', ')} FROM ${quoteName(name)}`);
+          return { name, columns, indexes, rows: () => select.raw(true).safeIntegers(true).iterate() as IterableIterator<SqlValue[]> };
+        }),
+    close: () => connection.close(),
+  };
+};
+
+/** The page cache a staging database may fill before it spills to its temporary file. */
+const STAGING_CACHE_KIB = 256 * 1024;
+
+const quoteName = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /**
  * Our transactions hold SQLite's write lock across awaits. If other code of this process ran

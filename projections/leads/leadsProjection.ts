@@ -77,6 +77,7 @@ export const leadsProjection: Projection = {
   // 4: search text folded by src/core/normalize (ß, æ, ø... too). 5: personal data erasure
   // (personal_data_erased; erased events' null fields taken in).
   version: 5,
+  rebuildsInBulk: true,
   canHandle: [...LEAD_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),

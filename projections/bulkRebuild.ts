@@ -1,0 +1,107 @@
+/**
+ * A rebuild in bulk: the projections that were just reset replay the log into a staging SQLite
+ * database (in memory, no journal, no sync, large transactions), and their tables are then
+ * copied into the read database in one transaction that also moves their checkpoints. The
+ * rows are those the projections themselves wrote, by the same code and the same SQL, so they
+ * are what a replay into the read database would have written; only the cost differs: a
+ * PostgreSQL read model pays a round trip per statement, a SQLite file pays its journal and the
+ * reads of rows its small page cache has dropped, and here neither is paid per event.
+ *
+ * Nothing is visible until the copy commits: a crash or a stop before it leaves the projections
+ * as they were reset (empty, no checkpoint), and the runner catches them up event by event.
+ */
+import type { EventStore, GlobalPosition, RecordedEvent } from '../src/core/eventStore';
+import type { Projection } from './projection';
+import { openStagingDatabase, type SqlDatabase, type SqlValue, type StagedTable } from './sqlDatabase';
+
+export interface BulkRebuildOptions {
+  store: EventStore;
+  /** The read database, where the projections were reset. */
+  db: SqlDatabase;
+  projections: readonly Projection[];
+  /** Whether a projection takes an event of this type. */
+  handles(projection: Projection, type: string): boolean;
+  pageSize: number;
+  /** False once the runner is stopping: the rebuild is then abandoned, nothing copied. */
+  isActive(): boolean;
+  /** Moves the checkpoints to `through`, inside the transaction that copies the tables. */
+  moveCheckpoints(tx: SqlDatabase, through: GlobalPosition): Promise<void>;
+}
+
+/**
+ * Replays the log from its first event into a staging database, then copies the tables over.
+ * Resolves with the position copied through, or undefined when nothing was (an empty log, or a
+ * stop). Rejects when a projection fails on an event or the copy fails: nothing is then written,
+ * and the caller replays the usual way, which sets a failing projection aside at its event.
+ */
+export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<GlobalPosition | undefined> => {
+  const { store, db, projections, handles, pageSize, isActive } = options;
+  let page = await store.readAll({ maxCount: pageSize });
+  if (page.length === 0) return undefined;
+  const staging = openStagingDatabase();
+  try {
+    for (const projection of projections) await projection.setup(staging.db);
+    let through: GlobalPosition;
+    for (;;) {
+      await applyPage(staging.db, projections, handles, page);
+      through = page[page.length - 1]!.position;
+      if (!isActive()) return undefined;
+      if (page.length < pageSize) break;
+      page = await store.readAll({ fromPosition: through, maxCount: pageSize });
+      if (page.length === 0) break;
+    }
+    const tables = staging.tables();
+    await db.transaction(async (tx) => {
+      for (const table of tables) await copyTable(tx, table);
+      await options.moveCheckpoints(tx, through);
+    });
+    return through;
+  } finally {
+    staging.close();
+  }
+};
+
+/** One transaction per page: the staging database has no journal to keep, only statements to run. */
+const applyPage = (
+  staging: SqlDatabase,
+  projections: readonly Projection[],
+  handles: BulkRebuildOptions['handles'],
+  page: readonly RecordedEvent[],
+): Promise<void> =>
+  staging.transaction(async (tx) => {
+    for (const projection of projections) {
+      for (const event of page) if (handles(projection, event.type)) await projection.apply(tx, event);
+    }
+  });
+
+/** PostgreSQL takes at most 65,535 parameters a statement, SQLite 32,766. */
+const MAX_PARAMETERS = 30_000;
+const MAX_ROWS_PER_INSERT = 1000;
+
+/**
+ * Copies a staged table into the read database's table of the same name, which its projection's
+ * `setup` created there too, many rows per INSERT. Its indexes are dropped first and created
+ * again once the rows are in: one sort per index instead of an insertion per row.
+ */
+const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => {
+  for (const index of table.indexes) await tx.exec(`DROP INDEX IF EXISTS ${quoteName(index.name)}`);
+  const rowsPerInsert = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS / table.columns.length)));
+  const into = `INSERT INTO ${quoteName(table.name)} (${table.columns.map(quoteName).join(', ')}) VALUES `;
+  const tuple = `(${table.columns.map(() => '?').join(', ')})`;
+  const statementFor = (rows: number) => into + Array.from({ length: rows }, () => tuple).join(', ');
+  const full = statementFor(rowsPerInsert);
+  let batch: SqlValue[] = [];
+  let rows = 0;
+  for (const row of table.rows()) {
+    for (const value of row) batch.push(value);
+    if (++rows === rowsPerInsert) {
+      await tx.run(full, batch);
+      batch = [];
+      rows = 0;
+    }
+  }
+  if (rows > 0) await tx.run(statementFor(rows), batch);
+  for (const index of table.indexes) await tx.exec(index.sql);
+};
+
+const quoteName = (name: string): string => `"${name.replace(/"/g, '""')}"`;
