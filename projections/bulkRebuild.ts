@@ -1,11 +1,11 @@
 /**
  * A rebuild in bulk: the projections that were just reset replay the log into a staging SQLite
- * database (in memory, no journal, no sync, large transactions), and their tables are then
- * copied into the read database in one transaction that also moves their checkpoints. The
+ * database (no journal, no sync, a transaction per page of 5,000 events), and their tables are
+ * then copied into the read database in one transaction that also moves their checkpoints. The
  * rows are those the projections themselves wrote, by the same code and the same SQL, so they
  * are what a replay into the read database would have written; only the cost differs: a
- * PostgreSQL read model pays a round trip per statement, a SQLite file pays its journal and the
- * reads of rows its small page cache has dropped, and here neither is paid per event.
+ * PostgreSQL read model pays a round trip per statement, a SQLite file its journal and the
+ * reads of pages its small cache has dropped, and a staging database neither.
  *
  * Nothing is visible until the copy commits: a crash or a stop before it leaves the projections
  * as they were reset (empty, no checkpoint), and the runner catches them up event by event.
@@ -61,7 +61,7 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
   }
 };
 
-/** One transaction per page: the staging database has no journal to keep, only statements to run. */
+/** One transaction per page, projection after projection, as the runner applies a batch. */
 const applyPage = (
   staging: SqlDatabase,
   projections: readonly Projection[],
@@ -74,33 +74,25 @@ const applyPage = (
     }
   });
 
-/** PostgreSQL takes at most 65,535 parameters a statement, SQLite 32,766. */
-const MAX_PARAMETERS = 30_000;
-const MAX_ROWS_PER_INSERT = 1000;
+/** Rows per `insertRows`: a few megabytes of JSON at most for PostgreSQL. */
+const ROWS_PER_INSERT = 5000;
 
 /**
  * Copies a staged table into the read database's table of the same name, which its projection's
- * `setup` created there too, many rows per INSERT. Its indexes are dropped first and created
- * again once the rows are in: one sort per index instead of an insertion per row.
+ * `setup` created there too. Its indexes are dropped first and created again once the rows are
+ * in: one sort per index instead of an insertion per row.
  */
 const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => {
   for (const index of table.indexes) await tx.exec(`DROP INDEX IF EXISTS ${quoteName(index.name)}`);
-  const rowsPerInsert = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS / table.columns.length)));
-  const into = `INSERT INTO ${quoteName(table.name)} (${table.columns.map(quoteName).join(', ')}) VALUES `;
-  const tuple = `(${table.columns.map(() => '?').join(', ')})`;
-  const statementFor = (rows: number) => into + Array.from({ length: rows }, () => tuple).join(', ');
-  const full = statementFor(rowsPerInsert);
-  let batch: SqlValue[] = [];
-  let rows = 0;
+  let rows: SqlValue[][] = [];
   for (const row of table.rows()) {
-    for (const value of row) batch.push(value);
-    if (++rows === rowsPerInsert) {
-      await tx.run(full, batch);
-      batch = [];
-      rows = 0;
+    rows.push(row);
+    if (rows.length === ROWS_PER_INSERT) {
+      await tx.insertRows(table.name, table.columns, rows);
+      rows = [];
     }
   }
-  if (rows > 0) await tx.run(statementFor(rows), batch);
+  if (rows.length > 0) await tx.insertRows(table.name, table.columns, rows);
   for (const index of table.indexes) await tx.exec(index.sql);
 };
 

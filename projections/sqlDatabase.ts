@@ -19,6 +19,11 @@ export interface SqlDatabase {
   /** Runs several statements without parameters (DDL). */
   exec(sql: string): Promise<void>;
   /**
+   * Inserts many rows into one table, each holding the values of `columns`, the fastest way the
+   * database has (a rebuild copies its tables with it; see bulkRebuild.ts).
+   */
+  insertRows(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): Promise<void>;
+  /**
    * Commits when `fn` resolves, rolls back when it rejects. Use only `tx` inside `fn`: the
    * outer handle waits for the transaction to end, so using it there would never finish.
    */
@@ -69,6 +74,13 @@ const sqlDatabaseOn = (connection: Database.Database): SqlDatabase => {
     exec: async (sql: string) => {
       connection.exec(sql);
     },
+    // One prepared INSERT run per row: no statement to parse, and SQLite has no round trip to save.
+    insertRows: async (table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
+      const insert = prepare(
+        `INSERT INTO ${quoteName(table)} (${columns.map(quoteName).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+      );
+      for (const row of rows) insert.run(...row);
+    },
   };
 
   const atomically = async <T>(
@@ -113,6 +125,7 @@ const sqlDatabaseOn = (connection: Database.Database): SqlDatabase => {
 
   return {
     run: (sql, params) => exclusive(() => unqueued.run(sql, params)),
+    insertRows: (table, columns, rows) => exclusive(() => unqueued.insertRows(table, columns, rows)),
     all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.get<T>(sql, params)),
     exec: (sql) => exclusive(() => unqueued.exec(sql)),
