@@ -10,6 +10,7 @@ import { NO_STREAM, type EventStore, type ReadAllOptions } from '../src/core/eve
 import { newId } from '../src/core/ids';
 import { LEAD_EVENT_TYPES, type LeadEvent } from '../src/domain/leads/lead';
 import type { OpportunityEvent } from '../src/domain/opportunities/events';
+import { personalDataStreamId } from '../src/domain/personalData';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { appendAll, appendLeadEvent, generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
@@ -165,6 +166,50 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
       // The log was read from its first event once, in pages of a bulk rebuild: the bulk
       // rebuild was kept, not dropped for the usual replay.
       expect(reads.filter((read) => read.fromPosition === undefined)).toEqual([{ maxCount: REBUILD_PAGE_SIZE }]);
+      expect(runner.failures).toEqual([]);
+      expect(await snapshot(side.db)).toEqual(live);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it('erases in a rebuild what a live erasure erased, from a log whose events still carry the data', async () => {
+    side = await open();
+    const history = generateLeadHistory({ seed: 29, leadCount: 8, eventCount: 50 });
+    const runner = new ProjectionRunner({ store: side.store, db: side.db, projections: readModelProjections() });
+    try {
+      await runner.start();
+      await runner.whenCaughtUp();
+      await appendAll(side.store, history);
+      const erased = [...new Set(history.map(({ event }) => event.data.leadId))].slice(0, 2);
+      await side.store.appendToStream(
+        personalDataStreamId(erased[0]!),
+        [
+          {
+            id: newId(),
+            type: 'PersonalDataErased',
+            data: { subjectId: erased[0]!, leadIds: erased, contactIds: [], keyIds: [], origin: 'REQUEST', reason: 'asked' },
+            metadata: { actor: 'user-dpo', recordedAt: '2026-01-01T00:00:00.000Z', occurredAt: '2026-01-01T00:00:00.000Z', correlationId: 'e', causationId: 'e', schemaVersion: 1 },
+          },
+        ],
+        { expectedRevision: NO_STREAM },
+      );
+      // After the erasure, a lead event that carries no personal data.
+      await appendLeadEvent(side.store, { type: 'LeadAssigned', data: { leadId: erased[1]!, ownerId: 'user-bob' } } as LeadEvent, {
+        occurredAt: '2026-01-02T00:00:00.000Z',
+      });
+      expect(await runner.waitForPosition((await side.store.headPosition())!)).toEqual([]);
+      const live = await snapshot(side.db);
+      const erasedRows = await side.db.all<{ person: string | null; personal_data_erased: number }>(
+        `SELECT person, personal_data_erased FROM read_leads WHERE id IN (?, ?)`,
+        erased,
+      );
+      expect(erasedRows.map((row) => [row.person, Number(row.personal_data_erased)])).toEqual([
+        [null, 1],
+        [null, 1],
+      ]);
+
+      await runner.rebuild();
       expect(runner.failures).toEqual([]);
       expect(await snapshot(side.db)).toEqual(live);
     } finally {

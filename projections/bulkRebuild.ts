@@ -7,11 +7,14 @@
  * PostgreSQL read model pays a round trip per statement, a SQLite file its journal and the
  * reads of pages its small cache has dropped, and a staging database neither.
  *
+ * A projection that can fold events in memory (`foldInMemory`) does so instead, and writes its
+ * rows into the staging database once, at the end.
+ *
  * Nothing is visible until the copy commits: a crash or a stop before it leaves the projections
  * as they were reset (empty, no checkpoint), and the runner catches them up event by event.
  */
 import type { EventStore, GlobalPosition, RecordedEvent } from '../src/core/eventStore';
-import type { Projection } from './projection';
+import type { InMemoryFold, Projection } from './projection';
 import { openStagingDatabase, type SqlDatabase, type SqlValue, type StagedTable } from './sqlDatabase';
 
 export interface BulkRebuildOptions {
@@ -41,15 +44,19 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
   const staging = openStagingDatabase();
   try {
     for (const projection of projections) await projection.setup(staging.db);
+    const folds = new Map(projections.flatMap((projection) => (projection.foldInMemory ? [[projection, projection.foldInMemory()] as const] : [])));
     let through: GlobalPosition;
     for (;;) {
-      await applyPage(staging.db, projections, handles, page);
+      await applyPage(staging.db, projections, folds, handles, page);
       through = page[page.length - 1]!.position;
       if (!isActive()) return undefined;
       if (page.length < pageSize) break;
       page = await store.readAll({ fromPosition: through, maxCount: pageSize });
       if (page.length === 0) break;
     }
+    await staging.db.transaction(async (tx) => {
+      for (const fold of folds.values()) await fold.flush(tx);
+    });
     const tables = staging.tables();
     await db.transaction(async (tx) => {
       for (const table of tables) await copyTable(tx, table);
@@ -65,12 +72,18 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
 const applyPage = (
   staging: SqlDatabase,
   projections: readonly Projection[],
+  folds: ReadonlyMap<Projection, InMemoryFold>,
   handles: BulkRebuildOptions['handles'],
   page: readonly RecordedEvent[],
 ): Promise<void> =>
   staging.transaction(async (tx) => {
     for (const projection of projections) {
-      for (const event of page) if (handles(projection, event.type)) await projection.apply(tx, event);
+      const fold = folds.get(projection);
+      for (const event of page) {
+        if (!handles(projection, event.type)) continue;
+        if (fold) fold.apply(event);
+        else await projection.apply(tx, event);
+      }
     }
   });
 

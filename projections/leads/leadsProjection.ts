@@ -13,7 +13,7 @@ import {
   type LeadState,
 } from '../../src/domain/leads/lead';
 import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
-import type { Projection } from '../projection';
+import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
 import { COLUMNS, erasedLeadView, getLead, storedInterest, toRow, type LeadView } from './leadView';
 
@@ -81,6 +81,7 @@ export const leadsProjection: Projection = {
   canHandle: [...LEAD_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
+  foldInMemory: () => foldLeadsInMemory(),
   async apply(tx, event) {
     if (event.type === PERSONAL_DATA_ERASED) return eraseLeads(tx, erasedPeople(event).leadIds);
     const leadEvent = event as RecordedLeadEvent;
@@ -89,6 +90,36 @@ export const leadsProjection: Projection = {
     const row = toRow(evolveLeadView(current, leadEvent));
     await tx.run(UPSERT_LEAD, COLUMNS.map((column) => row[column]));
   },
+};
+
+/**
+ * The leads of a bulk rebuild, folded in memory: the view each event leaves is the one `apply`
+ * would have read back from the row it wrote (the view holds nothing the row does not keep), and
+ * each lead's row is written once, as the last event left it.
+ */
+const foldLeadsInMemory = (): InMemoryFold => {
+  const views = new Map<string, LeadView>();
+  return {
+    apply(event) {
+      if (event.type === PERSONAL_DATA_ERASED) {
+        for (const id of erasedPeople(event).leadIds) {
+          const current = views.get(id);
+          if (current !== undefined) views.set(id, erasedLeadView(current));
+        }
+        return;
+      }
+      const leadEvent = event as RecordedLeadEvent;
+      const current = views.get(leadEvent.data.leadId);
+      if (current !== undefined && current.revision >= event.revision) return;
+      views.set(leadEvent.data.leadId, evolveLeadView(current, leadEvent));
+    },
+    async flush(tx) {
+      for (const view of views.values()) {
+        const row = toRow(view);
+        await tx.run(UPSERT_LEAD, COLUMNS.map((column) => row[column]));
+      }
+    },
+  };
 };
 
 /** Each erased lead's row rewritten with its personal fields null, by the same mapping as any write. */
