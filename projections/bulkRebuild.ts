@@ -55,7 +55,7 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
       if (page.length === 0) break;
     }
     await staging.db.transaction(async (tx) => {
-      for (const fold of folds.values()) await fold.flush(tx);
+      for (const fold of folds.values()) await fold.flush(tx, true);
     });
     const tables = staging.tables();
     await db.transaction(async (tx) => {
@@ -81,9 +81,10 @@ const applyPage = (
       const fold = folds.get(projection);
       for (const event of page) {
         if (!handles(projection, event.type)) continue;
-        if (fold) fold.apply(event);
+        if (fold) await fold.apply(tx, event);
         else await projection.apply(tx, event);
       }
+      await fold?.flush(tx, false);
     }
   });
 

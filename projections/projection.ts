@@ -39,9 +39,10 @@ export interface Projection {
    */
   rebuildsInBulk?: boolean;
   /**
-   * For a bulk rebuild only, when the projection can fold events in memory: `apply` takes each
-   * event the projection handles, in log order, as `apply` above would, and `flush` then writes
-   * the rows `apply` above would have left, in its tables of `tx` (created by `setup`). A row
+   * For a bulk rebuild only, when the projection can hold rows in memory: `apply` takes each
+   * event the projection handles, in log order, as `apply` above would, and `flush` writes the
+   * rows `apply` above would have left, in its tables of `tx` (created by `setup`): after each
+   * page of events as much as keeps its memory bounded, and everything at the end. A row
    * written once instead of read and written at every event is what makes it worth having.
    */
   foldInMemory?(): InMemoryFold;
@@ -49,6 +50,7 @@ export interface Projection {
 
 export interface InMemoryFold {
   /** Throws where `Projection.apply` would: the bulk rebuild is then given up for the usual replay. */
-  apply(event: RecordedEvent): void;
-  flush(tx: SqlDatabase): Promise<void>;
+  apply(tx: SqlDatabase, event: RecordedEvent): Promise<void>;
+  /** `everything`: the last call, after the last event. */
+  flush(tx: SqlDatabase, everything: boolean): Promise<void>;
 }

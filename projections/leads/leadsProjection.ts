@@ -92,31 +92,53 @@ export const leadsProjection: Projection = {
   },
 };
 
+/** Leads a bulk rebuild holds in memory at most (a few KB each): past it, the least recently touched are written out. */
+const MAX_LEADS_IN_MEMORY = 20_000;
+
+// The fold's own write: the view it holds is always the latest, so no revision guard (an erasure
+// rewrites a row at the revision it already has).
+const WRITE_LEAD = `
+  INSERT INTO read_leads (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
+    .map((column) => `${column} = excluded.${column}`)
+    .join(', ')}`;
+
 /**
- * The leads of a bulk rebuild, folded in memory: the view each event leaves is the one `apply`
- * would have read back from the row it wrote (the view holds nothing the row does not keep), and
- * each lead's row is written once, as the last event left it.
+ * The leads of a bulk rebuild, folded in memory: the view an event leaves is the one `apply`
+ * would have read back from the row it wrote (the view holds nothing the row does not keep), so a
+ * lead's row is written once when it leaves memory, instead of read and written at every event.
+ * A lead written out and met again is read back from its row, as `apply` reads it.
  */
-const foldLeadsInMemory = (): InMemoryFold => {
+export const foldLeadsInMemory = (maxLeads = MAX_LEADS_IN_MEMORY): InMemoryFold => {
+  // In order of last use: a lead met again is taken out and put back at the end.
   const views = new Map<string, LeadView>();
+  const take = async (tx: SqlDatabase, id: string): Promise<LeadView | undefined> => {
+    const held = views.get(id);
+    if (held === undefined) return getLead(tx, id);
+    views.delete(id);
+    return held;
+  };
   return {
-    apply(event) {
+    async apply(tx, event) {
       if (event.type === PERSONAL_DATA_ERASED) {
         for (const id of erasedPeople(event).leadIds) {
-          const current = views.get(id);
+          const current = await take(tx, id);
           if (current !== undefined) views.set(id, erasedLeadView(current));
         }
         return;
       }
       const leadEvent = event as RecordedLeadEvent;
-      const current = views.get(leadEvent.data.leadId);
-      if (current !== undefined && current.revision >= event.revision) return;
-      views.set(leadEvent.data.leadId, evolveLeadView(current, leadEvent));
+      const id = leadEvent.data.leadId;
+      const current = await take(tx, id);
+      views.set(id, current !== undefined && current.revision >= event.revision ? current : evolveLeadView(current, leadEvent));
     },
-    async flush(tx) {
-      for (const view of views.values()) {
+    async flush(tx, everything) {
+      const keep = everything ? 0 : maxLeads;
+      for (const [id, view] of views) {
+        if (views.size <= keep) break;
         const row = toRow(view);
-        await tx.run(UPSERT_LEAD, COLUMNS.map((column) => row[column]));
+        await tx.run(WRITE_LEAD, COLUMNS.map((column) => row[column]));
+        views.delete(id);
       }
     },
   };
