@@ -172,7 +172,6 @@ export const openStagingDatabase = (): StagingDatabase => {
   connection.pragma('journal_mode = OFF');
   connection.pragma('synchronous = OFF');
   connection.pragma(`cache_size = -${STAGING_CACHE_KIB}`);
-  connection.pragma('temp_store = MEMORY');
   return {
     db: sqlDatabaseOn(connection),
     tables: () =>
@@ -196,8 +195,12 @@ export const openStagingDatabase = (): StagingDatabase => {
   };
 };
 
-/** The page cache a staging database may fill before it spills to its temporary file. */
-const STAGING_CACHE_KIB = 256 * 1024;
+/**
+ * The page cache a staging database may fill before it spills to its temporary file: the data
+ * set of issue 11 (3,000 leads, 27,000 events) stays within it; a log of a million events spills,
+ * to the operating system's file cache, rather than hold half a gigabyte in the process.
+ */
+const STAGING_CACHE_KIB = 64 * 1024;
 
 const quoteName = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
