@@ -252,7 +252,7 @@ export class ProjectionRunner {
   }
 
   private async catchUp(): Promise<GlobalPosition | undefined> {
-    await this.rebuildFreshlyResetInBulk();
+    const rebuiltInBulk = await this.rebuildFreshlyResetInBulk();
     let position = this.checkpoints.lowestCheckpoint(this.setAsideNames());
     while (this.active) {
       const events = await this.store.readAll({ fromPosition: position, maxCount: this.batchSize });
@@ -262,7 +262,24 @@ export class ProjectionRunner {
       }
       if (events.length < this.batchSize) break;
     }
+    if (rebuiltInBulk && this.active) await this.storeUnstoredCheckpoints();
     return position;
+  }
+
+  /**
+   * A batch in which no projection has an event to apply writes no checkpoint. Caught up beside
+   * projections rebuilt in bulk, which have nothing left to apply, the others (the key shredder,
+   * which takes only erasures) may end the catch-up with their stored checkpoint far behind what
+   * they processed, and followers, which read the stored ones, would wait for them: store them.
+   */
+  private async storeUnstoredCheckpoints(): Promise<void> {
+    const moves = this.checkpoints.unstored().filter(([name]) => !this.setAside.has(name));
+    if (moves.length === 0) return;
+    await this.db.transaction(async (tx) => {
+      const now = new Date().toISOString();
+      for (const [name, position] of moves) await this.checkpoints.move(tx, name, position, now);
+    });
+    this.checkpoints.stored(moves);
   }
 
   /**
@@ -271,12 +288,12 @@ export class ProjectionRunner {
    * others. If one of them fails on an event, nothing of the bulk rebuild is kept and they all
    * replay the usual way, which sets the failing one aside at its event as always.
    */
-  private async rebuildFreshlyResetInBulk(): Promise<void> {
+  private async rebuildFreshlyResetInBulk(): Promise<boolean> {
     const candidates = this.projections.filter(
       (projection) => projection.rebuildsInBulk === true && this.freshlyReset.has(projection.name),
     );
     this.freshlyReset.clear();
-    if (candidates.length === 0) return;
+    if (candidates.length === 0) return false;
     let moves: Array<readonly [string, GlobalPosition]> = [];
     try {
       const through = await rebuildInBulk({
@@ -292,14 +309,15 @@ export class ProjectionRunner {
           moves = candidates.map((projection) => [projection.name, position] as const);
         },
       });
-      if (through === undefined) return;
+      if (through === undefined) return false;
     } catch {
       // Not logged: the usual replay that follows meets the same failure and reports it, with its event.
-      return;
+      return false;
     }
     this.checkpoints.stored(moves);
     this.checkpoints.processed(moves);
     this.settleReachedWaiters();
+    return true;
   }
 
   /**
