@@ -242,6 +242,13 @@ export class ProjectionCheckpoints {
     for (const [name, position] of moves) this.checkpoints.set(name, position);
   }
 
+  /** The processed positions the table does not hold yet (see `storedCheckpoints`). */
+  unstored(): Array<readonly [name: string, position: GlobalPosition]> {
+    return [...this.checkpoints].flatMap(([name, position]) =>
+      position !== undefined && position !== this.storedCheckpoints.get(name) ? [[name, position] as const] : [],
+    );
+  }
+
   /** Every projection but those named in `except` has processed `position`. */
   hasProcessed(position: GlobalPosition, except: ReadonlySet<string> = NONE): boolean {
     return this.projections.every((projection) => {

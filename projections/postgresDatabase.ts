@@ -135,6 +135,21 @@ const types = {
 
 const MAX_CACHED_CONVERSIONS = 1000;
 
+const quoteName = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** Strings encoded as every parameter is (`encodeText`), integers too large for JSON numbers as text. */
+const rowsAsJson = (columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): string =>
+  JSON.stringify(
+    rows.map((row) => {
+      const object: Record<string, string | number | null> = {};
+      columns.forEach((column, index) => {
+        const value = row[index];
+        object[column] = typeof value === 'string' ? encodeText(value) : typeof value === 'bigint' ? value.toString() : (value ?? null);
+      });
+      return object;
+    }),
+  );
+
 export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Promise<SqlDatabase> => {
   const connection = connectToPostgres(options);
   const { pool, schema, quotedSchema } = connection;
@@ -168,6 +183,15 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       (await client.query({ text: converted(sql), values: encodeParameters(params), types })).rows[0] as T | undefined,
     exec: async (sql) => {
       await client.query(sql);
+    },
+    // One parameter, the rows as JSON, which PostgreSQL turns into rows of the table's own type:
+    // thousands of rows cost one statement to parse, instead of a parameter per value.
+    insertRows: async (table, columns, rows) => {
+      const names = columns.map(quoteName).join(', ');
+      await client.query({
+        text: `INSERT INTO ${quoteName(table)} (${names}) SELECT ${names} FROM json_populate_recordset(NULL::${quoteName(table)}, $1)`,
+        values: [rowsAsJson(columns, rows)],
+      });
     },
     transaction: async (fn) => {
       const savepoint = `nested_${depth}`;
@@ -219,6 +243,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     all: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).get<T>(sql, params)),
     exec: (sql) => withClient((client) => on(client, 0).exec(sql)),
+    insertRows: (table, columns, rows) => withClient((client) => on(client, 0).insertRows(table, columns, rows)),
     transaction: (fn) =>
       inTurn(() =>
         withClient(async (client) => {

@@ -15,6 +15,7 @@
  * Where each projection stands, and the table that keeps it, is the business of checkpoints.ts.
  */
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../src/core/eventStore';
+import { rebuildInBulk } from './bulkRebuild';
 import { ProjectionCheckpoints, type ProjectionFailure } from './checkpoints';
 import { EVERY_EVENT_TYPE, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
@@ -75,6 +76,8 @@ export class ProjectionRunnerStoppedError extends Error {
 }
 
 const DEFAULT_BATCH_SIZE = 500;
+/** Events per page read while a rebuild replays the log into its staging database. */
+export const REBUILD_PAGE_SIZE = 5000;
 
 interface PositionWaiter {
   position: GlobalPosition;
@@ -105,6 +108,8 @@ export class ProjectionRunner {
   /** The projections set aside since start, by name. */
   private readonly setAside = new Map<string, { failure: ProjectionFailure; error: ProjectionFailedError }>();
   private readonly onSetAside: ((failure: ProjectionFailure) => void) | undefined;
+  /** Reset and not caught up yet: the next catch-up rebuilds those it can in bulk. */
+  private readonly freshlyReset = new Set<string>();
   /** The set-aside projections this runner resumed at start, to retry them (for logs). */
   private readonly resumed: ProjectionFailure[] = [];
 
@@ -247,6 +252,7 @@ export class ProjectionRunner {
   }
 
   private async catchUp(): Promise<GlobalPosition | undefined> {
+    const rebuiltInBulk = await this.rebuildFreshlyResetInBulk();
     let position = this.checkpoints.lowestCheckpoint(this.setAsideNames());
     while (this.active) {
       const events = await this.store.readAll({ fromPosition: position, maxCount: this.batchSize });
@@ -256,7 +262,62 @@ export class ProjectionRunner {
       }
       if (events.length < this.batchSize) break;
     }
+    if (rebuiltInBulk && this.active) await this.storeUnstoredCheckpoints();
     return position;
+  }
+
+  /**
+   * A batch in which no projection has an event to apply writes no checkpoint. Caught up beside
+   * projections rebuilt in bulk, which have nothing left to apply, the others (the key shredder,
+   * which takes only erasures) may end the catch-up with their stored checkpoint far behind what
+   * they processed, and followers, which read the stored ones, would wait for them: store them.
+   */
+  private async storeUnstoredCheckpoints(): Promise<void> {
+    const moves = this.checkpoints.unstored().filter(([name]) => !this.setAside.has(name));
+    if (moves.length === 0) return;
+    await this.db.transaction(async (tx) => {
+      const now = new Date().toISOString();
+      for (const [name, position] of moves) await this.checkpoints.move(tx, name, position, now);
+    });
+    this.checkpoints.stored(moves);
+  }
+
+  /**
+   * The projections just reset that can be rebuilt in bulk (see bulkRebuild.ts) are, up to the
+   * end of the log as it is now; the catch-up that follows takes them on from there with the
+   * others. If one of them fails on an event, nothing of the bulk rebuild is kept and they all
+   * replay the usual way, which sets the failing one aside at its event as always.
+   */
+  private async rebuildFreshlyResetInBulk(): Promise<boolean> {
+    const candidates = this.projections.filter(
+      (projection) => projection.rebuildsInBulk === true && this.freshlyReset.has(projection.name),
+    );
+    this.freshlyReset.clear();
+    if (candidates.length === 0) return false;
+    let moves: Array<readonly [string, GlobalPosition]> = [];
+    try {
+      const through = await rebuildInBulk({
+        store: this.store,
+        db: this.db,
+        projections: candidates,
+        handles: (projection, type) => handles(this.handledTypes.get(projection.name)!, type),
+        pageSize: REBUILD_PAGE_SIZE,
+        isActive: () => this.active,
+        moveCheckpoints: async (tx, position) => {
+          const now = new Date().toISOString();
+          for (const projection of candidates) await this.checkpoints.move(tx, projection.name, position, now);
+          moves = candidates.map((projection) => [projection.name, position] as const);
+        },
+      });
+      if (through === undefined) return false;
+    } catch {
+      // Not logged: the usual replay that follows meets the same failure and reports it, with its event.
+      return false;
+    }
+    this.checkpoints.stored(moves);
+    this.checkpoints.processed(moves);
+    this.settleReachedWaiters();
+    return true;
   }
 
   /**
@@ -398,6 +459,7 @@ export class ProjectionRunner {
       }
     });
     this.checkpoints.restarted(projections);
+    for (const projection of projections) this.freshlyReset.add(projection.name);
   }
 
   private fail(error: unknown): void {

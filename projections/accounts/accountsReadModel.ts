@@ -98,6 +98,7 @@ const COUNT_WINS = 'SELECT CAST(COUNT(*) AS INTEGER) AS wins FROM read_account_w
 export const accountsProjection: Projection = {
   name: 'accounts',
   version: 1,
+  rebuildsInBulk: true,
   canHandle: ['AccountOpened', 'AccountUpdated', 'OpportunityWon', 'OpportunityReopened'],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_accounts; DROP TABLE IF EXISTS read_account_wins'),

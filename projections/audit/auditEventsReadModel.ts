@@ -70,6 +70,7 @@ const INSERT = `
 export const auditEventsProjection: Projection = {
   name: 'audit-events',
   version: 2,
+  rebuildsInBulk: true,
   canHandle: [EVERY_EVENT_TYPE],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS audit_events'),

@@ -108,6 +108,7 @@ export const contactsProjection: Projection = {
   // 2: personal data erasure (personal_data_erased, last_name nullable, erased events' null fields taken in).
   // 3: the person's own address (address, JSON; personal, nulled by an erasure).
   version: 3,
+  rebuildsInBulk: true,
   canHandle: [
     'ContactCreated',
     'ContactUpdated',

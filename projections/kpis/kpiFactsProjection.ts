@@ -108,6 +108,7 @@ export const kpiFactsProjection: Projection = {
   name: 'kpi-facts',
   // 2: contacted_at (the first reach of the cycle).
   version: 2,
+  rebuildsInBulk: true,
   canHandle: [...LEAD_TYPES, ...OPPORTUNITY_TYPES],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec(TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),

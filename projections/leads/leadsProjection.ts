@@ -13,7 +13,7 @@ import {
   type LeadState,
 } from '../../src/domain/leads/lead';
 import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
-import type { Projection } from '../projection';
+import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
 import { COLUMNS, erasedLeadView, getLead, storedInterest, toRow, type LeadView } from './leadView';
 
@@ -82,9 +82,11 @@ export const leadsProjection: Projection = {
   // (personal_data_erased; erased events' null fields taken in). 6: duplicate keys (email_key,
   // identity_key).
   version: 6,
+  rebuildsInBulk: true,
   canHandle: [...LEAD_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
+  foldInMemory: () => foldLeadsInMemory(),
   async apply(tx, event) {
     if (event.type === PERSONAL_DATA_ERASED) return eraseLeads(tx, erasedPeople(event).leadIds);
     const leadEvent = event as RecordedLeadEvent;
@@ -93,6 +95,58 @@ export const leadsProjection: Projection = {
     const row = toRow(evolveLeadView(current, leadEvent));
     await tx.run(UPSERT_LEAD, COLUMNS.map((column) => row[column]));
   },
+};
+
+/** Leads a bulk rebuild holds in memory at most (a few KB each): past it, the least recently touched are written out. */
+const MAX_LEADS_IN_MEMORY = 20_000;
+
+// The fold's own write: the view it holds is always the latest, so no revision guard (an erasure
+// rewrites a row at the revision it already has).
+const WRITE_LEAD = `
+  INSERT INTO read_leads (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
+    .map((column) => `${column} = excluded.${column}`)
+    .join(', ')}`;
+
+/**
+ * The leads of a bulk rebuild, folded in memory: the view an event leaves is the one `apply`
+ * would have read back from the row it wrote (the view holds nothing the row does not keep), so a
+ * lead's row is written once when it leaves memory, instead of read and written at every event.
+ * A lead written out and met again is read back from its row, as `apply` reads it.
+ */
+export const foldLeadsInMemory = (maxLeads = MAX_LEADS_IN_MEMORY): InMemoryFold => {
+  // In order of last use: a lead met again is taken out and put back at the end.
+  const views = new Map<string, LeadView>();
+  const take = async (tx: SqlDatabase, id: string): Promise<LeadView | undefined> => {
+    const held = views.get(id);
+    if (held === undefined) return getLead(tx, id);
+    views.delete(id);
+    return held;
+  };
+  return {
+    async apply(tx, event) {
+      if (event.type === PERSONAL_DATA_ERASED) {
+        for (const id of erasedPeople(event).leadIds) {
+          const current = await take(tx, id);
+          if (current !== undefined) views.set(id, erasedLeadView(current));
+        }
+        return;
+      }
+      const leadEvent = event as RecordedLeadEvent;
+      const id = leadEvent.data.leadId;
+      const current = await take(tx, id);
+      views.set(id, current !== undefined && current.revision >= event.revision ? current : evolveLeadView(current, leadEvent));
+    },
+    async flush(tx, everything) {
+      const keep = everything ? 0 : maxLeads;
+      for (const [id, view] of views) {
+        if (views.size <= keep) break;
+        const row = toRow(view);
+        await tx.run(WRITE_LEAD, COLUMNS.map((column) => row[column]));
+        views.delete(id);
+      }
+    },
+  };
 };
 
 /** Each erased lead's row rewritten with its personal fields null, by the same mapping as any write. */

@@ -166,6 +166,7 @@ export const opportunitiesProjection: Projection = {
   name: 'opportunities',
   // 2: personal data erasure (personal_data_erased, activity subject nullable, erased events' null fields taken in).
   version: 2,
+  rebuildsInBulk: true,
   canHandle: [...OPPORTUNITY_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec(TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),

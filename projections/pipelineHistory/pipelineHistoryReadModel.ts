@@ -84,6 +84,7 @@ type RecordedOpportunityEvent = OpportunityEvent & Pick<RecordedEvent, 'revision
 export const pipelineHistoryProjection: Projection = {
   name: 'pipeline-history',
   version: 2,
+  rebuildsInBulk: true,
   canHandle: OPPORTUNITY_EVENT_TYPES,
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_pipeline_history'),

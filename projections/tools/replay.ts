@@ -24,6 +24,8 @@ export interface ReplayOptions {
   projections: Projection[];
   /** The one projection to rebuild; all when absent. */
   only?: string;
+  /** The number of events in the log, when the caller has counted them already. */
+  total?: number;
   onProgress?(progress: ReplayProgress): void;
 }
 
@@ -48,7 +50,7 @@ export const replayProjections = async (options: ReplayOptions): Promise<ReplayR
   const names = projections.map((projection) => projection.name);
   if (only !== undefined && !names.includes(only)) throw new UnknownProjectionError(only, names);
 
-  const total = await countEvents(store);
+  const total = options.total ?? (await countEvents(store));
   let counting = false;
   let done = 0;
   let started = Date.now();

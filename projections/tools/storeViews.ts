@@ -20,6 +20,23 @@ export const countEvents = async (store: EventStore, until?: GlobalPosition): Pr
   }
 };
 
+/**
+ * Reads the whole log in pages of `pageSize`, as a rebuild does, and keeps nothing: the cost of
+ * reading and parsing the events alone, the bound a rebuild's speed is measured against. Given
+ * the store underneath the personal-data layer, the events stay sealed (no decryption counted).
+ */
+export const readWholeLog = async (store: EventStore, pageSize: number): Promise<{ events: number; elapsedMs: number }> => {
+  const started = performance.now();
+  let events = 0;
+  let position: GlobalPosition | undefined;
+  for (;;) {
+    const page = await store.readAll({ fromPosition: position, maxCount: pageSize });
+    events += page.length;
+    if (page.length < pageSize) return { events, elapsedMs: performance.now() - started };
+    position = page[page.length - 1]!.position;
+  }
+};
+
 /** Delegates everything, and reports each page `readAll` hands out. */
 export const countingStore = (store: EventStore, onRead: (events: number) => void): EventStore =>
   delegate(store, {
