@@ -42,6 +42,7 @@ type RecordedLeadListEvent = LeadListEvent & Pick<RecordedEvent, 'revision' | 'm
 export const leadListsProjection: Projection = {
   name: 'leadLists',
   version: 1,
+  rebuildsInBulk: true,
   canHandle: ['LeadListCreated', 'LeadListRenamed', 'LeadsAddedToList', 'LeadsRemovedFromList', 'LeadListArchived', 'LeadListAssigned'],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_lead_lists; DROP TABLE IF EXISTS read_lead_list_members'),
