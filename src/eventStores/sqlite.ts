@@ -10,8 +10,8 @@ import Database from 'better-sqlite3';
 import {
   ConcurrencyConflictError,
   NO_STREAM,
-  StreamNotFoundError,
   matchesExpectedRevision,
+  streamNotFound,
   type AppendResult,
   type EventStore,
   type ExpectedRevision,
@@ -281,9 +281,11 @@ export const openSqliteEventStore = ({
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
-      const rows = statements.readStream.all(streamId, fromRevision, sqlLimit(maxCount));
-      if (rows.length === 0 && statements.streamExists.get(streamId) === undefined) {
-        throw new StreamNotFoundError(streamId);
+      const limit = sqlLimit(maxCount);
+      const rows = statements.readStream.all(streamId, fromRevision, limit);
+      // Revisions start at 0 with no gap: nothing read from 0 (with room for a row) means no stream.
+      if (rows.length === 0 && ((fromRevision <= 0 && limit !== 0) || statements.streamExists.get(streamId) === undefined)) {
+        throw streamNotFound(streamId);
       }
       return rows.map(toRecordedEvent);
     },
