@@ -129,8 +129,9 @@ export const openSqliteEventStore = ({
     streamExists: db.prepare<[string], { found: 1 }>(
       'SELECT 1 AS found FROM events WHERE stream_id = ? LIMIT 1',
     ),
-    readAll: db.prepare<[number, number], EventRow>(
-      'SELECT * FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?',
+    // No `LIMIT ?`, as readStream: every append wakes the subscriptions, which read from here.
+    readAll: db.prepare<[number], EventRow>(
+      'SELECT * FROM events WHERE global_position > ? ORDER BY global_position',
     ),
     head: db.prepare<[], { position: number | null }>(
       'SELECT MAX(global_position) AS position FROM events',
@@ -254,9 +255,7 @@ export const openSqliteEventStore = ({
   const subscriptions = new Set<Subscription>();
 
   const readAllNow = (fromPosition: GlobalPosition | undefined, maxCount?: number) =>
-    statements.readAll
-      .all(fromPosition === undefined ? 0 : parsePosition(fromPosition), sqlLimit(maxCount))
-      .map(toRecordedEvent);
+    readRows(statements.readAll, [fromPosition === undefined ? 0 : parsePosition(fromPosition)], maxCount).map(toRecordedEvent);
 
   return {
     name: 'sqlite',
@@ -359,10 +358,6 @@ const readRows = <Parameters extends unknown[], Row>(
   }
   return rows;
 };
-
-/** SQLite reads a negative LIMIT as "no limit". */
-const sqlLimit = (maxCount: number | undefined) =>
-  maxCount === undefined || maxCount === Infinity ? -1 : maxCount;
 
 const toRecordedEvent = (row: EventRow): RecordedEvent => ({
   id: row.event_id,
