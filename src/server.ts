@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
@@ -93,6 +93,9 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
       ApolloServerPluginDrainHttpServer({ httpServer }),
       // No Apollo Sandbox landing page (it loads from Apollo's CDN); browsers get /explorer instead.
       ApolloServerPluginLandingPageDisabled(),
+      // The schema gives no cache hints, so no answer is cacheable and no cache-control header is
+      // ever computed from them; the plugin Apollo adds by default would still hook every field.
+      ApolloServerPluginCacheControlDisabled(),
     ],
   });
   await apollo.start();
