@@ -4,10 +4,10 @@
  */
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
@@ -18,6 +18,7 @@ import { scheduleRetention } from './composition/retentionSchedule';
 import { checkConnections, loadConfig, type CrmConfig } from './composition/config';
 import type { GraphQLContext } from './graphql/shared/context';
 import { formatErrorFor } from './graphql/shared/errors';
+import { GRAPHQL_PATH, graphqlHttpHandler, parseByteSize, type GraphqlHttpHandler } from './graphql/httpHandler';
 import { requestGuards } from './graphql/shared/requestGuards';
 import { dashboardRouter } from './dashboard/router';
 import { explorerRouter, redirectBrowsersToExplorer } from './explorer/router';
@@ -65,7 +66,12 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
 
   const expressApp = express();
   expressApp.disable('x-powered-by');
-  const httpServer = http.createServer(expressApp);
+  // POST /graphql (every GraphQL client's request) skips express; express serves the rest.
+  let graphqlHttp: GraphqlHttpHandler | undefined;
+  const httpServer = http.createServer((req, res) => {
+    if (graphqlHttp?.accepts(req)) graphqlHttp.handle(req, res);
+    else expressApp(req, res);
+  });
   httpServer.on('connection', (socket) => {
     metrics.httpConnections.inc();
     socket.once('close', () => metrics.httpConnections.dec());
@@ -87,6 +93,9 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
       ApolloServerPluginDrainHttpServer({ httpServer }),
       // No Apollo Sandbox landing page (it loads from Apollo's CDN); browsers get /explorer instead.
       ApolloServerPluginLandingPageDisabled(),
+      // The schema gives no cache hints, so no answer is cacheable and no cache-control header is
+      // ever computed from them; the plugin Apollo adds by default would still hook every field.
+      ApolloServerPluginCacheControlDisabled(),
     ],
   });
   await apollo.start();
@@ -132,26 +141,32 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
     expressApp.get('/graphql', redirectBrowsersToExplorer(EXPLORER_PATH));
   }
 
+  const contextFor = async (req: IncomingMessage, res: ServerResponse): Promise<GraphQLContext> => {
+    const sentCorrelationId = req.headers[CORRELATION_HEADER];
+    const correlationId =
+      typeof sentCorrelationId === 'string' && CORRELATION_ID.test(sentCorrelationId) ? sentCorrelationId : randomUUID();
+    requests.note(res, { correlationId });
+    const context: GraphQLContext = {
+      app,
+      identity: await authenticate(req.headers.authorization, tokens),
+      correlationId,
+      requestTime: new Date(),
+    };
+    requests.attach(res, context, { actor: context.identity?.actor });
+    return context;
+  };
+  graphqlHttp = graphqlHttpHandler({
+    apollo,
+    maxBodyBytes: parseByteSize(config.maxBody),
+    context: contextFor,
+    begin: requests.begin,
+    onInternalError: (error) => logger.error({ component: 'graphql', err: error }, 'GraphQL request failed in Apollo'),
+  });
   expressApp.use(
-    '/graphql',
+    GRAPHQL_PATH,
     requests.middleware,
     express.json({ limit: config.maxBody }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }): Promise<GraphQLContext> => {
-        const sentCorrelationId = req.header(CORRELATION_HEADER);
-        const correlationId =
-          sentCorrelationId && CORRELATION_ID.test(sentCorrelationId) ? sentCorrelationId : randomUUID();
-        requests.note(res, { correlationId });
-        const context: GraphQLContext = {
-          app,
-          identity: await authenticate(req.header('authorization'), tokens),
-          correlationId,
-          requestTime: new Date(),
-        };
-        requests.attach(res, context, { actor: context.identity?.actor });
-        return context;
-      },
-    }),
+    expressMiddleware(apollo, { context: ({ req, res }) => contextFor(req, res) }),
   );
   expressApp.use(refuseUnreadableBodies);
 

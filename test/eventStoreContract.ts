@@ -442,6 +442,18 @@ export function describeEventStoreContract(
         expect(await revisionsOf({ fromRevision: 1, maxCount: 3 })).toEqual([1, 2, 3]);
         expect(await revisionsOf({ fromRevision: 5 })).toEqual([]);
       });
+
+      it('reads long pages whole: a maxCount of dozens of events, from a revision', async () => {
+        const streamId = aStreamId();
+        await store.appendToStream(streamId, someEvents(80), { expectedRevision: NO_STREAM });
+        const revisionsOf = async (options: { fromRevision?: number; maxCount?: number }) =>
+          (await store.readStream(streamId, options)).map((event) => event.revision);
+        const from = (first: number, count: number) => Array.from({ length: count }, (_, index) => first + index);
+
+        expect(await revisionsOf({ fromRevision: 3, maxCount: 70 })).toEqual(from(3, 70));
+        expect(await revisionsOf({ maxCount: 100 })).toEqual(from(0, 80));
+        expect(await revisionsOf({ fromRevision: 10 })).toEqual(from(10, 70));
+      });
     });
 
     describe('reading all', () => {
@@ -490,6 +502,21 @@ export function describeEventStoreContract(
 
         expect(idsOf(paged.slice(0, everything.length))).toEqual(idsOf(everything));
         expect(idsOf(paged.filter((event) => event.streamId === streamId))).toEqual(idsOf(events));
+      });
+
+      it('reads a long page whole: a maxCount of dozens of events', async () => {
+        const streamId = aStreamId();
+        const headBefore = await store.headPosition();
+        const events = someEvents(80);
+        await store.appendToStream(streamId, events, { expectedRevision: NO_STREAM });
+
+        const page = await store.readAll({ fromPosition: headBefore, maxCount: 70 });
+
+        expect(page).toHaveLength(70);
+        expectIncreasing(page.map((event) => event.position));
+        expect(idsOf(page.filter((event) => event.streamId === streamId))).toEqual(
+          idsOf(events).slice(0, page.filter((event) => event.streamId === streamId).length),
+        );
       });
 
       it('reads from the beginning of the log when given no position', async () => {

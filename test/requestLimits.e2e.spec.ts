@@ -72,6 +72,18 @@ describe('query cost limits', () => {
     expect(figures.refusedMs).toBeLessThan(1_000);
   });
 
+  it('estimates the same document again when its variables can change the cost', async () => {
+    let selection = 'id';
+    for (let level = 0; level < 3; level++) selection = `contacts { account { ${selection} } }`;
+    const paged = `query($first: Int) { accounts(first: $first) { edges { node { ${selection} } } } }`;
+    expect((await api.gql(paged, { first: 1 })).errors).toBeUndefined();
+    expect(codeOf(await api.gql(paged, { first: 200 }))).toBe('QUERY_TOO_COSTLY');
+
+    const included = `query($all: Boolean!) { accounts(first: 200) { edges { node { id ...@include(if: $all) { ${selection} } } } } }`;
+    expect((await api.gql(included, { all: false })).errors).toBeUndefined();
+    expect(codeOf(await api.gql(included, { all: true }))).toBe('QUERY_TOO_COSTLY');
+  });
+
   it('refuses a few retrospectives that together cost too much, and allows one', async () => {
     const one = `retrospective(from: "2025-01-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { eventsReplayed }`;
     expect((await api.gql(`{ ${one} }`)).errors).toBeUndefined();

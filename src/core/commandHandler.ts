@@ -60,6 +60,13 @@ export interface HandleOptions<State = unknown> {
    * the replay writes nothing and answers what the first run answered.
    */
   authorize?: (state: State) => void;
+  /**
+   * The stream's id was drawn at random for this very command (a new entity without an
+   * idempotency key), so it has no events: the first attempt decides on the initial state
+   * without reading it. The append, with NO_STREAM, still checks that assumption; if it is
+   * wrong, the retry reads the stream as usual.
+   */
+  freshStream?: boolean;
 }
 
 export interface CommandResult<State> {
@@ -101,7 +108,7 @@ export const handleCommand = async <State, Command, Event extends DomainEvent>(
     const maxRetries = options.expectedRevision === undefined ? (options.maxRetries ?? DEFAULT_MAX_RETRIES) : 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await handleOnce(store, decider, streamId, command, context, options);
+        return await handleOnce(store, decider, streamId, command, context, options, attempt === 0 && options.freshStream === true);
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt >= maxRetries) throw error;
         await backOff(attempt);
@@ -116,8 +123,9 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
   command: Command,
   context: CommandContext,
   options: HandleOptions<State>,
+  assumeNoStream: boolean,
 ): Promise<CommandResult<State>> => {
-  const recorded = await readStreamOrEmpty(store, streamId);
+  const recorded = assumeNoStream ? [] : await readStreamOrEmpty(store, streamId);
   if (recorded.length === 0 && options.existingEntity) {
     throw new NotFoundError(options.existingEntity.type, options.existingEntity.id);
   }

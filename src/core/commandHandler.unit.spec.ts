@@ -82,6 +82,17 @@ describe('handleCommand', () => {
     expect((await store.readStream(streamId)).filter((e) => e.id === deterministicId('cmd-2', 0))).toHaveLength(0);
   });
 
+  it('decides on the stream as it is when a stream said to be fresh already has events', async () => {
+    const store = createInMemoryEventStore();
+    await handleCommand(store, decider, streamId, capture, context('cmd-1'));
+    const fresh = handleCommand(store, decider, streamId, capture, context('cmd-2'), { freshStream: true });
+    const asUsual = handleCommand(store, decider, streamId, capture, context('cmd-3'));
+    const [freshOutcome, usualOutcome] = await Promise.allSettled([fresh, asUsual]);
+    expect(freshOutcome.status).toBe('rejected');
+    expect(freshOutcome).toEqual(usualOutcome);
+    expect(await store.readStream(streamId)).toHaveLength(1);
+  });
+
   it('never retries a stale revision the client sent', async () => {
     const store = createInMemoryEventStore();
     await handleCommand(store, decider, streamId, capture, context('cmd-1'));

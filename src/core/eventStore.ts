@@ -168,6 +168,22 @@ export class StreamNotFoundError extends Error {
   }
 }
 
+/**
+ * A StreamNotFoundError without a stack trace, for the stores to throw: every new entity's
+ * command reads its stream first, callers catch the error as "no events yet", and capturing a
+ * stack for it was a visible part of a capture's cost (issue 11). A factory, not a constructor
+ * option: the stack is captured by Error's constructor itself, before a subclass could opt out.
+ */
+export const streamNotFound = (streamId: string): StreamNotFoundError => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new StreamNotFoundError(streamId);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+};
+
 /** Whether a stream whose last revision is `actual` (or none) satisfies `expected`. */
 export const matchesExpectedRevision = (
   expected: ExpectedRevision,

@@ -6,7 +6,7 @@
 import {
   ConcurrencyConflictError,
   NO_STREAM,
-  StreamNotFoundError,
+  streamNotFound,
   matchesExpectedRevision,
   type EventStore,
   type AppendResult,
@@ -119,7 +119,7 @@ export const createInMemoryEventStore = (): EventStore => {
 
     async readStream(streamId, { fromRevision = 0, maxCount = Infinity } = {}) {
       const stream = streams.get(streamId);
-      if (stream === undefined) throw new StreamNotFoundError(streamId);
+      if (stream === undefined) throw streamNotFound(streamId);
       return stream.slice(fromRevision, fromRevision + maxCount).map(toRecordedEvent);
     },
 

@@ -32,7 +32,7 @@ import {
   ConcurrencyConflictError,
   NO_STREAM,
   STREAM_EXISTS,
-  StreamNotFoundError,
+  streamNotFound,
   matchesExpectedRevision,
   type AppendResult,
   type EventStore,
@@ -470,8 +470,10 @@ export const openPostgresEventStore = async (
         values: [streamId, fromRevision, sqlLimit(maxCount)],
       });
       if (rows.length === 0) {
+        // Revisions start at 0 with no gap: nothing read from 0 (with room for a row) means no stream.
+        if (fromRevision <= 0 && maxCount !== 0) throw streamNotFound(streamId);
         const exists = await pool.query({ ...statements.streamExists, values: [streamId] });
-        if (exists.rowCount === 0) throw new StreamNotFoundError(streamId);
+        if (exists.rowCount === 0) throw streamNotFound(streamId);
       }
       return rows.map(toRecordedEvent);
     },

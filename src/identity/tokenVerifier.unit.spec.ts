@@ -1,5 +1,5 @@
 import { SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mintToken } from './jwt';
 import {
   AuthenticationError,
@@ -196,5 +196,40 @@ describe('settings', () => {
   it('needs a secret or a key set', () => {
     expect(() => createTokenVerifier({})).toThrow(/needs a secret, a key set, or both/);
     expect(() => createTokenVerifier({ secret: new Uint8Array(31) })).toThrow(/at least 32 bytes/);
+  });
+});
+
+describe('a token verified once', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is accepted again without a new signature check, and refused once it expires or grows too old', async () => {
+    vi.useFakeTimers({ now: new Date('2026-06-01T10:00:00Z'), toFake: ['Date'] });
+    const tokens = verifier({ maxTokenAge: '30m' });
+    const token = await hs256(fresh({ exp: now() + 20 * 60 }));
+    await expect(tokens.verify(`Bearer ${token}`)).resolves.toEqual({ actor: 'alice', roles: [] });
+    vi.setSystemTime(new Date('2026-06-01T10:19:00Z'));
+    await expect(tokens.verify(`Bearer ${token}`)).resolves.toEqual({ actor: 'alice', roles: [] });
+    vi.setSystemTime(new Date('2026-06-01T10:20:00Z'));
+    expect(await refusal(tokens, token)).toMatch(/exp/);
+
+    // The maximum age counts from iat, on every use.
+    vi.setSystemTime(new Date('2026-06-01T11:00:00Z'));
+    const long = await hs256(fresh({ exp: now() + 25 * 60 }));
+    await tokens.verify(`Bearer ${long}`);
+    const older = createTokenVerifier({ secret, maxTokenAge: '10m' });
+    await expect(older.verify(`Bearer ${long}`)).rejects.toThrow(/lifetime/);
+  });
+
+  it('never lets a token that differs by one character ride on it', async () => {
+    const tokens = verifier();
+    const token = await hs256(fresh());
+    await tokens.verify(`Bearer ${token}`);
+    const [header, payload, signature] = token.split('.');
+    const other = `${header}.${payload}.${signature!.slice(0, -2)}${signature!.endsWith('AA') ? 'BA' : 'AA'}`;
+    expect(await refusal(tokens, other)).toMatch(/signature/);
+    const forged = `${header}.${Buffer.from(JSON.stringify({ ...fresh(), sub: 'mallory' })).toString('base64url')}.${signature}`;
+    expect(await refusal(tokens, forged)).toMatch(/signature/);
   });
 });

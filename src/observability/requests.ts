@@ -1,15 +1,16 @@
 /**
- * One log line and one histogram observation per GraphQL request over HTTP. An express
- * middleware times the request from its arrival to its last byte (so refusals before GraphQL
- * runs, such as a bad token or malformed JSON, count too); an Apollo plugin tells it which
- * operation ran and the code of the first error the client got.
+ * One log line and one histogram observation per GraphQL request over HTTP. `begin` (or the
+ * express middleware, for the requests express serves) times the request from its arrival to
+ * its last byte (so refusals before GraphQL runs, such as a bad token or malformed JSON, count
+ * too); an Apollo plugin tells it which operation ran and the code of the first error the client got.
  *
  * Logged: root field (operation), operation type, the client's operation name, actor (the
  * token's sub), correlation id, duration, result code, HTTP status. Never the token, the
  * variables, the document or the answer.
  */
+import type { ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { RequestHandler, Response } from 'express';
+import type { RequestHandler } from 'express';
 import { getOperationAST, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { Logger } from './logger';
 import type { CrmMetrics } from './metrics';
@@ -24,7 +25,6 @@ interface RequestRecord {
   result?: string;
 }
 
-const RECORD = 'crmRequestRecord';
 /**
  * The record rides on the GraphQL context under a symbol: Apollo copies the context object once
  * per operation (own enumerable properties, symbols included), so it cannot be looked up by identity.
@@ -35,13 +35,15 @@ const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,49}$/;
 const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,99}$/;
 
 export interface RequestObserver {
-  /** Mount first on /graphql. */
+  /** Called as a request to /graphql arrives, before its body is read. */
+  begin(res: ServerResponse): void;
+  /** `begin` as express middleware: mount first on /graphql. */
   middleware: RequestHandler;
   plugin: ApolloServerPlugin<object>;
   /** Called by the context function with the request's correlation id, before authenticating. */
-  note(res: Response, fields: { correlationId: string }): void;
+  note(res: ServerResponse, fields: { correlationId: string }): void;
   /** Called by the context function: ties the GraphQL context to its request's record. */
-  attach(res: Response, context: object, fields: { actor?: string }): void;
+  attach(res: ServerResponse, context: object, fields: { actor?: string }): void;
 }
 
 export const observeRequests = (schema: GraphQLSchema, logger: Logger, metrics: CrmMetrics): RequestObserver => {
@@ -52,6 +54,7 @@ export const observeRequests = (schema: GraphQLSchema, logger: Logger, metrics: 
   );
   const recordOf = (context: object) => (context as { [CONTEXT_RECORD]?: RequestRecord })[CONTEXT_RECORD];
   const log = logger.child({ component: 'graphql' });
+  const records = new WeakMap<ServerResponse, RequestRecord>();
 
   const operationOf = (operation: OperationDefinitionNode | null | undefined) => {
     const first = operation?.selectionSet.selections.find((selection) => selection.kind === 'Field' && selection.name.value !== '__typename');
@@ -59,7 +62,7 @@ export const observeRequests = (schema: GraphQLSchema, logger: Logger, metrics: 
     return name !== undefined && rootFields.has(name) ? name : 'other';
   };
 
-  const finish = (record: RequestRecord, res: Response) => {
+  const finish = (record: RequestRecord, res: ServerResponse) => {
     const durationMs = Number(process.hrtime.bigint() - record.started) / 1e6;
     const result = !res.writableFinished ? 'CLIENT_CLOSED' : record.result ?? resultOfStatus(res.statusCode);
     const operation = record.operation ?? 'other';
@@ -80,19 +83,24 @@ export const observeRequests = (schema: GraphQLSchema, logger: Logger, metrics: 
     );
   };
 
+  const begin = (res: ServerResponse) => {
+    const record: RequestRecord = { started: process.hrtime.bigint() };
+    records.set(res, record);
+    res.once('close', () => finish(record, res));
+  };
+
   return {
+    begin,
     middleware(_req, res, next) {
-      const record: RequestRecord = { started: process.hrtime.bigint() };
-      res.locals[RECORD] = record;
-      res.once('close', () => finish(record, res));
+      begin(res);
       next();
     },
     note(res, { correlationId }) {
-      const record = res.locals[RECORD] as RequestRecord | undefined;
+      const record = records.get(res);
       if (record) record.correlationId = correlationId;
     },
     attach(res, context, { actor }) {
-      const record = res.locals[RECORD] as RequestRecord | undefined;
+      const record = records.get(res);
       if (!record) return;
       record.actor = actor;
       Object.defineProperty(context, CONTEXT_RECORD, { value: record, enumerable: true });

@@ -6,7 +6,7 @@
  * selections (`account { contacts { account { contacts ... } } }`) therefore grow
  * geometrically and are refused long before they could hurt.
  */
-import { getNamedType, isLeafType, isListType, isNonNullType, type GraphQLOutputType } from 'graphql';
+import { getNamedType, isLeafType, isListType, isNonNullType, Kind, visit, type GraphQLOutputType, type ValueNode } from 'graphql';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
 import { DEFAULT_PAGE_SIZE } from '../../../projections/pagination';
@@ -50,6 +50,34 @@ const estimateCost: ComplexityEstimator = ({ type, field, args, childComplexity 
   // A connection's edges are already counted by its `first`.
   const unpagedList = isList(field.type) && !leaf && field.name !== 'edges';
   return own + travel + (unpagedList ? UNPAGED_LIST_LENGTH : 1) * childComplexity;
+};
+
+/** The only arguments the estimate reads (besides @include and @skip, which graphql-query-complexity honours). */
+const COST_ARGUMENTS: ReadonlySet<string> = new Set(['first', 'asOf', 'knownAt']);
+
+const holdsVariable = (value: ValueNode): boolean =>
+  value.kind === Kind.VARIABLE ||
+  (value.kind === Kind.LIST && value.values.some(holdsVariable)) ||
+  (value.kind === Kind.OBJECT && value.fields.some((field) => holdsVariable(field.value)));
+
+/**
+ * Whether a request's variables can change `document`'s cost: only through a field's `first`,
+ * `asOf` or `knownAt`, or a directive's argument. A mutation's `$input` cannot, so its cost is
+ * estimated once per document instead of once per request.
+ */
+export const costDependsOnVariables = (document: DocumentNode): boolean => {
+  let depends = false;
+  visit(document, {
+    Field(field) {
+      if (field.arguments?.some((argument) => COST_ARGUMENTS.has(argument.name.value) && holdsVariable(argument.value))) {
+        depends = true;
+      }
+    },
+    Directive(directive) {
+      if (directive.arguments?.some((argument) => holdsVariable(argument.value))) depends = true;
+    },
+  });
+  return depends;
 };
 
 /** The estimated cost of running `document`'s operation with these variables. */

@@ -13,7 +13,7 @@ import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema, type Operati
 import type { FieldProblem } from '../../core/errors';
 import type { GraphQLContext } from './context';
 import { literalProblems, rootFields, selectedFields, variableProblems } from './inputBoundary';
-import { MAX_QUERY_COST, queryCost } from './queryCost';
+import { MAX_QUERY_COST, costDependsOnVariables, queryCost } from './queryCost';
 import { FIELD_ROLES, hasAnyRole, mayRun, rolesFor } from './roles';
 
 const INTROSPECTION = new Set(['__typename', '__schema', '__type']);
@@ -26,11 +26,13 @@ const refuse = (message: string, extensions: Record<string, unknown>): never => 
  * A document too large to even estimate (over graphql-query-complexity's node limit) costs too
  * much; variables that do not fit their types are left for execution to report, field by field.
  */
-const estimatedCost = (estimate: () => number): number => {
+const estimatedCost = (estimate: () => number, onVariablesUnreadable: () => void): number => {
   try {
     return estimate();
   } catch (error) {
-    return error instanceof Error && /maximum allowed number of nodes/.test(error.message) ? Number.POSITIVE_INFINITY : 0;
+    if (error instanceof Error && /maximum allowed number of nodes/.test(error.message)) return Number.POSITIVE_INFINITY;
+    onVariablesUnreadable();
+    return 0;
   }
 };
 
@@ -43,7 +45,8 @@ interface OperationFacts {
   literalProblems: FieldProblem[];
   rootFields: string[];
   selectedFields: Set<string>;
-  /** Known when the cost cannot depend on variables (the operation declares none). */
+  costDependsOnVariables: boolean;
+  /** Kept once estimated when the cost cannot depend on variables. */
   cost?: number;
 }
 const factsOf = new WeakMap<OperationDefinitionNode, OperationFacts>();
@@ -55,6 +58,7 @@ const operationFacts = (schema: GraphQLSchema, document: DocumentNode, operation
       literalProblems: literalProblems(schema, document),
       rootFields: rootFields(document, operation).filter((name) => !INTROSPECTION.has(name)),
       selectedFields: selectedFields(schema, document),
+      costDependsOnVariables: costDependsOnVariables(document),
     };
     factsOf.set(operation, facts);
   }
@@ -157,9 +161,13 @@ export const guardOperation = (
     }
     return;
   }
-  const cost =
-    facts.cost ?? estimatedCost(() => queryCost(schema, document, request.operationName ?? undefined, request.variables));
-  if (!operation.variableDefinitions?.length) facts.cost = cost;
+  let cost = facts.cost;
+  if (cost === undefined) {
+    let estimated = true;
+    cost = estimatedCost(() => queryCost(schema, document, request.operationName ?? undefined, request.variables), () => (estimated = false));
+    // Not kept when these variables could not be read: another request's may be.
+    if (estimated && !facts.costDependsOnVariables) facts.cost = cost;
+  }
   if (cost > MAX_QUERY_COST) {
     refuse(`This request would cost ${cost}, over the limit of ${MAX_QUERY_COST}: ask for fewer or smaller pages`, {
       code: 'QUERY_TOO_COSTLY',

@@ -30,6 +30,8 @@ export interface CommandRequest<State, Command, Event extends DomainEvent> {
    * READ_MODEL_STOPPED; others stopped are not waited for. Undefined: judged by event types.
    */
   readModels?: readonly string[];
+  /** The stream's id was just drawn at random: see `HandleOptions.freshStream`. */
+  freshStream?: boolean;
 }
 
 export const requireActor = (context: GraphQLContext): string => {
@@ -85,6 +87,7 @@ export const runCommand = async <State, Command, Event extends DomainEvent>(
       expectedRevision: request.input.expectedRevision ?? undefined,
       existingEntity: request.existingEntity,
       authorize: request.authorize,
+      freshStream: request.freshStream,
     },
   );
   if (result.position !== undefined) {
@@ -168,6 +171,8 @@ export const mutate = async <
     commandId: options.commandId,
     authorize: options.authorize ?? (options.isNew ? undefined : kind.authorize?.(context)),
     readModels: kind.readModels,
+    // A new entity's id is random unless an idempotency key derives it (`newEntityIds`).
+    freshStream: options.isNew === true && !input.idempotencyKey && input.expectedRevision == null,
   });
   const live = await kind.read(context.app.readDb, id);
   if (live !== undefined && live.revision === result.revision) return kind.payload(live, context);
