@@ -5,21 +5,17 @@
 import { NotFoundError, ValidationError } from '../../src/core/errors';
 import { getLeadList, memberOfListCondition } from '../leadLists/leadListsProjection';
 import { searchKey } from '../../src/core/normalize';
-import type { LeadRank, LeadSource, LeadStatus } from '../../src/domain/leads/lead';
+import type { SavedLeadFilter } from '../../src/domain/leadLists/events';
 import { containing, decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import { fromRow, UNSCORED_ORDER, type LeadRow, type LeadView } from './leadView';
 
-export interface LeadFilter {
-  status?: LeadStatus;
-  rank?: LeadRank;
-  source?: LeadSource;
-  campaign?: string;
-  ownerId?: string;
-  /** Case- and accent-insensitive, on first, last and full name, e-mail and company name. */
-  search?: string;
-  /** Only leads whose last score is at least this (unscored leads are left out). */
-  minScore?: number;
+/**
+ * The fields a client filters leads by (the same a dynamic lead list saves: status, rank, source,
+ * campaign, owner, `search` — case- and accent-insensitive on names, e-mail and company — and
+ * `minScore`, which leaves unscored leads out), and two more.
+ */
+export interface LeadFilter extends SavedLeadFilter {
   /** Only the leads of this list: those put into a static list, those a dynamic list's filter matches. */
   listId?: string;
   /** One lead, if it matches the rest: whether a change notification concerns a subscriber. */

@@ -19,7 +19,9 @@ export interface SavedLeadFilter {
   source?: LeadSource;
   campaign?: string;
   ownerId?: string;
+  /** Case- and accent-insensitive, on first, last and full name, e-mail and company name. */
   search?: string;
+  /** Only leads whose last score is at least this (unscored leads are left out). */
   minScore?: number;
 }
 
