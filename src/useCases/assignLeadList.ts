@@ -72,9 +72,11 @@ export const assignLeadList = async (
     context,
     { existingEntity: { type: 'LeadList', id: request.listId } },
   );
-  const plan = (await app.store.readStream(streamId)).find(
-    (event) => event.type === 'LeadListAssigned' && event.metadata.causationId === context.commandId,
-  );
+  // A replay of an earlier run wrote nothing: its plan is the one on the stream.
+  const isPlan = (event: { type: string }) => event.type === 'LeadListAssigned';
+  const plan = listResult.replayed
+    ? (await app.store.readStream(streamId)).find((event) => isPlan(event) && event.metadata.causationId === context.commandId)
+    : listResult.newEvents.find(isPlan);
   if (!plan) throw new Error(`The assignment of lead list ${request.listId} is not on its stream`);
   const { assignments, leftOut } = (plan as unknown as LeadListAssigned).data;
 

@@ -147,6 +147,7 @@ export class LeadListResolver {
 
   @FieldResolver(() => Int, { description: "A static list's leads; a dynamic list's: those its filter matches now" })
   async leadCount(@Root() list: LeadList, @Ctx() context: GraphQLContext): Promise<number> {
+    if (list.kind === 'STATIC') return list.storedLeadCount;
     return (await findLeads(context.app.readDb, { filter: { listId: list.id }, first: 0 })).totalCount;
   }
 

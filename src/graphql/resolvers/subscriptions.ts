@@ -65,6 +65,32 @@ const opportunityIdOf = (event: RecordedEvent): string | undefined => {
 
 const hasCriteria = (filter: object): boolean => Object.values(filter).some((value) => value !== undefined && value !== null);
 
+/**
+ * The changes of one kind of entity: for each event on an entity's stream, the entity as the
+ * read model has it, if it matches the filter. Subscribers with the same filter share one read
+ * per event.
+ */
+const entityChanges = <Filter extends object, View, Answer extends object>(
+  context: GraphQLContext,
+  kind: string,
+  filter: Filter,
+  idOf: (event: RecordedEvent) => string | undefined,
+  find: (filter: Filter & { id: string }) => Promise<{ nodes: View[] }>,
+  answer: (view: View) => Answer,
+) => {
+  const { feed } = liveOf(context);
+  const filterKey = hasCriteria(filter) ? JSON.stringify(filter) : '';
+  return started(
+    context,
+    follow(context, async (event) => {
+      const id = idOf(event);
+      if (id === undefined) return undefined;
+      const view = (await feed.shared(`${kind}:${event.id}:${filterKey}`, () => find({ ...filter, id }))).nodes[0];
+      return view && { eventType: event.type, eventId: event.id, position: event.position, ...answer(view) };
+    }),
+  );
+};
+
 @Authorized()
 @Resolver()
 export class SubscriptionResolver {
@@ -72,16 +98,10 @@ export class SubscriptionResolver {
     description: 'Each change of a lead matching the filter (all leads without one), once the read models show it',
     subscribe: ({ args, context }) => {
       const ctx = context as GraphQLContext;
-      const filter = plainInput((args.filter ?? {}) as LeadFilterQuery);
-      const { feed } = liveOf(ctx);
-      return started(ctx, follow(ctx, async (event) => {
-        const leadId = leadIdOf(event);
-        if (leadId === undefined) return undefined;
-        // Subscribers with the same filter share one read of the lead per event.
-        const key = `lead:${event.id}:${hasCriteria(filter) ? JSON.stringify(filter) : ''}`;
-        const view = (await feed.shared(key, () => findLeads(ctx.app.readDb, { filter: { ...filter, id: leadId }, first: 1 }))).nodes[0];
-        return view && { eventType: event.type, eventId: event.id, position: event.position, lead: toLead(view, ctx) };
-      }));
+      return entityChanges(ctx, 'lead', plainInput((args.filter ?? {}) as LeadFilterQuery), leadIdOf, (filter) =>
+        findLeads(ctx.app.readDb, { filter, first: 1 }),
+        (view) => ({ lead: toLead(view, ctx) }),
+      );
     },
   })
   leadChanged(
@@ -95,15 +115,10 @@ export class SubscriptionResolver {
     description: 'Each change of an opportunity matching the filter (all without one), once the read models show it',
     subscribe: ({ args, context }) => {
       const ctx = context as GraphQLContext;
-      const filter = plainInput((args.filter ?? {}) as OpportunityFilterQuery);
-      const { feed } = liveOf(ctx);
-      return started(ctx, follow(ctx, async (event) => {
-        const opportunityId = opportunityIdOf(event);
-        if (opportunityId === undefined) return undefined;
-        const key = `opportunity:${event.id}:${hasCriteria(filter) ? JSON.stringify(filter) : ''}`;
-        const view = (await feed.shared(key, () => findOpportunities(ctx.app.readDb, { filter: { ...filter, id: opportunityId }, first: 1 }))).nodes[0];
-        return view && { eventType: event.type, eventId: event.id, position: event.position, opportunity: toOpportunity(view, ctx) };
-      }));
+      return entityChanges(ctx, 'opportunity', plainInput((args.filter ?? {}) as OpportunityFilterQuery), opportunityIdOf, (filter) =>
+        findOpportunities(ctx.app.readDb, { filter, first: 1 }),
+        (view) => ({ opportunity: toOpportunity(view, ctx) }),
+      );
     },
   })
   opportunityChanged(

@@ -72,5 +72,5 @@ export const eventQueue = <T>(options: EventQueueOptions<T>) => {
       return iterator;
     },
   };
-  return { push, iterator, end, get size() { return queued.length; } };
+  return { push, iterator };
 };

@@ -25,13 +25,13 @@ const { useServer } = require('graphql-ws/use/ws') as { useServer: typeof UseSer
 /** graphql-ws's own code for an unauthorised connection; the reason says why. */
 export const TOKEN_REFUSED = 4401;
 const TOKEN_RECHECK_MS = 30_000;
+/** setTimeout's longest delay (about 24.8 days); a token living longer is left to the checks. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A subscription message is a query and its variables: small. */
 const MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface SubscriptionServer {
   readonly feed: ChangeFeed;
-  /** Open WebSocket connections. */
-  connections(): number;
   close(): Promise<void>;
 }
 
@@ -87,22 +87,16 @@ export const attachSubscriptions = async (
         const identity = await verify(header).catch(() => undefined);
         if (!identity) return false; // graphql-ws closes with 4403 Forbidden
         const state: ConnectionState = { identity, header };
+        const refuse = () => ctx.extra.socket.close(TOKEN_REFUSED, 'The token has expired or is no longer valid: connect again with a new one');
+        // A verifier that throws (expired, too old, keys rotated) and one that finds no identity both end it.
         state.recheck = setInterval(() => {
-          void verify(state.header).then(
-            (still) => {
-              if (!still) throw new Error('no identity');
-            },
-            () => undefined,
-          ).catch(() => {
-            clearInterval(state.recheck);
-            ctx.extra.socket.close(TOKEN_REFUSED, 'The token has expired or is no longer valid: connect again with a new one');
-          });
+          verify(header).then((still) => still ?? refuse(), refuse);
         }, TOKEN_RECHECK_MS);
         state.recheck.unref();
-        // A token that expires sooner than the next check ends the connection when it expires.
+        // The connection ends when the token expires, not at the next check after it.
         const expiresIn = expiryOf(header) - Date.now();
-        if (expiresIn < TOKEN_RECHECK_MS) {
-          state.expiry = setTimeout(() => ctx.extra.socket.close(TOKEN_REFUSED, 'The token has expired: connect again with a new one'), Math.max(0, expiresIn));
+        if (expiresIn < MAX_TIMER_MS) {
+          state.expiry = setTimeout(refuse, Math.max(0, expiresIn));
           state.expiry.unref();
         }
         states.set(ctx.extra.socket, state);
@@ -148,7 +142,6 @@ export const attachSubscriptions = async (
 
   return {
     feed,
-    connections: () => wss.clients.size,
     async close() {
       for (const socket of wss.clients) {
         socket.close(1001, 'The server is shutting down');

@@ -129,6 +129,8 @@ export class LeadList {
   @Field(() => DateTimeScalar) createdAt!: Date;
   @Field(() => String) createdBy!: string;
   @Field(() => DateTimeScalar) updatedAt!: Date;
+  /** A static list's count as the read model keeps it (`leadCount` asks the leads only for a dynamic one). */
+  storedLeadCount!: number;
 }
 
 export const LeadListConnection = connectionOf('LeadList', LeadList);
@@ -158,4 +160,5 @@ export const toLeadList = (view: LeadListView): LeadList => ({
   createdAt: new Date(view.createdAt),
   createdBy: view.createdBy,
   updatedAt: new Date(view.updatedAt),
+  storedLeadCount: view.leadCount,
 });
