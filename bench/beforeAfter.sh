@@ -35,9 +35,16 @@ seed "$here" "$work/data-this"
 
 declare -a cb ct ub ut rb rt pc pu pr
 for round in $(seq 1 "$rounds"); do
-  read -r c u < <(capture_rate "$work/base"); cb+=("$c"); ub+=("$u")
-  read -r c u < <(capture_rate "$here"); ct+=("$c"); ut+=("$u")
-  rb+=("$(replay_rate "$work/base" "$work/data-base")"); rt+=("$(replay_rate "$here" "$work/data-this")")
+  # Who goes first alternates: a machine warming up or slowing down within a round favours neither.
+  if (( round % 2 )); then
+    read -r c u < <(capture_rate "$work/base"); cb+=("$c"); ub+=("$u")
+    read -r c u < <(capture_rate "$here"); ct+=("$c"); ut+=("$u")
+    rb+=("$(replay_rate "$work/base" "$work/data-base")"); rt+=("$(replay_rate "$here" "$work/data-this")")
+  else
+    read -r c u < <(capture_rate "$here"); ct+=("$c"); ut+=("$u")
+    read -r c u < <(capture_rate "$work/base"); cb+=("$c"); ub+=("$u")
+    rt+=("$(replay_rate "$here" "$work/data-this")"); rb+=("$(replay_rate "$work/base" "$work/data-base")")
+  fi
   # Ratios within a round: the two trees ran minutes apart, so a drift in the machine's load
   # over the whole run weighs less on them than on the ratio of medians.
   pc+=("$(awk -v a="${ct[-1]}" -v b="${cb[-1]}" 'BEGIN {printf "%.3f", a/b}')")

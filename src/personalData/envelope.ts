@@ -35,31 +35,51 @@ export const valueAt = (data: unknown, path: string): unknown => {
   return current;
 };
 
-/** A copy of `data` with `path` set (`undefined` removes it); objects on the way are copied, never changed. */
-export const withValueAt = (data: Json, path: string, value: unknown): Json => {
-  const [head, ...rest] = path.split('.') as [string, ...string[]];
-  const copy: Json = { ...data };
-  if (rest.length === 0) {
-    if (value === undefined) delete copy[head];
-    else copy[head] = value;
-    return copy;
+/**
+ * Sets values by path on a copy of `data`, copying each object on the way once however many paths
+ * go through it (`undefined` removes the value). The input is never changed. This runs for every
+ * event written and read, so it copies as little as it can (bench/sealing.ts).
+ */
+const withValuesAt = (data: Json, entries: Iterable<readonly [string, unknown]>, skip?: string): Json => {
+  const root: Json = {};
+  for (const key in data) if (key !== skip) root[key] = data[key];
+  const copies = new Set<Json>([root]);
+  paths: for (const [path, value] of entries) {
+    const parts = path.split('.');
+    let parent = root;
+    for (let depth = 0; depth < parts.length - 1; depth++) {
+      const part = parts[depth]!;
+      const inner = parent[part];
+      if (!isObject(inner)) {
+        if (value === undefined) continue paths; // nothing there to remove
+        const created: Json = {};
+        copies.add(created);
+        parent[part] = created;
+        parent = created;
+      } else if (copies.has(inner)) {
+        parent = inner;
+      } else {
+        const copy: Json = { ...inner };
+        copies.add(copy);
+        parent[part] = copy;
+        parent = copy;
+      }
+    }
+    const leaf = parts[parts.length - 1]!;
+    if (value === undefined) delete parent[leaf];
+    else parent[leaf] = value;
   }
-  const inner = copy[head];
-  if (!isObject(inner)) {
-    if (value === undefined) return copy;
-    copy[head] = withValueAt({}, rest.join('.'), value);
-  } else {
-    copy[head] = withValueAt(inner, rest.join('.'), value);
-  }
-  return copy;
+  return root;
 };
+
+/** A copy of `data` with `path` set (`undefined` removes it); objects on the way are copied, never changed. */
+export const withValueAt = (data: Json, path: string, value: unknown): Json => withValuesAt(data, [[path, value]]);
 
 /** The personal values present in `data` (null counts as absent), and the data without them. */
 export const takePersonal = (
   data: Json,
   paths: readonly string[],
 ): { clear: Json; personal: Record<string, unknown>; fields: string[] } => {
-  let clear = data;
   const personal: Record<string, unknown> = {};
   const fields: string[] = [];
   for (const path of paths) {
@@ -67,8 +87,8 @@ export const takePersonal = (
     if (value === undefined || value === null) continue;
     personal[path] = value;
     fields.push(path);
-    clear = withValueAt(clear, path, undefined);
   }
+  const clear = fields.length === 0 ? data : withValuesAt(data, fields.map((path) => [path, undefined] as const));
   return { clear, personal, fields };
 };
 
@@ -78,21 +98,15 @@ export const envelopeOf = (data: unknown): Envelope | undefined => {
   return isObject(envelope) && typeof envelope.keyId === 'string' ? (envelope as unknown as Envelope) : undefined;
 };
 
-export const withoutEnvelope = (data: Json): Json => {
-  const { [ENVELOPE]: _envelope, ...rest } = data;
-  return rest;
-};
+export const withoutEnvelope = (data: Json): Json => withValuesAt(data, [], ENVELOPE);
 
 /** Puts opened values back where they were taken from. */
-export const restorePersonal = (data: Json, personal: Record<string, unknown>): Json => {
-  let restored = withoutEnvelope(data);
-  for (const [path, value] of Object.entries(personal)) restored = withValueAt(restored, path, value);
-  return restored;
-};
+export const restorePersonal = (data: Json, personal: Record<string, unknown>): Json =>
+  withValuesAt(data, Object.entries(personal), ENVELOPE);
 
 /** What an event reads as once its key is gone: each sealed field null, and which ones they were. */
 export const erasedView = (data: Json, fields: readonly string[]): Json => {
-  let view = withoutEnvelope(data);
-  for (const path of fields) view = withValueAt(view, path, null);
-  return { ...view, [ERASED_PERSONAL_DATA]: [...fields] };
+  const view = withValuesAt(data, fields.map((path) => [path, null] as const), ENVELOPE);
+  view[ERASED_PERSONAL_DATA] = [...fields];
+  return view;
 };

@@ -47,7 +47,14 @@ export class WrongMasterKeyError extends Error {
   }
 }
 
-const POOL_BATCH = 256;
+/**
+ * Keys made per durable transaction. Each batch costs one fsync (about 5 ms on SQLite, where it
+ * blocks the event loop): 256 a batch put 18 µs on every capture (bench/sealing.ts), 2048 puts
+ * about 2 µs.
+ */
+const POOL_BATCH = 2048;
+/** Rows per INSERT while a batch is stored: one statement, not one round trip, per this many keys. */
+const INSERT_ROWS = 256;
 /** How long a key read from the table is trusted before being read again. */
 const KEY_TTL_MS = 30_000;
 /** How often the count of erasures is looked at: a change (another instance erased) empties the cache. */
@@ -160,12 +167,12 @@ export class KeyStore {
       const fresh = Array.from({ length: POOL_BATCH }, () => ({ keyId: newKeyId(), key: newDataKey() }));
       const wrapped = wrapKeys(this.masterKey, fresh.map(({ key }) => key));
       await this.db.transaction(async (tx) => {
-        for (const [index, { keyId }] of fresh.entries()) {
-          await tx.run('INSERT INTO personal_data_keys (key_id, wrapped_key, created_at) VALUES (?, ?, ?)', [
-            keyId,
-            wrapped[index]!.toString('base64'),
-            now,
-          ]);
+        for (let start = 0; start < fresh.length; start += INSERT_ROWS) {
+          const rows = fresh.slice(start, start + INSERT_ROWS);
+          await tx.run(
+            `INSERT INTO personal_data_keys (key_id, wrapped_key, created_at) VALUES ${rows.map(() => '(?, ?, ?)').join(', ')}`,
+            rows.flatMap(({ keyId }, index) => [keyId, wrapped[start + index]!.toString('base64'), now]),
+          );
         }
       });
       this.pool.push(...fresh);

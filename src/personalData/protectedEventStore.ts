@@ -132,14 +132,15 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
   /**
    * What this process sealed last, by event id: the projections read those events back moments
    * later, and need not decrypt them again (a capture is then one encryption, no decryption).
-   * Used only while the key is at hand: an erasure in between still reads as erased. The values
-   * are shared, not copied: event data is never changed by its readers (the domain folds it
-   * into new states, projections into rows).
+   * Used only while the key is at hand: an erasure in between still reads as erased. The data
+   * put back together is kept too, for the next reader of the same event (the projection runner
+   * and the conversion completer both follow the log): shared, not copied, because event data is
+   * never changed by its readers (the domain folds it into new states, projections into rows).
    */
-  const justSealed = new Map<string, Record<string, unknown>>();
+  const justSealed = new Map<string, { personal: Record<string, unknown>; revealed?: Json }>();
   const rememberSealed = (eventId: string, personal: Record<string, unknown>) => {
     if (justSealed.size >= MAX_JUST_SEALED) justSealed.delete(justSealed.keys().next().value!);
-    justSealed.set(eventId, personal);
+    justSealed.set(eventId, { personal });
   };
 
   /** `key` is read only when there is something to seal (undefined: not looked up). */
@@ -224,7 +225,7 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       const key = keys.get(envelope.keyId);
       if (!key) return { ...event, data: erasedView(data, envelope.fields) };
       const known = justSealed.get(event.id);
-      if (known) return { ...event, data: restorePersonal(data, known) };
+      if (known) return { ...event, data: (known.revealed ??= restorePersonal(data, known.personal)) };
       const personal = JSON.parse(
         open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8'),
       ) as Record<string, unknown>;
