@@ -3,7 +3,8 @@
  * (counts and exact sums per group, value and currency); `src/domain/insights/kpis.ts` turns those
  * cells into shares, averages and the report. Portable SQL: no date functions (months are
  * stored), amounts summed in parts that cannot overflow 64 bits (`SUMMED_AMOUNT`), sums cast to
- * text so that no driver turns a large sum into a float.
+ * text so that no driver turns a large sum into a float. A cut by LIST joins each fact's lead to
+ * the lists it is in now (`leadListMembers`), so the fact counts once in each.
  */
 import { groupKeyId, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
 import { unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
@@ -26,6 +27,7 @@ import {
   type StageTimeKpi,
 } from '../../src/domain/insights/kpis';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
+import { leadListMembers } from '../leads/leadsQueries';
 import type { PipelineRow } from '../../src/domain/opportunities/pipelineReport';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
@@ -37,6 +39,8 @@ interface DimensionColumns {
   campaign: string;
   ownerId: string;
   month: string;
+  listId: string;
+  origin: string;
 }
 
 const KEY_FIELDS: Record<KpiDimension, keyof DimensionColumns> = {
@@ -44,6 +48,8 @@ const KEY_FIELDS: Record<KpiDimension, keyof DimensionColumns> = {
   CAMPAIGN: 'campaign',
   OWNER: 'ownerId',
   MONTH: 'month',
+  LIST: 'listId',
+  ORIGIN: 'origin',
 };
 
 /** Lower case: PostgreSQL folds unquoted aliases, and would answer k_ownerid for k_ownerId. */
@@ -52,6 +58,8 @@ const ALIASES: Record<KpiDimension, string> = {
   CAMPAIGN: 'k_campaign',
   OWNER: 'k_owner',
   MONTH: 'k_month',
+  LIST: 'k_list',
+  ORIGIN: 'k_origin',
 };
 
 /** SELECT and GROUP BY fragments for the requested dimensions plus the KPI's own columns. */
@@ -69,7 +77,18 @@ const keyOf = (row: Row): KpiGroupKey => ({
   campaign: (row.k_campaign as string | undefined) ?? null,
   ownerId: (row.k_owner as string | undefined) ?? null,
   month: (row.k_month as string | undefined) ?? null,
+  listId: (row.k_list as string | undefined) ?? null,
+  origin: (row.k_origin as KpiGroupKey['origin'] | undefined) ?? null,
 });
+
+/** The lists a cut by LIST joins (as `m`), left so that a fact whose lead is in none stays, under null. */
+const LISTED = 'm.list_id';
+
+const listJoin = async (db: SqlDatabase, request: KpiRequest, leadId: string): Promise<{ join: string; params: SqlValue[] }> => {
+  if (!request.groupBy.includes('LIST')) return { join: '', params: [] };
+  const members = await leadListMembers(db);
+  return { join: `LEFT JOIN (${members.sql}) m ON m.lead_id = ${leadId}`, params: members.params };
+};
 
 /**
  * Exact on any database for every amount the Decimal scalar accepts: the whole parts are summed
@@ -84,18 +103,20 @@ const bigintOf = (value: SqlValue | undefined): bigint => BigInt((value as strin
 const unitsOf = (row: Row): bigint =>
   unitsOfSums({ wholeHigh: bigintOf(row.whole_high), wholeLow: bigintOf(row.whole_low), fraction: bigintOf(row.fraction) });
 
-const LEAD_CYCLE: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id' };
-const OPPORTUNITY: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id' };
+const LEAD_CYCLE: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id', listId: LISTED, origin: 'origin' };
+const OPPORTUNITY: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id', listId: LISTED, origin: 'origin' };
 
 /** Lead cycles captured (or recycled) in the period, by the month of capture. */
 export const leadFunnel = async (db: SqlDatabase, request: KpiRequest): Promise<LeadFunnelKpi[]> => {
   const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'captured_month' });
   const flag = (column: string) => `CAST(SUM(CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END) AS INTEGER)`;
+  const lists = await listJoin(db, request, 'kpi_lead_cycles.lead_id');
   const rows = await db.all<Row>(
     `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS captured, ${flag('contacted_at')} AS contacted, ${flag('mql_at')} AS mql, ${flag('sql_at')} AS sqlq,
        ${flag('disqualified_at')} AS disqualified, ${flag('converted_at')} AS converted
-     FROM kpi_lead_cycles WHERE captured_at >= ? AND captured_at < ? ${groupBy}`,
-    [request.from, request.to],
+     FROM kpi_lead_cycles ${lists.join}
+     WHERE captured_at >= ? AND captured_at < ? ${groupBy}`,
+    [...lists.params, request.from, request.to],
   );
   return leadFunnelOf(
     rows
@@ -118,10 +139,11 @@ export const disqualificationReasons = async (db: SqlDatabase, request: KpiReque
   const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'disqualified_month' }, [
     'disqualification_reason',
   ]);
+  const lists = await listJoin(db, request, 'kpi_lead_cycles.lead_id');
   const rows = await db.all<Row>(
-    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n FROM kpi_lead_cycles
+    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n FROM kpi_lead_cycles ${lists.join}
      WHERE disqualified_at >= ? AND disqualified_at < ? ${groupBy}`,
-    [request.from, request.to],
+    [...lists.params, request.from, request.to],
   );
   return disqualificationReasonsOf(
     rows.map((row) => ({ key: keyOf(row), code: row.disqualification_reason as string, count: Number(row.n) })),
@@ -130,10 +152,11 @@ export const disqualificationReasons = async (db: SqlDatabase, request: KpiReque
 
 const amountCells = async (db: SqlDatabase, request: KpiRequest, valueColumn: string): Promise<AmountCell[]> => {
   const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, [valueColumn, 'currency']);
+  const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
   const rows = await db.all<Row>(
-    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT} FROM kpi_opportunities
+    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT} FROM kpi_opportunities ${lists.join}
      WHERE status = 'LOST' AND closed_at >= ? AND closed_at < ? ${groupBy}`,
-    [request.from, request.to],
+    [...lists.params, request.from, request.to],
   );
   return rows.map((row) => ({
     key: keyOf(row),
@@ -155,10 +178,12 @@ export const lossReasons = async (db: SqlDatabase, request: KpiRequest): Promise
 /** Opportunities whose latest close happened in the period, by the month of the close. */
 export const salesOutcomes = async (db: SqlDatabase, request: KpiRequest): Promise<SalesOutcomeKpi[]> => {
   const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, ['status', 'currency']);
+  const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
   const rows = await db.all<Row>(
     `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT}, CAST(SUM(cycle_ms) AS TEXT) AS cycle_ms
-     FROM kpi_opportunities WHERE status IN ('WON', 'LOST') AND closed_at >= ? AND closed_at < ? ${groupBy}`,
-    [request.from, request.to],
+     FROM kpi_opportunities ${lists.join}
+     WHERE status IN ('WON', 'LOST') AND closed_at >= ? AND closed_at < ? ${groupBy}`,
+    [...lists.params, request.from, request.to],
   );
   const cells: OutcomeCell[] = rows.map((row) => ({
     key: keyOf(row),
@@ -175,14 +200,15 @@ export const salesOutcomes = async (db: SqlDatabase, request: KpiRequest): Promi
 export const timeInStage = async (db: SqlDatabase, request: KpiRequest, pipeline: Pipeline): Promise<StageTimeKpi[]> => {
   const { select, groupBy } = grouping(
     request.groupBy,
-    { source: 'o.source', campaign: 'o.campaign', ownerId: 'o.owner_id', month: 's.left_month' },
+    { source: 'o.source', campaign: 'o.campaign', ownerId: 'o.owner_id', month: 's.left_month', listId: LISTED, origin: 'o.origin' },
     ['s.stage'],
   );
+  const lists = await listJoin(db, request, 'o.lead_id');
   const rows = await db.all<Row>(
     `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, CAST(SUM(s.duration_ms) AS TEXT) AS total_ms
-     FROM kpi_stage_stays s JOIN kpi_opportunities o ON o.opportunity_id = s.opportunity_id
+     FROM kpi_stage_stays s JOIN kpi_opportunities o ON o.opportunity_id = s.opportunity_id ${lists.join}
      WHERE s.left_at >= ? AND s.left_at < ? ${groupBy}`,
-    [request.from, request.to],
+    [...lists.params, request.from, request.to],
   );
   return timeInStageOf(
     rows.map((row) => ({ key: keyOf(row), stage: row.stage as string, stays: Number(row.n), totalMs: Number(row.total_ms) })),
@@ -196,10 +222,11 @@ export const timeInStage = async (db: SqlDatabase, request: KpiRequest, pipeline
  */
 export const pipelineValue = async (db: SqlDatabase, request: KpiRequest, pipeline: Pipeline): Promise<PipelineValueKpi[]> => {
   const { select } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'opened_month' });
+  const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
   const rows = await db.all<Row & PipelineRow>(
-    `SELECT ${select}stage, amount, currency, probability FROM kpi_opportunities
+    `SELECT ${select}stage, amount, currency, probability FROM kpi_opportunities ${lists.join}
      WHERE status = 'OPEN' AND opened_at >= ? AND opened_at < ?`,
-    [request.from, request.to],
+    [...lists.params, request.from, request.to],
   );
   const groups = new Map<string, { key: KpiGroupKey; rows: PipelineRow[] }>();
   for (const row of rows) {

@@ -45,10 +45,21 @@ class Cells<Cell> {
 export const kpisFromFacts = (facts: ReplayedFacts, request: KpiRequest, pipeline: Pipeline): KpiReport => {
   const keyOf = (attribution: KpiAttribution, at: string): KpiGroupKey =>
     groupKeyOf(request.groupBy, attribution, monthOf(at));
+  // Cut by LIST, a fact counts once in each list its lead is in now (a copy per list), and once
+  // under no list (null) when its lead is in none or it has no lead, as the read models' join does.
+  const byList = request.groupBy.includes('LIST');
+  const listsOf = (leadId: string | null): ReadonlyArray<string | null> => {
+    const lists = leadId === null ? undefined : facts.listsOfLead.get(leadId);
+    return lists === undefined || lists.length === 0 ? [null] : lists;
+  };
+  const cycles = byList ? facts.cycles.flatMap((cycle) => listsOf(cycle.leadId).map((listId) => ({ ...cycle, listId }))) : facts.cycles;
+  const opportunities = byList
+    ? facts.opportunities.flatMap((opportunity) => listsOf(opportunity.leadId).map((listId) => ({ ...opportunity, listId })))
+    : facts.opportunities;
 
   const funnel = new Cells<FunnelCell>();
   const disqualifications = new Cells<ReasonCell>();
-  for (const cycle of facts.cycles) {
+  for (const cycle of cycles) {
     if (inPeriod(cycle.capturedAt, request)) {
       const key = keyOf(cycle, cycle.capturedAt);
       funnel.add(
@@ -87,7 +98,7 @@ export const kpisFromFacts = (facts: ReplayedFacts, request: KpiRequest, pipelin
     );
   };
 
-  for (const opportunity of facts.opportunities) {
+  for (const opportunity of opportunities) {
     const { closedAt, status } = opportunity;
     if (closedAt !== undefined && status !== 'OPEN' && inPeriod(closedAt, request)) {
       const key = keyOf(opportunity, closedAt);

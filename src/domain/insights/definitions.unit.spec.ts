@@ -52,7 +52,7 @@ describe('the KPI definitions', () => {
     // Three cycles: one reached, one only with NO_ANSWER, one never contacted.
     const cycles = [['NO_ANSWER', 'REACHED'], ['NO_ANSWER'], []] as const;
     const contacted = cycles.filter((outcomes) => outcomes.some(reachesLead)).length;
-    const key = { source: null, campaign: null, ownerId: null, month: null };
+    const key = { source: null, campaign: null, ownerId: null, month: null, listId: null, origin: null };
     const [funnel] = leadFunnelOf([{ key, captured: cycles.length, contacted, reachedMql: 0, reachedSql: 0, disqualified: 0, converted: 0 }]);
     expect(funnel).toMatchObject({ captured: 3, contacted: 1, contactRate: 1 / 3 });
     expect(leadFunnelOf([{ key, captured: 0, contacted: 0, reachedMql: 0, reachedSql: 0, disqualified: 0, converted: 0 }])[0]!.contactRate).toBeNull();
@@ -64,7 +64,7 @@ describe('the KPI definitions', () => {
   });
 
   it('order groups by key, an absent value first', () => {
-    const key = (source: string | null, month: string | null) => ({ source, campaign: null, ownerId: null, month });
+    const key = (source: string | null, month: string | null) => ({ source, campaign: null, ownerId: null, month, listId: null, origin: null });
     const keys = [key('WEB_FORM', '2025-02'), key(null, '2025-01'), key('WEB_FORM', null), key('REFERRAL', '2025-01')];
     expect(keys.sort(compareGroupKeys)).toEqual([
       key(null, '2025-01'),

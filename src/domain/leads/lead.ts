@@ -81,6 +81,8 @@ export type LeadCaptured = {
     company?: LeadCompany;
     interest?: LeadInterest;
     ownerId?: string;
+    /** The existing contact this lead cycle re-engages (`engageContact`); absent for a new lead. */
+    contactId?: string;
   };
 };
 
