@@ -6,6 +6,8 @@ import {
   averageMoney,
   compareGroupKeys,
   durationMs,
+  groupKeyOf,
+  originOfCapture,
   inPeriod,
   monthOf,
   ratio,
@@ -61,6 +63,20 @@ describe('the KPI definitions', () => {
   it('give no ratio when there is nothing to divide by', () => {
     expect(ratio(0, 0)).toBeNull();
     expect(ratio(1, 4)).toBe(0.25);
+  });
+
+  it('tell a new lead from a re-engaged contact by the contact its capture names', () => {
+    expect(originOfCapture({})).toBe('NEW');
+    expect(originOfCapture({ contactId: 'contact-1' })).toBe('RE_ENGAGED');
+  });
+
+  it('key a fact by the list of its copy and its origin only when cut by them', () => {
+    const attribution = { source: 'WEB_FORM', campaign: null, ownerId: 'ana', origin: 'RE_ENGAGED' as const, listId: 'list-1' };
+    expect(groupKeyOf(['LIST', 'ORIGIN'], attribution, '2025-01')).toEqual({
+      source: null, campaign: null, ownerId: null, month: null, listId: 'list-1', origin: 'RE_ENGAGED',
+    });
+    expect(groupKeyOf(['LIST'], { ...attribution, listId: undefined }, '2025-01').listId).toBeNull();
+    expect(groupKeyOf(['SOURCE'], attribution, '2025-01')).toMatchObject({ source: 'WEB_FORM', listId: null, origin: null });
   });
 
   it('order groups by key, an absent value first', () => {
