@@ -189,6 +189,39 @@ describe('erasure', () => {
   });
 });
 
+describe('large reads (a rebuild, an export)', () => {
+  it('open on the opener thread exactly as one by one: in clear, erased after an erasure in the same page, and refused when altered', async () => {
+    const leads = Array.from({ length: 150 }, () => randomUUID());
+    for (const [index, leadId] of leads.entries()) await capture(leadId, { lastName: `Roca ${index}`, email: `roca${index}@mail.example` });
+    const erasedLead = leads[120]!;
+    // Another process, still holding the key, writes a note after the erasure.
+    const stale = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    await stale.readStream(`lead-${erasedLead}`);
+    await erase(erasedLead, [await keyIdOf(`lead-${erasedLead}`)]);
+    await stale.appendToStream(`lead-${erasedLead}`, [event('LeadContactLogged', { leadId: erasedLead, channel: 'CALL', outcome: 'REACHED', notes: 'after' })], {
+      expectedRevision: 0,
+    });
+
+    // A fresh process has sealed nothing itself: every value is opened, 150 of them in one read.
+    const fresh = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    const all = await fresh.readAll();
+    expect(all).toHaveLength(152);
+    expect(all[7]!.data).toMatchObject({ person: { lastName: 'Roca 7', email: 'roca7@mail.example' }, interest: { notes: 'call Roca at 9' } });
+    // Read before the erasure in the log: still in clear (the key was not destroyed here).
+    expect(all[120]!.data).toMatchObject({ person: { lastName: 'Roca 120' } });
+    expect(all.at(-1)!.data).toMatchObject({ notes: null, erasedPersonalData: ['notes'] });
+    // The same events one stream at a time (opened on this thread) read alike.
+    expect(await fresh.readStream(`lead-${leads[7]}`)).toEqual([all[7]]);
+
+    const [stored] = await raw.readStream(`lead-${leads[3]}`);
+    const tampered = structuredClone(stored!.data) as any;
+    tampered.personalData.sealed = tampered.personalData.sealed.slice(0, -4) + 'AAAA';
+    await raw.appendToStream('lead-tampered', [{ ...stored!, id: randomUUID(), data: tampered }], { expectedRevision: NO_STREAM });
+    await expect(protectEventStore(raw, await KeyStore.open(keys.db, masterKey)).readAll()).rejects.toThrow(/unable to authenticate/);
+    await fresh.close();
+  });
+});
+
 describe('the key store', () => {
   it('refuses another master key', async () => {
     await expect(KeyStore.open(keys.db, newDataKey())).rejects.toBeInstanceOf(WrongMasterKeyError);
