@@ -15,6 +15,7 @@ import { requireOwnOwnerId } from '../shared/ownership';
 import type { GraphQLContext } from '../shared/context';
 import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/runCommand';
 import { Account, toAccount } from '../types/accounts';
+import { Lead } from '../types/leads';
 import {
   Contact,
   ContactConnection,
@@ -126,8 +127,28 @@ export class ContactResolver {
     return view && toAccount(view);
   }
 
-  @FieldResolver(() => [ContactLeadCycle], { description: 'The lead cycles this contact came from, oldest first' })
+  @FieldResolver(() => [ContactLeadCycle], {
+    description:
+      'Every lead cycle of this contact, oldest first: those it came from or joined by conversion, and those opened for it (engageContact)',
+  })
   async leadCycles(@Root() contact: Contact, @Ctx() context: GraphQLContext): Promise<ContactLeadCycle[]> {
     return (await contactLeadCycles(context.app.readDb, contact.id)).map(toContactLeadCycle);
+  }
+}
+
+/** Lets a lead point to its contact, as the contact points to its lead cycles. */
+@Authorized()
+@Resolver(() => Lead)
+export class LeadContactResolver {
+  @FieldResolver(() => Contact, {
+    nullable: true,
+    description:
+      'The contact this lead is: the one it was opened for (engageContact), else the one its conversion made or joined; ' +
+      'null for a lead captured as a stranger and not converted',
+  })
+  async contact(@Root() lead: Lead, @Ctx() context: GraphQLContext): Promise<Contact | undefined> {
+    const contactId = lead.contactId ?? lead.conversion?.contactId;
+    const view = contactId === undefined ? undefined : await getContact(context.app.readDb, contactId);
+    return view && toContact(view);
   }
 }

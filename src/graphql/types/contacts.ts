@@ -113,10 +113,14 @@ export class ContactFilter {
 // Outputs
 // ---------------------------------------------------------------------------------------------
 
-@ObjectType({ description: 'A lead cycle that ended in this contact' })
+@ObjectType({ description: 'A lead cycle of this contact: one it came from or joined by conversion, or one opened for it' })
 export class ContactLeadCycle {
   @Field(() => ID) leadId!: string;
   @Field(() => Int) cycle!: number;
+  @Field(() => Boolean, {
+    description: 'True when the cycle was opened for this contact (engageContact: a later campaign re-engaged them)',
+  })
+  engaged!: boolean;
   @Field(() => LeadStatusEnum, {
     nullable: true,
     description: "The lead's status in that cycle: its outcome once closed (CONVERTED or DISQUALIFIED)",
@@ -182,6 +186,7 @@ export const toContact = (view: ContactView): Contact => ({
 export const toContactLeadCycle = (view: ContactLeadCycleView): ContactLeadCycle => ({
   leadId: view.leadId,
   cycle: view.cycle,
+  engaged: view.engaged,
   status: view.status ?? undefined,
   linkedAt: new Date(view.linkedAt),
 });
