@@ -16,6 +16,7 @@ import {
   SHORT,
 } from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
+import type { TimeWindow } from '../../useCases/asOf';
 import { Address, AddressInput, LeadStatusEnum, PERSON_ADDRESS_DESCRIPTION } from './leads';
 
 
@@ -151,6 +152,9 @@ export class Contact {
   @Field(() => Boolean, { description: PERSONAL_DATA_ERASED_DESCRIPTION })
   personalDataErased!: boolean;
 }
+
+/** A contact as a resolver hands it on: answered as of a past time, it carries that window to its account. */
+export type ContactFields = Contact & { window?: TimeWindow };
 
 export const ContactConnection = connectionOf('Contact', Contact);
 export type ContactConnection = Connection<Contact>;
