@@ -2,7 +2,8 @@
  * The contacts read model: one row per contact in `read_contacts` (with the normalised e-mail,
  * indexed, for duplicate lookups); in `read_contact_lead_cycles` the lead cycles of each contact
  * (those it came from, those opened for it), whose outcomes are read from the leads read model
- * when asked for; in `read_contact_accounts` every account each contact ever belonged to.
+ * when asked for (with `read_contact_lead_recycles`, the later cycles of leads opened for a
+ * contact); in `read_contact_accounts` every account each contact ever belonged to.
  */
 import { normalizeEmail, searchKey } from '../../src/core/normalize';
 import type { ContactEvent } from '../../src/domain/contacts/events';
@@ -92,7 +93,12 @@ const CREATE_TABLES = `
     engaged INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (contact_id, lead_id, cycle)
   );
-  CREATE INDEX IF NOT EXISTS read_contact_lead_cycles_by_lead ON read_contact_lead_cycles (lead_id, engaged);
+  CREATE TABLE IF NOT EXISTS read_contact_lead_recycles (
+    lead_id TEXT NOT NULL,
+    cycle INTEGER NOT NULL,
+    recycled_at TEXT NOT NULL,
+    PRIMARY KEY (lead_id, cycle)
+  );
   CREATE TABLE IF NOT EXISTS read_contact_accounts (
     account_id TEXT NOT NULL,
     contact_id TEXT NOT NULL,
@@ -118,11 +124,12 @@ const INSERT_CYCLE = `
   ON CONFLICT (contact_id, lead_id, cycle) DO UPDATE SET engaged = 1, linked_at = excluded.linked_at
   WHERE excluded.engaged = 1 AND read_contact_lead_cycles.engaged = 0`;
 
-// A later cycle of a lead opened for a contact (recycled after a disqualification) is the contact's too.
-const INSERT_RECYCLED_CYCLE = `
-  INSERT INTO read_contact_lead_cycles (contact_id, lead_id, cycle, linked_at, engaged)
-  SELECT DISTINCT contact_id, lead_id, ?, ?, 1 FROM read_contact_lead_cycles WHERE lead_id = ? AND engaged = 1
-  ON CONFLICT (contact_id, lead_id, cycle) DO NOTHING`;
+// Every recycle of a lead: a later cycle of a lead opened for a contact is the contact's too. Kept
+// for every lead, and joined when asked, so that the answer does not depend on whether the
+// recycle or the contact's ContactEngaged was projected first.
+const INSERT_RECYCLE = `
+  INSERT INTO read_contact_lead_recycles (lead_id, cycle, recycled_at) VALUES (?, ?, ?)
+  ON CONFLICT (lead_id, cycle) DO NOTHING`;
 
 // Every account a contact ever belonged to: who may have been an account's contact at a past time.
 const INSERT_MEMBERSHIP = `
@@ -151,13 +158,14 @@ export const contactsProjection: Projection = {
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) =>
     db.exec(
-      'DROP TABLE IF EXISTS read_contacts; DROP TABLE IF EXISTS read_contact_lead_cycles; DROP TABLE IF EXISTS read_contact_accounts',
+      'DROP TABLE IF EXISTS read_contacts; DROP TABLE IF EXISTS read_contact_lead_cycles; ' +
+        'DROP TABLE IF EXISTS read_contact_lead_recycles; DROP TABLE IF EXISTS read_contact_accounts',
     ),
   async apply(tx, event) {
     if (event.type === PERSONAL_DATA_ERASED) return eraseContacts(tx, erasedPeople(event).contactIds);
     if (event.type === 'LeadRecycled') {
       const { leadId, cycle } = event.data as LeadRecycled['data'];
-      await tx.run(INSERT_RECYCLED_CYCLE, [cycle, new Date(event.metadata.occurredAt).toISOString(), leadId]);
+      await tx.run(INSERT_RECYCLE, [leadId, cycle, new Date(event.metadata.occurredAt).toISOString()]);
       return;
     }
     const contactEvent = event as RecordedContactEvent;
@@ -270,16 +278,31 @@ export const contactsOfAccount = async (db: SqlDatabase, accountId: string): Pro
  * conversion, and those opened for it (engagements).
  */
 export const contactLeadCycles = async (db: SqlDatabase, contactId: string): Promise<ContactLeadCycleView[]> => {
-  const rows = await db.all<{ lead_id: string; cycle: number; linked_at: string; engaged: number }>(
-    'SELECT lead_id, cycle, linked_at, engaged FROM read_contact_lead_cycles WHERE contact_id = ? ORDER BY linked_at, lead_id, cycle',
-    [contactId],
+  type Row = { lead_id: string; cycle: number; linked_at: string; engaged: number };
+  const [linked, recycled] = await Promise.all([
+    db.all<Row>('SELECT lead_id, cycle, linked_at, engaged FROM read_contact_lead_cycles WHERE contact_id = ?', [contactId]),
+    // The later cycles of the leads opened for the contact.
+    db.all<Row>(
+      `SELECT r.lead_id, r.cycle, r.recycled_at AS linked_at, 1 AS engaged
+         FROM read_contact_lead_recycles r
+         JOIN read_contact_lead_cycles c ON c.lead_id = r.lead_id AND c.contact_id = ? AND c.engaged = 1`,
+      [contactId],
+    ),
+  ]);
+  // One row per cycle: a recycled cycle later converted onto the contact is linked twice, and was engaged.
+  const cycles = new Map<string, { leadId: string; cycle: number; linkedAt: string; engaged: boolean }>();
+  for (const row of [...recycled, ...linked]) {
+    const key = `${row.lead_id}\u0000${Number(row.cycle)}`;
+    const known = cycles.get(key);
+    const engaged = Number(row.engaged) === 1 || known?.engaged === true;
+    const linkedAt = known === undefined || row.linked_at < known.linkedAt ? row.linked_at : known.linkedAt;
+    cycles.set(key, { leadId: row.lead_id, cycle: Number(row.cycle), linkedAt, engaged });
+  }
+  const ordered = [...cycles.values()].sort((a, b) =>
+    a.linkedAt !== b.linkedAt ? (a.linkedAt < b.linkedAt ? -1 : 1) : a.leadId !== b.leadId ? (a.leadId < b.leadId ? -1 : 1) : a.cycle - b.cycle,
   );
   return Promise.all(
-    rows.map(async (row) => {
-      const lead = await getLead(db, row.lead_id);
-      const cycle = Number(row.cycle);
-      return { leadId: row.lead_id, cycle, linkedAt: row.linked_at, engaged: Number(row.engaged) === 1, status: cycleStatus(lead, cycle) };
-    }),
+    ordered.map(async (entry) => ({ ...entry, status: cycleStatus(await getLead(db, entry.leadId), entry.cycle) })),
   );
 };
 
