@@ -160,16 +160,37 @@ export const accountContactsAsOf = async (deps: AsOfDependencies, accountId: str
     .sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 };
 
-/** The account's opportunities in that window, open and closed, newest first as the live list. */
+/**
+ * The account's opportunities in that window, open and closed, newest first as the live list:
+ * each opportunity's events in the window projected into one private database (a B2C grouping
+ * may have thousands), read with the live queries.
+ */
 export const accountOpportunitiesAsOf = async (
   deps: AsOfDependencies,
   accountId: string,
   window: TimeWindow,
 ): Promise<OpportunitySnapshot[]> => {
-  const snapshots = await Promise.all(
-    (await opportunitiesOfAccount(deps.readDb, accountId)).map((opportunity) => opportunityAsOf(deps.store, opportunity.id, window)),
-  );
-  return snapshots
-    .filter((snapshot): snapshot is OpportunitySnapshot => snapshot !== undefined)
-    .sort((a, b) => (a.view.openedAt === b.view.openedAt ? (a.view.id < b.view.id ? 1 : -1) : a.view.openedAt < b.view.openedAt ? 1 : -1));
+  const candidates = await opportunitiesOfAccount(deps.readDb, accountId);
+  if (candidates.length === 0) return [];
+  const scratch = openSqliteDatabase(':memory:');
+  try {
+    await opportunitiesProjection.setup(scratch);
+    for (const candidate of candidates) {
+      for (const event of eventsInWindow(await readStreamOrEmpty(deps.store, opportunityStreamId(candidate.id)), window)) {
+        await opportunitiesProjection.apply(scratch, event);
+      }
+    }
+    return await Promise.all(
+      (await opportunitiesOfAccount(scratch, accountId)).map(async (view) => {
+        const [quotes, activities, stageHistory] = await Promise.all([
+          quotesOf(scratch, view.id),
+          activitiesOf(scratch, view.id),
+          stageHistoryOf(scratch, view.id),
+        ]);
+        return { view, quotes, activities, stageHistory };
+      }),
+    );
+  } finally {
+    await scratch.close();
+  }
 };
