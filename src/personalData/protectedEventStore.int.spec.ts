@@ -109,6 +109,35 @@ describe('sealing', () => {
     expect(await keysOf(`opportunity-o1`)).toEqual([leadKey, leadKey]);
   });
 
+  it("seals a lead opened for an existing contact under the contact's key, in this process or another, and refuses it once erased", async () => {
+    const contactId = randomUUID();
+    await store.appendToStream(`contact-${contactId}`, [event('ContactCreated', { contactId, lastName: 'Roca', email: 'roca@mail.example' })], {
+      expectedRevision: NO_STREAM,
+    });
+    const engage = (on: ProtectedEventStore, leadId: string) =>
+      on.appendToStream(
+        `lead-${leadId}`,
+        [event('LeadCaptured', { leadId, contactId, source: 'SOCIAL_MEDIA', person: { lastName: 'Roca', email: 'roca@mail.example' } })],
+        { expectedRevision: NO_STREAM },
+      );
+    const here = randomUUID();
+    const elsewhere = randomUUID();
+    await engage(store, here);
+    await engage(protectEventStore(raw, keys), elsewhere); // another process: nothing cached
+    const contactKey = await keyIdOf(`contact-${contactId}`);
+    expect(await keyIdOf(`lead-${here}`)).toBe(contactKey);
+    expect(await keyIdOf(`lead-${elsewhere}`)).toBe(contactKey);
+    // A lead captured as a stranger with the same person gets a key of its own.
+    const stranger = randomUUID();
+    await capture(stranger, { lastName: 'Roca', email: 'roca@mail.example' });
+    expect(await keyIdOf(`lead-${stranger}`)).not.toBe(contactKey);
+
+    await erase(contactId, [contactKey], [here, elsewhere]);
+    await destroyKeys(keys.db, [contactKey], '2026-03-02T00:00:00.000Z');
+    expect((await store.readStream(`lead-${here}`))[0]!.data).toMatchObject({ person: null, erasedPersonalData: ['person'] });
+    await expect(engage(protectEventStore(raw, keys), randomUUID())).rejects.toBeInstanceOf(PersonalDataErasedError);
+  });
+
   it('never seals an event twice, and refuses an altered ciphertext', async () => {
     const leadId = randomUUID();
     await capture(leadId);

@@ -6,7 +6,8 @@
  * ciphertext; nothing below it sees plaintext.
  *
  * Which key: a lead's stream and a contact's stream each get a key with their first event
- * (a contact made by converting a lead shares the lead's: one person); an opportunity's text is
+ * (a contact made by converting a lead shares the lead's, and a lead opened for an existing
+ * contact shares the contact's: one person); an opportunity's text is
  * sealed under the key of the lead it came from, else of its contact; any other stream's under
  * the first key named on it, or a new one. Every later event of a stream reuses its key.
  *
@@ -83,17 +84,30 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     return { keyId, first: events[0] };
   };
 
-  /** A contact made from a lead, and an opportunity, are about the person of their lead, else of their contact. */
+  /**
+   * A contact made from a lead, and an opportunity, are about the person of their lead, else of
+   * their contact; a lead opened for an existing contact (`engageContact`) is about the contact's.
+   */
   const borrowedKey = async (opening: { type: string; data: unknown }): Promise<string | undefined> => {
     const data = opening.data as Json;
     const fromLead = typeof data.fromLeadId === 'string' ? data.fromLeadId : undefined;
     if ((opening.type === 'ContactCreated' || opening.type === 'OpportunityOpened') && fromLead) {
       return (await inspectStream(leadStreamId(fromLead))).keyId;
     }
-    if (opening.type === 'OpportunityOpened' && typeof data.contactId === 'string') {
+    if ((opening.type === 'OpportunityOpened' || opening.type === 'LeadCaptured') && typeof data.contactId === 'string') {
       return (await inspectStream(contactStreamId(data.contactId))).keyId;
     }
     return undefined;
+  };
+
+  /** Whether the first event of a stream may take its key from another stream (see `borrowedKey`). */
+  const mayBorrow = (event: NewEvent): boolean => {
+    const data = event.data as Json;
+    return (
+      event.type === 'OpportunityOpened' ||
+      (event.type === 'ContactCreated' && data.fromLeadId !== undefined) ||
+      (event.type === 'LeadCaptured' && data.contactId !== undefined)
+    );
   };
 
   /** `newStream`: the append expects no stream, so there is no key on it to look for. */
@@ -129,8 +143,7 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       const key = keyStore.cached(known);
       return key === undefined ? undefined : { keyId: known, key };
     }
-    const borrows = event.type === 'OpportunityOpened' || (event.type === 'ContactCreated' && (event.data as Json).fromLeadId !== undefined);
-    if (!newStream || borrows) return undefined;
+    if (!newStream || mayBorrow(event)) return undefined;
     const fresh = keyStore.takeReady();
     if (fresh !== undefined) rememberStreamKey(streamId, fresh.keyId);
     return fresh;
