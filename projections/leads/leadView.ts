@@ -50,6 +50,8 @@ export interface LeadView {
   scoredAt: string | null;
   /** What the lead became, once converted. */
   conversion: LeadConversionView | null;
+  /** The contact this lead was opened for (`engageContact`); null for a lead captured as a stranger. */
+  contactId: string | null;
   /** Business times (the events' occurredAt), as UTC ISO-8601. */
   capturedAt: string;
   updatedAt: string;
@@ -105,6 +107,7 @@ const STORED_AS: { readonly [Field in keyof LeadView]-?: readonly [column: strin
   scoreBreakdown: ['score_breakdown', 'json or null'],
   scoredAt: ['scored_at', 'as is'],
   conversion: ['conversion', 'json or null'],
+  contactId: ['contact_id', 'as is'],
   capturedAt: ['captured_at', 'as is'],
   updatedAt: ['updated_at', 'as is'],
   capturedBy: ['captured_by', 'as is'],

@@ -48,6 +48,7 @@ const CREATE_TABLE = `
     scored_at TEXT,
     score_order INTEGER NOT NULL,
     conversion TEXT,
+    contact_id TEXT,
     captured_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     captured_by TEXT NOT NULL,
@@ -80,8 +81,8 @@ export const leadsProjection: Projection = {
   name: 'leads',
   // 4: search text folded by src/core/normalize (ß, æ, ø... too). 5: personal data erasure
   // (personal_data_erased; erased events' null fields taken in). 6: duplicate keys (email_key,
-  // identity_key).
-  version: 6,
+  // identity_key). 7: the contact a lead was opened for (contact_id).
+  version: 7,
   rebuildsInBulk: true,
   canHandle: [...LEAD_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
@@ -184,6 +185,7 @@ export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEv
     scoreRulesVersion: state.score?.rulesVersion ?? null,
     criteria: state.criteria ?? null,
     disqualificationReason: state.disqualificationReason ?? null,
+    contactId: state.contactId ?? null,
     updatedAt: at,
     // An event read after the erasure (a rebuild, time travel) says so itself.
     personalDataErased: (view?.personalDataErased ?? false) || carriesErasedPersonalData(event),
@@ -240,6 +242,7 @@ const capturedView = (id: string, capturedAt: string, capturedBy: string): LeadV
   scoreBreakdown: null,
   scoredAt: null,
   conversion: null,
+  contactId: null,
   capturedAt,
   updatedAt: capturedAt,
   capturedBy,
@@ -266,4 +269,5 @@ const toLeadState = (view: LeadView): LeadState => ({
       ? undefined
       : { value: view.score, rulesVersion: view.scoreRulesVersion },
   disqualificationReason: view.disqualificationReason ?? undefined,
+  contactId: view.contactId ?? undefined,
 });

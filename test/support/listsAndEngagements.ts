@@ -1,21 +1,21 @@
 /**
  * Lead lists and re-engaged contacts added to a generated history, so that the KPI equality
  * tests have something to cut by LIST and ORIGIN: the seeded generator (src/seeding) makes
- * neither. Deterministic for a seed, and decided by the real deciders and the conversion use
- * case; only each re-engagement's `LeadCaptured` is appended as it is, in the shape
- * `engageContact` records it (a lead naming the contact it re-engages, with the contact's person).
+ * neither. Deterministic for a seed, and decided by the real deciders and the engagement and
+ * conversion use cases.
  */
 import type { Application } from '../../src/composition/application';
 import { handleCommand, type CommandContext } from '../../src/core/commandHandler';
 import type { Decider, DomainEvent } from '../../src/core/decider';
-import { NO_STREAM, type GlobalPosition } from '../../src/core/eventStore';
+import type { GlobalPosition } from '../../src/core/eventStore';
 import { deterministicId } from '../../src/core/ids';
 import { leadListStreamId, type SavedLeadFilter } from '../../src/domain/leadLists/events';
-import { leadStreamId, type LeadCompany, type LeadPerson, type LeadSource } from '../../src/domain/leads/lead';
+import { leadStreamId, type LeadPerson, type LeadSource } from '../../src/domain/leads/lead';
 import { opportunityStreamId } from '../../src/domain/opportunities/events';
 import { Random } from '../../src/seeding/random';
 import { leadListDecider } from '../../src/useCases/assignLeadList';
 import { convertLead } from '../../src/useCases/convertLead';
+import { engageContact } from '../../src/useCases/engageContact';
 
 const DAY = 86_400_000;
 const ENGAGED_SOURCES: LeadSource[] = ['EMAIL_CAMPAIGN', 'SOCIAL_MEDIA', 'INBOUND_CALL', 'REFERRAL'];
@@ -32,7 +32,6 @@ interface KnownLead {
   source: string;
   owner_id: string | null;
   person: string | null;
-  company: string | null;
   conversion: string | null;
 }
 
@@ -48,7 +47,7 @@ export const addListsAndEngagements = async (
   options: { seed: number; /** After the last fact of the history: when the lists are made. */ listsAt: Date },
 ): Promise<ListsAndEngagements> => {
   const random = Random.derive(options.seed, 77);
-  const leads = await app.readDb.all<KnownLead>('SELECT id, source, owner_id, person, company, conversion FROM read_leads ORDER BY id');
+  const leads = await app.readDb.all<KnownLead>('SELECT id, source, owner_id, person, conversion FROM read_leads ORDER BY id');
   const summary: ListsAndEngagements = { engaged: 0, lists: { static: 0, dynamic: 0 } };
   const note = (position: GlobalPosition | undefined) => {
     if (position !== undefined && (summary.lastPosition === undefined || app.store.comparePositions(position, summary.lastPosition) > 0)) {
@@ -69,40 +68,16 @@ export const addListsAndEngagements = async (
   try {
     for (const lead of leads) {
       if (lead.conversion === null || !random.chance(0.12)) continue;
-      const { contactId, accountId, convertedAt } = JSON.parse(lead.conversion) as { contactId: string; accountId: string; convertedAt: string };
+      const { contactId, convertedAt } = JSON.parse(lead.conversion) as { contactId: string; convertedAt: string };
       const leadId = deterministicId('kpi-test', options.seed, 'engaged', lead.id);
       const owner = lead.owner_id ?? 'marketing.ops';
       let at = Date.parse(convertedAt) + random.int(20, 120) * DAY;
-      const capturedId = deterministicId('kpi-test', options.seed, 'engage', lead.id);
-      const { position } = await app.store.appendToStream(
-        leadStreamId(leadId),
-        [
-          {
-            id: capturedId,
-            type: 'LeadCaptured',
-            data: {
-              leadId,
-              source: random.pick(ENGAGED_SOURCES),
-              campaign: 'we-miss-you',
-              ownerId: owner,
-              contactId,
-              ...(lead.person === null ? {} : { person: JSON.parse(lead.person) as LeadPerson }),
-              ...(lead.company === null ? {} : { company: JSON.parse(lead.company) as LeadCompany }),
-            },
-            metadata: {
-              actor: 'marketing.ops',
-              recordedAt: new Date(at).toISOString(),
-              occurredAt: new Date(at).toISOString(),
-              correlationId: capturedId,
-              causationId: capturedId,
-              schemaVersion: 1,
-              commandType: 'EngageContact',
-            },
-          },
-        ],
-        { expectedRevision: NO_STREAM },
+      const engaged = await engageContact(
+        app,
+        { leadId, contactId, source: random.pick(ENGAGED_SOURCES), campaign: 'we-miss-you', ownerId: owner },
+        contextAt(at, 'marketing.ops', 'EngageContact', lead.id),
       );
-      note(position);
+      note(engaged.position);
       engagedIds.push(leadId);
       summary.engaged++;
       const stream = leadStreamId(leadId);
@@ -122,12 +97,8 @@ export const addListsAndEngagements = async (
       if (random.chance(0.2)) continue;
       const converted = await convertLead(
         app,
-        {
-          leadId,
-          existingContactId: contactId,
-          account: { existingAccountId: accountId },
-          opportunity: { amount: { amount: `${random.int(5, 400) * 100}.50`, currency: 'EUR' } },
-        },
+        // Onto the contact it re-engaged, and its account: what converting an engaged lead does.
+        { leadId, opportunity: { amount: { amount: `${random.int(5, 400) * 100}.50`, currency: 'EUR' } } },
         step(3, 'ConvertLead'),
       );
       note(converted.position);

@@ -39,6 +39,7 @@ export const SQL_QUALIFIERS: readonly Role[] = SALES_WORK;
 export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   // Leads: marketing generates and nurtures them; sales works its own (ownership.ts).
   captureLead: LEAD_WORK,
+  engageContact: LEAD_WORK, // a new lead cycle for a known contact: whoever may capture leads
   updateLeadDetails: LEAD_WORK,
   logLeadContact: LEAD_WORK,
   logQuoteRequest: LEAD_WORK,
