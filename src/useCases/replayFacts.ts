@@ -9,7 +9,8 @@ import type { EventStore, GlobalPosition, RecordedEvent } from '../core/eventSto
 import { LEAD_EVENT_TYPES, evolveLead, initialLeadState, type LeadEvent, type LeadState } from '../domain/leads/lead';
 import { LEAD_LIST_EVENT_TYPES, type LeadListEvent } from '../domain/leadLists/events';
 import { evolveLeadList, initialLeadListState, type LeadListState } from '../domain/leadLists/leadList';
-import { leadMatchesFilter } from '../domain/leadLists/membership';
+import { leadFilterOf } from '../domain/leadLists/membership';
+import { leadSearchText } from '../domain/leads/search';
 import type { Money } from '../domain/values';
 import type { OpportunityEvent, OpportunityStatus } from '../domain/opportunities/events';
 import {
@@ -60,9 +61,10 @@ export interface ReplayedFacts {
   opportunities: OpportunityFact[];
   /**
    * The lead lists each lead is in at the end of the log (by list id; a lead in none is absent):
-   * a static list's members, and the leads a dynamic list's filter matches.
+   * a static list's members, and the leads a dynamic list's filter matches. Absent when the
+   * replay was asked not to work them out (`withLists: false`).
    */
-  listsOfLead: ReadonlyMap<string, readonly string[]>;
+  listsOfLead?: ReadonlyMap<string, readonly string[]>;
   /** Events folded (those recorded after `knownAt` are read but not counted). */
   eventsReplayed: number;
 }
@@ -71,6 +73,8 @@ export interface ReplayOptions {
   /** Ignore events recorded after this instant (ISO-8601). */
   knownAt?: string;
   pageSize?: number;
+  /** Whether to work out the lists each lead is in (a cut by LIST needs them); true by default. */
+  withLists?: boolean;
 }
 
 const LEAD_TYPES = new Set<string>(LEAD_EVENT_TYPES);
@@ -82,18 +86,19 @@ export const replayFacts = async (store: EventStore, options: ReplayOptions = {}
   const pageSize = options.pageSize ?? 2000;
   const knownAt = options.knownAt === undefined ? undefined : Date.parse(options.knownAt);
   // Without knownAt the facts' lead states are the current ones: the lists need no fold of their own.
-  const lists = new ListMembershipFold(knownAt !== undefined);
+  const lists = options.withLists === false ? undefined : new ListMembershipFold(knownAt !== undefined);
   let position: GlobalPosition | undefined;
   for (;;) {
     const events = await store.readAll({ fromPosition: position, maxCount: pageSize });
     for (const event of events) {
       if (knownAt === undefined || Date.parse(event.metadata.recordedAt) <= knownAt) fold.apply(event);
-      lists.apply(event);
+      lists?.apply(event);
     }
     if (events.length < pageSize) break;
     position = events[events.length - 1]!.position;
   }
-  return { ...fold.facts(), listsOfLead: lists.membership(knownAt === undefined ? fold.leadStates() : undefined) };
+  const facts = fold.facts();
+  return lists === undefined ? facts : { ...facts, listsOfLead: lists.membership(knownAt === undefined ? fold.leadStates() : undefined) };
 };
 
 /** Which lists each lead is in at the end of the log, as the lead lists and leads read models say. */
@@ -129,11 +134,13 @@ class ListMembershipFold {
     for (const list of lists) {
       if (list.kind === 'STATIC') for (const leadId of list.leadIds) add(leadId, list.listId);
     }
-    const dynamic = lists.filter((list) => list.kind === 'DYNAMIC');
+    const dynamic = lists.flatMap((list) => (list.kind === 'DYNAMIC' ? [{ listId: list.listId, matches: leadFilterOf(list.filter ?? {}) }] : []));
     if (dynamic.length > 0) {
       for (const lead of currentLeads) {
         if (lead.status === 'NONE') continue;
-        for (const list of dynamic) if (leadMatchesFilter(lead, list.filter ?? {})) add(lead.leadId, list.listId);
+        let searchText: string | undefined;
+        const searchTextOf = () => (searchText ??= leadSearchText(lead.person, lead.company));
+        for (const list of dynamic) if (list.matches(lead, searchTextOf)) add(lead.leadId, list.listId);
       }
     }
     for (const listIds of listsOfLead.values()) listIds.sort();

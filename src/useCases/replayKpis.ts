@@ -48,8 +48,9 @@ export const kpisFromFacts = (facts: ReplayedFacts, request: KpiRequest, pipelin
   // Cut by LIST, a fact counts once in each list its lead is in now (a copy per list), and once
   // under no list (null) when its lead is in none or it has no lead, as the read models' join does.
   const byList = request.groupBy.includes('LIST');
+  if (byList && facts.listsOfLead === undefined) throw new Error('A cut by LIST needs facts replayed with their lists (withLists)');
   const listsOf = (leadId: string | null): ReadonlyArray<string | null> => {
-    const lists = leadId === null ? undefined : facts.listsOfLead.get(leadId);
+    const lists = leadId === null ? undefined : facts.listsOfLead!.get(leadId);
     return lists === undefined || lists.length === 0 ? [null] : lists;
   };
   const cycles = byList ? facts.cycles.flatMap((cycle) => listsOf(cycle.leadId).map((listId) => ({ ...cycle, listId }))) : facts.cycles;

@@ -6,19 +6,28 @@
  * `search` as a substring of the lead's search text, and `minScore` on the last score (an unscored
  * lead never matches).
  */
+import { searchKey } from '../../core/normalize';
 import type { ExistingLead } from '../leads/lead';
-import { leadSearchText, searchFinds } from '../leads/search';
+import { leadSearchText } from '../leads/search';
 import type { SavedLeadFilter } from './events';
 
-export const leadMatchesFilter = (lead: ExistingLead, filter: SavedLeadFilter): boolean => {
+/**
+ * A filter ready to test many leads: its search term folded once. `searchText` gives the lead's
+ * search text (`leadSearchText`), asked for only when the filter searches, so that a caller testing
+ * a lead against several lists can work it out once.
+ */
+export const leadFilterOf = (filter: SavedLeadFilter) => {
+  const term = searchKey(filter.search ?? '');
   const equal = <T>(wanted: T | undefined, actual: T | undefined) => wanted === undefined || wanted === actual;
-  return (
+  return (lead: ExistingLead, searchText: () => string): boolean =>
     equal(filter.status, lead.status) &&
     equal(filter.rank, lead.rank) &&
     equal(filter.source, lead.source) &&
     equal(filter.campaign, lead.campaign) &&
     equal(filter.ownerId, lead.ownerId) &&
     (filter.minScore === undefined || (lead.score !== undefined && lead.score.value >= filter.minScore)) &&
-    (filter.search === undefined || searchFinds(filter.search, leadSearchText(lead.person, lead.company)))
-  );
+    (term === '' || searchText().includes(term));
 };
+
+export const leadMatchesFilter = (lead: ExistingLead, filter: SavedLeadFilter): boolean =>
+  leadFilterOf(filter)(lead, () => leadSearchText(lead.person, lead.company));

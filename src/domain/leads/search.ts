@@ -2,7 +2,7 @@
  * What a lead's `search` matches: its person's names, full name and e-mail, and its company's
  * name, each folded by `searchKey`. One definition for the leads read model (its `search_text`
  * column, which `leads(filter: { search })` and dynamic lists query with LIKE) and for the replay,
- * which matches dynamic lists in memory (`leadMatchesFilter`): the two must find the same leads.
+ * which matches dynamic lists in memory (`leadFilterOf`): the two must find the same leads.
  */
 import { searchKey } from '../../core/normalize';
 import type { LeadCompany, LeadPerson } from './lead';
@@ -14,10 +14,4 @@ export const leadSearchText = (person: LeadPerson | null | undefined, company: L
     .filter((part): part is string => Boolean(part))
     .map(searchKey)
     .join('\n');
-};
-
-/** Whether a search term finds a lead's search text; a term with nothing to search for finds every lead. */
-export const searchFinds = (search: string | undefined, searchText: string): boolean => {
-  const term = searchKey(search ?? '');
-  return term === '' || searchText.includes(term);
 };

@@ -112,7 +112,7 @@ export class RetrospectiveResolver {
   ): Promise<Retrospective> {
     const request = requestOf(args, context);
     const knownAt = args.knownAt ? instant(args.knownAt) : undefined;
-    const facts = await replayFacts(context.app.store, { knownAt });
+    const facts = await replayFacts(context.app.store, { knownAt, withLists: request.groupBy.includes('LIST') });
     const report = kpisFromFacts(facts, request, context.app.pipeline);
     const view = present(context);
     return {
