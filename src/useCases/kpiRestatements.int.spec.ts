@@ -12,9 +12,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readKpis } from '../../projections/kpis/kpiQueries';
 import { openApplication, type Application } from '../composition/application';
 import { loadConfig } from '../composition/config';
-import { groupKeyId, instant, type KpiDimension } from '../domain/insights/definitions';
+import { instant, type KpiDimension } from '../domain/insights/definitions';
 import { generateCrmHistory, type GeneratedSummary } from '../seeding/generator';
-import { figuresByGroup, kpiRestatements, type KpiRestatementRequest } from './kpiRestatements';
+import { figureId, figureValues, kpiRestatements, type KpiRestatementRequest } from './kpiRestatements';
 
 const DAY = 86_400_000;
 let dataDir: string;
@@ -45,14 +45,9 @@ const aMonth = (groupBy: KpiDimension[], reportedAfter = 30): KpiRestatementRequ
   };
 };
 
-/** Every figure of the compared KPIs, keyed by group, KPI, figure and item. */
-const figuresKnownAt = async (request: KpiRestatementRequest, knownAt: string | undefined) => {
-  const flat = new Map<string, string | null>();
-  for (const [group, figures] of figuresByGroup(await readKpis(app.readDb, { ...request, knownAt }, app.pipeline))) {
-    for (const [figure, { value }] of figures) flat.set(`${group} ${figure}`, value);
-  }
-  return flat;
-};
+/** Every figure of the compared KPIs, as `kpis` serves them known at that time. */
+const figuresKnownAt = async (request: KpiRestatementRequest, knownAt: string | undefined) =>
+  figureValues(await readKpis(app.readDb, { ...request, knownAt }, app.pipeline));
 
 const withoutNulls = (figures: Map<string, string | null>) => new Map([...figures].filter(([, value]) => value !== null));
 
@@ -81,7 +76,7 @@ for (const { groupBy, reportedAfter, moves } of cases) {
       expect(event.actor).not.toBe('');
       expect(changes.length).toBeGreaterThan(0);
       for (const change of changes) {
-        const key = `${groupKeyId(change.group)} ${JSON.stringify([change.kpi, change.figure, change.item])}`;
+        const key = figureId(change);
         expect(running.get(key) ?? null, `${event.type} ${key}`).toBe(change.before);
         expect(change.after).not.toBe(change.before);
         running.set(key, change.after);

@@ -29,7 +29,7 @@ import type { Money } from '../domain/values';
 import { versionsBearingOn, type LeadCycleVersion, type OpportunityVersion } from '../../projections/kpis/kpiVersions';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import type { LeadCycleFact, OpportunityFact } from './replayFacts';
-import { KpiSums, type Sign } from './replayKpis';
+import { KpiSums, type KpiGroups, type Sign } from './replayKpis';
 
 /** The KPIs whose figures are compared, in the order changes are listed. */
 export const RESTATED_KPIS = ['leadFunnel', 'disqualificationReasons', 'lossReasons', 'salesOutcomes'] as const;
@@ -84,36 +84,43 @@ export const kpiRestatements = async (
     ...versions.cycles.map((version) => cycleStep(version)),
     ...versions.opportunities.map((version) => opportunityStep(version)),
   ];
-  const sums = new KpiSums(request);
+  const sums = new KpiSums(request, RESTATED_KPIS);
   const known = new Map<string, Step>();
   for (const step of steps.filter((step) => step.knownFrom <= request.since)) {
     step.add(sums, 1);
     known.set(step.row, step);
   }
-  const figures = figuresByGroup(sums.report(pipeline));
+  const figures = figuresOf(sums.report(pipeline));
   const later = steps
     .filter((step) => step.knownFrom > request.since)
     .sort((a, b) => compareText(a.knownFrom, b.knownFrom) || compareText(a.streamId, b.streamId) || a.revision - b.revision);
 
   const moved: Array<{ step: Step; changes: KpiFigureChange[] }> = [];
   for (const step of later) {
-    const touched = new Set<string>();
+    const touched: KpiGroups = new Map();
     const replaced = known.get(step.row);
-    if (replaced) for (const group of replaced.add(sums, -1)) touched.add(group);
-    for (const group of step.add(sums, 1)) touched.add(group);
+    if (replaced) addGroups(touched, replaced.add(sums, -1));
+    addGroups(touched, step.add(sums, 1));
     known.set(step.row, step);
-    const after = figuresByGroup(sums.report(pipeline, touched));
+    // Only the KPIs and groups it touched are computed again and compared.
+    const after = figuresOf(sums.report(pipeline, touched));
     const changes: PlacedChange[] = [];
-    for (const group of touched) {
-      changes.push(...changesBetween(figures.get(group), after.get(group)));
-      figures.set(group, after.get(group) ?? new Map());
+    for (const [kpi, groups] of touched) {
+      for (const group of groups) {
+        const id = figuresId(kpi as RestatedKpi, group);
+        changes.push(...changesBetween(figures.get(id), after.get(id)));
+        figures.set(id, after.get(id) ?? new Map());
+      }
     }
     if (changes.length > 0) moved.push({ step, changes: changes.sort(byPlace).map(({ place: _place, ...change }) => change) });
   }
 
-  const restatements: KpiRestatement[] = [];
-  for (const { step, changes } of moved) restatements.push({ event: await eventOf(store, step), changes });
-  return restatements;
+  const events = await eventsOf(store, moved.map(({ step }) => step));
+  return moved.map(({ step, changes }) => ({ event: events.get(`${step.streamId} ${step.revision}`)!, changes }));
+};
+
+const addGroups = (into: KpiGroups, groups: KpiGroups): void => {
+  for (const [kpi, ofKpi] of groups) into.set(kpi, new Set([...(into.get(kpi) ?? []), ...ofKpi]));
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -127,7 +134,7 @@ interface Step {
   revision: number;
   knownFrom: string;
   /** Adds the version's fact to the sums (or takes it away); the groups it touched. */
-  add(sums: KpiSums, sign: Sign): Set<string>;
+  add(sums: KpiSums, sign: Sign): KpiGroups;
 }
 
 const orUndefined = <T>(value: T | null): T | undefined => value ?? undefined;
@@ -167,7 +174,7 @@ const opportunityStep = (version: OpportunityVersion): Step => {
     closedAt: orUndefined(version.closedAt),
     lossReason: orUndefined(version.lossReason),
     competitor: orUndefined(version.competitor),
-    // Stays count in the time in stage only, which is not compared.
+    // Stays count in the time in stage only, which is not compared (nor summed).
     stays: [],
     source: version.source,
     campaign: version.campaign,
@@ -182,18 +189,29 @@ const opportunityStep = (version: OpportunityVersion): Step => {
   };
 };
 
-const eventOf = async (store: EventStore, step: Step): Promise<RestatingEvent> => {
-  const [event] = await store.readStream(step.streamId, { fromRevision: step.revision, maxCount: 1 });
-  if (event === undefined) throw new Error(`${step.streamId} has no event at revision ${step.revision}`);
-  return {
-    id: event.id,
-    type: event.type,
-    streamId: event.streamId,
-    revision: event.revision,
-    occurredAt: event.metadata.occurredAt,
-    recordedAt: event.metadata.recordedAt,
-    actor: event.metadata.actor,
-  };
+/** The events that made the steps, by stream and revision: each stream read once, from the first needed. */
+const eventsOf = async (store: EventStore, steps: readonly Step[]): Promise<Map<string, RestatingEvent>> => {
+  const revisions = new Map<string, number[]>();
+  for (const { streamId, revision } of steps) revisions.set(streamId, [...(revisions.get(streamId) ?? []), revision]);
+  const events = new Map<string, RestatingEvent>();
+  for (const [streamId, wanted] of revisions) {
+    const [first, last] = [Math.min(...wanted), Math.max(...wanted)];
+    for (const event of await store.readStream(streamId, { fromRevision: first, maxCount: last - first + 1 })) {
+      events.set(`${streamId} ${event.revision}`, {
+        id: event.id,
+        type: event.type,
+        streamId: event.streamId,
+        revision: event.revision,
+        occurredAt: event.metadata.occurredAt,
+        recordedAt: event.metadata.recordedAt,
+        actor: event.metadata.actor,
+      });
+    }
+    for (const revision of wanted) {
+      if (!events.has(`${streamId} ${revision}`)) throw new Error(`${streamId} has no event at revision ${revision}`);
+    }
+  }
+  return events;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +224,7 @@ interface Figure {
   figure: string;
   item: string | null;
   value: string | null;
-  /** Where the figure comes in its group's report, to list changes in that order. */
+  /** Where the figure comes in its KPI row, to list changes in that order. */
   place: number;
 }
 
@@ -215,14 +233,21 @@ type Figures = Map<string, Figure>;
 const valueOf = (value: number | Money | null): string | null =>
   value === null ? null : typeof value === 'number' ? String(value) : value.amount;
 
-/** Each group's figures (by the group's id), each keyed by KPI, figure and item. */
-export const figuresByGroup = (report: KpiReport): Map<string, Figures> => {
-  const groups = new Map<string, Figures>();
+/** Where a KPI row's figures are kept: by KPI and group. */
+const figuresId = (kpi: RestatedKpi, groupId: string): string => `${kpi} ${groupId}`;
+
+/** Identifies one figure of a report: its KPI, group, field and item. */
+export const figureId = (figure: Pick<KpiFigureChange, 'kpi' | 'group' | 'figure' | 'item'>): string =>
+  JSON.stringify([figure.kpi, groupKeyId(figure.group), figure.figure, figure.item]);
+
+/** Each KPI row's figures (by KPI and group), each keyed by `figureId`. */
+const figuresOf = (report: KpiReport): Map<string, Figures> => {
+  const rows = new Map<string, Figures>();
   const put = (kpi: RestatedKpi, group: KpiGroupKey, figure: string, item: string | null, value: number | Money | null) => {
-    const id = groupKeyId(group);
-    const figures = groups.get(id) ?? new Map<string, Figure>();
-    groups.set(id, figures);
-    figures.set(JSON.stringify([kpi, figure, item]), { kpi, group, figure, item, value: valueOf(value), place: figures.size });
+    const id = figuresId(kpi, groupKeyId(group));
+    const figures = rows.get(id) ?? new Map<string, Figure>();
+    rows.set(id, figures);
+    figures.set(figureId({ kpi, group, figure, item }), { kpi, group, figure, item, value: valueOf(value), place: figures.size });
   };
   const fields = <Row>(kpi: RestatedKpi, row: Row & { group: KpiGroupKey }, names: ReadonlyArray<keyof Row>) => {
     for (const name of names) put(kpi, row.group, String(name), null, row[name] as number | Money | null);
@@ -258,8 +283,12 @@ export const figuresByGroup = (report: KpiReport): Map<string, Figures> => {
     fields('salesOutcomes', row, ['closed', 'won', 'lost', 'winRate', 'wonAmount', 'averageWonAmount',
       'averageSalesCycleDays', 'averageWonSalesCycleDays']);
   }
-  return groups;
+  return rows;
 };
+
+/** Every figure of the compared KPIs in a report, by `figureId`. */
+export const figureValues = (report: KpiReport): Map<string, string | null> =>
+  new Map([...figuresOf(report).values()].flatMap((figures) => [...figures].map(([id, { value }]) => [id, value] as const)));
 
 type PlacedChange = KpiFigureChange & { place: number };
 

@@ -62,7 +62,17 @@ class Cells<Cell> {
 const samePipelineRow = (a: PipelineRow, b: PipelineRow): boolean =>
   a.stage === b.stage && a.amount === b.amount && a.currency === b.currency && a.probability === b.probability;
 
-/** The cells of every KPI over a period, as facts are added and taken away. */
+export type KpiName = keyof KpiReport;
+
+/** The groups (by `groupKeyId`) of each KPI: those a fact changed, or those a report is asked for. */
+export type KpiGroups = Map<KpiName, Set<string>>;
+
+const touch = (touched: KpiGroups, kpi: KpiName, group: string): void => {
+  const groups = touched.get(kpi) ?? new Set<string>();
+  touched.set(kpi, groups.add(group));
+};
+
+/** The cells of the KPIs over a period (every KPI, or those named), as facts are added and taken away. */
 export class KpiSums {
   private readonly funnel = new Cells<FunnelCell>((cell) => cell.captured === 0);
   private readonly disqualifications = new Cells<ReasonCell>((cell) => cell.count === 0);
@@ -75,19 +85,26 @@ export class KpiSums {
   private readonly stageTimes = new Cells<StageTimeCell>((cell) => cell.stays === 0);
   private readonly pipelines = new Cells<PipelineCell>((cell) => cell.rows.length === 0);
 
-  constructor(private readonly request: KpiRequest) {}
+  private readonly kpis: ReadonlySet<KpiName>;
+
+  constructor(
+    private readonly request: KpiRequest,
+    kpis: readonly KpiName[] = ['leadFunnel', 'disqualificationReasons', 'lossReasons', 'salesOutcomes', 'timeInStage', 'pipelineValue'],
+  ) {
+    this.kpis = new Set(kpis);
+  }
 
   private keyOf(attribution: KpiAttribution, at: string): KpiGroupKey {
     return groupKeyOf(this.request.groupBy, attribution, monthOf(at));
   }
 
   /** Adds a lead cycle (or takes it away); answers the groups whose cells it changed. */
-  addCycle(cycle: LeadCycleFact, sign: Sign = 1): Set<string> {
-    const touched = new Set<string>();
-    if (inPeriod(cycle.capturedAt, this.request)) {
+  addCycle(cycle: LeadCycleFact, sign: Sign = 1): KpiGroups {
+    const touched: KpiGroups = new Map();
+    if (this.kpis.has('leadFunnel') && inPeriod(cycle.capturedAt, this.request)) {
       const key = this.keyOf(cycle, cycle.capturedAt);
       const group = groupKeyId(key);
-      touched.add(group);
+      touch(touched, 'leadFunnel', group);
       this.funnel.add(
         group,
         [],
@@ -102,10 +119,10 @@ export class KpiSums {
         },
       );
     }
-    if (cycle.disqualifiedAt !== undefined && inPeriod(cycle.disqualifiedAt, this.request)) {
+    if (this.kpis.has('disqualificationReasons') && cycle.disqualifiedAt !== undefined && inPeriod(cycle.disqualifiedAt, this.request)) {
       const key = this.keyOf(cycle, cycle.disqualifiedAt);
       const group = groupKeyId(key);
-      touched.add(group);
+      touch(touched, 'disqualificationReasons', group);
       const code = cycle.disqualificationReason!;
       this.disqualifications.add(group, [code], () => ({ key, code, count: 0 }), (cell) => void (cell.count += sign));
     }
@@ -113,8 +130,8 @@ export class KpiSums {
   }
 
   /** Adds an opportunity (or takes it away); answers the groups whose cells it changed. */
-  addOpportunity(opportunity: OpportunityFact, sign: Sign = 1): Set<string> {
-    const touched = new Set<string>();
+  addOpportunity(opportunity: OpportunityFact, sign: Sign = 1): KpiGroups {
+    const touched: KpiGroups = new Map();
     const addAmount = (cells: Cells<AmountCell>, key: KpiGroupKey, value: string | null) => {
       const currency = opportunity.amount?.currency ?? null;
       cells.add(
@@ -129,33 +146,37 @@ export class KpiSums {
     };
 
     const { closedAt, status } = opportunity;
-    if (closedAt !== undefined && status !== 'OPEN' && inPeriod(closedAt, this.request)) {
+    const closes = this.kpis.has('salesOutcomes') || this.kpis.has('lossReasons');
+    if (closes && closedAt !== undefined && status !== 'OPEN' && inPeriod(closedAt, this.request)) {
       const key = this.keyOf(opportunity, closedAt);
       const group = groupKeyId(key);
-      touched.add(group);
       const currency = opportunity.amount?.currency ?? null;
-      this.outcomes.add(
-        group,
-        [status, currency],
-        () => ({ key, value: status, currency, count: 0, units: 0n, cycleMs: 0 }),
-        (cell) => {
-          cell.count += sign;
-          cell.units += opportunity.amount ? BigInt(sign) * toUnits(opportunity.amount.amount) : 0n;
-          cell.cycleMs += sign * durationMs(opportunity.openedAt, closedAt);
-        },
-      );
-      if (status === 'LOST') {
+      if (this.kpis.has('salesOutcomes')) {
+        touch(touched, 'salesOutcomes', group);
+        this.outcomes.add(
+          group,
+          [status, currency],
+          () => ({ key, value: status, currency, count: 0, units: 0n, cycleMs: 0 }),
+          (cell) => {
+            cell.count += sign;
+            cell.units += opportunity.amount ? BigInt(sign) * toUnits(opportunity.amount.amount) : 0n;
+            cell.cycleMs += sign * durationMs(opportunity.openedAt, closedAt);
+          },
+        );
+      }
+      if (this.kpis.has('lossReasons') && status === 'LOST') {
+        touch(touched, 'lossReasons', group);
         addAmount(this.losses.byReason, key, opportunity.lossReason!);
         addAmount(this.losses.byCompetitor, key, opportunity.competitor ?? null);
         addAmount(this.losses.byStage, key, opportunity.stage);
       }
     }
-    for (const stay of opportunity.stays) {
+    for (const stay of this.kpis.has('timeInStage') ? opportunity.stays : []) {
       const { leftAt } = stay;
       if (leftAt === undefined || !inPeriod(leftAt, this.request)) continue;
       const key = this.keyOf(opportunity, leftAt);
       const group = groupKeyId(key);
-      touched.add(group);
+      touch(touched, 'timeInStage', group);
       this.stageTimes.add(
         group,
         [stay.stage],
@@ -166,10 +187,10 @@ export class KpiSums {
         },
       );
     }
-    if (status === 'OPEN' && inPeriod(opportunity.openedAt, this.request)) {
+    if (this.kpis.has('pipelineValue') && status === 'OPEN' && inPeriod(opportunity.openedAt, this.request)) {
       const key = this.keyOf(opportunity, opportunity.openedAt);
       const group = groupKeyId(key);
-      touched.add(group);
+      touch(touched, 'pipelineValue', group);
       const { stage, amount, probability } = opportunity;
       const row = { stage, amount: amount?.amount ?? null, currency: amount?.currency ?? null, probability };
       this.pipelines.add(
@@ -187,23 +208,25 @@ export class KpiSums {
     return touched;
   }
 
-  /** The KPIs of every group, or of the groups named. */
-  report(pipeline: Pipeline, groups?: ReadonlySet<string>): KpiReport {
+  /** The KPIs of every group, or only the KPIs and groups named (a KPI not summed has no rows). */
+  report(pipeline: Pipeline, only?: ReadonlyMap<KpiName, ReadonlySet<string>>): KpiReport {
     const { currency } = this.request;
+    const cellsOf = <Cell>(kpi: KpiName, cells: Cells<Cell>): Cell[] =>
+      only === undefined ? cells.list() : only.has(kpi) ? cells.list(only.get(kpi)) : [];
     return {
-      leadFunnel: leadFunnelOf(this.funnel.list(groups)),
-      disqualificationReasons: disqualificationReasonsOf(this.disqualifications.list(groups)),
+      leadFunnel: leadFunnelOf(cellsOf('leadFunnel', this.funnel)),
+      disqualificationReasons: disqualificationReasonsOf(cellsOf('disqualificationReasons', this.disqualifications)),
       lossReasons: lossReasonsOf(
         {
-          byReason: this.losses.byReason.list(groups),
-          byCompetitor: this.losses.byCompetitor.list(groups),
-          byStage: this.losses.byStage.list(groups),
+          byReason: cellsOf('lossReasons', this.losses.byReason),
+          byCompetitor: cellsOf('lossReasons', this.losses.byCompetitor),
+          byStage: cellsOf('lossReasons', this.losses.byStage),
         },
         currency,
       ),
-      salesOutcomes: salesOutcomesOf(this.outcomes.list(groups), currency),
-      timeInStage: timeInStageOf(this.stageTimes.list(groups), pipeline),
-      pipelineValue: pipelineValueOf(this.pipelines.list(groups), pipeline, currency),
+      salesOutcomes: salesOutcomesOf(cellsOf('salesOutcomes', this.outcomes), currency),
+      timeInStage: timeInStageOf(cellsOf('timeInStage', this.stageTimes), pipeline),
+      pipelineValue: pipelineValueOf(cellsOf('pipelineValue', this.pipelines), pipeline, currency),
     };
   }
 }
