@@ -34,30 +34,48 @@ export const evolveLeadScore = (_state: LeadScoreState, event: LeadRescored): Le
   basedOnRevision: event.data.basedOnRevision,
 });
 
+/**
+ * Why the lead is scored again:
+ * - `FACT`: a fact the rules read changed (the lead scorer). A score is recorded when the lead's
+ *   score moves: under the rules that gave its latest score, when those are not the rules in use
+ *   (after a rules change, moving every lead to the new version is the job's, not each fact's);
+ * - `ALL_OPEN_LEADS`: every open lead is scored with the rules in use (a re-scoring job).
+ */
+export type RescoreReason = 'FACT' | 'ALL_OPEN_LEADS';
+
 export type RescoreLead = {
   type: 'RescoreLead';
   data: {
     leadId: string;
+    reason: RescoreReason;
+    /** The rules in use. */
     rules: ScoringRules;
     /** The lead folded from its stream, and the revision of the last event folded. */
     lead: LeadState;
     leadRevision: number;
     /** The lead's score now: the latest recorded in the log's order, on either stream (none yet: absent). */
     currentScore?: { value: number; rulesVersion: string };
+    /** The rules of `currentScore`'s version, when that is not the version in use. */
+    currentScoreRules?: ScoringRules;
   };
 };
 
 /**
- * Records the lead's score unless it would not change anything: the lead is not scored any more
- * (converted, disqualified), this version already gave it this score, or a score of a later
- * revision of the lead is already recorded (never go back to an older state).
+ * Records the lead's score with the rules in use unless nothing would change: the lead is not
+ * scored any more (converted, disqualified), its latest score already is this one (for a fact: the
+ * fact did not move it), or a score of a later revision of the lead is already recorded (never go
+ * back to an older state). Deciding the same on the same streams, a redo records nothing new.
  */
 export const decideRescoreLead = ({ data }: RescoreLead, state: LeadScoreState): LeadRescored[] => {
-  const { leadId, rules, lead, leadRevision, currentScore } = data;
+  const { leadId, reason, rules, lead, leadRevision, currentScore, currentScoreRules } = data;
   if (!isScorable(lead)) return [];
   if (state.basedOnRevision !== undefined && state.basedOnRevision > leadRevision) return [];
   const { score, breakdown } = scoreLeadWith(rules, lead);
-  if (currentScore?.rulesVersion === rules.version && currentScore.value === score) return [];
+  if (currentScore !== undefined) {
+    if (currentScore.rulesVersion === rules.version && currentScore.value === score) return [];
+    const unmoved = currentScoreRules !== undefined && scoreLeadWith(currentScoreRules, lead).score === currentScore.value;
+    if (reason === 'FACT' && currentScore.rulesVersion !== rules.version && unmoved) return [];
+  }
   return [{ type: 'LeadRescored', data: { leadId, score, rulesVersion: rules.version, breakdown, basedOnRevision: leadRevision } }];
 };
 

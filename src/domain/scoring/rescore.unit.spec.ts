@@ -24,15 +24,22 @@ const leadAfter = (events: LeadEvent[]) => foldEvents({ evolve: evolveLead, init
 
 const rescore = (
   events: LeadEvent[],
-  options: { rules?: typeof rulesV1; currentScore?: { value: number; rulesVersion: string } } = {},
+  options: {
+    reason?: RescoreLead['data']['reason'];
+    rules?: typeof rulesV1;
+    currentScore?: { value: number; rulesVersion: string };
+    currentScoreRules?: typeof rulesV1;
+  } = {},
 ): RescoreLead => ({
   type: 'RescoreLead',
   data: {
     leadId,
+    reason: options.reason ?? 'FACT',
     rules: options.rules ?? rulesV1,
     lead: leadAfter(events),
     leadRevision: events.length - 1,
     currentScore: options.currentScore,
+    currentScoreRules: options.currentScoreRules,
   },
 });
 
@@ -58,9 +65,21 @@ describe('RescoreLead', () => {
     given([]).when(rescore([captured], { currentScore: { value: 20, rulesVersion: 'v1' } })).thenNothingHappened();
   });
 
-  it('records the score of a new rules version even when the number is the same', () => {
+  it('re-scoring every open lead records the new rules version\'s score, even when the number is the same', () => {
     given([rescored(30, 1, [])])
-      .when(rescore([captured, reached], { rules: rulesV2, currentScore: { value: 30, rulesVersion: 'v1' } }))
+      .when(rescore([captured, reached], { reason: 'ALL_OPEN_LEADS', rules: rulesV2, currentScore: { value: 30, rulesVersion: 'v1' }, currentScoreRules: rulesV1 }))
+      .then([rescored(30, 1, [{ ruleId: 'referral', points: 30 }], 'v2')]);
+  });
+
+  it('after a rules change, a fact that did not move the score under the old rules records nothing', () => {
+    given([rescored(30, 1, [])])
+      .when(rescore([captured, reached], { rules: rulesV2, currentScore: { value: 30, rulesVersion: 'v1' }, currentScoreRules: rulesV1 }))
+      .thenNothingHappened();
+  });
+
+  it('after a rules change, a fact that moved the score records it with the rules in use', () => {
+    given([rescored(20, 0, [])])
+      .when(rescore([captured, reached], { rules: rulesV2, currentScore: { value: 20, rulesVersion: 'v1' }, currentScoreRules: rulesV1 }))
       .then([rescored(30, 1, [{ ruleId: 'referral', points: 30 }], 'v2')]);
   });
 
