@@ -81,6 +81,11 @@ export class LeadScorer {
     if (this.processed !== undefined && this.processed !== this.saved) await this.save(this.processed);
   }
 
+  /** Started and not stopped (the data generator, or a test, may pause it). */
+  get running(): boolean {
+    return !this.stopped;
+  }
+
   /**
    * Resolves once every event up to `position` has been handled (its score recorded, or found
    * unchanged); at once for an empty log. For whoever must know the scores are in: tests, tools.
