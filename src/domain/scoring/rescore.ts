@@ -18,7 +18,8 @@ export const leadScoreStreamId = (leadId: string): string => `${LEAD_SCORE_STREA
 /**
  * A score given without a command on the lead, by a version of the rules, computed from the lead
  * as it stood at `basedOnRevision` of its own stream: `reproduceScore` folds the lead's events up
- * to that revision and gets the same score again.
+ * to that revision and gets the same score again. It carries nothing about the person (rule ids,
+ * the company's labels, points), so it is not in `PERSONAL_FIELDS` and an erasure leaves it whole.
  */
 export type LeadRescored = {
   type: 'LeadRescored';
