@@ -49,6 +49,8 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   scoreLead: LEAD_WORK,
   assignLead: SALES_WORK, // sales: an unowned lead to itself
   rescoreOpenLeads: MANAGERS,
+  // A re-scoring job: followed by those who may start one (whoever of them started it).
+  scoringJob: MANAGERS,
   // Lead lists: marketing segments leads and hands them over; reassigning owned leads is a
   // manager's (assignLeadList with onlyUnassigned: false, checked in the resolver).
   createLeadList: LIST_WORK,
