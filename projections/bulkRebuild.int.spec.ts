@@ -32,6 +32,8 @@ const READ_MODEL_TABLES = [
   'read_account_wins',
   'read_contacts',
   'read_contact_lead_cycles',
+  'read_contact_lead_recycles',
+  'read_contact_accounts',
   'kpi_lead_cycles',
   'kpi_opportunities',
   'kpi_stage_stays',

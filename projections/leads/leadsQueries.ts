@@ -106,14 +106,20 @@ const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: str
   }
 };
 
+const WORKABLE = "status IN ('NEW', 'CONTACTED', 'QUALIFIED')";
+
 /** Ids of the leads still being worked (not converted, not disqualified), by id, a page at a time. */
 export const workableLeadIds = async (db: SqlDatabase, options: { after?: string; first: number }): Promise<string[]> => {
   const rows = await db.all<{ id: string }>(
-    `SELECT id FROM read_leads WHERE status IN ('NEW', 'CONTACTED', 'QUALIFIED') AND id > ? ORDER BY id LIMIT ?`,
+    `SELECT id FROM read_leads WHERE ${WORKABLE} AND id > ? ORDER BY id LIMIT ?`,
     [options.after ?? '', options.first],
   );
   return rows.map((row) => row.id);
 };
+
+/** How many leads are still being worked: what a re-scoring job is about to go through. */
+export const countWorkableLeads = async (db: SqlDatabase): Promise<number> =>
+  Number((await db.get<{ total: number }>(`SELECT CAST(COUNT(*) AS INTEGER) AS total FROM read_leads WHERE ${WORKABLE}`))?.total ?? 0);
 
 
 interface LeadCursor {

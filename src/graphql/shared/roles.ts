@@ -39,6 +39,7 @@ export const SQL_QUALIFIERS: readonly Role[] = SALES_WORK;
 export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   // Leads: marketing generates and nurtures them; sales works its own (ownership.ts).
   captureLead: LEAD_WORK,
+  engageContact: LEAD_WORK, // a new lead cycle for a known contact: whoever may capture leads
   updateLeadDetails: LEAD_WORK,
   logLeadContact: LEAD_WORK,
   logQuoteRequest: LEAD_WORK,
@@ -48,6 +49,8 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   scoreLead: LEAD_WORK,
   assignLead: SALES_WORK, // sales: an unowned lead to itself
   rescoreOpenLeads: MANAGERS,
+  // A re-scoring job: followed by those who may start one (whoever of them started it).
+  scoringJob: MANAGERS,
   // Lead lists: marketing segments leads and hands them over; reassigning owned leads is a
   // manager's (assignLeadList with onlyUnassigned: false, checked in the resolver).
   createLeadList: LIST_WORK,
