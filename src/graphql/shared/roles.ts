@@ -94,6 +94,7 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   pipeline: [...SALES_READERS, 'auditor'],
   kpis: ['marketing', ...SALES_READERS], // marketing: the lead sections only (KpiReport fields)
   retrospective: ['analyst', 'admin'],
+  kpiRestatements: ['analyst', 'admin'], // the retrospective's: how reported figures moved since
   reproduceScore: ['sales_manager', ...AUDIT],
   history: AUDIT,
   auditTrail: AUDIT,
