@@ -175,11 +175,14 @@ describe('kpiRestatements', () => {
     expect((await restatements(new Date(Date.now() + DAY).toISOString())).restatements).toEqual([]);
   });
 
-  it('is for analysts and admins: the other roles are refused, and nothing of the figures leaks', async () => {
-    for (const roles of [['marketing'], ['sales'], ['sales_manager'], ['auditor'], ['privacy_officer']]) {
+  it('is for analysts, auditors and admins: the other roles are refused, and nothing of the figures leaks', async () => {
+    const auditor = await api.gql(RESTATEMENTS, { ...M, since: reported.at }, { as: 'ada', roles: ['auditor'] });
+    expect(auditor.errors).toBeUndefined();
+    expect(auditor.data!.kpiRestatements.restatements).toHaveLength(2);
+    for (const roles of [['marketing'], ['sales'], ['sales_manager'], ['privacy_officer']]) {
       const response = await api.gql(RESTATEMENTS, { ...M, since: reported.at }, { as: 'eve', roles });
       expect(response.data ?? null, roles[0]).toBeNull();
-      expect(response.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN', requiredRoles: ['analyst', 'admin'] });
+      expect(response.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN', requiredRoles: ['analyst', 'auditor', 'admin'] });
     }
     expect((await restatements(reported.at)).restatements).toHaveLength(2);
   });

@@ -94,7 +94,9 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   pipeline: [...SALES_READERS, 'auditor'],
   kpis: ['marketing', ...SALES_READERS], // marketing: the lead sections only (KpiReport fields)
   retrospective: ['analyst', 'admin'],
-  kpiRestatements: ['analyst', 'admin'], // the retrospective's: how reported figures moved since
+  // How reported figures moved since: the retrospective's readers, and the auditors the issue names as
+  // the ones who ask when a closed month moves (they read facts and traces, not the KPIs themselves).
+  kpiRestatements: AUDIT,
   reproduceScore: ['sales_manager', ...AUDIT],
   history: AUDIT,
   auditTrail: AUDIT,
