@@ -1,7 +1,8 @@
 /**
  * The KPI fact tables and queries are portable: projected into PostgreSQL, they serve the same
- * figures as the replay, on a small generated history with lead lists and re-engaged contacts
- * (the leads and lead lists read models projected there too, for the cuts by LIST).
+ * figures as the replay, now and as known at past dates, on a small generated history with lead
+ * lists and re-engaged contacts (the leads and lead lists read models projected there too, for
+ * the cuts by LIST).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -61,5 +62,20 @@ it('serves from PostgreSQL the figures the replay computes, for every KPI and cu
     if (groupBy.includes('LIST')) expect(new Set(served.leadFunnel.map((row) => row.group.listId)).size).toBeGreaterThan(5);
     if (groupBy.includes('ORIGIN')) expect(served.leadFunnel.some((row) => row.group.origin === 'RE_ENGAGED')).toBe(true);
     expect(served).toEqual(kpisFromFacts(facts, request, app.pipeline));
+  }
+});
+
+it('serves from PostgreSQL the figures as known at past dates, as the replay of the events recorded by then', async () => {
+  const period = { from: instant(history.firstAt), to: instant(new Date(history.lastAt.getTime() + 1)) };
+  const span = history.lastAt.getTime() - history.firstAt.getTime();
+  for (const fraction of [0.3, 0.7]) {
+    const knownAt = instant(new Date(history.firstAt.getTime() + fraction * span));
+    const facts = await replayFacts(app.store, { knownAt });
+    for (const groupBy of [[], [...KPI_DIMENSIONS]] as KpiDimension[][]) {
+      const request = { ...period, groupBy, currency: app.pipeline.reportingCurrency };
+      const served = await readKpis(postgres, { ...request, knownAt }, app.pipeline);
+      expect(served.salesOutcomes.length).toBeGreaterThan(0);
+      expect(served).toEqual(kpisFromFacts(facts, request, app.pipeline));
+    }
   }
 });

@@ -48,6 +48,12 @@ export interface LeadView {
   scoreRulesVersion: string | null;
   scoreBreakdown: ScoreContribution[] | null;
   scoredAt: string | null;
+  /**
+   * Where in the log the score was recorded: an automatic score (on the lead's score stream)
+   * changes the row without changing `revision`, so this tells whether the row still shows the
+   * lead as it was right after a given event of its stream (see `mutate()`).
+   */
+  scorePosition: string | null;
   /** What the lead became, once converted. */
   conversion: LeadConversionView | null;
   /** The contact this lead was opened for (`engageContact`); null for a lead captured as a stranger. */
@@ -106,6 +112,7 @@ const STORED_AS: { readonly [Field in keyof LeadView]-?: readonly [column: strin
   scoreRulesVersion: ['score_rules_version', 'as is'],
   scoreBreakdown: ['score_breakdown', 'json or null'],
   scoredAt: ['scored_at', 'as is'],
+  scorePosition: ['score_position', 'as is'],
   conversion: ['conversion', 'json or null'],
   contactId: ['contact_id', 'as is'],
   capturedAt: ['captured_at', 'as is'],

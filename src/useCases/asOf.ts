@@ -28,7 +28,8 @@ import { contactsEverOfAccount } from '../../projections/contacts/contactsReadMo
 import { foldContactView, type ContactView, type RecordedContactEvent } from '../../projections/contacts/contactView';
 import { opportunitiesOfAccount } from '../../projections/opportunities/opportunitiesQueries';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import { evolveLeadView, type RecordedLeadEvent } from '../../projections/leads/leadsProjection';
+import { evolveLeadView, type RecordedLeadStoryEvent } from '../../projections/leads/leadsProjection';
+import { readAutomaticScores } from './rescoreLead';
 import { type LeadView } from '../../projections/leads/leadView';
 import { opportunitiesProjection, type ActivityView, type OpportunityView, type QuoteView, type StageVisitView } from '../../projections/opportunities/opportunitiesProjection';
 import { activitiesOf, getOpportunity, quotesOf, stageHistoryOf } from '../../projections/opportunities/opportunitiesQueries';
@@ -57,13 +58,45 @@ export const eventsInWindow = <E extends Pick<RecordedEvent, 'metadata'>>(events
   );
 };
 
-/** Undefined when the lead did not exist in that window. */
-export const leadAsOf = async (store: EventStore, leadId: string, window: TimeWindow): Promise<LeadView | undefined> =>
-  foldLeadView(eventsInWindow(await readStreamOrEmpty(store, leadStreamId(leadId)), window));
+/**
+ * Undefined when the lead did not exist in that window. Its automatic scores (its score stream)
+ * recorded in the window count too, where the log put them among the lead's events.
+ */
+export const leadAsOf = async (store: EventStore, leadId: string, window: TimeWindow): Promise<LeadView | undefined> => {
+  const [events, scores] = await Promise.all([readStreamOrEmpty(store, leadStreamId(leadId)), readAutomaticScores(store, leadId)]);
+  const kept = eventsInWindow(events, window);
+  const first = kept[0]?.position;
+  // A score belongs to the lead's story once the lead is in it (clocks of two instances may differ a little).
+  const keptScores = first === undefined ? [] : eventsInWindow(scores, window).filter((score) => store.comparePositions(score.position, first) > 0);
+  return foldLeadView(inLogOrder(store, kept, keptScores));
+};
 
-/** A prefix of a lead's stream folded by the leads read model's own `evolveLeadView`; undefined for none. */
+/** Two streams' events, each in its own order, merged into the log's. */
+export const inLogOrder = (
+  store: Pick<EventStore, 'comparePositions'>,
+  first: readonly RecordedEvent[],
+  second: readonly RecordedEvent[],
+): RecordedEvent[] => {
+  if (second.length === 0) return [...first];
+  const merged: RecordedEvent[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < first.length || j < second.length) {
+    if (j >= second.length || (i < first.length && store.comparePositions(first[i]!.position, second[j]!.position) < 0)) {
+      merged.push(first[i++]!);
+    } else {
+      merged.push(second[j++]!);
+    }
+  }
+  return merged;
+};
+
+/**
+ * A prefix of a lead's stream, with any automatic scores among it in log order, folded by the
+ * leads read model's own `evolveLeadView`; undefined for none.
+ */
 export const foldLeadView = (events: readonly RecordedEvent[]): LeadView | undefined =>
-  (events as unknown as RecordedLeadEvent[]).reduce<LeadView | undefined>(evolveLeadView, undefined);
+  (events as unknown as RecordedLeadStoryEvent[]).reduce<LeadView | undefined>(evolveLeadView, undefined);
 
 export interface OpportunitySnapshot {
   view: OpportunityView;

@@ -11,6 +11,7 @@ import { LEAD_LIST_EVENT_TYPES, type LeadListEvent } from '../domain/leadLists/e
 import { evolveLeadList, initialLeadListState, type LeadListState } from '../domain/leadLists/leadList';
 import { leadFilterOf } from '../domain/leadLists/membership';
 import { leadSearchText } from '../domain/leads/search';
+import type { LeadRescored } from '../domain/scoring/rescore';
 import type { Money } from '../domain/values';
 import type { OpportunityEvent, OpportunityStatus } from '../domain/opportunities/events';
 import {
@@ -80,6 +81,8 @@ export interface ReplayOptions {
 const LEAD_TYPES = new Set<string>(LEAD_EVENT_TYPES);
 const OPPORTUNITY_TYPES = new Set<string>(OPPORTUNITY_EVENT_TYPES);
 const LEAD_LIST_TYPES = new Set<string>(LEAD_LIST_EVENT_TYPES);
+/** A score given by the lead scorer, on the lead's score stream rather than the lead's own. */
+const LEAD_RESCORED: LeadRescored['type'] = 'LeadRescored';
 
 export const replayFacts = async (store: EventStore, options: ReplayOptions = {}): Promise<ReplayedFacts> => {
   const fold = new FactFold();
@@ -105,6 +108,12 @@ export const replayFacts = async (store: EventStore, options: ReplayOptions = {}
 class ListMembershipFold {
   private readonly lists = new Map<string, LeadListState>();
   private readonly leads = new Map<string, LeadState>();
+  /**
+   * Each lead's latest score in the log's order, given by `scoreLead` (on the lead's stream) or
+   * by the lead scorer (`LeadRescored`, on its score stream), as the leads read model keeps it:
+   * what a dynamic list's `minScore` reads.
+   */
+  private readonly scores = new Map<string, { value: number; rulesVersion: string }>();
 
   /** `foldsLeads`: whether the leads' current states must be folded here (not when the facts' are current). */
   constructor(private readonly foldsLeads: boolean) {}
@@ -114,7 +123,13 @@ class ListMembershipFold {
       const listEvent = event as RecordedEvent & LeadListEvent;
       const { listId } = listEvent.data;
       this.lists.set(listId, evolveLeadList(this.lists.get(listId) ?? initialLeadListState(), listEvent));
-    } else if (this.foldsLeads && LEAD_TYPES.has(event.type)) {
+      return;
+    }
+    if (event.type === 'LeadScored' || event.type === LEAD_RESCORED) {
+      const { leadId, score, rulesVersion } = (event as RecordedEvent & (LeadRescored | Extract<LeadEvent, { type: 'LeadScored' }>)).data;
+      this.scores.set(leadId, { value: score, rulesVersion });
+    }
+    if (this.foldsLeads && LEAD_TYPES.has(event.type)) {
       const leadEvent = event as RecordedEvent & LeadEvent;
       const { leadId } = leadEvent.data;
       this.leads.set(leadId, evolveLead(this.leads.get(leadId) ?? initialLeadState(), leadEvent));
@@ -136,8 +151,10 @@ class ListMembershipFold {
     }
     const dynamic = lists.flatMap((list) => (list.kind === 'DYNAMIC' ? [{ listId: list.listId, matches: leadFilterOf(list.filter ?? {}) }] : []));
     if (dynamic.length > 0) {
-      for (const lead of currentLeads) {
-        if (lead.status === 'NONE') continue;
+      for (const folded of currentLeads) {
+        if (folded.status === 'NONE') continue;
+        const score = this.scores.get(folded.leadId);
+        const lead = score === undefined ? folded : { ...folded, score };
         let searchText: string | undefined;
         const searchTextOf = () => (searchText ??= leadSearchText(lead.person, lead.company));
         for (const list of dynamic) if (list.matches(lead, searchTextOf)) add(lead.leadId, list.listId);

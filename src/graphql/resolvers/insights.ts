@@ -1,7 +1,9 @@
 /**
  * The insights' GraphQL adapter: `kpis` reads the KPI fact tables (each KPI resolved only when
- * asked for), `retrospective` replays the event log and computes the same KPIs in memory; a
- * group's `list` is read from the lead lists read model, once per list and request.
+ * asked for), as known now or at `knownAt`; `retrospective` replays the event log and computes the
+ * same KPIs in memory; `kpiRestatements` lists the facts recorded since a time that moved a
+ * period's figures; a group's `list` is read from the lead lists read model, once per list and
+ * request.
  */
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import * as kpiQueries from '../../../projections/kpis/kpiQueries';
@@ -10,6 +12,7 @@ import type { LeadListView } from '../../../projections/leadLists/leadListView';
 import { ValidationError } from '../../core/errors';
 import { instant } from '../../domain/insights/definitions';
 import type * as kpis from '../../domain/insights/kpis';
+import { kpiRestatements } from '../../useCases/kpiRestatements';
 import { replayFacts } from '../../useCases/replayFacts';
 import { kpisFromFacts } from '../../useCases/replayKpis';
 import type { GraphQLContext } from '../shared/context';
@@ -18,21 +21,24 @@ import {
   KPI_FIELDS,
   KpiArgs,
   KpiGroup,
+  KpiKnownAtArgs,
   KpiList,
   KpiReport,
+  KpiRestatementArgs,
+  KpiRestatements,
   LeadFunnelKpi,
   LossReasonKpi,
   PipelineValueKpi,
+  RESTATED_KPI_NAMES,
   Retrospective,
-  RetrospectiveArgs,
   SalesOutcomeKpi,
   StageTimeKpi,
 } from '../types/insights';
-import { present } from './insightsPresenter';
+import { groupOf, present } from './insightsPresenter';
 
 /** What the `kpis` query hands its field resolvers. */
-interface KpiRoot extends Pick<KpiReport, 'from' | 'to' | 'groupBy' | 'currency'> {
-  request: kpis.KpiRequest;
+interface KpiRoot extends Pick<KpiReport, 'from' | 'to' | 'groupBy' | 'currency' | 'knownAt'> {
+  request: kpiQueries.KpiQuery;
 }
 
 const requestOf = (args: KpiArgs, context: GraphQLContext): kpis.KpiRequest => {
@@ -60,9 +66,10 @@ export class KpiResolver {
   @Query(() => KpiReport, {
     description: 'KPIs over a period [from, to) of business time, cut by source, campaign, owner, month, lead list and origin',
   })
-  kpis(@Args(() => KpiArgs) args: KpiArgs, @Ctx() context: GraphQLContext): KpiRoot {
-    const request = requestOf(args, context);
-    return { ...headerOf(request), request };
+  kpis(@Args(() => KpiKnownAtArgs) args: KpiKnownAtArgs, @Ctx() context: GraphQLContext): KpiRoot {
+    const knownAt = args.knownAt ? instant(args.knownAt) : undefined;
+    const request = { ...requestOf(args, context), knownAt };
+    return { ...headerOf(request), knownAt: args.knownAt, request };
   }
 
   @FieldResolver(() => [LeadFunnelKpi], { description: KPI_FIELDS.leadFunnel })
@@ -107,7 +114,7 @@ export class RetrospectiveResolver {
       'event log, optionally as known at knownAt',
   })
   async retrospective(
-    @Args(() => RetrospectiveArgs) args: RetrospectiveArgs,
+    @Args(() => KpiKnownAtArgs) args: KpiKnownAtArgs,
     @Ctx() context: GraphQLContext,
   ): Promise<Retrospective> {
     const request = requestOf(args, context);
@@ -125,6 +132,45 @@ export class RetrospectiveResolver {
       salesOutcomes: view.salesOutcomes(report.salesOutcomes),
       timeInStage: view.timeInStage(report.timeInStage),
       pipelineValue: view.pipelineValue(report.pipelineValue),
+    };
+  }
+}
+
+@Authorized()
+@Resolver(() => KpiRestatements)
+export class KpiRestatementResolver {
+  @Query(() => KpiRestatements, {
+    description:
+      'For a period [from, to) of business time, every fact recorded after since that moved its KPIs (back-dated ' +
+      'closes, reopens, conversions, disqualifications...): each figure before and after, the event and who recorded it',
+  })
+  async kpiRestatements(
+    @Args(() => KpiRestatementArgs) args: KpiRestatementArgs,
+    @Ctx() context: GraphQLContext,
+  ): Promise<KpiRestatements> {
+    const request = { ...requestOf(args, context), since: instant(args.since) };
+    const { readDb, store, pipeline } = context.app;
+    const restatements = await kpiRestatements({ readDb, store, pipeline }, request);
+    return {
+      ...headerOf(request),
+      since: new Date(request.since),
+      restatements: restatements.map(({ event, changes }) => ({
+        eventId: event.id,
+        eventType: event.type,
+        streamId: event.streamId,
+        revision: event.revision,
+        occurredAt: new Date(event.occurredAt),
+        recordedAt: new Date(event.recordedAt),
+        actor: event.actor,
+        changes: changes.map((change) => ({
+          kpi: RESTATED_KPI_NAMES[change.kpi],
+          group: groupOf(change.group),
+          figure: change.figure,
+          item: change.item ?? undefined,
+          before: change.before ?? undefined,
+          after: change.after ?? undefined,
+        })),
+      })),
     };
   }
 }

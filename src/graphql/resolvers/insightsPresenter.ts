@@ -17,7 +17,7 @@ import type { PipelineReport } from '../types/opportunities';
 
 const orUndefined = <T>(value: T | null): T | undefined => value ?? undefined;
 
-const groupOf = (key: KpiGroupKey): KpiGroup => ({
+export const groupOf = (key: KpiGroupKey): KpiGroup => ({
   source: orUndefined(key.source) as LeadSource | undefined,
   campaign: orUndefined(key.campaign),
   ownerId: orUndefined(key.ownerId),

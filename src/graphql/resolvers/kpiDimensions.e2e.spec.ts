@@ -79,10 +79,10 @@ const close = (opportunity: string, input: Record<string, unknown>) =>
     input: { opportunityId: ids[opportunity], ...input },
   });
 
-const kpis = async (groupBy: string[], period = P) =>
+const kpis = async (groupBy: string[], knownAt?: string) =>
   (
-    await ok(`query($from: DateTime!, $to: DateTime!, $groupBy: [KpiDimension!]) {
-      kpis(from: $from, to: $to, groupBy: $groupBy) { ${SELECTION} } }`, { ...period, groupBy })
+    await ok(`query($from: DateTime!, $to: DateTime!, $groupBy: [KpiDimension!], $knownAt: DateTime) {
+      kpis(from: $from, to: $to, groupBy: $groupBy, knownAt: $knownAt) { ${SELECTION} } }`, { ...P, groupBy, knownAt })
   ).kpis;
 
 const retrospective = async (groupBy: string[], knownAt?: string) =>
@@ -239,8 +239,10 @@ describe('retrospective cut by LIST and ORIGIN', () => {
     }
   });
 
-  it('cuts by the lists as they are now even as known before they existed', async () => {
+  it('cuts by the lists as they are now even as known before they existed, as kpis does', async () => {
     const then = await retrospective(['LIST'], beforeLists);
+    const { knownAt: _knownAt, ...served } = await kpis(['LIST'], beforeLists);
+    expect(then).toEqual(served);
     expect(then.leadFunnel.map((row: any) => [listName(row), row.captured])).toEqual(
       expect.arrayContaining([
         ['Fira', 4],
@@ -296,5 +298,31 @@ describe('membership is taken now', () => {
       none: 1,
     });
     expect(await retrospective(['LIST'])).toEqual(await kpis(['LIST']));
+  });
+
+  it('kpiRestatements cuts the facts recorded since by list and origin, as kpis does', async () => {
+    const since = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await close('OE', { outcome: 'WON' });
+    const { kpiRestatements } = await ok(
+      `query($from: DateTime!, $to: DateTime!, $since: DateTime!, $groupBy: [KpiDimension!]) {
+        kpiRestatements(from: $from, to: $to, since: $since, groupBy: $groupBy) {
+          restatements { eventType streamId changes { kpi group { listId origin list { name } } figure before after } } } }`,
+      { ...P, since, groupBy: ['LIST', 'ORIGIN'] },
+    );
+    expect(kpiRestatements.restatements).toHaveLength(1);
+    const [won] = kpiRestatements.restatements;
+    expect(won.eventType).toBe('OpportunityWon');
+    // OE came from E: re-engaged, in Fira (now "Fira Barcelona"); its group had no close before.
+    expect(won.changes.find((change: any) => change.kpi === 'SALES_OUTCOMES' && change.figure === 'won')).toEqual({
+      kpi: 'SALES_OUTCOMES',
+      group: { listId: ids.Fira, origin: 'RE_ENGAGED', list: { name: 'Fira Barcelona' } },
+      figure: 'won',
+      before: null,
+      after: '1',
+    });
+    expect(new Set(won.changes.map((change: any) => `${change.group.listId} ${change.group.origin}`))).toEqual(new Set([`${ids.Fira} RE_ENGAGED`]));
+    const byListAndOrigin = await kpis(['LIST', 'ORIGIN']);
+    expect(byListAndOrigin.salesOutcomes.find((row: any) => row.group.listId === ids.Fira && row.group.origin === 'RE_ENGAGED')).toMatchObject({ won: 1 });
   });
 });
