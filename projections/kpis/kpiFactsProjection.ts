@@ -2,8 +2,8 @@
  * The fact tables the KPIs are computed from, so that no KPI query reads the event log:
  *
  * - `kpi_lead_cycles`: one row per lead cycle (capture, or a recycle), with its source,
- *   campaign and owner, and when it was first contacted (reached), reached MQL and SQL, was disqualified (why) or converted;
- * - `kpi_opportunities`: one row per opportunity, with the source and campaign of the lead
+ *   campaign, owner and origin (a new lead or a re-engaged contact), and when it was first contacted (reached), reached MQL and SQL, was disqualified (why) or converted;
+ * - `kpi_opportunities`: one row per opportunity, with the lead, source, campaign and origin of the lead
  *   cycle it came from, its owner, current stage, probability and amount, and its latest close
  *   (outcome, loss reason, competitor, sales-cycle length);
  * - `kpi_stage_stays`: each stay of an opportunity at a stage, with its duration once left.
@@ -24,7 +24,7 @@
  * as they sum it: `SUMMED_AMOUNT` in kpiQueries.ts). The meanings are in src/domain/insights/definitions.ts.
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
-import { durationMs, instant, monthOf, reachesLead, splitAmount, type KpiAttribution } from '../../src/domain/insights/definitions';
+import { durationMs, instant, monthOf, originOfCapture, reachesLead, splitAmount, type KpiAttribution, type LeadOrigin } from '../../src/domain/insights/definitions';
 import type { LeadEvent } from '../../src/domain/leads/lead';
 import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent } from '../../src/domain/opportunities/events';
@@ -63,6 +63,7 @@ const CREATE_TABLES = `
     source TEXT NOT NULL,
     campaign TEXT,
     owner_id TEXT,
+    origin TEXT NOT NULL,
     captured_at TEXT NOT NULL,
     captured_month TEXT NOT NULL,
     contacted_at TEXT,
@@ -86,6 +87,7 @@ const CREATE_TABLES = `
     source TEXT,
     campaign TEXT,
     owner_id TEXT,
+    origin TEXT,
     opened_at TEXT NOT NULL,
     opened_month TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -165,7 +167,8 @@ const keepReplaced = async (
 export const kpiFactsProjection: Projection = {
   name: 'kpi-facts',
   // 2: contacted_at (the first reach of the cycle). 3: versions along recorded time (known_from, `_replaced`).
-  version: 3,
+  // 4: origin (NEW or RE_ENGAGED).
+  version: 4,
   rebuildsInBulk: true,
   canHandle: [...LEAD_TYPES, ...OPPORTUNITY_TYPES],
   setup: (db) => db.exec(CREATE_TABLES),
@@ -185,6 +188,7 @@ interface CurrentCycle {
   revision: number;
   campaign: string | null;
   owner_id: string | null;
+  origin: string;
   known_from: string;
 }
 
@@ -199,10 +203,10 @@ interface NewCycle extends KpiAttribution {
 
 const insertCycle = (tx: SqlDatabase, values: NewCycle) =>
   tx.run(
-    `INSERT INTO kpi_lead_cycles (lead_id, cycle, revision, source, campaign, owner_id, captured_at, captured_month, known_from)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.at, monthOf(values.at),
-      values.recordedAt],
+    `INSERT INTO kpi_lead_cycles (lead_id, cycle, revision, source, campaign, owner_id, origin, captured_at, captured_month, known_from)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.origin,
+      values.at, monthOf(values.at), values.recordedAt],
   );
 
 const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Promise<void> => {
@@ -210,7 +214,7 @@ const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Prom
   const at = instant(event.metadata.occurredAt);
   const recordedAt = instant(event.metadata.recordedAt);
   const current = await tx.get<CurrentCycle>(
-    'SELECT cycle, revision, campaign, owner_id, known_from FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1',
+    'SELECT cycle, revision, campaign, owner_id, origin, known_from FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1',
     [leadId],
   );
   if (current !== undefined && Number(current.revision) >= event.revision) return;
@@ -223,6 +227,7 @@ const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Prom
       source: d.source,
       campaign: d.campaign ?? null,
       ownerId: d.ownerId ?? null,
+      origin: originOfCapture(d),
       at,
       recordedAt,
     });
@@ -238,6 +243,8 @@ const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Prom
       source: d.source,
       campaign: d.campaign ?? current.campaign,
       ownerId: current.owner_id,
+      // The same lead's next cycle: its origin is its capture's.
+      origin: current.origin as LeadOrigin,
       at,
       recordedAt,
     });
@@ -338,16 +345,16 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
     case 'OpportunityOpened': {
       const d = event.data;
       // The lead cycle converted into this opportunity, if any, was recorded before it.
-      const origin = await tx.get<{ lead_id: string; source: string; campaign: string | null }>(
-        'SELECT lead_id, source, campaign FROM kpi_lead_cycles WHERE opportunity_id = ?',
+      const origin = await tx.get<{ lead_id: string; source: string; campaign: string | null; origin: string }>(
+        'SELECT lead_id, source, campaign, origin FROM kpi_lead_cycles WHERE opportunity_id = ?',
         [id],
       );
       await tx.run(
-        `INSERT INTO kpi_opportunities (opportunity_id, revision, lead_id, source, campaign, owner_id, opened_at, opened_month,
+        `INSERT INTO kpi_opportunities (opportunity_id, revision, lead_id, source, campaign, owner_id, origin, opened_at, opened_month,
            status, stage, probability, amount, currency, amount_whole, amount_fraction, known_from)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?, ?)`,
         [id, event.revision, origin?.lead_id ?? null, origin?.source ?? null, origin?.campaign ?? null, d.ownerId ?? null,
-          at, monthOf(at), d.stage, d.probability, ...amountColumns(d.amount), recordedAt],
+          origin?.origin ?? null, at, monthOf(at), d.stage, d.probability, ...amountColumns(d.amount), recordedAt],
       );
       await enterStage(d.stage);
       return;

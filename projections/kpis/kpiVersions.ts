@@ -9,7 +9,7 @@
  * known at `since` or came after is read: the one known at `since`, and each one that replaced
  * it since, with the times it was known from and to (null: still current).
  */
-import type { KpiPeriod } from '../../src/domain/insights/definitions';
+import type { KpiPeriod, LeadOrigin } from '../../src/domain/insights/definitions';
 import type { Money } from '../../src/domain/values';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import { replacedTable } from './kpiFactsProjection';
@@ -29,6 +29,7 @@ export interface LeadCycleVersion extends Known {
   source: string;
   campaign: string | null;
   ownerId: string | null;
+  origin: LeadOrigin;
   capturedAt: string;
   contactedAt: string | null;
   mqlAt: string | null;
@@ -40,9 +41,12 @@ export interface LeadCycleVersion extends Known {
 
 export interface OpportunityVersion extends Known {
   opportunityId: string;
+  /** The lead converted into it; null when opened on an account. */
+  leadId: string | null;
   source: string | null;
   campaign: string | null;
   ownerId: string | null;
+  origin: LeadOrigin | null;
   openedAt: string;
   status: 'OPEN' | 'WON' | 'LOST';
   stage: string;
@@ -108,6 +112,7 @@ export const versionsBearingOn = async (db: SqlDatabase, period: KpiPeriod, sinc
       source: row.source as string,
       campaign: text(row.campaign),
       ownerId: text(row.owner_id),
+      origin: row.origin as LeadOrigin,
       capturedAt: row.captured_at as string,
       contactedAt: text(row.contacted_at),
       mqlAt: text(row.mql_at),
@@ -119,9 +124,11 @@ export const versionsBearingOn = async (db: SqlDatabase, period: KpiPeriod, sinc
     opportunities: opportunities.map((row) => ({
       ...knownOf(row),
       opportunityId: row.opportunity_id as string,
+      leadId: text(row.lead_id),
       source: text(row.source),
       campaign: text(row.campaign),
       ownerId: text(row.owner_id),
+      origin: text(row.origin) as LeadOrigin | null,
       openedAt: row.opened_at as string,
       status: row.status as OpportunityVersion['status'],
       stage: row.stage as string,

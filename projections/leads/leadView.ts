@@ -3,7 +3,7 @@
  * (the one list of its columns, and the two mappers between them), and reading one by id,
  * which the projection and the finders both need.
  */
-import { normalizeEmail, normalizeName, searchKey } from '../../src/core/normalize';
+import { normalizeEmail, normalizeName } from '../../src/core/normalize';
 import type {
   ContactOutcome,
   LeadCompany,
@@ -15,6 +15,7 @@ import type {
   QualificationCriteria,
   ScoreContribution,
 } from '../../src/domain/leads/lead';
+import { leadSearchText } from '../../src/domain/leads/search';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
 export interface LeadView {
@@ -182,15 +183,8 @@ export const duplicateKeysOf = (lead: Pick<LeadView, 'person' | 'company'>): { e
   return { emailKey: email, identityKey: name !== '' && company !== '' ? `${name}|${company}` : undefined };
 };
 
-/** Applied to the stored text and to the search term alike. */
-const searchTextOf = (lead: LeadView): string => {
-  const { firstName, lastName, email } = lead.person ?? {};
-  const fullName = [firstName, lastName].filter(Boolean).join(' ');
-  return [firstName, lastName, fullName, email, lead.company?.name]
-    .filter((part): part is string => Boolean(part))
-    .map(searchKey)
-    .join('\n');
-};
+/** The stored `search_text`: what `leadSearchText` says a search matches. */
+const searchTextOf = (lead: LeadView): string => leadSearchText(lead.person, lead.company);
 
 const toColumn: Record<Stored, (value: unknown) => SqlValue> = {
   'as is': (value) => value as SqlValue,

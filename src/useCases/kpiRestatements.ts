@@ -27,9 +27,10 @@ import { opportunityStreamId } from '../domain/opportunities/events';
 import type { Pipeline } from '../domain/opportunities/pipeline';
 import type { Money } from '../domain/values';
 import { versionsBearingOn, type LeadCycleVersion, type OpportunityVersion } from '../../projections/kpis/kpiVersions';
+import { listsOfLeads } from '../../projections/leads/leadsQueries';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import type { LeadCycleFact, OpportunityFact } from './replayFacts';
-import { KpiSums, type KpiGroups, type Sign } from './replayKpis';
+import { copiesToSum, KpiSums, type KpiGroups, type Sign } from './replayKpis';
 
 /** The KPIs whose figures are compared, in the order changes are listed. */
 export const RESTATED_KPIS = ['leadFunnel', 'disqualificationReasons', 'lossReasons', 'salesOutcomes'] as const;
@@ -80,9 +81,11 @@ export const kpiRestatements = async (
   request: KpiRestatementRequest,
 ): Promise<KpiRestatement[]> => {
   const versions = await versionsBearingOn(readDb, request, request.since);
+  // Cut by LIST, each fact counts in the lists its lead is in now, as in `kpis`.
+  const copies = copiesToSum(request, request.groupBy.includes('LIST') ? await listsOfLeads(readDb) : undefined);
   const steps = [
-    ...versions.cycles.map((version) => cycleStep(version)),
-    ...versions.opportunities.map((version) => opportunityStep(version)),
+    ...versions.cycles.map((version) => cycleStep(version, copies)),
+    ...versions.opportunities.map((version) => opportunityStep(version, copies)),
   ];
   const sums = new KpiSums(request, RESTATED_KPIS);
   const known = new Map<string, Step>();
@@ -139,7 +142,17 @@ interface Step {
 
 const orUndefined = <T>(value: T | null): T | undefined => value ?? undefined;
 
-const cycleStep = (version: LeadCycleVersion): Step => {
+/** The copies of a fact that are summed (`copiesToSum`). */
+type Copies = ReturnType<typeof copiesToSum>;
+
+/** Each copy of a fact added to the sums (or taken away); the groups they touched. */
+const addCopies = <Fact>(copies: readonly Fact[], add: (copy: Fact) => KpiGroups): KpiGroups => {
+  const touched: KpiGroups = new Map();
+  for (const copy of copies) addGroups(touched, add(copy));
+  return touched;
+};
+
+const cycleStep = (version: LeadCycleVersion, copies: Copies): Step => {
   const fact: LeadCycleFact = {
     leadId: version.leadId,
     cycle: version.cycle,
@@ -153,19 +166,21 @@ const cycleStep = (version: LeadCycleVersion): Step => {
     source: version.source,
     campaign: version.campaign,
     ownerId: version.ownerId,
+    origin: version.origin,
   };
   return {
     row: JSON.stringify(['cycle', version.leadId, version.cycle]),
     streamId: leadStreamId(version.leadId),
     revision: version.revision,
     knownFrom: version.knownFrom,
-    add: (sums, sign) => sums.addCycle(fact, sign),
+    add: (sums, sign) => addCopies(copies(fact), (copy) => sums.addCycle(copy, sign)),
   };
 };
 
-const opportunityStep = (version: OpportunityVersion): Step => {
+const opportunityStep = (version: OpportunityVersion, copies: Copies): Step => {
   const fact: OpportunityFact = {
     opportunityId: version.opportunityId,
+    leadId: version.leadId,
     openedAt: version.openedAt,
     status: version.status,
     stage: version.stage,
@@ -179,13 +194,14 @@ const opportunityStep = (version: OpportunityVersion): Step => {
     source: version.source,
     campaign: version.campaign,
     ownerId: version.ownerId,
+    origin: version.origin,
   };
   return {
     row: JSON.stringify(['opportunity', version.opportunityId]),
     streamId: opportunityStreamId(version.opportunityId),
     revision: version.revision,
     knownFrom: version.knownFrom,
-    add: (sums, sign) => sums.addOpportunity(fact, sign),
+    add: (sums, sign) => addCopies(copies(fact), (copy) => sums.addOpportunity(copy, sign)),
   };
 };
 

@@ -233,7 +233,23 @@ export class KpiSums {
 
 export const kpisFromFacts = (facts: ReplayedFacts, request: KpiRequest, pipeline: Pipeline): KpiReport => {
   const sums = new KpiSums(request);
-  for (const cycle of facts.cycles) sums.addCycle(cycle);
-  for (const opportunity of facts.opportunities) sums.addOpportunity(opportunity);
+  const copies = copiesToSum(request, facts.listsOfLead);
+  for (const cycle of facts.cycles) for (const copy of copies(cycle)) sums.addCycle(copy);
+  for (const opportunity of facts.opportunities) for (const copy of copies(opportunity)) sums.addOpportunity(copy);
   return sums.report(pipeline);
+};
+
+/**
+ * The copies of a fact to sum: the fact itself; cut by LIST, one copy in each list its lead is in
+ * now, and one under no list (null) when its lead is in none or it has no lead, as the read
+ * models' join gives them.
+ */
+export const copiesToSum = (request: KpiRequest, listsOfLead: ReadonlyMap<string, readonly string[]> | undefined) => {
+  const byList = request.groupBy.includes('LIST');
+  if (byList && listsOfLead === undefined) throw new Error('A cut by LIST needs the lists each lead is in (replayFacts withLists)');
+  return <Fact extends KpiAttribution & { leadId: string | null }>(fact: Fact): Fact[] => {
+    if (!byList) return [fact];
+    const lists = fact.leadId === null ? undefined : listsOfLead!.get(fact.leadId);
+    return (lists === undefined || lists.length === 0 ? [null] : lists).map((listId) => ({ ...fact, listId }));
+  };
 };

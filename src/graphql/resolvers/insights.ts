@@ -2,10 +2,13 @@
  * The insights' GraphQL adapter: `kpis` reads the KPI fact tables (each KPI resolved only when
  * asked for), as known now or at `knownAt`; `retrospective` replays the event log and computes the
  * same KPIs in memory; `kpiRestatements` lists the facts recorded since a time that moved a
- * period's figures.
+ * period's figures; a group's `list` is read from the lead lists read model, once per list and
+ * request.
  */
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import * as kpiQueries from '../../../projections/kpis/kpiQueries';
+import { getLeadList } from '../../../projections/leadLists/leadListsProjection';
+import type { LeadListView } from '../../../projections/leadLists/leadListView';
 import { ValidationError } from '../../core/errors';
 import { instant } from '../../domain/insights/definitions';
 import type * as kpis from '../../domain/insights/kpis';
@@ -17,7 +20,9 @@ import {
   DisqualificationReasonKpi,
   KPI_FIELDS,
   KpiArgs,
+  KpiGroup,
   KpiKnownAtArgs,
+  KpiList,
   KpiReport,
   KpiRestatementArgs,
   KpiRestatements,
@@ -59,7 +64,7 @@ const headerOf = (request: kpis.KpiRequest) => ({
 @Resolver(() => KpiReport)
 export class KpiResolver {
   @Query(() => KpiReport, {
-    description: 'KPIs over a period [from, to) of business time, cut by source, campaign, owner and month',
+    description: 'KPIs over a period [from, to) of business time, cut by source, campaign, owner, month, lead list and origin',
   })
   kpis(@Args(() => KpiKnownAtArgs) args: KpiKnownAtArgs, @Ctx() context: GraphQLContext): KpiRoot {
     const knownAt = args.knownAt ? instant(args.knownAt) : undefined;
@@ -114,7 +119,7 @@ export class RetrospectiveResolver {
   ): Promise<Retrospective> {
     const request = requestOf(args, context);
     const knownAt = args.knownAt ? instant(args.knownAt) : undefined;
-    const facts = await replayFacts(context.app.store, { knownAt });
+    const facts = await replayFacts(context.app.store, { knownAt, withLists: request.groupBy.includes('LIST') });
     const report = kpisFromFacts(facts, request, context.app.pipeline);
     const view = present(context);
     return {
@@ -167,5 +172,25 @@ export class KpiRestatementResolver {
         })),
       })),
     };
+  }
+}
+
+/** The lists a request's groups name, each read once however many groups and sections name it. */
+const listsRead = new WeakMap<GraphQLContext, Map<string, Promise<LeadListView | undefined>>>();
+
+@Authorized()
+@Resolver(() => KpiGroup)
+export class KpiGroupResolver {
+  @FieldResolver(() => KpiList, {
+    nullable: true,
+    description: 'Grouped by LIST: the list, as it is now (its name may have changed since the facts); null for no list',
+  })
+  async list(@Root() group: KpiGroup, @Ctx() context: GraphQLContext): Promise<KpiList | undefined> {
+    if (group.listId === undefined) return undefined;
+    const read = listsRead.get(context) ?? new Map<string, Promise<LeadListView | undefined>>();
+    listsRead.set(context, read);
+    if (!read.has(group.listId)) read.set(group.listId, getLeadList(context.app.readDb, group.listId));
+    const view = await read.get(group.listId)!;
+    return view && { id: view.id, name: view.name, kind: view.kind, archived: view.status === 'ARCHIVED' };
   }
 }

@@ -22,6 +22,8 @@ export const groupOf = (key: KpiGroupKey): KpiGroup => ({
   campaign: orUndefined(key.campaign),
   ownerId: orUndefined(key.ownerId),
   month: orUndefined(key.month),
+  listId: orUndefined(key.listId),
+  origin: orUndefined(key.origin),
 });
 
 const sliceOf = ({ count, share, amount, amountShare, amountByCurrency }: kpis.AmountShare) => ({

@@ -2,12 +2,14 @@
 import { ArrayUnique, IsIn, IsOptional, Matches } from 'class-validator';
 import 'reflect-metadata';
 import { ArgsType, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { KPI_DIMENSIONS, type KpiDimension } from '../../domain/insights/definitions';
+import { KPI_DIMENSIONS, LEAD_ORIGINS, type KpiDimension, type LeadOrigin } from '../../domain/insights/definitions';
+import type { LeadListKind } from '../../domain/leadLists/events';
 import type { RestatedKpi } from '../../useCases/kpiRestatements';
 import type { LeadSource } from '../../domain/leads/lead';
 import { enumOf, Money, Reason } from '../shared/common';
 import { SALES_FIGURES } from '../shared/roles';
 import { DateTimeScalar } from '../shared/scalars';
+import { LeadListKindEnum } from './leadLists';
 import { LeadSourceEnum } from './leads';
 import { PipelineReport } from './opportunities';
 
@@ -22,6 +24,28 @@ registerEnumType(KpiDimensionEnum, {
       description: "The owner: a lead cycle's latest owner during the cycle, an opportunity's current owner",
     },
     MONTH: { description: "The calendar month (UTC, YYYY-MM) of the fact's own time, stated by each KPI" },
+    LIST: {
+      description:
+        'The lead lists the lead (for an opportunity: the lead converted into it) is in now: a static list\'s members, ' +
+        "the leads a dynamic list's filter matches now; archived lists too. A fact counts once in each of its lead's " +
+        'lists, so the groups can add up to more than the total; a lead in no list (and an opportunity not from a lead) ' +
+        'is under a null list. Now even with knownAt: the lists are a lens on the facts, not facts themselves',
+    },
+    ORIGIN: {
+      description:
+        'NEW: a lead cycle of a new lead; RE_ENGAGED: of an existing contact brought back (engageContact). A recycled ' +
+        "cycle keeps its capture's origin; an opportunity has its lead cycle's (null when not from a lead)",
+    },
+  },
+});
+
+export const LeadOriginEnum = enumOf(LEAD_ORIGINS);
+registerEnumType(LeadOriginEnum, {
+  name: 'LeadOrigin',
+  description: 'Where a lead cycle comes from',
+  valuesConfig: {
+    NEW: { description: 'A new lead: a person who was not a contact' },
+    RE_ENGAGED: { description: 'An existing contact engaged again, in a lead cycle of its own' },
   },
 });
 
@@ -53,7 +77,9 @@ export class KpiArgs {
 export class KpiKnownAtArgs extends KpiArgs {
   @Field(() => DateTimeScalar, {
     nullable: true,
-    description: 'Only the events recorded by then count: the figures as we knew them at that time. Now when absent.',
+    description:
+      'Only the events recorded by then count: the figures as we knew them at that time. Now when absent. ' +
+      'A cut by LIST still uses the lists as they are now',
   })
   knownAt?: Date;
 }
@@ -66,6 +92,14 @@ export class KpiRestatementArgs extends KpiArgs {
   since!: Date;
 }
 
+@ObjectType({ description: 'A lead list a KPI group is about, as it is now' })
+export class KpiList {
+  @Field(() => ID) id!: string;
+  @Field(() => String) name!: string;
+  @Field(() => LeadListKindEnum) kind!: LeadListKind;
+  @Field(() => Boolean) archived!: boolean;
+}
+
 @ObjectType({ description: 'Which group a KPI row is about; a dimension not grouped by is null' })
 export class KpiGroup {
   @Field(() => LeadSourceEnum, { nullable: true, description: 'Null too for an opportunity not from a lead' })
@@ -74,6 +108,12 @@ export class KpiGroup {
   @Field(() => String, { nullable: true }) campaign?: string;
   @Field(() => ID, { nullable: true }) ownerId?: string;
   @Field(() => String, { nullable: true, description: 'YYYY-MM, UTC' }) month?: string;
+
+  @Field(() => ID, { nullable: true, description: 'Grouped by LIST: the list; null for the facts whose lead is in no list' })
+  listId?: string;
+
+  @Field(() => LeadOriginEnum, { nullable: true, description: 'Grouped by ORIGIN; null too for an opportunity not from a lead' })
+  origin?: LeadOrigin;
 }
 
 @ObjectType({
