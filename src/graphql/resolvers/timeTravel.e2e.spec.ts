@@ -326,4 +326,17 @@ describe('accounts and contacts on both axes', () => {
     expect(await contact({ asOf: daysAgo(19) })).toBeNull();
     expect(await contact({})).toMatchObject({ accountId: ids.other, account: { id: ids.other, status: 'PROSPECT', contacts: [{ id: ids.contact }] } });
   });
+
+  it('answers an auditor as it answers a sales reader; marketing is refused', async () => {
+    const window = { asOf: daysAgo(5), knownAt: knownBeforeMove };
+    const auditor = { as: 'ada', roles: ['auditor'] };
+    const asAuditor = await api.gql(ACCOUNT, { id: ids.account, ...window }, auditor);
+    expect(asAuditor.errors).toBeUndefined();
+    expect(asAuditor.data!.account).toEqual(await account(window));
+    const contactAsAuditor = await api.gql(CONTACT_AS_OF, { id: ids.contact, ...window }, auditor);
+    expect(contactAsAuditor.errors).toBeUndefined();
+    expect(contactAsAuditor.data!.contact).toMatchObject({ accountId: ids.account, account: { status: 'CUSTOMER' } });
+    const marketing = await api.gql(ACCOUNT, { id: ids.account, ...window }, { as: 'mia', roles: ['marketing'] });
+    expect(marketing.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN' });
+  });
 });

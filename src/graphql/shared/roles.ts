@@ -80,14 +80,15 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   reopenActivity: SALES_WORK,
   closeOpportunity: SALES_WORK,
   reopenOpportunity: MANAGERS,
-  // Reads. Time travel (asOf, knownAt) is part of lead, opportunity and pipeline: auditors use it.
+  // Reads. Time travel (asOf, knownAt) is part of lead, contact, account, opportunity and pipeline:
+  // auditors use it, one entity at a time (not the lists).
   lead: [...LEAD_READERS, 'auditor'],
   leads: LEAD_READERS,
   leadList: LEAD_READERS,
   leadLists: LEAD_READERS,
-  contact: [...SALES_READERS, 'privacy_officer'],
+  contact: [...SALES_READERS, 'privacy_officer', 'auditor'],
   contacts: [...SALES_READERS, 'privacy_officer'],
-  account: SALES_READERS,
+  account: [...SALES_READERS, 'auditor'],
   accounts: SALES_READERS,
   opportunity: [...SALES_READERS, 'auditor'],
   opportunities: SALES_READERS,
