@@ -123,10 +123,14 @@ const findForRound = async (
   // Open leads by either key, in capture order: each row takes its first MAX_CANDIDATES but its own.
   const emailKeys = [...byEmail.keys()];
   const identityKeys = [...byIdentity.keys()];
+  // The open leads of each key ranked in a partition of their own, the closed ones in another:
+  // with the status test in the WHERE clause instead, SQLite read every open lead by the status
+  // index rather than each key's few by its own index (110 ms for 500 rows, not 30).
+  const openLead = `CASE WHEN status IN ${OPEN_LEAD_STATUSES} THEN 1 ELSE 0 END`;
   const ranked = (column: string, count: number) =>
-    `SELECT id, email_key, identity_key, captured_at,
-            ROW_NUMBER() OVER (PARTITION BY ${column} ORDER BY captured_at, id) AS n
-     FROM read_leads WHERE ${column} IN (${placeholders(count)}) AND status IN ${OPEN_LEAD_STATUSES}`;
+    `SELECT id, email_key, identity_key, captured_at, ${openLead} AS open_lead,
+            ROW_NUMBER() OVER (PARTITION BY ${column}, ${openLead} ORDER BY captured_at, id) AS n
+     FROM read_leads WHERE ${column} IN (${placeholders(count)})`;
   const parts = [
     ...(emailKeys.length > 0 ? [ranked('email_key', emailKeys.length)] : []),
     ...(identityKeys.length > 0 ? [ranked('identity_key', identityKeys.length)] : []),
@@ -134,7 +138,7 @@ const findForRound = async (
   if (parts.length > 0) {
     const leads = await db.all<{ id: string; email_key: string | null; identity_key: string | null }>(
       `SELECT id, email_key, identity_key FROM (${parts.join(' UNION ALL ')}) ranked
-       WHERE n <= ? ORDER BY captured_at, id`,
+       WHERE open_lead = 1 AND n <= ? ORDER BY captured_at, id`,
       [...emailKeys, ...identityKeys, MAX_CANDIDATES + 1],
     );
     const taken = new Map<(typeof asked)[number], Set<string>>();

@@ -28,6 +28,13 @@ import { ImportLeadRowInput, ImportLeadsInput, ImportLeadsPayload, MAX_IMPORT_RO
 
 /** Business time an import may carry: any past date (a century back covers any CRM's history). */
 const IMPORT_BACKDATE_LIMIT_DAYS = 36_500;
+/**
+ * How long a request waits for the read models to include its rows. Stored together, 500 rows
+ * reach the projections at once, a thousand events (with their keys' first uses), which
+ * PostgreSQL read models on a busy machine took more than the 5 s a single mutation waits for;
+ * rescoreOpenLeads gives its batches of 500 as long.
+ */
+const IMPORT_READ_MODEL_TIMEOUT_MS = 60_000;
 
 @Authorized()
 @Resolver()
@@ -82,7 +89,7 @@ export class LeadImportResolver {
       const position = await addToList(context, input.listId, leadIds);
       if (position !== undefined) last = position;
     }
-    if (last !== undefined) await context.app.readModels.waitForPosition(last);
+    if (last !== undefined) await context.app.readModels.waitForPosition(last, IMPORT_READ_MODEL_TIMEOUT_MS);
     const count = (outcome: ImportLeadRowResult['outcome']) => results.filter((result) => result.outcome === outcome).length;
     return {
       created: count('CREATED'),
