@@ -56,6 +56,7 @@ const perStreamIdsStore = (): EventStore => {
   };
   return {
     name: 'in-memory-per-stream',
+    appendsToStreamsAtomically: false,
     appendToStream: (streamId, events, options) => streamStore(streamId).appendToStream(streamId, events, options),
     appendToStreams: () => Promise.reject(new Error('not needed here')),
     readStream: (streamId, options) => streamStore(streamId).readStream(streamId, options),
@@ -121,6 +122,7 @@ const rivalBefore = (store: EventStore, at: number, rival: () => Promise<unknown
   };
   const wrapped: EventStore = {
     name: store.name,
+    appendsToStreamsAtomically: store.appendsToStreamsAtomically,
     appendToStream: async (...args) => (await beforeCall(), store.appendToStream(...args)),
     appendToStreams: async (appends) => (await beforeCall(), store.appendToStreams(appends)),
     readStream: async (...args) => (await beforeCall(), store.readStream(...args)),

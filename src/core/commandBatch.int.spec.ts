@@ -2,8 +2,9 @@
  * `handleCommandsTogether` on every kind of store: each command answered as `handleCommand`
  * answers it alone (created, replayed, refused), the batch's events stored once, and a batch the
  * store refuses because another writer got to one of its streams first run command by command,
- * with no command counted twice, on stores with transactions across streams and on EventStoreDB
- * (here its protocol model), which keeps the entries before the refused one.
+ * with no command counted twice; on EventStoreDB (here its protocol model), whose appends to
+ * several streams are not one transaction, command by command from the start, with the same
+ * answers.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -26,6 +27,7 @@ import type { EventStore } from './eventStore';
 import { IDEMPOTENCY_KEY_USED, idempotencyStreamId } from './idempotencyKeys';
 import { deterministicId, digest } from './ids';
 
+const RIVAL_MODULE = './commandHandler.ts?instance=rival';
 const decider = createLeadDecider({ disqualificationReasons: new ReasonCatalog(DEFAULT_DISQUALIFICATION_REASONS) });
 const now = new Date('2026-11-23T10:00:00.000Z');
 
@@ -112,7 +114,7 @@ for (const [name, open] of stores) {
       }
     });
 
-    it('runs a batch the store refuses command by command, and counts what the batch wrote as created', async () => {
+    it('runs a batch the store refuses command by command: each answered as if alone, nothing written twice', async () => {
       const store = await open();
       try {
         const first = aCapture('First', { key: 'first' });
@@ -123,16 +125,21 @@ for (const [name, open] of stores) {
         const rival = aCapture('Raced, but not the same', { key: 'raced', correlationId: 'request-2' });
         const taken = aCapture('Taken');
         const existing = aCapture('Someone else', { leadId: taken.command.data.leadId, correlationId: 'request-3' });
+        // Another instance: a module of its own, whose per-stream locks are not ours.
+        const elsewhere = (await import(/* @vite-ignore */ RIVAL_MODULE)) as typeof import('./commandHandler');
+        expect(elsewhere.handleCommand).not.toBe(handleCommand);
+        let rivals: Promise<unknown> | undefined;
+        const runRivals = () =>
+          (rivals ??= (async () => {
+            await elsewhere.handleCommand(store, decider, rival.streamId, rival.command, rival.context);
+            await elsewhere.handleCommand(store, decider, existing.streamId, existing.command, existing.context, { freshStream: true });
+          })());
+        // The rivals write before the first append of the batch (or, on EventStoreDB, of any of its commands).
         const racing: EventStore = Object.assign(Object.create(store) as EventStore, {
-          appendToStreams: async (appends: Parameters<EventStore['appendToStreams']>[0]) => {
-            await handleCommand(store, decider, rival.streamId, rival.command, rival.context);
-            await handleCommand(store, decider, existing.streamId, existing.command, existing.context, { freshStream: true });
-            return store.appendToStreams(appends);
-          },
+          appendToStream: async (...args: Parameters<EventStore['appendToStream']>) => (await runRivals(), store.appendToStream(...args)),
+          appendToStreams: async (appends: Parameters<EventStore['appendToStreams']>[0]) => (await runRivals(), store.appendToStreams(appends)),
         });
 
-        // EventStoreDB keeps the entries before the refused one: the first two rows' events, which
-        // are then found on their streams, written by this very batch.
         const outcomes = await handleCommandsTogether(racing, decider, [first, second, raced, taken]);
         expect(outcomes.map(outcomeOf)).toEqual(['created', 'created', 'ValidationError', 'InvalidTransitionError']);
         expect((outcomes[2] as { error: ValidationError }).error.fields).toEqual([expect.objectContaining({ field: 'idempotencyKey' })]);

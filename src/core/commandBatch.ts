@@ -8,11 +8,15 @@
  * handler's own `planCommand`: a replay answers as the first run did, a refused command its
  * error, the others' events (each keyed command's `IdempotencyKeyUsed` just before them) go to
  * the store in the commands' order. When the store refuses the batch (another writer appended to
- * one of its streams meanwhile: a concurrent import of the same rows), nothing was written where
- * the store has transactions, and each of its commands goes through `handleCommand` instead,
- * which reads again and retries as usual. A command on a stream an earlier command of the batch
- * also names (the same row twice in a file) runs after the batch, through `handleCommand`, and so
- * finds the earlier one's events as a single command would.
+ * one of its streams meanwhile: a concurrent import of the same rows), nothing was written, and
+ * each of its commands goes through `handleCommand` instead, which reads again and retries as
+ * usual. A command on a stream an earlier command of the batch also names (the same row twice in
+ * a file) runs after the batch, through `handleCommand`, and so finds the earlier one's events
+ * as a single command would.
+ *
+ * On a store whose `appendToStreams` is not one transaction (EventStoreDB appends its entries one
+ * after the other) a batch would save nothing and lose the concurrency of separate commands: the
+ * commands go through `handleCommand`, several at a time, as they did before batches.
  */
 import { handleCommand, keyUseStreamAppend, planCommand, readStreamOrEmpty, resultOfAppend, type CommandContext, type CommandResult, type PlannedAppend } from './commandHandler';
 import type { Decider, DomainEvent } from './decider';
@@ -31,20 +35,32 @@ export interface BatchedCommand<Command> {
 /** Per command, in the order given: its result, or the error `handleCommand` would have thrown. */
 export type BatchedOutcome<State> = { result: CommandResult<State> } | { error: unknown };
 
-/** Streams read at once while planning: PostgreSQL answers them on several connections. */
-const DEFAULT_CONCURRENT_READS = 32;
+/**
+ * Streams read (or, on EventStoreDB, commands handled) at once, as many as importLeads kept in
+ * flight before batches: PostgreSQL and EventStoreDB answer them side by side.
+ */
+const DEFAULT_CONCURRENCY = 128;
 
 export const handleCommandsTogether = async <State, Command, Event extends DomainEvent>(
   store: EventStore,
   decider: Decider<State, Command, Event>,
   commands: readonly BatchedCommand<Command>[],
-  options: { concurrentReads?: number } = {},
+  options: { concurrency?: number } = {},
 ): Promise<BatchedOutcome<State>[]> => {
   const outcomes: BatchedOutcome<State>[] = new Array(commands.length);
   const { together, after } = splitByStream(commands);
-  const plans = new Map<number, PlannedAppend<State>>();
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const alone = async (index: number) => {
+    outcomes[index] = await handleAlone(store, decider, commands[index]!);
+  };
+  if (!store.appendsToStreamsAtomically) {
+    await forEachAtMost(concurrency, together, alone);
+    for (const index of after) await alone(index);
+    return outcomes;
+  }
 
-  await forEachAtMost(options.concurrentReads ?? DEFAULT_CONCURRENT_READS, together, async (index) => {
+  const plans = new Map<number, PlannedAppend<State>>();
+  await forEachAtMost(concurrency, together, async (index) => {
     const { streamId, command, context, freshStream } = commands[index]!;
     try {
       const recorded = freshStream ? [] : await readStreamOrEmpty(store, streamId);
@@ -70,15 +86,14 @@ export const handleCommandsTogether = async <State, Command, Event extends Domai
       const results = await store.appendToStreams(appends);
       for (const index of planned) outcomes[index] = { result: resultOfAppend(plans.get(index)!, results[eventsEntry.get(index)!]!) };
     } catch (error) {
+      // Nothing of the batch was written: each command on its own, as if there had been no batch.
       if (!(error instanceof ConcurrencyConflictError)) throw error;
-      await forEachAtMost(options.concurrentReads ?? DEFAULT_CONCURRENT_READS, planned, async (index) => {
-        outcomes[index] = await handleAlone(store, decider, commands[index]!, plans.get(index)!);
-      });
+      await forEachAtMost(concurrency, planned, alone);
     }
   }
 
   // In order, after the batch: each finds what the commands before it wrote.
-  for (const index of after) outcomes[index] = await handleAlone(store, decider, commands[index]!);
+  for (const index of after) await alone(index);
   return outcomes;
 };
 
@@ -102,28 +117,14 @@ const splitByStream = (commands: readonly BatchedCommand<unknown>[]): { together
   return { together, after };
 };
 
-/**
- * One command through `handleCommand`. `refused`: its plan in a batch the store refused, on a
- * store without transactions across streams (EventStoreDB) that may have kept the entries before
- * the refused one: its events found there with this request's correlation id and recorded time
- * are its own, written by the batch, not a replay of an earlier request.
- */
+/** One command through `handleCommand`: its result, or the error it threw. */
 const handleAlone = async <State, Command, Event extends DomainEvent>(
   store: EventStore,
   decider: Decider<State, Command, Event>,
   { streamId, command, context, freshStream }: BatchedCommand<Command>,
-  refused?: PlannedAppend<State>,
 ): Promise<BatchedOutcome<State>> => {
   try {
-    const result = await handleCommand(store, decider, streamId, command, context, { freshStream });
-    if (result.replayed && refused !== undefined) {
-      const mine = refused.events[0]!;
-      const stored = (await readStreamOrEmpty(store, streamId)).find((event) => event.id === mine.id);
-      if (stored?.metadata.correlationId === mine.metadata.correlationId && stored.metadata.recordedAt === mine.metadata.recordedAt) {
-        return { result: { ...result, replayed: false } };
-      }
-    }
-    return { result };
+    return { result: await handleCommand(store, decider, streamId, command, context, { freshStream }) };
   } catch (error) {
     return { error };
   }
