@@ -10,6 +10,12 @@
  * another tree (a git worktree of the ref, sharing node_modules) measured in the same run,
  * alternating which goes first round by round, so that a shared machine's load weighs on both.
  *
+ * With --simultaneous the two trees run at the same time instead, each on its own store: on a
+ * machine whose load swings within minutes (other work sharing its two cores), rates measured
+ * minutes apart differ by more than the change measured, while two imports running side by side
+ * meet the same load; their ratio is then the figure to trust (each rate is about half what it
+ * would be alone).
+ *
  * Per run it prints the import's own rate (the CLI's summary line: from its start to its last
  * answer, the read models included, process start excluded), the rate with the process start,
  * and the CPU seconds of the importing process (user + system, from /usr/bin/time when present:
@@ -74,7 +80,7 @@ const importOnce = async (tree: string, file: string, env: NodeJS.ProcessEnv): P
 };
 
 async function main() {
-  const { values } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' } } });
+  const { values } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' }, simultaneous: { type: 'boolean' } } });
   const rows = Number(process.env.BENCH_IMPORT_ROWS ?? 20_000);
   const rounds = Number(values.rounds ?? (values.against ? 3 : 1));
   const stores = (process.env.BENCH_IMPORT_STORES ?? 'sqlite,postgres').split(',').map((store) => store.trim()) as ('sqlite' | 'postgres')[];
@@ -97,35 +103,51 @@ async function main() {
   const results = new Map<string, { first: Measure[]; again: Measure[] }>();
   const slot = (store: string, tree: string) => results.get(`${store} ${tree}`) ?? results.set(`${store} ${tree}`, { first: [], again: [] }).get(`${store} ${tree}`)!;
   try {
-    console.log(`bench import: ${rows.toLocaleString('en')} rows, ${rounds} round(s), stores ${stores.join(', ')}, trees ${trees.map((t) => t.name).join(' vs ')}`);
+    console.log(
+      `bench import: ${rows.toLocaleString('en')} rows, ${rounds} round(s), stores ${stores.join(', ')}, trees ${trees.map((t) => t.name).join(' vs ')}` +
+        (values.simultaneous ? ', the trees side by side' : ''),
+    );
     for (let round = 1; round <= rounds; round++) {
       // Who goes first alternates: a machine warming up or slowing down within a round favours neither.
       const order = round % 2 ? trees : [...trees].reverse();
       for (const store of stores) {
-        for (const tree of order) {
-          const dataDir = mkdtempSync(path.join(work, 'data-'));
+        const runs = order.map((tree) => {
           const schema = `bench_import_${randomBytes(4).toString('hex')}`;
           const env: NodeJS.ProcessEnv = {
             ...process.env,
             NODE_ENV: 'production',
-            CRM_DATA_DIR: dataDir,
+            CRM_DATA_DIR: mkdtempSync(path.join(work, 'data-')),
             CRM_DATA_KEY: dataKey,
             ...(store === 'postgres'
               ? { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: databaseUrl, CRM_PG_SCHEMA: schema }
               : { CRM_EVENT_STORE: 'sqlite', CRM_READ_STORE: 'sqlite' }),
           };
-          try {
-            const first = await importOnce(tree.dir, file, env);
-            const again = await importOnce(tree.dir, file, env);
-            slot(store, tree.name).first.push(first);
-            slot(store, tree.name).again.push(again);
+          return { tree, schema, env, first: undefined as Measure | undefined, again: undefined as Measure | undefined };
+        });
+        // The file, then the same file again; side by side, both trees' imports of a phase together.
+        const phase = async (measure: (run: (typeof runs)[number]) => Promise<void>) => {
+          if (values.simultaneous) await Promise.all(runs.map(measure));
+          else for (const run of runs) await measure(run);
+        };
+        try {
+          await phase(async (run) => {
+            run.first = await importOnce(run.tree.dir, file, run.env);
+          });
+          await phase(async (run) => {
+            run.again = await importOnce(run.tree.dir, file, run.env);
+          });
+          for (const { tree, first, again } of runs) {
+            slot(store, tree.name).first.push(first!);
+            slot(store, tree.name).again.push(again!);
             console.log(
-              `round ${round} ${store.padEnd(8)} ${tree.name.padEnd(10)} import ${first.rowsPerSec.toFixed(0)} leads/s ` +
-                `(${first.withStartPerSec.toFixed(0)} with process start, ${first.cpuSec.toFixed(1)} s CPU); ` +
-                `again ${again.rowsPerSec.toFixed(0)} rows/s (${again.cpuSec.toFixed(1)} s CPU) | ${first.summary}`,
+              `round ${round} ${store.padEnd(8)} ${tree.name.padEnd(10)} import ${first!.rowsPerSec.toFixed(0)} leads/s ` +
+                `(${first!.withStartPerSec.toFixed(0)} with process start, ${first!.cpuSec.toFixed(1)} s CPU); ` +
+                `again ${again!.rowsPerSec.toFixed(0)} rows/s (${again!.cpuSec.toFixed(1)} s CPU) | ${first!.summary}`,
             );
-          } finally {
-            rmSync(dataDir, { recursive: true, force: true });
+          }
+        } finally {
+          for (const { env, schema } of runs) {
+            rmSync(env.CRM_DATA_DIR!, { recursive: true, force: true });
             if (store === 'postgres') await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
           }
         }
