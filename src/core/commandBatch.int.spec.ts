@@ -61,8 +61,14 @@ const stores: [string, () => Promise<EventStore>][] = [
   ],
 ];
 
-/** A capture as an import row makes it: keyed (the lead's id derives from the key) or not. */
-const aCapture = (lastName: string, options: { key?: string; correlationId?: string; leadId?: string } = {}): BatchedCommand<CaptureLead> => {
+/**
+ * A capture as an import row makes it: keyed (the lead's id derives from the key; `keyNamesStream`
+ * as importLeads sends it) or not.
+ */
+const aCapture = (
+  lastName: string,
+  options: { key?: string; correlationId?: string; leadId?: string; keyNamesStream?: boolean } = {},
+): BatchedCommand<CaptureLead> => {
   const commandId = options.key ? deterministicId('alice', 'CaptureLead', options.key) : randomUUID();
   const leadId = options.leadId ?? (options.key ? deterministicId(commandId, 'lead') : randomUUID());
   const data = { leadId, source: 'WEB_FORM' as const, person: { lastName } };
@@ -74,7 +80,7 @@ const aCapture = (lastName: string, options: { key?: string; correlationId?: str
     correlationId: options.correlationId ?? 'request-1',
     ...(options.key ? { idempotencyKey: options.key, inputHash: digest({ lastName }) } : {}),
   };
-  return { streamId: leadStreamId(leadId), command: { type: 'CaptureLead', data }, context, freshStream: !options.key };
+  return { streamId: leadStreamId(leadId), command: { type: 'CaptureLead', data }, context, freshStream: !options.key, keyNamesStream: options.keyNamesStream };
 };
 
 const outcomeOf = (outcome: BatchedOutcome<unknown>) =>
@@ -82,17 +88,19 @@ const outcomeOf = (outcome: BatchedOutcome<unknown>) =>
 
 const typesOn = async (store: EventStore, streamId: string) => (await store.readStream(streamId).catch(() => [])).map((event) => event.type);
 
-for (const [name, open] of stores) {
-  describe(`handleCommandsTogether on ${name}`, () => {
-    it('answers each command as handleCommand would, and stores each new one once, its key first', async () => {
+for (const [name, open] of stores) for (const keyNamesStream of [false, true]) {
+  describe(`handleCommandsTogether on ${name}${keyNamesStream ? ', streams named after their keys' : ''}`, () => {
+    const capture = (lastName: string, options: Parameters<typeof aCapture>[1] = {}) => aCapture(lastName, { ...options, keyNamesStream });
+
+    it(`answers each command as handleCommand would, and stores each new one once, ${keyNamesStream ? 'recording no key stream' : 'its key first'}`, async () => {
       const store = await open();
       try {
-        const before = aCapture('Before', { key: 'before' });
-        await handleCommand(store, decider, before.streamId, before.command, before.context);
-        const keyed = aCapture('Keyed', { key: 'keyed' });
-        const unkeyed = aCapture('Unkeyed');
-        const nameless = aCapture('');
-        const reused = aCapture('Not the same input', { key: 'before' });
+        const before = capture('Before', { key: 'before' });
+        await handleCommand(store, decider, before.streamId, before.command, before.context, { keyNamesStream });
+        const keyed = capture('Keyed', { key: 'keyed' });
+        const unkeyed = capture('Unkeyed');
+        const nameless = capture('');
+        const reused = capture('Not the same input', { key: 'before' });
         const batch = [keyed, unkeyed, nameless, before, reused, keyed];
 
         const outcomes = await handleCommandsTogether(store, decider, batch);
@@ -102,10 +110,10 @@ for (const [name, open] of stores) {
         expect(await typesOn(store, keyed.streamId)).toEqual(['LeadCaptured']);
         expect(await typesOn(store, unkeyed.streamId)).toEqual(['LeadCaptured']);
         expect(await typesOn(store, before.streamId)).toEqual(['LeadCaptured']);
-        expect(await typesOn(store, idempotencyStreamId(keyed.context.commandId))).toEqual([IDEMPOTENCY_KEY_USED]);
-        // The key's first use precedes the events in the log, as handleCommand records them.
+        // The key's first use precedes the events in the log, as handleCommand records it; or the
+        // lead's own event records it.
         const log = (await store.readAll()).filter((event) => [keyed.streamId, idempotencyStreamId(keyed.context.commandId)].includes(event.streamId));
-        expect(log.map((event) => event.type)).toEqual([IDEMPOTENCY_KEY_USED, 'LeadCaptured']);
+        expect(log.map((event) => event.type)).toEqual(keyNamesStream ? ['LeadCaptured'] : [IDEMPOTENCY_KEY_USED, 'LeadCaptured']);
         // Each answer is the stream's: its revision and the position of its event.
         const [created] = await store.readStream(keyed.streamId);
         expect('result' in outcomes[0]! && outcomes[0].result).toMatchObject({ revision: 0, position: created!.position, replayed: false });
@@ -117,21 +125,21 @@ for (const [name, open] of stores) {
     it('runs a batch the store refuses command by command: each answered as if alone, nothing written twice', async () => {
       const store = await open();
       try {
-        const first = aCapture('First', { key: 'first' });
-        const second = aCapture('Second');
+        const first = capture('First', { key: 'first' });
+        const second = capture('Second');
         // Between the batch's reads and its append, another request uses a row's key with other
         // content, and another command captures a lead on a stream the batch took to be new.
-        const raced = aCapture('Raced', { key: 'raced' });
-        const rival = aCapture('Raced, but not the same', { key: 'raced', correlationId: 'request-2' });
-        const taken = aCapture('Taken');
-        const existing = aCapture('Someone else', { leadId: taken.command.data.leadId, correlationId: 'request-3' });
+        const raced = capture('Raced', { key: 'raced' });
+        const rival = capture('Raced, but not the same', { key: 'raced', correlationId: 'request-2' });
+        const taken = capture('Taken');
+        const existing = capture('Someone else', { leadId: taken.command.data.leadId, correlationId: 'request-3' });
         // Another instance: a module of its own, whose per-stream locks are not ours.
         const elsewhere = (await import(/* @vite-ignore */ RIVAL_MODULE)) as typeof import('./commandHandler');
         expect(elsewhere.handleCommand).not.toBe(handleCommand);
         let rivals: Promise<unknown> | undefined;
         const runRivals = () =>
           (rivals ??= (async () => {
-            await elsewhere.handleCommand(store, decider, rival.streamId, rival.command, rival.context);
+            await elsewhere.handleCommand(store, decider, rival.streamId, rival.command, rival.context, { keyNamesStream });
             await elsewhere.handleCommand(store, decider, existing.streamId, existing.command, existing.context, { freshStream: true });
           })());
         // The rivals write before the first append of the batch (or, on EventStoreDB, of any of its commands).

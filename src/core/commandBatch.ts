@@ -6,8 +6,8 @@
  *
  * Each command's stream (and its key's first use) is read first, then planned by the command
  * handler's own `planCommand`: a replay answers as the first run did, a refused command its
- * error, the others' events (each keyed command's `IdempotencyKeyUsed` just before them) go to
- * the store in the commands' order. When the store refuses the batch (another writer appended to
+ * error, the others' events (each keyed command's `IdempotencyKeyUsed` just before them, unless
+ * its stream is named after its key) go to the store in the commands' order. When the store refuses the batch (another writer appended to
  * one of its streams meanwhile: a concurrent import of the same rows), nothing was written, and
  * each of its commands goes through `handleCommand` instead, which reads again and retries as
  * usual. A command on a stream an earlier command of the batch also names (the same row twice in
@@ -30,6 +30,8 @@ export interface BatchedCommand<Command> {
   context: CommandContext;
   /** The stream's id was drawn at random for this command: see `HandleOptions.freshStream`. */
   freshStream?: boolean;
+  /** The stream is named after the command's key: see `HandleOptions.keyNamesStream`. */
+  keyNamesStream?: boolean;
 }
 
 /** Per command, in the order given: its result, or the error `handleCommand` would have thrown. */
@@ -61,10 +63,10 @@ export const handleCommandsTogether = async <State, Command, Event extends Domai
 
   const plans = new Map<number, PlannedAppend<State>>();
   await forEachAtMost(concurrency, together, async (index) => {
-    const { streamId, command, context, freshStream } = commands[index]!;
+    const { streamId, command, context, freshStream, keyNamesStream } = commands[index]!;
     try {
       const recorded = freshStream ? [] : await readStreamOrEmpty(store, streamId);
-      const plan = await planCommand(store, decider, streamId, recorded, command, context);
+      const plan = await planCommand(store, decider, streamId, recorded, command, context, { keyNamesStream });
       if ('answer' in plan) outcomes[index] = { result: plan.answer };
       else plans.set(index, plan);
     } catch (error) {
@@ -121,10 +123,10 @@ const splitByStream = (commands: readonly BatchedCommand<unknown>[]): { together
 const handleAlone = async <State, Command, Event extends DomainEvent>(
   store: EventStore,
   decider: Decider<State, Command, Event>,
-  { streamId, command, context, freshStream }: BatchedCommand<Command>,
+  { streamId, command, context, freshStream, keyNamesStream }: BatchedCommand<Command>,
 ): Promise<BatchedOutcome<State>> => {
   try {
-    return { result: await handleCommand(store, decider, streamId, command, context, { freshStream }) };
+    return { result: await handleCommand(store, decider, streamId, command, context, { freshStream, keyNamesStream }) };
   } catch (error) {
     return { error };
   }

@@ -70,6 +70,16 @@ export interface HandleOptions<State = unknown> {
    * wrong, the retry reads the stream as usual.
    */
   freshStream?: boolean;
+  /**
+   * The stream is named after the command's idempotency key (a new entity whose id derives from
+   * the key, as an imported row's lead): its own first event then records the key's first use,
+   * and no `IdempotencyKeyUsed` is appended (an import stored a second event per row for it).
+   * The events' ids carry the digest of the input, so a request that reuses the key with another
+   * input finds the stream taken by other ids (a conflict, then a replay refused as a key reuse)
+   * instead of passing for a retry of the same append, on every store. A first use recorded by a
+   * request that died before its events still binds the key.
+   */
+  keyNamesStream?: boolean;
 }
 
 export interface CommandResult<State> {
@@ -167,7 +177,7 @@ export const planCommand = async <State, Command, Event extends DomainEvent>(
   recorded: readonly RecordedEvent[],
   command: Command,
   context: CommandContext,
-  options: Pick<HandleOptions<State>, 'existingEntity' | 'authorize' | 'expectedRevision'> = {},
+  options: Pick<HandleOptions<State>, 'existingEntity' | 'authorize' | 'expectedRevision' | 'keyNamesStream'> = {},
 ): Promise<CommandPlan<State>> => {
   if (recorded.length === 0 && options.existingEntity) {
     throw new NotFoundError(options.existingEntity.type, options.existingEntity.id);
@@ -208,10 +218,11 @@ export const planCommand = async <State, Command, Event extends DomainEvent>(
   }
 
   const { decided, newEvents, timed } = decision;
+  const keyOnStream = isKeyed(context) && options.keyNamesStream === true;
   return {
     streamId,
-    keyUse: isKeyed(context) && !keyUse ? keyUseEvent(streamId, { ...timed, occurredAt: undefined }) : undefined,
-    events: newEvents,
+    keyUse: isKeyed(context) && !keyUse && !keyOnStream ? keyUseEvent(streamId, { ...timed, occurredAt: undefined }) : undefined,
+    events: keyOnStream ? newEvents.map((event, index) => ({ ...event, id: inputBoundEventId(context, index) })) : newEvents,
     expectedRevision: currentRevision < 0 ? NO_STREAM : currentRevision,
     state: decided.reduce(decider.evolve, state),
   };
@@ -270,6 +281,10 @@ const replay = <State, Event extends DomainEvent>(
 };
 
 const isKeyed = (context: CommandContext): boolean => context.idempotencyKey !== undefined;
+
+/** The id of a command's event that records its key's first use: see `HandleOptions.keyNamesStream`. */
+const inputBoundEventId = (context: CommandContext, index: number): string =>
+  deterministicId(context.commandId, index, 'input', context.inputHash ?? '');
 
 /** The fact of a key's first use (see `idempotencyKeys.ts`), stamped as the command's events are. */
 const keyUseEvent = (streamId: string, context: CommandContext): NewEvent<typeof IDEMPOTENCY_KEY_USED, IdempotencyKeyUsedData> => {

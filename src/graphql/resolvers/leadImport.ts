@@ -182,8 +182,10 @@ const captureRows = async (
       streamId: leadStreamId(leadId),
       command,
       context: commandContext,
-      // Without a key the lead's id was drawn at random for this row (`newEntityIds`): nothing to read.
+      // Without a key the lead's id was drawn at random for this row (`newEntityIds`): nothing to
+      // read. With one, it derives from the key, and the lead's first event records the key's use.
       freshStream: commandContext.idempotencyKey === undefined,
+      keyNamesStream: true,
     })),
   );
   return outcomes.map((outcome, at) => {
