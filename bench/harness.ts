@@ -111,6 +111,20 @@ export interface ChildServer {
   stop(): Promise<void>;
   /** CPU seconds (user + system) the child has used so far, or undefined without /proc. */
   cpuSeconds(): number | undefined;
+  /** Resident memory of the child now, in MiB, or undefined without /proc. */
+  rssMiB(): number | undefined;
+  /** From spawning the child to its first 200 on the ready URL (polled every 50 ms). */
+  readyMs: number;
+}
+
+export function processRssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kib === undefined ? undefined : Number(kib) / 1024;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Linux counts a process's CPU in clock ticks, USER_HZ, which is 100 on every Linux we run on. */
@@ -151,6 +165,7 @@ export async function startChild(
   readyUrl: string,
   timeoutMs = 90_000,
 ): Promise<ChildServer> {
+  const spawnedAt = performance.now();
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -192,8 +207,15 @@ export async function startChild(
       (response) => response.status === 200,
       () => false,
     );
-    if (ready) return { stop, cpuSeconds: () => (exitCode === undefined ? processCpuSeconds(child.pid) : undefined) };
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (ready) {
+      return {
+        stop,
+        cpuSeconds: () => (exitCode === undefined ? processCpuSeconds(child.pid) : undefined),
+        rssMiB: () => (exitCode === undefined ? processRssMiB(child.pid) : undefined),
+        readyMs: performance.now() - spawnedAt,
+      };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

@@ -46,9 +46,11 @@ export interface CaptureLeadResult extends LoadResult {
   successfulResponses: number;
 }
 
+/** `env`: settings for the API on top of this process's environment (another store, say). */
 export async function benchCaptureLead(
   settings: LoadSettings,
   warmupSec: number,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<CaptureLeadResult> {
   if (!existsSync(MAIN_ENTRY)) throw new Error(`${MAIN_ENTRY} does not exist yet`);
   const port = await freePort();
@@ -66,6 +68,7 @@ export async function benchCaptureLead(
       CRM_JWT_SECRET: secret,
       // Production refuses to start without a master key for personal data.
       CRM_DATA_KEY: process.env.CRM_DATA_KEY ?? randomBytes(32).toString('hex'),
+      ...env,
     },
     `${base}/readyz`,
   );

@@ -16,9 +16,11 @@ import { loadConfig, DATABASE_FILE } from '../src/composition/config';
 import type { EventStore, GlobalPosition } from '../src/core/eventStore';
 import { openEventLog } from '../src/composition/eventLog';
 import { mintToken } from '../src/identity/jwt';
+import { DATA_KEY_FILE } from '../src/personalData/masterKey';
 import { replayFacts } from '../src/useCases/replayFacts';
 import { generateCrmHistory } from '../src/seeding/generator';
-import { ProjectionRunner } from '../projections/runner';
+import { ProjectionRunner, REBUILD_PAGE_SIZE } from '../projections/runner';
+import { readWholeLog } from '../projections/tools/storeViews';
 import { openSqliteDatabase } from '../projections/sqlDatabase';
 import { type LoadResult, freePort, graphql, runLoad, startChild } from './harness';
 import { MAIN_ENTRY } from './httpCaptureLead';
@@ -46,6 +48,10 @@ export interface InsightsResult {
   dataset: Dataset & { reused: boolean };
   /** Every projection reset and rebuilt from zero, together. */
   projectionReplay: { seconds: number; eventsPerSecond: number; projections: string[] };
+  /** The same log read and parsed in the same pages, personal data left sealed, nothing applied: a rebuild's bound. */
+  rawRead: { seconds: number; eventsPerSecond: number };
+  /** The API on this data set: from spawn to ready (through tsx), and its largest resident memory while the queries ran. */
+  server: { readyMs: number; peakRssMiB?: number };
   /** The whole log folded in memory, as `retrospective` does. */
   retrospectiveReplay: { seconds: number; eventsPerSecond: number };
   /** Per query; `missing` when the API does not offer it. */
@@ -65,11 +71,17 @@ export async function benchInsights(settings: InsightsSettings): Promise<Insight
   const store = await openEventLog(loadConfig({ CRM_JWT_SECRET: SECRET }, { dataDir: dataset.dataDir }));
   try {
     const events = await countEvents(store);
+    const raw = await readWholeLog(store.sealed, REBUILD_PAGE_SIZE);
+    const projectionReplay = await replayProjections(store, dataset, events);
+    const retrospectiveReplay = await replayRetrospective(store, events);
+    const { queries, server } = await measureQueries(dataset, settings);
     return {
       dataset: { ...dataset, events, reused },
-      projectionReplay: await replayProjections(store, dataset, events),
-      retrospectiveReplay: await replayRetrospective(store, events),
-      queries: await measureQueries(dataset, settings),
+      projectionReplay,
+      rawRead: { seconds: raw.elapsedMs / 1000, eventsPerSecond: (raw.events * 1000) / Math.max(raw.elapsedMs, 1) },
+      retrospectiveReplay,
+      queries,
+      server,
     };
   } finally {
     await store.close();
@@ -160,13 +172,25 @@ async function replayRetrospective(store: EventStore, events: number): Promise<I
   return { seconds: elapsed, eventsPerSecond: events / elapsed };
 }
 
-async function measureQueries(dataset: Dataset, settings: InsightsSettings): Promise<InsightsResult['queries']> {
+async function measureQueries(
+  dataset: Dataset,
+  settings: InsightsSettings,
+): Promise<Pick<InsightsResult, 'queries' | 'server'>> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = await startChild(
     'API (src/main.ts)',
     MAIN_ENTRY,
-    { ...process.env, NODE_ENV: 'production', PORT: String(port), CRM_DATA_DIR: dataset.dataDir, CRM_JWT_SECRET: SECRET },
+    {
+      ...process.env,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      CRM_DATA_DIR: dataset.dataDir,
+      CRM_JWT_SECRET: SECRET,
+      // The master key the data set was generated with (made in its directory, as in development):
+      // production refuses to start without one.
+      CRM_DATA_KEY: readFileSync(path.join(dataset.dataDir, DATA_KEY_FILE), 'utf8').trim(),
+    },
     `${base}/readyz`,
     600_000,
   );
@@ -185,19 +209,28 @@ async function measureQueries(dataset: Dataset, settings: InsightsSettings): Pro
       'pipeline(asOf)': `{ pipeline(asOf: "${middle}") { count amount { amount } weightedAmount { amount } ${stages} } }`,
     };
     const results: InsightsResult['queries'] = {};
-    for (const [name, query] of Object.entries(queries)) {
-      const probe = await graphql(url, query, headers);
-      if (probe.errors !== undefined) {
-        results[name] = { missing: JSON.stringify(probe.errors).slice(0, 300) };
-        continue;
+    let peakRssMiB = server.rssMiB();
+    const sampler = setInterval(() => {
+      const rss = server.rssMiB();
+      if (rss !== undefined && (peakRssMiB === undefined || rss > peakRssMiB)) peakRssMiB = rss;
+    }, 250);
+    try {
+      for (const [name, query] of Object.entries(queries)) {
+        const probe = await graphql(url, query, headers);
+        if (probe.errors !== undefined) {
+          results[name] = { missing: JSON.stringify(probe.errors).slice(0, 300) };
+          continue;
+        }
+        log(`${name}: ${settings.warmupSec}s warm-up + ${settings.durationSec}s on ${settings.connections} connection(s)...`);
+        const body = () => JSON.stringify({ query });
+        const load = { connections: settings.connections, durationSec: settings.durationSec };
+        if (settings.warmupSec > 0) await runLoad(url, headers, body, { ...load, durationSec: settings.warmupSec });
+        results[name] = await runLoad(url, headers, body, load);
       }
-      log(`${name}: ${settings.warmupSec}s warm-up + ${settings.durationSec}s on ${settings.connections} connection(s)...`);
-      const body = () => JSON.stringify({ query });
-      const load = { connections: settings.connections, durationSec: settings.durationSec };
-      if (settings.warmupSec > 0) await runLoad(url, headers, body, { ...load, durationSec: settings.warmupSec });
-      results[name] = await runLoad(url, headers, body, load);
+    } finally {
+      clearInterval(sampler);
     }
-    return results;
+    return { queries: results, server: { readyMs: server.readyMs, peakRssMiB } };
   } finally {
     await server.stop();
   }
@@ -205,13 +238,16 @@ async function measureQueries(dataset: Dataset, settings: InsightsSettings): Pro
 
 /** A few lines for the console. */
 export function formatInsights(result: InsightsResult): string {
-  const { dataset, projectionReplay, retrospectiveReplay, queries } = result;
+  const { dataset, projectionReplay, rawRead, retrospectiveReplay, queries, server } = result;
   const span = `${dataset.firstAt.slice(0, 10)} to ${dataset.lastAt.slice(0, 10)}`;
   const lines = [
     `history: ${dataset.leads} leads, ${dataset.events} events (${span}), ` +
       `generated in ${dataset.generationSeconds.toFixed(0)} s${dataset.reused ? ' (by an earlier run; reused)' : ''}`,
     `replay of every projection from zero (${projectionReplay.projections.join(', ')}): ` +
-      `${projectionReplay.seconds.toFixed(1)} s, ${projectionReplay.eventsPerSecond.toFixed(0)} events/s`,
+      `${projectionReplay.seconds.toFixed(1)} s, ${projectionReplay.eventsPerSecond.toFixed(0)} events/s; ` +
+      `reading and parsing the log alone: ${rawRead.eventsPerSecond.toFixed(0)} events/s`,
+    `API on this history: ready ${(server.readyMs / 1000).toFixed(2)} s after spawn (through tsx), ` +
+      `resident memory up to ${server.peakRssMiB === undefined ? '?' : server.peakRssMiB.toFixed(0)} MiB while queried`,
     `retrospective replay in memory: ${retrospectiveReplay.seconds.toFixed(1)} s, ` +
       `${retrospectiveReplay.eventsPerSecond.toFixed(0)} events/s`,
   ];

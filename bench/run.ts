@@ -1,5 +1,9 @@
 /**
- * npm run bench [-- --only bare,captureLead,crud,emmett,insights,appends (any of them)]
+ * npm run bench [-- --only bare,standalone,captureLead,captureLeadPostgres,crud,emmett,insights,appends (any of them)]
+ *
+ * Ends with issue 11's goals, each beside its target, from this run's figures (bench/goals.ts).
+ * `standalone` is Apollo on node:http alone (goal 1's baseline); `captureLeadPostgres` runs the
+ * API with events and read models in PostgreSQL (goal 2), in a schema dropped after.
  *
  * Measures captureLead over HTTP against the real API and, as a baseline, a bare Apollo Server
  * on the same HTTP stack, each in its own child process so that the load generator (this
@@ -24,9 +28,10 @@ import { type LoadResult, type LoadSettings, freePort, runLoad, runLoadOn, start
 import { type CaptureLeadResult, benchCaptureLead, captureLeadBody } from './httpCaptureLead';
 import { type EmmettResult, benchEmmett } from './emmettPeer';
 import { runAppendsBench } from './appends';
+import { formatGoals, goalRows } from './goals';
 import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFromEnv } from './insights';
 
-const PARTS = ['bare', 'captureLead', 'crud', 'emmett', 'insights', 'appends'] as const;
+const PARTS = ['bare', 'standalone', 'captureLead', 'captureLeadPostgres', 'crud', 'emmett', 'insights', 'appends'] as const;
 type Part = (typeof PARTS)[number];
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -36,12 +41,13 @@ function envNumber(name: string, fallback: number, min: number): number {
   return value;
 }
 
-async function benchBare(settings: LoadSettings, warmupSec: number): Promise<LoadResult> {
+/** An echo mutation on Apollo over express (bareApollo.ts), or on node:http alone (bareApolloStandalone.ts). */
+async function benchBare(settings: LoadSettings, warmupSec: number, entry = 'bareApollo.ts'): Promise<LoadResult> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = await startChild(
     'bare Apollo',
-    path.join(__dirname, 'bareApollo.ts'),
+    path.join(__dirname, entry),
     { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production', PORT: String(port) },
     `${base}/readyz`,
   );
@@ -89,6 +95,24 @@ async function benchCrud(settings: LoadSettings, warmupSec: number): Promise<Loa
   }
 }
 
+/** captureLead with events and read models in PostgreSQL (DATABASE_URL, the test database by default), in a schema of its own, dropped after. */
+async function benchCaptureLeadPostgres(settings: LoadSettings, warmupSec: number): Promise<CaptureLeadResult> {
+  const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `bench_capture_${randomBytes(4).toString('hex')}`;
+  try {
+    return await benchCaptureLead(settings, warmupSec, {
+      CRM_EVENT_STORE: 'postgres',
+      CRM_READ_STORE: 'postgres',
+      DATABASE_URL: databaseUrl,
+      CRM_PG_SCHEMA: schema,
+    });
+  } finally {
+    const client = new Client({ connectionString: databaseUrl });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => client.end());
+  }
+}
+
 function table(rows: Record<string, LoadResult>): string {
   const columns: [string, (r: LoadResult) => string][] = [
     ['req/s', (r) => r.requestsPerSec.toFixed(0)],
@@ -124,9 +148,11 @@ async function main(): Promise<boolean> {
   const warmupSec = envNumber('BENCH_WARMUP', 5, 0);
 
   let bare: LoadResult | undefined;
+  let standalone: LoadResult | undefined;
   let crud: LoadResult | undefined;
   let emmett: EmmettResult | undefined;
   let captureLead: CaptureLeadResult | undefined;
+  let captureLeadPostgres: CaptureLeadResult | undefined;
   let insights: InsightsResult | undefined;
   for (const part of parts) {
     process.stderr.write(
@@ -134,6 +160,8 @@ async function main(): Promise<boolean> {
         `${warmupSec}s warm-up + ${settings.durationSec}s...\n`,
     );
     if (part === 'bare') bare = await benchBare(settings, warmupSec);
+    else if (part === 'standalone') standalone = await benchBare(settings, warmupSec, 'bareApolloStandalone.ts');
+    else if (part === 'captureLeadPostgres') captureLeadPostgres = await benchCaptureLeadPostgres(settings, warmupSec);
     else if (part === 'crud') crud = await benchCrud(settings, warmupSec);
     else if (part === 'emmett') emmett = await benchEmmett(settings, warmupSec);
     else if (part === 'insights') insights = await benchInsights(insightsSettingsFromEnv(envNumber));
@@ -144,9 +172,11 @@ async function main(): Promise<boolean> {
 
   const rows: Record<string, LoadResult> = {};
   if (captureLead) rows[`captureLead (${captureLead.store ?? 'default store'})`] = captureLead;
+  if (captureLeadPostgres) rows[`captureLead (${captureLeadPostgres.store ?? 'postgres'})`] = captureLeadPostgres;
   if (crud) rows['plain CRUD peer (Apollo + one PostgreSQL INSERT)'] = crud;
   if (emmett) rows['Emmett 0.42 peer (PostgreSQL event store, one inline projection)'] = emmett;
-  if (bare) rows['bare Apollo echo'] = bare;
+  if (bare) rows['bare Apollo echo (express)'] = bare;
+  if (standalone) rows['bare Apollo echo (standalone, node:http)'] = standalone;
   if (Object.keys(rows).length > 0) console.log(`\n${table(rows)}\n`);
   if (insights) console.log(`\n${formatInsights(insights)}\n`);
 
@@ -179,6 +209,15 @@ async function main(): Promise<boolean> {
         (consistent ? '(consistent)' : '(MISMATCH)'),
     );
   }
+  if (captureLeadPostgres) {
+    const { leadsCaptured, successfulResponses } = captureLeadPostgres;
+    const extra = leadsCaptured - successfulResponses;
+    const consistent = extra >= 0 && extra <= settings.connections;
+    healthy &&= consistent;
+    console.log(
+      `PostgreSQL: leads captured ${leadsCaptured}; successful responses ${successfulResponses} ${consistent ? '(consistent)' : '(MISMATCH)'}`,
+    );
+  }
   let emmettLeadCheck;
   if (emmett) {
     // As for ours: up to one lead per connection more than the responses, and a read model row
@@ -204,6 +243,8 @@ async function main(): Promise<boolean> {
         `p99 ${ratios.latencyP99.toFixed(2)}`,
     );
   }
+  const goals = goalRows({ captureLead, captureLeadPostgres, standalone, crud, emmett, insights, connections: settings.connections });
+  console.log(`\n${formatGoals(goals)}\n`);
   if (!healthy) console.log('WARNING: some requests failed; the figures do not measure success.');
 
   const file = path.join(__dirname, 'results', 'latest.json');
@@ -217,7 +258,8 @@ async function main(): Promise<boolean> {
       loadavg: os.loadavg(),
     },
     settings: { ...settings, warmupSec, parts },
-    results: { captureLead, bare, crud, emmett, insights },
+    results: { captureLead, captureLeadPostgres, bare, standalone, crud, emmett, insights },
+    goals,
     leadCheck,
     emmettLeadCheck,
     ratios,

@@ -32,9 +32,14 @@ const READ_MODEL_TABLES = [
   'read_account_wins',
   'read_contacts',
   'read_contact_lead_cycles',
+  'read_contact_lead_recycles',
+  'read_contact_accounts',
   'kpi_lead_cycles',
   'kpi_opportunities',
   'kpi_stage_stays',
+  'kpi_lead_cycles_replaced',
+  'kpi_opportunities_replaced',
+  'kpi_stage_stays_replaced',
   'audit_events',
 ];
 
@@ -158,6 +163,8 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
       const live = await snapshot(side.db);
       expect(live.read_leads!.length).toBeGreaterThan(10);
       expect(live.read_pipeline_history!.some((row) => row.includes('987654321987654321'))).toBe(true);
+      expect(live.kpi_lead_cycles_replaced!.length).toBeGreaterThan(10);
+      expect(live.kpi_stage_stays_replaced!.length).toBeGreaterThan(0);
 
       await side.db.run("UPDATE read_leads SET status = 'DAMAGED'");
       reads.length = 0;

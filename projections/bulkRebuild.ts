@@ -47,11 +47,15 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
     const folds = new Map(projections.flatMap((projection) => (projection.foldInMemory ? [[projection, projection.foldInMemory()] as const] : [])));
     let through: GlobalPosition;
     for (;;) {
-      await applyPage(staging.db, projections, folds, handles, page);
       through = page[page.length - 1]!.position;
+      // The next page is read while this one is applied: its personal data is opened on another
+      // thread meanwhile, and PostgreSQL answers meanwhile (see OpenerThread).
+      const next = page.length < pageSize ? undefined : store.readAll({ fromPosition: through, maxCount: pageSize });
+      next?.catch(() => undefined); // awaited below; a failure here must not go unhandled if the apply fails first
+      await applyPage(staging.db, projections, folds, handles, page);
       if (!isActive()) return undefined;
-      if (page.length < pageSize) break;
-      page = await store.readAll({ fromPosition: through, maxCount: pageSize });
+      if (next === undefined) break;
+      page = await next;
       if (page.length === 0) break;
     }
     await staging.db.transaction(async (tx) => {

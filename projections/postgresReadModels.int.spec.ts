@@ -34,6 +34,8 @@ const TABLES: Record<string, string[]> = {
   read_account_wins: ['opportunity_id'],
   read_contacts: ['id'],
   read_contact_lead_cycles: ['contact_id', 'lead_id', 'cycle'],
+  read_contact_lead_recycles: ['lead_id', 'cycle'],
+  read_contact_accounts: ['account_id', 'contact_id'],
   read_opportunities: ['id'],
   read_opportunity_quotes: ['opportunity_id', 'id'],
   read_opportunity_activities: ['opportunity_id', 'id'],
@@ -98,6 +100,10 @@ const businessHistory = (): Recorded[] => {
     if (i % 5 === 3) record(contact, { type: 'ContactDeactivated', data: { contactId, reason: 'left the company' } });
     if (i % 10 === 3) record(contact, { type: 'ContactReactivated', data: { contactId } });
     if (i % 2 === 1) record(contact, { type: 'ContactLinkedToLead', data: { contactId, leadId: leadIds[i + 12]!, cycle: 1 } });
+    // A lead opened for the contact, whichever of its recycles (leads 16 and 28 are recycled) and
+    // its conversion (lead 23 is linked above too) come first.
+    const engaged = ({ 2: 16, 5: 28, 11: 23 } as Record<number, number>)[i];
+    if (engaged !== undefined) record(contact, { type: 'ContactEngaged', data: { contactId, leadId: leadIds[engaged]!, source: 'SOCIAL_MEDIA' } });
 
     const opportunityId = `opp-${i}`;
     const opportunity = opportunityStreamId(opportunityId);
@@ -202,7 +208,7 @@ const queriesOf = async (db: SqlDatabase) => {
     customers: await walk((after) => findAccounts(db, { first: 4, after, filter: { status: 'CUSTOMER' } })),
     duplicates: await findAccountDuplicates(db, { name: 'CAFÉ CRÈME GMBH 0', email: 'someone@company2.example' }),
     contacts: await walk((after) => findContacts(db, { first: 5, after, filter: { active: true } })),
-    cycles: await Promise.all(['con-1', 'con-3', 'con-5'].map((id) => contactLeadCycles(db, id))),
+    cycles: await Promise.all(['con-1', 'con-2', 'con-3', 'con-5', 'con-8', 'con-11'].map((id) => contactLeadCycles(db, id))),
     opportunities: await walk((after) => findOpportunities(db, { first: 5, after, filter: { expectedCloseFrom: '2024-06-12' } })),
     pipeline: await pipelineSummary(db, pipeline, {}),
   };
@@ -262,6 +268,7 @@ describe('read models on PostgreSQL', () => {
     for (const list of [answers.leadsSearched, answers.accounts, answers.customers, answers.contacts, answers.opportunities]) {
       expect(list.nodes.length).toBeGreaterThan(0);
     }
+    expect(answers.cycles.flat().some((cycle) => cycle.engaged && cycle.cycle > 1)).toBe(true);
     expect(answers).toEqual(await queriesOf(sqliteDb));
 
     // Damaged, so that a rebuild which replayed nothing could not pass.

@@ -88,3 +88,51 @@ describe.each([
     }
   });
 });
+
+describe('a crash between an engagement and its record on the contact', () => {
+  it("is completed at restart: the contact names its new lead cycle exactly once, and a retry gets the same lead", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-crash-'));
+    const leadId = await prepareQualifiedLead(dataDir);
+    const contactId = conversionIds(leadId, 1).contactId;
+    const setup = await startTestServer({ dataDir });
+    try {
+      const converted = await setup.gql(CONVERT, { input: { leadId } });
+      expect(converted.errors).toBeUndefined();
+    } finally {
+      await setup.stop();
+    }
+
+    const ENGAGE = `mutation($input: EngageContactInput!) { engageContact(input: $input) { lead { id contactId } } }`;
+    const input = { contactId, source: 'SOCIAL_MEDIA', campaign: 'win-back', idempotencyKey: 'engage-after-crash' };
+    const doomed = await startChildServer(dataDir, { CRM_FAILPOINTS: 'engagement:before-follow-up' });
+    const token = await mintToken({ sub: 'alice', roles: ['sales'] }, new TextEncoder().encode(TEST_SECRET));
+    const request = fetch(doomed.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: ENGAGE, variables: { input } }),
+    });
+    await expect(request).rejects.toThrow();
+    expect((await doomed.exited).signal).toBe('SIGKILL');
+    expect(await streamTypes(dataDir, `contact-${contactId}`)).toEqual(['ContactCreated']);
+
+    const api = await startTestServer({ dataDir });
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await streamTypes(dataDir, `contact-${contactId}`)).length === 1) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const retried = await api.gql(ENGAGE, { input }, { as: 'alice', roles: ['sales'] });
+      expect(retried.errors).toBeUndefined();
+      expect(retried.data!.engageContact.lead.contactId).toBe(contactId);
+      expect(await streamTypes(dataDir, `contact-${contactId}`)).toEqual(['ContactCreated', 'ContactEngaged']);
+      const cycles = await api.gql(`query($id: ID!) { contact(id: $id) { leadCycles { leadId engaged } } }`, { id: contactId });
+      expect(cycles.data!.contact.leadCycles).toEqual([
+        { leadId, engaged: false },
+        { leadId: retried.data!.engageContact.lead.id, engaged: true },
+      ]);
+    } finally {
+      await api.stop();
+    }
+  });
+});

@@ -136,6 +136,19 @@ it('serves from both, projects on one, and fails over to the other without losin
     ...[1, 2, 3, 4].map((n) => captureAndContact(toFollower, toLeader, `viafollower${n}`)),
   ]);
 
+  // A re-scoring job started through the follower is run by the leader, and followed through either.
+  const started = await toFollower.gql<{ rescoreOpenLeads: { job: { id: string; status: string } } }>('mutation { rescoreOpenLeads { job { id status } } }');
+  expect(started.errors).toBeUndefined();
+  const jobId = started.data!.rescoreOpenLeads.job.id;
+  const done = await eventually(async () => {
+    const job = await toFollower.gql<{ scoringJob: { status: string; total: number; examined: number } }>(
+      'query($id: ID!) { scoringJob(id: $id) { status total examined } }',
+      { id: jobId },
+    );
+    return job.data!.scoringJob.status === 'RUNNING' ? undefined : job.data!.scoringJob;
+  }, 'the job run by the leader');
+  expect(done).toEqual({ status: 'SUCCEEDED', total: 8, examined: 8 });
+
   leader.kill('SIGKILL');
   const killedAt = Date.now();
   await leader.exited;
@@ -177,4 +190,19 @@ it('serves from both, projects on one, and fails over to the other without losin
   }
   const listed = await toFollower.gql<{ leads: { totalCount: number } }>('{ leads(first: 1) { totalCount } }');
   expect(listed.data!.leads.totalCount).toBe(acknowledged.size);
+
+  // The lead scorer ran on whichever instance led: every lead ends scored (a web form, reached
+  // once: 20 by the built-in rules), each fact's score recorded once, even those of the facts the
+  // killed leader had scored or not yet when it died.
+  await eventually(async () => {
+    const scored = await toFollower.gql<{ leads: { edges: Array<{ node: { score: number | null } }> } }>(
+      '{ leads(first: 100) { edges { node { score } } } }',
+    );
+    return scored.data!.leads.edges.every((edge) => edge.node.score === 20) ? true : undefined;
+  }, 'every lead scored', 30_000);
+  const scores = (await allEvents()).filter((event) => event.type === 'LeadRescored');
+  const leadEventIds = new Set(leadEvents.map((event) => event.id));
+  expect(scores.every((score) => leadEventIds.has(score.metadata.causationId))).toBe(true);
+  expect(new Set(scores.map((score) => score.metadata.causationId)).size).toBe(scores.length);
+  expect(new Set(scores.map((score) => score.streamId))).toEqual(new Set([...acknowledged.keys()].map((id) => `leadscore-${id}`)));
 }, 120_000);

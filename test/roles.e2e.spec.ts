@@ -17,6 +17,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCrmSchema } from '../src/graphql/schema';
 import { OPERATION_ROLES, ROLES } from '../src/graphql/shared/roles';
+import { scoresSettled } from './support/scoring';
 import { startTestServer, type TestServer } from './support/testServer';
 
 let api: TestServer;
@@ -73,6 +74,8 @@ const operations = (): { kind: 'query' | 'mutation'; name: string }[] => [
 ];
 
 const eventCount = async (): Promise<number> => {
+  // The automatic scores of earlier writes (and a re-scoring job) land in the background: let them in first.
+  await scoresSettled(api.server.app);
   const response = await api.gql(`{ auditTrail(first: 0) { totalCount } }`);
   expect(response.errors).toBeUndefined();
   return response.data!.auditTrail.totalCount;

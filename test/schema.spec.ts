@@ -25,6 +25,8 @@ describe('schema/schema.graphql', () => {
       'lossReasons: [Reason!]!',
       'personalData(subjectId: ID!): PersonalDataReport!',
       'erasePersonalData(input: ErasePersonalDataInput!): PersonalDataErasure!',
+      'rescoreOpenLeads(input: RescoreOpenLeadsInput): RescoreOpenLeadsPayload!',
+      'scoringJob(id: ID!): ScoringJob',
       'enum LeadStatus {\n  CONTACTED\n  CONVERTED\n  DISQUALIFIED\n  NEW\n  QUALIFIED\n}',
       'enum LeadRank {\n  MQL\n  SQL\n  UNRANKED\n}',
     ]) {

@@ -10,6 +10,7 @@ import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { appendLeadEvent, temporaryDirectory } from '../../test/support/leadEvents';
 import {
   contactLeadCycles,
+  contactsEverOfAccount,
   contactsOfAccount,
   contactsProjection,
   findContacts,
@@ -182,9 +183,9 @@ describe('contacts read model', () => {
       await record({ type: 'ContactLinkedToLead', data: { contactId: 'c-marta', leadId: 'lead-elsewhere', cycle: 1 } }, '2024-05-04T09:00:00.000Z');
 
       expect(await contactLeadCycles(db, 'c-marta')).toEqual([
-        { leadId, cycle: 2, linkedAt: '2024-05-02T09:00:00.000Z', status: 'QUALIFIED' },
-        { leadId, cycle: 1, linkedAt: '2024-05-03T09:00:00.000Z', status: 'DISQUALIFIED' },
-        { leadId: 'lead-elsewhere', cycle: 1, linkedAt: '2024-05-04T09:00:00.000Z', status: null },
+        { leadId, cycle: 2, linkedAt: '2024-05-02T09:00:00.000Z', engaged: false, status: 'QUALIFIED' },
+        { leadId, cycle: 1, linkedAt: '2024-05-03T09:00:00.000Z', engaged: false, status: 'DISQUALIFIED' },
+        { leadId: 'lead-elsewhere', cycle: 1, linkedAt: '2024-05-04T09:00:00.000Z', engaged: false, status: null },
       ]);
       expect(await getContact(db, 'c-marta')).toMatchObject({ revision: 3, fromLeadId: leadId });
 
@@ -198,9 +199,48 @@ describe('contacts read model', () => {
     it('takes cycle 1 when the creating lead names none', async () => {
       await create('c-1', { fromLeadId: 'lead-1' });
       expect(await contactLeadCycles(db, 'c-1')).toEqual([
-        { leadId: 'lead-1', cycle: 1, linkedAt: '2024-05-01T09:00:00.000Z', status: null },
+        { leadId: 'lead-1', cycle: 1, linkedAt: '2024-05-01T09:00:00.000Z', engaged: false, status: null },
       ]);
       expect(await contactLeadCycles(db, 'c-unknown')).toEqual([]);
     });
+
+    it("lists the cycles opened for the contact, their recycles too, and keeps them marked engaged once converted", async () => {
+      await create('c-roca', { fromLeadId: 'lead-first' }, '2024-05-01T09:00:00.000Z');
+      const engagedLead = 'lead-again';
+      await recordLead({
+        type: 'LeadCaptured',
+        data: { leadId: engagedLead, source: 'SOCIAL_MEDIA', person: { lastName: 'Roca' }, contactId: 'c-roca' },
+      });
+      await record({ type: 'ContactEngaged', data: { contactId: 'c-roca', leadId: engagedLead, source: 'SOCIAL_MEDIA' } }, '2024-06-01T09:00:00.000Z');
+      // A stranger's lead recycled is nobody's cycle until it converts.
+      await recordLead({ type: 'LeadCaptured', data: { leadId: 'lead-stranger', source: 'WEB_FORM', person: { lastName: 'Roca' } } });
+      await recordLead({ type: 'LeadDisqualified', data: { leadId: 'lead-stranger', reason: 'NO_NEED', statusBefore: 'NEW' } });
+      await recordLead({ type: 'LeadRecycled', data: { leadId: 'lead-stranger', cycle: 2, source: 'WEB_FORM' } });
+
+      await recordLead({ type: 'LeadDisqualified', data: { leadId: engagedLead, reason: 'NO_BUDGET', statusBefore: 'NEW' } });
+      const recycledAt = '2024-07-01T09:00:00.000Z';
+      await runner.waitForPosition(
+        (await appendLeadEvent(store, { type: 'LeadRecycled', data: { leadId: engagedLead, cycle: 2, source: 'EMAIL_CAMPAIGN' } }, { occurredAt: recycledAt })).position,
+      );
+      await recordLead({ type: 'LeadQualified', data: { leadId: engagedLead, rank: 'SQL', criteria } });
+      await record({ type: 'ContactLinkedToLead', data: { contactId: 'c-roca', leadId: engagedLead, cycle: 2 } }, '2024-07-02T09:00:00.000Z');
+
+      expect(await contactLeadCycles(db, 'c-roca')).toEqual([
+        { leadId: 'lead-first', cycle: 1, linkedAt: '2024-05-01T09:00:00.000Z', engaged: false, status: null },
+        { leadId: engagedLead, cycle: 1, linkedAt: '2024-06-01T09:00:00.000Z', engaged: true, status: 'DISQUALIFIED' },
+        { leadId: engagedLead, cycle: 2, linkedAt: recycledAt, engaged: true, status: 'QUALIFIED' },
+      ]);
+    });
+  });
+
+  it('remembers every account a contact belonged to, for accounts as of a past time', async () => {
+    await create('c-nomad', { accountId: 'acc-a' });
+    await create('c-stays', { accountId: 'acc-b' });
+    await create('c-alone');
+    await record({ type: 'ContactMovedToAccount', data: { contactId: 'c-nomad', accountId: 'acc-b', previousAccountId: 'acc-a' } });
+    await record({ type: 'ContactMovedToAccount', data: { contactId: 'c-nomad', previousAccountId: 'acc-b' } });
+    expect(await contactsEverOfAccount(db, 'acc-a')).toEqual(['c-nomad']);
+    expect(await contactsEverOfAccount(db, 'acc-b')).toEqual(['c-nomad', 'c-stays']);
+    expect((await contactsOfAccount(db, 'acc-b')).map((contact) => contact.id)).toEqual(['c-stays']);
   });
 });

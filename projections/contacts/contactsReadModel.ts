@@ -1,11 +1,13 @@
 /**
  * The contacts read model: one row per contact in `read_contacts` (with the normalised e-mail,
- * indexed, for duplicate lookups), and in `read_contact_lead_cycles` the lead cycles each
- * contact came from, whose outcomes are read from the leads read model when asked for.
+ * indexed, for duplicate lookups); in `read_contact_lead_cycles` the lead cycles of each contact
+ * (those it came from, those opened for it), whose outcomes are read from the leads read model
+ * when asked for (with `read_contact_lead_recycles`, the later cycles of leads opened for a
+ * contact); in `read_contact_accounts` every account each contact ever belonged to.
  */
 import { normalizeEmail, searchKey } from '../../src/core/normalize';
 import type { ContactEvent } from '../../src/domain/contacts/events';
-import type { LeadStatus } from '../../src/domain/leads/lead';
+import type { LeadRecycled, LeadStatus } from '../../src/domain/leads/lead';
 import type { Address } from '../../src/domain/values';
 import { getLead } from '../leads/leadView';
 import { containing, findPageBySortKey, type Page } from '../pagination';
@@ -19,6 +21,11 @@ export interface ContactLeadCycleView {
   leadId: string;
   cycle: number;
   linkedAt: string;
+  /**
+   * True when the cycle was opened for the contact (`engageContact`: a later campaign re-engaged
+   * them), false when the contact came from it or joined it by conversion.
+   */
+  engaged: boolean;
   /**
    * The lead's status in that cycle: its outcome once the cycle closed (CONVERTED or
    * DISQUALIFIED). Null while the leads read model has not seen the cycle.
@@ -83,7 +90,19 @@ const CREATE_TABLES = `
     lead_id TEXT NOT NULL,
     cycle INTEGER NOT NULL,
     linked_at TEXT NOT NULL,
+    engaged INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (contact_id, lead_id, cycle)
+  );
+  CREATE TABLE IF NOT EXISTS read_contact_lead_recycles (
+    lead_id TEXT NOT NULL,
+    cycle INTEGER NOT NULL,
+    recycled_at TEXT NOT NULL,
+    PRIMARY KEY (lead_id, cycle)
+  );
+  CREATE TABLE IF NOT EXISTS read_contact_accounts (
+    account_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    PRIMARY KEY (account_id, contact_id)
   );`;
 
 const UPSERT_CONTACT = `
@@ -98,16 +117,32 @@ const REWRITE_CONTACT = `UPDATE read_contacts SET ${COLUMNS.slice(1)
   .map((column) => `${column} = ?`)
   .join(', ')} WHERE id = ?`;
 
-// A conversion may record the same cycle twice (ContactCreated.fromLeadId and ContactLinkedToLead).
+// A cycle may be recorded twice (ContactCreated.fromLeadId and ContactLinkedToLead; ContactEngaged,
+// then the conversion's ContactLinkedToLead): the first stays, but an engagement always says so.
 const INSERT_CYCLE = `
-  INSERT INTO read_contact_lead_cycles (contact_id, lead_id, cycle, linked_at) VALUES (?, ?, ?, ?)
-  ON CONFLICT (contact_id, lead_id, cycle) DO NOTHING`;
+  INSERT INTO read_contact_lead_cycles (contact_id, lead_id, cycle, linked_at, engaged) VALUES (?, ?, ?, ?, ?)
+  ON CONFLICT (contact_id, lead_id, cycle) DO UPDATE SET engaged = 1, linked_at = excluded.linked_at
+  WHERE excluded.engaged = 1 AND read_contact_lead_cycles.engaged = 0`;
+
+// Every recycle of a lead: a later cycle of a lead opened for a contact is the contact's too. Kept
+// for every lead, and joined when asked, so that the answer does not depend on whether the
+// recycle or the contact's ContactEngaged was projected first.
+const INSERT_RECYCLE = `
+  INSERT INTO read_contact_lead_recycles (lead_id, cycle, recycled_at) VALUES (?, ?, ?)
+  ON CONFLICT (lead_id, cycle) DO NOTHING`;
+
+// Every account a contact ever belonged to: who may have been an account's contact at a past time.
+const INSERT_MEMBERSHIP = `
+  INSERT INTO read_contact_accounts (account_id, contact_id) VALUES (?, ?)
+  ON CONFLICT (account_id, contact_id) DO NOTHING`;
 
 export const contactsProjection: Projection = {
   name: 'contacts',
   // 2: personal data erasure (personal_data_erased, last_name nullable, erased events' null fields taken in).
   // 3: the person's own address (address, JSON; personal, nulled by an erasure).
-  version: 3,
+  // 4: lead cycles opened for the contact (ContactEngaged, engaged; their recycles), and every
+  // account a contact belonged to (read_contact_accounts, for accounts as of a past time).
+  version: 4,
   rebuildsInBulk: true,
   canHandle: [
     'ContactCreated',
@@ -116,12 +151,23 @@ export const contactsProjection: Projection = {
     'ContactDeactivated',
     'ContactReactivated',
     'ContactLinkedToLead',
+    'ContactEngaged',
+    'LeadRecycled',
     PERSONAL_DATA_ERASED,
   ],
   setup: (db) => db.exec(CREATE_TABLES),
-  reset: (db) => db.exec('DROP TABLE IF EXISTS read_contacts; DROP TABLE IF EXISTS read_contact_lead_cycles'),
+  reset: (db) =>
+    db.exec(
+      'DROP TABLE IF EXISTS read_contacts; DROP TABLE IF EXISTS read_contact_lead_cycles; ' +
+        'DROP TABLE IF EXISTS read_contact_lead_recycles; DROP TABLE IF EXISTS read_contact_accounts',
+    ),
   async apply(tx, event) {
     if (event.type === PERSONAL_DATA_ERASED) return eraseContacts(tx, erasedPeople(event).contactIds);
+    if (event.type === 'LeadRecycled') {
+      const { leadId, cycle } = event.data as LeadRecycled['data'];
+      await tx.run(INSERT_RECYCLE, [leadId, cycle, new Date(event.metadata.occurredAt).toISOString()]);
+      return;
+    }
     const contactEvent = event as RecordedContactEvent;
     const current = await getContact(tx, contactEvent.data.contactId);
     if (current !== undefined && current.revision >= event.revision) return;
@@ -129,7 +175,8 @@ export const contactsProjection: Projection = {
     const row = toRow(next);
     await tx.run(UPSERT_CONTACT, COLUMNS.map((column) => row[column]));
     const cycle = leadCycleOf(contactEvent);
-    if (cycle) await tx.run(INSERT_CYCLE, [next.id, cycle.leadId, cycle.cycle, next.updatedAt]);
+    if (cycle) await tx.run(INSERT_CYCLE, [next.id, cycle.leadId, cycle.cycle, next.updatedAt, cycle.engaged ? 1 : 0]);
+    if (next.accountId !== null && next.accountId !== current?.accountId) await tx.run(INSERT_MEMBERSHIP, [next.accountId, next.id]);
   },
 };
 
@@ -147,10 +194,12 @@ const eraseContacts = async (tx: SqlDatabase, contactIds: readonly string[]): Pr
   }
 };
 
-const leadCycleOf = (event: ContactEvent): { leadId: string; cycle: number } | undefined => {
-  if (event.type === 'ContactLinkedToLead') return event.data;
+const leadCycleOf = (event: ContactEvent): { leadId: string; cycle: number; engaged: boolean } | undefined => {
+  if (event.type === 'ContactLinkedToLead') return { leadId: event.data.leadId, cycle: event.data.cycle, engaged: false };
+  // A lead opened for a contact starts at its first cycle.
+  if (event.type === 'ContactEngaged') return { leadId: event.data.leadId, cycle: 1, engaged: true };
   if (event.type === 'ContactCreated' && event.data.fromLeadId) {
-    return { leadId: event.data.fromLeadId, cycle: event.data.fromLeadCycle ?? 1 };
+    return { leadId: event.data.fromLeadId, cycle: event.data.fromLeadCycle ?? 1, engaged: false };
   }
   return undefined;
 };
@@ -224,20 +273,46 @@ export const contactsOfAccount = async (db: SqlDatabase, accountId: string): Pro
   return rows.map(fromRow);
 };
 
-/** The lead cycles the contact came from, oldest first, each with its outcome. */
+/**
+ * The contact's lead cycles, oldest first, each with its outcome: those it came from or joined by
+ * conversion, and those opened for it (engagements).
+ */
 export const contactLeadCycles = async (db: SqlDatabase, contactId: string): Promise<ContactLeadCycleView[]> => {
-  const rows = await db.all<{ lead_id: string; cycle: number; linked_at: string }>(
-    'SELECT lead_id, cycle, linked_at FROM read_contact_lead_cycles WHERE contact_id = ? ORDER BY linked_at, lead_id, cycle',
-    [contactId],
+  type Row = { lead_id: string; cycle: number; linked_at: string; engaged: number };
+  const [linked, recycled] = await Promise.all([
+    db.all<Row>('SELECT lead_id, cycle, linked_at, engaged FROM read_contact_lead_cycles WHERE contact_id = ?', [contactId]),
+    // The later cycles of the leads opened for the contact.
+    db.all<Row>(
+      `SELECT r.lead_id, r.cycle, r.recycled_at AS linked_at, 1 AS engaged
+         FROM read_contact_lead_recycles r
+         JOIN read_contact_lead_cycles c ON c.lead_id = r.lead_id AND c.contact_id = ? AND c.engaged = 1`,
+      [contactId],
+    ),
+  ]);
+  // One row per cycle: a recycled cycle later converted onto the contact is linked twice, and was engaged.
+  const cycles = new Map<string, { leadId: string; cycle: number; linkedAt: string; engaged: boolean }>();
+  for (const row of [...recycled, ...linked]) {
+    const key = `${row.lead_id}\u0000${Number(row.cycle)}`;
+    const known = cycles.get(key);
+    const engaged = Number(row.engaged) === 1 || known?.engaged === true;
+    const linkedAt = known === undefined || row.linked_at < known.linkedAt ? row.linked_at : known.linkedAt;
+    cycles.set(key, { leadId: row.lead_id, cycle: Number(row.cycle), linkedAt, engaged });
+  }
+  const ordered = [...cycles.values()].sort((a, b) =>
+    a.linkedAt !== b.linkedAt ? (a.linkedAt < b.linkedAt ? -1 : 1) : a.leadId !== b.leadId ? (a.leadId < b.leadId ? -1 : 1) : a.cycle - b.cycle,
   );
   return Promise.all(
-    rows.map(async (row) => {
-      const lead = await getLead(db, row.lead_id);
-      const cycle = Number(row.cycle);
-      return { leadId: row.lead_id, cycle, linkedAt: row.linked_at, status: cycleStatus(lead, cycle) };
-    }),
+    ordered.map(async (entry) => ({ ...entry, status: cycleStatus(await getLead(db, entry.leadId), entry.cycle) })),
   );
 };
+
+/** Every contact that ever belonged to the account (now or before), by id: who may have been its contact at a past time. */
+export const contactsEverOfAccount = async (db: SqlDatabase, accountId: string): Promise<string[]> =>
+  (
+    await db.all<{ contact_id: string }>('SELECT contact_id FROM read_contact_accounts WHERE account_id = ? ORDER BY contact_id', [
+      accountId,
+    ])
+  ).map((row) => row.contact_id);
 
 /** A lead only starts a new cycle once disqualified, so every cycle before its current one was. */
 const cycleStatus = (lead: { status: LeadStatus; cycle: number } | undefined, cycle: number): LeadStatus | null => {

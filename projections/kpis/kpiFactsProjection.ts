@@ -2,11 +2,21 @@
  * The fact tables the KPIs are computed from, so that no KPI query reads the event log:
  *
  * - `kpi_lead_cycles`: one row per lead cycle (capture, or a recycle), with its source,
- *   campaign and owner, and when it was first contacted (reached), reached MQL and SQL, was disqualified (why) or converted;
- * - `kpi_opportunities`: one row per opportunity, with the source and campaign of the lead
+ *   campaign, owner and origin (a new lead or a re-engaged contact), and when it was first contacted (reached), reached MQL and SQL, was disqualified (why) or converted;
+ * - `kpi_opportunities`: one row per opportunity, with the lead, source, campaign and origin of the lead
  *   cycle it came from, its owner, current stage, probability and amount, and its latest close
  *   (outcome, loss reason, competitor, sales-cycle length);
  * - `kpi_stage_stays`: each stay of an opportunity at a stage, with its duration once left.
+ *
+ * Each table holds the current version of its rows, and its `_replaced` twin the versions a
+ * later fact replaced, so that the KPIs can also be served as they were known at a past time
+ * (`knownAt`): a version is known from the `recordedAt` of the event that made it (`known_from`)
+ * to that of the event that replaced it (`known_to`, in the twin only). A row is only changed by
+ * the events of its own stream, whose `recordedAt` never goes backwards (src/core/eventTimes.ts):
+ * the versions known at a time are therefore exactly the rows a projection of the events
+ * recorded by then would hold. Keeping the current rows apart leaves the KPIs of now as fast
+ * as they were; a version replaced at the instant it was made (two events of one command) was
+ * never known at any time, and is not kept.
  *
  * Times are business times (occurredAt) as UTC ISO-8601 text; each fact also carries its month
  * (YYYY-MM) so that grouping by month is plain SQL on any database. Amounts are split into two
@@ -14,12 +24,36 @@
  * as they sum it: `SUMMED_AMOUNT` in kpiQueries.ts). The meanings are in src/domain/insights/definitions.ts.
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
-import { durationMs, instant, monthOf, reachesLead, splitAmount, type KpiAttribution } from '../../src/domain/insights/definitions';
+import { durationMs, instant, monthOf, originOfCapture, reachesLead, splitAmount, type KpiAttribution, type LeadOrigin } from '../../src/domain/insights/definitions';
 import type { LeadEvent } from '../../src/domain/leads/lead';
 import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent } from '../../src/domain/opportunities/events';
 import type { Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+
+/** Where the versions of a fact table's rows that a later fact replaced are kept. */
+export const replacedTable = (table: string): string => `${table}_replaced`;
+
+/**
+ * Each `_replaced` twin is made from its table, so that it has the same columns in the same
+ * order (a column added to a fact table is in its twin too), plus `known_to`. Its indexes
+ * serve the KPIs as known at a time, which filter each table by its period first.
+ */
+const REPLACED_TABLES = `
+  CREATE TABLE IF NOT EXISTS kpi_lead_cycles_replaced AS
+    SELECT *, CAST(NULL AS TEXT) AS known_to FROM kpi_lead_cycles WHERE 1 = 0;
+  CREATE INDEX IF NOT EXISTS kpi_lead_cycles_replaced_by_capture ON kpi_lead_cycles_replaced (captured_at);
+  CREATE INDEX IF NOT EXISTS kpi_lead_cycles_replaced_by_disqualification ON kpi_lead_cycles_replaced (disqualified_at);
+  CREATE UNIQUE INDEX IF NOT EXISTS kpi_lead_cycles_replaced_by_key ON kpi_lead_cycles_replaced (lead_id, cycle, known_from);
+  CREATE TABLE IF NOT EXISTS kpi_opportunities_replaced AS
+    SELECT *, CAST(NULL AS TEXT) AS known_to FROM kpi_opportunities WHERE 1 = 0;
+  CREATE INDEX IF NOT EXISTS kpi_opportunities_replaced_by_close ON kpi_opportunities_replaced (closed_at);
+  CREATE INDEX IF NOT EXISTS kpi_opportunities_replaced_by_opening ON kpi_opportunities_replaced (opened_at);
+  CREATE UNIQUE INDEX IF NOT EXISTS kpi_opportunities_replaced_by_key ON kpi_opportunities_replaced (opportunity_id, known_from);
+  CREATE TABLE IF NOT EXISTS kpi_stage_stays_replaced AS
+    SELECT *, CAST(NULL AS TEXT) AS known_to FROM kpi_stage_stays WHERE 1 = 0;
+  CREATE INDEX IF NOT EXISTS kpi_stage_stays_replaced_by_leaving ON kpi_stage_stays_replaced (left_at);
+  CREATE UNIQUE INDEX IF NOT EXISTS kpi_stage_stays_replaced_by_key ON kpi_stage_stays_replaced (opportunity_id, seq, known_from);`;
 
 const CREATE_TABLES = `
   CREATE TABLE IF NOT EXISTS kpi_lead_cycles (
@@ -29,6 +63,7 @@ const CREATE_TABLES = `
     source TEXT NOT NULL,
     campaign TEXT,
     owner_id TEXT,
+    origin TEXT NOT NULL,
     captured_at TEXT NOT NULL,
     captured_month TEXT NOT NULL,
     contacted_at TEXT,
@@ -39,6 +74,7 @@ const CREATE_TABLES = `
     disqualification_reason TEXT,
     converted_at TEXT,
     opportunity_id TEXT,
+    known_from TEXT NOT NULL,
     PRIMARY KEY (lead_id, cycle)
   );
   CREATE INDEX IF NOT EXISTS kpi_lead_cycles_by_capture ON kpi_lead_cycles (captured_at);
@@ -51,6 +87,7 @@ const CREATE_TABLES = `
     source TEXT,
     campaign TEXT,
     owner_id TEXT,
+    origin TEXT,
     opened_at TEXT NOT NULL,
     opened_month TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -64,7 +101,8 @@ const CREATE_TABLES = `
     closed_month TEXT,
     cycle_ms BIGINT,
     loss_reason TEXT,
-    competitor TEXT
+    competitor TEXT,
+    known_from TEXT NOT NULL
   );
   CREATE INDEX IF NOT EXISTS kpi_opportunities_by_close ON kpi_opportunities (closed_at);
   CREATE INDEX IF NOT EXISTS kpi_opportunities_by_status ON kpi_opportunities (status, opened_at);
@@ -76,11 +114,14 @@ const CREATE_TABLES = `
     left_at TEXT,
     left_month TEXT,
     duration_ms BIGINT,
+    known_from TEXT NOT NULL,
     PRIMARY KEY (opportunity_id, seq)
   );
-  CREATE INDEX IF NOT EXISTS kpi_stage_stays_by_leaving ON kpi_stage_stays (left_at);`;
+  CREATE INDEX IF NOT EXISTS kpi_stage_stays_by_leaving ON kpi_stage_stays (left_at);
+  ${REPLACED_TABLES}`;
 
 const TABLES = ['kpi_lead_cycles', 'kpi_opportunities', 'kpi_stage_stays'];
+const ALL_TABLES = [...TABLES, ...TABLES.map(replacedTable)];
 
 const LEAD_TYPES = [
   'LeadCaptured',
@@ -104,14 +145,34 @@ const OPPORTUNITY_TYPES = [
 
 type Recorded<E> = E & Pick<RecordedEvent, 'revision' | 'metadata'>;
 
+/**
+ * Before an event changes a row (`where` picks it): the row as it was is kept in the table's
+ * `_replaced` twin, known until this event's recording, unless it was made at that same instant.
+ */
+const keepReplaced = async (
+  tx: SqlDatabase,
+  table: string,
+  where: string,
+  key: readonly SqlValue[],
+  knownFrom: string,
+  recordedAt: string,
+): Promise<void> => {
+  if (knownFrom >= recordedAt) return;
+  await tx.run(`INSERT INTO ${replacedTable(table)} SELECT *, CAST(? AS TEXT) FROM ${table} WHERE ${where}`, [
+    recordedAt,
+    ...key,
+  ]);
+};
+
 export const kpiFactsProjection: Projection = {
   name: 'kpi-facts',
-  // 2: contacted_at (the first reach of the cycle).
-  version: 2,
+  // 2: contacted_at (the first reach of the cycle). 3: versions along recorded time (known_from, `_replaced`).
+  // 4: origin (NEW or RE_ENGAGED).
+  version: 4,
   rebuildsInBulk: true,
   canHandle: [...LEAD_TYPES, ...OPPORTUNITY_TYPES],
   setup: (db) => db.exec(CREATE_TABLES),
-  reset: (db) => db.exec(TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),
+  reset: (db) => db.exec(ALL_TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),
   apply: (tx, event) =>
     event.type.startsWith('Lead')
       ? applyLeadEvent(tx, event as Recorded<LeadEvent>)
@@ -127,6 +188,8 @@ interface CurrentCycle {
   revision: number;
   campaign: string | null;
   owner_id: string | null;
+  origin: string;
+  known_from: string;
 }
 
 interface NewCycle extends KpiAttribution {
@@ -135,20 +198,23 @@ interface NewCycle extends KpiAttribution {
   revision: number;
   source: string;
   at: string;
+  recordedAt: string;
 }
 
 const insertCycle = (tx: SqlDatabase, values: NewCycle) =>
   tx.run(
-    `INSERT INTO kpi_lead_cycles (lead_id, cycle, revision, source, campaign, owner_id, captured_at, captured_month)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.at, monthOf(values.at)],
+    `INSERT INTO kpi_lead_cycles (lead_id, cycle, revision, source, campaign, owner_id, origin, captured_at, captured_month, known_from)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.origin,
+      values.at, monthOf(values.at), values.recordedAt],
   );
 
 const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Promise<void> => {
   const leadId = event.data.leadId;
   const at = instant(event.metadata.occurredAt);
+  const recordedAt = instant(event.metadata.recordedAt);
   const current = await tx.get<CurrentCycle>(
-    'SELECT cycle, revision, campaign, owner_id FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1',
+    'SELECT cycle, revision, campaign, owner_id, origin, known_from FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1',
     [leadId],
   );
   if (current !== undefined && Number(current.revision) >= event.revision) return;
@@ -161,7 +227,9 @@ const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Prom
       source: d.source,
       campaign: d.campaign ?? null,
       ownerId: d.ownerId ?? null,
+      origin: originOfCapture(d),
       at,
+      recordedAt,
     });
     return;
   }
@@ -175,17 +243,23 @@ const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Prom
       source: d.source,
       campaign: d.campaign ?? current.campaign,
       ownerId: current.owner_id,
+      // The same lead's next cycle: its origin is its capture's.
+      origin: current.origin as LeadOrigin,
       at,
+      recordedAt,
     });
     return;
   }
-  const update = (assignments: string, params: readonly SqlValue[]) =>
-    tx.run(`UPDATE kpi_lead_cycles SET revision = ?, ${assignments} WHERE lead_id = ? AND cycle = ?`, [
+  const update = async (assignments: string, params: readonly SqlValue[]) => {
+    const key = [leadId, current.cycle];
+    await keepReplaced(tx, 'kpi_lead_cycles', 'lead_id = ? AND cycle = ?', key, current.known_from, recordedAt);
+    await tx.run(`UPDATE kpi_lead_cycles SET revision = ?, known_from = ?, ${assignments} WHERE lead_id = ? AND cycle = ?`, [
       event.revision,
+      recordedAt,
       ...params,
-      leadId,
-      current.cycle,
+      ...key,
     ]);
+  };
   switch (event.type) {
     case 'LeadDetailsUpdated':
       await update('campaign = COALESCE(?, campaign)', [event.data.campaign ?? null]);
@@ -228,56 +302,59 @@ const amountColumns = (amount: Money | undefined): SqlValue[] => {
 const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<OpportunityEvent>): Promise<void> => {
   const id = event.data.opportunityId;
   const at = instant(event.metadata.occurredAt);
-  const current = await tx.get<{ revision: number; opened_at: string }>(
-    'SELECT revision, opened_at FROM kpi_opportunities WHERE opportunity_id = ?',
+  const recordedAt = instant(event.metadata.recordedAt);
+  const current = await tx.get<{ revision: number; opened_at: string; known_from: string }>(
+    'SELECT revision, opened_at, known_from FROM kpi_opportunities WHERE opportunity_id = ?',
     [id],
   );
   if (current !== undefined && Number(current.revision) >= event.revision) return;
   if (current === undefined && event.type !== 'OpportunityOpened') {
     throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
   }
-  const update = (assignments: string, params: readonly SqlValue[]) =>
-    tx.run(`UPDATE kpi_opportunities SET revision = ?, ${assignments} WHERE opportunity_id = ?`, [
+  const update = async (assignments: string, params: readonly SqlValue[]) => {
+    await keepReplaced(tx, 'kpi_opportunities', 'opportunity_id = ?', [id], current!.known_from, recordedAt);
+    await tx.run(`UPDATE kpi_opportunities SET revision = ?, known_from = ?, ${assignments} WHERE opportunity_id = ?`, [
       event.revision,
+      recordedAt,
       ...params,
       id,
     ]);
+  };
   const enterStage = (stage: string) =>
-    tx.run('INSERT INTO kpi_stage_stays (opportunity_id, seq, stage, entered_at) VALUES (?, ?, ?, ?)', [
+    tx.run('INSERT INTO kpi_stage_stays (opportunity_id, seq, stage, entered_at, known_from) VALUES (?, ?, ?, ?, ?)', [
       id,
       event.revision,
       stage,
       at,
+      recordedAt,
     ]);
   const leaveStage = async () => {
-    const stay = await tx.get<{ seq: number; entered_at: string }>(
-      'SELECT seq, entered_at FROM kpi_stage_stays WHERE opportunity_id = ? AND left_at IS NULL',
+    const stay = await tx.get<{ seq: number; entered_at: string; known_from: string }>(
+      'SELECT seq, entered_at, known_from FROM kpi_stage_stays WHERE opportunity_id = ? AND left_at IS NULL',
       [id],
     );
     if (stay === undefined) return;
-    await tx.run('UPDATE kpi_stage_stays SET left_at = ?, left_month = ?, duration_ms = ? WHERE opportunity_id = ? AND seq = ?', [
-      at,
-      monthOf(at),
-      durationMs(stay.entered_at, at),
-      id,
-      stay.seq,
-    ]);
+    await keepReplaced(tx, 'kpi_stage_stays', 'opportunity_id = ? AND seq = ?', [id, stay.seq], stay.known_from, recordedAt);
+    await tx.run(
+      'UPDATE kpi_stage_stays SET left_at = ?, left_month = ?, duration_ms = ?, known_from = ? WHERE opportunity_id = ? AND seq = ?',
+      [at, monthOf(at), durationMs(stay.entered_at, at), recordedAt, id, stay.seq],
+    );
   };
 
   switch (event.type) {
     case 'OpportunityOpened': {
       const d = event.data;
       // The lead cycle converted into this opportunity, if any, was recorded before it.
-      const origin = await tx.get<{ lead_id: string; source: string; campaign: string | null }>(
-        'SELECT lead_id, source, campaign FROM kpi_lead_cycles WHERE opportunity_id = ?',
+      const origin = await tx.get<{ lead_id: string; source: string; campaign: string | null; origin: string }>(
+        'SELECT lead_id, source, campaign, origin FROM kpi_lead_cycles WHERE opportunity_id = ?',
         [id],
       );
       await tx.run(
-        `INSERT INTO kpi_opportunities (opportunity_id, revision, lead_id, source, campaign, owner_id, opened_at, opened_month,
-           status, stage, probability, amount, currency, amount_whole, amount_fraction)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO kpi_opportunities (opportunity_id, revision, lead_id, source, campaign, owner_id, origin, opened_at, opened_month,
+           status, stage, probability, amount, currency, amount_whole, amount_fraction, known_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?, ?)`,
         [id, event.revision, origin?.lead_id ?? null, origin?.source ?? null, origin?.campaign ?? null, d.ownerId ?? null,
-          at, monthOf(at), d.stage, d.probability, ...amountColumns(d.amount)],
+          origin?.origin ?? null, at, monthOf(at), d.stage, d.probability, ...amountColumns(d.amount), recordedAt],
       );
       await enterStage(d.stage);
       return;

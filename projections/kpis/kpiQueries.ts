@@ -3,7 +3,10 @@
  * (counts and exact sums per group, value and currency); `src/domain/insights/kpis.ts` turns those
  * cells into shares, averages and the report. Portable SQL: no date functions (months are
  * stored), amounts summed in parts that cannot overflow 64 bits (`SUMMED_AMOUNT`), sums cast to
- * text so that no driver turns a large sum into a float.
+ * text so that no driver turns a large sum into a float. With `knownAt`, each fact table is read
+ * as it was known then: its current rows made by then and its replaced versions known then
+ * (`factsKnownAt`), by the same queries. A cut by LIST joins each fact's lead to the lists it is
+ * in now (`leadListMembers`), with or without `knownAt`, so the fact counts once in each.
  */
 import { groupKeyId, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
 import { unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
@@ -26,10 +29,32 @@ import {
   type StageTimeKpi,
 } from '../../src/domain/insights/kpis';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
+import { leadListMembers } from '../leads/leadsQueries';
 import type { PipelineRow } from '../../src/domain/opportunities/pipelineReport';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import { replacedTable } from './kpiFactsProjection';
 
 type Row = Record<string, SqlValue>;
+
+/** What a KPI query is asked: the report's request and, optionally, the time the figures were known at. */
+export interface KpiQuery extends KpiRequest {
+  /** Only the facts recorded by then (UTC ISO-8601) count; now when absent. */
+  knownAt?: string;
+}
+
+/**
+ * A fact table as a FROM item, named `alias`: the table itself, or with `knownAt` the versions
+ * of its rows known then: a current row made by then, or a replaced one known then (made by
+ * then, replaced after). Its parameters come first in the query, as the FROM clause does.
+ */
+const factsKnownAt = (table: string, knownAt: string | undefined, alias = table): { from: string; params: SqlValue[] } =>
+  knownAt === undefined
+    ? { from: alias === table ? table : `${table} ${alias}`, params: [] }
+    : {
+        from: `(SELECT *, CAST(NULL AS TEXT) AS known_to FROM ${table} WHERE known_from <= ?
+            UNION ALL SELECT * FROM ${replacedTable(table)} WHERE known_from <= ? AND known_to > ?) ${alias}`,
+        params: [knownAt, knownAt, knownAt],
+      };
 
 /** The columns a fact table holds each dimension in; the month depends on the KPI. */
 interface DimensionColumns {
@@ -37,6 +62,8 @@ interface DimensionColumns {
   campaign: string;
   ownerId: string;
   month: string;
+  listId: string;
+  origin: string;
 }
 
 const KEY_FIELDS: Record<KpiDimension, keyof DimensionColumns> = {
@@ -44,6 +71,8 @@ const KEY_FIELDS: Record<KpiDimension, keyof DimensionColumns> = {
   CAMPAIGN: 'campaign',
   OWNER: 'ownerId',
   MONTH: 'month',
+  LIST: 'listId',
+  ORIGIN: 'origin',
 };
 
 /** Lower case: PostgreSQL folds unquoted aliases, and would answer k_ownerid for k_ownerId. */
@@ -52,6 +81,8 @@ const ALIASES: Record<KpiDimension, string> = {
   CAMPAIGN: 'k_campaign',
   OWNER: 'k_owner',
   MONTH: 'k_month',
+  LIST: 'k_list',
+  ORIGIN: 'k_origin',
 };
 
 /** SELECT and GROUP BY fragments for the requested dimensions plus the KPI's own columns. */
@@ -69,7 +100,23 @@ const keyOf = (row: Row): KpiGroupKey => ({
   campaign: (row.k_campaign as string | undefined) ?? null,
   ownerId: (row.k_owner as string | undefined) ?? null,
   month: (row.k_month as string | undefined) ?? null,
+  listId: (row.k_list as string | undefined) ?? null,
+  origin: (row.k_origin as KpiGroupKey['origin'] | undefined) ?? null,
 });
+
+/** The lists a cut by LIST joins (as `m`), left so that a fact whose lead is in none stays, under null. */
+const LISTED = 'm.list_id';
+
+/**
+ * The lists' members are worked out once per query (MATERIALIZED), then joined: left to itself,
+ * PostgreSQL may misjudge the union's size and scan the leads again for every fact (minutes on
+ * 10,000 leads instead of milliseconds).
+ */
+const listJoin = async (db: SqlDatabase, request: KpiQuery, leadId: string): Promise<{ with: string; join: string; params: SqlValue[] }> => {
+  if (!request.groupBy.includes('LIST')) return { with: '', join: '', params: [] };
+  const members = await leadListMembers(db);
+  return { with: `WITH m AS MATERIALIZED (${members.sql}) `, join: `LEFT JOIN m ON m.lead_id = ${leadId}`, params: members.params };
+};
 
 /**
  * Exact on any database for every amount the Decimal scalar accepts: the whole parts are summed
@@ -84,18 +131,21 @@ const bigintOf = (value: SqlValue | undefined): bigint => BigInt((value as strin
 const unitsOf = (row: Row): bigint =>
   unitsOfSums({ wholeHigh: bigintOf(row.whole_high), wholeLow: bigintOf(row.whole_low), fraction: bigintOf(row.fraction) });
 
-const LEAD_CYCLE: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id' };
-const OPPORTUNITY: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id' };
+const LEAD_CYCLE: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id', listId: LISTED, origin: 'origin' };
+const OPPORTUNITY: Omit<DimensionColumns, 'month'> = { source: 'source', campaign: 'campaign', ownerId: 'owner_id', listId: LISTED, origin: 'origin' };
 
 /** Lead cycles captured (or recycled) in the period, by the month of capture. */
-export const leadFunnel = async (db: SqlDatabase, request: KpiRequest): Promise<LeadFunnelKpi[]> => {
+export const leadFunnel = async (db: SqlDatabase, request: KpiQuery): Promise<LeadFunnelKpi[]> => {
   const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'captured_month' });
   const flag = (column: string) => `CAST(SUM(CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END) AS INTEGER)`;
+  const cycles = factsKnownAt('kpi_lead_cycles', request.knownAt);
+  const lists = await listJoin(db, request, 'kpi_lead_cycles.lead_id');
   const rows = await db.all<Row>(
-    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS captured, ${flag('contacted_at')} AS contacted, ${flag('mql_at')} AS mql, ${flag('sql_at')} AS sqlq,
+    `${lists.with}SELECT ${select}CAST(COUNT(*) AS INTEGER) AS captured, ${flag('contacted_at')} AS contacted, ${flag('mql_at')} AS mql, ${flag('sql_at')} AS sqlq,
        ${flag('disqualified_at')} AS disqualified, ${flag('converted_at')} AS converted
-     FROM kpi_lead_cycles WHERE captured_at >= ? AND captured_at < ? ${groupBy}`,
-    [request.from, request.to],
+     FROM ${cycles.from} ${lists.join}
+     WHERE captured_at >= ? AND captured_at < ? ${groupBy}`,
+    [...lists.params, ...cycles.params, request.from, request.to],
   );
   return leadFunnelOf(
     rows
@@ -114,26 +164,30 @@ export const leadFunnel = async (db: SqlDatabase, request: KpiRequest): Promise<
 };
 
 /** Disqualifications that happened in the period, by the month they happened. */
-export const disqualificationReasons = async (db: SqlDatabase, request: KpiRequest): Promise<DisqualificationReasonKpi[]> => {
+export const disqualificationReasons = async (db: SqlDatabase, request: KpiQuery): Promise<DisqualificationReasonKpi[]> => {
   const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'disqualified_month' }, [
     'disqualification_reason',
   ]);
+  const cycles = factsKnownAt('kpi_lead_cycles', request.knownAt);
+  const lists = await listJoin(db, request, 'kpi_lead_cycles.lead_id');
   const rows = await db.all<Row>(
-    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n FROM kpi_lead_cycles
+    `${lists.with}SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n FROM ${cycles.from} ${lists.join}
      WHERE disqualified_at >= ? AND disqualified_at < ? ${groupBy}`,
-    [request.from, request.to],
+    [...lists.params, ...cycles.params, request.from, request.to],
   );
   return disqualificationReasonsOf(
     rows.map((row) => ({ key: keyOf(row), code: row.disqualification_reason as string, count: Number(row.n) })),
   );
 };
 
-const amountCells = async (db: SqlDatabase, request: KpiRequest, valueColumn: string): Promise<AmountCell[]> => {
+const amountCells = async (db: SqlDatabase, request: KpiQuery, valueColumn: string): Promise<AmountCell[]> => {
   const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, [valueColumn, 'currency']);
+  const opportunities = factsKnownAt('kpi_opportunities', request.knownAt);
+  const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
   const rows = await db.all<Row>(
-    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT} FROM kpi_opportunities
+    `${lists.with}SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT} FROM ${opportunities.from} ${lists.join}
      WHERE status = 'LOST' AND closed_at >= ? AND closed_at < ? ${groupBy}`,
-    [request.from, request.to],
+    [...lists.params, ...opportunities.params, request.from, request.to],
   );
   return rows.map((row) => ({
     key: keyOf(row),
@@ -145,7 +199,7 @@ const amountCells = async (db: SqlDatabase, request: KpiRequest, valueColumn: st
 };
 
 /** Opportunities whose latest close, as LOST, happened in the period, by the month of the close. */
-export const lossReasons = async (db: SqlDatabase, request: KpiRequest): Promise<LossReasonKpi[]> => {
+export const lossReasons = async (db: SqlDatabase, request: KpiQuery): Promise<LossReasonKpi[]> => {
   const [byReason, byCompetitor, byStage] = await Promise.all(
     ['loss_reason', 'competitor', 'stage'].map((column) => amountCells(db, request, column)),
   );
@@ -153,12 +207,15 @@ export const lossReasons = async (db: SqlDatabase, request: KpiRequest): Promise
 };
 
 /** Opportunities whose latest close happened in the period, by the month of the close. */
-export const salesOutcomes = async (db: SqlDatabase, request: KpiRequest): Promise<SalesOutcomeKpi[]> => {
+export const salesOutcomes = async (db: SqlDatabase, request: KpiQuery): Promise<SalesOutcomeKpi[]> => {
   const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, ['status', 'currency']);
+  const opportunities = factsKnownAt('kpi_opportunities', request.knownAt);
+  const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
   const rows = await db.all<Row>(
-    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT}, CAST(SUM(cycle_ms) AS TEXT) AS cycle_ms
-     FROM kpi_opportunities WHERE status IN ('WON', 'LOST') AND closed_at >= ? AND closed_at < ? ${groupBy}`,
-    [request.from, request.to],
+    `${lists.with}SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT}, CAST(SUM(cycle_ms) AS TEXT) AS cycle_ms
+     FROM ${opportunities.from} ${lists.join}
+     WHERE status IN ('WON', 'LOST') AND closed_at >= ? AND closed_at < ? ${groupBy}`,
+    [...lists.params, ...opportunities.params, request.from, request.to],
   );
   const cells: OutcomeCell[] = rows.map((row) => ({
     key: keyOf(row),
@@ -172,17 +229,20 @@ export const salesOutcomes = async (db: SqlDatabase, request: KpiRequest): Promi
 };
 
 /** Stays at a stage that ended (by a move or a close) in the period, by the month they ended. */
-export const timeInStage = async (db: SqlDatabase, request: KpiRequest, pipeline: Pipeline): Promise<StageTimeKpi[]> => {
+export const timeInStage = async (db: SqlDatabase, request: KpiQuery, pipeline: Pipeline): Promise<StageTimeKpi[]> => {
   const { select, groupBy } = grouping(
     request.groupBy,
-    { source: 'o.source', campaign: 'o.campaign', ownerId: 'o.owner_id', month: 's.left_month' },
+    { source: 'o.source', campaign: 'o.campaign', ownerId: 'o.owner_id', month: 's.left_month', listId: LISTED, origin: 'o.origin' },
     ['s.stage'],
   );
+  const stays = factsKnownAt('kpi_stage_stays', request.knownAt, 's');
+  const opportunities = factsKnownAt('kpi_opportunities', request.knownAt, 'o');
+  const lists = await listJoin(db, request, 'o.lead_id');
   const rows = await db.all<Row>(
-    `SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, CAST(SUM(s.duration_ms) AS TEXT) AS total_ms
-     FROM kpi_stage_stays s JOIN kpi_opportunities o ON o.opportunity_id = s.opportunity_id
+    `${lists.with}SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, CAST(SUM(s.duration_ms) AS TEXT) AS total_ms
+     FROM ${stays.from} JOIN ${opportunities.from} ON o.opportunity_id = s.opportunity_id ${lists.join}
      WHERE s.left_at >= ? AND s.left_at < ? ${groupBy}`,
-    [request.from, request.to],
+    [...lists.params, ...stays.params, ...opportunities.params, request.from, request.to],
   );
   return timeInStageOf(
     rows.map((row) => ({ key: keyOf(row), stage: row.stage as string, stays: Number(row.n), totalMs: Number(row.total_ms) })),
@@ -194,12 +254,14 @@ export const timeInStage = async (db: SqlDatabase, request: KpiRequest, pipeline
  * The pipeline those opportunities opened in the period still hold: the ones open now, by
  * stage, summed by the pipeline report's own code. By the month they were opened.
  */
-export const pipelineValue = async (db: SqlDatabase, request: KpiRequest, pipeline: Pipeline): Promise<PipelineValueKpi[]> => {
+export const pipelineValue = async (db: SqlDatabase, request: KpiQuery, pipeline: Pipeline): Promise<PipelineValueKpi[]> => {
   const { select } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'opened_month' });
+  const opportunities = factsKnownAt('kpi_opportunities', request.knownAt);
+  const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
   const rows = await db.all<Row & PipelineRow>(
-    `SELECT ${select}stage, amount, currency, probability FROM kpi_opportunities
+    `${lists.with}SELECT ${select}stage, amount, currency, probability FROM ${opportunities.from} ${lists.join}
      WHERE status = 'OPEN' AND opened_at >= ? AND opened_at < ?`,
-    [request.from, request.to],
+    [...lists.params, ...opportunities.params, request.from, request.to],
   );
   const groups = new Map<string, { key: KpiGroupKey; rows: PipelineRow[] }>();
   for (const row of rows) {
@@ -211,8 +273,8 @@ export const pipelineValue = async (db: SqlDatabase, request: KpiRequest, pipeli
   return pipelineValueOf([...groups.values()], pipeline, request.currency);
 };
 
-/** Every KPI at once, as `kpisFromFacts` computes them by replay. */
-export const readKpis = async (db: SqlDatabase, request: KpiRequest, pipeline: Pipeline): Promise<KpiReport> => ({
+/** Every KPI at once, as `kpisFromFacts` computes them by replay (of the events recorded by `knownAt`). */
+export const readKpis = async (db: SqlDatabase, request: KpiQuery, pipeline: Pipeline): Promise<KpiReport> => ({
   leadFunnel: await leadFunnel(db, request),
   disqualificationReasons: await disqualificationReasons(db, request),
   lossReasons: await lossReasons(db, request),

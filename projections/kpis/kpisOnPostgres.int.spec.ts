@@ -1,6 +1,8 @@
 /**
  * The KPI fact tables and queries are portable: projected into PostgreSQL, they serve the same
- * figures as the replay, on a small generated history.
+ * figures as the replay, now and as known at past dates, on a small generated history with lead
+ * lists and re-engaged contacts (the leads and lead lists read models projected there too, for
+ * the cuts by LIST).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +14,10 @@ import { KPI_DIMENSIONS, instant, type KpiDimension } from '../../src/domain/ins
 import { replayFacts } from '../../src/useCases/replayFacts';
 import { kpisFromFacts } from '../../src/useCases/replayKpis';
 import { generateCrmHistory, type GeneratedSummary } from '../../src/seeding/generator';
+import { addListsAndEngagements } from '../../test/support/listsAndEngagements';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
+import { leadListsProjection } from '../leadLists/leadListsProjection';
+import { leadsProjection } from '../leads/leadsProjection';
 import { openPostgresDatabase } from '../postgresDatabase';
 import { ProjectionRunner } from '../runner';
 import type { SqlDatabase } from '../sqlDatabase';
@@ -29,8 +34,10 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'crm-kpis-pg-'));
   app = await openApplication(loadConfig({ CRM_JWT_SECRET: 'kpi-postgres-secret-long-enough-for-hs256' }, { dataDir }));
   history = await generateCrmHistory(app, { leads: 400, seed: 7 });
+  await app.readModels.waitForPosition(history.lastPosition!, 120_000);
+  await addListsAndEngagements(app, { seed: 7, listsAt: new Date(history.lastAt.getTime() + 86_400_000) });
   postgres = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
-  const runner = new ProjectionRunner({ store: app.store, db: postgres, projections: [kpiFactsProjection] });
+  const runner = new ProjectionRunner({ store: app.store, db: postgres, projections: [kpiFactsProjection, leadsProjection, leadListsProjection] });
   await runner.start();
   await runner.whenCaughtUp();
   await runner.stop();
@@ -46,11 +53,29 @@ afterAll(async () => {
 it('serves from PostgreSQL the figures the replay computes, for every KPI and cut', async () => {
   const facts = await replayFacts(app.store);
   const period = { from: instant(history.firstAt), to: instant(new Date(history.lastAt.getTime() + 1)) };
-  const cuts: KpiDimension[][] = [[], ['SOURCE'], ['OWNER', 'MONTH'], [...KPI_DIMENSIONS]];
+  const cuts: KpiDimension[][] = [[], ['SOURCE'], ['OWNER', 'MONTH'], ['LIST'], ['ORIGIN'], ['LIST', 'ORIGIN', 'MONTH'], [...KPI_DIMENSIONS]];
   for (const groupBy of cuts) {
     const request = { ...period, groupBy, currency: app.pipeline.reportingCurrency };
     const served = await readKpis(postgres, request, app.pipeline);
     expect(served.lossReasons.length).toBeGreaterThan(0);
+    // Cut by list or origin, there is something to cut: several lists, and re-engaged contacts.
+    if (groupBy.includes('LIST')) expect(new Set(served.leadFunnel.map((row) => row.group.listId)).size).toBeGreaterThan(5);
+    if (groupBy.includes('ORIGIN')) expect(served.leadFunnel.some((row) => row.group.origin === 'RE_ENGAGED')).toBe(true);
     expect(served).toEqual(kpisFromFacts(facts, request, app.pipeline));
+  }
+});
+
+it('serves from PostgreSQL the figures as known at past dates, as the replay of the events recorded by then', async () => {
+  const period = { from: instant(history.firstAt), to: instant(new Date(history.lastAt.getTime() + 1)) };
+  const span = history.lastAt.getTime() - history.firstAt.getTime();
+  for (const fraction of [0.3, 0.7]) {
+    const knownAt = instant(new Date(history.firstAt.getTime() + fraction * span));
+    const facts = await replayFacts(app.store, { knownAt });
+    for (const groupBy of [[], [...KPI_DIMENSIONS]] as KpiDimension[][]) {
+      const request = { ...period, groupBy, currency: app.pipeline.reportingCurrency };
+      const served = await readKpis(postgres, { ...request, knownAt }, app.pipeline);
+      expect(served.salesOutcomes.length).toBeGreaterThan(0);
+      expect(served).toEqual(kpisFromFacts(facts, request, app.pipeline));
+    }
   }
 });

@@ -37,8 +37,11 @@ export interface ReadModelsOptions {
   /** The connection queries read through; a follower watches the checkpoints there. */
   readDb: SqlDatabase;
   projections: Projection[];
-  /** Called each time this instance becomes the leader (processes are not restartable). */
-  backgroundProcesses?: (db: SqlDatabase) => BackgroundProcess[];
+  /**
+   * Called each time this instance becomes the leader (processes are not restartable), with the
+   * projections' connection and these read models (to wait until they include a write).
+   */
+  backgroundProcesses?: (db: SqlDatabase, readModels: ReadModelPositions) => BackgroundProcess[];
   /** Compete for the lead with other instances on this PostgreSQL database. */
   lease?: { connectionString: string; name: string; retryIntervalMs?: number };
   logger?: Pick<Console, 'log' | 'error'>;
@@ -290,7 +293,7 @@ export class ReadModels implements ReadModelPositions {
       logger: this.logger,
       onSetAside: () => this.noteFailures(runner.failures),
     });
-    const processes = this.options.backgroundProcesses?.(projectionDb) ?? [];
+    const processes = this.options.backgroundProcesses?.(projectionDb, this) ?? [];
     const started: BackgroundProcess[] = [];
     try {
       for (const worker of [runner, ...processes]) {

@@ -26,11 +26,14 @@ export const findPossibleDuplicates = async (
   wanted: { person?: LeadPerson | null; company?: LeadCompany | null },
   /** The lead asked about, which is not its own duplicate. */
   exceptLeadId = '',
+  /** The contact that lead is (opened for it, or converted into it): the same person, not a duplicate. */
+  exceptContactId?: string,
 ): Promise<DuplicateCandidate[]> => {
   const { emailKey, identityKey } = duplicateKeysOf({ person: wanted.person ?? null, company: wanted.company ?? null });
   if (emailKey === undefined && identityKey === undefined) return [];
   const found = new Map<string, DuplicateCandidate>();
   const add = (kind: DuplicateKind, id: string, matchedOn: DuplicateMatch) => {
+    if (kind === 'CONTACT' && id === exceptContactId) return;
     const key = `${kind}:${id}`;
     // An e-mail match is the stronger statement: it wins when both match.
     if (!found.has(key) || matchedOn === 'EMAIL') found.set(key, { kind, id, matchedOn });

@@ -3,7 +3,7 @@
  * (the one list of its columns, and the two mappers between them), and reading one by id,
  * which the projection and the finders both need.
  */
-import { normalizeEmail, normalizeName, searchKey } from '../../src/core/normalize';
+import { normalizeEmail, normalizeName } from '../../src/core/normalize';
 import type {
   ContactOutcome,
   LeadCompany,
@@ -15,6 +15,7 @@ import type {
   QualificationCriteria,
   ScoreContribution,
 } from '../../src/domain/leads/lead';
+import { leadSearchText } from '../../src/domain/leads/search';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
 export interface LeadView {
@@ -47,8 +48,16 @@ export interface LeadView {
   scoreRulesVersion: string | null;
   scoreBreakdown: ScoreContribution[] | null;
   scoredAt: string | null;
+  /**
+   * Where in the log the score was recorded: an automatic score (on the lead's score stream)
+   * changes the row without changing `revision`, so this tells whether the row still shows the
+   * lead as it was right after a given event of its stream (see `mutate()`).
+   */
+  scorePosition: string | null;
   /** What the lead became, once converted. */
   conversion: LeadConversionView | null;
+  /** The contact this lead was opened for (`engageContact`); null for a lead captured as a stranger. */
+  contactId: string | null;
   /** Business times (the events' occurredAt), as UTC ISO-8601. */
   capturedAt: string;
   updatedAt: string;
@@ -103,7 +112,9 @@ const STORED_AS: { readonly [Field in keyof LeadView]-?: readonly [column: strin
   scoreRulesVersion: ['score_rules_version', 'as is'],
   scoreBreakdown: ['score_breakdown', 'json or null'],
   scoredAt: ['scored_at', 'as is'],
+  scorePosition: ['score_position', 'as is'],
   conversion: ['conversion', 'json or null'],
+  contactId: ['contact_id', 'as is'],
   capturedAt: ['captured_at', 'as is'],
   updatedAt: ['updated_at', 'as is'],
   capturedBy: ['captured_by', 'as is'],
@@ -172,15 +183,8 @@ export const duplicateKeysOf = (lead: Pick<LeadView, 'person' | 'company'>): { e
   return { emailKey: email, identityKey: name !== '' && company !== '' ? `${name}|${company}` : undefined };
 };
 
-/** Applied to the stored text and to the search term alike. */
-const searchTextOf = (lead: LeadView): string => {
-  const { firstName, lastName, email } = lead.person ?? {};
-  const fullName = [firstName, lastName].filter(Boolean).join(' ');
-  return [firstName, lastName, fullName, email, lead.company?.name]
-    .filter((part): part is string => Boolean(part))
-    .map(searchKey)
-    .join('\n');
-};
+/** The stored `search_text`: what `leadSearchText` says a search matches. */
+const searchTextOf = (lead: LeadView): string => leadSearchText(lead.person, lead.company);
 
 const toColumn: Record<Stored, (value: unknown) => SqlValue> = {
   'as is': (value) => value as SqlValue,

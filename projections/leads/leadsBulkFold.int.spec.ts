@@ -7,6 +7,8 @@ import { afterEach, expect, it } from 'vitest';
 import { NO_STREAM } from '../../src/core/eventStore';
 import { newId } from '../../src/core/ids';
 import { personalDataStreamId } from '../../src/domain/personalData';
+import { DEFAULT_SCORING_RULES } from '../../src/domain/scoring/rules';
+import { rescoreLead } from '../../src/useCases/rescoreLead';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
 import { appendAll, generateLeadHistory, temporaryDirectory } from '../../test/support/leadEvents';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
@@ -19,13 +21,22 @@ afterEach(() => {
 
 const readLeads = (db: SqlDatabase) => db.all('SELECT * FROM read_leads ORDER BY id');
 
-it('writes, with room for two leads, the rows apply writes event by event, erasures included', async () => {
+it('writes, with room for two leads, the rows apply writes event by event, erasures and automatic scores included', async () => {
   const directory = temporaryDirectory();
   directories.push(directory);
   const store = openSqliteEventStore({ filename: directory.file('events.db') });
   const history = generateLeadHistory({ seed: 31, leadCount: 9, eventCount: 90 });
   const leadIds = [...new Set(history.map(({ event }) => event.data.leadId))];
-  await appendAll(store, history.slice(0, 60));
+  // Automatic scores (on the leads' score streams) among the leads' events, as the lead scorer writes them.
+  const scoreAll = (round: number) =>
+    Promise.all(
+      leadIds.map((leadId) =>
+        rescoreLead(store, { leadId, reason: 'ALL_OPEN_LEADS', rules: DEFAULT_SCORING_RULES, causationId: `round-${round}`, actor: 'lead-scorer', correlationId: 'c', now: new Date() }),
+      ),
+    );
+  await appendAll(store, history.slice(0, 30));
+  await scoreAll(1);
+  await appendAll(store, history.slice(30, 60));
   await store.appendToStream(
     personalDataStreamId(leadIds[0]!),
     [
@@ -39,6 +50,7 @@ it('writes, with room for two leads, the rows apply writes event by event, erasu
     { expectedRevision: NO_STREAM },
   );
   await appendAll(store, history.slice(60));
+  await scoreAll(2);
   const events = (await store.readAll()).filter((event) => leadsProjection.canHandle.includes(event.type));
   await store.close();
 
@@ -62,6 +74,7 @@ it('writes, with room for two leads, the rows apply writes event by event, erasu
     const rows = await readLeads(applied);
     expect(rows).toHaveLength(leadIds.length);
     expect(rows.filter((row) => (row as { personal_data_erased: number }).personal_data_erased === 1)).toHaveLength(3);
+    expect(events.filter((event) => event.type === 'LeadRescored').length).toBeGreaterThan(leadIds.length / 2);
     expect(await readLeads(folded)).toEqual(rows);
   } finally {
     await applied.close();

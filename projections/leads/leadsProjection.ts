@@ -2,7 +2,10 @@
  * The leads read model: one row per lead in `read_leads`, for the lead detail and the lead
  * list. Status, rank, cycle and contact attempts are folded with the domain's own `evolveLead`,
  * so the list can never disagree with what a command would decide; the row only adds what the
- * domain state does not keep (times, notes, who captured the lead).
+ * domain state does not keep (times, notes, who captured the lead). The score is the latest
+ * recorded in the log's order: a `LeadScored` of the lead's stream or an automatic
+ * `LeadRescored` of its score stream, which changes neither the row's revision nor its
+ * `updatedAt` (it is no fact of the lead's: retention still sees the lead untouched).
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
 import {
@@ -12,12 +15,19 @@ import {
   type LeadEvent,
   type LeadState,
 } from '../../src/domain/leads/lead';
+import type { LeadRescored } from '../../src/domain/scoring/rescore';
 import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
 import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
 import { COLUMNS, erasedLeadView, getLead, storedInterest, toRow, type LeadView } from './leadView';
 
-export type RecordedLeadEvent = LeadEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
+export type RecordedLeadEvent = LeadEvent & Pick<RecordedEvent, 'revision' | 'metadata' | 'position'>;
+/** An automatic score, from the lead's score stream: its `revision` is that stream's, not the lead's. */
+export type RecordedLeadRescored = LeadRescored & Pick<RecordedEvent, 'revision' | 'metadata' | 'position'>;
+/** What the leads read model folds into a lead's row: the lead's events and its automatic scores, in log order. */
+export type RecordedLeadStoryEvent = RecordedLeadEvent | RecordedLeadRescored;
+
+const LEAD_RESCORED = 'LeadRescored';
 const CREATE_TABLE = `
   CREATE TABLE IF NOT EXISTS read_leads (
     id TEXT PRIMARY KEY,
@@ -46,8 +56,10 @@ const CREATE_TABLE = `
     score_rules_version TEXT,
     score_breakdown TEXT,
     scored_at TEXT,
+    score_position TEXT,
     score_order INTEGER NOT NULL,
     conversion TEXT,
+    contact_id TEXT,
     captured_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     captured_by TEXT NOT NULL,
@@ -71,7 +83,8 @@ const UPSERT_LEAD = `
     .join(', ')}
   WHERE read_leads.revision < excluded.revision`;
 
-// An erasure rewrites the row as it stands (revision and times included): it is not a lead event.
+// An erasure, or an automatic score, rewrites the row as it stands (revision and times included):
+// neither is an event of the lead's stream.
 const REWRITE_LEAD = `UPDATE read_leads SET ${COLUMNS.slice(1)
   .map((column) => `${column} = ?`)
   .join(', ')} WHERE id = ?`;
@@ -80,15 +93,22 @@ export const leadsProjection: Projection = {
   name: 'leads',
   // 4: search text folded by src/core/normalize (ß, æ, ø... too). 5: personal data erasure
   // (personal_data_erased; erased events' null fields taken in). 6: duplicate keys (email_key,
-  // identity_key).
-  version: 6,
+  // identity_key). 7: the contact a lead was opened for (contact_id). 8: automatic scores
+  // (LeadRescored, from the lead's score stream), and score_position.
+  version: 8,
   rebuildsInBulk: true,
-  canHandle: [...LEAD_EVENT_TYPES, PERSONAL_DATA_ERASED],
+  canHandle: [...LEAD_EVENT_TYPES, LEAD_RESCORED, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
   foldInMemory: () => foldLeadsInMemory(),
   async apply(tx, event) {
     if (event.type === PERSONAL_DATA_ERASED) return eraseLeads(tx, erasedPeople(event).leadIds);
+    if (event.type === LEAD_RESCORED) {
+      const rescored = event as unknown as RecordedLeadRescored;
+      const row = toRow(evolveLeadView(await getLead(tx, rescored.data.leadId), rescored));
+      await tx.run(REWRITE_LEAD, [...COLUMNS.slice(1).map((column) => row[column]), rescored.data.leadId]);
+      return;
+    }
     const leadEvent = event as RecordedLeadEvent;
     const current = await getLead(tx, leadEvent.data.leadId);
     if (current !== undefined && current.revision >= event.revision) return;
@@ -132,6 +152,11 @@ export const foldLeadsInMemory = (maxLeads = MAX_LEADS_IN_MEMORY): InMemoryFold 
         }
         return;
       }
+      if (event.type === LEAD_RESCORED) {
+        const rescored = event as unknown as RecordedLeadRescored;
+        views.set(rescored.data.leadId, evolveLeadView(await take(tx, rescored.data.leadId), rescored));
+        return;
+      }
       const leadEvent = event as RecordedLeadEvent;
       const id = leadEvent.data.leadId;
       const current = await take(tx, id);
@@ -159,7 +184,8 @@ const eraseLeads = async (tx: SqlDatabase, leadIds: readonly string[]): Promise<
   }
 };
 
-export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEvent): LeadView => {
+export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadStoryEvent): LeadView => {
+  if (event.type === LEAD_RESCORED) return withAutomaticScore(view, event);
   const state = evolveLead(view === undefined ? initialLeadState() : toLeadState(view), event);
   if (state.status === 'NONE') {
     throw new Error(`Lead ${event.data.leadId} has a ${event.type} but was never captured`);
@@ -184,6 +210,7 @@ export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEv
     scoreRulesVersion: state.score?.rulesVersion ?? null,
     criteria: state.criteria ?? null,
     disqualificationReason: state.disqualificationReason ?? null,
+    contactId: state.contactId ?? null,
     updatedAt: at,
     // An event read after the erasure (a rebuild, time travel) says so itself.
     personalDataErased: (view?.personalDataErased ?? false) || carriesErasedPersonalData(event),
@@ -203,13 +230,27 @@ export const evolveLeadView = (view: LeadView | undefined, event: RecordedLeadEv
       };
     }
     case 'LeadScored':
-      return { ...next, scoreBreakdown: event.data.breakdown, scoredAt: at };
+      return { ...next, scoreBreakdown: event.data.breakdown, scoredAt: at, scorePosition: event.position };
     case 'LeadRecycled':
       // A new cycle starts unqualified; the last contact stays, it is still the last one.
       return { ...next, qualificationNotes: null, qualifiedAt: null, disqualificationNotes: null, disqualifiedAt: null };
     default:
       return next;
   }
+};
+
+/** An automatic score: the score fields only; the lead's revision, status and times stay. */
+const withAutomaticScore = (view: LeadView | undefined, event: RecordedLeadRescored): LeadView => {
+  if (view === undefined) throw new Error(`Lead ${event.data.leadId} has a ${event.type} but was never captured`);
+  const { score, rulesVersion, breakdown } = event.data;
+  return {
+    ...view,
+    score,
+    scoreRulesVersion: rulesVersion,
+    scoreBreakdown: breakdown,
+    scoredAt: new Date(event.metadata.occurredAt).toISOString(),
+    scorePosition: event.position,
+  };
 };
 
 const capturedView = (id: string, capturedAt: string, capturedBy: string): LeadView => ({
@@ -239,7 +280,9 @@ const capturedView = (id: string, capturedAt: string, capturedBy: string): LeadV
   scoreRulesVersion: null,
   scoreBreakdown: null,
   scoredAt: null,
+  scorePosition: null,
   conversion: null,
+  contactId: null,
   capturedAt,
   updatedAt: capturedAt,
   capturedBy,
@@ -266,4 +309,5 @@ const toLeadState = (view: LeadView): LeadState => ({
       ? undefined
       : { value: view.score, rulesVersion: view.scoreRulesVersion },
   disqualificationReason: view.disqualificationReason ?? undefined,
+  contactId: view.contactId ?? undefined,
 });

@@ -82,6 +82,40 @@ export const findLeads = async (
   };
 };
 
+/**
+ * Every lead list's leads now, as one SQL relation of (list_id, lead_id) rows to join: a static
+ * list's members, and for each dynamic list (archived ones too) the leads its filter matches,
+ * by the conditions `findLeads` uses for `{ listId }`, so a list holds the same leads here as in
+ * `leadList.leads`. What `kpis(groupBy: LIST)` cuts facts by.
+ */
+export const leadListMembers = async (db: SqlDatabase): Promise<{ sql: string; params: SqlValue[] }> => {
+  const dynamic = await db.all<{ id: string; filter: string | null }>(
+    `SELECT id, filter FROM read_lead_lists WHERE kind = 'DYNAMIC' ORDER BY id`,
+  );
+  const parts = ['SELECT list_id, lead_id FROM read_lead_list_members'];
+  const params: SqlValue[] = [];
+  for (const list of dynamic) {
+    const conditions: string[] = [];
+    const filterParams: SqlValue[] = [];
+    addFilterConditions(list.filter === null ? {} : (JSON.parse(list.filter) as SavedLeadFilter), conditions, filterParams);
+    parts.push(`SELECT CAST(? AS TEXT) AS list_id, id AS lead_id FROM read_leads ${whereClause(conditions)}`);
+    params.push(list.id, ...filterParams);
+  }
+  return { sql: parts.join(' UNION ALL '), params };
+};
+
+/** The lists each lead is in now, by list id (`leadListMembers`); a lead in none is absent. */
+export const listsOfLeads = async (db: SqlDatabase): Promise<Map<string, string[]>> => {
+  const members = await leadListMembers(db);
+  const rows = await db.all<{ list_id: string; lead_id: string }>(
+    `SELECT list_id, lead_id FROM (${members.sql}) m ORDER BY lead_id, list_id`,
+    members.params,
+  );
+  const lists = new Map<string, string[]>();
+  for (const { list_id: listId, lead_id: leadId } of rows) lists.set(leadId, [...(lists.get(leadId) ?? []), listId]);
+  return lists;
+};
+
 /** The SQL conditions of a filter's fields (a list aside), ANDed onto `conditions`. */
 const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: string[], params: SqlValue[]): void => {
   const equalTo = (column: string, value: string | undefined) => {
@@ -106,14 +140,20 @@ const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: str
   }
 };
 
+const WORKABLE = "status IN ('NEW', 'CONTACTED', 'QUALIFIED')";
+
 /** Ids of the leads still being worked (not converted, not disqualified), by id, a page at a time. */
 export const workableLeadIds = async (db: SqlDatabase, options: { after?: string; first: number }): Promise<string[]> => {
   const rows = await db.all<{ id: string }>(
-    `SELECT id FROM read_leads WHERE status IN ('NEW', 'CONTACTED', 'QUALIFIED') AND id > ? ORDER BY id LIMIT ?`,
+    `SELECT id FROM read_leads WHERE ${WORKABLE} AND id > ? ORDER BY id LIMIT ?`,
     [options.after ?? '', options.first],
   );
   return rows.map((row) => row.id);
 };
+
+/** How many leads are still being worked: what a re-scoring job is about to go through. */
+export const countWorkableLeads = async (db: SqlDatabase): Promise<number> =>
+  Number((await db.get<{ total: number }>(`SELECT CAST(COUNT(*) AS INTEGER) AS total FROM read_leads WHERE ${WORKABLE}`))?.total ?? 0);
 
 
 interface LeadCursor {

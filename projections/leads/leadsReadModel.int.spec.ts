@@ -6,6 +6,8 @@ import { leadStreamId, type LeadCaptured, type LeadEvent } from '../../src/domai
 import { ProjectionRunner } from '../runner';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { appendLeadEvent, temporaryDirectory } from '../../test/support/leadEvents';
+import { DEFAULT_SCORING_RULES } from '../../src/domain/scoring/rules';
+import { rescoreLead } from '../../src/useCases/rescoreLead';
 import { leadsProjection } from './leadsProjection';
 import { findLeads, type LeadPage } from './leadsQueries';
 import { getLead } from './leadView';
@@ -42,6 +44,50 @@ describe('leads read model', () => {
   const captured = (leadId: string, data: Partial<LeadCaptured['data']> = {}): LeadCaptured => ({
     type: 'LeadCaptured',
     data: { leadId, source: 'WEB_FORM', person: { lastName: leadId }, ...data },
+  });
+
+  it('takes an automatic score without changing the revision or the time of the last fact; the latest score in log order shows', async () => {
+    const leadId = 'lead-scored';
+    await record(captured(leadId, { source: 'REFERRAL' }), '2024-05-01T09:00:00.000Z');
+    const contacted = (await record({ type: 'LeadContactLogged', data: { leadId, channel: 'CALL', outcome: 'REACHED' } }, '2024-05-02T09:00:00.000Z'))!;
+    const automatic = await rescoreLead(store, {
+      leadId,
+      reason: 'FACT',
+      rules: DEFAULT_SCORING_RULES,
+      causationId: 'contact-1',
+      actor: 'lead-scorer',
+      correlationId: 'c',
+      now: new Date('2024-05-02T09:00:01.000Z'),
+    });
+    expect(automatic.kind).toBe('rescored');
+    await runner.waitForPosition(automatic.position!);
+    const rescored = (await getLead(db, leadId))!;
+    expect(rescored).toMatchObject({
+      revision: contacted.revision,
+      updatedAt: contacted.updatedAt,
+      score: 30,
+      scoreRulesVersion: 'default-1',
+      scoredAt: '2024-05-02T09:00:01.000Z',
+      scorePosition: automatic.position,
+      scoreBreakdown: [
+        { ruleId: 'referral', label: 'Came by referral', points: 20 },
+        { ruleId: 'contacts-reached', label: 'Contacts reached', points: 10, count: 1 },
+      ],
+    });
+    // A score on the lead's own stream, recorded later, is the one shown; and the other way round.
+    const manual = (await record({ type: 'LeadScored', data: { leadId, score: 7, rulesVersion: 'by-hand', breakdown: [] } }, '2024-05-03T09:00:00.000Z'))!;
+    expect(manual).toMatchObject({ score: 7, scoreRulesVersion: 'by-hand', revision: contacted.revision + 1 });
+    const again = await rescoreLead(store, {
+      leadId,
+      reason: 'FACT',
+      rules: DEFAULT_SCORING_RULES,
+      causationId: 'contact-2',
+      actor: 'lead-scorer',
+      correlationId: 'c',
+      now: new Date('2024-05-03T09:00:01.000Z'),
+    });
+    await runner.waitForPosition(again.position!);
+    expect(await getLead(db, leadId)).toMatchObject({ score: 30, scoreRulesVersion: 'default-1', revision: manual.revision });
   });
 
   it('follows a lead through contact, qualification, disqualification and recycling', async () => {

@@ -35,6 +35,8 @@ import type { KeyStore } from '../personalData/keyStore';
 import type { EventStore } from '../core/eventStore';
 import { openEventLog } from './eventLog';
 import { ConversionCompleter } from '../useCases/conversionCompleter';
+import { LeadScorer } from '../useCases/leadScorer';
+import { ScoringJobRunner, ScoringJobs } from '../useCases/scoringJobs';
 import { refuseReusedRulesVersion } from '../useCases/scoringRulesStore';
 import type { CrmConfig } from './config';
 
@@ -70,6 +72,10 @@ export interface Application {
   scoringRules: ScoringRules;
   /** The conversion completer while this instance leads: the data generator pauses it. */
   conversionCompleter(): ConversionCompleter | undefined;
+  /** The lead scorer while this instance leads: the data generator pauses it; tests wait for it. */
+  leadScorer(): LeadScorer | undefined;
+  /** Re-scoring jobs: any instance starts one and reads them; the one leading runs them. */
+  scoringJobs: ScoringJobs;
   close(): Promise<void>;
 }
 
@@ -95,14 +101,23 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
   const projectionDb = await openReadDatabase(readStore);
   const readDb = await openReadDatabase(readStore);
   let conversionCompleter: ConversionCompleter | undefined;
+  let leadScorer: LeadScorer | undefined;
+  let scoringJobRunner: ScoringJobRunner | undefined;
+  const rules = options.scoringRules;
   const readModels = await ReadModels.open({
     store,
     projectionDb,
     readDb,
     // The key shredder destroys the keys each erasure names, with the checkpoint (it is no read model).
     projections: [...readModelProjections(), keyShredder],
-    // Finishes any conversion a crash interrupted between its steps, then follows new ones.
-    backgroundProcesses: (db) => [(conversionCompleter = new ConversionCompleter(store, db))],
+    backgroundProcesses: (db, positions) => [
+      // Finishes any conversion a crash interrupted between its steps, then follows new ones.
+      (conversionCompleter = new ConversionCompleter(store, db)),
+      // Scores a lead again after each fact its rules read.
+      (leadScorer = new LeadScorer({ store, db, rules })),
+      // Runs the re-scoring jobs any instance started, and takes up those a dead process left.
+      (scoringJobRunner = new ScoringJobRunner({ store, db, rules, readModels: positions })),
+    ],
     // Instances sharing a PostgreSQL read store take turns; a SQLite file has one process.
     lease:
       readStore.kind === 'postgres'
@@ -128,6 +143,8 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
     backdateLimitDays: options.backdateLimitDays,
     scoringRules: options.scoringRules,
     conversionCompleter: () => conversionCompleter,
+    leadScorer: () => leadScorer,
+    scoringJobs: new ScoringJobs(readDb, () => scoringJobRunner?.wake()),
     async close() {
       await readModels.close();
       await Promise.all([projectionDb.close(), readDb.close()]);

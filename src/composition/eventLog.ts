@@ -48,7 +48,7 @@ export const protectWithKeys = (store: EventStore, keyStore: KeyStore): Protecte
   return {
     ...protectedStore,
     async close() {
-      await store.close();
+      await protectedStore.close(); // the store underneath, and the thread that opens sealed values
       await keyStore.db.close();
     },
   };

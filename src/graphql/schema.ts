@@ -3,8 +3,8 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { buildSchema, type AuthChecker, type PubSub } from 'type-graphql';
 import { AccountResolver } from './resolvers/accounts';
 import { AuditResolver } from './resolvers/audit';
-import { KpiResolver, RetrospectiveResolver } from './resolvers/insights';
-import { ContactResolver } from './resolvers/contacts';
+import { KpiGroupResolver, KpiResolver, KpiRestatementResolver, RetrospectiveResolver } from './resolvers/insights';
+import { ContactResolver, LeadContactResolver } from './resolvers/contacts';
 import { LeadDuplicatesResolver } from './resolvers/leadDuplicates';
 import { SubscriptionResolver } from './resolvers/subscriptions';
 import { LeadImportResolver } from './resolvers/leadImport';
@@ -48,7 +48,7 @@ let built: Promise<GraphQLSchema> | undefined;
 /** Built once per process: type-graphql's metadata is global and rebuilding is slow (#1248). */
 export const buildCrmSchema = (): Promise<GraphQLSchema> =>
   (built ??= buildSchema({
-    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, KpiResolver, RetrospectiveResolver, ScoringResolver, AuditResolver, SystemResolver, PersonalDataResolver, LeadListResolver, LeadListsOfLeadResolver, LeadImportResolver, LeadDuplicatesResolver, SubscriptionResolver],
+    resolvers: [LeadResolver, ConversionResolver, LeadConversionResolver, OpportunityResolver, AccountResolver, ContactResolver, LeadContactResolver, KpiResolver, RetrospectiveResolver, KpiRestatementResolver, KpiGroupResolver, ScoringResolver, AuditResolver, SystemResolver, PersonalDataResolver, LeadListResolver, LeadListsOfLeadResolver, LeadImportResolver, LeadDuplicatesResolver, SubscriptionResolver],
     authChecker,
     authMode: 'error',
     pubSub: NO_TOPICS,

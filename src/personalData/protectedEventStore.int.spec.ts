@@ -109,6 +109,35 @@ describe('sealing', () => {
     expect(await keysOf(`opportunity-o1`)).toEqual([leadKey, leadKey]);
   });
 
+  it("seals a lead opened for an existing contact under the contact's key, in this process or another, and refuses it once erased", async () => {
+    const contactId = randomUUID();
+    await store.appendToStream(`contact-${contactId}`, [event('ContactCreated', { contactId, lastName: 'Roca', email: 'roca@mail.example' })], {
+      expectedRevision: NO_STREAM,
+    });
+    const engage = (on: ProtectedEventStore, leadId: string) =>
+      on.appendToStream(
+        `lead-${leadId}`,
+        [event('LeadCaptured', { leadId, contactId, source: 'SOCIAL_MEDIA', person: { lastName: 'Roca', email: 'roca@mail.example' } })],
+        { expectedRevision: NO_STREAM },
+      );
+    const here = randomUUID();
+    const elsewhere = randomUUID();
+    await engage(store, here);
+    await engage(protectEventStore(raw, keys), elsewhere); // another process: nothing cached
+    const contactKey = await keyIdOf(`contact-${contactId}`);
+    expect(await keyIdOf(`lead-${here}`)).toBe(contactKey);
+    expect(await keyIdOf(`lead-${elsewhere}`)).toBe(contactKey);
+    // A lead captured as a stranger with the same person gets a key of its own.
+    const stranger = randomUUID();
+    await capture(stranger, { lastName: 'Roca', email: 'roca@mail.example' });
+    expect(await keyIdOf(`lead-${stranger}`)).not.toBe(contactKey);
+
+    await erase(contactId, [contactKey], [here, elsewhere]);
+    await destroyKeys(keys.db, [contactKey], '2026-03-02T00:00:00.000Z');
+    expect((await store.readStream(`lead-${here}`))[0]!.data).toMatchObject({ person: null, erasedPersonalData: ['person'] });
+    await expect(engage(protectEventStore(raw, keys), randomUUID())).rejects.toBeInstanceOf(PersonalDataErasedError);
+  });
+
   it('never seals an event twice, and refuses an altered ciphertext', async () => {
     const leadId = randomUUID();
     await capture(leadId);
@@ -186,6 +215,39 @@ describe('erasure', () => {
       expectedRevision: 0,
     });
     expect(await raw.readStream(`lead-${leadId}`)).toHaveLength(2);
+  });
+});
+
+describe('large reads (a rebuild, an export)', () => {
+  it('open on the opener thread exactly as one by one: in clear, erased after an erasure in the same page, and refused when altered', async () => {
+    const leads = Array.from({ length: 150 }, () => randomUUID());
+    for (const [index, leadId] of leads.entries()) await capture(leadId, { lastName: `Roca ${index}`, email: `roca${index}@mail.example` });
+    const erasedLead = leads[120]!;
+    // Another process, still holding the key, writes a note after the erasure.
+    const stale = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    await stale.readStream(`lead-${erasedLead}`);
+    await erase(erasedLead, [await keyIdOf(`lead-${erasedLead}`)]);
+    await stale.appendToStream(`lead-${erasedLead}`, [event('LeadContactLogged', { leadId: erasedLead, channel: 'CALL', outcome: 'REACHED', notes: 'after' })], {
+      expectedRevision: 0,
+    });
+
+    // A fresh process has sealed nothing itself: every value is opened, 150 of them in one read.
+    const fresh = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    const all = await fresh.readAll();
+    expect(all).toHaveLength(152);
+    expect(all[7]!.data).toMatchObject({ person: { lastName: 'Roca 7', email: 'roca7@mail.example' }, interest: { notes: 'call Roca at 9' } });
+    // Read before the erasure in the log: still in clear (the key was not destroyed here).
+    expect(all[120]!.data).toMatchObject({ person: { lastName: 'Roca 120' } });
+    expect(all.at(-1)!.data).toMatchObject({ notes: null, erasedPersonalData: ['notes'] });
+    // The same events one stream at a time (opened on this thread) read alike.
+    expect(await fresh.readStream(`lead-${leads[7]}`)).toEqual([all[7]]);
+
+    const [stored] = await raw.readStream(`lead-${leads[3]}`);
+    const tampered = structuredClone(stored!.data) as any;
+    tampered.personalData.sealed = tampered.personalData.sealed.slice(0, -4) + 'AAAA';
+    await raw.appendToStream('lead-tampered', [{ ...stored!, id: randomUUID(), data: tampered }], { expectedRevision: NO_STREAM });
+    await expect(protectEventStore(raw, await KeyStore.open(keys.db, masterKey)).readAll()).rejects.toThrow(/unable to authenticate/);
+    await fresh.close();
   });
 });
 

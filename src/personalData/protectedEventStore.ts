@@ -6,7 +6,8 @@
  * ciphertext; nothing below it sees plaintext.
  *
  * Which key: a lead's stream and a contact's stream each get a key with their first event
- * (a contact made by converting a lead shares the lead's: one person); an opportunity's text is
+ * (a contact made by converting a lead shares the lead's, and a lead opened for an existing
+ * contact shares the contact's: one person); an opportunity's text is
  * sealed under the key of the lead it came from, else of its contact; any other stream's under
  * the first key named on it, or a new one. Every later event of a stream reuses its key.
  *
@@ -32,11 +33,17 @@ import { contactStreamId } from '../domain/contacts/events';
 import { leadStreamId } from '../domain/leads/lead';
 import { KEY_NAMING_EVENTS, personalFieldsOf, type PersonalDataErased } from '../domain/personalData';
 import { open, seal } from './cipher';
+import { OpenerThread, type Opened, type SealedValue } from './openerThread';
 import { ENVELOPE, envelopeOf, erasedView, restorePersonal, takePersonal, withoutEnvelope, type Envelope } from './envelope';
 import type { KeyStore } from './keyStore';
 
 const MAX_STREAM_KEYS = 200_000;
 const MAX_JUST_SEALED = 4096;
+/**
+ * A read with at least this many values to open opens them on the opener thread (a rebuild's
+ * pages, an export), where the main thread goes on meanwhile; fewer open here, without the trip.
+ */
+const OPEN_ON_THREAD_FROM = 64;
 
 type Json = Record<string, unknown>;
 
@@ -49,6 +56,7 @@ export interface ProtectedEventStore extends EventStore {
 }
 
 export const protectEventStore = (inner: EventStore, keyStore: KeyStore): ProtectedEventStore => {
+  const opener = new OpenerThread();
   /** Stream → the key its personal data is sealed under (immutable once known). */
   const streamKeys = new Map<string, string>();
 
@@ -76,17 +84,30 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     return { keyId, first: events[0] };
   };
 
-  /** A contact made from a lead, and an opportunity, are about the person of their lead, else of their contact. */
+  /**
+   * A contact made from a lead, and an opportunity, are about the person of their lead, else of
+   * their contact; a lead opened for an existing contact (`engageContact`) is about the contact's.
+   */
   const borrowedKey = async (opening: { type: string; data: unknown }): Promise<string | undefined> => {
     const data = opening.data as Json;
     const fromLead = typeof data.fromLeadId === 'string' ? data.fromLeadId : undefined;
     if ((opening.type === 'ContactCreated' || opening.type === 'OpportunityOpened') && fromLead) {
       return (await inspectStream(leadStreamId(fromLead))).keyId;
     }
-    if (opening.type === 'OpportunityOpened' && typeof data.contactId === 'string') {
+    if ((opening.type === 'OpportunityOpened' || opening.type === 'LeadCaptured') && typeof data.contactId === 'string') {
       return (await inspectStream(contactStreamId(data.contactId))).keyId;
     }
     return undefined;
+  };
+
+  /** Whether the first event of a stream may take its key from another stream (see `borrowedKey`). */
+  const mayBorrow = (event: NewEvent): boolean => {
+    const data = event.data as Json;
+    return (
+      event.type === 'OpportunityOpened' ||
+      (event.type === 'ContactCreated' && data.fromLeadId !== undefined) ||
+      (event.type === 'LeadCaptured' && data.contactId !== undefined)
+    );
   };
 
   /** `newStream`: the append expects no stream, so there is no key on it to look for. */
@@ -122,8 +143,7 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       const key = keyStore.cached(known);
       return key === undefined ? undefined : { keyId: known, key };
     }
-    const borrows = event.type === 'OpportunityOpened' || (event.type === 'ContactCreated' && (event.data as Json).fromLeadId !== undefined);
-    if (!newStream || borrows) return undefined;
+    if (!newStream || mayBorrow(event)) return undefined;
     const fresh = keyStore.takeReady();
     if (fresh !== undefined) rememberStreamKey(streamId, fresh.keyId);
     return fresh;
@@ -209,9 +229,32 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     return wanted;
   };
 
-  /** Opens the events in log order, with their keys at hand; an erasure among them counts for those after it. */
-  const openAll = <E extends RecordedEvent>(events: readonly E[], keys: Map<string, Buffer | null>): E[] =>
-    events.map((event) => {
+  /**
+   * The sealed values `openAll` would open itself (their key at hand, not sealed by this process
+   * just now), by index in `events`; an erasure among the events counts for those after it.
+   */
+  const toOpen = (events: readonly RecordedEvent[], keys: ReadonlyMap<string, Buffer | null>): Map<number, SealedValue> => {
+    const erasedHere = new Set<string>();
+    const values = new Map<number, SealedValue>();
+    events.forEach((event, index) => {
+      if (event.type === 'PersonalDataErased') {
+        for (const keyId of (event.data as PersonalDataErased['data']).keyIds ?? []) erasedHere.add(keyId);
+        return;
+      }
+      const envelope = envelopeOf(event.data);
+      if (!envelope?.sealed || !envelope.fields || erasedHere.has(envelope.keyId) || justSealed.has(event.id)) return;
+      const key = keys.get(envelope.keyId);
+      if (key) values.set(index, { key, sealed: envelope.sealed, associatedData: associatedData(envelope.keyId, event.type) });
+    });
+    return values;
+  };
+
+  /**
+   * Opens the events in log order, with their keys at hand; an erasure among them counts for those
+   * after it. `opened`: plaintexts already opened on the opener thread, by index.
+   */
+  const openAll = <E extends RecordedEvent>(events: readonly E[], keys: Map<string, Buffer | null>, opened?: ReadonlyMap<number, Opened>): E[] =>
+    events.map((event, index) => {
       if (event.type === 'PersonalDataErased') {
         const erased = (event.data as PersonalDataErased['data']).keyIds ?? [];
         keyStore.forget(erased);
@@ -226,9 +269,12 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       if (!key) return { ...event, data: erasedView(data, envelope.fields) };
       const known = justSealed.get(event.id);
       if (known) return { ...event, data: (known.revealed ??= restorePersonal(data, known.personal)) };
-      const personal = JSON.parse(
-        open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8'),
-      ) as Record<string, unknown>;
+      const done = opened?.get(index);
+      if (done && 'error' in done) throw new Error(done.error);
+      const text = done
+        ? done.text
+        : open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8');
+      const personal = JSON.parse(text) as Record<string, unknown>;
       return { ...event, data: restorePersonal(data, personal) };
     });
 
@@ -236,7 +282,12 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     const keys = new Map<string, Buffer | null>();
     const wanted = keysNamedBy(events, keys);
     if (wanted.size > 0) for (const [keyId, key] of await keyStore.keys(wanted)) keys.set(keyId, key);
-    return openAll(events, keys);
+    if (events.length < OPEN_ON_THREAD_FROM) return openAll(events, keys);
+    const values = toOpen(events, keys);
+    if (values.size < OPEN_ON_THREAD_FROM) return openAll(events, keys);
+    const results = await opener.open([...values.values()]);
+    const opened = new Map([...values.keys()].map((index, at) => [index, results[at]!] as const));
+    return openAll(events, keys, opened);
   };
 
   /** As `reveal`, without an await when every key is at hand (a live subscription, nearly always). */
@@ -284,6 +335,9 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     },
     headPosition: () => inner.headPosition(),
     comparePositions: (a, b) => inner.comparePositions(a, b),
-    close: () => inner.close(),
+    async close() {
+      await opener.close();
+      await inner.close();
+    },
   };
 };

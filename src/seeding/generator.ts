@@ -119,6 +119,11 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
   // the follow-ups with the wall clock; every conversion here completes inline, so it rests.
   const completer = app.conversionCompleter();
   await completer?.stop();
+  // The lead scorer would score a simulated past with today's clock, racing the generator's
+  // writes: it rests too, and goes on after the generated history, which it leaves unscored
+  // (rescoreOpenLeads scores its open leads).
+  const scorer = app.leadScorer();
+  await scorer?.stop();
   try {
     // Each story with the streams its steps wrote to, so that they can be let go when it ends.
     const agenda = new Agenda<{ story: Story; streams: Set<string>; step: SeedStep }>();
@@ -152,6 +157,10 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
     await executor.finish();
   } finally {
     await completer?.start();
+    if (scorer) {
+      await scorer.skipTo(await app.store.headPosition());
+      await scorer.start();
+    }
   }
   return summary;
 };

@@ -5,7 +5,9 @@
  * from the stream's first `revision + 1` events by the read model's own fold, so it is exactly
  * what the read model showed (or would have shown) had no other write happened since:
  *
- * - a lead: `evolveLeadView`, the leads projection's fold, and the row's own mapping;
+ * - a lead: `evolveLeadView`, the leads projection's fold, and the row's own mapping, with the
+ *   automatic scores of its score stream recorded before that revision's event (the read model
+ *   takes them in log order);
  * - an opportunity: the opportunities projection applied to a private database, read with the
  *   live queries (quotes, activities and stage history included), as time travel does;
  * - a contact: `foldContactView` (beside the contacts projection); everything in it is the
@@ -24,6 +26,7 @@ import { accountStreamId } from '../domain/accounts/events';
 import { contactStreamId } from '../domain/contacts/events';
 import { leadStreamId } from '../domain/leads/lead';
 import { opportunityStreamId } from '../domain/opportunities/events';
+import { readAutomaticScores } from './rescoreLead';
 import type { AccountView } from '../../projections/accounts/accountView';
 import {
   foldAccountView,
@@ -36,7 +39,7 @@ import type { ContactView } from '../../projections/contacts/contactView';
 import { fromRow, toRow, type LeadView } from '../../projections/leads/leadView';
 import type { OpportunityView } from '../../projections/opportunities/opportunitiesProjection';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import { foldLeadView, foldOpportunitySnapshot, type OpportunitySnapshot } from './asOf';
+import { foldLeadView, foldOpportunitySnapshot, inLogOrder, type OpportunitySnapshot } from './asOf';
 
 /** Where the folds read: the log, and the read models (only for an account's opportunities). */
 export interface AtRevisionDependencies {
@@ -66,14 +69,37 @@ export const streamUpTo = async (store: EventStore, streamId: string, revision: 
   return events;
 };
 
-/** A prefix of a lead's stream as the leads read model gives it back (its row, mapped back). */
-export const leadViewOf = (events: readonly RecordedEvent[]): LeadView | undefined => {
-  const view = foldLeadView(events);
+/**
+ * A prefix of a lead's stream as the leads read model gives it back (its row, mapped back), with
+ * the lead's automatic scores (`automaticScores`, its score stream) recorded before the prefix's
+ * last event, each where the log put it.
+ */
+export const leadViewOf = (
+  store: Pick<EventStore, 'comparePositions'>,
+  events: readonly RecordedEvent[],
+  automaticScores: readonly RecordedEvent[],
+): LeadView | undefined => {
+  const end = events.at(-1)?.position;
+  const scores = end === undefined ? [] : automaticScores.filter((score) => store.comparePositions(score.position, end) < 0);
+  const view = foldLeadView(inLogOrder(store, events, scores));
   return view && fromRow(toRow(view));
 };
 
-export const leadAtRevision = async (store: EventStore, leadId: string, revision: number): Promise<LeadView | undefined> =>
-  leadViewOf(await streamUpTo(store, leadStreamId(leadId), revision));
+export const leadAtRevision = async (store: EventStore, leadId: string, revision: number): Promise<LeadView | undefined> => {
+  const [events, scores] = await Promise.all([streamUpTo(store, leadStreamId(leadId), revision), readAutomaticScores(store, leadId)]);
+  return leadViewOf(store, events, scores);
+};
+
+/**
+ * Whether the lead's row, read at `revision` of its stream, still shows the lead as it was right
+ * after that revision's event (at `position`): an automatic score recorded since changes the row
+ * without changing its revision.
+ */
+export const leadRowIsAt = (
+  store: Pick<EventStore, 'comparePositions'>,
+  row: LeadView,
+  at: { revision: number; position: GlobalPosition },
+): boolean => row.revision === at.revision && (row.scorePosition === null || store.comparePositions(row.scorePosition, at.position) <= 0);
 
 export const opportunityViewOf = async (
   opportunityId: string,

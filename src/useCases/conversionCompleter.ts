@@ -1,5 +1,6 @@
 /**
- * Appends the account, contact and opportunity events that a `LeadConverted` fact calls for.
+ * Appends the account, contact and opportunity events that a `LeadConverted` fact calls for, and
+ * the contact's `ContactEngaged` that a `LeadCaptured` opened for a contact calls for.
  * Every append is idempotent (ids derived from the fact, the stream checked first), so the API
  * completes a conversion inline and the background completer may redo it after a crash without
  * ever writing anything twice.
@@ -19,9 +20,11 @@ import { failpoint } from '../core/failpoints';
 import { deterministicId } from '../core/ids';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import { conversionFollowUps, followUpTimes, type FollowUp } from '../domain/leads/conversion';
-import type { LeadConverted } from '../domain/leads/lead';
+import { engagementFollowUp } from '../domain/leads/engagement';
+import type { LeadCaptured, LeadConverted } from '../domain/leads/lead';
 
 export type RecordedLeadConverted = RecordedEvent<'LeadConverted', LeadConverted['data']>;
+export type RecordedLeadCaptured = RecordedEvent<'LeadCaptured', LeadCaptured['data']>;
 
 const MAX_ATTEMPTS = 10;
 
@@ -34,11 +37,23 @@ export const completeConversion = async (
   let last = converted.position;
   failpoint('conversion:before-follow-ups');
   for (const [index, followUp] of conversionFollowUps(converted.data).entries()) {
-    const position = await appendOnce(store, converted, followUp, now);
+    const position = await appendFollowUpOnce(store, converted, followUp, now);
     if (store.comparePositions(position, last) > 0) last = position;
     if (index === 0) failpoint('conversion:after-first-follow-up');
   }
   return last;
+};
+
+/**
+ * Appends the contact's `ContactEngaged` that a lead opened for it calls for (nothing for a lead
+ * captured as a stranger); returns the position of the last event the engagement needs.
+ */
+export const completeEngagement = async (store: EventStore, captured: RecordedLeadCaptured, now: Date): Promise<GlobalPosition> => {
+  const followUp = engagementFollowUp(captured.data);
+  if (followUp === undefined) return captured.position;
+  failpoint('engagement:before-follow-up');
+  const position = await appendFollowUpOnce(store, captured, followUp, now, 'EngageContact');
+  return store.comparePositions(position, captured.position) > 0 ? position : captured.position;
 };
 
 const followUpEventId = (converted: Pick<RecordedLeadConverted, 'id'>, followUp: FollowUp, index: number): string =>
@@ -54,6 +69,8 @@ export const followUpEvents = (
   followUp: FollowUp,
   last: { metadata: Pick<EventMetadata, 'recordedAt' | 'occurredAt'> } | undefined,
   now: Date,
+  /** The command whose fact calls for the follow-up. */
+  commandType = 'ConvertLead',
 ): NewEvent[] => {
   const times = followUpTimes(converted.metadata, last?.metadata, now);
   return followUp.events.map((event, index) => ({
@@ -67,7 +84,7 @@ export const followUpEvents = (
       correlationId: converted.metadata.correlationId,
       causationId: converted.id,
       schemaVersion: SCHEMA_VERSION,
-      commandType: 'ConvertLead',
+      commandType,
     },
   }));
 };
@@ -79,11 +96,16 @@ export const refuseToReopen = (followUp: FollowUp, eventsOnStream: number): void
   }
 };
 
-const appendOnce = async (
+/**
+ * Appends a follow-up of a recorded fact (a conversion's, an engagement's) unless its events are
+ * on the stream already; returns the position of its last event either way.
+ */
+export const appendFollowUpOnce = async (
   store: EventStore,
-  converted: RecordedLeadConverted,
+  converted: Pick<RecordedEvent, 'id' | 'metadata'>,
   followUp: FollowUp,
   now: Date,
+  commandType = 'ConvertLead',
 ): Promise<GlobalPosition> => {
   const ids = followUp.events.map((_, index) => followUpEventId(converted, followUp, index));
   for (let attempt = 1; ; attempt++) {
@@ -92,7 +114,7 @@ const appendOnce = async (
     if (done.length > 0) return done.at(-1)!.position;
     refuseToReopen(followUp, existing.length);
     // Stamped after the stream as read here: a conflict re-reads it and stamps again.
-    const events = followUpEvents(converted, followUp, existing.at(-1), now);
+    const events = followUpEvents(converted, followUp, existing.at(-1), now, commandType);
     try {
       const result = await store.appendToStream(followUp.streamId, events, {
         expectedRevision: existing.length === 0 ? NO_STREAM : existing.length - 1,
@@ -107,7 +129,8 @@ const appendOnce = async (
 const CHECKPOINT_NAME = 'conversion-completer';
 
 /**
- * Follows the log and completes every conversion it sees, so that one interrupted by a crash
+ * Follows the log and completes every conversion it sees, and every engagement of a contact (a
+ * lead opened for it, whose `ContactEngaged` follows), so that one interrupted by a crash
  * between its steps is finished at the next start. Its checkpoint moves only past completed
  * conversions, and redoing one is harmless.
  */
@@ -131,8 +154,10 @@ export class ConversionCompleter {
     this.subscription = this.store.subscribeToAll({
       fromPosition: row?.position,
       onEvent: async (event) => {
-        if (event.type !== 'LeadConverted') return;
-        await completeConversion(this.store, event as RecordedLeadConverted, this.clock());
+        if (event.type === 'LeadConverted') await completeConversion(this.store, event as RecordedLeadConverted, this.clock());
+        else if (event.type === 'LeadCaptured' && (event.data as LeadCaptured['data']).contactId !== undefined) {
+          await completeEngagement(this.store, event as RecordedLeadCaptured, this.clock());
+        } else return;
         await this.db.run(
           `INSERT INTO process_checkpoints (name, position) VALUES (?, ?)
            ON CONFLICT (name) DO UPDATE SET position = excluded.position`,

@@ -28,6 +28,7 @@ import { getOpportunity } from '../../projections/opportunities/opportunitiesQue
 import {
   accountViewOf,
   contactViewOf,
+  leadRowIsAt,
   leadViewOf,
   opportunityAtRevision,
   streamUpTo,
@@ -35,6 +36,7 @@ import {
   type OpportunityAtRevision,
 } from './atRevision';
 import type { ConversionResult } from './convertLead';
+import { readAutomaticScores } from './rescoreLead';
 
 export interface ConvertedViews {
   lead: LeadView;
@@ -53,8 +55,9 @@ export const convertedViews = async (deps: AtRevisionDependencies, result: Conve
       .filter((followUp) => followUp.opensStream)
       .map((followUp) => [followUp.streamId, followUp.events.length - 1]),
   );
-  const [leadEvents, liveLead, liveAccount, liveContact, liveOpportunity] = await Promise.all([
+  const [leadEvents, leadScores, liveLead, liveAccount, liveContact, liveOpportunity] = await Promise.all([
     readStreamOrEmpty(store, leadStreamId(leadId)),
+    readAutomaticScores(store, leadId),
     getLead(readDb, leadId),
     getAccount(readDb, accountId),
     getContact(readDb, contactId),
@@ -63,7 +66,10 @@ export const convertedViews = async (deps: AtRevisionDependencies, result: Conve
   const decision = leadEvents.find((event) => event.type === 'LeadConverted');
   if (!decision) throw new Error(`Lead ${leadId} has no LeadConverted event`);
 
-  const lead = liveLead?.revision === decision.revision ? liveLead : leadViewOf(leadEvents.slice(0, decision.revision + 1));
+  const lead =
+    liveLead !== undefined && leadRowIsAt(store, liveLead, decision)
+      ? liveLead
+      : leadViewOf(store, leadEvents.slice(0, decision.revision + 1), leadScores);
 
   const [account, contact, opportunity] = await Promise.all([
     (async () => {

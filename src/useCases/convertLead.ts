@@ -20,6 +20,7 @@ import type { ContactState } from '../domain/contacts/contact';
 import type { ContactCommand } from '../domain/contacts/decide';
 import { type ContactEvent } from '../domain/contacts/events';
 import { planConversion, type ConversionRequest } from '../domain/leads/conversion';
+import { engagedConversionRequest } from '../domain/leads/engagement';
 import { requireConvertible, type ConvertLead, type LeadCommand } from '../domain/leads/decide';
 import { leadStreamId, type ExistingLead, type LeadConverted, type LeadEvent, type LeadState } from '../domain/leads/lead';
 import type { Pipeline } from '../domain/opportunities/pipeline';
@@ -53,14 +54,21 @@ export const convertLead = async (
   if (lead.status === 'NONE') throw new NotFoundError('Lead', request.leadId);
   options.authorize?.(lead);
 
+  if (lead.status !== 'CONVERTED') requireConvertible(lead);
+  // A lead opened for a contact converts onto it, and onto its account unless the request names one.
+  const planned = engagedConversionRequest(lead, request, await engagedContactAccount(app, lead));
   let existingContactAccountId: string | undefined;
   if (lead.status !== 'CONVERTED') {
-    requireConvertible(lead);
-    existingContactAccountId = await checkReferences(app, request);
-    if (!request.allowDuplicate) await refuseLikelyDuplicates(app, lead, request);
+    existingContactAccountId = await checkReferences(app, planned);
+    if (!planned.allowDuplicate) await refuseLikelyDuplicates(app, lead, planned);
   }
 
-  const command = conversionCommand(lead, request, context.actor, { pipeline: app.pipeline, existingContactAccountId });
+  const command = conversionCommand(lead, planned, context.actor, {
+    pipeline: app.pipeline,
+    existingContactAccountId,
+    // The client's request, as sent: a retry of it is recognised even if the contact moved since.
+    requestHash: digest(request),
+  });
   await handleCommand(app.store, app.leadDecider, streamId, command, context, {
     expectedRevision: options.expectedRevision,
     existingEntity: { type: 'Lead', id: request.leadId },
@@ -85,14 +93,18 @@ export const conversionCommand = (
   lead: ExistingLead,
   request: ConversionRequest,
   actor: string,
-  facts: { pipeline: Pipeline; existingContactAccountId?: string },
+  facts: { pipeline: Pipeline; existingContactAccountId?: string; requestHash?: string },
 ): ConvertLead =>
   planConversion(lead, request, {
     pipeline: facts.pipeline,
     ownerId: lead.ownerId ?? actor,
     existingContactAccountId: facts.existingContactAccountId,
-    requestHash: digest(request),
+    requestHash: facts.requestHash ?? digest(request),
   });
+
+/** The account the lead's own contact belongs to now, for a lead opened for a contact. */
+const engagedContactAccount = async (app: ConversionDependencies, lead: ExistingLead): Promise<string | undefined> =>
+  lead.contactId === undefined ? undefined : (await requireContact(app.store, app.contactDecider, lead.contactId)).accountId;
 
 /** Returns the current account of a reused contact. */
 const checkReferences = async (app: ConversionDependencies, request: ConversionRequest): Promise<string | undefined> => {

@@ -38,7 +38,8 @@ export const evolveContact = (state: ContactState, event: ContactEvent): Contact
     case 'ContactReactivated':
       return { ...state, status: 'ACTIVE' };
     case 'ContactLinkedToLead':
-      // Where the contact came from is history for the read model; no rule depends on it.
+    case 'ContactEngaged':
+      // The contact's lead cycles are history for the read model; no rule depends on them.
       return state;
   }
 };

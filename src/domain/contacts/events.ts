@@ -48,13 +48,25 @@ export type ContactLinkedToLead = {
   data: { contactId: string; leadId: string; cycle: number };
 };
 
+/**
+ * A later campaign re-engaged the contact: a new lead cycle was opened for them
+ * (`engageContact`, whose `LeadCaptured` on the lead's stream names this contact). Recorded on
+ * the contact's stream too, so that the person can be found from the contact (their every lead
+ * cycle, for an erasure or an access report) and the contact lists the cycle. No personal data.
+ */
+export type ContactEngaged = {
+  type: 'ContactEngaged';
+  data: { contactId: string; leadId: string; source: string; campaign?: string };
+};
+
 export type ContactEvent =
   | ContactCreated
   | ContactUpdated
   | ContactMovedToAccount
   | ContactDeactivated
   | ContactReactivated
-  | ContactLinkedToLead;
+  | ContactLinkedToLead
+  | ContactEngaged;
 
 export const CONTACT_STREAM_PREFIX = 'contact-';
 export const contactStreamId = (contactId: string): string => `${CONTACT_STREAM_PREFIX}${contactId}`;

@@ -8,8 +8,19 @@ import type { Money } from '../values';
 import { fromUnits } from '../opportunities/money';
 import type { ContactOutcome } from '../leads/lead';
 
-export const KPI_DIMENSIONS = ['SOURCE', 'CAMPAIGN', 'OWNER', 'MONTH'] as const;
+export const KPI_DIMENSIONS = ['SOURCE', 'CAMPAIGN', 'OWNER', 'MONTH', 'LIST', 'ORIGIN'] as const;
 export type KpiDimension = (typeof KPI_DIMENSIONS)[number];
+
+/**
+ * Where a lead cycle comes from: a new lead, or an existing contact brought back into the funnel
+ * (its `LeadCaptured` names the contact, `contactId`). A recycled cycle keeps its capture's origin:
+ * the recycle re-engages the same lead, not a contact.
+ */
+export const LEAD_ORIGINS = ['NEW', 'RE_ENGAGED'] as const;
+export type LeadOrigin = (typeof LEAD_ORIGINS)[number];
+
+export const originOfCapture = (captured: { contactId?: string }): LeadOrigin =>
+  captured.contactId === undefined ? 'NEW' : 'RE_ENGAGED';
 
 /** Half-open, [from, to), on business time (occurredAt), as UTC ISO-8601 instants. */
 export interface KpiPeriod {
@@ -24,6 +35,9 @@ export interface KpiGroupKey {
   ownerId: string | null;
   /** YYYY-MM, in UTC. */
   month: string | null;
+  /** A lead list the lead is in now; null for a lead in no list (and a fact without a lead). */
+  listId: string | null;
+  origin: LeadOrigin | null;
 }
 
 /** The attributes of one fact that groups can be cut by. */
@@ -31,6 +45,9 @@ export interface KpiAttribution {
   source: string | null;
   campaign: string | null;
   ownerId: string | null;
+  origin: LeadOrigin | null;
+  /** Only on the copy of a fact made for one of its lead's lists (a cut by LIST). */
+  listId?: string | null;
 }
 
 export const instant = (time: string | Date): string => new Date(time).toISOString();
@@ -51,10 +68,12 @@ export const groupKeyOf = (
   campaign: groupBy.includes('CAMPAIGN') ? attribution.campaign : null,
   ownerId: groupBy.includes('OWNER') ? attribution.ownerId : null,
   month: groupBy.includes('MONTH') ? month : null,
+  listId: groupBy.includes('LIST') ? (attribution.listId ?? null) : null,
+  origin: groupBy.includes('ORIGIN') ? attribution.origin : null,
 });
 
 export const groupKeyId = (key: KpiGroupKey): string =>
-  JSON.stringify([key.source, key.campaign, key.ownerId, key.month]);
+  JSON.stringify([key.source, key.campaign, key.ownerId, key.month, key.listId, key.origin]);
 
 const compareNullable = (a: string | null, b: string | null): number =>
   a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1;
@@ -64,7 +83,9 @@ export const compareGroupKeys = (a: KpiGroupKey, b: KpiGroupKey): number =>
   compareNullable(a.source, b.source) ||
   compareNullable(a.campaign, b.campaign) ||
   compareNullable(a.ownerId, b.ownerId) ||
-  compareNullable(a.month, b.month);
+  compareNullable(a.month, b.month) ||
+  compareNullable(a.listId, b.listId) ||
+  compareNullable(a.origin, b.origin);
 
 /**
  * "Contacted", in the lead funnel: the lead was reached in that cycle, that is a contact was

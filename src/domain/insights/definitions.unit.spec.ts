@@ -6,6 +6,8 @@ import {
   averageMoney,
   compareGroupKeys,
   durationMs,
+  groupKeyOf,
+  originOfCapture,
   inPeriod,
   monthOf,
   ratio,
@@ -52,7 +54,7 @@ describe('the KPI definitions', () => {
     // Three cycles: one reached, one only with NO_ANSWER, one never contacted.
     const cycles = [['NO_ANSWER', 'REACHED'], ['NO_ANSWER'], []] as const;
     const contacted = cycles.filter((outcomes) => outcomes.some(reachesLead)).length;
-    const key = { source: null, campaign: null, ownerId: null, month: null };
+    const key = { source: null, campaign: null, ownerId: null, month: null, listId: null, origin: null };
     const [funnel] = leadFunnelOf([{ key, captured: cycles.length, contacted, reachedMql: 0, reachedSql: 0, disqualified: 0, converted: 0 }]);
     expect(funnel).toMatchObject({ captured: 3, contacted: 1, contactRate: 1 / 3 });
     expect(leadFunnelOf([{ key, captured: 0, contacted: 0, reachedMql: 0, reachedSql: 0, disqualified: 0, converted: 0 }])[0]!.contactRate).toBeNull();
@@ -63,8 +65,22 @@ describe('the KPI definitions', () => {
     expect(ratio(1, 4)).toBe(0.25);
   });
 
+  it('tell a new lead from a re-engaged contact by the contact its capture names', () => {
+    expect(originOfCapture({})).toBe('NEW');
+    expect(originOfCapture({ contactId: 'contact-1' })).toBe('RE_ENGAGED');
+  });
+
+  it('key a fact by the list of its copy and its origin only when cut by them', () => {
+    const attribution = { source: 'WEB_FORM', campaign: null, ownerId: 'ana', origin: 'RE_ENGAGED' as const, listId: 'list-1' };
+    expect(groupKeyOf(['LIST', 'ORIGIN'], attribution, '2025-01')).toEqual({
+      source: null, campaign: null, ownerId: null, month: null, listId: 'list-1', origin: 'RE_ENGAGED',
+    });
+    expect(groupKeyOf(['LIST'], { ...attribution, listId: undefined }, '2025-01').listId).toBeNull();
+    expect(groupKeyOf(['SOURCE'], attribution, '2025-01')).toMatchObject({ source: 'WEB_FORM', listId: null, origin: null });
+  });
+
   it('order groups by key, an absent value first', () => {
-    const key = (source: string | null, month: string | null) => ({ source, campaign: null, ownerId: null, month });
+    const key = (source: string | null, month: string | null) => ({ source, campaign: null, ownerId: null, month, listId: null, origin: null });
     const keys = [key('WEB_FORM', '2025-02'), key(null, '2025-01'), key('WEB_FORM', null), key('REFERRAL', '2025-01')];
     expect(keys.sort(compareGroupKeys)).toEqual([
       key(null, '2025-01'),

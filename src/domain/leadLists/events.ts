@@ -66,6 +66,15 @@ export type LeadListEvent =
   | LeadListArchived
   | LeadListAssigned;
 
+export const LEAD_LIST_EVENT_TYPES: readonly LeadListEvent['type'][] = [
+  'LeadListCreated',
+  'LeadListRenamed',
+  'LeadsAddedToList',
+  'LeadsRemovedFromList',
+  'LeadListArchived',
+  'LeadListAssigned',
+];
+
 /** Not `lead-...`: a lead list's stream must not read as a lead's (`isLeadStream`). */
 export const LEAD_LIST_STREAM_PREFIX = 'leadlist-';
 export const leadListStreamId = (listId: string): string => `${LEAD_LIST_STREAM_PREFIX}${listId}`;

@@ -35,6 +35,24 @@ export type CaptureLead = {
     ownerId?: string;
   };
 };
+/**
+ * A new lead cycle for an existing contact (`engageContact`): the person and company are copies
+ * of the contact's and its account's (see `engagement.ts`, which builds this command from them).
+ */
+export type EngageContact = {
+  type: 'EngageContact';
+  data: {
+    leadId: string;
+    contactId: string;
+    accountId?: string;
+    source: LeadSource;
+    campaign?: string;
+    person: LeadPerson;
+    company?: LeadCompany;
+    interest?: LeadInterest;
+    ownerId?: string;
+  };
+};
 export type LogLeadContact = {
   type: 'LogLeadContact';
   data: { leadId: string; channel: ContactChannel; outcome: ContactOutcome; notes?: string };
@@ -60,6 +78,7 @@ export type ConvertLead = { type: 'ConvertLead'; data: Omit<LeadConverted['data'
 
 export type LeadCommand =
   | CaptureLead
+  | EngageContact
   | LogLeadContact
   | LogQuoteRequest
   | UpdateLeadDetails
@@ -77,6 +96,7 @@ export const createLeadDecider = (config: {
 }): Decider<LeadState, LeadCommand, LeadEvent> => {
   const decide = (command: LeadCommand, state: LeadState): LeadEvent[] => {
     if (command.type === 'CaptureLead') return capture(command, state);
+    if (command.type === 'EngageContact') return engage(command, state);
     if (state.status === 'NONE') throw new NotFoundError('Lead', command.data.leadId);
     if (state.status === 'CONVERTED') {
       if (command.type === 'ConvertLead' && state.conversion?.requestHash === command.data.requestHash) {
@@ -114,6 +134,17 @@ const capture = ({ data }: CaptureLead, state: LeadState): LeadEvent[] => {
     throw new ValidationError([
       { field: 'person.lastName', message: "a lead needs at least a person's last name or a company name" },
     ]);
+  }
+  return [{ type: 'LeadCaptured', data: withoutUndefined(data) }];
+};
+
+const engage = ({ data }: EngageContact, state: LeadState): LeadEvent[] => {
+  if (state.status !== 'NONE') {
+    throw new InvalidTransitionError(state.status, `Lead ${data.leadId} has already been captured`);
+  }
+  // A contact always has a last name, unless its person was erased: then there is nobody to engage.
+  if (!data.person.lastName?.trim()) {
+    throw new ValidationError([{ field: 'contactId', message: 'the contact names no person to engage' }]);
   }
   return [{ type: 'LeadCaptured', data: withoutUndefined(data) }];
 };

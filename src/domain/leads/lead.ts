@@ -81,6 +81,15 @@ export type LeadCaptured = {
     company?: LeadCompany;
     interest?: LeadInterest;
     ownerId?: string;
+    /**
+     * Set when the lead cycle was opened for an existing contact (`engageContact`): a later
+     * campaign re-engaged a known person. The person compartment is then a copy of the contact's,
+     * sealed under the contact's key (one person, one key), and converting the lead attaches it
+     * to that contact. Absent for a lead captured as a stranger.
+     */
+    contactId?: string;
+    /** The contact's account when it was engaged, whose data the company compartment copies. */
+    accountId?: string;
   };
 };
 
@@ -230,6 +239,9 @@ export type LeadState =
       score?: { value: number; rulesVersion: string };
       disqualificationReason?: string;
       conversion?: LeadConverted['data'];
+      /** The contact this lead was opened for (`LeadCaptured.contactId`), and its account then. */
+      contactId?: string;
+      accountId?: string;
     };
 
 export type ExistingLead = Exclude<LeadState, { status: 'NONE' }>;
@@ -240,7 +252,7 @@ export const contactKey = (channel: ContactChannel, outcome: ContactOutcome): st
 
 export const evolveLead = (state: LeadState, event: LeadEvent): LeadState => {
   if (event.type === 'LeadCaptured') {
-    const { leadId, source, campaign, person, company, interest, ownerId } = event.data;
+    const { leadId, source, campaign, person, company, interest, ownerId, contactId, accountId } = event.data;
     return {
       status: 'NEW',
       leadId,
@@ -255,6 +267,8 @@ export const evolveLead = (state: LeadState, event: LeadEvent): LeadState => {
       contactAttempts: 0,
       contactsBy: {},
       quoteRequests: 0,
+      ...(contactId === undefined ? {} : { contactId }),
+      ...(accountId === undefined ? {} : { accountId }),
     };
   }
   if (state.status === 'NONE') return state;

@@ -9,7 +9,9 @@ import type { AccountState } from '../../domain/accounts/account';
 import type { AccountCommand } from '../../domain/accounts/decide';
 import type { AccountEvent } from '../../domain/accounts/events';
 import { accountStreamId } from '../../domain/accounts/events';
+import { accountAsOf, accountContactsAsOf, accountOpportunitiesAsOf, isTimeTravel, TIME_TRAVEL_DESCRIPTION } from '../../useCases/asOf';
 import { accountAtRevision } from '../../useCases/atRevision';
+import { DateTimeScalar } from '../shared/scalars';
 import { connection, pageSize } from '../shared/common';
 import { ownedByCaller, requireOwnOwnerId } from '../shared/ownership';
 import type { GraphQLContext } from '../shared/context';
@@ -17,6 +19,7 @@ import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/r
 import {
   Account,
   AccountConnection,
+  type AccountFields,
   AccountFilter,
   OpenAccountInput,
   OpenAccountPayload,
@@ -24,7 +27,7 @@ import {
   UpdateAccountInput,
   UpdateAccountPayload,
 } from '../types/accounts';
-import { Contact, toContact } from '../types/contacts';
+import { Contact, toContact, type ContactFields } from '../types/contacts';
 import { Opportunity, type OpportunityFields } from '../types/opportunities';
 import { toOpportunity } from './opportunities';
 
@@ -66,8 +69,23 @@ export class AccountResolver {
     });
   }
 
-  @Query(() => Account, { nullable: true })
-  async account(@Arg('id', () => ID) id: string, @Ctx() context: GraphQLContext): Promise<Account | undefined> {
+  @Query(() => Account, {
+    nullable: true,
+    description:
+      `One account. ${TIME_TRAVEL_DESCRIPTION} In the past, its status (a win standing then), owner, contacts and ` +
+      'opportunities are those of that time',
+  })
+  async account(
+    @Arg('id', () => ID) id: string,
+    @Ctx() context: GraphQLContext,
+    @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date,
+    @Arg('knownAt', () => DateTimeScalar, { nullable: true }) knownAt?: Date,
+  ): Promise<AccountFields | undefined> {
+    const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
+    if (isTimeTravel(window)) {
+      const then = await accountAsOf(context.app, id, window);
+      return then && { ...toAccount(then), window };
+    }
     const view = await getAccount(context.app.readDb, id);
     return view && toAccount(view);
   }
@@ -87,13 +105,21 @@ export class AccountResolver {
     return connection(page, toAccount);
   }
 
-  @FieldResolver(() => [Contact], { description: 'Active and inactive, alphabetical' })
-  async contacts(@Root() account: Account, @Ctx() context: GraphQLContext): Promise<Contact[]> {
+  @FieldResolver(() => [Contact], { description: 'Active and inactive, alphabetical; for an account as of a past time, its contacts then' })
+  async contacts(@Root() account: AccountFields, @Ctx() context: GraphQLContext): Promise<ContactFields[]> {
+    const { window } = account;
+    if (window) return (await accountContactsAsOf(context.app, account.id, window)).map((view) => ({ ...toContact(view), window }));
     return (await contactsOfAccount(context.app.readDb, account.id)).map(toContact);
   }
 
-  @FieldResolver(() => [Opportunity], { description: 'Open and closed, newest first' })
-  async opportunities(@Root() account: Account, @Ctx() context: GraphQLContext): Promise<OpportunityFields[]> {
+  @FieldResolver(() => [Opportunity], {
+    description: 'Open and closed, newest first; for an account as of a past time, its opportunities as they were then',
+  })
+  async opportunities(@Root() account: AccountFields, @Ctx() context: GraphQLContext): Promise<OpportunityFields[]> {
+    if (account.window) {
+      const snapshots = await accountOpportunitiesAsOf(context.app, account.id, account.window);
+      return snapshots.map((snapshot) => ({ ...toOpportunity(snapshot.view, context), snapshot }));
+    }
     return (await opportunitiesOfAccount(context.app.readDb, account.id)).map((view) => toOpportunity(view, context));
   }
 }

@@ -8,16 +8,20 @@ import type { ContactState } from '../../domain/contacts/contact';
 import type { ContactCommand } from '../../domain/contacts/decide';
 import type { ContactEvent } from '../../domain/contacts/events';
 import { contactStreamId } from '../../domain/contacts/events';
+import { accountAsOf, contactAsOf, isTimeTravel, TIME_TRAVEL_DESCRIPTION } from '../../useCases/asOf';
 import { contactAtRevision } from '../../useCases/atRevision';
+import { DateTimeScalar } from '../shared/scalars';
 import { requireAccount } from '../../useCases/referenceChecks';
 import { connection, pageSize } from '../shared/common';
 import { requireOwnOwnerId } from '../shared/ownership';
 import type { GraphQLContext } from '../shared/context';
 import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/runCommand';
-import { Account, toAccount } from '../types/accounts';
+import { Account, toAccount, type AccountFields } from '../types/accounts';
+import { Lead } from '../types/leads';
 import {
   Contact,
   ContactConnection,
+  type ContactFields,
   ContactFilter,
   ContactLeadCycle,
   CreateContactInput,
@@ -99,8 +103,21 @@ export class ContactResolver {
     return mutate(context, CONTACT, contactId, plain, { type: 'ReactivateContact', data: { contactId } });
   }
 
-  @Query(() => Contact, { nullable: true })
-  async contact(@Arg('id', () => ID) id: string, @Ctx() context: GraphQLContext): Promise<Contact | undefined> {
+  @Query(() => Contact, {
+    nullable: true,
+    description: `One contact. ${TIME_TRAVEL_DESCRIPTION} In the past, its account is the one it belonged to then, as it was then`,
+  })
+  async contact(
+    @Arg('id', () => ID) id: string,
+    @Ctx() context: GraphQLContext,
+    @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date,
+    @Arg('knownAt', () => DateTimeScalar, { nullable: true }) knownAt?: Date,
+  ): Promise<ContactFields | undefined> {
+    const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
+    if (isTimeTravel(window)) {
+      const then = await contactAsOf(context.app.store, id, window);
+      return then && { ...toContact(then), window };
+    }
     const view = await getContact(context.app.readDb, id);
     return view && toContact(view);
   }
@@ -120,14 +137,40 @@ export class ContactResolver {
     return connection(page, toContact);
   }
 
-  @FieldResolver(() => Account, { nullable: true })
-  async account(@Root() contact: Contact, @Ctx() context: GraphQLContext): Promise<Account | undefined> {
-    const view = contact.accountId ? await getAccount(context.app.readDb, contact.accountId) : undefined;
+  @FieldResolver(() => Account, { nullable: true, description: 'For a contact as of a past time, its account as it was then' })
+  async account(@Root() contact: ContactFields, @Ctx() context: GraphQLContext): Promise<AccountFields | undefined> {
+    if (!contact.accountId) return undefined;
+    const { window } = contact;
+    if (window) {
+      const then = await accountAsOf(context.app, contact.accountId, window);
+      return then && { ...toAccount(then), window };
+    }
+    const view = await getAccount(context.app.readDb, contact.accountId);
     return view && toAccount(view);
   }
 
-  @FieldResolver(() => [ContactLeadCycle], { description: 'The lead cycles this contact came from, oldest first' })
+  @FieldResolver(() => [ContactLeadCycle], {
+    description:
+      'Every lead cycle of this contact, oldest first: those it came from or joined by conversion, and those opened for it (engageContact)',
+  })
   async leadCycles(@Root() contact: Contact, @Ctx() context: GraphQLContext): Promise<ContactLeadCycle[]> {
     return (await contactLeadCycles(context.app.readDb, contact.id)).map(toContactLeadCycle);
+  }
+}
+
+/** Lets a lead point to its contact, as the contact points to its lead cycles. */
+@Authorized()
+@Resolver(() => Lead)
+export class LeadContactResolver {
+  @FieldResolver(() => Contact, {
+    nullable: true,
+    description:
+      'The contact this lead is: the one it was opened for (engageContact), else the one its conversion made or joined; ' +
+      'null for a lead captured as a stranger and not converted',
+  })
+  async contact(@Root() lead: Lead, @Ctx() context: GraphQLContext): Promise<Contact | undefined> {
+    const contactId = lead.contactId ?? lead.conversion?.contactId;
+    const view = contactId === undefined ? undefined : await getContact(context.app.readDb, contactId);
+    return view && toContact(view);
   }
 }

@@ -1,12 +1,18 @@
 /**
  * The insights' GraphQL adapter: `kpis` reads the KPI fact tables (each KPI resolved only when
- * asked for), `retrospective` replays the event log and computes the same KPIs in memory.
+ * asked for), as known now or at `knownAt`; `retrospective` replays the event log and computes the
+ * same KPIs in memory; `kpiRestatements` lists the facts recorded since a time that moved a
+ * period's figures; a group's `list` is read from the lead lists read model, once per list and
+ * request.
  */
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import * as kpiQueries from '../../../projections/kpis/kpiQueries';
+import { getLeadList } from '../../../projections/leadLists/leadListsProjection';
+import type { LeadListView } from '../../../projections/leadLists/leadListView';
 import { ValidationError } from '../../core/errors';
 import { instant } from '../../domain/insights/definitions';
 import type * as kpis from '../../domain/insights/kpis';
+import { kpiRestatements } from '../../useCases/kpiRestatements';
 import { replayFacts } from '../../useCases/replayFacts';
 import { kpisFromFacts } from '../../useCases/replayKpis';
 import type { GraphQLContext } from '../shared/context';
@@ -14,20 +20,25 @@ import {
   DisqualificationReasonKpi,
   KPI_FIELDS,
   KpiArgs,
+  KpiGroup,
+  KpiKnownAtArgs,
+  KpiList,
   KpiReport,
+  KpiRestatementArgs,
+  KpiRestatements,
   LeadFunnelKpi,
   LossReasonKpi,
   PipelineValueKpi,
+  RESTATED_KPI_NAMES,
   Retrospective,
-  RetrospectiveArgs,
   SalesOutcomeKpi,
   StageTimeKpi,
 } from '../types/insights';
-import { present } from './insightsPresenter';
+import { groupOf, present } from './insightsPresenter';
 
 /** What the `kpis` query hands its field resolvers. */
-interface KpiRoot extends Pick<KpiReport, 'from' | 'to' | 'groupBy' | 'currency'> {
-  request: kpis.KpiRequest;
+interface KpiRoot extends Pick<KpiReport, 'from' | 'to' | 'groupBy' | 'currency' | 'knownAt'> {
+  request: kpiQueries.KpiQuery;
 }
 
 const requestOf = (args: KpiArgs, context: GraphQLContext): kpis.KpiRequest => {
@@ -53,11 +64,12 @@ const headerOf = (request: kpis.KpiRequest) => ({
 @Resolver(() => KpiReport)
 export class KpiResolver {
   @Query(() => KpiReport, {
-    description: 'KPIs over a period [from, to) of business time, cut by source, campaign, owner and month',
+    description: 'KPIs over a period [from, to) of business time, cut by source, campaign, owner, month, lead list and origin',
   })
-  kpis(@Args(() => KpiArgs) args: KpiArgs, @Ctx() context: GraphQLContext): KpiRoot {
-    const request = requestOf(args, context);
-    return { ...headerOf(request), request };
+  kpis(@Args(() => KpiKnownAtArgs) args: KpiKnownAtArgs, @Ctx() context: GraphQLContext): KpiRoot {
+    const knownAt = args.knownAt ? instant(args.knownAt) : undefined;
+    const request = { ...requestOf(args, context), knownAt };
+    return { ...headerOf(request), knownAt: args.knownAt, request };
   }
 
   @FieldResolver(() => [LeadFunnelKpi], { description: KPI_FIELDS.leadFunnel })
@@ -102,12 +114,12 @@ export class RetrospectiveResolver {
       'event log, optionally as known at knownAt',
   })
   async retrospective(
-    @Args(() => RetrospectiveArgs) args: RetrospectiveArgs,
+    @Args(() => KpiKnownAtArgs) args: KpiKnownAtArgs,
     @Ctx() context: GraphQLContext,
   ): Promise<Retrospective> {
     const request = requestOf(args, context);
     const knownAt = args.knownAt ? instant(args.knownAt) : undefined;
-    const facts = await replayFacts(context.app.store, { knownAt });
+    const facts = await replayFacts(context.app.store, { knownAt, withLists: request.groupBy.includes('LIST') });
     const report = kpisFromFacts(facts, request, context.app.pipeline);
     const view = present(context);
     return {
@@ -121,5 +133,64 @@ export class RetrospectiveResolver {
       timeInStage: view.timeInStage(report.timeInStage),
       pipelineValue: view.pipelineValue(report.pipelineValue),
     };
+  }
+}
+
+@Authorized()
+@Resolver(() => KpiRestatements)
+export class KpiRestatementResolver {
+  @Query(() => KpiRestatements, {
+    description:
+      'For a period [from, to) of business time, every fact recorded after since that moved its KPIs (back-dated ' +
+      'closes, reopens, conversions, disqualifications...): each figure before and after, the event and who recorded it',
+  })
+  async kpiRestatements(
+    @Args(() => KpiRestatementArgs) args: KpiRestatementArgs,
+    @Ctx() context: GraphQLContext,
+  ): Promise<KpiRestatements> {
+    const request = { ...requestOf(args, context), since: instant(args.since) };
+    const { readDb, store, pipeline } = context.app;
+    const restatements = await kpiRestatements({ readDb, store, pipeline }, request);
+    return {
+      ...headerOf(request),
+      since: new Date(request.since),
+      restatements: restatements.map(({ event, changes }) => ({
+        eventId: event.id,
+        eventType: event.type,
+        streamId: event.streamId,
+        revision: event.revision,
+        occurredAt: new Date(event.occurredAt),
+        recordedAt: new Date(event.recordedAt),
+        actor: event.actor,
+        changes: changes.map((change) => ({
+          kpi: RESTATED_KPI_NAMES[change.kpi],
+          group: groupOf(change.group),
+          figure: change.figure,
+          item: change.item ?? undefined,
+          before: change.before ?? undefined,
+          after: change.after ?? undefined,
+        })),
+      })),
+    };
+  }
+}
+
+/** The lists a request's groups name, each read once however many groups and sections name it. */
+const listsRead = new WeakMap<GraphQLContext, Map<string, Promise<LeadListView | undefined>>>();
+
+@Authorized()
+@Resolver(() => KpiGroup)
+export class KpiGroupResolver {
+  @FieldResolver(() => KpiList, {
+    nullable: true,
+    description: 'Grouped by LIST: the list, as it is now (its name may have changed since the facts); null for no list',
+  })
+  async list(@Root() group: KpiGroup, @Ctx() context: GraphQLContext): Promise<KpiList | undefined> {
+    if (group.listId === undefined) return undefined;
+    const read = listsRead.get(context) ?? new Map<string, Promise<LeadListView | undefined>>();
+    listsRead.set(context, read);
+    if (!read.has(group.listId)) read.set(group.listId, getLeadList(context.app.readDb, group.listId));
+    const view = await read.get(group.listId)!;
+    return view && { id: view.id, name: view.name, kind: view.kind, archived: view.status === 'ARCHIVED' };
   }
 }

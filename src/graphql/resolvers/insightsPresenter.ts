@@ -17,11 +17,13 @@ import type { PipelineReport } from '../types/opportunities';
 
 const orUndefined = <T>(value: T | null): T | undefined => value ?? undefined;
 
-const groupOf = (key: KpiGroupKey): KpiGroup => ({
+export const groupOf = (key: KpiGroupKey): KpiGroup => ({
   source: orUndefined(key.source) as LeadSource | undefined,
   campaign: orUndefined(key.campaign),
   ownerId: orUndefined(key.ownerId),
   month: orUndefined(key.month),
+  listId: orUndefined(key.listId),
+  origin: orUndefined(key.origin),
 });
 
 const sliceOf = ({ count, share, amount, amountShare, amountByCurrency }: kpis.AmountShare) => ({

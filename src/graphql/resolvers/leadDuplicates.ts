@@ -14,6 +14,8 @@ export class LeadDuplicatesResolver {
       'A lead is captured all the same; this is for a person to decide',
   })
   async possibleDuplicates(@Root() lead: Lead, @Ctx() context: GraphQLContext): Promise<DuplicateCandidate[]> {
-    return findPossibleDuplicates(context.app.readDb, { person: lead.person ?? null, company: lead.company ?? null }, lead.id);
+    // A lead opened for a contact, or converted into one, is that contact: it never suspects itself.
+    const ownContact = lead.contactId ?? lead.conversion?.contactId;
+    return findPossibleDuplicates(context.app.readDb, { person: lead.person ?? null, company: lead.company ?? null }, lead.id, ownContact);
   }
 }

@@ -7,12 +7,13 @@ import type { LeadCommand } from '../../domain/leads/decide';
 import type { LeadEvent, LeadState } from '../../domain/leads/lead';
 import { leadStreamId } from '../../domain/leads/lead';
 import { isTimeTravel, leadAsOf, TIME_TRAVEL_DESCRIPTION } from '../../useCases/asOf';
-import { leadAtRevision } from '../../useCases/atRevision';
+import { leadAtRevision, leadRowIsAt } from '../../useCases/atRevision';
 import { connection, pageSize } from '../shared/common';
 import { LEAD_UNBOUND, ownedByCaller, requireOwnOwnerId } from '../shared/ownership';
 import { requireRoles, SQL_QUALIFIERS } from '../shared/roles';
 import type { GraphQLContext } from '../shared/context';
-import { mutate, newEntityIds, type EntityKind } from '../shared/runCommand';
+import { commandContextFor, mutate, newEntityIds, type EntityKind } from '../shared/runCommand';
+import { engageContact } from '../../useCases/engageContact';
 import { DateTimeScalar } from '../shared/scalars';
 import {
   AssignLeadInput,
@@ -21,6 +22,8 @@ import {
   CaptureLeadPayload,
   DisqualifyLeadInput,
   DisqualifyLeadPayload,
+  EngageContactInput,
+  EngageContactPayload,
   Lead,
   LeadConnection,
   LeadFilter,
@@ -48,6 +51,7 @@ const LEAD: EntityKind<LeadState, LeadCommand, LeadEvent, LeadView, { lead: Lead
   streamId: leadStreamId,
   read: getLead,
   readAt: (app, id, at) => leadAtRevision(app.store, id, at.revision),
+  isAt: (app, view, at) => leadRowIsAt(app.store, view, at),
   payload: (view, context) => ({ lead: toLead(view, context) }),
   authorize: (context) => ownedByCaller(context, 'lead', LEAD_UNBOUND),
 };
@@ -62,6 +66,29 @@ export class LeadResolver {
     const { idempotencyKey: _key, occurredAt: _occurredAt, ...data } = plain;
     requireOwnOwnerId(context, data.ownerId, 'lead');
     return mutate(context, LEAD, leadId, plain, { type: 'CaptureLead', data: { ...data, leadId } }, { isNew: true, commandId });
+  }
+
+  @Mutation(() => EngageContactPayload, {
+    description:
+      "Opens a new lead cycle for an existing contact, active or not: the person is the contact's, the company " +
+      "its account's. Converting the lead attaches it to that contact and account. NOT_FOUND for an unknown " +
+      'contact; PERSONAL_DATA_ERASED when the contact\'s personal data was erased',
+  })
+  async engageContact(@Arg('input', () => EngageContactInput) input: EngageContactInput, @Ctx() context: GraphQLContext) {
+    const { commandId, id: leadId } = newEntityIds(context, 'EngageContact', input.idempotencyKey, 'lead');
+    const plain = plainInput(input);
+    const { idempotencyKey: _key, occurredAt: _occurredAt, ...request } = plain;
+    requireOwnOwnerId(context, request.ownerId, 'lead');
+    const { app } = context;
+    const result = await engageContact(app, { ...request, leadId }, commandContextFor(context, 'EngageContact', plain, commandId), {
+      freshStream: !plain.idempotencyKey,
+    });
+    await app.readModels.waitForPosition(result.position, undefined, { readModels: ['leads', 'contacts'] });
+    // The lead as the engagement left it, even if others wrote since (or this is a replay).
+    const live = await getLead(app.readDb, leadId);
+    const view = live?.revision === result.revision ? live : await leadAtRevision(app.store, leadId, result.revision);
+    if (!view) throw new Error(`Lead ${leadId} is missing from the read model after its engagement`);
+    return { lead: toLead(view, context) };
   }
 
   @Mutation(() => LogLeadContactPayload)
@@ -204,6 +231,7 @@ export const toLead = (view: LeadView, context: GraphQLContext): Lead => {
     conversion: view.conversion
       ? { ...view.conversion, convertedAt: new Date(view.conversion.convertedAt) }
       : undefined,
+    contactId: view.contactId ?? undefined,
     capturedAt: new Date(view.capturedAt),
     capturedBy: view.capturedBy,
     updatedAt: new Date(view.updatedAt),

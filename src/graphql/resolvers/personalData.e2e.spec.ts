@@ -6,6 +6,7 @@
  * `privacy_officer` and `admin` may do either.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scoresSettled } from '../../../test/support/scoring';
 import { startTestServer, type GraphQLResponse, type TestServer } from '../../../test/support/testServer';
 
 let api: TestServer;
@@ -57,7 +58,11 @@ const PIPELINE = `{ pipeline { currency count amount { amount currency } weighte
   byCurrency { currency count amount { amount } }
   stages { stage label order probability count amount { amount } weightedAmount { amount } } } }`;
 
-const eventCount = async (): Promise<number> => (await ok(EVENT_COUNT)).auditTrail.totalCount;
+/** Once the automatic scores are in: the lead scorer writes in the background after each change of a lead. */
+const eventCount = async (): Promise<number> => {
+  await scoresSettled(api.server.app);
+  return (await ok(EVENT_COUNT)).auditTrail.totalCount;
+};
 const historyOf = async (streamId: string): Promise<any[]> => (await ok(HISTORY, { id: streamId })).history;
 
 /** The person whose data is erased in the story below: a lead converted into a contact and an opportunity. */

@@ -1,12 +1,15 @@
 /**
- * Scoring over HTTP: rules from CRM_SCORING_FILE, scores recorded on the lead, re-scoring when
- * the rules change (a restart with a new file), and past scores recomputed from their version.
+ * Scoring over HTTP: rules from CRM_SCORING_FILE, scores recorded on the lead on demand
+ * (scoreLead), re-scoring when the rules change (a restart with a new file, then a background
+ * job), and past scores recomputed from their version. The automatic scores between these have a
+ * suite of their own (freshScores.e2e.spec.ts); here the lead scorer rests until it is shown.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aSchemaName, dropSchemas } from '../../../test/support/postgres';
+import { scoresSettled } from '../../../test/support/scoring';
 import { startTestServer, type TestServer } from '../../../test/support/testServer';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-scoring-e2e-'));
@@ -60,9 +63,22 @@ const reach = (leadId: string) =>
     input: { leadId, channel: 'CALL', outcome: 'REACHED' },
   });
 const SCORE = `mutation($input: ScoreLeadInput!) { scoreLead(input: $input) { lead { ${LEAD_FIELDS} } } }`;
-const RESCORE = 'mutation { rescoreOpenLeads { rulesVersion examined rescored unchanged skipped } }';
+const RESCORE = 'mutation { rescoreOpenLeads { job { id } } }';
+const JOB = 'query($id: ID!) { scoringJob(id: $id) { status rulesVersion examined rescored unchanged skipped } }';
+/** Starts a re-scoring job and follows it until it is done. */
+const rescoreOpenLeads = async () => {
+  const { job } = await ok(RESCORE, {});
+  for (const deadline = Date.now() + 30_000; ; ) {
+    const state = await ok(JOB, { id: job.id });
+    if (state.status !== 'RUNNING' || Date.now() > deadline) {
+      await scoresSettled(api.server.app);
+      return state;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
 const REPRODUCE = `query($leadId: ID!, $at: DateTime) { reproduceScore(leadId: $leadId, at: $at) {
-  rulesVersion scoredAt recordedScore reproducedScore matches reproducedBreakdown { ruleId points count } } }`;
+  rulesVersion scoredAt recordedScore reproducedScore matches automatic basedOnRevision reproducedBreakdown { ruleId points count } } }`;
 const HISTORY = 'query($id: ID!) { history(streamId: $id) { type data recordedAt } }';
 const historyOf = async (streamId: string) => (await ok(HISTORY, { id: streamId })) as Array<Record<string, any>>;
 
@@ -72,6 +88,8 @@ describe('lead scoring', () => {
   let closed: string;
 
   beforeAll(async () => {
+    // scoreLead alone first: the lead scorer would score these leads as soon as they change.
+    await api.server.app.leadScorer()!.stop();
     hot = await capture({ source: 'REFERRAL', person: { lastName: 'Mas', jobTitle: 'CEO & founder' } });
     await reach(hot);
     await reach(hot);
@@ -120,11 +138,21 @@ describe('lead scoring', () => {
     expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_TRANSITION', state: 'DISQUALIFIED' });
   });
 
-  it('re-scores every open lead in one command, once per rules version', async () => {
-    expect(await ok(RESCORE, {})).toEqual({ rulesVersion: 'v1', examined: 2, rescored: 1, unchanged: 1, skipped: 0 });
-    expect(await ok(RESCORE, {})).toEqual({ rulesVersion: 'v1', examined: 2, rescored: 0, unchanged: 2, skipped: 0 });
+  it('re-scores every open lead in a background job, once per rules version', async () => {
+    expect(await rescoreOpenLeads()).toEqual({ status: 'SUCCEEDED', rulesVersion: 'v1', examined: 2, rescored: 1, unchanged: 1, skipped: 0 });
+    expect(await rescoreOpenLeads()).toEqual({ status: 'SUCCEEDED', rulesVersion: 'v1', examined: 2, rescored: 0, unchanged: 2, skipped: 0 });
     const coldLead = await ok(`query($id: ID!) { lead(id: $id) { ${LEAD_FIELDS} } }`, { id: cold });
-    expect(coldLead).toMatchObject({ score: 0, scoredWithRulesVersion: 'v1', scoreBreakdown: [] });
+    // On the lead's score stream, not its own: its revision stays.
+    expect(coldLead).toMatchObject({ revision: 0, score: 0, scoredWithRulesVersion: 'v1', scoreBreakdown: [] });
+    expect((await historyOf(`leadscore-${cold}`)).map((event) => event.type)).toEqual(['LeadRescored']);
+  });
+
+  it('the lead scorer, started again, finds every fact scored: the latest scores already are its own', async () => {
+    const app = api.server.app;
+    const before = (await ok('{ auditTrail(first: 0) { totalCount } }', {})).totalCount;
+    await app.leadScorer()!.start();
+    await scoresSettled(app);
+    expect((await ok('{ auditTrail(first: 0) { totalCount } }', {})).totalCount).toBe(before);
   });
 
   it('filters and sorts leads by score', async () => {
@@ -150,16 +178,19 @@ describe('lead scoring', () => {
     await api.stop();
     api = await serverWith(V2, 'v2.json');
 
-    expect(await ok(RESCORE, {})).toEqual({ rulesVersion: 'v2', examined: 2, rescored: 2, unchanged: 0, skipped: 0 });
+    expect(await rescoreOpenLeads()).toEqual({ status: 'SUCCEEDED', rulesVersion: 'v2', examined: 2, rescored: 2, unchanged: 0, skipped: 0 });
     const hotLead = await ok(`query($id: ID!) { lead(id: $id) { ${LEAD_FIELDS} } }`, { id: hot });
     expect(hotLead).toMatchObject({ score: 50 + 15 + 20 + 25, scoredWithRulesVersion: 'v2' });
     expect((await historyOf('scoring-rules')).map((event) => event.data.version)).toEqual(['v1', 'v2']);
 
+    // The job's score, automatic, computed from the lead's last revision.
     expect(await ok(REPRODUCE, { leadId: hot })).toMatchObject({
       rulesVersion: 'v2',
       recordedScore: 110,
       reproducedScore: 110,
       matches: true,
+      automatic: true,
+      basedOnRevision: 4,
     });
     expect(await ok(REPRODUCE, { leadId: hot, at: v1Score.recordedAt })).toEqual({
       rulesVersion: 'v1',
@@ -167,6 +198,8 @@ describe('lead scoring', () => {
       recordedScore: 80,
       reproducedScore: 80,
       matches: true,
+      automatic: false,
+      basedOnRevision: 3,
       reproducedBreakdown: [
         { ruleId: 'referral', points: 20, count: null },
         { ruleId: 'boss', points: 15, count: null },

@@ -1,20 +1,22 @@
-/** Lead scoring over GraphQL: score one lead, re-score every open one, reproduce a past score. */
+/**
+ * Lead scoring over GraphQL: score one lead, start a re-scoring of every open one (a background
+ * job) and follow it, reproduce a past score, show the rules. Scores between these requests are
+ * given by the lead scorer (`src/useCases/leadScorer.ts`), which follows the log.
+ */
 import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
-import { workableLeadIds } from '../../../projections/leads/leadsQueries';
 import { getLead } from '../../../projections/leads/leadView';
-import { handleCommand, type CommandContext } from '../../core/commandHandler';
-import { InvalidTransitionError } from '../../core/errors';
-import type { EventStore, GlobalPosition } from '../../core/eventStore';
-import { deterministicId, digest } from '../../core/ids';
+import { readStreamOrEmpty } from '../../core/commandHandler';
+import { deterministicId, digest, newId } from '../../core/ids';
 import { leadStreamId } from '../../domain/leads/lead';
 import { leadScoringDecider, type ScoreLead } from '../../domain/scoring/decide';
-import { publishedRulesDecider, SCORING_RULES_STREAM } from '../../domain/scoring/publishedRules';
+import type { LeadRescored } from '../../domain/scoring/rescore';
 import { rulesHash, type ScoringRules } from '../../domain/scoring/rules';
-import { leadAtRevision } from '../../useCases/atRevision';
+import { leadAtRevision, leadRowIsAt } from '../../useCases/atRevision';
 import { reproduceScore } from '../../useCases/reproduceScore';
-import { publishedRules } from '../../useCases/scoringRulesStore';
+import { latestScoreEvent, readAutomaticScores } from '../../useCases/rescoreLead';
+import { publishedRules, publishRulesOnFirstUse } from '../../useCases/scoringRulesStore';
 import type { GraphQLContext } from '../shared/context';
-import { commandContextFor, runCommand } from '../shared/runCommand';
+import { commandContextFor, requireActor, runCommand } from '../shared/runCommand';
 import { DateTimeScalar } from '../shared/scalars';
 import {
   RescoreOpenLeadsInput,
@@ -22,13 +24,11 @@ import {
   ScoreLeadInput,
   ScoreLeadPayload,
   ScoreReproduction,
+  ScoringJob,
   ScoringRulesVersion,
+  toScoringJob,
 } from '../types/scoring';
 import { toLead } from './leads';
-
-/** Leads re-scored between two waits for the read models, so they never fall far behind. */
-const RESCORE_BATCH = 500;
-const RESCORE_READ_MODEL_TIMEOUT_MS = 60_000;
 
 @Authorized()
 @Resolver()
@@ -38,7 +38,7 @@ export class ScoringResolver {
     const rules = context.app.scoringRules;
     await publishOnFirstUse(context, rules);
     const { leadId } = input;
-    const command: ScoreLead = { type: 'ScoreLead', data: { leadId, rules } };
+    const command: ScoreLead = { type: 'ScoreLead', data: { leadId, rules, latestAutomaticScore: await latestAutomaticScore(context, leadId) } };
     const sent = { leadId, expectedRevision: input.expectedRevision ?? undefined, idempotencyKey: input.idempotencyKey ?? undefined };
     const result = await runCommand(context, {
       decider: leadScoringDecider,
@@ -50,16 +50,20 @@ export class ScoringResolver {
     });
     // The lead as this scoring left it, even if another write landed since (see mutate()).
     const current = await getLead(context.app.readDb, leadId);
+    const at = result.position === undefined ? undefined : { revision: result.revision, position: result.position };
     const view =
-      current?.revision === result.revision ? current : await leadAtRevision(context.app.store, leadId, result.revision);
+      current !== undefined && (at === undefined ? current.revision === result.revision : leadRowIsAt(context.app.store, current, at))
+        ? current
+        : await leadAtRevision(context.app.store, leadId, result.revision);
     if (!view) throw new Error(`Lead ${leadId} is missing from the read model after scoring`);
     return { lead: toLead(view, context) };
   }
 
   @Mutation(() => RescoreOpenLeadsPayload, {
     description:
-      'Scores every open lead (not converted, not disqualified) with the current rules; a lead already ' +
-      'scored alike by this rules version gets nothing new, so running it again is harmless',
+      'Starts re-scoring every open lead (not converted, not disqualified) with the current rules, in the background, ' +
+      'and answers at once with the job (follow it with scoringJob). A lead whose latest score already is this ' +
+      'version’s gets nothing new, so running it again is harmless; while a job for this version runs, it is the answer',
   })
   async rescoreOpenLeads(
     @Ctx() context: GraphQLContext,
@@ -67,31 +71,31 @@ export class ScoringResolver {
   ): Promise<RescoreOpenLeadsPayload> {
     const rules = context.app.scoringRules;
     await publishOnFirstUse(context, rules);
-    const parent = commandContextFor(context, 'RescoreOpenLeads', { idempotencyKey: input?.idempotencyKey ?? undefined });
-    const result = { rulesVersion: rules.version, examined: 0, rescored: 0, unchanged: 0, skipped: 0 };
-    let last: GlobalPosition | undefined;
-    for (let after: string | undefined; ; ) {
-      const ids = await workableLeadIds(context.app.readDb, { after, first: RESCORE_BATCH });
-      if (ids.length === 0) break;
-      for (const leadId of ids) {
-        result.examined++;
-        const outcome = await scoreOne(context, parent, rules, leadId);
-        result[outcome.kind]++;
-        if (outcome.position !== undefined && (last === undefined || context.app.store.comparePositions(outcome.position, last) > 0)) {
-          last = outcome.position;
-        }
-      }
-      if (last !== undefined) await context.app.readModels.waitForPosition(last, RESCORE_READ_MODEL_TIMEOUT_MS);
-      after = ids.at(-1);
-    }
-    return result;
+    const key = input?.idempotencyKey ?? undefined;
+    const actor = requireActor(context);
+    const job = await context.app.scoringJobs.start({
+      // The same key (of the same user) names the same job: asking again answers it.
+      id: key === undefined ? newId() : deterministicId(actor, 'RescoreOpenLeads', key),
+      rules,
+      startedBy: actor,
+      correlationId: context.correlationId,
+      now: context.requestTime,
+    });
+    const { examined, rescored, unchanged, skipped } = job;
+    return { job: toScoringJob(job), rulesVersion: job.rulesVersion, examined, rescored, unchanged, skipped };
+  }
+
+  @Query(() => ScoringJob, { nullable: true, description: 'A re-scoring job, with its progress; null when there is none with this id' })
+  async scoringJob(@Arg('id', () => ID) id: string, @Ctx() context: GraphQLContext): Promise<ScoringJob | undefined> {
+    const job = await context.app.scoringJobs.get(id);
+    return job && toScoringJob(job);
   }
 
   @Query(() => ScoreReproduction, {
     nullable: true,
     description:
-      "Recomputes the lead's last score recorded at or before `at` (the latest without it) from the rules " +
-      'version named on it and the events before it. Null when there is no such score',
+      "Recomputes the lead's last score recorded at or before `at` (the latest without it), its own or an automatic one, " +
+      'from the rules version named on it and the lead\'s events it was computed from. Null when there is no such score',
   })
   async reproduceScore(
     @Arg('leadId', () => ID) leadId: string,
@@ -125,52 +129,17 @@ export class ScoringResolver {
   }
 }
 
-/** The rules this process has seen published, per store: each store's stream is read once. */
-const knownPublished = new WeakMap<EventStore, WeakSet<ScoringRules>>();
+const publishOnFirstUse = (context: GraphQLContext, rules: ScoringRules): Promise<void> =>
+  publishRulesOnFirstUse(context.app.store, rules, commandContextFor(context, 'PublishScoringRules', {}));
 
-const publishOnFirstUse = async (context: GraphQLContext, rules: ScoringRules): Promise<void> => {
-  const known = knownPublished.get(context.app.store) ?? new WeakSet<ScoringRules>();
-  if (known.has(rules)) return;
-  await handleCommand(
-    context.app.store,
-    publishedRulesDecider,
-    SCORING_RULES_STREAM,
-    { type: 'PublishScoringRules', data: { rules } },
-    commandContextFor(context, 'PublishScoringRules', {}),
-  );
-  knownPublished.set(context.app.store, known.add(rules));
-};
-
-type ScoreOutcome = { kind: 'rescored' | 'unchanged' | 'skipped'; position?: GlobalPosition };
-
-const scoreOne = async (
-  context: GraphQLContext,
-  parent: CommandContext,
-  rules: ScoringRules,
-  leadId: string,
-): Promise<ScoreOutcome> => {
-  try {
-    const result = await handleCommand(
-      context.app.store,
-      leadScoringDecider,
-      leadStreamId(leadId),
-      { type: 'ScoreLead', data: { leadId, rules } },
-      // Derived from the request's command id, so a retried request with the same key writes nothing
-      // twice; the id is already bound to this lead's stream, so no key record is needed per lead.
-      {
-        ...parent,
-        commandId: deterministicId(parent.commandId, leadId),
-        commandType: 'ScoreLead',
-        idempotencyKey: undefined,
-        inputHash: undefined,
-      },
-      { existingEntity: { type: 'Lead', id: leadId } },
-    );
-    const recorded = result.newEvents.length > 0;
-    return { kind: recorded ? 'rescored' : 'unchanged', position: recorded ? result.position : undefined };
-  } catch (error) {
-    // Converted or disqualified since the list was read: no longer open, not scored.
-    if (error instanceof InvalidTransitionError) return { kind: 'skipped' };
-    throw error;
-  }
+/** The lead's automatic score, when it is its latest (recorded after the lead's own last one). */
+const latestAutomaticScore = async (context: GraphQLContext, leadId: string) => {
+  const [events, automatic] = await Promise.all([
+    readStreamOrEmpty(context.app.store, leadStreamId(leadId)),
+    readAutomaticScores(context.app.store, leadId),
+  ]);
+  const latest = latestScoreEvent(context.app.store, events, automatic);
+  if (latest?.type !== 'LeadRescored') return undefined;
+  const { score, rulesVersion } = latest.data as LeadRescored['data'];
+  return { value: score, rulesVersion };
 };

@@ -11,6 +11,7 @@ import { ValidationError } from '../../core/errors';
 import type { RecordedEvent } from '../../core/eventStore';
 import { plainInput } from '../../core/json';
 import { leadStreamId } from '../../domain/leads/lead';
+import { leadScoreStreamId } from '../../domain/scoring/rescore';
 import { opportunityStreamId } from '../../domain/opportunities/events';
 import { toRecordedEventType } from '../shared/common';
 import type { GraphQLContext, LiveConnection } from '../shared/context';
@@ -53,9 +54,12 @@ const started = async <T>(context: GraphQLContext, iterable: AsyncIterable<T>): 
   return iterable;
 };
 
+/** A lead's events, and its automatic scores (its score stream), which change what a lead query reads. */
 const leadIdOf = (event: RecordedEvent): string | undefined => {
   const leadId = (event.data as { leadId?: unknown }).leadId;
-  return typeof leadId === 'string' && event.streamId === leadStreamId(leadId) ? leadId : undefined;
+  return typeof leadId === 'string' && (event.streamId === leadStreamId(leadId) || event.streamId === leadScoreStreamId(leadId))
+    ? leadId
+    : undefined;
 };
 
 const opportunityIdOf = (event: RecordedEvent): string | undefined => {

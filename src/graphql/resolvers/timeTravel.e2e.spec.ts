@@ -235,3 +235,95 @@ describe('time travel on two axes, with a close back-dated into the past', () =>
     expect(await pipeline({ asOf: daysAgo(9) })).toEqual({ count: 0, amount: '0.00', weighted: '0.00', stages: {} });
   });
 });
+
+describe('accounts and contacts on both axes', () => {
+  const ACCOUNT = `query($id: ID!, $asOf: DateTime, $knownAt: DateTime) { account(id: $id, asOf: $asOf, knownAt: $knownAt) {
+    id revision status ownerId name contacts { id accountId } opportunities { id status } } }`;
+  const CONTACT_AS_OF = `query($id: ID!, $asOf: DateTime, $knownAt: DateTime) { contact(id: $id, asOf: $asOf, knownAt: $knownAt) {
+    id revision accountId updatedAt account { id status ownerId contacts { id } } } }`;
+  const CONVERT_ALL = `mutation($input: ConvertLeadInput!) { convertLead(input: $input) { account { id } contact { id } opportunity { id } } }`;
+  let ids: { account: string; contact: string; opportunity: string; other: string };
+  let knownBeforeWin: string;
+  let knownBeforeMove: string;
+
+  const account = async (window: { asOf?: string; knownAt?: string }, id = ids.account) => {
+    const response = await api.gql(ACCOUNT, { id, ...window });
+    expect(response.errors).toBeUndefined();
+    return response.data!.account;
+  };
+  const contact = async (window: { asOf?: string; knownAt?: string }) => {
+    const response = await api.gql(CONTACT_AS_OF, { id: ids.contact, ...window });
+    expect(response.errors).toBeUndefined();
+    return response.data!.contact;
+  };
+
+  /**
+   * Converted 18 days ago (recorded now), won 10 days ago (recorded after `knownBeforeWin`), then,
+   * today, handed to ben and its contact moved to another account (after `knownBeforeMove`).
+   */
+  beforeAll(async () => {
+    const leadId = await backDatedSqlLead(20, 'alice');
+    const converted = await ok(CONVERT_ALL, { leadId, occurredAt: daysAgo(18) });
+    ids = { account: converted.account.id, contact: converted.contact.id, opportunity: converted.opportunity.id, other: '' };
+    await pause(5);
+    knownBeforeWin = new Date().toISOString();
+    await pause(5);
+    await ok(CLOSE, { opportunityId: ids.opportunity, outcome: 'WON', amount: { amount: '900.00', currency: 'EUR' }, occurredAt: daysAgo(10) });
+    await pause(5);
+    knownBeforeMove = new Date().toISOString();
+    await pause(5);
+    await ok(`mutation($input: UpdateAccountInput!) { updateAccount(input: $input) { account { id } } }`, { accountId: ids.account, ownerId: 'ben' });
+    ids.other = (await ok(`mutation($input: OpenAccountInput!) { openAccount(input: $input) { account { id } } }`, { kind: 'COMPANY', name: 'Elsewhere SL' }))
+      .account.id;
+    await ok(`mutation($input: MoveContactInput!) { moveContact(input: $input) { contact { id } } }`, { contactId: ids.contact, accountId: ids.other });
+  });
+
+  it('account(asOf): the back-dated win counts once it had occurred, as known now; the later owner and move do not', async () => {
+    expect(await account({ asOf: daysAgo(15) })).toMatchObject({
+      revision: 0,
+      status: 'PROSPECT',
+      ownerId: 'alice',
+      contacts: [{ id: ids.contact, accountId: ids.account }],
+      opportunities: [{ id: ids.opportunity, status: 'OPEN' }],
+    });
+    expect(await account({ asOf: daysAgo(5) })).toMatchObject({
+      status: 'CUSTOMER',
+      ownerId: 'alice',
+      contacts: [{ id: ids.contact }],
+      opportunities: [{ id: ids.opportunity, status: 'WON' }],
+    });
+    expect(await account({ asOf: daysAgo(19) })).toBeNull();
+  });
+
+  it('account(knownAt): as we knew it then, the win was not known yet, though it had occurred', async () => {
+    expect(await account({ knownAt: knownBeforeWin })).toMatchObject({
+      status: 'PROSPECT',
+      ownerId: 'alice',
+      contacts: [{ id: ids.contact }],
+      opportunities: [{ id: ids.opportunity, status: 'OPEN' }],
+    });
+    expect(await account({ knownAt: knownBeforeMove })).toMatchObject({ status: 'CUSTOMER', ownerId: 'alice', contacts: [{ id: ids.contact }] });
+    expect(await account({ asOf: daysAgo(5), knownAt: knownBeforeWin })).toMatchObject({ status: 'PROSPECT' });
+    expect(await account({ knownAt: daysAgo(1) })).toBeNull();
+    // Now: ben owns it, and the contact has left for another account.
+    expect(await account({})).toMatchObject({ status: 'CUSTOMER', ownerId: 'ben', contacts: [], opportunities: [{ status: 'WON' }] });
+    expect((await account({ asOf: new Date().toISOString() })).contacts).toEqual([]);
+    expect((await account({}, ids.other)).contacts).toEqual([{ id: ids.contact, accountId: ids.other }]);
+    expect((await account({ knownAt: knownBeforeMove }, ids.other))).toBeNull();
+  });
+
+  it('contact(asOf, knownAt): its account then, answered in the same window', async () => {
+    expect(await contact({ asOf: daysAgo(5) })).toMatchObject({
+      accountId: ids.account,
+      account: { id: ids.account, status: 'CUSTOMER', ownerId: 'alice', contacts: [{ id: ids.contact }] },
+    });
+    expect(await contact({ knownAt: knownBeforeWin })).toMatchObject({
+      revision: 0,
+      accountId: ids.account,
+      updatedAt: daysAgo(18),
+      account: { id: ids.account, status: 'PROSPECT' },
+    });
+    expect(await contact({ asOf: daysAgo(19) })).toBeNull();
+    expect(await contact({})).toMatchObject({ accountId: ids.other, account: { id: ids.other, status: 'PROSPECT', contacts: [{ id: ids.contact }] } });
+  });
+});

@@ -18,6 +18,7 @@ export const MAX_QUERY_COST = 20_000;
 const FIELD_COST: Readonly<Record<string, number>> = {
   retrospective: 8_000, // folds the whole event log in memory
   kpis: 1_000, // aggregates every fact table
+  kpiRestatements: 2_000, // reads every version of a period's facts, and an event per restatement
   conversionTrace: 200, // reads four streams
   history: 100, // reads a whole stream
   personalData: 200, // reads every stream of a person, their opportunities' and their erasures'

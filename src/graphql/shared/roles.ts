@@ -39,6 +39,7 @@ export const SQL_QUALIFIERS: readonly Role[] = SALES_WORK;
 export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   // Leads: marketing generates and nurtures them; sales works its own (ownership.ts).
   captureLead: LEAD_WORK,
+  engageContact: LEAD_WORK, // a new lead cycle for a known contact: whoever may capture leads
   updateLeadDetails: LEAD_WORK,
   logLeadContact: LEAD_WORK,
   logQuoteRequest: LEAD_WORK,
@@ -48,6 +49,8 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   scoreLead: LEAD_WORK,
   assignLead: SALES_WORK, // sales: an unowned lead to itself
   rescoreOpenLeads: MANAGERS,
+  // A re-scoring job: followed by those who may start one (whoever of them started it).
+  scoringJob: MANAGERS,
   // Lead lists: marketing segments leads and hands them over; reassigning owned leads is a
   // manager's (assignLeadList with onlyUnassigned: false, checked in the resolver).
   createLeadList: LIST_WORK,
@@ -91,6 +94,9 @@ export const OPERATION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   pipeline: [...SALES_READERS, 'auditor'],
   kpis: ['marketing', ...SALES_READERS], // marketing: the lead sections only (KpiReport fields)
   retrospective: ['analyst', 'admin'],
+  // How reported figures moved since: the retrospective's readers, and the auditors the issue names as
+  // the ones who ask when a closed month moves (they read facts and traces, not the KPIs themselves).
+  kpiRestatements: AUDIT,
   reproduceScore: ['sales_manager', ...AUDIT],
   history: AUDIT,
   auditTrail: AUDIT,

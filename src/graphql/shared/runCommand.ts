@@ -130,6 +130,11 @@ export interface EntityKind<
    * folded from the stream by the read model's own code (`src/useCases/atRevision.ts`).
    */
   readAt(app: Application, id: string, at: { revision: number; position: GlobalPosition }): Promise<View | undefined>;
+  /**
+   * Whether a row `read` gave is the entity as it was right after `at`: by default when it is at
+   * that revision. A lead's row also changes without a revision of its own (an automatic score).
+   */
+  isAt?(app: Application, view: View, at: { revision: number; position: GlobalPosition }): boolean;
   payload(view: View, context: GraphQLContext): Payload;
   /** The read models the payload reads (projection names), so a stopped other one does not fail it. */
   readModels: readonly string[];
@@ -175,7 +180,10 @@ export const mutate = async <
     freshStream: options.isNew === true && !input.idempotencyKey && input.expectedRevision == null,
   });
   const live = await kind.read(context.app.readDb, id);
-  if (live !== undefined && live.revision === result.revision) return kind.payload(live, context);
+  if (live !== undefined && live.revision === result.revision) {
+    const at = result.position === undefined ? undefined : { revision: result.revision, position: result.position };
+    if (at === undefined || kind.isAt === undefined || kind.isAt(context.app, live, at)) return kind.payload(live, context);
+  }
   const view =
     result.position === undefined
       ? undefined

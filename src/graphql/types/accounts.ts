@@ -7,6 +7,7 @@ import { ACCOUNT_STATUSES, type AccountStatus } from '../../domain/accounts/acco
 import { ACCOUNT_KINDS, type AccountKind } from '../../domain/accounts/events';
 import { type Connection, connectionOf, enumOf, MutationInput, payloadOf, SHORT } from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
+import type { TimeWindow } from '../../useCases/asOf';
 import { Address, AddressInput } from './leads';
 
 export const AccountKindEnum = enumOf(ACCOUNT_KINDS);
@@ -115,6 +116,12 @@ export class Account {
   @Field(() => String) createdBy!: string;
   @Field(() => DateTimeScalar) updatedAt!: Date;
 }
+
+/**
+ * An account as a resolver hands it on: answered as of a past time (`account(asOf, knownAt)`), it
+ * carries that window, so its contacts and opportunities are answered in the same window.
+ */
+export type AccountFields = Account & { window?: TimeWindow };
 
 export const AccountConnection = connectionOf('Account', Account);
 export type AccountConnection = Connection<Account>;

@@ -13,6 +13,7 @@ import { Opportunity } from './opportunities';
 /** Each entity's streams are named `<category>-<id>`. */
 export const AUDIT_ENTITY_CATEGORIES = {
   LEAD: 'lead',
+  LEAD_SCORE: 'leadscore',
   ACCOUNT: 'account',
   CONTACT: 'contact',
   OPPORTUNITY: 'opportunity',
@@ -24,7 +25,9 @@ export const AuditEntityEnum = Object.fromEntries(Object.keys(AUDIT_ENTITY_CATEG
 };
 registerEnumType(AuditEntityEnum, {
   name: 'AuditEntity',
-  description: 'The kind of entity whose streams to list: LEAD is every stream named lead-<id>, and so on',
+  description:
+    'The kind of entity whose streams to list: LEAD is every stream named lead-<id>, and so on; LEAD_SCORE the ' +
+    'leads\' automatic scores (leadscore-<lead id>)',
 });
 
 @InputType({ description: 'A time range: from inclusive, to exclusive; either end may be left open' })

@@ -16,6 +16,7 @@ import {
   SHORT,
 } from '../shared/common';
 import { DateTimeScalar } from '../shared/scalars';
+import type { TimeWindow } from '../../useCases/asOf';
 import { Address, AddressInput, LeadStatusEnum, PERSON_ADDRESS_DESCRIPTION } from './leads';
 
 
@@ -113,10 +114,14 @@ export class ContactFilter {
 // Outputs
 // ---------------------------------------------------------------------------------------------
 
-@ObjectType({ description: 'A lead cycle that ended in this contact' })
+@ObjectType({ description: 'A lead cycle of this contact: one it came from or joined by conversion, or one opened for it' })
 export class ContactLeadCycle {
   @Field(() => ID) leadId!: string;
   @Field(() => Int) cycle!: number;
+  @Field(() => Boolean, {
+    description: 'True when the cycle was opened for this contact (engageContact: a later campaign re-engaged them)',
+  })
+  engaged!: boolean;
   @Field(() => LeadStatusEnum, {
     nullable: true,
     description: "The lead's status in that cycle: its outcome once closed (CONVERTED or DISQUALIFIED)",
@@ -147,6 +152,9 @@ export class Contact {
   @Field(() => Boolean, { description: PERSONAL_DATA_ERASED_DESCRIPTION })
   personalDataErased!: boolean;
 }
+
+/** A contact as a resolver hands it on: answered as of a past time, it carries that window to its account. */
+export type ContactFields = Contact & { window?: TimeWindow };
 
 export const ContactConnection = connectionOf('Contact', Contact);
 export type ContactConnection = Connection<Contact>;
@@ -182,6 +190,7 @@ export const toContact = (view: ContactView): Contact => ({
 export const toContactLeadCycle = (view: ContactLeadCycleView): ContactLeadCycle => ({
   leadId: view.leadId,
   cycle: view.cycle,
+  engaged: view.engaged,
   status: view.status ?? undefined,
   linkedAt: new Date(view.linkedAt),
 });

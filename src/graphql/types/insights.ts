@@ -2,11 +2,14 @@
 import { ArrayUnique, IsIn, IsOptional, Matches } from 'class-validator';
 import 'reflect-metadata';
 import { ArgsType, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { KPI_DIMENSIONS, type KpiDimension } from '../../domain/insights/definitions';
+import { KPI_DIMENSIONS, LEAD_ORIGINS, type KpiDimension, type LeadOrigin } from '../../domain/insights/definitions';
+import type { LeadListKind } from '../../domain/leadLists/events';
+import type { RestatedKpi } from '../../useCases/kpiRestatements';
 import type { LeadSource } from '../../domain/leads/lead';
 import { enumOf, Money, Reason } from '../shared/common';
 import { SALES_FIGURES } from '../shared/roles';
 import { DateTimeScalar } from '../shared/scalars';
+import { LeadListKindEnum } from './leadLists';
 import { LeadSourceEnum } from './leads';
 import { PipelineReport } from './opportunities';
 
@@ -21,6 +24,28 @@ registerEnumType(KpiDimensionEnum, {
       description: "The owner: a lead cycle's latest owner during the cycle, an opportunity's current owner",
     },
     MONTH: { description: "The calendar month (UTC, YYYY-MM) of the fact's own time, stated by each KPI" },
+    LIST: {
+      description:
+        'The lead lists the lead (for an opportunity: the lead converted into it) is in now: a static list\'s members, ' +
+        "the leads a dynamic list's filter matches now; archived lists too. A fact counts once in each of its lead's " +
+        'lists, so the groups can add up to more than the total; a lead in no list (and an opportunity not from a lead) ' +
+        'is under a null list. Now even with knownAt: the lists are a lens on the facts, not facts themselves',
+    },
+    ORIGIN: {
+      description:
+        'NEW: a lead cycle of a new lead; RE_ENGAGED: of an existing contact brought back (engageContact). A recycled ' +
+        "cycle keeps its capture's origin; an opportunity has its lead cycle's (null when not from a lead)",
+    },
+  },
+});
+
+export const LeadOriginEnum = enumOf(LEAD_ORIGINS);
+registerEnumType(LeadOriginEnum, {
+  name: 'LeadOrigin',
+  description: 'Where a lead cycle comes from',
+  valuesConfig: {
+    NEW: { description: 'A new lead: a person who was not a contact' },
+    RE_ENGAGED: { description: 'An existing contact engaged again, in a lead cycle of its own' },
   },
 });
 
@@ -47,13 +72,32 @@ export class KpiArgs {
   currency?: string;
 }
 
+/** The arguments of `kpis` and `retrospective`: a period, and the time the figures were known at. */
 @ArgsType()
-export class RetrospectiveArgs extends KpiArgs {
+export class KpiKnownAtArgs extends KpiArgs {
   @Field(() => DateTimeScalar, {
     nullable: true,
-    description: 'Only the events recorded by then count: the figures as we knew them at that time. Now when absent.',
+    description:
+      'Only the events recorded by then count: the figures as we knew them at that time. Now when absent. ' +
+      'A cut by LIST still uses the lists as they are now',
   })
   knownAt?: Date;
+}
+
+@ArgsType()
+export class KpiRestatementArgs extends KpiArgs {
+  @Field(() => DateTimeScalar, {
+    description: 'The facts recorded after this time are looked at: when the figures were reported, say',
+  })
+  since!: Date;
+}
+
+@ObjectType({ description: 'A lead list a KPI group is about, as it is now' })
+export class KpiList {
+  @Field(() => ID) id!: string;
+  @Field(() => String) name!: string;
+  @Field(() => LeadListKindEnum) kind!: LeadListKind;
+  @Field(() => Boolean) archived!: boolean;
 }
 
 @ObjectType({ description: 'Which group a KPI row is about; a dimension not grouped by is null' })
@@ -64,6 +108,12 @@ export class KpiGroup {
   @Field(() => String, { nullable: true }) campaign?: string;
   @Field(() => ID, { nullable: true }) ownerId?: string;
   @Field(() => String, { nullable: true, description: 'YYYY-MM, UTC' }) month?: string;
+
+  @Field(() => ID, { nullable: true, description: 'Grouped by LIST: the list; null for the facts whose lead is in no list' })
+  listId?: string;
+
+  @Field(() => LeadOriginEnum, { nullable: true, description: 'Grouped by ORIGIN; null too for an opportunity not from a lead' })
+  origin?: LeadOrigin;
 }
 
 @ObjectType({
@@ -229,10 +279,13 @@ abstract class KpiFigures {
 
 @ObjectType({
   description:
-    'KPIs over a period, served by read models (no scan of the event log). Each list has one row per group that ' +
-    'has facts, groups in key order.',
+    'KPIs over a period, served by read models (no scan of the event log), as known now or at knownAt. Each list ' +
+    'has one row per group that has facts, groups in key order.',
 })
-export class KpiReport extends KpiFigures {}
+export class KpiReport extends KpiFigures {
+  @Field(() => DateTimeScalar, { nullable: true, description: 'As asked: the figures as known then; null for now' })
+  knownAt?: Date;
+}
 
 @ObjectType({
   description:
@@ -242,4 +295,80 @@ export class KpiReport extends KpiFigures {}
 export class Retrospective extends KpiFigures {
   @Field(() => DateTimeScalar, { nullable: true }) knownAt?: Date;
   @Field(() => Int, { description: 'Lead and opportunity events folded' }) eventsReplayed!: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restatements
+// ---------------------------------------------------------------------------------------------
+
+/** The KPIs whose figures a restatement compares, by the name of their field in `kpis`. */
+export const RESTATED_KPI_NAMES = {
+  leadFunnel: 'LEAD_FUNNEL',
+  disqualificationReasons: 'DISQUALIFICATION_REASONS',
+  lossReasons: 'LOSS_REASONS',
+  salesOutcomes: 'SALES_OUTCOMES',
+} as const satisfies Record<RestatedKpi, string>;
+export type RestatedKpiName = (typeof RESTATED_KPI_NAMES)[RestatedKpi];
+
+export const RestatedKpiEnum = enumOf(Object.values(RESTATED_KPI_NAMES));
+registerEnumType(RestatedKpiEnum, {
+  name: 'RestatedKpi',
+  description: 'A KPI whose figures kpiRestatements compares: the kpis field of the same name (leadFunnel...)',
+});
+
+@ObjectType({ description: 'One figure of a KPI row that a fact moved' })
+export class KpiFigureChange {
+  @Field(() => RestatedKpiEnum) kpi!: RestatedKpiName;
+  @Field(() => KpiGroup) group!: KpiGroup;
+
+  @Field(() => String, {
+    description:
+      "The figure's field in the KPI's row (won, winRate, wonAmount...); in a breakdown, the list and the field: " +
+      'reasons.count, reasons.amount, competitors.count, stages.amount, amountByCurrency',
+  })
+  figure!: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'In a breakdown, which item: a reason or stage code, a competitor (null: none named), a currency; null otherwise',
+  })
+  item?: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'The figure before, as text: a count, a ratio, a decimal amount in the report currency (or the currency of ' +
+      'amountByCurrency); null when the row or the figure had none',
+  })
+  before?: string;
+
+  @Field(() => String, { nullable: true, description: 'The figure after, likewise' }) after?: string;
+}
+
+@ObjectType({ description: 'A fact recorded after since that moved the figures of the period, and how' })
+export class KpiRestatement {
+  @Field(() => ID) eventId!: string;
+  @Field(() => String) eventType!: string;
+  @Field(() => ID) streamId!: string;
+  @Field(() => Int) revision!: number;
+  @Field(() => DateTimeScalar, { description: 'When it happened in the business' }) occurredAt!: Date;
+  @Field(() => DateTimeScalar, { description: 'When it was recorded: after since' }) recordedAt!: Date;
+  @Field(() => ID, { description: 'Who recorded it' }) actor!: string;
+  @Field(() => [KpiFigureChange], { description: 'Every figure it moved, KPI by KPI and group by group' })
+  changes!: KpiFigureChange[];
+}
+
+@ObjectType({
+  description:
+    "What moved a period's KPIs after since: the facts recorded since then that changed the figures of " +
+    'leadFunnel, disqualificationReasons, lossReasons or salesOutcomes over the period, served by read models',
+})
+export class KpiRestatements {
+  @Field(() => DateTimeScalar) from!: Date;
+  @Field(() => DateTimeScalar) to!: Date;
+  @Field(() => DateTimeScalar) since!: Date;
+  @Field(() => [KpiDimensionEnum]) groupBy!: KpiDimension[];
+  @Field(() => String) currency!: string;
+  @Field(() => [KpiRestatement], { description: 'In the order recorded' }) restatements!: KpiRestatement[];
 }

@@ -158,6 +158,31 @@ export class CaptureLeadInput extends MutationInput {
   @Field(() => ID, { nullable: true }) @IsOptional() @Length(1, SHORT) ownerId?: string;
 }
 
+@InputType({
+  description:
+    "A new lead cycle for an existing contact: the person is the contact's, the company its account's; " +
+    'only the campaign, its source and the interest are new',
+})
+export class EngageContactInput extends MutationInput {
+  @Field(() => ID, { description: 'The contact a later campaign re-engages (active or inactive)' })
+  @IsNotEmpty()
+  @MaxLength(SHORT)
+  contactId!: string;
+
+  @Field(() => DateTimeScalar, { nullable: true, description: OCCURRED_AT_DESCRIPTION })
+  @IsOptional()
+  occurredAt?: Date;
+
+  @Field(() => LeadSourceEnum) source!: LeadSource;
+  @Field(() => String, { nullable: true }) @IsOptional() @MaxLength(SHORT) campaign?: string;
+  @Field(() => InterestInput, { nullable: true }) @IsOptional() @ValidateNested() interest?: InterestInput;
+
+  @Field(() => ID, { nullable: true, description: 'Who works the new lead; unowned when omitted, as a captured lead' })
+  @IsOptional()
+  @Length(1, SHORT)
+  ownerId?: string;
+}
+
 @InputType()
 export class LogLeadContactInput extends LeadFactInput {
   @Field(() => ContactChannelEnum) channel!: ContactChannel;
@@ -364,6 +389,13 @@ export class Lead {
   @Field(() => LeadDisqualification, { nullable: true }) disqualification?: LeadDisqualification;
   @Field(() => LeadConversion, { nullable: true, description: 'What the lead became, once converted' })
   conversion?: LeadConversion;
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      'The contact this lead cycle was opened for (engageContact): a known person re-engaged by a later campaign. ' +
+      'Null for a lead captured as a stranger, even once converted (see conversion.contactId)',
+  })
+  contactId?: string;
   @Field(() => DateTimeScalar) capturedAt!: Date;
   @Field(() => String) capturedBy!: string;
   @Field(() => DateTimeScalar) updatedAt!: Date;
@@ -384,3 +416,4 @@ export const QualifyLeadPayload = payload('QualifyLeadPayload');
 export const DisqualifyLeadPayload = payload('DisqualifyLeadPayload');
 export const RecycleLeadPayload = payload('RecycleLeadPayload');
 export const LogQuoteRequestPayload = payload('LogQuoteRequestPayload');
+export const EngageContactPayload = payload('EngageContactPayload');

@@ -1,7 +1,7 @@
 /**
  * Who a person is, across the log: a lead or contact id leads to every lead cycle and contact of
- * the same person (a lead and the contact it became or joined; a contact and every lead linked
- * to it), and to every key their personal data was sealed under. Read from the events as stored,
+ * the same person (a lead and the contact it became or joined, or was opened for; a contact and
+ * every lead linked to it or opened for it), and to every key their personal data was sealed under. Read from the events as stored,
  * so the answer holds whatever the read models say.
  */
 import { readStreamOrEmpty } from '../../core/commandHandler';
@@ -53,6 +53,9 @@ export const findPerson = async (sealedStore: EventStore, subjectId: string): Pr
       if (event.type === 'LeadConverted' && typeof data.contactId === 'string') pending.push({ kind: 'contact', id: data.contactId });
       if (event.type === 'ContactCreated' && typeof data.fromLeadId === 'string') pending.push({ kind: 'lead', id: data.fromLeadId });
       if (event.type === 'ContactLinkedToLead' && typeof data.leadId === 'string') pending.push({ kind: 'lead', id: data.leadId });
+      // A lead cycle opened for an existing contact (engageContact): named on both streams.
+      if (event.type === 'LeadCaptured' && typeof data.contactId === 'string') pending.push({ kind: 'contact', id: data.contactId });
+      if (event.type === 'ContactEngaged' && typeof data.leadId === 'string') pending.push({ kind: 'lead', id: data.leadId });
     }
   }
 

@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestApplication, seed, type TestApplication } from '../../../test/support/seededApplication';
 import { scheduleRetention } from '../../composition/retentionSchedule';
 import { createLogger } from '../../observability/logger';
+import { handleCommand } from '../../core/commandHandler';
+import { leadStreamId } from '../../domain/leads/lead';
+import { engageContact } from '../engageContact';
 import { cutoffBefore, parseRetentionAge, runRetention } from './retention';
 
 let t: TestApplication;
@@ -89,6 +92,32 @@ describe('a retention run', () => {
 });
 
 describe('CRM_RETENTION in the server', () => {
+  it("keeps a contact's re-engaged lead past the cut-off: it shares the contact's key, and the person is a customer relationship", async () => {
+    const [contact] = await t.app.readDb.all<{ id: string }>('SELECT id FROM read_contacts WHERE personal_data_erased = 0 ORDER BY id LIMIT 1');
+    const leadId = randomUUID();
+    const at = (iso: string, commandType: string) => ({
+      actor: 'mia',
+      now: new Date(iso),
+      commandId: randomUUID(),
+      commandType,
+      correlationId: randomUUID(),
+    });
+    const engaged = await engageContact(t.app, { leadId, contactId: contact!.id, source: 'EMAIL_CAMPAIGN' }, at('2025-01-10T09:00:00Z', 'EngageContact'));
+    const disqualified = await handleCommand(
+      t.app.store,
+      t.app.leadDecider,
+      leadStreamId(leadId),
+      { type: 'DisqualifyLead', data: { leadId, reason: 'NO_BUDGET' } },
+      at('2025-01-20T09:00:00Z', 'DisqualifyLead'),
+    );
+    await t.app.readModels.waitForPosition(disqualified.position!);
+    expect(engaged.revision).toBe(0);
+
+    const plan = await run(true);
+    expect(plan.planned.flatMap((entry) => entry.leadIds)).not.toContain(leadId);
+    expect(plan.kept).toContainEqual({ leadId, why: 'the person became a contact' });
+  });
+
   it('runs the policy on schedule, logs what it erased (lead ids, never names), and stops cleanly', async () => {
     const own = await openTestApplication();
     try {

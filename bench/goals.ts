@@ -1,0 +1,95 @@
+/**
+ * Issue 11's goals beside what one `npm run bench` measured: each as a ratio or figure in the
+ * same run, with its target and whether it was met. A goal whose parts did not run (or whose
+ * data set is not the size the goal names) says so instead of guessing.
+ */
+import type { EmmettResult } from './emmettPeer';
+import type { LoadResult } from './harness';
+import type { CaptureLeadResult } from './httpCaptureLead';
+import type { InsightsResult } from './insights';
+
+export interface BenchResults {
+  captureLead?: CaptureLeadResult;
+  captureLeadPostgres?: CaptureLeadResult;
+  standalone?: LoadResult;
+  crud?: LoadResult;
+  emmett?: EmmettResult;
+  insights?: InsightsResult;
+  connections: number;
+}
+
+export interface GoalRow {
+  goal: string;
+  measured: string;
+  target: string;
+  /** undefined: not measured in this run (`measured` says why). */
+  met?: boolean;
+}
+
+const AT_SCALE = 1_000_000;
+const ratio = (a: number, b: number) => a / b;
+
+export const goalRows = (results: BenchResults): GoalRow[] => {
+  const { captureLead, captureLeadPostgres, standalone, crud, emmett, insights } = results;
+  const onSqlite = captureLead?.store === 'sqlite' ? captureLead : undefined;
+  const missing = (...parts: string[]) => `not measured: run --only ${parts.join(',')}`;
+  const atLeast = (goal: string, target: number, value: number | undefined, why: string): GoalRow =>
+    value === undefined
+      ? { goal, measured: why, target: `>= ${target}` }
+      : { goal, measured: value.toFixed(3), target: `>= ${target}`, met: value >= target };
+  const atMost = (goal: string, target: number, unit: string, value: number | undefined, why: string): GoalRow =>
+    value === undefined
+      ? { goal, measured: why, target: `<= ${target} ${unit}` }
+      : { goal, measured: `${value.toFixed(value < 10 ? 2 : 0)} ${unit}`, target: `<= ${target} ${unit}`, met: value <= target };
+
+  const rows: GoalRow[] = [
+    atLeast(
+      '1. captureLead on SQLite / Apollo standalone, req/s',
+      0.35,
+      onSqlite && standalone && ratio(onSqlite.requestsPerSec, standalone.requestsPerSec),
+      missing('captureLead,standalone'),
+    ),
+    atLeast('1. captureLead on SQLite / plain CRUD peer, req/s', 2, onSqlite && crud && ratio(onSqlite.requestsPerSec, crud.requestsPerSec), missing('captureLead,crud')),
+    atMost(`1. captureLead on SQLite, p99 at ${results.connections} connections`, 25, 'ms', onSqlite?.latencyP99Ms, missing('captureLead')),
+    atLeast(
+      '2. captureLead on PostgreSQL / Emmett peer, req/s',
+      1.5,
+      captureLeadPostgres && emmett && ratio(captureLeadPostgres.requestsPerSec, emmett.requestsPerSec),
+      missing('captureLeadPostgres,emmett'),
+    ),
+    atLeast(
+      '2. captureLead on PostgreSQL / plain CRUD peer, req/s',
+      0.8,
+      captureLeadPostgres && crud && ratio(captureLeadPostgres.requestsPerSec, crud.requestsPerSec),
+      missing('captureLeadPostgres,crud'),
+    ),
+    atLeast(
+      '3. rebuild / read-and-parse rate, SQLite',
+      0.5,
+      insights && ratio(insights.projectionReplay.eventsPerSecond, insights.rawRead.eventsPerSecond),
+      missing('insights'),
+    ),
+  ];
+  const scale = insights && insights.dataset.events < AT_SCALE ? ` (at ${insights.dataset.events.toLocaleString('en')} events, not 1M)` : '';
+  for (const [name, load] of Object.entries(insights?.queries ?? {})) {
+    rows.push(atMost(`4. ${name} p99, 1 connection${scale}`, 10, 'ms', 'missing' in load ? undefined : load.latencyP99Ms, 'not offered by the API'));
+  }
+  if (!insights) rows.push({ goal: '4. report queries p99', measured: missing('insights'), target: '<= 10 ms' });
+  rows.push(
+    atLeast(
+      `5. generating the insights history, thousand events/s${insights?.dataset.reused ? ' (an earlier run)' : ''}`,
+      20,
+      insights && insights.dataset.events / insights.dataset.generationSeconds / 1000,
+      missing('insights'),
+    ),
+    atMost(`6. API resident memory while queried${scale}`, 300, 'MiB', insights?.server.peakRssMiB, missing('insights')),
+    atMost(`6. API ready after spawn (through tsx)${scale}`, 2, 's', insights && insights.server.readyMs / 1000, missing('insights')),
+  );
+  return rows;
+};
+
+export const formatGoals = (rows: readonly GoalRow[]): string => {
+  const cells = [['issue 11 goal', 'measured', 'target', ''], ...rows.map((row) => [row.goal, row.measured, row.target, row.met === undefined ? '-' : row.met ? 'met' : 'NOT met'])];
+  const widths = cells[0]!.map((_, index) => Math.max(...cells.map((row) => row[index]!.length)));
+  return cells.map((row) => row.map((cell, index) => cell.padEnd(widths[index]!)).join('  ').trimEnd()).join('\n');
+};

@@ -1,0 +1,102 @@
+/**
+ * Opens many sealed values on a second thread, so that a rebuild decrypts the next page of events
+ * while the main thread applies the current one. Opening one value costs about 8 µs, most of it
+ * node:crypto building a decipher object, which nothing can share between values: on a rebuild
+ * that is about a tenth of the time per event (bench/sealing.ts, `npm run replay`). Only large
+ * batches come here (see `protectedEventStore`); a single live event opens on the main thread.
+ *
+ * The thread runs plain CommonJS given as text (no TypeScript loader needed in the worker, the
+ * same under tsx, vitest and the built server) and does exactly what `open` in cipher.ts does.
+ * It is started on first use, and keeps the process alive only while a batch is being opened.
+ */
+import { Worker } from 'node:worker_threads';
+
+export interface SealedValue {
+  key: Buffer;
+  sealed: string;
+  associatedData: string;
+}
+
+/** Each value's plaintext (UTF-8), or the message of the error that opening it threw. */
+export type Opened = { text: string } | { error: string };
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createDecipheriv } = require('node:crypto');
+const IV = 12, TAG = 16;
+parentPort.on('message', ({ id, keys, sealed, associatedData }) => {
+  const results = sealed.map((text, index) => {
+    try {
+      const bytes = Buffer.from(text, 'base64url');
+      if (bytes.length < IV + TAG) throw new Error('sealed value too short');
+      const key = Buffer.from(keys.buffer, keys.byteOffset + index * 32, 32);
+      const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, IV));
+      decipher.setAAD(Buffer.from(associatedData[index], 'utf8'));
+      decipher.setAuthTag(bytes.subarray(bytes.length - TAG));
+      const body = decipher.update(bytes.subarray(IV, bytes.length - TAG));
+      decipher.final();
+      return { text: body.toString('utf8') };
+    } catch (error) {
+      return { error: String(error && error.message || error) };
+    }
+  });
+  keys.fill(0);
+  parentPort.postMessage({ id, results });
+});
+`;
+
+export class OpenerThread {
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (results: Opened[]) => void; reject: (error: unknown) => void }>();
+
+  /** Opens the values in order; rejects only when the thread itself fails (each value's own failure is in its result). */
+  open(values: readonly SealedValue[]): Promise<Opened[]> {
+    const worker = this.start();
+    const id = this.nextId++;
+    // One buffer for the keys, moved (not copied) to the thread, which zeroes it when done.
+    const keys = new Uint8Array(values.length * 32);
+    values.forEach((value, index) => keys.set(value.key, index * 32));
+    return new Promise<Opened[]>((resolve, reject) => {
+      if (this.waiting.size === 0) worker.ref();
+      this.waiting.set(id, { resolve, reject });
+      worker.postMessage(
+        { id, keys, sealed: values.map((value) => value.sealed), associatedData: values.map((value) => value.associatedData) },
+        [keys.buffer],
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) await worker.terminate();
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    // No execArgv: the parent's loaders (tsx under npm scripts and tests) are not needed by plain
+    // CommonJS, and one of them held the process open after the thread was terminated.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    worker.on('message', ({ id, results }: { id: number; results: Opened[] }) => {
+      const waiter = this.waiting.get(id);
+      this.waiting.delete(id);
+      if (this.waiting.size === 0) worker.unref();
+      waiter?.resolve(results);
+    });
+    const failAll = (error: unknown) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const waiter of this.waiting.values()) waiter.reject(error);
+      this.waiting.clear();
+    };
+    worker.on('error', failAll);
+    worker.on('exit', (code) => {
+      if (this.waiting.size > 0) failAll(new Error(`The thread opening personal data stopped (exit code ${code})`));
+      else if (this.worker === worker) this.worker = undefined;
+    });
+    // Unref'd after the listeners: adding a 'message' listener refs the worker again.
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+}

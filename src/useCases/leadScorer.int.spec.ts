@@ -1,0 +1,117 @@
+/**
+ * The lead scorer against a store and a database of its own: what it scores, that a restart or
+ * an error (it starts over from its checkpoint) records nothing twice, and that the data
+ * generator can leave a history unscored.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EventStore, RecordedEvent } from '../core/eventStore';
+import { type LeadEvent } from '../domain/leads/lead';
+import { parseScoringRules } from '../domain/scoring/rules';
+import { createInMemoryEventStore } from '../eventStores/inMemory';
+import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
+import { appendLeadEvent } from '../../test/support/leadEvents';
+import { LeadScorer } from './leadScorer';
+
+const rules = parseScoringRules({
+  version: 'v1',
+  rules: [
+    { id: 'referral', points: 20, when: { source: ['REFERRAL'] } },
+    { id: 'reached', points: 10, count: { action: 'CONTACT', outcomes: ['REACHED'] } },
+  ],
+});
+
+const captured = (leadId: string): LeadEvent => ({ type: 'LeadCaptured', data: { leadId, source: 'REFERRAL', person: { lastName: leadId } } });
+const reached = (leadId: string): LeadEvent => ({ type: 'LeadContactLogged', data: { leadId, channel: 'CALL', outcome: 'REACHED' } });
+const assigned = (leadId: string): LeadEvent => ({ type: 'LeadAssigned', data: { leadId, ownerId: 'bob' } });
+
+describe('the lead scorer', () => {
+  let store: EventStore;
+  let db: SqlDatabase;
+  let scorer: LeadScorer;
+  const errors: string[] = [];
+
+  beforeEach(async () => {
+    store = createInMemoryEventStore();
+    db = openSqliteDatabase(':memory:');
+    scorer = new LeadScorer({ store, db, rules, logger: { error: (message: string) => errors.push(message) } });
+    errors.length = 0;
+  });
+  afterEach(async () => {
+    await scorer.stop();
+    await db.close();
+    await store.close();
+  });
+
+  const settled = async () => {
+    for (;;) {
+      const head = await store.headPosition();
+      await scorer.whenProcessed(head);
+      if ((await store.headPosition()) === head) return;
+    }
+  };
+  const scoresOf = async (): Promise<RecordedEvent[]> => (await store.readAll()).filter((event) => event.type === 'LeadRescored');
+
+  it('scores each scored fact once, from the fact it follows, and nothing for the others', async () => {
+    await scorer.start();
+    const capture = await appendLeadEvent(store, captured('a'));
+    await appendLeadEvent(store, assigned('a'));
+    await settled();
+    await appendLeadEvent(store, reached('a'));
+    await settled();
+    const scores = await scoresOf();
+    expect(scores.map((event) => [event.streamId, (event.data as { score: number }).score])).toEqual([
+      ['leadscore-a', 20],
+      ['leadscore-a', 30],
+    ]);
+    const events = await store.readAll();
+    expect(scores[0]!.metadata).toMatchObject({ actor: 'lead-scorer', causationId: events.find((event) => event.position === capture.position)!.id, commandType: 'RescoreLead' });
+    // The rules were published before their first score.
+    expect(events.findIndex((event) => event.type === 'ScoringRulesPublished')).toBeLessThan(events.indexOf(events.find((event) => event.type === 'LeadRescored')!));
+  });
+
+  it('records nothing twice when started again, from its checkpoint or from the start', async () => {
+    await scorer.start();
+    for (const lead of ['a', 'b', 'c']) {
+      await appendLeadEvent(store, captured(lead));
+      await appendLeadEvent(store, reached(lead));
+    }
+    await settled();
+    const before = (await store.readAll()).length;
+    await scorer.stop();
+    await scorer.start();
+    await settled();
+    await scorer.stop();
+    await db.run(`DELETE FROM process_checkpoints WHERE name = 'lead-scorer'`);
+    await scorer.start();
+    await settled();
+    expect((await store.readAll()).length).toBe(before);
+    expect(new Set((await scoresOf()).map((event) => event.metadata.causationId)).size).toBe((await scoresOf()).length);
+  });
+
+  it('after an error, starts over from its checkpoint and scores what it had not', async () => {
+    let failures = 1;
+    const appendToStream = store.appendToStream.bind(store);
+    store.appendToStream = async (streamId, events, options) => {
+      if (streamId.startsWith('leadscore-') && failures-- > 0) throw new Error('disk full');
+      return appendToStream(streamId, events, options);
+    };
+    await scorer.start();
+    await appendLeadEvent(store, captured('a'));
+    await settled();
+    expect(errors).toEqual([expect.stringContaining('disk full')]);
+    expect(scorer.lastError).toBeInstanceOf(Error);
+    expect((await scoresOf()).map((event) => (event.data as { score: number }).score)).toEqual([20]);
+  });
+
+  it('skips ahead, while stopped, past a history it must not score', async () => {
+    await appendLeadEvent(store, captured('old'));
+    await scorer.start();
+    await scorer.stop();
+    await scorer.skipTo(await store.headPosition());
+    await scorer.start();
+    await appendLeadEvent(store, captured('new'));
+    await settled();
+    expect((await scoresOf()).map((event) => event.streamId)).toEqual(['leadscore-new']);
+    await expect(scorer.skipTo(await store.headPosition())).rejects.toThrow(/only while stopped/);
+  });
+});

@@ -1,0 +1,227 @@
+/**
+ * Keeps every open lead's score fresh: a process that follows the log, as the conversion
+ * completer does, and scores a lead again after each fact that changes what the rules read
+ * (`changesScoredFacts`), without anyone calling `scoreLead`. It runs where the projections run
+ * (one instance, the lease holder), from its own checkpoint in `process_checkpoints`.
+ *
+ * Exactly once per change: each score's id derives from the event that caused it, and a score
+ * already recorded for that event is found on the lead's score stream, so a crash, a restart or
+ * a redo from an older checkpoint writes nothing twice. Each score is computed from the lead as it
+ * stands when it is computed, never from an older state, so a redo cannot bring back a stale
+ * score; several facts about one lead read together give one score, from the last of them.
+ */
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
+import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../core/eventStore';
+import { newId } from '../core/ids';
+import { leadStreamId } from '../domain/leads/lead';
+import { changesScoredFacts } from '../domain/scoring/rescore';
+import type { ScoringRules } from '../domain/scoring/rules';
+import type { SqlDatabase } from '../../projections/sqlDatabase';
+import { rescoreLead } from './rescoreLead';
+import { publishRulesOnFirstUse } from './scoringRulesStore';
+
+/** Who automatic scores are recorded as. */
+export const LEAD_SCORER_ACTOR = 'lead-scorer';
+
+const CHECKPOINT_NAME = 'lead-scorer';
+/** Events delivered before the subscription waits for their scores: its memory stays bounded. */
+const BATCH_EVENTS = 500;
+/** Leads scored at once: their appends share a transaction (SQLite commits one turn's appends together). */
+const CONCURRENT_LEADS = 16;
+/** A checkpoint is stored after every batch that scored something, and at least this often. */
+const SAVE_EVERY_EVENTS = 5_000;
+const MAX_RETRY_DELAY_MS = 30_000;
+
+export interface LeadScorerOptions {
+  store: EventStore;
+  /** Where the checkpoint lives (the projections' connection to the read database). */
+  db: SqlDatabase;
+  /** The rules in use (CRM_SCORING_FILE). */
+  rules: ScoringRules;
+  clock?: () => Date;
+  logger?: Pick<Console, 'error'>;
+}
+
+export class LeadScorer {
+  private subscription: Subscription | undefined;
+  /** Each lead with a scored fact delivered and not yet scored: its latest such fact. */
+  private pending = new Map<string, RecordedEvent>();
+  private delivered: GlobalPosition | undefined;
+  private processed: GlobalPosition | undefined;
+  private saved: GlobalPosition | undefined;
+  private eventsSinceFlush = 0;
+  private eventsSinceSave = 0;
+  private flushScheduled = false;
+  private work: Promise<void> = Promise.resolve();
+  private waiters: Array<{ position: GlobalPosition; resolve: () => void }> = [];
+  private failures = 0;
+  private stopped = true;
+  /** The last error that made it start over from its checkpoint (it retries by itself). */
+  lastError: unknown;
+
+  constructor(private readonly options: LeadScorerOptions) {}
+
+  async start(): Promise<void> {
+    const { db } = this.options;
+    await db.exec('CREATE TABLE IF NOT EXISTS process_checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL)');
+    const row = await db.get<{ position: string }>('SELECT position FROM process_checkpoints WHERE name = ?', [CHECKPOINT_NAME]);
+    // What it has processed is what it will not do again: from the checkpoint on, all is to do.
+    this.saved = this.processed = row?.position;
+    this.stopped = false;
+    this.follow(this.saved);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    await subscription?.stop();
+    await this.work;
+    this.pending.clear();
+    if (this.processed !== undefined && this.processed !== this.saved) await this.save(this.processed);
+  }
+
+  /** Started and not stopped (the data generator, or a test, may pause it). */
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  /**
+   * Resolves once every event up to `position` has been handled (its score recorded, or found
+   * unchanged); at once for an empty log. For whoever must know the scores are in: tests, tools.
+   */
+  whenProcessed(position: GlobalPosition | undefined): Promise<void> {
+    if (position === undefined || this.hasProcessed(position)) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ position, resolve }));
+  }
+
+  /**
+   * Moves the checkpoint to `position` without scoring what lies before it; only while stopped.
+   * The data generator writes a simulated past, which it does not want scored with today's clock.
+   */
+  async skipTo(position: GlobalPosition | undefined): Promise<void> {
+    if (!this.stopped) throw new Error('The lead scorer skips ahead only while stopped');
+    if (position === undefined) return;
+    await this.save(position);
+    this.processed = position;
+    this.settleWaiters();
+  }
+
+  private follow(fromPosition: GlobalPosition | undefined): void {
+    this.delivered = fromPosition;
+    const subscription: Subscription = this.options.store.subscribeToAll({
+      fromPosition,
+      onEvent: (event) => {
+        if (subscription !== this.subscription) return undefined;
+        this.delivered = event.position;
+        this.eventsSinceFlush++;
+        const leadId = (event.data as { leadId?: unknown }).leadId;
+        if (typeof leadId === 'string' && event.streamId === leadStreamId(leadId) && changesScoredFacts(event)) {
+          this.pending.delete(leadId);
+          this.pending.set(leadId, event);
+        }
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          this.work = this.work.then(nextMacrotask).then(() => this.flush(subscription));
+        }
+        return this.eventsSinceFlush >= BATCH_EVENTS ? this.work : undefined;
+      },
+      // At the end of the log: even with nothing delivered, everything up to here is processed.
+      onCaughtUp: () => {
+        if (subscription !== this.subscription || this.flushScheduled) return;
+        this.flushScheduled = true;
+        this.work = this.work.then(() => this.flush(subscription));
+      },
+      onError: (error) => this.startOver(subscription, error),
+    });
+    this.subscription = subscription;
+  }
+
+  private async flush(subscription: Subscription): Promise<void> {
+    this.flushScheduled = false;
+    if (subscription !== this.subscription) return;
+    const triggers = [...this.pending.values()];
+    this.pending.clear();
+    const upTo = this.delivered;
+    this.eventsSinceSave += this.eventsSinceFlush;
+    this.eventsSinceFlush = 0;
+    try {
+      for (let index = 0; index < triggers.length; index += CONCURRENT_LEADS) {
+        await Promise.all(triggers.slice(index, index + CONCURRENT_LEADS).map((trigger) => this.scoreAfter(trigger)));
+        if (subscription !== this.subscription) return;
+      }
+      if (upTo === undefined) return;
+      if (triggers.length > 0 || this.eventsSinceSave >= SAVE_EVERY_EVENTS) await this.save(upTo);
+      this.processed = upTo;
+      this.failures = 0;
+      this.settleWaiters();
+    } catch (error) {
+      this.startOver(subscription, error);
+    }
+  }
+
+  private scoreAfter(trigger: RecordedEvent): Promise<unknown> {
+    return rescoreLead(this.options.store, {
+      leadId: (trigger.data as { leadId: string }).leadId,
+      reason: 'FACT',
+      rules: this.options.rules,
+      causationId: trigger.id,
+      actor: LEAD_SCORER_ACTOR,
+      correlationId: trigger.metadata.correlationId,
+      now: this.now(),
+      // The rules' definition is on the log before their first score (reproduceScore reads it there).
+      beforeRecording: () =>
+        publishRulesOnFirstUse(this.options.store, this.options.rules, {
+          actor: LEAD_SCORER_ACTOR,
+          now: this.now(),
+          commandId: newId(),
+          correlationId: trigger.metadata.correlationId,
+        }),
+    });
+  }
+
+  /** After an error (the store or the database unreachable): from the checkpoint again, a little later each time. */
+  private startOver(subscription: Subscription, error: unknown): void {
+    if (subscription !== this.subscription) return;
+    this.subscription = undefined;
+    this.lastError = error;
+    this.failures++;
+    const delay = Math.min(MAX_RETRY_DELAY_MS, 500 * 2 ** (this.failures - 1));
+    (this.options.logger ?? console).error(`Lead scorer: ${String(error)}; starting over from its checkpoint in ${delay} ms`);
+    void (async () => {
+      await subscription.stop().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      if (this.stopped || this.subscription !== undefined) return;
+      this.pending.clear();
+      this.eventsSinceFlush = 0;
+      this.follow(this.saved);
+    })();
+  }
+
+  private async save(position: GlobalPosition): Promise<void> {
+    await this.options.db.run(
+      `INSERT INTO process_checkpoints (name, position) VALUES (?, ?)
+       ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+      [CHECKPOINT_NAME, position],
+    );
+    this.saved = position;
+    this.eventsSinceSave = 0;
+  }
+
+  private hasProcessed(position: GlobalPosition): boolean {
+    return this.processed !== undefined && this.options.store.comparePositions(position, this.processed) <= 0;
+  }
+
+  private settleWaiters(): void {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiting) {
+      if (this.hasProcessed(waiter.position)) waiter.resolve();
+      else this.waiters.push(waiter);
+    }
+  }
+
+  private now(): Date {
+    return (this.options.clock ?? (() => new Date()))();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Scores one lead again, outside any request on the lead: the lead scorer does it for each fact
+ * that changes what the rules read, a re-scoring job for each open lead. The score goes on the
+ * lead's score stream (`leadscore-<id>`), so the lead's revision, which clients hold as their
+ * `expectedRevision`, never moves. Idempotent per cause: the event's id derives from what caused
+ * it (the lead's event, or the job), so redoing it after a crash or from an older checkpoint
+ * finds it recorded and writes nothing twice.
+ */
+import { decideEvents, readStreamOrEmpty, type CommandContext } from '../core/commandHandler';
+import { foldEvents } from '../core/decider';
+import { ConcurrencyConflictError, NO_STREAM, type EventStore, type GlobalPosition, type RecordedEvent } from '../core/eventStore';
+import { deterministicId } from '../core/ids';
+import { evolveLead, initialLeadState, leadStreamId, type LeadEvent, type LeadScored, type LeadState } from '../domain/leads/lead';
+import { isScorable } from '../domain/scoring/decide';
+import { leadRescoringDecider, leadScoreStreamId, type LeadRescored, type RescoreLead, type RescoreReason } from '../domain/scoring/rescore';
+import type { ScoringRules } from '../domain/scoring/rules';
+import { rulesOfVersion } from './scoringRulesStore';
+
+const MAX_ATTEMPTS = 10;
+export const RESCORE_COMMAND = 'RescoreLead';
+
+export interface RescoreRequest {
+  leadId: string;
+  reason: RescoreReason;
+  rules: ScoringRules;
+  /** What caused it: the lead's event the scorer follows, or the job. The event's id derives from it. */
+  causationId: string;
+  actor: string;
+  correlationId: string;
+  now: Date;
+  /** Runs before a score is recorded, not when nothing is: where the rules get published. */
+  beforeRecording?: () => Promise<void>;
+}
+
+/**
+ * `rescored`: a score was recorded, now or by an earlier run for the same cause; `unchanged`: the
+ * latest score already is this one; `skipped`: the lead is not scored (converted, disqualified,
+ * or unknown).
+ */
+export interface RescoreOutcome {
+  kind: 'rescored' | 'unchanged' | 'skipped';
+  /** The score's position in the log, when one was recorded for this cause. */
+  position?: GlobalPosition;
+}
+
+export const rescoreLead = async (store: EventStore, request: RescoreRequest): Promise<RescoreOutcome> => {
+  const { leadId, rules } = request;
+  const streamId = leadScoreStreamId(leadId);
+  const commandId = deterministicId(request.causationId, RESCORE_COMMAND, leadId);
+  const context: CommandContext = {
+    actor: request.actor,
+    now: request.now,
+    commandId,
+    commandType: RESCORE_COMMAND,
+    correlationId: request.correlationId,
+    causationId: request.causationId,
+  };
+  for (let attempt = 1; ; attempt++) {
+    // The score stream first: the lead read after it is at least as recent as every score on it.
+    const scores = await readStreamOrEmpty(store, streamId);
+    const done = scores.find((event) => event.metadata.causationId === request.causationId && event.metadata.commandType === RESCORE_COMMAND);
+    if (done) return { kind: 'rescored', position: done.position };
+    const leadEvents = await readStreamOrEmpty(store, leadStreamId(leadId));
+    const lead = foldLead(leadEvents);
+    if (!isScorable(lead)) return { kind: 'skipped' };
+    const currentScore = latestScore(store, leadEvents, scores);
+    const currentScoreRules =
+      currentScore === undefined || currentScore.rulesVersion === rules.version ? undefined : await rulesOfVersion(store, currentScore.rulesVersion);
+    const command: RescoreLead = {
+      type: 'RescoreLead',
+      data: { leadId, reason: request.reason, rules, lead, leadRevision: leadEvents.length - 1, currentScore, currentScoreRules },
+    };
+    const state = foldEvents(leadRescoringDecider, scores as unknown as LeadRescored[]);
+    const decision = decideEvents(leadRescoringDecider, state, command, context, scores.at(-1)?.metadata);
+    if (decision === undefined) return { kind: 'unchanged' };
+    await request.beforeRecording?.();
+    try {
+      const appended = await store.appendToStream(streamId, decision.newEvents, {
+        expectedRevision: scores.length === 0 ? NO_STREAM : scores.length - 1,
+      });
+      return { kind: 'rescored', position: appended.position };
+    } catch (error) {
+      // Another run scored the lead meanwhile (the scorer and a job): read both streams again.
+      if (!(error instanceof ConcurrencyConflictError) || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+};
+
+const foldLead = (events: readonly RecordedEvent[]): LeadState =>
+  foldEvents({ evolve: evolveLead, initialState: initialLeadState }, events as unknown as LeadEvent[]);
+
+type ScoreEvent = RecordedEvent<'LeadScored', LeadScored['data']> | RecordedEvent<'LeadRescored', LeadRescored['data']>;
+
+/**
+ * The lead's latest score in the log's order, as the leads read model shows it: its own last
+ * `LeadScored` or the last `LeadRescored` of its score stream, whichever was recorded later.
+ */
+export const latestScoreEvent = (
+  store: Pick<EventStore, 'comparePositions'>,
+  leadEvents: readonly RecordedEvent[],
+  scoreEvents: readonly RecordedEvent[],
+): ScoreEvent | undefined => {
+  const manual = leadEvents.filter((event) => event.type === 'LeadScored').at(-1) as ScoreEvent | undefined;
+  const automatic = scoreEvents.at(-1) as ScoreEvent | undefined;
+  if (manual === undefined || automatic === undefined) return manual ?? automatic;
+  return store.comparePositions(automatic.position, manual.position) > 0 ? automatic : manual;
+};
+
+export const latestScore = (
+  store: Pick<EventStore, 'comparePositions'>,
+  leadEvents: readonly RecordedEvent[],
+  scoreEvents: readonly RecordedEvent[],
+): { value: number; rulesVersion: string } | undefined => {
+  const latest = latestScoreEvent(store, leadEvents, scoreEvents);
+  return latest && { value: latest.data.score, rulesVersion: latest.data.rulesVersion };
+};
+
+/** The lead's automatic scores, oldest first ([] when it has none). */
+export const readAutomaticScores = (store: EventStore, leadId: string): Promise<RecordedEvent[]> =>
+  readStreamOrEmpty(store, leadScoreStreamId(leadId));
