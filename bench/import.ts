@@ -18,11 +18,13 @@
  *
  * Per run it prints the import's own rate (the CLI's summary line: from its start to its last
  * answer, the read models included, process start excluded), the rate with the process start,
- * and the CPU seconds of the importing process (user + system, from /usr/bin/time when present:
- * steadier than wall time on a busy machine). Then the medians per tree and store and, with
- * --against, the ratios this tree / ref (of the medians, and the median of the ratios within a
- * round). BENCH_IMPORT_STORES picks the stores (sqlite,postgres); PostgreSQL is DATABASE_URL's
- * (default the test database), in a fresh schema per run, dropped after.
+ * the CPU seconds of the importing process (user + system, from /usr/bin/time when present:
+ * steadier than wall time on a busy machine), and how many leads the lead scorer, which follows
+ * the log in the importing process and stops with it, had scored by then. Then the medians per
+ * tree and store and, with --against, the ratios this tree / ref (of the medians, and the median
+ * of the ratios within a round). BENCH_IMPORT_STORES picks the stores (sqlite,postgres);
+ * PostgreSQL is DATABASE_URL's (default the test database), in a fresh schema per run, dropped
+ * after.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,6 +32,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 
 const run = promisify(execFile);
@@ -44,6 +47,8 @@ interface Measure {
   /** User + system CPU seconds of the importing process (NaN without /usr/bin/time). */
   cpuSec: number;
   summary: string;
+  /** Leads the lead scorer (which follows the log in the importing process) scored before the process ended. */
+  scored?: number;
 }
 
 const median = (values: number[]) => {
@@ -77,6 +82,25 @@ const importOnce = async (tree: string, file: string, env: NodeJS.ProcessEnv): P
     : NaN;
   rmSync(timeFile, { force: true });
   return { rowsPerSec: rows / Number(parsed[2]), withStartPerSec: rows / wallSec, cpuSec, summary: summary.trim() };
+};
+
+/**
+ * The leads with a score the lead scorer recorded. It follows the log in the background, in the
+ * importing process too, and stops with it: an import that ends sooner leaves more leads for the
+ * server's scorer to score when it next runs, which its rate does not show.
+ */
+const scoredLeads = async (env: NodeJS.ProcessEnv, admin: pg.Client, schema: string): Promise<number> => {
+  const query = "SELECT count(DISTINCT stream_id) AS scored FROM events WHERE event_type = 'LeadRescored'";
+  if (env.CRM_EVENT_STORE === 'postgres') {
+    const { rows } = await admin.query<{ scored: string }>(query.replace('FROM events', `FROM ${schema}.events`));
+    return Number(rows[0]!.scored);
+  }
+  const db = new Database(path.join(env.CRM_DATA_DIR!, 'crm.sqlite'), { readonly: true });
+  try {
+    return db.prepare<[], { scored: number }>(query).get()!.scored;
+  } finally {
+    db.close();
+  }
 };
 
 async function main() {
@@ -132,6 +156,7 @@ async function main() {
         try {
           await phase(async (run) => {
             run.first = await importOnce(run.tree.dir, file, run.env);
+            run.first.scored = await scoredLeads(run.env, admin, run.schema);
           });
           await phase(async (run) => {
             run.again = await importOnce(run.tree.dir, file, run.env);
@@ -142,7 +167,8 @@ async function main() {
             console.log(
               `round ${round} ${store.padEnd(8)} ${tree.name.padEnd(10)} import ${first!.rowsPerSec.toFixed(0)} leads/s ` +
                 `(${first!.withStartPerSec.toFixed(0)} with process start, ${first!.cpuSec.toFixed(1)} s CPU); ` +
-                `again ${again!.rowsPerSec.toFixed(0)} rows/s (${again!.cpuSec.toFixed(1)} s CPU) | ${first!.summary}`,
+                `again ${again!.rowsPerSec.toFixed(0)} rows/s (${again!.cpuSec.toFixed(1)} s CPU); ` +
+                `${first!.scored} leads scored by the end of the import | ${first!.summary}`,
             );
           }
         } finally {
