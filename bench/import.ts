@@ -150,8 +150,13 @@ async function main() {
         });
         // The file, then the same file again; side by side, both trees' imports of a phase together.
         const phase = async (measure: (run: (typeof runs)[number]) => Promise<void>) => {
-          if (values.simultaneous) await Promise.all(runs.map(measure));
-          else for (const run of runs) await measure(run);
+          if (!values.simultaneous) {
+            for (const run of runs) await measure(run);
+            return;
+          }
+          // Every import ended before its schema is dropped, whichever failed.
+          const failed = (await Promise.allSettled(runs.map(measure))).find((outcome) => outcome.status === 'rejected');
+          if (failed) throw failed.reason;
         };
         try {
           await phase(async (run) => {
