@@ -7,12 +7,14 @@
  * Each command's stream (and its key's first use) is read first, then planned by the command
  * handler's own `planCommand`: a replay answers as the first run did, a refused command its
  * error, the others' events (each keyed command's `IdempotencyKeyUsed` just before them, unless
- * its stream is named after its key) go to the store in the commands' order. When the store refuses the batch (another writer appended to
- * one of its streams meanwhile: a concurrent import of the same rows), nothing was written, and
- * each of its commands goes through `handleCommand` instead, which reads again and retries as
- * usual. A command on a stream an earlier command of the batch also names (the same row twice in
- * a file) runs after the batch, through `handleCommand`, and so finds the earlier one's events
- * as a single command would.
+ * its stream is named after its key) go to the store in the commands' order. When the store
+ * refuses the batch (another writer appended to one of its streams meanwhile: another request's
+ * row with the same key and other content, say), nothing was written, and each of its commands
+ * goes through `handleCommand` instead, which reads again and retries as usual. (The same
+ * command's events appended by another request meanwhile have the same ids at the same place:
+ * the store takes the batch's entry for a retry of them.) A command on a stream an earlier command
+ * of the batch also names (the same row twice in a file) runs after the batch, through
+ * `handleCommand`, and so finds the earlier one's events as a single command would.
  *
  * On a store whose `appendToStreams` is not one transaction (EventStoreDB appends its entries one
  * after the other) a batch would save nothing and lose the concurrency of separate commands: the
@@ -20,8 +22,7 @@
  */
 import { handleCommand, keyUseStreamAppend, planCommand, readStreamOrEmpty, resultOfAppend, type CommandContext, type CommandResult, type PlannedAppend } from './commandHandler';
 import type { Decider, DomainEvent } from './decider';
-import { ConcurrencyConflictError, type StreamAppend } from './eventStore';
-import type { EventStore } from './eventStore';
+import { ConcurrencyConflictError, type EventStore, type StreamAppend } from './eventStore';
 import { idempotencyStreamId } from './idempotencyKeys';
 
 export interface BatchedCommand<Command> {
