@@ -364,6 +364,8 @@ export function describeEventStoreContract(
         expect(conflict.streamId).toBe(streamB);
         expect(conflict.actualRevision).toBe(1);
         expect(await store.readStream(streamB)).toHaveLength(2);
+        // What the store says of itself (batches of commands rely on it) is what it does.
+        expect(store.appendsToStreamsAtomically).toBe(appendsToStreamsAtomically);
         if (appendsToStreamsAtomically) {
           expect(await readAllOf([streamA, streamB], headBefore)).toEqual([]);
           await expect(store.readStream(streamA)).rejects.toBeInstanceOf(StreamNotFoundError);

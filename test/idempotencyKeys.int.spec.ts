@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as ourInstance from '../src/core/commandHandler';
 import type { CommandContext, CommandResult } from '../src/core/commandHandler';
 import { ValidationError } from '../src/core/errors';
-import type { EventStore, RecordedEvent } from '../src/core/eventStore';
+import type { EventStore, ExpectedRevision, NewEvent, RecordedEvent } from '../src/core/eventStore';
 import { IDEMPOTENCY_KEY_USED, idempotencyStreamId } from '../src/core/idempotencyKeys';
 import { deterministicId } from '../src/core/ids';
 import { createLeadDecider, type LeadCommand } from '../src/domain/leads/decide';
@@ -56,6 +56,7 @@ const perStreamIdsStore = (): EventStore => {
   };
   return {
     name: 'in-memory-per-stream',
+    appendsToStreamsAtomically: false,
     appendToStream: (streamId, events, options) => streamStore(streamId).appendToStream(streamId, events, options),
     appendToStreams: () => Promise.reject(new Error('not needed here')),
     readStream: (streamId, options) => streamStore(streamId).readStream(streamId, options),
@@ -121,6 +122,7 @@ const rivalBefore = (store: EventStore, at: number, rival: () => Promise<unknown
   };
   const wrapped: EventStore = {
     name: store.name,
+    appendsToStreamsAtomically: store.appendsToStreamsAtomically,
     appendToStream: async (...args) => (await beforeCall(), store.appendToStream(...args)),
     appendToStreams: async (appends) => (await beforeCall(), store.appendToStreams(appends)),
     readStream: async (...args) => (await beforeCall(), store.readStream(...args)),
@@ -156,11 +158,11 @@ const race = async (
   rivalInstance: HandlerModule,
   at: number,
   ours: { streamId: string; command: LeadCommand; context: CommandContext; options?: ourInstance.HandleOptions<LeadState> },
-  theirs: { streamId: string; command: LeadCommand; context: CommandContext },
+  theirs: { streamId: string; command: LeadCommand; context: CommandContext; options?: ourInstance.HandleOptions<LeadState> },
 ): Promise<[Outcome, Outcome]> => {
   let rivalOutcome: Outcome | undefined;
   const interleaved = rivalBefore(store, at, async () => {
-    rivalOutcome = await settle(rivalInstance.handleCommand(store, decider, theirs.streamId, theirs.command, theirs.context));
+    rivalOutcome = await settle(rivalInstance.handleCommand(store, decider, theirs.streamId, theirs.command, theirs.context, theirs.options));
   });
   const ourOutcome = await settle(
     ourInstance.handleCommand(interleaved.store, decider, ours.streamId, ours.command, ours.context, ours.options),
@@ -347,5 +349,73 @@ describe.each(STORES)('%s', (_name, open) => {
     }
     const events = await store.readStream(streamId);
     expect(events.map((event) => event.type)).toEqual(['LeadCaptured', ...PLACES.map(() => 'LeadContactLogged')]);
+  });
+
+  // An imported row's lead is named after the row's key, and its first event records the key's
+  // use (`keyNamesStream`): no IdempotencyKeyUsed, and the same guarantees, whoever the rival is.
+  for (const rivalNamesStream of [true, false]) {
+    it.each(PLACES)(
+      `a stream named after the key, another input from another instance (${rivalNamesStream ? 'an import' : 'a captureLead'}) before our store call %i: one is applied, the other refused`,
+      async (at) => {
+        const store = await openStore();
+        const rival = await loadRivalInstance();
+        const key = `import-${randomUUID()}`;
+        const leadId = deterministicId('lead-of', key);
+        const streamId = leadStreamId(leadId);
+        const outcomes = await race(
+          store,
+          rival,
+          at,
+          { streamId, command: captureOf(leadId, 'Abril'), context: keyed('CaptureLead', key, 'abril'), options: { keyNamesStream: true } },
+          { streamId, command: captureOf(leadId, 'Bosch'), context: keyed('CaptureLead', key, 'bosch'), options: { keyNamesStream: rivalNamesStream } },
+        );
+        const winners = outcomes.flatMap((outcome, index) => (outcome.ok ? [index] : []));
+        expect(winners).toHaveLength(1);
+        const winner = winners[0]!;
+        expectRefusedKey(outcomes[1 - winner]);
+        const events = await store.readStream(streamId);
+        expect(events.map((event) => (event.data as { person: { lastName: string } }).person.lastName)).toEqual([['Abril', 'Bosch'][winner]]);
+        const keyUses = await readOrEmpty(store, idempotencyStreamId(deterministicId('alice', 'CaptureLead', key)));
+        expect(keyUses).toHaveLength(rivalNamesStream || winner === 0 ? 0 : 1);
+      },
+    );
+  }
+
+  it('a stream named after the key: identical requests from two instances at once both answer, and it is recorded once, without a key stream', async () => {
+    const store = await openStore();
+    const rival = await loadRivalInstance();
+    for (const at of PLACES) {
+      const key = `import-${randomUUID()}`;
+      const leadId = deterministicId('lead-of', key);
+      const request = { streamId: leadStreamId(leadId), command: captureOf(leadId), context: keyed('CaptureLead', key, 'same'), options: { keyNamesStream: true } };
+      const outcomes = await race(store, rival, at, request, request);
+      expect(outcomes.map((outcome) => (outcome.ok ? 'ok' : outcome.error))).toEqual(['ok', 'ok']);
+      expect((await store.readStream(leadStreamId(leadId))).map((event) => event.type)).toEqual(['LeadCaptured']);
+      expect(await readOrEmpty(store, idempotencyStreamId(deterministicId('alice', 'CaptureLead', key)))).toEqual([]);
+    }
+  });
+
+  it('a stream named after the key: a key a dying request recorded first still refuses another input, and the same input completes it', async () => {
+    const store = await openStore();
+    const key = `import-${randomUUID()}`;
+    const leadId = deterministicId('lead-of', key);
+    const streamId = leadStreamId(leadId);
+    const dying: EventStore = Object.assign(Object.create(store) as EventStore, {
+      appendToStream: async (id: string, ...rest: [readonly NewEvent[], { expectedRevision: ExpectedRevision }]) => {
+        if (id === streamId) throw new Error('the process died');
+        return store.appendToStream(id, ...rest);
+      },
+    });
+    const request = (target: EventStore, lastName: string, options: ourInstance.HandleOptions<LeadState>) =>
+      ourInstance.handleCommand(target, decider, streamId, captureOf(leadId, lastName), keyed('CaptureLead', key, lastName), options);
+
+    // A captureLead recorded the key's first use, then died before its lead.
+    await expect(request(dying, 'Abril', {})).rejects.toThrow('the process died');
+    expectRefusedKey(await settle(request(store, 'Bosch', { keyNamesStream: true })));
+    await expect(readOrEmpty(store, streamId)).resolves.toEqual([]);
+    expect(await request(store, 'Abril', { keyNamesStream: true })).toMatchObject({ replayed: false, revision: 0 });
+    expect(await request(store, 'Abril', { keyNamesStream: true })).toMatchObject({ replayed: true, revision: 0 });
+    expectRefusedKey(await settle(request(store, 'Bosch', { keyNamesStream: true })));
+    expect((await store.readStream(streamId)).map((event) => (event.data as { person: { lastName: string } }).person.lastName)).toEqual(['Abril']);
   });
 });

@@ -73,6 +73,7 @@ export const storeUpTo = (store: EventStore, position: GlobalPosition | undefine
 /** A store whose methods are the given ones, the others passed on (adapters may be classes). */
 const delegate = (store: EventStore, overrides: Partial<EventStore>): EventStore => ({
   name: store.name,
+  appendsToStreamsAtomically: store.appendsToStreamsAtomically,
   appendToStream: (streamId, events, options) => store.appendToStream(streamId, events, options),
   appendToStreams: (appends) => store.appendToStreams(appends),
   readStream: (streamId, options) => store.readStream(streamId, options),

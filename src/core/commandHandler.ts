@@ -5,11 +5,14 @@ import {
   ConcurrencyConflictError,
   NO_STREAM,
   StreamNotFoundError,
+  type AppendResult,
   type EventMetadata,
   type EventStore,
+  type ExpectedRevision,
   type GlobalPosition,
   type NewEvent,
   type RecordedEvent,
+  type StreamAppend,
 } from './eventStore';
 import {
   IDEMPOTENCY_KEY_USED,
@@ -67,6 +70,16 @@ export interface HandleOptions<State = unknown> {
    * wrong, the retry reads the stream as usual.
    */
   freshStream?: boolean;
+  /**
+   * The stream is named after the command's idempotency key (a new entity whose id derives from
+   * the key, as an imported row's lead): its own first event then records the key's first use,
+   * and no `IdempotencyKeyUsed` is appended (an import stored a second event per row for it).
+   * The events' ids carry the digest of the input, so a request that reuses the key with another
+   * input finds the stream taken by other ids (a conflict, then a replay refused as a key reuse)
+   * instead of passing for a retry of the same append, on every store. A first use recorded by a
+   * request that died before its events still binds the key.
+   */
+  keyNamesStream?: boolean;
 }
 
 export interface CommandResult<State> {
@@ -126,12 +139,52 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
   assumeNoStream: boolean,
 ): Promise<CommandResult<State>> => {
   const recorded = assumeNoStream ? [] : await readStreamOrEmpty(store, streamId);
+  const plan = await planCommand(store, decider, streamId, recorded, command, context, options);
+  if ('answer' in plan) return plan.answer;
+  if (plan.keyUse) await recordKeyUse(store, plan.keyUse);
+  const appended = await store.appendToStream(streamId, plan.events, { expectedRevision: plan.expectedRevision });
+  return resultOfAppend(plan, appended);
+};
+
+/**
+ * What a command comes to once its stream is read: an answer already (a replay of a command
+ * recorded before, or a command that records nothing), or what to append. Everything
+ * `handleCommand` checks happens here (the entity must exist, a key reused, `authorize`, the
+ * client's expected revision, the decider's rules), so that a batch of commands appended together
+ * (`commandBatch.ts`) is checked exactly as one command is.
+ */
+export type CommandPlan<State> = { answer: CommandResult<State> } | PlannedAppend<State>;
+
+export interface PlannedAppend<State> {
+  streamId: string;
+  /**
+   * The first use of the command's idempotency key, to record on the key's stream
+   * (`keyUseStreamAppend`) before the events, or together with them; absent for a command without
+   * a key, or whose key's first use is recorded already (by this very request, which died
+   * before its events).
+   */
+  keyUse?: NewEvent<typeof IDEMPOTENCY_KEY_USED, IdempotencyKeyUsedData>;
+  events: NewEvent[];
+  expectedRevision: ExpectedRevision;
+  /** The stream's state with the events folded in. */
+  state: State;
+}
+
+export const planCommand = async <State, Command, Event extends DomainEvent>(
+  store: EventStore,
+  decider: Decider<State, Command, Event>,
+  streamId: string,
+  recorded: readonly RecordedEvent[],
+  command: Command,
+  context: CommandContext,
+  options: Pick<HandleOptions<State>, 'existingEntity' | 'authorize' | 'expectedRevision' | 'keyNamesStream'> = {},
+): Promise<CommandPlan<State>> => {
   if (recorded.length === 0 && options.existingEntity) {
     throw new NotFoundError(options.existingEntity.type, options.existingEntity.id);
   }
 
   const earlier = recorded.filter((event) => isCausedBy(event, context));
-  if (earlier.length > 0) return replay(decider, streamId, recorded, earlier, context);
+  if (earlier.length > 0) return { answer: replay(decider, streamId, recorded, earlier, context) };
 
   // A keyed command not on this stream yet: its key may have been used first elsewhere, or by a
   // request that recorded the key and died before its events (then this one completes it).
@@ -153,29 +206,37 @@ const handleOnce = async <State, Command, Event extends DomainEvent>(
   const decision = decideEvents(decider, state, command, context, recorded.at(-1)?.metadata);
   if (decision === undefined) {
     return {
-      streamId,
-      revision: currentRevision,
-      position: recorded.at(-1)?.position,
-      state,
-      newEvents: [],
-      replayed: false,
+      answer: {
+        streamId,
+        revision: currentRevision,
+        position: recorded.at(-1)?.position,
+        state,
+        newEvents: [],
+        replayed: false,
+      },
     };
   }
 
   const { decided, newEvents, timed } = decision;
-  if (isKeyed(context) && !keyUse) await recordKeyUse(store, streamId, { ...timed, occurredAt: undefined });
-  const appended = await store.appendToStream(streamId, newEvents, {
-    expectedRevision: currentRevision < 0 ? NO_STREAM : currentRevision,
-  });
+  const keyOnStream = isKeyed(context) && options.keyNamesStream === true;
   return {
     streamId,
-    revision: appended.nextExpectedRevision,
-    position: appended.position,
+    keyUse: isKeyed(context) && !keyUse && !keyOnStream ? keyUseEvent(streamId, { ...timed, occurredAt: undefined }) : undefined,
+    events: keyOnStream ? newEvents.map((event, index) => ({ ...event, id: inputBoundEventId(context, index) })) : newEvents,
+    expectedRevision: currentRevision < 0 ? NO_STREAM : currentRevision,
     state: decided.reduce(decider.evolve, state),
-    newEvents,
-    replayed: false,
   };
 };
+
+/** The command's answer once its planned events are stored. */
+export const resultOfAppend = <State>(plan: PlannedAppend<State>, appended: AppendResult): CommandResult<State> => ({
+  streamId: plan.streamId,
+  revision: appended.nextExpectedRevision,
+  position: appended.position,
+  state: plan.state,
+  newEvents: plan.events,
+  replayed: false,
+});
 
 /**
  * The pure middle of handling a command, between reading the stream and appending to it: decide
@@ -221,28 +282,44 @@ const replay = <State, Event extends DomainEvent>(
 
 const isKeyed = (context: CommandContext): boolean => context.idempotencyKey !== undefined;
 
-/**
- * Records the key's first use before the command's events (see `idempotencyKeys.ts`): exactly
- * one request per key gets past this point, whichever process it reached. A request that dies
- * between this append and the next leaves the key bound to its input; the same request retried
- * completes it, any other is refused.
- */
-const recordKeyUse = async (store: EventStore, streamId: string, context: CommandContext): Promise<void> => {
+/** The id of a command's event that records its key's first use: see `HandleOptions.keyNamesStream`. */
+const inputBoundEventId = (context: CommandContext, index: number): string =>
+  deterministicId(context.commandId, index, 'input', context.inputHash ?? '');
+
+/** The fact of a key's first use (see `idempotencyKeys.ts`), stamped as the command's events are. */
+const keyUseEvent = (streamId: string, context: CommandContext): NewEvent<typeof IDEMPOTENCY_KEY_USED, IdempotencyKeyUsedData> => {
   const use: IdempotencyKeyUsedData = {
     commandId: context.commandId,
     commandType: context.commandType,
     streamId,
     ...(context.inputHash === undefined ? {} : { inputHash: context.inputHash }),
   };
-  const event = { ...toNewEvent({ type: IDEMPOTENCY_KEY_USED, data: use }, 0, context), id: idempotencyKeyEventId(use) };
+  return { ...toNewEvent({ type: IDEMPOTENCY_KEY_USED, data: use }, 0, context), type: IDEMPOTENCY_KEY_USED, data: use, id: idempotencyKeyEventId(use) };
+};
+
+/** The append that records a key's first use: to the key's own stream, which must not exist yet. */
+export const keyUseStreamAppend = (keyUse: NewEvent<typeof IDEMPOTENCY_KEY_USED, IdempotencyKeyUsedData>): StreamAppend => ({
+  streamId: idempotencyStreamId(keyUse.data.commandId),
+  events: [keyUse],
+  expectedRevision: NO_STREAM,
+});
+
+/**
+ * Records the key's first use before the command's events (see `idempotencyKeys.ts`): exactly
+ * one request per key gets past this point, whichever process it reached. A request that dies
+ * between this append and the next leaves the key bound to its input; the same request retried
+ * completes it, any other is refused.
+ */
+const recordKeyUse = async (store: EventStore, keyUse: NewEvent<typeof IDEMPOTENCY_KEY_USED, IdempotencyKeyUsedData>): Promise<void> => {
+  const { streamId, events, expectedRevision } = keyUseStreamAppend(keyUse);
   try {
-    await store.appendToStream(idempotencyStreamId(context.commandId), [event], { expectedRevision: NO_STREAM });
+    await store.appendToStream(streamId, events, { expectedRevision });
   } catch (error) {
     if (!(error instanceof ConcurrencyConflictError)) throw error;
     // Another request recorded the key first (the same one would have re-appended the same id).
-    const winner = await readKeyUse(store, context.commandId);
+    const winner = await readKeyUse(store, keyUse.data.commandId);
     if (winner === undefined) throw error;
-    refuseOtherUse(winner, use);
+    refuseOtherUse(winner, keyUse.data);
   }
 };
 

@@ -108,6 +108,13 @@ export interface EventStore {
   readonly name: string;
 
   /**
+   * Whether `appendToStreams` is all or nothing (one transaction across streams): true for the
+   * in-memory store, SQLite and PostgreSQL, false for EventStoreDB. Where it is not, a batch of
+   * commands gains nothing from being appended together (`commandBatch.ts`).
+   */
+  readonly appendsToStreamsAtomically: boolean;
+
+  /**
    * Appends atomically. Throws `ConcurrencyConflictError` when the stream's state does not
    * match `expectedRevision`. Appending events whose ids are already stored at the same place
    * in the same stream (a retried append) writes nothing and returns the original result.

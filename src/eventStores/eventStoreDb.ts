@@ -291,6 +291,8 @@ export const openEventStoreDbEventStore = (options: EventStoreDbOptions): EventS
 
   return {
     name: 'eventstoredb',
+    // Its entries are appended one after the other: those before a refused one stay written.
+    appendsToStreamsAtomically: false,
 
     appendToStream: appendOne,
 

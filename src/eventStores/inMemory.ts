@@ -91,6 +91,7 @@ export const createInMemoryEventStore = (): EventStore => {
 
   const store: EventStore = {
     name: 'in-memory',
+    appendsToStreamsAtomically: true,
 
     async appendToStream(streamId, events, { expectedRevision }) {
       const result = appendNow(streamId, events, expectedRevision);

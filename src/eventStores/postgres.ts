@@ -376,6 +376,7 @@ export const openPostgresEventStore = async (
 
   return {
     name: 'postgres',
+    appendsToStreamsAtomically: true,
     schema,
 
     async appendToStream(streamId, events, { expectedRevision }): Promise<AppendResult> {

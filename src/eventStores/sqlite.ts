@@ -270,6 +270,7 @@ export const openSqliteEventStore = ({
 
   return {
     name: 'sqlite',
+    appendsToStreamsAtomically: true,
     filename,
 
     appendToStream(streamId, events, { expectedRevision }) {

@@ -9,6 +9,7 @@ export const observeEventStore = (store: EventStore, metrics: CrmMetrics): Event
   const labels = { store: store.name };
   return {
     name: store.name,
+    appendsToStreamsAtomically: store.appendsToStreamsAtomically,
     async appendToStream(streamId, events, options) {
       const stopTimer = metrics.appendDuration.startTimer(labels);
       try {

@@ -298,6 +298,7 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
 
   return {
     name: inner.name,
+    appendsToStreamsAtomically: inner.appendsToStreamsAtomically,
     keyStore,
     sealed: inner,
     async appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {

@@ -7,9 +7,10 @@
  */
 import { validate } from 'class-validator';
 import { Arg, Authorized, Ctx, Mutation, Resolver } from 'type-graphql';
+import { handleCommandsTogether } from '../../core/commandBatch';
 import { handleCommand, type CommandContext } from '../../core/commandHandler';
 import { ValidationError, type FieldProblem } from '../../core/errors';
-import { findPossibleDuplicates } from '../../../projections/leads/duplicateQueries';
+import { findPossibleDuplicatesOfMany } from '../../../projections/leads/duplicateQueries';
 import { duplicateKeysOf } from '../../../projections/leads/leadView';
 import type { CaptureLead } from '../../domain/leads/decide';
 import { DuplicateCandidate } from '../types/duplicates';
@@ -27,8 +28,13 @@ import { ImportLeadRowInput, ImportLeadsInput, ImportLeadsPayload, MAX_IMPORT_RO
 
 /** Business time an import may carry: any past date (a century back covers any CRM's history). */
 const IMPORT_BACKDATE_LIMIT_DAYS = 36_500;
-/** Rows in flight at once: enough for the store's group commit to batch them (16: 342 rows/s, 128: 550, 256: 547 on a loaded 2-core machine). */
-const CONCURRENT_ROWS = 128;
+/**
+ * How long a request waits for the read models to include its rows. Stored together, 500 rows
+ * reach the projections at once, a thousand events (with their keys' first uses), which
+ * PostgreSQL read models on a busy machine took more than the 5 s a single mutation waits for;
+ * rescoreOpenLeads gives its batches of 500 as long.
+ */
+const IMPORT_READ_MODEL_TIMEOUT_MS = 60_000;
 
 @Authorized()
 @Resolver()
@@ -50,14 +56,20 @@ export class LeadImportResolver {
     const results: ImportLeadRowResult[] = new Array(input.rows.length);
     // Checked first, in row order, so that "an earlier row of this request" means the same on every run.
     const prepared = await Promise.all(input.rows.map((row, index) => prepareRow(context, row, index)));
+    const valid: PreparedRow[] = [];
+    for (const entry of prepared) {
+      if ('rejected' in entry) results[entry.rejected.index] = entry.rejected;
+      else valid.push(entry);
+    }
+    // Who each row may be among known people, asked for all rows at once.
+    const known = await findPossibleDuplicatesOfMany(
+      context.app.readDb,
+      valid.map(({ leadId, command }) => ({ person: command.data.person, company: command.data.company, exceptLeadId: leadId })),
+    );
     const seen = new Map<string, string>();
     const toCapture: PreparedRow[] = [];
-    for (const entry of prepared) {
-      if ('rejected' in entry) {
-        results[entry.rejected.index] = entry.rejected;
-        continue;
-      }
-      const duplicates = await duplicatesOf(context, entry, seen);
+    for (const [at, entry] of valid.entries()) {
+      const duplicates = withEarlierRows(entry, known[at]!, seen);
       if (duplicates.length > 0 && input.skipDuplicates) {
         results[entry.index] = { index: entry.index, outcome: 'DUPLICATE_SKIPPED', errors: [], duplicates };
         continue;
@@ -67,23 +79,17 @@ export class LeadImportResolver {
     }
 
     let last: GlobalPosition | undefined;
-    let next = 0;
-    const worker = async () => {
-      for (let at = next++; at < toCapture.length; at = next++) {
-        const entry = toCapture[at]!;
-        const { result, position } = await captureRow(context, entry, dryRun);
-        results[entry.index] = result;
-        if (position !== undefined && (last === undefined || context.app.store.comparePositions(position, last) > 0)) last = position;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENT_ROWS, toCapture.length) }, worker));
+    for (const { result, position } of await captureRows(context, toCapture, dryRun)) {
+      results[result.index] = result;
+      if (position !== undefined && (last === undefined || context.app.store.comparePositions(position, last) > 0)) last = position;
+    }
 
     if (input.listId && !dryRun) {
       const leadIds = results.flatMap((result) => (result.leadId ? [result.leadId] : []));
       const position = await addToList(context, input.listId, leadIds);
       if (position !== undefined) last = position;
     }
-    if (last !== undefined) await context.app.readModels.waitForPosition(last);
+    if (last !== undefined) await context.app.readModels.waitForPosition(last, IMPORT_READ_MODEL_TIMEOUT_MS);
     const count = (outcome: ImportLeadRowResult['outcome']) => results.filter((result) => result.outcome === outcome).length;
     return {
       created: count('CREATED'),
@@ -136,9 +142,8 @@ const prepareRow = async (context: GraphQLContext, row: ImportLeadRowInput, inde
  * Who the row may be: known people (not the row's own lead from an earlier run of the same
  * import), and earlier rows of this request.
  */
-const duplicatesOf = async (context: GraphQLContext, entry: PreparedRow, seen: Map<string, string>): Promise<DuplicateCandidate[]> => {
+const withEarlierRows = (entry: PreparedRow, known: DuplicateCandidate[], seen: Map<string, string>): DuplicateCandidate[] => {
   const { person, company } = entry.command.data;
-  const known = await findPossibleDuplicates(context.app.readDb, { person, company }, entry.leadId);
   const keys = duplicateKeysOf({ person: person ?? null, company: company ?? null });
   const inRequest: DuplicateCandidate[] = [];
   for (const [key, matchedOn] of [[keys.emailKey, 'EMAIL'], [keys.identityKey, 'NAME_AND_COMPANY']] as const) {
@@ -150,26 +155,47 @@ const duplicatesOf = async (context: GraphQLContext, entry: PreparedRow, seen: M
   return [...known, ...inRequest.filter((candidate) => !known.some((k) => k.id === candidate.id))];
 };
 
-const captureRow = async (
+/**
+ * The rows' leads captured, each row's command checked as captureLead's is, and stored together
+ * (`handleCommandsTogether`: one durable transaction for the whole request instead of two per
+ * row); or, in a dry run, only decided.
+ */
+const captureRows = async (
   context: GraphQLContext,
-  entry: PreparedRow,
+  entries: readonly PreparedRow[],
   dryRun: boolean,
-): Promise<{ result: ImportLeadRowResult; position?: GlobalPosition }> => {
-  const { index, leadId, command, commandContext } = entry;
-  const duplicates = entry.duplicates ?? [];
-  try {
-    if (dryRun) {
-      context.app.leadDecider.decide(command, context.app.leadDecider.initialState());
-      return { result: { index, outcome: 'VALID', errors: [], duplicates } };
-    }
-    const outcome = await handleCommand(context.app.store, context.app.leadDecider, leadStreamId(leadId), command, commandContext);
-    return {
-      result: { index, outcome: outcome.replayed ? 'ALREADY_IMPORTED' : 'CREATED', leadId, errors: [], duplicates },
-      position: outcome.position,
-    };
-  } catch (error) {
-    return { result: rejectedFor(index, error) };
+): Promise<{ result: ImportLeadRowResult; position?: GlobalPosition }[]> => {
+  if (dryRun) {
+    return entries.map(({ index, command, duplicates = [] }) => {
+      try {
+        context.app.leadDecider.decide(command, context.app.leadDecider.initialState());
+        return { result: { index, outcome: 'VALID', errors: [], duplicates } };
+      } catch (error) {
+        return { result: rejectedFor(index, error) };
+      }
+    });
   }
+  const outcomes = await handleCommandsTogether(
+    context.app.store,
+    context.app.leadDecider,
+    entries.map(({ leadId, command, commandContext }) => ({
+      streamId: leadStreamId(leadId),
+      command,
+      context: commandContext,
+      // Without a key the lead's id was drawn at random for this row (`newEntityIds`): nothing to
+      // read. With one, it derives from the key, and the lead's first event records the key's use.
+      freshStream: commandContext.idempotencyKey === undefined,
+      keyNamesStream: true,
+    })),
+  );
+  return outcomes.map((outcome, at) => {
+    const { index, leadId, duplicates = [] } = entries[at]!;
+    if ('error' in outcome) return { result: rejectedFor(index, outcome.error) };
+    return {
+      result: { index, outcome: outcome.result.replayed ? 'ALREADY_IMPORTED' : 'CREATED', leadId, errors: [], duplicates },
+      position: outcome.result.position,
+    };
+  });
 };
 
 /** The error a captureLead of the row would have answered, as the row's result. */
