@@ -47,7 +47,12 @@ export interface ReadModelsOptions {
   logger?: Pick<Console, 'log' | 'error'>;
 }
 
-const DEFAULT_TIMEOUT_MS = 5000;
+/**
+ * How long a mutation's answer waits for the read models to include its write. A timeout answers
+ * an error for a write that did succeed, so this errs on the long side: 5 s was exceeded on
+ * PostgreSQL under a full test run once every capture also gets its automatic score.
+ */
+const DEFAULT_TIMEOUT_MS = 15_000;
 
 export interface WaitOptions {
   /**
