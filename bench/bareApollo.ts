@@ -9,12 +9,13 @@ import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 
-const typeDefs = `#graphql
+/** The echo schema both baselines serve (bareApolloStandalone.ts too). */
+export const typeDefs = `#graphql
   type Query { ok: Boolean }
   type Mutation { echo(input: String!): String! }
 `;
 
-const resolvers = {
+export const resolvers = {
   Query: { ok: () => true },
   Mutation: { echo: (_: unknown, { input }: { input: string }) => input },
 };

@@ -6,16 +6,7 @@
  */
 import http from 'node:http';
 import { ApolloServer, HeaderMap } from '@apollo/server';
-
-const typeDefs = `#graphql
-  type Query { ok: Boolean }
-  type Mutation { echo(input: String!): String! }
-`;
-
-const resolvers = {
-  Query: { ok: () => true },
-  Mutation: { echo: (_: unknown, { input }: { input: string }) => input },
-};
+import { resolvers, typeDefs } from './bareApollo';
 
 export async function startStandaloneApollo(port: number): Promise<http.Server> {
   const apollo = new ApolloServer({ typeDefs, resolvers });

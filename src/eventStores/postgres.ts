@@ -94,6 +94,19 @@ const encodeExpected = (expected: ExpectedRevision): number | null => {
 };
 
 /**
+ * The event columns of an append, one array per column, in the order every append function
+ * takes them. recorded_at is a column of its own so that an audit selects by time without
+ * parsing JSON.
+ */
+const eventColumns = (events: readonly NewEvent[]) => [
+  events.map((event) => event.id),
+  events.map((event) => event.type),
+  events.map((event) => toJsonText(event.data, 'data')),
+  events.map((event) => toJsonText(event.metadata, 'metadata')),
+  events.map((event) => event.metadata.recordedAt),
+];
+
+/**
  * Append-only for everyone, not only this adapter: statement triggers refuse UPDATE, DELETE and
  * TRUNCATE even when no row matches, and INSERT ... ON CONFLICT DO UPDATE fires the UPDATE one.
  * (A superuser can still disable triggers; production should connect as a role that does not
@@ -338,11 +351,7 @@ export const openPostgresEventStore = async (
             values: [
               streamId,
               encodeExpected(expectedRevision),
-              events.map((event) => event.id),
-              events.map((event) => event.type),
-              events.map((event) => toJsonText(event.data, 'data')),
-              events.map((event) => toJsonText(event.metadata, 'metadata')),
-              events.map((event) => event.metadata.recordedAt),
+              ...eventColumns(events),
             ],
           });
           const outcome = rows[0]!;
@@ -384,12 +393,7 @@ export const openPostgresEventStore = async (
       const values = [
         streamId,
         encodeExpected(expectedRevision),
-        events.map((event) => event.id),
-        events.map((event) => event.type),
-        events.map((event) => toJsonText(event.data, 'data')),
-        events.map((event) => toJsonText(event.metadata, 'metadata')),
-        // A column of its own so that an audit can select by time without parsing JSON.
-        events.map((event) => event.metadata.recordedAt),
+        ...eventColumns(events),
       ];
       for (let attempt = 1; ; attempt++) {
         try {
@@ -443,11 +447,7 @@ export const openPostgresEventStore = async (
             appends.map((entry) => entry.streamId),
             appends.map((entry) => encodeExpected(entry.expectedRevision)),
             appends.map((entry) => entry.events.length),
-            events.map((event) => event.id),
-            events.map((event) => event.type),
-            events.map((event) => toJsonText(event.data, 'data')),
-            events.map((event) => toJsonText(event.metadata, 'metadata')),
-            events.map((event) => event.metadata.recordedAt),
+            ...eventColumns(events),
           ],
         });
         const outcome = rows[0]!;
