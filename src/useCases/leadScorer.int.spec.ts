@@ -4,13 +4,15 @@
  * generator can leave a history unscored.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventStore, RecordedEvent } from '../core/eventStore';
+import { ANY, type EventStore, type RecordedEvent } from '../core/eventStore';
+import { newId } from '../core/ids';
 import { type LeadEvent } from '../domain/leads/lead';
 import { parseScoringRules } from '../domain/scoring/rules';
 import { createInMemoryEventStore } from '../eventStores/inMemory';
 import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
 import { appendLeadEvent } from '../../test/support/leadEvents';
 import { LeadScorer } from './leadScorer';
+import { rescoreLead } from './rescoreLead';
 
 const rules = parseScoringRules({
   version: 'v1',
@@ -113,5 +115,47 @@ describe('the lead scorer', () => {
     await settled();
     expect((await scoresOf()).map((event) => event.streamId)).toEqual(['leadscore-new']);
     await expect(scorer.skipTo(await store.headPosition())).rejects.toThrow(/only while stopped/);
+  });
+
+  it('scores a lead it saw captured without reading its streams back, until an erasure makes it forget', async () => {
+    const reads: string[] = [];
+    const readStream = store.readStream.bind(store);
+    store.readStream = (streamId, options) => {
+      reads.push(streamId);
+      return readStream(streamId, options);
+    };
+    await scorer.start();
+    await appendLeadEvent(store, captured('a'));
+    await settled();
+    await appendLeadEvent(store, reached('a'));
+    await settled();
+    expect(reads.filter((streamId) => streamId.endsWith('-a'))).toEqual([]);
+    expect((await scoresOf()).map((event) => (event.data as { score: number }).score)).toEqual([20, 30]);
+
+    // What it held of everyone's personal data goes with an erasure: it reads the store again.
+    await store.appendToStream('personaldata-x', [
+      {
+        id: newId(),
+        type: 'PersonalDataErased',
+        data: { subjectId: 'x', leadIds: ['x'], contactIds: [], keyIds: [], reason: 'REQUEST' },
+        metadata: { actor: 'dpo', correlationId: newId(), causationId: newId(), commandType: 'ErasePersonalData', schemaVersion: 1, occurredAt: new Date().toISOString(), recordedAt: new Date().toISOString() },
+      },
+    ], { expectedRevision: ANY });
+    await appendLeadEvent(store, reached('a'));
+    await settled();
+    expect(reads.filter((streamId) => streamId.endsWith('-a'))).toEqual(['leadscore-a', 'lead-a']);
+    expect((await scoresOf()).map((event) => (event.data as { score: number }).score)).toEqual([20, 30, 40]);
+  });
+
+  it('records nothing twice when the streams it holds lag behind the store', async () => {
+    await appendLeadEvent(store, captured('a'));
+    const leadEvents = await store.readStream('lead-a');
+    const request = { leadId: 'a', reason: 'FACT' as const, rules, causationId: leadEvents[0]!.id, actor: 'lead-scorer', correlationId: newId(), now: new Date() };
+    const first = await rescoreLead(store, request);
+    expect(first.kind).toBe('rescored');
+    // Held from before the score was recorded: the append conflicts, and the store tells it is done.
+    const again = await rescoreLead(store, { ...request, known: { leadEvents, scores: [] } });
+    expect(again).toEqual(first);
+    expect(await scoresOf()).toHaveLength(1);
   });
 });

@@ -14,10 +14,10 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../core/eventStore';
 import { newId } from '../core/ids';
 import { leadStreamId } from '../domain/leads/lead';
-import { changesScoredFacts } from '../domain/scoring/rescore';
+import { changesScoredFacts, LEAD_SCORE_STREAM_PREFIX } from '../domain/scoring/rescore';
 import type { ScoringRules } from '../domain/scoring/rules';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import { rescoreLead } from './rescoreLead';
+import { rescoreLead, type KnownStreams } from './rescoreLead';
 import { publishRulesOnFirstUse } from './scoringRulesStore';
 
 /** Who automatic scores are recorded as. */
@@ -31,6 +31,8 @@ const CONCURRENT_LEADS = 16;
 /** A checkpoint is stored after every batch that scored something, and at least this often. */
 const SAVE_EVERY_EVENTS = 5_000;
 const MAX_RETRY_DELAY_MS = 30_000;
+/** Leads whose streams it keeps from what the log delivered (the most recently captured): memory stays bounded. */
+const KNOWN_LEADS = 4_096;
 
 export interface LeadScorerOptions {
   store: EventStore;
@@ -46,6 +48,13 @@ export class LeadScorer {
   private subscription: Subscription | undefined;
   /** Each lead with a scored fact delivered and not yet scored: its latest such fact. */
   private pending = new Map<string, RecordedEvent>();
+  /**
+   * The lead and score streams of leads it saw captured, whole, from what the log delivered: a
+   * lead is scored without reading its streams back (and opening its sealed personal data again)
+   * right after its capture, the busiest moment. Dropped when a gap shows, and all of it on any
+   * erasure, so no plaintext of an erased person stays in memory.
+   */
+  private known = new Map<string, { leadEvents: RecordedEvent[]; scores: RecordedEvent[] }>();
   private delivered: GlobalPosition | undefined;
   private processed: GlobalPosition | undefined;
   private saved: GlobalPosition | undefined;
@@ -78,6 +87,7 @@ export class LeadScorer {
     await subscription?.stop();
     await this.work;
     this.pending.clear();
+    this.known.clear();
     if (this.processed !== undefined && this.processed !== this.saved) await this.save(this.processed);
   }
 
@@ -116,6 +126,7 @@ export class LeadScorer {
         this.delivered = event.position;
         this.eventsSinceFlush++;
         const leadId = (event.data as { leadId?: unknown }).leadId;
+        this.remember(event, leadId);
         if (typeof leadId === 'string' && event.streamId === leadStreamId(leadId) && changesScoredFacts(event)) {
           this.pending.delete(leadId);
           this.pending.set(leadId, event);
@@ -160,9 +171,37 @@ export class LeadScorer {
     }
   }
 
+  /** Keeps `known` whole: a stream's next event extends it, anything else drops the lead. */
+  private remember(event: RecordedEvent, leadId: unknown): void {
+    if (event.type === 'PersonalDataErased') {
+      this.known.clear();
+      return;
+    }
+    if (typeof leadId !== 'string') return;
+    if (event.streamId === leadStreamId(leadId)) {
+      if (event.revision === 0) {
+        // Its score stream cannot be older than its capture: from here on, both are seen whole.
+        if (this.known.size >= KNOWN_LEADS) this.known.delete(this.known.keys().next().value!);
+        this.known.set(leadId, { leadEvents: [event], scores: [] });
+        return;
+      }
+      const streams = this.known.get(leadId);
+      if (streams?.leadEvents.at(-1)?.revision === event.revision - 1) streams.leadEvents.push(event);
+      else this.known.delete(leadId);
+    } else if (event.streamId === LEAD_SCORE_STREAM_PREFIX + leadId) {
+      const streams = this.known.get(leadId);
+      if (streams?.scores.length === event.revision) streams.scores.push(event);
+      else this.known.delete(leadId);
+    }
+  }
+
   private scoreAfter(trigger: RecordedEvent): Promise<unknown> {
+    const leadId = (trigger.data as { leadId: string }).leadId;
+    const known: KnownStreams | undefined = this.known.get(leadId);
     return rescoreLead(this.options.store, {
-      leadId: (trigger.data as { leadId: string }).leadId,
+      leadId,
+      // Copies: more of the log may be delivered while this score is computed.
+      known: known && { leadEvents: [...known.leadEvents], scores: [...known.scores] },
       reason: 'FACT',
       rules: this.options.rules,
       causationId: trigger.id,
@@ -193,6 +232,7 @@ export class LeadScorer {
       await new Promise((resolve) => setTimeout(resolve, delay).unref());
       if (this.stopped || this.subscription !== undefined) return;
       this.pending.clear();
+      this.known.clear();
       this.eventsSinceFlush = 0;
       this.follow(this.saved);
     })();

@@ -30,6 +30,18 @@ export interface RescoreRequest {
   now: Date;
   /** Runs before a score is recorded, not when nothing is: where the rules get published. */
   beforeRecording?: () => Promise<void>;
+  /**
+   * Both streams as the caller already holds them (the lead scorer, from what the log delivered),
+   * read instead of the store on the first attempt. They may lag the store, never contradict it:
+   * a lead behind a recorded score decides nothing, and a score stream behind the store makes the
+   * append conflict, after which both streams are read from the store.
+   */
+  known?: KnownStreams;
+}
+
+export interface KnownStreams {
+  leadEvents: readonly RecordedEvent[];
+  scores: readonly RecordedEvent[];
 }
 
 /**
@@ -57,10 +69,11 @@ export const rescoreLead = async (store: EventStore, request: RescoreRequest): P
   };
   for (let attempt = 1; ; attempt++) {
     // The score stream first: the lead read after it is at least as recent as every score on it.
-    const scores = await readStreamOrEmpty(store, streamId);
+    const known = attempt === 1 ? request.known : undefined;
+    const scores = known ? known.scores : await readStreamOrEmpty(store, streamId);
     const done = scores.find((event) => event.metadata.causationId === request.causationId && event.metadata.commandType === RESCORE_COMMAND);
     if (done) return { kind: 'rescored', position: done.position };
-    const leadEvents = await readStreamOrEmpty(store, leadStreamId(leadId));
+    const leadEvents = known ? known.leadEvents : await readStreamOrEmpty(store, leadStreamId(leadId));
     const lead = foldLead(leadEvents);
     if (!isScorable(lead)) return { kind: 'skipped' };
     const currentScore = latestScore(store, leadEvents, scores);
