@@ -4,7 +4,7 @@
  * generator can leave a history unscored.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ANY, type EventStore, type RecordedEvent } from '../core/eventStore';
+import { ANY, NO_STREAM, type EventStore, type RecordedEvent } from '../core/eventStore';
 import { newId } from '../core/ids';
 import { type LeadEvent } from '../domain/leads/lead';
 import { parseScoringRules } from '../domain/scoring/rules';
@@ -158,4 +158,55 @@ describe('the lead scorer', () => {
     expect(again).toEqual(first);
     expect(await scoresOf()).toHaveLength(1);
   });
+
+  const captureTogether = (leadIds: string[]) =>
+    store.appendToStreams(
+      leadIds.map((leadId) => ({
+        streamId: `lead-${leadId}`,
+        expectedRevision: NO_STREAM,
+        events: [{ id: newId(), type: 'LeadCaptured', data: captured(leadId).data, metadata: metadataOf('CaptureLead') }],
+      })),
+    );
+
+  it('records the scores of the leads it saw captured together in one append', async () => {
+    const batches: string[][] = [];
+    const appendToStreams = store.appendToStreams.bind(store);
+    store.appendToStreams = (appends) => {
+      batches.push(appends.map((append) => append.streamId));
+      return appendToStreams(appends);
+    };
+    await scorer.start();
+    await captureTogether(['a', 'b', 'c', 'd']);
+    await settled();
+    expect(batches.at(-1)).toEqual(['leadscore-a', 'leadscore-b', 'leadscore-c', 'leadscore-d']);
+    expect((await scoresOf()).map((event) => (event.data as { score: number }).score)).toEqual([20, 20, 20, 20]);
+  });
+
+  it('when a job scored one of them meanwhile, scores the others once each and that one not again', async () => {
+    const appendToStreams = store.appendToStreams.bind(store);
+    let jobRan = false;
+    store.appendToStreams = async (appends) => {
+      if (!jobRan && appends[0]!.streamId.startsWith('leadscore-')) {
+        jobRan = true;
+        await rescoreLead(store, { leadId: 'b', reason: 'ALL_OPEN_LEADS', rules, causationId: 'job-1', actor: 'admin', correlationId: newId(), now: new Date() });
+      }
+      return appendToStreams(appends);
+    };
+    await scorer.start();
+    await captureTogether(['a', 'b', 'c']);
+    await settled();
+    expect(jobRan).toBe(true);
+    expect(errors).toEqual([]);
+    const scores = await scoresOf();
+    expect(scores.map((event) => [event.streamId, event.metadata.actor])).toEqual([
+      ['leadscore-b', 'admin'],
+      ['leadscore-a', 'lead-scorer'],
+      ['leadscore-c', 'lead-scorer'],
+    ]);
+  });
 });
+
+const metadataOf = (commandType: string) => {
+  const now = new Date().toISOString();
+  return { actor: 'user-alice', recordedAt: now, occurredAt: now, correlationId: newId(), causationId: newId(), schemaVersion: 1, commandType };
+};

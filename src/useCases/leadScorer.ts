@@ -11,13 +11,13 @@
  * score; several facts about one lead read together give one score, from the last of them.
  */
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
-import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../core/eventStore';
+import { ConcurrencyConflictError, type EventStore, type GlobalPosition, type RecordedEvent, type Subscription } from '../core/eventStore';
 import { newId } from '../core/ids';
 import { leadStreamId } from '../domain/leads/lead';
 import { changesScoredFacts, LEAD_SCORE_STREAM_PREFIX } from '../domain/scoring/rescore';
 import type { ScoringRules } from '../domain/scoring/rules';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import { rescoreLead, type KnownStreams } from './rescoreLead';
+import { planRescore, rescoreLead, type KnownStreams, type RescoreRequest } from './rescoreLead';
 import { publishRulesOnFirstUse } from './scoringRulesStore';
 
 /** Who automatic scores are recorded as. */
@@ -26,7 +26,7 @@ export const LEAD_SCORER_ACTOR = 'lead-scorer';
 const CHECKPOINT_NAME = 'lead-scorer';
 /** Events delivered before the subscription waits for their scores: its memory stays bounded. */
 const BATCH_EVENTS = 500;
-/** Leads scored at once: their appends share a transaction (SQLite commits one turn's appends together). */
+/** Leads scored at once when each reads its streams: their appends share a transaction (SQLite commits one turn's appends together). */
 const CONCURRENT_LEADS = 16;
 /** A checkpoint is stored after every batch that scored something, and at least this often. */
 const SAVE_EVERY_EVENTS = 5_000;
@@ -157,8 +157,9 @@ export class LeadScorer {
     this.eventsSinceSave += this.eventsSinceFlush;
     this.eventsSinceFlush = 0;
     try {
-      for (let index = 0; index < triggers.length; index += CONCURRENT_LEADS) {
-        await Promise.all(triggers.slice(index, index + CONCURRENT_LEADS).map((trigger) => this.scoreAfter(trigger)));
+      const toRead = await this.scoreKnownTogether(triggers);
+      for (let index = 0; index < toRead.length; index += CONCURRENT_LEADS) {
+        await Promise.all(toRead.slice(index, index + CONCURRENT_LEADS).map((request) => rescoreLead(this.options.store, request)));
         if (subscription !== this.subscription) return;
       }
       if (upTo === undefined) return;
@@ -195,10 +196,35 @@ export class LeadScorer {
     }
   }
 
-  private scoreAfter(trigger: RecordedEvent): Promise<unknown> {
+  /**
+   * Scores the leads whose streams it holds, all their scores in one append (one transaction: a
+   * write per delivered batch, not per lead). Answers the requests left to score one by one,
+   * reading the store: the leads it does not hold, and all of them when the store cannot append
+   * to several streams at once or when one of the streams moved meanwhile (a job scored the lead).
+   */
+  private async scoreKnownTogether(triggers: readonly RecordedEvent[]): Promise<RescoreRequest[]> {
+    const { store } = this.options;
+    const requests = triggers.map((trigger) => this.requestAfter(trigger));
+    const known = requests.filter((request) => request.known !== undefined);
+    if (!store.appendsToStreamsAtomically || known.length < 2) return requests;
+    const plans = await Promise.all(known.map((request) => planRescore(store, request, request.known!)));
+    const records = plans.flatMap((plan) => ('record' in plan ? [plan.record] : []));
+    const others = requests.filter((request) => request.known === undefined);
+    if (records.length === 0) return others;
+    await this.publishRules(triggers[0]!);
+    try {
+      await store.appendToStreams(records);
+      return others;
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflictError)) throw error;
+      return requests.map((request) => ({ ...request, known: undefined }));
+    }
+  }
+
+  private requestAfter(trigger: RecordedEvent): RescoreRequest {
     const leadId = (trigger.data as { leadId: string }).leadId;
     const known: KnownStreams | undefined = this.known.get(leadId);
-    return rescoreLead(this.options.store, {
+    return {
       leadId,
       // Copies: more of the log may be delivered while this score is computed.
       known: known && { leadEvents: [...known.leadEvents], scores: [...known.scores] },
@@ -208,14 +234,17 @@ export class LeadScorer {
       actor: LEAD_SCORER_ACTOR,
       correlationId: trigger.metadata.correlationId,
       now: this.now(),
-      // The rules' definition is on the log before their first score (reproduceScore reads it there).
-      beforeRecording: () =>
-        publishRulesOnFirstUse(this.options.store, this.options.rules, {
-          actor: LEAD_SCORER_ACTOR,
-          now: this.now(),
-          commandId: newId(),
-          correlationId: trigger.metadata.correlationId,
-        }),
+      beforeRecording: () => this.publishRules(trigger),
+    };
+  }
+
+  /** The rules' definition is on the log before their first score (reproduceScore reads it there). */
+  private publishRules(trigger: RecordedEvent): Promise<void> {
+    return publishRulesOnFirstUse(this.options.store, this.options.rules, {
+      actor: LEAD_SCORER_ACTOR,
+      now: this.now(),
+      commandId: newId(),
+      correlationId: trigger.metadata.correlationId,
     });
   }
 

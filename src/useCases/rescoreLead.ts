@@ -8,7 +8,7 @@
  */
 import { decideEvents, readStreamOrEmpty, type CommandContext } from '../core/commandHandler';
 import { foldEvents } from '../core/decider';
-import { ConcurrencyConflictError, NO_STREAM, type EventStore, type GlobalPosition, type RecordedEvent } from '../core/eventStore';
+import { ConcurrencyConflictError, NO_STREAM, type EventStore, type GlobalPosition, type RecordedEvent, type StreamAppend } from '../core/eventStore';
 import { deterministicId } from '../core/ids';
 import { evolveLead, initialLeadState, leadStreamId, type LeadEvent, type LeadScored, type LeadState } from '../domain/leads/lead';
 import { isScorable } from '../domain/scoring/decide';
@@ -55,42 +55,56 @@ export interface RescoreOutcome {
   position?: GlobalPosition;
 }
 
-export const rescoreLead = async (store: EventStore, request: RescoreRequest): Promise<RescoreOutcome> => {
+/**
+ * What scoring the lead again would do, from its two streams as given: nothing (`done`, `skipped`,
+ * `unchanged`), or the append to make (`record`). Reads nothing but, when the lead's latest score
+ * is of other rules, those rules' definition.
+ */
+export type RescorePlan = { outcome: RescoreOutcome } | { record: StreamAppend };
+
+export const planRescore = async (
+  store: EventStore,
+  request: RescoreRequest,
+  { leadEvents, scores }: KnownStreams,
+): Promise<RescorePlan> => {
   const { leadId, rules } = request;
-  const streamId = leadScoreStreamId(leadId);
-  const commandId = deterministicId(request.causationId, RESCORE_COMMAND, leadId);
+  const done = scores.find((event) => event.metadata.causationId === request.causationId && event.metadata.commandType === RESCORE_COMMAND);
+  if (done) return { outcome: { kind: 'rescored', position: done.position } };
+  const lead = foldLead(leadEvents);
+  if (!isScorable(lead)) return { outcome: { kind: 'skipped' } };
+  const currentScore = latestScore(store, leadEvents, scores);
+  const currentScoreRules =
+    currentScore === undefined || currentScore.rulesVersion === rules.version ? undefined : await rulesOfVersion(store, currentScore.rulesVersion);
+  const command: RescoreLead = {
+    type: 'RescoreLead',
+    data: { leadId, reason: request.reason, rules, lead, leadRevision: leadEvents.length - 1, currentScore, currentScoreRules },
+  };
   const context: CommandContext = {
     actor: request.actor,
     now: request.now,
-    commandId,
+    commandId: deterministicId(request.causationId, RESCORE_COMMAND, leadId),
     commandType: RESCORE_COMMAND,
     correlationId: request.correlationId,
     causationId: request.causationId,
   };
+  const state = foldEvents(leadRescoringDecider, scores as unknown as LeadRescored[]);
+  const decision = decideEvents(leadRescoringDecider, state, command, context, scores.at(-1)?.metadata);
+  if (decision === undefined) return { outcome: { kind: 'unchanged' } };
+  const expectedRevision = scores.length === 0 ? NO_STREAM : scores.length - 1;
+  return { record: { streamId: leadScoreStreamId(leadId), events: decision.newEvents, expectedRevision } };
+};
+
+export const rescoreLead = async (store: EventStore, request: RescoreRequest): Promise<RescoreOutcome> => {
   for (let attempt = 1; ; attempt++) {
-    // The score stream first: the lead read after it is at least as recent as every score on it.
     const known = attempt === 1 ? request.known : undefined;
-    const scores = known ? known.scores : await readStreamOrEmpty(store, streamId);
-    const done = scores.find((event) => event.metadata.causationId === request.causationId && event.metadata.commandType === RESCORE_COMMAND);
-    if (done) return { kind: 'rescored', position: done.position };
-    const leadEvents = known ? known.leadEvents : await readStreamOrEmpty(store, leadStreamId(leadId));
-    const lead = foldLead(leadEvents);
-    if (!isScorable(lead)) return { kind: 'skipped' };
-    const currentScore = latestScore(store, leadEvents, scores);
-    const currentScoreRules =
-      currentScore === undefined || currentScore.rulesVersion === rules.version ? undefined : await rulesOfVersion(store, currentScore.rulesVersion);
-    const command: RescoreLead = {
-      type: 'RescoreLead',
-      data: { leadId, reason: request.reason, rules, lead, leadRevision: leadEvents.length - 1, currentScore, currentScoreRules },
-    };
-    const state = foldEvents(leadRescoringDecider, scores as unknown as LeadRescored[]);
-    const decision = decideEvents(leadRescoringDecider, state, command, context, scores.at(-1)?.metadata);
-    if (decision === undefined) return { kind: 'unchanged' };
+    // The score stream first: the lead read after it is at least as recent as every score on it.
+    const scores = known ? known.scores : await readStreamOrEmpty(store, leadScoreStreamId(request.leadId));
+    const leadEvents = known ? known.leadEvents : await readStreamOrEmpty(store, leadStreamId(request.leadId));
+    const plan = await planRescore(store, request, { leadEvents, scores });
+    if ('outcome' in plan) return plan.outcome;
     await request.beforeRecording?.();
     try {
-      const appended = await store.appendToStream(streamId, decision.newEvents, {
-        expectedRevision: scores.length === 0 ? NO_STREAM : scores.length - 1,
-      });
+      const appended = await store.appendToStream(plan.record.streamId, plan.record.events, { expectedRevision: plan.record.expectedRevision });
       return { kind: 'rescored', position: appended.position };
     } catch (error) {
       // Another run scored the lead meanwhile (the scorer and a job): read both streams again.
