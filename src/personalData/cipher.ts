@@ -87,6 +87,33 @@ export const wrapKeys = (masterKey: Buffer, dataKeys: readonly Buffer[]): Buffer
 
 export const wrapKey = (masterKey: Buffer, _keyId: string, dataKey: Buffer): Buffer => wrapKeys(masterKey, [dataKey])[0]!;
 
+/**
+ * Unwraps many keys with one cipher call: AES-CTR's keystream is AES of each counter block, so
+ * encrypting every key's two counter blocks in one ECB pass and XOR-ing gives what each key's own
+ * CTR decipher would (a rebuild unwraps a key per person; one decipher object each cost more than
+ * the unwrapping). Keys of the first format (AES-GCM) unwrap one by one.
+ */
+export const unwrapKeys = (masterKey: Buffer, entries: readonly { keyId: string; wrapped: Buffer }[]): Buffer[] => {
+  const isCtr = (wrapped: Buffer) => wrapped.length === 1 + CTR_BLOCK_BYTES + KEY_BYTES && wrapped[0] === WRAPPED_CTR;
+  const ctr = entries.filter((entry) => isCtr(entry.wrapped));
+  const perKey = KEY_BYTES / CTR_BLOCK_BYTES;
+  const counters = Buffer.allocUnsafe(ctr.length * KEY_BYTES);
+  ctr.forEach(({ wrapped }, index) => {
+    const iv = wrapped.subarray(1, 1 + CTR_BLOCK_BYTES);
+    for (let block = 0; block < perKey; block++) counterBlock(iv, block).copy(counters, index * KEY_BYTES + block * CTR_BLOCK_BYTES);
+  });
+  const ecb = createCipheriv('aes-256-ecb', masterKey, null).setAutoPadding(false);
+  const keystream = Buffer.concat([ecb.update(counters), ecb.final()]);
+  let at = 0;
+  return entries.map(({ keyId, wrapped }) => {
+    if (!isCtr(wrapped)) return unwrapKey(masterKey, keyId, wrapped);
+    const key = Buffer.allocUnsafe(KEY_BYTES);
+    const offset = at++ * KEY_BYTES;
+    for (let index = 0; index < KEY_BYTES; index++) key[index] = wrapped[1 + CTR_BLOCK_BYTES + index]! ^ keystream[offset + index]!;
+    return key;
+  });
+};
+
 export const unwrapKey = (masterKey: Buffer, keyId: string, wrapped: Buffer): Buffer => {
   if (wrapped.length === 1 + CTR_BLOCK_BYTES + KEY_BYTES && wrapped[0] === WRAPPED_CTR) {
     const decipher = createDecipheriv('aes-256-ctr', masterKey, wrapped.subarray(1, 1 + CTR_BLOCK_BYTES));

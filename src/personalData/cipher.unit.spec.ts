@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newDataKey, open, seal, unwrapKey, wrapKey, wrapKeys } from './cipher';
+import { newDataKey, open, seal, unwrapKey, unwrapKeys, wrapKey, wrapKeys } from './cipher';
 
 describe('key wrapping', () => {
   it('wraps many keys in one pass, each unwrapping alone, and reads the single-key format too', () => {
@@ -14,6 +14,21 @@ describe('key wrapping', () => {
     const legacy = seal(master, keys[1]!, 'crm-data-key:kold');
     expect(unwrapKey(master, 'kold', legacy)).toEqual(keys[1]);
     expect(() => unwrapKey(master, 'kother', legacy)).toThrow();
+  });
+
+  it('unwraps many keys at once exactly as one by one, from several batches, with the first format among them', () => {
+    const master = newDataKey();
+    const keys = Array.from({ length: 600 }, () => newDataKey());
+    // Batches of 300: a counter crosses a byte boundary within each (2 blocks a key), and the
+    // batches' counters are unrelated to each other.
+    const wrapped = [...wrapKeys(master, keys.slice(0, 300)), ...wrapKeys(master, keys.slice(300))];
+    const legacy = seal(master, keys[5]!, 'crm-data-key:kold');
+    const entries = [...wrapped.map((w, index) => ({ keyId: `k${index}`, wrapped: w })).reverse(), { keyId: 'kold', wrapped: legacy }];
+    const unwrapped = unwrapKeys(master, entries);
+    expect(unwrapped).toEqual(entries.map((entry) => unwrapKey(master, entry.keyId, entry.wrapped)));
+    expect(unwrapped.at(0)).toEqual(keys[599]);
+    expect(unwrapped.at(-1)).toEqual(keys[5]);
+    expect(unwrapKeys(master, [])).toEqual([]);
   });
 
   it('gives a wrong key under another master key, which opens none of the data it sealed', () => {

@@ -8,7 +8,7 @@
  * many), and a new subject takes the next one. A key made and never used is harmless.
  */
 import type { SqlDatabase } from '../../projections/sqlDatabase';
-import { freshRandom, masterKeyFingerprint, newDataKey, unwrapKey, wrapKey, wrapKeys } from './cipher';
+import { freshRandom, masterKeyFingerprint, newDataKey, unwrapKey, unwrapKeys, wrapKey, wrapKeys } from './cipher';
 
 const KEY_TABLES = `
   CREATE TABLE IF NOT EXISTS personal_data_keys (
@@ -206,16 +206,17 @@ export class KeyStore {
         `SELECT key_id, wrapped_key FROM personal_data_keys WHERE key_id IN (${batch.map(() => '?').join(', ')})`,
         batch,
       );
+      const held: { keyId: string; wrapped: Buffer }[] = [];
       for (const row of rows) {
         if (row.wrapped_key === null) {
           this.forget([row.key_id]);
           found.set(row.key_id, null);
-        } else {
-          const key = unwrapKey(this.masterKey, row.key_id, Buffer.from(row.wrapped_key, 'base64'));
-          this.remember(row.key_id, key);
-          found.set(row.key_id, key);
-        }
+        } else held.push({ keyId: row.key_id, wrapped: Buffer.from(row.wrapped_key, 'base64') });
       }
+      unwrapKeys(this.masterKey, held).forEach((key, index) => {
+        this.remember(held[index]!.keyId, key);
+        found.set(held[index]!.keyId, key);
+      });
     }
     const missing = wanted.filter((keyId) => !found.has(keyId));
     if (missing.length > 0) {

@@ -231,9 +231,15 @@ describe('large reads (a rebuild, an export)', () => {
       expectedRevision: 0,
     });
 
-    // A fresh process has sealed nothing itself: every value is opened, 150 of them in one read.
+    // A fresh process has sealed nothing itself: every value is opened, 150 of them in one read,
+    // here before the thread is ready, there by the thread.
+    const cold = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    const openedHere = await cold.readAll();
+    await cold.close();
     const fresh = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    await fresh.warmOpener();
     const all = await fresh.readAll();
+    expect(all).toEqual(openedHere);
     expect(all).toHaveLength(152);
     expect(all[7]!.data).toMatchObject({ person: { lastName: 'Roca 7', email: 'roca7@mail.example' }, interest: { notes: 'call Roca at 9' } });
     // Read before the erasure in the log: still in clear (the key was not destroyed here).
@@ -247,6 +253,7 @@ describe('large reads (a rebuild, an export)', () => {
     tampered.personalData.sealed = tampered.personalData.sealed.slice(0, -4) + 'AAAA';
     await raw.appendToStream('lead-tampered', [{ ...stored!, id: randomUUID(), data: tampered }], { expectedRevision: NO_STREAM });
     await expect(protectEventStore(raw, await KeyStore.open(keys.db, masterKey)).readAll()).rejects.toThrow(/unable to authenticate/);
+    await expect(fresh.readAll()).rejects.toThrow(/unable to authenticate/);
     await fresh.close();
   });
 });

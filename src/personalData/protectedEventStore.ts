@@ -53,6 +53,12 @@ export interface ProtectedEventStore extends EventStore {
   readonly keyStore: KeyStore;
   /** The store underneath, which returns events as stored (sealed). */
   readonly sealed: EventStore;
+  /**
+   * Starts the thread that opens large reads' sealed values; resolves once it is ready. Until then
+   * large reads open on the caller's thread, so a rebuild starts it first, and its first pages
+   * never wait for it.
+   */
+  warmOpener(): Promise<void>;
 }
 
 export const protectEventStore = (inner: EventStore, keyStore: KeyStore): ProtectedEventStore => {
@@ -271,10 +277,9 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       if (known) return { ...event, data: (known.revealed ??= restorePersonal(data, known.personal)) };
       const done = opened?.get(index);
       if (done && 'error' in done) throw new Error(done.error);
-      const text = done
-        ? done.text
-        : open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8');
-      const personal = JSON.parse(text) as Record<string, unknown>;
+      const personal = done
+        ? done.personal
+        : (JSON.parse(open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8')) as Record<string, unknown>);
       return { ...event, data: restorePersonal(data, personal) };
     });
 
@@ -285,6 +290,11 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     if (events.length < OPEN_ON_THREAD_FROM) return openAll(events, keys);
     const values = toOpen(events, keys);
     if (values.size < OPEN_ON_THREAD_FROM) return openAll(events, keys);
+    if (!opener.ready) {
+      // Starting the thread takes longer than opening one page here: this page opens here.
+      void opener.warm();
+      return openAll(events, keys);
+    }
     const results = await opener.open([...values.values()]);
     const opened = new Map([...values.keys()].map((index, at) => [index, results[at]!] as const));
     return openAll(events, keys, opened);
@@ -335,6 +345,7 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     },
     headPosition: () => inner.headPosition(),
     comparePositions: (a, b) => inner.comparePositions(a, b),
+    warmOpener: () => opener.warm(),
     async close() {
       await opener.close();
       await inner.close();
