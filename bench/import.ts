@@ -36,6 +36,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 
 const run = promisify(execFile);
+const runTool = run;
 const here = path.resolve(__dirname, '..');
 const TIME = '/usr/bin/time';
 
@@ -49,6 +50,8 @@ interface Measure {
   summary: string;
   /** Leads the lead scorer (which follows the log in the importing process) scored before the process ended. */
   scored?: number;
+  /** Then the server's lead scorer (bench/scoreImported.ts, where the tree has it): seconds to catch up, and leads scored by then. */
+  serverScoring?: { seconds: number; scored: number };
 }
 
 const median = (values: number[]) => {
@@ -162,6 +165,12 @@ async function main() {
           await phase(async (run) => {
             run.first = await importOnce(run.tree.dir, file, run.env);
             run.first.scored = await scoredLeads(run.env, admin, run.schema);
+            const script = path.join(run.tree.dir, 'bench', 'scoreImported.ts');
+            if (existsSync(script)) {
+              const { stdout } = await runTool(process.execPath, ['--import', 'tsx', script], { cwd: run.tree.dir, env: run.env, maxBuffer: 16 * 1024 * 1024 });
+              const { seconds } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { seconds: number };
+              run.first.serverScoring = { seconds, scored: await scoredLeads(run.env, admin, run.schema) };
+            }
           });
           await phase(async (run) => {
             run.again = await importOnce(run.tree.dir, file, run.env);
@@ -173,7 +182,11 @@ async function main() {
               `round ${round} ${store.padEnd(8)} ${tree.name.padEnd(10)} import ${first!.rowsPerSec.toFixed(0)} leads/s ` +
                 `(${first!.withStartPerSec.toFixed(0)} with process start, ${first!.cpuSec.toFixed(1)} s CPU); ` +
                 `again ${again!.rowsPerSec.toFixed(0)} rows/s (${again!.cpuSec.toFixed(1)} s CPU); ` +
-                `${first!.scored} leads scored by the end of the import | ${first!.summary}`,
+                `${first!.scored} leads scored by the end of the import` +
+                (first!.serverScoring
+                  ? `, then by the server's scorer ${first!.serverScoring.scored} in ${first!.serverScoring.seconds.toFixed(1)} s (from its start)`
+                  : '') +
+                ` | ${first!.summary}`,
             );
           }
         } finally {

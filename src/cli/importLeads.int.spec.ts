@@ -7,6 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { scoresSettled } from '../../test/support/scoring';
 import { openTestApplication, type TestApplication } from '../../test/support/seededApplication';
 
 const run = promisify(execFile);
@@ -104,5 +106,41 @@ describe('npm run import', () => {
     expect(stderr).toContain('1 created, 0 already imported, 1 duplicates skipped, 0 rejected');
     const listed = readFileSync(path.join(t.dataDir, 'again.rejected.csv'), 'utf8');
     expect(listed).toMatch(/^2,,possible duplicate of lead [0-9a-f-]+ \(same e-mail\),ana\.garcia@example\.com/m);
+  });
+
+  it('leaves scoring to the server: the imported leads are scored once each when it next runs', async () => {
+    const csv = path.join(t.dataDir, 'to-score.csv');
+    writeFileSync(csv, 'Email,Last name\nscore.one@example.com,One\nscore.two@example.com,Two\n');
+    const { code, stderr } = await cli(t.dataDir, csv, '--source', 'REFERRAL');
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain("scores: the server's lead scorer scores the new leads when it runs");
+    const scoresPerLead = () => {
+      const db = new Database(path.join(t.dataDir, 'crm.sqlite'), { readonly: true });
+      try {
+        return db
+          .prepare<[], { email: string; scores: number }>(
+            `SELECT json_extract(l.person, '$.email') AS email,
+                    (SELECT count(*) FROM events e WHERE e.stream_id = 'leadscore-' || l.id AND e.event_type = 'LeadRescored') AS scores
+             FROM read_leads l WHERE json_extract(l.person, '$.email') LIKE 'score.%' ORDER BY email`,
+          )
+          .all();
+      } finally {
+        db.close();
+      }
+    };
+    expect(scoresPerLead()).toEqual([
+      { email: 'score.one@example.com', scores: 0 },
+      { email: 'score.two@example.com', scores: 0 },
+    ]);
+    const server = await openTestApplication({ dataDir: t.dataDir });
+    try {
+      await scoresSettled(server.app);
+    } finally {
+      await server.close();
+    }
+    expect(scoresPerLead()).toEqual([
+      { email: 'score.one@example.com', scores: 1 },
+      { email: 'score.two@example.com', scores: 1 },
+    ]);
   });
 });

@@ -39,7 +39,8 @@ const USAGE = `usage: npm run import -- FILE.csv [--mapping mapping.json] [--sou
   --actor     who the events name as having imported (default: import:<your user name>)
 
 A capture date column (occurredAt) is the lead's business time, however long ago; the time the
-import recorded it stays now. Rows are idempotent: the same row imported again is skipped.`;
+import recorded it stays now. Rows are idempotent: the same row imported again is skipped.
+The import does not score the leads: the server's lead scorer does, from where it left off.`;
 
 const BATCH = 500;
 
@@ -209,7 +210,8 @@ if (require.main === module) {
         throw new UsageError(`--mapping ${args.mapping}: ${(error as Error).message}`);
       }
     }
-    const app = await openApplication(configFor(args['data-dir']));
+    // Scoring the imported leads is the server's lead scorer's (from its checkpoint, when it runs).
+    const app = await openApplication({ ...configFor(args['data-dir']), leadScoring: false });
     try {
       const progress = new ProgressLine();
       const summary = await importLeadsFromCsv(app, {
@@ -236,6 +238,7 @@ if (require.main === module) {
           (args['skip-duplicates'] ? `, ${formatCount(summary.duplicatesSkipped)} duplicates skipped` : '') +
           `, ${formatCount(summary.rejected)} rejected` +
           (summary.listId ? `; in list ${summary.listId}` : '') +
+          (summary.created > 0 ? `\nscores: the server's lead scorer scores the new leads when it runs` : '') +
           (summary.rejectedFile ? `\nrejected rows (row, field, reason): ${summary.rejectedFile}` : ''),
       );
       // Skipped duplicates were asked for; rejected rows are a problem to look at.

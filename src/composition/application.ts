@@ -43,7 +43,15 @@ import type { CrmConfig } from './config';
 export type ApplicationOptions = Pick<
   CrmConfig,
   'catalogs' | 'pipeline' | 'eventStore' | 'readStore' | 'backdateLimitDays' | 'scoringRules' | 'dataKey'
->;
+> & {
+  /**
+   * Whether this process scores leads after each fact (the lead scorer), when it leads the
+   * projections; default true. A tool that writes many leads and then stops (`npm run import`)
+   * leaves it to the server: the scorer there picks up from its checkpoint, so each fact is still
+   * scored exactly once, and the tool's writes are not slowed by scores it would stop halfway.
+   */
+  leadScoring?: boolean;
+};
 
 export interface Application {
   /** The event log, personal data sealed on the way in and opened on the way out. */
@@ -114,7 +122,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
       // Finishes any conversion a crash interrupted between its steps, then follows new ones.
       (conversionCompleter = new ConversionCompleter(store, db)),
       // Scores a lead again after each fact its rules read.
-      (leadScorer = new LeadScorer({ store, db, rules })),
+      ...(options.leadScoring === false ? [] : [(leadScorer = new LeadScorer({ store, db, rules }))]),
       // Runs the re-scoring jobs any instance started, and takes up those a dead process left.
       (scoringJobRunner = new ScoringJobRunner({ store, db, rules, readModels: positions })),
     ],
