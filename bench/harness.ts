@@ -156,7 +156,9 @@ export async function runLoadOn(
 
 /**
  * Starts `node --import tsx <entry>` and resolves once `readyUrl` answers 200. The child's
- * output is kept (last lines only) and shown if it dies or never gets ready.
+ * output is kept (last lines only) and shown if it dies or never gets ready. With
+ * BENCH_PROFILE_DIR set, the child writes a CPU profile there when it stops (`--cpu-prof`, which
+ * NODE_OPTIONS does not take): where a server's time goes under the bench's load.
  */
 export async function startChild(
   name: string,
@@ -166,7 +168,7 @@ export async function startChild(
   timeoutMs = 90_000,
 ): Promise<ChildServer> {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), '--import', 'tsx', entry], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
