@@ -19,8 +19,10 @@
  * Per run it prints the import's own rate (the CLI's summary line: from its start to its last
  * answer, the read models included, process start excluded), the rate with the process start,
  * the CPU seconds of the importing process (user + system, from /usr/bin/time when present:
- * steadier than wall time on a busy machine), and how many leads the lead scorer, which follows
- * the log in the importing process and stops with it, had scored by then. Then the medians per
+ * steadier than wall time on a busy machine), how many leads were scored by then (none since the
+ * import leaves scoring to the server; a tree whose import ran the lead scorer scored some), and,
+ * for a tree that has bench/scoreImported.ts, how long the server's lead scorer then takes to
+ * score what was imported. Then the medians per
  * tree and store and, with --against, the ratios this tree / ref (of the medians, and the median
  * of the ratios within a round). BENCH_IMPORT_STORES picks the stores (sqlite,postgres);
  * PostgreSQL is DATABASE_URL's (default the test database), in a fresh schema per run, dropped
