@@ -12,6 +12,7 @@ import {
 } from './runner';
 import { newId } from '../src/core/ids';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
+import { countingStore } from './tools/storeViews';
 import { appendAll, appendLeadEvent, generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
 
 /** Remembers what it was given, in memory: it shows what a runner applies, not what it keeps. */
@@ -102,6 +103,33 @@ describe('ProjectionRunner', () => {
     await runner.waitForPosition(await appendAll(store, history));
     expect(applied).toHaveLength(history.length);
     expect(runner.lastError).toBeUndefined();
+  });
+
+  it('stores the checkpoint of a projection that had nothing to take from a whole catch-up, so a restart reads nothing again', async () => {
+    const rare: Projection = { ...spyProjection().projection, name: 'erasures-only', canHandle: ['SomethingRareHappened'] };
+    const history = generateLeadHistory({ seed: 5, leadCount: 3, eventCount: 40 });
+    const head = await appendAll(store, history);
+    // The lead ledger is up to date; the other projection is new (or was just reset).
+    const before = readSide([ledgerProjection()]);
+    await before.runner.start();
+    await before.runner.waitForPosition(head);
+    await before.shutDown();
+
+    const first = readSide([ledgerProjection(), rare]);
+    await first.runner.start();
+    await first.runner.whenCaughtUp();
+    await first.shutDown();
+
+    let read = 0;
+    const db = openSqliteDatabase(store.filename);
+    const again = new ProjectionRunner({ store: countingStore(store, (events) => (read += events)), db, projections: [ledgerProjection(), rare] });
+    cleanups.push(async () => {
+      await again.stop();
+      await db.close();
+    });
+    await again.start();
+    await again.whenCaughtUp();
+    expect(read).toBe(0);
   });
 
   it('projects live exactly what a rebuild from zero projects', async () => {
