@@ -150,7 +150,9 @@ async function replayProjections(
   const projections = readModelProjections();
   log(`replaying ${projections.length} projections from zero over ${events} events...`);
   // Without a checkpoint a projection is outdated: the runner resets it and replays the log.
-  await db.exec('DROP TABLE IF EXISTS projection_checkpoints');
+  // Only the read models' checkpoints go, as when their versions change: the key shredder's
+  // (which keeps no read model) stays, or the API's start would read the whole log for it.
+  await db.run(`DELETE FROM projection_checkpoints WHERE name IN (${projections.map(() => '?').join(', ')})`, projections.map((p) => p.name));
   const runner = new ProjectionRunner({ store, db, projections });
   const started = process.hrtime.bigint();
   try {

@@ -10,6 +10,7 @@
  */
 import type { Application } from '../../composition/application';
 import type { RecordedEvent, Subscription } from '../../core/eventStore';
+import { ReadModelStoppedError } from '../../../projections/leadership/readModelStoppedError';
 import type { ChangeFeedView } from '../shared/context';
 
 type Listener = (event: RecordedEvent) => void;
@@ -17,6 +18,8 @@ type Listener = (event: RecordedEvent) => void;
 /** How long one wait for the read models lasts before it is tried again (never given up). */
 const READ_MODEL_WAIT_MS = 10_000;
 const SHARED_VIEWS = 2_000;
+/** After a failed wait (the read database unreachable), before asking again. */
+const RETRY_DELAY_MS = 1_000;
 
 /** One stretch of following the log, from a first subscriber to the last one leaving. */
 interface Run {
@@ -31,6 +34,8 @@ export class ChangeFeed implements ChangeFeedView {
   private readonly listeners = new Set<Listener>();
   private readonly views = new Map<string, Promise<unknown>>();
   private run?: Run;
+  /** The last stopped read model reported (said once, not for every event). */
+  private reportedStopped: string | undefined;
 
   constructor(private readonly app: Pick<Application, 'store' | 'readModels'>) {}
 
@@ -94,9 +99,21 @@ export class ChangeFeed implements ChangeFeedView {
 
   private receive(run: Run, event: RecordedEvent): Promise<void> | void {
     run.pending.push(event);
-    run.draining ??= this.drain(run).finally(() => (run.draining = undefined));
+    run.draining ??= this.startDraining(run);
     // Backpressure on the log subscription only when the read models fall far behind.
     if (run.pending.length > 10_000) return run.draining;
+  }
+
+  /**
+   * Drains, then drains again if events arrived after the drain found nothing left and before it
+   * was marked done: such an event saw a drain under way and started none, and would have waited
+   * for the next event to be handed on.
+   */
+  private startDraining(run: Run): Promise<void> {
+    return this.drain(run).finally(() => {
+      run.draining = undefined;
+      if (run.pending.length > 0 && !run.stopped) run.draining = this.startDraining(run);
+    });
   }
 
   /**
@@ -114,7 +131,20 @@ export class ChangeFeed implements ChangeFeedView {
             break;
           } catch (error) {
             if (run.stopped) return;
+            // A read model set aside on a failing event will not take this one in until an
+            // operator mends it: waiting would hold every later notification back for good (and
+            // asked again at once, it spun). The others have it: hand it on, as a mutation
+            // answers READ_MODEL_STOPPED for a write that is recorded.
+            if (error instanceof ReadModelStoppedError) {
+              const stopped = error.failures.map((failure) => `${failure.name} at ${failure.eventId}`).join(', ');
+              if (this.reportedStopped !== stopped) {
+                this.reportedStopped = stopped;
+                console.error(`The change feed hands events on while a read model is stopped: ${stopped}`);
+              }
+              break;
+            }
             console.error(`The change feed waits for the read models to reach ${event.position}`, error);
+            await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
           }
         }
         if (run.stopped) return;
