@@ -37,8 +37,7 @@ import { parseArgs, promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 
-const run = promisify(execFile);
-const runTool = run;
+const execFileAsync = promisify(execFile);
 const here = path.resolve(__dirname, '..');
 const TIME = '/usr/bin/time';
 
@@ -76,7 +75,7 @@ const importOnce = async (tree: string, file: string, env: NodeJS.ProcessEnv): P
   const command = [process.execPath, '--import', 'tsx', path.join(tree, 'src', 'cli', 'importLeads.ts'), file];
   const timed = existsSync(TIME) ? [TIME, '-f', '%U %S', '-o', timeFile, ...command] : command;
   const started = performance.now();
-  const { stderr } = await run(timed[0]!, timed.slice(1), { cwd: tree, env, maxBuffer: 64 * 1024 * 1024 });
+  const { stderr } = await execFileAsync(timed[0]!, timed.slice(1), { cwd: tree, env, maxBuffer: 64 * 1024 * 1024 });
   const wallSec = (performance.now() - started) / 1000;
   const summary = stderr.split(/[\r\n]/).filter((line) => / rows in /.test(line)).at(-1) ?? '';
   const parsed = /([\d,]+) rows in ([\d.]+) s/.exec(summary);
@@ -118,7 +117,7 @@ async function main() {
   const trees: { name: string; dir: string }[] = [{ name: 'this', dir: here }];
   if (values.against) {
     const base = path.join(work, 'base');
-    await run('git', ['-C', here, 'worktree', 'add', '--detach', base, values.against]);
+    await execFileAsync('git', ['-C', here, 'worktree', 'add', '--detach', base, values.against]);
     symlinkSync(path.join(here, 'node_modules'), path.join(base, 'node_modules'));
     trees.unshift({ name: values.against, dir: base });
   }
@@ -169,7 +168,7 @@ async function main() {
             run.first.scored = await scoredLeads(run.env, admin, run.schema);
             const script = path.join(run.tree.dir, 'bench', 'scoreImported.ts');
             if (existsSync(script)) {
-              const { stdout } = await runTool(process.execPath, ['--import', 'tsx', script], { cwd: run.tree.dir, env: run.env, maxBuffer: 16 * 1024 * 1024 });
+              const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', script], { cwd: run.tree.dir, env: run.env, maxBuffer: 16 * 1024 * 1024 });
               const { seconds } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { seconds: number };
               run.first.serverScoring = { seconds, scored: await scoredLeads(run.env, admin, run.schema) };
             }
@@ -231,7 +230,7 @@ async function main() {
     }
   } finally {
     if (stores.includes('postgres')) await admin.end();
-    if (values.against) await run('git', ['-C', here, 'worktree', 'remove', '--force', path.join(work, 'base')]).catch(() => undefined);
+    if (values.against) await execFileAsync('git', ['-C', here, 'worktree', 'remove', '--force', path.join(work, 'base')]).catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   }
 }

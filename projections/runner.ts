@@ -290,12 +290,12 @@ export class ProjectionRunner {
    * others. If one of them fails on an event, nothing of the bulk rebuild is kept and they all
    * replay the usual way, which sets the failing one aside at its event as always.
    */
-  private async rebuildFreshlyResetInBulk(): Promise<boolean> {
+  private async rebuildFreshlyResetInBulk(): Promise<void> {
     const candidates = this.projections.filter(
       (projection) => projection.rebuildsInBulk === true && this.freshlyReset.has(projection.name),
     );
     this.freshlyReset.clear();
-    if (candidates.length === 0) return false;
+    if (candidates.length === 0) return;
     let moves: Array<readonly [string, GlobalPosition]> = [];
     try {
       const through = await rebuildInBulk({
@@ -311,15 +311,14 @@ export class ProjectionRunner {
           moves = candidates.map((projection) => [projection.name, position] as const);
         },
       });
-      if (through === undefined) return false;
+      if (through === undefined) return;
     } catch {
       // Not logged: the usual replay that follows meets the same failure and reports it, with its event.
-      return false;
+      return;
     }
     this.checkpoints.stored(moves);
     this.checkpoints.processed(moves);
     this.settleReachedWaiters();
-    return true;
   }
 
   /**

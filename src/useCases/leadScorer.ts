@@ -14,7 +14,7 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { ConcurrencyConflictError, type EventStore, type GlobalPosition, type RecordedEvent, type Subscription } from '../core/eventStore';
 import { newId } from '../core/ids';
 import { leadStreamId } from '../domain/leads/lead';
-import { changesScoredFacts, LEAD_SCORE_STREAM_PREFIX } from '../domain/scoring/rescore';
+import { changesScoredFacts, leadScoreStreamId } from '../domain/scoring/rescore';
 import type { ScoringRules } from '../domain/scoring/rules';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import { planRescore, rescoreLead, type KnownStreams, type RescoreRequest } from './rescoreLead';
@@ -189,7 +189,7 @@ export class LeadScorer {
       const streams = this.known.get(leadId);
       if (streams?.leadEvents.at(-1)?.revision === event.revision - 1) streams.leadEvents.push(event);
       else this.known.delete(leadId);
-    } else if (event.streamId === LEAD_SCORE_STREAM_PREFIX + leadId) {
+    } else if (event.streamId === leadScoreStreamId(leadId)) {
       const streams = this.known.get(leadId);
       if (streams?.scores.length === event.revision) streams.scores.push(event);
       else this.known.delete(leadId);

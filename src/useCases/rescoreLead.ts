@@ -55,10 +55,14 @@ export interface RescoreOutcome {
   position?: GlobalPosition;
 }
 
+/** The score already recorded for this request's cause, if any (a redo finds it). */
+const recordedFor = (scores: readonly RecordedEvent[], request: Pick<RescoreRequest, 'causationId'>): RecordedEvent | undefined =>
+  scores.find((event) => event.metadata.causationId === request.causationId && event.metadata.commandType === RESCORE_COMMAND);
+
 /**
- * What scoring the lead again would do, from its two streams as given: nothing (`done`, `skipped`,
- * `unchanged`), or the append to make (`record`). Reads nothing but, when the lead's latest score
- * is of other rules, those rules' definition.
+ * What scoring the lead again would do, from its two streams as given: nothing to append
+ * (`outcome`: recorded already, skipped or unchanged), or the append to make (`record`). Reads
+ * nothing but, when the lead's latest score is of other rules, those rules' definition.
  */
 export type RescorePlan = { outcome: RescoreOutcome } | { record: StreamAppend };
 
@@ -68,7 +72,7 @@ export const planRescore = async (
   { leadEvents, scores }: KnownStreams,
 ): Promise<RescorePlan> => {
   const { leadId, rules } = request;
-  const done = scores.find((event) => event.metadata.causationId === request.causationId && event.metadata.commandType === RESCORE_COMMAND);
+  const done = recordedFor(scores, request);
   if (done) return { outcome: { kind: 'rescored', position: done.position } };
   const lead = foldLead(leadEvents);
   if (!isScorable(lead)) return { outcome: { kind: 'skipped' } };
@@ -99,6 +103,9 @@ export const rescoreLead = async (store: EventStore, request: RescoreRequest): P
     const known = attempt === 1 ? request.known : undefined;
     // The score stream first: the lead read after it is at least as recent as every score on it.
     const scores = known ? known.scores : await readStreamOrEmpty(store, leadScoreStreamId(request.leadId));
+    // A redo (from an older checkpoint) finds its score here, without reading the lead.
+    const done = recordedFor(scores, request);
+    if (done) return { kind: 'rescored', position: done.position };
     const leadEvents = known ? known.leadEvents : await readStreamOrEmpty(store, leadStreamId(request.leadId));
     const plan = await planRescore(store, request, { leadEvents, scores });
     if ('outcome' in plan) return plan.outcome;
