@@ -55,23 +55,24 @@ parentPort.postMessage({ ready: true });
 
 export class OpenerThread {
   private worker: Worker | undefined;
-  private started = false;
+  private isReady = false;
   private readyWaiters: Array<() => void> = [];
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (results: Opened[]) => void; reject: (error: unknown) => void }>();
 
   /**
-   * Whether the thread has started and can open at once. Until then a reader opens on its own
-   * thread (`warm` starts this one): a rebuild's first page does not wait for the thread to start.
+   * Whether the thread was started (`warm`, or a first `open`). It may not have said it is ready
+   * yet: a batch posted meanwhile waits in its queue and is opened as soon as it runs. Until the
+   * thread is started a reader opens on its own thread, as starting it takes longer than a page.
    */
-  get ready(): boolean {
-    return this.started;
+  get started(): boolean {
+    return this.worker !== undefined;
   }
 
   /** Starts the thread; resolves once it is ready. */
   warm(): Promise<void> {
     const worker = this.start();
-    if (this.started) return Promise.resolve();
+    if (this.isReady) return Promise.resolve();
     // Held alive until it is ready: whoever waits may have nothing else keeping the process up.
     worker.ref();
     return new Promise((resolve) => this.readyWaiters.push(resolve));
@@ -97,7 +98,7 @@ export class OpenerThread {
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
-    this.started = false;
+    this.isReady = false;
     if (worker) await worker.terminate();
   }
 
@@ -108,7 +109,7 @@ export class OpenerThread {
     const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     worker.on('message', (message: { ready: true } | { id: number; json: string; errors: Record<number, string> }) => {
       if ('ready' in message) {
-        if (this.worker === worker) this.started = true;
+        if (this.worker === worker) this.isReady = true;
         if (this.waiting.size === 0) worker.unref();
         for (const resolve of this.readyWaiters.splice(0)) resolve();
         return;
@@ -128,7 +129,7 @@ export class OpenerThread {
     const failAll = (error: unknown) => {
       if (this.worker === worker) {
         this.worker = undefined;
-        this.started = false;
+        this.isReady = false;
       }
       for (const waiter of this.waiting.values()) waiter.reject(error);
       this.waiting.clear();
@@ -140,7 +141,7 @@ export class OpenerThread {
       if (this.waiting.size > 0) failAll(new Error(`The thread opening personal data stopped (exit code ${code})`));
       else if (this.worker === worker) {
         this.worker = undefined;
-        this.started = false;
+        this.isReady = false;
       }
     });
     // Unref'd after the listeners: adding a 'message' listener refs the worker again.

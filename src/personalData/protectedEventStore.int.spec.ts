@@ -247,6 +247,12 @@ describe('large reads (a rebuild, an export)', () => {
     expect(all.at(-1)!.data).toMatchObject({ notes: null, erasedPersonalData: ['notes'] });
     // The same events one stream at a time (opened on this thread) read alike.
     expect(await fresh.readStream(`lead-${leads[7]}`)).toEqual([all[7]]);
+    // Warmed but not waited for, as a rebuild does: the page goes to a thread still starting,
+    // which opens it once it runs.
+    const starting = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    void starting.warmOpener();
+    expect(await starting.readAll()).toEqual(openedHere);
+    await starting.close();
 
     const [stored] = await raw.readStream(`lead-${leads[3]}`);
     const tampered = structuredClone(stored!.data) as any;
