@@ -4,6 +4,8 @@
  * projections wrote, strings PostgreSQL stores escaped and integers past 2^53 included; and a
  * projection failing on an event must be set aside at that event exactly as without bulk.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readModelProjections } from '../src/composition/application';
 import { NO_STREAM, type EventStore, type ReadAllOptions } from '../src/core/eventStore';
@@ -46,6 +48,8 @@ const READ_MODEL_TABLES = [
 interface Side {
   store: EventStore;
   db: SqlDatabase;
+  /** The read database's indexes, by name, with their definitions. */
+  indexes(): Promise<unknown[]>;
   close(): Promise<void>;
 }
 
@@ -59,6 +63,7 @@ const sides: Array<[string, () => Promise<Side>]> = [
       return {
         store,
         db,
+        indexes: () => db.all("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"),
         close: async () => {
           await db.close();
           await store.close();
@@ -76,6 +81,7 @@ const sides: Array<[string, () => Promise<Side>]> = [
       return {
         store,
         db,
+        indexes: () => db.all('SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = ? ORDER BY indexname', [schema]),
         close: async () => {
           await db.close();
           await store.close();
@@ -166,6 +172,9 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
       expect(live.kpi_lead_cycles_replaced!.length).toBeGreaterThan(10);
       expect(live.kpi_stage_stays_replaced!.length).toBeGreaterThan(0);
 
+      const indexes = await side.indexes();
+      expect(indexes.length).toBeGreaterThan(10);
+      const stagingFiles = fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('crm-rebuild-')).length;
       await side.db.run("UPDATE read_leads SET status = 'DAMAGED'");
       reads.length = 0;
       await runner.rebuild();
@@ -175,6 +184,10 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
       expect(reads.filter((read) => read.fromPosition === undefined)).toEqual([{ maxCount: REBUILD_PAGE_SIZE }]);
       expect(runner.failures).toEqual([]);
       expect(await snapshot(side.db)).toEqual(live);
+      // Each table's indexes dropped for the copy are back, in the read database itself.
+      expect(await side.indexes()).toEqual(indexes);
+      // The staging database's file went with it.
+      expect(fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('crm-rebuild-')).length).toBeLessThanOrEqual(stagingFiles);
     } finally {
       await runner.stop();
     }

@@ -62,10 +62,12 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
       for (const fold of folds.values()) await fold.flush(tx, true);
     });
     const tables = staging.tables();
-    await db.transaction(async (tx) => {
-      for (const table of tables) await copyTable(tx, table);
-      await options.moveCheckpoints(tx, through);
-    });
+    const copyAll = () =>
+      db.transaction(async (tx) => {
+        for (const table of tables) await (db.withAttached ? copyTableInSql(tx, table) : copyTable(tx, table));
+        await options.moveCheckpoints(tx, through);
+      });
+    await (db.withAttached ? db.withAttached(staging.file, STAGING_SCHEMA, copyAll) : copyAll());
     return through;
   } finally {
     staging.close();
@@ -112,6 +114,29 @@ const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => 
   }
   if (rows.length > 0) await tx.insertRows(table.name, table.columns, rows);
   for (const index of table.indexes) await tx.exec(index.sql);
+};
+
+/** The schema a SQLite read database attaches the staging database as, while copying. */
+const STAGING_SCHEMA = 'rebuild_staging';
+
+/**
+ * As `copyTable`, for a SQLite read database with the staging file attached: one INSERT … SELECT
+ * per table, run inside SQLite. On the 3,000-lead data set this copy took 0.76 s through
+ * JavaScript (a quarter of the rebuild).
+ */
+const copyTableInSql = async (tx: SqlDatabase, table: StagedTable): Promise<void> => {
+  // Every name qualified: the staging database has tables and indexes of the same names.
+  for (const index of table.indexes) await tx.exec(`DROP INDEX IF EXISTS main.${quoteName(index.name)}`);
+  const columns = table.columns.map(quoteName).join(', ');
+  await tx.exec(`INSERT INTO main.${quoteName(table.name)} (${columns}) SELECT ${columns} FROM ${STAGING_SCHEMA}.${quoteName(table.name)}`);
+  for (const index of table.indexes) await tx.exec(inMain(index.sql));
+};
+
+/** A CREATE INDEX statement as SQLite keeps it (normalized: `CREATE [UNIQUE] INDEX name ON …`), made to create it in main. */
+const inMain = (createIndex: string): string => {
+  const qualified = createIndex.replace(/^CREATE (UNIQUE )?INDEX /, (start) => `${start}main.`);
+  if (qualified === createIndex) throw new Error(`Not a CREATE INDEX statement as SQLite keeps it: ${createIndex}`);
+  return qualified;
 };
 
 const quoteName = (name: string): string => `"${name.replace(/"/g, '""')}"`;
