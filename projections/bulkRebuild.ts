@@ -44,6 +44,7 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
   const staging = openStagingDatabase();
   try {
     for (const projection of projections) await projection.setup(staging.db);
+    staging.deferIndexes(projections.flatMap((projection) => projection.deferredIndexes ?? []));
     const folds = new Map(projections.flatMap((projection) => (projection.foldInMemory ? [[projection, projection.foldInMemory()] as const] : [])));
     let through: GlobalPosition;
     for (;;) {

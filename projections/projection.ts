@@ -39,6 +39,14 @@ export interface Projection {
    */
   rebuildsInBulk?: boolean;
   /**
+   * Indexes of its tables that `apply` (and `foldInMemory`) never reads through, which serve the
+   * API's queries only: a bulk rebuild leaves them out while it replays and builds each once,
+   * over all the rows, as it copies the tables over, instead of updating it at every row. Never a
+   * UNIQUE index: those enforce what `apply` relies on. Naming one that `apply` does read through
+   * costs speed only, never rows.
+   */
+  deferredIndexes?: readonly string[];
+  /**
    * For a bulk rebuild only, when the projection can hold rows in memory: `apply` takes each
    * event the projection handles, in log order, as `apply` above would, and `flush` writes the
    * rows `apply` above would have left, in its tables of `tx` (created by `setup`): after each

@@ -177,6 +177,11 @@ export interface StagedTable {
 
 export interface StagingDatabase {
   db: SqlDatabase;
+  /**
+   * Drops these indexes, which `tables()` still reports with their tables, to be built where the
+   * tables are copied to. Throws for an index that does not exist or is UNIQUE.
+   */
+  deferIndexes(names: readonly string[]): void;
   /** Its file, which a SQLite read database attaches to copy the tables in SQL (`withAttached`). */
   file: string;
   tables(): StagedTable[];
@@ -198,8 +203,20 @@ export const openStagingDatabase = (): StagingDatabase => {
   connection.pragma('journal_mode = OFF');
   connection.pragma('synchronous = OFF');
   connection.pragma(`cache_size = -${STAGING_CACHE_KIB}`);
+  const deferred: Array<{ table: string; name: string; sql: string }> = [];
   return {
     db: sqlDatabaseOn(connection),
+    deferIndexes: (names) => {
+      for (const name of names) {
+        const index = connection
+          .prepare<[string], { tbl_name: string; sql: string | null }>("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND name = ?")
+          .get(name);
+        if (index?.sql == null) throw new Error(`No index ${name} to defer in the staging database`);
+        if (/^CREATE UNIQUE /.test(index.sql)) throw new Error(`Index ${name} is UNIQUE: it cannot be deferred`);
+        connection.exec(`DROP INDEX ${quoteName(name)}`);
+        deferred.push({ table: index.tbl_name, name, sql: index.sql });
+      }
+    },
     tables: () =>
       connection
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
@@ -213,7 +230,8 @@ export const openStagingDatabase = (): StagingDatabase => {
             .prepare<[string], { name: string; sql: string }>(
               "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
             )
-            .all(name);
+            .all(name)
+            .concat(deferred.filter((index) => index.table === name).map(({ name: indexName, sql }) => ({ name: indexName, sql })));
           const select = connection.prepare(`SELECT ${columns.map(quoteName).join(', ')} FROM ${quoteName(name)}`);
           return { name, columns, indexes, rows: () => select.raw(true).safeIntegers(true).iterate() as IterableIterator<SqlValue[]> };
         }),

@@ -71,6 +71,8 @@ export const auditEventsProjection: Projection = {
   name: 'audit-events',
   version: 2,
   rebuildsInBulk: true,
+  // The trail is only appended to (by seq): its indexes serve the auditors' queries.
+  deferredIndexes: ['audit_events_by_stream', 'audit_events_by_actor', 'audit_events_by_type', 'audit_events_by_recorded_at', 'audit_events_by_occurred_at'],
   canHandle: [EVERY_EVENT_TYPE],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS audit_events'),

@@ -170,6 +170,19 @@ export const kpiFactsProjection: Projection = {
   // 4: origin (NEW or RE_ENGAGED).
   version: 4,
   rebuildsInBulk: true,
+  // Facts are found by their keys, and a lead cycle by its opportunity (kept); these serve the KPIs' periods.
+  deferredIndexes: [
+    'kpi_lead_cycles_by_capture',
+    'kpi_lead_cycles_by_disqualification',
+    'kpi_opportunities_by_close',
+    'kpi_opportunities_by_status',
+    'kpi_stage_stays_by_leaving',
+    'kpi_lead_cycles_replaced_by_capture',
+    'kpi_lead_cycles_replaced_by_disqualification',
+    'kpi_opportunities_replaced_by_close',
+    'kpi_opportunities_replaced_by_opening',
+    'kpi_stage_stays_replaced_by_leaving',
+  ],
   canHandle: [...LEAD_TYPES, ...OPPORTUNITY_TYPES],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec(ALL_TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),

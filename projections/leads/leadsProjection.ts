@@ -97,6 +97,8 @@ export const leadsProjection: Projection = {
   // (LeadRescored, from the lead's score stream), and score_position.
   version: 8,
   rebuildsInBulk: true,
+  // A lead's row is found by its id (the key); these indexes serve lists, search and duplicates.
+  deferredIndexes: ['read_leads_by_email_key', 'read_leads_by_identity_key', 'read_leads_by_capture', 'read_leads_by_status', 'read_leads_by_owner', 'read_leads_by_score'],
   canHandle: [...LEAD_EVENT_TYPES, LEAD_RESCORED, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),

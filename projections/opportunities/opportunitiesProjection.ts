@@ -167,6 +167,8 @@ export const opportunitiesProjection: Projection = {
   // 2: personal data erasure (personal_data_erased, activity subject nullable, erased events' null fields taken in).
   version: 2,
   rebuildsInBulk: true,
+  // An opportunity's row is found by its id (the key); these indexes serve the lists.
+  deferredIndexes: ['read_opportunities_by_account', 'read_opportunities_by_open', 'read_opportunities_by_owner', 'read_opportunities_by_status'],
   canHandle: [...OPPORTUNITY_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec(TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),

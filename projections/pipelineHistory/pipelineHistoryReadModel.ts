@@ -85,6 +85,8 @@ export const pipelineHistoryProjection: Projection = {
   name: 'pipeline-history',
   version: 2,
   rebuildsInBulk: true,
+  // Rows are found by opportunity and seq (the key); these indexes serve the reports.
+  deferredIndexes: ['read_pipeline_history_current', 'read_pipeline_history_valid', 'read_pipeline_history_known'],
   canHandle: OPPORTUNITY_EVENT_TYPES,
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_pipeline_history'),
