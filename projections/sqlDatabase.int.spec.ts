@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
+import { openSqliteDatabase, openStagingDatabase, type SqlDatabase } from './sqlDatabase';
 import { temporaryDirectory } from '../test/support/leadEvents';
 
 describe('openSqliteDatabase', () => {
@@ -83,6 +83,27 @@ describe('openSqliteDatabase', () => {
       expect(await hits(other)).toBe(7);
     } finally {
       await other.close();
+    }
+  });
+});
+
+describe('openStagingDatabase', () => {
+  it('reports a deferred index with its table, and refuses to defer a UNIQUE index or one that does not exist', async () => {
+    const staging = openStagingDatabase();
+    try {
+      await staging.db.exec(`
+        CREATE TABLE facts (id TEXT PRIMARY KEY, at TEXT, code TEXT);
+        CREATE INDEX facts_by_at ON facts (at);
+        CREATE UNIQUE INDEX facts_by_code ON facts (code);`);
+      staging.deferIndexes(['facts_by_at']);
+      // Gone from the staging database: inserts no longer maintain it.
+      expect(await staging.db.all("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'facts_by_at'")).toEqual([]);
+      // Still reported, to be built where the table is copied.
+      expect(staging.tables().find((table) => table.name === 'facts')!.indexes.map((index) => index.name).sort()).toEqual(['facts_by_at', 'facts_by_code']);
+      expect(() => staging.deferIndexes(['facts_by_code'])).toThrow(/UNIQUE/);
+      expect(() => staging.deferIndexes(['facts_by_nothing'])).toThrow(/No index facts_by_nothing/);
+    } finally {
+      staging.close();
     }
   });
 });
