@@ -139,7 +139,7 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
     side = undefined;
   });
 
-  it('ends with the rows the live projections wrote, escaped strings and integers past 2^53 included', async () => {
+  it('ends with the rows the live projections wrote, escaped strings (NUL, tabs, line breaks, backslashes) and integers past 2^53 included', async () => {
     side = await open();
     const reads: ReadAllOptions[] = [];
     const runner = new ProjectionRunner({ store: watchedReads(side.store, reads), db: side.db, projections: readModelProjections() });
@@ -149,7 +149,7 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
       await appendAll(side.store, generateLeadHistory({ seed: 17, leadCount: 12, eventCount: 80 }));
       const captured: LeadEvent = {
         type: 'LeadCaptured',
-        data: { leadId: 'lead-nul', source: 'OTHER', campaign: `a${NUL}b\uFFFF`, person: { lastName: `Pu${NUL}ig`, email: 'nul@example.com' } },
+        data: { leadId: 'lead-nul', source: 'OTHER', campaign: `a${NUL}b\uFFFF\tc\\N\n\\.\r\\`, person: { lastName: `Pu${NUL}ig`, email: 'nul@example.com' } },
       };
       await appendLeadEvent(side.store, captured, { occurredAt: '2025-01-02T10:00:00.000Z' });
       const huge = { amount: '987654321987654321.25', currency: 'EUR' };

@@ -5,7 +5,10 @@
  * integers come back as numbers, as they do from SQLite, and strings holding U+0000 (which a
  * PostgreSQL `text` cannot) are stored escaped and read back as they were (`encodeText`).
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import {
   connectToPostgres,
   migrate,
@@ -137,18 +140,21 @@ const MAX_CACHED_CONVERSIONS = 1000;
 
 const quoteName = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
-/** Strings encoded as every parameter is (`encodeText`), integers too large for JSON numbers as text. */
-const rowsAsJson = (columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): string =>
-  JSON.stringify(
-    rows.map((row) => {
-      const object: Record<string, string | number | null> = {};
-      columns.forEach((column, index) => {
-        const value = row[index];
-        object[column] = typeof value === 'string' ? encodeText(value) : typeof value === 'bigint' ? value.toString() : (value ?? null);
-      });
-      return object;
-    }),
-  );
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/**
+ * A value in COPY's text format: `\N` for null; a string encoded as every parameter is
+ * (`encodeText`), then its backslashes, tabs and line breaks escaped; integers in full.
+ */
+const copyText = (value: SqlValue): string => {
+  if (value === null) return '\\N';
+  const text = typeof value === 'string' ? encodeText(value) : String(value);
+  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (char) => COPY_ESCAPES[char]!) : text;
+};
+
+/** Rows as the text COPY … FROM STDIN reads: a tab between values, a line per row. */
+const rowsAsCopyText = (rows: ReadonlyArray<readonly SqlValue[]>): string =>
+  rows.map((row) => `${row.map(copyText).join('\t')}\n`).join('');
 
 export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Promise<SqlDatabase> => {
   const connection = connectToPostgres(options);
@@ -184,14 +190,12 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     exec: async (sql) => {
       await client.query(sql);
     },
-    // One parameter, the rows as JSON, which PostgreSQL turns into rows of the table's own type:
-    // thousands of rows cost one statement to parse, instead of a parameter per value.
+    // COPY, PostgreSQL's bulk load: the rows go as one text stream, parsed by the server in the
+    // columns' own types, with no statement per row. On a rebuild's copy of 3,000 leads' tables it
+    // took half the time of one INSERT per 5,000 rows given as a JSON parameter.
     insertRows: async (table, columns, rows) => {
-      const names = columns.map(quoteName).join(', ');
-      await client.query({
-        text: `INSERT INTO ${quoteName(table)} (${names}) SELECT ${names} FROM json_populate_recordset(NULL::${quoteName(table)}, $1)`,
-        values: [rowsAsJson(columns, rows)],
-      });
+      const copy = client.query(copyFrom(`COPY ${quoteName(table)} (${columns.map(quoteName).join(', ')}) FROM STDIN`));
+      await pipeline(Readable.from([rowsAsCopyText(rows)]), copy);
     },
     transaction: async (fn) => {
       const savepoint = `nested_${depth}`;
