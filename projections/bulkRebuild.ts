@@ -95,7 +95,7 @@ const applyPage = (
     }
   });
 
-/** Rows per `insertRows`: a few megabytes of JSON at most for PostgreSQL. */
+/** Rows per `insertRows`: a few megabytes of COPY text at most for PostgreSQL. */
 const ROWS_PER_INSERT = 5000;
 
 /**
