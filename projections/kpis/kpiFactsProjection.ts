@@ -28,7 +28,7 @@ import { durationMs, instant, monthOf, originOfCapture, reachesLead, splitAmount
 import type { LeadEvent } from '../../src/domain/leads/lead';
 import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent } from '../../src/domain/opportunities/events';
-import type { Projection } from '../projection';
+import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
 /** Where the versions of a fact table's rows that a later fact replaced are kept. */
@@ -185,6 +185,7 @@ export const kpiFactsProjection: Projection = {
   ],
   canHandle: [...LEAD_TYPES, ...OPPORTUNITY_TYPES],
   setup: (db) => db.exec(CREATE_TABLES),
+  foldInMemory: () => foldKpiFactsInMemory(),
   reset: (db) => db.exec(ALL_TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),
   apply: (tx, event) =>
     event.type.startsWith('Lead')
@@ -411,4 +412,256 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
     default:
       return;
   }
+};
+
+// ---------------------------------------------------------------------------------------------
+// In memory, for a bulk rebuild
+// ---------------------------------------------------------------------------------------------
+
+type FactRow = Record<string, SqlValue>;
+
+const CYCLE_COLUMNS = [
+  'lead_id', 'cycle', 'revision', 'source', 'campaign', 'owner_id', 'origin', 'captured_at', 'captured_month', 'contacted_at',
+  'mql_at', 'sql_at', 'disqualified_at', 'disqualified_month', 'disqualification_reason', 'converted_at', 'opportunity_id', 'known_from',
+];
+const OPPORTUNITY_COLUMNS = [
+  'opportunity_id', 'revision', 'lead_id', 'source', 'campaign', 'owner_id', 'origin', 'opened_at', 'opened_month', 'status', 'stage',
+  'probability', 'amount', 'currency', 'amount_whole', 'amount_fraction', 'closed_at', 'closed_month', 'cycle_ms', 'loss_reason',
+  'competitor', 'known_from',
+];
+const STAY_COLUMNS = ['opportunity_id', 'seq', 'stage', 'entered_at', 'left_at', 'left_month', 'duration_ms', 'known_from'];
+const CURRENT_COLUMNS: Record<string, string[]> = {
+  kpi_lead_cycles: CYCLE_COLUMNS,
+  kpi_opportunities: OPPORTUNITY_COLUMNS,
+  kpi_stage_stays: STAY_COLUMNS,
+};
+/** Each table's columns, and its `_replaced` twin's: the same and `known_to`. */
+const COLUMNS_OF: Record<string, string[]> = {
+  ...CURRENT_COLUMNS,
+  ...Object.fromEntries(TABLES.map((table) => [replacedTable(table), [...CURRENT_COLUMNS[table]!, 'known_to']])),
+};
+
+const withNulls = (columns: readonly string[], values: FactRow): FactRow =>
+  Object.fromEntries(columns.map((column) => [column, values[column] ?? null]));
+
+/** Leads, and opportunities, a bulk rebuild holds in memory at most: past it, the least recently touched are written out. */
+const MAX_FACTS_IN_MEMORY = 50_000;
+
+/**
+ * The KPI facts of a bulk rebuild, folded in memory: each lead's latest cycle, each opportunity
+ * and its stay not left yet are held as the row `apply` would have left, every change made to
+ * them as `apply`'s SQL makes it (the same `_replaced` versions, the same COALESCEs), and each
+ * row is written once: a version replaced, an earlier cycle or a stay left at the next flush, the
+ * rows still current at the end. Past `maxHeld` leads (or opportunities) the least recently
+ * touched are written out, and their later events go through `apply` itself, on the rows written:
+ * a lead or an opportunity is either in memory or in the tables, never both. The bulk rebuild
+ * test compares every table with what `apply` leaves.
+ */
+export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFold => {
+  /** Each lead's latest cycle, least recently touched first. */
+  const cycles = new Map<string, FactRow>();
+  /** The lead whose cycle was converted into each opportunity (`apply` finds it by opportunity_id). */
+  const leadOf = new Map<string, string>();
+  const opportunities = new Map<string, FactRow>();
+  const openStays = new Map<string, FactRow>();
+  /** Written out: their events go through `apply`. */
+  const leadsWritten = new Set<string>();
+  const opportunitiesWritten = new Set<string>();
+  /** Rows no later event changes, to write at the next flush. */
+  let settled: Array<readonly [string, FactRow]> = [];
+
+  const keepReplaced = (table: string, row: FactRow, recordedAt: string) => {
+    if ((row.known_from as string) >= recordedAt) return;
+    settled.push([replacedTable(table), { ...row, known_to: recordedAt }]);
+  };
+  /** Taken out and put back: the map's order is the order of last use. */
+  const touch = <V>(map: Map<string, V>, key: string, value: V) => {
+    map.delete(key);
+    map.set(key, value);
+  };
+
+  const applyLead = (event: Recorded<LeadEvent>) => {
+    const leadId = event.data.leadId;
+    const at = instant(event.metadata.occurredAt);
+    const recordedAt = instant(event.metadata.recordedAt);
+    const current = cycles.get(leadId);
+    if (current !== undefined && Number(current.revision) >= event.revision) return;
+    const newCycle = (values: Omit<NewCycle, 'leadId' | 'revision' | 'at' | 'recordedAt'>) => {
+      if (current !== undefined && event.type === 'LeadCaptured') throw new Error(`Lead ${leadId} is captured twice`);
+      if (current !== undefined) settled.push(['kpi_lead_cycles', current]);
+      touch(
+        cycles,
+        leadId,
+        withNulls(CYCLE_COLUMNS, {
+          lead_id: leadId, cycle: values.cycle, revision: event.revision, source: values.source, campaign: values.campaign,
+          owner_id: values.ownerId, origin: values.origin, captured_at: at, captured_month: monthOf(at), known_from: recordedAt,
+        }),
+      );
+    };
+    if (event.type === 'LeadCaptured') {
+      const d = event.data;
+      return newCycle({ cycle: 1, source: d.source, campaign: d.campaign ?? null, ownerId: d.ownerId ?? null, origin: originOfCapture(d) });
+    }
+    if (current === undefined) throw new Error(`Lead ${leadId} has a ${event.type} but was never captured`);
+    if (event.type === 'LeadRecycled') {
+      const d = event.data;
+      return newCycle({
+        cycle: d.cycle,
+        source: d.source,
+        campaign: d.campaign ?? (current.campaign as string | null),
+        ownerId: current.owner_id as string | null,
+        origin: current.origin as LeadOrigin,
+      });
+    }
+    const update = (changes: FactRow) => {
+      keepReplaced('kpi_lead_cycles', current, recordedAt);
+      const next: FactRow = { ...current, revision: event.revision, known_from: recordedAt, ...changes };
+      touch(cycles, leadId, next);
+      if (typeof next.opportunity_id === 'string') leadOf.set(next.opportunity_id, leadId);
+    };
+    switch (event.type) {
+      case 'LeadDetailsUpdated':
+        return update({ campaign: event.data.campaign ?? current.campaign });
+      case 'LeadAssigned':
+        return update({ owner_id: event.data.ownerId });
+      case 'LeadContactLogged':
+        if (reachesLead(event.data.outcome)) update({ contacted_at: current.contacted_at ?? at });
+        return;
+      case 'LeadQualified':
+        return update({ mql_at: current.mql_at ?? at, sql_at: event.data.rank === 'SQL' ? (current.sql_at ?? at) : current.sql_at });
+      case 'LeadDisqualified':
+        return update({ disqualified_at: at, disqualified_month: monthOf(at), disqualification_reason: event.data.reason });
+      case 'LeadConverted':
+        return update({ converted_at: at, opportunity_id: event.data.opportunityId ?? null });
+    }
+  };
+
+  /** The cycle converted into an opportunity, held here or written out (then read as `apply` reads it). */
+  const convertedFrom = async (tx: SqlDatabase, opportunityId: string): Promise<FactRow | undefined> => {
+    const leadId = leadOf.get(opportunityId);
+    const held = leadId === undefined ? undefined : cycles.get(leadId);
+    if (held?.opportunity_id === opportunityId) return held;
+    return tx.get<FactRow>('SELECT lead_id, source, campaign, origin FROM kpi_lead_cycles WHERE opportunity_id = ?', [opportunityId]);
+  };
+
+  const applyOpportunity = async (tx: SqlDatabase, event: Recorded<OpportunityEvent>) => {
+    const id = event.data.opportunityId;
+    const at = instant(event.metadata.occurredAt);
+    const recordedAt = instant(event.metadata.recordedAt);
+    const current = opportunities.get(id);
+    if (current !== undefined && Number(current.revision) >= event.revision) return;
+    if (current === undefined && event.type !== 'OpportunityOpened') throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
+    const update = (changes: FactRow) => {
+      keepReplaced('kpi_opportunities', current!, recordedAt);
+      touch(opportunities, id, { ...current!, revision: event.revision, known_from: recordedAt, ...changes });
+    };
+    const enterStage = (stage: string) => {
+      // `apply` would hold two stays open; given up here, the usual replay does exactly that.
+      if (openStays.has(id)) throw new Error(`Opportunity ${id} enters ${stage} with a stay still open`);
+      openStays.set(id, withNulls(STAY_COLUMNS, { opportunity_id: id, seq: event.revision, stage, entered_at: at, known_from: recordedAt }));
+    };
+    const leaveStage = () => {
+      const stay = openStays.get(id);
+      if (stay === undefined) return;
+      keepReplaced('kpi_stage_stays', stay, recordedAt);
+      openStays.delete(id);
+      settled.push([
+        'kpi_stage_stays',
+        { ...stay, left_at: at, left_month: monthOf(at), duration_ms: durationMs(stay.entered_at as string, at), known_from: recordedAt },
+      ]);
+    };
+    /** `amount = COALESCE(?, amount)` and so on, for each of the amount's columns. */
+    const amountChanges = (amount: Money | undefined, row: FactRow): FactRow => {
+      const [value, currency, whole, fraction] = amountColumns(amount);
+      return {
+        amount: value ?? row.amount,
+        currency: currency ?? row.currency,
+        amount_whole: whole ?? row.amount_whole,
+        amount_fraction: fraction ?? row.amount_fraction,
+      };
+    };
+    switch (event.type) {
+      case 'OpportunityOpened': {
+        if (current !== undefined) throw new Error(`Opportunity ${id} is opened twice`);
+        const d = event.data;
+        const origin = await convertedFrom(tx, id);
+        const [amount, currency, whole, fraction] = amountColumns(d.amount);
+        touch(
+          opportunities,
+          id,
+          withNulls(OPPORTUNITY_COLUMNS, {
+            opportunity_id: id, revision: event.revision, lead_id: origin?.lead_id ?? null, source: origin?.source ?? null,
+            campaign: origin?.campaign ?? null, owner_id: d.ownerId ?? null, origin: origin?.origin ?? null, opened_at: at,
+            opened_month: monthOf(at), status: 'OPEN', stage: d.stage, probability: d.probability, amount: amount ?? null,
+            currency: currency ?? null, amount_whole: whole ?? null, amount_fraction: fraction ?? null, known_from: recordedAt,
+          }),
+        );
+        return enterStage(d.stage);
+      }
+      case 'OpportunityStageChanged':
+        update({ stage: event.data.toStage, probability: event.data.probability });
+        leaveStage();
+        return enterStage(event.data.toStage);
+      case 'OpportunityDetailsUpdated': {
+        const d = event.data;
+        return update({ owner_id: d.ownerId ?? current!.owner_id, probability: d.probability ?? current!.probability, ...amountChanges(d.amount, current!) });
+      }
+      case 'OpportunityWon':
+      case 'OpportunityLost': {
+        const lost = event.type === 'OpportunityLost' ? event.data : undefined;
+        update({
+          status: lost ? 'LOST' : 'WON', stage: event.data.stage, closed_at: at, closed_month: monthOf(at),
+          cycle_ms: durationMs(current!.opened_at as string, at), loss_reason: lost?.reason ?? null, competitor: lost?.competitor ?? null,
+          ...amountChanges(event.data.amount, current!),
+        });
+        return leaveStage();
+      }
+      case 'OpportunityReopened':
+        update({ status: 'OPEN', stage: event.data.stage, closed_at: null, closed_month: null, cycle_ms: null, loss_reason: null, competitor: null });
+        return enterStage(event.data.stage);
+      default:
+        return;
+    }
+  };
+
+  const write = async (tx: SqlDatabase, rows: Iterable<readonly [string, FactRow]>) => {
+    for (const [table, row] of rows) {
+      const columns = COLUMNS_OF[table]!;
+      await tx.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, columns.map((column) => row[column] ?? null));
+    }
+  };
+
+  return {
+    async apply(tx, event) {
+      if (event.type.startsWith('Lead')) {
+        const lead = event as Recorded<LeadEvent>;
+        if (leadsWritten.has(lead.data.leadId)) return applyLeadEvent(tx, lead);
+        return applyLead(lead);
+      }
+      const opportunity = event as Recorded<OpportunityEvent>;
+      if (opportunitiesWritten.has(opportunity.data.opportunityId)) return applyOpportunityEvent(tx, opportunity);
+      return applyOpportunity(tx, opportunity);
+    },
+    async flush(tx, everything) {
+      const rows = settled;
+      settled = [];
+      await write(tx, rows);
+      const keep = everything ? 0 : maxHeld;
+      for (const [leadId, row] of cycles) {
+        if (cycles.size <= keep) break;
+        await write(tx, [['kpi_lead_cycles', row]]);
+        cycles.delete(leadId);
+        if (!everything) leadsWritten.add(leadId);
+      }
+      for (const [id, row] of opportunities) {
+        if (opportunities.size <= keep) break;
+        await write(tx, [['kpi_opportunities', row]]);
+        const stay = openStays.get(id);
+        if (stay !== undefined) await write(tx, [['kpi_stage_stays', stay]]);
+        opportunities.delete(id);
+        openStays.delete(id);
+        if (!everything) opportunitiesWritten.add(id);
+      }
+    },
+  };
 };
