@@ -440,6 +440,10 @@ const COLUMNS_OF: Record<string, string[]> = {
   ...CURRENT_COLUMNS,
   ...Object.fromEntries(TABLES.map((table) => [replacedTable(table), [...CURRENT_COLUMNS[table]!, 'known_to']])),
 };
+/** Each table's INSERT of all its columns, made once. */
+const INSERT_INTO: Record<string, string> = Object.fromEntries(
+  Object.entries(COLUMNS_OF).map(([table, columns]) => [table, `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`]),
+);
 
 const withNulls = (columns: readonly string[], values: FactRow): FactRow =>
   Object.fromEntries(columns.map((column) => [column, values[column] ?? null]));
@@ -627,7 +631,7 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
   const write = async (tx: SqlDatabase, rows: Iterable<readonly [string, FactRow]>) => {
     for (const [table, row] of rows) {
       const columns = COLUMNS_OF[table]!;
-      await tx.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, columns.map((column) => row[column] ?? null));
+      await tx.run(INSERT_INTO[table]!, columns.map((column) => row[column] ?? null));
     }
   };
 

@@ -298,7 +298,6 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     // Started (a rebuild warms it first) but maybe not known ready yet: its ready message waits
     // for the main thread to turn to its event loop, which a rebuild on SQLite seldom does between
     // pages. The page is posted anyway; the thread takes it as soon as it runs.
-
     const results = await opener.open([...values.values()]);
     const opened = new Map([...values.keys()].map((index, at) => [index, results[at]!] as const));
     return openAll(events, keys, opened);
