@@ -20,7 +20,7 @@ import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from '../test/support/pos
 import { leadsProjection } from './leads/leadsProjection';
 import { openPostgresDatabase } from './postgresDatabase';
 import type { Projection } from './projection';
-import { ProjectionRunner, REBUILD_PAGE_SIZE } from './runner';
+import { ProjectionRunner } from './runner';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 
 const READ_MODEL_TABLES = [
@@ -146,7 +146,7 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
     try {
       await runner.start();
       await runner.whenCaughtUp();
-      await appendAll(side.store, generateLeadHistory({ seed: 17, leadCount: 12, eventCount: 80 }));
+      await appendAll(side.store, generateLeadHistory({ seed: 17, leadCount: 150, eventCount: 1_200 }));
       const captured: LeadEvent = {
         type: 'LeadCaptured',
         data: { leadId: 'lead-nul', source: 'OTHER', campaign: `a${NUL}b\uFFFF\tc\\N\n\\.\r\\`, person: { lastName: `Pu${NUL}ig`, email: 'nul@example.com' } },
@@ -179,9 +179,10 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
       reads.length = 0;
       await runner.rebuild();
 
-      // The log was read from its first event once, in pages of a bulk rebuild: the bulk
-      // rebuild was kept, not dropped for the usual replay.
-      expect(reads.filter((read) => read.fromPosition === undefined)).toEqual([{ maxCount: REBUILD_PAGE_SIZE }]);
+      // The log was read from its first event once, in pages of a bulk rebuild (a small first
+      // page, each next one twice as large): the bulk rebuild was kept, not dropped for the usual replay.
+      expect(reads.filter((read) => read.fromPosition === undefined)).toEqual([{ maxCount: 500 }]);
+      expect(reads.slice(0, 2).map((read) => read.maxCount)).toEqual([500, 1000]);
       expect(runner.failures).toEqual([]);
       expect(await snapshot(side.db)).toEqual(live);
       // Each table's indexes dropped for the copy are back, in the read database itself.

@@ -39,7 +39,8 @@ export interface BulkRebuildOptions {
  */
 export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<GlobalPosition | undefined> => {
   const { store, db, projections, handles, pageSize, isActive } = options;
-  let page = await store.readAll({ maxCount: pageSize });
+  let requested = Math.min(FIRST_PAGE_SIZE, pageSize);
+  let page = await store.readAll({ maxCount: requested });
   if (page.length === 0) return undefined;
   const staging = openStagingDatabase();
   try {
@@ -51,7 +52,9 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
       through = page[page.length - 1]!.position;
       // The next page is read while this one is applied: its personal data is opened on another
       // thread meanwhile, and PostgreSQL answers meanwhile (see OpenerThread).
-      const next = page.length < pageSize ? undefined : store.readAll({ fromPosition: through, maxCount: pageSize });
+      const lastPage = page.length < requested;
+      requested = Math.min(requested * 2, pageSize);
+      const next = lastPage ? undefined : store.readAll({ fromPosition: through, maxCount: requested });
       next?.catch(() => undefined); // awaited below; a failure here must not go unhandled if the apply fails first
       await applyPage(staging.db, projections, folds, handles, page);
       if (!isActive()) return undefined;
@@ -74,6 +77,16 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
     staging.close();
   }
 };
+
+/**
+ * The first page is read, and its personal data opened, with nothing to overlap it: kept small,
+ * the rebuild starts at once. Each page after it is twice the one before, up to the page size, so
+ * it is read and opened in less time than the page before takes to apply. On the 3,000-lead data
+ * set the first page of 5,000 events kept the rebuild waiting 120 to 170 ms with personal data
+ * sealed (its keys read, its values opened) and about 50 ms without; a first page of 500, 15 to
+ * 20 ms and 5 ms.
+ */
+const FIRST_PAGE_SIZE = 500;
 
 /** One transaction per page, projection after projection, as the runner applies a batch. */
 const applyPage = (
