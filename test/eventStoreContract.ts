@@ -459,6 +459,29 @@ export function describeEventStoreContract(
     });
 
     describe('reading all', () => {
+      it("returns new objects on every read, the caller's own: changing what one read returned changes no other read", async () => {
+        // The personal-data layer puts opened values back into the events it reads, in place.
+        const streamId = aStreamId();
+        const head = await store.headPosition();
+        const appended = { ...anEvent(), data: { leadId: 'l1', person: { lastName: 'Roca' }, personalData: { keyId: 'k1' } } };
+        await store.appendToStream(streamId, [appended], { expectedRevision: NO_STREAM });
+        const change = (events: RecordedEvent[]) => {
+          const data = events.find((event) => event.streamId === streamId)!.data as any;
+          delete data.personalData;
+          data.person.lastName = 'changed';
+          data.added = true;
+        };
+        const before = await readAllOf([streamId], head);
+        change(await store.readStream(streamId));
+        change(await store.readAll({ fromPosition: head }));
+        // The data given to the append, changed after it, changes nothing stored either.
+        appended.data.person.lastName = 'changed after';
+
+        expect((await store.readStream(streamId))[0]!.data).toEqual({ leadId: 'l1', person: { lastName: 'Roca' }, personalData: { keyId: 'k1' } });
+        expect(await readAllOf([streamId], head)).toEqual(before);
+        expect(before[0]!.data).toEqual({ leadId: 'l1', person: { lastName: 'Roca' }, personalData: { keyId: 'k1' } });
+      });
+
       it('reads every stream in the order of the appends, after an exclusive position', async () => {
         const streamA = aStreamId();
         const streamB = aStreamId();

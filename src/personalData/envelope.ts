@@ -36,16 +36,40 @@ export const valueAt = (data: unknown, path: string): unknown => {
 };
 
 /**
- * Sets values by path on a copy of `data`, copying each object on the way once however many paths
- * go through it (`undefined` removes the value). The input is never changed. This runs for every
- * event written and read, so it copies as little as it can (bench/sealing.ts).
+ * A path's parts, split once: the paths are the few of PERSONAL_FIELDS, put back on every event a
+ * rebuild reads. Bounded, should a caller ever pass paths of its own.
  */
-const withValuesAt = (data: Json, entries: Iterable<readonly [string, unknown]>, skip?: string): Json => {
-  const root: Json = {};
-  for (const key in data) if (key !== skip) root[key] = data[key];
-  const copies = new Set<Json>([root]);
+const PATH_PARTS = new Map<string, readonly string[]>();
+const partsOf = (path: string): readonly string[] => {
+  let parts = PATH_PARTS.get(path);
+  if (parts === undefined) {
+    parts = path.split('.');
+    if (PATH_PARTS.size < 1024) PATH_PARTS.set(path, parts);
+  }
+  return parts;
+};
+
+/** In place, every object on the way is the caller's: none is copied. */
+const ALL_OWNED = { has: (_object: Json): boolean => true, add: (_object: Json): void => undefined };
+
+/**
+ * Sets values by path on a copy of `data`, copying each object on the way once however many paths
+ * go through it (`undefined` removes the value), and leaves `skip` out. The input is never
+ * changed, unless `inPlace`: then `data` itself is changed and returned, for a caller that owns it.
+ * This runs for every event written and read, so it copies as little as it can (bench/sealing.ts).
+ */
+const withValuesAt = (data: Json, entries: Iterable<readonly [string, unknown]>, skip?: string, inPlace = false): Json => {
+  let root: Json;
+  if (inPlace) {
+    root = data;
+    if (skip !== undefined) delete root[skip];
+  } else {
+    root = {};
+    for (const key in data) if (key !== skip) root[key] = data[key];
+  }
+  const copies = inPlace ? ALL_OWNED : new Set<Json>([root]);
   paths: for (const [path, value] of entries) {
-    const parts = path.split('.');
+    const parts = partsOf(path);
     let parent = root;
     for (let depth = 0; depth < parts.length - 1; depth++) {
       const part = parts[depth]!;
@@ -98,15 +122,20 @@ export const envelopeOf = (data: unknown): Envelope | undefined => {
   return isObject(envelope) && typeof envelope.keyId === 'string' ? (envelope as unknown as Envelope) : undefined;
 };
 
-export const withoutEnvelope = (data: Json): Json => withValuesAt(data, [], ENVELOPE);
+/**
+ * The three ways back from stored data: each returns a copy, and leaves `data` as it was, unless
+ * `inPlace` (the caller owns `data`, freshly read: it is changed and returned, which spares a
+ * rebuild a second copy of every event it reads).
+ */
+export const withoutEnvelope = (data: Json, inPlace = false): Json => withValuesAt(data, [], ENVELOPE, inPlace);
 
 /** Puts opened values back where they were taken from. */
-export const restorePersonal = (data: Json, personal: Record<string, unknown>): Json =>
-  withValuesAt(data, Object.entries(personal), ENVELOPE);
+export const restorePersonal = (data: Json, personal: Record<string, unknown>, inPlace = false): Json =>
+  withValuesAt(data, Object.entries(personal), ENVELOPE, inPlace);
 
 /** What an event reads as once its key is gone: each sealed field null, and which ones they were. */
-export const erasedView = (data: Json, fields: readonly string[]): Json => {
-  const view = withValuesAt(data, fields.map((path) => [path, null] as const), ENVELOPE);
+export const erasedView = (data: Json, fields: readonly string[], inPlace = false): Json => {
+  const view = withValuesAt(data, fields.map((path) => [path, null] as const), ENVELOPE, inPlace);
   view[ERASED_PERSONAL_DATA] = [...fields];
   return view;
 };

@@ -40,4 +40,20 @@ describe('personal fields in and out of event data', () => {
     expect(withoutEnvelope(stored)).toEqual({ leadId: 'l1', interest: { product: 'Solar' } });
     expect(stored.personalData).toBeDefined();
   });
+
+  it('puts data back in place, for a reader that owns it, exactly as it would in a copy', () => {
+    const { clear, personal } = takePersonal(captured(), ['person', 'interest.notes']);
+    const stored = () => structuredClone({ ...clear, personalData: { keyId: 'k1' } }) as Record<string, unknown>;
+    const owned = stored();
+    const restored = restorePersonal(owned, personal, true);
+    expect(restored).toBe(owned);
+    expect(restored).toEqual(restorePersonal(stored(), personal));
+    expect(Object.keys(restored)).toEqual(Object.keys(restorePersonal(stored(), personal)));
+    const erased = stored();
+    expect(erasedView(erased, ['person', 'interest.notes'], true)).toBe(erased);
+    expect(erased).toEqual(erasedView(stored(), ['person', 'interest.notes']));
+    const plain = stored();
+    expect(withoutEnvelope(plain, true)).toBe(plain);
+    expect(plain).toEqual(withoutEnvelope(stored()));
+  });
 });

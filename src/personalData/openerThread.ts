@@ -18,10 +18,13 @@ export interface SealedValue {
 }
 
 /**
- * Each value's personal fields (its plaintext, which is JSON, parsed), or the message of the error
- * that opening it threw.
+ * Each value's personal fields (its plaintext, which is JSON, parsed; null when it did not open),
+ * and by index the message of the error that opening a value threw.
  */
-export type Opened = { personal: Record<string, unknown> } | { error: string };
+export interface OpenedValues {
+  personals: ReadonlyArray<Record<string, unknown> | null>;
+  errors: Readonly<Record<number, string>>;
+}
 
 // The plaintexts go back as one JSON array (a failed value: null, its error apart): one string to
 // pass and one JSON.parse on the main thread instead of an object and a parse per value.
@@ -58,7 +61,7 @@ export class OpenerThread {
   private isReady = false;
   private readyWaiters: Array<() => void> = [];
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (results: Opened[]) => void; reject: (error: unknown) => void }>();
+  private readonly waiting = new Map<number, { resolve: (results: OpenedValues) => void; reject: (error: unknown) => void }>();
 
   /**
    * Whether the thread was started (`warm`, or a first `open`). It may not have said it is ready
@@ -79,13 +82,13 @@ export class OpenerThread {
   }
 
   /** Opens the values in order; rejects only when the thread itself fails (each value's own failure is in its result). */
-  open(values: readonly SealedValue[]): Promise<Opened[]> {
+  open(values: readonly SealedValue[]): Promise<OpenedValues> {
     const worker = this.start();
     const id = this.nextId++;
     // One buffer for the keys, moved (not copied) to the thread, which zeroes it when done.
     const keys = new Uint8Array(values.length * 32);
     values.forEach((value, index) => keys.set(value.key, index * 32));
-    return new Promise<Opened[]>((resolve, reject) => {
+    return new Promise<OpenedValues>((resolve, reject) => {
       if (this.waiting.size === 0) worker.ref();
       this.waiting.set(id, { resolve, reject });
       worker.postMessage(
@@ -120,8 +123,7 @@ export class OpenerThread {
       if (this.waiting.size === 0) worker.unref();
       if (!waiter) return;
       try {
-        const personals = JSON.parse(json) as Array<Record<string, unknown> | null>;
-        waiter.resolve(personals.map((personal, index) => (errors[index] === undefined ? { personal: personal! } : { error: errors[index]! })));
+        waiter.resolve({ personals: JSON.parse(json) as Array<Record<string, unknown> | null>, errors });
       } catch (error) {
         waiter.reject(error);
       }

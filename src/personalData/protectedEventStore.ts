@@ -33,7 +33,7 @@ import { contactStreamId } from '../domain/contacts/events';
 import { leadStreamId } from '../domain/leads/lead';
 import { KEY_NAMING_EVENTS, personalFieldsOf, type PersonalDataErased } from '../domain/personalData';
 import { open, seal } from './cipher';
-import { OpenerThread, type Opened, type SealedValue } from './openerThread';
+import { OpenerThread, type OpenedValues, type SealedValue } from './openerThread';
 import { ENVELOPE, envelopeOf, erasedView, restorePersonal, takePersonal, withoutEnvelope, type Envelope } from './envelope';
 import type { KeyStore } from './keyStore';
 
@@ -221,45 +221,62 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
   };
 
   /** The keys the events are sealed under, each read once (`keys`: what is known already). */
-  const keysNamedBy = (events: readonly RecordedEvent[], keys: Map<string, Buffer | null>): Set<string> => {
+  const keysNamedBy = (events: readonly RecordedEvent[], envelopes: readonly (Envelope | undefined)[], keys: Map<string, Buffer | null>): Set<string> => {
     const wanted = new Set<string>();
-    for (const event of events) {
-      const envelope = envelopeOf(event.data);
-      if (!envelope) continue;
-      rememberStreamKey(event.streamId, envelope.keyId);
-      if (!envelope.sealed || keys.has(envelope.keyId)) continue;
+    envelopes.forEach((envelope, index) => {
+      if (!envelope) return;
+      rememberStreamKey(events[index]!.streamId, envelope.keyId);
+      if (!envelope.sealed || keys.has(envelope.keyId)) return;
       const cached = keyStore.cached(envelope.keyId);
       if (cached === undefined) wanted.add(envelope.keyId);
       else keys.set(envelope.keyId, cached);
-    }
+    });
     return wanted;
   };
 
   /**
    * The sealed values `openAll` would open itself (their key at hand, not sealed by this process
-   * just now), by index in `events`; an erasure among the events counts for those after it.
+   * just now), and the index of each one's event; an erasure among the events counts for those
+   * after it.
    */
-  const toOpen = (events: readonly RecordedEvent[], keys: ReadonlyMap<string, Buffer | null>): Map<number, SealedValue> => {
+  const toOpen = (
+    events: readonly RecordedEvent[],
+    envelopes: readonly (Envelope | undefined)[],
+    keys: ReadonlyMap<string, Buffer | null>,
+  ): { values: SealedValue[]; eventIndexes: number[] } => {
     const erasedHere = new Set<string>();
-    const values = new Map<number, SealedValue>();
+    const values: SealedValue[] = [];
+    const eventIndexes: number[] = [];
     events.forEach((event, index) => {
       if (event.type === 'PersonalDataErased') {
         for (const keyId of (event.data as PersonalDataErased['data']).keyIds ?? []) erasedHere.add(keyId);
         return;
       }
-      const envelope = envelopeOf(event.data);
+      const envelope = envelopes[index];
       if (!envelope?.sealed || !envelope.fields || erasedHere.has(envelope.keyId) || justSealed.has(event.id)) return;
       const key = keys.get(envelope.keyId);
-      if (key) values.set(index, { key, sealed: envelope.sealed, associatedData: associatedData(envelope.keyId, event.type) });
+      if (!key) return;
+      values.push({ key, sealed: envelope.sealed, associatedData: associatedData(envelope.keyId, event.type) });
+      eventIndexes.push(index);
     });
-    return values;
+    return { values, eventIndexes };
   };
 
   /**
    * Opens the events in log order, with their keys at hand; an erasure among them counts for those
-   * after it. `opened`: plaintexts already opened on the opener thread, by index.
+   * after it. `owned`: the events were just read for this caller alone (`readAll`, `readStream`:
+   * each read returns new objects), so their data is put back together in place, not copied (a
+   * rebuild's pages then leave one set of objects per page to the garbage collector, not two).
+   * `opened`: what the opener thread opened, and by event index which of its values (-1: none)
+   * belongs to each event.
    */
-  const openAll = <E extends RecordedEvent>(events: readonly E[], keys: Map<string, Buffer | null>, opened?: ReadonlyMap<number, Opened>): E[] =>
+  const openAll = <E extends RecordedEvent>(
+    events: readonly E[],
+    envelopes: readonly (Envelope | undefined)[],
+    keys: Map<string, Buffer | null>,
+    owned: boolean,
+    opened?: { results: OpenedValues; valueOf: Int32Array },
+  ): E[] =>
     events.map((event, index) => {
       if (event.type === 'PersonalDataErased') {
         const erased = (event.data as PersonalDataErased['data']).keyIds ?? [];
@@ -267,46 +284,53 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
         for (const keyId of erased) keys.set(keyId, null);
         return event;
       }
-      const envelope = envelopeOf(event.data);
+      const envelope = envelopes[index];
       if (!envelope) return event;
       const data = event.data as Json;
-      if (!envelope.sealed || !envelope.fields) return { ...event, data: withoutEnvelope(data) };
+      const withData = (revealed: Json): E => (revealed === data ? event : { ...event, data: revealed });
+      if (!envelope.sealed || !envelope.fields) return withData(withoutEnvelope(data, owned));
       const key = keys.get(envelope.keyId);
-      if (!key) return { ...event, data: erasedView(data, envelope.fields) };
+      if (!key) return withData(erasedView(data, envelope.fields, owned));
       const known = justSealed.get(event.id);
+      // Shared with the next reader of the same event: never changed in place.
       if (known) return { ...event, data: (known.revealed ??= restorePersonal(data, known.personal)) };
-      const done = opened?.get(index);
-      if (done && 'error' in done) throw new Error(done.error);
-      const personal = done
-        ? done.personal
-        : (JSON.parse(open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8')) as Record<string, unknown>);
-      return { ...event, data: restorePersonal(data, personal) };
+      const at = opened ? opened.valueOf[index]! : -1;
+      if (at >= 0 && opened!.results.errors[at] !== undefined) throw new Error(opened!.results.errors[at]);
+      const personal =
+        at >= 0
+          ? opened!.results.personals[at]!
+          : (JSON.parse(open(key, Buffer.from(envelope.sealed, 'base64url'), associatedData(envelope.keyId, event.type)).toString('utf8')) as Record<string, unknown>);
+      return withData(restorePersonal(data, personal, owned));
     });
 
-  const reveal = async <E extends RecordedEvent>(events: readonly E[]): Promise<E[]> => {
+  /** `owned`: as `openAll`'s. */
+  const reveal = async <E extends RecordedEvent>(events: readonly E[], owned: boolean): Promise<E[]> => {
+    const envelopes = events.map((event) => envelopeOf(event.data));
     const keys = new Map<string, Buffer | null>();
-    const wanted = keysNamedBy(events, keys);
+    const wanted = keysNamedBy(events, envelopes, keys);
     if (wanted.size > 0) for (const [keyId, key] of await keyStore.keys(wanted)) keys.set(keyId, key);
-    if (events.length < OPEN_ON_THREAD_FROM) return openAll(events, keys);
-    const values = toOpen(events, keys);
-    if (values.size < OPEN_ON_THREAD_FROM) return openAll(events, keys);
+    if (events.length < OPEN_ON_THREAD_FROM) return openAll(events, envelopes, keys, owned);
+    const { values, eventIndexes } = toOpen(events, envelopes, keys);
+    if (values.length < OPEN_ON_THREAD_FROM) return openAll(events, envelopes, keys, owned);
     if (!opener.started) {
       // Starting the thread takes longer than opening one page here: this page opens here.
       void opener.warm();
-      return openAll(events, keys);
+      return openAll(events, envelopes, keys, owned);
     }
     // Started (a rebuild warms it first) but maybe not known ready yet: its ready message waits
     // for the main thread to turn to its event loop, which a rebuild on SQLite seldom does between
     // pages. The page is posted anyway; the thread takes it as soon as it runs.
-    const results = await opener.open([...values.values()]);
-    const opened = new Map([...values.keys()].map((index, at) => [index, results[at]!] as const));
-    return openAll(events, keys, opened);
+    const results = await opener.open(values);
+    const valueOf = new Int32Array(events.length).fill(-1);
+    eventIndexes.forEach((eventIndex, at) => (valueOf[eventIndex] = at));
+    return openAll(events, envelopes, keys, owned, { results, valueOf });
   };
 
   /** As `reveal`, without an await when every key is at hand (a live subscription, nearly always). */
   const revealAtOnce = <E extends RecordedEvent>(events: readonly E[]): E[] | undefined => {
+    const envelopes = events.map((event) => envelopeOf(event.data));
     const keys = new Map<string, Buffer | null>();
-    return keysNamedBy(events, keys).size > 0 ? undefined : openAll(events, keys);
+    return keysNamedBy(events, envelopes, keys).size > 0 ? undefined : openAll(events, envelopes, keys, false);
   };
 
   return {
@@ -330,10 +354,10 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       return results;
     },
     async readStream(streamId: string, options?: ReadStreamOptions) {
-      return reveal(await inner.readStream(streamId, options));
+      return reveal(await inner.readStream(streamId, options), true);
     },
     async readAll(options?: ReadAllOptions) {
-      return reveal(await inner.readAll(options));
+      return reveal(await inner.readAll(options), true);
     },
     subscribeToAll(options: SubscribeOptions): Subscription {
       return inner.subscribeToAll({
@@ -342,7 +366,7 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
         onEvent: (event) => {
           const atOnce = revealAtOnce([event]);
           if (atOnce) return options.onEvent(atOnce[0]!);
-          return reveal([event]).then(([revealed]) => options.onEvent(revealed!));
+          return reveal([event], false).then(([revealed]) => options.onEvent(revealed!));
         },
       });
     },
