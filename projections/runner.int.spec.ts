@@ -167,6 +167,32 @@ describe('ProjectionRunner', () => {
     expect(await leadsSnapshot(db)).toEqual(live);
   });
 
+  it('applies nothing while a bulk load is written, then rebuilds from the log what following it live would have', async () => {
+    const live = readSide([leadsProjection], { batchSize: 64 });
+    await live.runner.start();
+    const history = generateLeadHistory({ seed: 11, leadCount: 30, eventCount: 200 });
+    await live.runner.waitForPosition(await appendAll(store, history.slice(0, 50)));
+    const spy = spyProjection();
+    const { db, runner } = readSide([leadsProjection, spy.projection], { batchSize: 64 });
+    await runner.start();
+    await runner.waitForPosition((await store.headPosition())!);
+    const before = spy.applied.length;
+
+    const written = await runner.rebuildAfter(async () => {
+      const position = await appendAll(store, history.slice(50));
+      // The live runner would have taken these in long ago: this one rests.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(spy.applied.length).toBe(before);
+      return position;
+    });
+    await runner.waitForPosition(written);
+    await live.runner.waitForPosition(written);
+
+    expect(await leadsSnapshot(db)).toEqual(await leadsSnapshot(live.db));
+    // Rebuilt: every event applied once more from the first, not only the load.
+    expect(spy.applied).toHaveLength(before + 200);
+  });
+
   it('rebuilds only the projection it is asked to', async () => {
     const spy = spyProjection();
     const { db, runner } = readSide([leadsProjection, spy.projection]);

@@ -186,6 +186,27 @@ export class ProjectionRunner {
     });
   }
 
+  /**
+   * Runs `work` (a bulk load into the log, as the seed's) with the runner paused, then resets
+   * every projection and rebuilds them from the log in bulk, and follows on: one bulk rebuild
+   * instead of applying the load event by event while it is written. Resolves with what `work`
+   * returned once the rebuild has started (wait for a position as usual).
+   */
+  rebuildAfter<T>(work: () => Promise<T>): Promise<T> {
+    return this.serialised(async () => {
+      if (!this.started || this.stopped) throw new Error('Only a running projection runner rebuilds');
+      await this.pause();
+      try {
+        return await work();
+      } finally {
+        this.failure = undefined;
+        await this.resetProjections(this.projections);
+        this.setAside.clear();
+        this.follow();
+      }
+    });
+  }
+
   async stop(): Promise<void> {
     // Set before queueing, so that a catch-up or rebuild in progress winds down at its next batch.
     this.stopped = true;

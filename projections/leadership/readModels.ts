@@ -225,6 +225,15 @@ export class ReadModels implements ReadModelPositions {
     if (needed.length > 0) throw new ReadModelStoppedError(position, needed);
   }
 
+  /**
+   * Runs a bulk load into the log (`work`), then rebuilds the read models from the log in bulk
+   * (see `ProjectionRunner.rebuildAfter`). An instance that does not lead leaves that to the
+   * leader, which follows the load as it comes.
+   */
+  rebuildAfter<T>(work: () => Promise<T>): Promise<T> {
+    return this.leadership ? this.leadership.runner.rebuildAfter(work) : work();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.lease) await this.lease.stop();

@@ -148,6 +148,18 @@ describe('follow-ups of a conversion back-dated before the contact\'s last fact'
     expectTimesInOrder(await readStreamOrEmpty(recovered, contactStreamId(contactId)));
   });
 
+  it('are left to whoever wrote them when the completer is told to skip past them (the bulk seed), and only while it rests', async () => {
+    const store = createInMemoryEventStore();
+    await given(store);
+    db = openSqliteDatabase(':memory:');
+    completer = new ConversionCompleter(store, db, () => NOW);
+    await completer.skipTo(await store.headPosition());
+    await completer.start();
+    await expect(completer.skipTo(await store.headPosition())).rejects.toThrow(/only while stopped/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await readStreamOrEmpty(store, `opportunity-${ids.opportunityId}`)).toEqual([]);
+  });
+
   it('are recorded after the contact\'s last recording and after the conversion itself, whatever the clock says', async () => {
     const store = createInMemoryEventStore();
     const converted = await given(store);
