@@ -194,6 +194,34 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
     }
   });
 
+  it('builds a new version of projections beside their old rows and switches to it, with the same rows as a replay from zero', async () => {
+    side = await open();
+    const live = new ProjectionRunner({ store: side.store, db: side.db, projections: readModelProjections() });
+    await live.start();
+    await appendAll(side.store, generateLeadHistory({ seed: 31, leadCount: 40, eventCount: 300 }));
+    expect(await live.waitForPosition((await side.store.headPosition())!)).toEqual([]);
+    const expected = await snapshot(side.db);
+    await live.stop();
+    await side.db.run("UPDATE read_opportunities SET name = 'OLD VERSION'");
+    await side.db.run("UPDATE read_leads SET status = 'OLD VERSION'");
+
+    const bumped = new Set(['opportunities', 'leads']);
+    const projections = readModelProjections().map((projection) =>
+      bumped.has(projection.name) ? { ...projection, version: projection.version + 1 } : projection,
+    );
+    const runner = new ProjectionRunner({ store: side.store, db: side.db, projections });
+    try {
+      await runner.start();
+      expect(runner.rebuildingBeside.sort()).toEqual([...bumped].sort());
+      await runner.whenRebuiltBeside();
+      expect(runner.failures).toEqual([]);
+      expect(runner.rebuildingBeside).toEqual([]);
+      expect(await snapshot(side.db)).toEqual(expected);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it('erases in a rebuild what a live erasure erased, from a log whose events still carry the data', async () => {
     side = await open();
     const history = generateLeadHistory({ seed: 29, leadCount: 8, eventCount: 50 });

@@ -29,6 +29,18 @@ export interface BulkRebuildOptions {
   isActive(): boolean;
   /** Moves the checkpoints to `through`, inside the transaction that copies the tables. */
   moveCheckpoints(tx: SqlDatabase, through: GlobalPosition): Promise<void>;
+  /**
+   * Rebuilt beside their tables (`ProjectionRunner`'s version change): the read database still
+   * holds the projections' old rows, which the copy's transaction drops (`reset`, then `setup`)
+   * before it copies the new ones, so that readers go from the old rows to the new at its commit.
+   */
+  replaceTables?: boolean;
+  /**
+   * Runs the copy (`copy`: its transaction), for a caller that must hold other writers of the
+   * read database back meanwhile. Resolves false when it did not run it (the rebuild is then
+   * abandoned). The copy runs at once without it.
+   */
+  switchOver?(copy: () => Promise<void>): Promise<boolean>;
 }
 
 /**
@@ -68,10 +80,18 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
     const tables = staging.tables();
     const copyAll = () =>
       db.transaction(async (tx) => {
+        if (options.replaceTables) {
+          for (const projection of projections) {
+            await projection.reset(tx);
+            await projection.setup(tx);
+          }
+        }
         for (const table of tables) await (db.withAttached ? copyTableInSql(tx, table) : copyTable(tx, table));
         await options.moveCheckpoints(tx, through);
       });
-    await (db.withAttached ? db.withAttached(staging.file, STAGING_SCHEMA, copyAll) : copyAll());
+    const copy = () => (db.withAttached ? db.withAttached(staging.file, STAGING_SCHEMA, copyAll) : copyAll());
+    if (options.switchOver) return (await options.switchOver(copy)) ? through : undefined;
+    await copy();
     return through;
   } finally {
     staging.close();

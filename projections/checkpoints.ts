@@ -56,6 +56,8 @@ export interface CheckpointRow {
 export interface LoadedCheckpoints {
   current: { projection: Projection; position: GlobalPosition | undefined; failure: ProjectionFailure | undefined }[];
   outdated: Projection[];
+  /** Of the outdated, those stored under another version: their tables hold that version's rows. */
+  replaced: Projection[];
 }
 
 const NONE: ReadonlySet<string> = new Set();
@@ -134,11 +136,12 @@ export class ProjectionCheckpoints {
     await this.db.exec(CREATE_CHECKPOINTS_TABLE);
     await this.addFailureColumn();
     const stored = new Map((await readCheckpointRows(this.db)).map((row) => [row.name, row]));
-    const loaded: LoadedCheckpoints = { current: [], outdated: [] };
+    const loaded: LoadedCheckpoints = { current: [], outdated: [], replaced: [] };
     for (const projection of this.projections) {
       const checkpoint = stored.get(projection.name);
       if (checkpoint?.version !== projection.version) {
         loaded.outdated.push(projection);
+        if (checkpoint !== undefined) loaded.replaced.push(projection);
         continue;
       }
       loaded.current.push({ projection, position: checkpoint.position ?? undefined, failure: checkpoint.failure });

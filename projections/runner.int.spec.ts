@@ -311,6 +311,52 @@ describe('ProjectionRunner', () => {
     await expect(runner.waitForPosition(position)).rejects.toBeInstanceOf(ProjectionRunnerStoppedError);
   });
 
+  it('builds a new version of a projection beside the old rows, which serve until it replaces them at once, while the others follow live', async () => {
+    const history = generateLeadHistory({ seed: 21, leadCount: 20, eventCount: 120 });
+    await appendAll(store, history.slice(0, 100));
+    const old = readSide([leadsProjection, ledgerProjection()]);
+    await old.runner.start();
+    await old.runner.whenCaughtUp();
+    await old.db.run("UPDATE read_leads SET status = 'OLD VERSION'");
+    const oldRows = await leadsSnapshot(old.db);
+    await old.shutDown();
+
+    // The new version's rebuild waits at its first event until the test lets it go on.
+    let letGo!: () => void;
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
+    let waiting = true;
+    const newVersion: Projection = {
+      ...leadsProjection,
+      version: leadsProjection.version + 1,
+      // Applied event by event in the bulk rebuild too, so that the gate holds it.
+      foldInMemory: undefined,
+      apply: async (tx, event) => {
+        if (waiting) await gate;
+        await leadsProjection.apply(tx, event);
+      },
+    };
+    const { db, runner } = readSide([newVersion, ledgerProjection()]);
+    await runner.start();
+    expect(runner.rebuildingBeside).toEqual(['leads']);
+    // Writes go on, the other projections take them, and nobody waits for the one being built.
+    const later = await appendAll(store, history.slice(100));
+    await runner.waitForPosition(later);
+    expect(await db.get('SELECT COUNT(*) AS n FROM ledger')).toEqual({ n: 120 });
+    // The old rows serve meanwhile, as they were.
+    expect(await leadsSnapshot(db)).toEqual(oldRows);
+
+    waiting = false;
+    letGo();
+    await runner.whenRebuiltBeside();
+    expect(runner.rebuildingBeside).toEqual([]);
+    const rebuiltBeside = await leadsSnapshot(db);
+    expect(rebuiltBeside.some((row) => row.status === 'OLD VERSION')).toBe(false);
+    // The whole log is in, the writes made during the build too: what a reset and replay gives.
+    await runner.rebuild('leads');
+    expect(await leadsSnapshot(db)).toEqual(rebuiltBeside);
+    expect(await db.get("SELECT version FROM projection_checkpoints WHERE name = 'leads'")).toEqual({ version: newVersion.version });
+  });
+
   it('rebuilds a projection whose version changed, and only then', async () => {
     const history = generateLeadHistory({ seed: 9, leadCount: 4, eventCount: 12 });
     await appendAll(store, history);

@@ -112,6 +112,14 @@ export class ProjectionRunner {
   private readonly freshlyReset = new Set<string>();
   /** The set-aside projections this runner resumed at start, to retry them (for logs). */
   private readonly resumed: ProjectionFailure[] = [];
+  /**
+   * Outdated at start (a new version deployed), rebuilt in bulk beside their old tables, which
+   * go on serving until the new rows replace them in one transaction: until then they take no
+   * event and no write waits for them.
+   */
+  private readonly besides = new Set<string>();
+  /** The rebuild beside the old tables, while it runs. */
+  private besideWork: Promise<void> = Promise.resolve();
 
   constructor(options: ProjectionRunnerOptions) {
     this.store = options.store;
@@ -153,16 +161,31 @@ export class ProjectionRunner {
     return this.serialised(async () => {
       if (this.started) throw new Error('A projection runner starts once; create a new one');
       this.started = true;
-      const { current, outdated } = await this.checkpoints.load();
+      const { current, outdated, replaced } = await this.checkpoints.load();
       for (const { projection, position, failure } of current) {
         await projection.setup(this.db);
         // A projection set aside before is retried from its checkpoint.
         this.checkpoints.resume(projection.name, position, failure);
         if (failure !== undefined) this.resumed.push(failure);
       }
-      await this.resetProjections(outdated);
+      // A new version of a projection that rebuilds in bulk is built beside the rows of the old
+      // one, which serve meanwhile; any other outdated projection starts again from nothing.
+      const beside = replaced.filter((projection) => projection.rebuildsInBulk === true);
+      await this.resetProjections(outdated.filter((projection) => !beside.includes(projection)));
+      for (const projection of beside) this.besides.add(projection.name);
       this.follow();
+      if (beside.length > 0) this.besideWork = this.rebuildBeside(beside).catch((error: unknown) => this.fail(error));
     });
+  }
+
+  /** The projections being rebuilt beside their old tables (see `start`). */
+  get rebuildingBeside(): string[] {
+    return [...this.besides];
+  }
+
+  /** Resolves once the projections outdated at start are rebuilt and serve their new rows (or were left to the usual replay). */
+  whenRebuiltBeside(): Promise<void> {
+    return this.besideWork;
   }
 
   /**
@@ -177,6 +200,8 @@ export class ProjectionRunner {
       await this.pause();
       this.failure = undefined;
       await this.resetProjections(selected);
+      // Reset now: a rebuild beside them, if one runs, is left to be abandoned.
+      for (const projection of selected) this.besides.delete(projection.name);
       for (const projection of selected) this.setAside.delete(projection.name);
       this.follow();
       await this.following;
@@ -212,6 +237,7 @@ export class ProjectionRunner {
     this.stopped = true;
     this.active = false;
     await this.serialised(() => this.pause());
+    await this.besideWork;
     this.settleAllWaiters(new ProjectionRunnerStoppedError());
   }
 
@@ -222,7 +248,8 @@ export class ProjectionRunner {
 
   /** Rejects if the runner fails first. */
   whenCaughtUp(): Promise<void> {
-    return this.caughtUpSignal.promise;
+    // A projection rebuilt beside its old tables has caught up once it serves its new rows.
+    return this.caughtUpSignal.promise.then(() => this.besideWork);
   }
 
   /**
@@ -250,8 +277,73 @@ export class ProjectionRunner {
     return this.stoppedShortOf(position);
   }
 
+  /** The projections not waited for and not read for: set aside, or being rebuilt beside their old tables. */
   private setAsideNames(): ReadonlySet<string> {
-    return new Set(this.setAside.keys());
+    return new Set([...this.setAside.keys(), ...this.besides]);
+  }
+
+  /**
+   * Rebuilds the projections in bulk from the log as it is now, without touching their tables,
+   * then, with live following paused, replaces their rows and moves their checkpoints (new
+   * version, the position rebuilt through) in one transaction, and follows on: the catch-up that
+   * resumes takes them from there to the end of the log. If the bulk rebuild fails, they are
+   * reset and replayed the usual way, which sets a failing one aside at its event.
+   */
+  private async rebuildBeside(projections: readonly Projection[]): Promise<void> {
+    const stillBeside = () => projections.every((projection) => this.besides.has(projection.name));
+    let rebuilt = false;
+    try {
+      rebuilt =
+        (await rebuildInBulk({
+          store: this.store,
+          db: this.db,
+          projections,
+          handles: (projection, type) => handles(this.handledTypes.get(projection.name)!, type),
+          pageSize: REBUILD_PAGE_SIZE,
+          isActive: () => !this.stopped && stillBeside(),
+          replaceTables: true,
+          moveCheckpoints: async (tx, through) => {
+            const now = new Date().toISOString();
+            for (const projection of projections) {
+              await this.checkpoints.restart(tx, projection, now);
+              await this.checkpoints.move(tx, projection.name, through, now);
+            }
+          },
+          switchOver: (copy) =>
+            this.serialised(async () => {
+              if (this.stopped || !stillBeside()) return false;
+              await this.pause();
+              try {
+                await copy();
+              } catch (error) {
+                this.follow();
+                throw error;
+              }
+              return true;
+            }),
+        }).then((through) => {
+          if (through === undefined) return false;
+          this.checkpoints.restarted(projections);
+          const moves = projections.map((projection) => [projection.name, through] as const);
+          this.checkpoints.stored(moves);
+          this.checkpoints.processed(moves);
+          return true;
+        })) ?? false;
+    } catch (error) {
+      this.logger.error(`Rebuilding ${projections.map((p) => p.name).join(', ')} beside the old tables failed; replaying them the usual way: ${messageOf(error)}`);
+    }
+    await this.serialised(async () => {
+      if (this.stopped || !stillBeside()) return;
+      if (!rebuilt) {
+        // An empty log, or a failure: reset and replayed as any outdated projection.
+        await this.pause();
+        await this.resetProjections(projections);
+      }
+      for (const projection of projections) this.besides.delete(projection.name);
+      this.follow();
+      // Until the catch-up that takes them to the end of the log is done (a failure there stops the runner, as any).
+      await this.following;
+    });
   }
 
   private stoppedShortOf(position: GlobalPosition): StoppedProjection[] {
@@ -410,6 +502,7 @@ export class ProjectionRunner {
 
   private async commitBatch(events: readonly RecordedEvent[]): Promise<void> {
     const work = this.projections.flatMap((projection) => {
+      if (this.besides.has(projection.name)) return [];
       // A set-aside projection takes the events before the one it failed on, and stops there.
       const limit = this.setAside.get(projection.name)?.failure.position;
       const reachable =

@@ -131,6 +131,7 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
         since,
         attempts,
       })),
+      rebuildingProjections: health.rebuildingProjections,
     });
   });
 

@@ -70,6 +70,11 @@ export interface ReadModelsHealth {
   ready: boolean;
   status: 'ready' | 'catching up' | 'degraded';
   failedProjections: ProjectionFailure[];
+  /**
+   * New versions being built beside the old rows (the leader's): their old rows serve, and writes
+   * do not wait for them, until the new ones replace them.
+   */
+  rebuildingProjections: string[];
 }
 
 /** Where one projection stands (for metrics): the last position it processed, and its failure. */
@@ -203,7 +208,8 @@ export class ReadModels implements ReadModelPositions {
     }
     const caughtUp = this.caughtUp() && this.lastError === undefined && !unreadable;
     const status = failedProjections.length > 0 ? 'degraded' : caughtUp ? 'ready' : 'catching up';
-    return { role, ready: status === 'ready', status, failedProjections };
+    const rebuildingProjections = this.leadership?.runner.rebuildingBeside ?? [];
+    return { role, ready: status === 'ready', status, failedProjections, rebuildingProjections };
   }
 
   /**
