@@ -118,6 +118,7 @@ export class ReadModels implements ReadModelPositions {
       db: options.readDb,
       store: options.store,
       projectionNames: options.projections.map((projection) => projection.name),
+      projectionVersions: new Map(options.projections.map((projection) => [projection.name, projection.version])),
       onFailures: (failures) => {
         if (this.leadership === undefined) this.noteFailures((this.sharedFailures = failures));
       },

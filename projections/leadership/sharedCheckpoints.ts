@@ -2,7 +2,8 @@
  * How an instance that does not run the projections (a follower) learns from the shared read
  * database that a write of its own has been projected: it polls `projection_checkpoints`, and
  * only while someone waits. A projection the leader has set aside (its `failure` column) is not
- * waited for; the wait reports it instead, with where it stopped.
+ * waited for; the wait reports it instead, with where it stopped. Nor is one whose row holds
+ * another version than this instance's (being rebuilt beside its old rows).
  */
 import type { EventStore, GlobalPosition } from '../../src/core/eventStore';
 import { readCheckpointRows, type CheckpointRow, type ProjectionFailure } from '../checkpoints';
@@ -14,6 +15,11 @@ export interface SharedCheckpointsOptions {
   store: Pick<EventStore, 'comparePositions'>;
   /** The projections of this instance; rows of others (another version) are ignored. */
   projectionNames: readonly string[];
+  /**
+   * Their versions. A row of another version is not waited for: the leader is building this
+   * version beside the old rows (see `ProjectionRunner.start`), or still runs the old one.
+   */
+  projectionVersions?: ReadonlyMap<string, number>;
   /** How often the checkpoints are read while someone waits. */
   pollIntervalMs?: number;
   /** Told the failures each time the table is read. */
@@ -130,6 +136,8 @@ export class SharedCheckpoints {
       const row = byName.get(name);
       const done = row?.position != null && store.comparePositions(position, row.position) <= 0;
       if (done) continue;
+      const version = this.options.projectionVersions?.get(name);
+      if (row !== undefined && version !== undefined && row.version !== version) continue;
       if (row?.failure === undefined) return undefined;
       stopped.push({ failure: row.failure, checkpoint: row.position ?? undefined });
     }
