@@ -33,7 +33,7 @@ import {
 import { amountParts, fromUnits, unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
-import type { Projection } from '../projection';
+import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
 /** What the pipeline report reads of an opportunity. */
@@ -90,6 +90,7 @@ export const pipelineHistoryProjection: Projection = {
   canHandle: OPPORTUNITY_EVENT_TYPES,
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_pipeline_history'),
+  foldInMemory: () => foldPipelineHistoryInMemory(),
   async apply(tx, recorded) {
     const event = recorded as RecordedOpportunityEvent;
     const id = event.data.opportunityId;
@@ -125,6 +126,85 @@ export const pipelineHistoryProjection: Projection = {
         next.accountId, occurredAt, recordedAt],
     );
   },
+};
+
+/** Opportunities whose current version a bulk rebuild holds in memory, the least recently changed written out past it. */
+const MAX_OPPORTUNITIES_IN_MEMORY = 50_000;
+
+const COLUMNS = [
+  'opportunity_id', 'seq', 'status', 'stage', 'probability', 'amount', 'currency', 'amount_whole', 'amount_nanos', 'owner_id',
+  'account_id', 'valid_from', 'known_from', 'valid_to', 'known_to', 'valid_level', 'valid_block', 'known_level', 'known_block',
+] as const;
+
+/** A version as `apply` writes it, its end (and buckets) set once a later version starts. */
+interface HeldVersion {
+  seq: number;
+  entry: PipelineEntry;
+  validFrom: string;
+  knownFrom: string;
+}
+
+const rowOf = (id: string, version: HeldVersion, end?: { validTo: string; knownTo: string }): SqlValue[] => {
+  const { entry } = version;
+  const parts = entry.amount && amountParts(entry.amount.amount);
+  const valid = end && bucketOf(version.validFrom, end.validTo);
+  const known = end && bucketOf(version.knownFrom, end.knownTo);
+  return [id, version.seq, entry.status, entry.stage, entry.probability, entry.amount?.amount ?? null, entry.amount?.currency ?? null,
+    parts?.whole ?? null, parts?.fraction ?? null, entry.ownerId ?? null, entry.accountId, version.validFrom, version.knownFrom,
+    end?.validTo ?? null, end?.knownTo ?? null, valid?.level ?? null, valid?.block ?? null, known?.level ?? null, known?.block ?? null];
+};
+
+/**
+ * The pipeline history of a bulk rebuild, folded in memory: each opportunity's current version is
+ * held, and a version is written once, whole, when the next one ends it (or at the end), instead
+ * of being read, inserted and then updated with its end at every change. The staging database
+ * starts empty, so an opportunity never held has no row yet; one written out to keep memory
+ * bounded takes its later events through `apply`, on its rows, as in a replay.
+ */
+export const foldPipelineHistoryInMemory = (maxHeld = MAX_OPPORTUNITIES_IN_MEMORY): InMemoryFold => {
+  // In order of last change: a version replaced is taken out and the next put back at the end.
+  const held = new Map<string, HeldVersion>();
+  const writtenOut = new Set<string>();
+  let ended: SqlValue[][] = [];
+  const writeEnded = async (tx: SqlDatabase) => {
+    if (ended.length > 0) await tx.insertRows('read_pipeline_history', COLUMNS, ended);
+    ended = [];
+  };
+  return {
+    async apply(tx, recorded) {
+      const event = recorded as RecordedOpportunityEvent;
+      const id = event.data.opportunityId;
+      if (writtenOut.has(id)) {
+        // Its rows are in the table: `apply` reads them, as a replay would. What is held must be there first.
+        await writeEnded(tx);
+        return pipelineHistoryProjection.apply(tx, recorded);
+      }
+      const latest = held.get(id);
+      if (latest !== undefined && latest.seq >= event.revision) return;
+      const next = evolvePipelineEntry(latest?.entry, event);
+      if (next === undefined) throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
+      if (latest !== undefined && sameEntry(latest.entry, next)) return;
+      const occurredAt = new Date(event.metadata.occurredAt).toISOString();
+      const recordedAt = new Date(event.metadata.recordedAt).toISOString();
+      if (latest !== undefined) {
+        ended.push(rowOf(id, latest, { validTo: occurredAt, knownTo: recordedAt }));
+        held.delete(id);
+      }
+      held.set(id, { seq: event.revision, entry: next, validFrom: occurredAt, knownFrom: recordedAt });
+    },
+    async flush(tx, everything) {
+      await writeEnded(tx);
+      const keep = everything ? 0 : maxHeld;
+      const out: SqlValue[][] = [];
+      for (const [id, version] of held) {
+        if (held.size - out.length <= keep) break;
+        out.push(rowOf(id, version));
+        writtenOut.add(id);
+      }
+      for (const row of out) held.delete(row[0] as string);
+      if (out.length > 0) await tx.insertRows('read_pipeline_history', COLUMNS, out);
+    },
+  };
 };
 
 /**
