@@ -357,6 +357,55 @@ describe('ProjectionRunner', () => {
     expect(await db.get("SELECT version FROM projection_checkpoints WHERE name = 'leads'")).toEqual({ version: newVersion.version });
   });
 
+  it('leaves a rebuild beside the old rows unfinished when stopped (the next start builds it again), and gives way to a rebuild asked for', async () => {
+    await appendAll(store, generateLeadHistory({ seed: 22, leadCount: 15, eventCount: 90 }));
+    const old = readSide([leadsProjection]);
+    await old.runner.start();
+    await old.runner.whenCaughtUp();
+    const oldRows = await leadsSnapshot(old.db);
+    await old.shutDown();
+    const gated = () => {
+      let letGo!: () => void;
+      const gate = new Promise<void>((resolve) => (letGo = resolve));
+      const projection: Projection = {
+        ...leadsProjection,
+        version: leadsProjection.version + 1,
+        foldInMemory: undefined,
+        apply: async (tx, event) => {
+          await gate;
+          await leadsProjection.apply(tx, event);
+        },
+      };
+      return { projection, letGo };
+    };
+
+    // Stopped mid-build: the old rows and the old version's checkpoint stay.
+    const first = gated();
+    const stopped = readSide([first.projection]);
+    await stopped.runner.start();
+    const stopping = stopped.runner.stop();
+    first.letGo();
+    await stopping;
+    expect(await leadsSnapshot(stopped.db)).toEqual(oldRows);
+    expect(await stopped.db.get("SELECT version FROM projection_checkpoints WHERE name = 'leads'")).toEqual({ version: leadsProjection.version });
+    await stopped.shutDown();
+
+    // A rebuild asked for meanwhile takes over; the one beside gives up its copy.
+    const second = gated();
+    const { db, runner } = readSide([second.projection]);
+    await runner.start();
+    expect(runner.rebuildingBeside).toEqual(['leads']);
+    const rebuilding = runner.rebuild('leads');
+    second.letGo();
+    await rebuilding;
+    await runner.whenRebuiltBeside();
+    expect(runner.rebuildingBeside).toEqual([]);
+    expect(runner.failures).toEqual([]);
+    const rows = await leadsSnapshot(db);
+    expect(rows.map((row) => row.id)).toEqual(oldRows.map((row) => row.id));
+    expect(await db.get("SELECT version FROM projection_checkpoints WHERE name = 'leads'")).toEqual({ version: second.projection.version });
+  });
+
   it('rebuilds a projection whose version changed, and only then', async () => {
     const history = generateLeadHistory({ seed: 9, leadCount: 4, eventCount: 12 });
     await appendAll(store, history);

@@ -227,6 +227,7 @@ export class ProjectionRunner {
         this.failure = undefined;
         await this.resetProjections(this.projections);
         this.setAside.clear();
+        this.besides.clear();
         this.follow();
       }
     });
@@ -291,8 +292,13 @@ export class ProjectionRunner {
    */
   private async rebuildBeside(projections: readonly Projection[]): Promise<void> {
     const stillBeside = () => projections.every((projection) => this.besides.has(projection.name));
+    const rejoin = () => {
+      for (const projection of projections) this.besides.delete(projection.name);
+      this.follow();
+    };
     let rebuilt = false;
     try {
+      let movedThrough: GlobalPosition | undefined;
       rebuilt =
         (await rebuildInBulk({
           store: this.store,
@@ -308,7 +314,10 @@ export class ProjectionRunner {
               await this.checkpoints.restart(tx, projection, now);
               await this.checkpoints.move(tx, projection.name, through, now);
             }
+            movedThrough = through;
           },
+          // Within the runner's turn, so that nothing else (a rebuild asked for, a stop) comes
+          // between the commit and the checkpoints this runner keeps in memory.
           switchOver: (copy) =>
             this.serialised(async () => {
               if (this.stopped || !stillBeside()) return false;
@@ -319,31 +328,28 @@ export class ProjectionRunner {
                 this.follow();
                 throw error;
               }
+              const moves = projections.map((projection) => [projection.name, movedThrough!] as const);
+              this.checkpoints.restarted(projections);
+              this.checkpoints.stored(moves);
+              this.checkpoints.processed(moves);
+              rejoin();
               return true;
             }),
-        }).then((through) => {
-          if (through === undefined) return false;
-          this.checkpoints.restarted(projections);
-          const moves = projections.map((projection) => [projection.name, through] as const);
-          this.checkpoints.stored(moves);
-          this.checkpoints.processed(moves);
-          return true;
-        })) ?? false;
+        })) !== undefined;
     } catch (error) {
       this.logger.error(`Rebuilding ${projections.map((p) => p.name).join(', ')} beside the old tables failed; replaying them the usual way: ${messageOf(error)}`);
     }
-    await this.serialised(async () => {
-      if (this.stopped || !stillBeside()) return;
-      if (!rebuilt) {
+    if (!rebuilt) {
+      await this.serialised(async () => {
+        if (this.stopped || !stillBeside()) return;
         // An empty log, or a failure: reset and replayed as any outdated projection.
         await this.pause();
         await this.resetProjections(projections);
-      }
-      for (const projection of projections) this.besides.delete(projection.name);
-      this.follow();
-      // Until the catch-up that takes them to the end of the log is done (a failure there stops the runner, as any).
-      await this.following;
-    });
+        rejoin();
+      });
+    }
+    // Until the catch-up that takes them to the end of the log is done (a failure there stops the runner, as any).
+    await this.following;
   }
 
   private stoppedShortOf(position: GlobalPosition): StoppedProjection[] {
