@@ -11,7 +11,8 @@ import { DEFAULT_SCORING_RULES } from '../../src/domain/scoring/rules';
 import { rescoreLead } from '../../src/useCases/rescoreLead';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
 import { appendAll, generateLeadHistory, temporaryDirectory } from '../../test/support/leadEvents';
-import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
+import { applyAndFold } from '../../test/support/inMemoryFolds';
+import type { SqlDatabase } from '../sqlDatabase';
 import { foldLeadsInMemory, leadsProjection } from './leadsProjection';
 
 const directories: Array<ReturnType<typeof temporaryDirectory>> = [];
@@ -54,30 +55,11 @@ it('writes, with room for two leads, the rows apply writes event by event, erasu
   const events = (await store.readAll()).filter((event) => leadsProjection.canHandle.includes(event.type));
   await store.close();
 
-  const applied = openSqliteDatabase(directory.file('applied.db'));
-  const folded = openSqliteDatabase(directory.file('folded.db'));
-  try {
-    await leadsProjection.setup(applied);
-    await applied.transaction(async (tx) => {
-      for (const event of events) await leadsProjection.apply(tx, event);
-    });
-    await leadsProjection.setup(folded);
-    const fold = foldLeadsInMemory(2);
-    await folded.transaction(async (tx) => {
-      for (const [index, event] of events.entries()) {
-        await fold.apply(tx, event);
-        if (index % 5 === 4) await fold.flush(tx, false);
-      }
-      await fold.flush(tx, true);
-    });
-
+  await applyAndFold(leadsProjection, foldLeadsInMemory(2), events, 5, async (applied, folded) => {
     const rows = await readLeads(applied);
     expect(rows).toHaveLength(leadIds.length);
     expect(rows.filter((row) => (row as { personal_data_erased: number }).personal_data_erased === 1)).toHaveLength(3);
     expect(events.filter((event) => event.type === 'LeadRescored').length).toBeGreaterThan(leadIds.length / 2);
     expect(await readLeads(folded)).toEqual(rows);
-  } finally {
-    await applied.close();
-    await folded.close();
-  }
+  });
 });

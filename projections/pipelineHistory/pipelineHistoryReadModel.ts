@@ -116,15 +116,7 @@ export const pipelineHistoryProjection: Projection = {
         [occurredAt, recordedAt, valid.level, valid.block, known.level, known.block, id, latest.seq!],
       );
     }
-    // "18500.25" as 18500 and 25000000 (hundred-millionths): integers that SQL sums exactly.
-    const parts = next.amount && amountParts(next.amount.amount);
-    await tx.run(
-      `INSERT INTO read_pipeline_history (opportunity_id, seq, status, stage, probability, amount, currency, amount_whole,
-         amount_nanos, owner_id, account_id, valid_from, known_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [id, event.revision, next.status, next.stage, next.probability, next.amount?.amount ?? null,
-        next.amount?.currency ?? null, parts?.whole ?? null, parts?.fraction ?? null, next.ownerId ?? null,
-        next.accountId, occurredAt, recordedAt],
-    );
+    await tx.run(INSERT_VERSION, rowOf(id, { seq: event.revision, entry: next, validFrom: occurredAt, knownFrom: recordedAt }));
   },
 };
 
@@ -136,6 +128,8 @@ const COLUMNS = [
   'account_id', 'valid_from', 'known_from', 'valid_to', 'known_to', 'valid_level', 'valid_block', 'known_level', 'known_block',
 ] as const;
 
+const INSERT_VERSION = `INSERT INTO read_pipeline_history (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
+
 /** A version as `apply` writes it, its end (and buckets) set once a later version starts. */
 interface HeldVersion {
   seq: number;
@@ -144,8 +138,10 @@ interface HeldVersion {
   knownFrom: string;
 }
 
+/** A version's row; without `end`, still current. */
 const rowOf = (id: string, version: HeldVersion, end?: { validTo: string; knownTo: string }): SqlValue[] => {
   const { entry } = version;
+  // "18500.25" as 18500 and 25000000 (hundred-millionths): integers that SQL sums exactly.
   const parts = entry.amount && amountParts(entry.amount.amount);
   const valid = end && bucketOf(version.validFrom, end.validTo);
   const known = end && bucketOf(version.knownFrom, end.knownTo);

@@ -145,9 +145,7 @@ export class ConversionCompleter {
   ) {}
 
   async start(): Promise<void> {
-    await this.db.exec(
-      'CREATE TABLE IF NOT EXISTS process_checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL)',
-    );
+    await this.createCheckpointTable();
     const row = await this.db.get<{ position: string }>('SELECT position FROM process_checkpoints WHERE name = ?', [
       CHECKPOINT_NAME,
     ]);
@@ -158,11 +156,7 @@ export class ConversionCompleter {
         else if (event.type === 'LeadCaptured' && (event.data as LeadCaptured['data']).contactId !== undefined) {
           await completeEngagement(this.store, event as RecordedLeadCaptured, this.clock());
         } else return;
-        await this.db.run(
-          `INSERT INTO process_checkpoints (name, position) VALUES (?, ?)
-           ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
-          [CHECKPOINT_NAME, event.position],
-        );
+        await this.saveCheckpoint(event.position);
       },
       onError: (error) => {
         this.lastError = error;
@@ -185,7 +179,15 @@ export class ConversionCompleter {
   async skipTo(position: GlobalPosition | undefined): Promise<void> {
     if (this.subscription) throw new Error('The conversion completer skips ahead only while stopped');
     if (position === undefined) return;
-    await this.db.exec('CREATE TABLE IF NOT EXISTS process_checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL)');
+    await this.createCheckpointTable();
+    await this.saveCheckpoint(position);
+  }
+
+  private createCheckpointTable(): Promise<void> {
+    return this.db.exec('CREATE TABLE IF NOT EXISTS process_checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL)');
+  }
+
+  private async saveCheckpoint(position: GlobalPosition): Promise<void> {
     await this.db.run(
       `INSERT INTO process_checkpoints (name, position) VALUES (?, ?)
        ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
