@@ -75,6 +75,16 @@ export const goalRows = (results: BenchResults): GoalRow[] => {
     rows.push(atMost(`4. ${name} p99, 1 connection${scale}`, 10, 'ms', 'missing' in load ? undefined : load.latencyP99Ms, 'not offered by the API'));
   }
   if (!insights) rows.push({ goal: '4. report queries p99', measured: missing('insights'), target: '<= 10 ms' });
+  const underWrites = insights?.underWrites;
+  rows.push(
+    atMost(
+      `4. report queries p99, ${underWrites ? `${underWrites.readers} readers while ${underWrites.writers} connections capture` : 'concurrent readers during writes'}${scale}`,
+      50,
+      'ms',
+      underWrites?.reads.latencyP99Ms,
+      insights ? 'not measured: BENCH_CONCURRENT_READERS is 0' : missing('insights'),
+    ),
+  );
   rows.push(
     atLeast(
       `5. generating the insights history, thousand events/s${insights?.dataset.reused ? ' (an earlier run)' : ''}`,

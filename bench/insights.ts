@@ -5,11 +5,16 @@
  *   reused by later runs, which report the first run's time);
  * - seconds to replay every projection from zero (the dataset's read models, all reset at
  *   once; events/s), and to replay the log in memory as the `retrospective` query does;
- * - the p99 latency, over HTTP against `src/main.ts`, of the loss-reason KPI query, of the
- *   `pipeline` query and of `pipeline(asOf)`, each alone on BENCH_QUERY_CONNECTIONS
- *   connections (1 by default: the latency of one query, not of a queue).
+ * - the p99 latency, over HTTP against `src/main.ts`, of the report queries of issue 11's goal 4
+ *   (`kpis` with every section, the loss-reason KPI alone, `pipeline`, `pipeline(asOf)`,
+ *   `leads(filter)` by status and owner and by a search), each alone on BENCH_QUERY_CONNECTIONS
+ *   connections (1 by default: the latency of one query, not of a queue);
+ * - then the same queries in turn on BENCH_CONCURRENT_READERS connections (20) while
+ *   BENCH_WRITE_CONNECTIONS (10) capture leads: the readers' p99 during a write load.
+ * The API serves a copy of the data set, so the captures leave the cached history as it was.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { openApplication, readModelProjections } from '../src/composition/application';
 import { loadConfig, DATABASE_FILE } from '../src/composition/config';
@@ -23,12 +28,17 @@ import { ProjectionRunner, REBUILD_PAGE_SIZE } from '../projections/runner';
 import { readWholeLog } from '../projections/tools/storeViews';
 import { openSqliteDatabase } from '../projections/sqlDatabase';
 import { type LoadResult, freePort, graphql, runLoad, startChild } from './harness';
-import { MAIN_ENTRY } from './httpCaptureLead';
+import { DEFAULT_SALES_TEAM } from '../src/seeding/data';
+import { MAIN_ENTRY, captureLeadBody } from './httpCaptureLead';
 
 export interface InsightsSettings {
   leads: number;
   seed: number;
   connections: number;
+  /** Readers, each asking the report queries in turn, during the write load. */
+  concurrentReaders: number;
+  /** Connections capturing leads meanwhile. */
+  writeConnections: number;
   durationSec: number;
   warmupSec: number;
 }
@@ -56,6 +66,8 @@ export interface InsightsResult {
   retrospectiveReplay: { seconds: number; eventsPerSecond: number };
   /** Per query; `missing` when the API does not offer it. */
   queries: Record<string, LoadResult | { missing: string }>;
+  /** The report queries in turn on `readers` connections while `writers` connections capture leads. */
+  underWrites?: { readers: number; writers: number; reads: LoadResult; writes: LoadResult };
 }
 
 const CACHE = path.join(__dirname, '.cache');
@@ -74,13 +86,14 @@ export async function benchInsights(settings: InsightsSettings): Promise<Insight
     const raw = await readWholeLog(store.sealed, REBUILD_PAGE_SIZE);
     const projectionReplay = await replayProjections(store, dataset, events);
     const retrospectiveReplay = await replayRetrospective(store, events);
-    const { queries, server } = await measureQueries(dataset, settings);
+    const { queries, underWrites, server } = await measureQueries(dataset, settings);
     return {
       dataset: { ...dataset, events, reused },
       projectionReplay,
       rawRead: { seconds: raw.elapsedMs / 1000, eventsPerSecond: (raw.events * 1000) / Math.max(raw.elapsedMs, 1) },
       retrospectiveReplay,
       queries,
+      underWrites,
       server,
     };
   } finally {
@@ -177,65 +190,101 @@ async function replayRetrospective(store: EventStore, events: number): Promise<I
 async function measureQueries(
   dataset: Dataset,
   settings: InsightsSettings,
-): Promise<Pick<InsightsResult, 'queries' | 'server'>> {
+): Promise<Pick<InsightsResult, 'queries' | 'underWrites' | 'server'>> {
+  // A copy: the captures of the write load would otherwise grow the cached history run by run.
+  const served = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-'));
+  cpSync(dataset.dataDir, served, { recursive: true });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const server = await startChild(
-    'API (src/main.ts)',
-    MAIN_ENTRY,
-    {
-      ...process.env,
-      NODE_ENV: 'production',
-      PORT: String(port),
-      CRM_DATA_DIR: dataset.dataDir,
-      CRM_JWT_SECRET: SECRET,
-      // The master key the data set was generated with (made in its directory, as in development):
-      // production refuses to start without one.
-      CRM_DATA_KEY: readFileSync(path.join(dataset.dataDir, DATA_KEY_FILE), 'utf8').trim(),
-    },
-    `${base}/readyz`,
-    600_000,
-  );
   try {
-    const url = `${base}/graphql`;
-    const token = await mintToken({ sub: 'bench', roles: ['sales', 'manager'] }, new TextEncoder().encode(SECRET));
-    const headers = { authorization: `Bearer ${token}` };
-    const middle = new Date((Date.parse(dataset.firstAt) + Date.parse(dataset.lastAt)) / 2).toISOString();
-    const stages = 'stages { stage count amount { amount } weightedAmount { amount } }';
-    const slice = 'count share amount { amount } amountShare';
-    const queries: Record<string, string> = {
-      'loss-reason KPI (whole history, by month)': `{ kpis(from: "${dataset.firstAt}", to: "${dataset.lastAt}", groupBy: [MONTH]) {
-        lossReasons { group { month } total amount { amount } reasons { reason { code } ${slice} }
-          competitors { competitor ${slice} } stages { stage ${slice} } } } }`,
-      pipeline: `{ pipeline { count amount { amount } weightedAmount { amount } ${stages} } }`,
-      'pipeline(asOf)': `{ pipeline(asOf: "${middle}") { count amount { amount } weightedAmount { amount } ${stages} } }`,
-    };
-    const results: InsightsResult['queries'] = {};
+    const server = await startChild(
+      'API (src/main.ts)',
+      MAIN_ENTRY,
+      {
+        ...process.env,
+        NODE_ENV: 'production',
+        PORT: String(port),
+        CRM_DATA_DIR: served,
+        CRM_JWT_SECRET: SECRET,
+        // The master key the data set was generated with (made in its directory, as in development):
+        // production refuses to start without one.
+        CRM_DATA_KEY: readFileSync(path.join(dataset.dataDir, DATA_KEY_FILE), 'utf8').trim(),
+      },
+      `${base}/readyz`,
+      600_000,
+    );
     let peakRssMiB = server.rssMiB();
     const sampler = setInterval(() => {
       const rss = server.rssMiB();
       if (rss !== undefined && (peakRssMiB === undefined || rss > peakRssMiB)) peakRssMiB = rss;
     }, 250);
     try {
-      for (const [name, query] of Object.entries(queries)) {
-        const probe = await graphql(url, query, headers);
-        if (probe.errors !== undefined) {
-          results[name] = { missing: JSON.stringify(probe.errors).slice(0, 300) };
-          continue;
-        }
-        log(`${name}: ${settings.warmupSec}s warm-up + ${settings.durationSec}s on ${settings.connections} connection(s)...`);
-        const body = () => JSON.stringify({ query });
-        const load = { connections: settings.connections, durationSec: settings.durationSec };
-        if (settings.warmupSec > 0) await runLoad(url, headers, body, { ...load, durationSec: settings.warmupSec });
-        results[name] = await runLoad(url, headers, body, load);
-      }
+      return { ...(await queryServer(`${base}/graphql`, dataset, settings)), server: { readyMs: server.readyMs, peakRssMiB } };
     } finally {
       clearInterval(sampler);
+      await server.stop();
     }
-    return { queries: results, server: { readyMs: server.readyMs, peakRssMiB } };
   } finally {
-    await server.stop();
+    rmSync(served, { recursive: true, force: true });
   }
+}
+
+/** The report queries of goal 4, on the generated history. */
+const reportQueries = (dataset: Dataset): Record<string, string> => {
+  const period = `from: "${dataset.firstAt}", to: "${dataset.lastAt}", groupBy: [MONTH]`;
+  const middle = new Date((Date.parse(dataset.firstAt) + Date.parse(dataset.lastAt)) / 2).toISOString();
+  const stages = 'stages { stage count amount { amount } weightedAmount { amount } }';
+  const slice = 'count share amount { amount } amountShare';
+  const lossReasons = `lossReasons { group { month } total amount { amount } reasons { reason { code } ${slice} }
+          competitors { competitor ${slice} } stages { stage ${slice} } }`;
+  const leads = 'totalCount edges { node { id status source owner { id } person { lastName email } company { name } } }';
+  return {
+    'loss-reason KPI (whole history, by month)': `{ kpis(${period}) { ${lossReasons} } }`,
+    'kpis, every section (whole history, by month)': `{ kpis(${period}) {
+        leadFunnel { group { month } captured contacted reachedMql reachedSql converted disqualified conversionRatio }
+        disqualificationReasons { group { month } total reasons { count share } }
+        salesOutcomes { group { month } closed won lost winRate wonAmount { amount } averageSalesCycleDays }
+        pipelineValue { group { month } pipeline { count amount { amount } weightedAmount { amount } } }
+        timeInStage { group { month } stages { stage stays averageDays } }
+        ${lossReasons} } }`,
+    pipeline: `{ pipeline { count amount { amount } weightedAmount { amount } ${stages} } }`,
+    'pipeline(asOf)': `{ pipeline(asOf: "${middle}") { count amount { amount } weightedAmount { amount } ${stages} } }`,
+    'leads(filter: status, owner)': `{ leads(filter: { status: QUALIFIED, ownerId: "${DEFAULT_SALES_TEAM[2]}" }, first: 20) { ${leads} } }`,
+    'leads(filter: search)': `{ leads(filter: { search: "garcia" }, first: 20) { ${leads} } }`,
+  };
+};
+
+async function queryServer(
+  url: string,
+  dataset: Dataset,
+  settings: InsightsSettings,
+): Promise<Pick<InsightsResult, 'queries' | 'underWrites'>> {
+  const token = await mintToken({ sub: 'bench', roles: ['sales', 'sales_manager'] }, new TextEncoder().encode(SECRET));
+  const headers = { authorization: `Bearer ${token}` };
+  const queries: InsightsResult['queries'] = {};
+  const offered: string[] = [];
+  for (const [name, query] of Object.entries(reportQueries(dataset))) {
+    const probe = await graphql(url, query, headers);
+    if (probe.errors !== undefined) {
+      queries[name] = { missing: JSON.stringify(probe.errors).slice(0, 300) };
+      continue;
+    }
+    offered.push(query);
+    log(`${name}: ${settings.warmupSec}s warm-up + ${settings.durationSec}s on ${settings.connections} connection(s)...`);
+    const body = () => JSON.stringify({ query });
+    const load = { connections: settings.connections, durationSec: settings.durationSec };
+    if (settings.warmupSec > 0) await runLoad(url, headers, body, { ...load, durationSec: settings.warmupSec });
+    queries[name] = await runLoad(url, headers, body, load);
+  }
+  if (offered.length === 0 || settings.concurrentReaders === 0) return { queries };
+  const { concurrentReaders: readers, writeConnections: writers, durationSec } = settings;
+  log(`${readers} readers asking the report queries in turn while ${writers} connections capture leads, ${durationSec}s...`);
+  const readBody = (n: number) => JSON.stringify({ query: offered[n % offered.length] });
+  const [reads, writes] = await Promise.all([
+    runLoad(url, headers, readBody, { connections: readers, durationSec }),
+    runLoad(url, headers, (n) => captureLeadBody('insights', n), { connections: writers, durationSec }),
+  ]);
+  return { queries, underWrites: { readers, writers, reads, writes } };
 }
 
 /** A few lines for the console. */
@@ -253,13 +302,16 @@ export function formatInsights(result: InsightsResult): string {
     `retrospective replay in memory: ${retrospectiveReplay.seconds.toFixed(1)} s, ` +
       `${retrospectiveReplay.eventsPerSecond.toFixed(0)} events/s`,
   ];
+  const figures = (load: LoadResult) =>
+    `p99 ${load.latencyP99Ms} ms, p50 ${load.latencyP50Ms} ms, ${load.requestsPerSec.toFixed(0)} req/s, ` +
+    `${load.totalResponses} responses, ${load.non2xx + load.errorResponses + load.socketErrors} failed`;
   for (const [name, load] of Object.entries(queries)) {
-    lines.push(
-      'missing' in load
-        ? `${name}: not offered by the API (${load.missing})`
-        : `${name}: p99 ${load.latencyP99Ms} ms, p50 ${load.latencyP50Ms} ms, ${load.requestsPerSec.toFixed(0)} req/s, ` +
-            `${load.totalResponses} responses, ${load.non2xx + load.errorResponses + load.socketErrors} failed`,
-    );
+    lines.push('missing' in load ? `${name}: not offered by the API (${load.missing})` : `${name}: ${figures(load)}`);
+  }
+  if (result.underWrites) {
+    const { readers, writers, reads, writes } = result.underWrites;
+    lines.push(`the report queries in turn on ${readers} connections: ${figures(reads)}`);
+    lines.push(`  meanwhile captureLead on ${writers} connections: ${figures(writes)}`);
   }
   return lines.join('\n');
 }
@@ -268,6 +320,8 @@ export const insightsSettingsFromEnv = (envNumber: (name: string, fallback: numb
   leads: envNumber('BENCH_LEADS', 100_000, 1),
   seed: envNumber('BENCH_SEED', 1, 0),
   connections: envNumber('BENCH_QUERY_CONNECTIONS', 1, 1),
+  concurrentReaders: envNumber('BENCH_CONCURRENT_READERS', 20, 0),
+  writeConnections: envNumber('BENCH_WRITE_CONNECTIONS', 10, 1),
   durationSec: envNumber('BENCH_DURATION', 10, 1),
   warmupSec: envNumber('BENCH_WARMUP', 5, 0),
 });
