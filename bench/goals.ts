@@ -93,7 +93,13 @@ export const goalRows = (results: BenchResults): GoalRow[] => {
       missing('insights'),
     ),
     atMost(`6. API resident memory while queried${scale}`, 300, 'MiB', insights?.server.peakRssMiB, missing('insights')),
-    atMost(`6. API ready after spawn (through tsx)${scale}`, 2, 's', insights && insights.server.readyMs / 1000, missing('insights')),
+    atMost(
+      `6. API ready after spawn (${insights?.server.builtReadyMs === undefined ? 'through tsx' : 'built, as npm start runs it'})${scale}`,
+      2,
+      's',
+      insights && (insights.server.builtReadyMs ?? insights.server.readyMs) / 1000,
+      missing('insights'),
+    ),
   );
   return rows;
 };

@@ -155,7 +155,8 @@ export async function runLoadOn(
 }
 
 /**
- * Starts `node --import tsx <entry>` and resolves once `readyUrl` answers 200. The child's
+ * Starts `node --import tsx <entry>` (a `.js` entry: `node <entry>`, as `npm start` runs the
+ * built server) and resolves once `readyUrl` answers 200. The child's
  * output is kept (last lines only) and shown if it dies or never gets ready. With
  * BENCH_PROFILE_DIR set, the child writes a CPU profile there when it stops (`--cpu-prof`, which
  * NODE_OPTIONS does not take): where a server's time goes under the bench's load.
@@ -168,7 +169,7 @@ export async function startChild(
   timeoutMs = 90_000,
 ): Promise<ChildServer> {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), '--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), ...(entry.endsWith('.js') ? [] : ['--import', 'tsx']), entry], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -15,6 +15,7 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { openApplication, readModelProjections } from '../src/composition/application';
 import { loadConfig, DATABASE_FILE } from '../src/composition/config';
@@ -60,8 +61,12 @@ export interface InsightsResult {
   projectionReplay: { seconds: number; eventsPerSecond: number; projections: string[] };
   /** The same log read and parsed in the same pages, personal data left sealed, nothing applied: a rebuild's bound. */
   rawRead: { seconds: number; eventsPerSecond: number };
-  /** The API on this data set: from spawn to ready (through tsx), and its largest resident memory while the queries ran. */
-  server: { readyMs: number; peakRssMiB?: number };
+  /**
+   * The API on this data set: from spawn to ready through tsx (which compiles every module as it
+   * loads), and built as `npm start` runs it (`node dist/src/main.js`); its largest resident
+   * memory while the queries ran.
+   */
+  server: { readyMs: number; builtReadyMs?: number; peakRssMiB?: number };
   /** The whole log folded in memory, as `retrospective` does. */
   retrospectiveReplay: { seconds: number; eventsPerSecond: number };
   /** Per query; `missing` when the API does not offer it. */
@@ -71,6 +76,8 @@ export interface InsightsResult {
 }
 
 const CACHE = path.join(__dirname, '.cache');
+/** The server as `npm start` runs it, once `npm run build` has compiled it. */
+const BUILT_ENTRY = path.join(__dirname, '..', 'dist', 'src', 'main.js');
 const SECRET = 'bench-insights-secret-that-is-long-enough';
 
 const log = (message: string) => process.stderr.write(`bench insights: ${message}\n`);
@@ -196,10 +203,10 @@ async function measureQueries(
   cpSync(dataset.dataDir, served, { recursive: true });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  try {
-    const server = await startChild(
-      'API (src/main.ts)',
-      MAIN_ENTRY,
+  const start = (name: string, entry: string) =>
+    startChild(
+      name,
+      entry,
       {
         ...process.env,
         NODE_ENV: 'production',
@@ -213,13 +220,20 @@ async function measureQueries(
       `${base}/readyz`,
       600_000,
     );
+  try {
+    log('building dist/ (npm run build), to time the start of the built API as npm start runs it...');
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'tsconfig.build.json'], { cwd: path.join(__dirname, '..'), stdio: 'inherit' });
+    const built = await start('API (dist/src/main.js)', BUILT_ENTRY);
+    const builtReadyMs = built.readyMs;
+    await built.stop();
+    const server = await start('API (src/main.ts)', MAIN_ENTRY);
     let peakRssMiB = server.rssMiB();
     const sampler = setInterval(() => {
       const rss = server.rssMiB();
       if (rss !== undefined && (peakRssMiB === undefined || rss > peakRssMiB)) peakRssMiB = rss;
     }, 250);
     try {
-      return { ...(await queryServer(`${base}/graphql`, dataset, settings)), server: { readyMs: server.readyMs, peakRssMiB } };
+      return { ...(await queryServer(`${base}/graphql`, dataset, settings)), server: { readyMs: server.readyMs, builtReadyMs, peakRssMiB } };
     } finally {
       clearInterval(sampler);
       await server.stop();
@@ -237,7 +251,7 @@ const reportQueries = (dataset: Dataset): Record<string, string> => {
   const slice = 'count share amount { amount } amountShare';
   const lossReasons = `lossReasons { group { month } total amount { amount } reasons { reason { code } ${slice} }
           competitors { competitor ${slice} } stages { stage ${slice} } }`;
-  const leads = 'totalCount edges { node { id status source owner { id } person { lastName email } company { name } } }';
+  const leads = 'totalCount edges { node { id status source ownerId rank score person { lastName email } company { name } } }';
   return {
     'loss-reason KPI (whole history, by month)': `{ kpis(${period}) { ${lossReasons} } }`,
     'kpis, every section (whole history, by month)': `{ kpis(${period}) {
@@ -297,7 +311,8 @@ export function formatInsights(result: InsightsResult): string {
     `replay of every projection from zero (${projectionReplay.projections.join(', ')}): ` +
       `${projectionReplay.seconds.toFixed(1)} s, ${projectionReplay.eventsPerSecond.toFixed(0)} events/s; ` +
       `reading and parsing the log alone: ${rawRead.eventsPerSecond.toFixed(0)} events/s`,
-    `API on this history: ready ${(server.readyMs / 1000).toFixed(2)} s after spawn (through tsx), ` +
+    `API on this history: ready ${(server.readyMs / 1000).toFixed(2)} s after spawn through tsx` +
+      `${server.builtReadyMs === undefined ? '' : `, ${(server.builtReadyMs / 1000).toFixed(2)} s built (node dist/src/main.js)`}, ` +
       `resident memory up to ${server.peakRssMiB === undefined ? '?' : server.peakRssMiB.toFixed(0)} MiB while queried`,
     `retrospective replay in memory: ${retrospectiveReplay.seconds.toFixed(1)} s, ` +
       `${retrospectiveReplay.eventsPerSecond.toFixed(0)} events/s`,
