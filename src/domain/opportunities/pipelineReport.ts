@@ -55,8 +55,17 @@ export const summarisePipeline = (
   pipeline: Pipeline,
   currency: string = pipeline.reportingCurrency,
 ): PipelineSummary => {
+  // One pass: each row's amount parsed and weighted once, into its stage's sums; the report's
+  // totals are the stages' sums added up (every row is in exactly one stage). The pipeline query
+  // reads every open opportunity, thousands of them on a large history.
+  const byStage = new Map<string, Sums>();
+  for (const row of rows) {
+    let sums = byStage.get(row.stage);
+    if (sums === undefined) byStage.set(row.stage, (sums = emptySums()));
+    addRow(sums, row);
+  }
   const lastOrder = pipeline.stages.at(-1)?.order ?? 0;
-  const removedStages = [...new Set(rows.map((row) => row.stage).filter((stage) => !pipeline.has(stage)))].sort();
+  const removedStages = [...byStage.keys()].filter((stage) => !pipeline.has(stage)).sort();
   const stages = [
     ...pipeline.stages.map((stage) => ({ ...stage, probability: stage.probability as number | null })),
     ...removedStages.map((code, index) => ({ code, label: code, order: lastOrder + index + 1, probability: null })),
@@ -65,32 +74,56 @@ export const summarisePipeline = (
     label: stage.label,
     order: stage.order,
     probability: stage.probability,
-    ...totalsOf(rows.filter((row) => row.stage === stage.code), currency),
+    ...totalsOf(byStage.get(stage.code) ?? emptySums(), currency),
   }));
-  return { currency, stages, ...totalsOf(rows, currency) };
+  const all = emptySums();
+  for (const sums of byStage.values()) addSums(all, sums);
+  return { currency, stages, ...totalsOf(all, currency) };
 };
 
-const totalsOf = (
-  rows: ReadonlyArray<{ amount: string | null; currency: string | null; probability: number; count?: number }>,
-  currency: string,
-): PipelineTotals => {
-  const sums = new Map<string, { count: number; amount: bigint; weighted: bigint }>();
-  for (const row of rows) {
-    if (row.amount === null || row.currency === null) continue;
-    const units = toUnits(row.amount);
-    const sum = sums.get(row.currency) ?? { count: 0, amount: 0n, weighted: 0n };
-    sums.set(row.currency, {
-      count: sum.count + Number(row.count ?? 1),
-      amount: sum.amount + units,
-      weighted: sum.weighted + weightedUnits(units, Number(row.probability)),
-    });
+/** Exact sums of a set of rows: every row counted, and per currency those with an amount. */
+interface Sums {
+  count: number;
+  byCurrency: Map<string, { count: number; amount: bigint; weighted: bigint }>;
+}
+
+const emptySums = (): Sums => ({ count: 0, byCurrency: new Map() });
+
+const addRow = (sums: Sums, row: PipelineRow): void => {
+  const count = Number(row.count ?? 1);
+  sums.count += count;
+  if (row.amount === null || row.currency === null) return;
+  const units = toUnits(row.amount);
+  const sum = sums.byCurrency.get(row.currency);
+  const weighted = weightedUnits(units, Number(row.probability));
+  if (sum === undefined) sums.byCurrency.set(row.currency, { count, amount: units, weighted });
+  else {
+    sum.count += count;
+    sum.amount += units;
+    sum.weighted += weighted;
   }
-  const inCurrency = sums.get(currency) ?? { amount: 0n, weighted: 0n };
+};
+
+const addSums = (into: Sums, from: Sums): void => {
+  into.count += from.count;
+  for (const [code, sum] of from.byCurrency) {
+    const known = into.byCurrency.get(code);
+    if (known === undefined) into.byCurrency.set(code, { ...sum });
+    else {
+      known.count += sum.count;
+      known.amount += sum.amount;
+      known.weighted += sum.weighted;
+    }
+  }
+};
+
+const totalsOf = (sums: Sums, currency: string): PipelineTotals => {
+  const inCurrency = sums.byCurrency.get(currency) ?? { amount: 0n, weighted: 0n };
   return {
-    count: rows.reduce((total, row) => total + Number(row.count ?? 1), 0),
+    count: sums.count,
     amount: { amount: fromUnits(inCurrency.amount), currency },
     weightedAmount: { amount: fromUnits(inCurrency.weighted), currency },
-    byCurrency: [...sums.entries()]
+    byCurrency: [...sums.byCurrency.entries()]
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([code, sum]) => ({
         currency: code,
