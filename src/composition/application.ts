@@ -15,6 +15,7 @@ import { openPostgresDatabase } from '../../projections/postgresDatabase';
 import type { Projection } from '../../projections/projection';
 import type { ReadStoreConfig } from '../../projections/sqlDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
+import { openSqliteReportReader } from '../../projections/sqliteReportReader';
 import type { Decider } from '../core/decider';
 import type { AccountState } from '../domain/accounts/account';
 import { createAccountDecider, type AccountCommand } from '../domain/accounts/decide';
@@ -68,6 +69,12 @@ export interface Application {
   };
   /** Read models, for queries. The projection runner writes through its own connection. */
   readDb: SqlDatabase;
+  /**
+   * Read models, for the queries that read many rows (reports, lists, searches). On a SQLite file
+   * they run on a thread of their own (`openSqliteReportReader`), so that a large report does not
+   * hold up captures and answers; on PostgreSQL this is `readDb` (its queries never block).
+   */
+  reportDb: SqlDatabase;
   /** Says when the read models include a write; runs the projections if this instance leads. */
   readModels: ReadModels;
   catalogs: ReasonCatalogs;
@@ -108,6 +115,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
   });
   const projectionDb = await openReadDatabase(readStore);
   const readDb = await openReadDatabase(readStore);
+  const reportDb = readStore.kind === 'postgres' || readStore.filename === ':memory:' ? readDb : openSqliteReportReader(readStore.filename);
   let conversionCompleter: ConversionCompleter | undefined;
   let leadScorer: LeadScorer | undefined;
   let scoringJobRunner: ScoringJobRunner | undefined;
@@ -141,6 +149,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
       afterErasure: () => compactAfterErasure(readStore, readDb),
     },
     readDb,
+    reportDb,
     readModels,
     catalogs,
     leadDecider: createLeadDecider({ disqualificationReasons: catalogs.disqualificationReasons }),
@@ -155,7 +164,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
     scoringJobs: new ScoringJobs(readDb, () => scoringJobRunner?.wake()),
     async close() {
       await readModels.close();
-      await Promise.all([projectionDb.close(), readDb.close()]);
+      await Promise.all([projectionDb.close(), readDb.close(), reportDb === readDb ? undefined : reportDb.close()]);
       await store.close();
     },
   };

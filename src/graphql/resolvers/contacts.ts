@@ -37,6 +37,7 @@ import {
   UpdateContactInput,
   UpdateContactPayload,
 } from '../types/contacts';
+import { listDatabase } from '../shared/readDatabase';
 
 
 /** Contacts as `mutate` handles them. */
@@ -129,7 +130,7 @@ export class ContactResolver {
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<ContactConnection> {
-    const page = await findContacts(context.app.readDb, {
+    const page = await findContacts(listDatabase(context.app, filter?.search), {
       filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize(first),
       after: after ?? undefined,

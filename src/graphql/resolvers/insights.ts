@@ -74,34 +74,34 @@ export class KpiResolver {
 
   @FieldResolver(() => [LeadFunnelKpi], { description: KPI_FIELDS.leadFunnel })
   async leadFunnel(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<LeadFunnelKpi[]> {
-    return present(context).leadFunnel(await kpiQueries.leadFunnel(context.app.readDb, root.request));
+    return present(context).leadFunnel(await kpiQueries.leadFunnel(context.app.reportDb, root.request));
   }
 
   @FieldResolver(() => [DisqualificationReasonKpi], { description: KPI_FIELDS.disqualificationReasons })
   async disqualificationReasons(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<DisqualificationReasonKpi[]> {
-    return present(context).disqualificationReasons(await kpiQueries.disqualificationReasons(context.app.readDb, root.request));
+    return present(context).disqualificationReasons(await kpiQueries.disqualificationReasons(context.app.reportDb, root.request));
   }
 
   @FieldResolver(() => [LossReasonKpi], { description: KPI_FIELDS.lossReasons })
   async lossReasons(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<LossReasonKpi[]> {
-    return present(context).lossReasons(await kpiQueries.lossReasons(context.app.readDb, root.request));
+    return present(context).lossReasons(await kpiQueries.lossReasons(context.app.reportDb, root.request));
   }
 
   @FieldResolver(() => [SalesOutcomeKpi], { description: KPI_FIELDS.salesOutcomes })
   async salesOutcomes(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<SalesOutcomeKpi[]> {
-    return present(context).salesOutcomes(await kpiQueries.salesOutcomes(context.app.readDb, root.request));
+    return present(context).salesOutcomes(await kpiQueries.salesOutcomes(context.app.reportDb, root.request));
   }
 
   @FieldResolver(() => [StageTimeKpi], { description: KPI_FIELDS.timeInStage })
   async timeInStage(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<StageTimeKpi[]> {
-    const { readDb, pipeline } = context.app;
-    return present(context).timeInStage(await kpiQueries.timeInStage(readDb, root.request, pipeline));
+    const { reportDb, pipeline } = context.app;
+    return present(context).timeInStage(await kpiQueries.timeInStage(reportDb, root.request, pipeline));
   }
 
   @FieldResolver(() => [PipelineValueKpi], { description: KPI_FIELDS.pipelineValue })
   async pipelineValue(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<PipelineValueKpi[]> {
-    const { readDb, pipeline } = context.app;
-    return present(context).pipelineValue(await kpiQueries.pipelineValue(readDb, root.request, pipeline));
+    const { reportDb, pipeline } = context.app;
+    return present(context).pipelineValue(await kpiQueries.pipelineValue(reportDb, root.request, pipeline));
   }
 }
 

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
+import { openSqliteReportReader, ReportQueryError } from './sqliteReportReader';
+
+/** A query that keeps SQLite busy for a while (a few hundred milliseconds on our machines). */
+const SLOW = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT COUNT(*) AS n FROM c';
+
+/** The longest the event loop went without running a 2 ms timer while `work` ran. */
+const longestStall = async (work: () => Promise<unknown>): Promise<{ stallMs: number; elapsedMs: number }> => {
+  let last = performance.now();
+  let stallMs = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    stallMs = Math.max(stallMs, now - last);
+    last = now;
+  }, 2);
+  const started = performance.now();
+  try {
+    // Let the ticker run once before the work starts, so that a stall at the start is measured.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    last = performance.now();
+    await work();
+    const elapsedMs = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    return { stallMs, elapsedMs };
+  } finally {
+    clearInterval(ticker);
+  }
+};
+
+describe('the SQLite report reader', () => {
+  let directory: string;
+  let file: string;
+  let db: SqlDatabase;
+  let reader: SqlDatabase;
+
+  beforeEach(async () => {
+    directory = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-report-reader-'));
+    file = path.join(directory, 'read.sqlite');
+    db = openSqliteDatabase(file);
+    await db.exec('CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, note TEXT)');
+    await db.run('INSERT INTO t VALUES (?, ?, ?), (?, ?, ?)', ['a', 1, 'first', 'b', 2, null]);
+    reader = openSqliteReportReader(file);
+  });
+
+  afterEach(async () => {
+    await reader.close();
+    await db.close();
+    fs.rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('answers what the main connection answers, and sees what is committed after it started', async () => {
+    const sql = 'SELECT id, n, note FROM t WHERE n >= ? ORDER BY id';
+    expect(await reader.all(sql, [1])).toEqual(await db.all(sql, [1]));
+    expect(await reader.get('SELECT n FROM t WHERE id = ?', ['b'])).toEqual({ n: 2 });
+    expect(await reader.get('SELECT n FROM t WHERE id = ?', ['none'])).toBeUndefined();
+
+    await db.run('INSERT INTO t VALUES (?, ?, ?)', ['c', 3, 'later']);
+    expect(await reader.all<{ id: string }>('SELECT id FROM t ORDER BY id')).toEqual([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
+  });
+
+  it("rejects a failing query with SQLite's message and code, and goes on answering", async () => {
+    const failure = await reader.all('SELECT missing_column FROM t').catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ReportQueryError);
+    expect(failure).toMatchObject({ message: expect.stringContaining('no such column: missing_column'), code: 'SQLITE_ERROR' });
+    expect(await reader.get('SELECT COUNT(*) AS n FROM t')).toEqual({ n: 2 });
+  });
+
+  it('refuses to write, and the table is unchanged', async () => {
+    await expect(reader.run('DELETE FROM t')).rejects.toThrow(/only reads/);
+    await expect(reader.exec('DROP TABLE t')).rejects.toThrow(/only reads/);
+    await expect(reader.transaction(async () => undefined)).rejects.toThrow(/only reads/);
+    expect(await db.get('SELECT COUNT(*) AS n FROM t')).toEqual({ n: 2 });
+  });
+
+  it('keeps the main thread free while a long report runs, where the main connection holds it', async () => {
+    await reader.get('SELECT 1 AS one'); // the thread started
+    const onMain = await longestStall(() => db.get(SLOW));
+    const onReader = await longestStall(() => reader.get(SLOW));
+    // On the main connection the event loop stops for the whole query; on the reader it runs on.
+    expect(onMain.stallMs).toBeGreaterThan(onMain.elapsedMs * 0.8);
+    expect(onReader.stallMs).toBeLessThan(Math.max(50, onMain.stallMs / 4));
+    expect(await reader.get(SLOW)).toEqual({ n: 3_000_000 });
+  });
+
+  it('answers in the order asked, and a query out when it closes is rejected, not left hanging', async () => {
+    const answers = await Promise.all([1, 2, 3].map((n) => reader.get<{ n: number }>('SELECT ? AS n', [n])));
+    expect(answers).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    const pending = reader.get(SLOW).catch((error: unknown) => error);
+    await reader.close();
+    expect(await pending).toMatchObject({ message: expect.stringMatching(/closed/) });
+  });
+});

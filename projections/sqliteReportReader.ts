@@ -1,0 +1,136 @@
+/**
+ * Report queries on a SQLite read database, run on a thread of their own. better-sqlite3 is
+ * synchronous: a KPI report over a large history (hundreds of milliseconds of SQL on a million
+ * events) would otherwise hold the main thread, and every capture, every answer and the
+ * projections behind it would wait. On this thread, with its own read-only connection, the
+ * main thread goes on meanwhile, on the machine's other core.
+ *
+ * Only reads: `all` and `get`. Each statement sees what was committed when it started, as on any
+ * other connection of the file (WAL), so a report asked after a mutation answered sees it.
+ * Statements are run one after the other, in the order asked. The thread starts on the first
+ * query and stays until `close`, unreferenced while idle, so an idle reader holds no process up.
+ *
+ * The thread runs plain CommonJS given as text, as `src/personalData/openerThread.ts` does, and
+ * loads better-sqlite3 from the path this module resolves.
+ */
+import { Worker } from 'node:worker_threads';
+import type { SqlDatabase, SqlValue } from './sqlDatabase';
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.filename, { readonly: true, fileMustExist: true });
+db.pragma('busy_timeout = 5000');
+const statements = new Map();
+parentPort.on('message', ({ id, method, sql, params }) => {
+  try {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      if (statements.size >= 500) statements.delete(statements.keys().next().value);
+      statements.set(sql, statement);
+    }
+    // Rows as arrays, the column names once: less to build here and to copy to the main thread.
+    const columns = statement.columns().map((column) => column.name);
+    statement.raw(true);
+    const result = method === 'get' ? statement.get(...params) : statement.all(...params);
+    parentPort.postMessage({ id, columns, json: result === undefined ? undefined : JSON.stringify(result), one: method === 'get' });
+  } catch (error) {
+    parentPort.postMessage({ id, error: { message: String(error && error.message || error), code: error && error.code } });
+  }
+});
+`;
+
+/** A read on the report thread failed: SQLite's message and code, as the main thread's connection would have thrown them. */
+export class ReportQueryError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'ReportQueryError';
+  }
+}
+
+type Answer =
+  | { id: number; error: { message: string; code?: string } }
+  | { id: number; columns: string[]; json: string | undefined; one: boolean };
+
+/** The answer as better-sqlite3 gives it on the main thread: an object per row, keyed by column. */
+const rowsOf = ({ columns, json, one }: Extract<Answer, { columns: string[] }>): unknown => {
+  if (json === undefined) return undefined;
+  const toRow = (values: unknown[]) => {
+    const row: Record<string, unknown> = {};
+    for (let index = 0; index < columns.length; index++) row[columns[index]!] = values[index];
+    return row;
+  };
+  const parsed = JSON.parse(json) as unknown[];
+  return one ? toRow(parsed) : (parsed as unknown[][]).map(toRow);
+};
+
+export const openSqliteReportReader = (filename: string): SqlDatabase => {
+  let worker: Worker | undefined;
+  let nextId = 0;
+  const waiting = new Map<number, { resolve(result: unknown): void; reject(error: unknown): void }>();
+
+  const failAll = (error: unknown) => {
+    worker = undefined;
+    for (const waiter of waiting.values()) waiter.reject(error);
+    waiting.clear();
+  };
+
+  const start = (): Worker => {
+    if (worker) return worker;
+    const started = new Worker(WORKER_SOURCE, {
+      eval: true,
+      // No loaders: the thread runs plain CommonJS (see openerThread.ts).
+      execArgv: [],
+      workerData: { filename, driver: require.resolve('better-sqlite3') },
+    });
+    started.on('message', (message: Answer) => {
+      const waiter = waiting.get(message.id);
+      waiting.delete(message.id);
+      if (waiting.size === 0) started.unref();
+      if (!waiter) return;
+      if ('error' in message) waiter.reject(new ReportQueryError(message.error.message, message.error.code));
+      else waiter.resolve(rowsOf(message));
+    });
+    started.on('error', failAll);
+    started.on('exit', (code) => {
+      if (worker === started) failAll(new Error(`The report thread stopped (exit code ${code})`));
+    });
+    started.unref();
+    worker = started;
+    return started;
+  };
+
+  const ask = <T>(method: 'all' | 'get', sql: string, params: readonly SqlValue[]): Promise<T> => {
+    const thread = start();
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      // Held alive while a query is out: whoever awaits it may have nothing else keeping the process up.
+      if (waiting.size === 0) thread.ref();
+      waiting.set(id, { resolve: resolve as (result: unknown) => void, reject });
+      thread.postMessage({ id, method, sql, params });
+    });
+  };
+
+  const readOnly = (): never => {
+    throw new Error('The report reader only reads (all, get): write through the read models');
+  };
+
+  return {
+    all: <T>(sql: string, params: readonly SqlValue[] = []) => ask<T[]>('all', sql, params),
+    get: <T>(sql: string, params: readonly SqlValue[] = []) => ask<T | undefined>('get', sql, params),
+    run: async () => readOnly(),
+    exec: async () => readOnly(),
+    insertRows: async () => readOnly(),
+    transaction: async () => readOnly(),
+    async close() {
+      const running = worker;
+      worker = undefined;
+      failAll(new Error('The report reader was closed'));
+      if (running) await running.terminate();
+    },
+  };
+};
