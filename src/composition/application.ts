@@ -70,7 +70,7 @@ export interface Application {
   /** Read models, for queries. The projection runner writes through its own connection. */
   readDb: SqlDatabase;
   /**
-   * Read models, for the queries that read many rows (reports, lists, searches). On a SQLite file
+   * Read models, for the queries that read many rows (the KPI reports, searches). On a SQLite file
    * they run on a thread of their own (`openSqliteReportReader`), so that a large report does not
    * hold up captures and answers; on PostgreSQL this is `readDb` (its queries never block).
    */
