@@ -180,8 +180,15 @@ export const disqualificationReasons = async (db: SqlDatabase, request: KpiQuery
   );
 };
 
-const amountCells = async (db: SqlDatabase, request: KpiQuery, valueColumn: string): Promise<AmountCell[]> => {
-  const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, [valueColumn, 'currency']);
+/**
+ * Opportunities whose latest close, as LOST, happened in the period, by the month of the close.
+ * One query, grouped by reason, competitor and stage together, read once for each of the three
+ * breakdowns: three queries, one per breakdown, each read every lost opportunity of the period
+ * (three times the time on a large history, where the groups are far fewer than the facts).
+ */
+export const lossReasons = async (db: SqlDatabase, request: KpiQuery): Promise<LossReasonKpi[]> => {
+  const BREAKDOWNS = ['loss_reason', 'competitor', 'stage'] as const;
+  const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, [...BREAKDOWNS, 'currency']);
   const opportunities = factsKnownAt('kpi_opportunities', request.knownAt);
   const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
   const rows = await db.all<Row>(
@@ -189,21 +196,26 @@ const amountCells = async (db: SqlDatabase, request: KpiQuery, valueColumn: stri
      WHERE status = 'LOST' AND closed_at >= ? AND closed_at < ? ${groupBy}`,
     [...lists.params, ...opportunities.params, request.from, request.to],
   );
-  return rows.map((row) => ({
-    key: keyOf(row),
-    value: row[valueColumn] as string | null,
-    currency: row.currency as string | null,
-    count: Number(row.n),
-    units: unitsOf(row),
-  }));
+  const [byReason, byCompetitor, byStage] = BREAKDOWNS.map((column) => amountCellsBy(rows, column));
+  return lossReasonsOf({ byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! }, request.currency);
 };
 
-/** Opportunities whose latest close, as LOST, happened in the period, by the month of the close. */
-export const lossReasons = async (db: SqlDatabase, request: KpiQuery): Promise<LossReasonKpi[]> => {
-  const [byReason, byCompetitor, byStage] = await Promise.all(
-    ['loss_reason', 'competitor', 'stage'].map((column) => amountCells(db, request, column)),
-  );
-  return lossReasonsOf({ byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! }, request.currency);
+/** The rows added up by group, `valueColumn` and currency: what a GROUP BY of those alone answers. */
+const amountCellsBy = (rows: readonly Row[], valueColumn: string): AmountCell[] => {
+  const cells = new Map<string, AmountCell>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const value = row[valueColumn] as string | null;
+    const currency = row.currency as string | null;
+    const id = JSON.stringify([groupKeyId(key), value, currency]);
+    const cell = cells.get(id);
+    if (cell === undefined) cells.set(id, { key, value, currency, count: Number(row.n), units: unitsOf(row) });
+    else {
+      cell.count += Number(row.n);
+      cell.units += unitsOf(row);
+    }
+  }
+  return [...cells.values()];
 };
 
 /** Opportunities whose latest close happened in the period, by the month of the close. */
