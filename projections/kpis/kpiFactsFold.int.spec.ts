@@ -5,19 +5,15 @@
  * fact table and its `_replaced` twin must hold exactly the rows `apply` writes event by event.
  */
 import { expect, it } from 'vitest';
-import { applyAndFold, generatedEventsFor } from '../../test/support/inMemoryFolds';
+import { applyAndFold, generatedEventsFor, rowsAsText } from '../../test/support/inMemoryFolds';
 import type { SqlDatabase } from '../sqlDatabase';
 import { foldKpiFactsInMemory, kpiFactsProjection, replacedTable } from './kpiFactsProjection';
 
 const TABLES = ['kpi_lead_cycles', 'kpi_opportunities', 'kpi_stage_stays'].flatMap((table) => [table, replacedTable(table)]);
 
-/** Every row of every fact table, as text (integers past 2^53 included), in an order of the values alone. */
+/** Every row of every fact table, as text (see `rowsAsText`). */
 const snapshot = async (db: SqlDatabase) =>
-  Object.fromEntries(
-    await Promise.all(
-      TABLES.map(async (table) => [table, (await db.all(`SELECT * FROM ${table}`)).map((row) => JSON.stringify(row, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))).sort()] as const),
-    ),
-  );
+  Object.fromEntries(await Promise.all(TABLES.map(async (table) => [table, await rowsAsText(db, table)] as const)));
 
 it.each([
   ['room for three leads and three opportunities', 3],

@@ -5,12 +5,11 @@
  * must hold exactly the rows `apply` writes event by event.
  */
 import { expect, it } from 'vitest';
-import { applyAndFold, generatedEventsFor } from '../../test/support/inMemoryFolds';
+import { applyAndFold, generatedEventsFor, rowsAsText } from '../../test/support/inMemoryFolds';
 import type { SqlDatabase } from '../sqlDatabase';
 import { foldPipelineHistoryInMemory, pipelineHistoryProjection } from './pipelineHistoryReadModel';
 
-const rowsOf = async (db: SqlDatabase) =>
-  (await db.all('SELECT * FROM read_pipeline_history')).map((row) => JSON.stringify(row, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))).sort();
+const rowsOf = (db: SqlDatabase) => rowsAsText(db, 'read_pipeline_history');
 
 it.each([
   ['room for three opportunities', 3],

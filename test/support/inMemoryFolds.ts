@@ -62,3 +62,10 @@ export const applyAndFold = async (
     directory.remove();
   }
 };
+
+/**
+ * Every row of a table as JSON text (integers past 2^53, which come back as bigint, written
+ * `123n`), sorted: rows compare by their values alone, whatever order the two databases keep.
+ */
+export const rowsAsText = async (db: SqlDatabase, table: string): Promise<string[]> =>
+  (await db.all(`SELECT * FROM ${table}`)).map((row) => JSON.stringify(row, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))).sort();
