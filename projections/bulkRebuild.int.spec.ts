@@ -21,6 +21,7 @@ import { leadsProjection } from './leads/leadsProjection';
 import { openPostgresDatabase } from './postgresDatabase';
 import type { Projection } from './projection';
 import { ProjectionRunner } from './runner';
+import { rebuildInBulk } from './bulkRebuild';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 
 const READ_MODEL_TABLES = [
@@ -264,6 +265,62 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
     } finally {
       await runner.stop();
     }
+  });
+
+  it('builds a deferred UNIQUE index at the copy, where a duplicate fails the copy and nothing is copied', async () => {
+    side = await open();
+    const history = generateLeadHistory({ seed: 29, leadCount: 6, eventCount: 40 });
+    await appendAll(side.store, history);
+    const again = history.find(({ event }) => event.type !== 'LeadCaptured')!;
+    let duplicateTaken = false;
+    /** One row per lead; with `twice`, a second row for the lead of a later event, which its UNIQUE index refuses. */
+    const firsts = (twice: boolean): Projection => ({
+      name: 'firsts',
+      version: 1,
+      rebuildsInBulk: true,
+      canHandle: LEAD_EVENT_TYPES,
+      deferredUniqueIndexes: ['firsts_once'],
+      setup: (db) => db.exec('CREATE TABLE IF NOT EXISTS firsts (lead_id TEXT NOT NULL); CREATE UNIQUE INDEX IF NOT EXISTS firsts_once ON firsts (lead_id)'),
+      reset: (db) => db.exec('DROP TABLE IF EXISTS firsts'),
+      apply: async (tx, event) => {
+        const leadId = (event.data as { leadId: string }).leadId;
+        if (event.type === 'LeadCaptured') await tx.run('INSERT INTO firsts (lead_id) VALUES (?)', [leadId]);
+        if (twice && event.id === again.id) {
+          await tx.run('INSERT INTO firsts (lead_id) VALUES (?)', [leadId]);
+          duplicateTaken = true;
+        }
+      },
+    });
+    const rebuild = async (projection: Projection) => {
+      await projection.reset(side!.db);
+      await projection.setup(side!.db);
+      const moved: string[] = [];
+      const outcome = rebuildInBulk({
+        store: side!.store,
+        db: side!.db,
+        projections: [projection],
+        handles: (_projection, type) => (LEAD_EVENT_TYPES as readonly string[]).includes(type),
+        pageSize: 8,
+        isActive: () => true,
+        moveCheckpoints: async (_tx, position) => void moved.push(String(position)),
+      });
+      return { outcome, moved };
+    };
+    const leads = new Set(history.map(({ event }) => event.data.leadId));
+
+    const clean = await rebuild(firsts(false));
+    await expect(clean.outcome).resolves.toBeDefined();
+    expect(clean.moved).toHaveLength(1);
+    expect(await side.db.all('SELECT lead_id FROM firsts')).toHaveLength(leads.size);
+    // The index is back in the read database, and refuses a duplicate there as it always did.
+    await expect(side.db.run('INSERT INTO firsts (lead_id) VALUES (?)', [[...leads][0]!])).rejects.toThrow(/unique|duplicate/i);
+
+    const duplicated = await rebuild(firsts(true));
+    // The staging database took the duplicate (its index deferred); the copy refused it.
+    await expect(duplicated.outcome).rejects.toThrow(/unique|duplicate/i);
+    expect(duplicateTaken).toBe(true);
+    expect(duplicated.moved).toEqual([]);
+    expect(await side.db.all('SELECT lead_id FROM firsts')).toEqual([]);
   });
 
   it('sets a projection that fails on an event aside at that event, and rebuilds the others', async () => {

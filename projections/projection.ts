@@ -47,6 +47,13 @@ export interface Projection {
    */
   deferredIndexes?: readonly string[];
   /**
+   * UNIQUE indexes that only guard against a duplicate: no upsert targets them, and `apply` (and
+   * `foldInMemory`) never reads through them. A bulk rebuild builds them at the copy, like
+   * `deferredIndexes`, where a duplicate fails the copy and so the whole bulk rebuild (nothing is
+   * copied; the usual replay then fails on the duplicate's event, as it would have at once).
+   */
+  deferredUniqueIndexes?: readonly string[];
+  /**
    * For a bulk rebuild only, when the projection can hold rows in memory: `apply` takes each
    * event the projection handles, in log order, as `apply` above would, and `flush` writes the
    * rows `apply` above would have left, in its tables of `tx` (created by `setup`): after each

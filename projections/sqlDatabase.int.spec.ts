@@ -88,7 +88,7 @@ describe('openSqliteDatabase', () => {
 });
 
 describe('openStagingDatabase', () => {
-  it('reports a deferred index with its table, and refuses to defer a UNIQUE index or one that does not exist', async () => {
+  it('reports a deferred index with its table, and refuses to defer one that does not exist, or a UNIQUE one unless told', async () => {
     const staging = openStagingDatabase();
     try {
       await staging.db.exec(`
@@ -102,6 +102,10 @@ describe('openStagingDatabase', () => {
       expect(staging.tables().find((table) => table.name === 'facts')!.indexes.map((index) => index.name).sort()).toEqual(['facts_by_at', 'facts_by_code']);
       expect(() => staging.deferIndexes(['facts_by_code'])).toThrow(/UNIQUE/);
       expect(() => staging.deferIndexes(['facts_by_nothing'])).toThrow(/No index facts_by_nothing/);
+      // Unless the caller says it knows: inserts no longer check it, and it is still reported.
+      staging.deferIndexes(['facts_by_code'], { unique: true });
+      await staging.db.run("INSERT INTO facts (id, code) VALUES ('a', 'same'), ('b', 'same')");
+      expect(staging.tables().find((table) => table.name === 'facts')!.indexes.map((index) => index.name).sort()).toEqual(['facts_by_at', 'facts_by_code']);
     } finally {
       staging.close();
     }

@@ -179,9 +179,10 @@ export interface StagingDatabase {
   db: SqlDatabase;
   /**
    * Drops these indexes, which `tables()` still reports with their tables, to be built where the
-   * tables are copied to. Throws for an index that does not exist or is UNIQUE.
+   * tables are copied to. Throws for an index that does not exist, or that is UNIQUE unless
+   * `unique` says the caller knows (see `Projection.deferredUniqueIndexes`).
    */
-  deferIndexes(names: readonly string[]): void;
+  deferIndexes(names: readonly string[], options?: { unique?: boolean }): void;
   /** Its file, which a SQLite read database attaches to copy the tables in SQL (`withAttached`). */
   file: string;
   tables(): StagedTable[];
@@ -206,13 +207,13 @@ export const openStagingDatabase = (): StagingDatabase => {
   const deferred: Array<{ table: string; name: string; sql: string }> = [];
   return {
     db: sqlDatabaseOn(connection),
-    deferIndexes: (names) => {
+    deferIndexes: (names, { unique = false } = {}) => {
       for (const name of names) {
         const index = connection
           .prepare<[string], { tbl_name: string; sql: string | null }>("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND name = ?")
           .get(name);
         if (index?.sql == null) throw new Error(`No index ${name} to defer in the staging database`);
-        if (/^CREATE UNIQUE /.test(index.sql)) throw new Error(`Index ${name} is UNIQUE: it cannot be deferred`);
+        if (!unique && /^CREATE UNIQUE /.test(index.sql)) throw new Error(`Index ${name} is UNIQUE: it cannot be deferred`);
         connection.exec(`DROP INDEX ${quoteName(name)}`);
         deferred.push({ table: index.tbl_name, name, sql: index.sql });
       }

@@ -183,6 +183,10 @@ export const kpiFactsProjection: Projection = {
     'kpi_opportunities_replaced_by_opening',
     'kpi_stage_stays_replaced_by_leaving',
   ],
+  // The versions replaced are only ever inserted: their keys guard against a version kept twice.
+  // Built at the copy, not at each of the 367,000 inserts of a million events (20.9 -> 15.1 s of
+  // this projection's share of the rebuild).
+  deferredUniqueIndexes: ['kpi_lead_cycles_replaced_by_key', 'kpi_opportunities_replaced_by_key', 'kpi_stage_stays_replaced_by_key'],
   canHandle: [...LEAD_TYPES, ...OPPORTUNITY_TYPES],
   setup: (db) => db.exec(CREATE_TABLES),
   foldInMemory: () => foldKpiFactsInMemory(),
