@@ -33,7 +33,8 @@ import type { ReasonCatalogs } from '../domain/reasons';
 import type { ScoringRules } from '../domain/scoring/rules';
 import { keyShredder } from '../personalData/keyShredder';
 import type { KeyStore } from '../personalData/keyStore';
-import type { EventStore } from '../core/eventStore';
+import type { BulkLoadTuning, EventStore } from '../core/eventStore';
+import type { SqliteEventStore } from '../eventStores/sqlite';
 import { openEventLog } from './eventLog';
 import { ConversionCompleter } from '../useCases/conversionCompleter';
 import { LeadScorer } from '../useCases/leadScorer';
@@ -57,6 +58,8 @@ export type ApplicationOptions = Pick<
 export interface Application {
   /** The event log, personal data sealed on the way in and opened on the way out. */
   store: EventStore;
+  /** The store adapter's tuning for a bulk load (the seed's), where it has one: SQLite's. */
+  bulkLoad?: BulkLoadTuning;
   /** The keys of people's data, and the log as stored (sealed), for erasure and access reports. */
   personalData: {
     keyStore: KeyStore;
@@ -143,6 +146,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
 
   return {
     store,
+    ...('bulkLoad' in store.sealed ? { bulkLoad: (store.sealed as SqliteEventStore).bulkLoad } : {}),
     personalData: {
       keyStore: store.keyStore,
       sealedStore: store.sealed,

@@ -154,6 +154,16 @@ export interface EventStore {
   close(): Promise<void>;
 }
 
+/**
+ * What a store adapter may offer a bulk load into it (the seed's, through `appendToStreams`), apart
+ * from the port: the events per call it takes best, and `begin()`, which tunes it for the load
+ * until the `end` it returns is called (SQLite's).
+ */
+export interface BulkLoadTuning {
+  readonly batchEvents: number;
+  begin(): () => void;
+}
+
 export class ConcurrencyConflictError extends Error {
   override readonly name = 'ConcurrencyConflictError';
   constructor(

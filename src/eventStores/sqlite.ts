@@ -13,6 +13,7 @@ import {
   matchesExpectedRevision,
   streamNotFound,
   type AppendResult,
+  type BulkLoadTuning,
   type EventStore,
   type ExpectedRevision,
   type GlobalPosition,
@@ -33,6 +34,7 @@ export interface SqliteEventStoreOptions {
 
 export interface SqliteEventStore extends EventStore {
   readonly filename: string;
+  readonly bulkLoad: BulkLoadTuning;
 }
 
 const SUBSCRIPTION_BATCH_SIZE = 500;
@@ -46,6 +48,17 @@ interface QueuedAppend {
 }
 // Long enough to outwait another process's append, short enough to surface a stuck writer.
 const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * A bulk load's page cache and batch. Every append inserts into two indexes on random keys (the
+ * event id; the stream and revision), about 120 MB at a million events: with SQLite's default
+ * 2 MiB cache nearly every insert read a page back from the file, and every batch commit wrote
+ * each page it had touched to the WAL again (23 GB written to seed a million events). With the
+ * indexes held and a page written once per batch of 40,000 events instead of 4,000, generating
+ * the million events took 124 s instead of 219 s (40,000 events alone: about 150 s).
+ */
+const BULK_LOAD_CACHE_KIB = 512 * 1024;
+const BULK_LOAD_BATCH_EVENTS = 40_000;
 
 // AUTOINCREMENT so that a position is never handed out twice, even after the newest row is
 // gone. The triggers make the log append-only for every connection, not only this adapter: an
@@ -272,6 +285,18 @@ export const openSqliteEventStore = ({
     name: 'sqlite',
     appendsToStreamsAtomically: true,
     filename,
+
+    bulkLoad: {
+      batchEvents: BULK_LOAD_BATCH_EVENTS,
+      begin() {
+        const cacheSize = db.pragma('cache_size', { simple: true }) as number;
+        db.pragma(`cache_size = -${BULK_LOAD_CACHE_KIB}`);
+        return () => {
+          // Lowered again, SQLite lets go of the pages past the old size.
+          if (db.open) db.pragma(`cache_size = ${cacheSize}`);
+        };
+      },
+    },
 
     appendToStream(streamId, events, { expectedRevision }) {
       assertAppendableBatch(streamId, events);

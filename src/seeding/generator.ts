@@ -107,7 +107,7 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
     lastAt: new Date(start),
   };
   const executor =
-    path === 'bulk' ? new BulkStepExecutor(app, summary, new BulkWriter(app.store, options.batchEvents)) : new HandlerStepExecutor(app, summary);
+    path === 'bulk' ? new BulkStepExecutor(app, summary, new BulkWriter(app.store, options.batchEvents ?? app.bulkLoad?.batchEvents)) : new HandlerStepExecutor(app, summary);
   await executor.openGroupings(team[0]!, start);
   // Leads arrive in index order; one arriving over a weekend waits for Monday morning, and is
   // never put before one that arrived earlier.
@@ -158,8 +158,17 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
     }
     await executor.finish();
   };
+  /** The bulk load with the store tuned for it (SQLite: the log's indexes held in memory), the rebuild after it not. */
+  const generateInBulk = async () => {
+    const endBulkLoad = app.bulkLoad?.begin();
+    try {
+      await generate();
+    } finally {
+      endBulkLoad?.();
+    }
+  };
   try {
-    await (path === 'bulk' ? app.readModels.rebuildAfter(generate) : generate());
+    await (path === 'bulk' ? app.readModels.rebuildAfter(generateInBulk) : generate());
     // Each bulk batch wrote its conversions with their follow-ups at once: none is left to
     // complete (a store that cannot append to many streams atomically is checked as usual).
     if (path === 'bulk' && app.store.appendsToStreamsAtomically) await completer?.skipTo(await app.store.headPosition());
