@@ -92,7 +92,7 @@ export const goalRows = (results: BenchResults): GoalRow[] => {
       insights && insights.dataset.events / insights.dataset.generationSeconds / 1000,
       missing('insights'),
     ),
-    atMost(`6. API resident memory while queried${scale}`, 300, 'MiB', insights?.server.peakRssMiB, missing('insights')),
+    atMost(`6. API resident memory while queried (built)${scale}`, 300, 'MiB', insights?.server.peakRssMiB, missing('insights')),
     atMost(
       `6. API ready after spawn (${insights?.server.builtReadyMs === undefined ? 'through tsx' : 'built, as npm start runs it'})${scale}`,
       2,
