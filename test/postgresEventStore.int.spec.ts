@@ -253,6 +253,38 @@ describe('PostgreSQL event store', () => {
     }
   });
 
+  it('delivers an append that a transaction appending nothing held back as soon as that transaction ends, not at the next poll', async () => {
+    const schema = aSchemaName('held_back');
+    const store = await openStore(schema, { pollIntervalMs: 60_000 });
+    const delivered: RecordedEvent[] = [];
+    let caughtUp = false;
+    const subscription = store.subscribeToAll({
+      onEvent: (event) => void delivered.push(event),
+      onCaughtUp: () => (caughtUp = true),
+    });
+    const other = await connectForTest();
+    try {
+      await vi.waitFor(() => expect(caughtUp).toBe(true));
+      // Any transaction with an id, a projection's batch or a key stored: it writes no event,
+      // so nobody is notified when it ends. Kept short: it holds back every reader of the cluster.
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()');
+      const event = anEvent();
+      await store.appendToStream('lead-held', [event], { expectedRevision: NO_STREAM });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(delivered).toEqual([]);
+
+      await other.query('COMMIT');
+
+      // Long before the next poll (a minute away).
+      await vi.waitFor(() => expect(idsOf(delivered)).toEqual([event.id]), { timeout: 2_000, interval: 5 });
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
+      await subscription.stop();
+    }
+  });
+
   it('ends the pool it created on close, and leaves a pool it was given to its owner', async () => {
     const schema = aSchemaName('pools');
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });

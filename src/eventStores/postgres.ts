@@ -493,13 +493,37 @@ export const openPostgresEventStore = async (
     },
 
     subscribeToAll(subscribeOptions) {
-      // No waiting here: a subscription re-reads when the held-back appends commit (their
-      // process notifies) or at the next poll, without stalling its delivery meanwhile.
+      // No waiting in the read: what is settled is delivered at once. Events held back are read
+      // again soon (1 ms, doubling up to 50 ms while they stay held back), like `readAll` does:
+      // the transaction holding them back is often no append (a projection's batch, a key
+      // stored, a checkpoint), so no notification comes when it ends, and waiting for the next
+      // poll kept a capture waiting for its read model about 250 ms (sequential captures on
+      // PostgreSQL: one in two answered in 265-275 ms instead of 13-20 ms).
+      let wake: (() => void) | undefined;
+      let retry: NodeJS.Timeout | undefined;
+      let retryMs = 1;
       const subscription = subscribeByPaging(
         {
-          readAll: async ({ fromPosition, maxCount }) =>
-            (await readSettled(fromPosition, maxCount)).events,
-          onAppended: signal.onAppended,
+          readAll: async ({ fromPosition, maxCount }) => {
+            const { events, heldBack } = await readSettled(fromPosition, maxCount);
+            clearTimeout(retry);
+            if (heldBack) {
+              retry = setTimeout(() => wake?.(), retryMs);
+              retryMs = Math.min(retryMs * 2, 50);
+            } else {
+              retryMs = 1;
+            }
+            return events;
+          },
+          onAppended: (listener) => {
+            wake = listener;
+            const unsubscribe = signal.onAppended(listener);
+            return () => {
+              wake = undefined;
+              clearTimeout(retry);
+              unsubscribe();
+            };
+          },
           batchSize: SUBSCRIPTION_BATCH_SIZE,
           pollIntervalMs,
         },
