@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type GraphQLResponse, type TestServer } from '../../../test/support/testServer';
 import { envelopeOf } from '../../personalData/envelope';
+import { scoresSettled } from '../../../test/support/scoring';
 
 let api: TestServer;
 beforeAll(async () => {
@@ -50,7 +51,14 @@ const errorOf = (response: GraphQLResponse) => {
   expect(response.data?.engageContact ?? response.data?.convertLead ?? null).toBeNull();
   return response.errors![0]!.extensions!;
 };
-const eventCount = async (): Promise<number> => (await ok(EVENT_COUNT)).auditTrail.totalCount;
+/**
+ * The events recorded, once the lead scorer has reacted to every write so far and the audit trail
+ * has them all: its scores land a moment after the answer of the write that caused them.
+ */
+const eventCount = async (): Promise<number> => {
+  await scoresSettled(api.server.app);
+  return (await ok(EVENT_COUNT)).auditTrail.totalCount;
+};
 
 const engage = async (input: Record<string, unknown>, caller: Caller = ADMIN) => (await ok(ENGAGE, { input }, caller)).engageContact.lead;
 
