@@ -16,6 +16,7 @@ import { personalDataStreamId } from '../src/domain/personalData';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { appendAll, appendLeadEvent, generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
+import { rowsAsText } from '../test/support/inMemoryFolds';
 import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from '../test/support/postgres';
 import { leadsProjection } from './leads/leadsProjection';
 import { openPostgresDatabase } from './postgresDatabase';
@@ -93,13 +94,10 @@ const sides: Array<[string, () => Promise<Side>]> = [
   ],
 ];
 
-/** Every row of every read model table, in an order that depends on nothing but the values. */
+/** Every row of every read model table, in an order that depends on nothing but the values (`rowsAsText`). */
 const snapshot = async (db: SqlDatabase) => {
   const tables: Record<string, string[]> = {};
-  for (const table of READ_MODEL_TABLES) {
-    const rows = await db.all<Record<string, unknown>>(`SELECT * FROM ${table}`);
-    tables[table] = rows.map((row) => JSON.stringify(row, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))).sort();
-  }
+  for (const table of READ_MODEL_TABLES) tables[table] = await rowsAsText(db, table);
   return tables;
 };
 

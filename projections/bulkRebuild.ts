@@ -1,11 +1,11 @@
 /**
  * A rebuild in bulk: the projections that were just reset replay the log into a staging SQLite
  * database (no journal, no sync, one transaction), and their tables are then copied into the
- * read database in one transaction that also moves their checkpoints. The
- * rows are those the projections themselves wrote, by the same code and the same SQL, so they
- * are what a replay into the read database would have written; only the cost differs: a
- * PostgreSQL read model pays a round trip per statement, a SQLite file its journal and the
- * reads of pages its small cache has dropped, and a staging database neither.
+ * read database in one transaction that also moves their checkpoints. The rows are those the
+ * projections themselves wrote, by the same code and the same SQL, so they are what a replay
+ * into the read database would have written; only the cost differs: a PostgreSQL read model pays
+ * a round trip per statement, a SQLite file its journal and the reads of pages its small cache
+ * has dropped, and a staging database neither.
  *
  * A projection that can fold events in memory (`foldInMemory`) does so instead, and writes its
  * rows into the staging database once, at the end.
