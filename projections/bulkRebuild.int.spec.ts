@@ -44,6 +44,11 @@ const READ_MODEL_TABLES = [
   'kpi_lead_cycles_replaced',
   'kpi_opportunities_replaced',
   'kpi_stage_stays_replaced',
+  'kpi_funnel_by_month',
+  'kpi_disqualified_by_month',
+  'kpi_closed_by_month',
+  'kpi_open_by_month',
+  'kpi_stays_by_month',
   'audit_events',
 ];
 

@@ -30,6 +30,16 @@ import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent } from '../../src/domain/opportunities/events';
 import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import {
+  contributionsOfCycle,
+  contributionsOfOpportunity,
+  contributionsOfStay,
+  CREATE_ROLLUPS,
+  GROUP_COLUMNS,
+  moveContributions,
+  rebuildRollups,
+  ROLLUP_TABLES,
+} from './kpiRollups';
 
 /** Where the versions of a fact table's rows that a later fact replaced are kept. */
 export const replacedTable = (table: string): string => `${table}_replaced`;
@@ -118,10 +128,11 @@ const CREATE_TABLES = `
     PRIMARY KEY (opportunity_id, seq)
   );
   CREATE INDEX IF NOT EXISTS kpi_stage_stays_by_leaving ON kpi_stage_stays (left_at);
-  ${REPLACED_TABLES}`;
+  ${REPLACED_TABLES}
+  ${CREATE_ROLLUPS}`;
 
 const TABLES = ['kpi_lead_cycles', 'kpi_opportunities', 'kpi_stage_stays'];
-const ALL_TABLES = [...TABLES, ...TABLES.map(replacedTable)];
+const ALL_TABLES = [...TABLES, ...TABLES.map(replacedTable), ...ROLLUP_TABLES];
 
 const LEAD_TYPES = [
   'LeadCaptured',
@@ -167,8 +178,8 @@ const keepReplaced = async (
 export const kpiFactsProjection: Projection = {
   name: 'kpi-facts',
   // 2: contacted_at (the first reach of the cycle). 3: versions along recorded time (known_from, `_replaced`).
-  // 4: origin (NEW or RE_ENGAGED).
-  version: 4,
+  // 4: origin (NEW or RE_ENGAGED). 5: the monthly rollups (kpiRollups.ts).
+  version: 5,
   rebuildsInBulk: true,
   // Facts are found by their keys, and a lead cycle by its opportunity (kept); these serve the KPIs' periods.
   deferredIndexes: [
@@ -201,7 +212,8 @@ export const kpiFactsProjection: Projection = {
 // Lead cycles
 // ---------------------------------------------------------------------------------------------
 
-interface CurrentCycle {
+/** A `kpi_lead_cycles` row, whole: what it contributes to the rollups is worked out from all of it. */
+interface CurrentCycle extends Record<string, SqlValue> {
   cycle: number;
   revision: number;
   campaign: string | null;
@@ -219,22 +231,22 @@ interface NewCycle extends KpiAttribution {
   recordedAt: string;
 }
 
-const insertCycle = (tx: SqlDatabase, values: NewCycle) =>
-  tx.run(
+/** Inserts the cycle and adds it to the rollups. */
+const insertCycle = async (tx: SqlDatabase, values: NewCycle): Promise<void> => {
+  const made = await tx.get<Record<string, SqlValue>>(
     `INSERT INTO kpi_lead_cycles (lead_id, cycle, revision, source, campaign, owner_id, origin, captured_at, captured_month, known_from)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.origin,
       values.at, monthOf(values.at), values.recordedAt],
   );
+  await moveContributions(tx, [], contributionsOfCycle(made!));
+};
 
 const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Promise<void> => {
   const leadId = event.data.leadId;
   const at = instant(event.metadata.occurredAt);
   const recordedAt = instant(event.metadata.recordedAt);
-  const current = await tx.get<CurrentCycle>(
-    'SELECT cycle, revision, campaign, owner_id, origin, known_from FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1',
-    [leadId],
-  );
+  const current = await tx.get<CurrentCycle>('SELECT * FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1', [leadId]);
   if (current !== undefined && Number(current.revision) >= event.revision) return;
   if (event.type === 'LeadCaptured') {
     const d = event.data;
@@ -271,12 +283,11 @@ const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Prom
   const update = async (assignments: string, params: readonly SqlValue[]) => {
     const key = [leadId, current.cycle];
     await keepReplaced(tx, 'kpi_lead_cycles', 'lead_id = ? AND cycle = ?', key, current.known_from, recordedAt);
-    await tx.run(`UPDATE kpi_lead_cycles SET revision = ?, known_from = ?, ${assignments} WHERE lead_id = ? AND cycle = ?`, [
-      event.revision,
-      recordedAt,
-      ...params,
-      ...key,
-    ]);
+    const updated = await tx.get<Record<string, SqlValue>>(
+      `UPDATE kpi_lead_cycles SET revision = ?, known_from = ?, ${assignments} WHERE lead_id = ? AND cycle = ? RETURNING *`,
+      [event.revision, recordedAt, ...params, ...key],
+    );
+    await moveContributions(tx, contributionsOfCycle(current), contributionsOfCycle(updated!));
   };
   switch (event.type) {
     case 'LeadDetailsUpdated':
@@ -321,22 +332,34 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
   const id = event.data.opportunityId;
   const at = instant(event.metadata.occurredAt);
   const recordedAt = instant(event.metadata.recordedAt);
-  const current = await tx.get<{ revision: number; opened_at: string; known_from: string }>(
-    'SELECT revision, opened_at, known_from FROM kpi_opportunities WHERE opportunity_id = ?',
-    [id],
-  );
+  type OpportunityRow = Record<string, SqlValue> & { revision: number; opened_at: string; known_from: string };
+  const current = await tx.get<OpportunityRow>('SELECT * FROM kpi_opportunities WHERE opportunity_id = ?', [id]);
   if (current !== undefined && Number(current.revision) >= event.revision) return;
   if (current === undefined && event.type !== 'OpportunityOpened') {
     throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
   }
+  /** The opportunity as this event leaves it: its stays left are cut by its group as it is now. */
+  let opportunity = current;
   const update = async (assignments: string, params: readonly SqlValue[]) => {
     await keepReplaced(tx, 'kpi_opportunities', 'opportunity_id = ?', [id], current!.known_from, recordedAt);
-    await tx.run(`UPDATE kpi_opportunities SET revision = ?, known_from = ?, ${assignments} WHERE opportunity_id = ?`, [
-      event.revision,
-      recordedAt,
-      ...params,
-      id,
-    ]);
+    const updated = (await tx.get<OpportunityRow>(
+      `UPDATE kpi_opportunities SET revision = ?, known_from = ?, ${assignments} WHERE opportunity_id = ? RETURNING *`,
+      [event.revision, recordedAt, ...params, id],
+    ))!;
+    await moveContributions(tx, contributionsOfOpportunity(current!), contributionsOfOpportunity(updated));
+    opportunity = updated;
+    // A new owner takes the stays already left with it, in the time-in-stage rollup.
+    if (GROUP_COLUMNS.some((column) => String(current![column]) !== String(updated[column]))) {
+      const left = await tx.all<Record<string, SqlValue>>(
+        'SELECT * FROM kpi_stage_stays WHERE opportunity_id = ? AND left_at IS NOT NULL',
+        [id],
+      );
+      await moveContributions(
+        tx,
+        left.flatMap((stay) => contributionsOfStay(stay, current!)),
+        left.flatMap((stay) => contributionsOfStay(stay, updated)),
+      );
+    }
   };
   const enterStage = (stage: string) =>
     tx.run('INSERT INTO kpi_stage_stays (opportunity_id, seq, stage, entered_at, known_from) VALUES (?, ?, ?, ?, ?)', [
@@ -353,10 +376,11 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
     );
     if (stay === undefined) return;
     await keepReplaced(tx, 'kpi_stage_stays', 'opportunity_id = ? AND seq = ?', [id, stay.seq], stay.known_from, recordedAt);
-    await tx.run(
-      'UPDATE kpi_stage_stays SET left_at = ?, left_month = ?, duration_ms = ?, known_from = ? WHERE opportunity_id = ? AND seq = ?',
+    const left = await tx.get<Record<string, SqlValue>>(
+      'UPDATE kpi_stage_stays SET left_at = ?, left_month = ?, duration_ms = ?, known_from = ? WHERE opportunity_id = ? AND seq = ? RETURNING *',
       [at, monthOf(at), durationMs(stay.entered_at, at), recordedAt, id, stay.seq],
     );
+    await moveContributions(tx, [], contributionsOfStay(left!, opportunity!));
   };
 
   switch (event.type) {
@@ -367,13 +391,14 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
         'SELECT lead_id, source, campaign, origin FROM kpi_lead_cycles WHERE opportunity_id = ?',
         [id],
       );
-      await tx.run(
+      const opened = await tx.get<Record<string, SqlValue>>(
         `INSERT INTO kpi_opportunities (opportunity_id, revision, lead_id, source, campaign, owner_id, origin, opened_at, opened_month,
            status, stage, probability, amount, currency, amount_whole, amount_fraction, known_from)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
         [id, event.revision, origin?.lead_id ?? null, origin?.source ?? null, origin?.campaign ?? null, d.ownerId ?? null,
           origin?.origin ?? null, at, monthOf(at), d.stage, d.probability, ...amountColumns(d.amount), recordedAt],
       );
+      await moveContributions(tx, [], contributionsOfOpportunity(opened!));
       await enterStage(d.stage);
       return;
     }
@@ -670,6 +695,8 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
         openStays.delete(id);
         if (!everything) opportunitiesWritten.add(id);
       }
+      // The rollups once, from every fact written: rows held in memory were never added to them.
+      if (everything) await rebuildRollups(tx);
     },
   };
 };

@@ -7,9 +7,14 @@
  * as it was known then: its current rows made by then and its replaced versions known then
  * (`factsKnownAt`), by the same queries. A cut by LIST joins each fact's lead to the lists it is
  * in now (`leadListMembers`), with or without `knownAt`, so the fact counts once in each.
+ *
+ * The figures of now, not cut by LIST, over a period that holds a whole month, are read from
+ * the monthly rollups (kpiRollups.ts) for its whole months and from the facts for the parts of
+ * months at either end, in one union that the same GROUP BY adds up: a few thousand cells instead
+ * of every fact of the period.
  */
-import { groupKeyId, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
-import { unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
+import { groupKeyId, instant, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
+import { fromUnits, unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
 import {
   disqualificationReasonsOf,
   leadFunnelOf,
@@ -33,6 +38,7 @@ import { leadListMembers } from '../leads/leadsQueries';
 import type { PipelineRow } from '../../src/domain/opportunities/pipelineReport';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import { replacedTable } from './kpiFactsProjection';
+import { CLOSED, DISQUALIFIED, FUNNEL, OPEN, STAYS } from './kpiRollups';
 
 type Row = Record<string, SqlValue>;
 
@@ -40,6 +46,8 @@ type Row = Record<string, SqlValue>;
 export interface KpiQuery extends KpiRequest {
   /** Only the facts recorded by then (UTC ISO-8601) count; now when absent. */
   knownAt?: string;
+  /** Every figure from the facts, none from the monthly rollups: what the tests compare the rollups with. */
+  factsOnly?: boolean;
 }
 
 /**
@@ -136,6 +144,8 @@ const OPPORTUNITY: Omit<DimensionColumns, 'month'> = { source: 'source', campaig
 
 /** Lead cycles captured (or recycled) in the period, by the month of capture. */
 export const leadFunnel = async (db: SqlDatabase, request: KpiQuery): Promise<LeadFunnelKpi[]> => {
+  const parts = rolledUpParts(request);
+  if (parts !== undefined) return leadFunnelOf(funnelCells(await rolledUpFunnel(db, request, parts)));
   const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'captured_month' });
   const flag = (column: string) => `CAST(SUM(CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END) AS INTEGER)`;
   const cycles = factsKnownAt('kpi_lead_cycles', request.knownAt);
@@ -147,24 +157,27 @@ export const leadFunnel = async (db: SqlDatabase, request: KpiQuery): Promise<Le
      WHERE captured_at >= ? AND captured_at < ? ${groupBy}`,
     [...lists.params, ...cycles.params, request.from, request.to],
   );
-  return leadFunnelOf(
-    rows
-      // Without groups, an empty period still answers one row of zeros.
-      .filter((row) => Number(row.captured) > 0)
-      .map((row) => ({
-        key: keyOf(row),
-        captured: Number(row.captured),
-        contacted: Number(row.contacted),
-        reachedMql: Number(row.mql),
-        reachedSql: Number(row.sqlq),
-        disqualified: Number(row.disqualified),
-        converted: Number(row.converted),
-      })),
-  );
+  return leadFunnelOf(funnelCells(rows));
 };
+
+const funnelCells = (rows: readonly Row[]) =>
+  rows
+    // Without groups, an empty period still answers one row of zeros.
+    .filter((row) => Number(row.captured) > 0)
+    .map((row) => ({
+      key: keyOf(row),
+      captured: Number(row.captured),
+      contacted: Number(row.contacted),
+      reachedMql: Number(row.mql),
+      reachedSql: Number(row.sqlq),
+      disqualified: Number(row.disqualified),
+      converted: Number(row.converted),
+    }));
 
 /** Disqualifications that happened in the period, by the month they happened. */
 export const disqualificationReasons = async (db: SqlDatabase, request: KpiQuery): Promise<DisqualificationReasonKpi[]> => {
+  const parts = rolledUpParts(request);
+  if (parts !== undefined) return disqualificationReasonsOf(reasonCells(await rolledUpDisqualifications(db, request, parts), 'reason'));
   const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'disqualified_month' }, [
     'disqualification_reason',
   ]);
@@ -175,10 +188,11 @@ export const disqualificationReasons = async (db: SqlDatabase, request: KpiQuery
      WHERE disqualified_at >= ? AND disqualified_at < ? ${groupBy}`,
     [...lists.params, ...cycles.params, request.from, request.to],
   );
-  return disqualificationReasonsOf(
-    rows.map((row) => ({ key: keyOf(row), code: row.disqualification_reason as string, count: Number(row.n) })),
-  );
+  return disqualificationReasonsOf(reasonCells(rows));
 };
+
+const reasonCells = (rows: readonly Row[], column = 'disqualification_reason') =>
+  rows.map((row) => ({ key: keyOf(row), code: row[column] as string, count: Number(row.n) }));
 
 /**
  * Opportunities whose latest close, as LOST, happened in the period, by the month of the close.
@@ -187,17 +201,23 @@ export const disqualificationReasons = async (db: SqlDatabase, request: KpiQuery
  * (three times the time on a large history, where the groups are far fewer than the facts).
  */
 export const lossReasons = async (db: SqlDatabase, request: KpiQuery): Promise<LossReasonKpi[]> => {
-  const BREAKDOWNS = ['loss_reason', 'competitor', 'stage'] as const;
-  const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, [...BREAKDOWNS, 'currency']);
+  const parts = rolledUpParts(request);
+  const rows = parts !== undefined ? await rolledUpCloses(db, request, parts, 'LOST') : await lostFacts(db, request);
+  const [byReason, byCompetitor, byStage] = LOSS_BREAKDOWNS.map((column) => amountCellsBy(rows, column));
+  return lossReasonsOf({ byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! }, request.currency);
+};
+
+const LOSS_BREAKDOWNS = ['loss_reason', 'competitor', 'stage'] as const;
+
+const lostFacts = async (db: SqlDatabase, request: KpiQuery): Promise<Row[]> => {
+  const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, [...LOSS_BREAKDOWNS, 'currency']);
   const opportunities = factsKnownAt('kpi_opportunities', request.knownAt);
   const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
-  const rows = await db.all<Row>(
+  return db.all<Row>(
     `${lists.with}SELECT ${select}CAST(COUNT(*) AS INTEGER) AS n, ${SUMMED_AMOUNT} FROM ${opportunities.from} ${lists.join}
      WHERE status = 'LOST' AND closed_at >= ? AND closed_at < ? ${groupBy}`,
     [...lists.params, ...opportunities.params, request.from, request.to],
   );
-  const [byReason, byCompetitor, byStage] = BREAKDOWNS.map((column) => amountCellsBy(rows, column));
-  return lossReasonsOf({ byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! }, request.currency);
 };
 
 /** The rows added up by group, `valueColumn` and currency: what a GROUP BY of those alone answers. */
@@ -220,6 +240,8 @@ const amountCellsBy = (rows: readonly Row[], valueColumn: string): AmountCell[] 
 
 /** Opportunities whose latest close happened in the period, by the month of the close. */
 export const salesOutcomes = async (db: SqlDatabase, request: KpiQuery): Promise<SalesOutcomeKpi[]> => {
+  const parts = rolledUpParts(request);
+  if (parts !== undefined) return salesOutcomesOf(outcomeCells(await rolledUpCloses(db, request, parts, 'WON', 'LOST')), request.currency);
   const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, ['status', 'currency']);
   const opportunities = factsKnownAt('kpi_opportunities', request.knownAt);
   const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
@@ -229,7 +251,11 @@ export const salesOutcomes = async (db: SqlDatabase, request: KpiQuery): Promise
      WHERE status IN ('WON', 'LOST') AND closed_at >= ? AND closed_at < ? ${groupBy}`,
     [...lists.params, ...opportunities.params, request.from, request.to],
   );
-  const cells: OutcomeCell[] = rows.map((row) => ({
+  return salesOutcomesOf(outcomeCells(rows), request.currency);
+};
+
+const outcomeCells = (rows: readonly Row[]): OutcomeCell[] =>
+  rows.map((row) => ({
     key: keyOf(row),
     value: row.status as 'WON' | 'LOST',
     currency: row.currency as string | null,
@@ -237,11 +263,11 @@ export const salesOutcomes = async (db: SqlDatabase, request: KpiQuery): Promise
     units: unitsOf(row),
     cycleMs: Number(row.cycle_ms),
   }));
-  return salesOutcomesOf(cells, request.currency);
-};
 
 /** Stays at a stage that ended (by a move or a close) in the period, by the month they ended. */
 export const timeInStage = async (db: SqlDatabase, request: KpiQuery, pipeline: Pipeline): Promise<StageTimeKpi[]> => {
+  const parts = rolledUpParts(request);
+  if (parts !== undefined) return timeInStageOf(stayCells(await rolledUpStays(db, request, parts)), pipeline);
   const { select, groupBy } = grouping(
     request.groupBy,
     { source: 'o.source', campaign: 'o.campaign', ownerId: 'o.owner_id', month: 's.left_month', listId: LISTED, origin: 'o.origin' },
@@ -256,17 +282,19 @@ export const timeInStage = async (db: SqlDatabase, request: KpiQuery, pipeline: 
      WHERE s.left_at >= ? AND s.left_at < ? ${groupBy}`,
     [...lists.params, ...stays.params, ...opportunities.params, request.from, request.to],
   );
-  return timeInStageOf(
-    rows.map((row) => ({ key: keyOf(row), stage: row.stage as string, stays: Number(row.n), totalMs: Number(row.total_ms) })),
-    pipeline,
-  );
+  return timeInStageOf(stayCells(rows), pipeline);
 };
+
+const stayCells = (rows: readonly Row[]) =>
+  rows.map((row) => ({ key: keyOf(row), stage: row.stage as string, stays: Number(row.n), totalMs: Number(row.total_ms) }));
 
 /**
  * The pipeline those opportunities opened in the period still hold: the ones open now, by
  * stage, summed by the pipeline report's own code. By the month they were opened.
  */
 export const pipelineValue = async (db: SqlDatabase, request: KpiQuery, pipeline: Pipeline): Promise<PipelineValueKpi[]> => {
+  const parts = rolledUpParts(request);
+  if (parts !== undefined) return pipelineValueOf(pipelineCells(await rolledUpOpen(db, request, parts)), pipeline, request.currency);
   const { select } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'opened_month' });
   const opportunities = factsKnownAt('kpi_opportunities', request.knownAt);
   const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
@@ -275,14 +303,25 @@ export const pipelineValue = async (db: SqlDatabase, request: KpiQuery, pipeline
      WHERE status = 'OPEN' AND opened_at >= ? AND opened_at < ?`,
     [...lists.params, ...opportunities.params, request.from, request.to],
   );
+  return pipelineValueOf(pipelineCells(rows), pipeline, request.currency);
+};
+
+/** Rows of open opportunities (or sums of them, with `n`) by group. */
+const pipelineCells = (rows: ReadonlyArray<Row & PipelineRow>) => {
   const groups = new Map<string, { key: KpiGroupKey; rows: PipelineRow[] }>();
   for (const row of rows) {
     const key = keyOf(row);
     const group = groups.get(groupKeyId(key)) ?? { key, rows: [] };
-    group.rows.push({ stage: row.stage, amount: row.amount, currency: row.currency, probability: Number(row.probability) });
+    group.rows.push({
+      stage: row.stage,
+      amount: row.amount,
+      currency: row.currency,
+      probability: Number(row.probability),
+      ...(row.n === undefined ? {} : { count: Number(row.n) }),
+    });
     groups.set(groupKeyId(key), group);
   }
-  return pipelineValueOf([...groups.values()], pipeline, request.currency);
+  return [...groups.values()];
 };
 
 /** Every KPI at once, as `kpisFromFacts` computes them by replay (of the events recorded by `knownAt`). */
@@ -294,3 +333,165 @@ export const readKpis = async (db: SqlDatabase, request: KpiQuery, pipeline: Pip
   timeInStage: await timeInStage(db, request, pipeline),
   pipelineValue: await pipelineValue(db, request, pipeline),
 });
+
+// ---------------------------------------------------------------------------------------------
+// From the monthly rollups (kpiRollups.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** A period as the whole months the rollups serve and the parts before and after them, which the facts serve. */
+export interface PeriodParts {
+  /** Months from `from` (included) to `to` (excluded), YYYY-MM. */
+  months?: { from: string; to: string };
+  /** Time ranges [from, to) outside those months. */
+  edges: Array<[string, string]>;
+}
+
+const YEAR_MONTH = /^\d{4}-\d{2}-/;
+const startOfMonth = (month: string): string => `${month}-01T00:00:00.000Z`;
+const monthAfter = (month: string): string => {
+  const [year, number] = month.split('-').map(Number);
+  return new Date(Date.UTC(year!, number!, 1)).toISOString().slice(0, 7);
+};
+
+export const periodParts = (fromTime: string, toTime: string): PeriodParts => {
+  const from = instant(fromTime);
+  const to = instant(toTime);
+  const month = from.slice(0, 7);
+  const firstWhole = from === startOfMonth(month) ? month : monthAfter(month);
+  // The month `to` falls in is not whole (it ends after `to`), unless `to` is its very start.
+  const end = to.slice(0, 7);
+  if (firstWhole >= end) return { edges: [[from, to]] };
+  const edges: Array<[string, string]> = [];
+  if (from < startOfMonth(firstWhole)) edges.push([from, startOfMonth(firstWhole)]);
+  if (startOfMonth(end) < to) edges.push([startOfMonth(end), to]);
+  return { months: { from: firstWhole, to: end }, edges };
+};
+
+/**
+ * How the rollups serve a request, or undefined when they cannot: figures as known at a past
+ * time (the rollups hold those of now), a cut by the lists a lead is in now (not a fact's
+ * column), or a period too short to hold a whole month.
+ */
+const rolledUpParts = (request: KpiQuery): PeriodParts | undefined => {
+  if (request.factsOnly || request.knownAt !== undefined || request.groupBy.includes('LIST')) return undefined;
+  if (!YEAR_MONTH.test(instant(request.from)) || !YEAR_MONTH.test(instant(request.to))) return undefined;
+  const parts = periodParts(request.from, request.to);
+  return parts.months === undefined ? undefined : parts;
+};
+
+/** The columns of a rolled-up union: the same as a fact table's for the group, and `month`. */
+const ROLLED: DimensionColumns = { source: 'source', campaign: 'campaign', ownerId: 'owner_id', month: 'month', listId: 'NULL', origin: 'origin' };
+const GROUP = 'source, campaign, owner_id, origin';
+
+/**
+ * The facts of the edges (`facts` given the WHERE condition on `timeColumn`) and the rollup's
+ * cells of the whole months, as one union with the same columns, for an outer query to add up.
+ */
+const rolledUp = (
+  parts: PeriodParts,
+  facts: (edgesCondition: string) => string,
+  timeColumn: string,
+  rollup: string,
+  rollupColumns: string,
+): { from: string; params: SqlValue[] } => {
+  const branches: string[] = [];
+  const params: SqlValue[] = [];
+  if (parts.edges.length > 0) {
+    branches.push(facts(`(${parts.edges.map(() => `(${timeColumn} >= ? AND ${timeColumn} < ?)`).join(' OR ')})`));
+    params.push(...parts.edges.flat());
+  }
+  branches.push(`SELECT ${rollupColumns} FROM ${rollup} WHERE month >= ? AND month < ?`);
+  params.push(parts.months!.from, parts.months!.to);
+  return { from: `(${branches.join(' UNION ALL ')}) rolled`, params };
+};
+
+const SUMMED_PARTS = `CAST(SUM(whole_high) AS TEXT) AS whole_high, CAST(SUM(whole_low) AS TEXT) AS whole_low,
+  CAST(SUM(fraction) AS TEXT) AS fraction`;
+const AMOUNT_PARTS = `amount_whole / ${WHOLE_SPLIT} AS whole_high, amount_whole % ${WHOLE_SPLIT} AS whole_low, amount_fraction AS fraction`;
+
+const rolledUpFunnel = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> => {
+  const { select, groupBy } = grouping(request.groupBy, ROLLED);
+  const flag = (column: string) => `CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END`;
+  const union = rolledUp(
+    parts,
+    (edges) => `SELECT ${GROUP}, captured_month AS month, 1 AS captured, ${flag('contacted_at')} AS contacted, ${flag('mql_at')} AS mql,
+      ${flag('sql_at')} AS sqlq, ${flag('disqualified_at')} AS disqualified, ${flag('converted_at')} AS converted
+      FROM kpi_lead_cycles WHERE ${edges}`,
+    'captured_at',
+    FUNNEL.table,
+    `${GROUP}, month, ${FUNNEL.measures.join(', ')}`,
+  );
+  const sum = (column: string) => `CAST(SUM(${column}) AS INTEGER) AS ${column}`;
+  return db.all<Row>(`SELECT ${select}${FUNNEL.measures.map(sum).join(', ')} FROM ${union.from} ${groupBy}`, union.params);
+};
+
+const rolledUpDisqualifications = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> => {
+  const { select, groupBy } = grouping(request.groupBy, ROLLED, ['reason']);
+  const union = rolledUp(
+    parts,
+    (edges) => `SELECT ${GROUP}, disqualified_month AS month, disqualification_reason AS reason, 1 AS n FROM kpi_lead_cycles WHERE ${edges}`,
+    'disqualified_at',
+    DISQUALIFIED.table,
+    `${GROUP}, month, reason, n`,
+  );
+  return db.all<Row>(`SELECT ${select}CAST(SUM(n) AS INTEGER) AS n FROM ${union.from} ${groupBy}`, union.params);
+};
+
+/** Opportunities closed with one of `statuses`: by loss reason, competitor, stage and currency for LOST alone, by status and currency otherwise. */
+const rolledUpCloses = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts, ...statuses: Array<'WON' | 'LOST'>): Promise<Row[]> => {
+  const values = statuses.length === 1 ? [...LOSS_BREAKDOWNS, 'currency'] : ['status', 'currency'];
+  const { select, groupBy } = grouping(request.groupBy, ROLLED, values);
+  const union = rolledUp(
+    parts,
+    (edges) => `SELECT ${GROUP}, closed_month AS month, status, loss_reason, competitor, stage, currency, 1 AS n, ${AMOUNT_PARTS}, cycle_ms
+      FROM kpi_opportunities WHERE status IN ('WON', 'LOST') AND ${edges}`,
+    'closed_at',
+    CLOSED.table,
+    `${GROUP}, month, status, loss_reason, competitor, stage, currency, ${CLOSED.measures.join(', ')}`,
+  );
+  return db.all<Row>(
+    `SELECT ${select}CAST(SUM(n) AS INTEGER) AS n, ${SUMMED_PARTS}, CAST(SUM(cycle_ms) AS TEXT) AS cycle_ms FROM ${union.from}
+     WHERE status IN (${statuses.map(() => '?').join(', ')}) ${groupBy}`,
+    [...union.params, ...statuses],
+  );
+};
+
+const rolledUpStays = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> => {
+  const { select, groupBy } = grouping(request.groupBy, ROLLED, ['stage']);
+  const union = rolledUp(
+    parts,
+    (edges) => `SELECT o.source, o.campaign, o.owner_id, o.origin, s.left_month AS month, s.stage, 1 AS n, s.duration_ms
+      FROM kpi_stage_stays s JOIN kpi_opportunities o ON o.opportunity_id = s.opportunity_id WHERE ${edges}`,
+    's.left_at',
+    STAYS.table,
+    `${GROUP}, month, stage, n, duration_ms`,
+  );
+  return db.all<Row>(
+    `SELECT ${select}CAST(SUM(n) AS INTEGER) AS n, CAST(SUM(duration_ms) AS TEXT) AS total_ms FROM ${union.from} ${groupBy}`,
+    union.params,
+  );
+};
+
+const rolledUpOpen = async (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Array<Row & PipelineRow>> => {
+  const { select, groupBy } = grouping(request.groupBy, ROLLED, ['stage', 'currency', 'probability']);
+  const union = rolledUp(
+    parts,
+    (edges) => `SELECT ${GROUP}, opened_month AS month, stage, currency, probability, 1 AS n, ${AMOUNT_PARTS}
+      FROM kpi_opportunities WHERE status = 'OPEN' AND ${edges}`,
+    'opened_at',
+    OPEN.table,
+    `${GROUP}, month, stage, currency, probability, ${OPEN.measures.join(', ')}`,
+  );
+  const rows = await db.all<Row>(
+    `SELECT ${select}CAST(SUM(n) AS INTEGER) AS n, ${SUMMED_PARTS} FROM ${union.from} ${groupBy}`,
+    union.params,
+  );
+  // Their amounts added up: the pipeline report weighs a sum at one probability exactly as each of its terms.
+  return rows.map((row) => ({
+    ...row,
+    stage: row.stage as string,
+    currency: row.currency as string | null,
+    amount: row.currency === null ? null : fromUnits(unitsOf(row)),
+    probability: Number(row.probability),
+  }));
+};

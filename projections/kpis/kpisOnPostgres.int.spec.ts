@@ -23,6 +23,7 @@ import { ProjectionRunner } from '../runner';
 import type { SqlDatabase } from '../sqlDatabase';
 import { kpiFactsProjection } from './kpiFactsProjection';
 import { readKpis } from './kpiQueries';
+import { expectedRollupRowsAsText, rollupRowsAsText } from './kpiRollups';
 
 const schema = aSchemaName('kpis');
 let dataDir: string;
@@ -50,12 +51,21 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+it('keeps in PostgreSQL the monthly rollups that the facts add up to', async () => {
+  const rows = await rollupRowsAsText(postgres);
+  expect(rows.length).toBeGreaterThan(100);
+  expect(rows).toEqual(await expectedRollupRowsAsText(postgres));
+});
+
 it('serves from PostgreSQL the figures the replay computes, for every KPI and cut', async () => {
   const facts = await replayFacts(app.store);
   const period = { from: instant(history.firstAt), to: instant(new Date(history.lastAt.getTime() + 1)) };
+  // Whole months alone, from the rollups (the period above has partial months at either end).
+  const months = { from: `${period.from.slice(0, 7)}-01T00:00:00.000Z`, to: `${period.to.slice(0, 7)}-01T00:00:00.000Z` };
   const cuts: KpiDimension[][] = [[], ['SOURCE'], ['OWNER', 'MONTH'], ['LIST'], ['ORIGIN'], ['LIST', 'ORIGIN', 'MONTH'], [...KPI_DIMENSIONS]];
-  for (const groupBy of cuts) {
-    const request = { ...period, groupBy, currency: app.pipeline.reportingCurrency };
+  const asked: Array<[KpiDimension[], { from: string; to: string }]> = [...cuts.map((cut) => [cut, period] as [KpiDimension[], typeof period]), [['MONTH', 'SOURCE'], months]];
+  for (const [groupBy, span] of asked) {
+    const request = { ...span, groupBy, currency: app.pipeline.reportingCurrency };
     const served = await readKpis(postgres, request, app.pipeline);
     expect(served.lossReasons.length).toBeGreaterThan(0);
     // Cut by list or origin, there is something to cut: several lists, and re-engaged contacts.

@@ -1,0 +1,135 @@
+/**
+ * The monthly rollups (kpiRollups.ts): `apply` keeps them equal to what the facts add up to,
+ * through every change a fact row goes through, and the KPIs served from them, with the facts
+ * of the partial months at either end, equal the KPIs from the facts alone, for any period and cut.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '../../src/core/eventStore';
+import { KPI_DIMENSIONS, type KpiDimension } from '../../src/domain/insights/definitions';
+import { DEFAULT_PIPELINE_STAGES, Pipeline } from '../../src/domain/opportunities/pipeline';
+import { generatedEventsFor } from '../../test/support/inMemoryFolds';
+import { temporaryDirectory } from '../../test/support/leadEvents';
+import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
+import { kpiFactsProjection } from './kpiFactsProjection';
+import { periodParts, readKpis, timeInStage } from './kpiQueries';
+import { expectedRollupRowsAsText, rollupRowsAsText } from './kpiRollups';
+
+/** A fresh SQLite database with the projection's tables, `events` applied one by one. */
+const projected = async (events: readonly RecordedEvent[], body: (db: SqlDatabase) => Promise<void>) => {
+  const directory = temporaryDirectory();
+  const db = openSqliteDatabase(directory.file('kpis.db'));
+  try {
+    await kpiFactsProjection.setup(db);
+    await db.transaction(async (tx) => {
+      for (const event of events) await kpiFactsProjection.apply(tx, event);
+    });
+    await body(db);
+  } finally {
+    await db.close();
+    directory.remove();
+  }
+};
+
+const PIPELINE = new Pipeline(DEFAULT_PIPELINE_STAGES);
+let position = 0;
+/** An event as the log hands it to a projection, occurred and recorded at `at`. */
+const recorded = (streamId: string, revision: number, type: string, data: object, at: string): RecordedEvent => ({
+  id: `event-${++position}`,
+  streamId,
+  revision,
+  position: String(position),
+  type,
+  data,
+  metadata: { actor: 'tester', recordedAt: at, occurredAt: at, correlationId: 'c', causationId: 'c', schemaVersion: 1 },
+} as RecordedEvent);
+
+describe('the monthly rollups', () => {
+  it('move an opportunity, and its stays already left, to its new owner', async () => {
+    const lead = (revision: number, type: string, data: object, at: string) => recorded('lead-l1', revision, type, { leadId: 'l1', ...data }, at);
+    const opportunity = (revision: number, type: string, data: object, at: string) =>
+      recorded('opportunity-o1', revision, type, { opportunityId: 'o1', ...data }, at);
+    const events = [
+      lead(0, 'LeadCaptured', { source: 'WEB', campaign: 'spring', ownerId: 'ana' }, '2024-01-10T09:00:00.000Z'),
+      lead(1, 'LeadQualified', { rank: 'SQL' }, '2024-01-20T09:00:00.000Z'),
+      lead(2, 'LeadConverted', { cycle: 1, accountId: 'a1', contactId: 'c1', opportunityId: 'o1' }, '2024-02-01T09:00:00.000Z'),
+      opportunity(0, 'OpportunityOpened', { accountId: 'a1', name: 'Deal', stage: 'QUALIFICATION', probability: 10, ownerId: 'ana',
+        amount: { amount: '1000.50', currency: 'EUR' } }, '2024-02-01T09:00:00.000Z'),
+      opportunity(1, 'OpportunityStageChanged', { fromStage: 'QUALIFICATION', toStage: 'PREPARING_QUOTE', probability: 50 }, '2024-02-11T09:00:00.000Z'),
+      opportunity(2, 'OpportunityDetailsUpdated', { ownerId: 'bea' }, '2024-03-02T09:00:00.000Z'),
+      opportunity(3, 'OpportunityLost', { stage: 'PREPARING_QUOTE', reason: 'PRICE', competitor: 'Acme' }, '2024-04-05T09:00:00.000Z'),
+      opportunity(4, 'OpportunityReopened', { stage: 'PREPARING_QUOTE' }, '2024-04-20T09:00:00.000Z'),
+      opportunity(5, 'OpportunityWon', { stage: 'PREPARING_QUOTE', amount: { amount: '987654321987654321.25', currency: 'EUR' } }, '2024-05-03T09:00:00.000Z'),
+    ];
+    await projected(events, async (db) => {
+      expect(await rollupRowsAsText(db)).toEqual(await expectedRollupRowsAsText(db));
+      const request = { from: '2024-01-01T00:00:00.000Z', to: '2025-01-01T00:00:00.000Z', currency: 'EUR' };
+      const byOwner = await timeInStage(db, { ...request, groupBy: ['OWNER'] }, PIPELINE);
+      // Every stay, the one left in February under ana too, is now bea's.
+      expect(byOwner.map((row) => row.group.ownerId)).toEqual(['bea']);
+      expect(byOwner[0]!.stages.filter((stage) => stage.stays > 0).map((stage) => [stage.stage, stage.stays])).toEqual([
+        ['QUALIFICATION', 1],
+        ['PREPARING_QUOTE', 2],
+      ]);
+      const kpis = await readKpis(db, { ...request, groupBy: ['OWNER', 'MONTH'] }, PIPELINE);
+      // The reopen took the loss away; the win counts once, with the amount it was won for, to the
+      // cent past 2^53 (which SQLite would hand to JavaScript rounded).
+      expect(kpis.lossReasons).toEqual([]);
+      expect(kpis.salesOutcomes.map((row) => [row.group.month, row.won, row.wonAmount.amount])).toEqual([['2024-05', 1, '987654321987654321.25']]);
+      expect(kpis).toEqual(await readKpis(db, { ...request, groupBy: ['OWNER', 'MONTH'], factsOnly: true }, PIPELINE));
+    });
+  });
+
+  it('serve, with the facts of the partial months, the KPIs the facts alone give, for any period and cut', async () => {
+    const events = await generatedEventsFor(kpiFactsProjection, { leads: 300, seed: 31 });
+    const times = events.map((event) => event.metadata.occurredAt).sort();
+    const first = Date.parse(times[0]!);
+    const last = Date.parse(times.at(-1)!);
+    const at = (fraction: number) => new Date(first + fraction * (last - first)).toISOString();
+    const year = times[0]!.slice(0, 4);
+    const periods = [
+      { from: at(0), to: new Date(last + 1).toISOString() },
+      { from: at(0.2), to: at(0.7) },
+      { from: `${year}-01-01T00:00:00.000Z`, to: `${Number(year) + 2}-01-01T00:00:00.000Z` },
+      { from: `${at(0.3).slice(0, 7)}-01T00:00:00.000Z`, to: at(0.8) },
+      { from: at(0.5), to: at(0.52) },
+    ];
+    const cuts: KpiDimension[][] = [[], ['MONTH'], ['SOURCE', 'OWNER'], ['CAMPAIGN', 'ORIGIN', 'MONTH'], KPI_DIMENSIONS.filter((d) => d !== 'LIST')];
+    await projected(events, async (db) => {
+      expect(await rollupRowsAsText(db)).toEqual(await expectedRollupRowsAsText(db));
+      for (const period of periods) {
+        for (const groupBy of cuts) {
+          const request = { ...period, groupBy, currency: 'EUR' };
+          const rolledUp = await readKpis(db, request, PIPELINE);
+          expect(rolledUp, JSON.stringify(request)).toEqual(await readKpis(db, { ...request, factsOnly: true }, PIPELINE));
+        }
+      }
+      const whole = await readKpis(db, { ...periods[0]!, groupBy: [], currency: 'EUR' }, PIPELINE);
+      expect(whole.leadFunnel[0]!.captured).toBeGreaterThan(300);
+      expect(whole.salesOutcomes[0]!.won).toBeGreaterThan(0);
+    });
+  }, 120_000);
+});
+
+describe('a period, for the rollups', () => {
+  it('is its whole months and the parts of months at either end', () => {
+    expect(periodParts('2024-01-15T10:00:00.000Z', '2024-04-10T00:00:00.000Z')).toEqual({
+      months: { from: '2024-02', to: '2024-04' },
+      edges: [
+        ['2024-01-15T10:00:00.000Z', '2024-02-01T00:00:00.000Z'],
+        ['2024-04-01T00:00:00.000Z', '2024-04-10T00:00:00.000Z'],
+      ],
+    });
+    expect(periodParts('2024-11-01T00:00:00.000Z', '2025-02-01T00:00:00.000Z')).toEqual({ months: { from: '2024-11', to: '2025-02' }, edges: [] });
+    expect(periodParts('2024-12-31T23:00:00.000Z', '2025-02-01T00:00:00.000Z')).toEqual({
+      months: { from: '2025-01', to: '2025-02' },
+      edges: [['2024-12-31T23:00:00.000Z', '2025-01-01T00:00:00.000Z']],
+    });
+  });
+
+  it('holds no whole month when it starts and ends within one, or two next to each other', () => {
+    expect(periodParts('2024-01-15T00:00:00.000Z', '2024-02-10T00:00:00.000Z')).toEqual({
+      edges: [['2024-01-15T00:00:00.000Z', '2024-02-10T00:00:00.000Z']],
+    });
+    expect(periodParts('2024-03-01T00:00:00.000Z', '2024-03-31T00:00:00.000Z').months).toBeUndefined();
+  });
+});
