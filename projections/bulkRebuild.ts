@@ -92,6 +92,10 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
       db.transaction(async (tx) => {
         if (options.replaceTables) {
           for (const projection of projections) {
+            // `setup` first: with the staging database attached, SQLite resolves an unqualified
+            // DROP TABLE of a table main lacks (one the new version adds) to the staging
+            // database's, which `reset` would then drop before it is copied.
+            await projection.setup(tx);
             await projection.reset(tx);
             await projection.setup(tx);
           }
