@@ -31,9 +31,7 @@ import type { OpportunityEvent } from '../../src/domain/opportunities/events';
 import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import {
-  contributionsOfCycle,
-  contributionsOfOpportunity,
-  contributionsOfStay,
+  contributionsOf,
   CREATE_ROLLUPS,
   GROUP_COLUMNS,
   moveContributions,
@@ -178,8 +176,8 @@ const keepReplaced = async (
 export const kpiFactsProjection: Projection = {
   name: 'kpi-facts',
   // 2: contacted_at (the first reach of the cycle). 3: versions along recorded time (known_from, `_replaced`).
-  // 4: origin (NEW or RE_ENGAGED). 5: the monthly rollups (kpiRollups.ts).
-  version: 5,
+  // 4: origin (NEW or RE_ENGAGED). 5: the rollups by month and group (kpiRollups.ts). 6: and by month alone.
+  version: 6,
   rebuildsInBulk: true,
   // Facts are found by their keys, and a lead cycle by its opportunity (kept); these serve the KPIs' periods.
   deferredIndexes: [
@@ -239,7 +237,7 @@ const insertCycle = async (tx: SqlDatabase, values: NewCycle): Promise<void> => 
     [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.origin,
       values.at, monthOf(values.at), values.recordedAt],
   );
-  await moveContributions(tx, [], contributionsOfCycle(made!));
+  await moveContributions(tx, [], contributionsOf('cycle', made!));
 };
 
 const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Promise<void> => {
@@ -287,7 +285,7 @@ const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Prom
       `UPDATE kpi_lead_cycles SET revision = ?, known_from = ?, ${assignments} WHERE lead_id = ? AND cycle = ? RETURNING *`,
       [event.revision, recordedAt, ...params, ...key],
     );
-    await moveContributions(tx, contributionsOfCycle(current), contributionsOfCycle(updated!));
+    await moveContributions(tx, contributionsOf('cycle', current), contributionsOf('cycle', updated!));
   };
   switch (event.type) {
     case 'LeadDetailsUpdated':
@@ -346,7 +344,7 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
       `UPDATE kpi_opportunities SET revision = ?, known_from = ?, ${assignments} WHERE opportunity_id = ? RETURNING *`,
       [event.revision, recordedAt, ...params, id],
     ))!;
-    await moveContributions(tx, contributionsOfOpportunity(current!), contributionsOfOpportunity(updated));
+    await moveContributions(tx, contributionsOf('opportunity', current!), contributionsOf('opportunity', updated));
     opportunity = updated;
     // A new owner takes the stays already left with it, in the time-in-stage rollup.
     if (GROUP_COLUMNS.some((column) => String(current![column]) !== String(updated[column]))) {
@@ -356,8 +354,8 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
       );
       await moveContributions(
         tx,
-        left.flatMap((stay) => contributionsOfStay(stay, current!)),
-        left.flatMap((stay) => contributionsOfStay(stay, updated)),
+        left.flatMap((stay) => contributionsOf('stay', stay, current!)),
+        left.flatMap((stay) => contributionsOf('stay', stay, updated)),
       );
     }
   };
@@ -380,7 +378,7 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
       'UPDATE kpi_stage_stays SET left_at = ?, left_month = ?, duration_ms = ?, known_from = ? WHERE opportunity_id = ? AND seq = ? RETURNING *',
       [at, monthOf(at), durationMs(stay.entered_at, at), recordedAt, id, stay.seq],
     );
-    await moveContributions(tx, [], contributionsOfStay(left!, opportunity!));
+    await moveContributions(tx, [], contributionsOf('stay', left!, opportunity!));
   };
 
   switch (event.type) {
@@ -398,7 +396,7 @@ const applyOpportunityEvent = async (tx: SqlDatabase, event: Recorded<Opportunit
         [id, event.revision, origin?.lead_id ?? null, origin?.source ?? null, origin?.campaign ?? null, d.ownerId ?? null,
           origin?.origin ?? null, at, monthOf(at), d.stage, d.probability, ...amountColumns(d.amount), recordedAt],
       );
-      await moveContributions(tx, [], contributionsOfOpportunity(opened!));
+      await moveContributions(tx, [], contributionsOf('opportunity', opened!));
       await enterStage(d.stage);
       return;
     }

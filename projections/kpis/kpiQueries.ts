@@ -27,6 +27,7 @@ import {
   type KpiReport,
   type KpiRequest,
   type LeadFunnelKpi,
+  type LossCells,
   type LossReasonKpi,
   type OutcomeCell,
   type PipelineValueKpi,
@@ -38,7 +39,18 @@ import { leadListMembers } from '../leads/leadsQueries';
 import type { PipelineRow } from '../../src/domain/opportunities/pipelineReport';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import { replacedTable } from './kpiFactsProjection';
-import { CLOSED, DISQUALIFIED, FUNNEL, OPEN, STAYS } from './kpiRollups';
+import {
+  CLOSED_BY_GROUP,
+  DISQUALIFIED,
+  FUNNEL,
+  GROUP_COLUMNS,
+  LOSSES_BY_MONTH,
+  OPEN,
+  OUTCOMES_BY_MONTH,
+  rollupColumns,
+  STAYS,
+  type Rollup,
+} from './kpiRollups';
 
 type Row = Record<string, SqlValue>;
 
@@ -177,7 +189,7 @@ const funnelCells = (rows: readonly Row[]) =>
 /** Disqualifications that happened in the period, by the month they happened. */
 export const disqualificationReasons = async (db: SqlDatabase, request: KpiQuery): Promise<DisqualificationReasonKpi[]> => {
   const parts = rolledUpParts(request);
-  if (parts !== undefined) return disqualificationReasonsOf(reasonCells(await rolledUpDisqualifications(db, request, parts), 'reason'));
+  if (parts !== undefined) return disqualificationReasonsOf(reasonCells(await rolledUpDisqualifications(db, request, parts)));
   const { select, groupBy } = grouping(request.groupBy, { ...LEAD_CYCLE, month: 'disqualified_month' }, [
     'disqualification_reason',
   ]);
@@ -191,8 +203,8 @@ export const disqualificationReasons = async (db: SqlDatabase, request: KpiQuery
   return disqualificationReasonsOf(reasonCells(rows));
 };
 
-const reasonCells = (rows: readonly Row[], column = 'disqualification_reason') =>
-  rows.map((row) => ({ key: keyOf(row), code: row[column] as string, count: Number(row.n) }));
+const reasonCells = (rows: readonly Row[]) =>
+  rows.map((row) => ({ key: keyOf(row), code: row.disqualification_reason as string, count: Number(row.n) }));
 
 /**
  * Opportunities whose latest close, as LOST, happened in the period, by the month of the close.
@@ -202,7 +214,8 @@ const reasonCells = (rows: readonly Row[], column = 'disqualification_reason') =
  */
 export const lossReasons = async (db: SqlDatabase, request: KpiQuery): Promise<LossReasonKpi[]> => {
   const parts = rolledUpParts(request);
-  const rows = parts !== undefined ? await rolledUpCloses(db, request, parts, 'LOST') : await lostFacts(db, request);
+  if (parts !== undefined) return lossReasonsOf(await rolledUpLosses(db, request, parts), request.currency);
+  const rows = await lostFacts(db, request);
   const [byReason, byCompetitor, byStage] = LOSS_BREAKDOWNS.map((column) => amountCellsBy(rows, column));
   return lossReasonsOf({ byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! }, request.currency);
 };
@@ -241,7 +254,7 @@ const amountCellsBy = (rows: readonly Row[], valueColumn: string): AmountCell[] 
 /** Opportunities whose latest close happened in the period, by the month of the close. */
 export const salesOutcomes = async (db: SqlDatabase, request: KpiQuery): Promise<SalesOutcomeKpi[]> => {
   const parts = rolledUpParts(request);
-  if (parts !== undefined) return salesOutcomesOf(outcomeCells(await rolledUpCloses(db, request, parts, 'WON', 'LOST')), request.currency);
+  if (parts !== undefined) return salesOutcomesOf(outcomeCells(await rolledUpOutcomes(db, request, parts)), request.currency);
   const { select, groupBy } = grouping(request.groupBy, { ...OPPORTUNITY, month: 'closed_month' }, ['status', 'currency']);
   const opportunities = factsKnownAt('kpi_opportunities', request.knownAt);
   const lists = await listJoin(db, request, 'kpi_opportunities.lead_id');
@@ -379,113 +392,128 @@ const rolledUpParts = (request: KpiQuery): PeriodParts | undefined => {
   return parts.months === undefined ? undefined : parts;
 };
 
-/** The columns of a rolled-up union: the same as a fact table's for the group, and `month`. */
+/** The columns of a rolled-up union, as the rollups name them (`month` is the KPI's). */
 const ROLLED: DimensionColumns = { source: 'source', campaign: 'campaign', ownerId: 'owner_id', month: 'month', listId: 'NULL', origin: 'origin' };
-const GROUP = 'source, campaign, owner_id, origin';
+
+/** Where a rollup's facts are, for the partial months: the table, its time column, and how each of the rollup's columns is read. */
+interface FactSource {
+  from: string;
+  /** The time the period filters, whose month the rollup counts the fact in. */
+  time: string;
+  /** The expressions of the rollup's columns; a column absent is read as it is named. */
+  columns: Record<string, string>;
+  /** Where the group columns are (the stays are cut by their opportunity's). */
+  groupPrefix?: string;
+  /** Other conditions a fact must meet to count (the time's condition implies the rest). */
+  filter?: string;
+}
+
+const flagged = (column: string) => `CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END`;
+const AMOUNT_COLUMNS = { n: '1', whole_high: `amount_whole / ${WHOLE_SPLIT}`, whole_low: `amount_whole % ${WHOLE_SPLIT}`, fraction: 'amount_fraction' };
+
+const CAPTURES: FactSource = {
+  from: 'kpi_lead_cycles',
+  time: 'captured_at',
+  columns: {
+    month: 'captured_month', captured: '1', contacted: flagged('contacted_at'), mql: flagged('mql_at'), sqlq: flagged('sql_at'),
+    disqualified: flagged('disqualified_at'), converted: flagged('converted_at'),
+  },
+};
+const DISQUALIFICATIONS: FactSource = { from: 'kpi_lead_cycles', time: 'disqualified_at', columns: { month: 'disqualified_month', n: '1' } };
+// A close's time is null while the opportunity is open, reopened included: the time alone picks the closes.
+const CLOSES: FactSource = { from: 'kpi_opportunities', time: 'closed_at', columns: { month: 'closed_month', ...AMOUNT_COLUMNS } };
+// Not `status = 'LOST'`: SQLite would then read every loss through the index by status and opening,
+// instead of the few closes of the partial months through the index by close.
+const LOSSES: FactSource = { ...CLOSES, filter: "status || '' = 'LOST'" };
+const OPENINGS: FactSource = {
+  from: 'kpi_opportunities',
+  time: 'opened_at',
+  columns: { month: 'opened_month', ...AMOUNT_COLUMNS },
+  filter: "status = 'OPEN'",
+};
+const STAYS_LEFT: FactSource = {
+  from: 'kpi_stage_stays s JOIN kpi_opportunities o ON o.opportunity_id = s.opportunity_id',
+  time: 's.left_at',
+  columns: { month: 's.left_month', stage: 's.stage', n: '1', duration_ms: 's.duration_ms' },
+  groupPrefix: 'o.',
+};
+
+/** Cut by source, campaign, owner or origin: the rollups by month and group; otherwise those by month alone. */
+const byGroup = (request: KpiQuery): boolean => request.groupBy.some((dimension) => dimension !== 'MONTH');
 
 /**
- * The facts of the edges (`facts` given the WHERE condition on `timeColumn`) and the rollup's
- * cells of the whole months, as one union with the same columns, for an outer query to add up.
+ * The rollup's cells of the whole months and the facts of the partial months at either end, as
+ * one union with the rollup's columns, added up by the requested dimensions and `values`
+ * (`sums`: the SELECT of the sums, `having` an optional WHERE on the union).
  */
-const rolledUp = (
+const readRolledUp = (
+  db: SqlDatabase,
+  request: KpiQuery,
   parts: PeriodParts,
-  facts: (edgesCondition: string) => string,
-  timeColumn: string,
-  rollup: string,
-  rollupColumns: string,
-): { from: string; params: SqlValue[] } => {
+  rollup: Rollup,
+  facts: FactSource,
+  values: readonly string[],
+  sums: string,
+  where = '',
+): Promise<Row[]> => {
+  const columns = [...rollupColumns(rollup), ...rollup.measures];
+  const factColumn = (column: string) =>
+    (GROUP_COLUMNS as readonly string[]).includes(column) ? `${facts.groupPrefix ?? ''}${column}` : (facts.columns[column] ?? column);
   const branches: string[] = [];
   const params: SqlValue[] = [];
   if (parts.edges.length > 0) {
-    branches.push(facts(`(${parts.edges.map(() => `(${timeColumn} >= ? AND ${timeColumn} < ?)`).join(' OR ')})`));
+    const edges = parts.edges.map(() => `(${facts.time} >= ? AND ${facts.time} < ?)`).join(' OR ');
+    branches.push(
+      `SELECT ${columns.map((column) => `${factColumn(column)} AS ${column}`).join(', ')} FROM ${facts.from}
+       WHERE ${facts.filter === undefined ? '' : `${facts.filter} AND `}(${edges})`,
+    );
     params.push(...parts.edges.flat());
   }
-  branches.push(`SELECT ${rollupColumns} FROM ${rollup} WHERE month >= ? AND month < ?`);
+  branches.push(`SELECT ${columns.join(', ')} FROM ${rollup.table} WHERE month >= ? AND month < ?`);
   params.push(parts.months!.from, parts.months!.to);
-  return { from: `(${branches.join(' UNION ALL ')}) rolled`, params };
+  const { select, groupBy } = grouping(request.groupBy, ROLLED, values);
+  return db.all<Row>(`SELECT ${select}${sums} FROM (${branches.join(' UNION ALL ')}) rolled ${where} ${groupBy}`, params);
 };
 
-const SUMMED_PARTS = `CAST(SUM(whole_high) AS TEXT) AS whole_high, CAST(SUM(whole_low) AS TEXT) AS whole_low,
-  CAST(SUM(fraction) AS TEXT) AS fraction`;
-const AMOUNT_PARTS = `amount_whole / ${WHOLE_SPLIT} AS whole_high, amount_whole % ${WHOLE_SPLIT} AS whole_low, amount_fraction AS fraction`;
+const SUMMED_PARTS = `CAST(SUM(n) AS INTEGER) AS n, CAST(SUM(whole_high) AS TEXT) AS whole_high,
+  CAST(SUM(whole_low) AS TEXT) AS whole_low, CAST(SUM(fraction) AS TEXT) AS fraction`;
 
 const rolledUpFunnel = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> => {
-  const { select, groupBy } = grouping(request.groupBy, ROLLED);
-  const flag = (column: string) => `CASE WHEN ${column} IS NULL THEN 0 ELSE 1 END`;
-  const union = rolledUp(
-    parts,
-    (edges) => `SELECT ${GROUP}, captured_month AS month, 1 AS captured, ${flag('contacted_at')} AS contacted, ${flag('mql_at')} AS mql,
-      ${flag('sql_at')} AS sqlq, ${flag('disqualified_at')} AS disqualified, ${flag('converted_at')} AS converted
-      FROM kpi_lead_cycles WHERE ${edges}`,
-    'captured_at',
-    FUNNEL.table,
-    `${GROUP}, month, ${FUNNEL.measures.join(', ')}`,
-  );
-  const sum = (column: string) => `CAST(SUM(${column}) AS INTEGER) AS ${column}`;
-  return db.all<Row>(`SELECT ${select}${FUNNEL.measures.map(sum).join(', ')} FROM ${union.from} ${groupBy}`, union.params);
+  const rollup = byGroup(request) ? FUNNEL.byGroup : FUNNEL.byMonth;
+  const sums = rollup.measures.map((column) => `CAST(SUM(${column}) AS INTEGER) AS ${column}`).join(', ');
+  return readRolledUp(db, request, parts, rollup, CAPTURES, [], sums);
 };
 
-const rolledUpDisqualifications = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> => {
-  const { select, groupBy } = grouping(request.groupBy, ROLLED, ['reason']);
-  const union = rolledUp(
-    parts,
-    (edges) => `SELECT ${GROUP}, disqualified_month AS month, disqualification_reason AS reason, 1 AS n FROM kpi_lead_cycles WHERE ${edges}`,
-    'disqualified_at',
-    DISQUALIFIED.table,
-    `${GROUP}, month, reason, n`,
+const rolledUpDisqualifications = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> =>
+  readRolledUp(db, request, parts, byGroup(request) ? DISQUALIFIED.byGroup : DISQUALIFIED.byMonth, DISQUALIFICATIONS,
+    ['disqualification_reason'], 'CAST(SUM(n) AS INTEGER) AS n');
+
+/** The loss cells by reason, by competitor and by stage. */
+const rolledUpLosses = async (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<LossCells> => {
+  if (byGroup(request)) {
+    const rows = await readRolledUp(db, request, parts, CLOSED_BY_GROUP, CLOSES, [...LOSS_BREAKDOWNS, 'currency'], SUMMED_PARTS, "WHERE status = 'LOST'");
+    const [byReason, byCompetitor, byStage] = LOSS_BREAKDOWNS.map((column) => amountCellsBy(rows, column));
+    return { byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! };
+  }
+  const [byReason, byCompetitor, byStage] = await Promise.all(
+    LOSS_BREAKDOWNS.map(async (column) =>
+      amountCellsBy(await readRolledUp(db, request, parts, LOSSES_BY_MONTH[column], LOSSES, [column, 'currency'], SUMMED_PARTS), column),
+    ),
   );
-  return db.all<Row>(`SELECT ${select}CAST(SUM(n) AS INTEGER) AS n FROM ${union.from} ${groupBy}`, union.params);
+  return { byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! };
 };
 
-/** Opportunities closed with one of `statuses`: by loss reason, competitor, stage and currency for LOST alone, by status and currency otherwise. */
-const rolledUpCloses = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts, ...statuses: Array<'WON' | 'LOST'>): Promise<Row[]> => {
-  const values = statuses.length === 1 ? [...LOSS_BREAKDOWNS, 'currency'] : ['status', 'currency'];
-  const { select, groupBy } = grouping(request.groupBy, ROLLED, values);
-  const union = rolledUp(
-    parts,
-    (edges) => `SELECT ${GROUP}, closed_month AS month, status, loss_reason, competitor, stage, currency, 1 AS n, ${AMOUNT_PARTS}, cycle_ms
-      FROM kpi_opportunities WHERE status IN ('WON', 'LOST') AND ${edges}`,
-    'closed_at',
-    CLOSED.table,
-    `${GROUP}, month, status, loss_reason, competitor, stage, currency, ${CLOSED.measures.join(', ')}`,
-  );
-  return db.all<Row>(
-    `SELECT ${select}CAST(SUM(n) AS INTEGER) AS n, ${SUMMED_PARTS}, CAST(SUM(cycle_ms) AS TEXT) AS cycle_ms FROM ${union.from}
-     WHERE status IN (${statuses.map(() => '?').join(', ')}) ${groupBy}`,
-    [...union.params, ...statuses],
-  );
-};
+const rolledUpOutcomes = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> =>
+  readRolledUp(db, request, parts, byGroup(request) ? CLOSED_BY_GROUP : OUTCOMES_BY_MONTH, CLOSES, ['status', 'currency'],
+    `${SUMMED_PARTS}, CAST(SUM(cycle_ms) AS TEXT) AS cycle_ms`);
 
-const rolledUpStays = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> => {
-  const { select, groupBy } = grouping(request.groupBy, ROLLED, ['stage']);
-  const union = rolledUp(
-    parts,
-    (edges) => `SELECT o.source, o.campaign, o.owner_id, o.origin, s.left_month AS month, s.stage, 1 AS n, s.duration_ms
-      FROM kpi_stage_stays s JOIN kpi_opportunities o ON o.opportunity_id = s.opportunity_id WHERE ${edges}`,
-    's.left_at',
-    STAYS.table,
-    `${GROUP}, month, stage, n, duration_ms`,
-  );
-  return db.all<Row>(
-    `SELECT ${select}CAST(SUM(n) AS INTEGER) AS n, CAST(SUM(duration_ms) AS TEXT) AS total_ms FROM ${union.from} ${groupBy}`,
-    union.params,
-  );
-};
+const rolledUpStays = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> =>
+  readRolledUp(db, request, parts, byGroup(request) ? STAYS.byGroup : STAYS.byMonth, STAYS_LEFT, ['stage'],
+    'CAST(SUM(n) AS INTEGER) AS n, CAST(SUM(duration_ms) AS TEXT) AS total_ms');
 
 const rolledUpOpen = async (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Array<Row & PipelineRow>> => {
-  const { select, groupBy } = grouping(request.groupBy, ROLLED, ['stage', 'currency', 'probability']);
-  const union = rolledUp(
-    parts,
-    (edges) => `SELECT ${GROUP}, opened_month AS month, stage, currency, probability, 1 AS n, ${AMOUNT_PARTS}
-      FROM kpi_opportunities WHERE status = 'OPEN' AND ${edges}`,
-    'opened_at',
-    OPEN.table,
-    `${GROUP}, month, stage, currency, probability, ${OPEN.measures.join(', ')}`,
-  );
-  const rows = await db.all<Row>(
-    `SELECT ${select}CAST(SUM(n) AS INTEGER) AS n, ${SUMMED_PARTS} FROM ${union.from} ${groupBy}`,
-    union.params,
-  );
+  const rollup = byGroup(request) ? OPEN.byGroup : OPEN.byMonth;
+  const rows = await readRolledUp(db, request, parts, rollup, OPENINGS, ['stage', 'currency', 'probability'], SUMMED_PARTS);
   // Their amounts added up: the pipeline report weighs a sum at one probability exactly as each of its terms.
   return rows.map((row) => ({
     ...row,

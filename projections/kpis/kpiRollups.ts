@@ -1,26 +1,25 @@
 /**
- * Monthly rollups of the KPI facts, so that a report over a long period reads a few thousand
- * cells instead of every fact of the period (issue 11: `kpis` with every section took 520 ms
- * over a million events). Each rollup holds, per month and per group (source, campaign, owner,
- * origin and the KPI's own values), the counts and exact sums of the current fact rows:
+ * Monthly rollups of the KPI facts, so that a report over a long period reads a few cells per
+ * month instead of every fact of the period (issue 11: `kpis` with every section took 520 ms
+ * over a million events). Each rollup holds, per month (the KPI's month: of the capture, the
+ * disqualification, the close, the opening, the end of a stay) and per value of the KPI's own
+ * breakdown, the counts and exact sums of the current fact rows, at one of two grains:
  *
- * - `kpi_funnel_by_month`: lead cycles by the month of capture, with how many were contacted,
- *   reached MQL and SQL, were disqualified or converted;
- * - `kpi_disqualified_by_month`: disqualified cycles by the month of the disqualification and reason;
- * - `kpi_closed_by_month`: opportunities closed (WON or LOST) by the month of the close, outcome,
- *   loss reason, competitor, stage and currency, with their amounts and sales cycles;
- * - `kpi_open_by_month`: open opportunities by the month they were opened, stage, currency and
- *   probability, with their amounts;
- * - `kpi_stays_by_month`: stays at a stage by the month they ended, with their durations, cut
- *   by their opportunity's source, campaign, owner and origin.
+ * - by month and group (`…_by_month_group`): also cut by source, campaign, owner and origin,
+ *   for the reports cut by those; nearly as many cells as facts on a large history (62 campaigns
+ *   times 6 owners times 10 sources...), but still fewer rows to read;
+ * - by month alone (`…_by_month`): a report over the whole history, or by month, reads a few
+ *   hundred cells. The loss reasons are kept by reason, by competitor and by stage apart, as
+ *   the report shows them, so that none of them multiplies the others.
  *
- * A row of a fact table *contributes* to one cell of some rollups (`contributionsOf*`). Whenever
- * `apply` changes a fact row, the cells lose what the row contributed before and gain what it
- * contributes now (`moveContributions`), in the same transaction; a bulk rebuild instead works
- * them out once from all the facts (`rebuildRollups`), which is also what the tests compare the
- * incremental rollups with. A cell is keyed by the JSON of its month and values (`cell`), since
- * a UNIQUE key over nullable columns matches no NULL in either database; a cell that falls to
- * zero is deleted, so the rollups hold exactly what a rebuild makes.
+ * A row of a fact table *contributes* to one cell of each rollup of its kind whose `monthOf` it
+ * has (`contributionsOf`). Whenever `apply` changes a fact row, the cells lose what the row
+ * contributed before and gain what it contributes now (`moveContributions`), in the same
+ * transaction; a bulk rebuild instead works them out once from all the facts (`rebuildRollups`),
+ * which is also what the tests compare the incremental rollups with. A cell is keyed by the JSON
+ * of its month, group and values (`cell`), since a UNIQUE key over nullable columns matches no
+ * NULL in either database; a cell that falls to zero facts is deleted, so the rollups hold
+ * exactly what a rebuild makes.
  *
  * Only the figures of now are rolled up: "as known at" a time, or cut by LIST (the lists a lead
  * is in now), the queries read the facts (kpiQueries.ts).
@@ -30,42 +29,140 @@ import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
 type Row = Record<string, SqlValue>;
 
-/** The group columns every rollup has, as the fact tables name them. */
+/** The group columns of the `…_by_month_group` rollups, as the fact tables name them. */
 export const GROUP_COLUMNS = ['source', 'campaign', 'owner_id', 'origin'] as const;
 
-interface Rollup {
+/** The fact table a rollup adds up: lead cycles, opportunities, or stays at a stage (cut by their opportunity's group). */
+type Fact = 'cycle' | 'opportunity' | 'stay';
+
+export interface Rollup {
   table: string;
-  /** Key columns after the month and the group columns. */
+  fact: Fact;
+  /** Cut by the group columns too. */
+  grouped: boolean;
+  /** The fact's columns the cells are also keyed by, named as in the fact table. */
   values: readonly string[];
   /** Summed columns; the first counts the facts in the cell (zero: the cell is deleted). */
   measures: readonly string[];
+  /** The month the fact counts in, or null when this rollup does not count it. */
+  monthOf(row: Row): SqlValue;
+  measuresOf(row: Row): bigint[];
 }
 
-export const FUNNEL: Rollup = {
-  table: 'kpi_funnel_by_month',
-  values: [],
-  measures: ['captured', 'contacted', 'mql', 'sqlq', 'disqualified', 'converted'],
+const present = (value: SqlValue | undefined): boolean => value !== null && value !== undefined;
+const flag = (value: SqlValue | undefined): bigint => (present(value) ? 1n : 0n);
+const big = (value: SqlValue | undefined): bigint => (present(value) ? BigInt(value!) : 0n);
+
+/**
+ * The parts of an amount that the KPI queries sum (`SUMMED_AMOUNT`), null as nothing. From the
+ * amount's text, not from `amount_whole`: SQLite hands an integer past 2^53 to JavaScript as a
+ * float, rounded.
+ */
+const amountParts = (row: Row): bigint[] => {
+  if (!present(row.amount)) return [0n, 0n, 0n];
+  const { whole, fraction } = splitAmount(String(row.amount));
+  return [whole / WHOLE_SPLIT, whole % WHOLE_SPLIT, fraction];
 };
-export const DISQUALIFIED: Rollup = { table: 'kpi_disqualified_by_month', values: ['reason'], measures: ['n'] };
-const AMOUNT_MEASURES = ['n', 'whole_high', 'whole_low', 'fraction'] as const;
-export const CLOSED: Rollup = {
-  table: 'kpi_closed_by_month',
+
+export const AMOUNT_MEASURES = ['n', 'whole_high', 'whole_low', 'fraction'] as const;
+const FUNNEL_MEASURES = ['captured', 'contacted', 'mql', 'sqlq', 'disqualified', 'converted'];
+
+/** The rollups of one KPI, at both grains. */
+const both = (name: string, definition: Omit<Rollup, 'table' | 'grouped'>): { byGroup: Rollup; byMonth: Rollup } => ({
+  byGroup: { ...definition, table: `kpi_${name}_by_month_group`, grouped: true },
+  byMonth: { ...definition, table: `kpi_${name}_by_month`, grouped: false },
+});
+
+export const FUNNEL = both('funnel', {
+  fact: 'cycle',
+  values: [],
+  measures: FUNNEL_MEASURES,
+  monthOf: (cycle) => cycle.captured_month!,
+  measuresOf: (cycle) => [
+    1n,
+    flag(cycle.contacted_at),
+    flag(cycle.mql_at),
+    flag(cycle.sql_at),
+    flag(cycle.disqualified_at),
+    flag(cycle.converted_at),
+  ],
+});
+
+export const DISQUALIFIED = both('disqualified', {
+  fact: 'cycle',
+  values: ['disqualification_reason'],
+  measures: ['n'],
+  monthOf: (cycle) => (present(cycle.disqualified_at) ? cycle.disqualified_month! : null),
+  measuresOf: () => [1n],
+});
+
+const closedMonth = (opportunity: Row): SqlValue => (opportunity.status === 'OPEN' ? null : opportunity.closed_month!);
+const lostMonth = (opportunity: Row): SqlValue => (opportunity.status === 'LOST' ? opportunity.closed_month! : null);
+const withAmount = (opportunity: Row) => [1n, ...amountParts(opportunity)];
+
+/** Closes by outcome, and the losses by reason, competitor and stage at once: the grouped reports read one table. */
+export const CLOSED_BY_GROUP = both('closed', {
+  fact: 'opportunity',
   values: ['status', 'loss_reason', 'competitor', 'stage', 'currency'],
   measures: [...AMOUNT_MEASURES, 'cycle_ms'],
-};
-export const OPEN: Rollup = { table: 'kpi_open_by_month', values: ['stage', 'currency', 'probability'], measures: AMOUNT_MEASURES };
-export const STAYS: Rollup = { table: 'kpi_stays_by_month', values: ['stage'], measures: ['n', 'duration_ms'] };
+  monthOf: closedMonth,
+  measuresOf: (opportunity) => [...withAmount(opportunity), big(opportunity.cycle_ms)],
+}).byGroup;
 
-const ROLLUPS = [FUNNEL, DISQUALIFIED, CLOSED, OPEN, STAYS];
+export const OUTCOMES_BY_MONTH = both('outcomes', {
+  fact: 'opportunity',
+  values: ['status', 'currency'],
+  measures: [...AMOUNT_MEASURES, 'cycle_ms'],
+  monthOf: closedMonth,
+  measuresOf: (opportunity) => [...withAmount(opportunity), big(opportunity.cycle_ms)],
+}).byMonth;
+
+/** The losses by month, one rollup per breakdown of the report, by its column. */
+export const LOSSES_BY_MONTH: Record<'loss_reason' | 'competitor' | 'stage', Rollup> = {
+  loss_reason: both('lost_by_reason', { fact: 'opportunity', values: ['loss_reason', 'currency'], measures: AMOUNT_MEASURES, monthOf: lostMonth, measuresOf: withAmount }).byMonth,
+  competitor: both('lost_by_competitor', { fact: 'opportunity', values: ['competitor', 'currency'], measures: AMOUNT_MEASURES, monthOf: lostMonth, measuresOf: withAmount }).byMonth,
+  stage: both('lost_by_stage', { fact: 'opportunity', values: ['stage', 'currency'], measures: AMOUNT_MEASURES, monthOf: lostMonth, measuresOf: withAmount }).byMonth,
+};
+
+export const OPEN = both('open', {
+  fact: 'opportunity',
+  values: ['stage', 'currency', 'probability'],
+  measures: AMOUNT_MEASURES,
+  monthOf: (opportunity) => (opportunity.status === 'OPEN' ? opportunity.opened_month! : null),
+  measuresOf: withAmount,
+});
+
+export const STAYS = both('stays', {
+  fact: 'stay',
+  values: ['stage'],
+  measures: ['n', 'duration_ms'],
+  monthOf: (stay) => (present(stay.left_at) ? stay.left_month! : null),
+  measuresOf: (stay) => [1n, big(stay.duration_ms)],
+});
+
+const ROLLUPS: readonly Rollup[] = [
+  FUNNEL.byGroup,
+  FUNNEL.byMonth,
+  DISQUALIFIED.byGroup,
+  DISQUALIFIED.byMonth,
+  CLOSED_BY_GROUP,
+  OUTCOMES_BY_MONTH,
+  ...Object.values(LOSSES_BY_MONTH),
+  OPEN.byGroup,
+  OPEN.byMonth,
+  STAYS.byGroup,
+  STAYS.byMonth,
+];
 export const ROLLUP_TABLES = ROLLUPS.map((rollup) => rollup.table);
 
-const keyColumns = (rollup: Rollup) => ['month', ...GROUP_COLUMNS, ...rollup.values];
+/** A rollup's key columns, in order: the month, the group columns if it has them, its values. */
+export const rollupColumns = (rollup: Rollup): string[] => ['month', ...(rollup.grouped ? GROUP_COLUMNS : []), ...rollup.values];
 
 export const CREATE_ROLLUPS = ROLLUPS.map(
   (rollup) => `
   CREATE TABLE IF NOT EXISTS ${rollup.table} (
     cell TEXT PRIMARY KEY,
-    ${keyColumns(rollup)
+    ${rollupColumns(rollup)
       .map((column) => `${column} ${column === 'probability' ? 'INTEGER' : 'TEXT'}`)
       .join(',\n    ')},
     ${rollup.measures.map((column) => `${column} BIGINT NOT NULL`).join(',\n    ')}
@@ -75,62 +172,39 @@ export const CREATE_ROLLUPS = ROLLUPS.map(
 /** What one fact row adds to one cell. */
 export interface Contribution {
   rollup: Rollup;
-  /** The month, the group columns and the rollup's values, in `keyColumns` order. */
+  /** In `keyColumns` order. */
   key: SqlValue[];
   measures: bigint[];
 }
 
 /** Keys compare as text: the same value read back from SQLite or PostgreSQL makes the same cell. */
-const keyValue = (value: SqlValue | undefined): SqlValue => (value === null || value === undefined ? null : String(value));
-const flag = (value: SqlValue | undefined): bigint => (value === null || value === undefined ? 0n : 1n);
-const big = (value: SqlValue | undefined): bigint => (value === null || value === undefined ? 0n : BigInt(value));
-
-const contribution = (rollup: Rollup, month: SqlValue | undefined, group: Row, values: Row, measures: bigint[]): Contribution => ({
-  rollup,
-  key: [keyValue(month), ...GROUP_COLUMNS.map((column) => keyValue(group[column])), ...rollup.values.map((column) => keyValue(values[column]))],
-  measures,
-});
+const keyValue = (value: SqlValue | undefined): SqlValue => (present(value) ? String(value) : null);
 
 /**
- * The parts of an amount that the KPI queries sum (`SUMMED_AMOUNT`), null as nothing. From the
- * amount's text, not from `amount_whole`: SQLite hands an integer past 2^53 to JavaScript as a
- * float, rounded.
+ * What a current row of a fact table adds to the rollups; for a stay, `group` is its
+ * opportunity, whose source, campaign, owner and origin cut it.
  */
-const amountParts = (row: Row): bigint[] => {
-  if (row.amount === null || row.amount === undefined) return [0n, 0n, 0n];
-  const { whole, fraction } = splitAmount(String(row.amount));
-  return [whole / WHOLE_SPLIT, whole % WHOLE_SPLIT, fraction];
-};
-
-/** A current row of `kpi_lead_cycles`. */
-export const contributionsOfCycle = (cycle: Row): Contribution[] => {
-  const funnel = contribution(FUNNEL, cycle.captured_month, cycle, {}, [
-    1n,
-    flag(cycle.contacted_at),
-    flag(cycle.mql_at),
-    flag(cycle.sql_at),
-    flag(cycle.disqualified_at),
-    flag(cycle.converted_at),
-  ]);
-  if (cycle.disqualified_at === null || cycle.disqualified_at === undefined) return [funnel];
-  return [funnel, contribution(DISQUALIFIED, cycle.disqualified_month, cycle, { reason: cycle.disqualification_reason }, [1n])];
-};
-
-/** A current row of `kpi_opportunities`. */
-export const contributionsOfOpportunity = (opportunity: Row): Contribution[] => {
-  if (opportunity.status === 'OPEN') {
-    return [contribution(OPEN, opportunity.opened_month, opportunity, opportunity, [1n, ...amountParts(opportunity)])];
+export const contributionsOf = (fact: Fact, row: Row, group: Row = row): Contribution[] => {
+  const made: Contribution[] = [];
+  for (const rollup of ROLLUPS) {
+    if (rollup.fact !== fact) continue;
+    const month = rollup.monthOf(row);
+    if (month === null) continue;
+    made.push({
+      rollup,
+      key: [
+        keyValue(month),
+        ...(rollup.grouped ? GROUP_COLUMNS.map((column) => keyValue(group[column])) : []),
+        ...rollup.values.map((column) => keyValue(row[column])),
+      ],
+      measures: rollup.measuresOf(row),
+    });
   }
-  return [contribution(CLOSED, opportunity.closed_month, opportunity, opportunity, [1n, ...amountParts(opportunity), big(opportunity.cycle_ms)])];
+  return made;
 };
 
-/** A current row of `kpi_stage_stays`, cut by its opportunity's group: nothing until it is left. */
-export const contributionsOfStay = (stay: Row, opportunity: Row): Contribution[] =>
-  stay.left_at === null || stay.left_at === undefined
-    ? []
-    : [contribution(STAYS, stay.left_month, opportunity, stay, [1n, big(stay.duration_ms)])];
-
-const cellOf = (contribution: Contribution): string => JSON.stringify([contribution.rollup.table, ...contribution.key]);
+/** The cell's id within its table: what the `cell` column holds. */
+const cellKey = (contribution: Contribution): string => JSON.stringify(contribution.key);
 
 /** Contributions added up by cell. */
 class Cells {
@@ -138,7 +212,7 @@ class Cells {
 
   add(contributions: readonly Contribution[], sign: 1n | -1n): this {
     for (const item of contributions) {
-      const id = cellOf(item);
+      const id = `${item.rollup.table} ${cellKey(item)}`;
       const known = this.byCell.get(id);
       if (known === undefined) this.byCell.set(id, { ...item, measures: item.measures.map((value) => value * sign) });
       else known.measures = known.measures.map((value, index) => value + item.measures[index]! * sign);
@@ -147,18 +221,15 @@ class Cells {
   }
 }
 
-/** The cell's id without the table: what the `cell` column holds. */
-const cellKey = (contribution: Contribution): string => JSON.stringify(contribution.key);
-
 const upsertOf = (rollup: Rollup): string => {
-  const columns = ['cell', ...keyColumns(rollup), ...rollup.measures];
+  const columns = ['cell', ...rollupColumns(rollup), ...rollup.measures];
   return `INSERT INTO ${rollup.table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})
     ON CONFLICT (cell) DO UPDATE SET ${rollup.measures.map((column) => `${column} = ${rollup.table}.${column} + excluded.${column}`).join(', ')}`;
 };
 const UPSERT = new Map(ROLLUPS.map((rollup) => [rollup, upsertOf(rollup)]));
 
 const keyParams = (item: Contribution): SqlValue[] =>
-  item.key.map((value, index) => (keyColumns(item.rollup)[index] === 'probability' && value !== null ? Number(value) : value));
+  item.key.map((value, index) => (rollupColumns(item.rollup)[index] === 'probability' && value !== null ? Number(value) : value));
 
 /** Adds each cell's measures to its row (made if missing), and deletes the rows that fall to zero facts. */
 const addToRollups = async (tx: SqlDatabase, cells: Cells): Promise<void> => {
@@ -170,39 +241,39 @@ const addToRollups = async (tx: SqlDatabase, cells: Cells): Promise<void> => {
   }
 };
 
-/** A fact row changed from `before` to `after` (either absent: made, or no longer counted). */
+/** A fact row changed from `before` to `after` (either empty: made, or no longer counted). */
 export const moveContributions = (tx: SqlDatabase, before: readonly Contribution[], after: readonly Contribution[]): Promise<void> =>
   addToRollups(tx, new Cells().add(before, -1n).add(after, 1n));
 
 /** Every rollup worked out again from the current facts: what the incremental rollups must equal. */
-export const rollupsOfFacts = async (db: SqlDatabase): Promise<Cells> => {
+const rollupsOfFacts = async (db: SqlDatabase): Promise<Cells> => {
   const cells = new Cells();
-  for (const cycle of await db.all<Row>('SELECT * FROM kpi_lead_cycles')) cells.add(contributionsOfCycle(cycle), 1n);
+  for (const cycle of await db.all<Row>('SELECT * FROM kpi_lead_cycles')) cells.add(contributionsOf('cycle', cycle), 1n);
   const opportunities = new Map<string, Row>();
   for (const opportunity of await db.all<Row>('SELECT * FROM kpi_opportunities')) {
     opportunities.set(opportunity.opportunity_id as string, opportunity);
-    cells.add(contributionsOfOpportunity(opportunity), 1n);
+    cells.add(contributionsOf('opportunity', opportunity), 1n);
   }
   for (const stay of await db.all<Row>('SELECT * FROM kpi_stage_stays WHERE left_at IS NOT NULL')) {
     const opportunity = opportunities.get(stay.opportunity_id as string);
-    if (opportunity !== undefined) cells.add(contributionsOfStay(stay, opportunity), 1n);
+    if (opportunity !== undefined) cells.add(contributionsOf('stay', stay, opportunity), 1n);
   }
   return cells;
 };
 
 /** Empties the rollups and fills them from the facts (the end of a bulk rebuild). */
 export const rebuildRollups = async (tx: SqlDatabase): Promise<void> => {
-  const cells = await rollupsOfFacts(tx);
-  for (const table of ROLLUP_TABLES) await tx.run(`DELETE FROM ${table}`);
+  const cells = [...(await rollupsOfFacts(tx)).byCell.values()];
   for (const rollup of ROLLUPS) {
-    const rows = [...cells.byCell.values()]
+    await tx.run(`DELETE FROM ${rollup.table}`);
+    const rows = cells
       .filter((item) => item.rollup === rollup && item.measures[0] !== 0n)
       .map((item) => [cellKey(item), ...keyParams(item), ...item.measures]);
-    await tx.insertRows(rollup.table, ['cell', ...keyColumns(rollup), ...rollup.measures], rows);
+    if (rows.length > 0) await tx.insertRows(rollup.table, ['cell', ...rollupColumns(rollup), ...rollup.measures], rows);
   }
 };
 
-/** The rollups' rows as text, sorted: for comparing them with `rollupsOfFacts`. */
+/** The rollups' rows as text, sorted: for comparing them with `expectedRollupRowsAsText`. */
 export const rollupRowsAsText = async (db: SqlDatabase): Promise<string[]> => {
   const rows: string[] = [];
   for (const rollup of ROLLUPS) {
@@ -213,7 +284,7 @@ export const rollupRowsAsText = async (db: SqlDatabase): Promise<string[]> => {
   return rows.sort();
 };
 
-/** `rollupsOfFacts` in the form of `rollupRowsAsText`. */
+/** The rollups worked out from the facts, in the form of `rollupRowsAsText`. */
 export const expectedRollupRowsAsText = async (db: SqlDatabase): Promise<string[]> =>
   [...(await rollupsOfFacts(db)).byCell.values()]
     .filter((item) => item.measures[0] !== 0n)
