@@ -8,10 +8,10 @@
  * (`factsKnownAt`), by the same queries. A cut by LIST joins each fact's lead to the lists it is
  * in now (`leadListMembers`), with or without `knownAt`, so the fact counts once in each.
  *
- * The figures of now, not cut by LIST, over a period that holds a whole month, are read from
- * the monthly rollups (kpiRollups.ts) for its whole months and from the facts for the parts of
- * months at either end, in one union that the same GROUP BY adds up: a few thousand cells instead
- * of every fact of the period.
+ * The figures of now, not cut by LIST, over a period that spans months, are read from the
+ * monthly rollups (kpiRollups.ts) and from the facts of the parts of months at either end (added,
+ * or taken away from a whole month: `periodParts`), in one union that the same GROUP BY adds up:
+ * a few hundred cells instead of every fact of the period.
  */
 import { groupKeyId, instant, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
 import { fromUnits, unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
@@ -351,12 +351,18 @@ export const readKpis = async (db: SqlDatabase, request: KpiQuery, pipeline: Pip
 // From the monthly rollups (kpiRollups.ts)
 // ---------------------------------------------------------------------------------------------
 
-/** A period as the whole months the rollups serve and the parts before and after them, which the facts serve. */
+/**
+ * A period as months the rollups serve, and the facts of the partial months at either end: those
+ * in the period are added (`sign` 1), or, when the part of the month outside the period is the
+ * shorter, the whole month is taken from the rollups and the facts outside the period are taken
+ * away (`sign` -1). The facts read are then at most half a month at either end, and none at all
+ * for a period that starts or ends where the history does (the whole history).
+ */
 export interface PeriodParts {
   /** Months from `from` (included) to `to` (excluded), YYYY-MM. */
   months?: { from: string; to: string };
-  /** Time ranges [from, to) outside those months. */
-  edges: Array<[string, string]>;
+  /** Time ranges [from, to), their facts added or taken away. */
+  edges: Array<{ from: string; to: string; sign: 1 | -1 }>;
 }
 
 const YEAR_MONTH = /^\d{4}-\d{2}-/;
@@ -365,25 +371,39 @@ const monthAfter = (month: string): string => {
   const [year, number] = month.split('-').map(Number);
   return new Date(Date.UTC(year!, number!, 1)).toISOString().slice(0, 7);
 };
+const millis = (time: string): number => Date.parse(time);
 
 export const periodParts = (fromTime: string, toTime: string): PeriodParts => {
   const from = instant(fromTime);
   const to = instant(toTime);
-  const month = from.slice(0, 7);
-  const firstWhole = from === startOfMonth(month) ? month : monthAfter(month);
-  // The month `to` falls in is not whole (it ends after `to`), unless `to` is its very start.
-  const end = to.slice(0, 7);
-  if (firstWhole >= end) return { edges: [[from, to]] };
-  const edges: Array<[string, string]> = [];
-  if (from < startOfMonth(firstWhole)) edges.push([from, startOfMonth(firstWhole)]);
-  if (startOfMonth(end) < to) edges.push([startOfMonth(end), to]);
-  return { months: { from: firstWhole, to: end }, edges };
+  const alone: PeriodParts = { edges: [{ from, to, sign: 1 }] };
+  const [fromMonth, toMonth] = [from.slice(0, 7), to.slice(0, 7)];
+  if (fromMonth >= toMonth) return alone;
+  const edges: PeriodParts['edges'] = [];
+  let first = fromMonth;
+  if (from !== startOfMonth(fromMonth)) {
+    const [start, next] = [startOfMonth(fromMonth), startOfMonth(monthAfter(fromMonth))];
+    if (millis(from) - millis(start) < millis(next) - millis(from)) edges.push({ from: start, to: from, sign: -1 });
+    else {
+      edges.push({ from, to: next, sign: 1 });
+      first = monthAfter(fromMonth);
+    }
+  }
+  let last = toMonth;
+  if (to !== startOfMonth(toMonth)) {
+    const [start, next] = [startOfMonth(toMonth), startOfMonth(monthAfter(toMonth))];
+    if (millis(next) - millis(to) < millis(to) - millis(start)) {
+      edges.push({ from: to, to: next, sign: -1 });
+      last = monthAfter(toMonth);
+    } else edges.push({ from: start, to, sign: 1 });
+  }
+  return first < last ? { months: { from: first, to: last }, edges } : alone;
 };
 
 /**
  * How the rollups serve a request, or undefined when they cannot: figures as known at a past
  * time (the rollups hold those of now), a cut by the lists a lead is in now (not a fact's
- * column), or a period too short to hold a whole month.
+ * column), or a period within a month (or two months next to each other, mostly outside it).
  */
 const rolledUpParts = (request: KpiQuery): PeriodParts | undefined => {
   if (request.factsOnly || request.knownAt !== undefined || request.groupBy.includes('LIST')) return undefined;
@@ -442,9 +462,9 @@ const STAYS_LEFT: FactSource = {
 const byGroup = (request: KpiQuery): boolean => request.groupBy.some((dimension) => dimension !== 'MONTH');
 
 /**
- * The rollup's cells of the whole months and the facts of the partial months at either end, as
- * one union with the rollup's columns, added up by the requested dimensions and `values`
- * (`sums`: the SELECT of the sums, `having` an optional WHERE on the union).
+ * The rollup's cells of the months and the facts of the partial months at either end (added or
+ * taken away), as one union with the rollup's columns, added up by the requested dimensions and
+ * `values` (`sums`: the SELECT of the sums, `where` an optional WHERE on the union).
  */
 const readRolledUp = (
   db: SqlDatabase,
@@ -459,20 +479,25 @@ const readRolledUp = (
   const columns = [...rollupColumns(rollup), ...rollup.measures];
   const factColumn = (column: string) =>
     (GROUP_COLUMNS as readonly string[]).includes(column) ? `${facts.groupPrefix ?? ''}${column}` : (facts.columns[column] ?? column);
+  const measures = new Set(rollup.measures);
   const branches: string[] = [];
   const params: SqlValue[] = [];
-  if (parts.edges.length > 0) {
-    const edges = parts.edges.map(() => `(${facts.time} >= ? AND ${facts.time} < ?)`).join(' OR ');
+  for (const edge of parts.edges) {
+    const read = (column: string) => (measures.has(column) && edge.sign < 0 ? `-(${factColumn(column)})` : factColumn(column));
     branches.push(
-      `SELECT ${columns.map((column) => `${factColumn(column)} AS ${column}`).join(', ')} FROM ${facts.from}
-       WHERE ${facts.filter === undefined ? '' : `${facts.filter} AND `}(${edges})`,
+      `SELECT ${columns.map((column) => `${read(column)} AS ${column}`).join(', ')} FROM ${facts.from}
+       WHERE ${facts.filter === undefined ? '' : `${facts.filter} AND `}${facts.time} >= ? AND ${facts.time} < ?`,
     );
-    params.push(...parts.edges.flat());
+    params.push(edge.from, edge.to);
   }
   branches.push(`SELECT ${columns.join(', ')} FROM ${rollup.table} WHERE month >= ? AND month < ?`);
   params.push(parts.months!.from, parts.months!.to);
   const { select, groupBy } = grouping(request.groupBy, ROLLED, values);
-  return db.all<Row>(`SELECT ${select}${sums} FROM (${branches.join(' UNION ALL ')}) rolled ${where} ${groupBy}`, params);
+  // A group whose facts were all taken away adds up to none: it is not in the report.
+  return db.all<Row>(
+    `SELECT ${select}${sums} FROM (${branches.join(' UNION ALL ')}) rolled ${where} ${groupBy} HAVING SUM(${rollup.measures[0]}) <> 0`,
+    params,
+  );
 };
 
 const SUMMED_PARTS = `CAST(SUM(n) AS INTEGER) AS n, CAST(SUM(whole_high) AS TEXT) AS whole_high,

@@ -92,6 +92,8 @@ describe('the monthly rollups', () => {
       { from: `${year}-01-01T00:00:00.000Z`, to: `${Number(year) + 2}-01-01T00:00:00.000Z` },
       { from: `${at(0.3).slice(0, 7)}-01T00:00:00.000Z`, to: at(0.8) },
       { from: at(0.5), to: at(0.52) },
+      { from: `${at(0.4).slice(0, 7)}-03T00:00:00.000Z`, to: `${at(0.6).slice(0, 7)}-27T12:00:00.000Z` },
+      { from: `${at(0.4).slice(0, 7)}-20T00:00:00.000Z`, to: `${at(0.6).slice(0, 7)}-09T00:00:00.000Z` },
     ];
     const cuts: KpiDimension[][] = [[], ['MONTH'], ['SOURCE', 'OWNER'], ['CAMPAIGN', 'ORIGIN', 'MONTH'], KPI_DIMENSIONS.filter((d) => d !== 'LIST')];
     await projected(events, async (db) => {
@@ -111,25 +113,28 @@ describe('the monthly rollups', () => {
 });
 
 describe('a period, for the rollups', () => {
-  it('is its whole months and the parts of months at either end', () => {
+  it('is months, and the facts of the partial months at either end added, or taken away where fewer', () => {
     expect(periodParts('2024-01-15T10:00:00.000Z', '2024-04-10T00:00:00.000Z')).toEqual({
-      months: { from: '2024-02', to: '2024-04' },
+      months: { from: '2024-01', to: '2024-04' },
       edges: [
-        ['2024-01-15T10:00:00.000Z', '2024-02-01T00:00:00.000Z'],
-        ['2024-04-01T00:00:00.000Z', '2024-04-10T00:00:00.000Z'],
+        { from: '2024-01-01T00:00:00.000Z', to: '2024-01-15T10:00:00.000Z', sign: -1 },
+        { from: '2024-04-01T00:00:00.000Z', to: '2024-04-10T00:00:00.000Z', sign: 1 },
       ],
+    });
+    expect(periodParts('2024-01-01T00:00:00.000Z', '2024-03-25T00:00:00.000Z')).toEqual({
+      months: { from: '2024-01', to: '2024-04' },
+      edges: [{ from: '2024-03-25T00:00:00.000Z', to: '2024-04-01T00:00:00.000Z', sign: -1 }],
     });
     expect(periodParts('2024-11-01T00:00:00.000Z', '2025-02-01T00:00:00.000Z')).toEqual({ months: { from: '2024-11', to: '2025-02' }, edges: [] });
     expect(periodParts('2024-12-31T23:00:00.000Z', '2025-02-01T00:00:00.000Z')).toEqual({
       months: { from: '2025-01', to: '2025-02' },
-      edges: [['2024-12-31T23:00:00.000Z', '2025-01-01T00:00:00.000Z']],
+      edges: [{ from: '2024-12-31T23:00:00.000Z', to: '2025-01-01T00:00:00.000Z', sign: 1 }],
     });
   });
 
-  it('holds no whole month when it starts and ends within one, or two next to each other', () => {
-    expect(periodParts('2024-01-15T00:00:00.000Z', '2024-02-10T00:00:00.000Z')).toEqual({
-      edges: [['2024-01-15T00:00:00.000Z', '2024-02-10T00:00:00.000Z']],
-    });
-    expect(periodParts('2024-03-01T00:00:00.000Z', '2024-03-31T00:00:00.000Z').months).toBeUndefined();
+  it('is its facts alone within a month, or across two months mostly outside it', () => {
+    const alone = (from: string, to: string) => ({ edges: [{ from, to, sign: 1 }] });
+    expect(periodParts('2024-03-01T00:00:00.000Z', '2024-03-31T00:00:00.000Z')).toEqual(alone('2024-03-01T00:00:00.000Z', '2024-03-31T00:00:00.000Z'));
+    expect(periodParts('2024-01-20T00:00:00.000Z', '2024-02-10T00:00:00.000Z')).toEqual(alone('2024-01-20T00:00:00.000Z', '2024-02-10T00:00:00.000Z'));
   });
 });
