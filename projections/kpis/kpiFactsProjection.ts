@@ -229,22 +229,29 @@ interface NewCycle extends KpiAttribution {
   recordedAt: string;
 }
 
-/** Inserts the cycle and adds it to the rollups. */
+/**
+ * Inserts the cycle and adds it to the rollups; a cycle already there is left as it is (the event
+ * that made it came again).
+ */
 const insertCycle = async (tx: SqlDatabase, values: NewCycle): Promise<void> => {
   const made = await tx.get<Record<string, SqlValue>>(
     `INSERT INTO kpi_lead_cycles (lead_id, cycle, revision, source, campaign, owner_id, origin, captured_at, captured_month, known_from)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *`,
     [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.origin,
       values.at, monthOf(values.at), values.recordedAt],
   );
-  await moveContributions(tx, [], contributionsOf('cycle', made!));
+  if (made !== undefined) await moveContributions(tx, [], contributionsOf('cycle', made));
 };
 
 const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Promise<void> => {
   const leadId = event.data.leadId;
   const at = instant(event.metadata.occurredAt);
   const recordedAt = instant(event.metadata.recordedAt);
-  const current = await tx.get<CurrentCycle>('SELECT * FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1', [leadId]);
+  // A capture opens the lead's stream: its first cycle is inserted unless there (no read first).
+  const current =
+    event.type === 'LeadCaptured'
+      ? undefined
+      : await tx.get<CurrentCycle>('SELECT * FROM kpi_lead_cycles WHERE lead_id = ? ORDER BY cycle DESC LIMIT 1', [leadId]);
   if (current !== undefined && Number(current.revision) >= event.revision) return;
   if (event.type === 'LeadCaptured') {
     const d = event.data;

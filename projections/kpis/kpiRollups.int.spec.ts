@@ -79,6 +79,17 @@ describe('the monthly rollups', () => {
     });
   });
 
+  it('count a capture that comes again once, in the facts and in the rollups', async () => {
+    const capture = recorded('lead-l2', 0, 'LeadCaptured', { leadId: 'l2', source: 'WEB', ownerId: 'ana' }, '2024-01-10T09:00:00.000Z');
+    const contact = recorded('lead-l2', 1, 'LeadContactLogged', { leadId: 'l2', channel: 'CALL', outcome: 'REACHED' }, '2024-01-11T09:00:00.000Z');
+    await projected([capture, contact, capture], async (db) => {
+      const request = { from: '2024-01-01T00:00:00.000Z', to: '2024-03-01T00:00:00.000Z', groupBy: [] as KpiDimension[], currency: 'EUR' };
+      const [funnel] = (await readKpis(db, request, PIPELINE)).leadFunnel;
+      expect([funnel!.captured, funnel!.contacted]).toEqual([1, 1]);
+      expect(await rollupRowsAsText(db)).toEqual(await expectedRollupRowsAsText(db));
+    });
+  });
+
   it('serve, with the facts of the partial months, the KPIs the facts alone give, for any period and cut', async () => {
     const events = await generatedEventsFor(kpiFactsProjection, { leads: 300, seed: 31 });
     const times = events.map((event) => event.metadata.occurredAt).sort();

@@ -118,7 +118,9 @@ export const leadsProjection: Projection = {
       return;
     }
     const leadEvent = event as RecordedLeadEvent;
-    const current = await getLead(tx, leadEvent.data.leadId);
+    // A capture opens the lead's stream: no row to read first (one statement less for every new
+    // lead), and the upsert's revision guard leaves the row as it is if the event comes again.
+    const current = leadEvent.type === 'LeadCaptured' ? undefined : await getLead(tx, leadEvent.data.leadId);
     if (current !== undefined && current.revision >= event.revision) return;
     const row = toRow(evolveLeadView(current, leadEvent));
     await tx.run(UPSERT_LEAD, COLUMNS.map((column) => row[column]));
