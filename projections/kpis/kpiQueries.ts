@@ -515,14 +515,16 @@ const rolledUpDisqualifications = (db: SqlDatabase, request: KpiQuery, parts: Pe
 
 /** The loss cells by reason, by competitor and by stage. */
 const rolledUpLosses = async (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<LossCells> => {
-  if (byGroup(request)) {
-    const rows = await readRolledUp(db, request, parts, CLOSED_BY_GROUP, CLOSES, [...LOSS_BREAKDOWNS, 'currency'], SUMMED_PARTS, "WHERE status = 'LOST'");
-    const [byReason, byCompetitor, byStage] = LOSS_BREAKDOWNS.map((column) => amountCellsBy(rows, column));
-    return { byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! };
-  }
+  // A query per breakdown, each grouped by its column alone: grouped by the three at once, the rows
+  // multiply, and adding them up again in JavaScript took most of the time of a cut by group.
   const [byReason, byCompetitor, byStage] = await Promise.all(
     LOSS_BREAKDOWNS.map(async (column) =>
-      amountCellsBy(await readRolledUp(db, request, parts, LOSSES_BY_MONTH[column], LOSSES, [column, 'currency'], SUMMED_PARTS), column),
+      amountCellsBy(
+        byGroup(request)
+          ? await readRolledUp(db, request, parts, CLOSED_BY_GROUP, CLOSES, [column, 'currency'], SUMMED_PARTS, "WHERE status = 'LOST'")
+          : await readRolledUp(db, request, parts, LOSSES_BY_MONTH[column], LOSSES, [column, 'currency'], SUMMED_PARTS),
+        column,
+      ),
     ),
   );
   return { byReason: byReason!, byCompetitor: byCompetitor!, byStage: byStage! };
