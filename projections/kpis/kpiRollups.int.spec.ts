@@ -108,7 +108,10 @@ describe('the monthly rollups', () => {
     ];
     const cuts: KpiDimension[][] = [[], ['MONTH'], ['SOURCE', 'OWNER'], ['CAMPAIGN', 'ORIGIN', 'MONTH'], KPI_DIMENSIONS.filter((d) => d !== 'LIST')];
     await projected(events, async (db) => {
-      expect(await rollupRowsAsText(db)).toEqual(await expectedRollupRowsAsText(db));
+      const rollups = await rollupRowsAsText(db);
+      expect(rollups).toEqual(await expectedRollupRowsAsText(db));
+      // Worked out a few facts at a time, as a rebuild does page by page on a large history: the same.
+      expect(await expectedRollupRowsAsText(db, 7)).toEqual(rollups);
       for (const period of periods) {
         for (const groupBy of cuts) {
           const request = { ...period, groupBy, currency: 'EUR' };

@@ -245,19 +245,56 @@ const addToRollups = async (tx: SqlDatabase, cells: Cells): Promise<void> => {
 export const moveContributions = (tx: SqlDatabase, before: readonly Contribution[], after: readonly Contribution[]): Promise<void> =>
   addToRollups(tx, new Cells().add(before, -1n).add(after, 1n));
 
+/** Fact rows read a page at a time, for working the rollups out without holding every fact in memory. */
+const PAGE_ROWS = 5_000;
+
+/**
+ * Every row `select` gives, in the order of `key` (its unique key, as it reads in `select`'s
+ * rows and in SQL), a page at a time: `select(after)` takes the condition that follows the last
+ * row of the previous page ('' for the first), and the parameters go with it.
+ */
+async function forEachPage(
+  db: SqlDatabase,
+  pageRows: number,
+  key: ReadonlyArray<readonly [string, string]>,
+  select: (after: string) => string,
+  each: (row: Row) => void,
+) {
+  let last: Row | undefined;
+  for (;;) {
+    const after = last === undefined ? '' : `(${key.map(([column]) => column).join(', ')}) > (${key.map(() => '?').join(', ')})`;
+    const params = last === undefined ? [] : key.map(([, field]) => last![field]!);
+    const rows = await db.all<Row>(`${select(after)} ORDER BY ${key.map(([column]) => column).join(', ')} LIMIT ${pageRows}`, params);
+    rows.forEach(each);
+    if (rows.length < pageRows) return;
+    last = rows.at(-1);
+  }
+}
+
+const where = (...conditions: string[]) => {
+  const present = conditions.filter((condition) => condition !== '');
+  return present.length === 0 ? '' : `WHERE ${present.join(' AND ')}`;
+};
+
 /** Every rollup worked out again from the current facts: what the incremental rollups must equal. */
-const rollupsOfFacts = async (db: SqlDatabase): Promise<Cells> => {
+const rollupsOfFacts = async (db: SqlDatabase, pageRows = PAGE_ROWS): Promise<Cells> => {
   const cells = new Cells();
-  for (const cycle of await db.all<Row>('SELECT * FROM kpi_lead_cycles')) cells.add(contributionsOf('cycle', cycle), 1n);
-  const opportunities = new Map<string, Row>();
-  for (const opportunity of await db.all<Row>('SELECT * FROM kpi_opportunities')) {
-    opportunities.set(opportunity.opportunity_id as string, opportunity);
-    cells.add(contributionsOf('opportunity', opportunity), 1n);
-  }
-  for (const stay of await db.all<Row>('SELECT * FROM kpi_stage_stays WHERE left_at IS NOT NULL')) {
-    const opportunity = opportunities.get(stay.opportunity_id as string);
-    if (opportunity !== undefined) cells.add(contributionsOf('stay', stay, opportunity), 1n);
-  }
+  await forEachPage(db, pageRows, [['lead_id', 'lead_id'], ['cycle', 'cycle']], (after) => `SELECT * FROM kpi_lead_cycles ${where(after)}`, (cycle) =>
+    cells.add(contributionsOf('cycle', cycle), 1n),
+  );
+  await forEachPage(db, pageRows, [['opportunity_id', 'opportunity_id']], (after) => `SELECT * FROM kpi_opportunities ${where(after)}`, (opportunity) =>
+    cells.add(contributionsOf('opportunity', opportunity), 1n),
+  );
+  // Each stay left, with its opportunity's group beside it.
+  const group = GROUP_COLUMNS.map((column) => `o.${column} AS group_${column}`).join(', ');
+  await forEachPage(
+    db,
+    pageRows,
+    [['s.opportunity_id', 'opportunity_id'], ['s.seq', 'seq']],
+    (after) => `SELECT s.*, ${group} FROM kpi_stage_stays s JOIN kpi_opportunities o ON o.opportunity_id = s.opportunity_id
+      ${where('s.left_at IS NOT NULL', after)}`,
+    (stay) => cells.add(contributionsOf('stay', stay, Object.fromEntries(GROUP_COLUMNS.map((column) => [column, stay[`group_${column}`]!]))), 1n),
+  );
   return cells;
 };
 
@@ -284,9 +321,9 @@ export const rollupRowsAsText = async (db: SqlDatabase): Promise<string[]> => {
   return rows.sort();
 };
 
-/** The rollups worked out from the facts, in the form of `rollupRowsAsText`. */
-export const expectedRollupRowsAsText = async (db: SqlDatabase): Promise<string[]> =>
-  [...(await rollupsOfFacts(db)).byCell.values()]
+/** The rollups worked out from the facts (`pageRows` at a time), in the form of `rollupRowsAsText`. */
+export const expectedRollupRowsAsText = async (db: SqlDatabase, pageRows?: number): Promise<string[]> =>
+  [...(await rollupsOfFacts(db, pageRows)).byCell.values()]
     .filter((item) => item.measures[0] !== 0n)
     .map((item) => JSON.stringify([item.rollup.table, cellKey(item), ...item.measures.map(String)]))
     .sort();
