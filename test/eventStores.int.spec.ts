@@ -6,7 +6,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { NO_STREAM, type NewEvent, type RecordedEvent } from '../src/core/eventStore';
+import { NO_STREAM, type NewEvent } from '../src/core/eventStore';
 import { openEventStoreDbEventStore } from '../src/eventStores/eventStoreDb';
 import { createInMemoryEventStore } from '../src/eventStores/inMemory';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
@@ -14,6 +14,7 @@ import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { describeEventStoreContract } from './eventStoreContract';
 import { startEventStoreDbModel, type EventStoreDbModel } from './support/eventStoreDbModel';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from './support/postgres';
+import { subscribedAndCaughtUp } from './support/subscriptions';
 
 const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'event-stores-'));
 afterAll(() => fs.rmSync(tempDir, { recursive: true, force: true }));
@@ -127,15 +128,9 @@ describe('SQLite event store', () => {
     const filename = aDatabaseFile();
     const writer = openSqliteEventStore({ filename });
     const reader = openSqliteEventStore({ filename, pollIntervalMs: 20 });
-    const delivered: RecordedEvent[] = [];
-    let caughtUp = false;
-    const subscription = reader.subscribeToAll({
-      onEvent: (event) => void delivered.push(event),
-      onCaughtUp: () => (caughtUp = true),
-    });
+    const { delivered, subscription } = await subscribedAndCaughtUp(reader);
 
     try {
-      await vi.waitFor(() => expect(caughtUp).toBe(true));
       const events = [anEvent(), anEvent()];
       await writer.appendToStream('lead-1', events, { expectedRevision: NO_STREAM });
 

@@ -14,6 +14,7 @@ import {
 } from '../src/core/eventStore';
 import { openPostgresEventStore, type PostgresEventStore } from '../src/eventStores/postgres';
 import { TEST_DATABASE_URL, aSchemaName, connectForTest, dropSchemas } from './support/postgres';
+import { subscribedAndCaughtUp } from './support/subscriptions';
 
 const schemas: string[] = [];
 const stores: PostgresEventStore[] = [];
@@ -232,14 +233,8 @@ describe('PostgreSQL event store', () => {
     const schema = aSchemaName('notify');
     const writer = await openStore(schema);
     const reader = await openStore(schema, { pollIntervalMs: 60_000 });
-    const delivered: RecordedEvent[] = [];
-    let caughtUp = false;
-    const subscription = reader.subscribeToAll({
-      onEvent: (event) => void delivered.push(event),
-      onCaughtUp: () => (caughtUp = true),
-    });
+    const { delivered, subscription } = await subscribedAndCaughtUp(reader);
     try {
-      await vi.waitFor(() => expect(caughtUp).toBe(true));
       // Give the listening connection time to be up: a notification before it is lost.
       await new Promise((resolve) => setTimeout(resolve, 300));
       const events = [anEvent(), anEvent()];
@@ -256,15 +251,9 @@ describe('PostgreSQL event store', () => {
   it('delivers an append that a transaction appending nothing held back as soon as that transaction ends, not at the next poll', async () => {
     const schema = aSchemaName('held_back');
     const store = await openStore(schema, { pollIntervalMs: 60_000 });
-    const delivered: RecordedEvent[] = [];
-    let caughtUp = false;
-    const subscription = store.subscribeToAll({
-      onEvent: (event) => void delivered.push(event),
-      onCaughtUp: () => (caughtUp = true),
-    });
+    const { delivered, subscription } = await subscribedAndCaughtUp(store);
     const other = await connectForTest();
     try {
-      await vi.waitFor(() => expect(caughtUp).toBe(true));
       // Any transaction with an id, a projection's batch or a key stored: it writes no event,
       // so nobody is notified when it ends. Kept short: it holds back every reader of the cluster.
       await other.query('BEGIN');

@@ -371,7 +371,16 @@ const monthAfter = (month: string): string => {
   const [year, number] = month.split('-').map(Number);
   return new Date(Date.UTC(year!, number!, 1)).toISOString().slice(0, 7);
 };
-const millis = (time: string): number => Date.parse(time);
+type Range = { from: string; to: string };
+const span = (range: Range): number => Date.parse(range.to) - Date.parse(range.from);
+
+/**
+ * The month a period's start or end falls within: its part in the period (`inside`) read from
+ * the facts, or, when the part outside the period is the shorter, the month taken whole from the
+ * rollups and the facts of `outside` taken away.
+ */
+const partialMonth = (inside: Range, outside: Range): { whole: boolean; edge: PeriodParts['edges'][number] } =>
+  span(outside) < span(inside) ? { whole: true, edge: { ...outside, sign: -1 } } : { whole: false, edge: { ...inside, sign: 1 } };
 
 export const periodParts = (fromTime: string, toTime: string): PeriodParts => {
   const from = instant(fromTime);
@@ -382,20 +391,15 @@ export const periodParts = (fromTime: string, toTime: string): PeriodParts => {
   const edges: PeriodParts['edges'] = [];
   let first = fromMonth;
   if (from !== startOfMonth(fromMonth)) {
-    const [start, next] = [startOfMonth(fromMonth), startOfMonth(monthAfter(fromMonth))];
-    if (millis(from) - millis(start) < millis(next) - millis(from)) edges.push({ from: start, to: from, sign: -1 });
-    else {
-      edges.push({ from, to: next, sign: 1 });
-      first = monthAfter(fromMonth);
-    }
+    const part = partialMonth({ from, to: startOfMonth(monthAfter(fromMonth)) }, { from: startOfMonth(fromMonth), to: from });
+    edges.push(part.edge);
+    if (!part.whole) first = monthAfter(fromMonth);
   }
   let last = toMonth;
   if (to !== startOfMonth(toMonth)) {
-    const [start, next] = [startOfMonth(toMonth), startOfMonth(monthAfter(toMonth))];
-    if (millis(next) - millis(to) < millis(to) - millis(start)) {
-      edges.push({ from: to, to: next, sign: -1 });
-      last = monthAfter(toMonth);
-    } else edges.push({ from: start, to, sign: 1 });
+    const part = partialMonth({ from: startOfMonth(toMonth), to }, { from: to, to: startOfMonth(monthAfter(toMonth)) });
+    edges.push(part.edge);
+    if (part.whole) last = monthAfter(toMonth);
   }
   return first < last ? { months: { from: first, to: last }, edges } : alone;
 };

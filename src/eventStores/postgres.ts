@@ -245,6 +245,13 @@ interface EventRow {
   metadata: string;
 }
 
+/**
+ * Events held back by a transaction still open are read again after a pause that starts at 1 ms
+ * and doubles up to 50 ms: most such transactions end within a few milliseconds.
+ */
+const HELD_BACK_FIRST_PAUSE_MS = 1;
+const nextHeldBackPause = (pauseMs: number): number => Math.min(pauseMs * 2, 50);
+
 const EVENT_COLUMNS = `event_id, stream_id, stream_revision, transaction_id::text AS transaction_id,
   global_position, event_type, data::text AS data, metadata::text AS metadata`;
 
@@ -485,7 +492,7 @@ export const openPostgresEventStore = async (
      */
     async readAll({ fromPosition, maxCount } = {}) {
       const deadline = Date.now() + settleTimeoutMs;
-      for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+      for (let pauseMs = HELD_BACK_FIRST_PAUSE_MS; ; pauseMs = nextHeldBackPause(pauseMs)) {
         const { events, heldBack } = await readSettled(fromPosition, maxCount);
         if (!heldBack || Date.now() >= deadline) return events;
         await new Promise((resolve) => setTimeout(resolve, pauseMs));
@@ -501,7 +508,7 @@ export const openPostgresEventStore = async (
       // PostgreSQL: one in two answered in 265-275 ms instead of 13-20 ms).
       let wake: (() => void) | undefined;
       let retry: NodeJS.Timeout | undefined;
-      let retryMs = 1;
+      let retryMs = HELD_BACK_FIRST_PAUSE_MS;
       const subscription = subscribeByPaging(
         {
           readAll: async ({ fromPosition, maxCount }) => {
@@ -509,9 +516,9 @@ export const openPostgresEventStore = async (
             clearTimeout(retry);
             if (heldBack) {
               retry = setTimeout(() => wake?.(), retryMs);
-              retryMs = Math.min(retryMs * 2, 50);
+              retryMs = nextHeldBackPause(retryMs);
             } else {
-              retryMs = 1;
+              retryMs = HELD_BACK_FIRST_PAUSE_MS;
             }
             return events;
           },
