@@ -4,7 +4,7 @@
  * dies (even by SIGKILL) frees it at once and the next attempt of another instance takes it.
  */
 import { createHash } from 'node:crypto';
-import { Client } from 'pg';
+import type { Client } from 'pg';
 
 export interface AdvisoryLockLeaseOptions {
   connectionString: string;
@@ -87,6 +87,8 @@ export class AdvisoryLockLease {
   }
 
   private async connect(): Promise<Client> {
+    // Imported here: only PostgreSQL read models take a lease, and a SQLite start skips loading pg.
+    const { Client } = await import('pg');
     const client = new Client({
       connectionString: this.options.connectionString,
       keepAlive: true,

@@ -5,7 +5,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
 import type { ReadStoreConfig } from '../../projections/sqlDatabase';
 import { parseBackdateLimitDays } from '../core/backdating';
 import type { EventStore } from '../core/eventStore';
@@ -217,6 +216,8 @@ const checkKeySet = async (url: URL, timeoutMs: number): Promise<void> => {
 };
 
 const checkPostgres = async (connectionString: string, timeoutMs: number): Promise<void> => {
+  // Imported here: a SQLite deployment never loads pg (about 90 ms of its start).
+  const { Client } = await import('pg');
   const client = new Client({ connectionString, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   // A connection that breaks after the check must not crash the process with an unhandled 'error'.
   client.on('error', () => undefined);

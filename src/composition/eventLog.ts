@@ -5,7 +5,6 @@
  * written would lose that person's data for good).
  */
 import type { ReadStoreConfig } from '../../projections/sqlDatabase';
-import { openPostgresDatabase } from '../../projections/postgresDatabase';
 import { openSqliteDatabase } from '../../projections/sqlDatabase';
 import type { EventStore } from '../core/eventStore';
 import { openEventStore, type EventStoreConfig } from '../eventStores/open';
@@ -32,7 +31,7 @@ export const openKeyStore = async (
 ): Promise<KeyStore> => {
   const db =
     readStore.kind === 'postgres'
-      ? await openPostgresDatabase({ connectionString: readStore.connectionString, schema: readStore.schema })
+      ? await (await import('../../projections/postgresDatabase')).openPostgresDatabase({ connectionString: readStore.connectionString, schema: readStore.schema })
       : openSqliteDatabase(readStore.filename, { synchronous: sharesWalWith === readStore.filename ? 'NORMAL' : 'FULL' });
   try {
     return await KeyStore.open(db, dataKey.key);

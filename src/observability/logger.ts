@@ -4,7 +4,6 @@
  * callers pass the fields they mean to log, and `redact` is a second guard for the usual names.
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -41,6 +40,8 @@ export const createLogger = ({ level, json, destination }: LoggerOptions): Logge
   if (destination) return pino(options, destination);
   // Synchronous writes to stdout: nothing is lost when the process exits right after a line.
   if (json) return pino(options);
+  // Required here, not imported: production never loads it (nor bundles it, see scripts/bundle.mjs).
+  const pretty = require('pino-pretty') as typeof import('pino-pretty');
   return pino(options, pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', sync: true }));
 };
 
