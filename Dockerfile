@@ -13,6 +13,7 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY projections ./projections
+COPY scripts ./scripts
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: same base image, so the native module built above loads here.
@@ -25,7 +26,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# Static pages served as they are (tsc copies no assets): the analyst dashboard.
+# Static pages served as they are (neither tsc nor the bundle copies assets): the analyst dashboard.
 COPY --from=build /app/src/dashboard/public ./src/dashboard/public
 # The data directory must exist and belong to the app user before VOLUME, or a fresh named
 # volume would be created owned by root.
@@ -36,4 +37,4 @@ EXPOSE 4000
 # The slim image has no curl; node 20 has fetch.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/src/main.js"]
+CMD ["node", "dist/main.js"]

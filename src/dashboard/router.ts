@@ -24,10 +24,15 @@ export const DASHBOARD_CSP = [
 
 /**
  * The static files: beside this module when run from source (tsx, vitest), or in the source tree
- * when run from `dist/` (tsc does not copy them).
+ * when run from `dist/` (neither tsc nor the bundle copies them): from `dist/src/dashboard/` as tsc
+ * built it, or from `dist/main.js`, the bundle `npm start` runs.
  */
 const publicDirectory = (): string => {
-  const candidates = [path.join(__dirname, 'public'), path.resolve(__dirname, '..', '..', '..', 'src', 'dashboard', 'public')];
+  const candidates = [
+    path.join(__dirname, 'public'),
+    path.resolve(__dirname, '..', '..', '..', 'src', 'dashboard', 'public'),
+    path.resolve(__dirname, '..', 'src', 'dashboard', 'public'),
+  ];
   const found = candidates.find((candidate) => existsSync(path.join(candidate, 'index.html')));
   if (!found) throw new Error(`The dashboard's files are missing (looked in ${candidates.join(', ')})`);
   return found;

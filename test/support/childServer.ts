@@ -32,13 +32,22 @@ export const freePort = (): Promise<number> =>
   });
 
 /**
- * `npm start`'s entry point with exactly this environment on top of the test's own. Like an
+ * Which code a child server runs: `src/main.ts` through tsx (the source as it is, no build), or
+ * `dist/main.js`, the bundle `npm run build` makes and `npm start` runs (build it first).
+ */
+export type ServerEntry = 'source' | 'built';
+
+const ROOT = path.join(__dirname, '..', '..');
+export const BUILT_ENTRY = path.join(ROOT, 'dist', 'main.js');
+
+/**
+ * The API's entry point with exactly this environment on top of the test's own. Like an
  * in-process test server, it uses the development master key of its data directory unless the
  * test passes CRM_DATA_KEY (instances with data directories of their own sharing a database must:
  * `SHARED_DATA_KEY`).
  */
-const spawnMain = (env: NodeJS.ProcessEnv): ChildProcessByStdio<null, Readable, Readable> =>
-  spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'src', 'main.ts')], {
+const spawnMain = (env: NodeJS.ProcessEnv, entry: ServerEntry = 'source'): ChildProcessByStdio<null, Readable, Readable> =>
+  spawn(process.execPath, entry === 'built' ? [BUILT_ENTRY] : ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts')], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -66,9 +75,9 @@ export const runMainUntilExit = (env: NodeJS.ProcessEnv, timeoutMs = 60_000): Pr
  * `env` adds to the test's environment (stores, URLs); port, host, data directory and secret
  * are the test's.
  */
-export const startChildServer = async (dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<ChildServer> => {
+export const startChildServer = async (dataDir: string, env: NodeJS.ProcessEnv = {}, entry: ServerEntry = 'source'): Promise<ChildServer> => {
   const port = await freePort();
-  const child = spawnMain({ ...env, PORT: String(port), HOST: '127.0.0.1', CRM_DATA_DIR: dataDir, CRM_JWT_SECRET: TEST_SECRET });
+  const child = spawnMain({ ...env, PORT: String(port), HOST: '127.0.0.1', CRM_DATA_DIR: dataDir, CRM_JWT_SECRET: TEST_SECRET }, entry);
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
