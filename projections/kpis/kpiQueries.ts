@@ -36,7 +36,8 @@ import {
 } from '../../src/domain/insights/kpis';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { leadListMembers } from '../leads/leadsQueries';
-import type { PipelineRow } from '../../src/domain/opportunities/pipelineReport';
+import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
+import { pipelineSummary, type PipelineSummaryFilter } from '../opportunities/opportunitiesQueries';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import { replacedTable } from './kpiFactsProjection';
 import {
@@ -537,6 +538,37 @@ const rolledUpLosses = async (db: SqlDatabase, request: KpiQuery, parts: PeriodP
 const rolledUpOutcomes = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> =>
   readRolledUp(db, request, parts, byGroup(request) ? CLOSED_BY_GROUP : OUTCOMES_BY_MONTH, CLOSES, ['status', 'currency'],
     `${SUMMED_PARTS}, CAST(SUM(cycle_ms) AS TEXT) AS cycle_ms`);
+
+/**
+ * The pipeline report of now (`pipeline` without asOf or knownAt): the open opportunities by
+ * stage, read from the rollup of open opportunities (every month's cells by stage, currency and
+ * probability: 239 cells on the million-event history) instead of every open opportunity (4,319
+ * rows there, about 6 ms). For one owner it reads the rollup by month and group; cut by account,
+ * which no rollup keeps, it reads the opportunities (`pipelineSummary`), as before. The KPI facts
+ * follow the same events as the opportunities, and a mutation waits for both (kpiOpenPipeline.int.spec.ts
+ * checks that the two reports are equal).
+ */
+export const openPipeline = async (db: SqlDatabase, pipeline: Pipeline, filter: PipelineSummaryFilter = {}): Promise<PipelineSummary> => {
+  if (filter.accountId !== undefined) return pipelineSummary(db, pipeline, filter);
+  const byOwner = filter.ownerId !== undefined;
+  const rows = await db.all<Row>(
+    `SELECT stage, currency, probability, ${SUMMED_PARTS} FROM ${byOwner ? OPEN.byGroup.table : OPEN.byMonth.table}
+     ${byOwner ? 'WHERE owner_id = ?' : ''} GROUP BY stage, currency, probability`,
+    byOwner ? [filter.ownerId!] : [],
+  );
+  return summarisePipeline(
+    rows.map((row) => ({
+      stage: row.stage as string,
+      currency: row.currency as string | null,
+      // Their amounts added up: the report weighs a sum at one probability exactly as each of its terms.
+      amount: row.currency === null ? null : fromUnits(unitsOf(row)),
+      probability: Number(row.probability),
+      count: Number(row.n),
+    })),
+    pipeline,
+    filter.currency,
+  );
+};
 
 const rolledUpStays = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> =>
   readRolledUp(db, request, parts, byGroup(request) ? STAYS.byGroup : STAYS.byMonth, STAYS_LEFT, ['stage'],

@@ -2,7 +2,8 @@
  * The KPI fact tables and queries are portable: projected into PostgreSQL, they serve the same
  * figures as the replay, now and as known at past dates, on a small generated history with lead
  * lists and re-engaged contacts (the leads and lead lists read models projected there too, for
- * the cuts by LIST).
+ * the cuts by LIST); and the pipeline of now from the rollups equals the one summed from the
+ * opportunities read model, projected there too.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -18,11 +19,13 @@ import { addListsAndEngagements } from '../../test/support/listsAndEngagements';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
 import { leadListsProjection } from '../leadLists/leadListsProjection';
 import { leadsProjection } from '../leads/leadsProjection';
+import { opportunitiesProjection } from '../opportunities/opportunitiesProjection';
+import { pipelineSummary } from '../opportunities/opportunitiesQueries';
 import { openPostgresDatabase } from '../postgresDatabase';
 import { ProjectionRunner } from '../runner';
 import type { SqlDatabase } from '../sqlDatabase';
 import { kpiFactsProjection } from './kpiFactsProjection';
-import { readKpis } from './kpiQueries';
+import { openPipeline, readKpis } from './kpiQueries';
 import { expectedRollupRowsAsText, rollupRowsAsText } from './kpiRollups';
 
 const schema = aSchemaName('kpis');
@@ -38,7 +41,7 @@ beforeAll(async () => {
   await app.readModels.waitForPosition(history.lastPosition!, 120_000);
   await addListsAndEngagements(app, { seed: 7, listsAt: new Date(history.lastAt.getTime() + 86_400_000) });
   postgres = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
-  const runner = new ProjectionRunner({ store: app.store, db: postgres, projections: [kpiFactsProjection, leadsProjection, leadListsProjection] });
+  const runner = new ProjectionRunner({ store: app.store, db: postgres, projections: [kpiFactsProjection, leadsProjection, leadListsProjection, opportunitiesProjection] });
   await runner.start();
   await runner.whenCaughtUp();
   await runner.stop();
@@ -87,5 +90,15 @@ it('serves from PostgreSQL the figures as known at past dates, as the replay of 
       expect(served.salesOutcomes.length).toBeGreaterThan(0);
       expect(served).toEqual(kpisFromFacts(facts, request, app.pipeline));
     }
+  }
+});
+
+it('serves from PostgreSQL the pipeline of now from the rollups, as summed from every open opportunity', async () => {
+  const owners = await postgres.all<{ owner_id: string }>(`SELECT DISTINCT owner_id FROM read_opportunities WHERE status = 'OPEN' AND owner_id IS NOT NULL`);
+  expect(owners.length).toBeGreaterThan(1);
+  const whole = await openPipeline(postgres, app.pipeline);
+  expect(whole.count).toBeGreaterThan(5);
+  for (const filter of [{}, { currency: 'USD' }, ...owners.map((row) => ({ ownerId: row.owner_id }))]) {
+    expect(await openPipeline(postgres, app.pipeline, filter), JSON.stringify(filter)).toEqual(await pipelineSummary(postgres, app.pipeline, filter));
   }
 });

@@ -1,7 +1,8 @@
 /** The opportunity's GraphQL adapter: mutation → command → read model; queries → read model. */
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { type ActivityView, type OpportunityView, type QuoteView } from '../../../projections/opportunities/opportunitiesProjection';
-import { activitiesOf, findOpportunities, getOpportunity, pipelineSummary, quotesOf, stageHistoryOf } from '../../../projections/opportunities/opportunitiesQueries';
+import { activitiesOf, findOpportunities, getOpportunity, quotesOf, stageHistoryOf } from '../../../projections/opportunities/opportunitiesQueries';
+import { openPipeline } from '../../../projections/kpis/kpiQueries';
 import { pipelineAsOf } from '../../../projections/pipelineHistory/pipelineHistoryReadModel';
 import { ValidationError } from '../../core/errors';
 import { plainInput } from '../../core/json';
@@ -9,6 +10,7 @@ import type { OpportunityCommand } from '../../domain/opportunities/decide';
 import type { OpportunityEvent } from '../../domain/opportunities/events';
 import { opportunityStreamId } from '../../domain/opportunities/events';
 import { weightedAmount } from '../../domain/opportunities/money';
+import type { PipelineSummary } from '../../domain/opportunities/pipelineReport';
 import type { OpportunityState } from '../../domain/opportunities/opportunity';
 import {
   isTimeTravel,
@@ -256,7 +258,7 @@ export class OpportunityResolver {
     const plainFilter = filter ? plainInput({ ...filter }) : {};
     const summary = isTimeTravel(window)
       ? await pipelineAsOf(context.app.readDb, context.app.pipeline, window, plainFilter)
-      : await pipelineSummary(context.app.readDb, context.app.pipeline, plainFilter);
+      : await openPipeline(context.app.readDb, context.app.pipeline, plainFilter);
     return toPipelineReport(summary);
   }
 
@@ -376,7 +378,7 @@ const toActivity = (view: ActivityView): Activity => ({
 });
 
 /** The pipeline summary as the API answers it (the pipeline query, the pipelineChanged subscription). */
-export const toPipelineReport = (summary: Awaited<ReturnType<typeof pipelineSummary>>): PipelineReport => {
+export const toPipelineReport = (summary: PipelineSummary): PipelineReport => {
   const byCurrency = (totals: typeof summary.byCurrency) =>
     totals.map(({ currency, count, amount, weightedAmount: weighted }) => ({
       currency,

@@ -6,7 +6,8 @@
  */
 import { Arg, Authorized, Resolver, Root, Subscription } from 'type-graphql';
 import { findLeads, type LeadFilter as LeadFilterQuery } from '../../../projections/leads/leadsQueries';
-import { findOpportunities, pipelineSummary, type OpportunityFilter as OpportunityFilterQuery } from '../../../projections/opportunities/opportunitiesQueries';
+import { findOpportunities, type OpportunityFilter as OpportunityFilterQuery } from '../../../projections/opportunities/opportunitiesQueries';
+import { openPipeline } from '../../../projections/kpis/kpiQueries';
 import { ValidationError } from '../../core/errors';
 import type { RecordedEvent } from '../../core/eventStore';
 import { plainInput } from '../../core/json';
@@ -142,7 +143,7 @@ export class SubscriptionResolver {
       return started(ctx, follow(ctx, async (event) => {
         if (opportunityIdOf(event) === undefined) return undefined;
         const summary = await feed.shared(`pipeline:${event.id}:${JSON.stringify(filter)}`, () =>
-          pipelineSummary(ctx.app.readDb, ctx.app.pipeline, filter),
+          openPipeline(ctx.app.readDb, ctx.app.pipeline, filter),
         );
         const figures = JSON.stringify(summary);
         if (figures === last) return undefined;
