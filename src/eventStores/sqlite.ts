@@ -39,13 +39,20 @@ export interface SqliteEventStore extends EventStore {
 
 const SUBSCRIPTION_BATCH_SIZE = 500;
 
-interface QueuedAppend {
-  streamId: string;
-  events: readonly NewEvent[];
-  expectedRevision: ExpectedRevision;
-  resolve(result: AppendResult): void;
-  reject(error: unknown): void;
-}
+/** An `appendToStream` or an `appendToStreams` waiting for the next group commit. */
+type QueuedAppend =
+  | {
+      streamId: string;
+      events: readonly NewEvent[];
+      expectedRevision: ExpectedRevision;
+      resolve(result: AppendResult): void;
+      reject(error: unknown): void;
+    }
+  | {
+      appends: readonly StreamAppend[];
+      resolve(results: AppendResult[]): void;
+      reject(error: unknown): void;
+    };
 // Long enough to outwait another process's append, short enough to surface a stuck writer.
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -216,7 +223,7 @@ export const openSqliteEventStore = ({
    * abort), and a stream's revision read once per call. Any doubt (an expected revision that does
    * not match, an id already stored) throws `Unsure`, and the call is made again entry by entry.
    */
-  const appendUnchecked = db.transaction((appends: readonly StreamAppend[]) => {
+  const appendUnchecked = db.transaction((appends: readonly StreamAppend[]): AppendResult[] => {
     const revisions = new Map<string, number | typeof NO_STREAM>();
     return appends.map(({ streamId, events, expectedRevision }): AppendResult => {
       const actualRevision = revisions.get(streamId) ?? lastRevisionOf(streamId);
@@ -237,25 +244,41 @@ export const openSqliteEventStore = ({
     });
   });
 
+  /** Several streams at once, all or none: the bulk path first, entry by entry when it is unsure. */
+  const appendMany = (appends: readonly StreamAppend[]): AppendResult[] => {
+    try {
+      return appendUnchecked(appends);
+    } catch (error) {
+      if (!(error instanceof Unsure)) throw error;
+      return appendEachChecked(appends);
+    }
+  };
+
   /**
    * Group commit: the appends requested during one turn of the event loop share one transaction,
-   * so under load one fsync serves many of them. Each append runs in its own savepoint (a nested
-   * better-sqlite3 transaction), so a conflict refuses that append alone; every caller is
-   * answered only once the shared transaction has committed.
+   * so under load one fsync serves many of them. Each `appendToStream`, and each `appendToStreams`
+   * as a whole, runs in its own savepoint (a nested better-sqlite3 transaction), so a conflict
+   * refuses that call alone; every caller is answered only once the shared transaction has
+   * committed. (The lead scorer's batches and conversions go through `appendToStreams`: in a
+   * transaction of their own, each paid an fsync of its own beside the captures'.)
    */
   const queuedAppends: QueuedAppend[] = [];
   const appendAll = db.transaction((batch: readonly QueuedAppend[]) =>
     batch.map((request) => {
       try {
-        return { result: append(request.streamId, request.events, request.expectedRevision) };
+        return { result: 'appends' in request ? appendMany(request.appends) : append(request.streamId, request.events, request.expectedRevision) };
       } catch (error) {
         return { error };
       }
     }),
   );
+  const queueAppend = (request: QueuedAppend) => {
+    queuedAppends.push(request);
+    if (queuedAppends.length === 1) setImmediate(commitQueuedAppends);
+  };
   const commitQueuedAppends = () => {
     const batch = queuedAppends.splice(0);
-    let outcomes: Array<{ result?: AppendResult; error?: unknown }>;
+    let outcomes: Array<{ result?: AppendResult | AppendResult[]; error?: unknown }>;
     try {
       outcomes = appendAll.immediate(batch);
     } catch (error) {
@@ -264,8 +287,8 @@ export const openSqliteEventStore = ({
     }
     batch.forEach((request, index) => {
       const { result, error } = outcomes[index]!;
-      if (result) request.resolve(result);
-      else request.reject(error);
+      if (result === undefined) request.reject(error);
+      else (request.resolve as (result: AppendResult | AppendResult[]) => void)(result);
     });
     for (const listener of appendListeners) listener();
   };
@@ -301,23 +324,16 @@ export const openSqliteEventStore = ({
     appendToStream(streamId, events, { expectedRevision }) {
       assertAppendableBatch(streamId, events);
       return new Promise<AppendResult>((resolve, reject) => {
-        queuedAppends.push({ streamId, events, expectedRevision, resolve, reject });
-        if (queuedAppends.length === 1) setImmediate(commitQueuedAppends);
+        queueAppend({ streamId, events, expectedRevision, resolve, reject });
       });
     },
 
     async appendToStreams(appends) {
       for (const { streamId, events } of appends) assertAppendableBatch(streamId, events);
-      // Synchronous: the appends queued for group commit wait for the next turn, after this one.
-      let results: AppendResult[];
-      try {
-        results = appendUnchecked.immediate(appends);
-      } catch (error) {
-        if (!(error instanceof Unsure)) throw error;
-        results = appendEachChecked.immediate(appends);
-      }
-      if (results.length > 0) for (const listener of appendListeners) listener();
-      return results;
+      if (appends.length === 0) return [];
+      return new Promise<AppendResult[]>((resolve, reject) => {
+        queueAppend({ appends, resolve, reject });
+      });
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
