@@ -753,6 +753,35 @@ export function describeEventStoreContract(
         expect(idsOf(stored.slice(1))).toEqual(idsOf(winner));
       });
 
+      it('refuses a call to many streams among concurrent appends alone, as a whole where the store is atomic', async () => {
+        const [existing, refusedFirst, single, pairA, pairB] = Array.from({ length: 5 }, aStreamId);
+        await store.appendToStream(existing!, someEvents(1), { expectedRevision: NO_STREAM });
+        const refusedEvents = someEvents(1);
+
+        // Started together: a store that commits them in one group (SQLite) must keep them apart.
+        const [refused, alone, pair] = await Promise.allSettled([
+          store.appendToStreams([
+            { streamId: refusedFirst!, events: refusedEvents, expectedRevision: NO_STREAM },
+            { streamId: existing!, events: someEvents(1), expectedRevision: 5 },
+          ]),
+          store.appendToStream(single!, someEvents(2), { expectedRevision: NO_STREAM }),
+          store.appendToStreams([
+            { streamId: pairA!, events: someEvents(1), expectedRevision: NO_STREAM },
+            { streamId: pairB!, events: someEvents(1), expectedRevision: NO_STREAM },
+          ]),
+        ]);
+
+        expect(refused.status === 'rejected' && refused.reason).toBeInstanceOf(ConcurrencyConflictError);
+        expect(alone.status).toBe('fulfilled');
+        expect(pair.status).toBe('fulfilled');
+        expect(await store.readStream(existing!)).toHaveLength(1);
+        expect(await store.readStream(single!)).toHaveLength(2);
+        expect(await store.readStream(pairA!)).toHaveLength(1);
+        expect(await store.readStream(pairB!)).toHaveLength(1);
+        if (appendsToStreamsAtomically) await expect(store.readStream(refusedFirst!)).rejects.toBeInstanceOf(StreamNotFoundError);
+        else expect(idsOf(await store.readStream(refusedFirst!))).toEqual(idsOf(refusedEvents));
+      });
+
       it('gives concurrent appends to different streams distinct positions', async () => {
         const streamIds = Array.from({ length: 20 }, aStreamId);
 
