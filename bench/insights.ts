@@ -16,7 +16,6 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { openApplication, readModelProjections } from '../src/composition/application';
 import { loadConfig, DATABASE_FILE } from '../src/composition/config';
@@ -31,7 +30,7 @@ import { readWholeLog } from '../projections/tools/storeViews';
 import { openSqliteDatabase } from '../projections/sqlDatabase';
 import { type LoadResult, freePort, graphql, runLoad, startChild } from './harness';
 import { DEFAULT_SALES_TEAM } from '../src/seeding/data';
-import { MAIN_ENTRY, captureLeadBody } from './httpCaptureLead';
+import { BUILT_ENTRY, MAIN_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
 
 export interface InsightsSettings {
   leads: number;
@@ -78,8 +77,6 @@ export interface InsightsResult {
 }
 
 const CACHE = path.join(__dirname, '.cache');
-/** The server as `npm start` runs it, once `npm run build` has compiled and bundled it. */
-const BUILT_ENTRY = path.join(__dirname, '..', 'dist', 'main.js');
 /** The same build before bundling: tsc's output, one module per source file. */
 const MODULES_ENTRY = path.join(__dirname, '..', 'dist', 'src', 'main.js');
 const SECRET = 'bench-insights-secret-that-is-long-enough';
@@ -226,7 +223,7 @@ async function measureQueries(
     );
   try {
     log('building dist/ (npm run build), to time the start of the built API as npm start runs it...');
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: path.join(__dirname, '..'), stdio: 'inherit' });
+    buildOnce();
     const throughTsx = await start('API (src/main.ts)', MAIN_ENTRY);
     const tsxReadyMs = throughTsx.readyMs;
     await throughTsx.stop();
