@@ -556,19 +556,20 @@ export const openPipeline = async (db: SqlDatabase, pipeline: Pipeline, filter: 
      ${byOwner ? 'WHERE owner_id = ?' : ''} GROUP BY stage, currency, probability`,
     byOwner ? [filter.ownerId!] : [],
   );
-  return summarisePipeline(
-    rows.map((row) => ({
-      stage: row.stage as string,
-      currency: row.currency as string | null,
-      // Their amounts added up: the report weighs a sum at one probability exactly as each of its terms.
-      amount: row.currency === null ? null : fromUnits(unitsOf(row)),
-      probability: Number(row.probability),
-      count: Number(row.n),
-    })),
-    pipeline,
-    filter.currency,
-  );
+  return summarisePipeline(rows.map(openCellOf), pipeline, filter.currency);
 };
+
+/**
+ * A cell of the open-opportunity rollup as a row of the pipeline report: its opportunities'
+ * amounts added up, which the report weighs at the cell's probability exactly as each of its terms.
+ */
+const openCellOf = (row: Row): PipelineRow => ({
+  stage: row.stage as string,
+  currency: row.currency as string | null,
+  amount: row.currency === null ? null : fromUnits(unitsOf(row)),
+  probability: Number(row.probability),
+  count: Number(row.n),
+});
 
 const rolledUpStays = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Row[]> =>
   readRolledUp(db, request, parts, byGroup(request) ? STAYS.byGroup : STAYS.byMonth, STAYS_LEFT, ['stage'],
@@ -577,12 +578,5 @@ const rolledUpStays = (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): 
 const rolledUpOpen = async (db: SqlDatabase, request: KpiQuery, parts: PeriodParts): Promise<Array<Row & PipelineRow>> => {
   const rollup = byGroup(request) ? OPEN.byGroup : OPEN.byMonth;
   const rows = await readRolledUp(db, request, parts, rollup, OPENINGS, ['stage', 'currency', 'probability'], SUMMED_PARTS);
-  // Their amounts added up: the pipeline report weighs a sum at one probability exactly as each of its terms.
-  return rows.map((row) => ({
-    ...row,
-    stage: row.stage as string,
-    currency: row.currency as string | null,
-    amount: row.currency === null ? null : fromUnits(unitsOf(row)),
-    probability: Number(row.probability),
-  }));
+  return rows.map((row) => ({ ...row, ...openCellOf(row) }));
 };

@@ -18,6 +18,12 @@ export interface EventLogOptions {
   dataKey: Pick<ResolvedMasterKey, 'key'>;
 }
 
+/** pg is loaded only when a PostgreSQL store is used: about 90 ms of every start on SQLite. */
+const openPostgresReadStore = async (readStore: Extract<ReadStoreConfig, { kind: 'postgres' }>) => {
+  const { openPostgresDatabase } = await import('../../projections/postgresDatabase');
+  return openPostgresDatabase({ connectionString: readStore.connectionString, schema: readStore.schema });
+};
+
 /**
  * `sharesWalWith`: the SQLite file of the event store, when the keys live in the same file. Then
  * a key needs no fsync of its own: it is committed before any event sealed under it, to the same
@@ -31,7 +37,7 @@ export const openKeyStore = async (
 ): Promise<KeyStore> => {
   const db =
     readStore.kind === 'postgres'
-      ? await (await import('../../projections/postgresDatabase')).openPostgresDatabase({ connectionString: readStore.connectionString, schema: readStore.schema })
+      ? await openPostgresReadStore(readStore)
       : openSqliteDatabase(readStore.filename, { synchronous: sharesWalWith === readStore.filename ? 'NORMAL' : 'FULL' });
   try {
     return await KeyStore.open(db, dataKey.key);

@@ -39,20 +39,12 @@ export interface SqliteEventStore extends EventStore {
 
 const SUBSCRIPTION_BATCH_SIZE = 500;
 
-/** An `appendToStream` or an `appendToStreams` waiting for the next group commit. */
-type QueuedAppend =
-  | {
-      streamId: string;
-      events: readonly NewEvent[];
-      expectedRevision: ExpectedRevision;
-      resolve(result: AppendResult): void;
-      reject(error: unknown): void;
-    }
-  | {
-      appends: readonly StreamAppend[];
-      resolve(results: AppendResult[]): void;
-      reject(error: unknown): void;
-    };
+/** An `appendToStream` or an `appendToStreams` waiting for the next group commit: its writes, and its caller. */
+interface QueuedAppend<Result = unknown> {
+  write(): Result;
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}
 // Long enough to outwait another process's append, short enough to surface a stuck writer.
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -266,19 +258,21 @@ export const openSqliteEventStore = ({
   const appendAll = db.transaction((batch: readonly QueuedAppend[]) =>
     batch.map((request) => {
       try {
-        return { result: 'appends' in request ? appendMany(request.appends) : append(request.streamId, request.events, request.expectedRevision) };
+        return { ok: true, result: request.write() };
       } catch (error) {
-        return { error };
+        return { ok: false, error };
       }
     }),
   );
-  const queueAppend = (request: QueuedAppend) => {
-    queuedAppends.push(request);
-    if (queuedAppends.length === 1) setImmediate(commitQueuedAppends);
-  };
+  /** Resolves once the group commit that writes it has committed. */
+  const queueAppend = <Result>(write: () => Result): Promise<Result> =>
+    new Promise<Result>((resolve, reject) => {
+      queuedAppends.push({ write, resolve, reject } as QueuedAppend);
+      if (queuedAppends.length === 1) setImmediate(commitQueuedAppends);
+    });
   const commitQueuedAppends = () => {
     const batch = queuedAppends.splice(0);
-    let outcomes: Array<{ result?: AppendResult | AppendResult[]; error?: unknown }>;
+    let outcomes: Array<{ ok: boolean; result?: unknown; error?: unknown }>;
     try {
       outcomes = appendAll.immediate(batch);
     } catch (error) {
@@ -286,9 +280,9 @@ export const openSqliteEventStore = ({
       return;
     }
     batch.forEach((request, index) => {
-      const { result, error } = outcomes[index]!;
-      if (result === undefined) request.reject(error);
-      else (request.resolve as (result: AppendResult | AppendResult[]) => void)(result);
+      const { ok, result, error } = outcomes[index]!;
+      if (ok) request.resolve(result);
+      else request.reject(error);
     });
     for (const listener of appendListeners) listener();
   };
@@ -323,17 +317,13 @@ export const openSqliteEventStore = ({
 
     appendToStream(streamId, events, { expectedRevision }) {
       assertAppendableBatch(streamId, events);
-      return new Promise<AppendResult>((resolve, reject) => {
-        queueAppend({ streamId, events, expectedRevision, resolve, reject });
-      });
+      return queueAppend(() => append(streamId, events, expectedRevision));
     },
 
     async appendToStreams(appends) {
       for (const { streamId, events } of appends) assertAppendableBatch(streamId, events);
       if (appends.length === 0) return [];
-      return new Promise<AppendResult[]>((resolve, reject) => {
-        queueAppend({ appends, resolve, reject });
-      });
+      return queueAppend(() => appendMany(appends));
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
