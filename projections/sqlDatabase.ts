@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type ReadModelChanges, readModelChangesOf, tableWrittenBy } from './readModelChanges';
 
 /** Where the read models live: the SQLite file, or a schema of a PostgreSQL database. */
 export type ReadStoreConfig =
@@ -58,38 +59,71 @@ export const openSqliteDatabase = (
   connection.pragma('journal_mode = WAL');
   connection.pragma('busy_timeout = 5000');
   connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
-  return sqlDatabaseOn(connection);
+  // A file's changes are followed for the caches of reports read from it; ':memory:' is private to the connection.
+  return sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(path.resolve(filename)));
 };
 
-/** The port over an open connection, whatever its file and settings. */
-const sqlDatabaseOn = (connection: Database.Database): SqlDatabase => {
-  const prepared = new Map<string, Database.Statement<unknown[]>>();
+/**
+ * The port over an open connection, whatever its file and settings. With `changes`, every table
+ * a statement writes is told to it once committed (see readModelChanges.ts).
+ */
+const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges): SqlDatabase => {
+  /** Per prepared statement: the table it writes, 'every table', or undefined when it only reads. */
+  const prepared = new Map<string, { statement: Database.Statement<unknown[]>; writes: string | undefined }>();
+  let uncommitted: Set<string> | 'every table' = new Set<string>();
+  const wrote = (table: string | undefined) => {
+    if (table === undefined || changes === undefined || uncommitted === 'every table') return;
+    if (table === 'every table') uncommitted = table;
+    else uncommitted.add(table);
+  };
+  /** After each call and each transaction: what was written counts once no transaction holds it. */
+  const settle = () => {
+    if (changes === undefined || connection.inTransaction) return;
+    const tables = uncommitted;
+    uncommitted = new Set<string>();
+    changes.committed(tables);
+  };
   const prepare = (sql: string) => {
-    let statement = prepared.get(sql);
-    if (statement === undefined) {
-      statement = connection.prepare<unknown[]>(sql);
-      prepared.set(sql, statement);
+    let entry = prepared.get(sql);
+    if (entry === undefined) {
+      const statement = connection.prepare<unknown[]>(sql);
+      entry = { statement, writes: statement.readonly ? undefined : tableWrittenBy(sql) };
+      prepared.set(sql, entry);
     }
-    return statement;
+    wrote(entry.writes);
+    return entry.statement;
+  };
+  const settled = <A extends unknown[], T>(call: (...args: A) => T) => async (...args: A): Promise<T> => {
+    try {
+      return call(...args);
+    } finally {
+      settle();
+    }
   };
 
   const unqueued = {
-    run: async (sql: string, params: readonly SqlValue[] = []) => ({
+    run: settled((sql: string, params: readonly SqlValue[] = []) => ({
       changes: prepare(sql).run(...params).changes,
-    }),
-    all: async <T>(sql: string, params: readonly SqlValue[] = []) => prepare(sql).all(...params) as T[],
-    get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
-      prepare(sql).get(...params) as T | undefined,
-    exec: async (sql: string) => {
+    })),
+    all: settled(<T>(sql: string, params: readonly SqlValue[] = []) => prepare(sql).all(...params) as T[]) as <T>(
+      sql: string,
+      params?: readonly SqlValue[],
+    ) => Promise<T[]>,
+    get: settled(<T>(sql: string, params: readonly SqlValue[] = []) => prepare(sql).get(...params) as T | undefined) as <T>(
+      sql: string,
+      params?: readonly SqlValue[],
+    ) => Promise<T | undefined>,
+    exec: settled((sql: string) => {
+      wrote('every table');
       connection.exec(sql);
-    },
+    }),
     // One prepared INSERT run per row: no statement to parse, and SQLite has no round trip to save.
-    insertRows: async (table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
+    insertRows: settled((table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
       const insert = prepare(
         `INSERT INTO ${quoteName(table)} (${columns.map(quoteName).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
       );
       for (const row of rows) insert.run(...row);
-    },
+    }),
   };
 
   const atomically = async <T>(
@@ -105,6 +139,9 @@ const sqlDatabaseOn = (connection: Database.Database): SqlDatabase => {
       // SQLite rolls back by itself after some failures; a second ROLLBACK would then throw.
       if (connection.inTransaction) connection.exec(sql.rollback);
       throw error;
+    } finally {
+      // A rolled-back write counts too: a report read meanwhile saw no change, one read after sees none.
+      settle();
     }
   };
 
@@ -155,7 +192,12 @@ const sqlDatabaseOn = (connection: Database.Database): SqlDatabase => {
       try {
         return await fn();
       } finally {
-        await exclusive(async () => connection.exec(`DETACH DATABASE ${quoteName(alias)}`));
+        await exclusive(async () => {
+          connection.exec(`DETACH DATABASE ${quoteName(alias)}`);
+          // Whatever was copied from the attached file: any report may have changed.
+          wrote('every table');
+          settle();
+        });
       }
     },
     close: () =>

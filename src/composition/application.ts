@@ -2,6 +2,7 @@
  * The composition root: which store, which read database, which projections. Everything a
  * request needs hangs off one `Application`, so tests can open as many as they like.
  */
+import path from 'node:path';
 import { accountsProjection } from '../../projections/accounts/accountsReadModel';
 import { auditEventsProjection } from '../../projections/audit/auditEventsReadModel';
 import { contactsProjection } from '../../projections/contacts/contactsReadModel';
@@ -15,6 +16,8 @@ import type { Projection } from '../../projections/projection';
 import type { ReadStoreConfig } from '../../projections/sqlDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
 import { openSqliteReportReader } from '../../projections/sqliteReportReader';
+import { type ReportCache, cachingReports, uncachedReports } from '../../projections/reportCache';
+import { readModelChangesOf } from '../../projections/readModelChanges';
 import type { Decider } from '../core/decider';
 import type { AccountState } from '../domain/accounts/account';
 import { createAccountDecider, type AccountCommand } from '../domain/accounts/decide';
@@ -77,6 +80,11 @@ export interface Application {
    * hold up captures and answers; on PostgreSQL this is `readDb` (its queries never block).
    */
   reportDb: SqlDatabase;
+  /**
+   * The KPI sections and pipeline reports, read from `reportDb`: on a SQLite file, answered again
+   * from memory while none of the tables they read has changed (projections/reportCache.ts).
+   */
+  reports: ReportCache;
   /** Says when the read models include a write; runs the projections if this instance leads. */
   readModels: ReadModels;
   catalogs: ReasonCatalogs;
@@ -117,7 +125,9 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
   });
   const projectionDb = await openReadDatabase(readStore);
   const readDb = await openReadDatabase(readStore);
-  const reportDb = readStore.kind === 'postgres' || readStore.filename === ':memory:' ? readDb : openSqliteReportReader(readStore.filename);
+  const onSqliteFile = readStore.kind === 'sqlite' && readStore.filename !== ':memory:';
+  const reportDb = onSqliteFile ? openSqliteReportReader(readStore.filename) : readDb;
+  const reports = onSqliteFile ? cachingReports(reportDb, readModelChangesOf(path.resolve(readStore.filename))) : uncachedReports(reportDb);
   let conversionCompleter: ConversionCompleter | undefined;
   let leadScorer: LeadScorer | undefined;
   let scoringJobRunner: ScoringJobRunner | undefined;
@@ -153,6 +163,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
     },
     readDb,
     reportDb,
+    reports,
     readModels,
     catalogs,
     leadDecider: createLeadDecider({ disqualificationReasons: catalogs.disqualificationReasons }),

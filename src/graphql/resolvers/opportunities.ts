@@ -256,9 +256,10 @@ export class OpportunityResolver {
   ): Promise<PipelineReport> {
     const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
     const plainFilter = filter ? plainInput({ ...filter }) : {};
+    const { reports, pipeline } = context.app;
     const summary = isTimeTravel(window)
-      ? await pipelineAsOf(context.app.readDb, context.app.pipeline, window, plainFilter)
-      : await openPipeline(context.app.readDb, context.app.pipeline, plainFilter);
+      ? await reports.report('pipelineAsOf', { window, plainFilter }, (db) => pipelineAsOf(db, pipeline, window, plainFilter))
+      : await reports.report('openPipeline', plainFilter, (db) => openPipeline(db, pipeline, plainFilter));
     return toPipelineReport(summary);
   }
 

@@ -1,0 +1,137 @@
+/**
+ * Reports answered again from memory while nothing they read has changed.
+ *
+ * A KPI section or a pipeline report over a long history costs tens of milliseconds (its SQL,
+ * then its assembly), and dashboards ask the same ones over and over. Each report computed here
+ * remembers which read-model tables its statements named and the change count when it started
+ * (readModelChanges.ts); it is answered again only while none of those tables has had a commit
+ * since. So an answer is never older than a fresh computation would be: a report asked after a
+ * mutation was answered (which waits for the read models) sees it, as before.
+ *
+ * For a SQLite read database only, whose writers are this process's connections. On PostgreSQL
+ * other instances write the read store, and every report is computed (`uncachedReports`).
+ *
+ * What `compute` returns is shared by every answer from memory: callers must not change it.
+ */
+import type { SqlDatabase, SqlValue } from './sqlDatabase';
+import type { ReadModelChanges } from './readModelChanges';
+
+export interface ReportCache {
+  /**
+   * The report `name` for `request` (anything JSON can write: it is the key with the name):
+   * remembered, or computed by `compute` from the read database it is handed.
+   */
+  report<T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T>;
+  /** Reports answered from memory and computed since the start. */
+  stats(): { hits: number; misses: number; entries: number };
+}
+
+/** Every report computed, nothing remembered. */
+export const uncachedReports = (db: SqlDatabase): ReportCache => {
+  let misses = 0;
+  return {
+    report: (_name, _request, compute) => {
+      misses += 1;
+      return compute(db);
+    },
+    stats: () => ({ hits: 0, misses, entries: 0 }),
+  };
+};
+
+interface Entry {
+  value: unknown;
+  /** The tables its statements named. */
+  tables: readonly string[];
+  /** The change count when its computation started. */
+  since: number;
+}
+
+/**
+ * Up to this many reports are kept, the least recently asked dropped first. A KPI section of two
+ * years by month is some tens of kilobytes of objects; a few dashboards' worth stays well under the
+ * resident memory issue 11 allows the API (300 MiB at a million events).
+ */
+export const REPORT_CACHE_ENTRIES = 64;
+
+export const cachingReports = (
+  db: SqlDatabase,
+  changes: ReadModelChanges,
+  options: { maxEntries?: number } = {},
+): ReportCache => {
+  const maxEntries = options.maxEntries ?? REPORT_CACHE_ENTRIES;
+  const entries = new Map<string, Entry>();
+  /** Computations under way, with the count they started at: a second ask shares one while nothing was committed since. */
+  const underWay = new Map<string, { since: number; value: Promise<unknown> }>();
+  let hits = 0;
+  let misses = 0;
+  let tableNames: { names: readonly string[]; since: number } | undefined;
+
+  /** The database's tables, read again after any change that may have been DDL. */
+  const namesOfTables = async (): Promise<readonly string[]> => {
+    const since = changes.now();
+    if (tableNames !== undefined && changes.unchangedSince([], tableNames.since)) return tableNames.names;
+    const rows = await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')");
+    tableNames = { names: rows.map((row) => row.name.toLowerCase()), since };
+    return tableNames.names;
+  };
+
+  const computeRecorded = async <T>(compute: (db: SqlDatabase) => Promise<T>): Promise<Entry & { value: T }> => {
+    const since = changes.now();
+    const statements: string[] = [];
+    const recording: SqlDatabase = {
+      all: <R>(sql: string, params?: readonly SqlValue[]) => {
+        statements.push(sql);
+        return db.all<R>(sql, params);
+      },
+      get: <R>(sql: string, params?: readonly SqlValue[]) => {
+        statements.push(sql);
+        return db.get<R>(sql, params);
+      },
+      run: () => Promise.reject(new Error('A report only reads')),
+      exec: () => Promise.reject(new Error('A report only reads')),
+      insertRows: () => Promise.reject(new Error('A report only reads')),
+      transaction: () => Promise.reject(new Error('A report only reads')),
+      close: () => Promise.reject(new Error('A report does not close the database')),
+    };
+    const value = await compute(recording);
+    const text = statements.join('\n').toLowerCase();
+    // Every table whose name appears as a word: a CTE or column of the same name only costs a miss.
+    const tables = (await namesOfTables()).filter((name) => new RegExp(`(^|[^a-z0-9_])${name}($|[^a-z0-9_])`).test(text));
+    return { value, tables, since };
+  };
+
+  return {
+    report: async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T> => {
+      const key = `${name} ${JSON.stringify(request)}`;
+      const known = entries.get(key);
+      if (known !== undefined && changes.unchangedSince(known.tables, known.since)) {
+        hits += 1;
+        entries.delete(key);
+        entries.set(key, known);
+        return known.value as T;
+      }
+      const shared = underWay.get(key);
+      if (shared !== undefined && changes.now() === shared.since) {
+        hits += 1;
+        return shared.value as Promise<T>;
+      }
+      misses += 1;
+      const since = changes.now();
+      const computing = computeRecorded(compute);
+      const value = computing.then((entry) => entry.value);
+      // Its failure reaches this caller through `computing`; a sharer, if any, gets it from `value`.
+      value.catch(() => undefined);
+      underWay.set(key, { since, value });
+      try {
+        const entry = await computing;
+        entries.delete(key);
+        entries.set(key, entry);
+        if (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
+        return entry.value;
+      } finally {
+        if (underWay.get(key)?.value === value) underWay.delete(key);
+      }
+    },
+    stats: () => ({ hits, misses, entries: entries.size }),
+  };
+};
