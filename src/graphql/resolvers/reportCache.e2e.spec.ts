@@ -1,7 +1,8 @@
 /**
  * The KPI and pipeline reports answered from memory (projections/reportCache.ts) over HTTP: a
  * report asked again is not computed again, a report asked after a mutation includes it, and
- * the role rules hold for an answer from memory as for a computed one.
+ * the role rules hold for an answer from memory as for a computed one. On PostgreSQL, whose read
+ * store other instances write, every report is computed, with the same answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../test/support/testServer';
@@ -27,6 +28,10 @@ const capture = async (n: number) => {
   expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
 };
 const stats = () => api.server.app.reports.stats();
+const fromMemory = (process.env.CRM_TEST_STORE ?? 'sqlite') !== 'postgres';
+/** The stats after one more ask, answered from memory on SQLite and computed on PostgreSQL. */
+const afterOneMoreAsk = (before: ReturnType<typeof stats>) =>
+  fromMemory ? { ...before, hits: before.hits + 1 } : { ...before, misses: before.misses + 1 };
 
 describe('reports answered from memory', () => {
   it('answers a KPI again without computing it, and includes each mutation answered before the ask', async () => {
@@ -34,8 +39,7 @@ describe('reports answered from memory', () => {
     expect(await captured()).toBe(1);
     const before = stats();
     expect(await captured()).toBe(1);
-    expect(stats().hits).toBe(before.hits + 1);
-    expect(stats().misses).toBe(before.misses);
+    expect(stats()).toEqual(afterOneMoreAsk(before));
 
     for (let n = 2; n <= 4; n++) {
       await capture(n);
@@ -54,7 +58,7 @@ describe('reports answered from memory', () => {
     // A capture writes the leads, their KPI facts and the audit trail, not the open pipeline's rollup.
     await capture(5);
     expect((await pipeline()).data!.pipeline.count).toBe(0);
-    expect(stats().hits).toBe(before.hits + 1);
+    expect(stats()).toEqual(afterOneMoreAsk(before));
   });
 
   it('refuses a role the report is closed to, even while the report is in memory', async () => {
