@@ -249,51 +249,56 @@ async function measureQueries(
   }
 }
 
+/** A GraphQL request's body: the query and its variables. */
+interface Request {
+  query: string;
+  variables?: Record<string, string>;
+}
+
 /**
  * The report queries of goal 4, on the generated history: each the same request over and over
  * (as a dashboard asks it; the API answers the KPI and pipeline reports from memory while nothing
- * they read has changed), and the KPI and pipeline(asOf) reports also with a request that differs
- * by a millisecond each time, which the API computes every time.
+ * they read has changed), and the KPI and pipeline(asOf) reports also with a period end or date
+ * one millisecond later at each request, which the API computes every time. The dates are
+ * variables, as a client sends them: a query text of its own per request would also fill the
+ * server's cache of parsed queries.
  */
-const reportQueries = (dataset: Dataset): Record<string, (n: number) => string> => {
-  const same = (queries: Record<string, string>) => Object.fromEntries(Object.entries(queries).map(([name, query]) => [name, () => query]));
-  const asked = same(askedQueries(dataset, dataset.lastAt, new Date((Date.parse(dataset.firstAt) + Date.parse(dataset.lastAt)) / 2).toISOString()));
-  const later = (at: string, n: number) => new Date(Date.parse(at) + n + 1).toISOString();
+const reportQueries = (dataset: Dataset): Record<string, (n: number) => Request> => {
   const middle = new Date((Date.parse(dataset.firstAt) + Date.parse(dataset.lastAt)) / 2).toISOString();
-  const computed = (name: string, pick: string) => [
-    `${name}, computed each time`,
-    (n: number) => askedQueries(dataset, later(dataset.lastAt, n), later(middle, n))[pick]!,
-  ];
-  return {
-    ...asked,
-    ...Object.fromEntries([
-      computed('loss-reason KPI (whole history, by month)', 'loss-reason KPI (whole history, by month)'),
-      computed('kpis, every section (whole history, by month)', 'kpis, every section (whole history, by month)'),
-      computed('pipeline(asOf)', 'pipeline(asOf)'),
-    ]),
-  };
-};
-
-const askedQueries = (dataset: Dataset, to: string, middle: string): Record<string, string> => {
-  const period = `from: "${dataset.firstAt}", to: "${to}", groupBy: [MONTH]`;
+  const later = (at: string, n: number) => new Date(Date.parse(at) + n + 1).toISOString();
+  const period = `from: "${dataset.firstAt}", to: $to, groupBy: [MONTH]`;
   const stages = 'stages { stage count amount { amount } weightedAmount { amount } }';
   const slice = 'count share amount { amount } amountShare';
   const lossReasons = `lossReasons { group { month } total amount { amount } reasons { reason { code } ${slice} }
           competitors { competitor ${slice} } stages { stage ${slice} } }`;
   const leads = 'totalCount edges { node { id status source ownerId rank score person { lastName email } company { name } } }';
-  return {
-    'loss-reason KPI (whole history, by month)': `{ kpis(${period}) { ${lossReasons} } }`,
-    'kpis, every section (whole history, by month)': `{ kpis(${period}) {
+  const lossQuery = `query($to: DateTime!) { kpis(${period}) { ${lossReasons} } }`;
+  const kpisQuery = `query($to: DateTime!) { kpis(${period}) {
         leadFunnel { group { month } captured contacted reachedMql reachedSql converted disqualified conversionRatio }
         disqualificationReasons { group { month } total reasons { count share } }
         salesOutcomes { group { month } closed won lost winRate wonAmount { amount } averageSalesCycleDays }
         pipelineValue { group { month } pipeline { count amount { amount } weightedAmount { amount } } }
         timeInStage { group { month } stages { stage stays averageDays } }
-        ${lossReasons} } }`,
-    pipeline: `{ pipeline { count amount { amount } weightedAmount { amount } ${stages} } }`,
-    'pipeline(asOf)': `{ pipeline(asOf: "${middle}") { count amount { amount } weightedAmount { amount } ${stages} } }`,
-    'leads(filter: status, owner)': `{ leads(filter: { status: QUALIFIED, ownerId: "${DEFAULT_SALES_TEAM[2]}" }, first: 20) { ${leads} } }`,
-    'leads(filter: search)': `{ leads(filter: { search: "garcia" }, first: 20) { ${leads} } }`,
+        ${lossReasons} } }`;
+  const asOfQuery = `query($asOf: DateTime!) { pipeline(asOf: $asOf) { count amount { amount } weightedAmount { amount } ${stages} } }`;
+  return {
+    'loss-reason KPI (whole history, by month)': () => ({ query: lossQuery, variables: { to: dataset.lastAt } }),
+    'kpis, every section (whole history, by month)': () => ({ query: kpisQuery, variables: { to: dataset.lastAt } }),
+    pipeline: () => ({ query: `{ pipeline { count amount { amount } weightedAmount { amount } ${stages} } }` }),
+    'pipeline(asOf)': () => ({ query: asOfQuery, variables: { asOf: middle } }),
+    'leads(filter: status, owner)': () => ({
+      query: `{ leads(filter: { status: QUALIFIED, ownerId: "${DEFAULT_SALES_TEAM[2]}" }, first: 20) { ${leads} } }`,
+    }),
+    'leads(filter: search)': () => ({ query: `{ leads(filter: { search: "garcia" }, first: 20) { ${leads} } }` }),
+    'loss-reason KPI (whole history, by month), computed each time': (n) => ({
+      query: lossQuery,
+      variables: { to: later(dataset.lastAt, n) },
+    }),
+    'kpis, every section (whole history, by month), computed each time': (n) => ({
+      query: kpisQuery,
+      variables: { to: later(dataset.lastAt, n) },
+    }),
+    'pipeline(asOf), computed each time': (n) => ({ query: asOfQuery, variables: { asOf: later(middle, n) } }),
   };
 };
 
@@ -305,18 +310,18 @@ async function queryServer(
   const token = await mintToken({ sub: 'bench', roles: ['sales', 'sales_manager'] }, new TextEncoder().encode(SECRET));
   const headers = { authorization: `Bearer ${token}` };
   const queries: InsightsResult['queries'] = {};
-  const offered: string[] = [];
-  for (const [name, queryOf] of Object.entries(reportQueries(dataset))) {
-    const query = queryOf(0);
-    const probe = await graphql(url, query, headers);
+  const offered: Request[] = [];
+  for (const [name, requestOf] of Object.entries(reportQueries(dataset))) {
+    const request = requestOf(0);
+    const probe = await graphql(url, request.query, headers, request.variables);
     if (probe.errors !== undefined) {
       queries[name] = { missing: JSON.stringify(probe.errors).slice(0, 300) };
       continue;
     }
-    if (!name.endsWith('computed each time')) offered.push(query);
+    if (!name.endsWith('computed each time')) offered.push(request);
     log(`${name}: ${settings.warmupSec}s warm-up + ${settings.durationSec}s on ${settings.connections} connection(s)...`);
     let asked = 1;
-    const body = () => JSON.stringify({ query: queryOf(asked++) });
+    const body = () => JSON.stringify(requestOf(asked++));
     const load = { connections: settings.connections, durationSec: settings.durationSec };
     if (settings.warmupSec > 0) await runLoad(url, headers, body, { ...load, durationSec: settings.warmupSec });
     queries[name] = await runLoad(url, headers, body, load);
@@ -324,7 +329,7 @@ async function queryServer(
   if (offered.length === 0 || settings.concurrentReaders === 0) return { queries };
   const { concurrentReaders: readers, writeConnections: writers, durationSec } = settings;
   log(`${readers} readers asking the report queries in turn while ${writers} connections capture leads, ${durationSec}s...`);
-  const readBody = (n: number) => JSON.stringify({ query: offered[n % offered.length] });
+  const readBody = (n: number) => JSON.stringify(offered[n % offered.length]);
   const [reads, writes] = await Promise.all([
     runLoad(url, headers, readBody, { connections: readers, durationSec }),
     runLoad(url, headers, (n) => captureLeadBody('insights', n), { connections: writers, durationSec }),

@@ -154,4 +154,17 @@ describe('logs and metrics', () => {
       auth: { hs256: true },
     });
   });
+
+  it('count the reports answered from memory and computed, and the reports held', async () => {
+    const before = await metricsText();
+    const hits = (text: string) => sample(text, 'crm_report_answers_total{result="hit"}') ?? 0;
+    const misses = (text: string) => sample(text, 'crm_report_answers_total{result="miss"}') ?? 0;
+    const pipeline = () => client.gql(`{ pipeline(filter: { ownerId: "metrics-owner" }) { count } }`);
+    expect((await pipeline()).errors).toBeUndefined();
+    expect((await pipeline()).errors).toBeUndefined();
+    const after = await metricsText();
+    expect(misses(after) - misses(before)).toBe(1);
+    expect(hits(after) - hits(before)).toBe(1);
+    expect(sample(after, 'crm_report_cache_entries')).toBe((sample(before, 'crm_report_cache_entries') ?? 0) + 1);
+  });
 });

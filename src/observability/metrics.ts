@@ -16,6 +16,13 @@ export interface ProjectionLag {
   setAside: boolean;
 }
 
+/** What `Application.reports` has answered since the start (projections/reportCache.ts). */
+export interface ReportCacheStats {
+  hits: number;
+  misses: number;
+  entries: number;
+}
+
 export interface ProjectionStatus {
   leader: boolean;
   projections: ProjectionLag[];
@@ -104,7 +111,38 @@ export class CrmMetrics {
     registers: [this.registry],
   });
 
-  constructor(private readonly projectionStatus?: () => Promise<ProjectionStatus>) {
+  /** Read when /metrics is read: counted by the cache itself, not on each answer here. */
+  private reportCacheStats?: () => ReportCacheStats;
+
+  readonly reportAnswers = new Counter({
+    name: 'crm_report_answers_total',
+    help: 'KPI sections and pipeline reports answered since the start: from memory (hit), or computed (miss; always on PostgreSQL)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.reportCacheStats?.();
+      if (stats === undefined) return;
+      this.reportAnswers.reset();
+      this.reportAnswers.inc({ result: 'hit' }, stats.hits);
+      this.reportAnswers.inc({ result: 'miss' }, stats.misses);
+    },
+  });
+
+  readonly reportCacheEntries = new Gauge({
+    name: 'crm_report_cache_entries',
+    help: 'Reports held in memory to be answered again while nothing they read changes',
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.reportCacheStats?.();
+      if (stats !== undefined) this.reportCacheEntries.set(stats.entries);
+    },
+  });
+
+  constructor(
+    private readonly projectionStatus?: () => Promise<ProjectionStatus>,
+    reportCacheStats?: () => ReportCacheStats,
+  ) {
+    this.reportCacheStats = reportCacheStats;
     collectDefaultMetrics({ register: this.registry });
     this.subscriptions.set(0);
   }

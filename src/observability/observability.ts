@@ -7,7 +7,7 @@ import type { ReadModels } from '../../projections/leadership/readModels';
 import type { EventStore } from '../core/eventStore';
 import type { LogLevel } from './logLevels';
 import { consoleFor, createLogger, type Logger } from './logger';
-import { CrmMetrics } from './metrics';
+import { CrmMetrics, type ReportCacheStats } from './metrics';
 import { observeEventStore } from './observedEventStore';
 import { projectionStatus } from './projectionLag';
 
@@ -30,14 +30,19 @@ interface ReportsMissingKeys {
   personalData?: { keyStore: { onMissingKeys: (keyIds: string[]) => void } };
 }
 
-export const observeApplication = <T extends { store: EventStore; readModels: ReadModels } & ReportsMissingKeys>(
+/** The part of the report cache the server reports on. */
+interface ReportsCacheStats {
+  reports?: { stats(): ReportCacheStats };
+}
+
+export const observeApplication = <T extends { store: EventStore; readModels: ReadModels } & ReportsMissingKeys & ReportsCacheStats>(
   opened: T,
   settings: { logLevel: LogLevel; production: boolean },
   options: ObservabilityOptions = {},
 ): Observed<T> => {
   const logger =
     options.logger ?? createLogger({ level: settings.logLevel, json: settings.production, destination: options.logDestination });
-  const metrics = new CrmMetrics(projectionStatus(opened.store, opened.readModels));
+  const metrics = new CrmMetrics(projectionStatus(opened.store, opened.readModels), opened.reports && (() => opened.reports!.stats()));
   opened.readModels.useLogger(consoleFor(logger, 'projections'));
   if (opened.personalData) {
     opened.personalData.keyStore.onMissingKeys = (keyIds) => {
