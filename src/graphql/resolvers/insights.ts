@@ -74,34 +74,34 @@ export class KpiResolver {
 
   @FieldResolver(() => [LeadFunnelKpi], { description: KPI_FIELDS.leadFunnel })
   async leadFunnel(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<LeadFunnelKpi[]> {
-    return present(context).leadFunnel(await context.app.reports.report('leadFunnel', root.request, (db) => kpiQueries.leadFunnel(db, root.request)));
+    return context.app.reports.report('leadFunnel', root.request, async (db) => present(context).leadFunnel(await kpiQueries.leadFunnel(db, root.request)));
   }
 
   @FieldResolver(() => [DisqualificationReasonKpi], { description: KPI_FIELDS.disqualificationReasons })
   async disqualificationReasons(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<DisqualificationReasonKpi[]> {
-    return present(context).disqualificationReasons(await context.app.reports.report('disqualificationReasons', root.request, (db) => kpiQueries.disqualificationReasons(db, root.request)));
+    return context.app.reports.report('disqualificationReasons', root.request, async (db) => present(context).disqualificationReasons(await kpiQueries.disqualificationReasons(db, root.request)));
   }
 
   @FieldResolver(() => [LossReasonKpi], { description: KPI_FIELDS.lossReasons })
   async lossReasons(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<LossReasonKpi[]> {
-    return present(context).lossReasons(await context.app.reports.report('lossReasons', root.request, (db) => kpiQueries.lossReasons(db, root.request)));
+    return context.app.reports.report('lossReasons', root.request, async (db) => present(context).lossReasons(await kpiQueries.lossReasons(db, root.request)));
   }
 
   @FieldResolver(() => [SalesOutcomeKpi], { description: KPI_FIELDS.salesOutcomes })
   async salesOutcomes(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<SalesOutcomeKpi[]> {
-    return present(context).salesOutcomes(await context.app.reports.report('salesOutcomes', root.request, (db) => kpiQueries.salesOutcomes(db, root.request)));
+    return context.app.reports.report('salesOutcomes', root.request, async (db) => present(context).salesOutcomes(await kpiQueries.salesOutcomes(db, root.request)));
   }
 
   @FieldResolver(() => [StageTimeKpi], { description: KPI_FIELDS.timeInStage })
   async timeInStage(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<StageTimeKpi[]> {
     const { reports, pipeline } = context.app;
-    return present(context).timeInStage(await reports.report('timeInStage', root.request, (db) => kpiQueries.timeInStage(db, root.request, pipeline)));
+    return reports.report('timeInStage', root.request, async (db) => present(context).timeInStage(await kpiQueries.timeInStage(db, root.request, pipeline)));
   }
 
   @FieldResolver(() => [PipelineValueKpi], { description: KPI_FIELDS.pipelineValue })
   async pipelineValue(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<PipelineValueKpi[]> {
     const { reports, pipeline } = context.app;
-    return present(context).pipelineValue(await reports.report('pipelineValue', root.request, (db) => kpiQueries.pipelineValue(db, root.request, pipeline)));
+    return reports.report('pipelineValue', root.request, async (db) => present(context).pipelineValue(await kpiQueries.pipelineValue(db, root.request, pipeline)));
   }
 }
 

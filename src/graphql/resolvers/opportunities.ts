@@ -257,10 +257,10 @@ export class OpportunityResolver {
     const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
     const plainFilter = filter ? plainInput({ ...filter }) : {};
     const { reports, pipeline } = context.app;
-    const summary = isTimeTravel(window)
-      ? await reports.report('pipelineAsOf', { window, plainFilter }, (db) => pipelineAsOf(db, pipeline, window, plainFilter))
-      : await reports.report('openPipeline', plainFilter, (db) => openPipeline(db, pipeline, plainFilter));
-    return toPipelineReport(summary);
+    // Remembered as answered: the report, not only its rows (see projections/reportCache.ts).
+    return isTimeTravel(window)
+      ? reports.report('pipelineReportAsOf', { window, plainFilter }, async (db) => toPipelineReport(await pipelineAsOf(db, pipeline, window, plainFilter)))
+      : reports.report('pipelineReport', plainFilter, async (db) => toPipelineReport(await openPipeline(db, pipeline, plainFilter)));
   }
 
   @Query(() => [PipelineStage], { description: 'The configured stages, in order' })

@@ -143,7 +143,7 @@ export class SubscriptionResolver {
       return started(ctx, follow(ctx, async (event) => {
         if (opportunityIdOf(event) === undefined) return undefined;
         const summary = await feed.shared(`pipeline:${event.id}:${JSON.stringify(filter)}`, () =>
-          ctx.app.reports.report('openPipeline', filter, (db) => openPipeline(db, ctx.app.pipeline, filter)),
+          ctx.app.reports.report('openPipelineSummary', filter, (db) => openPipeline(db, ctx.app.pipeline, filter)),
         );
         const figures = JSON.stringify(summary);
         if (figures === last) return undefined;
