@@ -55,7 +55,7 @@ describe('reports answered from memory', () => {
     await writer.run('INSERT INTO wins VALUES (7)');
     expect(await total()).toBe(17);
     expect(computed()).toBe(2);
-    expect(cache.stats()).toEqual({ hits: 2, misses: 2, entries: 1 });
+    expect(cache.stats()).toEqual({ hits: 2, misses: 2, entries: 1, rows: 2 });
   });
 
   it('does not take a report read before a commit as current after it', async () => {
@@ -110,20 +110,37 @@ describe('reports answered from memory', () => {
     expect(computed()).toBe(3);
   });
 
-  it('keys a report by its request, and keeps only the most recently asked', async () => {
-    const cache = cachingReports(reader, readModelChangesOf(file), { maxEntries: 2 });
+  it('keys a report by its request, and keeps only the most recently asked within its rows', async () => {
+    // Each report reads one row: it weighs two, so four fit in eight.
+    const cache = cachingReports(reader, readModelChangesOf(file), { maxRows: 8 });
     const computed: number[] = [];
     const above = (floor: number) =>
       cache.report('above', { floor }, async (db) => {
         computed.push(floor);
         return (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM wins WHERE amount > ?', [floor]))!.n;
       });
-    expect([await above(5), await above(50)]).toEqual([1, 0]);
+    expect([await above(5), await above(50), await above(60), await above(70)]).toEqual([1, 0, 0, 0]);
     await above(5);
-    await above(60);
-    await above(5);
+    await above(80);
     await above(50);
-    expect(computed).toEqual([5, 50, 60, 50]);
+    await above(5);
+    expect(computed).toEqual([5, 50, 60, 70, 80, 50]);
+    expect(cache.stats()).toMatchObject({ entries: 4, rows: 8 });
+  });
+
+  it('computes every time a report too large to keep', async () => {
+    await writer.run('INSERT INTO wins VALUES (1), (2), (3)');
+    const cache = cachingReports(reader, readModelChangesOf(file), { maxRows: 12 });
+    let computed = 0;
+    const everyWin = () =>
+      cache.report('every win', {}, async (db) => {
+        computed += 1;
+        return db.all('SELECT amount FROM wins');
+      });
+    await everyWin();
+    await everyWin();
+    expect(computed).toBe(2);
+    expect(cache.stats()).toMatchObject({ entries: 0, rows: 0 });
   });
 
   it('shares one computation between asks made while nothing was committed', async () => {
