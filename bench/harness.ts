@@ -19,6 +19,8 @@ export interface LoadResult {
   errorResponses: number;
   /** Connection errors and timeouts: the request got no HTTP response at all. */
   socketErrors: number;
+  /** The first few failed answers (status and the start of the body), to say why. */
+  failures?: string[];
   /**
    * CPU time the server process (all its threads) spent per response during the measured run:
    * steadier than req/s on a shared machine, where the load generator and other work compete for
@@ -63,6 +65,7 @@ export async function runLoad(
 ): Promise<LoadResult> {
   let sent = 0;
   let errorResponses = 0;
+  const failures: string[] = [];
   const result = await autocannon({
     url,
     connections: settings.connections,
@@ -73,7 +76,9 @@ export async function runLoad(
         headers: { 'content-type': 'application/json', ...headers },
         setupRequest: (request) => ({ ...request, body: body(sent++) }),
         onResponse: (status, text) => {
-          if (status < 300 && text.includes('"errors"')) errorResponses += 1;
+          const failed = status >= 300 || text.includes('"errors"');
+          if (status < 300 && failed) errorResponses += 1;
+          if (failed && failures.length < 3) failures.push(`${status} ${text.slice(0, 300)}`);
         },
       },
     ],
@@ -87,6 +92,7 @@ export async function runLoad(
     non2xx: result.non2xx,
     errorResponses,
     socketErrors: result.errors + result.timeouts,
+    ...(failures.length > 0 ? { failures } : {}),
   };
 }
 

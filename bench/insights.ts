@@ -356,7 +356,9 @@ export function formatInsights(result: InsightsResult): string {
   ];
   const figures = (load: LoadResult) =>
     `p99 ${load.latencyP99Ms} ms, p50 ${load.latencyP50Ms} ms, ${load.requestsPerSec.toFixed(0)} req/s, ` +
-    `${load.totalResponses} responses, ${load.non2xx + load.errorResponses + load.socketErrors} failed`;
+    `${load.totalResponses} responses, ${load.non2xx + load.errorResponses + load.socketErrors} failed` +
+    (load.socketErrors > 0 ? ` (${load.socketErrors} without an answer: refused or timed out)` : '') +
+    (load.failures === undefined ? '' : `; first failures: ${load.failures.join(' | ')}`);
   for (const [name, load] of Object.entries(queries)) {
     lines.push('missing' in load ? `${name}: not offered by the API (${load.missing})` : `${name}: ${figures(load)}`);
   }
