@@ -9,6 +9,8 @@
  * change of every table. Only this process's connections are followed: the SQLite read database
  * has one serving process (the CLIs that write it ask for the server to be stopped first).
  */
+import path from 'node:path';
+
 export type ChangedTables = ReadonlySet<string> | 'every table';
 
 export class ReadModelChanges {
@@ -40,12 +42,16 @@ export class ReadModelChanges {
 
 const byFile = new Map<string, ReadModelChanges>();
 
-/** The changes of one database file, shared by every connection this process opens to it. */
+/**
+ * The changes of one database file, shared by every connection this process opens to it, however
+ * its name is written (relative or absolute).
+ */
 export const readModelChangesOf = (filename: string): ReadModelChanges => {
-  let changes = byFile.get(filename);
+  const file = path.resolve(filename);
+  let changes = byFile.get(file);
   if (changes === undefined) {
     changes = new ReadModelChanges();
-    byFile.set(filename, changes);
+    byFile.set(file, changes);
   }
   return changes;
 };

@@ -76,19 +76,21 @@ export const cachingReports = (
   const underWay = new Map<string, { since: number; value: Promise<unknown> }>();
   let hits = 0;
   let misses = 0;
-  let tableNames: { names: readonly string[]; since: number } | undefined;
+  /** Each table's name, and a pattern that finds it as a word in a statement. */
+  let tableNames: { tables: ReadonlyArray<{ name: string; named: RegExp }>; since: number } | undefined;
 
   /** The database's tables, read again after any change that may have been DDL. */
-  const namesOfTables = async (): Promise<readonly string[]> => {
+  const namesOfTables = async () => {
     const since = changes.now();
-    if (tableNames !== undefined && changes.unchangedSince([], tableNames.since)) return tableNames.names;
+    if (tableNames !== undefined && changes.unchangedSince([], tableNames.since)) return tableNames.tables;
     const rows = await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')");
-    tableNames = { names: rows.map((row) => row.name.toLowerCase()), since };
-    return tableNames.names;
+    const tables = rows.map((row) => row.name.toLowerCase()).map((name) => ({ name, named: new RegExp(`(^|[^a-z0-9_])${name}($|[^a-z0-9_])`) }));
+    tableNames = { tables, since };
+    return tables;
   };
 
-  const computeRecorded = async <T>(compute: (db: SqlDatabase) => Promise<T>): Promise<Entry & { value: T }> => {
-    const since = changes.now();
+  /** `since`: the change count taken before the computation starts. */
+  const computeRecorded = async <T>(compute: (db: SqlDatabase) => Promise<T>, since: number): Promise<Entry & { value: T }> => {
     const statements: string[] = [];
     let rows = 0;
     const recording: SqlDatabase = {
@@ -112,7 +114,7 @@ export const cachingReports = (
     const value = await compute(recording);
     const text = statements.join('\n').toLowerCase();
     // Every table whose name appears as a word: a CTE or column of the same name only costs a miss.
-    const tables = (await namesOfTables()).filter((name) => new RegExp(`(^|[^a-z0-9_])${name}($|[^a-z0-9_])`).test(text));
+    const tables = (await namesOfTables()).filter(({ named }) => named.test(text)).map(({ name }) => name);
     return { value, tables, since, weight: rows + 1 };
   };
 
@@ -134,7 +136,7 @@ export const cachingReports = (
       }
       misses += 1;
       const since = changes.now();
-      const computing = computeRecorded(compute);
+      const computing = computeRecorded(compute, since);
       const value = computing.then((entry) => entry.value);
       // Its failure reaches this caller through `computing`; a sharer, if any, gets it from `value`.
       value.catch(() => undefined);

@@ -60,7 +60,7 @@ export const openSqliteDatabase = (
   connection.pragma('busy_timeout = 5000');
   connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
   // A file's changes are followed for the caches of reports read from it; ':memory:' is private to the connection.
-  return sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(path.resolve(filename)));
+  return sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(filename));
 };
 
 /**
@@ -79,6 +79,8 @@ const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges
   /** After each call and each transaction: what was written counts once no transaction holds it. */
   const settle = () => {
     if (changes === undefined || connection.inTransaction) return;
+    // Most calls are reads, or writes inside a transaction still open: nothing to tell.
+    if (uncommitted !== 'every table' && uncommitted.size === 0) return;
     const tables = uncommitted;
     uncommitted = new Set<string>();
     changes.committed(tables);

@@ -2,7 +2,6 @@
  * The composition root: which store, which read database, which projections. Everything a
  * request needs hangs off one `Application`, so tests can open as many as they like.
  */
-import path from 'node:path';
 import { accountsProjection } from '../../projections/accounts/accountsReadModel';
 import { auditEventsProjection } from '../../projections/audit/auditEventsReadModel';
 import { contactsProjection } from '../../projections/contacts/contactsReadModel';
@@ -127,7 +126,7 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
   const readDb = await openReadDatabase(readStore);
   const onSqliteFile = readStore.kind === 'sqlite' && readStore.filename !== ':memory:';
   const reportDb = onSqliteFile ? openSqliteReportReader(readStore.filename) : readDb;
-  const reports = onSqliteFile ? cachingReports(reportDb, readModelChangesOf(path.resolve(readStore.filename))) : uncachedReports(reportDb);
+  const reports = onSqliteFile ? cachingReports(reportDb, readModelChangesOf(readStore.filename)) : uncachedReports(reportDb);
   let conversionCompleter: ConversionCompleter | undefined;
   let leadScorer: LeadScorer | undefined;
   let scoringJobRunner: ScoringJobRunner | undefined;

@@ -112,7 +112,7 @@ export class CrmMetrics {
   });
 
   /** Read when /metrics is read: counted by the cache itself, not on each answer here. */
-  private reportCacheStats?: () => ReportCacheStats;
+  private readonly reportCache?: { stats(): ReportCacheStats };
 
   readonly reportAnswers = new Counter({
     name: 'crm_report_answers_total',
@@ -120,7 +120,7 @@ export class CrmMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => {
-      const stats = this.reportCacheStats?.();
+      const stats = this.reportCache?.stats();
       if (stats === undefined) return;
       this.reportAnswers.reset();
       this.reportAnswers.inc({ result: 'hit' }, stats.hits);
@@ -133,16 +133,16 @@ export class CrmMetrics {
     help: 'Reports held in memory to be answered again while nothing they read changes',
     registers: [this.registry],
     collect: () => {
-      const stats = this.reportCacheStats?.();
+      const stats = this.reportCache?.stats();
       if (stats !== undefined) this.reportCacheEntries.set(stats.entries);
     },
   });
 
   constructor(
     private readonly projectionStatus?: () => Promise<ProjectionStatus>,
-    reportCacheStats?: () => ReportCacheStats,
+    reportCache?: { stats(): ReportCacheStats },
   ) {
-    this.reportCacheStats = reportCacheStats;
+    this.reportCache = reportCache;
     collectDefaultMetrics({ register: this.registry });
     this.subscriptions.set(0);
   }

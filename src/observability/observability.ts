@@ -42,7 +42,7 @@ export const observeApplication = <T extends { store: EventStore; readModels: Re
 ): Observed<T> => {
   const logger =
     options.logger ?? createLogger({ level: settings.logLevel, json: settings.production, destination: options.logDestination });
-  const metrics = new CrmMetrics(projectionStatus(opened.store, opened.readModels), opened.reports && (() => opened.reports!.stats()));
+  const metrics = new CrmMetrics(projectionStatus(opened.store, opened.readModels), opened.reports);
   opened.readModels.useLogger(consoleFor(logger, 'projections'));
   if (opened.personalData) {
     opened.personalData.keyStore.onMissingKeys = (keyIds) => {
