@@ -59,6 +59,7 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
     for (const projection of projections) await projection.setup(staging.db);
     staging.deferIndexes(projections.flatMap((projection) => projection.deferredIndexes ?? []));
     staging.deferIndexes(projections.flatMap((projection) => projection.deferredUniqueIndexes ?? []), { unique: true });
+    staging.dropTriggers();
     const folds = new Map(projections.flatMap((projection) => (projection.foldInMemory ? [[projection, projection.foldInMemory()] as const] : [])));
     let through: GlobalPosition = page[page.length - 1]!.position;
     let abandoned = false;

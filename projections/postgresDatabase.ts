@@ -180,6 +180,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
   // Unprepared statements: a named one would keep the plan of a `SELECT *` across a rebuild that
   // recreates the table with other columns, and fail with "cached plan must not change result type".
   const on = (client: pg.PoolClient, depth: number): SqlDatabase => ({
+    dialect: 'postgres',
     run: async (sql, params = []) => ({
       changes: (await client.query({ text: converted(sql), values: encodeParameters(params), types })).rowCount ?? 0,
     }),
@@ -243,6 +244,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
   };
 
   return {
+    dialect: 'postgres',
     run: (sql, params) => withClient((client) => on(client, 0).run(sql, params)),
     all: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).get<T>(sql, params)),

@@ -94,6 +94,7 @@ export const cachingReports = (
     const statements: string[] = [];
     let rows = 0;
     const recording: SqlDatabase = {
+      dialect: db.dialect,
       all: async <R>(sql: string, params?: readonly SqlValue[]) => {
         statements.push(sql);
         const read = await db.all<R>(sql, params);

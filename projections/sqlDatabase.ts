@@ -17,6 +17,8 @@ export type ReadStoreConfig =
 export type SqlValue = string | number | bigint | null;
 
 export interface SqlDatabase {
+  /** Which SQL it speaks beyond the portable part: where a projection keeps a SQLite-only index (FTS5). */
+  readonly dialect: 'sqlite' | 'postgres';
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
   all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
@@ -104,6 +106,7 @@ const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges
   };
 
   const unqueued = {
+    dialect: 'sqlite' as const,
     run: settled((sql: string, params: readonly SqlValue[] = []) => ({
       changes: prepare(sql).run(...params).changes,
     })),
@@ -172,6 +175,7 @@ const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges
   };
 
   return {
+    dialect: 'sqlite',
     run: (sql, params) => exclusive(() => unqueued.run(sql, params)),
     insertRows: (table, columns, rows) => exclusive(() => unqueued.insertRows(table, columns, rows)),
     all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
@@ -227,6 +231,11 @@ export interface StagingDatabase {
    * `unique` says the caller knows (see `Projection.deferredUniqueIndexes`).
    */
   deferIndexes(names: readonly string[], options?: { unique?: boolean }): void;
+  /**
+   * Drops every trigger the projections' setup made: what they keep in step (a search index) is
+   * not copied, and the same triggers in the database the tables are copied to build it there.
+   */
+  dropTriggers(): void;
   /** Its file, which a SQLite read database attaches to copy the tables in SQL (`withAttached`). */
   file: string;
   tables(): StagedTable[];
@@ -262,9 +271,17 @@ export const openStagingDatabase = (): StagingDatabase => {
         deferred.push({ table: index.tbl_name, name, sql: index.sql });
       }
     },
+    dropTriggers: () => {
+      const triggers = connection.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger'").all();
+      for (const { name } of triggers) connection.exec(`DROP TRIGGER ${quoteName(name)}`);
+    },
     tables: () =>
       connection
-        .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+        // Plain tables only: a virtual table (an FTS5 index) and its shadow tables are built where
+        // the rows are copied to, by the triggers of its table there.
+        .prepare<[], { name: string }>(
+          "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )
         .all()
         .map(({ name }) => {
           const columns = connection

@@ -131,6 +131,7 @@ export const openSqliteReportReader = (filename: string): SqlDatabase => {
   };
 
   return {
+    dialect: 'sqlite',
     all: <T>(sql: string, params: readonly SqlValue[] = []) => ask<T[]>('all', sql, params),
     get: <T>(sql: string, params: readonly SqlValue[] = []) => ask<T | undefined>('get', sql, params),
     run: async () => readOnly(),

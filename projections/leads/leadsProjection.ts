@@ -19,6 +19,7 @@ import type { LeadRescored } from '../../src/domain/scoring/rescore';
 import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
 import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
+import { LEAD_SEARCH } from './leadSearch';
 import { COLUMNS, erasedLeadView, getLead, storedInterest, toRow, type LeadView } from './leadView';
 
 export type RecordedLeadEvent = LeadEvent & Pick<RecordedEvent, 'revision' | 'metadata' | 'position'>;
@@ -100,14 +101,18 @@ export const leadsProjection: Projection = {
   // 4: search text folded by src/core/normalize (ß, æ, ø... too). 5: personal data erasure
   // (personal_data_erased; erased events' null fields taken in). 6: duplicate keys (email_key,
   // identity_key). 7: the contact a lead was opened for (contact_id). 8: automatic scores
-  // (LeadRescored, from the lead's score stream), and score_position.
+  // (LeadRescored, from the lead's score stream), and score_position. (The search index is built
+  // by `setup` from the rows, and needs no rebuild.)
   version: 8,
   rebuildsInBulk: true,
   // A lead's row is found by its id (the key); these indexes serve lists, search and duplicates.
   deferredIndexes: ['read_leads_by_email_key', 'read_leads_by_identity_key', 'read_leads_by_capture_searchable', 'read_leads_by_status', 'read_leads_by_owner', 'read_leads_by_owner_status', 'read_leads_by_score'],
   canHandle: [...LEAD_EVENT_TYPES, LEAD_RESCORED, PERSONAL_DATA_ERASED],
-  setup: (db) => db.exec(CREATE_TABLE),
-  reset: (db) => db.exec('DROP TABLE IF EXISTS read_leads'),
+  setup: async (db) => {
+    await db.exec(CREATE_TABLE);
+    await LEAD_SEARCH.setup(db);
+  },
+  reset: (db) => db.exec(`${LEAD_SEARCH.dropSql} DROP TABLE IF EXISTS read_leads`),
   foldInMemory: () => foldLeadsInMemory(),
   async apply(tx, event) {
     if (event.type === PERSONAL_DATA_ERASED) return eraseLeads(tx, erasedPeople(event).leadIds);

@@ -6,8 +6,10 @@ import { NotFoundError, ValidationError } from '../../src/core/errors';
 import { getLeadList, memberOfListCondition } from '../leadLists/leadListsProjection';
 import { searchKey } from '../../src/core/normalize';
 import type { SavedLeadFilter } from '../../src/domain/leadLists/events';
-import { containing, decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import type { SearchBy } from '../searchIndex';
+import { LEAD_SEARCH } from './leadSearch';
 import { fromRow, UNSCORED_ORDER, type LeadRow, type LeadView } from './leadView';
 
 /**
@@ -36,25 +38,27 @@ export const findLeads = async (
   if (!Number.isInteger(first) || first < 0) {
     throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
   }
-  const conditions: string[] = [];
-  const params: SqlValue[] = [];
-  addFilterConditions(filter, conditions, params);
-  if (filter.listId !== undefined) {
-    const list = await getLeadList(db, filter.listId);
-    if (!list) throw new NotFoundError('LeadList', filter.listId);
-    if (list.kind === 'STATIC') {
+  const list = filter.listId === undefined ? undefined : await getLeadList(db, filter.listId);
+  if (filter.listId !== undefined && !list) throw new NotFoundError('LeadList', filter.listId);
+  // The filter's conditions, with a search matched one way or the other (see `SearchBy`).
+  const filtered = (searchBy: SearchBy): { conditions: string[]; params: SqlValue[] } => {
+    const conditions: string[] = [];
+    const params: SqlValue[] = [];
+    addFilterConditions(filter, conditions, params, searchBy);
+    if (list?.kind === 'STATIC') {
       const member = memberOfListCondition(list.id);
       conditions.push(member.condition);
       params.push(...member.params);
-    } else {
-      addFilterConditions(list.filter ?? {}, conditions, params);
+    } else if (list) {
+      addFilterConditions(list.filter ?? {}, conditions, params, searchBy);
     }
-  }
-
-  const total = await db.get<{ total: number }>(
-    `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM read_leads ${whereClause(conditions)}`,
-    params,
-  );
+    return { conditions, params };
+  };
+  const indexed = db.dialect === 'sqlite' && filter.id === undefined;
+  const total = await countLeads(db, filter, list, indexed ? filtered('index') : filtered('scan'));
+  // A page of a search with many matches scans the leads in the page's order and stops at its
+  // last row; one with few sorts the matches the index gives (see `FEW_MATCHES`).
+  const { conditions, params } = filtered(indexed && total <= FEW_MATCHES ? 'index' : 'scan');
   if (after !== undefined) {
     const cursor = decodeLeadCursor(after, orderBy);
     const newer = '(captured_at < ? OR (captured_at = ? AND id < ?))';
@@ -75,11 +79,40 @@ export const findLeads = async (
   const cursors = nodes.map((node) => encodeLeadCursor(node, orderBy));
   return {
     nodes,
-    totalCount: Number(total?.total ?? 0),
+    totalCount: total,
     hasNextPage: rows.length > first,
     endCursor: cursors.at(-1),
     cursors,
   };
+};
+
+/**
+ * Up to this many matches, a page of a search is sorted from the index's matches; past it, the
+ * leads are scanned in the page's order until the page is full. On the insights data set (114,000
+ * leads) sorting cost about 2 µs per match and scanning about 0.13 µs per lead passed over, so a
+ * page of 21 costs the same both ways near 400 matches: 15 ms to scan past every lead when none
+ * matches, 33 ms to sort 16,000 matches.
+ */
+const FEW_MATCHES = 400;
+
+/** How many leads the filter matches; a search alone is counted in the search index alone. */
+const countLeads = async (
+  db: SqlDatabase,
+  filter: LeadFilter,
+  list: Awaited<ReturnType<typeof getLeadList>>,
+  { conditions, params }: { conditions: string[]; params: SqlValue[] },
+): Promise<number> => {
+  const searchAlone =
+    db.dialect === 'sqlite' &&
+    list === undefined &&
+    Object.entries(filter).every(([field, value]) => value === undefined || field === 'search');
+  const search = searchKey(filter.search ?? '');
+  if (searchAlone && search !== '') {
+    const counted = await LEAD_SEARCH.count(db, search);
+    if (counted !== undefined) return counted;
+  }
+  const row = await db.get<{ total: number }>(`SELECT CAST(COUNT(*) AS INTEGER) AS total FROM read_leads ${whereClause(conditions)}`, params);
+  return Number(row?.total ?? 0);
 };
 
 /**
@@ -97,7 +130,7 @@ export const leadListMembers = async (db: SqlDatabase): Promise<{ sql: string; p
   for (const list of dynamic) {
     const conditions: string[] = [];
     const filterParams: SqlValue[] = [];
-    addFilterConditions(list.filter === null ? {} : (JSON.parse(list.filter) as SavedLeadFilter), conditions, filterParams);
+    addFilterConditions(list.filter === null ? {} : (JSON.parse(list.filter) as SavedLeadFilter), conditions, filterParams, db.dialect === 'sqlite' ? 'index' : 'scan');
     parts.push(`SELECT CAST(? AS TEXT) AS list_id, id AS lead_id FROM read_leads ${whereClause(conditions)}`);
     params.push(list.id, ...filterParams);
   }
@@ -117,7 +150,7 @@ export const listsOfLeads = async (db: SqlDatabase): Promise<Map<string, string[
 };
 
 /** The SQL conditions of a filter's fields (a list aside), ANDed onto `conditions`. */
-const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: string[], params: SqlValue[]): void => {
+const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: string[], params: SqlValue[], searchBy: SearchBy): void => {
   const equalTo = (column: string, value: string | undefined) => {
     if (value === undefined) return;
     conditions.push(`${column} = ?`);
@@ -131,8 +164,9 @@ const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: str
   equalTo('id', filter.id);
   const search = searchKey(filter.search ?? '');
   if (search !== '') {
-    conditions.push(`search_text LIKE ? ESCAPE '\\'`);
-    params.push(containing(search));
+    const matching = LEAD_SEARCH.condition(search, searchBy);
+    conditions.push(matching.condition);
+    params.push(...matching.params);
   }
   if (filter.minScore !== undefined) {
     conditions.push('score >= ?');

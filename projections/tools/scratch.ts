@@ -38,7 +38,9 @@ const sqliteScratch = async (liveFile: string): Promise<ScratchSpace> => {
   const tablesOf = async (schema: string) =>
     (
       await compareDb.all<{ name: string }>(
-        `SELECT name FROM ${schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`,
+        // Plain tables: a search index (an FTS5 virtual table, its shadow tables) is derived from
+        // its table's rows, in pages whose layout depends on the order rows came in.
+        `SELECT name FROM pragma_table_list WHERE schema = '${schema}' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`,
       )
     ).map((row) => row.name);
   return {

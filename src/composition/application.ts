@@ -12,6 +12,7 @@ import { leadsProjection } from '../../projections/leads/leadsProjection';
 import { opportunitiesProjection } from '../../projections/opportunities/opportunitiesProjection';
 import { pipelineHistoryProjection } from '../../projections/pipelineHistory/pipelineHistoryReadModel';
 import type { Projection } from '../../projections/projection';
+import { purgeRemovedSearchText } from '../../projections/searchIndex';
 import type { ReadStoreConfig } from '../../projections/sqlDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
 import { openSqliteReportReader } from '../../projections/sqliteReportReader';
@@ -203,6 +204,9 @@ const ERASED_TABLES = [
  */
 export const compactAfterErasure = async (readStore: ReadStoreConfig, db: SqlDatabase): Promise<void> => {
   if (readStore.kind === 'sqlite') {
+    // The search indexes still hold the erased texts' trigrams, marked deleted: rebuilt from the
+    // rows as they are now, their old pages are free pages, which VACUUM then leaves out.
+    await purgeRemovedSearchText(db);
     // On a macrotask of its own: no other connection of this process is inside a transaction
     // then (see `startOfMacrotask` in projections/sqlDatabase.ts), so VACUUM never waits on one.
     await new Promise<void>((resolve) => setImmediate(resolve));

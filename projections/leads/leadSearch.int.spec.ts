@@ -1,0 +1,190 @@
+/**
+ * The leads' search index on SQLite (projections/searchIndex.ts): a search finds through it
+ * exactly the leads a scan of their text finds, however the index is filled (event by event, by a
+ * bulk rebuild, beside a new version's rebuild, or at the start of a read model made before it),
+ * and an erasure's purge leaves nothing of a rewritten text in its pages.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/core/eventStore';
+import { searchKey } from '../../src/core/normalize';
+import { openSqliteEventStore } from '../../src/eventStores/sqlite';
+import type { LeadCaptured, LeadPerson } from '../../src/domain/leads/lead';
+import { leadSearchText } from '../../src/domain/leads/search';
+import { appendLeadEvent, temporaryDirectory } from '../../test/support/leadEvents';
+import { purgeRemovedSearchText } from '../searchIndex';
+import { ProjectionRunner } from '../runner';
+import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
+import { LEAD_SEARCH } from './leadSearch';
+import { leadsProjection } from './leadsProjection';
+import { findLeads, type LeadFilter } from './leadsQueries';
+
+interface Captured {
+  id: string;
+  person: LeadPerson;
+  company: string;
+  capturedAt: string;
+  status: string;
+}
+
+const LAST_NAMES = ['García', 'Núñez', "O'Brien", 'Li', 'Müller', 'Sánchez-Vega', 'Ibáñez', 'de la Fuente'];
+const FIRST_NAMES = ['María', 'José', 'Ana', 'Łukasz', 'Zoë', 'Jean-Luc'];
+// "Acme" goes to more leads than a page of a search sorts from the index (400): those pages scan.
+const COMPANIES = ['Acme', 'Acme', 'Acme', 'Acme', 'Acme', 'Acme', 'Acme', 'Puig "Hermanos"', '100%_Natural', 'Grupo Ñandú'];
+
+const SEARCHES = [
+  'gar', 'garcia', 'GARCÍA', 'núñez', 'nunez', 'acme', 'ac', 'a', 'zo', "o'b", 'puig "h', '"', '100%_', '%_n', 'ñandu',
+  'maria garcia', 'ana li', 'jose@', '@example', 'mu', 'muller', 'lukasz', 'de la', 'zzz', 'e.test', 'la fuente\nmaria',
+];
+
+describe('leads search index (SQLite)', () => {
+  let directory: ReturnType<typeof temporaryDirectory>;
+  let store: EventStore;
+  let db: SqlDatabase;
+  let runner: ProjectionRunner;
+  const leads: Captured[] = [];
+
+  beforeEach(async () => {
+    directory = temporaryDirectory();
+    store = openSqliteEventStore({ filename: directory.file('events.db') });
+    db = openSqliteDatabase(directory.file('read.db'));
+    runner = new ProjectionRunner({ store, db, projections: [leadsProjection] });
+    await runner.start();
+    leads.length = 0;
+    let position = '';
+    for (let n = 0; n < 600; n++) {
+      const id = `lead-${String(n).padStart(4, '0')}`;
+      const person = {
+        firstName: FIRST_NAMES[n % FIRST_NAMES.length]!,
+        lastName: LAST_NAMES[(n * 7) % LAST_NAMES.length]!,
+        email: `${id}@example.test`,
+      };
+      const company = COMPANIES[(n * 3) % COMPANIES.length]!;
+      const capturedAt = new Date(Date.UTC(2025, 0, 1) + n * 3_600_000).toISOString();
+      const event: LeadCaptured = { type: 'LeadCaptured', data: { leadId: id, source: 'WEB_FORM', person, company: { name: company } } };
+      position = (await appendLeadEvent(store, event, { occurredAt: capturedAt })).position;
+      leads.push({ id, person, company, capturedAt, status: 'NEW' });
+      if (n % 5 === 0) {
+        position = (await appendLeadEvent(store, { type: 'LeadContactLogged', data: { leadId: id, channel: 'CALL', outcome: 'REACHED' } }, { occurredAt: capturedAt })).position;
+        leads.at(-1)!.status = 'CONTACTED';
+      }
+    }
+    await runner.waitForPosition(position);
+  });
+
+  afterEach(async () => {
+    await runner.stop();
+    await db.close();
+    await store.close();
+    directory.remove();
+  });
+
+  /** What a search must find: the leads whose folded text holds the folded search, newest first. */
+  const expected = (search: string, filter: { status?: string } = {}) =>
+    leads
+      .filter((lead) => leadSearchText(lead.person, { name: lead.company }).includes(searchKey(search)))
+      .filter((lead) => filter.status === undefined || lead.status === filter.status)
+      .sort((a, b) => (a.capturedAt === b.capturedAt ? b.id.localeCompare(a.id) : b.capturedAt.localeCompare(a.capturedAt)))
+      .map((lead) => lead.id);
+
+  const found = async (on: SqlDatabase, filter: LeadFilter, first: number) => {
+    const page = await findLeads(on, { filter, first });
+    return { total: page.totalCount, ids: page.nodes.map((lead) => lead.id) };
+  };
+
+  /** Every search, alone and with a status, counted and paged (a full page and a short one). */
+  const expectEverySearchAsScanned = async (on: SqlDatabase) => {
+    for (const search of SEARCHES) {
+      for (const status of [undefined, 'CONTACTED']) {
+        const want = expected(search, { status });
+        for (const first of [1000, 20]) {
+          expect({ search, status, first, ...(await found(on, { search, status }, first)) }).toEqual({
+            search,
+            status,
+            first,
+            total: want.length,
+            ids: want.slice(0, first),
+          });
+        }
+      }
+    }
+  };
+
+  it('finds exactly the leads a scan of their text finds, counted and paged, with few matches and many', async () => {
+    // The data set covers both kinds of page: few matches (sorted from the index) and many (scanned).
+    expect(expected('garcia').length).toBeGreaterThan(0);
+    expect(expected('garcia').length).toBeLessThan(400);
+    expect(expected('acme').length).toBeGreaterThan(400);
+    await expectEverySearchAsScanned(db);
+    // Counted from the index alone, which holds every lead: not a fallback to the scan.
+    expect(await LEAD_SEARCH.count(db, 'acme')).toBe(expected('acme').length);
+    expect(await LEAD_SEARCH.count(db, 'ac')).toBeUndefined();
+  });
+
+  it('follows a lead whose name changes: the old name finds it no more, the new one does', async () => {
+    const lead = leads.find((candidate) => candidate.person.lastName === 'García')!;
+    const before = expected('garcia').length;
+    const { position } = await appendLeadEvent(store, {
+      type: 'LeadDetailsUpdated',
+      data: { leadId: lead.id, person: { ...lead.person, lastName: 'Quixtable' } },
+    });
+    await runner.waitForPosition(position);
+    lead.person = { ...lead.person, lastName: 'Quixtable' };
+    expect(expected('garcia')).toHaveLength(before - 1);
+    expect(await found(db, { search: 'quixtab' }, 20)).toEqual({ total: 1, ids: [lead.id] });
+    expect((await found(db, { search: 'garcia' }, 1000)).ids).toEqual(expected('garcia'));
+    // A fact that leaves the text as it was leaves the index as it was.
+    const contacted = await appendLeadEvent(store, { type: 'LeadContactLogged', data: { leadId: lead.id, channel: 'CALL', outcome: 'REACHED' } });
+    await runner.waitForPosition(contacted.position);
+    expect(await found(db, { search: 'quixtab' }, 20)).toEqual({ total: 1, ids: [lead.id] });
+  });
+
+  it('is filled by a bulk rebuild, and by the start of a read model made before it', async () => {
+    await runner.rebuild('leads');
+    await runner.whenCaughtUp();
+    await expectEverySearchAsScanned(db);
+
+    // A read model from before the index: its rows, no index. The next start builds it from them.
+    await runner.stop();
+    await db.exec(`DROP TABLE read_leads_search;
+      DROP TRIGGER read_leads_search_on_insert; DROP TRIGGER read_leads_search_on_update; DROP TRIGGER read_leads_search_on_delete;`);
+    expect(await db.get("SELECT 1 FROM sqlite_master WHERE type = 'trigger'")).toBeUndefined();
+    runner = new ProjectionRunner({ store, db, projections: [leadsProjection] });
+    await runner.start();
+    await runner.whenCaughtUp();
+    await expectEverySearchAsScanned(db);
+    const { position } = await appendLeadEvent(store, {
+      type: 'LeadCaptured',
+      data: { leadId: 'lead-new', source: 'WEB_FORM', person: { lastName: 'Quixtable' } },
+    });
+    await runner.waitForPosition(position);
+    expect(await found(db, { search: 'quixtab' }, 20)).toEqual({ total: 1, ids: ['lead-new'] });
+  });
+
+  it('is rebuilt beside the old rows when a new version of the projection is deployed', async () => {
+    await runner.stop();
+    runner = new ProjectionRunner({ store, db, projections: [{ ...leadsProjection, version: leadsProjection.version + 1 }] });
+    await runner.start();
+    await runner.whenCaughtUp();
+    await expectEverySearchAsScanned(db);
+  });
+
+  it('keeps nothing of a rewritten text in its pages once purged, as an erasure purges it', async () => {
+    // Letters no other lead's text has: their trigrams stand whole in the index's pages.
+    const { position } = await appendLeadEvent(store, {
+      type: 'LeadCaptured',
+      data: { leadId: 'lead-erased', source: 'WEB_FORM', person: { lastName: 'Wyxqzvk' } },
+    });
+    await runner.waitForPosition(position);
+    const pagesHold = async (text: string) =>
+      (await db.all<{ block: Buffer }>('SELECT block FROM read_leads_search_data')).some((row) => Buffer.from(row.block).includes(Buffer.from(text)));
+    expect(await pagesHold('wyx')).toBe(true);
+    // As an erasure rewrites the row (leadsProjection's REWRITE_LEAD).
+    await db.run("UPDATE read_leads SET search_text = '' WHERE id = 'lead-erased'");
+    expect(await found(db, { search: 'wyxqz' }, 20)).toEqual({ total: 0, ids: [] });
+    // Marked deleted, still there:
+    expect(await pagesHold('wyx')).toBe(true);
+    await purgeRemovedSearchText(db);
+    expect(await pagesHold('wyx')).toBe(false);
+    await expectEverySearchAsScanned(db);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * A search index on SQLite for a read-model table with a `search_text` column (text folded by
+ * `searchKey`): an FTS5 `trigram` index, so a search reads the rows that hold its letters three
+ * by three instead of every row's text. On the insights data set (114,000 leads) a count of the
+ * leads matching a common surname went from 14 ms of scanning to about 1 ms.
+ *
+ * The index keeps no copy of the text (`content=` its table): it points at the rows by rowid, and
+ * triggers on the table keep it in step with every write, whatever writes it (an event applied, an
+ * erasure's rewrite, a bulk rebuild's copy). A row keeps its rowid through VACUUM: SQLite keeps
+ * the rowids of a table that has an index (here its primary key's).
+ *
+ * A rewritten or deleted text's trigrams stay in the index's pages, marked deleted, until its
+ * segments are merged: `purgeRemovedSearchText` rebuilds every search index from the rows as they
+ * are, and an erasure runs it before the file is compacted, so nothing of an erased person is left.
+ *
+ * PostgreSQL has no FTS5: there a search scans with LIKE, as before.
+ */
+import { containing } from './pagination';
+import type { SqlDatabase } from './sqlDatabase';
+
+/**
+ * How a search is matched: `scan` reads the rows' text in the order of the query's index (a
+ * LIKE: what a page of many matches wants, as it stops at the page's last row), `index` asks the
+ * search index for the rows that hold it (what a count, or a page of few matches, wants). The
+ * index is used on SQLite only, for three characters or more: shorter searches hold no trigram.
+ */
+export type SearchBy = 'index' | 'scan';
+
+export interface SearchIndex {
+  /** Creates the index and its triggers if missing, filled from the rows already there (SQLite; nothing elsewhere). */
+  setup(db: SqlDatabase): Promise<void>;
+  /** Drops the index (before its table, which its triggers go with). */
+  readonly dropSql: string;
+  /**
+   * The condition on the table for rows whose search text holds `search` (folded by `searchKey`),
+   * with its parameters. Both ways give the same rows: the index is case-sensitive, so a phrase of
+   * the search's trigrams is the search as a substring, which is what the LIKE (of lowercase
+   * text, in lowercase) matches.
+   */
+  condition(search: string, by: SearchBy): { condition: string; params: string[] };
+  /** How many rows' search text holds `search`, from the index alone; undefined when it cannot tell (a short search, PostgreSQL). */
+  count(db: SqlDatabase, search: string): Promise<number | undefined>;
+}
+
+export const searchIndexOn = (table: string): SearchIndex => {
+  const index = `${table}_search`;
+  const triggers = `
+    CREATE TRIGGER IF NOT EXISTS ${index}_on_insert AFTER INSERT ON ${table} BEGIN
+      INSERT INTO ${index} (rowid, search_text) VALUES (new.rowid, new.search_text);
+    END;
+    CREATE TRIGGER IF NOT EXISTS ${index}_on_update AFTER UPDATE OF search_text ON ${table}
+    WHEN old.search_text IS NOT new.search_text BEGIN
+      INSERT INTO ${index} (${index}, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+      INSERT INTO ${index} (rowid, search_text) VALUES (new.rowid, new.search_text);
+    END;
+    CREATE TRIGGER IF NOT EXISTS ${index}_on_delete AFTER DELETE ON ${table} BEGIN
+      INSERT INTO ${index} (${index}, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+    END;`;
+  return {
+    async setup(db) {
+      if (db.dialect !== 'sqlite') return;
+      if (await db.get(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, [index])) {
+        await db.exec(triggers);
+        return;
+      }
+      // Created beside rows already there (a read model from before the index): filled from them.
+      await db.transaction(async (tx) => {
+        await tx.exec(`
+          CREATE VIRTUAL TABLE ${index} USING fts5(search_text, content='${table}', content_rowid='rowid', tokenize='trigram case_sensitive 1');
+          ${triggers}
+          INSERT INTO ${index} (${index}) VALUES ('rebuild');`);
+      });
+    },
+    dropSql: `DROP TABLE IF EXISTS ${index};`,
+    condition: (search, by) =>
+      by === 'index' && indexable(search)
+        ? { condition: `rowid IN (SELECT rowid FROM ${index} WHERE ${index} MATCH ?)`, params: [phrase(search)] }
+        : { condition: `search_text LIKE ? ESCAPE '\\'`, params: [containing(search)] },
+    async count(db, search) {
+      if (db.dialect !== 'sqlite' || !indexable(search)) return undefined;
+      const row = await db.get<{ total: number }>(`SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${index} WHERE ${index} MATCH ?`, [phrase(search)]);
+      return Number(row?.total ?? 0);
+    },
+  };
+};
+
+const indexable = (search: string): boolean => [...search].length >= 3;
+
+/** The search as one FTS5 phrase (its text, quotes doubled): the text's trigrams one after the other. */
+const phrase = (search: string): string => `"${search.replace(/"/g, '""')}"`;
+
+/**
+ * Rebuilds every search index of a SQLite database from its table's rows as they are now (nothing
+ * elsewhere): the trigrams of texts rewritten or deleted since are then gone from the index, not
+ * only marked deleted. The pages they were in are free pages until the file is compacted (VACUUM).
+ */
+export const purgeRemovedSearchText = async (db: SqlDatabase): Promise<void> => {
+  if (db.dialect !== 'sqlite') return;
+  const indexes = await db.all<{ name: string }>(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE % USING fts5(%' ORDER BY name",
+  );
+  for (const { name } of indexes) await db.run(`INSERT INTO "${name}" ("${name}") VALUES ('rebuild')`);
+};
