@@ -67,7 +67,14 @@ export interface InsightsResult {
    * runs it (`node dist/main.js`, the bundle); the bundle's largest resident memory while the
    * queries ran (they run on it).
    */
-  server: { readyMs: number; modulesReadyMs?: number; builtReadyMs?: number; peakRssMiB?: number };
+  server: {
+    readyMs: number;
+    modulesReadyMs?: number;
+    builtReadyMs?: number;
+    peakRssMiB?: number;
+    /** The largest resident memory during each part of the queries (each query alone; `under writes`), to see which one sets the peak. */
+    peakRssMiBByPhase?: Record<string, number>;
+  };
   /** The whole log folded in memory, as `retrospective` does. */
   retrospectiveReplay: { seconds: number; eventsPerSecond: number };
   /** Per query; `missing` when the API does not offer it. */
@@ -234,12 +241,24 @@ async function measureQueries(
     // the compiler's loader and every module's compiled text.
     const server = await start('API (dist/main.js)', BUILT_ENTRY);
     let peakRssMiB = server.rssMiB();
-    const sampler = setInterval(() => {
+    const peakRssMiBByPhase: Record<string, number> = {};
+    let phase = 'ready';
+    const sample = () => {
       const rss = server.rssMiB();
-      if (rss !== undefined && (peakRssMiB === undefined || rss > peakRssMiB)) peakRssMiB = rss;
-    }, 250);
+      if (rss === undefined) return;
+      if (peakRssMiB === undefined || rss > peakRssMiB) peakRssMiB = rss;
+      peakRssMiBByPhase[phase] = Math.max(peakRssMiBByPhase[phase] ?? 0, rss);
+    };
+    sample();
+    const sampler = setInterval(sample, 250);
+    const enterPhase = (name: string) => {
+      sample();
+      phase = name;
+    };
     try {
-      return { ...(await queryServer(`${base}/graphql`, dataset, settings)), server: { readyMs: tsxReadyMs, modulesReadyMs, builtReadyMs: server.readyMs, peakRssMiB } };
+      const measured = await queryServer(`${base}/graphql`, dataset, settings, enterPhase);
+      sample();
+      return { ...measured, server: { readyMs: tsxReadyMs, modulesReadyMs, builtReadyMs: server.readyMs, peakRssMiB, peakRssMiBByPhase } };
     } finally {
       clearInterval(sampler);
       await server.stop();
@@ -306,6 +325,7 @@ async function queryServer(
   url: string,
   dataset: Dataset,
   settings: InsightsSettings,
+  enterPhase: (name: string) => void,
 ): Promise<Pick<InsightsResult, 'queries' | 'underWrites'>> {
   const token = await mintToken({ sub: 'bench', roles: ['sales', 'sales_manager'] }, new TextEncoder().encode(SECRET));
   const headers = { authorization: `Bearer ${token}` };
@@ -320,6 +340,7 @@ async function queryServer(
     }
     if (!name.endsWith('computed each time')) offered.push(request);
     log(`${name}: ${settings.warmupSec}s warm-up + ${settings.durationSec}s on ${settings.connections} connection(s)...`);
+    enterPhase(name);
     let asked = 1;
     const body = () => JSON.stringify(requestOf(asked++));
     const load = { connections: settings.connections, durationSec: settings.durationSec };
@@ -329,6 +350,7 @@ async function queryServer(
   if (offered.length === 0 || settings.concurrentReaders === 0) return { queries };
   const { concurrentReaders: readers, writeConnections: writers, durationSec } = settings;
   log(`${readers} readers asking the report queries in turn while ${writers} connections capture leads, ${durationSec}s...`);
+  enterPhase(UNDER_WRITES);
   const readBody = (n: number) => JSON.stringify(offered[n % offered.length]);
   const [reads, writes] = await Promise.all([
     runLoad(url, headers, readBody, { connections: readers, durationSec }),
@@ -336,6 +358,8 @@ async function queryServer(
   ]);
   return { queries, underWrites: { readers, writers, reads, writes } };
 }
+
+const UNDER_WRITES = 'report queries under writes';
 
 /** A few lines for the console. */
 export function formatInsights(result: InsightsResult): string {
@@ -354,6 +378,10 @@ export function formatInsights(result: InsightsResult): string {
     `retrospective replay in memory: ${retrospectiveReplay.seconds.toFixed(1)} s, ` +
       `${retrospectiveReplay.eventsPerSecond.toFixed(0)} events/s`,
   ];
+  if (server.peakRssMiBByPhase) {
+    const phases = Object.entries(server.peakRssMiBByPhase).map(([name, rss]) => `${name} ${rss.toFixed(0)}`);
+    lines.push(`API resident memory at its largest, MiB, by part: ${phases.join('; ')}`);
+  }
   const figures = (load: LoadResult) =>
     `p99 ${load.latencyP99Ms} ms, p50 ${load.latencyP50Ms} ms, ${load.requestsPerSec.toFixed(0)} req/s, ` +
     `${load.totalResponses} responses, ${load.non2xx + load.errorResponses + load.socketErrors} failed` +
