@@ -94,7 +94,7 @@ describe('leads search index (SQLite)', () => {
   /** Every search, alone and with a status, counted and paged (a full page and a short one). */
   const expectEverySearchAsScanned = async (on: SqlDatabase) => {
     for (const search of SEARCHES) {
-      for (const status of [undefined, 'CONTACTED']) {
+      for (const status of [undefined, 'CONTACTED'] as const) {
         const want = expected(search, { status });
         for (const first of [1000, 20]) {
           expect({ search, status, first, ...(await found(on, { search, status }, first)) }).toEqual({
