@@ -13,7 +13,8 @@
  * segments are merged: `purgeRemovedSearchText` rebuilds every search index from the rows as they
  * are, and an erasure runs it before the file is compacted, so nothing of an erased person is left.
  *
- * PostgreSQL has no FTS5: there a search scans with LIKE, as before.
+ * PostgreSQL has no FTS5: there the same LIKE is served by a GIN index of trigrams (`pg_trgm`)
+ * when the extension can be had (see `setupTrigramIndexOnPostgres`), and scans otherwise.
  */
 import { containing } from './pagination';
 import type { SqlDatabase } from './sqlDatabase';
@@ -58,7 +59,7 @@ export const searchIndexOn = (table: string): SearchIndex => {
     END;`;
   return {
     async setup(db) {
-      if (db.dialect !== 'sqlite') return;
+      if (db.dialect === 'postgres') return setupTrigramIndexOnPostgres(db, table);
       if (await db.get(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, [index])) {
         await db.exec(triggers);
         return;
@@ -82,6 +83,34 @@ export const searchIndexOn = (table: string): SearchIndex => {
       return Number(row?.total ?? 0);
     },
   };
+};
+
+/**
+ * On PostgreSQL, a GIN index of the text's trigrams (the `pg_trgm` extension), which serves the
+ * LIKE of a search of three characters or more as it stands. The extension is created (in
+ * `public`, where every schema's index can name its operator class) if the role may: trusted
+ * since PostgreSQL 13, it needs only the CREATE privilege on the database. Without it, a search
+ * scans, as it always did.
+ */
+const setupTrigramIndexOnPostgres = async (db: SqlDatabase, table: string): Promise<void> => {
+  const schemaOfTrigrams = async () =>
+    (
+      await db.get<{ schema: string }>(
+        "SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'",
+      )
+    )?.schema;
+  let schema = await schemaOfTrigrams();
+  if (schema === undefined) {
+    try {
+      // In a transaction of its own (a savepoint inside the caller's): a refusal leaves the caller's intact.
+      await db.transaction((tx) => tx.exec('CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public'));
+    } catch {
+      // Not allowed, or created meanwhile by another instance: whichever, it is looked up again.
+    }
+    schema = await schemaOfTrigrams();
+    if (schema === undefined) return;
+  }
+  await db.exec(`CREATE INDEX IF NOT EXISTS ${table}_by_search_trigrams ON ${table} USING gin (search_text "${schema.replace(/"/g, '""')}".gin_trgm_ops)`);
 };
 
 const indexable = (search: string): boolean => [...search].length >= 3;

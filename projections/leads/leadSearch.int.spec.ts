@@ -1,16 +1,19 @@
 /**
- * The leads' search index on SQLite (projections/searchIndex.ts): a search finds through it
- * exactly the leads a scan of their text finds, however the index is filled (event by event, by a
- * bulk rebuild, beside a new version's rebuild, or at the start of a read model made before it),
- * and an erasure's purge leaves nothing of a rewritten text in its pages.
+ * The leads' search index (projections/searchIndex.ts): a search finds through it exactly the
+ * leads a scan of their text finds, however the index is filled (event by event, by a bulk
+ * rebuild, beside a new version's rebuild, or at the start of a read model made before it), on
+ * SQLite (FTS5) and on PostgreSQL (pg_trgm); on SQLite an erasure's purge leaves nothing of a
+ * rewritten text in its pages.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/core/eventStore';
 import { searchKey } from '../../src/core/normalize';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
 import type { LeadCaptured, LeadPerson } from '../../src/domain/leads/lead';
 import { leadSearchText } from '../../src/domain/leads/search';
 import { appendLeadEvent, temporaryDirectory } from '../../test/support/leadEvents';
+import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from '../../test/support/postgres';
+import { openPostgresDatabase } from '../postgresDatabase';
 import { purgeRemovedSearchText } from '../searchIndex';
 import { ProjectionRunner } from '../runner';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
@@ -36,17 +39,30 @@ const SEARCHES = [
   'maria garcia', 'ana li', 'jose@', '@example', 'mu', 'muller', 'lukasz', 'de la', 'zzz', 'e.test', 'la fuente\nmaria',
 ];
 
-describe('leads search index (SQLite)', () => {
+const schemas: string[] = [];
+afterAll(() => dropSchemas(...schemas));
+
+const READ_STORES = {
+  SQLite: (directory: ReturnType<typeof temporaryDirectory>) => Promise.resolve(openSqliteDatabase(directory.file('read.db'))),
+  PostgreSQL: (): Promise<SqlDatabase> => {
+    const schema = aSchemaName('lead_search');
+    schemas.push(schema);
+    return openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+  },
+};
+
+describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('leads search index (%s)', (kind) => {
   let directory: ReturnType<typeof temporaryDirectory>;
   let store: EventStore;
   let db: SqlDatabase;
   let runner: ProjectionRunner;
   const leads: Captured[] = [];
+  const onSqlite = kind === 'SQLite' ? it : it.skip;
 
   beforeEach(async () => {
     directory = temporaryDirectory();
     store = openSqliteEventStore({ filename: directory.file('events.db') });
-    db = openSqliteDatabase(directory.file('read.db'));
+    db = await READ_STORES[kind](directory);
     runner = new ProjectionRunner({ store, db, projections: [leadsProjection] });
     await runner.start();
     leads.length = 0;
@@ -115,9 +131,14 @@ describe('leads search index (SQLite)', () => {
     expect(expected('garcia').length).toBeLessThan(400);
     expect(expected('acme').length).toBeGreaterThan(400);
     await expectEverySearchAsScanned(db);
-    // Counted from the index alone, which holds every lead: not a fallback to the scan.
-    expect(await LEAD_SEARCH.count(db, 'acme')).toBe(expected('acme').length);
-    expect(await LEAD_SEARCH.count(db, 'ac')).toBeUndefined();
+    if (kind === 'SQLite') {
+      // Counted from the index alone, which holds every lead: not a fallback to the scan.
+      expect(await LEAD_SEARCH.count(db, 'acme')).toBe(expected('acme').length);
+      expect(await LEAD_SEARCH.count(db, 'ac')).toBeUndefined();
+    } else {
+      const index = await db.get<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE tablename = 'read_leads' AND indexname = 'read_leads_by_search_trigrams' AND schemaname = current_schema()");
+      expect(index?.indexdef).toMatch(/USING gin \(search_text public\.gin_trgm_ops\)/);
+    }
   });
 
   it('follows a lead whose name changes: the old name finds it no more, the new one does', async () => {
@@ -145,13 +166,20 @@ describe('leads search index (SQLite)', () => {
 
     // A read model from before the index: its rows, no index. The next start builds it from them.
     await runner.stop();
-    await db.exec(`DROP TABLE read_leads_search;
-      DROP TRIGGER read_leads_search_on_insert; DROP TRIGGER read_leads_search_on_update; DROP TRIGGER read_leads_search_on_delete;`);
-    expect(await db.get("SELECT 1 FROM sqlite_master WHERE type = 'trigger'")).toBeUndefined();
+    if (kind === 'SQLite') {
+      await db.exec(`DROP TABLE read_leads_search;
+        DROP TRIGGER read_leads_search_on_insert; DROP TRIGGER read_leads_search_on_update; DROP TRIGGER read_leads_search_on_delete;`);
+      expect(await db.get("SELECT 1 FROM sqlite_master WHERE type = 'trigger'")).toBeUndefined();
+    } else {
+      await db.exec('DROP INDEX read_leads_by_search_trigrams');
+    }
     runner = new ProjectionRunner({ store, db, projections: [leadsProjection] });
     await runner.start();
     await runner.whenCaughtUp();
     await expectEverySearchAsScanned(db);
+    if (kind === 'PostgreSQL') {
+      expect(await db.get("SELECT 1 FROM pg_indexes WHERE indexname = 'read_leads_by_search_trigrams' AND schemaname = current_schema()")).toBeDefined();
+    }
     const { position } = await appendLeadEvent(store, {
       type: 'LeadCaptured',
       data: { leadId: 'lead-new', source: 'WEB_FORM', person: { lastName: 'Quixtable' } },
@@ -160,7 +188,7 @@ describe('leads search index (SQLite)', () => {
     expect(await found(db, { search: 'quixtab' }, 20)).toEqual({ total: 1, ids: ['lead-new'] });
   });
 
-  it('is rebuilt beside the old rows when a new version of the projection is deployed', async () => {
+  it('is rebuilt when a new version of the projection is deployed', async () => {
     await runner.stop();
     runner = new ProjectionRunner({ store, db, projections: [{ ...leadsProjection, version: leadsProjection.version + 1 }] });
     await runner.start();
@@ -168,7 +196,7 @@ describe('leads search index (SQLite)', () => {
     await expectEverySearchAsScanned(db);
   });
 
-  it('keeps nothing of a rewritten text in its pages once purged, as an erasure purges it', async () => {
+  onSqlite('keeps nothing of a rewritten text in its pages once purged, as an erasure purges it', async () => {
     // Letters no other lead's text has: their trigrams stand whole in the index's pages.
     const { position } = await appendLeadEvent(store, {
       type: 'LeadCaptured',
