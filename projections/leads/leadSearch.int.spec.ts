@@ -57,7 +57,6 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
   let db: SqlDatabase;
   let runner: ProjectionRunner;
   const leads: Captured[] = [];
-  const onSqlite = kind === 'SQLite' ? it : it.skip;
 
   beforeEach(async () => {
     directory = temporaryDirectory();
@@ -196,23 +195,26 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
     await expectEverySearchAsScanned(db);
   });
 
-  onSqlite('keeps nothing of a rewritten text in its pages once purged, as an erasure purges it', async () => {
-    // Letters no other lead's text has: their trigrams stand whole in the index's pages.
-    const { position } = await appendLeadEvent(store, {
-      type: 'LeadCaptured',
-      data: { leadId: 'lead-erased', source: 'WEB_FORM', person: { lastName: 'Wyxqzvk' } },
+  // FTS5's pages: PostgreSQL's index is cleaned by the VACUUM an erasure runs there.
+  if (kind === 'SQLite') {
+    it('keeps nothing of a rewritten text in its pages once purged, as an erasure purges it', async () => {
+      // Letters no other lead's text has: their trigrams stand whole in the index's pages.
+      const { position } = await appendLeadEvent(store, {
+        type: 'LeadCaptured',
+        data: { leadId: 'lead-erased', source: 'WEB_FORM', person: { lastName: 'Wyxqzvk' } },
+      });
+      await runner.waitForPosition(position);
+      const pagesHold = async (text: string) =>
+        (await db.all<{ block: Buffer }>('SELECT block FROM read_leads_search_data')).some((row) => Buffer.from(row.block).includes(Buffer.from(text)));
+      expect(await pagesHold('wyx')).toBe(true);
+      // As an erasure rewrites the row (leadsProjection's REWRITE_LEAD).
+      await db.run("UPDATE read_leads SET search_text = '' WHERE id = 'lead-erased'");
+      expect(await found(db, { search: 'wyxqz' }, 20)).toEqual({ total: 0, ids: [] });
+      // Marked deleted, still there:
+      expect(await pagesHold('wyx')).toBe(true);
+      await purgeRemovedSearchText(db);
+      expect(await pagesHold('wyx')).toBe(false);
+      await expectEverySearchAsScanned(db);
     });
-    await runner.waitForPosition(position);
-    const pagesHold = async (text: string) =>
-      (await db.all<{ block: Buffer }>('SELECT block FROM read_leads_search_data')).some((row) => Buffer.from(row.block).includes(Buffer.from(text)));
-    expect(await pagesHold('wyx')).toBe(true);
-    // As an erasure rewrites the row (leadsProjection's REWRITE_LEAD).
-    await db.run("UPDATE read_leads SET search_text = '' WHERE id = 'lead-erased'");
-    expect(await found(db, { search: 'wyxqz' }, 20)).toEqual({ total: 0, ids: [] });
-    // Marked deleted, still there:
-    expect(await pagesHold('wyx')).toBe(true);
-    await purgeRemovedSearchText(db);
-    expect(await pagesHold('wyx')).toBe(false);
-    await expectEverySearchAsScanned(db);
-  });
+  }
 });
