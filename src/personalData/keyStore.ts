@@ -78,7 +78,17 @@ export const createTables = async (db: SqlDatabase): Promise<void> => {
   }
 };
 
-export const newKeyId = (): string => `k${freshRandom(15).toString('base64url')}`;
+/**
+ * A key's id: `k`, the time it was made (milliseconds, base 36, fixed width, so ids sort by it),
+ * then 96 random bits. Keys are made in batches of `POOL_BATCH`: ids that sort by time put a batch
+ * at the end of the table's primary key, a few pages, where wholly random ids fell on as many
+ * pages as the batch has keys. At 114,000 people a batch of random ids rewrote 700 pages of that
+ * index (2.8 MB into the WAL), and its commit, with the checkpoint it brought on, held the event
+ * loop for 0.7 s: a capture in every 1,500 waited that long, and every request behind it.
+ */
+export const newKeyId = (now: number): string => `k${now.toString(36).padStart(TIME_DIGITS, '0')}${freshRandom(12).toString('base64url')}`;
+/** Base-36 digits of the time in a key id: enough until the year 5188. */
+const TIME_DIGITS = 9;
 
 /** Marks keys destroyed. Run inside the caller's transaction (the erasure projection's). */
 export const destroyKeys = async (db: SqlDatabase, keyIds: readonly string[], at: string): Promise<number> => {
@@ -163,8 +173,9 @@ export class KeyStore {
 
   private refill(): Promise<void> {
     this.refilling ??= (async () => {
-      const now = new Date(this.clock()).toISOString();
-      const fresh = Array.from({ length: POOL_BATCH }, () => ({ keyId: newKeyId(), key: newDataKey() }));
+      const made = this.clock();
+      const now = new Date(made).toISOString();
+      const fresh = Array.from({ length: POOL_BATCH }, () => ({ keyId: newKeyId(made), key: newDataKey() }));
       const wrapped = wrapKeys(this.masterKey, fresh.map(({ key }) => key));
       await this.db.transaction(async (tx) => {
         for (let start = 0; start < fresh.length; start += INSERT_ROWS) {
