@@ -1,6 +1,6 @@
 /** What bench/run.ts needs to start servers as child processes and put load on them. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 export interface LoadSettings {
@@ -182,6 +182,7 @@ export async function startChild(
   children.add(child);
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
+    if (process.env.BENCH_CHILD_LOG) appendFileSync(process.env.BENCH_CHILD_LOG, chunk);
     tail.push(...chunk.toString().split('\n').filter(Boolean));
     tail.splice(0, Math.max(0, tail.length - 40));
   };

@@ -14,7 +14,7 @@
  *   BENCH_WRITE_CONNECTIONS (10) capture leads: the readers' p99 during a write load.
  * The API serves a copy of the data set, so the captures leave the cached history as it was.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openApplication, readModelProjections } from '../src/composition/application';
@@ -209,6 +209,10 @@ async function measureQueries(
   // A copy: the captures of the write load would otherwise grow the cached history run by run.
   const served = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-'));
   cpSync(dataset.dataDir, served, { recursive: true });
+  // Written to disk before the API starts: left in the page cache, the 2 GB of the copy were
+  // written back by the API's first checkpoint, whose fsync then held its event loop for 4 to
+  // more than 10 s, in the middle of the phase under writes (a run answered no capture at all).
+  syncFiles(served);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const start = (name: string, entry: string) =>
@@ -265,6 +269,18 @@ async function measureQueries(
     }
   } finally {
     rmSync(served, { recursive: true, force: true });
+  }
+}
+
+/** Flushes every file of a directory to disk. */
+function syncFiles(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const fd = openSync(path.join(dir, name), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
