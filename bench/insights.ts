@@ -209,9 +209,10 @@ async function measureQueries(
   // A copy: the captures of the write load would otherwise grow the cached history run by run.
   const served = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-'));
   cpSync(dataset.dataDir, served, { recursive: true });
-  // Written to disk before the API starts: left in the page cache, the 2 GB of the copy were
-  // written back by the API's first checkpoint, whose fsync then held its event loop for 4 to
-  // more than 10 s, in the middle of the phase under writes (a run answered no capture at all).
+  // Written to disk before the API starts, so that no fsync of the API pays for writing back the
+  // 2 GB of the copy while it is measured. (The stall of 4 to more than 10 s at the first capture
+  // that this was first blamed for remained: it was the rebuild's WAL, copied along with the file;
+  // a bulk rebuild now checkpoints it, see bulkRebuild.ts.)
   syncFiles(served);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
