@@ -178,9 +178,10 @@ const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => 
  */
 const checkpointTheCopy = async (db: SqlDatabase): Promise<void> => {
   await new Promise<void>((resolve) => setImmediate(resolve));
-  // The copy is committed whatever happens here: a checkpoint that cannot finish (a reader on
-  // another thread past busy_timeout) says so in its result, and one that fails leaves the pages
-  // to the automatic checkpoint, as before. Neither is a failed rebuild.
+  // The copy is committed whatever happens here. The checkpoint waits for reads in progress on
+  // other connections (the report thread's: milliseconds), at most busy_timeout (5 s); one that
+  // cannot finish says so in its result, and one that fails leaves the pages to the automatic
+  // checkpoint, as before. Neither is a failed rebuild.
   await db.exec('PRAGMA wal_checkpoint(TRUNCATE)').catch(() => undefined);
 };
 
