@@ -44,7 +44,7 @@ export interface InsightsSettings {
   warmupSec: number;
 }
 
-interface Dataset {
+export interface Dataset {
   dataDir: string;
   leads: number;
   seed: number;
@@ -86,7 +86,7 @@ export interface InsightsResult {
 const CACHE = path.join(__dirname, '.cache');
 /** The same build before bundling: tsc's output, one module per source file. */
 const MODULES_ENTRY = path.join(__dirname, '..', 'dist', 'src', 'main.js');
-const SECRET = 'bench-insights-secret-that-is-long-enough';
+export const SECRET = 'bench-insights-secret-that-is-long-enough';
 
 const log = (message: string) => process.stderr.write(`bench insights: ${message}\n`);
 const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
@@ -117,7 +117,7 @@ export async function benchInsights(settings: InsightsSettings): Promise<Insight
 }
 
 /** Generates the history through the real command handlers, unless a previous run left it. */
-async function ensureDataset(leads: number, seed: number): Promise<{ dataset: Dataset; reused: boolean }> {
+export async function ensureDataset(leads: number, seed: number): Promise<{ dataset: Dataset; reused: boolean }> {
   const dataDir = path.join(CACHE, `insights-${leads}-seed${seed}`);
   const marker = path.join(dataDir, 'generated.json');
   if (existsSync(marker)) return { dataset: { ...(JSON.parse(readFileSync(marker, 'utf8')) as Dataset), dataDir }, reused: true };
@@ -206,33 +206,8 @@ async function measureQueries(
   dataset: Dataset,
   settings: InsightsSettings,
 ): Promise<Pick<InsightsResult, 'queries' | 'underWrites' | 'server'>> {
-  // A copy: the captures of the write load would otherwise grow the cached history run by run.
-  const served = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-'));
-  cpSync(dataset.dataDir, served, { recursive: true });
-  // Written to disk before the API starts, so that no fsync of the API pays for writing back the
-  // 2 GB of the copy while it is measured. (The stall of 4 to more than 10 s at the first capture
-  // that this was first blamed for remained: it was the rebuild's WAL, copied along with the file;
-  // a bulk rebuild now checkpoints it, see bulkRebuild.ts.)
-  syncFiles(served);
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const start = (name: string, entry: string) =>
-    startChild(
-      name,
-      entry,
-      {
-        ...process.env,
-        NODE_ENV: 'production',
-        PORT: String(port),
-        CRM_DATA_DIR: served,
-        CRM_JWT_SECRET: SECRET,
-        // The master key the data set was generated with (made in its directory, as in development):
-        // production refuses to start without one.
-        CRM_DATA_KEY: readFileSync(path.join(dataset.dataDir, DATA_KEY_FILE), 'utf8').trim(),
-      },
-      `${base}/readyz`,
-      600_000,
-    );
+  const { served, start } = await servedCopyOf(dataset);
+  const base = served.base;
   try {
     log('building dist/ (npm run build), to time the start of the built API as npm start runs it...');
     buildOnce();
@@ -269,8 +244,45 @@ async function measureQueries(
       await server.stop();
     }
   } finally {
-    rmSync(served, { recursive: true, force: true });
+    served.remove();
   }
+}
+
+/**
+ * A copy of the data set for an API to serve (the captures of a write load would otherwise grow
+ * the cached history run by run), and how to start an API on it, in production mode.
+ */
+export async function servedCopyOf(dataset: Dataset): Promise<{
+  served: { dir: string; base: string; remove(): void };
+  start(name: string, entry: string): ReturnType<typeof startChild>;
+}> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-'));
+  cpSync(dataset.dataDir, dir, { recursive: true });
+  // Written to disk before the API starts, so that no fsync of the API pays for writing back the
+  // 2 GB of the copy while it is measured. (The stall of 4 to more than 10 s at the first capture
+  // that this was first blamed for remained: it was the rebuild's WAL, copied along with the file;
+  // a bulk rebuild now checkpoints it, see bulkRebuild.ts.)
+  syncFiles(dir);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const start = (name: string, entry: string) =>
+    startChild(
+      name,
+      entry,
+      {
+        ...process.env,
+        NODE_ENV: 'production',
+        PORT: String(port),
+        CRM_DATA_DIR: dir,
+        CRM_JWT_SECRET: SECRET,
+        // The master key the data set was generated with (made in its directory, as in development):
+        // production refuses to start without one.
+        CRM_DATA_KEY: readFileSync(path.join(dataset.dataDir, DATA_KEY_FILE), 'utf8').trim(),
+      },
+      `${base}/readyz`,
+      600_000,
+    );
+  return { served: { dir, base, remove: () => rmSync(dir, { recursive: true, force: true }) }, start };
 }
 
 /** Flushes every file of a directory to disk. */
@@ -286,7 +298,7 @@ function syncFiles(dir: string): void {
 }
 
 /** A GraphQL request's body: the query and its variables. */
-interface Request {
+export interface Request {
   query: string;
   variables?: Record<string, string>;
 }
@@ -299,7 +311,7 @@ interface Request {
  * variables, as a client sends them: a query text of its own per request would also fill the
  * server's cache of parsed queries.
  */
-const reportQueries = (dataset: Dataset): Record<string, (n: number) => Request> => {
+export const reportQueries = (dataset: Dataset): Record<string, (n: number) => Request> => {
   const middle = new Date((Date.parse(dataset.firstAt) + Date.parse(dataset.lastAt)) / 2).toISOString();
   const later = (at: string, n: number) => new Date(Date.parse(at) + n + 1).toISOString();
   const period = `from: "${dataset.firstAt}", to: $to, groupBy: [MONTH]`;

@@ -1,0 +1,88 @@
+/**
+ * `npm run bench:readers`: the insights bench's phase "readers under writes" (issue 11, goal 4),
+ * with each reader's latency by query, which the insights bench (autocannon, one figure for all
+ * readers) does not tell. On a copy of the insights bench's history (`BENCH_LEADS`, 114,000 by
+ * default; generated when missing, as the insights bench does), the built API (`npm run build`,
+ * as `npm start` runs it), `BENCH_CONCURRENT_READERS` (20) connections ask the report queries in
+ * turn while `BENCH_WRITE_CONNECTIONS` (10) capture leads, for `BENCH_DURATION` (10) seconds.
+ * Each connection is a closed loop: its next request leaves when its answer arrives.
+ */
+import { mintToken } from '../src/identity/jwt';
+import { BUILT_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
+import { ensureDataset, reportQueries, SECRET, servedCopyOf, type Request } from './insights';
+
+const envNumber = (name: string, fallback: number): number => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number of at least 1`);
+  return value;
+};
+
+const settings = {
+  leads: envNumber('BENCH_LEADS', 114_000),
+  seed: envNumber('BENCH_SEED', 1),
+  readers: envNumber('BENCH_CONCURRENT_READERS', 20),
+  writers: envNumber('BENCH_WRITE_CONNECTIONS', 10),
+  durationSec: envNumber('BENCH_DURATION', 10),
+};
+
+/** The value below which `share` of the (sorted) latencies fall. */
+const percentile = (sorted: readonly number[], share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? NaN;
+
+const main = async () => {
+  const { dataset } = await ensureDataset(settings.leads, settings.seed);
+  buildOnce();
+  const { served, start } = await servedCopyOf(dataset);
+  try {
+    const server = await start('API (dist/main.js)', BUILT_ENTRY);
+    try {
+      const url = `${served.base}/graphql`;
+      const token = await mintToken({ sub: 'bench', roles: ['sales', 'sales_manager'] }, new TextEncoder().encode(SECRET));
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      // The queries the insights bench's readers ask: those a dashboard asks over and over.
+      const queries = Object.entries(reportQueries(dataset)).filter(([name]) => !name.endsWith('computed each time'));
+      const latencies = new Map<string, number[]>([...queries.map(([name]) => [name, []] as [string, number[]]), ['captureLead', []]]);
+      const failures: string[] = [];
+      const until = performance.now() + settings.durationSec * 1000;
+      const ask = async (name: string, body: string) => {
+        const sent = performance.now();
+        const response = await fetch(url, { method: 'POST', headers, body });
+        const text = await response.text();
+        latencies.get(name)!.push(performance.now() - sent);
+        if (response.status !== 200 || text.includes('"errors"')) failures.push(`${name}: ${response.status} ${text.slice(0, 200)}`);
+      };
+      let asked = 0;
+      let captured = 0;
+      const reader = async () => {
+        while (performance.now() < until) {
+          const [name, request] = queries[asked++ % queries.length]!;
+          await ask(name, JSON.stringify((request as (n: number) => Request)(0)));
+        }
+      };
+      const writer = async () => {
+        while (performance.now() < until) await ask('captureLead', captureLeadBody('readers', captured++));
+      };
+      process.stderr.write(`bench readers: ${settings.readers} readers asking the report queries in turn while ${settings.writers} connections capture leads, ${settings.durationSec}s...\n`);
+      await Promise.all([...Array.from({ length: settings.readers }, reader), ...Array.from({ length: settings.writers }, writer)]);
+      const line = (name: string, values: number[]) => {
+        const sorted = [...values].sort((a, b) => a - b);
+        return `${name.padEnd(45)} ${String(sorted.length).padStart(6)} ${(sorted.length / settings.durationSec).toFixed(0).padStart(7)} ${percentile(sorted, 0.5).toFixed(1).padStart(8)} ${percentile(sorted, 0.99).toFixed(1).padStart(8)}`;
+      };
+      const reads = queries.flatMap(([name]) => latencies.get(name)!);
+      console.log(`${'query'.padEnd(45)} ${'asked'.padStart(6)} ${'per s'.padStart(7)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
+      for (const [name] of queries) console.log(line(name, latencies.get(name)!));
+      console.log(line('every read (goal 4: p99 <= 50 ms)', reads));
+      console.log(line('captureLead, meanwhile', latencies.get('captureLead')!));
+      console.log(`${failures.length} failed${failures.length > 0 ? `; the first: ${failures[0]}` : ''}`);
+      if (failures.length > 0) process.exitCode = 1;
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    served.remove();
+  }
+};
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
