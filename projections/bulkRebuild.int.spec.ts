@@ -365,41 +365,44 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
 });
 
 describe('a rebuild in bulk on a SQLite file', () => {
-  it('leaves the copied rows in the database file, not in the WAL for the next write to move', async () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+  /** One file for the events and the read models, as the API keeps them, with `leadCount` leads' history projected. */
+  const projectedFile = async (seed: number, leadCount: number) => {
     const directory = temporaryDirectory();
     const file = directory.file('crm.db');
     const store = openSqliteEventStore({ filename: file, pollIntervalMs: 20 });
     const db = openSqliteDatabase(file);
     const runner = new ProjectionRunner({ store, db, projections: readModelProjections() });
-    try {
-      await appendAll(store, generateLeadHistory({ seed: 5, leadCount: 300, eventCount: 2_400 }));
-      await runner.start();
-      await runner.whenCaughtUp();
-      const walFrames = () => fs.statSync(`${file}-wal`).size / (4096 + 24);
-      expect(await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads')).toEqual({ n: 300 });
-      // The rebuild wrote about 1,500 pages (every table, then its indexes): none is left in the WAL.
-      await runner.rebuild();
-      await runner.whenCaughtUp();
-      expect(walFrames()).toBeLessThan(10);
-      expect(await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads')).toEqual({ n: 300 });
-    } finally {
+    close = async () => {
       await runner.stop();
       await db.close();
       await store.close();
       directory.remove();
-    }
+    };
+    await appendAll(store, generateLeadHistory({ seed, leadCount, eventCount: leadCount * 8 }));
+    await runner.start();
+    await runner.whenCaughtUp();
+    expect(await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads')).toEqual({ n: leadCount });
+    return { file, db, runner };
+  };
+
+  it('leaves the copied rows in the database file, not in the WAL for the next write to move', async () => {
+    const { file, db, runner } = await projectedFile(5, 300);
+    // The rebuild wrote about 1,500 pages (every table, then its indexes): none is left in the WAL.
+    await runner.rebuild();
+    await runner.whenCaughtUp();
+    expect(fs.statSync(`${file}-wal`).size / (4096 + 24)).toBeLessThan(10);
+    expect(await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads')).toEqual({ n: 300 });
   });
+
   it('is kept when a reader holding an older snapshot keeps the checkpoint from finishing', async () => {
-    const directory = temporaryDirectory();
-    const file = directory.file('crm.db');
-    const store = openSqliteEventStore({ filename: file, pollIntervalMs: 20 });
-    const db = openSqliteDatabase(file);
-    const runner = new ProjectionRunner({ store, db, projections: readModelProjections() });
+    const { file, db, runner } = await projectedFile(6, 100);
     const reader = new Database(file, { readonly: true });
     try {
-      await appendAll(store, generateLeadHistory({ seed: 6, leadCount: 100, eventCount: 800 }));
-      await runner.start();
-      await runner.whenCaughtUp();
       // A read transaction left open on another connection: the truncating checkpoint waits for it
       // (busy_timeout), then gives up, with the copy already committed.
       reader.exec('BEGIN');
@@ -412,10 +415,6 @@ describe('a rebuild in bulk on a SQLite file', () => {
     } finally {
       if (reader.inTransaction) reader.exec('COMMIT');
       reader.close();
-      await runner.stop();
-      await db.close();
-      await store.close();
-      directory.remove();
     }
   });
 });
