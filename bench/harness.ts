@@ -96,6 +96,14 @@ export async function runLoad(
   };
 }
 
+/** A bench setting from the environment (`BENCH_…`), or its default; refused below `min`. */
+export function envNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number >= ${min}`);
+  return value;
+}
+
 /** Asks the OS for a port nobody listens on. Another process could take it before the child
  * binds it, which only makes the child fail to start, loudly. */
 export function freePort(): Promise<number> {

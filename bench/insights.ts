@@ -298,7 +298,7 @@ function syncFiles(dir: string): void {
 }
 
 /** A GraphQL request's body: the query and its variables. */
-export interface Request {
+interface Request {
   query: string;
   variables?: Record<string, string>;
 }

@@ -9,27 +9,19 @@
  */
 import { mintToken } from '../src/identity/jwt';
 import { BUILT_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
-import { ensureDataset, reportQueries, SECRET, servedCopyOf, type Request } from './insights';
+import { envNumber } from './harness';
+import { ensureDataset, insightsSettingsFromEnv, reportQueries, SECRET, servedCopyOf } from './insights';
 
-const envNumber = (name: string, fallback: number): number => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number of at least 1`);
-  return value;
-};
-
-const settings = {
-  leads: envNumber('BENCH_LEADS', 114_000),
-  seed: envNumber('BENCH_SEED', 1),
-  readers: envNumber('BENCH_CONCURRENT_READERS', 20),
-  writers: envNumber('BENCH_WRITE_CONNECTIONS', 10),
-  durationSec: envNumber('BENCH_DURATION', 10),
-};
+// The insights bench's settings, but for the size of the history: the one its runs in this
+// project's notes and README use (the insights bench's own default is 100,000).
+const { seed, concurrentReaders: readers, writeConnections: writers, durationSec } = insightsSettingsFromEnv(envNumber);
+const leads = envNumber('BENCH_LEADS', 114_000, 1);
 
 /** The value below which `share` of the (sorted) latencies fall. */
 const percentile = (sorted: readonly number[], share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? NaN;
 
 const main = async () => {
-  const { dataset } = await ensureDataset(settings.leads, settings.seed);
+  const { dataset } = await ensureDataset(leads, seed);
   buildOnce();
   const { served, start } = await servedCopyOf(dataset);
   try {
@@ -42,7 +34,7 @@ const main = async () => {
       const queries = Object.entries(reportQueries(dataset)).filter(([name]) => !name.endsWith('computed each time'));
       const latencies = new Map<string, number[]>([...queries.map(([name]) => [name, []] as [string, number[]]), ['captureLead', []]]);
       const failures: string[] = [];
-      const until = performance.now() + settings.durationSec * 1000;
+      const until = performance.now() + durationSec * 1000;
       const ask = async (name: string, body: string) => {
         const sent = performance.now();
         const response = await fetch(url, { method: 'POST', headers, body });
@@ -55,17 +47,17 @@ const main = async () => {
       const reader = async () => {
         while (performance.now() < until) {
           const [name, request] = queries[asked++ % queries.length]!;
-          await ask(name, JSON.stringify((request as (n: number) => Request)(0)));
+          await ask(name, JSON.stringify(request(0)));
         }
       };
       const writer = async () => {
         while (performance.now() < until) await ask('captureLead', captureLeadBody('readers', captured++));
       };
-      process.stderr.write(`bench readers: ${settings.readers} readers asking the report queries in turn while ${settings.writers} connections capture leads, ${settings.durationSec}s...\n`);
-      await Promise.all([...Array.from({ length: settings.readers }, reader), ...Array.from({ length: settings.writers }, writer)]);
+      process.stderr.write(`bench readers: ${readers} readers asking the report queries in turn while ${writers} connections capture leads, ${durationSec}s...\n`);
+      await Promise.all([...Array.from({ length: readers }, reader), ...Array.from({ length: writers }, writer)]);
       const line = (name: string, values: number[]) => {
         const sorted = [...values].sort((a, b) => a - b);
-        return `${name.padEnd(45)} ${String(sorted.length).padStart(6)} ${(sorted.length / settings.durationSec).toFixed(0).padStart(7)} ${percentile(sorted, 0.5).toFixed(1).padStart(8)} ${percentile(sorted, 0.99).toFixed(1).padStart(8)}`;
+        return `${name.padEnd(45)} ${String(sorted.length).padStart(6)} ${(sorted.length / durationSec).toFixed(0).padStart(7)} ${percentile(sorted, 0.5).toFixed(1).padStart(8)} ${percentile(sorted, 0.99).toFixed(1).padStart(8)}`;
       };
       const reads = queries.flatMap(([name]) => latencies.get(name)!);
       console.log(`${'query'.padEnd(45)} ${'asked'.padStart(6)} ${'per s'.padStart(7)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);

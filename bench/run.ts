@@ -24,7 +24,7 @@ import { mintToken } from '../src/identity/jwt';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type LoadResult, type LoadSettings, freePort, runLoad, runLoadOn, startChild } from './harness';
+import { type LoadResult, type LoadSettings, envNumber, freePort, runLoad, runLoadOn, startChild } from './harness';
 import { type CaptureLeadResult, benchCaptureLead, captureLeadBody } from './httpCaptureLead';
 import { type EmmettResult, benchEmmett } from './emmettPeer';
 import { runAppendsBench } from './appends';
@@ -33,13 +33,6 @@ import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFro
 
 const PARTS = ['bare', 'standalone', 'captureLead', 'captureLeadPostgres', 'crud', 'emmett', 'insights', 'appends'] as const;
 type Part = (typeof PARTS)[number];
-
-function envNumber(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number >= ${min}`);
-  return value;
-}
 
 /** An echo mutation on Apollo over express (bareApollo.ts), or on node:http alone (bareApolloStandalone.ts). */
 async function benchBare(settings: LoadSettings, warmupSec: number, entry = 'bareApollo.ts'): Promise<LoadResult> {
