@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { assertValidSchema, lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
-import { buildSchema, type AuthChecker, type PubSub } from 'type-graphql';
+import { assertValidSchema, isObjectType, lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema, getMetadataStorage, type AuthChecker, type PubSub } from 'type-graphql';
 import { AccountResolver } from './resolvers/accounts';
 import { AuditResolver } from './resolvers/audit';
 import { KpiGroupResolver, KpiResolver, KpiRestatementResolver, RetrospectiveResolver } from './resolvers/insights';
@@ -57,6 +57,7 @@ export const buildCrmSchema = (): Promise<GraphQLSchema> =>
     // every start); graphql's validation below finds the same errors.
     skipCheck: true,
   }).then((schema) => {
+    readPlainFieldsDirectly(schema);
     assertValidSchema(schema);
     describeRoles(schema);
     return schema;
@@ -65,3 +66,30 @@ export const buildCrmSchema = (): Promise<GraphQLSchema> =>
 /** The SDL as committed in schema/schema.graphql: sorted, so that diffs show real changes only. */
 export const printCrmSchema = async (): Promise<string> =>
   `${printSchema(lexicographicSortSchema(await buildCrmSchema()))}\n`;
+
+/**
+ * type-graphql gives every field a resolver of its own, which reads the property through its
+ * middleware chain even where there is no middleware and no role to check. A KPI answer has
+ * thousands of such fields, and that resolver kept graphql-jit from reading them inline
+ * (compiledExecution.ts). A field with no `@Authorized`, no middleware, no field resolver and the
+ * same name in the schema as in its class is left to GraphQL's default resolver instead, which
+ * reads the same property. Every other field keeps type-graphql's resolver, and with it its checks.
+ * (No global middleware is given to buildSchema: each field's list is all of them.)
+ */
+export const readPlainFieldsDirectly = (schema: GraphQLSchema): void => {
+  const storage = getMetadataStorage();
+  for (const objectType of storage.objectTypes) {
+    const graphqlType = schema.getType(objectType.name);
+    if (!isObjectType(graphqlType)) continue;
+    const graphqlFields = graphqlType.getFields();
+    for (const field of objectType.fields ?? []) {
+      const plain =
+        field.roles === undefined &&
+        (field.middlewares ?? []).length === 0 &&
+        field.name === field.schemaName &&
+        !storage.fieldResolvers.some((resolver) => resolver.methodName === field.name && resolver.getObjectType?.() === field.target);
+      const graphqlField = graphqlFields[field.schemaName];
+      if (plain && graphqlField !== undefined) graphqlField.resolve = undefined;
+    }
+  }
+};
