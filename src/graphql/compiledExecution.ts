@@ -1,0 +1,154 @@
+/**
+ * Queries and mutations run as JavaScript compiled from their document (graphql-jit), not walked
+ * by graphql-js's interpreter on every request.
+ *
+ * Why: a dashboard's KPI answer is thousands of fields, and graphql-js pays for each of them on
+ * every ask (its argument values, its resolve info, the checks of its type), even when the report
+ * itself comes from memory. Under 20 readers and 10 writers that was a quarter of the API's main
+ * thread, the thread every request waits on (issue 11, goal 4). graphql-jit is the executor
+ * Mercurius uses: it runs the same resolvers, with the same arguments and errors, from a function
+ * compiled for each document.
+ *
+ * Apollo takes another executor only as a "gateway": this one serves our own schema, unchanged.
+ * Parsing, validation (GraphQL Armor's rules with it), the request guards, error formatting and
+ * serialisation stay Apollo's. A document is compiled the second time it is asked: what a client
+ * asks over and over runs compiled, and a query asked once is not worth the compilation (a few
+ * milliseconds for a large one). Compiled documents live as long as Apollo keeps the parsed
+ * document (its LRU of parsed queries), which is their key.
+ *
+ * Subscriptions never come here (they are served over WebSocket); an operation of that type sent
+ * over HTTP is executed by graphql-js, as before.
+ */
+import {
+  execute,
+  getNamedType,
+  getVariableValues,
+  GraphQLError,
+  isInputObjectType,
+  isNonNullType,
+  printSchema,
+  typeFromAST,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLInputObjectType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import type { GatewayExecutor, GatewayInterface, GatewaySchemaLoadOrUpdateCallback } from '@apollo/server-gateway-interface';
+
+/** How many times a document is executed by graphql-js before it is compiled. */
+export const INTERPRETED_ASKS = 1;
+
+/** An operation graphql-jit would not run as graphql-js does: always interpreted. */
+const INTERPRETED: ExecutionResult = { errors: [] };
+
+type Compiled = CompiledQuery | ExecutionResult;
+
+export interface CompiledExecution extends GatewayInterface {
+  /** Operations compiled since the start. */
+  compiledOperations(): number;
+}
+
+export const compiledExecution = (schema: GraphQLSchema, options: { interpretedAsks?: number } = {}): CompiledExecution => {
+  const interpretedAsks = options.interpretedAsks ?? INTERPRETED_ASKS;
+  /** By parsed document (Apollo hands the same object for the same text), then by operation name. */
+  const byDocument = new WeakMap<DocumentNode, Map<string | null, { asks: number; compiled?: Compiled }>>();
+  let compiledCount = 0;
+  const listeners = new Set<GatewaySchemaLoadOrUpdateCallback>();
+
+  const executor: GatewayExecutor = async ({ document, operationName, operation, request, context }) => {
+    const interpreted = () =>
+      execute({ schema, document, operationName, variableValues: request.variables, contextValue: context }) as Promise<ExecutionResult> | ExecutionResult;
+    if (operation.operation === 'subscription') return interpreted();
+    let operations = byDocument.get(document);
+    if (operations === undefined) byDocument.set(document, (operations = new Map()));
+    let entry = operations.get(operationName);
+    if (entry === undefined) operations.set(operationName, (entry = { asks: 0 }));
+    if (entry.compiled === undefined) {
+      entry.asks += 1;
+      if (entry.asks <= interpretedAsks) return interpreted();
+      entry.compiled = variablesCoercedAlike(schema, operation) ? compileOrInterpret(schema, document, operationName) : INTERPRETED;
+      if (isCompiledQuery(entry.compiled)) compiledCount += 1;
+    }
+    const { compiled } = entry;
+    // Kept interpreted (above); or refused by the compiler, which is not expected of a document
+    // Apollo validated: graphql-js answers it.
+    if (!isCompiledQuery(compiled)) return interpreted();
+    // graphql-js judges the variables, so that a wrong one is refused with its words (graphql-jit
+    // words some refusals otherwise), before anything runs.
+    const variables = request.variables ?? {};
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
+    if (coerced.errors !== undefined) return { errors: coerced.errors };
+    const result = await compiled.query(undefined, context, variables);
+    // No data at all: graphql-jit refused variables graphql-js accepted, and ran nothing. graphql-js
+    // answers, as it would have from the start.
+    if (result.data === undefined) return interpreted();
+    return asGraphqlJsErrors(result);
+  };
+
+  return {
+    onSchemaLoadOrUpdate(callback) {
+      listeners.add(callback);
+      return () => listeners.delete(callback);
+    },
+    async load() {
+      const schemaContext = {
+        apiSchema: schema,
+        // Only Apollo's schema reporting reads it, which this API does not use: printed if asked.
+        get coreSupergraphSdl() {
+          return printSchema(schema);
+        },
+      };
+      for (const listener of listeners) listener(schemaContext);
+      return { executor };
+    },
+    async stop() {
+      listeners.clear();
+    },
+    compiledOperations: () => compiledCount,
+  };
+};
+
+/** The compiled operation; or, should the compiler throw on a document Apollo validated, INTERPRETED. */
+const compileOrInterpret = (schema: GraphQLSchema, document: DocumentNode, operationName: string | null): Compiled => {
+  try {
+    return compileQuery(schema, document, operationName ?? undefined);
+  } catch {
+    return INTERPRETED;
+  }
+};
+
+/**
+ * graphql-jit reports an error as an object of its own, with no `extensions` unless the resolver's
+ * error had some, where graphql-js's always has them: Apollo reads them to give each error its
+ * code. Each becomes the error graphql-js would have given: same message, path, locations and
+ * original error (whose class our `formatError` maps to a code).
+ */
+const asGraphqlJsErrors = (result: ExecutionResult): ExecutionResult => {
+  if (result.errors === undefined) return result;
+  const errors = result.errors.map((error) => {
+    const { message, path, locations, originalError } = error;
+    const translated = new GraphQLError(message, { path, originalError: originalError ?? undefined, extensions: error.extensions });
+    // graphql-js derives locations from the syntax nodes, which graphql-jit keeps as locations only.
+    (translated as { locations?: typeof locations }).locations = locations;
+    return translated;
+  });
+  return { ...result, errors };
+};
+
+/**
+ * graphql-jit 0.8 refuses a variable whose input object leaves out a non-null field that has a
+ * default (\`need: Boolean! = false\`), where graphql-js fills the default in. An operation whose
+ * variables may hold such an object is not compiled.
+ */
+const variablesCoercedAlike = (schema: GraphQLSchema, operation: OperationDefinitionNode): boolean => {
+  const checked = new Set<GraphQLInputObjectType>();
+  const alike = (type: Parameters<typeof getNamedType>[0]): boolean => {
+    const named = getNamedType(type);
+    if (!isInputObjectType(named) || checked.has(named)) return true;
+    checked.add(named);
+    return Object.values(named.getFields()).every((field) => !(isNonNullType(field.type) && field.defaultValue !== undefined) && alike(field.type));
+  };
+  return (operation.variableDefinitions ?? []).every((definition) => alike(typeFromAST(schema, definition.type)));
+};
