@@ -17,6 +17,9 @@
  * - pino-pretty: development logs only;
  * - pg-native: pg's optional native driver, which we do not install.
  *
+ * Replaced: fast-json-stringify, which graphql-jit loads but we never call, by a stub that throws
+ * (scripts/unusedJsonSerializer.cjs says why).
+ *
  * The bundle keeps names and lines as they are (no minification), so that a stack trace in the log
  * reads like the code; `dist/main.js.map` maps it back to `dist/` for `node --enable-source-maps`.
  */
@@ -36,6 +39,7 @@ await build({
   target: 'node20',
   format: 'cjs',
   external: EXTERNAL,
+  alias: { 'fast-json-stringify': path.join(root, 'scripts', 'unusedJsonSerializer.cjs') },
   sourcemap: 'linked',
   sourcesContent: false,
   logLevel: 'warning',
