@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type GraphQLResponse, type TestServer } from '../../test/support/testServer';
 import { KPI_SELECTION } from '../../test/support/kpiSelection';
+import { COMPILED_SOURCE_LIMIT } from './compiledExecution';
 
 let api: TestServer;
 const leadIds: string[] = [];
@@ -116,6 +117,16 @@ describe('operations asked again run compiled, with the answers graphql-js gives
     expect(answer.errors).toEqual([expect.objectContaining({ path: ['assignLead'], extensions: expect.objectContaining({ code: 'FORBIDDEN', requiredRoles: expect.any(Array) }) })]);
     const lead = await api.gql(`query($id: ID!) { lead(id: $id) { ownerId } }`, { id: leadIds[1] });
     expect(lead.data!.lead.ownerId).toBeNull();
+  });
+
+  it('a document longer than the limit is never compiled, however often it is asked', async () => {
+    const query = `query($from: DateTime!, $to: DateTime!) { kpis(from: $from, to: $to) { leadFunnel { captured } } }\n# ${'x'.repeat(COMPILED_SOURCE_LIMIT)}`;
+    const asked = await askTwice(query, period);
+    expect(asked.compiledByFirst + asked.compiledBySecond).toBe(0);
+    expect(asked.second.errors).toBeUndefined();
+    expect(asked.second.data!.kpis.leadFunnel).toEqual([expect.objectContaining({ captured: 3 })]);
+    // The same operation, shorter than the limit, is compiled at its second ask.
+    expectSameAnswerCompiled(await askTwice(`query($from: DateTime!, $to: DateTime!) { kpis(from: $from, to: $to) { leadFunnel { captured } } }`, period));
   });
 
   it('an operation whose input may leave out a non-null field with a default stays interpreted, and gets the default', async () => {

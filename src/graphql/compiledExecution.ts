@@ -12,9 +12,10 @@
  * Apollo takes another executor only as a "gateway": this one serves our own schema, unchanged.
  * Parsing, validation (GraphQL Armor's rules with it), the request guards, error formatting and
  * serialisation stay Apollo's. A document is compiled the second time it is asked: what a client
- * asks over and over runs compiled, and a query asked once is not worth the compilation (a few
- * milliseconds for a large one). Compiled documents live as long as Apollo keeps the parsed
- * document (its LRU of parsed queries), which is their key.
+ * asks over and over runs compiled, and a query asked once is not worth the compilation (5 to 17 ms
+ * for every KPI section). A long document is never compiled (`COMPILED_SOURCE_LIMIT`). Compiled
+ * documents live as long as Apollo keeps the parsed document (its LRU of parsed queries), which is
+ * their key.
  *
  * Subscriptions never come here (they are served over WebSocket); an operation of that type sent
  * over HTTP is executed by graphql-js, as before.
@@ -40,6 +41,16 @@ import type { GatewayExecutor, GatewayInterface, GatewaySchemaLoadOrUpdateCallba
 /** How many times a document is executed by graphql-js before it is compiled. */
 export const INTERPRETED_ASKS = 1;
 
+/**
+ * Documents longer than this (in characters of their text) are never compiled. Compiling holds the
+ * main thread, and its time grows with the document: every KPI section (1.3 KB of text) compiled
+ * in 5 to 17 ms, 25 aliases of it (30 KB, 3,000 tokens, which GraphQL Armor lets through) in 76 to
+ * 187 ms (bench/compileTime.ts). Whoever may send documents could otherwise make the API compile a
+ * large new one for every second request. 8 KiB is several times the largest query our dashboard
+ * and benches ask; past it, a document costs what it always did.
+ */
+export const COMPILED_SOURCE_LIMIT = 8 * 1024;
+
 /** An operation graphql-jit would not run as graphql-js does: always interpreted. */
 const INTERPRETED: ExecutionResult = { errors: [] };
 
@@ -50,17 +61,17 @@ export interface CompiledExecution extends GatewayInterface {
   compiledOperations(): number;
 }
 
-export const compiledExecution = (schema: GraphQLSchema, options: { interpretedAsks?: number } = {}): CompiledExecution => {
-  const interpretedAsks = options.interpretedAsks ?? INTERPRETED_ASKS;
+export const compiledExecution = (schema: GraphQLSchema, options: { interpretedAsks?: number; sourceLimit?: number } = {}): CompiledExecution => {
+  const { interpretedAsks = INTERPRETED_ASKS, sourceLimit = COMPILED_SOURCE_LIMIT } = options;
   /** By parsed document (Apollo hands the same object for the same text), then by operation name. */
   const byDocument = new WeakMap<DocumentNode, Map<string | null, { asks: number; compiled?: Compiled }>>();
   let compiledCount = 0;
   const listeners = new Set<GatewaySchemaLoadOrUpdateCallback>();
 
-  const executor: GatewayExecutor = async ({ document, operationName, operation, request, context }) => {
+  const executor: GatewayExecutor = async ({ document, source, operationName, operation, request, context }) => {
     const interpreted = () =>
       execute({ schema, document, operationName, variableValues: request.variables, contextValue: context }) as Promise<ExecutionResult> | ExecutionResult;
-    if (operation.operation === 'subscription') return interpreted();
+    if (operation.operation === 'subscription' || source.length > sourceLimit) return interpreted();
     let operations = byDocument.get(document);
     if (operations === undefined) byDocument.set(document, (operations = new Map()));
     let entry = operations.get(operationName);
