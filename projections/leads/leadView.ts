@@ -215,5 +215,8 @@ export const toRow = (lead: LeadView): LeadRow => {
   return row;
 };
 
-export const fromRow = (row: LeadRow): LeadView =>
-  Object.fromEntries(STORED_FIELDS.map(([field, [column, stored]]) => [field, fromColumn[stored](row[column]!)])) as unknown as LeadView;
+export const fromRow = (row: LeadRow): LeadView => {
+  const lead: Record<string, unknown> = {};
+  for (const [field, [column, stored]] of STORED_FIELDS) lead[field] = fromColumn[stored](row[column]!);
+  return lead as unknown as LeadView;
+};
