@@ -54,49 +54,45 @@ export const INTERPRETED_ASKS = 1;
  */
 export const COMPILED_SOURCE_LIMIT = 8 * 1024;
 
-/** An operation graphql-jit would not run as graphql-js does: always interpreted. */
-const INTERPRETED: ExecutionResult = { errors: [] };
-
-type Compiled = CompiledQuery | ExecutionResult;
-
 export interface CompiledExecution extends GatewayInterface {
   /** Operations compiled since the start. */
   compiledOperations(): number;
 }
 
-export const compiledExecution = (schema: GraphQLSchema, options: { interpretedAsks?: number; sourceLimit?: number } = {}): CompiledExecution => {
-  const { interpretedAsks = INTERPRETED_ASKS, sourceLimit = COMPILED_SOURCE_LIMIT } = options;
-  /** By parsed document (Apollo hands the same object for the same text), then by operation name. */
-  const byDocument = new WeakMap<DocumentNode, Map<string | null, { asks: number; compiled?: Compiled }>>();
+export const compiledExecution = (schema: GraphQLSchema): CompiledExecution => {
+  /**
+   * By parsed document (Apollo hands the same object for the same text), then by operation name.
+   * `compiled` is null for an operation that always runs in graphql-js.
+   */
+  const byDocument = new WeakMap<DocumentNode, Map<string | null, { asks: number; compiled?: CompiledQuery | null }>>();
   let compiledCount = 0;
   const listeners = new Set<GatewaySchemaLoadOrUpdateCallback>();
 
   const executor: GatewayExecutor = async ({ document, source, operationName, operation, request, context }) => {
     const interpreted = () =>
       execute({ schema, document, operationName, variableValues: request.variables, contextValue: context }) as Promise<ExecutionResult> | ExecutionResult;
-    if (operation.operation === 'subscription' || source.length > sourceLimit) return interpreted();
+    if (operation.operation === 'subscription' || source.length > COMPILED_SOURCE_LIMIT) return interpreted();
     let operations = byDocument.get(document);
     if (operations === undefined) byDocument.set(document, (operations = new Map()));
     let entry = operations.get(operationName);
     if (entry === undefined) operations.set(operationName, (entry = { asks: 0 }));
     if (entry.compiled === undefined) {
       entry.asks += 1;
-      if (entry.asks <= interpretedAsks) return interpreted();
-      entry.compiled = variablesCoercedAlike(schema, operation) ? compileOrInterpret(schema, document, operationName) : INTERPRETED;
-      if (isCompiledQuery(entry.compiled)) compiledCount += 1;
+      if (entry.asks <= INTERPRETED_ASKS) return interpreted();
+      entry.compiled = variablesCoercedAlike(schema, operation) ? compiledOrNull(schema, document, operationName) : null;
+      if (entry.compiled !== null) compiledCount += 1;
     }
     const { compiled } = entry;
-    // Kept interpreted (above); or refused by the compiler, which is not expected of a document
-    // Apollo validated: graphql-js answers it.
-    if (!isCompiledQuery(compiled)) return interpreted();
+    if (compiled === null) return interpreted();
     // graphql-js judges the variables, so that a wrong one is refused with its words (graphql-jit
     // words some refusals otherwise), before anything runs.
     const variables = request.variables ?? {};
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 50 });
     if (coerced.errors !== undefined) return { errors: coerced.errors };
     const result = await compiled.query(undefined, context, variables);
-    // No data at all: graphql-jit refused variables graphql-js accepted, and ran nothing. graphql-js
-    // answers, as it would have from the start.
+    // No data at all: graphql-jit refused variables graphql-js accepted, and ran nothing (an error
+    // while running gives data: null), so a mutation is not run twice. graphql-js answers, as it
+    // would have from the start.
     if (result.data === undefined) return interpreted();
     return asGraphqlJsErrors(result);
   };
@@ -124,12 +120,16 @@ export const compiledExecution = (schema: GraphQLSchema, options: { interpretedA
   };
 };
 
-/** The compiled operation; or, should the compiler throw on a document Apollo validated, INTERPRETED. */
-const compileOrInterpret = (schema: GraphQLSchema, document: DocumentNode, operationName: string | null): Compiled => {
+/**
+ * The compiled operation; or null, for graphql-js to run it, should the compiler refuse or throw on
+ * a document Apollo validated (not expected).
+ */
+const compiledOrNull = (schema: GraphQLSchema, document: DocumentNode, operationName: string | null): CompiledQuery | null => {
   try {
-    return compileQuery(schema, document, operationName ?? undefined);
+    const compiled = compileQuery(schema, document, operationName ?? undefined);
+    return isCompiledQuery(compiled) ? compiled : null;
   } catch {
-    return INTERPRETED;
+    return null;
   }
 };
 
