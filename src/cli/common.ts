@@ -56,23 +56,33 @@ export const wholeNumber = (name: string, text: string | undefined, fallback?: n
   return Number(text);
 };
 
-/** Runs a command's main, prints its failure in one line, and sets the exit code. */
+/**
+ * Runs a command's main, prints its failure in one line, and sets the exit code.
+ *
+ * The process is held alive until main settles. Node exits, with code 0, as soon as nothing ref'd
+ * is left, even while main still waits; and main may wait on a handle that is rightly unref'd (a
+ * thread the store keeps for later, an unref'd timer). Without the hold, a command could end
+ * "successfully" with its work and its error unreported.
+ */
 export const runCli = (usage: string, main: () => Promise<number | void>): void => {
-  main().then(
-    (code) => {
-      process.exitCode = code ?? 0;
-    },
-    (error: unknown) => {
-      if (error instanceof UsageError) {
-        process.stderr.write(`${error.message}\n\n${usage}\n`);
-        process.exitCode = 2;
-      } else {
-        const message = error instanceof ConfigurationError || !(error instanceof Error) ? String(error) : error.stack;
-        process.stderr.write(`${message}\n`);
-        process.exitCode = 1;
-      }
-    },
-  );
+  const held = setInterval(() => undefined, 2 ** 30);
+  main()
+    .finally(() => clearInterval(held))
+    .then(
+      (code) => {
+        process.exitCode = code ?? 0;
+      },
+      (error: unknown) => {
+        if (error instanceof UsageError) {
+          process.stderr.write(`${error.message}\n\n${usage}\n`);
+          process.exitCode = 2;
+        } else {
+          const message = error instanceof ConfigurationError || !(error instanceof Error) ? String(error) : error.stack;
+          process.stderr.write(`${message}\n`);
+          process.exitCode = 1;
+        }
+      },
+    );
 };
 
 /** A status line rewritten in place (`\r`), at most a few times a second. */
