@@ -17,8 +17,11 @@
  * - pino-pretty: development logs only;
  * - pg-native: pg's optional native driver, which we do not install.
  *
- * Replaced: fast-json-stringify, which graphql-jit loads but we never call, by a stub that throws
- * (scripts/unusedJsonSerializer.cjs says why).
+ * Replaced:
+ * - fast-json-stringify, which graphql-jit loads but we never call, by a stub that throws
+ *   (scripts/unusedJsonSerializer.cjs says why);
+ * - @apollo/utils.createhash, which in a bundle hashes every query with a SHA-256 written in
+ *   JavaScript, by node's crypto (scripts/nodeCreateHash.cjs says why).
  *
  * The bundle keeps names and lines as they are (no minification), so that a stack trace in the log
  * reads like the code; `dist/main.js.map` maps it back to `dist/` for `node --enable-source-maps`.
@@ -39,7 +42,10 @@ await build({
   target: 'node20',
   format: 'cjs',
   external: EXTERNAL,
-  alias: { 'fast-json-stringify': path.join(root, 'scripts', 'unusedJsonSerializer.cjs') },
+  alias: {
+    'fast-json-stringify': path.join(root, 'scripts', 'unusedJsonSerializer.cjs'),
+    '@apollo/utils.createhash': path.join(root, 'scripts', 'nodeCreateHash.cjs'),
+  },
   sourcemap: 'linked',
   sourcesContent: false,
   logLevel: 'warning',
