@@ -7,6 +7,7 @@
  * in development (readable logs through pino-pretty, which the bundle leaves in node_modules).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,6 +74,23 @@ describe('the bundle npm start runs', () => {
     expect(await api.gql(`{ kpis(from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z") { leadFunnel { captured } } }`)).toEqual(kpis);
     const leadAgain = await api.gql(`query($id: ID!) { lead(id: $id) { status source person { firstName lastName email } company { name } } }`, { id });
     expect(leadAgain).toEqual(lead);
+
+    // Persisted queries: Apollo keys them by the query's SHA-256, computed in the bundle by node's
+    // crypto (scripts/nodeCreateHash.cjs), which must agree with a client's.
+    const persisted = `{ leads { totalCount } }`;
+    const byHash = async (sha256Hash: string, query?: string) => {
+      const response = await fetch(server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await api.token()}` },
+        body: JSON.stringify({ query, extensions: { persistedQuery: { version: 1, sha256Hash } } }),
+      });
+      return (await response.json()) as { data?: unknown; errors?: Array<{ message: string }> };
+    };
+    const hash = createHash('sha256').update(persisted).digest('hex');
+    expect((await byHash(hash)).errors?.[0]?.message).toBe('PersistedQueryNotFound');
+    expect(await byHash(hash, persisted)).toEqual({ data: { leads: { totalCount: 1 } } });
+    expect(await byHash(hash)).toEqual({ data: { leads: { totalCount: 1 } } });
+    expect((await byHash(`${hash.startsWith('0') ? '1' : '0'}${hash.slice(1)}`, persisted)).errors?.[0]?.message).toBe('provided sha does not match query');
 
     const dashboard = await fetch(`${origin}/dashboard/`);
     expect(dashboard.status).toBe(200);
