@@ -173,7 +173,8 @@ export async function runLoadOn(
  * built server) and resolves once `readyUrl` answers 200. The child's
  * output is kept (last lines only) and shown if it dies or never gets ready. With
  * BENCH_PROFILE_DIR set, the child writes a CPU profile there when it stops (`--cpu-prof`, which
- * NODE_OPTIONS does not take): where a server's time goes under the bench's load.
+ * NODE_OPTIONS does not take): where a server's time goes under the bench's load. With
+ * BENCH_SERVER_NODE_ARGS set (space-separated), the child gets those node flags too.
  */
 export async function startChild(
   name: string,
@@ -183,7 +184,12 @@ export async function startChild(
   timeoutMs = 90_000,
 ): Promise<ChildServer> {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), ...(entry.endsWith('.js') ? [] : ['--import', 'tsx']), entry], {
+  const nodeArgs = [
+    ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+    ...(process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+    ...(entry.endsWith('.js') ? [] : ['--import', 'tsx']),
+  ];
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

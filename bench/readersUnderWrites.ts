@@ -53,8 +53,12 @@ const main = async () => {
       const writer = async () => {
         while (performance.now() < until) await ask('captureLead', captureLeadBody('readers', captured++));
       };
+      // Goal 6 asks for at most 300 MB resident while the API serves under load: this phase is its peak.
+      let peakRssMiB = 0;
+      const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, server.rssMiB() ?? 0)), 250);
       process.stderr.write(`bench readers: ${readers} readers asking the report queries in turn while ${writers} connections capture leads, ${durationSec}s...\n`);
       await Promise.all([...Array.from({ length: readers }, reader), ...Array.from({ length: writers }, writer)]);
+      clearInterval(sampler);
       const line = (name: string, values: number[]) => {
         const sorted = [...values].sort((a, b) => a - b);
         return `${name.padEnd(45)} ${String(sorted.length).padStart(6)} ${(sorted.length / durationSec).toFixed(0).padStart(7)} ${percentile(sorted, 0.5).toFixed(1).padStart(8)} ${percentile(sorted, 0.99).toFixed(1).padStart(8)}`;
@@ -64,6 +68,7 @@ const main = async () => {
       for (const [name] of queries) console.log(line(name, latencies.get(name)!));
       console.log(line('every read (goal 4: p99 <= 50 ms)', reads));
       console.log(line('captureLead, meanwhile', latencies.get('captureLead')!));
+      console.log(`API resident at most ${peakRssMiB.toFixed(0)} MiB meanwhile (goal 6: <= 300 MB)`);
       console.log(`${failures.length} failed${failures.length > 0 ? `; the first: ${failures[0]}` : ''}`);
       if (failures.length > 0) process.exitCode = 1;
     } finally {
