@@ -84,13 +84,16 @@ describe('the bundle npm start runs', () => {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${await api.token()}` },
         body: JSON.stringify({ query, extensions: { persistedQuery: { version: 1, sha256Hash } } }),
       });
-      return (await response.json()) as { data?: unknown; errors?: Array<{ message: string }> };
+      return { status: response.status, ...((await response.json()) as { data?: unknown; errors?: Array<{ message: string; extensions?: { code?: string } }> }) };
     };
     const hash = createHash('sha256').update(persisted).digest('hex');
     expect((await byHash(hash)).errors?.[0]?.message).toBe('PersistedQueryNotFound');
-    expect(await byHash(hash, persisted)).toEqual({ data: { leads: { totalCount: 1 } } });
-    expect(await byHash(hash)).toEqual({ data: { leads: { totalCount: 1 } } });
-    expect((await byHash(`${hash.startsWith('0') ? '1' : '0'}${hash.slice(1)}`, persisted)).errors?.[0]?.message).toBe('provided sha does not match query');
+    expect(await byHash(hash, persisted)).toEqual({ status: 200, data: { leads: { totalCount: 1 } } });
+    expect(await byHash(hash)).toEqual({ status: 200, data: { leads: { totalCount: 1 } } });
+    // A hash that does not match the text is the client's fault: 400, BAD_REQUEST (Apollo alone says INTERNAL_SERVER_ERROR).
+    const mismatched = await byHash(`${hash.startsWith('0') ? '1' : '0'}${hash.slice(1)}`, persisted);
+    expect(mismatched.status).toBe(400);
+    expect(mismatched.errors).toEqual([{ message: 'provided sha does not match query', extensions: { code: 'BAD_REQUEST' } }]);
 
     const dashboard = await fetch(`${origin}/dashboard/`);
     expect(dashboard.status).toBe(200);

@@ -85,6 +85,11 @@ const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPref
   if (original instanceof AuthorizationError) {
     return withCode(original.message, { code: 'FORBIDDEN' });
   }
+  if (original instanceof GraphQLError && formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && (original.extensions.http as { status?: number } | undefined)?.status === 400) {
+    // Apollo refuses some requests with status 400 but no code (a persisted query whose hash does
+    // not match its text), and then names them INTERNAL_SERVER_ERROR: the client is at fault.
+    return withCode(formatted.message, { code: 'BAD_REQUEST' });
+  }
   if (original instanceof GraphQLError || !(original instanceof Error)) return formatted;
 
   console.error('Unexpected error', original);
