@@ -87,7 +87,7 @@ describe('the bundle npm start runs', () => {
       return { status: response.status, ...((await response.json()) as { data?: unknown; errors?: Array<{ message: string; extensions?: { code?: string } }> }) };
     };
     const hash = createHash('sha256').update(persisted).digest('hex');
-    expect((await byHash(hash)).errors?.[0]?.message).toBe('PersistedQueryNotFound');
+    expect((await byHash(hash)).errors).toEqual([{ message: 'PersistedQueryNotFound', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } }]);
     expect(await byHash(hash, persisted)).toEqual({ status: 200, data: { leads: { totalCount: 1 } } });
     expect(await byHash(hash)).toEqual({ status: 200, data: { leads: { totalCount: 1 } } });
     // A hash that does not match the text is the client's fault: 400, BAD_REQUEST (Apollo alone says INTERNAL_SERVER_ERROR).
