@@ -350,7 +350,12 @@ export const reportQueries = (dataset: Dataset): Record<string, (n: number) => R
   };
 };
 
-async function queryServer(
+/**
+ * The query phases, in this order: each report query alone on `settings.connections`, then the
+ * readers under writes. `enterPhase` hears each phase's name as it starts (the memory benches
+ * sample the API's resident memory by phase).
+ */
+export async function queryServer(
   url: string,
   dataset: Dataset,
   settings: InsightsSettings,
@@ -388,7 +393,7 @@ async function queryServer(
   return { queries, underWrites: { readers, writers, reads, writes } };
 }
 
-const UNDER_WRITES = 'report queries under writes';
+export const UNDER_WRITES = 'report queries under writes';
 
 /** A few lines for the console. */
 export function formatInsights(result: InsightsResult): string {

@@ -6,9 +6,10 @@
  * are computed, cached and dropped again leave garbage in the old generation, and with a factor of
  * up to 4 the heap grew to fill it: the API peaked at 302 to 321 MiB resident in `npm run
  * bench:memory` (the insights bench's query phases), over issue 11's 300. With a factor of 2 it
- * peaked at 218 to 233 MiB, with the same reads per second and latencies (interleaved runs; the
- * figures are in README, under `bench:memory`). A factor of 1.5 went down to 206 to 208 MiB but
- * cost a quarter of the reads per second under writes: full collections came too often.
+ * peaked at 218 to 234 MiB. The price is full collections that come more often: reads per second
+ * under writes moved within the machine's noise, but a KPI computed at each ask was a few ms slower
+ * at p99 (interleaved runs; the figures are in README, under `bench:memory`). A factor of 1.5 went
+ * down to 206 to 211 MiB but cost a quarter of the reads per second under writes.
  *
  * The flag is one V8 reads at every collection, so setting it at start works, and it leaves the
  * heap's limit alone: a larger live heap still grows, only sooner collected.
