@@ -128,3 +128,93 @@ describe('openPostgresDatabase', () => {
     }
   });
 });
+
+describe('openPostgresDatabase: prepared statements', () => {
+  // One connection, so that every statement below meets the statements prepared before it.
+  let pool: pg.Pool;
+  let schema: string;
+  let db: SqlDatabase;
+
+  beforeEach(async () => {
+    pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    schema = aSchemaName('read');
+    db = await openDatabase({ pool, schema });
+    await db.exec('CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT)');
+    await db.run('INSERT INTO people (id, name) VALUES (?, ?)', ['p1', 'Ana']);
+  });
+
+  afterEach(async () => {
+    await db.close();
+    await pool.end();
+  });
+
+  const preparedCount = async () =>
+    (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM pg_prepared_statements WHERE name LIKE 'rm\\_%'`))!.n;
+
+  it('prepares a statement once on a connection and uses it again', async () => {
+    const before = await preparedCount();
+    for (let i = 0; i < 5; i++) {
+      expect(await db.get('SELECT * FROM people WHERE id = ?', ['p1'])).toEqual({ id: 'p1', name: 'Ana' });
+    }
+    // The count's own statement and the SELECT: one more each, not one per use.
+    expect(await preparedCount()).toBe(before + 1);
+  });
+
+  it('answers with the new columns once its own DDL makes a table again', async () => {
+    expect(await db.get('SELECT * FROM people WHERE id = ?', ['p1'])).toEqual({ id: 'p1', name: 'Ana' });
+
+    await db.exec('DROP TABLE people; CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT, email TEXT)');
+    await db.run('INSERT INTO people (id, name, email) VALUES (?, ?, ?)', ['p1', 'Ana', 'ana@example.com']);
+
+    expect(await db.get('SELECT * FROM people WHERE id = ?', ['p1'])).toEqual({ id: 'p1', name: 'Ana', email: 'ana@example.com' });
+  });
+
+  it('answers with the new columns once another process makes the table again, and its next transaction works', async () => {
+    const read = (on: SqlDatabase) => on.get('SELECT * FROM people WHERE id = ?', ['p1']);
+    expect(await read(db)).toEqual({ id: 'p1', name: 'Ana' });
+    await db.transaction(read);
+
+    // Another process: a connection of its own, which this handle hears nothing from.
+    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await other.connect();
+    try {
+      await other.query(`ALTER TABLE "${schema}".people ADD COLUMN email TEXT`);
+    } finally {
+      await other.end();
+    }
+
+    // Outside a transaction the statement is prepared again and answers.
+    expect(await read(db)).toEqual({ id: 'p1', name: 'Ana', email: null });
+    // In a transaction too, now that the stale statement is left behind.
+    expect(await db.transaction(read)).toEqual({ id: 'p1', name: 'Ana', email: null });
+  });
+
+  it('fails a transaction that meets a stale statement, as any refused statement, and the next one works', async () => {
+    const read = (on: SqlDatabase) => on.get('SELECT * FROM people WHERE id = ?', ['p1']);
+    await db.transaction(read);
+    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await other.connect();
+    try {
+      await other.query(`ALTER TABLE "${schema}".people ADD COLUMN email TEXT`);
+    } finally {
+      await other.end();
+    }
+
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.run('UPDATE people SET name = ? WHERE id = ?', ['Eva', 'p1']);
+        return read(tx);
+      }),
+    ).rejects.toThrow(/cached plan must not change result type/);
+
+    expect(await db.transaction(read)).toEqual({ id: 'p1', name: 'Ana', email: null });
+  });
+
+  it('keeps at most 300 statements prepared on a connection, and still answers those beyond', async () => {
+    for (let i = 1; i <= 320; i++) {
+      expect(await db.get(`SELECT name, ${i} AS n FROM people WHERE id = ?`, ['p1'])).toEqual({ name: 'Ana', n: i });
+    }
+    expect(await preparedCount()).toBeLessThanOrEqual(300);
+    expect(await preparedCount()).toBeGreaterThanOrEqual(299);
+  });
+});
