@@ -274,6 +274,38 @@ describe('PostgreSQL event store', () => {
     }
   });
 
+  it('gives subscriptions that share their reads every event, each as its own object, without waiting for a poll', async () => {
+    const schema = aSchemaName('shared_reads');
+    const store = await openStore(schema, { pollIntervalMs: 60_000 });
+    const subscribers = await Promise.all(Array.from({ length: 4 }, () => subscribedAndCaughtUp(store)));
+    try {
+      // Bursts of appends while the subscriptions read: a read begun before an append must not
+      // answer a subscription woken for it, or that subscription sleeps a minute past it.
+      const appended: string[] = [];
+      for (let burst = 0; burst < 20; burst++) {
+        const events = Array.from({ length: 1 + (burst % 4) }, () => anEvent());
+        await Promise.all(
+          events.map(async (event, index) => {
+            await new Promise((resolve) => setTimeout(resolve, index));
+            await store.appendToStream(`lead-${burst}-${index}`, [event], { expectedRevision: NO_STREAM });
+          }),
+        );
+        appended.push(...idsOf(events));
+        if (burst % 5 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+
+      for (const { delivered } of subscribers) {
+        await vi.waitFor(() => expect(delivered).toHaveLength(appended.length), { timeout: 5_000, interval: 5 });
+        expect(new Set(idsOf(delivered))).toEqual(new Set(appended));
+      }
+      const [first, second] = subscribers;
+      expect(first!.delivered[0]).toEqual(second!.delivered[0]);
+      expect(first!.delivered[0]).not.toBe(second!.delivered[0]);
+    } finally {
+      await Promise.all(subscribers.map(({ subscription }) => subscription.stop()));
+    }
+  });
+
   it('ends the pool it created on close, and leaves a pool it was given to its owner', async () => {
     const schema = aSchemaName('pools');
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });

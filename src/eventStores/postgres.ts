@@ -45,7 +45,7 @@ import {
 } from '../core/eventStore';
 import type pg from 'pg';
 import { assertAppendableBatch, resultOfRetriedAppend, toJsonText, type StoredPlace } from './appendChecks';
-import { subscribeByPaging } from './catchUpSubscription';
+import { sharedPageReads, subscribeByPaging } from './catchUpSubscription';
 import { createAppendSignal } from './postgresAppendSignal';
 import {
   UNIQUE_VIOLATION,
@@ -330,14 +330,29 @@ export const openPostgresEventStore = async (
   };
 
   /** The events after `from` that no transaction still running can precede, and whether some were held back. */
-  const readSettled = async (from: GlobalPosition | undefined, maxCount: number | undefined) => {
+  const readSettledRows = async (from: GlobalPosition | undefined, maxCount: number | undefined) => {
     const [transactionId, sequence] = from === undefined ? ['0', '0'] : parsePosition(from);
     const { rows } = await pool.query<EventRow & { settled: boolean }>({
       ...statements.readAll,
       values: [transactionId, sequence, sqlLimit(maxCount)],
     });
+    return rows;
+  };
+  const settledOf = (rows: ReadonlyArray<EventRow & { settled: boolean }>) => {
     const settled = rows.filter((row) => row.settled);
     return { events: settled.map(toRecordedEvent), heldBack: settled.length < rows.length };
+  };
+  const readSettled = async (from: GlobalPosition | undefined, maxCount: number | undefined) =>
+    settledOf(await readSettledRows(from, maxCount));
+
+  // Read by several subscriptions at once: see `sharedPageReads`. Appends are counted from the
+  // first subscription on: listening costs a connection that a store without them does not need.
+  const sharedReads = sharedPageReads(readSettledRows);
+  let countingAppends = false;
+  const countAppends = () => {
+    if (countingAppends) return;
+    countingAppends = true;
+    signal.onAppended(sharedReads.appendHeard);
   };
 
   /**
@@ -509,10 +524,11 @@ export const openPostgresEventStore = async (
       let wake: (() => void) | undefined;
       let retry: NodeJS.Timeout | undefined;
       let retryMs = HELD_BACK_FIRST_PAUSE_MS;
+      countAppends();
       const subscription = subscribeByPaging(
         {
-          readAll: async ({ fromPosition, maxCount }) => {
-            const { events, heldBack } = await readSettled(fromPosition, maxCount);
+          readAll: async ({ fromPosition, maxCount = SUBSCRIPTION_BATCH_SIZE }) => {
+            const { events, heldBack } = settledOf(await sharedReads.read(fromPosition, maxCount));
             clearTimeout(retry);
             if (heldBack) {
               retry = setTimeout(() => wake?.(), retryMs);
