@@ -31,6 +31,15 @@ export interface Projection {
    */
   apply(tx: SqlDatabase, event: RecordedEvent): Promise<void>;
   /**
+   * Optional, for a batch of more than one event: applies `events` (each of a type it handles,
+   * in log order) as `apply` would one after the other, in fewer statements: the rows the batch
+   * touches read at once and written at once, each once. An event `apply` would refuse throws
+   * `EventNotApplied` naming it, and the projection is set aside at it as usual; any other error
+   * rolls the batch back and the runner applies it again event by event, which tells which event
+   * (if any) it was.
+   */
+  applyBatch?(tx: SqlDatabase, events: readonly RecordedEvent[]): Promise<void>;
+  /**
    * True when everything the projection keeps is in the tables its `setup` creates, written in
    * the port's portable SQL, and it reads no other table and acts on nothing outside the
    * database: a rebuild may then replay it into a scratch SQLite database and copy its tables
@@ -68,4 +77,15 @@ export interface InMemoryFold {
   apply(tx: SqlDatabase, event: RecordedEvent): Promise<void>;
   /** `everything`: the last call, after the last event. */
   flush(tx: SqlDatabase, everything: boolean): Promise<void>;
+}
+
+/** Thrown by `Projection.applyBatch`: this event of the batch cannot be applied (`cause` says why). */
+export class EventNotApplied extends Error {
+  override readonly name = 'EventNotApplied';
+  constructor(
+    readonly event: RecordedEvent,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
 }

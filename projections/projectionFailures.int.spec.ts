@@ -15,7 +15,7 @@ import { readCheckpointRows } from './checkpoints';
 import { leadsProjection } from './leads/leadsProjection';
 import { getLead } from './leads/leadView';
 import { openPostgresDatabase } from './postgresDatabase';
-import { EVERY_EVENT_TYPE, type Projection } from './projection';
+import { EVERY_EVENT_TYPE, EventNotApplied, type Projection } from './projection';
 import { ProjectionFailedError, ProjectionRunner } from './runner';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 
@@ -226,7 +226,60 @@ describe.each(BACKENDS)('set-aside projections on $name', (backend) => {
     expect(await ids(bumped.db, 'ledger')).toEqual(idsOf(history));
     expect((await readCheckpointRows(bumped.db)).find((row) => row.name === 'ledger')).toMatchObject({ version: 2, failure: undefined });
   });
+
+  it('sets a projection that applies batches at once aside at the event its batch names, with the events before it applied', async () => {
+    const { store, readSide, positionsOf } = await setUp();
+    const history = generateLeadHistory({ seed: 33, leadCount: 5, eventCount: 30 });
+    await appendAll(store, history);
+    const batched = batchLedger({ failOn: [history[13]!.id] });
+    const side = await readSide([batched.projection, ledger({ name: 'tally' })], 10);
+    await side.runner.whenCaughtUp();
+    const positions = await positionsOf();
+
+    expect(side.runner.failures).toEqual([
+      expect.objectContaining({ name: 'ledger', eventId: history[13]!.id, position: positions[13], error: `ledger cannot take event ${history[13]!.id}` }),
+    ]);
+    expect(await ids(side.db, 'ledger')).toEqual(idsOf(history.slice(0, 13)));
+    expect(await ids(side.db, 'tally')).toEqual(idsOf(history));
+    // The batches before the failing one went in at once.
+    expect(batched.calls.batches).toBeGreaterThan(0);
+  });
+
+  it('applies again event by event a batch that a projection could not apply at once, naming no event', async () => {
+    const { store, readSide } = await setUp();
+    const history = generateLeadHistory({ seed: 34, leadCount: 5, eventCount: 30 });
+    await appendAll(store, history);
+    const batched = batchLedger({ refuseBatches: true });
+    const side = await readSide([batched.projection], 10);
+    await side.runner.whenCaughtUp();
+
+    expect(side.runner.failures).toEqual([]);
+    expect(side.runner.lastError).toBeUndefined();
+    expect(await ids(side.db, 'ledger')).toEqual(idsOf(history));
+    expect(batched.calls.oneByOne).toBe(history.length);
+  });
 });
+
+/** The ledger, with an `applyBatch` that inserts a batch's rows in one statement (or refuses every batch). */
+const batchLedger = (options: { failOn?: readonly string[]; refuseBatches?: boolean }) => {
+  const base = ledger({ failOn: options.failOn });
+  const calls = { batches: 0, oneByOne: 0 };
+  const projection: Projection = {
+    ...base,
+    apply: async (tx, event) => {
+      calls.oneByOne++;
+      await base.apply(tx, event);
+    },
+    applyBatch: async (tx, events) => {
+      if (options.refuseBatches) throw new Error('the batch statement was refused');
+      const poison = events.find((event) => options.failOn?.includes(event.id));
+      if (poison !== undefined) throw new EventNotApplied(poison, new Error(`ledger cannot take event ${poison.id}`));
+      calls.batches++;
+      await tx.run(`INSERT INTO ledger (event_id) VALUES ${events.map(() => '(?)').join(', ')}`, events.map((event) => event.id));
+    },
+  };
+  return { projection, calls };
+};
 
 describe.each(BACKENDS)('a checkpoint table from before failures were kept, on $name', (backend) => {
   it('gets its failure column, and its checkpoints are taken up as they were', async () => {

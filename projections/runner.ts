@@ -17,7 +17,7 @@
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../src/core/eventStore';
 import { rebuildInBulk } from './bulkRebuild';
 import { ProjectionCheckpoints, type ProjectionFailure } from './checkpoints';
-import { EVERY_EVENT_TYPE, type Projection } from './projection';
+import { EVERY_EVENT_TYPE, EventNotApplied, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
 
 export interface ProjectionRunnerOptions {
@@ -105,6 +105,8 @@ export class ProjectionRunner {
   private active = false;
   private caughtUp = false;
   private failure: unknown;
+  /** Projections whose `applyBatch` failed on the batch being applied: they apply it again event by event. */
+  private readonly oneByOne = new Set<string>();
   /** The projections set aside since start, by name. */
   private readonly setAside = new Map<string, { failure: ProjectionFailure; error: ProjectionFailedError }>();
   private readonly onSetAside: ((failure: ProjectionFailure) => void) | undefined;
@@ -497,13 +499,37 @@ export class ProjectionRunner {
         await this.commitBatch(events);
         break;
       } catch (error) {
+        if (error instanceof BatchNotApplied && !isInfrastructureError(error.cause) && !this.oneByOne.has(error.projection)) {
+          // Applied again event by event, which names the event at fault, if any.
+          this.oneByOne.add(error.projection);
+          continue;
+        }
+        if (error instanceof BatchNotApplied) throw error.cause;
         if (!(error instanceof ProjectionFailedError) || isInfrastructureError(error.cause)) throw error;
         // Each attempt sets one more projection aside (or the same one at an earlier event).
         if (attempt > 2 * this.projections.length) throw error;
         await this.setProjectionAside(error);
       }
     }
+    this.oneByOne.clear();
     this.settleReachedWaiters();
+  }
+
+  /**
+   * A projection's events of one batch: in one `applyBatch` call when it has one and there is
+   * more than one event (see `Projection.applyBatch`), else one `apply` each.
+   */
+  private async applyEvents(projection: Projection, tx: SqlDatabase, events: readonly RecordedEvent[]): Promise<void> {
+    if (projection.applyBatch === undefined || events.length < 2 || this.oneByOne.has(projection.name)) {
+      for (const event of events) await applyOne(projection, tx, event);
+      return;
+    }
+    try {
+      await projection.applyBatch(tx, events);
+    } catch (error) {
+      if (error instanceof EventNotApplied) throw new ProjectionFailedError(projection.name, error.event, error.cause);
+      throw new BatchNotApplied(projection.name, error);
+    }
   }
 
   private async commitBatch(events: readonly RecordedEvent[]): Promise<void> {
@@ -532,7 +558,7 @@ export class ProjectionRunner {
       await this.db.transaction(async (tx) => {
         const now = new Date().toISOString();
         for (const { projection, events: toApply, through } of work) {
-          for (const event of toApply) await applyOne(projection, tx, event);
+          await this.applyEvents(projection, tx, toApply);
           await this.checkpoints.move(tx, projection.name, through, now);
         }
       });
@@ -611,6 +637,16 @@ export class ProjectionRunner {
     const run = this.lifecycle.then(task);
     this.lifecycle = run.catch(() => undefined);
     return run;
+  }
+}
+
+/** A projection's `applyBatch` failed on no event it named: the runner applies the batch again event by event. */
+class BatchNotApplied extends Error {
+  constructor(
+    readonly projection: string,
+    override readonly cause: unknown,
+  ) {
+    super(`Projection ${projection} could not apply a batch at once: ${messageOf(cause)}`, { cause });
   }
 }
 

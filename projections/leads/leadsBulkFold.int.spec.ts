@@ -12,7 +12,9 @@ import { rescoreLead } from '../../src/useCases/rescoreLead';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
 import { appendAll, generateLeadHistory, temporaryDirectory } from '../../test/support/leadEvents';
 import { applyAndFold } from '../../test/support/inMemoryFolds';
-import type { SqlDatabase } from '../sqlDatabase';
+import type { RecordedEvent } from '../../src/core/eventStore';
+import type { InMemoryFold, Projection } from '../projection';
+import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { foldLeadsInMemory, leadsProjection } from './leadsProjection';
 
 const directories: Array<ReturnType<typeof temporaryDirectory>> = [];
@@ -22,7 +24,8 @@ afterEach(() => {
 
 const readLeads = (db: SqlDatabase) => db.all('SELECT * FROM read_leads ORDER BY id');
 
-it('writes, with room for two leads, the rows apply writes event by event, erasures and automatic scores included', async () => {
+/** A history of nine leads with two rounds of automatic scores and an erasure among their events. */
+const scoredAndErasedHistory = async () => {
   const directory = temporaryDirectory();
   directories.push(directory);
   const store = openSqliteEventStore({ filename: directory.file('events.db') });
@@ -54,6 +57,11 @@ it('writes, with room for two leads, the rows apply writes event by event, erasu
   await scoreAll(2);
   const events = (await store.readAll()).filter((event) => leadsProjection.canHandle.includes(event.type));
   await store.close();
+  return { events, leadIds };
+};
+
+it('writes, with room for two leads, the rows apply writes event by event, erasures and automatic scores included', async () => {
+  const { events, leadIds } = await scoredAndErasedHistory();
 
   await applyAndFold(leadsProjection, foldLeadsInMemory(2), events, 5, async (applied, folded) => {
     const rows = await readLeads(applied);
@@ -61,5 +69,64 @@ it('writes, with room for two leads, the rows apply writes event by event, erasu
     expect(rows.filter((row) => (row as { personal_data_erased: number }).personal_data_erased === 1)).toHaveLength(3);
     expect(events.filter((event) => event.type === 'LeadRescored').length).toBeGreaterThan(leadIds.length / 2);
     expect(await readLeads(folded)).toEqual(rows);
+  });
+});
+
+/** `applyBatch` as a fold: the events of each flush go in as one batch. */
+const batchesOf = (projection: Projection): InMemoryFold => {
+  let pending: RecordedEvent[] = [];
+  return {
+    apply: async (_tx, event) => void pending.push(event),
+    flush: async (tx) => {
+      const batch = pending;
+      pending = [];
+      if (batch.length > 0) await projection.applyBatch!(tx, batch);
+    },
+  };
+};
+
+it('writes, a batch at a time, the rows apply writes event by event, whatever the batches', async () => {
+  const { events } = await scoredAndErasedHistory();
+  for (const size of [2, 5, 13, events.length]) {
+    await applyAndFold(leadsProjection, batchesOf(leadsProjection), events, size, async (applied, batched) => {
+      expect(await readLeads(batched)).toEqual(await readLeads(applied));
+    });
+  }
+});
+
+it('reads and writes a batch of more leads than one statement takes, and takes an event it already holds once', async () => {
+  const history = generateLeadHistory({ seed: 35, leadCount: 150, eventCount: 1000 });
+  expect(new Set(history.map(({ event }) => event.data.leadId)).size).toBeGreaterThan(64);
+  const directory = temporaryDirectory();
+  directories.push(directory);
+  const store = openSqliteEventStore({ filename: directory.file('events.db') });
+  await appendAll(store, history);
+  const events = (await store.readAll()).filter((event) => leadsProjection.canHandle.includes(event.type));
+  await store.close();
+  // All at once: more than 64 new leads (two reads). By halves: a second batch of more than 64
+  // leads read back. By 41: chunks of 32, 8 and 1 rows written.
+  const leadOf = (event: RecordedEvent) => (event.data as { leadId: string }).leadId;
+  const half = Math.ceil(events.length / 2);
+  const seenFirst = new Set(events.slice(0, half).map(leadOf));
+  expect(new Set(events.slice(half).map(leadOf).filter((id) => seenFirst.has(id))).size).toBeGreaterThan(64);
+  for (const size of [events.length, half, 41]) {
+    // Each batch also holds the batch before it again, as after a crash between commit and checkpoint.
+    await applyAndFold(leadsProjection, batchesOf(leadsProjection), events, size, async (applied, batched) => {
+      const rows = await readLeads(applied);
+      expect(rows).toHaveLength(new Set(history.map(({ event }) => event.data.leadId)).size);
+      expect(await readLeads(batched)).toEqual(rows);
+    });
+  }
+  await applyAndFold(leadsProjection, batchesOf(leadsProjection), [...events.slice(0, 60), ...events.slice(30, 90), ...events.slice(90)], 60, async (_applied, batched) => {
+    const once = openSqliteDatabase(directory.file('once.db'));
+    try {
+      await leadsProjection.setup(once);
+      await once.transaction(async (tx) => {
+        for (const event of events) await leadsProjection.apply(tx, event);
+      });
+      expect(await readLeads(batched)).toEqual(await readLeads(once));
+    } finally {
+      await once.close();
+    }
   });
 });

@@ -17,10 +17,10 @@ import {
 } from '../../src/domain/leads/lead';
 import type { LeadRescored } from '../../src/domain/scoring/rescore';
 import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
-import type { InMemoryFold, Projection } from '../projection';
+import { EventNotApplied, type InMemoryFold, type Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
 import { LEAD_SEARCH } from './leadSearch';
-import { COLUMNS, erasedLeadView, getLead, storedInterest, toRow, type LeadView } from './leadView';
+import { COLUMNS, erasedLeadView, fromRow, getLead, storedInterest, toRow, type LeadRow, type LeadView } from './leadView';
 
 export type RecordedLeadEvent = LeadEvent & Pick<RecordedEvent, 'revision' | 'metadata' | 'position'>;
 /** An automatic score, from the lead's score stream: its `revision` is that stream's, not the lead's. */
@@ -114,6 +114,7 @@ export const leadsProjection: Projection = {
   },
   reset: (db) => db.exec(`${LEAD_SEARCH.dropSql} DROP TABLE IF EXISTS read_leads`),
   foldInMemory: () => foldLeadsInMemory(),
+  applyBatch: (tx, events) => applyLeadBatch(tx, events),
   async apply(tx, event) {
     if (event.type === PERSONAL_DATA_ERASED) return eraseLeads(tx, erasedPeople(event).leadIds);
     if (event.type === LEAD_RESCORED) {
@@ -187,6 +188,71 @@ export const foldLeadsInMemory = (maxLeads = MAX_LEADS_IN_MEMORY): InMemoryFold 
       }
     },
   };
+};
+
+/** Leads read in one statement, at most: a batch touching more reads them in several. */
+const READ_CHUNK = 64;
+/** Rows written in one statement, at most; a batch's writes go in chunks of these sizes, largest first, so few texts are prepared. */
+const WRITE_CHUNKS = [32, 8, 1] as const;
+
+const readLeadsSql = (count: number) => `SELECT * FROM read_leads WHERE id IN (${Array.from({ length: count }, () => '?').join(', ')})`;
+const writeLeadsSql = (count: number) => `
+  INSERT INTO read_leads (${COLUMNS.join(', ')}) VALUES ${Array.from({ length: count }, () => `(${COLUMNS.map(() => '?').join(', ')})`).join(', ')}
+  ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
+    .map((column) => `${column} = excluded.${column}`)
+    .join(', ')}`;
+
+/** The leads an event of this read model touches. */
+const leadIdsOf = (event: RecordedEvent): readonly string[] =>
+  event.type === PERSONAL_DATA_ERASED ? erasedPeople(event).leadIds : [(event.data as { leadId: string }).leadId];
+
+/**
+ * A batch of the runner (`Projection.applyBatch`): every lead it touches read in one statement
+ * (per 64), folded in memory as `apply` folds it, and written once, many rows a statement. Under
+ * load a batch holds the captures of many requests and the scores of earlier ones, and `apply`
+ * paid a statement to read each scored lead and one to write each event: on PostgreSQL, a round
+ * trip each, one after the other, which made this read model two thirds of the runner's time.
+ */
+const applyLeadBatch = async (tx: SqlDatabase, events: readonly RecordedEvent[]): Promise<void> => {
+  const ids = [...new Set(events.flatMap(leadIdsOf))];
+  const views = new Map<string, LeadView>();
+  for (let start = 0; start < ids.length; start += READ_CHUNK) {
+    const chunk = ids.slice(start, start + READ_CHUNK);
+    // Padded to a power of two with its last id, so that few statement texts are prepared.
+    const size = 2 ** Math.ceil(Math.log2(chunk.length));
+    const padded = [...chunk, ...Array.from({ length: size - chunk.length }, () => chunk[chunk.length - 1]!)];
+    for (const row of await tx.all<LeadRow>(readLeadsSql(size), padded)) views.set(row.id as string, fromRow(row));
+  }
+  const changed = new Set<string>();
+  for (const event of events) {
+    try {
+      if (event.type === PERSONAL_DATA_ERASED) {
+        for (const id of erasedPeople(event).leadIds) {
+          const current = views.get(id);
+          if (current === undefined) continue;
+          views.set(id, erasedLeadView(current));
+          changed.add(id);
+        }
+        continue;
+      }
+      const leadEvent = event as RecordedLeadStoryEvent;
+      const id = leadEvent.data.leadId;
+      const current = views.get(id);
+      // As `apply`'s revision guard: a lead's own event it already holds leaves the row alone.
+      if (event.type !== LEAD_RESCORED && current !== undefined && current.revision >= event.revision) continue;
+      views.set(id, evolveLeadView(current, leadEvent));
+      changed.add(id);
+    } catch (error) {
+      throw new EventNotApplied(event, error);
+    }
+  }
+  const rows = [...changed].map((id) => toRow(views.get(id)!));
+  let written = 0;
+  for (const size of WRITE_CHUNKS) {
+    for (; rows.length - written >= size; written += size) {
+      await tx.run(writeLeadsSql(size), rows.slice(written, written + size).flatMap((row) => COLUMNS.map((column) => row[column]!)));
+    }
+  }
 };
 
 /** Each erased lead's row rewritten with its personal fields null, by the same mapping as any write. */
