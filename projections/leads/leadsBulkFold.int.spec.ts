@@ -11,9 +11,8 @@ import { DEFAULT_SCORING_RULES } from '../../src/domain/scoring/rules';
 import { rescoreLead } from '../../src/useCases/rescoreLead';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
 import { appendAll, generateLeadHistory, temporaryDirectory } from '../../test/support/leadEvents';
-import { applyAndFold } from '../../test/support/inMemoryFolds';
+import { applyAndFold, batchesOf } from '../../test/support/inMemoryFolds';
 import type { RecordedEvent } from '../../src/core/eventStore';
-import type { InMemoryFold, Projection } from '../projection';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { foldLeadsInMemory, leadsProjection } from './leadsProjection';
 
@@ -71,19 +70,6 @@ it('writes, with room for two leads, the rows apply writes event by event, erasu
     expect(await readLeads(folded)).toEqual(rows);
   });
 });
-
-/** `applyBatch` as a fold: the events of each flush go in as one batch. */
-const batchesOf = (projection: Projection): InMemoryFold => {
-  let pending: RecordedEvent[] = [];
-  return {
-    apply: async (_tx, event) => void pending.push(event),
-    flush: async (tx) => {
-      const batch = pending;
-      pending = [];
-      if (batch.length > 0) await projection.applyBatch!(tx, batch);
-    },
-  };
-};
 
 it('writes, a batch at a time, the rows apply writes event by event, whatever the batches', async () => {
   const { events } = await scoredAndErasedHistory();

@@ -17,6 +17,7 @@ import {
 } from '../../src/domain/leads/lead';
 import type { LeadRescored } from '../../src/domain/scoring/rescore';
 import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
+import { valueRows, writeInChunks } from '../chunkedWrites';
 import { EventNotApplied, type InMemoryFold, type Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
 import { LEAD_SEARCH } from './leadSearch';
@@ -192,12 +193,9 @@ export const foldLeadsInMemory = (maxLeads = MAX_LEADS_IN_MEMORY): InMemoryFold 
 
 /** Leads read in one statement, at most: a batch touching more reads them in several. */
 const READ_CHUNK = 64;
-/** Rows written in one statement, at most; a batch's writes go in chunks of these sizes, largest first, so few texts are prepared. */
-const WRITE_CHUNKS = [32, 8, 1] as const;
-
 const readLeadsSql = (count: number) => `SELECT * FROM read_leads WHERE id IN (${Array.from({ length: count }, () => '?').join(', ')})`;
 const writeLeadsSql = (count: number) => `
-  INSERT INTO read_leads (${COLUMNS.join(', ')}) VALUES ${Array.from({ length: count }, () => `(${COLUMNS.map(() => '?').join(', ')})`).join(', ')}
+  INSERT INTO read_leads (${COLUMNS.join(', ')}) VALUES ${valueRows(count, COLUMNS.length)}
   ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
     .map((column) => `${column} = excluded.${column}`)
     .join(', ')}`;
@@ -208,7 +206,7 @@ const leadIdsOf = (event: RecordedEvent): readonly string[] =>
 
 /**
  * A batch of the runner (`Projection.applyBatch`): every lead it touches read in one statement
- * (per 64), folded in memory as `apply` folds it, and written once, many rows a statement. Under
+ * (per 64), folded in memory as `apply` folds it, and written once, up to 32 rows a statement. Under
  * load a batch holds the captures of many requests and the scores of earlier ones, and `apply`
  * paid a statement to read each scored lead and one to write each event: on PostgreSQL, a round
  * trip each, one after the other, which made this read model two thirds of the runner's time.
@@ -247,12 +245,7 @@ const applyLeadBatch = async (tx: SqlDatabase, events: readonly RecordedEvent[])
     }
   }
   const rows = [...changed].map((id) => toRow(views.get(id)!));
-  let written = 0;
-  for (const size of WRITE_CHUNKS) {
-    for (; rows.length - written >= size; written += size) {
-      await tx.run(writeLeadsSql(size), rows.slice(written, written + size).flatMap((row) => COLUMNS.map((column) => row[column]!)));
-    }
-  }
+  await writeInChunks(tx, writeLeadsSql, rows.map((row) => COLUMNS.map((column) => row[column]!)));
 };
 
 /** Each erased lead's row rewritten with its personal fields null, by the same mapping as any write. */

@@ -64,6 +64,22 @@ export const applyAndFold = async (
 };
 
 /**
+ * A projection's `applyBatch` as a fold, for `applyAndFold`: the events between two flushes go in
+ * as one batch, as the runner gives them.
+ */
+export const batchesOf = (projection: Projection): InMemoryFold => {
+  let pending: RecordedEvent[] = [];
+  return {
+    apply: async (_tx, event) => void pending.push(event),
+    flush: async (tx) => {
+      const batch = pending;
+      pending = [];
+      if (batch.length > 0) await projection.applyBatch!(tx, batch);
+    },
+  };
+};
+
+/**
  * Every row of a table as JSON text (integers past 2^53, which come back as bigint, written
  * `123n`), sorted: rows compare by their values alone, whatever order the two databases keep.
  */
