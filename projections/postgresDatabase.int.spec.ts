@@ -169,6 +169,18 @@ describe('openPostgresDatabase: prepared statements', () => {
     expect(await db.get('SELECT * FROM people WHERE id = ?', ['p1'])).toEqual({ id: 'p1', name: 'Ana', email: 'ana@example.com' });
   });
 
+  it('keeps its statements prepared across maintenance that changes no columns', async () => {
+    const read = () => db.get('SELECT * FROM people WHERE id = ?', ['p1']);
+    await read();
+    const before = await preparedCount();
+
+    await db.exec('VACUUM people');
+    await db.exec('ANALYZE people');
+    await read();
+
+    expect(await preparedCount()).toBe(before);
+  });
+
   it('answers with the new columns once another process makes the table again, and its next transaction works', async () => {
     const read = (on: SqlDatabase) => on.get('SELECT * FROM people WHERE id = ?', ['p1']);
     expect(await read(db)).toEqual({ id: 'p1', name: 'Ana' });

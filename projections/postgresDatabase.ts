@@ -140,8 +140,13 @@ const types = {
 const MAX_CACHED_CONVERSIONS = 1000;
 /** Statements kept prepared on one connection, at most: each holds memory in its server process. */
 const MAX_PREPARED_PER_CONNECTION = 300;
-/** What leaves every table's columns as they were: a prepared statement outlives it. */
-const DATA_STATEMENT = /^\s*(SELECT|WITH|INSERT|UPDATE|DELETE|VALUES)\b/i;
+/**
+ * A statement (or script) that may change a table's columns: prepared statements must not outlive
+ * it. Maintenance (VACUUM after an erasure, ANALYZE) does not: were it to start a generation, the
+ * statements of each one would pile up on the connections until the bound left every new one
+ * unprepared.
+ */
+const CHANGES_SCHEMA = /(^|;)\s*(CREATE|ALTER|DROP|TRUNCATE)\b/i;
 
 interface PreparedText {
   text: string;
@@ -192,10 +197,11 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
    *
    * A prepared `SELECT *` keeps the columns its table had: once the table is made again with
    * others (a new projection version rebuilt beside the old one and switched in), using it fails
-   * with "cached plan must not change result type". So any DDL this handle runs starts a new
-   * generation, under which every statement is prepared afresh; a stale plan met anyway (another
-   * process changed a table) starts one too, and a statement outside a transaction is then run
-   * again, once. Inside a transaction the error aborts it, as any error does.
+   * with "cached plan must not change result type". So any DDL this handle runs
+   * (`CHANGES_SCHEMA`) starts a new generation, under which every statement is prepared afresh;
+   * a stale plan met anyway (another process changed a table) starts one too, and a statement
+   * outside a transaction is then run again, once. Inside a transaction the error aborts it, as
+   * any error does.
    */
   let generation = 0;
   const statements = new Map<string, PreparedText>();
@@ -207,7 +213,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       statement = {
         text,
         name: `rm_${createHash('sha1').update(`${schema}\0${generation}\0${text}`).digest('hex').slice(0, 24)}`,
-        changesSchema: !DATA_STATEMENT.test(text),
+        changesSchema: CHANGES_SCHEMA.test(text),
       };
       statements.set(sql, statement);
     }
@@ -243,7 +249,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     get: async <T>(sql: string, params: readonly SqlValue[] = []) => (await query(client, depth, sql, params)).rows[0] as T | undefined,
     exec: async (sql) => {
       await client.query(sql);
-      newGeneration();
+      if (CHANGES_SCHEMA.test(sql)) newGeneration();
     },
     // COPY, PostgreSQL's bulk load: the rows go as one text stream, parsed by the server in the
     // columns' own types, with no statement per row. Against one INSERT per 5,000 rows given as a
