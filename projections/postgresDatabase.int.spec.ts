@@ -148,6 +148,17 @@ describe('openPostgresDatabase: prepared statements', () => {
     await pool.end();
   });
 
+  /** Another process: a connection of its own, which the handle under test hears nothing from. */
+  const addColumnFromAnotherProcess = async () => {
+    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await other.connect();
+    try {
+      await other.query(`ALTER TABLE "${schema}".people ADD COLUMN email TEXT`);
+    } finally {
+      await other.end();
+    }
+  };
+
   const preparedCount = async () =>
     (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM pg_prepared_statements WHERE name LIKE 'rm\\_%'`))!.n;
 
@@ -186,14 +197,7 @@ describe('openPostgresDatabase: prepared statements', () => {
     expect(await read(db)).toEqual({ id: 'p1', name: 'Ana' });
     await db.transaction(read);
 
-    // Another process: a connection of its own, which this handle hears nothing from.
-    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await other.connect();
-    try {
-      await other.query(`ALTER TABLE "${schema}".people ADD COLUMN email TEXT`);
-    } finally {
-      await other.end();
-    }
+    await addColumnFromAnotherProcess();
 
     // Outside a transaction the statement is prepared again and answers.
     expect(await read(db)).toEqual({ id: 'p1', name: 'Ana', email: null });
@@ -204,13 +208,7 @@ describe('openPostgresDatabase: prepared statements', () => {
   it('fails a transaction that meets a stale statement, as any refused statement, and the next one works', async () => {
     const read = (on: SqlDatabase) => on.get('SELECT * FROM people WHERE id = ?', ['p1']);
     await db.transaction(read);
-    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await other.connect();
-    try {
-      await other.query(`ALTER TABLE "${schema}".people ADD COLUMN email TEXT`);
-    } finally {
-      await other.end();
-    }
+    await addColumnFromAnotherProcess();
 
     await expect(
       db.transaction(async (tx) => {
