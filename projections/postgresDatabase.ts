@@ -5,7 +5,6 @@
  * integers come back as numbers, as they do from SQLite, and strings holding U+0000 (which a
  * PostgreSQL `text` cannot) are stored escaped and read back as they were (`encodeText`).
  */
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -13,6 +12,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import {
   connectToPostgres,
   migrate,
+  preparedStatement,
   type PostgresConnectionOptions,
 } from '../src/eventStores/postgresConnection';
 import type { SqlDatabase, SqlValue } from './sqlDatabase';
@@ -211,8 +211,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       if (statements.size >= MAX_CACHED_CONVERSIONS) statements.clear();
       const text = toNumberedParameters(sql);
       statement = {
-        text,
-        name: `rm_${createHash('sha1').update(`${schema}\0${generation}\0${text}`).digest('hex').slice(0, 24)}`,
+        ...preparedStatement(text, { prefix: 'rm', scope: `${schema}\0${generation}` }),
         changesSchema: CHANGES_SCHEMA.test(text),
       };
       statements.set(sql, statement);

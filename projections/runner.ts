@@ -494,24 +494,27 @@ export class ProjectionRunner {
    * applied again, from the start, without that event and what follows it for that projection.
    */
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.commitBatch(events);
-        break;
-      } catch (error) {
-        if (error instanceof BatchNotApplied && !isInfrastructureError(error.cause) && !this.oneByOne.has(error.projection)) {
-          // Applied again event by event, which names the event at fault, if any.
-          this.oneByOne.add(error.projection);
-          continue;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.commitBatch(events);
+          break;
+        } catch (error) {
+          if (error instanceof BatchNotApplied) {
+            if (isInfrastructureError(error.cause)) throw error.cause;
+            // Applied again event by event, which names the event at fault, if any.
+            this.oneByOne.add(error.projection);
+            continue;
+          }
+          if (!(error instanceof ProjectionFailedError) || isInfrastructureError(error.cause)) throw error;
+          // Each attempt sets one more projection aside (or the same one at an earlier event).
+          if (attempt > 2 * this.projections.length) throw error;
+          await this.setProjectionAside(error);
         }
-        if (error instanceof BatchNotApplied) throw error.cause;
-        if (!(error instanceof ProjectionFailedError) || isInfrastructureError(error.cause)) throw error;
-        // Each attempt sets one more projection aside (or the same one at an earlier event).
-        if (attempt > 2 * this.projections.length) throw error;
-        await this.setProjectionAside(error);
       }
+    } finally {
+      this.oneByOne.clear();
     }
-    this.oneByOne.clear();
     this.settleReachedWaiters();
   }
 

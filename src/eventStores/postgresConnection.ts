@@ -67,9 +67,11 @@ export const migrate = async (pool: pg.Pool, schema: string, sql: string): Promi
 /**
  * A named prepared statement: the server parses and plans it once per connection. The name is
  * derived from the text, so two stores on different schemas sharing a pool never collide.
+ * `scope`, when given, goes into the name too (the read models name theirs after their schema
+ * and a generation that their DDL moves on: see postgresDatabase.ts); `prefix` tells whose it is.
  */
-export const preparedStatement = (text: string): { name: string; text: string } => ({
-  name: `crm_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`,
+export const preparedStatement = (text: string, { prefix = 'crm', scope = '' } = {}): { name: string; text: string } => ({
+  name: `${prefix}_${createHash('sha1').update(scope === '' ? text : `${scope}\0${text}`).digest('hex').slice(0, 24)}`,
   text,
 });
 
