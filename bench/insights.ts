@@ -27,7 +27,7 @@ import { replayFacts } from '../src/useCases/replayFacts';
 import { generateCrmHistory } from '../src/seeding/generator';
 import { ProjectionRunner, REBUILD_PAGE_SIZE } from '../projections/runner';
 import { readWholeLog } from '../projections/tools/storeViews';
-import { openSqliteDatabase } from '../projections/sqlDatabase';
+import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';
 import { type LoadResult, freePort, graphql, runLoad, startChild } from './harness';
 import { DEFAULT_SALES_TEAM } from '../src/seeding/data';
 import { BUILT_ENTRY, MAIN_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
@@ -88,8 +88,8 @@ const CACHE = path.join(__dirname, '.cache');
 const MODULES_ENTRY = path.join(__dirname, '..', 'dist', 'src', 'main.js');
 export const SECRET = 'bench-insights-secret-that-is-long-enough';
 
-const log = (message: string) => process.stderr.write(`bench insights: ${message}\n`);
-const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
+export const log = (message: string) => process.stderr.write(`bench insights: ${message}\n`);
+export const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
 
 export async function benchInsights(settings: InsightsSettings): Promise<InsightsResult> {
   if (!existsSync(MAIN_ENTRY)) throw new Error(`${MAIN_ENTRY} does not exist yet`);
@@ -99,7 +99,7 @@ export async function benchInsights(settings: InsightsSettings): Promise<Insight
   try {
     const events = await countEvents(store);
     const raw = await readWholeLog(store.sealed, REBUILD_PAGE_SIZE);
-    const projectionReplay = await replayProjections(store, dataset, events);
+    const projectionReplay = await replayProjections(store, openSqliteDatabase(path.join(dataset.dataDir, DATABASE_FILE)), events);
     const retrospectiveReplay = await replayRetrospective(store, events);
     const { queries, underWrites, server } = await measureQueries(dataset, settings);
     return {
@@ -154,7 +154,7 @@ export async function ensureDataset(leads: number, seed: number): Promise<{ data
   }
 }
 
-async function countEvents(store: EventStore): Promise<number> {
+export async function countEvents(store: EventStore): Promise<number> {
   let count = 0;
   let position: GlobalPosition | undefined;
   for (;;) {
@@ -168,13 +168,13 @@ async function countEvents(store: EventStore): Promise<number> {
 /**
  * Rebuilds the dataset's own read models, all at once, as a start after every projection's
  * version changed would: the API measured next then starts on read models that are current.
+ * `db` is the data set's read database (SQLite file or PostgreSQL schema), closed here.
  */
-async function replayProjections(
+export async function replayProjections(
   store: EventStore,
-  dataset: Dataset,
+  db: SqlDatabase,
   events: number,
 ): Promise<InsightsResult['projectionReplay']> {
-  const db = openSqliteDatabase(path.join(dataset.dataDir, DATABASE_FILE));
   const projections = readModelProjections();
   log(`replaying ${projections.length} projections from zero over ${events} events...`);
   // Without a checkpoint a projection is outdated: the runner resets it and replays the log.
@@ -194,7 +194,7 @@ async function replayProjections(
   }
 }
 
-async function replayRetrospective(store: EventStore, events: number): Promise<InsightsResult['retrospectiveReplay']> {
+export async function replayRetrospective(store: EventStore, events: number): Promise<InsightsResult['retrospectiveReplay']> {
   log('replaying the log in memory (retrospective)...');
   const started = process.hrtime.bigint();
   await replayFacts(store);
@@ -416,20 +416,27 @@ export function formatInsights(result: InsightsResult): string {
     const phases = Object.entries(server.peakRssMiBByPhase).map(([name, rss]) => `${name} ${rss.toFixed(0)}`);
     lines.push(`API resident memory at its largest, MiB, by part: ${phases.join('; ')}`);
   }
+  lines.push(...queryLines(queries, result.underWrites));
+  return lines.join('\n');
+}
+
+/** A line per report query, then the readers under writes, if measured. */
+export function queryLines(queries: InsightsResult['queries'], underWrites: InsightsResult['underWrites']): string[] {
   const figures = (load: LoadResult) =>
     `p99 ${load.latencyP99Ms} ms, p50 ${load.latencyP50Ms} ms, ${load.requestsPerSec.toFixed(0)} req/s, ` +
     `${load.totalResponses} responses, ${load.non2xx + load.errorResponses + load.socketErrors} failed` +
     (load.socketErrors > 0 ? ` (${load.socketErrors} without an answer: refused or timed out)` : '') +
     (load.failures === undefined ? '' : `; first failures: ${load.failures.join(' | ')}`);
+  const lines: string[] = [];
   for (const [name, load] of Object.entries(queries)) {
     lines.push('missing' in load ? `${name}: not offered by the API (${load.missing})` : `${name}: ${figures(load)}`);
   }
-  if (result.underWrites) {
-    const { readers, writers, reads, writes } = result.underWrites;
+  if (underWrites) {
+    const { readers, writers, reads, writes } = underWrites;
     lines.push(`the report queries in turn on ${readers} connections: ${figures(reads)}`);
     lines.push(`  meanwhile captureLead on ${writers} connections: ${figures(writes)}`);
   }
-  return lines.join('\n');
+  return lines;
 }
 
 export const insightsSettingsFromEnv = (envNumber: (name: string, fallback: number, min: number) => number): InsightsSettings => ({

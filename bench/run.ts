@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only bare,standalone,captureLead,captureLeadPostgres,crud,emmett,insights,appends (any of them)]
+ * npm run bench [-- --only bare,standalone,captureLead,captureLeadPostgres,crud,emmett,insights,insightsPostgres,appends (any of them)]
  *
  * Ends with issue 11's goals, each beside its target, from this run's figures (bench/goals.ts).
  * `standalone` is Apollo on node:http alone (goal 1's baseline); `captureLeadPostgres` runs the
@@ -30,8 +30,9 @@ import { type EmmettResult, benchEmmett } from './emmettPeer';
 import { runAppendsBench } from './appends';
 import { formatGoals, goalRows } from './goals';
 import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFromEnv } from './insights';
+import { type InsightsPostgresResult, benchInsightsPostgres, formatInsightsPostgres } from './insightsPostgres';
 
-const PARTS = ['bare', 'standalone', 'captureLead', 'captureLeadPostgres', 'crud', 'emmett', 'insights', 'appends'] as const;
+const PARTS = ['bare', 'standalone', 'captureLead', 'captureLeadPostgres', 'crud', 'emmett', 'insights', 'insightsPostgres', 'appends'] as const;
 type Part = (typeof PARTS)[number];
 
 /** An echo mutation on Apollo over express (bareApollo.ts), or on node:http alone (bareApolloStandalone.ts). */
@@ -147,6 +148,7 @@ async function main(): Promise<boolean> {
   let captureLead: CaptureLeadResult | undefined;
   let captureLeadPostgres: CaptureLeadResult | undefined;
   let insights: InsightsResult | undefined;
+  let insightsPostgres: InsightsPostgresResult | undefined;
   for (const part of parts) {
     process.stderr.write(
       `bench: ${part}, ${settings.connections} connections, ` +
@@ -158,6 +160,7 @@ async function main(): Promise<boolean> {
     else if (part === 'crud') crud = await benchCrud(settings, warmupSec);
     else if (part === 'emmett') emmett = await benchEmmett(settings, warmupSec);
     else if (part === 'insights') insights = await benchInsights(insightsSettingsFromEnv(envNumber));
+    else if (part === 'insightsPostgres') insightsPostgres = await benchInsightsPostgres(insightsSettingsFromEnv(envNumber));
     // Prints its own table and writes bench/results/appends.json.
     else if (part === 'appends') await runAppendsBench();
     else captureLead = await benchCaptureLead(settings, warmupSec);
@@ -172,6 +175,7 @@ async function main(): Promise<boolean> {
   if (standalone) rows['bare Apollo echo (standalone, node:http)'] = standalone;
   if (Object.keys(rows).length > 0) console.log(`\n${table(rows)}\n`);
   if (insights) console.log(`\n${formatInsights(insights)}\n`);
+  if (insightsPostgres) console.log(`\n${formatInsightsPostgres(insightsPostgres)}\n`);
 
   // Each of our runs beside the peers, named by the store it ran on: the goals differ by store, and
   // a ratio of ours on SQLite to the Emmett peer is no goal at all (it used to be printed as one).
@@ -189,8 +193,9 @@ async function main(): Promise<boolean> {
   let healthy = Object.values(rows).every(
     (r) => r.non2xx === 0 && r.errorResponses === 0 && r.socketErrors === 0,
   );
-  if (insights) {
-    healthy &&= Object.values(insights.queries).every(
+  for (const measured of [insights, insightsPostgres]) {
+    if (!measured) continue;
+    healthy &&= Object.values(measured.queries).every(
       (q) => 'missing' in q || (q.non2xx === 0 && q.errorResponses === 0 && q.socketErrors === 0),
     );
   }
@@ -243,7 +248,7 @@ async function main(): Promise<boolean> {
         `p99 ${ratios.latencyP99.toFixed(2)}`,
     );
   }
-  const goals = goalRows({ captureLead, captureLeadPostgres, standalone, crud, emmett, insights, connections: settings.connections });
+  const goals = goalRows({ captureLead, captureLeadPostgres, standalone, crud, emmett, insights, insightsPostgres, connections: settings.connections });
   console.log(`\n${formatGoals(goals)}\n`);
   if (!healthy) console.log('WARNING: some requests failed; the figures do not measure success.');
 
@@ -258,7 +263,7 @@ async function main(): Promise<boolean> {
       loadavg: os.loadavg(),
     },
     settings: { ...settings, warmupSec, parts },
-    results: { captureLead, captureLeadPostgres, bare, standalone, crud, emmett, insights },
+    results: { captureLead, captureLeadPostgres, bare, standalone, crud, emmett, insights, insightsPostgres },
     goals,
     leadCheck,
     emmettLeadCheck,

@@ -1,0 +1,212 @@
+/**
+ * The insights part on PostgreSQL (`npm run bench -- --only insightsPostgres`): issue 11's goals 3
+ * and 4 on the other store, on the same generated history as `insights` (BENCH_LEADS leads, seed
+ * BENCH_SEED: the generator's events, ids included, are the same on either store).
+ * - The history is generated once into a database of its own, `crm_bench_insights_<leads>_seed<seed>`
+ *   on the server of DATABASE_URL (the test database's by default), events and read models, and
+ *   kept there for later runs, as `insights` keeps its SQLite files under bench/.cache.
+ * - Each run works on a copy of it (`CREATE DATABASE … TEMPLATE`, a copy of the files, seconds):
+ *   the rebuild and the captures of the write load leave the kept history as it was.
+ * - On the copy: the log read and parsed alone (the bound), then every projection rebuilt from zero
+ *   (goal 3), then the built API on it, and the report queries of goal 4 alone on one connection
+ *   and under a write load, as on SQLite.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { openApplication, openReadDatabase } from '../src/composition/application';
+import { loadConfig } from '../src/composition/config';
+import { openEventLog } from '../src/composition/eventLog';
+import { generateCrmHistory } from '../src/seeding/generator';
+import { REBUILD_PAGE_SIZE } from '../projections/runner';
+import { readWholeLog } from '../projections/tools/storeViews';
+import { freePort, startChild } from './harness';
+import { BUILT_ENTRY, buildOnce } from './httpCaptureLead';
+import {
+  type Dataset,
+  type InsightsResult,
+  type InsightsSettings,
+  SECRET,
+  countEvents,
+  log,
+  queryLines,
+  queryServer,
+  replayProjections,
+  seconds,
+} from './insights';
+
+export type InsightsPostgresResult = Pick<InsightsResult, 'dataset' | 'projectionReplay' | 'rawRead' | 'queries' | 'underWrites'> & {
+  server: { builtReadyMs: number; peakRssMiB?: number };
+};
+
+/** The kept history: what it is, and the master key its personal data is sealed under. */
+interface KeptDataset extends Omit<Dataset, 'dataDir'> {
+  dataKey: string;
+}
+
+const serverUrl = (): string => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** DATABASE_URL with another database. */
+const databaseUrl = (database: string): string => {
+  const url = new URL(serverUrl());
+  url.pathname = `/${database}`;
+  return url.toString();
+};
+
+/** The environment an application (this process's or the API's) is configured from, on `database`. */
+const environment = (database: string, dataKey: string): NodeJS.ProcessEnv => ({
+  CRM_JWT_SECRET: SECRET,
+  CRM_EVENT_STORE: 'postgres',
+  CRM_READ_STORE: 'postgres',
+  DATABASE_URL: databaseUrl(database),
+  CRM_DATA_KEY: dataKey,
+});
+
+const onServer = async <T>(work: (client: Client) => Promise<T>): Promise<T> => {
+  const client = new Client({ connectionString: serverUrl() });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+};
+
+export async function benchInsightsPostgres(settings: InsightsSettings): Promise<InsightsPostgresResult> {
+  const { dataset, reused } = await ensurePostgresDataset(settings.leads, settings.seed);
+  const copy = `crm_bench_served_${randomBytes(4).toString('hex')}`;
+  log(`copying the kept history into the database ${copy}...`);
+  await onServer((client) => client.query(`CREATE DATABASE ${copy} TEMPLATE ${keptDatabase(settings.leads, settings.seed)}`));
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-pg-'));
+  try {
+    const env = environment(copy, dataset.dataKey);
+    const config = loadConfig(env, { dataDir });
+    const store = await openEventLog(config);
+    let rebuild: Pick<InsightsResult, 'projectionReplay' | 'rawRead'> & { events: number };
+    try {
+      const events = await countEvents(store);
+      log(`reading and parsing the ${events} events alone...`);
+      const raw = await readWholeLog(store.sealed, REBUILD_PAGE_SIZE);
+      const projectionReplay = await replayProjections(store, await openReadDatabase(config.readStore), events);
+      rebuild = { events, projectionReplay, rawRead: { seconds: raw.elapsedMs / 1000, eventsPerSecond: (raw.events * 1000) / Math.max(raw.elapsedMs, 1) } };
+    } finally {
+      await store.close();
+    }
+    log('building dist/ (npm run build) to serve the queries as npm start does...');
+    buildOnce();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const server = await startChild(
+      'API on PostgreSQL (dist/main.js)',
+      BUILT_ENTRY,
+      { ...process.env, ...env, NODE_ENV: 'production', PORT: String(port), CRM_DATA_DIR: dataDir },
+      `${base}/readyz`,
+      600_000,
+    );
+    let peakRssMiB = server.rssMiB();
+    const sampler = setInterval(() => {
+      const rss = server.rssMiB();
+      if (rss !== undefined && (peakRssMiB === undefined || rss > peakRssMiB)) peakRssMiB = rss;
+    }, 250);
+    try {
+      const measured = await queryServer(`${base}/graphql`, { ...dataset, dataDir }, settings, () => undefined);
+      return {
+        dataset: { ...dataset, dataDir, events: rebuild.events, reused },
+        projectionReplay: rebuild.projectionReplay,
+        rawRead: rebuild.rawRead,
+        ...measured,
+        server: { builtReadyMs: server.readyMs, peakRssMiB },
+      };
+    } finally {
+      clearInterval(sampler);
+      await server.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    await onServer((client) => client.query(`DROP DATABASE IF EXISTS ${copy} WITH (FORCE)`));
+  }
+}
+
+const keptDatabase = (leads: number, seed: number) => `crm_bench_insights_${leads}_seed${seed}`;
+
+/**
+ * Generates the history into its kept database through the generator's bulk path, as `npm run
+ * seed` does, unless an earlier run finished doing so (its description is then in the database).
+ */
+async function ensurePostgresDataset(leads: number, seed: number): Promise<{ dataset: KeptDataset; reused: boolean }> {
+  const database = keptDatabase(leads, seed);
+  const kept = await onServer(async (client) => {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) return undefined;
+    const db = new Client({ connectionString: databaseUrl(database) });
+    await db.connect();
+    try {
+      const found = await db.query<{ description: KeptDataset }>('SELECT description FROM bench_dataset').catch(() => undefined);
+      return found?.rows[0]?.description;
+    } finally {
+      await db.end();
+    }
+  });
+  if (kept !== undefined) return { dataset: kept, reused: true };
+  // Absent, or left unfinished by a run that was stopped: generated again from nothing.
+  await onServer(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${database}`);
+  });
+  const dataKey = randomBytes(32).toString('hex');
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-pg-'));
+  log(`generating ${leads} leads (seed ${seed}) into the PostgreSQL database ${database}...`);
+  const started = process.hrtime.bigint();
+  const app = await openApplication(loadConfig(environment(database, dataKey), { dataDir }));
+  let lastLog = 0;
+  let dataset: KeptDataset;
+  try {
+    const summary = await generateCrmHistory(app, {
+      leads,
+      seed,
+      onProgress: (p) => {
+        if (seconds(started) - lastLog < 30) return;
+        lastLog = seconds(started);
+        log(`${p.leadsStarted}/${p.leads} leads started, ${p.events} events, ${lastLog.toFixed(0)} s`);
+      },
+    });
+    if (summary.lastPosition !== undefined) await app.readModels.waitForPosition(summary.lastPosition, 3_600_000);
+    dataset = {
+      leads,
+      seed,
+      events: summary.events,
+      generationSeconds: seconds(started),
+      firstAt: summary.firstAt.toISOString(),
+      lastAt: summary.lastAt.toISOString(),
+      dataKey,
+    };
+  } finally {
+    await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const db = new Client({ connectionString: databaseUrl(database) });
+  await db.connect();
+  try {
+    await db.query('CREATE TABLE bench_dataset (description jsonb NOT NULL)');
+    await db.query('INSERT INTO bench_dataset (description) VALUES ($1)', [JSON.stringify(dataset)]);
+  } finally {
+    await db.end();
+  }
+  return { dataset, reused: false };
+}
+
+/** A few lines for the console. */
+export function formatInsightsPostgres(result: InsightsPostgresResult): string {
+  const { dataset, projectionReplay, rawRead, server } = result;
+  return [
+    `on PostgreSQL: history of ${dataset.leads} leads, ${dataset.events} events, ` +
+      `generated in ${dataset.generationSeconds.toFixed(0)} s${dataset.reused ? ' (by an earlier run; reused)' : ''}`,
+    `replay of every projection from zero: ${projectionReplay.seconds.toFixed(1)} s, ${projectionReplay.eventsPerSecond.toFixed(0)} events/s; ` +
+      `reading and parsing the log alone: ${rawRead.eventsPerSecond.toFixed(0)} events/s`,
+    `API on it: ready ${(server.builtReadyMs / 1000).toFixed(2)} s after spawn (built), ` +
+      `resident memory up to ${server.peakRssMiB === undefined ? '?' : server.peakRssMiB.toFixed(0)} MiB while queried`,
+    ...queryLines(result.queries, result.underWrites),
+  ].join('\n');
+}
