@@ -15,6 +15,7 @@ import {
   preparedStatement,
   type PostgresConnectionOptions,
 } from '../src/eventStores/postgresConnection';
+import { readModelChangesOfSchema, tableWrittenBy } from './readModelChanges';
 import type { SqlDatabase, SqlValue } from './sqlDatabase';
 
 export type PostgresDatabaseOptions = PostgresConnectionOptions;
@@ -152,7 +153,21 @@ interface PreparedText {
   text: string;
   name: string;
   changesSchema: boolean;
+  /** The table it writes, 'every table' when its text does not say, or undefined when it only reads. */
+  writes: string | 'every table' | undefined;
 }
+
+/** A statement that only reads: what a report or a lookup runs. Anything else may write. */
+const READS_ONLY = /^\s*SELECT\b/i;
+
+/** The tables a transaction has written so far, told to the changes once it commits. */
+type Written = { tables: Set<string> | 'every table' };
+
+const noteWrite = (written: Written, table: string | 'every table'): void => {
+  if (written.tables === 'every table') return;
+  if (table === 'every table') written.tables = table;
+  else written.tables.add(table);
+};
 
 /** The names prepared on each connection (the server keeps them until the connection ends). */
 const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
@@ -204,6 +219,13 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
    * any error does.
    */
   let generation = 0;
+  // What this process commits to the schema, for the caches of reports read from it (reportCache.ts).
+  const changes = readModelChangesOfSchema(options.connectionString, schema);
+  /** A statement outside a transaction counts once it is done; inside one, once it commits. */
+  const wrote = (written: Written | undefined, tables: string | 'every table') => {
+    if (written !== undefined) noteWrite(written, tables);
+    else changes.committed(tables === 'every table' ? tables : new Set([tables]));
+  };
   const statements = new Map<string, PreparedText>();
   const statementFor = (sql: string): PreparedText => {
     let statement = statements.get(sql);
@@ -213,6 +235,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       statement = {
         ...preparedStatement(text, { prefix: 'rm', scope: `${schema}\0${generation}` }),
         changesSchema: CHANGES_SCHEMA.test(text),
+        writes: READS_ONLY.test(text) ? undefined : tableWrittenBy(text),
       };
       statements.set(sql, statement);
     }
@@ -222,8 +245,14 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     generation++;
     statements.clear();
   };
-  const query = async (client: pg.PoolClient, depth: number, sql: string, params: readonly SqlValue[], again = false): Promise<pg.QueryResult> => {
-    const { text, name, changesSchema } = statementFor(sql);
+  const query = async (
+    client: pg.PoolClient,
+    written: Written | undefined,
+    sql: string,
+    params: readonly SqlValue[],
+    again = false,
+  ): Promise<pg.QueryResult> => {
+    const { text, name, changesSchema, writes } = statementFor(sql);
     let prepared = preparedOn.get(client);
     if (prepared === undefined) preparedOn.set(client, (prepared = new Set()));
     // Beyond the bound (statements built with a varying number of values), unprepared.
@@ -232,23 +261,26 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       const result = await client.query({ text, ...(named ? { name } : {}), values: encodeParameters(params), types });
       if (named) prepared.add(name);
       if (changesSchema) newGeneration();
+      if (writes !== undefined) wrote(written, writes);
       return result;
     } catch (error) {
       if (!isStalePlan(error)) throw error;
       newGeneration();
-      if (depth > 0 || again) throw error;
-      return query(client, depth, sql, params, true);
+      if (written !== undefined || again) throw error;
+      return query(client, written, sql, params, true);
     }
   };
 
-  const on = (client: pg.PoolClient, depth: number): SqlDatabase => ({
+  /** `written`: the transaction's tables, or undefined outside one (`depth` 0). */
+  const on = (client: pg.PoolClient, depth: number, written?: Written): SqlDatabase => ({
     dialect: 'postgres',
-    run: async (sql, params = []) => ({ changes: (await query(client, depth, sql, params)).rowCount ?? 0 }),
-    all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await query(client, depth, sql, params)).rows as T[],
-    get: async <T>(sql: string, params: readonly SqlValue[] = []) => (await query(client, depth, sql, params)).rows[0] as T | undefined,
+    run: async (sql, params = []) => ({ changes: (await query(client, written, sql, params)).rowCount ?? 0 }),
+    all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await query(client, written, sql, params)).rows as T[],
+    get: async <T>(sql: string, params: readonly SqlValue[] = []) => (await query(client, written, sql, params)).rows[0] as T | undefined,
     exec: async (sql) => {
       await client.query(sql);
       if (CHANGES_SCHEMA.test(sql)) newGeneration();
+      wrote(written, 'every table');
     },
     // COPY, PostgreSQL's bulk load: the rows go as one text stream, parsed by the server in the
     // columns' own types, with no statement per row. Against one INSERT per 5,000 rows given as a
@@ -256,12 +288,13 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     insertRows: async (table, columns, rows) => {
       const copy = client.query(copyFrom(`COPY ${quoteName(table)} (${columns.map(quoteName).join(', ')}) FROM STDIN`));
       await pipeline(Readable.from([rowsAsCopyText(rows)]), copy);
+      wrote(written, table.toLowerCase());
     },
     transaction: async (fn) => {
       const savepoint = `nested_${depth}`;
       await client.query(`SAVEPOINT ${savepoint}`);
       try {
-        const result = await fn(on(client, depth + 1));
+        const result = await fn(on(client, depth + 1, written));
         await client.query(`RELEASE SAVEPOINT ${savepoint}`);
         return result;
       } catch (error) {
@@ -313,9 +346,11 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       inTurn(() =>
         withClient(async (client) => {
           await client.query('BEGIN');
+          const written: Written = { tables: new Set() };
           try {
-            const result = await fn(on(client, 1));
+            const result = await fn(on(client, 1, written));
             await client.query('COMMIT');
+            if (written.tables === 'every table' || written.tables.size > 0) changes.committed(written.tables);
             return result;
           } catch (error) {
             await client.query('ROLLBACK').catch(() => {

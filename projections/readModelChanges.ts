@@ -1,13 +1,14 @@
 /**
- * When each table of a SQLite read database last changed, as committed by this process's
- * connections to it (`openSqliteDatabase`): what lets a report computed earlier be answered again
- * while none of the tables it read has changed since (see reportCache.ts).
+ * When each table of a read database last changed, as committed by this process's connections to
+ * it (`openSqliteDatabase`, `openPostgresDatabase`): what lets a report computed earlier be answered
+ * again while none of the tables it read has changed since (see reportCache.ts).
  *
  * A change counts once it is committed, never before: a report read between a statement and its
  * COMMIT saw the rows before it, and must not be taken as current after the commit. Statements
  * whose table cannot be told (DDL, a copy from an attached file, anything `exec` runs) count as a
- * change of every table. Only this process's connections are followed: the SQLite read database
- * has one serving process (the CLIs that write it ask for the server to be stopped first).
+ * change of every table. Only this process's connections are followed: a SQLite read database has
+ * one serving process (the CLIs that write it ask for the server to be stopped first); a
+ * PostgreSQL one is written by the instance that leads (see `changesSeenWhileLeading`).
  */
 import path from 'node:path';
 
@@ -40,20 +41,63 @@ export class ReadModelChanges {
   }
 }
 
-const byFile = new Map<string, ReadModelChanges>();
+/** By database: a file's absolute name, or a PostgreSQL server and schema. */
+const byDatabase = new Map<string, ReadModelChanges>();
+
+const changesOf = (key: string): ReadModelChanges => {
+  let changes = byDatabase.get(key);
+  if (changes === undefined) {
+    changes = new ReadModelChanges();
+    byDatabase.set(key, changes);
+  }
+  return changes;
+};
 
 /**
  * The changes of one database file, shared by every connection this process opens to it, however
  * its name is written (relative or absolute).
  */
-export const readModelChangesOf = (filename: string): ReadModelChanges => {
-  const file = path.resolve(filename);
-  let changes = byFile.get(file);
-  if (changes === undefined) {
-    changes = new ReadModelChanges();
-    byFile.set(file, changes);
-  }
-  return changes;
+export const readModelChangesOf = (filename: string): ReadModelChanges => changesOf(`sqlite\0${path.resolve(filename)}`);
+
+/**
+ * The changes of one PostgreSQL schema, shared by every connection pool this process opens to it
+ * (the projections' and the queries'), however many.
+ */
+export const readModelChangesOfSchema = (connectionString: string, schema: string): ReadModelChanges =>
+  changesOf(`postgres\0${connectionString}\0${schema}`);
+
+/** What a report cache asks of the changes it follows. */
+export type ChangeCount = Pick<ReadModelChanges, 'now' | 'unchangedSince'>;
+
+/**
+ * The changes of a read database other instances may write: seen only while this instance leads,
+ * for then its runner is the only writer of the read models' tables (a follower's own writes are
+ * its scoring jobs, which no report reads). `term` tells the lead this instance holds (a new one
+ * each time it takes it), or undefined while it follows.
+ *
+ * While it follows, nothing is unchanged and every count is new, so no report computed before is
+ * answered again, nor shared with one asked later. A new term counts as a change of every table,
+ * however few reports were asked meanwhile: what another leader wrote before it was not seen here.
+ *
+ * The one window left is the leader's: a leader that lost its lease without knowing it yet (its
+ * lease connection cut) may answer a report from memory that the new leader has changed, until it
+ * notices (`AdvisoryLockLease`), as its runner may still write until then.
+ */
+export const changesSeenWhileLeading = (changes: ReadModelChanges, term: () => number | undefined): ChangeCount => {
+  let seen: number | undefined;
+  const leads = (): boolean => {
+    const now = term();
+    if (now === undefined || now !== seen) changes.committed('every table');
+    seen = now;
+    return now !== undefined;
+  };
+  return {
+    now: () => {
+      leads();
+      return changes.now();
+    },
+    unchangedSince: (tables, since) => leads() && changes.unchangedSince(tables, since),
+  };
 };
 
 const WRITE_TARGET =

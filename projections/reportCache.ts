@@ -8,13 +8,14 @@
  * since. So an answer is never older than a fresh computation would be: a report asked after a
  * mutation was answered (which waits for the read models) sees it, as before.
  *
- * For a SQLite read database only, whose writers are this process's connections. On PostgreSQL
- * other instances write the read store, and every report is computed (`uncachedReports`).
+ * For a read database whose writers this process sees: a SQLite file (its one serving process),
+ * or a PostgreSQL schema while this instance leads (`changesSeenWhileLeading`); a follower
+ * computes every report.
  *
  * What `compute` returns is shared by every answer from memory: callers must not change it.
  */
 import type { SqlDatabase, SqlValue } from './sqlDatabase';
-import type { ReadModelChanges } from './readModelChanges';
+import type { ChangeCount } from './readModelChanges';
 
 export interface ReportCache {
   /**
@@ -60,7 +61,7 @@ export const REPORT_CACHE_ROWS = 20_000;
 
 export const cachingReports = (
   db: SqlDatabase,
-  changes: ReadModelChanges,
+  changes: ChangeCount,
   options: { maxRows?: number } = {},
 ): ReportCache => {
   const maxRows = options.maxRows ?? REPORT_CACHE_ROWS;
@@ -83,7 +84,11 @@ export const cachingReports = (
   const namesOfTables = async () => {
     const since = changes.now();
     if (tableNames !== undefined && changes.unchangedSince([], tableNames.since)) return tableNames.tables;
-    const rows = await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')");
+    const rows = await db.all<{ name: string }>(
+      db.dialect === 'postgres'
+        ? 'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()'
+        : "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')",
+    );
     const tables = rows.map((row) => row.name.toLowerCase()).map((name) => ({ name, named: new RegExp(`(^|[^a-z0-9_])${name}($|[^a-z0-9_])`) }));
     tableNames = { tables, since };
     return tables;

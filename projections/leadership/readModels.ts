@@ -105,6 +105,8 @@ export class ReadModels implements ReadModelPositions {
     error: (...args: unknown[]) => this.sink.error(...args),
   };
   private leadership: Leadership | undefined;
+  /** How many times this instance has taken the lead. */
+  private terms = 0;
   /** Set once the read models have reached the end of the log as it was when we started. */
   private caughtUpOnce = false;
   private opened = false;
@@ -148,6 +150,14 @@ export class ReadModels implements ReadModelPositions {
 
   get role(): ProjectionRole {
     return this.leadership ? 'leader' : 'follower';
+  }
+
+  /**
+   * Which lead this instance holds, a new number each time it takes it; undefined while it
+   * follows. Between two terms another instance may have written the read models.
+   */
+  get term(): number | undefined {
+    return this.leadership ? this.terms : undefined;
   }
 
   /** Sends the messages of the read models, their runner and their lease to `logger` from now on. */
@@ -325,6 +335,7 @@ export class ReadModels implements ReadModelPositions {
       await Promise.all(started.map((worker) => worker.stop().catch(() => undefined)));
       throw error;
     }
+    this.terms += 1;
     this.leadership = { runner, processes };
     if (this.opened) {
       this.logger.log('Projections: this instance took the lease and now runs them');

@@ -17,7 +17,7 @@ import type { ReadStoreConfig } from '../../projections/sqlDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
 import { openSqliteReportReader } from '../../projections/sqliteReportReader';
 import { type ReportCache, cachingReports, uncachedReports } from '../../projections/reportCache';
-import { readModelChangesOf } from '../../projections/readModelChanges';
+import { changesSeenWhileLeading, readModelChangesOf, readModelChangesOfSchema } from '../../projections/readModelChanges';
 import type { Decider } from '../core/decider';
 import type { AccountState } from '../domain/accounts/account';
 import { createAccountDecider, type AccountCommand } from '../domain/accounts/decide';
@@ -127,12 +127,22 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
   const readDb = await openReadDatabase(readStore);
   const onSqliteFile = readStore.kind === 'sqlite' && readStore.filename !== ':memory:';
   const reportDb = onSqliteFile ? openSqliteReportReader(readStore.filename) : readDb;
-  const reports = onSqliteFile ? cachingReports(reportDb, readModelChangesOf(readStore.filename)) : uncachedReports(reportDb);
+  // Reports are answered again from memory while nothing they read has changed, as far as this
+  // process can see: on PostgreSQL, while this instance leads and its runner alone writes them.
+  let readModels: ReadModels | undefined;
+  const reports = onSqliteFile
+    ? cachingReports(reportDb, readModelChangesOf(readStore.filename))
+    : readStore.kind === 'postgres'
+      ? cachingReports(
+          reportDb,
+          changesSeenWhileLeading(readModelChangesOfSchema(readStore.connectionString, readStore.schema), () => readModels?.term),
+        )
+      : uncachedReports(reportDb);
   let conversionCompleter: ConversionCompleter | undefined;
   let leadScorer: LeadScorer | undefined;
   let scoringJobRunner: ScoringJobRunner | undefined;
   const rules = options.scoringRules;
-  const readModels = await ReadModels.open({
+  readModels = await ReadModels.open({
     store,
     projectionDb,
     readDb,
