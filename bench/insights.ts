@@ -18,7 +18,7 @@ import { closeSync, cpSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openS
 import os from 'node:os';
 import path from 'node:path';
 import { openApplication, readModelProjections } from '../src/composition/application';
-import { loadConfig, DATABASE_FILE } from '../src/composition/config';
+import { type CrmConfig, loadConfig, DATABASE_FILE } from '../src/composition/config';
 import type { EventStore, GlobalPosition } from '../src/core/eventStore';
 import { openEventLog } from '../src/composition/eventLog';
 import { mintToken } from '../src/identity/jwt';
@@ -124,8 +124,18 @@ export async function ensureDataset(leads: number, seed: number): Promise<{ data
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
   log(`generating ${leads} leads (seed ${seed}) into ${path.relative(process.cwd(), dataDir)}...`);
+  const dataset: Dataset = { dataDir, ...(await generateHistory(loadConfig({ CRM_JWT_SECRET: SECRET }, { dataDir }), leads, seed)) };
+  writeFileSync(marker, `${JSON.stringify(dataset, null, 2)}\n`);
+  return { dataset, reused: false };
+}
+
+/**
+ * The history of `leads` leads generated into the stores of `config` (empty: the generator's bulk
+ * path), its read models caught up, and how long that took.
+ */
+export async function generateHistory(config: CrmConfig, leads: number, seed: number): Promise<Omit<Dataset, 'dataDir'>> {
   const started = process.hrtime.bigint();
-  const app = await openApplication(loadConfig({ CRM_JWT_SECRET: SECRET }, { dataDir }));
+  const app = await openApplication(config);
   let lastLog = 0;
   try {
     const summary = await generateCrmHistory(app, {
@@ -138,8 +148,7 @@ export async function ensureDataset(leads: number, seed: number): Promise<{ data
       },
     });
     if (summary.lastPosition !== undefined) await app.readModels.waitForPosition(summary.lastPosition, 3_600_000);
-    const dataset: Dataset = {
-      dataDir,
+    return {
       leads,
       seed,
       events: summary.events,
@@ -147,8 +156,6 @@ export async function ensureDataset(leads: number, seed: number): Promise<{ data
       firstAt: summary.firstAt.toISOString(),
       lastAt: summary.lastAt.toISOString(),
     };
-    writeFileSync(marker, `${JSON.stringify(dataset, null, 2)}\n`);
-    return { dataset, reused: false };
   } finally {
     await app.close();
   }

@@ -16,10 +16,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { openApplication, openReadDatabase } from '../src/composition/application';
+import { openReadDatabase } from '../src/composition/application';
 import { loadConfig } from '../src/composition/config';
 import { openEventLog } from '../src/composition/eventLog';
-import { generateCrmHistory } from '../src/seeding/generator';
 import { REBUILD_PAGE_SIZE } from '../projections/runner';
 import { readWholeLog } from '../projections/tools/storeViews';
 import { freePort, startChild } from './harness';
@@ -30,11 +29,11 @@ import {
   type InsightsSettings,
   SECRET,
   countEvents,
+  generateHistory,
   log,
   queryLines,
   queryServer,
   replayProjections,
-  seconds,
 } from './insights';
 
 export type InsightsPostgresResult = Pick<InsightsResult, 'dataset' | 'projectionReplay' | 'rawRead' | 'queries' | 'underWrites'> & {
@@ -158,32 +157,10 @@ async function ensurePostgresDataset(leads: number, seed: number): Promise<{ dat
   const dataKey = randomBytes(32).toString('hex');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-pg-'));
   log(`generating ${leads} leads (seed ${seed}) into the PostgreSQL database ${database}...`);
-  const started = process.hrtime.bigint();
-  const app = await openApplication(loadConfig(environment(database, dataKey), { dataDir }));
-  let lastLog = 0;
   let dataset: KeptDataset;
   try {
-    const summary = await generateCrmHistory(app, {
-      leads,
-      seed,
-      onProgress: (p) => {
-        if (seconds(started) - lastLog < 30) return;
-        lastLog = seconds(started);
-        log(`${p.leadsStarted}/${p.leads} leads started, ${p.events} events, ${lastLog.toFixed(0)} s`);
-      },
-    });
-    if (summary.lastPosition !== undefined) await app.readModels.waitForPosition(summary.lastPosition, 3_600_000);
-    dataset = {
-      leads,
-      seed,
-      events: summary.events,
-      generationSeconds: seconds(started),
-      firstAt: summary.firstAt.toISOString(),
-      lastAt: summary.lastAt.toISOString(),
-      dataKey,
-    };
+    dataset = { ...(await generateHistory(loadConfig(environment(database, dataKey), { dataDir }), leads, seed)), dataKey };
   } finally {
-    await app.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
   const db = new Client({ connectionString: databaseUrl(database) });
