@@ -1,47 +1,100 @@
 /**
- * The report cache on a real SQLite file, written and read through two connections as the API
- * does (the runner's, and the reports'): an answer from memory is never older than a fresh one.
+ * The report cache on a real SQLite file and a real PostgreSQL schema, written and read through
+ * two connections as the API does (the runner's, and the reports'): an answer from memory is never
+ * older than a fresh one. On PostgreSQL, an instance that does not lead never answers from memory.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TEST_DATABASE_URL, aSchemaName, connectForTest, dropSchemas } from '../test/support/postgres';
+import { openPostgresDatabase } from './postgresDatabase';
 import { cachingReports } from './reportCache';
-import { readModelChangesOf, tableWrittenBy } from './readModelChanges';
+import {
+  type ChangeCount,
+  type ReadModelChanges,
+  changesSeenWhileLeading,
+  readModelChangesOf,
+  readModelChangesOfSchema,
+  tableWrittenBy,
+} from './readModelChanges';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 
-let dir: string;
-let file: string;
+const schemas: string[] = [];
+afterAll(() => dropSchemas(...schemas));
+
+/** A read database in a store: two connections to it, and its changes as this process sees them. */
+interface Opened {
+  writer: SqlDatabase;
+  reader: SqlDatabase;
+  changes: ReadModelChanges;
+  dispose(): Promise<void>;
+}
+
+const stores: Record<'sqlite' | 'postgres', () => Promise<Opened & { file?: string; dir?: string; schema?: string }>> = {
+  sqlite: async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'crm-report-cache-'));
+    const file = path.join(dir, 'read.sqlite');
+    const writer = openSqliteDatabase(file);
+    const reader = openSqliteDatabase(file);
+    return {
+      writer,
+      reader,
+      changes: readModelChangesOf(file),
+      file,
+      dir,
+      dispose: async () => {
+        await writer.close();
+        await reader.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  postgres: async () => {
+    const schema = aSchemaName('report_cache');
+    schemas.push(schema);
+    const writer = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+    const reader = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+    return {
+      writer,
+      reader,
+      changes: readModelChangesOfSchema(TEST_DATABASE_URL, schema),
+      schema,
+      dispose: async () => {
+        await writer.close();
+        await reader.close();
+      },
+    };
+  },
+};
+
+let opened: Awaited<ReturnType<(typeof stores)['sqlite']>>;
 let writer: SqlDatabase;
 let reader: SqlDatabase;
-
-beforeEach(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'crm-report-cache-'));
-  file = path.join(dir, 'read.sqlite');
-  writer = openSqliteDatabase(file);
-  await writer.exec('CREATE TABLE wins (amount INTEGER); CREATE TABLE losses (amount INTEGER); INSERT INTO wins VALUES (10);');
-  reader = openSqliteDatabase(file);
-});
-
-afterEach(async () => {
-  await writer.close();
-  await reader.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const open = (store: keyof typeof stores) => {
+  beforeEach(async () => {
+    opened = await stores[store]();
+    ({ writer, reader } = opened);
+    await writer.exec('CREATE TABLE wins (amount INTEGER); CREATE TABLE losses (amount INTEGER); INSERT INTO wins VALUES (10);');
+  });
+  afterEach(() => opened.dispose());
+};
 
 /** A report of the wins' total, counting how often it is computed. */
-const winsReport = () => {
-  const cache = cachingReports(reader, readModelChangesOf(file));
+const winsReport = (changes: ChangeCount = opened.changes) => {
+  const cache = cachingReports(reader, changes);
   let computed = 0;
   const total = () =>
     cache.report('wins', {}, async (db) => {
       computed += 1;
-      return (await db.get<{ total: number }>('SELECT SUM(amount) AS total FROM wins'))!.total;
+      return (await db.get<{ total: number }>('SELECT CAST(SUM(amount) AS INTEGER) AS total FROM wins'))!.total;
     });
   return { cache, total, computed: () => computed };
 };
 
-describe('reports answered from memory', () => {
+describe.each(['sqlite', 'postgres'] as const)('reports answered from memory (%s)', (store) => {
+  open(store);
+
   it('answers again from memory until a table the report read has a commit', async () => {
     const { total, computed, cache } = winsReport();
     expect(await total()).toBe(10);
@@ -70,6 +123,16 @@ describe('reports answered from memory', () => {
     expect(computed()).toBe(2);
   });
 
+  it('shares one computation between asks made while nothing was committed', async () => {
+    const { total, computed } = winsReport();
+    expect(await Promise.all([total(), total(), total()])).toEqual([10, 10, 10]);
+    expect(computed()).toBe(1);
+  });
+});
+
+describe('reports answered from memory, on SQLite', () => {
+  open('sqlite');
+
   it('counts a rolled-back write as a change, and a failed report as nothing remembered', async () => {
     const { total, computed } = winsReport();
     expect(await total()).toBe(10);
@@ -82,7 +145,7 @@ describe('reports answered from memory', () => {
     expect(await total()).toBe(10);
     expect(computed()).toBe(2);
 
-    const cache = cachingReports(reader, readModelChangesOf(file));
+    const cache = cachingReports(reader, readModelChangesOf(opened.file!));
     let attempts = 0;
     const failing = () =>
       cache.report('broken', {}, async (db) => {
@@ -101,7 +164,7 @@ describe('reports answered from memory', () => {
     await total();
     expect(computed()).toBe(2);
 
-    const staged = path.join(dir, 'staged.sqlite');
+    const staged = path.join(opened.dir!, 'staged.sqlite');
     const staging = openSqliteDatabase(staged);
     await staging.exec('CREATE TABLE wins (amount INTEGER); INSERT INTO wins VALUES (100);');
     await staging.close();
@@ -112,7 +175,7 @@ describe('reports answered from memory', () => {
 
   it('keys a report by its request, and keeps only the most recently asked within its rows', async () => {
     // Each report reads one row: it weighs two, so four fit in eight.
-    const cache = cachingReports(reader, readModelChangesOf(file), { maxRows: 8 });
+    const cache = cachingReports(reader, readModelChangesOf(opened.file!), { maxRows: 8 });
     const computed: number[] = [];
     const above = (floor: number) =>
       cache.report('above', { floor }, async (db) => {
@@ -130,7 +193,7 @@ describe('reports answered from memory', () => {
 
   it('computes every time a report too large to keep', async () => {
     await writer.run('INSERT INTO wins VALUES (1), (2), (3)');
-    const cache = cachingReports(reader, readModelChangesOf(file), { maxRows: 12 });
+    const cache = cachingReports(reader, readModelChangesOf(opened.file!), { maxRows: 12 });
     let computed = 0;
     const everyWin = () =>
       cache.report('every win', {}, async (db) => {
@@ -143,16 +206,67 @@ describe('reports answered from memory', () => {
     expect(cache.stats()).toMatchObject({ entries: 0, rows: 0 });
   });
 
-  it('shares one computation between asks made while nothing was committed', async () => {
-    const { total, computed } = winsReport();
-    expect(await Promise.all([total(), total(), total()])).toEqual([10, 10, 10]);
-    expect(computed()).toBe(1);
-  });
-
   it('refuses a report that writes', async () => {
-    const cache = cachingReports(reader, readModelChangesOf(file));
+    const cache = cachingReports(reader, readModelChangesOf(opened.file!));
     await expect(cache.report('writes', {}, (db) => db.run('DELETE FROM wins'))).rejects.toThrow('A report only reads');
     expect((await reader.get<{ n: number }>('SELECT COUNT(*) AS n FROM wins'))!.n).toBe(1);
+  });
+});
+
+describe('reports answered from memory, on PostgreSQL', () => {
+  open('postgres');
+
+  it('takes a COPY and anything exec runs as changes, and a nested transaction as part of its own', async () => {
+    const { total, computed } = winsReport();
+    await total();
+    await writer.insertRows('wins', ['amount'], [[1], [2]]);
+    expect(await total()).toBe(13);
+    await writer.exec('UPDATE wins SET amount = amount * 2');
+    expect(await total()).toBe(26);
+    await writer.transaction((tx) => tx.transaction((nested) => nested.run('DELETE FROM wins WHERE amount = 2')));
+    expect(await total()).toBe(24);
+    expect(computed()).toBe(4);
+  });
+});
+
+describe('reports of a PostgreSQL read store other instances may write', () => {
+  open('postgres');
+
+  /** Another instance's write: not through this process's pools, so not seen here. */
+  const writeElsewhere = async (sql: string) => {
+    const client = await connectForTest();
+    try {
+      await client.query(`SET search_path TO ${opened.schema}`);
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+
+  it('are computed every time, and never shared, while this instance follows', async () => {
+    const { total, computed } = winsReport(changesSeenWhileLeading(opened.changes, () => undefined));
+    expect(await Promise.all([total(), total()])).toEqual([10, 10]);
+    expect(await total()).toBe(10);
+    expect(computed()).toBe(3);
+    await writeElsewhere('INSERT INTO wins VALUES (5)');
+    expect(await total()).toBe(15);
+    expect(computed()).toBe(4);
+  });
+
+  it('are computed again in a new term, however few were asked while another instance led', async () => {
+    let term: number | undefined = 1;
+    const { total, computed } = winsReport(changesSeenWhileLeading(opened.changes, () => term));
+    expect(await total()).toBe(10);
+    expect(await total()).toBe(10);
+    expect(computed()).toBe(1);
+
+    // The lead passes to another instance, which writes, and comes back, with no report asked meanwhile.
+    term = undefined;
+    await writeElsewhere('INSERT INTO wins VALUES (5)');
+    term = 2;
+    expect(await total()).toBe(15);
+    expect(await total()).toBe(15);
+    expect(computed()).toBe(2);
   });
 });
 
