@@ -364,6 +364,27 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
   });
 });
 
+describe('a rebuild in bulk on PostgreSQL', () => {
+  it('leaves the planner statistics of the tables it filled', async () => {
+    const side = await sides.find(([name]) => name.includes('PostgreSQL'))![1]();
+    const runner = new ProjectionRunner({ store: side.store, db: side.db, projections: readModelProjections() });
+    try {
+      await runner.start();
+      await runner.whenCaughtUp();
+      await appendAll(side.store, generateLeadHistory({ seed: 5, leadCount: 60, eventCount: 400 }));
+      expect(await runner.waitForPosition((await side.store.headPosition())!)).toEqual([]);
+      await runner.rebuild();
+      const analyzed = await side.db.all<{ tablename: string }>(
+        "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = current_schema() AND tablename IN ('read_leads', 'kpi_lead_cycles', 'audit_events') ORDER BY tablename",
+      );
+      expect(analyzed.map((row) => row.tablename)).toEqual(['audit_events', 'kpi_lead_cycles', 'read_leads']);
+    } finally {
+      await runner.stop();
+      await side.close();
+    }
+  });
+});
+
 describe('a rebuild in bulk on a SQLite file', () => {
   let close: (() => Promise<void>) | undefined;
   afterEach(async () => {

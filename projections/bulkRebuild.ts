@@ -153,6 +153,11 @@ const ROWS_PER_INSERT = 5000;
  * Copies a staged table into the read database's table of the same name, which its projection's
  * `setup` created there too. Its indexes are dropped first and created again once the rows are
  * in: one sort per index instead of an insertion per row.
+ *
+ * On PostgreSQL the table is then analyzed, in the copy's transaction: the planner otherwise
+ * plans its queries from defaults until autovacuum analyzes it (a minute or more; never where
+ * autovacuum is off). On the insights history (114,000 leads) the lead search's p99 went from 29
+ * to 15 ms with the statistics (`npm run bench -- --only insightsPostgres`).
  */
 const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => {
   for (const index of table.indexes) await tx.exec(`DROP INDEX IF EXISTS ${quoteName(index.name)}`);
@@ -166,6 +171,7 @@ const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => 
   }
   if (rows.length > 0) await tx.insertRows(table.name, table.columns, rows);
   for (const index of table.indexes) await tx.exec(index.sql);
+  if (tx.dialect === 'postgres') await tx.exec(`ANALYZE ${quoteName(table.name)}`);
 };
 
 /**
