@@ -157,8 +157,11 @@ interface PreparedText {
   writes: string | 'every table' | undefined;
 }
 
-/** A statement that only reads: what a report or a lookup runs. Anything else may write. */
-const READS_ONLY = /^\s*SELECT\b/i;
+/**
+ * A statement that only reads: a SELECT, or a WITH that names no write anywhere in its text (a
+ * write's keyword in a literal only makes a read count as a write). Anything else may write.
+ */
+const readsOnly = (text: string): boolean => /^\s*(?:SELECT|WITH)\b/i.test(text) && !/\b(?:INSERT|UPDATE|DELETE|MERGE)\b/i.test(text);
 
 /** The tables a transaction has written so far, told to the changes once it commits. */
 type Written = { tables: Set<string> | 'every table' };
@@ -235,7 +238,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       statement = {
         ...preparedStatement(text, { prefix: 'rm', scope: `${schema}\0${generation}` }),
         changesSchema: CHANGES_SCHEMA.test(text),
-        writes: READS_ONLY.test(text) ? undefined : tableWrittenBy(text),
+        writes: readsOnly(text) ? undefined : tableWrittenBy(text),
       };
       statements.set(sql, statement);
     }

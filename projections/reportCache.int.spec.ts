@@ -123,6 +123,19 @@ describe.each(['sqlite', 'postgres'] as const)('reports answered from memory (%s
     expect(computed()).toBe(2);
   });
 
+  it('takes a read that opens with WITH as a read, not as a change', async () => {
+    const { total, computed } = winsReport();
+    const cache = cachingReports(reader, opened.changes);
+    const withClause = () => cache.report('with', {}, (db) => db.get<{ n: number }>('WITH w AS (SELECT amount FROM wins) SELECT CAST(COUNT(*) AS INTEGER) AS n FROM w'));
+    expect(await total()).toBe(10);
+    expect(await withClause()).toEqual({ n: 1 });
+    expect(await withClause()).toEqual({ n: 1 });
+    await reader.all('WITH w AS (SELECT amount FROM losses) SELECT amount FROM w');
+    expect(await total()).toBe(10);
+    expect(computed()).toBe(1);
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1 });
+  });
+
   it('shares one computation between asks made while nothing was committed', async () => {
     const { total, computed } = winsReport();
     expect(await Promise.all([total(), total(), total()])).toEqual([10, 10, 10]);
