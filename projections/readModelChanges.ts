@@ -66,8 +66,11 @@ export const readModelChangesOf = (filename: string): ReadModelChanges => change
 export const readModelChangesOfSchema = (connectionString: string, schema: string): ReadModelChanges =>
   changesOf(`postgres\0${connectionString}\0${schema}`);
 
-/** What a report cache asks of the changes it follows. */
-export type ChangeCount = Pick<ReadModelChanges, 'now' | 'unchangedSince'>;
+/**
+ * What a report cache asks of the changes it follows. `seesEveryWrite`, when given and false for
+ * now, tells that some writer is not seen: then the cache computes the report and keeps nothing.
+ */
+export type ChangeCount = Pick<ReadModelChanges, 'now' | 'unchangedSince'> & { seesEveryWrite?(): boolean };
 
 /**
  * The changes of a read database other instances may write: seen only while this instance leads,
@@ -75,9 +78,10 @@ export type ChangeCount = Pick<ReadModelChanges, 'now' | 'unchangedSince'>;
  * its scoring jobs, which no report reads). `term` tells the lead this instance holds (a new one
  * each time it takes it), or undefined while it follows.
  *
- * While it follows, nothing is unchanged and every count is new, so no report computed before is
- * answered again, nor shared with one asked later. A new term counts as a change of every table,
- * however few reports were asked meanwhile: what another leader wrote before it was not seen here.
+ * While it follows, the cache computes every report and keeps none (`seesEveryWrite`). A new term
+ * counts as a change of every table, however few reports were asked meanwhile: what another
+ * leader wrote before it was not seen here, and a report computed in an earlier term may have
+ * been kept as it ended.
  *
  * The one window left is the leader's: a leader that lost its lease without knowing it yet (its
  * lease connection cut) may answer a report from memory that the new leader has changed, until it
@@ -87,11 +91,12 @@ export const changesSeenWhileLeading = (changes: ReadModelChanges, term: () => n
   let seen: number | undefined;
   const leads = (): boolean => {
     const now = term();
-    if (now === undefined || now !== seen) changes.committed('every table');
+    if (now !== seen) changes.committed('every table');
     seen = now;
     return now !== undefined;
   };
   return {
+    seesEveryWrite: leads,
     now: () => {
       leads();
       return changes.now();

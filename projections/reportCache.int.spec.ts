@@ -256,14 +256,15 @@ describe('reports of a PostgreSQL read store other instances may write', () => {
     }
   };
 
-  it('are computed every time, and never shared, while this instance follows', async () => {
-    const { total, computed } = winsReport(changesSeenWhileLeading(opened.changes, () => undefined));
+  it('are computed every time, never shared and never kept, while this instance follows', async () => {
+    const { total, computed, cache } = winsReport(changesSeenWhileLeading(opened.changes, () => undefined));
     expect(await Promise.all([total(), total()])).toEqual([10, 10]);
     expect(await total()).toBe(10);
     expect(computed()).toBe(3);
     await writeElsewhere('INSERT INTO wins VALUES (5)');
     expect(await total()).toBe(15);
     expect(computed()).toBe(4);
+    expect(cache.stats()).toEqual({ hits: 0, misses: 4, entries: 0, rows: 0 });
   });
 
   it('are computed again in a new term, however few were asked while another instance led', async () => {

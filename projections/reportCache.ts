@@ -126,6 +126,10 @@ export const cachingReports = (
 
   return {
     report: async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T> => {
+      if (changes.seesEveryWrite?.() === false) {
+        misses += 1;
+        return compute(db);
+      }
       const key = `${name} ${JSON.stringify(request)}`;
       const known = entries.get(key);
       if (known !== undefined && changes.unchangedSince(known.tables, known.since)) {
