@@ -113,7 +113,7 @@ export const leadsProjection: Projection = {
     await db.exec(CREATE_TABLE);
     await LEAD_SEARCH.setup(db);
   },
-  reset: (db) => db.exec(`${LEAD_SEARCH.dropSql} DROP TABLE IF EXISTS read_leads`),
+  reset: (db) => db.exec(`${LEAD_SEARCH.dropSql(db.dialect)} DROP TABLE IF EXISTS read_leads`),
   foldInMemory: () => foldLeadsInMemory(),
   applyBatch: (tx, events) => applyLeadBatch(tx, events),
   async apply(tx, event) {

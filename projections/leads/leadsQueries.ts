@@ -44,17 +44,18 @@ export const findLeads = async (
   const filtered = (searchBy: SearchBy): { conditions: string[]; params: SqlValue[] } => {
     const conditions: string[] = [];
     const params: SqlValue[] = [];
-    addFilterConditions(filter, conditions, params, searchBy);
+    addFilterConditions(filter, conditions, params, searchBy, db.dialect);
     if (list?.kind === 'STATIC') {
       const member = memberOfListCondition(list.id);
       conditions.push(member.condition);
       params.push(...member.params);
     } else if (list) {
-      addFilterConditions(list.filter ?? {}, conditions, params, searchBy);
+      addFilterConditions(list.filter ?? {}, conditions, params, searchBy, db.dialect);
     }
     return { conditions, params };
   };
-  const indexed = db.dialect === 'sqlite' && filter.id === undefined;
+  // One lead (a notification's check) is found by its key: no search index to ask.
+  const indexed = filter.id === undefined;
   const total = await countLeads(db, filter, list, indexed ? filtered('index') : filtered('scan'));
   // A page of a search with many matches scans the leads in the page's order and stops at its
   // last row; one with few sorts the matches the index gives (see `FEW_MATCHES`).
@@ -103,7 +104,6 @@ const countLeads = async (
   { conditions, params }: { conditions: string[]; params: SqlValue[] },
 ): Promise<number> => {
   const searchAlone =
-    db.dialect === 'sqlite' &&
     list === undefined &&
     Object.entries(filter).every(([field, value]) => value === undefined || field === 'search');
   const search = searchKey(filter.search ?? '');
@@ -130,7 +130,7 @@ export const leadListMembers = async (db: SqlDatabase): Promise<{ sql: string; p
   for (const list of dynamic) {
     const conditions: string[] = [];
     const filterParams: SqlValue[] = [];
-    addFilterConditions(list.filter === null ? {} : (JSON.parse(list.filter) as SavedLeadFilter), conditions, filterParams, db.dialect === 'sqlite' ? 'index' : 'scan');
+    addFilterConditions(list.filter === null ? {} : (JSON.parse(list.filter) as SavedLeadFilter), conditions, filterParams, 'index', db.dialect);
     parts.push(`SELECT CAST(? AS TEXT) AS list_id, id AS lead_id FROM read_leads ${whereClause(conditions)}`);
     params.push(list.id, ...filterParams);
   }
@@ -150,7 +150,13 @@ export const listsOfLeads = async (db: SqlDatabase): Promise<Map<string, string[
 };
 
 /** The SQL conditions of a filter's fields (a list aside), ANDed onto `conditions`. */
-const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: string[], params: SqlValue[], searchBy: SearchBy): void => {
+const addFilterConditions = (
+  filter: Omit<LeadFilter, 'listId'>,
+  conditions: string[],
+  params: SqlValue[],
+  searchBy: SearchBy,
+  dialect: SqlDatabase['dialect'],
+): void => {
   const equalTo = (column: string, value: string | undefined) => {
     if (value === undefined) return;
     conditions.push(`${column} = ?`);
@@ -164,7 +170,7 @@ const addFilterConditions = (filter: Omit<LeadFilter, 'listId'>, conditions: str
   equalTo('id', filter.id);
   const search = searchKey(filter.search ?? '');
   if (search !== '') {
-    const matching = LEAD_SEARCH.condition(search, searchBy);
+    const matching = LEAD_SEARCH.condition(search, searchBy, dialect);
     conditions.push(matching.condition);
     params.push(...matching.params);
   }

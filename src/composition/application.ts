@@ -198,6 +198,8 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
 const ERASED_TABLES = [
   'personal_data_keys',
   'read_leads',
+  // PostgreSQL only: the leads' search texts beside them (projections/searchIndex.ts).
+  'read_leads_search_text',
   'read_contacts',
   'read_opportunities',
   'read_opportunity_quotes',
