@@ -114,8 +114,8 @@ const searchTextOnPostgres = (table: string) => {
   const setup = async (db: SqlDatabase): Promise<void> => {
     // The index on the table's own rows that served searches before this table did: now only a cost to every write.
     await db.exec(`DROP INDEX IF EXISTS ${table}_by_search_trigrams`);
-    const existed = await db.get<{ name: string | null }>(`SELECT to_regclass(?) AS name`, [texts]);
-    if (existed?.name === null || existed === undefined) {
+    const created = ((await db.get<{ name: string | null }>(`SELECT to_regclass(?) AS name`, [texts]))?.name ?? null) === null;
+    if (created) {
       await db.transaction(async (tx) => {
         await tx.exec(`
           CREATE TABLE IF NOT EXISTS ${texts} (id TEXT PRIMARY KEY, search_text TEXT NOT NULL);
@@ -139,6 +139,8 @@ const searchTextOnPostgres = (table: string) => {
       });
     }
     const trigrams = await trigramOperatorsOnPostgres(db);
+    // Filled from a read model's rows: the planner's statistics now, not at autovacuum's next pass (if it is on).
+    if (created) await db.exec(`ANALYZE ${texts}`);
     if (trigrams === undefined) return;
     // GIN puts new entries in a pending list that every search reads through, and merges it into
     // the index when it outgrows `gin_pending_list_limit` (4 MB by default) or at a VACUUM. After

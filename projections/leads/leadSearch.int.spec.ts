@@ -204,6 +204,8 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
     if (kind === 'PostgreSQL') {
       expect((await trigramIndexes(db)).map((index) => index.indexname)).toEqual(['read_leads_search_text_by_trigrams']);
       await expectSearchTextsAsTheLeads(db);
+      // Filled from the rows and analyzed: the planner knows the table's size and texts.
+      expect(await db.get("SELECT 1 FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'read_leads_search_text'")).toBeDefined();
     }
     const { position } = await appendLeadEvent(store, {
       type: 'LeadCaptured',
