@@ -400,7 +400,7 @@ export class ProjectionRunner {
     if (moves.length === 0) return;
     await this.db.transaction(async (tx) => {
       const now = new Date().toISOString();
-      for (const [name, position] of moves) await this.checkpoints.move(tx, name, position, now);
+      await this.checkpoints.moveAll(tx, moves, now);
     });
     this.checkpoints.stored(moves);
   }
@@ -428,8 +428,8 @@ export class ProjectionRunner {
         isActive: () => this.active,
         moveCheckpoints: async (tx, position) => {
           const now = new Date().toISOString();
-          for (const projection of candidates) await this.checkpoints.move(tx, projection.name, position, now);
           moves = candidates.map((projection) => [projection.name, position] as const);
+          await this.checkpoints.moveAll(tx, moves, now);
         },
       });
       if (through === undefined) return;
@@ -560,10 +560,8 @@ export class ProjectionRunner {
     if (work.some((item) => item.events.length > 0)) {
       await this.db.transaction(async (tx) => {
         const now = new Date().toISOString();
-        for (const { projection, events: toApply, through } of work) {
-          await this.applyEvents(projection, tx, toApply);
-          await this.checkpoints.move(tx, projection.name, through, now);
-        }
+        for (const { projection, events: toApply } of work) await this.applyEvents(projection, tx, toApply);
+        await this.checkpoints.moveAll(tx, moves, now);
       });
       this.checkpoints.stored(moves);
     }
