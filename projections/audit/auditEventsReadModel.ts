@@ -56,16 +56,19 @@ const CREATE_TABLE = `
 // meets them at once), and a correlation id is looked for rarely enough to afford a scan.
 
 /**
- * The last ordinal given out in each open transaction: one query per batch instead of one per
- * event. Keyed by the transaction handle, which the runner creates per transaction, so a rolled
+ * The last ordinal given out in each open transaction: the first event of a batch takes one past
+ * the table's last (`INSERT_FIRST`, in the same statement: a round trip less per batch, which on
+ * PostgreSQL is a turn of the event loop for every capture waiting on it), the others count on
+ * from it. Keyed by the transaction handle, which the runner creates per transaction, so a rolled
  * back transaction takes its count with it.
  */
 const lastSeqIn = new WeakMap<SqlDatabase, number>();
 
-const INSERT = `
-  INSERT INTO audit_events (seq, position, event_id, stream_id, stream_category, revision, event_type, actor,
-    recorded_at, occurred_at, correlation_id, causation_id)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const COLUMNS = `seq, position, event_id, stream_id, stream_category, revision, event_type, actor,
+    recorded_at, occurred_at, correlation_id, causation_id`;
+const INSERT = `INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_FIRST = `INSERT INTO audit_events (${COLUMNS})
+  SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM audit_events RETURNING seq`;
 
 export const auditEventsProjection: Projection = {
   name: 'audit-events',
@@ -78,10 +81,9 @@ export const auditEventsProjection: Projection = {
   reset: (db) => db.exec('DROP TABLE IF EXISTS audit_events'),
   async apply(tx, event) {
     // The runner applies each event once, in global order: the next ordinal is one past the last.
-    const seq = (lastSeqIn.get(tx) ?? (await tx.get<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM audit_events'))?.seq ?? 0) + 1;
+    const last = lastSeqIn.get(tx);
     const { metadata } = event;
-    await tx.run(INSERT, [
-      seq,
+    const values = [
       event.position,
       event.id,
       event.streamId,
@@ -93,8 +95,14 @@ export const auditEventsProjection: Projection = {
       utc(metadata.occurredAt),
       metadata.correlationId,
       metadata.causationId,
-    ]);
-    lastSeqIn.set(tx, seq);
+    ];
+    if (last !== undefined) {
+      await tx.run(INSERT, [last + 1, ...values]);
+      lastSeqIn.set(tx, last + 1);
+      return;
+    }
+    const inserted = await tx.get<{ seq: number | string }>(INSERT_FIRST, values);
+    lastSeqIn.set(tx, Number(inserted!.seq));
   },
 };
 
