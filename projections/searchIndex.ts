@@ -16,7 +16,7 @@
  * PostgreSQL has no FTS5: there each row's key and search text are kept in a narrow table beside
  * it (`<table>_search_text`), by triggers as on SQLite, and the same LIKE is served there by a
  * GIN index of trigrams (`pg_trgm`) when the extension can be had, by a scan of the narrow table
- * otherwise (see `setupSearchTextOnPostgres`).
+ * otherwise (see `searchTextOnPostgres`).
  */
 import { containing } from './pagination';
 import type { SqlDatabase } from './sqlDatabase';
@@ -31,7 +31,7 @@ import type { SqlDatabase } from './sqlDatabase';
 export type SearchBy = 'index' | 'scan';
 
 export interface SearchIndex {
-  /** Creates the index and its triggers if missing, filled from the rows already there (SQLite; nothing elsewhere). */
+  /** Creates the index and its triggers if missing (on PostgreSQL, the narrow table of texts), filled from the rows already there. */
   setup(db: SqlDatabase): Promise<void>;
   /** Drops the index and its triggers (SQLite: before its table, which its triggers go with). */
   dropSql(dialect: SqlDatabase['dialect']): string;
