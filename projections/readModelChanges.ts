@@ -29,8 +29,14 @@ export class ReadModelChanges {
   committed(tables: ChangedTables): void {
     if (tables !== 'every table' && tables.size === 0) return;
     this.count += 1;
-    if (tables === 'every table') this.everyTableAt = this.count;
-    else for (const table of tables) this.tableAt.set(table, this.count);
+    if (tables === 'every table') {
+      this.everyTableAt = this.count;
+      return;
+    }
+    for (const table of tables) {
+      this.tableAt.set(table, this.count);
+      for (const kept of keptByTriggersOn.get(table) ?? []) this.tableAt.set(kept, this.count);
+    }
   }
 
   /** Whether none of `tables` changed after `since` (a count taken with `now`). */
@@ -40,6 +46,17 @@ export class ReadModelChanges {
     return true;
   }
 }
+
+/**
+ * Tables that triggers write whenever a table is written (a search index beside its table), by
+ * that table: no statement names them, so a commit that changed the table changed them too.
+ */
+const keptByTriggersOn = new Map<string, readonly string[]>();
+
+/** Declares tables kept in step with `table` by its triggers (lowercase names, as `tableWrittenBy` gives them). */
+export const keptInStepByTriggers = (table: string, kept: readonly string[]): void => {
+  keptByTriggersOn.set(table, [...new Set([...(keptByTriggersOn.get(table) ?? []), ...kept])]);
+};
 
 /** By database: a file's absolute name, or a PostgreSQL server and schema. */
 const byDatabase = new Map<string, ReadModelChanges>();

@@ -19,6 +19,7 @@
  * otherwise (see `searchTextOnPostgres`).
  */
 import { containing } from './pagination';
+import { keptInStepByTriggers } from './readModelChanges';
 import type { SqlDatabase } from './sqlDatabase';
 
 /**
@@ -49,6 +50,9 @@ export interface SearchIndex {
 export const searchIndexOn = (table: string): SearchIndex => {
   const index = `${table}_search`;
   const onPostgres = searchTextOnPostgres(table);
+  // A count read from the index alone is remembered like a report (see `findLeads`): a write to
+  // the table must count as a change of the index, which only its triggers write.
+  keptInStepByTriggers(table, [index, onPostgres.texts]);
   const triggers = `
     CREATE TRIGGER IF NOT EXISTS ${index}_on_insert AFTER INSERT ON ${table} BEGIN
       INSERT INTO ${index} (rowid, search_text) VALUES (new.rowid, new.search_text);
@@ -150,6 +154,7 @@ const searchTextOnPostgres = (table: string) => {
     await db.exec(`CREATE INDEX IF NOT EXISTS ${texts}_by_trigrams ON ${texts} USING gin (search_text ${trigrams}) WITH (gin_pending_list_limit = 256)`);
   };
   return {
+    texts,
     setup,
     // The function goes with its triggers (CASCADE), and the table with its index.
     dropSql: `DROP FUNCTION IF EXISTS ${follow}() CASCADE; DROP TABLE IF EXISTS ${texts};`,

@@ -14,6 +14,8 @@ import { leadSearchText } from '../../src/domain/leads/search';
 import { appendLeadEvent, temporaryDirectory } from '../../test/support/leadEvents';
 import { aSchemaName, dropSchemas, TEST_DATABASE_URL } from '../../test/support/postgres';
 import { openPostgresDatabase } from '../postgresDatabase';
+import { readModelChangesOf, readModelChangesOfSchema, type ReadModelChanges } from '../readModelChanges';
+import { cachingReports } from '../reportCache';
 import { purgeRemovedSearchText } from '../searchIndex';
 import { ProjectionRunner } from '../runner';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
@@ -42,12 +44,17 @@ const SEARCHES = [
 const schemas: string[] = [];
 afterAll(() => dropSchemas(...schemas));
 
+/** A read database, and the changes its commits are counted in (what a report cache follows). */
 const READ_STORES = {
-  SQLite: (directory: ReturnType<typeof temporaryDirectory>) => Promise.resolve(openSqliteDatabase(directory.file('read.db'))),
-  PostgreSQL: (): Promise<SqlDatabase> => {
+  SQLite: (directory: ReturnType<typeof temporaryDirectory>) =>
+    Promise.resolve({ db: openSqliteDatabase(directory.file('read.db')), changes: readModelChangesOf(directory.file('read.db')) }),
+  PostgreSQL: async (): Promise<{ db: SqlDatabase; changes: ReadModelChanges }> => {
     const schema = aSchemaName('lead_search');
     schemas.push(schema);
-    return openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+    return {
+      db: await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema }),
+      changes: readModelChangesOfSchema(TEST_DATABASE_URL, schema),
+    };
   },
 };
 
@@ -55,13 +62,14 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
   let directory: ReturnType<typeof temporaryDirectory>;
   let store: EventStore;
   let db: SqlDatabase;
+  let changes: ReadModelChanges;
   let runner: ProjectionRunner;
   const leads: Captured[] = [];
 
   beforeEach(async () => {
     directory = temporaryDirectory();
     store = openSqliteEventStore({ filename: directory.file('events.db') });
-    db = await READ_STORES[kind](directory);
+    ({ db, changes } = await READ_STORES[kind](directory));
     runner = new ProjectionRunner({ store, db, projections: [leadsProjection] });
     await runner.start();
     leads.length = 0;
@@ -179,6 +187,35 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
       expect(await found(db, { search: 'quixtab' }, 20)).toEqual({ total: 0, ids: [] });
       await expectSearchTextsAsTheLeads(db);
     }
+  });
+
+  it("remembers a search's count until the leads change, however they change", async () => {
+    const counts = cachingReports(db, changes);
+    const counted = async (filter: LeadFilter) => (await findLeads(db, { filter, first: 1, counts })).totalCount;
+    const garcias = expected('garcia').length;
+    expect(await counted({ search: 'garcia' })).toBe(garcias);
+    expect(await counted({ search: 'garcia' })).toBe(garcias);
+    expect(counts.stats()).toMatchObject({ hits: 1, misses: 1 });
+    // A filter without a search is counted each time: nothing of it is remembered.
+    expect(await counted({ status: 'CONTACTED' })).toBe(leads.filter((lead) => lead.status === 'CONTACTED').length);
+    expect(counts.stats()).toMatchObject({ hits: 1, misses: 1 });
+
+    // The count read the search index alone, which only triggers on the leads write.
+    const lead = leads.find((candidate) => candidate.person.lastName === 'García')!;
+    const renamed = await appendLeadEvent(store, {
+      type: 'LeadDetailsUpdated',
+      data: { leadId: lead.id, person: { ...lead.person, lastName: 'Quixtable' } },
+    });
+    await runner.waitForPosition(renamed.position);
+    expect(await counted({ search: 'garcia' })).toBe(garcias - 1);
+    const captured = await appendLeadEvent(store, {
+      type: 'LeadCaptured',
+      data: { leadId: 'lead-new', source: 'WEB_FORM', person: { firstName: 'Ana', lastName: 'Garcia' } },
+    });
+    await runner.waitForPosition(captured.position);
+    expect(await counted({ search: 'garcia' })).toBe(garcias);
+    expect(await counted({ search: 'garcia' })).toBe(garcias);
+    expect(counts.stats()).toMatchObject({ hits: 2, misses: 3 });
   });
 
   it('is filled by a bulk rebuild, and by the start of a read model made before it', async () => {

@@ -8,6 +8,7 @@ import { searchKey } from '../../src/core/normalize';
 import type { SavedLeadFilter } from '../../src/domain/leadLists/events';
 import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import type { ReportCache } from '../reportCache';
 import type { SearchBy } from '../searchIndex';
 import { LEAD_SEARCH } from './leadSearch';
 import { fromRow, UNSCORED_ORDER, type LeadRow, type LeadView } from './leadView';
@@ -32,9 +33,9 @@ export type LeadPage = Page<LeadView>;
 /** Ties are broken by capture time then id, descending, so pages stay stable as leads arrive. */
 export const findLeads = async (
   db: SqlDatabase,
-  options: { filter?: LeadFilter; first?: number; after?: string; orderBy?: LeadOrder } = {},
+  options: { filter?: LeadFilter; first?: number; after?: string; orderBy?: LeadOrder; counts?: ReportCache } = {},
 ): Promise<LeadPage> => {
-  const { filter = {}, first = DEFAULT_PAGE_SIZE, after, orderBy = 'NEWEST' } = options;
+  const { filter = {}, first = DEFAULT_PAGE_SIZE, after, orderBy = 'NEWEST', counts } = options;
   if (!Number.isInteger(first) || first < 0) {
     throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
   }
@@ -56,7 +57,14 @@ export const findLeads = async (
   };
   // One lead (a notification's check) is found by its key: no search index to ask.
   const indexed = filter.id === undefined;
-  const total = await countLeads(db, filter, list, indexed ? filtered('index') : filtered('scan'));
+  const counting = (on: SqlDatabase) => countLeads(on, filter, list, indexed ? filtered('index') : filtered('scan'));
+  // A search's count is most of its cost (3 ms of the 4 in PostgreSQL for "garcia" among 114,000
+  // leads), the same for every page of it: with `counts`, remembered until the leads change.
+  const searched = searchKey(filter.search ?? '') !== '' || searchKey(list?.filter?.search ?? '') !== '';
+  const total =
+    counts !== undefined && searched
+      ? await counts.report('leadCount', { filter, list: list && { id: list.id, kind: list.kind, filter: list.filter } }, counting)
+      : await counting(db);
   // A page of a search with many matches scans the leads in the page's order and stops at its
   // last row; one with few sorts the matches the index gives (see `FEW_MATCHES`).
   const { conditions, params } = filtered(indexed && total <= FEW_MATCHES ? 'index' : 'scan');

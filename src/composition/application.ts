@@ -81,8 +81,8 @@ export interface Application {
    */
   reportDb: SqlDatabase;
   /**
-   * The KPI sections and pipeline reports, read from `reportDb`: on a SQLite file, answered again
-   * from memory while none of the tables they read has changed (projections/reportCache.ts).
+   * The KPI sections, pipeline reports and lead searches' counts, read from `reportDb`: answered
+   * again from memory while none of the tables they read has changed (projections/reportCache.ts).
    */
   reports: ReportCache;
   /** Says when the read models include a write; runs the projections if this instance leads. */

@@ -148,7 +148,7 @@ export class LeadListResolver {
   @FieldResolver(() => Int, { description: "A static list's leads; a dynamic list's: those its filter matches now" })
   async leadCount(@Root() list: LeadList, @Ctx() context: GraphQLContext): Promise<number> {
     if (list.kind === 'STATIC') return list.storedLeadCount;
-    return (await findLeads(context.app.readDb, { filter: { listId: list.id }, first: 0 })).totalCount;
+    return (await findLeads(context.app.readDb, { filter: { listId: list.id }, first: 0, counts: context.app.reports })).totalCount;
   }
 
   @FieldResolver(() => LeadConnection, { description: 'The same as leads(filter: { listId })' })
@@ -161,6 +161,7 @@ export class LeadListResolver {
   ): Promise<LeadConnection> {
     const page = await findLeads(context.app.readDb, {
       filter: { listId: list.id },
+      counts: context.app.reports,
       first: pageSize(first),
       after: after ?? undefined,
       orderBy: orderBy ?? undefined,

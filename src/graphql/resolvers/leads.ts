@@ -181,6 +181,7 @@ export class LeadResolver {
       first: pageSize(first),
       after: after ?? undefined,
       orderBy: orderBy ?? undefined,
+      counts: context.app.reports,
     });
     return connection(page, (view) => toLead(view, context));
   }
