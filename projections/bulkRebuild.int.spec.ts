@@ -365,7 +365,7 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
 });
 
 describe('a rebuild in bulk on PostgreSQL', () => {
-  it('leaves the planner statistics of the tables it filled', async () => {
+  it('leaves the tables it filled analyzed, and vacuumed after its commit', async () => {
     const side = await sides.find(([name]) => name.includes('PostgreSQL'))![1]();
     const runner = new ProjectionRunner({ store: side.store, db: side.db, projections: readModelProjections() });
     try {
@@ -379,6 +379,15 @@ describe('a rebuild in bulk on PostgreSQL', () => {
       );
       // The search texts too, which no COPY wrote: the leads' triggers filled them.
       expect(analyzed.map((row) => row.tablename)).toEqual(['audit_events', 'kpi_lead_cycles', 'read_leads', 'read_leads_search_text']);
+      // And vacuumed after the commit: every page of them marked visible to all, which index-only scans need.
+      const visibility = await side.db.all<{ name: string; pages: number; visible: number }>(
+        `SELECT relname AS name, relpages AS pages, relallvisible AS visible FROM pg_class
+         WHERE relnamespace = current_schema()::regnamespace AND relname IN ('read_leads', 'read_leads_search_text', 'kpi_lead_cycles', 'audit_events')
+         ORDER BY relname`,
+      );
+      expect(visibility.map(({ name, pages, visible }) => ({ name, allVisible: Number(pages) > 0 && Number(visible) === Number(pages) }))).toEqual(
+        ['audit_events', 'kpi_lead_cycles', 'read_leads', 'read_leads_search_text'].map((name) => ({ name, allVisible: true })),
+      );
     } finally {
       await runner.stop();
       await side.close();
