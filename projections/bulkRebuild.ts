@@ -112,8 +112,8 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
       await db.withAttached(staging.file, STAGING_SCHEMA, copyAll);
       await checkpointTheCopy(db);
     };
-    if (options.switchOver && !(await options.switchOver(copy))) return undefined;
     if (!options.switchOver) await copy();
+    else if (!(await options.switchOver(copy))) return undefined;
     await vacuumTheCopy(db, written);
     return through;
   } finally {

@@ -82,7 +82,8 @@ export interface Application {
   reportDb: SqlDatabase;
   /**
    * The KPI sections, pipeline reports and lead searches' counts, read from `reportDb`: answered
-   * again from memory while none of the tables they read has changed (projections/reportCache.ts).
+   * again from memory while none of the tables they read has changed, on a SQLite file, or on
+   * PostgreSQL while this instance leads (projections/reportCache.ts).
    */
   reports: ReportCache;
   /** Says when the read models include a write; runs the projections if this instance leads. */
