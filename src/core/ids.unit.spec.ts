@@ -10,6 +10,11 @@ describe('deterministicId', () => {
       ['5b4f3d1e-6a0c-4c39-9f0e-2f3b7b8f6a11', 0],
       ['Girona, Catalunya: àèìòù ñ ç', 'emoji 🦊', ''],
       [],
+      // Past the reused buffer's room (the path of one Hash object), and then short again.
+      ['long', 'x'.repeat(5000)],
+      ['wide', '€'.repeat(683)],
+      ['wide', '€'.repeat(682)],
+      ['short'],
       ...Array.from({ length: 200 }, (_, index) => [`command-${index * 7919}`, index, 'x'.repeat(index % 50)]),
     ];
     for (const parts of names) {
