@@ -5,6 +5,7 @@
  * recorded fact, never a copy of it.
  */
 import { decodeCursor, encodeCursor, whereClause, type Page } from '../pagination';
+import { utcInstant } from '../../src/core/eventTimes';
 import { EVERY_EVENT_TYPE, type Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
@@ -113,7 +114,7 @@ export const streamCategory = (streamId: string): string => {
 };
 
 /** Times are compared as text: every row holds the same UTC ISO-8601 form. */
-const utc = (iso: string): string => new Date(iso).toISOString();
+const utc = utcInstant;
 
 export const findAuditEntries = async (
   db: SqlDatabase,

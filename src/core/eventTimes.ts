@@ -43,3 +43,20 @@ export const nextEventTimes = (
   }
   return { recordedAt, occurredAt };
 };
+
+/**
+ * A time as a UTC ISO-8601 instant, `YYYY-MM-DDTHH:MM:SS.sssZ`, whatever form it came in (an
+ * offset, no milliseconds, a Date); throws a RangeError for what is not a time.
+ *
+ * Every time the log holds is in that form already (metadata is stamped with `toISOString`), and
+ * the KPI projection and the audit trail each ask for two per event: such a string is returned as
+ * it is, without a Date and its formatting (0.6 us each, seconds of a rebuild at a million events).
+ * Only fields that cannot roll over are taken as they are: a day past 28, which may not exist in
+ * its month, goes through Date like anything else.
+ */
+export const utcInstant = (time: string | Date): string =>
+  typeof time === 'string' && isCanonicalInstant(time) ? time : new Date(time).toISOString();
+
+const CANONICAL_INSTANT = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+
+const isCanonicalInstant = (time: string): boolean => time.length === 24 && CANONICAL_INSTANT.test(time);
