@@ -6,6 +6,7 @@
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { utcInstant } from '../../src/core/eventTimes';
+import { valueRows, writeInChunks } from '../chunkedWrites';
 import { decodeCursor, encodeCursor, whereClause, type Page } from '../pagination';
 import { EVERY_EVENT_TYPE, type Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
@@ -70,6 +71,7 @@ const COLUMNS = `seq, position, event_id, stream_id, stream_category, revision, 
     recorded_at, occurred_at, correlation_id, causation_id`;
 const INSERT_COLUMNS = COLUMNS.split(',').map((column) => column.trim());
 const INSERT = `INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const insertOf = (rows: number): string => `INSERT INTO audit_events (${COLUMNS}) VALUES ${valueRows(rows, INSERT_COLUMNS.length)}`;
 const INSERT_FIRST = `INSERT INTO audit_events (${COLUMNS})
   SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM audit_events RETURNING seq`;
 
@@ -93,6 +95,24 @@ export const auditEventsProjection: Projection = {
     }
     const inserted = await tx.get<{ seq: number | string }>(INSERT_FIRST, values);
     lastSeqIn.set(tx, Number(inserted!.seq));
+  },
+  /**
+   * A batch of the runner in a few statements: its first event as `apply` takes it (one past the
+   * table's last, unless the transaction counts already), the others in rows of 32, 8 and 1
+   * (`writeInChunks`). Under a load of captures on PostgreSQL, a statement per event was the
+   * trail's two round trips for every capture (the lead's event and its score's).
+   */
+  async applyBatch(tx, events) {
+    let last = lastSeqIn.get(tx);
+    let rest = events;
+    if (last === undefined) {
+      const inserted = await tx.get<{ seq: number | string }>(INSERT_FIRST, rowOf(events[0]!));
+      last = Number(inserted!.seq);
+      rest = events.slice(1);
+    }
+    const first = last + 1;
+    await writeInChunks(tx, insertOf, rest.map((event, index) => [first + index, ...rowOf(event)]));
+    lastSeqIn.set(tx, last + rest.length);
   },
   /**
    * A rebuild's rows gathered for a page of events and written together (`insertRows`: one
