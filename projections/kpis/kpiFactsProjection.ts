@@ -28,6 +28,7 @@ import { durationMs, instant, monthOf, originOfCapture, reachesLead, splitAmount
 import type { LeadEvent } from '../../src/domain/leads/lead';
 import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent } from '../../src/domain/opportunities/events';
+import { valueRows } from '../chunkedWrites';
 import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import {
@@ -200,11 +201,32 @@ export const kpiFactsProjection: Projection = {
   setup: (db) => db.exec(CREATE_TABLES),
   foldInMemory: () => foldKpiFactsInMemory(),
   reset: (db) => db.exec(ALL_TABLES.map((table) => `DROP TABLE IF EXISTS ${table};`).join('\n')),
-  apply: (tx, event) =>
-    event.type.startsWith('Lead')
-      ? applyLeadEvent(tx, event as Recorded<LeadEvent>)
-      : applyOpportunityEvent(tx, event as Recorded<OpportunityEvent>),
+  apply: (tx, event) => applyEvent(tx, event),
+  /**
+   * A batch of the runner: captures that follow one another (a load of captures, nearly every
+   * batch then) open their cycles in a few statements, their rollups moved once for the lot;
+   * every other event as `apply` takes it, in log order. Under a captureLead load on PostgreSQL
+   * a capture was three statements here (the cycle, its month's rollup and its group's).
+   */
+  async applyBatch(tx, events) {
+    for (let start = 0; start < events.length; ) {
+      let end = start;
+      while (end < events.length && events[end]!.type === 'LeadCaptured') end++;
+      if (end - start >= 2) {
+        await insertCapturedCycles(tx, events.slice(start, end) as Array<Recorded<Extract<LeadEvent, { type: 'LeadCaptured' }>>>);
+        start = end;
+      } else {
+        await applyEvent(tx, events[start]!);
+        start++;
+      }
+    }
+  },
 };
+
+const applyEvent = (tx: SqlDatabase, event: RecordedEvent): Promise<void> =>
+  event.type.startsWith('Lead')
+    ? applyLeadEvent(tx, event as Recorded<LeadEvent>)
+    : applyOpportunityEvent(tx, event as Recorded<OpportunityEvent>);
 
 // ---------------------------------------------------------------------------------------------
 // Lead cycles
@@ -229,18 +251,49 @@ interface NewCycle extends KpiAttribution {
   recordedAt: string;
 }
 
+const CYCLE_INSERT_COLUMNS = 'lead_id, cycle, revision, source, campaign, owner_id, origin, captured_at, captured_month, known_from';
+
 /**
  * Inserts the cycle and adds it to the rollups; a cycle already there is left as it is (the event
  * that made it came again).
  */
 const insertCycle = async (tx: SqlDatabase, values: NewCycle): Promise<void> => {
   const made = await tx.get<Record<string, SqlValue>>(
-    `INSERT INTO kpi_lead_cycles (lead_id, cycle, revision, source, campaign, owner_id, origin, captured_at, captured_month, known_from)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *`,
+    `INSERT INTO kpi_lead_cycles (${CYCLE_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *`,
     [values.leadId, values.cycle, values.revision, values.source, values.campaign, values.ownerId, values.origin,
       values.at, monthOf(values.at), values.recordedAt],
   );
   if (made !== undefined) await moveContributions(tx, [], contributionsOf('cycle', made));
+};
+
+const CAPTURED_CHUNK_SIZES = [32, 8, 1] as const;
+
+/**
+ * As `insertCycle` for each capture, in order, in chunks of 32, 8 and 1 rows (few statement
+ * texts, as `writeInChunks`): a capture whose cycle is there already (delivered again) is left
+ * as it is, and what the cycles made contribute is added to the rollups once, cell by cell.
+ */
+const insertCapturedCycles = async (tx: SqlDatabase, events: ReadonlyArray<Recorded<Extract<LeadEvent, { type: 'LeadCaptured' }>>>): Promise<void> => {
+  const rows = events.map((event): SqlValue[] => {
+    const d = event.data;
+    const at = instant(event.metadata.occurredAt);
+    return [d.leadId, 1, event.revision, d.source, d.campaign ?? null, d.ownerId ?? null, originOfCapture(d), at, monthOf(at),
+      instant(event.metadata.recordedAt)];
+  });
+  const made: Array<Record<string, SqlValue>> = [];
+  let written = 0;
+  for (const size of CAPTURED_CHUNK_SIZES) {
+    for (; rows.length - written >= size; written += size) {
+      made.push(
+        ...(await tx.all<Record<string, SqlValue>>(
+          `INSERT INTO kpi_lead_cycles (${CYCLE_INSERT_COLUMNS}) VALUES ${valueRows(size, 10)}
+           ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *`,
+          rows.slice(written, written + size).flat(),
+        )),
+      );
+    }
+  }
+  if (made.length > 0) await moveContributions(tx, [], made.flatMap((cycle) => contributionsOf('cycle', cycle)));
 };
 
 const applyLeadEvent = async (tx: SqlDatabase, event: Recorded<LeadEvent>): Promise<void> => {

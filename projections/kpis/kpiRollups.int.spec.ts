@@ -90,6 +90,32 @@ describe('the monthly rollups', () => {
     });
   });
 
+  it('count captures applied as a batch like captures applied one by one, one that comes again in a later batch once', async () => {
+    const captures = Array.from({ length: 45 }, (_, index) =>
+      recorded(`lead-b${index}`, 0, 'LeadCaptured', { leadId: `b${index}`, source: index % 3 === 0 ? 'WEB' : 'EVENT', ownerId: index % 2 ? 'ana' : 'bea',
+        ...(index % 5 === 0 ? { contactId: `c${index}` } : {}) }, `2024-0${1 + (index % 3)}-1${index % 10}T09:00:00.000Z`));
+    const contact = recorded('lead-b1', 1, 'LeadContactLogged', { leadId: 'b1', channel: 'CALL', outcome: 'REACHED' }, '2024-03-20T09:00:00.000Z');
+    // 41 captures, a contact, then 2 more captures and 2 delivered again: runs of 41 (32 + 8 + 1) and 4 rows.
+    const batches = [[...captures.slice(0, 41), contact], [...captures.slice(41), captures[3]!, captures[40]!]];
+    const request = { from: '2024-01-01T00:00:00.000Z', to: '2024-06-01T00:00:00.000Z', groupBy: ['SOURCE', 'OWNER', 'ORIGIN', 'MONTH'] as KpiDimension[], currency: 'EUR' };
+    const directory = temporaryDirectory();
+    const db = openSqliteDatabase(directory.file('kpis.db'));
+    try {
+      await kpiFactsProjection.setup(db);
+      for (const batch of batches) await db.transaction((tx) => kpiFactsProjection.applyBatch!(tx, batch));
+      expect(await rollupRowsAsText(db)).toEqual(await expectedRollupRowsAsText(db));
+      const batched = await readKpis(db, request, PIPELINE);
+      expect(batched.leadFunnel.reduce((sum, row) => sum + row.captured, 0)).toBe(45);
+      await projected(batches.flat(), async (oneByOne) => {
+        expect(batched).toEqual(await readKpis(oneByOne, request, PIPELINE));
+        expect(await rollupRowsAsText(db)).toEqual(await rollupRowsAsText(oneByOne));
+      });
+    } finally {
+      await db.close();
+      directory.remove();
+    }
+  });
+
   it('serve, with the facts of the partial months, the KPIs the facts alone give, for any period and cut', async () => {
     const events = await generatedEventsFor(kpiFactsProjection, { leads: 300, seed: 31 });
     const times = events.map((event) => event.metadata.occurredAt).sort();
