@@ -16,6 +16,7 @@ import type {
   ScoreContribution,
 } from '../../src/domain/leads/lead';
 import { leadSearchText } from '../../src/domain/leads/search';
+import { rowsInTurn } from '../rowsInTurn';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
 export interface LeadView {
@@ -142,6 +143,18 @@ export const UNSCORED_ORDER = -2147483648;
 
 export const getLead = async (db: SqlDatabase, id: string): Promise<LeadView | undefined> => {
   const row = await db.get<LeadRow>('SELECT * FROM read_leads WHERE id = ?', [id]);
+  return row && fromRow(row);
+};
+
+const leadRowInTurn = rowsInTurn('read_leads', 'id');
+
+/**
+ * As `getLead`, for the read database outside a transaction (a mutation's answer): on PostgreSQL
+ * the leads asked for in one turn of the event loop are read in one statement (see rowsInTurn.ts).
+ */
+export const getLeadInTurn = async (db: SqlDatabase, id: string): Promise<LeadView | undefined> => {
+  if (db.dialect !== 'postgres') return getLead(db, id);
+  const row = await leadRowInTurn(db, id);
   return row && fromRow(row);
 };
 

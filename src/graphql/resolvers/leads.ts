@@ -1,7 +1,7 @@
 /** The lead's GraphQL adapter: mutation → command → read model; queries → read model. */
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { findLeads, type LeadOrder } from '../../../projections/leads/leadsQueries';
-import { getLead, type LeadView } from '../../../projections/leads/leadView';
+import { getLeadInTurn, type LeadView } from '../../../projections/leads/leadView';
 import { plainInput } from '../../core/json';
 import type { LeadCommand } from '../../domain/leads/decide';
 import type { LeadEvent, LeadState } from '../../domain/leads/lead';
@@ -50,7 +50,7 @@ const LEAD: EntityKind<LeadState, LeadCommand, LeadEvent, LeadView, { lead: Lead
   readModels: ['leads'],
   decider: (app) => app.leadDecider,
   streamId: leadStreamId,
-  read: getLead,
+  read: getLeadInTurn,
   readAt: (app, id, at) => leadAtRevision(app.store, id, at.revision),
   isAt: (app, view, at) => leadRowIsAt(app.store, view, at),
   payload: (view, context) => ({ lead: toLead(view, context) }),
@@ -86,7 +86,7 @@ export class LeadResolver {
     });
     await app.readModels.waitForPosition(result.position, undefined, { readModels: ['leads', 'contacts'] });
     // The lead as the engagement left it, even if others wrote since (or this is a replay).
-    const live = await getLead(app.readDb, leadId);
+    const live = await getLeadInTurn(app.readDb, leadId);
     const view = live?.revision === result.revision ? live : await leadAtRevision(app.store, leadId, result.revision);
     if (!view) throw new Error(`Lead ${leadId} is missing from the read model after its engagement`);
     return { lead: toLead(view, context) };
@@ -164,7 +164,7 @@ export class LeadResolver {
     const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
     const view = isTimeTravel(window)
       ? await leadAsOf(context.app.store, id, window)
-      : await getLead(context.app.readDb, id);
+      : await getLeadInTurn(context.app.readDb, id);
     return view && toLead(view, context);
   }
 

@@ -1,0 +1,62 @@
+/**
+ * Point reads of one table by its key, gathered: the reads asked of one PostgreSQL database in
+ * one turn of the event loop go as one `WHERE key IN (…)` statement, at the end of the turn, in
+ * chunks of 32, 8 and 1 keys (few statement texts, as chunkedWrites.ts), instead of a round trip
+ * each. Under a load of captures, every mutation answered its lead from such a read once the
+ * runner's batch had committed: the batch's waiters resume together, and their reads now share
+ * a statement. A read is never older for it: it runs after the turn that asked for it.
+ *
+ * For the database handle outside a transaction only (a transaction's statements are its own,
+ * in order). SQLite reads in-process and gains nothing: it reads at once, one row at a time.
+ */
+import type { SqlDatabase, SqlValue } from './sqlDatabase';
+
+type Row = Record<string, SqlValue>;
+
+interface Asked {
+  keys: Map<string, Array<{ resolve(row: Row | undefined): void; reject(error: unknown): void }>>;
+}
+
+const CHUNK_SIZES = [32, 8, 1] as const;
+
+export const rowsInTurn = (table: string, keyColumn: string) => {
+  const asked = new WeakMap<SqlDatabase, Asked>();
+  const select = (count: number) =>
+    `SELECT * FROM ${table} WHERE ${keyColumn} IN (${Array.from({ length: count }, () => '?').join(', ')})`;
+
+  const readAll = async (db: SqlDatabase, { keys }: Asked): Promise<void> => {
+    const wanted = [...keys.keys()];
+    const found = new Map<string, Row>();
+    try {
+      let read = 0;
+      for (const size of CHUNK_SIZES) {
+        for (; wanted.length - read >= size; read += size) {
+          const rows = await db.all<Row>(select(size), wanted.slice(read, read + size));
+          for (const row of rows) found.set(String(row[keyColumn]), row);
+        }
+      }
+    } catch (error) {
+      for (const waiting of keys.values()) for (const { reject } of waiting) reject(error);
+      return;
+    }
+    // Each caller its own copy: a row is a plain object its reader may change.
+    for (const [key, waiting] of keys) for (const { resolve } of waiting) resolve(found.has(key) ? { ...found.get(key)! } : undefined);
+  };
+
+  /** The row whose key is `key`, read with the others asked of `db` in this turn. */
+  return (db: SqlDatabase, key: string): Promise<Row | undefined> =>
+    new Promise((resolve, reject) => {
+      let turn = asked.get(db);
+      if (turn === undefined) {
+        const started: Asked = { keys: new Map() };
+        asked.set(db, (turn = started));
+        setImmediate(() => {
+          asked.delete(db);
+          void readAll(db, started);
+        });
+      }
+      const waiting = turn.keys.get(key);
+      if (waiting) waiting.push({ resolve, reject });
+      else turn.keys.set(key, [{ resolve, reject }]);
+    });
+};
