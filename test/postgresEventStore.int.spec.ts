@@ -229,6 +229,98 @@ describe('PostgreSQL event store', () => {
     expect(idsOf(await processes[0]!.readStream('lead-1'))).toEqual(idsOf(batch));
   });
 
+  describe('group commit: the appends asked in one turn of the event loop', () => {
+    const transactionOf = (position: string) => position.split(':')[0];
+
+    it('are committed in one transaction, each caller answered with its own place', async () => {
+      const store = await openStore(aSchemaName('group_commit'));
+      const batches = Array.from({ length: 20 }, (_, index) => (index % 3 === 0 ? [anEvent(), anEvent()] : [anEvent()]));
+
+      const results = await Promise.all(
+        batches.map((events, index) => store.appendToStream(`lead-${index}`, events, { expectedRevision: NO_STREAM })),
+      );
+
+      expect(new Set(results.map((result) => transactionOf(result.position))).size).toBe(1);
+      expect(results.map((result) => result.nextExpectedRevision)).toEqual(batches.map((events) => events.length - 1));
+      const all = await store.readAll();
+      for (const [index, events] of batches.entries()) {
+        const stored = all.filter((event) => event.streamId === `lead-${index}`);
+        expect(idsOf(stored)).toEqual(idsOf(events));
+        expect(results[index]!.position).toBe(stored.at(-1)!.position);
+      }
+      // A later turn is a transaction of its own.
+      const later = await store.appendToStream('lead-0', [anEvent()], { expectedRevision: 1 });
+      expect(transactionOf(later.position)).not.toBe(transactionOf(results[0]!.position));
+    });
+
+    it('refuse only the append whose expected revision does not hold: the others are written', async () => {
+      const store = await openStore(aSchemaName('group_conflict'));
+      await store.appendToStream('taken', [anEvent()], { expectedRevision: NO_STREAM });
+      const fine = [anEvent(), anEvent(), anEvent()];
+
+      const outcomes = await Promise.allSettled([
+        store.appendToStream('free-1', [fine[0]!], { expectedRevision: NO_STREAM }),
+        store.appendToStream('taken', [anEvent()], { expectedRevision: NO_STREAM }),
+        store.appendToStream('free-2', [fine[1]!], { expectedRevision: NO_STREAM }),
+        store.appendToStream('taken', [anEvent()], { expectedRevision: 5 }),
+        store.appendToStream('free-3', [fine[2]!], { expectedRevision: NO_STREAM }),
+      ]);
+
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+      expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyConflictError);
+      expect((outcomes[3] as PromiseRejectedResult).reason).toMatchObject({ expectedRevision: 5, actualRevision: 0 });
+      for (const [index, event] of fine.entries()) expect(idsOf(await store.readStream(`free-${index + 1}`))).toEqual([event.id]);
+      expect(await store.readStream('taken')).toHaveLength(1);
+    });
+
+    it('answer a retry with its original place, and write the others beside it', async () => {
+      const store = await openStore(aSchemaName('group_retry'));
+      const first = [anEvent(), anEvent()];
+      const original = await store.appendToStream('lead-1', first, { expectedRevision: NO_STREAM });
+      const other = anEvent();
+
+      const [retried, written] = await Promise.all([
+        store.appendToStream('lead-1', first, { expectedRevision: NO_STREAM }),
+        store.appendToStream('lead-2', [other], { expectedRevision: NO_STREAM }),
+      ]);
+
+      expect(retried).toEqual(original);
+      expect(idsOf(await store.readStream('lead-1'))).toEqual(idsOf(first));
+      expect(written.nextExpectedRevision).toBe(0);
+      expect(idsOf(await store.readStream('lead-2'))).toEqual([other.id]);
+    });
+
+    it("take a stream's appends in the order asked: the second sees the first", async () => {
+      const store = await openStore(aSchemaName('group_same_stream'));
+      const [a, b, c] = [anEvent(), anEvent(), anEvent()];
+
+      const outcomes = await Promise.allSettled([
+        store.appendToStream('lead-1', [a], { expectedRevision: NO_STREAM }),
+        store.appendToStream('lead-1', [b], { expectedRevision: 0 }),
+        store.appendToStream('lead-1', [c], { expectedRevision: NO_STREAM }),
+        store.appendToStream('lead-2', [anEvent()], { expectedRevision: NO_STREAM }),
+      ]);
+
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      expect(idsOf(await store.readStream('lead-1'))).toEqual([a.id, b.id]);
+    });
+
+    it('answer every caller with the error when the database cannot be reached, and nothing is written', async () => {
+      const schema = aSchemaName('group_down');
+      const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+      const store = await openStore(schema, { pool });
+      await pool.end();
+
+      const outcomes = await Promise.allSettled(
+        [1, 2, 3].map((index) => store.appendToStream(`lead-${index}`, [anEvent()], { expectedRevision: NO_STREAM })),
+      );
+
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      const reader = await openStore(schema);
+      expect(await reader.readAll()).toEqual([]);
+    });
+  });
+
   it('wakes a subscription in another process without waiting for its next poll', async () => {
     const schema = aSchemaName('notify');
     const writer = await openStore(schema);

@@ -77,6 +77,12 @@ export interface PostgresEventStore extends EventStore {
 const SUBSCRIPTION_BATCH_SIZE = 500;
 /** An append that loses a race to a writer bypassing the stream lock tries again this often. */
 const MAX_APPEND_ATTEMPTS = 3;
+
+/** An `appendToStream` waiting for the group commit of its turn, and its caller. */
+interface QueuedAppend extends StreamAppend {
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
 /** The class of the two-key advisory locks that serialise the appends to one stream. */
 const STREAM_LOCK_CLASS = 0x45564e54;
 
@@ -355,6 +361,122 @@ export const openPostgresEventStore = async (
     signal.onAppended(sharedReads.appendHeard);
   };
 
+  /** One append in a transaction of its own: a retry answers its original result, a conflict throws. */
+  const appendAlone = async (streamId: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> => {
+    const values = [
+      streamId,
+      encodeExpected(expectedRevision),
+      ...eventColumns(events),
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { rows } = await pool.query<{
+          r_appended: boolean;
+          r_revision: string;
+          r_transaction_id: string;
+          r_position: string;
+        }>({ ...statements.append, values });
+        const outcome = rows[0]!;
+        if (outcome.r_appended) {
+          signal.appended();
+          return {
+            nextExpectedRevision: Number(outcome.r_revision),
+            position: encodePosition(outcome.r_transaction_id, outcome.r_position),
+          };
+        }
+      } catch (error) {
+        // An event id already stored, or a writer that bypassed the stream lock.
+        if (!isDatabaseError(error, UNIQUE_VIOLATION)) throw error;
+      }
+      // Stored places never change, so reading them after the failed attempt is as good as
+      // reading them inside it; the revision is read afresh to tell the caller where it is.
+      const actualRevision = await lastRevisionOf(streamId);
+      const retried = resultOfRetriedAppend(
+        streamId,
+        expectedRevision,
+        await placesOf(events),
+        actualRevision,
+      );
+      if (retried) return retried;
+      if (attempt >= MAX_APPEND_ATTEMPTS || !matchesExpectedRevision(expectedRevision, actualRevision)) {
+        throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
+      }
+    }
+  };
+
+  /**
+   * Every entry appended in one statement, one transaction; undefined, and nothing written, when
+   * an entry's expected revision does not hold or one of its event ids is already stored (a retry).
+   */
+  const appendAllOrNone = async (appends: readonly StreamAppend[]): Promise<AppendResult[] | undefined> => {
+    const events = appends.flatMap((entry) => entry.events);
+    try {
+      const { rows } = await pool.query<{
+        r_refused: number | null;
+        r_transaction_id: string | null;
+        r_revisions: string[];
+        r_positions: string[];
+      }>({
+        ...statements.appendMany,
+        values: [
+          appends.map((entry) => entry.streamId),
+          appends.map((entry) => encodeExpected(entry.expectedRevision)),
+          appends.map((entry) => entry.events.length),
+          ...eventColumns(events),
+        ],
+      });
+      const outcome = rows[0]!;
+      if (outcome.r_refused !== null) return undefined;
+      signal.appended();
+      return outcome.r_revisions.map((revision, index) => ({
+        nextExpectedRevision: Number(revision),
+        position: encodePosition(outcome.r_transaction_id!, outcome.r_positions[index]!),
+      }));
+    } catch (error) {
+      if (isDatabaseError(error, UNIQUE_VIOLATION)) return undefined;
+      throw error;
+    }
+  };
+
+  /**
+   * Group commit: the `appendToStream` calls made during one turn of the event loop go to
+   * PostgreSQL together, one append_to_streams statement in one transaction, instead of a
+   * statement and a commit each: under a load of captures each had been the one statement of its
+   * request on the way in. Every caller is answered once the shared transaction has committed,
+   * exactly as alone. When the batch is refused as a whole (an entry's expected revision does not
+   * hold, or it is a retry whose events are stored) or fails, each of its entries is appended on
+   * its own, as it would have been without the batch, and answers for itself; so is a stream's
+   * second append of the same turn, after its first.
+   */
+  let queuedAppends: QueuedAppend[] = [];
+  const queueAppend = (append: StreamAppend): Promise<AppendResult> =>
+    new Promise((resolve, reject) => {
+      queuedAppends.push({ ...append, resolve, reject });
+      if (queuedAppends.length === 1) {
+        setImmediate(() => {
+          const batch = queuedAppends;
+          queuedAppends = [];
+          void appendQueued(batch);
+        });
+      }
+    });
+  const answerAlone = ({ streamId, events, expectedRevision, resolve, reject }: QueuedAppend) =>
+    appendAlone(streamId, events, expectedRevision).then(resolve, reject);
+  const appendQueued = async (batch: readonly QueuedAppend[]): Promise<void> => {
+    if (batch.length === 1) return answerAlone(batch[0]!);
+    const firstOfStream = new Map<string, QueuedAppend>();
+    const later: QueuedAppend[] = [];
+    for (const append of batch) {
+      if (firstOfStream.has(append.streamId)) later.push(append);
+      else firstOfStream.set(append.streamId, append);
+    }
+    const together = [...firstOfStream.values()];
+    const results = await appendAllOrNone(together).catch(() => undefined);
+    if (results) together.forEach((append, index) => append.resolve(results[index]!));
+    else await Promise.all(together.map(answerAlone));
+    for (const append of later) await answerAlone(append);
+  };
+
   /**
    * The rare path of a bulk append that was refused as a whole: each entry in turn, in one
    * transaction, as `appendToStream` would take it (a retried entry answers its original result),
@@ -410,81 +532,15 @@ export const openPostgresEventStore = async (
     appendsToStreamsAtomically: true,
     schema,
 
-    async appendToStream(streamId, events, { expectedRevision }): Promise<AppendResult> {
+    appendToStream(streamId, events, { expectedRevision }): Promise<AppendResult> {
       assertAppendableBatch(streamId, events);
-      const values = [
-        streamId,
-        encodeExpected(expectedRevision),
-        ...eventColumns(events),
-      ];
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const { rows } = await pool.query<{
-            r_appended: boolean;
-            r_revision: string;
-            r_transaction_id: string;
-            r_position: string;
-          }>({ ...statements.append, values });
-          const outcome = rows[0]!;
-          if (outcome.r_appended) {
-            signal.appended();
-            return {
-              nextExpectedRevision: Number(outcome.r_revision),
-              position: encodePosition(outcome.r_transaction_id, outcome.r_position),
-            };
-          }
-        } catch (error) {
-          // An event id already stored, or a writer that bypassed the stream lock.
-          if (!isDatabaseError(error, UNIQUE_VIOLATION)) throw error;
-        }
-        // Stored places never change, so reading them after the failed attempt is as good as
-        // reading them inside it; the revision is read afresh to tell the caller where it is.
-        const actualRevision = await lastRevisionOf(streamId);
-        const retried = resultOfRetriedAppend(
-          streamId,
-          expectedRevision,
-          await placesOf(events),
-          actualRevision,
-        );
-        if (retried) return retried;
-        if (attempt >= MAX_APPEND_ATTEMPTS || !matchesExpectedRevision(expectedRevision, actualRevision)) {
-          throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
-        }
-      }
+      return queueAppend({ streamId, events, expectedRevision });
     },
 
     async appendToStreams(appends): Promise<AppendResult[]> {
       if (appends.length === 0) return [];
       for (const { streamId, events } of appends) assertAppendableBatch(streamId, events);
-      const events = appends.flatMap((entry) => entry.events);
-      try {
-        const { rows } = await pool.query<{
-          r_refused: number | null;
-          r_transaction_id: string | null;
-          r_revisions: string[];
-          r_positions: string[];
-        }>({
-          ...statements.appendMany,
-          values: [
-            appends.map((entry) => entry.streamId),
-            appends.map((entry) => encodeExpected(entry.expectedRevision)),
-            appends.map((entry) => entry.events.length),
-            ...eventColumns(events),
-          ],
-        });
-        const outcome = rows[0]!;
-        if (outcome.r_refused === null) {
-          signal.appended();
-          return outcome.r_revisions.map((revision, index) => ({
-            nextExpectedRevision: Number(revision),
-            position: encodePosition(outcome.r_transaction_id!, outcome.r_positions[index]!),
-          }));
-        }
-      } catch (error) {
-        // An event id already stored: some entry may be a retry.
-        if (!isDatabaseError(error, UNIQUE_VIOLATION)) throw error;
-      }
-      return appendOneByOne(appends);
+      return (await appendAllOrNone(appends)) ?? appendOneByOne(appends);
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
