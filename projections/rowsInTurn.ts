@@ -9,6 +9,7 @@
  * For the database handle outside a transaction only (a transaction's statements are its own,
  * in order). SQLite reads in-process and gains nothing: it reads at once, one row at a time.
  */
+import { forEachChunk } from './chunkedWrites';
 import type { SqlDatabase, SqlValue } from './sqlDatabase';
 
 type Row = Record<string, SqlValue>;
@@ -16,8 +17,6 @@ type Row = Record<string, SqlValue>;
 interface Asked {
   keys: Map<string, Array<{ resolve(row: Row | undefined): void; reject(error: unknown): void }>>;
 }
-
-const CHUNK_SIZES = [32, 8, 1] as const;
 
 export const rowsInTurn = (table: string, keyColumn: string) => {
   const asked = new WeakMap<SqlDatabase, Asked>();
@@ -28,13 +27,9 @@ export const rowsInTurn = (table: string, keyColumn: string) => {
     const wanted = [...keys.keys()];
     const found = new Map<string, Row>();
     try {
-      let read = 0;
-      for (const size of CHUNK_SIZES) {
-        for (; wanted.length - read >= size; read += size) {
-          const rows = await db.all<Row>(select(size), wanted.slice(read, read + size));
-          for (const row of rows) found.set(String(row[keyColumn]), row);
-        }
-      }
+      await forEachChunk(wanted, async (chunk) => {
+        for (const row of await db.all<Row>(select(chunk.length), chunk)) found.set(String(row[keyColumn]), row);
+      });
     } catch (error) {
       for (const waiting of keys.values()) for (const { reject } of waiting) reject(error);
       return;

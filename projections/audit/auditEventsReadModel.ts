@@ -98,7 +98,7 @@ export const auditEventsProjection: Projection = {
   },
   /**
    * A batch of the runner in a few statements: its first event as `apply` takes it (one past the
-   * table's last, unless the transaction counts already), the others in rows of 32, 8 and 1
+   * table's last, unless the transaction counts already), the others in chunks of rows
    * (`writeInChunks`). Under a load of captures on PostgreSQL, a statement per event was the
    * trail's two round trips for every capture (the lead's event and its score's).
    */

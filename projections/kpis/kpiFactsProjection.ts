@@ -28,7 +28,7 @@ import { durationMs, instant, monthOf, originOfCapture, reachesLead, splitAmount
 import type { LeadEvent } from '../../src/domain/leads/lead';
 import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent } from '../../src/domain/opportunities/events';
-import { valueRows } from '../chunkedWrites';
+import { forEachChunk, valueRows } from '../chunkedWrites';
 import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import {
@@ -266,11 +266,9 @@ const insertCycle = async (tx: SqlDatabase, values: NewCycle): Promise<void> => 
   if (made !== undefined) await moveContributions(tx, [], contributionsOf('cycle', made));
 };
 
-const CAPTURED_CHUNK_SIZES = [32, 8, 1] as const;
-
 /**
- * As `insertCycle` for each capture, in order, in chunks of 32, 8 and 1 rows (few statement
- * texts, as `writeInChunks`): a capture whose cycle is there already (delivered again) is left
+ * As `insertCycle` for each capture, in order, in chunks (few statement texts, as
+ * `writeInChunks`): a capture whose cycle is there already (delivered again) is left
  * as it is, and what the cycles made contribute is added to the rollups once, cell by cell.
  */
 const insertCapturedCycles = async (tx: SqlDatabase, events: ReadonlyArray<Recorded<Extract<LeadEvent, { type: 'LeadCaptured' }>>>): Promise<void> => {
@@ -281,18 +279,15 @@ const insertCapturedCycles = async (tx: SqlDatabase, events: ReadonlyArray<Recor
       instant(event.metadata.recordedAt)];
   });
   const made: Array<Record<string, SqlValue>> = [];
-  let written = 0;
-  for (const size of CAPTURED_CHUNK_SIZES) {
-    for (; rows.length - written >= size; written += size) {
-      made.push(
-        ...(await tx.all<Record<string, SqlValue>>(
-          `INSERT INTO kpi_lead_cycles (${CYCLE_INSERT_COLUMNS}) VALUES ${valueRows(size, 10)}
-           ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *`,
-          rows.slice(written, written + size).flat(),
-        )),
-      );
-    }
-  }
+  await forEachChunk(rows, async (chunk) => {
+    made.push(
+      ...(await tx.all<Record<string, SqlValue>>(
+        `INSERT INTO kpi_lead_cycles (${CYCLE_INSERT_COLUMNS}) VALUES ${valueRows(chunk.length, 10)}
+         ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *`,
+        chunk.flat(),
+      )),
+    );
+  });
   if (made.length > 0) await moveContributions(tx, [], made.flatMap((cycle) => contributionsOf('cycle', cycle)));
 };
 

@@ -90,7 +90,7 @@ it('reads and writes a batch of more leads than one statement takes, and takes a
   const events = (await store.readAll()).filter((event) => leadsProjection.canHandle.includes(event.type));
   await store.close();
   // All at once: more than 64 new leads (two reads). By halves: a second batch of more than 64
-  // leads read back. By 41: chunks of 32, 8 and 1 rows written.
+  // leads read back. By 41 (32 + 8 + 1): chunks of three sizes written.
   const leadOf = (event: RecordedEvent) => (event.data as { leadId: string }).leadId;
   const half = Math.ceil(events.length / 2);
   const seenFirst = new Set(events.slice(0, half).map(leadOf));
