@@ -129,6 +129,31 @@ describe('openPostgresDatabase', () => {
   });
 });
 
+describe('openPostgresDatabase: plans', () => {
+  it('plans a prepared point read for the table as it is, not as it was when the statement was new', async () => {
+    // Its own pool, as the service opens it; used one call at a time, it hands out one connection.
+    const db = await openDatabase();
+    try {
+      await db.exec('CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT)');
+      const read = () => db.get<{ name: string }>('SELECT * FROM people WHERE id = ?', ['p7']);
+      for (let i = 0; i < 10; i++) expect(await read()).toBeUndefined();
+      await db.run(`INSERT INTO people (id, name) SELECT 'p' || g, repeat('x', 500) FROM generate_series(1, 20000) AS g`);
+      expect((await read())?.name).toHaveLength(500);
+
+      const [statement] = await db.all<{ name: string; generic_plans: number; custom_plans: number }>(
+        `SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'SELECT * FROM people WHERE id = $1'`,
+      );
+      // Without it PostgreSQL settles on a generic plan after five runs, made for the empty table.
+      expect(statement).toMatchObject({ generic_plans: 0, custom_plans: 11 });
+      const plan = (await db.all<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE ${statement!.name}('p7')`)).map((row) => row['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Index Scan/);
+      expect(plan).not.toMatch(/Seq Scan/);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe('openPostgresDatabase: prepared statements', () => {
   // One connection, so that every statement below meets the statements prepared before it.
   let pool: pg.Pool;
