@@ -253,6 +253,20 @@ describe('PostgreSQL event store', () => {
       expect(transactionOf(later.position)).not.toBe(transactionOf(results[0]!.position));
     });
 
+    it('go 256 to a transaction when a turn asks for more, all written', async () => {
+      const store = await openStore(aSchemaName('group_many'));
+      const events = Array.from({ length: 600 }, () => anEvent());
+
+      const results = await Promise.all(
+        events.map((event, index) => store.appendToStream(`lead-${index}`, [event], { expectedRevision: NO_STREAM })),
+      );
+
+      const transactions = results.map((result) => transactionOf(result.position));
+      expect(new Set(transactions).size).toBe(3);
+      expect([0, 255, 256, 511, 512, 599].map((index) => transactions.indexOf(transactions[index]!))).toEqual([0, 0, 256, 256, 512, 512]);
+      expect(idsOf(await store.readAll()).sort()).toEqual(idsOf(events).sort());
+    });
+
     it('refuse only the append whose expected revision does not hold: the others are written', async () => {
       const store = await openStore(aSchemaName('group_conflict'));
       await store.appendToStream('taken', [anEvent()], { expectedRevision: NO_STREAM });

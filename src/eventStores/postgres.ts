@@ -78,6 +78,13 @@ const SUBSCRIPTION_BATCH_SIZE = 500;
 /** An append that loses a race to a writer bypassing the stream lock tries again this often. */
 const MAX_APPEND_ATTEMPTS = 3;
 
+/**
+ * Appends of one turn in one transaction at most: a turn may ask for thousands (a caller that
+ * starts many at once), and one statement of them all would hold every one of their stream locks,
+ * and every reader behind it, as long as the largest takes.
+ */
+const MAX_GROUP_COMMIT = 256;
+
 /** An `appendToStream` waiting for the group commit of its turn, and its caller. */
 interface QueuedAppend extends StreamAppend {
   resolve(result: AppendResult): void;
@@ -470,10 +477,18 @@ export const openPostgresEventStore = async (
       if (firstOfStream.has(append.streamId)) later.push(append);
       else firstOfStream.set(append.streamId, append);
     }
-    const together = [...firstOfStream.values()];
-    const results = await appendAllOrNone(together).catch(() => undefined);
-    if (results) together.forEach((append, index) => append.resolve(results[index]!));
-    else await Promise.all(together.map(answerAlone));
+    const firsts = [...firstOfStream.values()];
+    // Side by side: their streams differ, so they never wait on each other's locks.
+    const groups = Array.from({ length: Math.ceil(firsts.length / MAX_GROUP_COMMIT) }, (_, index) =>
+      firsts.slice(index * MAX_GROUP_COMMIT, (index + 1) * MAX_GROUP_COMMIT),
+    );
+    await Promise.all(
+      groups.map(async (together) => {
+        const results = await appendAllOrNone(together).catch(() => undefined);
+        if (results) together.forEach((append, index) => append.resolve(results[index]!));
+        else await Promise.all(together.map(answerAlone));
+      }),
+    );
     for (const append of later) await answerAlone(append);
   };
 
