@@ -41,12 +41,18 @@ export const connectToPostgres = ({
   schema = 'public',
   pool,
 }: PostgresConnectionOptions): PostgresConnection => {
-  const ownPool = pool === undefined ? new pg.Pool({ connectionString }) : undefined;
+  const ownPool =
+    pool === undefined
+      ? new pg.Pool({
+          connectionString,
+          // Awaited before the new connection is handed out. A server that refused it would cost
+          // speed only: the connection is used anyway.
+          onConnect: async (client) => void (await client.query(PLANS_FOR_THE_TABLES_AS_THEY_ARE).catch(() => undefined)),
+        })
+      : undefined;
   // An idle client that loses its server emits 'error' on the pool; unhandled, that would
   // crash the process, when the pool simply replaces the client at the next checkout.
   ownPool?.on('error', () => undefined);
-  // Queued before anything the client is checked out for (pg runs a client's queries in order).
-  ownPool?.on('connect', (client) => void client.query(PLANS_FOR_THE_TABLES_AS_THEY_ARE).catch(() => undefined));
   return {
     pool: pool ?? ownPool!,
     schema,
