@@ -42,6 +42,7 @@ capture_rate() {
       console.log(r.requestsPerSec.toFixed(0), (r.serverCpuMsPerRequest ?? NaN).toFixed(3))' "$part")
 }
 replay_rate() {
+  # Off: a placeholder keeps the rounds' arrays in step; nothing prints it.
   if [[ $replay == off ]]; then echo 1; return; fi
   (cd "$1" && CRM_DATA_DIR="$2" npm run --silent replay 2>&1) | grep -Eo '\(([0-9,]+) events/s\)' | tr -d '(),' | awk '{print $1}'
 }

@@ -1,7 +1,7 @@
 /**
  * Point reads of one table by its key, gathered: the reads asked of one PostgreSQL database in
  * one turn of the event loop go as one `WHERE key IN (…)` statement, at the end of the turn, in
- * chunks of 32, 8 and 1 keys (few statement texts, as chunkedWrites.ts), instead of a round trip
+ * chunks of the sizes chunkedWrites.ts writes in (few statement texts), instead of a round trip
  * each. Under a load of captures, every mutation answered its lead from such a read once the
  * runner's batch had committed: the batch's waiters resume together, and their reads now share
  * a statement. A read is never older for it: it runs after the turn that asked for it.
@@ -9,7 +9,7 @@
  * For the database handle outside a transaction only (a transaction's statements are its own,
  * in order). SQLite reads in-process and gains nothing: it reads at once, one row at a time.
  */
-import { forEachChunk } from './chunkedWrites';
+import { forEachChunk, valueRows } from './chunkedWrites';
 import type { SqlDatabase, SqlValue } from './sqlDatabase';
 
 type Row = Record<string, SqlValue>;
@@ -20,8 +20,7 @@ interface Asked {
 
 export const rowsInTurn = (table: string, keyColumn: string) => {
   const asked = new WeakMap<SqlDatabase, Asked>();
-  const select = (count: number) =>
-    `SELECT * FROM ${table} WHERE ${keyColumn} IN (${Array.from({ length: count }, () => '?').join(', ')})`;
+  const select = (count: number) => `SELECT * FROM ${table} WHERE ${keyColumn} IN ${valueRows(1, count)}`;
 
   const readAll = async (db: SqlDatabase, { keys }: Asked): Promise<void> => {
     const wanted = [...keys.keys()];
