@@ -21,7 +21,7 @@ import { contactStreamId } from '../domain/contacts/events';
 import { leadStreamId } from '../domain/leads/lead';
 import { opportunityStreamId } from '../domain/opportunities/events';
 import { createInMemoryEventStore } from '../eventStores/inMemory';
-import { accountAtRevision, contactAtRevision, leadAtRevision, opportunityAtRevision } from './atRevision';
+import { accountAtRevision, contactAtRevision, leadAtRevision, leadOpenedBy, opportunityAtRevision } from './atRevision';
 
 const PROJECTIONS = [leadsProjection, accountsProjection, contactsProjection, opportunitiesProjection];
 
@@ -74,6 +74,22 @@ describe('folded at a revision, an entity is the row the read model held right a
     expect(await leadAtRevision(store, seen[0]!.leadId, -1)).toBeUndefined();
     await expect(leadAtRevision(store, seen[0]!.leadId, 10_000)).rejects.toThrow(/has no revision 10000/);
     expect(leadStreamId(seen[0]!.leadId)).toMatch(/^lead-/);
+  });
+
+  it('a lead at its capture, folded from the capture as appended (no log read), equals the row', async () => {
+    await appendAll(store, generateLeadHistory({ seed: 11, leadCount: 12, eventCount: 120 }));
+    let captures = 0;
+    for (const event of await store.readAll()) {
+      await project(event);
+      if (event.revision !== 0 || !event.streamId.startsWith('lead-')) continue;
+      const { id, type, data, metadata } = event;
+      const leadId = (data as { leadId: string }).leadId;
+      expect(leadOpenedBy(leadId, [{ id, type, data, metadata }], event.position)).toEqual(await getLead(live, leadId));
+      // Of several events, only the last one's position is known: those are read from the log.
+      expect(leadOpenedBy(leadId, [{ id, type, data, metadata }, { id, type, data, metadata }], event.position)).toBeUndefined();
+      captures++;
+    }
+    expect(captures).toBe(12);
   });
 
   it('an account, its status as of each revision derived from the wins and reopenings of its opportunities', async () => {

@@ -20,7 +20,7 @@
  *   position and folded as the projection folds them.
  */
 import { readStreamOrEmpty } from '../core/commandHandler';
-import { StreamNotFoundError, type EventStore, type GlobalPosition, type RecordedEvent } from '../core/eventStore';
+import { StreamNotFoundError, type EventStore, type GlobalPosition, type NewEvent, type RecordedEvent } from '../core/eventStore';
 import { accountStatusFor, type AccountStatus } from '../domain/accounts/account';
 import { accountStreamId } from '../domain/accounts/events';
 import { contactStreamId } from '../domain/contacts/events';
@@ -88,6 +88,19 @@ export const leadViewOf = (
 export const leadAtRevision = async (store: EventStore, leadId: string, revision: number): Promise<LeadView | undefined> => {
   const [events, scores] = await Promise.all([streamUpTo(store, leadStreamId(leadId), revision), readAutomaticScores(store, leadId)]);
   return leadViewOf(store, events, scores);
+};
+
+/**
+ * The lead right after the command that captured it, from that command's one event as it was
+ * appended at `position`: what `leadAtRevision(store, leadId, 0)` reads back from the log (the
+ * capture is the stream's first event, and no automatic score comes before a lead's capture),
+ * without reading two streams and opening the sealed personal data again. Undefined for a command
+ * of several events, whose positions but the last are unknown here: those are read.
+ */
+export const leadOpenedBy = (leadId: string, events: readonly NewEvent[], position: GlobalPosition): LeadView | undefined => {
+  if (events.length !== 1) return undefined;
+  const view = foldLeadView([{ ...events[0]!, streamId: leadStreamId(leadId), revision: 0, position }]);
+  return view && fromRow(toRow(view));
 };
 
 /**

@@ -7,7 +7,7 @@ import type { LeadCommand } from '../../domain/leads/decide';
 import type { LeadEvent, LeadState } from '../../domain/leads/lead';
 import { leadStreamId } from '../../domain/leads/lead';
 import { isTimeTravel, leadAsOf, TIME_TRAVEL_DESCRIPTION } from '../../useCases/asOf';
-import { leadAtRevision, leadRowIsAt } from '../../useCases/atRevision';
+import { leadAtRevision, leadOpenedBy, leadRowIsAt } from '../../useCases/atRevision';
 import { connection, pageSize } from '../shared/common';
 import { LEAD_UNBOUND, ownedByCaller, requireOwnOwnerId } from '../shared/ownership';
 import { requireRoles, SQL_QUALIFIERS } from '../shared/roles';
@@ -52,6 +52,7 @@ const LEAD: EntityKind<LeadState, LeadCommand, LeadEvent, LeadView, { lead: Lead
   streamId: leadStreamId,
   read: getLeadInTurn,
   readAt: (app, id, at) => leadAtRevision(app.store, id, at.revision),
+  openedBy: (_app, id, events, at) => leadOpenedBy(id, events, at.position),
   isAt: (app, view, at) => leadRowIsAt(app.store, view, at),
   payload: (view, context) => ({ lead: toLead(view, context) }),
   authorize: (context) => ownedByCaller(context, 'lead', LEAD_UNBOUND),

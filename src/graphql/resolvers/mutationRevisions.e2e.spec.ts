@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scoresSettled } from '../../../test/support/scoring';
 import { startTestServer, type GraphQLResponse, type TestServer } from '../../../test/support/testServer';
 import { accountsProjection, getAccount } from '../../../projections/accounts/accountsReadModel';
 import { contactsProjection, getContact } from '../../../projections/contacts/contactsReadModel';
@@ -287,6 +288,28 @@ describe('a lead mutation answers the lead as its own write left it', () => {
       { query: LOG_CONTACT, input: { leadId: lead.id, channel: 'CALL', outcome: 'NO_ANSWER' } },
       { query: LOG_CONTACT, input: { leadId: lead.id, channel: 'MEETING', outcome: 'REACHED' } },
     );
+  });
+
+  it('a capture whose automatic score lands first answers the lead as captured, folded from its own event, reading no stream', async () => {
+    const { app } = api.server;
+    const streamsRead: string[] = [];
+    const readStream = app.store.readStream;
+    app.store.readStream = (streamId, options) => {
+      streamsRead.push(streamId);
+      return readStream.call(app.store, streamId, options);
+    };
+    let capture: Payload;
+    try {
+      // The capture's score (10 points: a web form) recorded and in the read model before the mutation reads it.
+      capture = (await withWriteInBetween(() => ok(CAPTURE, { source: 'WEB_FORM', person: { lastName: 'Cabot' } }), () => scoresSettled(app))).lead;
+    } finally {
+      app.store.readStream = readStream;
+    }
+    expect(capture).toMatchObject({ revision: 0, status: 'NEW', score: null });
+    expect(streamsRead.filter((streamId) => streamId.endsWith(capture.id as string))).toEqual([]);
+    await expectEntityAt('lead', capture, (await historyOf(`lead-${capture.id}`))[0]!);
+    const now = await api.gql(`query($id: ID!) { lead(id: $id) { revision score } }`, { id: capture.id });
+    expect(now.data!.lead).toEqual({ revision: 0, score: 10 });
   });
 
   it('10 concurrent logLeadContact: 10 distinct revisions, each its own event, each with the fields of that revision', async () => {

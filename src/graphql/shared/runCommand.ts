@@ -4,7 +4,7 @@ import type { Application } from '../../composition/application';
 import { requestedOccurredAt } from '../../core/backdating';
 import { handleCommand, type CommandContext, type CommandResult } from '../../core/commandHandler';
 import type { Decider, DomainEvent } from '../../core/decider';
-import type { GlobalPosition } from '../../core/eventStore';
+import type { GlobalPosition, NewEvent } from '../../core/eventStore';
 import { deterministicId, digest, newId } from '../../core/ids';
 import type { GraphQLContext } from './context';
 
@@ -131,6 +131,12 @@ export interface EntityKind<
    */
   readAt(app: Application, id: string, at: { revision: number; position: GlobalPosition }): Promise<View | undefined>;
   /**
+   * What `readAt` gives for a command that opened the entity's stream, folded from that command's
+   * own `events` (all the stream holds up to `at`) without reading the log back; undefined when
+   * it cannot tell, and `readAt` reads.
+   */
+  openedBy?(app: Application, id: string, events: readonly NewEvent[], at: { revision: number; position: GlobalPosition }): View | undefined;
+  /**
    * Whether a row `read` gave is the entity as it was right after `at`: by default when it is at
    * that revision. A lead's row also changes without a revision of its own (an automatic score).
    */
@@ -184,10 +190,13 @@ export const mutate = async <
     const at = result.position === undefined ? undefined : { revision: result.revision, position: result.position };
     if (at === undefined || kind.isAt === undefined || kind.isAt(context.app, live, at)) return kind.payload(live, context);
   }
+  const at = result.position === undefined ? undefined : { revision: result.revision, position: result.position };
+  // A capture's row is often rescored before it is read here: its own event says what it was.
+  const opened = !result.replayed && result.revision === result.newEvents.length - 1;
   const view =
-    result.position === undefined
+    at === undefined
       ? undefined
-      : await kind.readAt(context.app, id, { revision: result.revision, position: result.position });
+      : ((opened ? kind.openedBy?.(context.app, id, result.newEvents, at) : undefined) ?? (await kind.readAt(context.app, id, at)));
   if (!view) throw new Error(`${kind.name} ${id} is missing from the read model after revision ${result.revision}`);
   return kind.payload(view, context);
 };
