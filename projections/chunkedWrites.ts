@@ -1,8 +1,9 @@
 /**
  * Many rows of one table in few statements, for a projection's `applyBatch`: on PostgreSQL every
- * statement is a round trip, and a batch of the runner may write dozens of rows. The rows go in
- * chunks of a few fixed sizes, largest first, so that only a few statement texts are prepared
- * (the PostgreSQL port keeps each text it meets prepared, up to a bound).
+ * statement is a round trip, and a batch of the runner may write and read dozens of rows. There
+ * they go in one statement (`SqlDatabase.writeRows`, `rowsByKeys`). Where a statement takes each
+ * row's values as placeholders, they go in chunks of a few fixed sizes, largest first, so that
+ * only a few statement texts are prepared.
  */
 import type { SqlDatabase, SqlValue } from './sqlDatabase';
 
@@ -21,12 +22,55 @@ export const forEachChunk = async <T>(items: readonly T[], write: (chunk: T[]) =
   }
 };
 
-/** Runs `sqlFor(n)` (a statement taking n rows' values in order) over `rows`, in chunks of CHUNK_SIZES. */
-export const writeInChunks = (
-  tx: SqlDatabase,
-  sqlFor: (rowCount: number) => string,
+/**
+ * `SqlDatabase.writeRows` where each statement takes its rows as placeholders (SQLite): chunks of
+ * CHUNK_SIZES rows, one after the other, the rows each RETURNING gave put together.
+ */
+export const writeRowsInChunks = async <T>(
+  db: Pick<SqlDatabase, 'all' | 'run'>,
+  table: string,
+  columns: readonly string[],
   rows: ReadonlyArray<readonly SqlValue[]>,
-): Promise<void> => forEachChunk(rows, async (chunk) => void (await tx.run(sqlFor(chunk.length), chunk.flat())));
+  tail = '',
+): Promise<T[]> => {
+  const returned: T[] = [];
+  const returning = /\bRETURNING\b/i.test(tail);
+  await forEachChunk(rows, async (chunk) => {
+    const sql = insertSql(table, columns, chunk.length, tail);
+    if (returning) returned.push(...(await db.all<T>(sql, chunk.flat())));
+    else await db.run(sql, chunk.flat());
+  });
+  return returned;
+};
+
+/**
+ * The rows of `table` whose `keyColumn` (text) is one of `keys`: on PostgreSQL in one statement,
+ * the keys as one array; elsewhere `IN (…)` in chunks of CHUNK_SIZES.
+ */
+export const rowsByKeys = async <T>(db: Pick<SqlDatabase, 'all' | 'dialect'>, table: string, keyColumn: string, keys: readonly string[]): Promise<T[]> => {
+  if (keys.length === 0) return [];
+  if (db.dialect === 'postgres') return db.all<T>(`SELECT * FROM ${table} WHERE ${keyColumn} = ANY(?::text[])`, [textArray(keys)]);
+  const rows: T[] = [];
+  await forEachChunk(keys, async (chunk) => {
+    rows.push(...(await db.all<T>(`SELECT * FROM ${table} WHERE ${keyColumn} IN ${valueRows(1, chunk.length)}`, chunk)));
+  });
+  return rows;
+};
+
+/** A PostgreSQL array literal of texts: each element quoted, its quotes and backslashes escaped. */
+const textArray = (texts: readonly string[]): string => `{${texts.map((text) => `"${text.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+
+/** Statement texts by table, columns, row count and tail: built once each. */
+const insertTexts = new Map<string, string>();
+const insertSql = (table: string, columns: readonly string[], count: number, tail: string): string => {
+  const key = `${table}\0${columns.join(',')}\0${count}\0${tail}`;
+  let text = insertTexts.get(key);
+  if (text === undefined) {
+    text = `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${valueRows(count, columns.length)} ${tail}`;
+    insertTexts.set(key, text);
+  }
+  return text;
+};
 
 /** `count` placeholder groups of `width` values each: `(?, ?), (?, ?)`. */
 export const valueRows = (count: number, width: number): string =>

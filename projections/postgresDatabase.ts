@@ -197,6 +197,30 @@ const copyText = (value: SqlValue): string => {
 const rowsAsCopyText = (rows: ReadonlyArray<readonly SqlValue[]>): string =>
   rows.map((row) => `${row.map(copyText).join('\t')}\n`).join('');
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** String.prototype.toWellFormed, which Node 20 has but TypeScript's ES2022 library does not declare. */
+const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
+
+/**
+ * A value as JSON: strings encoded as every parameter is (`encodeText`), and a lone surrogate as
+ * U+FFFD, as pg's UTF-8 encoding of a parameter makes it (PostgreSQL refuses one escaped in JSON);
+ * integers beyond 2^53 as their digits.
+ */
+const jsonValue = (value: SqlValue): string =>
+  value === null
+    ? 'null'
+    : typeof value === 'string'
+      ? JSON.stringify(wellFormed(encodeText(value)))
+      : typeof value === 'bigint'
+        ? `"${value}"`
+        : JSON.stringify(value);
+
+/** Rows as a JSON array of objects keyed by column, as json_populate_recordset reads them. */
+export const rowsAsJson = (columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): string => {
+  const keys = columns.map((column) => `${JSON.stringify(column)}:`);
+  return `[${rows.map((row) => `{${keys.map((key, index) => key + jsonValue(row[index] ?? null)).join(',')}}`).join(',')}]`;
+};
+
 export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Promise<SqlDatabase> => {
   const connection = connectToPostgres(options);
   const { pool, schema, quotedSchema } = connection;
@@ -254,6 +278,8 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     sql: string,
     params: readonly SqlValue[],
     again = false,
+    /** The parameters are encoded already (`rowsAsJson`). */
+    encoded = false,
   ): Promise<pg.QueryResult> => {
     const { text, name, changesSchema, writes } = statementFor(sql);
     let prepared = preparedOn.get(client);
@@ -261,7 +287,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     // Beyond the bound (statements built with a varying number of values), unprepared.
     const named = prepared.has(name) || prepared.size < MAX_PREPARED_PER_CONNECTION;
     try {
-      const result = await client.query({ text, ...(named ? { name } : {}), values: encodeParameters(params), types });
+      const result = await client.query({ text, ...(named ? { name } : {}), values: encoded ? [...params] : encodeParameters(params), types });
       if (named) prepared.add(name);
       if (changesSchema) newGeneration();
       if (writes !== undefined) wrote(written, writes);
@@ -270,7 +296,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       if (!isStalePlan(error)) throw error;
       newGeneration();
       if (written !== undefined || again) throw error;
-      return query(client, written, sql, params, true);
+      return query(client, written, sql, params, true, encoded);
     }
   };
 
@@ -292,6 +318,14 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       const copy = client.query(copyFrom(`COPY ${quoteName(table)} (${columns.map(quoteName).join(', ')}) FROM STDIN`));
       await pipeline(Readable.from([rowsAsCopyText(rows)]), copy);
       wrote(written, table.toLowerCase());
+    },
+    // One statement for any number of rows: each statement of a runner's batch is a round trip,
+    // and the rows' values one JSON text, which the server maps onto the table's own column types.
+    writeRows: async <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail = '') => {
+      if (rows.length === 0) return [];
+      const list = columns.join(', ');
+      const sql = `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, ?::json) ${tail}`;
+      return (await query(client, written, sql, [rowsAsJson(columns, rows)], false, true)).rows as T[];
     },
     transaction: async (fn) => {
       const savepoint = `nested_${depth}`;
@@ -345,6 +379,8 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     get: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).get<T>(sql, params)),
     exec: (sql) => withClient((client) => on(client, 0).exec(sql)),
     insertRows: (table, columns, rows) => withClient((client) => on(client, 0).insertRows(table, columns, rows)),
+    writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
+      withClient((client) => on(client, 0).writeRows<T>(table, columns, rows, tail)),
     transaction: (fn) =>
       inTurn(() =>
         withClient(async (client) => {

@@ -114,6 +114,7 @@ export const cachingReports = (
       run: () => Promise.reject(new Error('A report only reads')),
       exec: () => Promise.reject(new Error('A report only reads')),
       insertRows: () => Promise.reject(new Error('A report only reads')),
+      writeRows: () => Promise.reject(new Error('A report only reads')),
       transaction: () => Promise.reject(new Error('A report only reads')),
       close: () => Promise.reject(new Error('A report does not close the database')),
     };

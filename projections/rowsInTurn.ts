@@ -1,15 +1,14 @@
 /**
  * Point reads of one table by its key, gathered: the reads asked of one PostgreSQL database in
- * one turn of the event loop go as one `WHERE key IN (…)` statement, at the end of the turn, in
- * chunks of the sizes chunkedWrites.ts writes in (few statement texts), instead of a round trip
- * each. Under a load of captures, every mutation answered its lead from such a read once the
+ * one turn of the event loop go as one statement (`rowsByKeys`: `WHERE key = ANY(…)`), at the end
+ * of the turn, instead of a round trip each. Under a load of captures, every mutation answered its lead from such a read once the
  * runner's batch had committed: the batch's waiters resume together, and their reads now share
  * a statement. A read is never older for it: it runs after the turn that asked for it.
  *
  * For the database handle outside a transaction only (a transaction's statements are its own,
  * in order). SQLite reads in-process and gains nothing: it reads at once, one row at a time.
  */
-import { forEachChunk, valueRows } from './chunkedWrites';
+import { rowsByKeys } from './chunkedWrites';
 import type { SqlDatabase, SqlValue } from './sqlDatabase';
 
 type Row = Record<string, SqlValue>;
@@ -20,15 +19,12 @@ interface Asked {
 
 export const rowsInTurn = (table: string, keyColumn: string) => {
   const asked = new WeakMap<SqlDatabase, Asked>();
-  const select = (count: number) => `SELECT * FROM ${table} WHERE ${keyColumn} IN ${valueRows(1, count)}`;
 
   const readAll = async (db: SqlDatabase, { keys }: Asked): Promise<void> => {
     const wanted = [...keys.keys()];
     const found = new Map<string, Row>();
     try {
-      await forEachChunk(wanted, async (chunk) => {
-        for (const row of await db.all<Row>(select(chunk.length), chunk)) found.set(String(row[keyColumn]), row);
-      });
+      for (const row of await rowsByKeys<Row>(db, table, keyColumn, wanted)) found.set(String(row[keyColumn]), row);
     } catch (error) {
       for (const waiting of keys.values()) for (const { reject } of waiting) reject(error);
       return;

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeRowsInChunks } from './chunkedWrites';
 import { type ReadModelChanges, readModelChangesOf, tableWrittenBy } from './readModelChanges';
 
 /** Where the read models live: the SQLite file, or a schema of a PostgreSQL database. */
@@ -29,6 +30,19 @@ export interface SqlDatabase {
    * database has (a rebuild copies its tables with it; see bulkRebuild.ts).
    */
   insertRows(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): Promise<void>;
+  /**
+   * `INSERT INTO table (columns) <rows> <tail>` for a projection's batch (`tail`: an ON CONFLICT
+   * clause, a RETURNING): on PostgreSQL one statement whatever the number of rows, which go as one
+   * JSON parameter; on SQLite, which has no round trip to save, statements of a few rows each
+   * (chunkedWrites.ts). Answers the rows a RETURNING gives, in no promised order. No two rows may
+   * have the same conflict key: PostgreSQL refuses a statement that updates a row twice.
+   */
+  writeRows<T = Record<string, SqlValue>>(
+    table: string,
+    columns: readonly string[],
+    rows: ReadonlyArray<readonly SqlValue[]>,
+    tail?: string,
+  ): Promise<T[]>;
   /**
    * Commits when `fn` resolves, rolls back when it rejects. Use only `tx` inside `fn`: the
    * outer handle waits for the transaction to end, so using it there would never finish.
@@ -122,6 +136,8 @@ const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges
       wrote('every table');
       connection.exec(sql);
     }),
+    writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
+      writeRowsInChunks<T>(unqueued, table, columns, rows, tail),
     // One prepared INSERT run per row: no statement to parse, and SQLite has no round trip to save.
     insertRows: settled((table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
       const insert = prepare(
@@ -178,6 +194,8 @@ const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges
     dialect: 'sqlite',
     run: (sql, params) => exclusive(() => unqueued.run(sql, params)),
     insertRows: (table, columns, rows) => exclusive(() => unqueued.insertRows(table, columns, rows)),
+    writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
+      exclusive(() => unqueued.writeRows<T>(table, columns, rows, tail)),
     all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.get<T>(sql, params)),
     exec: (sql) => exclusive(() => unqueued.exec(sql)),

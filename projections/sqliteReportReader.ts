@@ -137,6 +137,7 @@ export const openSqliteReportReader = (filename: string): SqlDatabase => {
     run: async () => readOnly(),
     exec: async () => readOnly(),
     insertRows: async () => readOnly(),
+    writeRows: async () => readOnly(),
     transaction: async () => readOnly(),
     async close() {
       const running = worker;

@@ -6,7 +6,6 @@
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { utcInstant } from '../../src/core/eventTimes';
-import { valueRows, writeInChunks } from '../chunkedWrites';
 import { decodeCursor, encodeCursor, whereClause, type Page } from '../pagination';
 import { EVERY_EVENT_TYPE, type Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
@@ -71,7 +70,6 @@ const COLUMNS = `seq, position, event_id, stream_id, stream_category, revision, 
     recorded_at, occurred_at, correlation_id, causation_id`;
 const INSERT_COLUMNS = COLUMNS.split(',').map((column) => column.trim());
 const INSERT = `INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-const insertOf = (rows: number): string => `INSERT INTO audit_events (${COLUMNS}) VALUES ${valueRows(rows, INSERT_COLUMNS.length)}`;
 const INSERT_FIRST = `INSERT INTO audit_events (${COLUMNS})
   SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM audit_events RETURNING seq`;
 
@@ -98,8 +96,8 @@ export const auditEventsProjection: Projection = {
   },
   /**
    * A batch of the runner in a few statements: its first event as `apply` takes it (one past the
-   * table's last, unless the transaction counts already), the others in chunks of rows
-   * (`writeInChunks`). Under a load of captures on PostgreSQL, a statement per event was the
+   * table's last, unless the transaction counts already), the others in one more
+   * (`writeRows`; a few on SQLite). Under a load of captures on PostgreSQL, a statement per event was the
    * trail's two round trips for every capture (the lead's event and its score's).
    */
   async applyBatch(tx, events) {
@@ -111,7 +109,7 @@ export const auditEventsProjection: Projection = {
       rest = events.slice(1);
     }
     const first = last + 1;
-    await writeInChunks(tx, insertOf, rest.map((event, index) => [first + index, ...rowOf(event)]));
+    await tx.writeRows('audit_events', INSERT_COLUMNS, rest.map((event, index) => [first + index, ...rowOf(event)]));
     lastSeqIn.set(tx, last + rest.length);
   },
   /**

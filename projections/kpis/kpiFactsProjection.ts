@@ -28,7 +28,6 @@ import { durationMs, instant, monthOf, originOfCapture, reachesLead, splitAmount
 import type { LeadEvent } from '../../src/domain/leads/lead';
 import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent } from '../../src/domain/opportunities/events';
-import { forEachChunk, valueRows } from '../chunkedWrites';
 import type { InMemoryFold, Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import {
@@ -252,6 +251,7 @@ interface NewCycle extends KpiAttribution {
 }
 
 const CYCLE_INSERT_COLUMNS = 'lead_id, cycle, revision, source, campaign, owner_id, origin, captured_at, captured_month, known_from';
+const CYCLE_COLUMN_LIST = CYCLE_INSERT_COLUMNS.split(', ');
 
 /**
  * Inserts the cycle and adds it to the rollups; a cycle already there is left as it is (the event
@@ -267,9 +267,9 @@ const insertCycle = async (tx: SqlDatabase, values: NewCycle): Promise<void> => 
 };
 
 /**
- * As `insertCycle` for each capture, in order, in chunks (few statement texts, as
- * `writeInChunks`): a capture whose cycle is there already (delivered again) is left
- * as it is, and what the cycles made contribute is added to the rollups once, cell by cell.
+ * As `insertCycle` for each capture, all in one statement on PostgreSQL (`writeRows`): a capture
+ * whose cycle is there already (delivered again) is left as it is, and what the cycles made
+ * contribute is added to the rollups once, cell by cell.
  */
 const insertCapturedCycles = async (tx: SqlDatabase, events: ReadonlyArray<Recorded<Extract<LeadEvent, { type: 'LeadCaptured' }>>>): Promise<void> => {
   const rows = events.map((event): SqlValue[] => {
@@ -278,16 +278,7 @@ const insertCapturedCycles = async (tx: SqlDatabase, events: ReadonlyArray<Recor
     return [d.leadId, 1, event.revision, d.source, d.campaign ?? null, d.ownerId ?? null, originOfCapture(d), at, monthOf(at),
       instant(event.metadata.recordedAt)];
   });
-  const made: Array<Record<string, SqlValue>> = [];
-  await forEachChunk(rows, async (chunk) => {
-    made.push(
-      ...(await tx.all<Record<string, SqlValue>>(
-        `INSERT INTO kpi_lead_cycles (${CYCLE_INSERT_COLUMNS}) VALUES ${valueRows(chunk.length, 10)}
-         ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *`,
-        chunk.flat(),
-      )),
-    );
-  });
+  const made = await tx.writeRows('kpi_lead_cycles', CYCLE_COLUMN_LIST, rows, 'ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *');
   if (made.length > 0) await moveContributions(tx, [], made.flatMap((cycle) => contributionsOf('cycle', cycle)));
 };
 

@@ -17,7 +17,7 @@ import {
 } from '../../src/domain/leads/lead';
 import type { LeadRescored } from '../../src/domain/scoring/rescore';
 import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
-import { valueRows, writeInChunks } from '../chunkedWrites';
+import { rowsByKeys } from '../chunkedWrites';
 import { EventNotApplied, type InMemoryFold, type Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
 import { LEAD_SEARCH } from './leadSearch';
@@ -191,36 +191,25 @@ export const foldLeadsInMemory = (maxLeads = MAX_LEADS_IN_MEMORY): InMemoryFold 
   };
 };
 
-/** Leads read in one statement, at most: a batch touching more reads them in several. */
-const READ_CHUNK = 64;
-const readLeadsSql = (count: number) => `SELECT * FROM read_leads WHERE id IN (${Array.from({ length: count }, () => '?').join(', ')})`;
-const writeLeadsSql = (count: number) => `
-  INSERT INTO read_leads (${COLUMNS.join(', ')}) VALUES ${valueRows(count, COLUMNS.length)}
-  ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
-    .map((column) => `${column} = excluded.${column}`)
-    .join(', ')}`;
+const WRITE_LEADS_TAIL = `ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
+  .map((column) => `${column} = excluded.${column}`)
+  .join(', ')}`;
 
 /** The leads an event of this read model touches. */
 const leadIdsOf = (event: RecordedEvent): readonly string[] =>
   event.type === PERSONAL_DATA_ERASED ? erasedPeople(event).leadIds : [(event.data as { leadId: string }).leadId];
 
 /**
- * A batch of the runner (`Projection.applyBatch`): every lead it touches read in one statement
- * (per 64), folded in memory as `apply` folds it, and written once, up to 32 rows a statement. Under
- * load a batch holds the captures of many requests and the scores of earlier ones, and `apply`
+ * A batch of the runner (`Projection.applyBatch`): every lead it touches read together
+ * (`rowsByKeys`), folded in memory as `apply` folds it, and written once (`writeRows`): on
+ * PostgreSQL, a statement each, whatever the batch's size. Under load a batch holds the captures of many requests and the scores of earlier ones, and `apply`
  * paid a statement to read each scored lead and one to write each event: on PostgreSQL, a round
  * trip each, one after the other, which made this read model two thirds of the runner's time.
  */
 const applyLeadBatch = async (tx: SqlDatabase, events: readonly RecordedEvent[]): Promise<void> => {
   const ids = [...new Set(events.flatMap(leadIdsOf))];
   const views = new Map<string, LeadView>();
-  for (let start = 0; start < ids.length; start += READ_CHUNK) {
-    const chunk = ids.slice(start, start + READ_CHUNK);
-    // Padded to a power of two with its last id, so that few statement texts are prepared.
-    const size = 2 ** Math.ceil(Math.log2(chunk.length));
-    const padded = [...chunk, ...Array.from({ length: size - chunk.length }, () => chunk[chunk.length - 1]!)];
-    for (const row of await tx.all<LeadRow>(readLeadsSql(size), padded)) views.set(row.id as string, fromRow(row));
-  }
+  for (const row of await rowsByKeys<LeadRow>(tx, 'read_leads', 'id', ids)) views.set(row.id as string, fromRow(row));
   const changed = new Set<string>();
   for (const event of events) {
     try {
@@ -245,7 +234,7 @@ const applyLeadBatch = async (tx: SqlDatabase, events: readonly RecordedEvent[])
     }
   }
   const rows = [...changed].map((id) => toRow(views.get(id)!));
-  await writeInChunks(tx, writeLeadsSql, rows.map((row) => COLUMNS.map((column) => row[column]!)));
+  await tx.writeRows('read_leads', COLUMNS, rows.map((row) => COLUMNS.map((column) => row[column]!)), WRITE_LEADS_TAIL);
 };
 
 /** Each erased lead's row rewritten with its personal fields null, by the same mapping as any write. */

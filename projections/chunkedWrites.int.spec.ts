@@ -1,0 +1,145 @@
+/**
+ * A batch's rows written and read in few statements (`writeRows`, `rowsByKeys`), on both ports:
+ * one statement on PostgreSQL whatever the count, chunks on SQLite, and every value back as it
+ * was given, the awkward ones included.
+ */
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../test/support/postgres';
+import { rowsByKeys } from './chunkedWrites';
+import { openPostgresDatabase } from './postgresDatabase';
+import { openSqliteDatabase, type SqlDatabase, type SqlValue } from './sqlDatabase';
+
+const schemas: string[] = [];
+afterAll(() => dropSchemas(...schemas));
+
+/** `db` with the statements it is given counted (writeRows runs inside the port: counted apart). */
+const counted = (db: SqlDatabase) => {
+  const statements: string[] = [];
+  const handle: SqlDatabase = Object.create(db) as SqlDatabase;
+  handle.all = <T>(sql: string, params?: readonly SqlValue[]) => {
+    statements.push(sql);
+    return db.all<T>(sql, params);
+  };
+  return { handle, statements };
+};
+
+const AWKWARD = [
+  'plain',
+  'with "quotes", a \\ backslash, {braces}, commas',
+  'NUL \u0000 inside',
+  'the escape \uFFFF itself',
+  'línea\nnueva\ty tabulador',
+  'emoji 👩‍💼 and ß',
+  '',
+];
+
+const COLUMNS = ['id', 'name', 'visits', 'big', 'note'];
+
+for (const dialect of ['sqlite', 'postgres'] as const) {
+  describe(`writeRows and rowsByKeys on ${dialect}`, () => {
+    let db: SqlDatabase;
+
+    beforeEach(async () => {
+      if (dialect === 'sqlite') {
+        db = openSqliteDatabase(':memory:');
+      } else {
+        const schema = aSchemaName('chunked_writes');
+        schemas.push(schema);
+        db = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+      }
+      await db.exec('CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT NOT NULL, visits INTEGER NOT NULL, big BIGINT, note TEXT DEFAULT \'none\', seen INTEGER NOT NULL DEFAULT 7)');
+    });
+    afterEach(() => db.close());
+
+    const rowOf = (index: number): SqlValue[] => [
+      `p${index}`,
+      AWKWARD[index % AWKWARD.length]!,
+      index,
+      index % 3 === 0 ? null : 2n ** 60n + BigInt(index),
+      index % 2 === 0 ? null : `note ${index}`,
+    ];
+
+    it('writes 75 rows, awkward texts, nulls and integers beyond 2^53 included, each back as it was; unlisted columns take their defaults', async () => {
+      const rows = Array.from({ length: 75 }, (_, index) => rowOf(index));
+      expect(await db.transaction((tx) => tx.writeRows('people', COLUMNS, rows))).toEqual([]);
+      const stored = await db.all<Record<string, SqlValue>>('SELECT id, name, visits, big, note, seen FROM people ORDER BY visits');
+      expect(stored).toEqual(
+        rows.map(([id, name, visits, big, note]) => ({
+          id,
+          name,
+          visits,
+          // better-sqlite3 reads integers as numbers; the PostgreSQL port gives those beyond 2^53 as bigints.
+          big: big === null ? null : dialect === 'sqlite' ? Number(big) : big,
+          note,
+          seen: 7,
+        })),
+      );
+    });
+
+    it('takes a tail: an upsert answers what RETURNING gives, a conflict without it changes nothing', async () => {
+      await db.writeRows('people', COLUMNS, [rowOf(1), rowOf(2)]);
+      const returned = await db.writeRows<{ id: string; visits: number }>(
+        'people',
+        ['id', 'name', 'visits'],
+        [['p1', 'Renamed', 100], ['p3', 'New', 3]],
+        'ON CONFLICT (id) DO UPDATE SET name = excluded.name, visits = excluded.visits RETURNING id, visits',
+      );
+      expect(returned.sort((a, b) => a.id.localeCompare(b.id))).toEqual([{ id: 'p1', visits: 100 }, { id: 'p3', visits: 3 }]);
+      expect(await db.writeRows('people', ['id', 'name', 'visits'], [['p2', 'Ignored', 0]], 'ON CONFLICT (id) DO NOTHING RETURNING id')).toEqual([]);
+      expect(await db.all('SELECT id, name, visits FROM people ORDER BY id')).toEqual([
+        { id: 'p1', name: 'Renamed', visits: 100 },
+        { id: 'p2', name: AWKWARD[2], visits: 2 },
+        { id: 'p3', name: 'New', visits: 3 },
+      ]);
+    });
+
+    it('writes a batch of rows as one statement on PostgreSQL, and rolls back with its transaction', async () => {
+      const rows = Array.from({ length: 200 }, (_, index) => rowOf(index));
+      const failing = db.transaction(async (tx) => {
+        await tx.writeRows('people', COLUMNS, rows);
+        throw new Error('the batch failed after its write');
+      });
+      await expect(failing).rejects.toThrow('the batch failed');
+      expect(await db.get('SELECT COUNT(*) AS count FROM people')).toEqual({ count: 0 });
+      if (dialect === 'postgres') {
+        // Two rows with one key: PostgreSQL refuses the statement as a whole, so nothing is half written.
+        await expect(db.writeRows('people', COLUMNS, [rowOf(1), rowOf(1)], 'ON CONFLICT (id) DO UPDATE SET visits = excluded.visits')).rejects.toThrow(
+          /cannot affect row a second time/,
+        );
+        expect(await db.get('SELECT COUNT(*) AS count FROM people')).toEqual({ count: 0 });
+      }
+    });
+
+    it('reads rows by their keys, the awkward ones and missing ones included, in one statement on PostgreSQL', async () => {
+      const keys = [...AWKWARD, ...Array.from({ length: 40 }, (_, index) => `k${index}`)];
+      await db.writeRows('people', ['id', 'name', 'visits'], keys.map((key, index) => [key, `Name of ${key}`, index]));
+      const { handle, statements } = counted(db);
+      const wanted = [...keys, 'nobody', 'p"}{,'];
+      const rows = await rowsByKeys<{ id: string; name: string }>(handle, 'people', 'id', wanted);
+      expect(rows.map((row) => row.id).sort()).toEqual([...keys].sort());
+      for (const row of rows) expect(row.name).toBe(`Name of ${row.id}`);
+      // 49 keys: one array on PostgreSQL; 32 + 16 + 1 on SQLite.
+      expect(statements).toHaveLength(dialect === 'postgres' ? 1 : 3);
+      expect(await rowsByKeys(db, 'people', 'id', [])).toEqual([]);
+    });
+  });
+}
+
+describe('a lone UTF-16 surrogate', () => {
+  it('is stored as U+FFFD by writeRows on PostgreSQL, as a parameter is', async () => {
+    const schema = aSchemaName('chunked_writes');
+    schemas.push(schema);
+    const db = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+    try {
+      await db.exec('CREATE TABLE notes (id TEXT PRIMARY KEY, text TEXT)');
+      await db.writeRows('notes', ['id', 'text'], [['batch', 'half \uD83D of an emoji']]);
+      await db.run('INSERT INTO notes (id, text) VALUES (?, ?)', ['parameter', 'half \uD83D of an emoji']);
+      expect(await db.all('SELECT id, text FROM notes ORDER BY id')).toEqual([
+        { id: 'batch', text: 'half \uFFFD of an emoji' },
+        { id: 'parameter', text: 'half \uFFFD of an emoji' },
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+});
