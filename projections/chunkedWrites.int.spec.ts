@@ -110,6 +110,22 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       }
     });
 
+    it('updates rows by key, awkward values included, and answers the keys it found', async () => {
+      await db.writeRows('people', COLUMNS, Array.from({ length: 10 }, (_, index) => rowOf(index)));
+      const found = await db.updateRows('people', 'id', ['name', 'big'], [
+        ['p1', AWKWARD[2]!, 2n ** 62n],
+        ['p2', AWKWARD[3]!, null],
+        ['nobody', 'Nobody', 1],
+      ]);
+      expect(found.sort()).toEqual(['p1', 'p2']);
+      expect(await db.all('SELECT id, name, visits, big, note FROM people WHERE id IN (?, ?, ?) ORDER BY id', ['p1', 'p2', 'p3'])).toEqual([
+        { id: 'p1', name: AWKWARD[2], visits: 1, big: dialect === 'sqlite' ? Number(2n ** 62n) : 2n ** 62n, note: 'note 1' },
+        { id: 'p2', name: AWKWARD[3], visits: 2, big: null, note: null },
+        { id: 'p3', name: AWKWARD[3], visits: 3, big: null, note: 'note 3' },
+      ]);
+      expect(await db.updateRows('people', 'id', ['name'], [])).toEqual([]);
+    });
+
     it('reads rows by their keys, the awkward ones and missing ones included, in one statement on PostgreSQL', async () => {
       const keys = [...AWKWARD, ...Array.from({ length: 40 }, (_, index) => `k${index}`)];
       await db.writeRows('people', ['id', 'name', 'visits'], keys.map((key, index) => [key, `Name of ${key}`, index]));

@@ -43,6 +43,22 @@ export const writeRowsInChunks = async <T>(
   return returned;
 };
 
+/** `SqlDatabase.updateRows` a statement per row, for SQLite, which has no round trip to save. */
+export const updateRowsOneByOne = async (
+  db: Pick<SqlDatabase, 'run'>,
+  table: string,
+  key: string,
+  columns: readonly string[],
+  rows: ReadonlyArray<readonly SqlValue[]>,
+): Promise<string[]> => {
+  const sql = `UPDATE ${table} SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE ${key} = ?`;
+  const found: string[] = [];
+  for (const [keyValue, ...values] of rows) {
+    if ((await db.run(sql, [...values, keyValue ?? null])).changes > 0) found.push(String(keyValue));
+  }
+  return found;
+};
+
 /**
  * The rows of `table` whose `keyColumn` (text) is one of `keys`: on PostgreSQL in one statement,
  * the keys as one array; elsewhere `IN (…)` in chunks of CHUNK_SIZES.

@@ -327,6 +327,13 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       const sql = `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, ?::json) ${tail}`;
       return (await query(client, written, sql, [rowsAsJson(columns, rows)], false, true)).rows as T[];
     },
+    updateRows: async (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
+      if (rows.length === 0) return [];
+      const sql = `UPDATE ${table} AS target SET ${columns.map((column) => `${column} = source.${column}`).join(', ')}
+        FROM json_populate_recordset(NULL::${table}, ?::json) AS source WHERE target.${key} = source.${key} RETURNING target.${key} AS key`;
+      const { rows: found } = await query(client, written, sql, [rowsAsJson([key, ...columns], rows)], false, true);
+      return found.map((row: { key: SqlValue }) => String(row.key));
+    },
     transaction: async (fn) => {
       const savepoint = `nested_${depth}`;
       await client.query(`SAVEPOINT ${savepoint}`);
@@ -381,6 +388,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     insertRows: (table, columns, rows) => withClient((client) => on(client, 0).insertRows(table, columns, rows)),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       withClient((client) => on(client, 0).writeRows<T>(table, columns, rows, tail)),
+    updateRows: (table, key, columns, rows) => withClient((client) => on(client, 0).updateRows(table, key, columns, rows)),
     transaction: (fn) =>
       inTurn(() =>
         withClient(async (client) => {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeRowsInChunks } from './chunkedWrites';
+import { updateRowsOneByOne, writeRowsInChunks } from './chunkedWrites';
 import { type ReadModelChanges, readModelChangesOf, tableWrittenBy } from './readModelChanges';
 
 /** Where the read models live: the SQLite file, or a schema of a PostgreSQL database. */
@@ -43,6 +43,12 @@ export interface SqlDatabase {
     rows: ReadonlyArray<readonly SqlValue[]>,
     tail?: string,
   ): Promise<T[]>;
+  /**
+   * `UPDATE table SET columns WHERE key = …` for each row (its key's value first, then those of
+   * `columns`): on PostgreSQL one statement, the rows as one JSON parameter; on SQLite a statement
+   * per row. Answers the keys of the rows found, in no promised order. No two rows may share a key.
+   */
+  updateRows(table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): Promise<string[]>;
   /**
    * Commits when `fn` resolves, rolls back when it rejects. Use only `tx` inside `fn`: the
    * outer handle waits for the transaction to end, so using it there would never finish.
@@ -138,6 +144,8 @@ const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges
     }),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       writeRowsInChunks<T>(unqueued, table, columns, rows, tail),
+    updateRows: (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) =>
+      updateRowsOneByOne(unqueued, table, key, columns, rows),
     // One prepared INSERT run per row: no statement to parse, and SQLite has no round trip to save.
     insertRows: settled((table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
       const insert = prepare(
@@ -196,6 +204,7 @@ const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges
     insertRows: (table, columns, rows) => exclusive(() => unqueued.insertRows(table, columns, rows)),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       exclusive(() => unqueued.writeRows<T>(table, columns, rows, tail)),
+    updateRows: (table, key, columns, rows) => exclusive(() => unqueued.updateRows(table, key, columns, rows)),
     all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.get<T>(sql, params)),
     exec: (sql) => exclusive(() => unqueued.exec(sql)),

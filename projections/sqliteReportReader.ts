@@ -138,6 +138,7 @@ export const openSqliteReportReader = (filename: string): SqlDatabase => {
     exec: async () => readOnly(),
     insertRows: async () => readOnly(),
     writeRows: async () => readOnly(),
+    updateRows: async () => readOnly(),
     transaction: async () => readOnly(),
     async close() {
       const running = worker;

@@ -228,6 +228,19 @@ export const toRow = (lead: LeadView): LeadRow => {
   return row;
 };
 
+/** The fields an automatic score sets, and nothing else of the lead (its revision and times stay). */
+export type AutomaticScore = Pick<LeadView, 'score' | 'scoreRulesVersion' | 'scoreBreakdown' | 'scoredAt' | 'scorePosition'>;
+const AUTOMATIC_SCORE_FIELDS = ['score', 'scoreRulesVersion', 'scoreBreakdown', 'scoredAt', 'scorePosition'] as const;
+
+/** The columns an automatic score rewrites: its fields' and the order derived from the score. */
+export const AUTOMATIC_SCORE_COLUMNS: readonly string[] = [...AUTOMATIC_SCORE_FIELDS.map((field) => STORED_AS[field][0]), 'score_order'];
+
+/** Their values, in that order, as `toRow` writes them. */
+export const automaticScoreValues = (score: AutomaticScore): SqlValue[] => [
+  ...AUTOMATIC_SCORE_FIELDS.map((field) => toColumn[STORED_AS[field][1]](score[field])),
+  score.score ?? UNSCORED_ORDER,
+];
+
 export const fromRow = (row: LeadRow): LeadView => {
   const lead: Record<string, unknown> = {};
   for (const [field, [column, stored]] of STORED_FIELDS) lead[field] = fromColumn[stored](row[column]!);

@@ -3,7 +3,7 @@
  * `foldLeadsInMemory`). With room for only two leads, so that leads are written out and read
  * back again and again, the rows must be those `apply` writes event by event, erasures included.
  */
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { NO_STREAM } from '../../src/core/eventStore';
 import { newId } from '../../src/core/ids';
 import { personalDataStreamId } from '../../src/domain/personalData';
@@ -13,6 +13,9 @@ import { openSqliteEventStore } from '../../src/eventStores/sqlite';
 import { appendAll, generateLeadHistory, temporaryDirectory } from '../../test/support/leadEvents';
 import { applyAndFold, batchesOf } from '../../test/support/inMemoryFolds';
 import type { RecordedEvent } from '../../src/core/eventStore';
+import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
+import { openPostgresDatabase } from '../postgresDatabase';
+import { EventNotApplied } from '../projection';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
 import { foldLeadsInMemory, leadsProjection } from './leadsProjection';
 
@@ -115,4 +118,65 @@ it('reads and writes a batch of more leads than one statement takes, and takes a
       await once.close();
     }
   });
+});
+
+describe('the automatic scores of leads a batch has no other event of', () => {
+  const schemas: string[] = [];
+  afterAll(() => dropSchemas(...schemas));
+  const openOn = async (dialect: 'sqlite' | 'postgres'): Promise<SqlDatabase> => {
+    if (dialect === 'sqlite') return openSqliteDatabase(':memory:');
+    const schema = aSchemaName('leads_batches');
+    schemas.push(schema);
+    return openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+  };
+
+  for (const dialect of ['sqlite', 'postgres'] as const) {
+    it(`are written to their rows' score columns alone, as apply writes them, on ${dialect}`, async () => {
+      const { events } = await scoredAndErasedHistory();
+      // The scores apart: batches of nothing but scores, of leads whose rows are there already.
+      const scores = events.filter((event) => event.type === 'LeadRescored');
+      const ordered = [...events.filter((event) => event.type !== 'LeadRescored'), ...scores];
+      await applyAndFold(leadsProjection, batchesOf(leadsProjection), ordered, ordered.length, async (applied) => {
+        const db = await openOn(dialect);
+        try {
+          await leadsProjection.setup(db);
+          const facts = ordered.length - scores.length;
+          await db.transaction((tx) => leadsProjection.applyBatch!(tx, ordered.slice(0, facts)));
+          for (let start = facts; start < ordered.length; start += 7) {
+            await db.transaction((tx) => leadsProjection.applyBatch!(tx, ordered.slice(start, start + 7)));
+          }
+          expect(await readLeads(db)).toEqual(await readLeads(applied));
+        } finally {
+          await db.close();
+        }
+      });
+    });
+
+    it(`fail the batch at the first score of a lead never captured, writing nothing, on ${dialect}`, async () => {
+      const { events } = await scoredAndErasedHistory();
+      const db = await openOn(dialect);
+      try {
+        await leadsProjection.setup(db);
+        const captured = events.filter((event) => event.type !== 'LeadRescored');
+        await db.transaction((tx) => leadsProjection.applyBatch!(tx, captured));
+        const before = await readLeads(db);
+        const score = events.find((event) => event.type === 'LeadRescored')!;
+        const stranger = (revision: number, position: string): RecordedEvent => ({
+          ...score,
+          id: newId(),
+          revision,
+          position,
+          data: { ...(score.data as object), leadId: 'never-captured' },
+        });
+        const first = stranger(0, 'first');
+        const batch = [events.find((event) => event.type === 'LeadRescored' && event !== score)!, first, stranger(1, 'second')];
+        const failing = db.transaction((tx) => leadsProjection.applyBatch!(tx, batch));
+        await expect(failing).rejects.toBeInstanceOf(EventNotApplied);
+        await expect(failing).rejects.toMatchObject({ event: first, cause: { message: expect.stringContaining('never captured') } });
+        expect(await readLeads(db)).toEqual(before);
+      } finally {
+        await db.close();
+      }
+    });
+  }
 });
