@@ -86,9 +86,13 @@ export class LeadResolver {
       freshStream: !plain.idempotencyKey,
     });
     await app.readModels.waitForPosition(result.position, undefined, { readModels: ['leads', 'contacts'] });
-    // The lead as the engagement left it, even if others wrote since (or this is a replay).
+    // The lead as the engagement left it, even if others wrote since, its automatic score among
+    // them (or this is a replay).
     const live = await getLeadInTurn(app.readDb, leadId);
-    const view = live?.revision === result.revision ? live : await leadAtRevision(app.store, leadId, result.revision);
+    const view =
+      live !== undefined && leadRowIsAt(app.store, live, { revision: result.revision, position: result.position })
+        ? live
+        : await leadAtRevision(app.store, leadId, result.revision);
     if (!view) throw new Error(`Lead ${leadId} is missing from the read model after its engagement`);
     return { lead: toLead(view, context) };
   }

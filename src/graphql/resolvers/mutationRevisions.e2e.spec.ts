@@ -59,6 +59,8 @@ const LOG_CONTACT = mutation('logLeadContact', 'lead', LEAD_FIELDS);
 const UPDATE_LEAD = mutation('updateLeadDetails', 'lead', LEAD_FIELDS);
 const QUALIFY = mutation('qualifyLead', 'lead', LEAD_FIELDS);
 const OPEN_ACCOUNT = mutation('openAccount', 'account', ACCOUNT_FIELDS);
+const ENGAGE = mutation('engageContact', 'lead', LEAD_FIELDS);
+const CREATE_CONTACT_ID = mutation('createContact', 'contact', 'id');
 const UPDATE_ACCOUNT = mutation('updateAccount', 'account', ACCOUNT_FIELDS);
 const CREATE_CONTACT = mutation('createContact', 'contact', CONTACT_FIELDS);
 const UPDATE_CONTACT = mutation('updateContact', 'contact', CONTACT_FIELDS);
@@ -310,6 +312,29 @@ describe('a lead mutation answers the lead as its own write left it', () => {
     await expectEntityAt('lead', capture, (await historyOf(`lead-${capture.id}`))[0]!);
     const now = await api.gql(`query($id: ID!) { lead(id: $id) { revision score } }`, { id: capture.id });
     expect(now.data!.lead).toEqual({ revision: 0, score: 10 });
+  });
+
+  it('an engagement whose automatic score lands first answers the lead as engaged, without that score', async () => {
+    const { app } = api.server;
+    const contact = (await ok(CREATE_CONTACT_ID, { firstName: 'Pau', lastName: 'Roca', email: 'pau@roca.example' })).contact;
+    // Resting until the engagement's last write (its link on the contact) is in: a score recorded
+    // before that write is part of what the engagement left, and is answered.
+    const scorer = app.leadScorer()!;
+    await scorer.stop();
+    const settleAfterTheWrite = async () => {
+      await scorer.start();
+      await scoresSettled(app);
+    };
+    let engaged: Payload;
+    try {
+      engaged = (await withWriteInBetween(() => ok(ENGAGE, { contactId: contact.id, source: 'REFERRAL' }), settleAfterTheWrite)).lead;
+    } finally {
+      if (!scorer.running) await scorer.start();
+    }
+    expect(engaged).toMatchObject({ revision: 0, status: 'NEW', score: null });
+    await expectEntityAt('lead', engaged, (await historyOf(`lead-${engaged.id}`))[0]!);
+    const now = await api.gql(`query($id: ID!) { lead(id: $id) { revision score } }`, { id: engaged.id });
+    expect(now.data!.lead).toEqual({ revision: 0, score: 20 });
   });
 
   it('10 concurrent logLeadContact: 10 distinct revisions, each its own event, each with the fields of that revision', async () => {
