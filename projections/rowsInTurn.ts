@@ -8,7 +8,7 @@
  * For the database handle outside a transaction only (a transaction's statements are its own,
  * in order). SQLite reads in-process and gains nothing: it reads at once, one row at a time.
  */
-import { rowsByKeys } from './chunkedWrites';
+import { rowsByKeys } from './rowsByKeys';
 import type { SqlDatabase, SqlValue } from './sqlDatabase';
 
 type Row = Record<string, SqlValue>;

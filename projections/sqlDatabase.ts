@@ -7,7 +7,6 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { updateRowsOneByOne, writeRowsInChunks } from './chunkedWrites';
 import { type ReadModelChanges, readModelChangesOf, tableWrittenBy } from './readModelChanges';
 
 /** Where the read models live: the SQLite file, or a schema of a PostgreSQL database. */
@@ -34,7 +33,7 @@ export interface SqlDatabase {
    * `INSERT INTO table (columns) <rows> <tail>` for a projection's batch (`tail`: an ON CONFLICT
    * clause, a RETURNING): on PostgreSQL one statement whatever the number of rows, which go as one
    * JSON parameter; on SQLite, which has no round trip to save, statements of a few rows each
-   * (chunkedWrites.ts). Answers the rows a RETURNING gives, in no promised order. No two rows may
+   * (`CHUNK_SIZES`). Answers the rows a RETURNING gives, in no promised order. No two rows may
    * have the same conflict key: PostgreSQL refuses a statement that updates a row twice.
    */
   writeRows<T = Record<string, SqlValue>>(
@@ -350,3 +349,76 @@ const quoteName = (name: string): string => `"${name.replace(/"/g, '""')}"`;
  * awaits nothing but this connection (which answers at once).
  */
 const startOfMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+// ---------------------------------------------------------------------------------------------
+// Many rows in few statements, where each statement takes its rows' values as placeholders: the
+// SQLite side of `writeRows` and `updateRows`, and reads by key (rowsByKeys.ts). The rows go in
+// chunks of a few fixed sizes, largest first, so that only a few statement texts are prepared.
+
+/**
+ * Powers of two up to 32: any count under 64 takes at most six statements, one per binary digit
+ * (with 32, 8 and 1, thirteen rows took six and seven took seven). Under load each statement of
+ * the runner's batch waits its turn on a busy event loop, so their number sets the batch's time.
+ */
+export const CHUNK_SIZES = [32, 16, 8, 4, 2, 1] as const;
+
+/** Calls `write` on consecutive chunks of `items`, in order, each of one of CHUNK_SIZES, largest first. */
+export const forEachChunk = async <T>(items: readonly T[], write: (chunk: T[]) => Promise<void>): Promise<void> => {
+  let done = 0;
+  for (const size of CHUNK_SIZES) {
+    for (; items.length - done >= size; done += size) await write(items.slice(done, done + size));
+  }
+};
+
+/**
+ * `SqlDatabase.writeRows` where each statement takes its rows as placeholders (SQLite): chunks of
+ * CHUNK_SIZES rows, one after the other, the rows each RETURNING gave put together.
+ */
+const writeRowsInChunks = async <T>(
+  db: Pick<SqlDatabase, 'all' | 'run'>,
+  table: string,
+  columns: readonly string[],
+  rows: ReadonlyArray<readonly SqlValue[]>,
+  tail = '',
+): Promise<T[]> => {
+  const returned: T[] = [];
+  const returning = /\bRETURNING\b/i.test(tail);
+  await forEachChunk(rows, async (chunk) => {
+    const sql = insertSql(table, columns, chunk.length, tail);
+    if (returning) returned.push(...(await db.all<T>(sql, chunk.flat())));
+    else await db.run(sql, chunk.flat());
+  });
+  return returned;
+};
+
+/** `SqlDatabase.updateRows` a statement per row, for SQLite, which has no round trip to save. */
+const updateRowsOneByOne = async (
+  db: Pick<SqlDatabase, 'run'>,
+  table: string,
+  key: string,
+  columns: readonly string[],
+  rows: ReadonlyArray<readonly SqlValue[]>,
+): Promise<string[]> => {
+  const sql = `UPDATE ${table} SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE ${key} = ?`;
+  const found: string[] = [];
+  for (const [keyValue, ...values] of rows) {
+    if ((await db.run(sql, [...values, keyValue ?? null])).changes > 0) found.push(String(keyValue));
+  }
+  return found;
+};
+
+/** Statement texts by table, columns, row count and tail: built once each. */
+const insertTexts = new Map<string, string>();
+const insertSql = (table: string, columns: readonly string[], count: number, tail: string): string => {
+  const key = `${table}\0${columns.join(',')}\0${count}\0${tail}`;
+  let text = insertTexts.get(key);
+  if (text === undefined) {
+    text = `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${valueRows(count, columns.length)} ${tail}`;
+    insertTexts.set(key, text);
+  }
+  return text;
+};
+
+/** `count` placeholder groups of `width` values each: `(?, ?), (?, ?)`. */
+export const valueRows = (count: number, width: number): string =>
+  Array.from({ length: count }, () => `(${Array.from({ length: width }, () => '?').join(', ')})`).join(', ');

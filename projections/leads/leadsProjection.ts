@@ -17,7 +17,7 @@ import {
 } from '../../src/domain/leads/lead';
 import type { LeadRescored } from '../../src/domain/scoring/rescore';
 import { carriesErasedPersonalData, erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
-import { rowsByKeys } from '../chunkedWrites';
+import { rowsByKeys } from '../rowsByKeys';
 import { EventNotApplied, type InMemoryFold, type Projection } from '../projection';
 import type { SqlDatabase } from '../sqlDatabase';
 import { LEAD_SEARCH } from './leadSearch';

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../test/support/postgres';
-import { rowsByKeys } from './chunkedWrites';
+import { rowsByKeys } from './rowsByKeys';
 import { openPostgresDatabase } from './postgresDatabase';
 import { openSqliteDatabase, type SqlDatabase, type SqlValue } from './sqlDatabase';
 
