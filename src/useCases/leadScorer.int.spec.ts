@@ -90,6 +90,32 @@ describe('the lead scorer', () => {
     expect(new Set((await scoresOf()).map((event) => event.metadata.causationId)).size).toBe((await scoresOf()).length);
   });
 
+  it('stores its checkpoint once in a busy second, and what it did when stopped; started again, it records nothing twice', async () => {
+    const checkpoints: string[] = [];
+    const run = db.run.bind(db);
+    db.run = (sql, params) => {
+      if (sql.includes('INSERT INTO process_checkpoints')) checkpoints.push(String(params?.[1]));
+      return run(sql, params);
+    };
+    await scorer.start();
+    const started = performance.now();
+    for (let lead = 0; lead < 20; lead++) {
+      await appendLeadEvent(store, captured(`l${lead}`));
+      await settled();
+    }
+    // 20 batches that each scored a lead (well within a second here): one checkpoint a second at most.
+    expect(checkpoints.length).toBeLessThanOrEqual(1 + Math.floor((performance.now() - started) / 1000));
+    expect(checkpoints.length).toBeLessThan(20);
+    const before = (await store.readAll()).length;
+    await scorer.stop();
+    expect(checkpoints.at(-1)).toBe(await store.headPosition());
+    await db.run(`UPDATE process_checkpoints SET position = ? WHERE name = 'lead-scorer'`, [checkpoints[0]!]);
+    await scorer.start();
+    await settled();
+    expect((await store.readAll()).length).toBe(before);
+    expect((await scoresOf()).map((event) => event.streamId).sort()).toEqual(Array.from({ length: 20 }, (_, lead) => `leadscore-l${lead}`).sort());
+  });
+
   it('after an error, starts over from its checkpoint and scores what it had not', async () => {
     let failures = 1;
     const appendToStream = store.appendToStream.bind(store);

@@ -28,8 +28,15 @@ const CHECKPOINT_NAME = 'lead-scorer';
 const BATCH_EVENTS = 500;
 /** Leads scored at once when each reads its streams: their appends share a transaction (SQLite commits one turn's appends together). */
 const CONCURRENT_LEADS = 16;
-/** A checkpoint is stored after every batch that scored something, and at least this often. */
+/** A checkpoint is stored at least every so many events... */
 const SAVE_EVERY_EVENTS = 5_000;
+/**
+ * ...and, while it scores, at most this often: under a load of captures every batch scored
+ * something, and its checkpoint was a statement of its own each time (on PostgreSQL, about one
+ * statement in twenty of the whole load). A restart or an error redoes at most that much, and
+ * finds each of those scores recorded already.
+ */
+const SAVE_AT_MOST_EVERY_MS = 1_000;
 const MAX_RETRY_DELAY_MS = 30_000;
 /** Leads whose streams it keeps from what the log delivered (the most recently captured): memory stays bounded. */
 const KNOWN_LEADS = 4_096;
@@ -60,6 +67,8 @@ export class LeadScorer {
   private saved: GlobalPosition | undefined;
   private eventsSinceFlush = 0;
   private eventsSinceSave = 0;
+  /** When the checkpoint was last stored (`performance.now()`), or -Infinity. */
+  private savedAt = Number.NEGATIVE_INFINITY;
   private flushScheduled = false;
   private work: Promise<void> = Promise.resolve();
   private waiters: Array<{ position: GlobalPosition; resolve: () => void }> = [];
@@ -163,7 +172,8 @@ export class LeadScorer {
         if (subscription !== this.subscription) return;
       }
       if (upTo === undefined) return;
-      if (triggers.length > 0 || this.eventsSinceSave >= SAVE_EVERY_EVENTS) await this.save(upTo);
+      const scoredSinceLong = triggers.length > 0 && performance.now() - this.savedAt >= SAVE_AT_MOST_EVERY_MS;
+      if (scoredSinceLong || this.eventsSinceSave >= SAVE_EVERY_EVENTS) await this.save(upTo);
       this.processed = upTo;
       this.failures = 0;
       this.settleWaiters();
@@ -274,6 +284,7 @@ export class LeadScorer {
       [CHECKPOINT_NAME, position],
     );
     this.saved = position;
+    this.savedAt = performance.now();
     this.eventsSinceSave = 0;
   }
 
