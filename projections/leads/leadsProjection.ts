@@ -214,9 +214,10 @@ const leadIdsOf = (event: RecordedEvent): readonly string[] =>
 /**
  * A batch of the runner (`Projection.applyBatch`): every lead it touches read together
  * (`rowsByKeys`), folded in memory as `apply` folds it, and written once (`writeRows`): on
- * PostgreSQL, a statement each, whatever the batch's size. Under load a batch holds the captures of many requests and the scores of earlier ones, and `apply`
- * paid a statement to read each scored lead and one to write each event: on PostgreSQL, a round
- * trip each, one after the other, which made this read model two thirds of the runner's time.
+ * PostgreSQL, a statement each, whatever the batch's size. Under load a batch holds the captures
+ * of many requests and the scores of earlier ones, and `apply` paid a statement to read each
+ * scored lead and one to write each event: on PostgreSQL, a round trip each, one after the other,
+ * which made this read model two thirds of the runner's time.
  */
 const applyLeadBatch = async (tx: SqlDatabase, events: readonly RecordedEvent[]): Promise<void> => {
   const { scoredOnly, others } = scoredOnlyApart(events);

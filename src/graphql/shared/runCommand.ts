@@ -186,17 +186,14 @@ export const mutate = async <
     freshStream: options.isNew === true && !input.idempotencyKey && input.expectedRevision == null,
   });
   const live = await kind.read(context.app.readDb, id);
+  const at = result.position === undefined ? undefined : { revision: result.revision, position: result.position };
   if (live !== undefined && live.revision === result.revision) {
-    const at = result.position === undefined ? undefined : { revision: result.revision, position: result.position };
     if (at === undefined || kind.isAt === undefined || kind.isAt(context.app, live, at)) return kind.payload(live, context);
   }
-  const at = result.position === undefined ? undefined : { revision: result.revision, position: result.position };
-  // A capture's row is often rescored before it is read here: its own event says what it was.
+  if (at === undefined) throw new Error(`${kind.name} ${id} is missing from the read model after revision ${result.revision}`);
+  // A new lead's row is often rescored before it is read here: the command's own events say what it was.
   const opened = !result.replayed && result.revision === result.newEvents.length - 1;
-  const view =
-    at === undefined
-      ? undefined
-      : ((opened ? kind.openedBy?.(context.app, id, result.newEvents, at) : undefined) ?? (await kind.readAt(context.app, id, at)));
+  const view = (opened ? kind.openedBy?.(context.app, id, result.newEvents, at) : undefined) ?? (await kind.readAt(context.app, id, at));
   if (!view) throw new Error(`${kind.name} ${id} is missing from the read model after revision ${result.revision}`);
   return kind.payload(view, context);
 };
