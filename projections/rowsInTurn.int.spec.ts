@@ -3,6 +3,7 @@
  * the row it asked for (or undefined), its own copy, never a row older than its question.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { countedReads } from '../test/support/countedReads';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../test/support/postgres';
 import { openPostgresDatabase } from './postgresDatabase';
 import { rowsInTurn } from './rowsInTurn';
@@ -10,17 +11,6 @@ import type { SqlDatabase } from './sqlDatabase';
 
 const schemas: string[] = [];
 afterAll(() => dropSchemas(...schemas));
-
-/** `db` with its statements counted: rowsInTurn reads through `all` only. */
-const counted = (db: SqlDatabase) => {
-  const statements: string[] = [];
-  const handle: SqlDatabase = Object.create(db) as SqlDatabase;
-  handle.all = <T>(sql: string, params?: readonly unknown[]) => {
-    statements.push(sql);
-    return db.all<T>(sql, params as never);
-  };
-  return { handle, statements };
-};
 
 describe('rowsInTurn', () => {
   let db: SqlDatabase;
@@ -37,7 +27,7 @@ describe('rowsInTurn', () => {
   afterEach(() => db.close());
 
   it('reads the rows asked in one turn in one statement, each caller its row', async () => {
-    const { handle, statements } = counted(db);
+    const { handle, statements } = countedReads(db);
     const keys = Array.from({ length: 45 }, (_, index) => `p${index}`);
     const rows = await Promise.all(keys.map((key) => rowOf(handle, key)));
     expect(rows.map((row) => row?.name)).toEqual(keys.map((key) => `Person ${key.slice(1)}`));
@@ -61,7 +51,7 @@ describe('rowsInTurn', () => {
     expect((await after)?.name).toBe('Renamed');
     expect(['Person 2', 'Renamed']).toContain((await before)?.name);
     // Each later turn reads again, on its own.
-    const { handle, statements } = counted(db);
+    const { handle, statements } = countedReads(db);
     expect((await rowOf(handle, 'p2'))?.name).toBe('Renamed');
     expect((await rowOf(handle, 'p3'))?.name).toBe('Person 3');
     expect(statements).toHaveLength(2);

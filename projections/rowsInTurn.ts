@@ -1,9 +1,9 @@
 /**
  * Point reads of one table by its key, gathered: the reads asked of one PostgreSQL database in
  * one turn of the event loop go as one statement (`rowsByKeys`: `WHERE key = ANY(…)`), at the end
- * of the turn, instead of a round trip each. Under a load of captures, every mutation answered its lead from such a read once the
- * runner's batch had committed: the batch's waiters resume together, and their reads now share
- * a statement. A read is never older for it: it runs after the turn that asked for it.
+ * of the turn, instead of a round trip each. Under a load of captures, every mutation answered
+ * its lead from such a read once the runner's batch had committed: the batch's waiters resume
+ * together, and their reads now share a statement. A read is never older for it: it runs after the turn that asked for it.
  *
  * For the database handle outside a transaction only (a transaction's statements are its own,
  * in order). SQLite reads in-process and gains nothing: it reads at once, one row at a time.

@@ -95,10 +95,10 @@ export const auditEventsProjection: Projection = {
     lastSeqIn.set(tx, Number(inserted!.seq));
   },
   /**
-   * A batch of the runner in a few statements: its first event as `apply` takes it (one past the
-   * table's last, unless the transaction counts already), the others in one more
-   * (`writeRows`; a few on SQLite). Under a load of captures on PostgreSQL, a statement per event was the
-   * trail's two round trips for every capture (the lead's event and its score's).
+   * A batch of the runner in two statements: its first event as `apply` takes it (one past the
+   * table's last, unless the transaction counts already), the others in one more (`writeRows`; a
+   * few on SQLite). Under a load of captures on PostgreSQL, a statement per event was the trail's
+   * two round trips for every capture (the lead's event and its score's).
    */
   async applyBatch(tx, events) {
     let last = lastSeqIn.get(tx);
