@@ -35,8 +35,20 @@ class Sheet {
   derived!: string;
 }
 
+/** Its fields and those it inherits, which type-graphql keeps on Sheet's metadata. */
+@ObjectType()
+class WideSheet extends Sheet {
+  @Field(() => String)
+  margin!: string;
+}
+
 @Resolver(() => Sheet)
 class SheetResolver {
+  @Query(() => WideSheet)
+  wideSheet(): WideSheet {
+    return Object.assign(new WideSheet(), { open: 'open', narrow: 'narrow', counted: 'counted', keptInClass: 'kept', derived: 'stored', margin: 'margin' });
+  }
+
   @Query(() => Sheet)
   sheet(): Sheet {
     return Object.assign(new Sheet(), { open: 'open', narrow: 'narrow', counted: 'counted', keptInClass: 'kept', derived: 'stored' });
@@ -52,6 +64,7 @@ let schema: GraphQLSchema;
 beforeAll(async () => {
   schema = await buildSchema({
     resolvers: [SheetResolver],
+    orphanedTypes: [WideSheet],
     authChecker: ({ context }, roles) => roles.every((role) => (context as { roles: string[] }).roles.includes(role)),
     authMode: 'null',
     validate: false,
@@ -72,6 +85,21 @@ describe('fields read as plain properties', () => {
       shown: true,
       derived: true,
     });
+  });
+
+  it('reads the plain fields a type inherits directly too, and keeps the checks of the others', () => {
+    const wide = schema.getType('WideSheet');
+    if (!isObjectType(wide)) throw new Error('WideSheet is not an object type');
+    const resolved = Object.fromEntries(Object.entries(wide.getFields()).map(([name, field]) => [name, field.resolve !== undefined]));
+    expect(resolved).toEqual({ open: false, narrow: true, counted: true, shown: true, derived: true, margin: false });
+  });
+
+  it('runs the inherited role check and middleware', async () => {
+    const compiled = compileQuery(schema, parse(`{ wideSheet { open narrow counted margin } }`));
+    if (!isCompiledQuery(compiled)) throw new Error('not compiled');
+    middlewareCalls.length = 0;
+    expect((await compiled.query(undefined, { roles: ['sales'] }, {})).data).toEqual({ wideSheet: { open: 'open', narrow: null, counted: 'counted', margin: 'margin' } });
+    expect(middlewareCalls).toEqual(['counted']);
   });
 
   for (const [engine, run] of [

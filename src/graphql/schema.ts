@@ -76,18 +76,32 @@ export const printCrmSchema = async (): Promise<string> =>
  * reads the same property. Every other field keeps type-graphql's resolver, and with it its checks.
  * (No global middleware is given to buildSchema: each field's list is all of them.)
  */
+/** A class, then the class it extends, and so on. */
+const ancestry = (target: Function): Function[] => {
+  const classes: Function[] = [];
+  for (let current: unknown = target; typeof current === 'function' && current !== Function.prototype; current = Object.getPrototypeOf(current)) {
+    classes.push(current as Function);
+  }
+  return classes;
+};
+
 export const readPlainFieldsDirectly = (schema: GraphQLSchema): void => {
   const storage = getMetadataStorage();
   for (const objectType of storage.objectTypes) {
     const graphqlType = schema.getType(objectType.name);
     if (!isObjectType(graphqlType)) continue;
     const graphqlFields = graphqlType.getFields();
-    for (const field of objectType.fields ?? []) {
+    // A class's fields and those it inherits (`class LossReasonSlice extends LossSlice`), its own
+    // first: type-graphql keeps an inherited field's metadata on the class that declares it.
+    const classes = ancestry(objectType.target);
+    const named = new Set<string>();
+    const fields = classes.flatMap((target) => storage.fields.filter((field) => field.target === target && !named.has(field.name) && named.add(field.name)));
+    for (const field of fields) {
       const plain =
         field.roles === undefined &&
         (field.middlewares ?? []).length === 0 &&
         field.name === field.schemaName &&
-        !storage.fieldResolvers.some((resolver) => resolver.methodName === field.name && resolver.getObjectType?.() === field.target);
+        !storage.fieldResolvers.some((resolver) => resolver.methodName === field.name && classes.includes(resolver.getObjectType?.() as Function));
       const graphqlField = graphqlFields[field.schemaName];
       if (plain && graphqlField !== undefined) graphqlField.resolve = undefined;
     }
