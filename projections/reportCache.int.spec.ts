@@ -111,6 +111,31 @@ describe.each(['sqlite', 'postgres'] as const)('reports answered from memory (%s
     expect(cache.stats()).toEqual({ hits: 2, misses: 2, entries: 1, rows: 2 });
   });
 
+  it('tells whether reports answered before are still the answers, and counts them answered only when asked to answer', async () => {
+    const cache = cachingReports(reader, opened.changes);
+    const wins = () => cache.report('wins', {}, async (db) => ({ total: (await db.get<{ total: number }>('SELECT CAST(SUM(amount) AS INTEGER) AS total FROM wins'))!.total }));
+    const losses = () => cache.report('losses', { of: 'all' }, async (db) => db.all('SELECT amount FROM losses'));
+    const asked = [
+      { name: 'wins', request: {}, value: await wins() },
+      { name: 'losses', request: { of: 'all' }, value: await losses() },
+    ];
+    expect(cache.areCurrent(asked)).toBe(true);
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 2 });
+    expect(cache.answerAgain(asked)).toBe(true);
+    expect(cache.stats()).toMatchObject({ hits: 2, misses: 2 });
+    // An equal value that is not the one remembered, or another request, is not an answer of the cache.
+    expect(cache.areCurrent([{ ...asked[0]!, value: { total: 10 } }])).toBe(false);
+    expect(cache.areCurrent([{ ...asked[1]!, request: { of: 'some' } }])).toBe(false);
+
+    await writer.run('INSERT INTO losses VALUES (5)');
+    expect(cache.areCurrent(asked.slice(0, 1))).toBe(true);
+    // One of them changed: none is counted.
+    expect(cache.answerAgain(asked)).toBe(false);
+    expect(cache.stats()).toMatchObject({ hits: 2, misses: 2 });
+    expect(await losses()).toEqual([{ amount: 5 }]);
+    expect(cache.areCurrent(asked)).toBe(false);
+  });
+
   it('does not take a report read before a commit as current after it', async () => {
     const { total, computed } = winsReport();
     await writer.transaction(async (tx) => {

@@ -23,8 +23,24 @@ export interface ReportCache {
    * remembered, or computed by `compute` from the read database it is handed.
    */
   report<T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T>;
+  /**
+   * Whether each report, asked as before, would be answered with the very value it was then
+   * (remembered, and nothing it read changed since); if so they count as answered from memory.
+   * Nothing is computed. What lets a whole GraphQL answer built from them be sent again
+   * (src/graphql/reportAnswers.ts).
+   */
+  answerAgain(asked: readonly AskedReport[]): boolean;
+  /** As `answerAgain`, without counting them as answered. */
+  areCurrent(asked: readonly AskedReport[]): boolean;
   /** Reports answered from memory and computed since the start. */
   stats(): { hits: number; misses: number; entries: number; rows: number };
+}
+
+/** A report as `report` answered it: its name, its request, and the value it gave. */
+export interface AskedReport {
+  name: string;
+  request: unknown;
+  value: unknown;
 }
 
 /** Every report computed, nothing remembered. */
@@ -35,6 +51,8 @@ export const uncachedReports = (db: SqlDatabase): ReportCache => {
       misses += 1;
       return compute(db);
     },
+    answerAgain: () => false,
+    areCurrent: () => false,
     stats: () => ({ hits: 0, misses, entries: 0, rows: 0 }),
   };
 };
@@ -126,13 +144,23 @@ export const cachingReports = (
     return { value, tables, since, weight: rows + 1 };
   };
 
+  const keyOf = (name: string, request: unknown) => `${name} ${JSON.stringify(request)}`;
+  const areCurrent = (asked: readonly AskedReport[]): boolean => {
+    if (changes.seesEveryWrite?.() === false) return false;
+    for (const { name, request, value } of asked) {
+      const known = entries.get(keyOf(name, request));
+      if (known === undefined || known.value !== value || !changes.unchangedSince(known.tables, known.since)) return false;
+    }
+    return true;
+  };
+
   return {
     report: async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T> => {
       if (changes.seesEveryWrite?.() === false) {
         misses += 1;
         return compute(db);
       }
-      const key = `${name} ${JSON.stringify(request)}`;
+      const key = keyOf(name, request);
       const known = entries.get(key);
       if (known !== undefined && changes.unchangedSince(known.tables, known.since)) {
         hits += 1;
@@ -165,6 +193,18 @@ export const cachingReports = (
       } finally {
         if (underWay.get(key)?.value === value) underWay.delete(key);
       }
+    },
+    areCurrent,
+    answerAgain: (asked) => {
+      if (!areCurrent(asked)) return false;
+      for (const { name, request } of asked) {
+        const key = keyOf(name, request);
+        const known = entries.get(key)!;
+        entries.delete(key);
+        entries.set(key, known);
+      }
+      hits += asked.length;
+      return true;
     },
     stats: () => ({ hits, misses, entries: entries.size, rows: heldRows }),
   };

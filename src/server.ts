@@ -25,6 +25,7 @@ import { dashboardRouter } from './dashboard/router';
 import { explorerRouter, redirectBrowsersToExplorer } from './explorer/router';
 import { EXPLORER_PATH } from './explorer/page';
 import { buildCrmSchema } from './graphql/schema';
+import { reportAnswers } from './graphql/reportAnswers';
 import { compiledExecution } from './graphql/compiledExecution';
 import { attachSubscriptions, type SubscriptionServer } from './graphql/subscriptions/server';
 import { AuthenticationError, createTokenVerifier, type TokenVerifier } from './identity/tokenVerifier';
@@ -95,12 +96,16 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
   const schema = await buildCrmSchema();
   const armor = protectionFor(config);
   const requests = observeRequests(schema, logger, metrics);
-  const execution = compiledExecution(schema);
+  const answers = reportAnswers(schema, app.reports);
+  metrics.followReportAnswers(answers);
+  const execution = compiledExecution(schema, answers);
   const apollo = new ApolloServer<GraphQLContext>({
     // Our schema, run by queries compiled once asked again (see compiledExecution.ts).
     gateway: execution,
     documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: PARSED_QUERIES_SIZE }),
     formatError: formatErrorFor(schema),
+    // An answer sent again is written to JSON once (reportAnswers.ts).
+    stringifyResult: answers.stringifyResult,
     validationRules: armor.validationRules,
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: !config.production,

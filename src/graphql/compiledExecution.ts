@@ -40,6 +40,9 @@ import {
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { GatewayExecutor, GatewayInterface, GatewaySchemaLoadOrUpdateCallback } from '@apollo/server-gateway-interface';
+import type { AskedReport } from '../../projections/reportCache';
+import type { ReportAnswers } from './reportAnswers';
+import type { GraphQLContext } from './shared/context';
 
 /** How many times a document is executed by graphql-js before it is compiled. */
 export const INTERPRETED_ASKS = 1;
@@ -59,23 +62,51 @@ export interface CompiledExecution extends GatewayInterface {
   compiledOperations(): number;
 }
 
-export const compiledExecution = (schema: GraphQLSchema): CompiledExecution => {
+/**
+ * `answers`, when given: whole answers to report queries, sent again while their reports are
+ * current (reportAnswers.ts).
+ */
+export const compiledExecution = (schema: GraphQLSchema, answers?: ReportAnswers): CompiledExecution => {
   /**
    * By parsed document (Apollo hands the same object for the same text), then by operation name.
-   * `compiled` is null for an operation that always runs in graphql-js.
+   * `compiled` is null for an operation that always runs in graphql-js. `key` names the operation
+   * of the document in the answers' keys.
    */
-  const byDocument = new WeakMap<DocumentNode, Map<string | null, { asks: number; compiled?: CompiledQuery | null }>>();
+  const byDocument = new WeakMap<DocumentNode, Map<string | null, { asks: number; compiled?: CompiledQuery | null; key: string }>>();
   let compiledCount = 0;
+  let operationsSeen = 0;
   const listeners = new Set<GatewaySchemaLoadOrUpdateCallback>();
 
-  const executor: GatewayExecutor = async ({ document, source, operationName, operation, request, context }) => {
-    const interpreted = () =>
-      execute({ schema, document, operationName, variableValues: request.variables, contextValue: context }) as Promise<ExecutionResult> | ExecutionResult;
-    if (operation.operation === 'subscription' || source.length > COMPILED_SOURCE_LIMIT) return interpreted();
+  const executor: GatewayExecutor = async (requestContext) => {
+    const { document, operationName, operation, request } = requestContext;
+    const context = requestContext.context as Partial<GraphQLContext>;
+    if (answers === undefined || !answers.answerable(document, operation)) return executed(requestContext);
+    const key = answers.keyOf(operationOf(document, operationName).key, context.identity, request.variables);
+    if (key === undefined) return executed(requestContext);
+    const kept = answers.find(key);
+    if (kept !== undefined) return kept;
+    const asked: AskedReport[] = [];
+    context.reportsAsked = asked;
+    const result = await executed(requestContext);
+    // What resolvers still running after an error would add is not part of a kept answer (none is kept then).
+    context.reportsAsked = undefined;
+    answers.keep(key, result, asked);
+    return result;
+  };
+
+  const operationOf = (document: DocumentNode, operationName: string | null) => {
     let operations = byDocument.get(document);
     if (operations === undefined) byDocument.set(document, (operations = new Map()));
     let entry = operations.get(operationName);
-    if (entry === undefined) operations.set(operationName, (entry = { asks: 0 }));
+    if (entry === undefined) operations.set(operationName, (entry = { asks: 0, key: String((operationsSeen += 1)) }));
+    return entry;
+  };
+
+  const executed: GatewayExecutor = async ({ document, source, operationName, operation, request, context }) => {
+    const interpreted = () =>
+      execute({ schema, document, operationName, variableValues: request.variables, contextValue: context }) as Promise<ExecutionResult> | ExecutionResult;
+    if (operation.operation === 'subscription' || source.length > COMPILED_SOURCE_LIMIT) return interpreted();
+    const entry = operationOf(document, operationName);
     if (entry.compiled === undefined) {
       entry.asks += 1;
       if (entry.asks <= INTERPRETED_ASKS) return interpreted();

@@ -138,6 +138,25 @@ export class CrmMetrics {
     },
   });
 
+  /** Read when /metrics is read, as the report cache. */
+  private reportAnswerSource?: { sentAgain(): number };
+
+  readonly reportAnswersSentAgain = new Counter({
+    name: 'crm_graphql_answers_sent_again_total',
+    help: 'Whole answers to KPI and pipeline queries sent again from memory, every report in them unchanged (not built again)',
+    registers: [this.registry],
+    collect: () => {
+      if (this.reportAnswerSource === undefined) return;
+      this.reportAnswersSentAgain.reset();
+      this.reportAnswersSentAgain.inc(this.reportAnswerSource.sentAgain());
+    },
+  });
+
+  /** Counts the answers sent again by the server's report answers (src/graphql/reportAnswers.ts). */
+  followReportAnswers(source: { sentAgain(): number }): void {
+    this.reportAnswerSource = source;
+  }
+
   constructor(
     private readonly projectionStatus?: () => Promise<ProjectionStatus>,
     reportCache?: { stats(): ReportCacheStats },

@@ -22,6 +22,7 @@ import { requireAccount, requireContact } from '../../useCases/referenceChecks';
 import { connection, pageSize } from '../shared/common';
 import { ownedByCaller, requireOwnOwnerId } from '../shared/ownership';
 import type { GraphQLContext } from '../shared/context';
+import { askReport } from '../shared/reports';
 import { mutate, newEntityIds, requireActor, type EntityKind } from '../shared/runCommand';
 import { DateTimeScalar } from '../shared/scalars';
 import {
@@ -256,11 +257,11 @@ export class OpportunityResolver {
   ): Promise<PipelineReport> {
     const window = { asOf: asOf ?? undefined, knownAt: knownAt ?? undefined };
     const plainFilter = filter ? plainInput({ ...filter }) : {};
-    const { reports, pipeline } = context.app;
+    const { pipeline } = context.app;
     // Remembered as answered: the report, not only its rows (see projections/reportCache.ts).
     return isTimeTravel(window)
-      ? reports.report('pipelineReportAsOf', { window, plainFilter }, async (db) => toPipelineReport(await pipelineAsOf(db, pipeline, window, plainFilter)))
-      : reports.report('pipelineReport', plainFilter, async (db) => toPipelineReport(await openPipeline(db, pipeline, plainFilter)));
+      ? askReport(context, 'pipelineReportAsOf', { window, plainFilter }, async (db) => toPipelineReport(await pipelineAsOf(db, pipeline, window, plainFilter)))
+      : askReport(context, 'pipelineReport', plainFilter, async (db) => toPipelineReport(await openPipeline(db, pipeline, plainFilter)));
   }
 
   @Query(() => [PipelineStage], { description: 'The configured stages, in order' })

@@ -1,3 +1,4 @@
+import type { AskedReport } from '../../../projections/reportCache';
 import type { Application } from '../../composition/application';
 import type { RecordedEvent } from '../../core/eventStore';
 import type { Identity } from '../../identity/jwt';
@@ -13,6 +14,11 @@ export interface GraphQLContext {
   requestTime: Date;
   /** Set on a subscription's connection only. */
   live?: LiveConnection;
+  /**
+   * Set while an operation whose answer may be sent again runs: the reports its resolvers were
+   * answered (`askReport`), which that answer is valid as long as (src/graphql/reportAnswers.ts).
+   */
+  reportsAsked?: AskedReport[];
 }
 
 /** What a subscription uses of the change feed (`subscriptions/changeFeed.ts`). */
