@@ -290,19 +290,24 @@ describe('reports of a PostgreSQL read store other instances may write', () => {
     expect(await total()).toBe(15);
     expect(computed()).toBe(4);
     expect(cache.stats()).toEqual({ hits: 0, misses: 4, entries: 0, rows: 0 });
+    // Nor is an answer made of them ever sent again.
+    expect(cache.answerAgain([{ name: 'wins', request: {}, value: 15 }])).toBe(false);
   });
 
   it('are computed again in a new term, however few were asked while another instance led', async () => {
     let term: number | undefined = 1;
-    const { total, computed } = winsReport(changesSeenWhileLeading(opened.changes, () => term));
+    const { total, computed, cache } = winsReport(changesSeenWhileLeading(opened.changes, () => term));
     expect(await total()).toBe(10);
     expect(await total()).toBe(10);
     expect(computed()).toBe(1);
+    const asked = [{ name: 'wins', request: {}, value: 10 }];
+    expect(cache.areCurrent(asked)).toBe(true);
 
     // The lead passes to another instance, which writes, and comes back, with no report asked meanwhile.
     term = undefined;
     await writeElsewhere('INSERT INTO wins VALUES (5)');
     term = 2;
+    expect(cache.areCurrent(asked)).toBe(false);
     expect(await total()).toBe(15);
     expect(await total()).toBe(15);
     expect(computed()).toBe(2);
