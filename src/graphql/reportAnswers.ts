@@ -10,11 +10,12 @@
  * An answer is sent again only when all of this holds:
  * - the operation is a query whose every field is either a plain property (no resolver: no role
  *   check, no middleware, nothing read; see `readPlainFieldsDirectly` in schema.ts) or one of the
- *   report resolvers below, each of which answers with a report from the cache (`askReport`);
+ *   report resolvers below, each of which answers with a report from the cache (`askReport`) and
+ *   checks nothing of the caller but its roles;
  * - the caller is authenticated and holds the same roles as the caller it was built for, and the
  *   variables are the same JSON;
  * - it was asked at least twice (a query asked once, such as a KPI with a new period end at each
- *   ask, is never kept), and its first complete answer had no error;
+ *   ask, is never kept), and the answer kept had no error;
  * - each report it was made of is still the report cache's answer to the same request, nothing
  *   they read having changed since (`ReportCache.answerAgain`, which counts them as answered from
  *   memory).
