@@ -70,9 +70,12 @@ export const compiledExecution = (schema: GraphQLSchema, answers?: ReportAnswers
   /**
    * By parsed document (Apollo hands the same object for the same text), then by operation name.
    * `compiled` is null for an operation that always runs in graphql-js. `key` names the operation
-   * of the document in the answers' keys.
+   * of the document in the answers' keys; `answerable` says whether its answers may be sent again.
    */
-  const byDocument = new WeakMap<DocumentNode, Map<string | null, { asks: number; compiled?: CompiledQuery | null; key: string }>>();
+  const byDocument = new WeakMap<
+    DocumentNode,
+    Map<string | null, { asks: number; compiled?: CompiledQuery | null; key: string; answerable?: boolean }>
+  >();
   let compiledCount = 0;
   let operationsSeen = 0;
   const listeners = new Set<GatewaySchemaLoadOrUpdateCallback>();
@@ -80,8 +83,11 @@ export const compiledExecution = (schema: GraphQLSchema, answers?: ReportAnswers
   const executor: GatewayExecutor = async (requestContext) => {
     const { document, operationName, operation, request } = requestContext;
     const context = requestContext.context as Partial<GraphQLContext>;
-    if (answers === undefined || !answers.answerable(document, operation)) return executed(requestContext);
-    const key = answers.keyOf(operationOf(document, operationName).key, context.identity, request.variables);
+    if (answers === undefined) return executed(requestContext);
+    const entry = operationOf(document, operationName);
+    entry.answerable ??= answers.answerable(document, operation);
+    if (!entry.answerable) return executed(requestContext);
+    const key = answers.keyOf(entry.key, context.identity, request.variables);
     if (key === undefined) return executed(requestContext);
     const kept = answers.find(key);
     if (kept !== undefined) return kept;

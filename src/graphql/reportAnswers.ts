@@ -68,7 +68,7 @@ interface KeptAnswer {
 }
 
 export interface ReportAnswers {
-  /** Whether answers to this operation of this document may be sent again (computed once per document). */
+  /** Whether answers to this operation of this document may be sent again (the executor asks once per operation). */
   answerable(document: DocumentNode, operation: OperationDefinitionNode): boolean;
   /** The key of a request to an answerable operation, or undefined when its answer must be built. */
   keyOf(operationKey: string, identity: Identity | undefined, variables: Record<string, unknown> | undefined): string | undefined;
@@ -83,24 +83,17 @@ export interface ReportAnswers {
 }
 
 export const reportAnswers = (schema: GraphQLSchema, reports: ReportCache): ReportAnswers => {
-  const byDocument = new WeakMap<DocumentNode, Map<OperationDefinitionNode, boolean>>();
   const kept = new Map<string, KeptAnswer>();
   const seenOnce = new Map<string, true>();
-  /** The JSON of each kept answer's data, by that data (the same object each time it is sent). */
+  /** The data of each answer kept (the same object each time it is sent), and its JSON once written. */
+  const keptData = new WeakSet<object>();
   const written = new WeakMap<object, string>();
   let sent = 0;
 
   return {
     answerable(document, operation) {
-      let operations = byDocument.get(document);
-      if (operations === undefined) byDocument.set(document, (operations = new Map()));
-      let answerable = operations.get(operation);
-      if (answerable === undefined) {
-        const query = schema.getQueryType();
-        answerable = operation.operation === 'query' && query !== undefined && query !== null && onlyReports(schema, document, operation.selectionSet, query);
-        operations.set(operation, answerable);
-      }
-      return answerable;
+      const query = schema.getQueryType();
+      return operation.operation === 'query' && query !== undefined && query !== null && onlyReports(document, operation.selectionSet, query);
     },
     keyOf(operationKey, identity, variables) {
       if (identity === undefined) return undefined;
@@ -130,6 +123,7 @@ export const reportAnswers = (schema: GraphQLSchema, reports: ReportCache): Repo
       // Only an answer all of whose reports are remembered can be checked again later.
       if (!reports.areCurrent(asked)) return;
       kept.set(key, { result, asked });
+      keptData.add(result.data);
       if (kept.size > KEPT_ANSWERS) kept.delete(kept.keys().next().value!);
     },
     stringifyResult(value) {
@@ -138,17 +132,12 @@ export const reportAnswers = (schema: GraphQLSchema, reports: ReportCache): Repo
       let json = written.get(data);
       if (json === undefined) {
         json = `${JSON.stringify(value)}\n`;
-        if (isKept(data)) written.set(data, json);
+        if (keptData.has(data)) written.set(data, json);
       }
       return json;
     },
     sentAgain: () => sent,
   };
-
-  function isKept(data: object): boolean {
-    for (const answer of kept.values()) if (answer.result.data === data) return true;
-    return false;
-  }
 };
 
 /**
@@ -156,7 +145,7 @@ export const reportAnswers = (schema: GraphQLSchema, reports: ReportCache): Repo
  * or a report resolver. Anything else (a field with a role check or a resolver that reads the
  * read models, an interface or a union, an unknown fragment) makes the answer one to build.
  */
-const onlyReports = (schema: GraphQLSchema, document: DocumentNode, selectionSet: SelectionSetNode, parent: GraphQLObjectType): boolean =>
+const onlyReports = (document: DocumentNode, selectionSet: SelectionSetNode, parent: GraphQLObjectType): boolean =>
   selectionSet.selections.every((selection) => {
     switch (selection.kind) {
       case Kind.FIELD: {
@@ -167,14 +156,14 @@ const onlyReports = (schema: GraphQLSchema, document: DocumentNode, selectionSet
         if (field.resolve !== undefined && !REPORT_RESOLVERS.has(`${parent.name}.${name}`)) return false;
         if (selection.selectionSet === undefined) return true;
         const type = getNamedType(field.type);
-        return isObjectType(type) && onlyReports(schema, document, selection.selectionSet, type);
+        return isObjectType(type) && onlyReports(document, selection.selectionSet, type);
       }
       case Kind.INLINE_FRAGMENT:
-        return (selection.typeCondition === undefined || selection.typeCondition.name.value === parent.name) && onlyReports(schema, document, selection.selectionSet, parent);
+        return (selection.typeCondition === undefined || selection.typeCondition.name.value === parent.name) && onlyReports(document, selection.selectionSet, parent);
       case Kind.FRAGMENT_SPREAD: {
         const fragment = document.definitions.find((definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === selection.name.value);
         return (
-          fragment?.kind === Kind.FRAGMENT_DEFINITION && fragment.typeCondition.name.value === parent.name && onlyReports(schema, document, fragment.selectionSet, parent)
+          fragment?.kind === Kind.FRAGMENT_DEFINITION && fragment.typeCondition.name.value === parent.name && onlyReports(document, fragment.selectionSet, parent)
         );
       }
       default:
