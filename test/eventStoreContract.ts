@@ -412,6 +412,22 @@ export function describeEventStoreContract(
         expect(idsOf(await store.readStream(streamB))).toEqual(idsOf([...appends[1]!.events, ...next]));
       });
 
+      it('writes new entries once when a retried entry comes after them in the same call', async () => {
+        const [retriedStream, newStream] = [aStreamId(), aStreamId()];
+        const original = { streamId: retriedStream, events: someEvents(1), expectedRevision: NO_STREAM } as const;
+        const [originalResult] = await store.appendToStreams([original]);
+        const fresh = someEvents(2);
+
+        // The new entry is written before the retried one is met (SQLite's quick path then gives
+        // up and starts again, checking each entry): it must be there once, at revisions 0 and 1.
+        const [appended, retried] = await store.appendToStreams([{ streamId: newStream, events: fresh, expectedRevision: NO_STREAM }, original]);
+
+        expect(appended!.nextExpectedRevision).toBe(1);
+        expect(retried).toEqual(originalResult);
+        expect((await store.readStream(newStream)).map((event) => [event.id, event.revision])).toEqual(fresh.map((event, index) => [event.id, index]));
+        expect(await readAllOf([newStream, retriedStream], originalResult!.position)).toHaveLength(2);
+      });
+
       it('refuses an entry whose event id is stored at another place', async () => {
         const streamId = aStreamId();
         const [stored] = someEvents(1);
