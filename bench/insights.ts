@@ -25,6 +25,7 @@ import { mintToken } from '../src/identity/jwt';
 import { DATA_KEY_FILE } from '../src/personalData/masterKey';
 import { replayFacts } from '../src/useCases/replayFacts';
 import { generateCrmHistory } from '../src/seeding/generator';
+import { stageOnAnotherThread } from '../src/seeding/stagingThread';
 import { ProjectionRunner, REBUILD_PAGE_SIZE } from '../projections/runner';
 import { readWholeLog } from '../projections/tools/storeViews';
 import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';
@@ -141,6 +142,8 @@ export async function generateHistory(config: CrmConfig, leads: number, seed: nu
     const summary = await generateCrmHistory(app, {
       leads,
       seed,
+      // As `npm run seed`: the read models staged on a second thread while the first generates.
+      stageAlongside: stageOnAnotherThread(config),
       onProgress: (p) => {
         if (seconds(started) - lastLog < 30) return;
         lastLog = seconds(started);

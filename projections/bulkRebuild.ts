@@ -15,7 +15,7 @@
  */
 import type { EventStore, GlobalPosition, RecordedEvent } from '../src/core/eventStore';
 import type { InMemoryFold, Projection } from './projection';
-import { openStagingDatabase, type SqlDatabase, type SqlValue, type StagedTable } from './sqlDatabase';
+import { openStagingDatabase, type SqlDatabase, type SqlValue, type StagedTable, type StagingDatabase } from './sqlDatabase';
 
 export interface BulkRebuildOptions {
   store: EventStore;
@@ -50,11 +50,65 @@ export interface BulkRebuildOptions {
  * and the caller replays the usual way, which sets a failing projection aside at its event.
  */
 export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<GlobalPosition | undefined> => {
-  const { store, db, projections, handles, pageSize, isActive } = options;
+  const staged = await stageInBulk(options);
+  if (staged === undefined) return undefined;
+  try {
+    return await copyStaged({ ...options, ...staged });
+  } finally {
+    staged.staging.close();
+  }
+};
+
+export interface StageOptions {
+  store: EventStore;
+  projections: readonly Projection[];
+  handles(projection: Projection, type: string): boolean;
+  pageSize: number;
+  /** False once the stage must stop: it is then abandoned. */
+  isActive(): boolean;
+  /**
+   * Staged while the log is still being written (the seed's load): a page shorter than asked
+   * for is the end of the log only once this says the writing has ended; until then the stage
+   * waits for more. Undefined: the log as it is now.
+   */
+  writingEnded?(): boolean;
+}
+
+/** A log staged: its projections' rows in a staging database, from the first event through `through`. */
+export interface Staged {
+  staging: StagingDatabase;
+  through: GlobalPosition;
+  /** The types of the events staged, those no projection takes included. */
+  eventTypes: string[];
+}
+
+/**
+ * The first half of `rebuildInBulk`: the log replayed into a new staging database. Resolves with
+ * it (the caller closes it), or undefined when nothing was staged (an empty log, or a stop); the
+ * staging database is then gone. Rejects, leaving nothing, when a projection fails on an event.
+ */
+export const stageInBulk = async (options: StageOptions): Promise<Staged | undefined> => {
+  const { store, projections, handles, pageSize, isActive, writingEnded } = options;
   let requested = Math.min(FIRST_PAGE_SIZE, pageSize);
-  let page = await store.readAll({ maxCount: requested });
+  /**
+   * The events after `fromPosition`, at most `maxCount`; `last` when they end the log: fewer than
+   * asked for, read once nothing more will be written. While the log is still being written, an
+   * empty read waits for more.
+   */
+  const read = async (fromPosition: GlobalPosition | undefined, maxCount: number): Promise<{ events: RecordedEvent[]; last: boolean }> => {
+    for (;;) {
+      // Asked before reading: a read that follows the end of the writing has everything written.
+      const ended = writingEnded?.() ?? true;
+      const events = await store.readAll({ fromPosition, maxCount });
+      const last = ended && events.length < maxCount;
+      if (events.length > 0 || last || !isActive()) return { events, last };
+      await new Promise((resolve) => setTimeout(resolve, WRITING_POLL_MS));
+    }
+  };
+  let { events: page, last } = await read(undefined, requested);
   if (page.length === 0) return undefined;
   const staging = openStagingDatabase();
+  let staged = false;
   try {
     for (const projection of projections) await projection.setup(staging.db);
     staging.deferIndexes(projections.flatMap((projection) => projection.deferredIndexes ?? []));
@@ -62,6 +116,7 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
     staging.dropTriggers();
     const folds = new Map(projections.flatMap((projection) => (projection.foldInMemory ? [[projection, projection.foldInMemory()] as const] : [])));
     let through: GlobalPosition = page[page.length - 1]!.position;
+    const eventTypes = new Set<string>();
     let abandoned = false;
     // One transaction for the whole replay: with no journal, SQLite writes a page out only when its
     // cache is full, or at the commit, each page once. A commit per page of events wrote every page
@@ -72,9 +127,9 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
         through = page[page.length - 1]!.position;
         // The next page is read while this one is applied: its personal data is opened on another
         // thread meanwhile, and PostgreSQL answers meanwhile (see OpenerThread).
-        const lastPage = page.length < requested;
+        for (const event of page) eventTypes.add(event.type);
         requested = Math.min(requested * 2, pageSize);
-        const next = lastPage ? undefined : store.readAll({ fromPosition: through, maxCount: requested });
+        const next = last ? undefined : read(through, requested);
         next?.catch(() => undefined); // awaited below; a failure here must not go unhandled if the apply fails first
         await applyPage(tx, projections, folds, handles, page);
         if (!isActive()) {
@@ -82,44 +137,66 @@ export const rebuildInBulk = async (options: BulkRebuildOptions): Promise<Global
           return;
         }
         if (next === undefined) break;
-        page = await next;
+        ({ events: page, last } = await next);
         if (page.length === 0) break;
       }
       for (const fold of folds.values()) await fold.flush(tx, true);
     });
     if (abandoned) return undefined;
-    const tables = staging.tables();
-    /** PostgreSQL: the tables the copy's transaction wrote, vacuumed after its commit. */
-    let written: string[] = [];
-    const copyAll = () =>
-      db.transaction(async (tx) => {
-        if (options.replaceTables) {
-          for (const projection of projections) {
-            // `setup` first: with the staging database attached, SQLite resolves an unqualified
-            // DROP TABLE of a table main lacks (one the new version adds) to the staging
-            // database's, which `reset` would then drop before it is copied.
-            await projection.setup(tx);
-            await projection.reset(tx);
-            await projection.setup(tx);
-          }
-        }
-        for (const table of tables) await (db.withAttached ? copyTableInSql(tx, table) : copyTable(tx, table));
-        if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
-        await options.moveCheckpoints(tx, through);
-      });
-    const copy = async () => {
-      if (!db.withAttached) return copyAll();
-      await db.withAttached(staging.file, STAGING_SCHEMA, copyAll);
-      await checkpointTheCopy(db);
-    };
-    if (!options.switchOver) await copy();
-    else if (!(await options.switchOver(copy))) return undefined;
-    await vacuumTheCopy(db, written);
-    return through;
+    staged = true;
+    return { staging, through, eventTypes: [...eventTypes] };
   } finally {
-    staging.close();
+    if (!staged) staging.close();
   }
 };
+
+export interface CopyOptions extends Staged {
+  db: SqlDatabase;
+  projections: readonly Projection[];
+  moveCheckpoints: BulkRebuildOptions['moveCheckpoints'];
+  replaceTables?: boolean;
+  switchOver?: BulkRebuildOptions['switchOver'];
+}
+
+/**
+ * The second half of `rebuildInBulk`: the staged tables copied into the read database, in one
+ * transaction that also moves the checkpoints. Resolves with the position copied through, or
+ * undefined when `switchOver` did not run the copy. The caller closes the staging database.
+ */
+export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition | undefined> => {
+  const { db, projections, staging, through } = options;
+  const tables = staging.tables();
+  /** PostgreSQL: the tables the copy's transaction wrote, vacuumed after its commit. */
+  let written: string[] = [];
+  const copyAll = () =>
+    db.transaction(async (tx) => {
+      if (options.replaceTables) {
+        for (const projection of projections) {
+          // `setup` first: with the staging database attached, SQLite resolves an unqualified
+          // DROP TABLE of a table main lacks (one the new version adds) to the staging
+          // database's, which `reset` would then drop before it is copied.
+          await projection.setup(tx);
+          await projection.reset(tx);
+          await projection.setup(tx);
+        }
+      }
+      for (const table of tables) await (db.withAttached ? copyTableInSql(tx, table) : copyTable(tx, table));
+      if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
+      await options.moveCheckpoints(tx, through);
+    });
+  const copy = async () => {
+    if (!db.withAttached) return copyAll();
+    await db.withAttached(staging.file, STAGING_SCHEMA, copyAll);
+    await checkpointTheCopy(db);
+  };
+  if (!options.switchOver) await copy();
+  else if (!(await options.switchOver(copy))) return undefined;
+  await vacuumTheCopy(db, written);
+  return through;
+};
+
+/** How often a stage that follows a log still being written looks for more. */
+const WRITING_POLL_MS = 20;
 
 /**
  * The first page is read, and its personal data opened, with nothing to overlap it: kept small,

@@ -15,7 +15,7 @@
  * Where each projection stands, and the table that keeps it, is the business of checkpoints.ts.
  */
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../src/core/eventStore';
-import { rebuildInBulk } from './bulkRebuild';
+import { copyStaged, rebuildInBulk, type Staged } from './bulkRebuild';
 import { ProjectionCheckpoints, type ProjectionFailure } from './checkpoints';
 import { EVERY_EVENT_TYPE, EventNotApplied, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
@@ -219,20 +219,77 @@ export class ProjectionRunner {
    * instead of applying the load event by event while it is written. Resolves with what `work`
    * returned once the rebuild has started (wait for a position as usual).
    */
-  rebuildAfter<T>(work: () => Promise<T>): Promise<T> {
+  rebuildAfter<T>(work: () => Promise<T>, stageAlongside?: StageAlongside): Promise<T> {
     return this.serialised(async () => {
       if (!this.started || this.stopped) throw new Error('Only a running projection runner rebuilds');
       await this.pause();
+      const candidates = this.projections.filter((projection) => projection.rebuildsInBulk === true);
+      let endWriting = () => {};
+      const writingEnded = new Promise<void>((resolve) => (endWriting = resolve));
+      // Failing, it leaves the rebuild to the catch-up, as without it.
+      const staging = stageAlongside?.(candidates, writingEnded).catch((error: unknown) => {
+        this.logger.error(`Staging the read models alongside the load failed; rebuilding them after it: ${messageOf(error)}`);
+        return undefined;
+      });
       try {
         return await work();
       } finally {
-        this.failure = undefined;
-        await this.resetProjections(this.projections);
-        this.setAside.clear();
-        this.besides.clear();
+        endWriting();
+        const staged = await staging;
+        try {
+          this.failure = undefined;
+          await this.resetProjections(this.projections);
+          this.setAside.clear();
+          this.besides.clear();
+          if (staged !== undefined) await this.copyStagedAlongside(candidates, staged);
+        } finally {
+          staged?.staging.close();
+        }
         this.follow();
       }
     });
+  }
+
+  /**
+   * The tables staged alongside `rebuildAfter`'s work copied into the projections just reset,
+   * which the catch-up then takes on from where the stage ended. If the copy fails, they are
+   * left reset: the catch-up rebuilds them in bulk as usual.
+   */
+  private async copyStagedAlongside(candidates: readonly Projection[], staged: Staged): Promise<void> {
+    // A projection that takes none of the events staged (the key shredder, after a load without
+    // erasures) has nothing to apply up to where the stage ended: its checkpoint moves there with
+    // the others', and the catch-up does not read the whole load again for it (20 s of a
+    // million-event seed).
+    const untouched = this.projections.filter(
+      (projection) => !candidates.includes(projection) && !staged.eventTypes.some((type) => handles(this.handledTypes.get(projection.name)!, type)),
+    );
+    const mover = this.bulkCheckpointMover([...candidates, ...untouched]);
+    try {
+      const through = await copyStaged({ db: this.db, projections: candidates, ...staged, moveCheckpoints: mover.move });
+      if (through === undefined) return;
+    } catch (error) {
+      this.logger.error(`Copying the read models staged alongside the load failed; rebuilding them from the log: ${messageOf(error)}`);
+      return;
+    }
+    for (const projection of candidates) this.freshlyReset.delete(projection.name);
+    mover.moved();
+  }
+
+  /** Moves the checkpoints of projections rebuilt in bulk inside the copy's transaction, then, once it committed, in memory. */
+  private bulkCheckpointMover(projections: readonly Projection[]) {
+    let moves: Array<readonly [string, GlobalPosition]> = [];
+    return {
+      move: async (tx: SqlDatabase, position: GlobalPosition) => {
+        const now = new Date().toISOString();
+        moves = projections.map((projection) => [projection.name, position] as const);
+        await this.checkpoints.moveAll(tx, moves, now);
+      },
+      moved: () => {
+        this.checkpoints.stored(moves);
+        this.checkpoints.processed(moves);
+        this.settleReachedWaiters();
+      },
+    };
   }
 
   async stop(): Promise<void> {
@@ -417,7 +474,7 @@ export class ProjectionRunner {
     );
     this.freshlyReset.clear();
     if (candidates.length === 0) return;
-    let moves: Array<readonly [string, GlobalPosition]> = [];
+    const mover = this.bulkCheckpointMover(candidates);
     try {
       const through = await rebuildInBulk({
         store: this.store,
@@ -426,20 +483,14 @@ export class ProjectionRunner {
         handles: (projection, type) => handles(this.handledTypes.get(projection.name)!, type),
         pageSize: REBUILD_PAGE_SIZE,
         isActive: () => this.active,
-        moveCheckpoints: async (tx, position) => {
-          const now = new Date().toISOString();
-          moves = candidates.map((projection) => [projection.name, position] as const);
-          await this.checkpoints.moveAll(tx, moves, now);
-        },
+        moveCheckpoints: mover.move,
       });
       if (through === undefined) return;
     } catch {
       // Not logged: the usual replay that follows meets the same failure and reports it, with its event.
       return;
     }
-    this.checkpoints.stored(moves);
-    this.checkpoints.processed(moves);
-    this.settleReachedWaiters();
+    mover.moved();
   }
 
   /**
@@ -660,6 +711,16 @@ const applyOne = async (projection: Projection, tx: SqlDatabase, event: Recorded
 };
 
 const handles = (types: ReadonlySet<string>, type: string): boolean => types.has(type) || types.has(EVERY_EVENT_TYPE);
+
+/** Whether a projection takes events of this type. */
+export const projectionHandles = (projection: Projection, type: string): boolean => projection.canHandle.includes(type) || projection.canHandle.includes(EVERY_EVENT_TYPE);
+
+/**
+ * Stages the projections given (those that rebuild in bulk) from the log while `rebuildAfter`'s
+ * work writes it, on another thread (src/seeding/stagingThread.ts): see `stageInBulk`, with
+ * `writingEnded`. Resolves with what it staged, or undefined when it could not.
+ */
+export type StageAlongside = (projections: readonly Projection[], writingEnded: Promise<void>) => Promise<Staged | undefined>;
 
 /** SQLSTATE classes of the database's own trouble: connection, resources, operator, system. */
 const INFRASTRUCTURE_SQLSTATE = /^(08|40|53|57|58|XX|55P03)/;

@@ -265,7 +265,18 @@ export interface StagingDatabase {
   /** Its file, which a SQLite read database attaches to copy the tables in SQL (`withAttached`). */
   file: string;
   tables(): StagedTable[];
+  /**
+   * Closes it and keeps its file, for another thread to open (`openStagingDatabase(handed)`),
+   * which then removes it on close.
+   */
+  handOver(): HandedOverStaging;
   close(): void;
+}
+
+/** A staging database closed by one thread for another to open: its file, and the indexes it defers. */
+export interface HandedOverStaging {
+  file: string;
+  deferred: Array<{ table: string; name: string; sql: string }>;
 }
 
 /**
@@ -276,14 +287,14 @@ export interface StagingDatabase {
  * copy its tables without the rows passing through JavaScript. Its pages are written at each
  * commit, to the operating system's file cache, never synced.
  */
-export const openStagingDatabase = (): StagingDatabase => {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-rebuild-'));
-  const file = path.join(directory, 'staging.sqlite');
+export const openStagingDatabase = (handed?: HandedOverStaging): StagingDatabase => {
+  const file = handed?.file ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'crm-rebuild-')), 'staging.sqlite');
+  const directory = path.dirname(file);
   const connection = new Database(file);
   connection.pragma('journal_mode = OFF');
   connection.pragma('synchronous = OFF');
   connection.pragma(`cache_size = -${STAGING_CACHE_KIB}`);
-  const deferred: Array<{ table: string; name: string; sql: string }> = [];
+  const deferred: HandedOverStaging['deferred'] = [...(handed?.deferred ?? [])];
   return {
     db: sqlDatabaseOn(connection),
     deferIndexes: (names, { unique = false } = {}) => {
@@ -324,8 +335,12 @@ export const openStagingDatabase = (): StagingDatabase => {
           return { name, columns, indexes, rows: () => select.raw(true).safeIntegers(true).iterate() as IterableIterator<SqlValue[]> };
         }),
     file,
-    close: () => {
+    handOver: () => {
       connection.close();
+      return { file, deferred: [...deferred] };
+    },
+    close: () => {
+      if (connection.open) connection.close();
       fs.rmSync(directory, { recursive: true, force: true });
     },
   };

@@ -15,7 +15,7 @@ import type { EventStore, GlobalPosition } from '../../src/core/eventStore';
 import { readCheckpointRows, type ProjectionFailure } from '../checkpoints';
 import { EVERY_EVENT_TYPE, type Projection } from '../projection';
 import type { ReadModelPositions } from '../readModelPositions';
-import { ProjectionRunner, ProjectionRunnerStoppedError, type StoppedProjection } from '../runner';
+import { ProjectionRunner, ProjectionRunnerStoppedError, type StageAlongside, type StoppedProjection } from '../runner';
 import type { SqlDatabase } from '../sqlDatabase';
 import { AdvisoryLockLease } from './advisoryLockLease';
 import { CommandEvents } from './commandEvents';
@@ -244,11 +244,12 @@ export class ReadModels implements ReadModelPositions {
 
   /**
    * Runs a bulk load into the log (`work`), then rebuilds the read models from the log in bulk
-   * (see `ProjectionRunner.rebuildAfter`). An instance that does not lead leaves that to the
-   * leader, which follows the load as it comes.
+   * (see `ProjectionRunner.rebuildAfter`), staged on another thread meanwhile with
+   * `stageAlongside`. An instance that does not lead leaves that to the leader, which follows
+   * the load as it comes.
    */
-  rebuildAfter<T>(work: () => Promise<T>): Promise<T> {
-    return this.leadership ? this.leadership.runner.rebuildAfter(work) : work();
+  rebuildAfter<T>(work: () => Promise<T>, stageAlongside?: StageAlongside): Promise<T> {
+    return this.leadership ? this.leadership.runner.rebuildAfter(work, stageAlongside) : work();
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import { openApplication } from '../composition/application';
 import { ProgressLine, UsageError, configFor, formatCount, parseOptions, perSecond, runCli, wholeNumber } from './common';
 import { DEFAULT_SEED_START, generateCrmHistory } from '../seeding/generator';
+import { stageOnAnotherThread } from '../seeding/stagingThread';
 
 const USAGE = `usage: npm run seed -- --leads N [--seed 42] [--start 2025-01-06] [--months 12] [--path bulk|commands] [--data-dir ./data]
 
@@ -59,6 +60,8 @@ runCli(USAGE, async () => {
       start,
       months,
       path,
+      // The read models are staged on a second thread while the first generates (bulk path).
+      stageAlongside: stageOnAnotherThread(config),
       onProgress: (p) =>
         progress.update(
           `seed: ${formatCount(p.leadsStarted)}/${formatCount(p.leads)} leads, ${formatCount(p.commands)} commands, ` +

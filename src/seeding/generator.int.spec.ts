@@ -6,6 +6,8 @@ import { readModelProjections } from '../composition/application';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
 import type { GeneratedSummary } from './generator';
+import { stageOnAnotherThread } from './stagingThread';
+import type { StageAlongside } from '../../projections/runner';
 import { B2C_GROUPINGS, DEFAULT_SALES_TEAM } from './data';
 import { ENVELOPE, type Envelope } from '../personalData/envelope';
 
@@ -26,6 +28,17 @@ const sealingOf = async (opened: TestApplication) => {
     if (!names.has(envelope.keyId)) names.set(envelope.keyId, names.size);
     return { key: names.get(envelope.keyId), fields: envelope.fields ?? [], sealed: envelope.sealed !== undefined };
   });
+};
+
+const expectEqualToARebuild = async (opened: TestApplication) => {
+  const scratch = await openScratchSpace(opened.config.readStore);
+  try {
+    const report = await verifyReadModels({ store: opened.app.store, scratch, projections: readModelProjections() });
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+  } finally {
+    await scratch.close();
+  }
 };
 
 describe('the seeded generator', () => {
@@ -91,6 +104,62 @@ describe('the seeded generator', () => {
         await Promise.all([bulk.dispose(), commands.dispose()]);
       }
     }, 180_000);
+
+    it('staged on another thread as the log is written, leaves the read models a rebuild after it leaves', async () => {
+      const alongside = await openFresh();
+      const after = await openFresh();
+      try {
+        const stage = stageOnAnotherThread(alongside.config);
+        let stagedThrough: string | undefined;
+        let writtenWhenStarted: string | undefined;
+        let stageFailure: unknown;
+        const watched: StageAlongside = async (projections, writingEnded) => {
+          writtenWhenStarted = await alongside.app.store.headPosition();
+          const staged = await stage(projections, writingEnded).catch((error: unknown) => {
+            stageFailure = error;
+            throw error;
+          });
+          stagedThrough = staged?.through;
+          return staged;
+        };
+        // Small batches, so that the thread reads a log still being written.
+        const summary = await seed(alongside.app, { leads: 150, seed: 5, batchEvents: 97, stageAlongside: watched });
+        await seed(after.app, { leads: 150, seed: 5, batchEvents: 97 });
+
+        // The thread staged the whole log, which was not yet written when it started.
+        expect(stageFailure).toBeUndefined();
+        expect(writtenWhenStarted).toBeUndefined();
+        expect(stagedThrough).toBe(summary.lastPosition);
+        await expectEqualToARebuild(alongside);
+        // Positions aside (their form is the store's own), the rows are those of a rebuild after the load.
+        for (const query of [
+          'SELECT id, revision, status, owner_id, cycle, score, conversion, updated_at FROM read_leads ORDER BY id',
+          'SELECT id, revision, status, stage, amount, loss_reason, updated_at FROM read_opportunities ORDER BY id',
+          'SELECT id, revision, kind, name, updated_at FROM read_accounts ORDER BY id',
+          'SELECT id, revision, account_id, updated_at FROM read_contacts ORDER BY id',
+          'SELECT * FROM kpi_funnel_by_month ORDER BY cell, month',
+          'SELECT event_id, stream_id, revision, event_type, actor, recorded_at FROM audit_events ORDER BY event_id',
+        ]) {
+          const rows = (opened: TestApplication) => opened.app.readDb.all(query);
+          expect(await rows(alongside), query).toEqual(await rows(after));
+        }
+      } finally {
+        await Promise.all([alongside.dispose(), after.dispose()]);
+      }
+    }, 180_000);
+
+    it('rebuilds the read models after the load when the thread fails', async () => {
+      const opened = await openFresh();
+      try {
+        const failing: StageAlongside = () => Promise.reject(new Error('no thread today'));
+        await seed(opened.app, { leads: 40, seed: 6, stageAlongside: failing });
+        await expectEqualToARebuild(opened);
+        const leads = await opened.app.readDb.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
+        expect(leads!.n).toBe(40);
+      } finally {
+        await opened.dispose();
+      }
+    }, 120_000);
   });
 
   describe('on 400 leads', () => {

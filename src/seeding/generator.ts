@@ -10,6 +10,7 @@ import type { Application } from '../composition/application';
 import { handleCommand, type CommandContext } from '../core/commandHandler';
 import type { Decider, DomainEvent } from '../core/decider';
 import type { GlobalPosition } from '../core/eventStore';
+import type { StageAlongside } from '../../projections/runner';
 import { deterministicId } from '../core/ids';
 import { conversionFollowUps, type ConversionRequest } from '../domain/leads/conversion';
 import { convertLead } from '../useCases/convertLead';
@@ -40,6 +41,11 @@ export interface GenerateOptions {
   path?: GenerationPath;
   /** Events per batch on the bulk path. */
   batchEvents?: number;
+  /**
+   * On the bulk path, stages the read models from the log while it is generated (see
+   * stagingThread.ts) instead of rebuilding them after it.
+   */
+  stageAlongside?: StageAlongside;
   onProgress?(progress: GenerationProgress): void;
 }
 
@@ -168,7 +174,7 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
     }
   };
   try {
-    await (path === 'bulk' ? app.readModels.rebuildAfter(generateInBulk) : generate());
+    await (path === 'bulk' ? app.readModels.rebuildAfter(generateInBulk, options.stageAlongside) : generate());
     // Each bulk batch wrote its conversions with their follow-ups at once: none is left to
     // complete (a store that cannot append to many streams atomically is checked as usual).
     if (path === 'bulk' && app.store.appendsToStreamsAtomically) await completer?.skipTo(await app.store.headPosition());

@@ -1,0 +1,77 @@
+/**
+ * The read models of a seed staged on a second thread while the first generates the log.
+ *
+ * On the bulk path the read models rest during the generation, and are rebuilt from the log after
+ * it (`ProjectionRunner.rebuildAfter`): on one thread, the two took turns, and the rebuild was
+ * nearly half of a seed. Here a worker thread opens the log on its own connections and replays it
+ * into a staging database as the batches land (`stageInBulk`, following the log until told the
+ * writing has ended); the runner then only copies the staged tables over, and catches up on the
+ * rest. The rows are those a rebuild after the load writes: the same projections, the same code.
+ *
+ * Anything that goes wrong on the thread leaves the rebuild to the runner, as without it.
+ */
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { EventLogOptions } from '../composition/eventLog';
+import { openStagingDatabase, type HandedOverStaging } from '../../projections/sqlDatabase';
+import type { StageAlongside } from '../../projections/runner';
+import type { GlobalPosition } from '../core/eventStore';
+
+/** What the thread is given. */
+export interface StagingThreadData {
+  log: EventLogOptions;
+  projections: string[];
+}
+
+/** What the thread answers: the staging database handed over, or nothing staged (an empty log). */
+export type StagingThreadAnswer = { staged: (HandedOverStaging & { through: GlobalPosition; eventTypes: string[] }) | undefined } | { failed: string };
+
+/** The message that tells the thread the log is written: the stage ends at its end. */
+export const WRITING_ENDED = 'writing ended';
+
+/**
+ * The thread's module, as this one is loaded: TypeScript through tsx (`npm run seed`, the
+ * benches, the tests), or JavaScript as tsc emits it.
+ */
+const ENTRY = path.join(__dirname, `stagingThreadEntry${path.extname(__filename)}`);
+
+// A worker does not inherit a loader given to the process by a test runner (vitest): the thread
+// registers tsx itself when the entry is TypeScript, both its loaders: the modules are CommonJS,
+// and load some of theirs with import() (pg, EventStoreDB's client).
+const BOOT = `
+const { entry } = require('node:worker_threads').workerData;
+if (!entry.endsWith('.ts')) require(entry);
+else {
+  require('tsx/cjs/api').register();
+  import('tsx/esm/api').then((tsx) => {
+    tsx.register();
+    require(entry);
+  });
+}
+`;
+
+
+/**
+ * Stages on a worker thread, from the log that `log` opens. Only for stores another connection
+ * can read while this one writes: files and servers, not memory.
+ */
+export const stageOnAnotherThread =
+  (log: EventLogOptions): StageAlongside =>
+  (projections, writingEnded) => {
+    // A database in memory is the connection's own: another thread would open an empty one.
+    if ([log.eventStore, log.readStore].some((store) => store.kind === 'sqlite' && store.filename === ':memory:')) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => {
+      // Only what opens the log: the rest of a configuration need not be something a thread can be sent.
+      const opening: EventLogOptions = { eventStore: log.eventStore, readStore: log.readStore, dataKey: { key: log.dataKey.key } };
+      const data: StagingThreadData & { entry: string } = { entry: ENTRY, log: opening, projections: projections.map((projection) => projection.name) };
+      const worker = new Worker(BOOT, { eval: true, execArgv: [], workerData: data });
+      void writingEnded.then(() => worker.postMessage(WRITING_ENDED));
+      worker.once('message', (answer: StagingThreadAnswer) => {
+        if ('failed' in answer) reject(new Error(`Staging the read models on another thread failed: ${answer.failed}`));
+        else resolve(answer.staged && { staging: openStagingDatabase(answer.staged), through: answer.staged.through, eventTypes: answer.staged.eventTypes });
+      });
+      worker.once('error', reject);
+      // After an answer, this changes nothing.
+      worker.once('exit', (code) => reject(new Error(`The staging thread ended (${code}) without an answer`)));
+    });
+  };

@@ -1,0 +1,45 @@
+/**
+ * The staging thread's side of stagingThread.ts: opens the log, stages the projections it is given
+ * from it as it is written, and hands the staging database over to the thread that started it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openEventLog } from '../composition/eventLog';
+import { readModelProjections } from '../composition/application';
+import { stageInBulk } from '../../projections/bulkRebuild';
+import { REBUILD_PAGE_SIZE, projectionHandles } from '../../projections/runner';
+import { WRITING_ENDED, type StagingThreadAnswer, type StagingThreadData } from './stagingThread';
+
+const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
+  // A Buffer crosses to a thread as a plain Uint8Array.
+  const log = { ...data.log, dataKey: { key: Buffer.from(data.log.dataKey.key) } };
+  const store = await openEventLog(log);
+  try {
+    let writingEnded = false;
+    parentPort!.on('message', (message) => {
+      if (message === WRITING_ENDED) writingEnded = true;
+    });
+    const projections = readModelProjections().filter((projection) => data.projections.includes(projection.name));
+    const staged = await stageInBulk({
+      store,
+      projections,
+      handles: projectionHandles,
+      pageSize: REBUILD_PAGE_SIZE,
+      isActive: () => true,
+      writingEnded: () => writingEnded,
+    });
+    return { staged: staged && { ...staged.staging.handOver(), through: staged.through, eventTypes: staged.eventTypes } };
+  } finally {
+    await store.close();
+  }
+};
+
+stage(workerData as StagingThreadData).then(
+  (answer) => {
+    parentPort!.postMessage(answer);
+    parentPort!.close();
+  },
+  (error: unknown) => {
+    parentPort!.postMessage({ failed: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies StagingThreadAnswer);
+    parentPort!.close();
+  },
+);
