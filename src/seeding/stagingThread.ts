@@ -50,7 +50,6 @@ else {
 }
 `;
 
-
 /**
  * Stages on a worker thread, from the log that `log` opens. Only for stores another connection
  * can read while this one writes: files and servers, not memory.
