@@ -27,8 +27,11 @@ export interface BulkRebuildOptions {
   pageSize: number;
   /** False once the runner is stopping: the rebuild is then abandoned, nothing copied. */
   isActive(): boolean;
-  /** Moves the checkpoints to `through`, inside the transaction that copies the tables. */
-  moveCheckpoints(tx: SqlDatabase, through: GlobalPosition): Promise<void>;
+  /**
+   * Moves the checkpoints to `through`, inside the transaction that copies the tables; `eventTypes`
+   * are the types of the events replayed, those no projection takes included.
+   */
+  moveCheckpoints(tx: SqlDatabase, through: GlobalPosition, eventTypes: readonly string[]): Promise<void>;
   /**
    * Rebuilt beside their tables (`ProjectionRunner`'s version change): the read database still
    * holds the projections' old rows, which the copy's transaction drops (`reset`, then `setup`)
@@ -182,7 +185,7 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
       }
       for (const table of tables) await (db.withAttached ? copyTableInSql(tx, table) : copyTable(tx, table));
       if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
-      await options.moveCheckpoints(tx, through);
+      await options.moveCheckpoints(tx, through, options.eventTypes);
     });
   const copy = async () => {
     if (!db.withAttached) return copyAll();

@@ -132,6 +132,54 @@ describe('ProjectionRunner', () => {
     expect(read).toBe(0);
   });
 
+  it('reads the log once to rebuild in bulk, not again for a projection reset beside that takes none of its events', async () => {
+    const rareEvent = (type: string) => ({
+      id: newId(),
+      type,
+      data: {},
+      metadata: { actor: 'a', recordedAt: '2026-01-01T00:00:00.000Z', occurredAt: '2026-01-01T00:00:00.000Z', correlationId: 'c', causationId: 'c', schemaVersion: 1 },
+    });
+    const rare = spyProjection();
+    const erasures: Projection = { ...rare.projection, name: 'erasures-only', canHandle: ['SomethingRareHappened'] };
+    const history = generateLeadHistory({ seed: 6, leadCount: 20, eventCount: 300 });
+    const head = await appendAll(store, history);
+    /** A runner started on the read models as they are, then asked to rebuild them all: the events the rebuild read. */
+    const rebuildReading = async () => {
+      let read = 0;
+      let counting = false;
+      const db = openSqliteDatabase(store.filename);
+      const runner = new ProjectionRunner({ store: countingStore(store, (events) => counting && (read += events)), db, projections: [leadsProjection, erasures] });
+      const stop = async () => {
+        await runner.stop();
+        await db.close();
+      };
+      cleanups.push(stop);
+      await runner.start();
+      await runner.whenCaughtUp();
+      counting = true;
+      await runner.rebuild();
+      const positions = runner.positions();
+      await stop();
+      return { read, positions };
+    };
+
+    // Both reset: the leads rebuilt in bulk, the other moved along with them, the log read once.
+    const { read, positions } = await rebuildReading();
+    expect(read).toBe(history.length);
+    expect(positions).toEqual([
+      { name: 'leads', position: head },
+      { name: 'erasures-only', position: head },
+    ]);
+    expect(rare.applied).toEqual([]);
+
+    // With an event it takes in the log, it replays the log as before, and takes it.
+    const taken = rareEvent('SomethingRareHappened');
+    await store.appendToStream('elsewhere-1', [taken], { expectedRevision: 'no_stream' });
+    const again = await rebuildReading();
+    expect(rare.applied).toEqual([taken.id, taken.id]);
+    expect(again.read).toBeGreaterThan(history.length);
+  });
+
   it('projects live exactly what a rebuild from zero projects', async () => {
     const { db, runner } = readSide([leadsProjection], { batchSize: 64 });
     await runner.start();
