@@ -216,8 +216,10 @@ export class ProjectionRunner {
   /**
    * Runs `work` (a bulk load into the log, as the seed's) with the runner paused, then resets
    * every projection and rebuilds them from the log in bulk, and follows on: one bulk rebuild
-   * instead of applying the load event by event while it is written. Resolves with what `work`
-   * returned once the rebuild has started (wait for a position as usual).
+   * instead of applying the load event by event while it is written. With `stageAlongside`, the
+   * projections that rebuild in bulk are staged while `work` writes, and only copied in after it.
+   * Resolves with what `work` returned once the rebuild has started, or the staged tables are
+   * copied in (wait for a position as usual).
    */
   rebuildAfter<T>(work: () => Promise<T>, stageAlongside?: StageAlongside): Promise<T> {
     return this.serialised(async () => {

@@ -130,8 +130,9 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
   // (rescoreOpenLeads scores its open leads).
   const scorer = app.leadScorer();
   await scorer?.stop();
-  // On the bulk path the read models rest meanwhile, and are then rebuilt from the log in bulk:
-  // faster than following a load event by event (bench/seedBeforeAfter.sh).
+  // On the bulk path the runner rests meanwhile and the read models are rebuilt from the log in
+  // bulk, staged on another thread as it is written when `stageAlongside` is given, else after
+  // it: faster than following a load event by event (bench/seedBeforeAfter.sh).
   const generate = async () => {
     // Each story with the streams its steps wrote to, so that they can be let go when it ends.
     const agenda = new Agenda<{ story: Story; streams: Set<string>; step: SeedStep }>();
