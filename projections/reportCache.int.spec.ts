@@ -168,6 +168,95 @@ describe.each(['sqlite', 'postgres'] as const)('reports answered from memory (%s
   });
 });
 
+/**
+ * A report in parts: the wins above the first of `floors` up to `top`, one part per floor, each
+ * win in the part of the highest floor below it; counting what is computed, part by part or whole.
+ */
+const winsInParts = (cache: ReturnType<typeof cachingReports>, floors: number[], top = 1_000) => {
+  const computed: string[] = [];
+  const partOf = (amount: number) => floors.filter((floor) => amount > floor).length - 1;
+  const winsBetween = async (db: SqlDatabase, low: number, high: number) =>
+    (await db.all<{ amount: number }>('SELECT amount FROM wins WHERE amount > ? AND amount <= ? ORDER BY amount', [low, high])).map((row) => row.amount);
+  const ask = () =>
+    cache.reportInParts(
+      'wins by floor',
+      floors.map((floor, index) => ({ above: floor, upTo: floors[index + 1] ?? top })),
+      {
+        part: (db, index) => {
+          computed.push(`part ${index}`);
+          return winsBetween(db, floors[index]!, floors[index + 1] ?? top);
+        },
+        whole: (db) => {
+          computed.push('whole');
+          return winsBetween(db, floors[0]!, top);
+        },
+        partOf,
+      },
+    );
+  return { ask, computed };
+};
+
+describe.each(['sqlite', 'postgres'] as const)('a report in parts, answered from memory part by part (%s)', (store) => {
+  open(store);
+
+  it('computes the whole once and cuts it, then only the part asked anew, and the whole again after a commit', async () => {
+    await writer.run('INSERT INTO wins VALUES (25), (35), (120)');
+    const cache = cachingReports(reader, opened.changes);
+    const report = winsInParts(cache, [0, 20, 30, 100]);
+    expect(await report.ask()).toEqual([[10], [25], [35], [120]]);
+    expect(report.computed).toEqual(['whole']);
+    expect(await report.ask()).toEqual([[10], [25], [35], [120]]);
+    expect(report.computed).toEqual(['whole']);
+    expect(cache.stats()).toMatchObject({ hits: 4, misses: 1, entries: 4 });
+
+    // A range that moves at its top: the parts below it are remembered, the last one is new.
+    const moved = winsInParts(cache, [0, 20, 30, 100], 2_000);
+    expect(await moved.ask()).toEqual([[10], [25], [35], [120]]);
+    expect(moved.computed).toEqual(['part 3']);
+
+    // A commit to the table: every part is stale, and the whole is computed again.
+    await writer.run('INSERT INTO wins VALUES (31)');
+    expect(await moved.ask()).toEqual([[10], [25], [31, 35], [120]]);
+    expect(moved.computed).toEqual(['part 3', 'whole']);
+    await writer.run('INSERT INTO losses VALUES (1)');
+    expect(await moved.ask()).toEqual([[10], [25], [31, 35], [120]]);
+    expect(moved.computed).toEqual(['part 3', 'whole']);
+  });
+
+  it('shares the whole between asks made while nothing was committed, and remembers nothing of a failed one', async () => {
+    const cache = cachingReports(reader, opened.changes);
+    const report = winsInParts(cache, [0, 50]);
+    expect(await Promise.all([report.ask(), report.ask()])).toEqual([[[10], []], [[10], []]]);
+    expect(report.computed).toEqual(['whole']);
+
+    const failing = cachingReports(reader, opened.changes);
+    let attempts = 0;
+    const outside = () =>
+      failing.reportInParts('outside', [{ part: 0 }, { part: 1 }], {
+        part: () => Promise.reject(new Error('not asked')),
+        whole: async (db) => {
+          attempts += 1;
+          return db.all<{ amount: number }>('SELECT amount FROM wins');
+        },
+        partOf: () => 2,
+      });
+    await expect(outside()).rejects.toThrow("A report's item falls in none of its 2 parts");
+    await expect(outside()).rejects.toThrow("A report's item falls in none of its 2 parts");
+    expect(attempts).toBe(2);
+    expect(failing.stats()).toMatchObject({ entries: 0 });
+  });
+
+  it('computes the whole every time, and remembers no part, while this instance follows', async () => {
+    const following: ChangeCount = { now: () => 0, unchangedSince: () => false, seesEveryWrite: () => false };
+    const cache = cachingReports(reader, following);
+    const report = winsInParts(cache, [0, 50]);
+    await report.ask();
+    await report.ask();
+    expect(report.computed).toEqual(['whole', 'whole']);
+    expect(cache.stats()).toMatchObject({ hits: 0, entries: 0 });
+  });
+});
+
 describe('reports answered from memory, on SQLite', () => {
   open('sqlite');
 

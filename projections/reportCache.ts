@@ -24,6 +24,20 @@ export interface ReportCache {
    */
   report<T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T>;
   /**
+   * A report that lists the items of its parts one after the other (a KPI section grouped by
+   * month is the sections of each month of its period), each part remembered as the report
+   * `name` for its own request. A request that moves (a dashboard's period up to now) then
+   * computes only the parts it changed. When at most one part must be computed, it is computed
+   * alone (`computePart`); when more must, the whole once (`computeWhole`: one statement where
+   * the parts would run one each) and cut by `partOf` (an item's part, by index), each part
+   * remembered. Answers each part's items, in the order of `parts`.
+   */
+  reportInParts<T>(
+    name: string,
+    parts: readonly unknown[],
+    compute: ReportParts<T>,
+  ): Promise<T[][]>;
+  /**
    * Whether each report, asked as before, would be answered with the very value it was then
    * (remembered, and nothing it read changed since); if so they count as answered from memory.
    * Nothing is computed. What lets a whole GraphQL answer built from them be sent again
@@ -43,6 +57,24 @@ export interface AskedReport {
   value: unknown;
 }
 
+/** How a report in parts is computed: a part alone, or the whole, and the part of each of the whole's items. */
+export interface ReportParts<T> {
+  part(db: SqlDatabase, index: number): Promise<T[]>;
+  whole(db: SqlDatabase): Promise<T[]>;
+  partOf(item: T): number;
+}
+
+/** The whole's items, each in its part. */
+const cutIntoParts = <T>(items: readonly T[], count: number, partOf: (item: T) => number): T[][] => {
+  const parts = Array.from({ length: count }, (): T[] => []);
+  for (const item of items) {
+    const part = parts[partOf(item)];
+    if (part === undefined) throw new Error(`A report's item falls in none of its ${count} parts`);
+    part.push(item);
+  }
+  return parts;
+};
+
 /** Every report computed, nothing remembered. */
 export const uncachedReports = (db: SqlDatabase): ReportCache => {
   let misses = 0;
@@ -50,6 +82,10 @@ export const uncachedReports = (db: SqlDatabase): ReportCache => {
     report: (_name, _request, compute) => {
       misses += 1;
       return compute(db);
+    },
+    reportInParts: async <T>(_name: string, parts: readonly unknown[], compute: ReportParts<T>) => {
+      misses += 1;
+      return cutIntoParts(await compute.whole(db), parts.length, compute.partOf);
     },
     answerAgain: () => false,
     areCurrent: () => false,
@@ -154,45 +190,83 @@ export const cachingReports = (
     return true;
   };
 
+  const remember = (key: string, entry: Entry) => {
+    forget(key);
+    if (entry.weight > maxRows / 4) return;
+    entries.set(key, entry);
+    heldRows += entry.weight;
+    while (heldRows > maxRows) forget(entries.keys().next().value!);
+  };
+
+  /** The entry of `key` if it is still what a computation would give now, marked as the most recently asked. */
+  const current = (key: string): Entry | undefined => {
+    const known = entries.get(key);
+    if (known === undefined || !changes.unchangedSince(known.tables, known.since)) return undefined;
+    entries.delete(key);
+    entries.set(key, known);
+    return known;
+  };
+
+  /**
+   * `compute`'s entry, shared with an ask of `key` already computing while nothing was committed
+   * since it started; `onEntry` takes a new one (not a shared one) before it is handed out.
+   */
+  const computeShared = <T>(key: string, compute: (db: SqlDatabase) => Promise<T>, onEntry: (entry: Entry & { value: T }) => void): Promise<T> => {
+    const shared = underWay.get(key);
+    if (shared !== undefined && changes.now() === shared.since) {
+      hits += 1;
+      return shared.value as Promise<T>;
+    }
+    misses += 1;
+    const since = changes.now();
+    const computing = computeRecorded(compute, since);
+    const value = computing.then((entry) => {
+      onEntry(entry);
+      return entry.value;
+    });
+    underWay.set(key, { since, value });
+    // Its failure reaches every asker through `value`.
+    return value.finally(() => {
+      if (underWay.get(key)?.value === value) underWay.delete(key);
+    });
+  };
+
+  const report = async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T> => {
+    if (changes.seesEveryWrite?.() === false) {
+      misses += 1;
+      return compute(db);
+    }
+    const key = keyOf(name, request);
+    const known = current(key);
+    if (known !== undefined) {
+      hits += 1;
+      return known.value as T;
+    }
+    forget(key);
+    return computeShared(key, compute, (entry) => remember(key, entry));
+  };
+
   return {
-    report: async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T> => {
+    report,
+    reportInParts: async <T>(name: string, parts: readonly unknown[], compute: ReportParts<T>): Promise<T[][]> => {
       if (changes.seesEveryWrite?.() === false) {
         misses += 1;
-        return compute(db);
+        return cutIntoParts(await compute.whole(db), parts.length, compute.partOf);
       }
-      const key = keyOf(name, request);
-      const known = entries.get(key);
-      if (known !== undefined && changes.unchangedSince(known.tables, known.since)) {
-        hits += 1;
-        entries.delete(key);
-        entries.set(key, known);
-        return known.value as T;
-      }
-      forget(key);
-      const shared = underWay.get(key);
-      if (shared !== undefined && changes.now() === shared.since) {
-        hits += 1;
-        return shared.value as Promise<T>;
-      }
-      misses += 1;
-      const since = changes.now();
-      const computing = computeRecorded(compute, since);
-      const value = computing.then((entry) => entry.value);
-      // Its failure reaches this caller through `computing`; a sharer, if any, gets it from `value`.
-      value.catch(() => undefined);
-      underWay.set(key, { since, value });
-      try {
-        const entry = await computing;
-        forget(key);
-        if (entry.weight <= maxRows / 4) {
-          entries.set(key, entry);
-          heldRows += entry.weight;
-          while (heldRows > maxRows) forget(entries.keys().next().value!);
-        }
-        return entry.value;
-      } finally {
-        if (underWay.get(key)?.value === value) underWay.delete(key);
-      }
+      const keys = parts.map((part) => keyOf(name, part));
+      const known = keys.map((key) => entries.get(key));
+      const stale = known.filter((entry) => entry === undefined || !changes.unchangedSince(entry.tables, entry.since)).length;
+      if (stale <= 1) return Promise.all(parts.map((part, index) => report(name, part, (db) => compute.part(db, index))));
+      // Cut as it is computed, so that every asker sharing the computation gets the same parts.
+      const wholeKey = `${name} in parts ${JSON.stringify(parts)}`;
+      const cut = async (db: SqlDatabase) => cutIntoParts(await compute.whole(db), parts.length, compute.partOf);
+      return computeShared(wholeKey, cut, (entry) => {
+        // Each part as if computed alone, from the same statements at the same count; its weight, its share of the rows.
+        const items = Math.max(1, entry.value.reduce((sum, part) => sum + part.length, 0));
+        entry.value.forEach((value, index) =>
+          remember(keys[index]!, { value, tables: entry.tables, since: entry.since, weight: 1 + Math.ceil(((entry.weight - 1) * value.length) / items) }),
+        );
+      });
     },
     areCurrent,
     answerAgain: (asked) => {

@@ -13,7 +13,15 @@
  * or taken away from a whole month: `periodParts`), in one union that the same GROUP BY adds up:
  * a few hundred cells instead of every fact of the period.
  */
-import { groupKeyId, instant, type KpiDimension, type KpiGroupKey } from '../../src/domain/insights/definitions';
+import {
+  groupKeyId,
+  instant,
+  monthAfter,
+  PLAIN_YEAR_INSTANT,
+  startOfMonth,
+  type KpiDimension,
+  type KpiGroupKey,
+} from '../../src/domain/insights/definitions';
 import { fromUnits, unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
 import {
   disqualificationReasonsOf,
@@ -366,12 +374,6 @@ export interface PeriodParts {
   edges: Array<{ from: string; to: string; sign: 1 | -1 }>;
 }
 
-const YEAR_MONTH = /^\d{4}-\d{2}-/;
-const startOfMonth = (month: string): string => `${month}-01T00:00:00.000Z`;
-const monthAfter = (month: string): string => {
-  const [year, number] = month.split('-').map(Number);
-  return new Date(Date.UTC(year!, number!, 1)).toISOString().slice(0, 7);
-};
 type Range = { from: string; to: string };
 const span = (range: Range): number => Date.parse(range.to) - Date.parse(range.from);
 
@@ -383,12 +385,29 @@ const span = (range: Range): number => Date.parse(range.to) - Date.parse(range.f
 const partialMonth = (inside: Range, outside: Range): { whole: boolean; edge: PeriodParts['edges'][number] } =>
   span(outside) < span(inside) ? { whole: true, edge: { ...outside, sign: -1 } } : { whole: false, edge: { ...inside, sign: 1 } };
 
+/**
+ * A period within one month (the month a report by month is computed for, up to now): the month
+ * from the rollups and the facts of its parts outside the period taken away, when those are the
+ * shorter; otherwise undefined, and the period's own facts are read.
+ */
+const withinMonth = (month: string, period: Range): PeriodParts | undefined => {
+  const next = monthAfter(month);
+  const whole = { from: startOfMonth(month), to: startOfMonth(next) };
+  if (!PLAIN_YEAR_INSTANT.test(whole.to) || span(whole) - span(period) >= span(period)) return undefined;
+  const outside = [
+    { from: whole.from, to: period.from },
+    { from: period.to, to: whole.to },
+  ].filter((range) => range.from < range.to);
+  return { months: { from: month, to: next }, edges: outside.map((range) => ({ ...range, sign: -1 as const })) };
+};
+
 export const periodParts = (fromTime: string, toTime: string): PeriodParts => {
   const from = instant(fromTime);
   const to = instant(toTime);
   const alone: PeriodParts = { edges: [{ from, to, sign: 1 }] };
   const [fromMonth, toMonth] = [from.slice(0, 7), to.slice(0, 7)];
-  if (fromMonth >= toMonth) return alone;
+  if (fromMonth === toMonth) return withinMonth(fromMonth, { from, to }) ?? alone;
+  if (fromMonth > toMonth) return alone;
   const edges: PeriodParts['edges'] = [];
   let first = fromMonth;
   if (from !== startOfMonth(fromMonth)) {
@@ -412,7 +431,7 @@ export const periodParts = (fromTime: string, toTime: string): PeriodParts => {
  */
 const rolledUpParts = (request: KpiQuery): PeriodParts | undefined => {
   if (request.factsOnly || request.knownAt !== undefined || request.groupBy.includes('LIST')) return undefined;
-  if (!YEAR_MONTH.test(instant(request.from)) || !YEAR_MONTH.test(instant(request.to))) return undefined;
+  if (!PLAIN_YEAR_INSTANT.test(instant(request.from)) || !PLAIN_YEAR_INSTANT.test(instant(request.to))) return undefined;
   const parts = periodParts(request.from, request.to);
   return parts.months === undefined ? undefined : parts;
 };

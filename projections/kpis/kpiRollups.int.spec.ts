@@ -131,6 +131,9 @@ describe('the monthly rollups', () => {
       { from: at(0.5), to: at(0.52) },
       { from: `${at(0.4).slice(0, 7)}-03T00:00:00.000Z`, to: `${at(0.6).slice(0, 7)}-27T12:00:00.000Z` },
       { from: `${at(0.4).slice(0, 7)}-20T00:00:00.000Z`, to: `${at(0.6).slice(0, 7)}-09T00:00:00.000Z` },
+      // Within a month it mostly covers: the month's cells less the facts outside the period.
+      { from: `${at(0.5).slice(0, 7)}-02T06:00:00.000Z`, to: `${at(0.5).slice(0, 7)}-27T18:00:00.000Z` },
+      { from: `${at(0.3).slice(0, 7)}-01T00:00:00.000Z`, to: `${at(0.3).slice(0, 7)}-25T00:00:00.000Z` },
     ];
     const cuts: KpiDimension[][] = [[], ['MONTH'], ['SOURCE', 'OWNER'], ['CAMPAIGN', 'ORIGIN', 'MONTH'], KPI_DIMENSIONS.filter((d) => d !== 'LIST')];
     await projected(events, async (db) => {
@@ -172,9 +175,25 @@ describe('a period, for the rollups', () => {
     });
   });
 
-  it('is its facts alone within a month, or across two months mostly outside it', () => {
+  it('is its month less the facts outside it, within a month that it mostly covers', () => {
+    // A month up to now, as a report by month computes its last month.
+    expect(periodParts('2024-03-01T00:00:00.000Z', '2024-03-23T08:55:10.705Z')).toEqual({
+      months: { from: '2024-03', to: '2024-04' },
+      edges: [{ from: '2024-03-23T08:55:10.705Z', to: '2024-04-01T00:00:00.000Z', sign: -1 }],
+    });
+    expect(periodParts('2024-12-02T00:00:00.000Z', '2024-12-30T00:00:00.000Z')).toEqual({
+      months: { from: '2024-12', to: '2025-01' },
+      edges: [
+        { from: '2024-12-01T00:00:00.000Z', to: '2024-12-02T00:00:00.000Z', sign: -1 },
+        { from: '2024-12-30T00:00:00.000Z', to: '2025-01-01T00:00:00.000Z', sign: -1 },
+      ],
+    });
+  });
+
+  it('is its facts alone within a month it covers half of or less, or across two months mostly outside it', () => {
     const alone = (from: string, to: string) => ({ edges: [{ from, to, sign: 1 }] });
-    expect(periodParts('2024-03-01T00:00:00.000Z', '2024-03-31T00:00:00.000Z')).toEqual(alone('2024-03-01T00:00:00.000Z', '2024-03-31T00:00:00.000Z'));
+    expect(periodParts('2024-03-01T00:00:00.000Z', '2024-03-16T00:00:00.000Z')).toEqual(alone('2024-03-01T00:00:00.000Z', '2024-03-16T00:00:00.000Z'));
+    expect(periodParts('2024-03-10T00:00:00.000Z', '2024-03-12T00:00:00.000Z')).toEqual(alone('2024-03-10T00:00:00.000Z', '2024-03-12T00:00:00.000Z'));
     expect(periodParts('2024-01-20T00:00:00.000Z', '2024-02-10T00:00:00.000Z')).toEqual(alone('2024-01-20T00:00:00.000Z', '2024-02-10T00:00:00.000Z'));
   });
 });

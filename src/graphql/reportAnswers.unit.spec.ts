@@ -19,6 +19,7 @@ const reportsWhile = (current: () => boolean) => {
   let answered = 0;
   const reports: ReportCache = {
     report: () => Promise.reject(new Error('not asked here')),
+    reportInParts: () => Promise.reject(new Error('not asked here')),
     areCurrent: () => current(),
     answerAgain: (asked) => {
       if (!current()) return false;

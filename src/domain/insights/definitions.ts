@@ -56,6 +56,35 @@ export const instant = utcInstant;
 
 export const monthOf = (time: string): string => instant(time).slice(0, 7);
 
+/** An instant of a four-digit year, whose first seven characters are its month (YYYY-MM). */
+export const PLAIN_YEAR_INSTANT = /^\d{4}-\d{2}-/;
+export const startOfMonth = (month: string): string => `${month}-01T00:00:00.000Z`;
+export const monthAfter = (month: string): string => {
+  const [year, number] = month.split('-').map(Number);
+  return new Date(Date.UTC(year!, number!, 1)).toISOString().slice(0, 7);
+};
+
+/**
+ * A period cut at the start of each UTC month: every month it touches, with its part of the
+ * period, in order. A fact of the period falls in the part of its own month, and in no other:
+ * a report grouped by month is the reports of its parts, one after the other. Empty for a period
+ * that is not [from, to) between instants of four-digit years.
+ */
+export const monthsOfPeriod = (period: KpiPeriod): Array<KpiPeriod & { month: string }> => {
+  const [from, to] = [instant(period.from), instant(period.to)];
+  if (!PLAIN_YEAR_INSTANT.test(from) || !PLAIN_YEAR_INSTANT.test(to) || from >= to) return [];
+  const parts: Array<KpiPeriod & { month: string }> = [];
+  for (let start = from; start < to; ) {
+    const month = start.slice(0, 7);
+    const next = startOfMonth(monthAfter(month));
+    // After 9999-12 comes a six-digit year, which would sort before every four-digit one.
+    const end = PLAIN_YEAR_INSTANT.test(next) && next < to ? next : to;
+    parts.push({ month, from: start, to: end });
+    start = end;
+  }
+  return parts;
+};
+
 export const inPeriod = (time: string, period: KpiPeriod): boolean => {
   const at = instant(time);
   return at >= period.from && at < period.to;

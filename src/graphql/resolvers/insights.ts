@@ -16,7 +16,7 @@ import { kpiRestatements } from '../../useCases/kpiRestatements';
 import { replayFacts } from '../../useCases/replayFacts';
 import { kpisFromFacts } from '../../useCases/replayKpis';
 import type { GraphQLContext } from '../shared/context';
-import { askReport } from '../shared/reports';
+import { askKpiSection } from '../shared/reports';
 import {
   DisqualificationReasonKpi,
   KPI_FIELDS,
@@ -75,34 +75,34 @@ export class KpiResolver {
 
   @FieldResolver(() => [LeadFunnelKpi], { description: KPI_FIELDS.leadFunnel })
   async leadFunnel(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<LeadFunnelKpi[]> {
-    return askReport(context, 'leadFunnel', root.request, async (db) => present(context).leadFunnel(await kpiQueries.leadFunnel(db, root.request)));
+    return askKpiSection(context, 'leadFunnel', root.request, async (db, request) => present(context).leadFunnel(await kpiQueries.leadFunnel(db, request)));
   }
 
   @FieldResolver(() => [DisqualificationReasonKpi], { description: KPI_FIELDS.disqualificationReasons })
   async disqualificationReasons(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<DisqualificationReasonKpi[]> {
-    return askReport(context, 'disqualificationReasons', root.request, async (db) => present(context).disqualificationReasons(await kpiQueries.disqualificationReasons(db, root.request)));
+    return askKpiSection(context, 'disqualificationReasons', root.request, async (db, request) => present(context).disqualificationReasons(await kpiQueries.disqualificationReasons(db, request)));
   }
 
   @FieldResolver(() => [LossReasonKpi], { description: KPI_FIELDS.lossReasons })
   async lossReasons(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<LossReasonKpi[]> {
-    return askReport(context, 'lossReasons', root.request, async (db) => present(context).lossReasons(await kpiQueries.lossReasons(db, root.request)));
+    return askKpiSection(context, 'lossReasons', root.request, async (db, request) => present(context).lossReasons(await kpiQueries.lossReasons(db, request)));
   }
 
   @FieldResolver(() => [SalesOutcomeKpi], { description: KPI_FIELDS.salesOutcomes })
   async salesOutcomes(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<SalesOutcomeKpi[]> {
-    return askReport(context, 'salesOutcomes', root.request, async (db) => present(context).salesOutcomes(await kpiQueries.salesOutcomes(db, root.request)));
+    return askKpiSection(context, 'salesOutcomes', root.request, async (db, request) => present(context).salesOutcomes(await kpiQueries.salesOutcomes(db, request)));
   }
 
   @FieldResolver(() => [StageTimeKpi], { description: KPI_FIELDS.timeInStage })
   async timeInStage(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<StageTimeKpi[]> {
     const { pipeline } = context.app;
-    return askReport(context, 'timeInStage', root.request, async (db) => present(context).timeInStage(await kpiQueries.timeInStage(db, root.request, pipeline)));
+    return askKpiSection(context, 'timeInStage', root.request, async (db, request) => present(context).timeInStage(await kpiQueries.timeInStage(db, request, pipeline)));
   }
 
   @FieldResolver(() => [PipelineValueKpi], { description: KPI_FIELDS.pipelineValue })
   async pipelineValue(@Root() root: KpiRoot, @Ctx() context: GraphQLContext): Promise<PipelineValueKpi[]> {
     const { pipeline } = context.app;
-    return askReport(context, 'pipelineValue', root.request, async (db) => present(context).pipelineValue(await kpiQueries.pipelineValue(db, root.request, pipeline)));
+    return askKpiSection(context, 'pipelineValue', root.request, async (db, request) => present(context).pipelineValue(await kpiQueries.pipelineValue(db, request, pipeline)));
   }
 }
 
