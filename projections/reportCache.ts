@@ -19,8 +19,9 @@ import type { ChangeCount } from './readModelChanges';
 
 export interface ReportCache {
   /**
-   * The report `name` for `request` (anything JSON can write: it is the key with the name):
-   * remembered, or computed by `compute` from the read database it is handed.
+   * The report `name` for `request` (anything JSON can write: it is the key with the name, and
+   * must not be changed once asked): remembered, or computed by `compute` from the read
+   * database it is handed.
    */
   report<T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T>;
   /**
@@ -180,7 +181,17 @@ export const cachingReports = (
     return { value, tables, since, weight: rows + 1 };
   };
 
-  const keyOf = (name: string, request: unknown) => `${name} ${JSON.stringify(request)}`;
+  /** Each request object's JSON, written once: a report in parts is asked for the same parts over and over. */
+  const requestJson = new WeakMap<object, string>();
+  const keyOf = (name: string, request: unknown) => {
+    if (typeof request !== 'object' || request === null) return `${name} ${JSON.stringify(request)}`;
+    let json = requestJson.get(request);
+    if (json === undefined) {
+      json = JSON.stringify(request);
+      requestJson.set(request, json);
+    }
+    return `${name} ${json}`;
+  };
   const areCurrent = (asked: readonly AskedReport[]): boolean => {
     if (changes.seesEveryWrite?.() === false) return false;
     for (const { name, request, value } of asked) {

@@ -59,9 +59,11 @@ export const monthOf = (time: string): string => instant(time).slice(0, 7);
 /** An instant of a four-digit year, whose first seven characters are its month (YYYY-MM). */
 export const PLAIN_YEAR_INSTANT = /^\d{4}-\d{2}-/;
 export const startOfMonth = (month: string): string => `${month}-01T00:00:00.000Z`;
+/** The month after a YYYY-MM month, by arithmetic on its digits (a report cut by month asks it for every month). */
 export const monthAfter = (month: string): string => {
   const [year, number] = month.split('-').map(Number);
-  return new Date(Date.UTC(year!, number!, 1)).toISOString().slice(0, 7);
+  if (number === 12) return year! >= 9999 ? `+0${year! + 1}-01` : `${String(year! + 1).padStart(4, '0')}-01`;
+  return `${month.slice(0, 5)}${String(number! + 1).padStart(2, '0')}`;
 };
 
 /**

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { toUnits } from '../opportunities/money';
 import { leadFunnelOf } from './kpis';
 import {
+  monthAfter,
+  monthsOfPeriod,
   averageDays,
   averageMoney,
   compareGroupKeys,
@@ -88,5 +90,36 @@ describe('the KPI definitions', () => {
       key('WEB_FORM', null),
       key('WEB_FORM', '2025-02'),
     ]);
+  });
+});
+
+describe('a period cut by month', () => {
+  it('is each month it touches, with its part of the period, one after the other', () => {
+    expect(monthsOfPeriod({ from: '2024-11-20T10:00:00.000Z', to: '2025-02-03T00:00:00.000Z' })).toEqual([
+      { month: '2024-11', from: '2024-11-20T10:00:00.000Z', to: '2024-12-01T00:00:00.000Z' },
+      { month: '2024-12', from: '2024-12-01T00:00:00.000Z', to: '2025-01-01T00:00:00.000Z' },
+      { month: '2025-01', from: '2025-01-01T00:00:00.000Z', to: '2025-02-01T00:00:00.000Z' },
+      { month: '2025-02', from: '2025-02-01T00:00:00.000Z', to: '2025-02-03T00:00:00.000Z' },
+    ]);
+    expect(monthsOfPeriod({ from: '2024-03-01T00:00:00.000Z', to: '2024-04-01T00:00:00.000Z' })).toEqual([
+      { month: '2024-03', from: '2024-03-01T00:00:00.000Z', to: '2024-04-01T00:00:00.000Z' },
+    ]);
+    // Offsets are read as the instants they are.
+    expect(monthsOfPeriod({ from: '2024-02-29T23:30:00-02:00', to: '2024-03-02T00:00:00Z' })).toEqual([
+      { month: '2024-03', from: '2024-03-01T01:30:00.000Z', to: '2024-03-02T00:00:00.000Z' },
+    ]);
+  });
+
+  it('ends at the last month of four-digit years, and is nothing for a period it cannot cut', () => {
+    expect(monthsOfPeriod({ from: '9999-11-15T00:00:00.000Z', to: '9999-12-31T23:59:59.999Z' })).toEqual([
+      { month: '9999-11', from: '9999-11-15T00:00:00.000Z', to: '9999-12-01T00:00:00.000Z' },
+      { month: '9999-12', from: '9999-12-01T00:00:00.000Z', to: '9999-12-31T23:59:59.999Z' },
+    ]);
+    expect(monthsOfPeriod({ from: '2024-03-01T00:00:00.000Z', to: '2024-03-01T00:00:00.000Z' })).toEqual([]);
+    expect(monthsOfPeriod({ from: '2024-03-01T00:00:00.000Z', to: '+010000-01-01T00:00:00.000Z' })).toEqual([]);
+  });
+
+  it('counts months across years, from year 0 to 9999', () => {
+    expect(['0000-01', '0999-12', '2024-09', '2024-12', '9999-11'].map(monthAfter)).toEqual(['0000-02', '1000-01', '2024-10', '2025-01', '9999-12']);
   });
 });

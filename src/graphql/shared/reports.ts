@@ -32,6 +32,33 @@ const keyOf = (group: PresentedGroup): KpiGroupKey => ({
   origin: group.origin ?? null,
 });
 
+/** A request's parts by month, and the part of each month; undefined within one month. */
+interface MonthlyParts {
+  parts: KpiQuery[];
+  partOfMonth: Map<string, number>;
+}
+
+/**
+ * The parts of the requests asked lately, the same objects at each ask: the report cache writes
+ * the JSON of a request object once (every section of a dashboard by month over two years asks
+ * 26 parts each time).
+ */
+const recentParts = new Map<string, MonthlyParts | undefined>();
+const RECENT_PARTS = 200;
+
+const monthlyPartsOf = (request: KpiQuery): MonthlyParts | undefined => {
+  const key = JSON.stringify(request);
+  if (recentParts.has(key)) return recentParts.get(key);
+  const months = monthsOfPeriod(request);
+  const cut =
+    months.length < 2
+      ? undefined
+      : { parts: months.map(({ from, to }) => ({ ...request, from, to })), partOfMonth: new Map(months.map(({ month }, index) => [month, index])) };
+  if (recentParts.size >= RECENT_PARTS) recentParts.delete(recentParts.keys().next().value!);
+  recentParts.set(key, cut);
+  return cut;
+};
+
 /**
  * A KPI section cut by MONTH over more than one month: the sections of each month's part of the
  * period (`monthsOfPeriod`), remembered one by one (`reportInParts`). A dashboard's period that
@@ -49,10 +76,9 @@ export const askKpiSection = async <T extends { group: PresentedGroup }>(
   request: KpiQuery,
   compute: (db: SqlDatabase, request: KpiQuery) => Promise<T[]>,
 ): Promise<T[]> => {
-  const months = request.groupBy.includes('MONTH') ? monthsOfPeriod(request) : [];
-  if (months.length < 2) return askReport(context, name, request, (db) => compute(db, request));
-  const parts: KpiQuery[] = months.map(({ from, to }) => ({ ...request, from, to }));
-  const partOfMonth = new Map(months.map(({ month }, index) => [month, index]));
+  const cut = request.groupBy.includes('MONTH') ? monthlyPartsOf(request) : undefined;
+  if (cut === undefined) return askReport(context, name, request, (db) => compute(db, request));
+  const { parts, partOfMonth } = cut;
   const values = await context.app.reports.reportInParts(name, parts, {
     part: (db, index) => compute(db, parts[index]!),
     whole: (db) => compute(db, request),
