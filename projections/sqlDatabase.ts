@@ -16,6 +16,14 @@ export type ReadStoreConfig =
 
 export type SqlValue = string | number | bigint | null;
 
+/**
+ * The statement named a table the database does not have (SQLite's "no such table", PostgreSQL's
+ * 42P01): a query written for a projection's new version, while its old tables still serve as the
+ * new ones are built beside them (ProjectionRunner), on this instance or on the one that leads.
+ */
+export const isMissingTable = (error: unknown): boolean =>
+  (error as { code?: unknown } | null)?.code === '42P01' || /\bno such table\b/.test((error as Error | null)?.message ?? '');
+
 export interface SqlDatabase {
   /** Which SQL it speaks beyond the portable part: where a projection keeps a SQLite-only index (FTS5). */
   readonly dialect: 'sqlite' | 'postgres';

@@ -7,6 +7,7 @@
 import { expect, it } from 'vitest';
 import { applyAndFold, generatedEventsFor, rowsAsText } from '../../test/support/inMemoryFolds';
 import type { SqlDatabase } from '../sqlDatabase';
+import { pipelineChangeRowsAsText } from './pipelineChanges';
 import { foldPipelineHistoryInMemory, pipelineHistoryProjection } from './pipelineHistoryReadModel';
 
 const rowsOf = (db: SqlDatabase) => rowsAsText(db, 'read_pipeline_history');
@@ -25,5 +26,9 @@ it.each([
     expect(rows.filter((row) => row.includes('"valid_to":null')).length).toBeGreaterThan(10);
     expect(rows.filter((row) => !row.includes('"valid_to":null')).length).toBeGreaterThan(10);
     expect(await rowsOf(folded)).toEqual(rows);
+    // And the open pipeline's changes by month and day, moved event by event or worked out at the end.
+    const changes = await pipelineChangeRowsAsText(applied);
+    expect(changes.length).toBeGreaterThan(10);
+    expect(await pipelineChangeRowsAsText(folded)).toEqual(changes);
   });
 }, 120_000);

@@ -32,9 +32,11 @@ import {
 } from '../../src/domain/opportunities/opportunity';
 import { amountParts, fromUnits, unitsOfSums, WHOLE_SPLIT } from '../../src/domain/opportunities/money';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
+import { PLAIN_YEAR_INSTANT } from '../../src/domain/insights/definitions';
 import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
 import type { InMemoryFold, Projection } from '../projection';
-import type { SqlDatabase, SqlValue } from '../sqlDatabase';
+import { isMissingTable, type SqlDatabase, type SqlValue } from '../sqlDatabase';
+import { CREATE_PIPELINE_CHANGES, DROP_PIPELINE_CHANGES, movePipelineChanges, openPipelineAt, rebuildPipelineChanges } from './pipelineChanges';
 
 /** What the pipeline report reads of an opportunity. */
 export interface PipelineEntry {
@@ -77,19 +79,23 @@ const CREATE_TABLE = `
   CREATE INDEX IF NOT EXISTS read_pipeline_history_valid ON read_pipeline_history
     (status, valid_level, valid_block, valid_from, valid_to, known_from, ${REPORTED});
   CREATE INDEX IF NOT EXISTS read_pipeline_history_known ON read_pipeline_history
-    (status, known_level, known_block, known_from, known_to, valid_from, valid_to, ${REPORTED});`;
+    (status, known_level, known_block, known_from, known_to, valid_from, valid_to, ${REPORTED});
+  CREATE INDEX IF NOT EXISTS read_pipeline_history_started ON read_pipeline_history
+    (status, valid_from, stage, currency, probability, amount_whole, amount_nanos);
+  ${CREATE_PIPELINE_CHANGES}`;
 
 type RecordedOpportunityEvent = OpportunityEvent & Pick<RecordedEvent, 'revision' | 'metadata'>;
 
 export const pipelineHistoryProjection: Projection = {
   name: 'pipeline-history',
-  version: 2,
+  // 3: the open pipeline's changes by month and day (pipelineChanges.ts).
+  version: 3,
   rebuildsInBulk: true,
   // Rows are found by opportunity and seq (the key); these indexes serve the reports.
-  deferredIndexes: ['read_pipeline_history_current', 'read_pipeline_history_valid', 'read_pipeline_history_known'],
+  deferredIndexes: ['read_pipeline_history_current', 'read_pipeline_history_valid', 'read_pipeline_history_known', 'read_pipeline_history_started'],
   canHandle: OPPORTUNITY_EVENT_TYPES,
   setup: (db) => db.exec(CREATE_TABLE),
-  reset: (db) => db.exec('DROP TABLE IF EXISTS read_pipeline_history'),
+  reset: (db) => db.exec(`DROP TABLE IF EXISTS read_pipeline_history;\n${DROP_PIPELINE_CHANGES}`),
   foldInMemory: () => foldPipelineHistoryInMemory(),
   async apply(tx, recorded) {
     const event = recorded as RecordedOpportunityEvent;
@@ -117,6 +123,7 @@ export const pipelineHistoryProjection: Projection = {
       );
     }
     await tx.run(INSERT_VERSION, rowOf(id, { seq: event.revision, entry: next, validFrom: occurredAt, knownFrom: recordedAt }));
+    await movePipelineChanges(tx, occurredAt, current, next);
   },
 };
 
@@ -199,6 +206,8 @@ export const foldPipelineHistoryInMemory = (maxHeld = MAX_OPPORTUNITIES_IN_MEMOR
       }
       for (const row of out) held.delete(row[0] as string);
       if (out.length > 0) await tx.insertRows('read_pipeline_history', COLUMNS, out);
+      // Once, from every version written: those held in memory never moved them.
+      if (everything) await rebuildPipelineChanges(tx);
     },
   };
 };
@@ -312,6 +321,16 @@ export const pipelineAsOf = async (
 ): Promise<PipelineSummary> => {
   const asOf = window.asOf?.toISOString() ?? END_OF_TIME;
   const knownAt = window.knownAt?.toISOString() ?? END_OF_TIME;
+  if (window.knownAt === undefined && filter.ownerId === undefined && filter.accountId === undefined && PLAIN_YEAR_INSTANT.test(asOf)) {
+    // As known now, uncut: from the open pipeline's changes by month and day (pipelineChanges.ts),
+    // or, while the version that keeps them is built beside the old tables, from the versions.
+    const at = openPipelineAt(asOf);
+    const groups = await db.all<Group>(at.sql, at.params).catch((error: unknown) => {
+      if (isMissingTable(error)) return undefined;
+      throw error;
+    });
+    if (groups !== undefined) return summarisePipeline(groups.map(toPipelineRow), pipeline, filter.currency);
+  }
   const cut: string[] = [];
   const cutParams: SqlValue[] = [];
   for (const [column, value] of [['owner_id', filter.ownerId], ['account_id', filter.accountId]] as const) {
