@@ -209,18 +209,24 @@ describe.each(['sqlite', 'postgres'] as const)('a report in parts, answered from
     expect(report.computed).toEqual(['whole']);
     expect(cache.stats()).toMatchObject({ hits: 4, misses: 1, entries: 4 });
 
-    // A range that moves at its top: the parts below it are remembered, the last one is new.
+    // A range that moves at its top: the parts below it are remembered, the last one is new. A
+    // part computed alone is kept from its second computation (most are asked once).
     const moved = winsInParts(cache, [0, 20, 30, 100], 2_000);
     expect(await moved.ask()).toEqual([[10], [25], [35], [120]]);
     expect(moved.computed).toEqual(['part 3']);
+    expect(cache.stats()).toMatchObject({ entries: 4 });
+    expect(await moved.ask()).toEqual([[10], [25], [35], [120]]);
+    expect(await moved.ask()).toEqual([[10], [25], [35], [120]]);
+    expect(moved.computed).toEqual(['part 3', 'part 3']);
+    expect(cache.stats()).toMatchObject({ entries: 5 });
 
     // A commit to the table: every part is stale, and the whole is computed again.
     await writer.run('INSERT INTO wins VALUES (31)');
     expect(await moved.ask()).toEqual([[10], [25], [31, 35], [120]]);
-    expect(moved.computed).toEqual(['part 3', 'whole']);
+    expect(moved.computed).toEqual(['part 3', 'part 3', 'whole']);
     await writer.run('INSERT INTO losses VALUES (1)');
     expect(await moved.ask()).toEqual([[10], [25], [31, 35], [120]]);
-    expect(moved.computed).toEqual(['part 3', 'whole']);
+    expect(moved.computed).toEqual(['part 3', 'part 3', 'whole']);
   });
 
   it('shares the whole between asks made while nothing was committed, and remembers nothing of a failed one', async () => {

@@ -29,9 +29,10 @@ export interface ReportCache {
    * month is the sections of each month of its period), each part remembered as the report
    * `name` for its own request. A request that moves (a dashboard's period up to now) then
    * computes only the parts it changed. When at most one part must be computed, it is computed
-   * alone (`computePart`); when more must, the whole once (`computeWhole`: one statement where
-   * the parts would run one each) and cut by `partOf` (an item's part, by index), each part
-   * remembered. Answers each part's items, in the order of `parts`.
+   * alone (`compute.part`), and kept only from its second computation; when more must, the whole
+   * once (`compute.whole`: one statement where the parts would run one each) and cut by
+   * `compute.partOf` (an item's part, by index), each part kept. Answers each part's items, in
+   * the order of `parts`.
    */
   reportInParts<T>(
     name: string,
@@ -114,6 +115,9 @@ interface Entry {
  */
 export const REPORT_CACHE_ROWS = 20_000;
 
+/** How many parts computed alone once (`reportInParts`) are remembered as seen, to be kept when computed again. */
+const PARTS_SEEN = 1_000;
+
 export const cachingReports = (
   db: SqlDatabase,
   changes: ChangeCount,
@@ -128,6 +132,8 @@ export const cachingReports = (
     entries.delete(key);
     heldRows -= entry.weight;
   };
+  /** Parts computed alone once and not kept (`reportInParts`), the oldest forgotten first. */
+  const partsSeen = new Set<string>();
   /** Computations under way, with the count they started at: a second ask shares one while nothing was committed since. */
   const underWay = new Map<string, { since: number; value: Promise<unknown> }>();
   let hits = 0;
@@ -181,16 +187,24 @@ export const cachingReports = (
     return { value, tables, since, weight: rows + 1 };
   };
 
-  /** Each request object's JSON, written once: a report in parts is asked for the same parts over and over. */
-  const requestJson = new WeakMap<object, string>();
+  /**
+   * Each request object's keys, by report name, written once: a report in parts is asked for the
+   * same parts over and over, and a key made once is hashed once by the maps it goes through.
+   */
+  const requestKeys = new WeakMap<object, Map<string, string>>();
   const keyOf = (name: string, request: unknown) => {
     if (typeof request !== 'object' || request === null) return `${name} ${JSON.stringify(request)}`;
-    let json = requestJson.get(request);
-    if (json === undefined) {
-      json = JSON.stringify(request);
-      requestJson.set(request, json);
+    let keys = requestKeys.get(request);
+    if (keys === undefined) {
+      keys = new Map();
+      requestKeys.set(request, keys);
     }
-    return `${name} ${json}`;
+    let key = keys.get(name);
+    if (key === undefined) {
+      key = `${name} ${JSON.stringify(request)}`;
+      keys.set(name, key);
+    }
+    return key;
   };
   const areCurrent = (asked: readonly AskedReport[]): boolean => {
     if (changes.seesEveryWrite?.() === false) return false;
@@ -267,7 +281,28 @@ export const cachingReports = (
       const keys = parts.map((part) => keyOf(name, part));
       const known = keys.map((key) => entries.get(key));
       const stale = known.filter((entry) => entry === undefined || !changes.unchangedSince(entry.tables, entry.since)).length;
-      if (stale <= 1) return Promise.all(parts.map((part, index) => report(name, part, (db) => compute.part(db, index))));
+      if (stale <= 1) {
+        return Promise.all(
+          parts.map((part, index) => {
+            const key = keys[index]!;
+            const known = current(key);
+            if (known !== undefined) {
+              hits += 1;
+              return known.value as T[];
+            }
+            forget(key);
+            // Kept from its second computation: a part computed alone is mostly the end of a
+            // period up to now, asked once; kept, it would outlive the young generation for nothing.
+            return computeShared(key, (db) => compute.part(db, index), (entry) => {
+              if (partsSeen.delete(key)) remember(key, entry);
+              else {
+                partsSeen.add(key);
+                if (partsSeen.size > PARTS_SEEN) partsSeen.delete(partsSeen.values().next().value!);
+              }
+            });
+          }),
+        );
+      }
       // Cut as it is computed, so that every asker sharing the computation gets the same parts.
       const wholeKey = `${name} in parts ${JSON.stringify(parts)}`;
       const cut = async (db: SqlDatabase) => cutIntoParts(await compute.whole(db), parts.length, compute.partOf);

@@ -39,23 +39,36 @@ interface MonthlyParts {
 }
 
 /**
- * The parts of the requests asked lately, the same objects at each ask: the report cache writes
- * the JSON of a request object once (every section of a dashboard by month over two years asks
- * 26 parts each time).
+ * The parts asked lately, one object per request of a part, whichever period it was cut from:
+ * the report cache writes a request object's key once, and a dashboard asks the same parts over
+ * and over (26 per section for two years by month), its period up to now moving only the last.
  */
-const recentParts = new Map<string, MonthlyParts | undefined>();
-const RECENT_PARTS = 200;
+const recentParts = new Map<string, KpiQuery>();
+const RECENT_PARTS = 1_000;
+
+const partFor = (request: KpiQuery, rest: string, from: string, to: string): KpiQuery => {
+  const key = `${from} ${to} ${rest}`;
+  let part = recentParts.get(key);
+  if (part === undefined) {
+    part = { ...request, from, to };
+    if (recentParts.size >= RECENT_PARTS) recentParts.delete(recentParts.keys().next().value!);
+    recentParts.set(key, part);
+  }
+  return part;
+};
+
+/** By request object: the sections of one `kpis` query share their request, and its parts. */
+const partsOfRequest = new WeakMap<KpiQuery, MonthlyParts | undefined>();
 
 const monthlyPartsOf = (request: KpiQuery): MonthlyParts | undefined => {
-  const key = JSON.stringify(request);
-  if (recentParts.has(key)) return recentParts.get(key);
+  if (partsOfRequest.has(request)) return partsOfRequest.get(request);
   const months = monthsOfPeriod(request);
+  const rest = JSON.stringify({ ...request, from: undefined, to: undefined });
   const cut =
     months.length < 2
       ? undefined
-      : { parts: months.map(({ from, to }) => ({ ...request, from, to })), partOfMonth: new Map(months.map(({ month }, index) => [month, index])) };
-  if (recentParts.size >= RECENT_PARTS) recentParts.delete(recentParts.keys().next().value!);
-  recentParts.set(key, cut);
+      : { parts: months.map(({ from, to }) => partFor(request, rest, from, to)), partOfMonth: new Map(months.map(({ month }, index) => [month, index])) };
+  partsOfRequest.set(request, cut);
   return cut;
 };
 
