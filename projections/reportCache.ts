@@ -256,19 +256,31 @@ export const cachingReports = (
     });
   };
 
-  const report = async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T> => {
-    if (changes.seesEveryWrite?.() === false) {
-      misses += 1;
-      return compute(db);
-    }
-    const key = keyOf(name, request);
+  /** The report of `key`: remembered and current, or computed and handed to `keep` (a new computation, not a shared one). */
+  const answer = <T>(key: string, compute: (db: SqlDatabase) => Promise<T>, keep: (entry: Entry & { value: T }) => void): Promise<T> | T => {
     const known = current(key);
     if (known !== undefined) {
       hits += 1;
       return known.value as T;
     }
     forget(key);
-    return computeShared(key, compute, (entry) => remember(key, entry));
+    return computeShared(key, compute, keep);
+  };
+
+  /** Kept from its second computation: a part computed alone is mostly the end of a period up to now, asked once. */
+  const keepWhenSeenBefore = (key: string) => (entry: Entry) => {
+    if (partsSeen.delete(key)) return remember(key, entry);
+    partsSeen.add(key);
+    if (partsSeen.size > PARTS_SEEN) partsSeen.delete(partsSeen.values().next().value!);
+  };
+
+  const report = async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T> => {
+    if (changes.seesEveryWrite?.() === false) {
+      misses += 1;
+      return compute(db);
+    }
+    const key = keyOf(name, request);
+    return answer(key, compute, (entry) => remember(key, entry));
   };
 
   return {
@@ -282,26 +294,7 @@ export const cachingReports = (
       const known = keys.map((key) => entries.get(key));
       const stale = known.filter((entry) => entry === undefined || !changes.unchangedSince(entry.tables, entry.since)).length;
       if (stale <= 1) {
-        return Promise.all(
-          parts.map((part, index) => {
-            const key = keys[index]!;
-            const known = current(key);
-            if (known !== undefined) {
-              hits += 1;
-              return known.value as T[];
-            }
-            forget(key);
-            // Kept from its second computation: a part computed alone is mostly the end of a
-            // period up to now, asked once; kept, it would outlive the young generation for nothing.
-            return computeShared(key, (db) => compute.part(db, index), (entry) => {
-              if (partsSeen.delete(key)) remember(key, entry);
-              else {
-                partsSeen.add(key);
-                if (partsSeen.size > PARTS_SEEN) partsSeen.delete(partsSeen.values().next().value!);
-              }
-            });
-          }),
-        );
+        return Promise.all(parts.map((_part, index) => answer(keys[index]!, (db) => compute.part(db, index), keepWhenSeenBefore(keys[index]!))));
       }
       // Cut as it is computed, so that every asker sharing the computation gets the same parts.
       const wholeKey = `${name} in parts ${JSON.stringify(parts)}`;

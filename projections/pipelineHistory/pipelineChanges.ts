@@ -107,16 +107,17 @@ export const movePipelineChanges = async (
   }
 };
 
+/** A version's cell and what it adds to it (`sign` ''), or takes away ('-'), as the cells' columns. */
+const signedVersion = (sign: '' | '-') =>
+  `stage, COALESCE(currency, '') AS currency, probability, ${sign}1 AS n,
+   ${sign}(COALESCE(amount_whole, 0) / ${WHOLE_SPLIT}) AS whole_high, ${sign}(COALESCE(amount_whole, 0) % ${WHOLE_SPLIT}) AS whole_low,
+   ${sign}COALESCE(amount_nanos, 0) AS nanos`;
+
 /** Each open version's start (+) and end (-), as rows of the cells' columns; `period` its first `length` characters. */
-const startsAndEnds = (length: number) => {
-  const parts = (sign: string) =>
-    `${sign}1 AS n, ${sign}(COALESCE(amount_whole, 0) / ${WHOLE_SPLIT}) AS whole_high, ${sign}(COALESCE(amount_whole, 0) % ${WHOLE_SPLIT}) AS whole_low,
-     ${sign}COALESCE(amount_nanos, 0) AS nanos`;
-  return `SELECT substr(valid_from, 1, ${length}) AS period, stage, COALESCE(currency, '') AS currency, probability, ${parts('')}
-      FROM read_pipeline_history WHERE status = 'OPEN'
-    UNION ALL SELECT substr(valid_to, 1, ${length}) AS period, stage, COALESCE(currency, '') AS currency, probability, ${parts('-')}
-      FROM read_pipeline_history WHERE status = 'OPEN' AND valid_to IS NOT NULL`;
-};
+const startsAndEnds = (length: number) =>
+  `SELECT substr(valid_from, 1, ${length}) AS period, ${signedVersion('')} FROM read_pipeline_history WHERE status = 'OPEN'
+   UNION ALL SELECT substr(valid_to, 1, ${length}) AS period, ${signedVersion('-')}
+     FROM read_pipeline_history WHERE status = 'OPEN' AND valid_to IS NOT NULL`;
 
 const SUMS = MEASURES.map((column) => `SUM(${column})`).join(', ');
 const NOT_ALL_ZERO = MEASURES.map((column) => `SUM(${column}) <> 0`).join(' OR ');
@@ -158,11 +159,8 @@ const DAY_START = 'T00:00:00.000Z';
 export const openPipelineAt = (asOf: string): { sql: string; params: SqlValue[] } => {
   const [month, day] = [asOf.slice(0, 7), asOf.slice(0, 10)];
   const measures = MEASURES.join(', ');
-  const versions = (sign: string, time: string) =>
-    `SELECT stage, COALESCE(currency, '') AS currency, probability, ${sign}1 AS n,
-       ${sign}(COALESCE(amount_whole, 0) / ${WHOLE_SPLIT}) AS whole_high, ${sign}(COALESCE(amount_whole, 0) % ${WHOLE_SPLIT}) AS whole_low,
-       ${sign}COALESCE(amount_nanos, 0) AS nanos
-     FROM read_pipeline_history WHERE status = 'OPEN' AND ${time} >= ? AND ${time} <= ?`;
+  const versions = (sign: '' | '-', time: string) =>
+    `SELECT ${signedVersion(sign)} FROM read_pipeline_history WHERE status = 'OPEN' AND ${time} >= ? AND ${time} <= ?`;
   return {
     sql: `SELECT stage, NULLIF(currency, '') AS currency, probability, CAST(SUM(n) AS TEXT) AS opportunities,
         CAST(SUM(whole_high) AS TEXT) AS whole_high, CAST(SUM(whole_low) AS TEXT) AS whole_low, CAST(SUM(nanos) AS TEXT) AS nanos
