@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../test/support/postgres';
+import { TEST_DATABASE_URL, aSchemaName, connectForTest, dropSchemas } from '../test/support/postgres';
 import { openPostgresDatabase } from './postgresDatabase';
-import type { SqlDatabase } from './sqlDatabase';
+import type { ReadOptions, SqlDatabase } from './sqlDatabase';
 
 const schemas: string[] = [];
 afterAll(() => dropSchemas(...schemas));
@@ -150,6 +150,64 @@ describe('openPostgresDatabase: plans', () => {
       expect(plan).not.toMatch(/Seq Scan/);
     } finally {
       await db.close();
+    }
+  });
+
+  type Plans = { generic_plans: number; custom_plans: number };
+  /** How the connection a read of `options` is handed has planned `statement` so far. */
+  const plansOf = async (db: SqlDatabase, statement: string, options?: ReadOptions) =>
+    (await db.all<Plans>('SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = ?', [statement], options))[0];
+
+  it('plans a read marked planOnce once per connection, and answers as a read planned at each use', async () => {
+    const db = await openDatabase();
+    try {
+      await db.exec('CREATE TABLE facts (at TEXT PRIMARY KEY, n INTEGER NOT NULL)');
+      await db.run(`INSERT INTO facts (at, n) SELECT to_char(g, 'FM00000'), g FROM generate_series(1, 5000) AS g`);
+      const sum = 'SELECT CAST(SUM(n) AS INTEGER) AS total FROM facts WHERE at >= ? AND at < ?';
+      for (let i = 0; i < 6; i++) {
+        const range = [`0${1000 + i}`, `0${1100 + i}`];
+        expect(await db.all(sum, range, { planOnce: true })).toEqual(await db.all(sum, range));
+      }
+      const text = 'SELECT CAST(SUM(n) AS INTEGER) AS total FROM facts WHERE at >= $1 AND at < $2';
+      // Used one call at a time, each pool hands out one connection: its statements are those above.
+      expect(await plansOf(db, text, { planOnce: true })).toEqual({ generic_plans: 6, custom_plans: 0 });
+      expect(await plansOf(db, text)).toEqual({ generic_plans: 0, custom_plans: 6 });
+      // Inside a transaction, on the transaction's connection, as any statement of it.
+      await db.transaction(async (tx) => {
+        expect(await tx.all(sum, ['01000', '01100'], { planOnce: true })).toEqual([{ total: 104_950 }]);
+        expect(await plansOf(tx, text, { planOnce: true })).toEqual({ generic_plans: 0, custom_plans: 7 });
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('plans a read marked planOnce at each use on a borrowed pool, which it opens no connection beside', async () => {
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const db = await openDatabase({ pool });
+    try {
+      const text = 'SELECT CAST(COUNT(*) AS INTEGER) AS n FROM generate_series(1, $1::int) AS g';
+      for (let i = 1; i <= 3; i++) expect(await db.all(text.replace('$1', '?'), [i], { planOnce: true })).toEqual([{ n: i }]);
+      expect(await plansOf(db, text, { planOnce: true })).toEqual({ generic_plans: 0, custom_plans: 3 });
+    } finally {
+      await db.close();
+      await pool.end();
+    }
+  });
+
+  it('closes the connections of its reads planned once with the rest', async () => {
+    const application = aSchemaName('plans');
+    const db = await openPostgresDatabase({ connectionString: `${TEST_DATABASE_URL}?application_name=${application}`, schema: aSchemaName('read') });
+    const observer = await connectForTest();
+    const open = async () =>
+      (await observer.query<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM pg_stat_activity WHERE application_name = $1', [application])).rows[0]!.n;
+    try {
+      await Promise.all([db.all('SELECT 1 AS one', [], { planOnce: true }), db.all('SELECT 1 AS one')]);
+      expect(await open()).toBe(2);
+      await db.close();
+      await expect.poll(open).toBe(0);
+    } finally {
+      await observer.end();
     }
   });
 });

@@ -13,10 +13,11 @@ import {
   connectToPostgres,
   migrate,
   preparedStatement,
+  type PostgresConnection,
   type PostgresConnectionOptions,
 } from '../src/eventStores/postgresConnection';
 import { readModelChangesOfSchema, tableWrittenBy } from './readModelChanges';
-import type { SqlDatabase, SqlValue } from './sqlDatabase';
+import type { ReadOptions, SqlDatabase, SqlValue } from './sqlDatabase';
 
 export type PostgresDatabaseOptions = PostgresConnectionOptions;
 
@@ -349,8 +350,21 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     close: () => Promise.reject(new Error('Close the database, not one of its transactions')),
   });
 
-  const withClient = async <T>(task: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const client = await pool.connect();
+  /**
+   * Connections of their own for reads that plan once (`ReadOptions.planOnce`), opened at the first
+   * such read: a connection's plan choice is a setting of its session, and switching it at each
+   * read would cost a round trip. A borrowed pool is not ours to open more of: there, such reads
+   * share it and are planned at each use, with the same answers.
+   */
+  let planOnce: PostgresConnection | undefined;
+  const poolFor = (read: ReadOptions | undefined): pg.Pool => {
+    if (read?.planOnce !== true || options.pool !== undefined) return pool;
+    planOnce ??= connectToPostgres({ connectionString: options.connectionString, schema }, 'once');
+    return planOnce.pool;
+  };
+
+  const withClient = async <T>(task: (client: pg.PoolClient) => Promise<T>, from: pg.Pool = pool): Promise<T> => {
+    const client = await from.connect();
     let unusable: Error | undefined;
     // A connection that breaks while borrowed (its session ended by the server) emits 'error':
     // unheard, that would end the process. The query in flight fails anyway; drop the connection.
@@ -382,7 +396,8 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
   return {
     dialect: 'postgres',
     run: (sql, params) => withClient((client) => on(client, 0).run(sql, params)),
-    all: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).all<T>(sql, params)),
+    all: <T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) =>
+      withClient((client) => on(client, 0).all<T>(sql, params), poolFor(options)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).get<T>(sql, params)),
     exec: (sql) => withClient((client) => on(client, 0).exec(sql)),
     insertRows: (table, columns, rows) => withClient((client) => on(client, 0).insertRows(table, columns, rows)),
@@ -407,7 +422,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
           }
         }),
       ),
-    close: () => inTurn(() => connection.release()),
+    close: () => inTurn(async () => void (await Promise.all([connection.release(), planOnce?.release()]))),
   };
 };
 

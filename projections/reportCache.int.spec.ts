@@ -349,6 +349,16 @@ describe('reports answered from memory, on SQLite', () => {
 describe('reports answered from memory, on PostgreSQL', () => {
   open('postgres');
 
+  it("runs a report's reads planned once as such: on connections whose plans are made once", async () => {
+    const cache = cachingReports(reader, opened.changes);
+    const mode = "SELECT current_setting('plan_cache_mode') AS mode FROM wins";
+    const modes = await cache.report('plan modes', {}, async (db) => [
+      ...(await db.all<{ mode: string }>(mode, [], { planOnce: true })),
+      ...(await db.all<{ mode: string }>(mode)),
+    ]);
+    expect(modes).toEqual([{ mode: 'force_generic_plan' }, { mode: 'force_custom_plan' }]);
+  });
+
   it('takes a COPY and anything exec runs as changes, and a nested transaction as part of its own', async () => {
     const { total, computed } = winsReport();
     await total();

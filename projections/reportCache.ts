@@ -14,7 +14,7 @@
  *
  * What `compute` returns is shared by every answer from memory: callers must not change it.
  */
-import type { SqlDatabase, SqlValue } from './sqlDatabase';
+import type { ReadOptions, SqlDatabase, SqlValue } from './sqlDatabase';
 import type { ChangeCount } from './readModelChanges';
 
 export interface ReportCache {
@@ -161,9 +161,9 @@ export const cachingReports = (
     let rows = 0;
     const recording: SqlDatabase = {
       dialect: db.dialect,
-      all: async <R>(sql: string, params?: readonly SqlValue[]) => {
+      all: async <R>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) => {
         statements.push(sql);
-        const read = await db.all<R>(sql, params);
+        const read = await db.all<R>(sql, params, options);
         rows += read.length;
         return read;
       },

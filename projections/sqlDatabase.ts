@@ -24,11 +24,22 @@ export type SqlValue = string | number | bigint | null;
 export const isMissingTable = (error: unknown): boolean =>
   (error as { code?: unknown } | null)?.code === '42P01' || /\bno such table\b/.test((error as Error | null)?.message ?? '');
 
+/** How a read may be run, where the database makes a difference. */
+export interface ReadOptions {
+  /**
+   * Whatever its parameters, the statement reads few rows (a range of at most half a month, a few
+   * hundred rollup cells), so that one plan fits every use: PostgreSQL plans it once per connection
+   * (src/eventStores/postgresConnection.ts, `PLANS_MADE_ONCE`) where it plans the read models'
+   * statements at each use. SQLite plans every statement once anyway. Ignored inside a transaction.
+   */
+  planOnce?: boolean;
+}
+
 export interface SqlDatabase {
   /** Which SQL it speaks beyond the portable part: where a projection keeps a SQLite-only index (FTS5). */
   readonly dialect: 'sqlite' | 'postgres';
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
-  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  all<T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions): Promise<T[]>;
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   /** Runs several statements without parameters (DDL). */
   exec(sql: string): Promise<void>;

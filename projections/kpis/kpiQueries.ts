@@ -519,10 +519,12 @@ const readRolledUp = (
   branches.push(`SELECT ${columns.join(', ')} FROM ${rollup.table} WHERE month >= ? AND month < ?`);
   params.push(parts.months!.from, parts.months!.to);
   const { select, groupBy } = grouping(request.groupBy, ROLLED, values);
-  // A group whose facts were all taken away adds up to none: it is not in the report.
+  // A group whose facts were all taken away adds up to none: it is not in the report. Its facts
+  // are at most half a month at either end (`periodParts`): one plan fits every period.
   return db.all<Row>(
     `SELECT ${select}${sums} FROM (${branches.join(' UNION ALL ')}) rolled ${where} ${groupBy} HAVING SUM(${rollup.measures[0]}) <> 0`,
     params,
+    { planOnce: true },
   );
 };
 
@@ -576,6 +578,7 @@ export const openPipeline = async (db: SqlDatabase, pipeline: Pipeline, filter: 
     `SELECT stage, currency, probability, ${SUMMED_PARTS} FROM ${byOwner ? OPEN.byGroup.table : OPEN.byMonth.table}
      ${byOwner ? 'WHERE owner_id = ?' : ''} GROUP BY stage, currency, probability`,
     byOwner ? [filter.ownerId!] : [],
+    { planOnce: true },
   );
   return summarisePipeline(rows.map(openCellOf), pipeline, filter.currency);
 };

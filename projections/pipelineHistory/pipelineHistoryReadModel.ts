@@ -325,7 +325,8 @@ export const pipelineAsOf = async (
     // As known now, uncut: from the open pipeline's changes by month and day (pipelineChanges.ts),
     // or, while the version that keeps them is built beside the old tables, from the versions.
     const at = openPipelineAt(asOf);
-    const groups = await db.all<Group>(at.sql, at.params).catch((error: unknown) => {
+    // A day of versions and a few hundred cells, whatever the date: one plan fits every use.
+    const groups = await db.all<Group>(at.sql, at.params, { planOnce: true }).catch((error: unknown) => {
       if (isMissingTable(error)) return undefined;
       throw error;
     });
