@@ -14,8 +14,8 @@ export interface PostgresConnectionOptions {
 }
 
 /**
- * How an owned pool's connections plan prepared statements: anew at each use (`PLANS_FOR_THE_TABLES_AS_THEY_ARE`),
- * or once per connection, for statements whose every use reads few rows (`PLANS_MADE_ONCE`).
+ * How an owned pool's connections plan prepared statements: anew at each use, or once per
+ * connection, for statements whose every use reads few rows (see the two settings below).
  */
 export type PlanChoice = 'at each use' | 'once';
 
@@ -47,9 +47,12 @@ const PLANS_FOR_THE_TABLES_AS_THEY_ARE = 'SET plan_cache_mode = force_custom_pla
  * facts at either end), and planning one took 0.2 to 0.4 ms at each use against 0.03 to 0.04 to run
  * it: on PostgreSQL, most of the database's time for every KPI section computed each time (issue 11).
  * A statement over a period of any length must not be one: its generic plan read a whole history
- * through the index by time, 60 ms where a plan for its values scanned the table in 13.
+ * through the index by time, 60 ms where a plan for its values scanned the table in 13. A plan made
+ * while a table was small is made again once the table is analyzed (autovacuum does so as it grows
+ * by a tenth), and such connections close after 10 s unused (pg.Pool's idle timeout).
  */
 const PLANS_MADE_ONCE = 'SET plan_cache_mode = force_generic_plan';
+
 export const quoteIdentifier = (name: string): string => pg.escapeIdentifier(name);
 
 export const connectToPostgres = (
