@@ -29,11 +29,13 @@ import {
   type InsightsSettings,
   SECRET,
   countEvents,
+  ensureDataset,
   generateHistory,
   log,
   queryLines,
   queryServer,
   replayProjections,
+  servedCopyOf,
 } from './insights';
 
 export type InsightsPostgresResult = Pick<InsightsResult, 'dataset' | 'projectionReplay' | 'rawRead' | 'queries' | 'underWrites'> & {
@@ -41,7 +43,7 @@ export type InsightsPostgresResult = Pick<InsightsResult, 'dataset' | 'projectio
 };
 
 /** The kept history: what it is, and the master key its personal data is sealed under. */
-interface KeptDataset extends Omit<Dataset, 'dataDir'> {
+export interface KeptDataset extends Omit<Dataset, 'dataDir'> {
   dataKey: string;
 }
 
@@ -73,15 +75,59 @@ const onServer = async <T>(work: (client: Client) => Promise<T>): Promise<T> => 
   }
 };
 
-export async function benchInsightsPostgres(settings: InsightsSettings): Promise<InsightsPostgresResult> {
-  const { dataset, reused } = await ensurePostgresDataset(settings.leads, settings.seed);
+/**
+ * A copy of the kept history (`CREATE DATABASE … TEMPLATE`, seconds) for an API to serve, as
+ * `servedCopyOf` gives one of the SQLite history: the captures of a write load leave the kept
+ * history as it was. `environment` configures an application on the copy (this process's, for the
+ * rebuild); `start` starts the API on it, in production mode.
+ */
+export async function servedPostgresCopyOf(dataset: KeptDataset): Promise<{
+  served: { base: string; dataDir: string; environment: NodeJS.ProcessEnv; remove(): Promise<void> };
+  start(name: string, entry: string): ReturnType<typeof startChild>;
+}> {
   const copy = `crm_bench_served_${randomBytes(4).toString('hex')}`;
   log(`copying the kept history into the database ${copy}...`);
-  await onServer((client) => client.query(`CREATE DATABASE ${copy} TEMPLATE ${keptDatabase(settings.leads, settings.seed)}`));
+  await onServer((client) => client.query(`CREATE DATABASE ${copy} TEMPLATE ${keptDatabase(dataset.leads, dataset.seed)}`));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-bench-insights-pg-'));
+  const env = environment(copy, dataset.dataKey);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const start = (name: string, entry: string) =>
+    startChild(name, entry, { ...process.env, ...env, NODE_ENV: 'production', PORT: String(port), CRM_DATA_DIR: dataDir }, `${base}/readyz`, 600_000);
+  const remove = async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    await onServer((client) => client.query(`DROP DATABASE IF EXISTS ${copy} WITH (FORCE)`));
+  };
+  return { served: { base, dataDir, environment: env, remove }, start };
+}
+
+/**
+ * The insights history of `store` (`BENCH_STORE`: sqlite, the default, or postgres), generated
+ * when missing, and a copy of it for an API to serve: what the benches that query a served history
+ * without rebuilding it (`bench:memory`, `bench:readers`) start from, on either store.
+ */
+export async function servedHistory(
+  store: string,
+  leads: number,
+  seed: number,
+): Promise<{ dataset: Dataset; base: string; start(name: string, entry: string): ReturnType<typeof startChild>; remove(): Promise<void> }> {
+  if (store === 'postgres') {
+    const { dataset } = await ensurePostgresDataset(leads, seed);
+    const { served, start } = await servedPostgresCopyOf(dataset);
+    return { dataset: { ...dataset, dataDir: served.dataDir }, base: served.base, start, remove: served.remove };
+  }
+  if (store !== 'sqlite') throw new Error(`BENCH_STORE is sqlite or postgres, not ${store}`);
+  const { dataset } = await ensureDataset(leads, seed);
+  const { served, start } = await servedCopyOf(dataset);
+  return { dataset, base: served.base, start, remove: async () => served.remove() };
+}
+
+export async function benchInsightsPostgres(settings: InsightsSettings): Promise<InsightsPostgresResult> {
+  const { dataset, reused } = await ensurePostgresDataset(settings.leads, settings.seed);
+  const { served, start } = await servedPostgresCopyOf(dataset);
+  const { dataDir } = served;
   try {
-    const env = environment(copy, dataset.dataKey);
-    const config = loadConfig(env, { dataDir });
+    const config = loadConfig(served.environment, { dataDir });
     const store = await openEventLog(config);
     let rebuild: Pick<InsightsResult, 'projectionReplay' | 'rawRead'> & { events: number };
     try {
@@ -95,22 +141,14 @@ export async function benchInsightsPostgres(settings: InsightsSettings): Promise
     }
     log('building dist/ (npm run build) to serve the queries as npm start does...');
     buildOnce();
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const server = await startChild(
-      'API on PostgreSQL (dist/main.js)',
-      BUILT_ENTRY,
-      { ...process.env, ...env, NODE_ENV: 'production', PORT: String(port), CRM_DATA_DIR: dataDir },
-      `${base}/readyz`,
-      600_000,
-    );
+    const server = await start('API on PostgreSQL (dist/main.js)', BUILT_ENTRY);
     let peakRssMiB = server.rssMiB();
     const sampler = setInterval(() => {
       const rss = server.rssMiB();
       if (rss !== undefined && (peakRssMiB === undefined || rss > peakRssMiB)) peakRssMiB = rss;
     }, 250);
     try {
-      const measured = await queryServer(`${base}/graphql`, { ...dataset, dataDir }, settings, () => undefined);
+      const measured = await queryServer(`${served.base}/graphql`, { ...dataset, dataDir }, settings, () => undefined);
       return {
         dataset: { ...dataset, dataDir, events: rebuild.events, reused },
         projectionReplay: rebuild.projectionReplay,
@@ -123,8 +161,7 @@ export async function benchInsightsPostgres(settings: InsightsSettings): Promise
       await server.stop();
     }
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
-    await onServer((client) => client.query(`DROP DATABASE IF EXISTS ${copy} WITH (FORCE)`));
+    await served.remove();
   }
 }
 
@@ -134,7 +171,7 @@ const keptDatabase = (leads: number, seed: number) => `crm_bench_insights_${lead
  * Generates the history into its kept database through the generator's bulk path, as `npm run
  * seed` does, unless an earlier run finished doing so (its description is then in the database).
  */
-async function ensurePostgresDataset(leads: number, seed: number): Promise<{ dataset: KeptDataset; reused: boolean }> {
+export async function ensurePostgresDataset(leads: number, seed: number): Promise<{ dataset: KeptDataset; reused: boolean }> {
   const database = keptDatabase(leads, seed);
   const kept = await onServer(async (client) => {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

@@ -6,11 +6,14 @@
  * as `npm start` runs it), `BENCH_CONCURRENT_READERS` (20) connections ask the report queries in
  * turn while `BENCH_WRITE_CONNECTIONS` (10) capture leads, for `BENCH_DURATION` (10) seconds.
  * Each connection is a closed loop: its next request leaves when its answer arrives.
+ * `BENCH_STORE=postgres` does the same on the PostgreSQL history of `npm run bench -- --only
+ * insightsPostgres` (generated when missing).
  */
 import { mintToken } from '../src/identity/jwt';
 import { BUILT_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
 import { envNumber } from './harness';
-import { ensureDataset, insightsSettingsFromEnv, reportQueries, SECRET, servedCopyOf } from './insights';
+import { insightsSettingsFromEnv, reportQueries, SECRET } from './insights';
+import { servedHistory } from './insightsPostgres';
 
 // The insights bench's settings, but for the size of the history: the one its runs in this
 // project's notes and README use (the insights bench's own default is 100,000).
@@ -21,13 +24,12 @@ const leads = envNumber('BENCH_LEADS', 114_000, 1);
 const percentile = (sorted: readonly number[], share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? NaN;
 
 const main = async () => {
-  const { dataset } = await ensureDataset(leads, seed);
-  buildOnce();
-  const { served, start } = await servedCopyOf(dataset);
+  const { dataset, base, start, remove } = await servedHistory(process.env.BENCH_STORE ?? 'sqlite', leads, seed);
   try {
+    buildOnce();
     const server = await start('API (dist/main.js)', BUILT_ENTRY);
     try {
-      const url = `${served.base}/graphql`;
+      const url = `${base}/graphql`;
       const token = await mintToken({ sub: 'bench', roles: ['sales', 'sales_manager'] }, new TextEncoder().encode(SECRET));
       const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
       // The queries the insights bench's readers ask: those a dashboard asks over and over.
@@ -75,7 +77,7 @@ const main = async () => {
       await server.stop();
     }
   } finally {
-    served.remove();
+    await remove();
   }
 };
 
