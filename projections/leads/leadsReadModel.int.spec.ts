@@ -303,6 +303,34 @@ describe('leads read model', () => {
       expect(lastNames(page)).toEqual(['Muller']);
       expect(page.totalCount).toBe(1);
     });
+
+    it("asks a filtered page's count and rows at once, and a search's count before its rows (which depend on it)", async () => {
+      // Each statement takes a moment; the log says when each started and ended.
+      const log: string[] = [];
+      const slow = Object.create(db) as SqlDatabase;
+      const timed =
+        <A extends unknown[], T>(call: (...args: A) => Promise<T>) =>
+        async (...args: A): Promise<T> => {
+          const what = /COUNT\(\*\)/.test(String(args[0])) ? 'count' : 'rows';
+          log.push(`${what} started`);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          const result = await call(...args);
+          log.push(`${what} ended`);
+          return result;
+        };
+      slow.get = timed(db.get.bind(db)) as SqlDatabase['get'];
+      slow.all = timed(db.all.bind(db)) as SqlDatabase['all'];
+
+      const filtered = await findLeads(slow, { filter: { ownerId: 'user-alice' } });
+      expect(lastNames(filtered)).toEqual(['Dupont', 'Müller']);
+      expect(filtered.totalCount).toBe(2);
+      expect(log.slice(0, 2).sort()).toEqual(['count started', 'rows started']);
+
+      log.length = 0;
+      const searched = await findLeads(slow, { filter: { search: 'muller' } });
+      expect(searched.totalCount).toBe(lastNames(searched).length);
+      expect(log).toEqual(['count started', 'count ended', 'rows started', 'rows ended']);
+    });
   });
 
   describe('pagination', () => {

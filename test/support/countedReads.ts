@@ -2,14 +2,14 @@
  * A database handle whose reads through `all` are written down, for the tests that count the
  * statements a batch of reads takes (`rowsByKeys`, `rowsInTurn`). Everything else goes to `db`.
  */
-import type { SqlDatabase, SqlValue } from '../../projections/sqlDatabase';
+import type { ReadOptions, SqlDatabase, SqlValue } from '../../projections/sqlDatabase';
 
 export const countedReads = (db: SqlDatabase): { handle: SqlDatabase; statements: string[] } => {
   const statements: string[] = [];
   const handle: SqlDatabase = Object.create(db) as SqlDatabase;
-  handle.all = <T>(sql: string, params?: readonly SqlValue[]) => {
+  handle.all = <T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) => {
     statements.push(sql);
-    return db.all<T>(sql, params);
+    return db.all<T>(sql, params, options);
   };
   return { handle, statements };
 };
