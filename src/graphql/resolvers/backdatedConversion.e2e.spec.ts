@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../test/support/testServer';
+import { succeeding } from '../../../test/support/succeeding';
 
 const DAY = 86_400_000;
 const started = Date.now();
@@ -15,12 +16,7 @@ const daysAgo = (days: number) => new Date(started - days * DAY).toISOString();
 let api: TestServer;
 
 /** Marta sells; the history and audit trail are an analyst's queries. */
-const ok = async (query: string, variables: Record<string, unknown> = {}) => {
-  const authorization = `Bearer ${await api.token('marta', ['sales', 'analyst'])}`;
-  const response = await api.gql(query, variables, { as: 'marta', headers: { authorization } });
-  expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
-  return response.data!;
-};
+const ok = succeeding(() => api, { as: 'marta', roles: ['sales', 'analyst'] });
 
 const EVENT = 'id type occurredAt recordedAt causationId';
 type Event = { id: string; type: string; occurredAt: string; recordedAt: string; causationId: string };

@@ -17,6 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../test/support/testServer';
+import { succeeding } from '../../../test/support/succeeding';
 import { KPI_SELECTION } from '../../../test/support/kpiSelection';
 
 const DAY = 86_400_000;
@@ -29,11 +30,7 @@ const Q = () => ({ from: d(15), to: new Date(Date.now() + 3_600_000).toISOString
 let api: TestServer;
 const ids: Record<string, string> = {};
 
-const ok = async (query: string, variables: Record<string, unknown> = {}) => {
-  const response = await api.gql(query, variables, { as: 'ana' });
-  expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
-  return response.data!;
-};
+const ok = succeeding(() => api, { as: 'ana' });
 
 const capture = async (name: string, source: string, campaign: string | null, ownerId: string, day: number) => {
   const data = await ok(

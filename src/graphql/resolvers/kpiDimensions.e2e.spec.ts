@@ -13,6 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KPI_SELECTION } from '../../../test/support/kpiSelection';
 import { startTestServer, type TestServer } from '../../../test/support/testServer';
+import { succeeding } from '../../../test/support/succeeding';
 
 const DAY = 86_400_000;
 const T0 = Math.floor((Date.now() - 28 * DAY) / DAY) * DAY + 9 * 3_600_000;
@@ -25,11 +26,7 @@ const SELECTION = KPI_SELECTION.replace(/group \{/g, 'group { listId origin list
 let api: TestServer;
 const ids: Record<string, string> = {};
 
-const ok = async (query: string, variables: Record<string, unknown> = {}) => {
-  const response = await api.gql(query, variables, { as: 'ana' });
-  expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
-  return response.data!;
-};
+const ok = succeeding(() => api, { as: 'ana' });
 
 const PERSON = (name: string) => ({ lastName: name, email: `${name.toLowerCase()}@example.com` });
 

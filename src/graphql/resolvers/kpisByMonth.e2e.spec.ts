@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KPI_SELECTION } from '../../../test/support/kpiSelection';
 import { startTestServer, type TestServer } from '../../../test/support/testServer';
+import { succeeding } from '../../../test/support/succeeding';
 
 const DAY = 86_400_000;
 const T0 = Math.floor((Date.now() - 120 * DAY) / DAY) * DAY + 9 * 3_600_000;
@@ -15,11 +16,7 @@ const d = (days: number) => new Date(T0 + days * DAY).toISOString();
 let api: TestServer;
 const ids: Record<string, string> = {};
 
-const ok = async (query: string, variables: Record<string, unknown> = {}) => {
-  const response = await api.gql(query, variables, { as: 'ana' });
-  expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
-  return response.data!;
-};
+const ok = succeeding(() => api, { as: 'ana' });
 
 const capture = async (name: string, source: string, day?: number) => {
   const data = await ok(`mutation($input: CaptureLeadInput!) { captureLead(input: $input) { lead { id } } }`, {

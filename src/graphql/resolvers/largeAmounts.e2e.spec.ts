@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../test/support/testServer';
+import { succeeding } from '../../../test/support/succeeding';
 
 const DAY = 86_400_000;
 const T0 = Math.floor((Date.now() - 10 * DAY) / DAY) * DAY + 9 * 3_600_000;
@@ -29,12 +30,7 @@ const OPENED_WITH_WEIGHTED = '1987654321098765433.12345677';
 let api: TestServer;
 
 /** Ana sells and analyses: the retrospective is an analyst's query. */
-const ok = async (query: string, variables: Record<string, unknown> = {}) => {
-  const authorization = `Bearer ${await api.token('ana', ['sales', 'analyst'])}`;
-  const response = await api.gql(query, variables, { as: 'ana', headers: { authorization } });
-  expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
-  return response.data!;
-};
+const ok = succeeding(() => api, { as: 'ana', roles: ['sales', 'analyst'] });
 
 const openOpportunity = async (name: string, amount: string): Promise<string> => {
   const captured = await ok(`mutation($input: CaptureLeadInput!) { captureLead(input: $input) { lead { id } } }`, {
