@@ -6,9 +6,9 @@
  * runs them (`queryServer`): each report query on one connection, those computed each time among
  * them, then the readers under writes; each phase `BENCH_DURATION` (10) seconds, no warm-up
  * unless `BENCH_WARMUP` says. `BENCH_STORE=postgres` does the same on the PostgreSQL history of
- * `npm run bench -- --only insightsPostgres` (generated when missing). It prints the API's largest resident memory in each phase, sampled
- * every 200 ms, beside the phase's rate and p99, so that a change to memory shows what it costs in
- * speed.
+ * `npm run bench -- --only insightsPostgres` (generated when missing). It prints the API's largest
+ * resident memory in each phase, sampled every 200 ms, beside the phase's rate and p99, so that a
+ * change to memory shows what it costs in speed.
  *
  * The order matters: reports computed and dropped leave the heap grown for the phase under writes,
  * which is where the API peaks. `BENCH_SERVER_NODE_ARGS` gives the API node flags of its own, to
