@@ -7,7 +7,11 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inTurnToWrite } from '../src/eventStores/sqliteWriteTurns';
 import { type ReadModelChanges, readModelChangesOf, tableWrittenBy } from './readModelChanges';
+
+// Long enough to outwait another connection's write, short enough to surface a stuck writer.
+const BUSY_TIMEOUT_MS = 5000;
 
 /** Where the read models live: the SQLite file, or a schema of a PostgreSQL database. */
 export type ReadStoreConfig =
@@ -97,17 +101,26 @@ export const openSqliteDatabase = (
 ): SqlDatabase => {
   const connection = new Database(filename);
   connection.pragma('journal_mode = WAL');
-  connection.pragma('busy_timeout = 5000');
+  connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
   // A file's changes are followed for the caches of reports read from it; ':memory:' is private to the connection.
-  return sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(filename));
+  return sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(filename), (work) =>
+    // The event store may write the same file, from its writer thread: writes wait their turn
+    // without holding this thread (see sqliteWriteTurns.ts).
+    inTurnToWrite(filename, BUSY_TIMEOUT_MS, work),
+  );
 };
 
 /**
  * The port over an open connection, whatever its file and settings. With `changes`, every table
  * a statement writes is told to it once committed (see readModelChanges.ts).
  */
-const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges): SqlDatabase => {
+const sqlDatabaseOn = (
+  connection: Database.Database,
+  changes?: ReadModelChanges,
+  /** Runs a write when this process's other connections to the file let it (plain reads need no turn). */
+  inTurn: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
+): SqlDatabase => {
   /** Per prepared statement: the table it writes, 'every table', or undefined when it only reads. */
   const prepared = new Map<string, { statement: Database.Statement<unknown[]>; writes: string | undefined }>();
   let uncommitted: Set<string> | 'every table' = new Set<string>();
@@ -216,23 +229,26 @@ const sqlDatabaseOn = (connection: Database.Database, changes?: ReadModelChanges
     return run;
   };
 
+  /** A call that may write: in the queue, and in its turn at the file. */
+  const writing = <T>(task: () => Promise<T>): Promise<T> => exclusive(() => inTurn(task));
+
   return {
     dialect: 'sqlite',
-    run: (sql, params) => exclusive(() => unqueued.run(sql, params)),
-    insertRows: (table, columns, rows) => exclusive(() => unqueued.insertRows(table, columns, rows)),
+    run: (sql, params) => writing(() => unqueued.run(sql, params)),
+    insertRows: (table, columns, rows) => writing(() => unqueued.insertRows(table, columns, rows)),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
-      exclusive(() => unqueued.writeRows<T>(table, columns, rows, tail)),
-    updateRows: (table, key, columns, rows) => exclusive(() => unqueued.updateRows(table, key, columns, rows)),
+      writing(() => unqueued.writeRows<T>(table, columns, rows, tail)),
+    updateRows: (table, key, columns, rows) => writing(() => unqueued.updateRows(table, key, columns, rows)),
     all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.get<T>(sql, params)),
-    exec: (sql) => exclusive(() => unqueued.exec(sql)),
+    exec: (sql) => writing(() => unqueued.exec(sql)),
     transaction: (fn) =>
       exclusive(async () => {
         await startOfMacrotask();
         // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other
         // connections to the file): a read-then-write upgrade could fail at once with BUSY.
-        return atomically({ begin: 'BEGIN IMMEDIATE', commit: 'COMMIT', rollback: 'ROLLBACK' }, () =>
-          fn(transactionScope(1)),
+        return inTurn(() =>
+          atomically({ begin: 'BEGIN IMMEDIATE', commit: 'COMMIT', rollback: 'ROLLBACK' }, () => fn(transactionScope(1))),
         );
       }),
     // ATTACH and DETACH cannot run inside a transaction: they go through the queue between them.

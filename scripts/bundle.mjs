@@ -15,7 +15,8 @@
  * - @eventstore/db-client: loaded only with CRM_EVENT_STORE=eventstoredb, and with gRPC and
  *   protobuf it would be two fifths of the file;
  * - pino-pretty: development logs only;
- * - pg-native: pg's optional native driver, which we do not install.
+ * - pg-native: pg's optional native driver, which we do not install;
+ * - esbuild: the SQLite writer thread compiles its entry with it only when run from TypeScript.
  *
  * Replaced:
  * - fast-json-stringify, which graphql-jit loads but we never call, by a stub that throws
@@ -32,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const EXTERNAL = ['better-sqlite3', '@eventstore/db-client', 'pino-pretty', 'pg-native'];
+const EXTERNAL = ['better-sqlite3', '@eventstore/db-client', 'pino-pretty', 'pg-native', 'esbuild'];
 
 await build({
   entryPoints: [path.join(root, 'dist', 'src', 'main.js')],
@@ -46,6 +47,21 @@ await build({
     'fast-json-stringify': path.join(root, 'scripts', 'unusedJsonSerializer.cjs'),
     '@apollo/utils.createhash': path.join(root, 'scripts', 'nodeCreateHash.cjs'),
   },
+  sourcemap: 'linked',
+  sourcesContent: false,
+  logLevel: 'warning',
+});
+
+// The SQLite event store's writer thread (src/eventStores/sqliteWriter.ts) starts the module
+// beside the one that starts it: beside dist/main.js, that is this one.
+await build({
+  entryPoints: [path.join(root, 'dist', 'src', 'eventStores', 'sqliteWriterThread.js')],
+  outfile: path.join(root, 'dist', 'sqliteWriterThread.js'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: EXTERNAL,
   sourcemap: 'linked',
   sourcesContent: false,
   logLevel: 'warning',

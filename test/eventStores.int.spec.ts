@@ -6,7 +6,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { NO_STREAM, type NewEvent } from '../src/core/eventStore';
+import { ConcurrencyConflictError, NO_STREAM, type NewEvent } from '../src/core/eventStore';
 import { openEventStoreDbEventStore } from '../src/eventStores/eventStoreDb';
 import { createInMemoryEventStore } from '../src/eventStores/inMemory';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
@@ -37,7 +37,10 @@ const anEvent = (data: unknown = { note: randomUUID() }): NewEvent => ({
 
 describeEventStoreContract('in-memory', async () => createInMemoryEventStore());
 
+// A file is written on the store's writer thread; a database in memory, which only its own
+// connection can open, on the calling thread: the same checks, the same answers.
 describeEventStoreContract('SQLite', async () => openSqliteEventStore({ filename: aDatabaseFile() }));
+describeEventStoreContract('SQLite in memory', async () => openSqliteEventStore({ filename: ':memory:' }));
 
 const contractSchema = aSchemaName('contract');
 afterAll(() => dropSchemas(contractSchema));
@@ -92,6 +95,57 @@ describe('SQLite event store', () => {
       expect(reopened.comparePositions(next.position, position)).toBeGreaterThan(0);
     } finally {
       await reopened.close();
+    }
+  });
+
+  it('keeps the process serving while an append waits for the write lock, and answers it once it is free', async () => {
+    const filename = aDatabaseFile();
+    const store = openSqliteEventStore({ filename });
+    const other = new Database(filename);
+    try {
+      await store.appendToStream('lead-1', [anEvent()], { expectedRevision: NO_STREAM });
+      // Another connection, on this thread, holds the write lock: the append waits for it.
+      other.exec('BEGIN IMMEDIATE');
+      let settled = false;
+      const appended = store.appendToStream('lead-1', [anEvent()], { expectedRevision: 0 });
+      void appended.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      // Timers fire meanwhile: the wait is not on this thread. (Were it, nothing would run here
+      // until SQLite gave up, 5 s later, and the lock would never have been let go.)
+      const started = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(settled).toBe(false);
+      other.exec('COMMIT');
+      await expect(appended).resolves.toMatchObject({ nextExpectedRevision: 1 });
+      expect((await store.readStream('lead-1')).map((event) => event.revision)).toEqual([0, 1]);
+    } finally {
+      other.close();
+      await store.close();
+    }
+  });
+
+  it('answers a refused append with the error its caller knows, and commits the others of its group', async () => {
+    const store = openSqliteEventStore({ filename: aDatabaseFile() });
+    try {
+      await store.appendToStream('lead-1', [anEvent()], { expectedRevision: NO_STREAM });
+      // Asked in one turn of the event loop, the three share a commit.
+      const [stale, fresh, other] = await Promise.allSettled([
+        store.appendToStream('lead-1', [anEvent()], { expectedRevision: NO_STREAM }),
+        store.appendToStream('lead-1', [anEvent()], { expectedRevision: 0 }),
+        store.appendToStream('lead-2', [anEvent()], { expectedRevision: NO_STREAM }),
+      ]);
+      expect(stale).toMatchObject({ status: 'rejected', reason: { name: 'ConcurrencyConflictError', streamId: 'lead-1', actualRevision: 0 } });
+      expect((stale as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyConflictError);
+      expect(fresh).toMatchObject({ status: 'fulfilled', value: { nextExpectedRevision: 1 } });
+      expect(other).toMatchObject({ status: 'fulfilled', value: { nextExpectedRevision: 0 } });
+      // Data that is not JSON is refused before anything is sent to be written.
+      await expect(store.appendToStream('lead-3', [anEvent(10n)], { expectedRevision: NO_STREAM })).rejects.toThrow(TypeError);
+      await expect(store.readStream('lead-3')).rejects.toThrow();
+    } finally {
+      await store.close();
     }
   });
 

@@ -3,26 +3,28 @@
  * projector, read models opening their own connections), so nothing here assumes exclusive
  * access: writers serialise on SQLite's write lock and live subscriptions poll for appends made
  * by other connections.
+ *
+ * Appends are committed in groups, on a thread of their own with its own connection (see
+ * sqliteWriter.ts); reads run on the calling thread's connection, which sees every commit
+ * answered (WAL).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  ConcurrencyConflictError,
-  NO_STREAM,
-  matchesExpectedRevision,
   streamNotFound,
   type AppendResult,
   type BulkLoadTuning,
   type EventStore,
-  type ExpectedRevision,
   type GlobalPosition,
-  type NewEvent,
   type RecordedEvent,
   type StreamAppend,
   type Subscription,
 } from '../core/eventStore';
-import { assertAppendableBatch, resultOfRetriedAppend, toJsonText } from './appendChecks';
+import { assertAppendableBatch, toJsonText } from './appendChecks';
+import type { AppendWrite, StreamWrite } from './sqliteAppends';
+import { errorOf, writeOnAThread, writeOnThisThread, type AppendWriter } from './sqliteWriter';
+import { inTurnToWrite } from './sqliteWriteTurns';
 import { subscribeByPaging } from './catchUpSubscription';
 
 export interface SqliteEventStoreOptions {
@@ -40,12 +42,9 @@ export interface SqliteEventStore extends EventStore {
 const SUBSCRIPTION_BATCH_SIZE = 500;
 
 /** An `appendToStream` or an `appendToStreams` waiting for the next group commit: its writes, and its caller. */
-interface QueuedAppend<Result = unknown> {
-  /** The writes, all or none: they run in a savepoint, or in a transaction, of their own. */
-  write(): Result;
-  /** When `write` throws `Unsure`: the answer, written with every check, once `write`'s writes are undone. */
-  checked?(): Result;
-  resolve(result: Result): void;
+interface QueuedAppend {
+  write: AppendWrite;
+  resolve(results: AppendResult[]): void;
   reject(error: unknown): void;
 }
 // Long enough to outwait another process's append, short enough to surface a stuck writer.
@@ -100,12 +99,6 @@ interface EventRow {
   metadata: string;
 }
 
-interface PlaceRow {
-  stream_id: string;
-  stream_revision: number;
-  global_position: number;
-}
-
 export const openSqliteEventStore = ({
   filename,
   pollIntervalMs = 250,
@@ -120,19 +113,14 @@ export const openSqliteEventStore = ({
   // power loss, because it only syncs the WAL at checkpoints.
   db.pragma(`synchronous = ${synchronous}`);
   db.transaction(() => db.exec(SCHEMA)).immediate();
+  // The schema is made: the writer's connection may open the file.
+  const writerThread = filename === ':memory:' ? undefined : writeOnAThread({ filename, synchronous, busyTimeoutMs: BUSY_TIMEOUT_MS });
+  let onThisThread: AppendWriter | undefined;
+  const writerOnThisThread = () => (onThisThread ??= writeOnThisThread(db));
+  /** Where the next batch is written: see `bulkLoad` for when it is this thread. */
+  let writer = writerThread ?? writerOnThisThread();
 
   const statements = {
-    lastRevision: db.prepare<[string], { revision: number | null }>(
-      'SELECT MAX(stream_revision) AS revision FROM events WHERE stream_id = ?',
-    ),
-    placeOfEvent: db.prepare<[string], PlaceRow>(
-      'SELECT stream_id, stream_revision, global_position FROM events WHERE event_id = ?',
-    ),
-    insert: db.prepare<[string, string, number, string, string, string, string]>(
-      `INSERT INTO events
-         (event_id, stream_id, stream_revision, event_type, data, metadata, recorded_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
     // SQLite (built with STAT4, as better-sqlite3 is) compiles a statement again whenever a bound
     // value could change its plan, and a LIMIT does: 15 us, most of a short read (a new lead's
     // stream read took 22 us with LIMIT ?, 7 without). So each read has a statement without
@@ -159,155 +147,44 @@ export const openSqliteEventStore = ({
     ),
   };
 
-  const lastRevisionOf = (streamId: string) =>
-    statements.lastRevision.get(streamId)?.revision ?? NO_STREAM;
-
-  const insertEvent = (streamId: string, revision: number, event: NewEvent) =>
-    statements.insert.run(
-      event.id,
-      streamId,
-      revision,
-      event.type,
-      toJsonText(event.data, 'data'),
-      toJsonText(event.metadata, 'metadata'),
-      // A column of its own so that an audit can select by time without parsing JSON.
-      event.metadata.recordedAt,
-    ).lastInsertRowid;
-
-  // Run inside a transaction: IMMEDIATE takes the write lock before reading the stream's
-  // revision, so no other connection can append between that check and the inserts.
-  const appendInTransaction = (
-    streamId: string,
-    events: readonly NewEvent[],
-    expectedRevision: ExpectedRevision,
-  ): AppendResult => {
-    const actualRevision = lastRevisionOf(streamId);
-    const retried = resultOfRetriedAppend(
-      streamId,
-      expectedRevision,
-      events.map((event) => {
-        const row = statements.placeOfEvent.get(event.id);
-        return (
-          row && {
-            streamId: row.stream_id,
-            revision: row.stream_revision,
-            position: String(row.global_position),
-          }
-        );
-      }),
-      actualRevision,
-    );
-    if (retried) return retried;
-    if (!matchesExpectedRevision(expectedRevision, actualRevision)) {
-      throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
-    }
-    const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
-    let position = '';
-    events.forEach((event, index) => {
-      position = String(insertEvent(streamId, firstRevision + index, event));
+  /** The appends asked since the last batch was handed to the writer: the next group commit. */
+  let queued: QueuedAppend[] = [];
+  /** The batch out with the writer, if any: one at a time, so the appends asked meanwhile share the next. */
+  let committing: Promise<void> | undefined;
+  const queueAppend = (write: AppendWrite): Promise<AppendResult[]> =>
+    new Promise<AppendResult[]>((resolve, reject) => {
+      queued.push({ write, resolve, reject });
+      // On the next macrotask: the appends asked during this turn of the event loop join it.
+      if (queued.length === 1 && committing === undefined) setImmediate(commitQueued);
     });
-    return { nextExpectedRevision: firstRevision + events.length - 1, position };
-  };
-  // Every entry checked as `appendToStream` checks it; the first refusal undoes them all.
-  const appendEachChecked = (appends: readonly StreamAppend[]) =>
-    appends.map(({ streamId, events, expectedRevision }) => appendInTransaction(streamId, events, expectedRevision));
-  /**
-   * The path of a bulk load: no lookup of each event's id (a stored one makes the insert trigger
-   * abort), and a stream's revision read once per call. Any doubt (an expected revision that does
-   * not match, an id already stored) throws `Unsure`, and the call is made again entry by entry.
-   */
-  const appendUnchecked = (appends: readonly StreamAppend[]): AppendResult[] => {
-    const revisions = new Map<string, number | typeof NO_STREAM>();
-    return appends.map(({ streamId, events, expectedRevision }): AppendResult => {
-      const actualRevision = revisions.get(streamId) ?? lastRevisionOf(streamId);
-      if (!matchesExpectedRevision(expectedRevision, actualRevision)) throw new Unsure();
-      const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
-      let position = '';
-      events.forEach((event, index) => {
-        try {
-          position = String(insertEvent(streamId, firstRevision + index, event));
-        } catch (error) {
-          if (error instanceof Database.SqliteError) throw new Unsure();
-          throw error;
-        }
-      });
-      const nextExpectedRevision = firstRevision + events.length - 1;
-      revisions.set(streamId, nextExpectedRevision);
-      return { nextExpectedRevision, position };
-    });
-  };
-
-  /**
-   * Group commit: the appends requested during one turn of the event loop share one transaction,
-   * so under load one fsync serves many of them. Each `appendToStream`, and each `appendToStreams`
-   * as a whole, runs in its own savepoint (a nested better-sqlite3 transaction), so a conflict
-   * refuses that call alone; every caller is answered only once the shared transaction has
-   * committed. (The lead scorer's batches and conversions go through `appendToStreams`: in a
-   * transaction of their own, each paid an fsync of its own beside the captures'.)
-   *
-   * An append alone in its turn runs in the transaction itself, without a savepoint: its failure
-   * rolls back a transaction that holds nothing else, which refuses it alone just the same. A
-   * savepoint is not free: SQLite copies each page the savepoint first changes into its
-   * sub-journal, so that it can roll back to it. A seed's batches of 40,000 events, each alone in
-   * its commit, took 68 us an event in a savepoint and 35 without (`npm run bench:bulk-appends`).
-   */
-  const queuedAppends: QueuedAppend[] = [];
-  /** `write`, and `checked` in its place when `write` is unsure, each in a transaction (or savepoint) of its own. */
-  const writeAtomically = (request: QueuedAppend, atomically: (writes: () => unknown) => unknown) => {
-    try {
-      return atomically(request.write);
-    } catch (error) {
-      if (!(error instanceof Unsure) || !request.checked) throw error;
-      return atomically(request.checked);
-    }
-  };
-  // Run inside `appendAll`'s transaction, a better-sqlite3 transaction function is a savepoint.
-  const inSavepoint = db.transaction((writes: () => unknown) => writes());
-  const appendAll = db.transaction((batch: readonly QueuedAppend[]) =>
-    batch.map((request) => {
-      try {
-        return { ok: true, result: writeAtomically(request, inSavepoint) };
-      } catch (error) {
-        return { ok: false, error };
-      }
-    }),
-  );
-  const inTransaction = db.transaction((writes: () => unknown) => writes());
-  const appendAlone = (request: QueuedAppend) => writeAtomically(request, (writes) => inTransaction.immediate(writes));
-  /** Resolves once the group commit that writes it has committed. */
-  const queueAppend = <Result>(write: () => Result, checked?: () => Result): Promise<Result> =>
-    new Promise<Result>((resolve, reject) => {
-      queuedAppends.push({ write, checked, resolve, reject } as QueuedAppend);
-      if (queuedAppends.length === 1) setImmediate(commitQueuedAppends);
-    });
-  const commitQueuedAppends = () => {
-    const batch = queuedAppends.splice(0);
-    if (batch.length === 1) {
-      const request = batch[0]!;
-      let result: unknown;
-      try {
-        result = appendAlone(request);
-      } catch (error) {
-        request.reject(error);
-        return;
-      }
-      request.resolve(result);
+  const commitQueued = () => {
+    if (committing !== undefined || queued.length === 0) return;
+    const batch = queued;
+    queued = [];
+    // In turn with this process's read models, when they share the file (see sqliteWriteTurns.ts).
+    committing = inTurnToWrite(filename, BUSY_TIMEOUT_MS, () => writer.write(batch.map(({ write }) => write))).then(
+      (outcomes) => {
+        batch.forEach((append, index) => {
+          const outcome = outcomes[index]!;
+          if (outcome.ok) append.resolve(outcome.results);
+          else append.reject(errorOf(outcome));
+        });
+      },
+      (error: unknown) => {
+        for (const append of batch) append.reject(error);
+      },
+    ).finally(() => {
+      committing = undefined;
       for (const listener of appendListeners) listener();
-      return;
-    }
-    let outcomes: Array<{ ok: boolean; result?: unknown; error?: unknown }>;
-    try {
-      outcomes = appendAll.immediate(batch);
-    } catch (error) {
-      for (const request of batch) request.reject(error);
-      return;
-    }
-    batch.forEach((request, index) => {
-      const { ok, result, error } = outcomes[index]!;
-      if (ok) request.resolve(result);
-      else request.reject(error);
+      if (queued.length > 0) setImmediate(commitQueued);
     });
-    for (const listener of appendListeners) listener();
+  };
+  /** Resolves once every append asked so far is answered. */
+  const drained = async () => {
+    while (committing !== undefined || queued.length > 0) {
+      commitQueued();
+      await committing;
+    }
   };
 
   const appendListeners = new Set<() => void>();
@@ -328,29 +205,37 @@ export const openSqliteEventStore = ({
 
     bulkLoad: {
       batchEvents: BULK_LOAD_BATCH_EVENTS,
+      /**
+       * A bulk load writes on this thread, the page cache of its connection raised. The seed's
+       * load keeps both cores busy already (the generation here, the read models staged on
+       * another thread): handing its batches of 40,000 events to the writer thread only added
+       * their copy, and the seed of 20,000 leads wrote 0.88x the events a second (two rounds of
+       * `BENCH_SEED_LEADS=20000 bash bench/seedBeforeAfter.sh`).
+       */
       begin() {
-        const cacheSize = db.pragma('cache_size', { simple: true }) as number;
-        db.pragma(`cache_size = -${BULK_LOAD_CACHE_KIB}`);
+        const before = writer;
+        // Batches go out one at a time: the next is written here, after any out on the thread.
+        writer = writerOnThisThread();
+        writer.setCacheKib(BULK_LOAD_CACHE_KIB);
         return () => {
           // Lowered again, SQLite lets go of the pages past the old size.
-          if (db.open) db.pragma(`cache_size = ${cacheSize}`);
+          writer.setCacheKib(undefined);
+          writer = before;
         };
       },
     },
 
-    appendToStream(streamId, events, { expectedRevision }) {
+    async appendToStream(streamId, events, { expectedRevision }) {
       assertAppendableBatch(streamId, events);
-      return queueAppend(() => appendInTransaction(streamId, events, expectedRevision));
+      const [result] = await queueAppend({ streams: [toStreamWrite({ streamId, events, expectedRevision })], bulk: false });
+      return result!;
     },
 
     async appendToStreams(appends) {
       for (const { streamId, events } of appends) assertAppendableBatch(streamId, events);
       if (appends.length === 0) return [];
       // Several streams at once, all or none: the bulk path first, entry by entry when it is unsure.
-      return queueAppend(
-        () => appendUnchecked(appends),
-        () => appendEachChecked(appends),
-      );
+      return queueAppend({ streams: appends.map(toStreamWrite), bulk: true });
     },
 
     async readStream(streamId, { fromRevision = 0, maxCount } = {}) {
@@ -404,14 +289,25 @@ export const openSqliteEventStore = ({
       await Promise.all([...subscriptions].map((subscription) => subscription.stop()));
       subscriptions.clear();
       // Appends already requested are committed, not dropped: their callers are waiting.
-      if (queuedAppends.length > 0 && db.open) commitQueuedAppends();
+      await drained();
+      await writerThread?.close();
       if (db.open) db.close();
     },
   };
 };
 
-/** The quick path of `appendToStreams` met something only the checked path can answer. */
-class Unsure extends Error {}
+/** An append as the writer takes it: data and metadata as JSON text, made here, where a refusal reaches the caller at once. */
+const toStreamWrite = ({ streamId, events, expectedRevision }: StreamAppend): StreamWrite => ({
+  streamId,
+  expectedRevision,
+  events: events.map((event) => ({
+    id: event.id,
+    type: event.type,
+    data: toJsonText(event.data, 'data'),
+    metadata: toJsonText(event.metadata, 'metadata'),
+    recordedAt: event.metadata.recordedAt,
+  })),
+});
 
 const parsePosition = (position: GlobalPosition): number => {
   if (!/^\d+$/.test(position)) throw new RangeError(`Not a SQLite position: ${position}`);
