@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteDatabase, openStagingDatabase, type SqlDatabase } from './sqlDatabase';
 import { temporaryDirectory } from '../test/support/leadEvents';
@@ -20,6 +21,24 @@ describe('openSqliteDatabase', () => {
 
   const hits = async (on: SqlDatabase = db) =>
     (await on.get<{ value: number }>('SELECT value FROM counters WHERE name = ?', ['hits']))?.value;
+
+  it('leaves the checkpoints to the event store while its WAL is small, and checkpoints it past about 40 MB', async () => {
+    // 1,200 commits of a 60 kB row: about 18,000 pages through the WAL.
+    const walFile = `${directory.file('read.db')}-wal`;
+    await db.exec('CREATE TABLE bodies (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const body = 'x'.repeat(60_000);
+    let largest = 0;
+    for (let commit = 0; commit < 1200; commit++) {
+      await db.run('INSERT INTO bodies (body) VALUES (?)', [body]);
+      largest = Math.max(largest, fs.statSync(walFile).size);
+    }
+    const mib = 1024 * 1024;
+    // Past SQLite's 1,000 pages (4 MiB), the commits of the read models go on without a checkpoint.
+    expect(largest).toBeGreaterThan(30 * mib);
+    // Past 10,000 pages one of them checkpoints: the WAL starts again from its beginning.
+    expect(largest).toBeLessThan(50 * mib);
+    expect(fs.statSync(walFile).size).toBeLessThan(50 * mib);
+  });
 
   it('keeps concurrent read-modify-write transactions from interleaving', async () => {
     const increment = () =>
