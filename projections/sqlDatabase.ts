@@ -259,8 +259,9 @@ const sqlDatabaseOn = (
     transaction: (fn) =>
       exclusive(async () => {
         await startOfMacrotask();
-        // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other
-        // connections to the file): a read-then-write upgrade could fail at once with BUSY.
+        // IMMEDIATE takes the write lock up front, once this process's turn has come (waiting up
+        // to busy_timeout for other processes' connections): a read-then-write upgrade could fail
+        // at once with BUSY.
         return inTurn(() =>
           atomically({ begin: 'BEGIN IMMEDIATE', commit: 'COMMIT', rollback: 'ROLLBACK' }, () => fn(transactionScope(1))),
         );

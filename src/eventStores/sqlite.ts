@@ -5,8 +5,8 @@
  * by other connections.
  *
  * Appends are committed in groups, on a thread of their own with its own connection (see
- * sqliteWriter.ts); reads run on the calling thread's connection, which sees every commit
- * answered (WAL).
+ * sqliteWriter.ts; a bulk load's on the calling thread); reads run on the calling thread's
+ * connection, which sees every commit answered (WAL).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -30,7 +30,7 @@ export interface AppendWriter {
 /** The error a refused append is answered with. */
 export const errorOf = (outcome: Extract<WriteOutcome, { ok: false }>): Error => fromWriteFailure(outcome.failure, Database.SqliteError);
 
-/** Writes on the calling thread, on `db`: for a database in memory, which no other connection can open. */
+/** Writes on the calling thread, on `db`: for a database in memory, which no other connection can open, and a bulk load (see `SqliteEventStore.bulkLoad`). */
 export const writeOnThisThread = (db: Database.Database): AppendWriter => {
   const write = createAppendWriter(db);
   const defaultCacheSize = db.pragma('cache_size', { simple: true }) as number;
