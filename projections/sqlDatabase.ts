@@ -7,11 +7,8 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { inTurnToWrite } from '../src/eventStores/sqliteWriteTurns';
+import { BUSY_TIMEOUT_MS, inTurnToWrite } from '../src/eventStores/sqliteWriteTurns';
 import { type ReadModelChanges, readModelChangesOf, tableWrittenBy } from './readModelChanges';
-
-// Long enough to outwait another connection's write, short enough to surface a stuck writer.
-const BUSY_TIMEOUT_MS = 5000;
 
 /**
  * A commit that finds the WAL past this many pages copies it back into the file (a checkpoint,

@@ -24,7 +24,7 @@ import {
 import { assertAppendableBatch, toJsonText } from './appendChecks';
 import type { AppendWrite, StreamWrite } from './sqliteAppends';
 import { errorOf, writeOnAThread, writeOnThisThread, type AppendWriter } from './sqliteWriter';
-import { inTurnToWrite } from './sqliteWriteTurns';
+import { BUSY_TIMEOUT_MS, inTurnToWrite } from './sqliteWriteTurns';
 import { subscribeByPaging } from './catchUpSubscription';
 
 export interface SqliteEventStoreOptions {
@@ -47,8 +47,6 @@ interface QueuedAppend {
   resolve(results: AppendResult[]): void;
   reject(error: unknown): void;
 }
-// Long enough to outwait another process's append, short enough to surface a stuck writer.
-const BUSY_TIMEOUT_MS = 5000;
 
 /**
  * A bulk load's page cache and batch. Every append inserts into two indexes on random keys (the
@@ -216,10 +214,11 @@ export const openSqliteEventStore = ({
         const before = writer;
         // Batches go out one at a time: the next is written here, after any out on the thread.
         writer = writerOnThisThread();
-        writer.setCacheKib(BULK_LOAD_CACHE_KIB);
+        const cacheSize = db.pragma('cache_size', { simple: true }) as number;
+        db.pragma(`cache_size = -${BULK_LOAD_CACHE_KIB}`);
         return () => {
           // Lowered again, SQLite lets go of the pages past the old size.
-          writer.setCacheKib(undefined);
+          if (db.open) db.pragma(`cache_size = ${cacheSize}`);
           writer = before;
         };
       },

@@ -21,6 +21,13 @@ interface Turns {
 
 const byFile = new Map<string, Turns>();
 
+/**
+ * How long every connection here waits for a file's write lock (SQLite's `busy_timeout`), and for
+ * its turn: long enough to outwait another connection's write, short enough to surface a stuck
+ * writer.
+ */
+export const BUSY_TIMEOUT_MS = 5000;
+
 /** A turn not given within the wait SQLite's busy handler would allow: refused as SQLite refuses. */
 export class WriteTurnTimeoutError extends Error {
   override readonly name = 'WriteTurnTimeoutError';

@@ -21,8 +21,6 @@ import { createAppendWriter, fromWriteFailure, type AppendWrite, type WriteOutco
 export interface AppendWriter {
   /** Each append's outcome, once the batch's transaction has committed (or failed). */
   write(batch: readonly AppendWrite[]): Promise<WriteOutcome[]>;
-  /** The writing connection's page cache, in KiB (undefined: its default again). */
-  setCacheKib(kib: number | undefined): void;
   /** Once every batch handed over is answered; the writing connection is closed. */
   close(): Promise<void>;
 }
@@ -33,12 +31,8 @@ export const errorOf = (outcome: Extract<WriteOutcome, { ok: false }>): Error =>
 /** Writes on the calling thread, on `db`: for a database in memory, which no other connection can open, and a bulk load (see `SqliteEventStore.bulkLoad`). */
 export const writeOnThisThread = (db: Database.Database): AppendWriter => {
   const write = createAppendWriter(db);
-  const defaultCacheSize = db.pragma('cache_size', { simple: true }) as number;
   return {
     write: async (batch) => write(batch),
-    setCacheKib: (kib) => {
-      if (db.open) db.pragma(`cache_size = ${kib === undefined ? defaultCacheSize : -kib}`);
-    },
     close: async () => undefined,
   };
 };
@@ -53,7 +47,6 @@ export interface WriterThreadData {
 
 export type WriterThreadMessage =
   | { kind: 'write'; id: number; batch: readonly AppendWrite[] }
-  | { kind: 'cache'; kib: number | undefined }
   | { kind: 'close' };
 
 /** The thread's module, as this one is loaded: TypeScript (tsx, the tests) or JavaScript (tsc's output, the bundle). */
@@ -92,8 +85,6 @@ export const writeOnAThread = (options: Omit<WriterThreadData, 'driver'>): Appen
   let stopped: Promise<void> | undefined;
   let nextId = 0;
   const waiting = new Map<number, { resolve(outcomes: WriteOutcome[]): void; reject(error: unknown): void }>();
-  /** Pages asked for before the thread started: it starts with them. */
-  let cacheKib: number | undefined;
 
   const failAll = (error: unknown) => {
     worker = undefined;
@@ -120,7 +111,6 @@ export const writeOnAThread = (options: Omit<WriterThreadData, 'driver'>): Appen
     });
     started.unref();
     worker = started;
-    if (cacheKib !== undefined) started.postMessage({ kind: 'cache', kib: cacheKib } satisfies WriterThreadMessage);
     return started;
   };
 
@@ -134,10 +124,6 @@ export const writeOnAThread = (options: Omit<WriterThreadData, 'driver'>): Appen
         waiting.set(id, { resolve, reject });
         thread.postMessage({ kind: 'write', id, batch } satisfies WriterThreadMessage);
       });
-    },
-    setCacheKib(kib) {
-      cacheKib = kib;
-      worker?.postMessage({ kind: 'cache', kib } satisfies WriterThreadMessage);
     },
     close() {
       stopped ??= (async () => {

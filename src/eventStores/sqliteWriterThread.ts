@@ -15,16 +15,12 @@ const Database = require(data.driver) as typeof BetterSqlite3;
 const db = new Database(data.filename, { fileMustExist: true });
 db.pragma(`busy_timeout = ${data.busyTimeoutMs}`);
 db.pragma(`synchronous = ${data.synchronous}`);
-const defaultCacheSize = db.pragma('cache_size', { simple: true }) as number;
 const write = createAppendWriter(db);
 
 parentPort!.on('message', (message: WriterThreadMessage) => {
   switch (message.kind) {
     case 'write':
       parentPort!.postMessage({ id: message.id, outcomes: write(message.batch) });
-      break;
-    case 'cache':
-      db.pragma(`cache_size = ${message.kib === undefined ? defaultCacheSize : -message.kib}`);
       break;
     case 'close':
       db.close();
