@@ -40,6 +40,39 @@ describe('openSqliteDatabase', () => {
     expect(fs.statSync(walFile).size).toBeLessThan(50 * mib);
   });
 
+  it('reads rows as objects keyed by column, whatever the names, and follows a table that changes under SELECT *', async () => {
+    await db.exec('CREATE TABLE odd ("__proto__" TEXT, "a""b" TEXT, "constructor" INTEGER, x REAL)');
+    await db.run('INSERT INTO odd VALUES (?, ?, ?, ?)', ['p', 'q', 7, 0.5]);
+    const row = await db.get<Record<string, unknown>>('SELECT * FROM odd');
+    expect(Object.getPrototypeOf(row)).toBe(Object.prototype);
+    expect(Object.entries(row!)).toEqual([['__proto__', 'p'], ['a"b', 'q'], ['constructor', 7], ['x', 0.5]]);
+    expect(await db.all('SELECT "a""b", x * 2 AS twice FROM odd')).toEqual([{ 'a"b': 'q', twice: 1 }]);
+    // Two columns of one name: the later one, as better-sqlite3 gives it.
+    expect(await db.all('SELECT value AS v, name AS v FROM counters')).toEqual([{ v: 'hits' }]);
+    expect(await db.get('SELECT * FROM counters WHERE name = ?', ['none'])).toBeUndefined();
+    expect(await db.all('SELECT * FROM counters WHERE name = ?', ['none'])).toEqual([]);
+
+    const everyCounter = 'SELECT * FROM counters';
+    expect(await db.all(everyCounter)).toEqual([{ name: 'hits', value: 0 }]);
+    // A column added here, then one renamed by another connection (as the projections' own
+    // connection switches to a new version's table): the same statement text answers with the
+    // table as it is now, a row read by `get` too.
+    await db.exec('ALTER TABLE counters ADD COLUMN note TEXT');
+    expect(await db.all(everyCounter)).toEqual([{ name: 'hits', value: 0, note: null }]);
+    const other = openSqliteDatabase(directory.file('read.db'));
+    try {
+      await other.exec('ALTER TABLE counters RENAME COLUMN note TO remark');
+      expect(await db.all(everyCounter)).toEqual([{ name: 'hits', value: 0, remark: null }]);
+      await other.exec('ALTER TABLE counters RENAME TO old_counters; CREATE TABLE counters (label TEXT, amount INTEGER, remark TEXT)');
+      await other.run("INSERT INTO counters VALUES ('misses', 3, 'new')");
+    } finally {
+      await other.close();
+    }
+    expect(await db.all(everyCounter)).toEqual([{ label: 'misses', amount: 3, remark: 'new' }]);
+    expect(await db.get('SELECT * FROM counters')).toEqual({ label: 'misses', amount: 3, remark: 'new' });
+    await expect(db.all("UPDATE counters SET amount = 1 WHERE label = 'misses'")).rejects.toThrow(/does not return data/);
+  });
+
   it('keeps concurrent read-modify-write transactions from interleaving', async () => {
     const increment = () =>
       db.transaction(async (tx) => {

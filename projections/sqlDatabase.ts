@@ -122,6 +122,78 @@ export const openSqliteDatabase = (
   );
 };
 
+interface Prepared {
+  statement: Database.Statement<unknown[]>;
+  writes: string | undefined;
+  /** Its rows name the columns of a table as it is (`SELECT *`): their names may change with the schema. */
+  followsSchema: boolean;
+  /** Makes a row object of the statement's values; made at the first row read. */
+  toRow: RowBuilder | undefined;
+}
+
+interface RowBuilder {
+  (values: readonly unknown[]): Record<string, unknown>;
+  /** The schema version it was made under, for a statement that follows the schema. */
+  schemaVersion: number | undefined;
+}
+
+/** A star anywhere but in `count(*)`: a statement whose columns are those of a table as it is now. */
+const namesColumnsOfTables = (sql: string): boolean => sql.replace(/\(\s*\*\s*\)/g, '').includes('*');
+
+/**
+ * A function that makes the object of a row from its values, keyed by the columns' names: an
+ * object literal, which V8 builds at once in its final shape. better-sqlite3 sets an object's
+ * properties one by one from C++; reading rows as arrays and building them here was 1.8x as fast
+ * for a page of 21 leads of 37 columns (0.098 against 0.177 ms), and a lead read by its key 1.4x
+ * (11.4 against 16 us). The names are written as JSON strings, so any name is a literal key. A
+ * later column of the same name wins, as in better-sqlite3's objects.
+ */
+const rowBuilder = (names: readonly string[], schemaVersion: number | undefined): RowBuilder => {
+  // In an object literal, a key "__proto__" sets the prototype: such a row is built as own properties.
+  const build = names.includes('__proto__')
+    ? (values: readonly unknown[]) => Object.fromEntries(names.map((name, index) => [name, values[index]]))
+    : (new Function('values', `return {${names.map((name, index) => `${JSON.stringify(name)}: values[${index}]`).join(', ')}};`) as (
+        values: readonly unknown[],
+      ) => Record<string, unknown>);
+  return Object.assign(build, { schemaVersion });
+};
+
+/**
+ * `all` or `get` of a prepared statement, rows as objects. Rows are read as arrays and built by
+ * the statement's row builder. Its column names are read once (`columns()` costs 27 us for 37
+ * columns), and again for a `SELECT *` once the schema has changed: another connection of this
+ * process (the projections' own, switching to a new version's tables) or of another may have
+ * changed the table under it, and SQLite then prepares the statement again, with the table's
+ * columns as they are. The schema version is read after the statement has run: if it is the one
+ * the builder was made under, the statement ran as the builder knows it.
+ */
+const rowsAsObjects = (entry: Prepared, params: readonly SqlValue[], method: 'all' | 'get', schemaVersion: () => number): unknown => {
+  const { statement } = entry;
+  // Not a reader: better-sqlite3's own error ("This statement does not return data").
+  if (!statement.reader) return statement[method](...params);
+  if (method === 'get') {
+    const values = statement.get(...params) as unknown[] | undefined;
+    return values === undefined ? undefined : builderOf(entry, schemaVersion)(values);
+  }
+  const rows = statement.all(...params) as unknown[][];
+  if (rows.length === 0) return rows;
+  const toRow = builderOf(entry, schemaVersion);
+  const objects = new Array<Record<string, unknown>>(rows.length);
+  for (let index = 0; index < rows.length; index++) objects[index] = toRow(rows[index]!);
+  return objects;
+};
+
+const builderOf = (entry: Prepared, schemaVersion: () => number): RowBuilder => {
+  const version = entry.followsSchema ? schemaVersion() : undefined;
+  if (entry.toRow === undefined || entry.toRow.schemaVersion !== version) {
+    entry.toRow = rowBuilder(
+      entry.statement.columns().map((column) => column.name),
+      version,
+    );
+  }
+  return entry.toRow;
+};
+
 /**
  * The port over an open connection, whatever its file and settings. With `changes`, every table
  * a statement writes is told to it once committed (see readModelChanges.ts).
@@ -132,8 +204,8 @@ const sqlDatabaseOn = (
   /** Runs a write when this process's other connections to the file let it (plain reads need no turn). */
   inTurn: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
 ): SqlDatabase => {
-  /** Per prepared statement: the table it writes, 'every table', or undefined when it only reads. */
-  const prepared = new Map<string, { statement: Database.Statement<unknown[]>; writes: string | undefined }>();
+  /** Per prepared statement: the table it writes ('every table', or undefined when it only reads), and how its rows are read. */
+  const prepared = new Map<string, Prepared>();
   let uncommitted: Set<string> | 'every table' = new Set<string>();
   const wrote = (table: string | undefined) => {
     if (table === undefined || changes === undefined || uncommitted === 'every table') return;
@@ -149,16 +221,20 @@ const sqlDatabaseOn = (
     uncommitted = new Set<string>();
     changes.committed(tables);
   };
-  const prepare = (sql: string) => {
+  const prepare = (sql: string): Prepared => {
     let entry = prepared.get(sql);
     if (entry === undefined) {
       const statement = connection.prepare<unknown[]>(sql);
-      entry = { statement, writes: statement.readonly ? undefined : tableWrittenBy(sql) };
+      // A statement that returns rows gives them as arrays (see `rowsAsObjects`).
+      if (statement.reader) statement.raw(true);
+      entry = { statement, writes: statement.readonly ? undefined : tableWrittenBy(sql), followsSchema: namesColumnsOfTables(sql), toRow: undefined };
       prepared.set(sql, entry);
     }
     wrote(entry.writes);
-    return entry.statement;
+    return entry;
   };
+  const schemaVersionStatement = connection.prepare<[], number>('PRAGMA schema_version').pluck();
+  const schemaVersion = () => schemaVersionStatement.get()!;
   const settled = <A extends unknown[], T>(call: (...args: A) => T) => async (...args: A): Promise<T> => {
     try {
       return call(...args);
@@ -170,13 +246,13 @@ const sqlDatabaseOn = (
   const unqueued = {
     dialect: 'sqlite' as const,
     run: settled((sql: string, params: readonly SqlValue[] = []) => ({
-      changes: prepare(sql).run(...params).changes,
+      changes: prepare(sql).statement.run(...params).changes,
     })),
-    all: settled(<T>(sql: string, params: readonly SqlValue[] = []) => prepare(sql).all(...params) as T[]) as <T>(
+    all: settled(<T>(sql: string, params: readonly SqlValue[] = []) => rowsAsObjects(prepare(sql), params, 'all', schemaVersion) as T[]) as <T>(
       sql: string,
       params?: readonly SqlValue[],
     ) => Promise<T[]>,
-    get: settled(<T>(sql: string, params: readonly SqlValue[] = []) => prepare(sql).get(...params) as T | undefined) as <T>(
+    get: settled(<T>(sql: string, params: readonly SqlValue[] = []) => rowsAsObjects(prepare(sql), params, 'get', schemaVersion) as T | undefined) as <T>(
       sql: string,
       params?: readonly SqlValue[],
     ) => Promise<T | undefined>,
@@ -190,7 +266,7 @@ const sqlDatabaseOn = (
       updateRowsOneByOne(unqueued, table, key, columns, rows),
     // One prepared INSERT run per row: no statement to parse, and SQLite has no round trip to save.
     insertRows: settled((table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
-      const insert = prepare(
+      const { statement: insert } = prepare(
         `INSERT INTO ${quoteName(table)} (${columns.map(quoteName).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
       );
       for (const row of rows) insert.run(...row);
