@@ -150,6 +150,21 @@ describe('a lead walked through its life cycle over HTTP', () => {
     expect(page2.data!.leads.pageInfo.hasNextPage).toBe(false);
     const ids = [...page1.data!.leads.edges, ...page2.data!.leads.edges].map((e: any) => e.node.id);
     expect(new Set(ids).size).toBe(3);
+    // Past the last page, and a filter nothing matches: no leads, and the count still told.
+    const pageAfter = async (after: string | null, orderBy = 'NEWEST', campaign = 'paging') =>
+      (
+        await api.gql(`query($after: String) { leads(first: 2, after: $after, orderBy: ${orderBy}, filter: { campaign: "${campaign}" }) {
+          totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }`, { after })
+      ).data!.leads;
+    const last = await pageAfter(page1.data!.leads.pageInfo.endCursor);
+    expect(await pageAfter(last.pageInfo.endCursor)).toEqual({ totalCount: 3, pageInfo: { hasNextPage: false, endCursor: null }, edges: [] });
+    expect(await pageAfter(null, 'NEWEST', 'nobody')).toEqual({ totalCount: 0, pageInfo: { hasNextPage: false, endCursor: null }, edges: [] });
+    // In score order, newest first among equal scores: the same three leads, each once, newest first.
+    const byScore1 = await pageAfter(null, 'SCORE');
+    const byScore2 = await pageAfter(byScore1.pageInfo.endCursor, 'SCORE');
+    expect(byScore1).toMatchObject({ totalCount: 3, pageInfo: { hasNextPage: true } });
+    expect(byScore2).toMatchObject({ totalCount: 3, pageInfo: { hasNextPage: false } });
+    expect([...byScore1.edges, ...byScore2.edges].map((e: any) => e.node.id)).toEqual(ids);
   });
 
   it('serves the reason catalogs', async () => {
