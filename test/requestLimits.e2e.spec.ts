@@ -78,10 +78,18 @@ describe('query cost limits', () => {
     const paged = `query($first: Int) { accounts(first: $first) { edges { node { ${selection} } } } }`;
     expect((await api.gql(paged, { first: 1 })).errors).toBeUndefined();
     expect(codeOf(await api.gql(paged, { first: 200 }))).toBe('QUERY_TOO_COSTLY');
+    // Each cost is kept for its values: asked again, in any order, each request is judged as at
+    // first. Left out, or null, `$first` is the default page, far more than one.
+    expect(codeOf(await api.gql(paged, {}))).toBe('QUERY_TOO_COSTLY');
+    expect(codeOf(await api.gql(paged, { first: null }))).toBe('QUERY_TOO_COSTLY');
+    expect((await api.gql(paged, { first: 1 })).errors).toBeUndefined();
+    expect(codeOf(await api.gql(paged, { first: 200 }))).toBe('QUERY_TOO_COSTLY');
+    expect(codeOf(await api.gql(paged, {}))).toBe('QUERY_TOO_COSTLY');
 
     const included = `query($all: Boolean!) { accounts(first: 200) { edges { node { id ...@include(if: $all) { ${selection} } } } } }`;
     expect((await api.gql(included, { all: false })).errors).toBeUndefined();
     expect(codeOf(await api.gql(included, { all: true }))).toBe('QUERY_TOO_COSTLY');
+    expect((await api.gql(included, { all: false })).errors).toBeUndefined();
   });
 
   it('refuses a few retrospectives that together cost too much, and allows one', async () => {

@@ -56,29 +56,27 @@ const estimateCost: ComplexityEstimator = ({ type, field, args, childComplexity 
 /** The only arguments the estimate reads (besides @include and @skip, which graphql-query-complexity honours). */
 const COST_ARGUMENTS: ReadonlySet<string> = new Set(['first', 'asOf', 'knownAt']);
 
-const holdsVariable = (value: ValueNode): boolean =>
-  value.kind === Kind.VARIABLE ||
-  (value.kind === Kind.LIST && value.values.some(holdsVariable)) ||
-  (value.kind === Kind.OBJECT && value.fields.some((field) => holdsVariable(field.value)));
-
 /**
- * Whether a request's variables can change `document`'s cost: only through a field's `first`,
- * `asOf` or `knownAt`, or a directive's argument. A mutation's `$input` cannot, so its cost is
- * estimated once per document instead of once per request.
+ * The variables a request's cost can depend on: those given to a field's `first`, `asOf` or
+ * `knownAt`, or to a directive. A mutation's `$input` is none of them, so its cost is estimated
+ * once per document; a page asked with `first: $first`, once per page size.
  */
-export const costDependsOnVariables = (document: DocumentNode): boolean => {
-  let depends = false;
+export const variablesOfCost = (document: DocumentNode): string[] => {
+  const names = new Set<string>();
+  const collect = (value: ValueNode) => {
+    if (value.kind === Kind.VARIABLE) names.add(value.name.value);
+    else if (value.kind === Kind.LIST) value.values.forEach(collect);
+    else if (value.kind === Kind.OBJECT) value.fields.forEach((field) => collect(field.value));
+  };
   visit(document, {
     Field(field) {
-      if (field.arguments?.some((argument) => COST_ARGUMENTS.has(argument.name.value) && holdsVariable(argument.value))) {
-        depends = true;
-      }
+      for (const argument of field.arguments ?? []) if (COST_ARGUMENTS.has(argument.name.value)) collect(argument.value);
     },
     Directive(directive) {
-      if (directive.arguments?.some((argument) => holdsVariable(argument.value))) depends = true;
+      for (const argument of directive.arguments ?? []) collect(argument.value);
     },
   });
-  return depends;
+  return [...names].sort();
 };
 
 /** The estimated cost of running `document`'s operation with these variables. */

@@ -13,7 +13,7 @@ import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema, type Operati
 import type { FieldProblem } from '../../core/errors';
 import type { GraphQLContext } from './context';
 import { literalProblems, rootFields, selectedFields, variableProblems } from './inputBoundary';
-import { MAX_QUERY_COST, costDependsOnVariables, queryCost } from './queryCost';
+import { MAX_QUERY_COST, queryCost, variablesOfCost } from './queryCost';
 import { FIELD_ROLES, hasAnyRole, mayRun, rolesFor } from './roles';
 
 const INTROSPECTION = new Set(['__typename', '__schema', '__type']);
@@ -45,9 +45,10 @@ interface OperationFacts {
   literalProblems: FieldProblem[];
   rootFields: string[];
   selectedFields: Set<string>;
-  costDependsOnVariables: boolean;
-  /** Kept once estimated when the cost cannot depend on variables. */
-  cost?: number;
+  /** The variables its cost depends on (`variablesOfCost`). */
+  variablesOfCost: string[];
+  /** Costs estimated, by the values of those variables (one entry when there are none). */
+  costs: Map<string, number>;
 }
 const factsOf = new WeakMap<OperationDefinitionNode, OperationFacts>();
 
@@ -58,12 +59,26 @@ const operationFacts = (schema: GraphQLSchema, document: DocumentNode, operation
       literalProblems: literalProblems(schema, document),
       rootFields: rootFields(document, operation).filter((name) => !INTROSPECTION.has(name)),
       selectedFields: selectedFields(schema, document),
-      costDependsOnVariables: costDependsOnVariables(document),
+      variablesOfCost: variablesOfCost(document),
+      costs: new Map(),
     };
     factsOf.set(operation, facts);
   }
   return facts;
 };
+
+/**
+ * The values of the variables a cost depends on, as a key: each one given as `[value]`, one not
+ * given as `[]` (its default, the same for every request of the document). The estimate walks
+ * the whole document against the schema, about 50 us for a pipeline report or a page of leads: a dashboard asking
+ * `pipeline(asOf: $asOf)` or `leads(first: $first)` again pays it once per distinct value.
+ */
+const costKey = (names: readonly string[], variables: Record<string, unknown> | undefined): string =>
+  names.length === 0 ? '' : JSON.stringify(names.map((name) => (variables !== undefined && Object.hasOwn(variables, name) ? [variables[name]] : [])));
+
+/** Distinct costs kept per operation, the oldest dropped first; a key longer than this is not kept. */
+const COSTS_PER_OPERATION = 100;
+const MAX_COST_KEY_LENGTH = 200;
 
 /** GraphiQL's and Apollo's introspection queries nest 13 levels (the `ofType` chain). */
 const MAX_INTROSPECTION_DEPTH = 16;
@@ -161,12 +176,16 @@ export const guardOperation = (
     }
     return;
   }
-  let cost = facts.cost;
+  const key = costKey(facts.variablesOfCost, request.variables);
+  let cost = facts.costs.get(key);
   if (cost === undefined) {
     let estimated = true;
     cost = estimatedCost(() => queryCost(schema, document, request.operationName ?? undefined, request.variables), () => (estimated = false));
     // Not kept when these variables could not be read: another request's may be.
-    if (estimated && !facts.costDependsOnVariables) facts.cost = cost;
+    if (estimated && key.length <= MAX_COST_KEY_LENGTH) {
+      if (facts.costs.size >= COSTS_PER_OPERATION) facts.costs.delete(facts.costs.keys().next().value!);
+      facts.costs.set(key, cost);
+    }
   }
   if (cost > MAX_QUERY_COST) {
     refuse(`This request would cost ${cost}, over the limit of ${MAX_QUERY_COST}: ask for fewer or smaller pages`, {
