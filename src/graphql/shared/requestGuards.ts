@@ -70,8 +70,9 @@ const operationFacts = (schema: GraphQLSchema, document: DocumentNode, operation
 /**
  * The values of the variables a cost depends on, as a key: each one given as `[value]`, one not
  * given as `[]` (its default, the same for every request of the document). The estimate walks
- * the whole document against the schema, about 50 us for a pipeline report or a page of leads: a dashboard asking
- * `pipeline(asOf: $asOf)` or `leads(first: $first)` again pays it once per distinct value.
+ * the whole document against the schema, about 50 us for a pipeline report or a page of leads:
+ * a dashboard asking `pipeline(asOf: $asOf)` or `leads(first: $first)` again pays it once per
+ * distinct value.
  */
 const costKey = (names: readonly string[], variables: Record<string, unknown> | undefined): string =>
   names.length === 0 ? '' : JSON.stringify(names.map((name) => (variables !== undefined && Object.hasOwn(variables, name) ? [variables[name]] : [])));
