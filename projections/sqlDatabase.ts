@@ -165,7 +165,8 @@ const rowBuilder = (names: readonly string[], schemaVersion: number | undefined)
  * process (the projections' own, switching to a new version's tables) or of another may have
  * changed the table under it, and SQLite then prepares the statement again, with the table's
  * columns as they are. The schema version is read after the statement has run: if it is the one
- * the builder was made under, the statement ran as the builder knows it.
+ * the builder was made under, the statement ran as the builder knows it. (It is the main
+ * database's: no `SELECT *` here reads an attached one, whose tables a bulk rebuild copies in SQL.)
  */
 const rowsAsObjects = (entry: Prepared, params: readonly SqlValue[], method: 'all' | 'get', schemaVersion: () => number): unknown => {
   const { statement } = entry;
