@@ -144,8 +144,9 @@ const namesColumnsOfTables = (sql: string): boolean => sql.replace(/\(\s*\*\s*\)
  * A function that makes the object of a row from its values, keyed by the columns' names: an
  * object literal, which V8 builds at once in its final shape. better-sqlite3 sets an object's
  * properties one by one from C++; reading rows as arrays and building them here was 1.8x as fast
- * for a page of 21 leads of 37 columns (0.098 against 0.177 ms), and a lead read by its key 1.4x
- * (11.4 against 16 us). The names are written as JSON strings, so any name is a literal key. A
+ * for a page of 21 leads of 37 columns (0.098 against 0.177 ms; `npm run bench:lead-pages`). A
+ * lead read by its key gains nothing: the schema check of a `SELECT *` (below) takes back what the
+ * arrays save on one row. The names are written as JSON strings, so any name is a literal key. A
  * later column of the same name wins, as in better-sqlite3's objects.
  */
 const rowBuilder = (names: readonly string[], schemaVersion: number | undefined): RowBuilder => {
@@ -156,6 +157,20 @@ const rowBuilder = (names: readonly string[], schemaVersion: number | undefined)
         values: readonly unknown[],
       ) => Record<string, unknown>);
   return Object.assign(build, { schemaVersion });
+};
+
+/** Builders by column names, for rows that come with their names (the report thread's answers). */
+const buildersByNames = new Map<string, RowBuilder>();
+
+/** The row builder of these column names, made once (up to 500 shapes kept). */
+export const rowBuilderOf = (names: readonly string[]): ((values: readonly unknown[]) => Record<string, unknown>) => {
+  const key = JSON.stringify(names);
+  let builder = buildersByNames.get(key);
+  if (builder === undefined) {
+    if (buildersByNames.size >= 500) buildersByNames.delete(buildersByNames.keys().next().value!);
+    buildersByNames.set(key, (builder = rowBuilder(names, undefined)));
+  }
+  return builder;
 };
 
 /**

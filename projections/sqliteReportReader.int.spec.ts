@@ -62,6 +62,16 @@ describe('the SQLite report reader', () => {
     expect(await reader.all<{ id: string }>('SELECT id FROM t ORDER BY id')).toEqual([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
   });
 
+  it('names the columns as the main connection does, a column called __proto__ as an own property', async () => {
+    const sql = 'SELECT id AS "__proto__", n AS twice, n * 2 AS twice, note AS "a""b" FROM t ORDER BY id';
+    const rows = await reader.all<Record<string, unknown>>(sql);
+    expect(rows).toEqual(await db.all(sql));
+    expect(rows.map((row) => [Object.getPrototypeOf(row), Object.entries(row)])).toEqual([
+      [Object.prototype, [['__proto__', 'a'], ['twice', 2], ['a"b', 'first']]],
+      [Object.prototype, [['__proto__', 'b'], ['twice', 4], ['a"b', null]]],
+    ]);
+  });
+
   it("rejects a failing query with SQLite's message and code, and goes on answering", async () => {
     const failure = await reader.all('SELECT missing_column FROM t').catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ReportQueryError);

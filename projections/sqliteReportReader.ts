@@ -15,7 +15,7 @@
  * loads better-sqlite3 from the path this module resolves.
  */
 import { Worker } from 'node:worker_threads';
-import type { SqlDatabase, SqlValue } from './sqlDatabase';
+import { rowBuilderOf, type SqlDatabase, type SqlValue } from './sqlDatabase';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -70,11 +70,7 @@ type Answer =
 /** The answer as better-sqlite3 gives it on the main thread: an object per row, keyed by column. */
 const rowsOf = ({ columns, json, one }: Extract<Answer, { columns: string[] }>): unknown => {
   if (json === undefined) return undefined;
-  const toRow = (values: unknown[]) => {
-    const row: Record<string, unknown> = {};
-    for (let index = 0; index < columns.length; index++) row[columns[index]!] = values[index];
-    return row;
-  };
+  const toRow = rowBuilderOf(columns);
   const parsed = JSON.parse(json) as unknown[];
   return one ? toRow(parsed) : (parsed as unknown[][]).map(toRow);
 };
