@@ -15,13 +15,14 @@
  * loads better-sqlite3 from the path this module resolves.
  */
 import { Worker } from 'node:worker_threads';
+import { BUSY_TIMEOUT_MS } from '../src/eventStores/sqliteWriteTurns';
 import { rowBuilderOf, type SqlDatabase, type SqlValue } from './sqlDatabase';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.filename, { readonly: true, fileMustExist: true });
-db.pragma('busy_timeout = 5000');
+db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
 db.pragma('cache_size = -' + workerData.cacheKib);
 const statements = new Map();
 parentPort.on('message', ({ id, method, sql, params }) => {
@@ -92,7 +93,7 @@ export const openSqliteReportReader = (filename: string): SqlDatabase => {
       eval: true,
       // No loaders: the thread runs plain CommonJS (see openerThread.ts).
       execArgv: [],
-      workerData: { filename, driver: require.resolve('better-sqlite3'), cacheKib: REPORT_CACHE_KIB },
+      workerData: { filename, driver: require.resolve('better-sqlite3'), cacheKib: REPORT_CACHE_KIB, busyTimeoutMs: BUSY_TIMEOUT_MS },
     });
     started.on('message', (message: Answer) => {
       const waiter = waiting.get(message.id);
