@@ -15,7 +15,7 @@
  */
 import type { EventStore, GlobalPosition, RecordedEvent } from '../src/core/eventStore';
 import type { InMemoryFold, Projection } from './projection';
-import { openStagingDatabase, type SqlDatabase, type SqlValue, type StagedTable, type StagingDatabase } from './sqlDatabase';
+import { openStagingDatabase, type SqlDatabase, type StagedTable, type StagingDatabase } from './sqlDatabase';
 
 export interface BulkRebuildOptions {
   store: EventStore;
@@ -230,25 +230,15 @@ const applyPage = async (
   }
 };
 
-/** Rows per `insertRows`: a few megabytes of COPY text at most for PostgreSQL. */
-const ROWS_PER_INSERT = 5000;
-
 /**
  * Copies a staged table into the read database's table of the same name, which its projection's
  * `setup` created there too. Its indexes are dropped first and created again once the rows are
- * in: one sort per index instead of an insertion per row.
+ * in: one sort per index instead of an insertion per row. The rows are sent as they are read
+ * (on PostgreSQL one COPY per table, streamed: see `insertRows`).
  */
 const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => {
   for (const index of table.indexes) await tx.exec(`DROP INDEX IF EXISTS ${quoteName(index.name)}`);
-  let rows: SqlValue[][] = [];
-  for (const row of table.rows()) {
-    rows.push(row);
-    if (rows.length === ROWS_PER_INSERT) {
-      await tx.insertRows(table.name, table.columns, rows);
-      rows = [];
-    }
-  }
-  if (rows.length > 0) await tx.insertRows(table.name, table.columns, rows);
+  await tx.insertRows(table.name, table.columns, table.rows());
   for (const index of table.indexes) await tx.exec(index.sql);
 };
 

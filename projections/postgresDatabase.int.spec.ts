@@ -311,3 +311,43 @@ describe('openPostgresDatabase: prepared statements', () => {
     expect(await preparedCount()).toBeGreaterThanOrEqual(299);
   });
 });
+
+describe('openPostgresDatabase: insertRows', () => {
+  let db: SqlDatabase;
+
+  beforeEach(async () => {
+    db = await openDatabase();
+    await db.exec('CREATE TABLE copied (n BIGINT PRIMARY KEY, label TEXT NOT NULL, note TEXT)');
+  });
+
+  afterEach(() => db.close());
+
+  const label = (n: number) => `row ${n}\twith a tab, a line\nbreak, a \\ backslash, ñ and 🙂`;
+  function* rowsUpTo(count: number, options: { failAt?: number; nullLabelAt?: number } = {}) {
+    for (let n = 1; n <= count; n++) {
+      if (n === options.failAt) throw new Error(`the source failed at row ${n}`);
+      yield [BigInt(n) * 1_000_000_007n, n === options.nullLabelAt ? null : label(n), n % 3 === 0 ? null : `note ${n}`];
+    }
+  }
+  const stored = () => db.all<{ n: string; label: string; note: string | null }>('SELECT CAST(n AS TEXT) AS n, label, note FROM copied ORDER BY copied.n');
+
+  it('stores every row an iterator gives, across many chunks, each value as it was', async () => {
+    await db.transaction((tx) => tx.insertRows('copied', ['n', 'label', 'note'], rowsUpTo(2_345)));
+
+    const rows = await stored();
+    expect(rows).toHaveLength(2_345);
+    expect(rows[2]).toEqual({ n: '3000000021', label: label(3), note: null });
+    expect(rows).toEqual([...rowsUpTo(2_345)].map(([n, text, note]) => ({ n: String(n), label: text, note })));
+  });
+
+  it('stores nothing when the rows fail midway, whether the source or the server refuses them, and goes on working', async () => {
+    const failing = db.transaction((tx) => tx.insertRows('copied', ['n', 'label', 'note'], rowsUpTo(3_000, { failAt: 1_500 })));
+    await expect(failing).rejects.toThrow('the source failed at row 1500');
+    const refused = db.transaction((tx) => tx.insertRows('copied', ['n', 'label', 'note'], rowsUpTo(3_000, { nullLabelAt: 2_001 })));
+    await expect(refused).rejects.toThrow(/null value in column "label"/);
+    expect(await stored()).toEqual([]);
+
+    await db.transaction((tx) => tx.insertRows('copied', ['n', 'label', 'note'], rowsUpTo(10)));
+    expect(await stored()).toHaveLength(10);
+  });
+});

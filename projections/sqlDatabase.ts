@@ -59,9 +59,10 @@ export interface SqlDatabase {
   exec(sql: string): Promise<void>;
   /**
    * Inserts many rows into one table, each holding the values of `columns`, the fastest way the
-   * database has (a rebuild copies its tables with it; see bulkRebuild.ts).
+   * database has (a rebuild copies its tables with it; see bulkRebuild.ts). `rows` may be an
+   * iterator: it is read as the rows are sent, not first gathered (PostgreSQL: one COPY, streamed).
    */
-  insertRows(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): Promise<void>;
+  insertRows(table: string, columns: readonly string[], rows: Iterable<readonly SqlValue[]>): Promise<void>;
   /**
    * `INSERT INTO table (columns) <rows> <tail>` for a projection's batch (`tail`: an ON CONFLICT
    * clause, a RETURNING): on PostgreSQL one statement whatever the number of rows, which go as one
@@ -281,7 +282,7 @@ const sqlDatabaseOn = (
     updateRows: (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) =>
       updateRowsOneByOne(unqueued, table, key, columns, rows),
     // One prepared INSERT run per row: no statement to parse, and SQLite has no round trip to save.
-    insertRows: settled((table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
+    insertRows: settled((table: string, columns: readonly string[], rows: Iterable<readonly SqlValue[]>) => {
       const { statement: insert } = prepare(
         `INSERT INTO ${quoteName(table)} (${columns.map(quoteName).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
       );
