@@ -395,6 +395,46 @@ describe('a rebuild in bulk on PostgreSQL', () => {
   });
 });
 
+describe('a rebuild in bulk on PostgreSQL: the leads\' search texts', () => {
+  it('fills the search texts of every lead copied, and leaves the trigger and the index that keep them in step as they were', async () => {
+    const side = await sides.find(([name]) => name.includes('PostgreSQL'))![1]();
+    const runner = new ProjectionRunner({ store: side.store, db: side.db, projections: readModelProjections() });
+    const texts = () => side.db.all<{ id: string; search_text: string }>('SELECT id, search_text FROM read_leads_search_text ORDER BY id');
+    const leadsTexts = () => side.db.all<{ id: string; search_text: string }>('SELECT id, search_text FROM read_leads ORDER BY id');
+    const keptInStep = () =>
+      side.db.all<{ name: string; enabled: string }>(
+        `SELECT tgname AS name, CAST(tgenabled AS TEXT) AS enabled FROM pg_trigger
+         WHERE tgrelid = to_regclass('read_leads') AND NOT tgisinternal ORDER BY tgname`,
+      );
+    const index = () => side.db.get<{ sql: string | null }>("SELECT pg_get_indexdef(to_regclass('read_leads_search_text_by_trigrams')) AS sql");
+    try {
+      await runner.start();
+      await runner.whenCaughtUp();
+      await appendAll(side.store, generateLeadHistory({ seed: 8, leadCount: 40, eventCount: 300 }));
+      expect(await runner.waitForPosition((await side.store.headPosition())!)).toEqual([]);
+      const [triggersBefore, indexBefore] = [await keptInStep(), await index()];
+      expect(triggersBefore.map(({ enabled }) => enabled)).toEqual(['O', 'O', 'O']);
+
+      await runner.rebuild();
+
+      const leads = await leadsTexts();
+      expect(leads.length).toBeGreaterThan(0);
+      expect(await texts()).toEqual(leads);
+      expect(await keptInStep()).toEqual(triggersBefore);
+      expect(await index()).toEqual(indexBefore);
+      // The trigger is on again: a lead captured after the rebuild has its text at once.
+      await appendAll(side.store, generateLeadHistory({ seed: 9, leadCount: 3, eventCount: 6 }));
+      expect(await runner.waitForPosition((await side.store.headPosition())!)).toEqual([]);
+      const more = await leadsTexts();
+      expect(more.length).toBeGreaterThan(leads.length);
+      expect(await texts()).toEqual(more);
+    } finally {
+      await runner.stop();
+      await side.close();
+    }
+  });
+});
+
 describe('a rebuild in bulk on a SQLite file', () => {
   let close: (() => Promise<void>) | undefined;
   afterEach(async () => {

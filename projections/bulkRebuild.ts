@@ -183,7 +183,11 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
           await projection.setup(tx);
         }
       }
-      for (const table of tables) await (db.withAttached ? copyTableInSql(tx, table) : copyTable(tx, table));
+      for (const table of tables) {
+        const copy = () => (db.withAttached ? copyTableInSql(tx, table) : copyTable(tx, table));
+        const copyInBulk = projections.find((projection) => projection.copyInBulk?.[table.name])?.copyInBulk?.[table.name];
+        await (copyInBulk ? copyInBulk(tx, copy) : copy());
+      }
       if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
       await options.moveCheckpoints(tx, through, options.eventTypes);
     });

@@ -70,6 +70,13 @@ export interface Projection {
    * written once instead of read and written at every event is what makes it worth having.
    */
   foldInMemory?(): InMemoryFold;
+  /**
+   * For a bulk rebuild's copy into the read database, by table of its own: runs `copy`, which
+   * fills the table from the staged rows, with whatever its triggers keep in step with it (a
+   * search index) brought up to date once for all the rows instead of at each. A table not named
+   * here is copied as it is.
+   */
+  copyInBulk?: Readonly<Record<string, (tx: SqlDatabase, copy: () => Promise<void>) => Promise<void>>>;
 }
 
 export interface InMemoryFold {

@@ -45,6 +45,11 @@ export interface SearchIndex {
   condition(search: string, by: SearchBy, dialect: SqlDatabase['dialect']): { condition: string; params: string[] };
   /** How many rows' search text holds `search`, from the index alone; undefined when it cannot tell (a short search on SQLite). */
   count(db: SqlDatabase, search: string): Promise<number | undefined>;
+  /**
+   * A bulk rebuild's copy of the table into `tx` (`copy`, see `Projection.copyInBulk`), with the
+   * index brought in step once for all the rows it copied rather than row by row.
+   */
+  copyInBulk(tx: SqlDatabase, copy: () => Promise<void>): Promise<void>;
 }
 
 export const searchIndexOn = (table: string): SearchIndex => {
@@ -88,6 +93,7 @@ export const searchIndexOn = (table: string): SearchIndex => {
         ? { condition: `rowid IN (SELECT rowid FROM ${index} WHERE ${index} MATCH ?)`, params: [phrase(search)] }
         : { condition: `search_text LIKE ? ESCAPE '\\'`, params: [containing(search)] };
     },
+    copyInBulk: (tx, copy) => (tx.dialect === 'postgres' ? onPostgres.copyInBulk(tx, copy) : copy()),
     async count(db, search) {
       if (db.dialect === 'postgres') return onPostgres.count(db, search);
       if (!indexable(search)) return undefined;
@@ -153,9 +159,28 @@ const searchTextOnPostgres = (table: string) => {
     // and 114,000 rows still go in at 4.0 s against 2.5 (without a list at all: 17 s).
     await db.exec(`CREATE INDEX IF NOT EXISTS ${texts}_by_trigrams ON ${texts} USING gin (search_text ${trigrams}) WITH (gin_pending_list_limit = 256)`);
   };
+  /**
+   * The table's rows copied in bulk with its insert trigger off, then their texts put in the
+   * narrow table by one statement, and its GIN index built once over them (dropped meanwhile, and
+   * made again as it was). Row by row, the trigger's insert and the index's upkeep made the copy of
+   * the insights history's 114,000 leads take 7.2 s of server time (the 1,004,970 rows of the
+   * audit index: 6.2 s). All of it in the copy's transaction: if it fails, the trigger and the
+   * index are as they were.
+   */
+  const copyInBulk = async (tx: SqlDatabase, copy: () => Promise<void>): Promise<void> => {
+    const index = await tx.get<{ sql: string | null }>('SELECT pg_get_indexdef(to_regclass(?)) AS sql', [`${texts}_by_trigrams`]);
+    await tx.exec(`ALTER TABLE ${table} DISABLE TRIGGER ${follow}_on_insert; DROP INDEX IF EXISTS ${texts}_by_trigrams;`);
+    await copy();
+    await tx.exec(`
+      INSERT INTO ${texts} (id, search_text) SELECT id, search_text FROM ${table}
+        ON CONFLICT (id) DO UPDATE SET search_text = excluded.search_text;
+      ALTER TABLE ${table} ENABLE TRIGGER ${follow}_on_insert;`);
+    if (index?.sql) await tx.exec(index.sql);
+  };
   return {
     texts,
     setup,
+    copyInBulk,
     // The function goes with its triggers (CASCADE), and the table with its index.
     dropSql: `DROP FUNCTION IF EXISTS ${follow}() CASCADE; DROP TABLE IF EXISTS ${texts};`,
     condition: (search: string) => ({
