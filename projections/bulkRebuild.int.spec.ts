@@ -377,7 +377,7 @@ describe('a rebuild in bulk on PostgreSQL', () => {
       const analyzed = await side.db.all<{ tablename: string }>(
         "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = current_schema() AND tablename IN ('read_leads', 'read_leads_search_text', 'kpi_lead_cycles', 'audit_events') ORDER BY tablename",
       );
-      // The search texts too, which no COPY wrote: the leads' triggers filled them.
+      // The search texts too, which no COPY wrote: filled beside the leads' copy.
       expect(analyzed.map((row) => row.tablename)).toEqual(['audit_events', 'kpi_lead_cycles', 'read_leads', 'read_leads_search_text']);
       // And vacuumed after the commit: every page of them marked visible to all, which index-only scans need.
       const visibility = await side.db.all<{ name: string; pages: number; visible: number }>(

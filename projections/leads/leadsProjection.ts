@@ -126,7 +126,7 @@ export const leadsProjection: Projection = {
     await LEAD_SEARCH.setup(db);
   },
   reset: (db) => db.exec(`${LEAD_SEARCH.dropSql(db.dialect)} DROP TABLE IF EXISTS read_leads`),
-  copyInBulk: { read_leads: (tx, copy) => LEAD_SEARCH.copyInBulk(tx, copy) },
+  copyInBulk: { read_leads: LEAD_SEARCH.copyInBulk },
   foldInMemory: () => foldLeadsInMemory(),
   applyBatch: (tx, events) => applyLeadBatch(tx, events),
   async apply(tx, event) {
