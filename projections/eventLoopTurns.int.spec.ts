@@ -1,0 +1,102 @@
+/**
+ * A projection rebuilt beside its old tables is staged on the thread that serves requests
+ * (eventLoopTurns.ts): the stage must let that thread's event loop turn while it works, whether
+ * its projection writes a statement per event or folds in memory, and still stage every row.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '../src/core/eventStore';
+import { LEAD_EVENT_TYPES } from '../src/domain/leads/lead';
+import { createInMemoryEventStore } from '../src/eventStores/inMemory';
+import { appendAll, generateLeadHistory } from '../test/support/leadEvents';
+import { stageInBulk, type Staged } from './bulkRebuild';
+import type { Projection } from './projection';
+import type { SqlDatabase } from './sqlDatabase';
+
+const LEADS = 200;
+const EVENTS = 3_000;
+/** Work of the thread per event applied, on top of its statement: a slow projection, but no slower than a real one under load. */
+const WORK_PER_EVENT_MS = 0.2;
+
+const busyFor = (ms: number) => {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+};
+
+const leadIdOf = (event: RecordedEvent) => (event.data as { leadId: string }).leadId;
+
+const SETUP = 'CREATE TABLE IF NOT EXISTS busy_leads (lead_id TEXT PRIMARY KEY, events INTEGER NOT NULL)';
+const COUNT_EVENT = 'INSERT INTO busy_leads (lead_id, events) VALUES (?, 1) ON CONFLICT (lead_id) DO UPDATE SET events = events + 1';
+
+const aBusyProjection = (shape: 'statements' | 'fold'): Projection => ({
+  name: 'busy-leads',
+  version: 1,
+  canHandle: LEAD_EVENT_TYPES,
+  rebuildsInBulk: true,
+  setup: (db) => db.exec(SETUP),
+  reset: (db) => db.exec('DROP TABLE IF EXISTS busy_leads'),
+  apply: async (tx, event) => {
+    busyFor(WORK_PER_EVENT_MS);
+    await tx.run(COUNT_EVENT, [leadIdOf(event)]);
+  },
+  ...(shape === 'fold'
+    ? {
+        foldInMemory: () => {
+          const counts = new Map<string, number>();
+          return {
+            apply: async (_tx: SqlDatabase, event: RecordedEvent) => {
+              busyFor(WORK_PER_EVENT_MS);
+              counts.set(leadIdOf(event), (counts.get(leadIdOf(event)) ?? 0) + 1);
+            },
+            flush: async (tx: SqlDatabase, everything: boolean) => {
+              if (!everything) return;
+              for (const [leadId, events] of counts) await tx.run('INSERT INTO busy_leads (lead_id, events) VALUES (?, ?)', [leadId, events]);
+            },
+          };
+        },
+      }
+    : {}),
+});
+
+/** The longest the event loop went without running a timer, while `work` ran. */
+const longestStall = async <T>(work: () => Promise<T>): Promise<{ result: T; elapsedMs: number; longestStallMs: number }> => {
+  let last = performance.now();
+  let longestStallMs = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longestStallMs = Math.max(longestStallMs, now - last);
+    last = now;
+  }, 1);
+  const started = performance.now();
+  try {
+    const result = await work();
+    const now = performance.now();
+    return { result, elapsedMs: now - started, longestStallMs: Math.max(longestStallMs, now - last) };
+  } finally {
+    clearInterval(timer);
+  }
+};
+
+describe('a stage in bulk on the thread that serves requests', () => {
+  let staged: Staged | undefined;
+  afterEach(() => {
+    staged?.staging.close();
+    staged = undefined;
+  });
+
+  it.each(['statements', 'fold'] as const)('lets the event loop run other work at least every few tens of milliseconds (a projection of %s)', async (shape) => {
+    const store = createInMemoryEventStore();
+    await appendAll(store, generateLeadHistory({ seed: 23, leadCount: LEADS, eventCount: EVENTS }));
+    const { result, elapsedMs, longestStallMs } = await longestStall(() =>
+      stageInBulk({ store, projections: [aBusyProjection(shape)], handles: () => true, pageSize: 1_000, isActive: () => true }),
+    );
+    staged = result;
+    // The stage is long enough for a stall to show: at least the projection's own work.
+    expect(elapsedMs).toBeGreaterThan(EVENTS * WORK_PER_EVENT_MS);
+    // It works in slices of about 10 ms; on a loaded machine a slice may take longer, never the whole stage.
+    expect(longestStallMs).toBeLessThan(100);
+    // And every event was staged.
+    const rows = await staged!.staging.db.all<{ leads: number; events: number }>('SELECT COUNT(*) AS leads, SUM(events) AS events FROM busy_leads');
+    const appended = await store.readAll({ maxCount: EVENTS * 2 });
+    expect(rows).toEqual([{ leads: LEADS, events: appended.length }]);
+  });
+});

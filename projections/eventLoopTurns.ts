@@ -1,0 +1,64 @@
+/**
+ * Long work on the thread that serves requests, cut into turns: after `sliceMs` of work it steps
+ * aside (a macrotask of its own, `setImmediate`) so that what waits meanwhile (requests, the live
+ * following of the log, timers) runs, then goes on.
+ *
+ * Why: a projection rebuilt beside its old tables (a new version, `ProjectionRunner`) is staged
+ * on the API's own thread. Its reads of the log, its applies and its statements to the staging
+ * database all run synchronously (SQLite) between awaits that settle at once, so nothing else
+ * ran until it ended: on the insights history of issue 11 (114,000 leads, 1,004,970 events) the
+ * rebuild of the leads' new version kept the API from answering even `/livez` for 7 s, then for
+ * 19 s. A rebuild that stops the service was what goal 3 ruled out.
+ */
+import type { ReadOptions, SqlDatabase, SqlValue } from './sqlDatabase';
+
+/**
+ * Answers a promise to await when the work has had its slice (and a turn of the event loop is
+ * due), undefined otherwise: the caller awaits only then, so that the work between turns costs no
+ * promise. The clock is read once every few calls (a call is an event applied or a statement).
+ */
+export type TurnTaker = () => Promise<void> | undefined;
+
+/** How many calls pass between two readings of the clock: a call is at most a statement (well under a millisecond). */
+const CALLS_PER_CLOCK_READING = 16;
+
+export const turnsOf = (sliceMs: number): TurnTaker => {
+  let sliceStart = performance.now();
+  let calls = 0;
+  const resume = (resolve: () => void) => () => {
+    sliceStart = performance.now();
+    resolve();
+  };
+  return () => {
+    calls += 1;
+    if (calls % CALLS_PER_CLOCK_READING !== 0 || performance.now() - sliceStart < sliceMs) return undefined;
+    return new Promise<void>((resolve) => setImmediate(resume(resolve)));
+  };
+};
+
+/**
+ * `db` taking a turn (`takeTurn`) before each statement, its transactions' statements included.
+ * For a database only this work writes (a rebuild's staging database): the turns let other work of
+ * the thread run, never other statements in between on the same connection.
+ */
+export const takingTurns = (db: SqlDatabase, takeTurn: TurnTaker): SqlDatabase => {
+  const after = async <T>(statement: () => Promise<T>): Promise<T> => {
+    const turn = takeTurn();
+    if (turn !== undefined) await turn;
+    return statement();
+  };
+  return {
+    dialect: db.dialect,
+    run: (sql, params) => after(() => db.run(sql, params)),
+    all: <T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) => after(() => db.all<T>(sql, params, options)),
+    get: <T>(sql: string, params?: readonly SqlValue[]) => after(() => db.get<T>(sql, params)),
+    exec: (sql) => after(() => db.exec(sql)),
+    insertRows: (table, columns, rows) => after(() => db.insertRows(table, columns, rows)),
+    writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
+      after(() => db.writeRows<T>(table, columns, rows, tail)),
+    updateRows: (table, key, columns, rows) => after(() => db.updateRows(table, key, columns, rows)),
+    transaction: <T>(fn: (tx: SqlDatabase) => Promise<T>) => db.transaction((tx) => fn(takingTurns(tx, takeTurn))),
+    ...(db.withAttached ? { withAttached: db.withAttached.bind(db) } : {}),
+    close: () => db.close(),
+  };
+};
