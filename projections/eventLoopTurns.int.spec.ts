@@ -1,16 +1,16 @@
 /**
- * A projection rebuilt beside its old tables is staged on the thread that serves requests
- * (eventLoopTurns.ts): the stage must let that thread's event loop turn while it works, whether
- * its projection writes a statement per event or folds in memory, and still stage every row.
+ * A projection rebuilt beside its old tables is staged, then copied into the read database, on
+ * the thread that serves requests (eventLoopTurns.ts): both must let that thread's event loop turn
+ * while they work, and still stage and copy every row, exactly.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../src/core/eventStore';
 import { LEAD_EVENT_TYPES } from '../src/domain/leads/lead';
 import { createInMemoryEventStore } from '../src/eventStores/inMemory';
-import { appendAll, generateLeadHistory } from '../test/support/leadEvents';
-import { stageInBulk, type Staged } from './bulkRebuild';
+import { appendAll, generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
+import { copyStaged, stageInBulk, type Staged } from './bulkRebuild';
 import type { Projection } from './projection';
-import type { SqlDatabase } from './sqlDatabase';
+import { openSqliteDatabase, openStagingDatabase, type SqlDatabase } from './sqlDatabase';
 
 const LEADS = 200;
 const EVENTS = 3_000;
@@ -98,5 +98,66 @@ describe('a stage in bulk on the thread that serves requests', () => {
     const rows = await staged!.staging.db.all<{ leads: number; events: number }>('SELECT COUNT(*) AS leads, SUM(events) AS events FROM busy_leads');
     const appended = await store.readAll({ maxCount: EVENTS * 2 });
     expect(rows).toEqual([{ leads: LEADS, events: appended.length }]);
+  });
+});
+
+describe('the copy of staged tables into a SQLite read database', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  // Rowids of every kind: negative, sparse, past 2^53 (exact in JavaScript only as text), the
+  // extremes of 64 bits, and enough of them for many statements of the copy.
+  const ROWIDS = [
+    '-9223372036854775808',
+    '-9223372036854775807',
+    '-5',
+    ...Array.from({ length: 15_000 }, (_, index) => String(index * 3)),
+    '9007199254740992',
+    '9007199254740993',
+    '9007199254740995',
+    '9223372036854775806',
+    '9223372036854775807',
+  ];
+  const TABLE = 'CREATE TABLE IF NOT EXISTS copied_rows (id INTEGER PRIMARY KEY, label TEXT NOT NULL)';
+
+  it('copies every row exactly, with its rowid, and lets the event loop turn while the read database works at it', async () => {
+    const directory = temporaryDirectory();
+    const db = openSqliteDatabase(directory.file('read.db'));
+    cleanups.push(() => directory.remove(), () => db.close());
+    // Where the rows are copied to, a trigger makes each insert cost the thread what a lead with its search index costs it, or more.
+    const projection: Projection = {
+      name: 'copied',
+      version: 1,
+      canHandle: [],
+      apply: async () => undefined,
+      setup: (tx) =>
+        tx.exec(`${TABLE};
+          CREATE TABLE IF NOT EXISTS copied_work (id INTEGER NOT NULL, work INTEGER NOT NULL);
+          CREATE TRIGGER IF NOT EXISTS copied_rows_work AFTER INSERT ON copied_rows BEGIN
+            INSERT INTO copied_work (id, work) SELECT new.id, length(hex(randomblob(15000)));
+          END;`),
+      reset: (tx) => tx.exec('DROP TABLE IF EXISTS copied_rows; DROP TABLE IF EXISTS copied_work'),
+    };
+    await projection.setup(db);
+    const staging = openStagingDatabase();
+    cleanups.push(() => staging.close());
+    await staging.db.exec(TABLE);
+    await staging.db.transaction(async (tx) => {
+      for (const id of ROWIDS) await tx.run('INSERT INTO copied_rows (id, label) VALUES (CAST(? AS INTEGER), ?)', [id, `row ${id}`]);
+    });
+
+    const { elapsedMs, longestStallMs } = await longestStall(() =>
+      copyStaged({ db, projections: [projection], staging, through: '1', eventTypes: [], moveCheckpoints: async () => undefined }),
+    );
+
+    // Ordered by the integer, not by the text of the same name.
+    const copied = await db.all<{ id: string; label: string }>('SELECT CAST(copied_rows.id AS TEXT) AS id, label FROM copied_rows ORDER BY copied_rows.id');
+    expect(copied).toEqual(ROWIDS.map((id) => ({ id, label: `row ${id}` })));
+    expect(await db.get('SELECT COUNT(*) AS n FROM copied_work')).toEqual({ n: ROWIDS.length });
+    // Long enough for a stall to show, and cut into turns all along.
+    expect(elapsedMs).toBeGreaterThan(300);
+    expect(longestStallMs).toBeLessThan(100);
   });
 });

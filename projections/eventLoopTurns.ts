@@ -19,10 +19,12 @@ import type { ReadOptions, SqlDatabase, SqlValue } from './sqlDatabase';
  */
 export type TurnTaker = () => Promise<void> | undefined;
 
-/** How many calls pass between two readings of the clock: a call is at most a statement (well under a millisecond). */
-const CALLS_PER_CLOCK_READING = 16;
-
-export const turnsOf = (sliceMs: number): TurnTaker => {
+/**
+ * Turns after `sliceMs` of work, the clock read once every `callsPerClockReading` calls: 16 where
+ * a call is an event applied or a statement of a few rows (well under a millisecond each), 1 where
+ * each call may take milliseconds.
+ */
+export const turnsOf = (sliceMs: number, callsPerClockReading = 16): TurnTaker => {
   let sliceStart = performance.now();
   let calls = 0;
   const resume = (resolve: () => void) => () => {
@@ -31,7 +33,7 @@ export const turnsOf = (sliceMs: number): TurnTaker => {
   };
   return () => {
     calls += 1;
-    if (calls % CALLS_PER_CLOCK_READING !== 0 || performance.now() - sliceStart < sliceMs) return undefined;
+    if (calls % callsPerClockReading !== 0 || performance.now() - sliceStart < sliceMs) return undefined;
     return new Promise<void>((resolve) => setImmediate(resume(resolve)));
   };
 };
