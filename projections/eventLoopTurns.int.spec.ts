@@ -101,7 +101,7 @@ describe('a stage in bulk on the thread that serves requests', () => {
   });
 });
 
-describe('the copy of staged tables into a SQLite read database', () => {
+describe('the copy in turns (`inTurns`: beside a serving API) of staged tables into a SQLite read database', () => {
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -149,7 +149,7 @@ describe('the copy of staged tables into a SQLite read database', () => {
     });
 
     const { elapsedMs, longestStallMs } = await longestStall(() =>
-      copyStaged({ db, projections: [projection], staging, through: '1', eventTypes: [], moveCheckpoints: async () => undefined }),
+      copyStaged({ db, projections: [projection], staging, through: '1', eventTypes: [], moveCheckpoints: async () => undefined, inTurns: true }),
     );
 
     // Ordered by the integer, not by the text of the same name.

@@ -8,7 +8,9 @@
  * database all run synchronously (SQLite) between awaits that settle at once, so nothing else
  * ran until it ended: on the insights history of issue 11 (114,000 leads, 1,004,970 events) the
  * rebuild of the leads' new version kept the API from answering even `/livez` for 7 s, then for
- * 19 s. A rebuild that stops the service was what goal 3 ruled out.
+ * 19 s. A rebuild that stops the service was what goal 3 ruled out. Its copy into the read
+ * database (one transaction, so that readers switch at its commit) goes on SQLite a thousand rows
+ * per statement with turns between them, for the same reason (`inTurns` in bulkRebuild.ts).
  */
 import type { ReadOptions, SqlDatabase, SqlValue } from './sqlDatabase';
 

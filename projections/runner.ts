@@ -373,6 +373,8 @@ export class ProjectionRunner {
           pageSize: REBUILD_PAGE_SIZE,
           isActive: () => !this.stopped && stillBeside(),
           replaceTables: true,
+          // Beside a serving API: its copy must not hold the thread for seconds.
+          inTurns: true,
           moveCheckpoints: async (tx, through) => {
             const now = new Date().toISOString();
             for (const projection of projections) {
