@@ -10,6 +10,7 @@ import { createInMemoryEventStore } from '../src/eventStores/inMemory';
 import { appendAll, generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
 import { copyStaged, stageInBulk, type Staged } from './bulkRebuild';
 import type { Projection } from './projection';
+import { ProjectionRunner } from './runner';
 import { openSqliteDatabase, openStagingDatabase, type SqlDatabase } from './sqlDatabase';
 
 const LEADS = 200;
@@ -157,6 +158,63 @@ describe('the copy in turns (`inTurns`: beside a serving API) of staged tables i
     expect(copied).toEqual(ROWIDS.map((id) => ({ id, label: `row ${id}` })));
     expect(await db.get('SELECT COUNT(*) AS n FROM copied_work')).toEqual({ n: ROWIDS.length });
     // Long enough for a stall to show, and cut into turns all along.
+    expect(elapsedMs).toBeGreaterThan(300);
+    expect(longestStallMs).toBeLessThan(100);
+  });
+});
+
+describe('a projection rebuilt by the runner beside its old tables (a new version)', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  const PARTS = 10;
+  /** Ten rows per lead event, each insert into the read database costing about what a lead costs (a trigger). */
+  const widened = (version: number): Projection => ({
+    name: 'widened',
+    version,
+    canHandle: LEAD_EVENT_TYPES,
+    rebuildsInBulk: true,
+    setup: (tx) =>
+      tx.exec(`CREATE TABLE IF NOT EXISTS widened_rows (event_id TEXT NOT NULL, part INTEGER NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (event_id, part));
+        CREATE TABLE IF NOT EXISTS widened_work (work INTEGER NOT NULL);
+        CREATE TRIGGER IF NOT EXISTS widened_rows_work AFTER INSERT ON widened_rows BEGIN
+          INSERT INTO widened_work (work) SELECT length(hex(randomblob(15000)));
+        END;`),
+    reset: (tx) => tx.exec('DROP TABLE IF EXISTS widened_rows; DROP TABLE IF EXISTS widened_work'),
+    apply: async (tx, event) => {
+      await tx.writeRows(
+        'widened_rows',
+        ['event_id', 'part', 'version'],
+        Array.from({ length: PARTS }, (_, part) => [event.id, part, version]),
+      );
+    },
+  });
+
+  it('lets the event loop turn while it stages and copies, then serves the new rows', async () => {
+    const store = createInMemoryEventStore();
+    await appendAll(store, generateLeadHistory({ seed: 29, leadCount: 300, eventCount: 1_500 }));
+    const events = (await store.readAll({ maxCount: 10_000 })).length;
+    const directory = temporaryDirectory();
+    const db = openSqliteDatabase(directory.file('read.db'));
+    cleanups.push(() => directory.remove(), () => db.close());
+    const first = new ProjectionRunner({ store, db, projections: [widened(1)] });
+    await first.start();
+    await first.whenCaughtUp();
+    await first.stop();
+
+    const runner = new ProjectionRunner({ store, db, projections: [widened(2)] });
+    cleanups.push(() => runner.stop());
+    const { elapsedMs, longestStallMs } = await longestStall(async () => {
+      await runner.start();
+      expect(runner.rebuildingBeside).toEqual(['widened']);
+      await runner.whenRebuiltBeside();
+    });
+
+    expect(runner.failures).toEqual([]);
+    expect(await db.all('SELECT version, COUNT(*) AS n FROM widened_rows GROUP BY version')).toEqual([{ version: 2, n: events * PARTS }]);
+    // The copy alone inserts events × 10 rows at about 30 us each: long enough for a stall to show.
     expect(elapsedMs).toBeGreaterThan(300);
     expect(longestStallMs).toBeLessThan(100);
   });
