@@ -331,11 +331,12 @@ const STAGING_SCHEMA = 'rebuild_staging';
  * As `copyTable`, for a SQLite read database with the staging file attached: INSERT … SELECT run
  * inside SQLite (on the 3,000-lead data set the copy took 0.76 s through JavaScript, a quarter of
  * the rebuild), one statement per table; or, given `takeTurn` (`inTurns`), a thousand rows of the
- * staged table (by rowid) per statement, with a turn of the thread between statements. The copy of a projection rebuilt beside its old tables
- * runs on the thread that serves requests, and one statement per table held it for the whole copy:
- * 5.1 s for the leads of the insights history (114,000 leads, their search index filled by the
- * table's triggers). Requests that read this connection still wait for the commit (the
- * transaction is open); the others, and the reports of the report thread, go on.
+ * staged table (by rowid) per statement, with a turn of the thread between statements. The copy
+ * of a projection rebuilt beside its old tables runs on the thread that serves requests, and one
+ * statement per table held it for the whole copy: 5.1 s for the leads of the insights history
+ * (114,000 leads, their search index filled by the table's triggers). Requests that read this
+ * connection still wait for the commit (the transaction is open); the others, and the reports of
+ * the report thread, go on.
  */
 const copyTableInSql = async (tx: SqlDatabase, table: StagedTable, takeTurn: TurnTaker | undefined): Promise<void> => {
   // Every name qualified: the staging database has tables and indexes of the same names.

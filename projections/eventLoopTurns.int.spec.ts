@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../src/core/eventStore';
 import { LEAD_EVENT_TYPES } from '../src/domain/leads/lead';
 import { createInMemoryEventStore } from '../src/eventStores/inMemory';
+import { longestStall } from '../test/support/eventLoopStalls';
 import { appendAll, generateLeadHistory, temporaryDirectory } from '../test/support/leadEvents';
 import { copyStaged, stageInBulk, type Staged } from './bulkRebuild';
 import type { Projection } from './projection';
@@ -57,25 +58,6 @@ const aBusyProjection = (shape: 'statements' | 'fold'): Projection => ({
       }
     : {}),
 });
-
-/** The longest the event loop went without running a timer, while `work` ran. */
-const longestStall = async <T>(work: () => Promise<T>): Promise<{ result: T; elapsedMs: number; longestStallMs: number }> => {
-  let last = performance.now();
-  let longestStallMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longestStallMs = Math.max(longestStallMs, now - last);
-    last = now;
-  }, 1);
-  const started = performance.now();
-  try {
-    const result = await work();
-    const now = performance.now();
-    return { result, elapsedMs: now - started, longestStallMs: Math.max(longestStallMs, now - last) };
-  } finally {
-    clearInterval(timer);
-  }
-};
 
 describe('a stage in bulk on the thread that serves requests', () => {
   let staged: Staged | undefined;
