@@ -206,7 +206,9 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
       }
       if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
       await options.moveCheckpoints(tx, through, options.eventTypes);
-    });
+      // Seconds to tens of seconds on SQLite, which appends of this process must wait out, not
+      // fail at the busy timeout: beside a serving API, captures go on during the copy.
+    }, { long: true });
   const copy = async () => {
     if (!db.withAttached) return copyAll();
     await db.withAttached(staging.file, STAGING_SCHEMA, copyAll);

@@ -12,7 +12,7 @@
  * database (one transaction, so that readers switch at its commit) goes on SQLite a thousand rows
  * per statement with turns between them, for the same reason (`inTurns` in bulkRebuild.ts).
  */
-import type { ReadOptions, SqlDatabase, SqlValue } from './sqlDatabase';
+import type { ReadOptions, SqlDatabase, SqlValue, TransactionOptions } from './sqlDatabase';
 
 /**
  * Answers a promise to await when the work has had its slice (and a turn of the event loop is
@@ -61,7 +61,8 @@ export const takingTurns = (db: SqlDatabase, takeTurn: TurnTaker): SqlDatabase =
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       after(() => db.writeRows<T>(table, columns, rows, tail)),
     updateRows: (table, key, columns, rows) => after(() => db.updateRows(table, key, columns, rows)),
-    transaction: <T>(fn: (tx: SqlDatabase) => Promise<T>) => db.transaction((tx) => fn(takingTurns(tx, takeTurn))),
+    transaction: <T>(fn: (tx: SqlDatabase) => Promise<T>, options?: TransactionOptions) =>
+      db.transaction((tx) => fn(takingTurns(tx, takeTurn)), options),
     ...(db.withAttached ? { withAttached: db.withAttached.bind(db) } : {}),
     close: () => db.close(),
   };

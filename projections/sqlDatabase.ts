@@ -30,6 +30,16 @@ export type ReadStoreConfig =
 
 export type SqlValue = string | number | bigint | null;
 
+export interface TransactionOptions {
+  /**
+   * SQLite: the transaction is known to be long (a rebuild's copy): the other writers of the file
+   * in this process (the event store's appends) wait for it to end, instead of failing after the
+   * busy timeout (see `WriteTurnOptions.long`). A nested transaction (a savepoint) and PostgreSQL,
+   * whose writers of other connections wait for row locks as long as it takes, ignore it.
+   */
+  long?: boolean;
+}
+
 /**
  * The statement named a table the database does not have (SQLite's "no such table", PostgreSQL's
  * 42P01): a query written for a projection's new version, while its old tables still serve as the
@@ -86,7 +96,7 @@ export interface SqlDatabase {
    * Commits when `fn` resolves, rolls back when it rejects. Use only `tx` inside `fn`: the
    * outer handle waits for the transaction to end, so using it there would never finish.
    */
-  transaction<T>(fn: (tx: SqlDatabase) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlDatabase) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * SQLite only (absent on PostgreSQL): runs `fn` with the SQLite file `file` attached to this
    * connection as the schema `alias`, so that one statement copies a whole table out of it
@@ -116,10 +126,10 @@ export const openSqliteDatabase = (
   connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
   connection.pragma(`wal_autocheckpoint = ${READ_MODEL_WAL_AUTOCHECKPOINT_PAGES}`);
   // A file's changes are followed for the caches of reports read from it; ':memory:' is private to the connection.
-  return sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(filename), (work) =>
+  return sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(filename), (work, options) =>
     // The event store may write the same file, from its writer thread: writes wait their turn
     // without holding this thread (see sqliteWriteTurns.ts).
-    inTurnToWrite(filename, BUSY_TIMEOUT_MS, work),
+    inTurnToWrite(filename, BUSY_TIMEOUT_MS, work, options),
   );
 };
 
@@ -219,7 +229,7 @@ const sqlDatabaseOn = (
   connection: Database.Database,
   changes?: ReadModelChanges,
   /** Runs a write when this process's other connections to the file let it (plain reads need no turn). */
-  inTurn: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
+  inTurn: <T>(work: () => Promise<T>, options?: TransactionOptions) => Promise<T> = (work) => work(),
 ): SqlDatabase => {
   /** Per prepared statement: the table it writes ('every table', or undefined when it only reads), and how its rows are read. */
   const prepared = new Map<string, Prepared>();
@@ -346,14 +356,15 @@ const sqlDatabaseOn = (
     all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.get<T>(sql, params)),
     exec: (sql) => writing(() => unqueued.exec(sql)),
-    transaction: (fn) =>
+    transaction: (fn, options) =>
       exclusive(async () => {
         await startOfMacrotask();
         // IMMEDIATE takes the write lock up front, once this process's turn has come (waiting up
         // to busy_timeout for other processes' connections): a read-then-write upgrade could fail
         // at once with BUSY.
-        return inTurn(() =>
-          atomically({ begin: 'BEGIN IMMEDIATE', commit: 'COMMIT', rollback: 'ROLLBACK' }, () => fn(transactionScope(1))),
+        return inTurn(
+          () => atomically({ begin: 'BEGIN IMMEDIATE', commit: 'COMMIT', rollback: 'ROLLBACK' }, () => fn(transactionScope(1))),
+          options,
         );
       }),
     // ATTACH and DETACH cannot run inside a transaction: they go through the queue between them.

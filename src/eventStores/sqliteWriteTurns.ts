@@ -16,7 +16,25 @@ import path from 'node:path';
 
 interface Turns {
   held: boolean;
-  waiting: Array<() => void>;
+  /** The turn held is a long one (`WriteTurnOptions.long`): those waiting wait on past their timeout. */
+  long: boolean;
+  waiting: Waiter[];
+}
+
+interface Waiter {
+  given(): void;
+  /** Counts the timeout again from now. */
+  rearm(): void;
+}
+
+export interface WriteTurnOptions {
+  /**
+   * A turn known to be long, that ends by itself (a rebuild's copy into the read database, in one
+   * transaction: seconds to tens of seconds): the other writers of this process wait for it
+   * however long it takes, instead of failing after their timeout with SQLITE_BUSY. The turn's
+   * work must not wait for another turn of the same file: it would wait for itself forever.
+   */
+  long?: boolean;
 }
 
 const byFile = new Map<string, Turns>();
@@ -43,34 +61,53 @@ export class WriteTurnTimeoutError extends Error {
  * first served. A turn not given within `timeoutMs` fails, as SQLite's busy timeout does, so that
  * a caller waiting for itself gets an error and not a hang.
  */
-export const inTurnToWrite = async <T>(filename: string, timeoutMs: number, work: () => Promise<T>): Promise<T> => {
+export const inTurnToWrite = async <T>(
+  filename: string,
+  timeoutMs: number,
+  work: () => Promise<T>,
+  { long = false }: WriteTurnOptions = {},
+): Promise<T> => {
   if (filename === ':memory:') return work();
   const key = path.resolve(filename);
   let turns = byFile.get(key);
   if (turns === undefined) {
-    turns = { held: false, waiting: [] };
+    turns = { held: false, long: false, waiting: [] };
     byFile.set(key, turns);
   }
   const mine = turns;
   if (mine.held) {
     await new Promise<void>((resolve, reject) => {
-      const given = () => {
-        clearTimeout(timer);
-        resolve();
+      const waiter: Waiter = {
+        given: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        rearm: () => {
+          clearTimeout(timer);
+          timer = setTimeout(expire, timeoutMs);
+        },
       };
-      const timer = setTimeout(() => {
-        mine.waiting.splice(mine.waiting.indexOf(given), 1);
+      const expire = () => {
+        // Behind a long turn, waited for on: the timeout counts again once it ends.
+        if (mine.long) return waiter.rearm();
+        mine.waiting.splice(mine.waiting.indexOf(waiter), 1);
         reject(new WriteTurnTimeoutError(filename, timeoutMs));
-      }, timeoutMs);
-      mine.waiting.push(given);
+      };
+      let timer = setTimeout(expire, timeoutMs);
+      mine.waiting.push(waiter);
     });
   }
   mine.held = true;
+  mine.long = long;
   try {
     return await work();
   } finally {
+    if (mine.long) {
+      mine.long = false;
+      for (const waiter of mine.waiting) waiter.rearm();
+    }
     const next = mine.waiting.shift();
-    if (next) next();
+    if (next) next.given();
     else {
       mine.held = false;
       byFile.delete(key);

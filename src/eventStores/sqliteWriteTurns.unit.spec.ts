@@ -55,6 +55,26 @@ describe('turns at a SQLite file', () => {
     await expect(patient).resolves.toBe('after');
   });
 
+  it('lets writers wait out a long turn (a rebuild\'s copy) past their timeout, and still refuses one kept waiting by a short turn after it', async () => {
+    const { log, writer } = loggedWriters();
+    const copy = inTurnToWrite('/tmp/long.sqlite', 1000, async () => {
+      log.push('copy starts');
+      await later(undefined, 120);
+      log.push('copy ends');
+      return 'copied';
+    }, { long: true });
+    // Each would give up after 30 ms behind a turn of the usual kind.
+    const appends = ['a', 'b'].map((name) => inTurnToWrite('/tmp/long.sqlite', 30, writer(name)));
+    const slow = inTurnToWrite('/tmp/long.sqlite', 1000, () => later('slow', 100));
+    const impatient = inTurnToWrite('/tmp/long.sqlite', 30, async () => 'never').catch((caught: unknown) => caught);
+    await expect(copy).resolves.toBe('copied');
+    await expect(Promise.all(appends)).resolves.toEqual(['a', 'b']);
+    expect(log).toEqual(['copy starts', 'copy ends', 'a starts', 'a ends', 'b starts', 'b ends']);
+    await expect(slow).resolves.toBe('slow');
+    // Behind the usual turn that came after the long one, the timeout counts again.
+    expect(await impatient).toBeInstanceOf(WriteTurnTimeoutError);
+  });
+
   it('gives no turn to a database in memory: each connection has its own', async () => {
     const { log, writer } = loggedWriters();
     await Promise.all([inTurnToWrite(':memory:', 1000, writer('a')), inTurnToWrite(':memory:', 1000, writer('b'))]);
