@@ -30,6 +30,14 @@ export interface ProjectionRunnerOptions {
   batchSize?: number;
   /** Told each time a projection is set aside, once its failure is stored. */
   onSetAside?(failure: ProjectionFailure): void;
+  /**
+   * Whether the runner shares its thread with requests (the API, the default): its rebuilds in
+   * bulk then copy in turns of the event loop (`BulkRebuildOptions.inTurns`), so that the API goes
+   * on answering, `/livez` included. False for a command alone on its thread (`npm run replay`,
+   * `npm run verify`), whose copy is then faster: 17.8 and 19.4 s against 21.0 and 21.7 s for the
+   * insights history's million events.
+   */
+  sharesThreadWithRequests?: boolean;
 }
 
 /** A set-aside projection that has not processed a position, and where it stands. */
@@ -110,6 +118,7 @@ export class ProjectionRunner {
   /** The projections set aside since start, by name. */
   private readonly setAside = new Map<string, { failure: ProjectionFailure; error: ProjectionFailedError }>();
   private readonly onSetAside: ((failure: ProjectionFailure) => void) | undefined;
+  private readonly sharesThreadWithRequests: boolean;
   /** Reset and not caught up yet: the next catch-up rebuilds those it can in bulk. */
   private readonly freshlyReset = new Set<string>();
   /** The set-aside projections this runner resumed at start, to retry them (for logs). */
@@ -130,6 +139,7 @@ export class ProjectionRunner {
     this.logger = options.logger ?? console;
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.onSetAside = options.onSetAside;
+    this.sharesThreadWithRequests = options.sharesThreadWithRequests ?? true;
     const names = this.projections.map((p) => p.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
     // Two projections with one name would share, and corrupt, one checkpoint.
@@ -373,8 +383,7 @@ export class ProjectionRunner {
           pageSize: REBUILD_PAGE_SIZE,
           isActive: () => !this.stopped && stillBeside(),
           replaceTables: true,
-          // Beside a serving API: its copy must not hold the thread for seconds.
-          inTurns: true,
+          inTurns: this.sharesThreadWithRequests,
           moveCheckpoints: async (tx, through) => {
             const now = new Date().toISOString();
             for (const projection of projections) {
@@ -493,6 +502,7 @@ export class ProjectionRunner {
         pageSize: REBUILD_PAGE_SIZE,
         isActive: () => this.active,
         moveCheckpoints: mover.move,
+        inTurns: this.sharesThreadWithRequests,
       });
       if (through === undefined) return;
     } catch {

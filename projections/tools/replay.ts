@@ -62,6 +62,8 @@ export const replayProjections = async (options: ReplayOptions): Promise<ReplayR
     }),
     db,
     projections,
+    // Alone on its thread: the copy of its rebuild goes one statement per table, the fastest.
+    sharesThreadWithRequests: false,
   });
   await runner.start();
   try {

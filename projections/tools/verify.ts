@@ -120,6 +120,8 @@ const rebuildUpTo = async (options: VerifyOptions, live: readonly LiveCheckpoint
       store: countingStore(frozen, (events) => options.onProgress?.({ done: (done += events), total })),
       db: options.scratch.scratchDb,
       projections,
+      // A command alone on its thread: the scratch rebuild's copy goes one statement per table.
+      sharesThreadWithRequests: false,
     });
     await runner.start();
     try {
