@@ -187,6 +187,8 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
   let written: string[] = [];
   // Between the SQLite copy's statements, a turn of the thread (see copyTableInSql).
   const takeTurn = options.inTurns ? turnsOf(STAGE_SLICE_MS, 1) : undefined;
+  // A long transaction (seconds to tens of seconds on SQLite), which the appends of this process
+  // wait out instead of failing at the busy timeout: beside a serving API, captures go on meanwhile.
   const copyAll = () =>
     db.transaction(async (tx) => {
       if (options.replaceTables) {
@@ -206,8 +208,6 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
       }
       if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
       await options.moveCheckpoints(tx, through, options.eventTypes);
-      // Seconds to tens of seconds on SQLite, which appends of this process must wait out, not
-      // fail at the busy timeout: beside a serving API, captures go on during the copy.
     }, { long: true });
   const copy = async () => {
     if (!db.withAttached) return copyAll();
@@ -270,8 +270,8 @@ const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => 
 
 /**
  * On PostgreSQL, every table of the read schema that the copy's transaction wrote is analyzed in
- * it: those copied, and those filled beside them (the leads' search texts, see `Projection.copyInBulk`). The planner
- * otherwise plans their queries from defaults until autovacuum analyzes them (a minute or more;
+ * it: those copied, and those filled beside them (the leads' search texts, see
+ * `Projection.copyInBulk`). The planner otherwise plans their queries from defaults until autovacuum analyzes them (a minute or more;
  * never where autovacuum is off). On the insights history (114,000 leads) the lead search's p99
  * went from 29 to 15 ms with the statistics of the leads (`npm run bench -- --only
  * insightsPostgres`); without those of the search texts, a count of a search read the whole

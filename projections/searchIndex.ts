@@ -110,8 +110,8 @@ export const searchIndexOn = (table: string): SearchIndex => {
  * rows (the index only points at rows, and each of the 3,000 pages it points at is read to check
  * the match), 4 to 5 ms here (npm run bench:search). Triggers on the table keep it in step with
  * every write, whatever writes it (an event applied, an erasure's rewrite), and only when the
- * text changes; a bulk rebuild's copy fills it once instead (`copyInBulk` below); it is filled from the rows when created beside a read model
- * made before it.
+ * text changes; a bulk rebuild's copy fills it once instead (`copyInBulk` below); it is filled
+ * from the rows when created beside a read model made before it.
  *
  * Its GIN index of trigrams (the `pg_trgm` extension) serves the LIKE of any search of three
  * characters or more. The extension is created (in `public`, where every schema's index can name

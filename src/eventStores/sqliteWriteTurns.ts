@@ -59,7 +59,8 @@ export class WriteTurnTimeoutError extends Error {
  * Runs `work` once no other connection of this process writes `filename` (':memory:' is its
  * connection's own: no turn), and gives the turn to the next one when it settles. First come,
  * first served. A turn not given within `timeoutMs` fails, as SQLite's busy timeout does, so that
- * a caller waiting for itself gets an error and not a hang.
+ * a caller waiting for itself gets an error and not a hang; behind a long turn (`options.long`),
+ * the timeout counts from its end.
  */
 export const inTurnToWrite = async <T>(
   filename: string,
