@@ -18,7 +18,7 @@ import { openApplication, type Application } from './composition/application';
 import { scheduleRetention } from './composition/retentionSchedule';
 import { checkConnections, loadConfig, type CrmConfig } from './composition/config';
 import type { GraphQLContext } from './graphql/shared/context';
-import { formatErrorFor } from './graphql/shared/errors';
+import { formatErrorFor, unavailableAnswers } from './graphql/shared/errors';
 import { GRAPHQL_PATH, graphqlHttpHandler, parseByteSize, type GraphqlHttpHandler } from './graphql/httpHandler';
 import { requestGuards } from './graphql/shared/requestGuards';
 import { dashboardRouter } from './dashboard/router';
@@ -113,6 +113,7 @@ export const serve = async (config: CrmConfig, observability: ObservabilityOptio
       ...armor.plugins,
       requestGuards(),
       requests.plugin,
+      unavailableAnswers,
       ApolloServerPluginDrainHttpServer({ httpServer }),
       // No Apollo Sandbox landing page (it loads from Apollo's CDN); browsers get /explorer instead.
       ApolloServerPluginLandingPageDisabled(),

@@ -2,6 +2,7 @@
  * One place maps what went wrong to the `extensions.code` the contract promises, so resolvers
  * just throw domain errors. Unknown errors are logged and never leak their details in production.
  */
+import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { ValidationError as ClassValidatorError } from 'class-validator';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
@@ -16,6 +17,7 @@ import {
   type FieldProblem,
 } from '../../core/errors';
 import { ConcurrencyConflictError, NO_STREAM } from '../../core/eventStore';
+import { isStoreUnavailable, RETRY_AFTER_SECONDS } from '../../core/storeUnavailable';
 
 /**
  * Domain errors name fields relative to a mutation's `input` argument; on queries they name the
@@ -91,11 +93,41 @@ const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPref
     return withCode(formatted.message, { code: 'BAD_REQUEST' });
   }
   if (original instanceof GraphQLError || !(original instanceof Error)) return formatted;
+  if (isStoreUnavailable(original)) {
+    // Logged for operators (the request's own log line and metrics say UNAVAILABLE), never sent.
+    console.warn(`A database was unavailable: ${original.message}`);
+    return withCode(UNAVAILABLE_MESSAGE, { code: UNAVAILABLE, retryAfterSeconds: RETRY_AFTER_SECONDS });
+  }
 
   console.error('Unexpected error', original);
   return process.env.NODE_ENV === 'production'
     ? withCode('Internal server error', { code: 'INTERNAL_SERVER_ERROR' })
     : formatted;
+};
+
+export const UNAVAILABLE = 'UNAVAILABLE';
+
+const UNAVAILABLE_MESSAGE =
+  'The database could not take this request now (busy, or unreachable for a moment): send it again ' +
+  `in ${RETRY_AFTER_SECONDS} s or more. A mutation sent again with the same idempotencyKey is recorded at most once.`;
+
+/**
+ * An answer that met an unavailable database says when to try again (`Retry-After`), and is HTTP
+ * 503 when nothing of it could be answered (`data` null: a mutation, whose payload is non-null),
+ * so that a load balancer or an HTTP client that retries on 503 does so. Partial answers stay 200.
+ */
+export const unavailableAnswers: ApolloServerPlugin = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ response }) {
+        if (response.body.kind !== 'single') return;
+        const { data, errors } = response.body.singleResult;
+        if (!errors?.some((error) => error.extensions?.code === UNAVAILABLE)) return;
+        response.http.headers.set('retry-after', String(RETRY_AFTER_SECONDS));
+        if (data == null) response.http.status = 503;
+      },
+    };
+  },
 };
 
 /**

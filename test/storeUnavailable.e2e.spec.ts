@@ -1,0 +1,103 @@
+/**
+ * A database that cannot take a write for a moment is no internal error: the client is told
+ * UNAVAILABLE, with HTTP 503 and Retry-After, nothing is recorded, and the same mutation sent
+ * again with the same idempotency key records the lead once. On SQLite another process holds the
+ * file's write lock past the busy timeout (a backup, a command run beside the server); on
+ * PostgreSQL the server ends the connection a capture waits on.
+ */
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterEach, expect, it } from 'vitest';
+import { DATABASE_FILE } from '../src/composition/config';
+import { aSchemaName, connectForTest, dropSchemas, TEST_DATABASE_URL } from './support/postgres';
+import { startTestServer, type TestServer } from './support/testServer';
+
+const CAPTURE = `mutation Capture($input: CaptureLeadInput!) { captureLead(input: $input) { lead { id revision } } }`;
+const captureInput = (lastName: string, idempotencyKey: string) => ({
+  input: { source: 'WEB_FORM', person: { lastName, email: `${lastName.toLowerCase()}@example.com` }, idempotencyKey },
+});
+const leadsNamed = async (server: TestServer, lastName: string): Promise<number> => {
+  const { data } = await server.gql<{ leads: { totalCount: number } }>(`{ leads(filter: { search: "${lastName}" }) { totalCount } }`);
+  return data!.leads.totalCount;
+};
+/** The raw HTTP answer: the test reads its status and headers. */
+const post = async (server: TestServer, variables: Record<string, unknown>) =>
+  fetch(server.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${await server.token()}` },
+    body: JSON.stringify({ query: CAPTURE, variables }),
+  });
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const expectUnavailable = async (response: Response) => {
+  const body = (await response.json()) as { data?: unknown; errors?: Array<{ message: string; extensions: Record<string, unknown> }> };
+  expect(body.errors?.map((error) => error.extensions)).toEqual([{ code: 'UNAVAILABLE', retryAfterSeconds: 1 }]);
+  expect(body.errors?.[0]?.message).toMatch(/send it again/);
+  expect(body.data ?? null).toBeNull();
+  expect(response.status).toBe(503);
+  expect(response.headers.get('retry-after')).toBe('1');
+};
+
+it('SQLite: a write lock held by another process past the busy timeout answers UNAVAILABLE, and the write is recorded once when sent again', async () => {
+  const server = await startTestServer();
+  cleanups.push(() => server.stop());
+  // A first lead, scored: the key pool and the lead scorer have written what they write at first.
+  const first = await server.gql(CAPTURE, captureInput('Warmup', 'warmup-1'));
+  expect(first.errors).toBeUndefined();
+  await expect.poll(async () => (await server.gql(`{ lead(id: "${first.data!.captureLead.lead.id}") { score } }`)).data!.lead.score, { timeout: 10_000 }).not.toBeNull();
+
+  const other = new Database(path.join(server.dataDir, DATABASE_FILE));
+  cleanups.push(async () => void other.close());
+  other.exec('BEGIN IMMEDIATE');
+  const refused = await post(server, captureInput('Lockedout', 'locked-1'));
+  await expectUnavailable(refused);
+  other.exec('ROLLBACK');
+
+  expect(await leadsNamed(server, 'Lockedout')).toBe(0);
+  const again = await server.gql(CAPTURE, captureInput('Lockedout', 'locked-1'));
+  expect(again.errors).toBeUndefined();
+  const replayed = await server.gql(CAPTURE, captureInput('Lockedout', 'locked-1'));
+  expect(replayed.data).toEqual(again.data);
+  expect(await leadsNamed(server, 'Lockedout')).toBe(1);
+}, 60_000);
+
+it('PostgreSQL: a capture whose connection the server ends answers UNAVAILABLE, and the write is recorded once when sent again', async () => {
+  const schema = aSchemaName('unavailable');
+  cleanups.push(() => dropSchemas(schema));
+  const server = await startTestServer({
+    env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
+  });
+  cleanups.push(() => server.stop());
+  expect((await server.gql(CAPTURE, captureInput('Warmup', 'warmup-1'))).errors).toBeUndefined();
+
+  // Every read and append of the log waits behind this lock: the capture's own (its stream read
+  // first) is ended by the server, the projections' subscription (its query reads the horizon) is not.
+  const holder = await connectForTest();
+  cleanups.push(() => holder.end());
+  await holder.query('BEGIN');
+  await holder.query(`LOCK TABLE ${pg.escapeIdentifier(schema)}.events IN ACCESS EXCLUSIVE MODE`);
+  const answer = post(server, captureInput('Cutoff', 'cutoff-1'));
+  const watcher = await connectForTest();
+  cleanups.push(() => watcher.end());
+  const waitingCapture = async () =>
+    (
+      await watcher.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query NOT LIKE '%horizon%' AND pid <> $1`,
+        [(await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid],
+      )
+    ).rows.map((row) => row.pid);
+  await expect.poll(waitingCapture, { timeout: 10_000 }).toHaveLength(1);
+  await watcher.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [await waitingCapture()]);
+  await expectUnavailable(await answer);
+  await holder.query('ROLLBACK');
+
+  expect(await leadsNamed(server, 'Cutoff')).toBe(0);
+  const again = await server.gql(CAPTURE, captureInput('Cutoff', 'cutoff-1'));
+  expect(again.errors).toBeUndefined();
+  expect(await leadsNamed(server, 'Cutoff')).toBe(1);
+}, 60_000);
