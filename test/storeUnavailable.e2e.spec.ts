@@ -3,7 +3,8 @@
  * UNAVAILABLE, with HTTP 503 and Retry-After, nothing is recorded, and the same mutation sent
  * again with the same idempotency key records the lead once. On SQLite another process holds the
  * file's write lock past the busy timeout (a backup, a command run beside the server); on
- * PostgreSQL the server ends the connection a capture waits on.
+ * PostgreSQL the server ends the connection a capture waits on. And a write recorded while the
+ * read models cannot take it in time is told READ_MODEL_BEHIND (recorded: do not send it again).
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -100,4 +101,34 @@ it('PostgreSQL: a capture whose connection the server ends answers UNAVAILABLE, 
   const again = await server.gql(CAPTURE, captureInput('Cutoff', 'cutoff-1'));
   expect(again.errors).toBeUndefined();
   expect(await leadsNamed(server, 'Cutoff')).toBe(1);
+}, 60_000);
+
+it('PostgreSQL: a write recorded while the read models cannot catch up in time answers READ_MODEL_BEHIND, recorded, and shows once they do', async () => {
+  const schema = aSchemaName('behind');
+  cleanups.push(() => dropSchemas(schema));
+  const server = await startTestServer({
+    env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
+  });
+  cleanups.push(() => server.stop());
+  expect((await server.gql(CAPTURE, captureInput('Warmup', 'warmup-1'))).errors).toBeUndefined();
+
+  // The leads' table locked against writes (reads go on: a capture looks for duplicates first): the
+  // projections cannot write the next lead until the lock goes.
+  const holder = await connectForTest();
+  cleanups.push(() => holder.end());
+  await holder.query('BEGIN');
+  await holder.query(`LOCK TABLE ${pg.escapeIdentifier(schema)}.read_leads IN SHARE MODE`);
+  const behind = await server.gql(CAPTURE, captureInput('Latecomer', 'late-1'));
+  await holder.query('ROLLBACK');
+
+  expect(behind.status).toBe(200);
+  expect(behind.data ?? null).toBeNull();
+  expect(behind.errors).toHaveLength(1);
+  expect(behind.errors![0]!.message).toMatch(/The write is recorded .*Do not send the write again/);
+  expect(behind.errors![0]!.extensions).toEqual({ code: 'READ_MODEL_BEHIND', recorded: true, position: expect.any(String) });
+  // Recorded indeed: the lead shows once the read models catch up, and the same mutation answers it.
+  await expect.poll(() => leadsNamed(server, 'Latecomer'), { timeout: 10_000 }).toBe(1);
+  const again = await server.gql(CAPTURE, captureInput('Latecomer', 'late-1'));
+  expect(again.errors).toBeUndefined();
+  expect(await leadsNamed(server, 'Latecomer')).toBe(1);
 }, 60_000);

@@ -18,6 +18,7 @@ import {
 } from '../../core/errors';
 import { ConcurrencyConflictError, NO_STREAM } from '../../core/eventStore';
 import { isStoreUnavailable, RETRY_AFTER_SECONDS } from '../../core/storeUnavailable';
+import { ReadModelTimeoutError } from '../../../projections/runner';
 
 /**
  * Domain errors name fields relative to a mutation's `input` argument; on queries they name the
@@ -93,6 +94,14 @@ const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPref
     return withCode(formatted.message, { code: 'BAD_REQUEST' });
   }
   if (original instanceof GraphQLError || !(original instanceof Error)) return formatted;
+  if (original instanceof ReadModelTimeoutError) {
+    // Only a recorded write waits for the read models: sending it again would record it twice.
+    return withCode(
+      `The write is recorded (at position ${original.position}), but the read models did not reach it within ` +
+        `${original.timeoutMs} ms, so this answer cannot show it. Do not send the write again: read it back in a moment.`,
+      { code: READ_MODEL_BEHIND, recorded: true, position: original.position },
+    );
+  }
   if (isStoreUnavailable(original)) {
     // Logged for operators (the request's own log line and metrics say UNAVAILABLE), never sent.
     console.warn(`A database was unavailable: ${original.message}`);
@@ -106,6 +115,7 @@ const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPref
 };
 
 export const UNAVAILABLE = 'UNAVAILABLE';
+export const READ_MODEL_BEHIND = 'READ_MODEL_BEHIND';
 
 const UNAVAILABLE_MESSAGE =
   'The database could not take this request now (busy, or unreachable for a moment): send it again ' +
