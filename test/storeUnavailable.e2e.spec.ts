@@ -30,6 +30,17 @@ const post = async (server: TestServer, variables: Record<string, unknown>) =>
     body: JSON.stringify({ query: CAPTURE, variables }),
   });
 
+/**
+ * A first lead, captured and scored: the key pool and the lead scorer have done what they do at
+ * first, and no work of theirs is left to wait behind (or be taken for) the lock a test takes next.
+ */
+const captureScored = async (server: TestServer): Promise<void> => {
+  const first = await server.gql(CAPTURE, captureInput('Warmup', 'warmup-1'));
+  expect(first.errors).toBeUndefined();
+  const score = async () => (await server.gql(`{ lead(id: "${first.data!.captureLead.lead.id}") { score } }`)).data!.lead.score;
+  await expect.poll(score, { timeout: 10_000 }).not.toBeNull();
+};
+
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -47,10 +58,7 @@ const expectUnavailable = async (response: Response) => {
 it('SQLite: a write lock held by another process past the busy timeout answers UNAVAILABLE, and the write is recorded once when sent again', async () => {
   const server = await startTestServer();
   cleanups.push(() => server.stop());
-  // A first lead, scored: the key pool and the lead scorer have written what they write at first.
-  const first = await server.gql(CAPTURE, captureInput('Warmup', 'warmup-1'));
-  expect(first.errors).toBeUndefined();
-  await expect.poll(async () => (await server.gql(`{ lead(id: "${first.data!.captureLead.lead.id}") { score } }`)).data!.lead.score, { timeout: 10_000 }).not.toBeNull();
+  await captureScored(server);
 
   const other = new Database(path.join(server.dataDir, DATABASE_FILE));
   cleanups.push(async () => void other.close());
@@ -74,7 +82,7 @@ it('PostgreSQL: a capture whose connection the server ends answers UNAVAILABLE, 
     env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
   });
   cleanups.push(() => server.stop());
-  expect((await server.gql(CAPTURE, captureInput('Warmup', 'warmup-1'))).errors).toBeUndefined();
+  await captureScored(server);
 
   // Every read and append of the log waits behind this lock: the capture's own (its stream read
   // first) is ended by the server, the projections' subscription (its query reads the horizon) is not.
@@ -110,7 +118,7 @@ it('PostgreSQL: a write recorded while the read models cannot catch up in time a
     env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
   });
   cleanups.push(() => server.stop());
-  expect((await server.gql(CAPTURE, captureInput('Warmup', 'warmup-1'))).errors).toBeUndefined();
+  await captureScored(server);
 
   // The leads' table locked against writes (reads go on: a capture looks for duplicates first): the
   // projections cannot write the next lead until the lock goes.
