@@ -41,6 +41,26 @@ const captureScored = async (server: TestServer): Promise<void> => {
   await expect.poll(score, { timeout: 10_000 }).not.toBeNull();
 };
 
+/**
+ * A test server on a fresh PostgreSQL schema, its first lead scored, and a test connection that
+ * holds `table` of that schema locked in `mode` in a transaction of its own (`release` ends it).
+ */
+const postgresServerWithLock = async (purpose: string, table: string, mode: string) => {
+  const schema = aSchemaName(purpose);
+  cleanups.push(() => dropSchemas(schema));
+  const server = await startTestServer({
+    env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
+  });
+  cleanups.push(() => server.stop());
+  await captureScored(server);
+  const holder = await connectForTest();
+  cleanups.push(() => holder.end());
+  await holder.query('BEGIN');
+  await holder.query(`LOCK TABLE ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)} IN ${mode} MODE`);
+  const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  return { server, holderPid, release: () => holder.query('ROLLBACK') };
+};
+
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -76,20 +96,9 @@ it('SQLite: a write lock held by another process past the busy timeout answers U
 }, 60_000);
 
 it('PostgreSQL: a capture whose connection the server ends answers UNAVAILABLE, and the write is recorded once when sent again', async () => {
-  const schema = aSchemaName('unavailable');
-  cleanups.push(() => dropSchemas(schema));
-  const server = await startTestServer({
-    env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
-  });
-  cleanups.push(() => server.stop());
-  await captureScored(server);
-
   // Every read and append of the log waits behind this lock: the capture's own (its stream read
   // first) is ended by the server, the projections' subscription (its query reads the horizon) is not.
-  const holder = await connectForTest();
-  cleanups.push(() => holder.end());
-  await holder.query('BEGIN');
-  await holder.query(`LOCK TABLE ${pg.escapeIdentifier(schema)}.events IN ACCESS EXCLUSIVE MODE`);
+  const { server, holderPid, release } = await postgresServerWithLock('unavailable', 'events', 'ACCESS EXCLUSIVE');
   const answer = post(server, captureInput('Cutoff', 'cutoff-1'));
   const watcher = await connectForTest();
   cleanups.push(() => watcher.end());
@@ -97,13 +106,13 @@ it('PostgreSQL: a capture whose connection the server ends answers UNAVAILABLE, 
     (
       await watcher.query<{ pid: number }>(
         `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query NOT LIKE '%horizon%' AND pid <> $1`,
-        [(await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid],
+        [holderPid],
       )
     ).rows.map((row) => row.pid);
   await expect.poll(waitingCapture, { timeout: 10_000 }).toHaveLength(1);
   await watcher.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [await waitingCapture()]);
   await expectUnavailable(await answer);
-  await holder.query('ROLLBACK');
+  await release();
 
   expect(await leadsNamed(server, 'Cutoff')).toBe(0);
   const again = await server.gql(CAPTURE, captureInput('Cutoff', 'cutoff-1'));
@@ -112,22 +121,11 @@ it('PostgreSQL: a capture whose connection the server ends answers UNAVAILABLE, 
 }, 60_000);
 
 it('PostgreSQL: a write recorded while the read models cannot catch up in time answers READ_MODEL_BEHIND, recorded, and shows once they do', async () => {
-  const schema = aSchemaName('behind');
-  cleanups.push(() => dropSchemas(schema));
-  const server = await startTestServer({
-    env: { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema },
-  });
-  cleanups.push(() => server.stop());
-  await captureScored(server);
-
   // The leads' table locked against writes (reads go on: a capture looks for duplicates first): the
   // projections cannot write the next lead until the lock goes.
-  const holder = await connectForTest();
-  cleanups.push(() => holder.end());
-  await holder.query('BEGIN');
-  await holder.query(`LOCK TABLE ${pg.escapeIdentifier(schema)}.read_leads IN SHARE MODE`);
+  const { server, release } = await postgresServerWithLock('behind', 'read_leads', 'SHARE');
   const behind = await server.gql(CAPTURE, captureInput('Latecomer', 'late-1'));
-  await holder.query('ROLLBACK');
+  await release();
 
   expect(behind.status).toBe(200);
   expect(behind.data ?? null).toBeNull();
