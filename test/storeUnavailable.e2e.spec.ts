@@ -3,7 +3,9 @@
  * UNAVAILABLE, with HTTP 503 and Retry-After, nothing is recorded, and the same mutation sent
  * again with the same idempotency key records the lead once. On SQLite another process holds the
  * file's write lock past the busy timeout (a backup, a command run beside the server); on
- * PostgreSQL the server ends the connection a capture waits on. And a write recorded while the
+ * PostgreSQL the server ends the connection a capture waits on; EventStoreDB's client finds no
+ * server to append to (the protocol model of test/support/eventStoreDbModel.ts, closed: it cannot
+ * come back with its events, so that test stops at the answer). And a write recorded while the
  * read models cannot take it in time is told READ_MODEL_BEHIND (recorded: do not send it again).
  */
 import path from 'node:path';
@@ -11,6 +13,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
 import { DATABASE_FILE } from '../src/composition/config';
+import { startEventStoreDbModel } from './support/eventStoreDbModel';
 import { aSchemaName, connectForTest, dropSchemas, TEST_DATABASE_URL } from './support/postgres';
 import { startTestServer, type TestServer } from './support/testServer';
 
@@ -137,4 +140,17 @@ it('PostgreSQL: a write recorded while the read models cannot catch up in time a
   const again = await server.gql(CAPTURE, captureInput('Latecomer', 'late-1'));
   expect(again.errors).toBeUndefined();
   expect(await leadsNamed(server, 'Latecomer')).toBe(1);
+}, 60_000);
+
+it('EventStoreDB (the protocol model over gRPC): an append to a cluster that is gone answers UNAVAILABLE', async () => {
+  const model = await startEventStoreDbModel();
+  let modelOpen = true;
+  cleanups.push(async () => void (modelOpen && (await model.close())));
+  const server = await startTestServer({ env: { CRM_EVENT_STORE: 'eventstoredb', EVENTSTORE_URL: model.url } });
+  cleanups.push(() => server.stop());
+  await captureScored(server);
+
+  await model.close();
+  modelOpen = false;
+  await expectUnavailable(await post(server, captureInput('Stranded', 'stranded-1')));
 }, 60_000);
