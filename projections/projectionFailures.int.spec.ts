@@ -2,7 +2,8 @@
  * One bad event stops one projection, never the others: on SQLite and on PostgreSQL read
  * models, a projection that fails on an event is set aside with that event, stays exactly
  * before it, is reported in the checkpoint table, and is retried at each start; a version bump
- * rebuilds it. Errors of the database itself still stop the runner.
+ * rebuilds it. Errors of the database itself are waited out when they pass by themselves (a
+ * connection the server ended), and stop the runner otherwise.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../src/core/eventStore';
@@ -322,15 +323,16 @@ describe('an error of the database itself', () => {
     const store = await openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema, pollIntervalMs: 20 });
     const db = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
     const history = generateLeadHistory({ seed: 34, leadCount: 2, eventCount: 6 });
-    // The projection's own session is ended by the server mid-batch (57P01, admin shutdown).
-    const cut: Projection = {
+    // The server fails the projection's statement mid-batch with a system error (58P01, a file it
+    // cannot open), which waiting does not mend.
+    const broken: Projection = {
       ...ledger(),
-      name: 'cut',
+      name: 'broken',
       apply: async (tx, event) => {
-        if (event.id === history[3]!.id) await tx.run('SELECT pg_terminate_backend(pg_backend_pid())');
+        if (event.id === history[3]!.id) await tx.run("SELECT pg_read_file('/nonexistent/crm-test-file')");
       },
     };
-    const runner = new ProjectionRunner({ store, db, projections: [leadsProjection, cut], logger: { error: () => undefined } });
+    const runner = new ProjectionRunner({ store, db, projections: [leadsProjection, broken], logger: { error: () => undefined } });
     try {
       await appendAll(store, history);
       await runner.start();
@@ -338,6 +340,49 @@ describe('an error of the database itself', () => {
       expect(runner.failures).toEqual([]);
       expect(runner.lastError).toBeInstanceOf(ProjectionFailedError);
       expect((await readCheckpointRows(db)).filter((row) => row.failure !== undefined)).toEqual([]);
+    } finally {
+      await runner.stop();
+      await db.close();
+      await store.close();
+      await dropSchemas(schema);
+    }
+  });
+});
+
+describe('a database unavailable for a moment', () => {
+  it('is waited out: the batch is applied again once it answers, nothing set aside, nothing applied twice', async () => {
+    const schema = aSchemaName('setaside');
+    const store = await openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema, pollIntervalMs: 20 });
+    const db = await openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+    const history = generateLeadHistory({ seed: 35, leadCount: 2, eventCount: 6 });
+    // The projection's own session is ended by the server mid-batch (57P01, admin shutdown), twice.
+    let cuts = 0;
+    const cut: Projection = {
+      ...ledger(),
+      name: 'cut',
+      apply: async (tx, event) => {
+        if (event.id === history[3]!.id && cuts < 2) {
+          cuts += 1;
+          await tx.run('SELECT pg_terminate_backend(pg_backend_pid())');
+        }
+      },
+    };
+    const logged: string[] = [];
+    const runner = new ProjectionRunner({ store, db, projections: [leadsProjection, cut], logger: { error: (message: string) => void logged.push(message) } });
+    try {
+      await appendAll(store, history);
+      await runner.start();
+      await runner.whenCaughtUp();
+      expect(cuts).toBe(2);
+      expect(runner.lastError).toBeUndefined();
+      expect((await readCheckpointRows(db)).filter((row) => row.failure !== undefined)).toEqual([]);
+      expect(logged).toEqual([
+        expect.stringMatching(/the read database is unavailable .* applied again in 100 ms/),
+        expect.stringMatching(/the read database is unavailable .* applied again in 200 ms/),
+      ]);
+      for (const leadId of new Set(history.map(({ event }) => event.data.leadId))) {
+        expect((await getLead(db, leadId))?.revision).toBe(history.filter(({ event }) => event.data.leadId === leadId).length - 1);
+      }
     } finally {
       await runner.stop();
       await db.close();

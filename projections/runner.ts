@@ -7,8 +7,9 @@
  * set aside (the failure is stored with its checkpoint, in a transaction of its own), the batch
  * is applied again without it, and the others go on. The set-aside projection keeps everything
  * before that event and stops there; it is retried at the next start (or rebuilt). Errors of the
- * database itself (a lost connection, a full disk) are no event's fault: they still stop the
- * runner, as every error did before.
+ * database itself are no event's fault: those that pass by themselves (`isStoreUnavailable`: a
+ * busy SQLite file, a connection PostgreSQL ended) are waited out and the batch applied again; the
+ * others (a full disk) still stop the runner, as every error did before.
  *
  * Catching up reads the log in pages (one transaction per page, which is what makes a replay
  * fast); once caught up the runner follows a live subscription, one burst per transaction.
@@ -19,6 +20,7 @@ import { copyStaged, rebuildInBulk, type Staged } from './bulkRebuild';
 import { ProjectionCheckpoints, type ProjectionFailure } from './checkpoints';
 import { EVERY_EVENT_TYPE, EventNotApplied, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
+import { isStoreUnavailable } from '../src/core/storeUnavailable';
 
 export interface ProjectionRunnerOptions {
   store: EventStore;
@@ -84,6 +86,9 @@ export class ProjectionRunnerStoppedError extends Error {
 }
 
 const DEFAULT_BATCH_SIZE = 500;
+/** A batch that met an unavailable read database is applied again after this, doubling up to the longest. */
+const FIRST_PAUSE_AFTER_UNAVAILABLE_MS = 100;
+const LONGEST_PAUSE_AFTER_UNAVAILABLE_MS = 5_000;
 /** Events per page read while a rebuild replays the log into its staging database. */
 export const REBUILD_PAGE_SIZE = 5000;
 
@@ -564,12 +569,24 @@ export class ProjectionRunner {
    * applied again, from the start, without that event and what follows it for that projection.
    */
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
+    let pauseMs = FIRST_PAUSE_AFTER_UNAVAILABLE_MS;
     try {
       for (let attempt = 0; ; attempt++) {
         try {
           await this.commitBatch(events);
           break;
         } catch (error) {
+          // The read database busy or unreachable for a moment (another process holding the SQLite
+          // file's write lock past the busy timeout, PostgreSQL restarting): nothing of the batch was
+          // committed, so it is applied again once the database answers, rather than the runner
+          // stopping until the process restarts.
+          if (isStoreUnavailable(error instanceof BatchNotApplied || error instanceof ProjectionFailedError ? error.cause : error) && this.active) {
+            this.logger.error(`Projection runner: the read database is unavailable (${messageOf(error)}); the batch is applied again in ${pauseMs} ms`);
+            await new Promise((resolve) => setTimeout(resolve, pauseMs));
+            pauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_AFTER_UNAVAILABLE_MS);
+            attempt--;
+            continue;
+          }
           if (error instanceof BatchNotApplied) {
             if (isInfrastructureError(error.cause)) throw error.cause;
             // Applied again event by event, which names the event at fault, if any.
