@@ -271,8 +271,8 @@ const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => 
 /**
  * On PostgreSQL, every table of the read schema that the copy's transaction wrote is analyzed in
  * it: those copied, and those filled beside them (the leads' search texts, see
- * `Projection.copyInBulk`). The planner otherwise plans their queries from defaults until autovacuum analyzes them (a minute or more;
- * never where autovacuum is off). On the insights history (114,000 leads) the lead search's p99
+ * `Projection.copyInBulk`). The planner otherwise plans their queries from defaults until
+ * autovacuum analyzes them (a minute or more; never where autovacuum is off). On the insights history (114,000 leads) the lead search's p99
  * went from 29 to 15 ms with the statistics of the leads (`npm run bench -- --only
  * insightsPostgres`); without those of the search texts, a count of a search read the whole
  * table of texts.

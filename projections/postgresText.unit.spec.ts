@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeText, encodeText } from './postgresDatabase';
-import { isInfrastructureError } from './runner';
+import { isInfrastructureError } from '../src/core/storeErrors';
 
 describe('encodeText / decodeText (U+0000 in PostgreSQL text)', () => {
   it('leaves every string without U+0000 or U+FFFF as it is', () => {

@@ -20,7 +20,7 @@ import { copyStaged, rebuildInBulk, type Staged } from './bulkRebuild';
 import { ProjectionCheckpoints, type ProjectionFailure } from './checkpoints';
 import { EVERY_EVENT_TYPE, EventNotApplied, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
-import { isStoreUnavailable } from '../src/core/storeUnavailable';
+import { isInfrastructureError, isStoreUnavailable } from '../src/core/storeErrors';
 
 export interface ProjectionRunnerOptions {
   store: EventStore;
@@ -570,8 +570,9 @@ export class ProjectionRunner {
    */
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
     let pauseMs = FIRST_PAUSE_AFTER_UNAVAILABLE_MS;
+    let attempts = 0;
     try {
-      for (let attempt = 0; ; attempt++) {
+      for (;;) {
         try {
           await this.commitBatch(events);
           break;
@@ -580,13 +581,14 @@ export class ProjectionRunner {
           // file's write lock past the busy timeout, PostgreSQL restarting): nothing of the batch was
           // committed, so it is applied again once the database answers, rather than the runner
           // stopping until the process restarts.
-          if (isStoreUnavailable(error instanceof BatchNotApplied || error instanceof ProjectionFailedError ? error.cause : error) && this.active) {
+          const cause = error instanceof BatchNotApplied || error instanceof ProjectionFailedError ? error.cause : error;
+          if (isStoreUnavailable(cause) && this.active) {
             this.logger.error(`Projection runner: the read database is unavailable (${messageOf(error)}); the batch is applied again in ${pauseMs} ms`);
             await new Promise((resolve) => setTimeout(resolve, pauseMs));
             pauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_AFTER_UNAVAILABLE_MS);
-            attempt--;
             continue;
           }
+          attempts += 1;
           if (error instanceof BatchNotApplied) {
             if (isInfrastructureError(error.cause)) throw error.cause;
             // Applied again event by event, which names the event at fault, if any.
@@ -595,7 +597,7 @@ export class ProjectionRunner {
           }
           if (!(error instanceof ProjectionFailedError) || isInfrastructureError(error.cause)) throw error;
           // Each attempt sets one more projection aside (or the same one at an earlier event).
-          if (attempt > 2 * this.projections.length) throw error;
+          if (attempts > 2 * this.projections.length + 1) throw error;
           await this.setProjectionAside(error);
         }
       }
@@ -757,26 +759,6 @@ export const projectionHandles = (projection: Projection, type: string): boolean
  * `writingEnded`. Resolves with what it staged, or undefined when it could not.
  */
 export type StageAlongside = (projections: readonly Projection[], writingEnded: Promise<void>) => Promise<Staged | undefined>;
-
-/** SQLSTATE classes of the database's own trouble: connection, resources, operator, system. */
-const INFRASTRUCTURE_SQLSTATE = /^(08|40|53|57|58|XX|55P03)/;
-/** Node's network errors, and SQLite's for a busy, locked, full, unreadable or unwritable file. */
-const INFRASTRUCTURE_CODE =
-  /^(ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY|CORRUPT|NOTADB|PROTOCOL))/;
-/** What node-postgres says, without a code, when its connection or pool is gone. */
-const INFRASTRUCTURE_MESSAGE =
-  /Connection terminated|connection error|not queryable|Query read timeout|timeout exceeded when trying to connect|Cannot use a pool after calling end|The database connection is not open/i;
-
-/**
- * Whether an error comes from the database rather than from the event: it stops the runner, as
- * before, instead of setting a healthy projection aside until the next start.
- */
-export const isInfrastructureError = (error: unknown): boolean => {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (INFRASTRUCTURE_SQLSTATE.test(code) || INFRASTRUCTURE_CODE.test(code))) return true;
-  return INFRASTRUCTURE_MESSAGE.test(error.message);
-};
 
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -17,7 +17,7 @@ import {
   type FieldProblem,
 } from '../../core/errors';
 import { ConcurrencyConflictError, NO_STREAM } from '../../core/eventStore';
-import { isStoreUnavailable, RETRY_AFTER_SECONDS } from '../../core/storeUnavailable';
+import { isStoreUnavailable, RETRY_AFTER_SECONDS } from '../../core/storeErrors';
 import { ReadModelTimeoutError } from '../../../projections/runner';
 
 /**
@@ -114,8 +114,8 @@ const formatError = (formatted: GraphQLFormattedError, error: unknown, fieldPref
     : formatted;
 };
 
-export const UNAVAILABLE = 'UNAVAILABLE';
-export const READ_MODEL_BEHIND = 'READ_MODEL_BEHIND';
+const UNAVAILABLE = 'UNAVAILABLE';
+const READ_MODEL_BEHIND = 'READ_MODEL_BEHIND';
 
 const UNAVAILABLE_MESSAGE =
   'The database could not take this request now (busy, or unreachable for a moment): send it again ' +

@@ -190,7 +190,8 @@ export const mutate = async <
   // A command that opened the stream (not a replay of one): its own events say what the entity was
   // right after it, as the read model folds them, with no read. The read waited its turn behind
   // every other request's: on PostgreSQL a round trip, 23 ms at the median for a capture beside 20
-  // readers (bench:readers). The read models were still waited for above: the next query sees them.
+  // readers (bench:readers, timed in a patched build). The read models were still waited for above:
+  // the next query sees them.
   const opened = !result.replayed && at !== undefined && result.revision === result.newEvents.length - 1;
   const ownView = opened ? kind.openedBy?.(context.app, id, result.newEvents, at) : undefined;
   if (ownView !== undefined) return kind.payload(ownView, context);

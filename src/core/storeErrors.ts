@@ -1,4 +1,10 @@
 /**
+ * What a database's errors say of the database itself, apart from the data: whether it is in
+ * trouble at all (`isInfrastructureError`), and whether that trouble passes by itself
+ * (`isStoreUnavailable`), a subset of it.
+ */
+
+/**
  * Errors that say a database could not serve a request at that moment, although the same request
  * may well succeed a moment later: a SQLite file whose write lock another process held past the
  * busy timeout, a PostgreSQL server that refused or dropped the connection, is shutting down or
@@ -43,3 +49,24 @@ export const isStoreUnavailable = (error: unknown): boolean => {
 
 /** How long a client is told to wait before it sends a request that met an unavailable store again. */
 export const RETRY_AFTER_SECONDS = 1;
+
+/** SQLSTATE classes of the database's own trouble: connection, resources, operator, system. */
+const INFRASTRUCTURE_SQLSTATE = /^(08|40|53|57|58|XX|55P03)/;
+/** Node's network errors, and SQLite's for a busy, locked, full, unreadable or unwritable file. */
+const INFRASTRUCTURE_CODE =
+  /^(ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY|CORRUPT|NOTADB|PROTOCOL))/;
+/** What node-postgres says, without a code, when its connection or pool is gone. */
+const INFRASTRUCTURE_MESSAGE =
+  /Connection terminated|connection error|not queryable|Query read timeout|timeout exceeded when trying to connect|Cannot use a pool after calling end|The database connection is not open/i;
+
+/**
+ * Whether an error comes from the database rather than from the data (an event a projection
+ * applies): the projection runner blames no projection for it. Every error `isStoreUnavailable`
+ * accepts is one, bar EventStoreDB's, which never writes read models.
+ */
+export const isInfrastructureError = (error: unknown): boolean => {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (INFRASTRUCTURE_SQLSTATE.test(code) || INFRASTRUCTURE_CODE.test(code))) return true;
+  return INFRASTRUCTURE_MESSAGE.test(error.message);
+};

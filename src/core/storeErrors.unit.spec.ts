@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { isStoreUnavailable } from './storeUnavailable';
+import { isInfrastructureError, isStoreUnavailable } from './storeErrors';
 
 const withCode = (message: string, fields: Record<string, unknown>) => Object.assign(new Error(message), fields);
 
@@ -34,4 +34,7 @@ it('tells a database busy or unreachable for a moment from one that needs an ope
   ];
   expect(passing.filter((error) => !isStoreUnavailable(error)).map((error) => error.message)).toEqual([]);
   expect(lasting.filter((error) => isStoreUnavailable(error))).toEqual([]);
+  // All of them are the database's own trouble, which the projection runner blames on no projection.
+  const ofReadDatabases = passing.filter((error) => !('type' in error));
+  expect(ofReadDatabases.filter((error) => !isInfrastructureError(error)).map((error) => error.message)).toEqual([]);
 });
