@@ -25,7 +25,7 @@ import { mintToken } from '../src/identity/jwt';
 import { DATA_KEY_FILE } from '../src/personalData/masterKey';
 import { replayFacts } from '../src/useCases/replayFacts';
 import { generateCrmHistory } from '../src/seeding/generator';
-import { stageOnAnotherThread } from '../src/seeding/stagingThread';
+import { stageOnAnotherThread } from '../src/composition/stagingThread';
 import { ProjectionRunner, REBUILD_PAGE_SIZE } from '../projections/runner';
 import { readWholeLog } from '../projections/tools/storeViews';
 import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';

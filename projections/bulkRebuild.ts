@@ -84,6 +84,11 @@ export interface StageOptions {
    * waits for more. Undefined: the log as it is now.
    */
   writingEnded?(): boolean;
+  /**
+   * The log's first events, read already (the whole log when `last`): the stage starts from them
+   * instead of reading them again. Not with `writingEnded`.
+   */
+  firstPage?: { events: RecordedEvent[]; last: boolean };
 }
 
 /** A log staged: its projections' rows in a staging database, from the first event through `through`. */
@@ -117,7 +122,8 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
       await new Promise((resolve) => setTimeout(resolve, WRITING_POLL_MS));
     }
   };
-  let { events: page, last } = await read(undefined, requested);
+  let { events: page, last } = options.firstPage ?? (await read(undefined, requested));
+  if (options.firstPage) requested = Math.max(requested, page.length);
   if (page.length === 0) return undefined;
   const staging = openStagingDatabase();
   let staged = false;

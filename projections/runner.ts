@@ -16,7 +16,7 @@
  * Where each projection stands, and the table that keeps it, is the business of checkpoints.ts.
  */
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../src/core/eventStore';
-import { copyStaged, rebuildInBulk, type Staged } from './bulkRebuild';
+import { copyStaged, stageInBulk, type Staged } from './bulkRebuild';
 import { ProjectionCheckpoints, type ProjectionFailure } from './checkpoints';
 import { EVERY_EVENT_TYPE, EventNotApplied, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
@@ -40,6 +40,14 @@ export interface ProjectionRunnerOptions {
    * insights history's million events.
    */
   sharesThreadWithRequests?: boolean;
+  /**
+   * Stages projections from the log on another thread (src/composition/stagingThread.ts), for the
+   * rebuilds in bulk of a log of `stagingThreadFromEvents` events or more: see `stageForRebuild`.
+   * Without it, every rebuild stages on the runner's thread.
+   */
+  stagingThread?: StageAlongside;
+  /** The shortest log staged on `stagingThread` (`STAGING_THREAD_FROM_EVENTS` by default). */
+  stagingThreadFromEvents?: number;
 }
 
 /** A set-aside projection that has not processed a position, and where it stands. */
@@ -91,6 +99,12 @@ const FIRST_PAUSE_AFTER_UNAVAILABLE_MS = 100;
 const LONGEST_PAUSE_AFTER_UNAVAILABLE_MS = 5_000;
 /** Events per page read while a rebuild replays the log into its staging database. */
 export const REBUILD_PAGE_SIZE = 5000;
+/**
+ * A shorter log is staged on the runner's thread: starting a thread costs about a third of a
+ * second from the build (its modules loaded and compiled again), about what staging 5,000 events
+ * costs, and a tenth of what the thread saves on 20,000.
+ */
+export const STAGING_THREAD_FROM_EVENTS = 20_000;
 
 interface PositionWaiter {
   position: GlobalPosition;
@@ -124,6 +138,10 @@ export class ProjectionRunner {
   private readonly setAside = new Map<string, { failure: ProjectionFailure; error: ProjectionFailedError }>();
   private readonly onSetAside: ((failure: ProjectionFailure) => void) | undefined;
   private readonly sharesThreadWithRequests: boolean;
+  private readonly stagingThread: StageAlongside | undefined;
+  private readonly stagingThreadFromEvents: number;
+  /** Resolved by `stop`: tells a staging thread to give up. */
+  private readonly stopSignal = deferred();
   /** Reset and not caught up yet: the next catch-up rebuilds those it can in bulk. */
   private readonly freshlyReset = new Set<string>();
   /** The set-aside projections this runner resumed at start, to retry them (for logs). */
@@ -145,6 +163,8 @@ export class ProjectionRunner {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.onSetAside = options.onSetAside;
     this.sharesThreadWithRequests = options.sharesThreadWithRequests ?? true;
+    this.stagingThread = options.stagingThread;
+    this.stagingThreadFromEvents = options.stagingThreadFromEvents ?? STAGING_THREAD_FROM_EVENTS;
     const names = this.projections.map((p) => p.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
     // Two projections with one name would share, and corrupt, one checkpoint.
@@ -244,7 +264,7 @@ export class ProjectionRunner {
       let endWriting = () => {};
       const writingEnded = new Promise<void>((resolve) => (endWriting = resolve));
       // Failing, it leaves the rebuild to the catch-up, as without it.
-      const staging = stageAlongside?.(candidates, writingEnded).catch((error: unknown) => {
+      const staging = stageAlongside?.(candidates, { writingEnded, stopped: this.stopSignal.promise }).catch((error: unknown) => {
         this.logger.error(`Staging the read models alongside the load failed; rebuilding them after it: ${messageOf(error)}`);
         return undefined;
       });
@@ -317,6 +337,7 @@ export class ProjectionRunner {
     // Set before queueing, so that a catch-up or rebuild in progress winds down at its next batch.
     this.stopped = true;
     this.active = false;
+    this.stopSignal.resolve();
     await this.serialised(() => this.pause());
     await this.besideWork;
     this.settleAllWaiters(new ProjectionRunnerStoppedError());
@@ -379,14 +400,11 @@ export class ProjectionRunner {
     let rebuilt = false;
     try {
       let movedThrough: GlobalPosition | undefined;
-      rebuilt =
-        (await rebuildInBulk({
-          store: this.store,
+      // One part (no split): the switch-over replaces every table in one transaction.
+      rebuilt = await this.stageForRebuild(projections, () => !this.stopped && stillBeside(), { split: false }, async (staged) =>
+        (await copyStaged({
+          ...staged,
           db: this.db,
-          projections,
-          handles: (projection, type) => handles(this.handledTypes.get(projection.name)!, type),
-          pageSize: REBUILD_PAGE_SIZE,
-          isActive: () => !this.stopped && stillBeside(),
           replaceTables: true,
           inTurns: this.sharesThreadWithRequests,
           moveCheckpoints: async (tx, through) => {
@@ -416,7 +434,8 @@ export class ProjectionRunner {
               rejoin();
               return true;
             }),
-        })) !== undefined;
+        })) !== undefined,
+      );
     } catch (error) {
       this.logger.error(`Rebuilding ${projections.map((p) => p.name).join(', ')} beside the old tables failed; replaying them the usual way: ${messageOf(error)}`);
     }
@@ -497,24 +516,114 @@ export class ProjectionRunner {
     const resetBeside = this.projections.filter((projection) => projection.rebuildsInBulk !== true && this.freshlyReset.has(projection.name));
     this.freshlyReset.clear();
     if (candidates.length === 0) return;
-    const mover = this.bulkCheckpointMover(candidates, resetBeside);
+    let first = true;
     try {
-      const through = await rebuildInBulk({
+      // Each part copied as soon as it is staged (the other may still be staging), in a
+      // transaction of its own that moves its projections' checkpoints (the first part's also
+      // those of the projections reset beside them).
+      await this.stageForRebuild(candidates, () => this.active, { split: !this.sharesThreadWithRequests }, async (staged) => {
+        const mover = this.bulkCheckpointMover(staged.projections, first ? resetBeside : []);
+        first = false;
+        const through = await copyStaged({ ...staged, db: this.db, moveCheckpoints: mover.move, inTurns: this.sharesThreadWithRequests });
+        if (through === undefined) return false;
+        mover.moved();
+        return true;
+      });
+    } catch {
+      // Not logged: the usual replay that follows meets the same failure and reports it, with its
+      // event. A part copied before it keeps its rows; the others were left reset.
+    }
+  }
+
+  /**
+   * `projections` (which rebuild in bulk) staged from the log as it is now, for `isActive` (false:
+   * abandoned), each part handed to `copy` as soon as it is staged, one after the other, and its
+   * staging database closed after. On the runner's thread, or, given a staging thread and a log
+   * of at least `stagingThreadFromEvents` events, on that thread: all of them, unless `split`,
+   * which stages them on both threads, parted by their `rebuildWeight` (`npm run replay`, alone
+   * on its thread: the machine's second core; the part here is copied while the thread stages
+   * on). An API stages on the other thread alone: its own goes on answering requests instead of
+   * taking turns with the stage. A staging thread that fails or cannot read this log (a database
+   * in memory) leaves its part to this thread.
+   *
+   * Resolves true when every part was staged and copied (`copy` resolved true for each); false
+   * when not (an empty log, abandoned, or `copy` declined a part: the parts after it are not
+   * copied). Rejects when a projection fails on an event or a copy fails; a part copied before
+   * keeps its rows.
+   */
+  private async stageForRebuild(
+    projections: readonly Projection[],
+    isActive: () => boolean,
+    { split }: { split: boolean },
+    copy: (staged: StagedProjections) => Promise<boolean>,
+  ): Promise<boolean> {
+    // Set when a part fails or is declined: the other gives up too.
+    const given = { up: false, signal: deferred() };
+    const giveUp = () => {
+      given.up = true;
+      given.signal.resolve();
+    };
+    const here = async (part: readonly Projection[], firstPage?: { events: RecordedEvent[]; last: boolean }): Promise<StagedProjections | undefined> => {
+      const staged = await stageInBulk({
         store: this.store,
-        db: this.db,
-        projections: candidates,
+        projections: part,
         handles: (projection, type) => handles(this.handledTypes.get(projection.name)!, type),
         pageSize: REBUILD_PAGE_SIZE,
-        isActive: () => this.active,
-        moveCheckpoints: mover.move,
-        inTurns: this.sharesThreadWithRequests,
+        isActive: () => isActive() && !given.up,
+        firstPage,
       });
-      if (through === undefined) return;
-    } catch {
-      // Not logged: the usual replay that follows meets the same failure and reports it, with its event.
-      return;
-    }
-    mover.moved();
+      return staged && { ...staged, projections: part };
+    };
+    let copying: Promise<boolean> = Promise.resolve(true);
+    /** Copies a part after the one before it, if that one was copied; closes it either way. */
+    const copyInTurn = (staged: StagedProjections | undefined): Promise<boolean> => {
+      // A copy that failed fails its own part; the parts after it are only closed.
+      copying = copying.catch(() => false).then(async (before) => {
+        if (staged === undefined) return false;
+        try {
+          return before && !given.up && (await copy(staged));
+        } finally {
+          staged.staging.close();
+        }
+      });
+      return copying;
+    };
+    const inTurnOrGiveUp = (part: Promise<StagedProjections | undefined>): Promise<boolean> =>
+      part.then(copyInTurn).then(
+        (copied) => {
+          if (!copied) giveUp();
+          return copied;
+        },
+        (error: unknown) => {
+          giveUp();
+          throw error;
+        },
+      );
+
+    const thread = this.stagingThread;
+    if (thread === undefined || projections.length === 0) return inTurnOrGiveUp(here(projections));
+    // Whether the log is long enough for a thread, read as the stage here would start.
+    const threshold = Math.max(1, this.stagingThreadFromEvents);
+    const events = await this.store.readAll({ maxCount: threshold });
+    const firstPage = { events, last: events.length < threshold };
+    if (firstPage.last) return inTurnOrGiveUp(events.length === 0 ? Promise.resolve(undefined) : here(projections, firstPage));
+
+    const [onThread, onThisThread] = split ? partByWeight(projections) : [projections, []];
+    const names = onThread.map((projection) => projection.name).join(', ');
+    const elsewhere = thread(onThread, { stopped: Promise.race([this.stopSignal.promise, given.signal.promise]) })
+      .catch((error: unknown) => {
+        this.logger.error(`Staging ${names} on another thread failed; staging them on this one: ${messageOf(error)}`);
+        return undefined;
+      })
+      .then(async (staged) => {
+        if (staged !== undefined) return { ...staged, projections: onThread };
+        return isActive() && !given.up ? here(onThread) : undefined;
+      });
+    const parts = [elsewhere, ...(onThisThread.length > 0 ? [here(onThisThread, firstPage)] : [])].map(inTurnOrGiveUp);
+    const outcomes = await Promise.allSettled(parts);
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return outcomes.every((outcome) => outcome.status === 'fulfilled' && outcome.value);
   }
 
   /**
@@ -754,11 +863,37 @@ const handles = (types: ReadonlySet<string>, type: string): boolean => types.has
 export const projectionHandles = (projection: Projection, type: string): boolean => projection.canHandle.includes(type) || projection.canHandle.includes(EVERY_EVENT_TYPE);
 
 /**
- * Stages the projections given (those that rebuild in bulk) from the log while `rebuildAfter`'s
- * work writes it, on another thread (src/seeding/stagingThread.ts): see `stageInBulk`, with
- * `writingEnded`. Resolves with what it staged, or undefined when it could not.
+ * Stages the projections given (those that rebuild in bulk) from the log on another thread
+ * (src/composition/stagingThread.ts): see `stageInBulk`. With `writingEnded`, while
+ * `rebuildAfter`'s work writes it, until that resolves; without, the log as it is now. Resolves
+ * with what it staged, or undefined when it could not (a log in memory, which another thread
+ * cannot read) or was told to stop (`stopped`).
  */
-export type StageAlongside = (projections: readonly Projection[], writingEnded: Promise<void>) => Promise<Staged | undefined>;
+export type StageAlongside = (
+  projections: readonly Projection[],
+  options: { writingEnded?: Promise<void>; stopped?: Promise<void> },
+) => Promise<Staged | undefined>;
+
+/** A staging database, and the projections staged in it. */
+interface StagedProjections extends Staged {
+  projections: readonly Projection[];
+}
+
+/**
+ * The projections in two parts of about the same `rebuildWeight` in all, the heavier first: the
+ * heaviest projection to the lighter part, one after the other.
+ */
+const partByWeight = (projections: readonly Projection[]): [Projection[], Projection[]] => {
+  const parts: [Projection[], Projection[]] = [[], []];
+  const weights = [0, 0];
+  const weightOf = (projection: Projection) => projection.rebuildWeight ?? 1;
+  for (const projection of [...projections].sort((a, b) => weightOf(b) - weightOf(a))) {
+    const lighter = weights[0]! <= weights[1]! ? 0 : 1;
+    parts[lighter].push(projection);
+    weights[lighter] += weightOf(projection);
+  }
+  return weights[0]! >= weights[1]! ? parts : [parts[1], parts[0]];
+};
 
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

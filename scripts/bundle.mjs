@@ -52,17 +52,27 @@ await build({
   logLevel: 'warning',
 });
 
-// The SQLite event store's writer thread (src/eventStores/sqliteWriter.ts) starts the module
-// beside the one that starts it: beside dist/main.js, that is this one.
-await build({
-  entryPoints: [path.join(root, 'dist', 'src', 'eventStores', 'sqliteWriterThread.js')],
-  outfile: path.join(root, 'dist', 'sqliteWriterThread.js'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  external: EXTERNAL,
-  sourcemap: 'linked',
-  sourcesContent: false,
-  logLevel: 'warning',
-});
+// The SQLite event store's writer thread (src/eventStores/sqliteWriter.ts) and the thread that
+// stages a rebuild (src/composition/stagingThread.ts) start the module beside the one that starts
+// them: beside dist/main.js, these.
+for (const [folder, name] of [
+  ['eventStores', 'sqliteWriterThread'],
+  ['composition', 'stagingThreadEntry'],
+]) {
+  await build({
+    entryPoints: [path.join(root, 'dist', 'src', folder, `${name}.js`)],
+    outfile: path.join(root, 'dist', `${name}.js`),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: EXTERNAL,
+    alias: {
+      'fast-json-stringify': path.join(root, 'scripts', 'unusedJsonSerializer.cjs'),
+      '@apollo/utils.createhash': path.join(root, 'scripts', 'nodeCreateHash.cjs'),
+    },
+    sourcemap: 'linked',
+    sourcesContent: false,
+    logLevel: 'warning',
+  });
+}

@@ -77,6 +77,7 @@ export const auditEventsProjection: Projection = {
   name: 'audit-events',
   version: 2,
   rebuildsInBulk: true,
+  rebuildWeight: 9.8,
   // The trail is only appended to (by seq): its indexes serve the auditors' queries.
   deferredIndexes: ['audit_events_by_stream', 'audit_events_by_actor', 'audit_events_by_type', 'audit_events_by_recorded_at', 'audit_events_by_occurred_at'],
   canHandle: [EVERY_EVENT_TYPE],

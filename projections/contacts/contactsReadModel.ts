@@ -144,6 +144,7 @@ export const contactsProjection: Projection = {
   // account a contact belonged to (read_contact_accounts, for accounts as of a past time).
   version: 4,
   rebuildsInBulk: true,
+  rebuildWeight: 0.1,
   canHandle: [
     'ContactCreated',
     'ContactUpdated',

@@ -179,6 +179,7 @@ export const kpiFactsProjection: Projection = {
   // 4: origin (NEW or RE_ENGAGED). 5: the rollups by month and group (kpiRollups.ts). 6: and by month alone.
   version: 6,
   rebuildsInBulk: true,
+  rebuildWeight: 13.9,
   // Facts are found by their keys, and a lead cycle by its opportunity (kept); these serve the KPIs' periods.
   deferredIndexes: [
     'kpi_lead_cycles_by_capture',

@@ -43,6 +43,7 @@ export const leadListsProjection: Projection = {
   name: 'leadLists',
   version: 1,
   rebuildsInBulk: true,
+  rebuildWeight: 0.4,
   canHandle: ['LeadListCreated', 'LeadListRenamed', 'LeadsAddedToList', 'LeadsRemovedFromList', 'LeadListArchived', 'LeadListAssigned'],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_lead_lists; DROP TABLE IF EXISTS read_lead_list_members'),

@@ -45,6 +45,8 @@ export interface ReadModelsOptions {
   /** Compete for the lead with other instances on this PostgreSQL database. */
   lease?: { connectionString: string; name: string; retryIntervalMs?: number };
   logger?: Pick<Console, 'log' | 'error'>;
+  /** Where the runner stages the rebuilds in bulk of a long log (see `ProjectionRunnerOptions`). */
+  stagingThread?: StageAlongside;
 }
 
 /**
@@ -323,6 +325,7 @@ export class ReadModels implements ReadModelPositions {
       db: projectionDb,
       projections,
       logger: this.logger,
+      stagingThread: this.options.stagingThread,
       onSetAside: () => this.noteFailures(runner.failures),
     });
     const processes = this.options.backgroundProcesses?.(projectionDb, this) ?? [];

@@ -118,6 +118,7 @@ export const leadsProjection: Projection = {
   // by `setup` from the rows, and needs no rebuild.)
   version: 8,
   rebuildsInBulk: true,
+  rebuildWeight: 11.6,
   // A lead's row is found by its id (the key); these indexes serve lists, search and duplicates.
   deferredIndexes: ['read_leads_by_email_key', 'read_leads_by_identity_key', 'read_leads_by_capture_searchable', 'read_leads_by_status', 'read_leads_by_owner', 'read_leads_by_owner_status', 'read_leads_by_score'],
   canHandle: [...LEAD_EVENT_TYPES, LEAD_RESCORED, PERSONAL_DATA_ERASED],

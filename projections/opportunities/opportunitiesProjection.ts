@@ -172,6 +172,7 @@ export const opportunitiesProjection: Projection = {
   // 2: personal data erasure (personal_data_erased, activity subject nullable, erased events' null fields taken in).
   version: 2,
   rebuildsInBulk: true,
+  rebuildWeight: 4.6,
   // An opportunity's row is found by its id (the key); these indexes serve the lists.
   deferredIndexes: ['read_opportunities_by_account', 'read_opportunities_by_open', 'read_opportunities_by_owner', 'read_opportunities_open_pipeline'],
   canHandle: [...OPPORTUNITY_EVENT_TYPES, PERSONAL_DATA_ERASED],

@@ -91,6 +91,7 @@ export const pipelineHistoryProjection: Projection = {
   // 3: the open pipeline's changes by month and day (pipelineChanges.ts).
   version: 3,
   rebuildsInBulk: true,
+  rebuildWeight: 4.6,
   // Rows are found by opportunity and seq (the key); these indexes serve the reports.
   deferredIndexes: ['read_pipeline_history_current', 'read_pipeline_history_valid', 'read_pipeline_history_known', 'read_pipeline_history_started'],
   canHandle: OPPORTUNITY_EVENT_TYPES,

@@ -5,7 +5,7 @@
  */
 import type { EventStore } from '../../src/core/eventStore';
 import type { Projection } from '../projection';
-import { ProjectionRunner } from '../runner';
+import { ProjectionRunner, type StageAlongside } from '../runner';
 import type { SqlDatabase } from '../sqlDatabase';
 import { countEvents, countingStore } from './storeViews';
 
@@ -27,6 +27,8 @@ export interface ReplayOptions {
   /** The number of events in the log, when the caller has counted them already. */
   total?: number;
   onProgress?(progress: ReplayProgress): void;
+  /** Where the projections are staged too (see `ProjectionRunnerOptions`): the second core. */
+  stagingThread?: StageAlongside;
 }
 
 export interface ReplayResult {
@@ -64,6 +66,7 @@ export const replayProjections = async (options: ReplayOptions): Promise<ReplayR
     projections,
     // Alone on its thread: the copy of its rebuild goes one statement per table, the fastest.
     sharesThreadWithRequests: false,
+    stagingThread: options.stagingThread,
   });
   await runner.start();
   try {

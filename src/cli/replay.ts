@@ -9,6 +9,7 @@ import { ProgressLine, UsageError, configFor, formatCount, parseOptions, perSeco
 import { replayProjections, UnknownProjectionError } from '../../projections/tools/replay';
 import { readWholeLog } from '../../projections/tools/storeViews';
 import { REBUILD_PAGE_SIZE } from '../../projections/runner';
+import { stageOnAnotherThread } from '../composition/stagingThread';
 
 const names = readModelProjections().map((projection) => projection.name);
 const USAGE = `usage: npm run replay -- [--projection NAME] [--data-dir ./data]
@@ -44,6 +45,8 @@ runCli(USAGE, async () => {
       projections: readModelProjections(),
       only: args.projection,
       total: raw.events,
+      // Staged on this thread and another: the machine's second core.
+      stagingThread: stageOnAnotherThread(config),
       onProgress: ({ done, total, elapsedMs }) => progress.update(`replay: ${bar(done, total)} ${formatCount(done)}/${formatCount(total)} events, ${perSecond(done, elapsedMs)} events/s`),
     }).catch((error: unknown) => {
       throw error instanceof UnknownProjectionError ? new UsageError(error.message) : error;

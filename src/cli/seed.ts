@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { openApplication } from '../composition/application';
 import { ProgressLine, UsageError, configFor, formatCount, parseOptions, perSecond, runCli, wholeNumber } from './common';
 import { DEFAULT_SEED_START, generateCrmHistory } from '../seeding/generator';
-import { stageOnAnotherThread } from '../seeding/stagingThread';
+import { stageOnAnotherThread } from '../composition/stagingThread';
 
 const USAGE = `usage: npm run seed -- --leads N [--seed 42] [--start 2025-01-06] [--months 12] [--path bulk|commands] [--data-dir ./data]
 

@@ -42,6 +42,7 @@ import { ConversionCompleter } from '../useCases/conversionCompleter';
 import { LeadScorer } from '../useCases/leadScorer';
 import { ScoringJobRunner, ScoringJobs } from '../useCases/scoringJobs';
 import { refuseReusedRulesVersion } from '../useCases/scoringRulesStore';
+import { stageOnAnotherThread } from './stagingThread';
 import type { CrmConfig } from './config';
 
 export type ApplicationOptions = Pick<
@@ -157,6 +158,9 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
       // Runs the re-scoring jobs any instance started, and takes up those a dead process left.
       (scoringJobRunner = new ScoringJobRunner({ store, db, rules, readModels: positions })),
     ],
+    // A rebuild in bulk of a long log (a projection's new version) is staged on a thread of its
+    // own: this one goes on answering requests meanwhile.
+    stagingThread: stageOnAnotherThread(options),
     // Instances sharing a PostgreSQL read store take turns; a SQLite file has one process.
     lease:
       readStore.kind === 'postgres'

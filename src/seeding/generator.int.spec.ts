@@ -6,7 +6,7 @@ import { readModelProjections } from '../composition/application';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
 import type { GeneratedSummary } from './generator';
-import { stageOnAnotherThread } from './stagingThread';
+import { stageOnAnotherThread } from '../composition/stagingThread';
 import type { StageAlongside } from '../../projections/runner';
 import { B2C_GROUPINGS, DEFAULT_SALES_TEAM } from './data';
 import { ENVELOPE, type Envelope } from '../personalData/envelope';
@@ -113,9 +113,9 @@ describe('the seeded generator', () => {
         let stagedThrough: string | undefined;
         let writtenWhenStarted: string | undefined;
         let stageFailure: unknown;
-        const watched: StageAlongside = async (projections, writingEnded) => {
+        const watched: StageAlongside = async (projections, options) => {
           writtenWhenStarted = await alongside.app.store.headPosition();
-          const staged = await stage(projections, writingEnded).catch((error: unknown) => {
+          const staged = await stage(projections, options).catch((error: unknown) => {
             stageFailure = error;
             throw error;
           });

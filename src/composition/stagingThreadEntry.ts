@@ -1,31 +1,36 @@
 /**
  * The staging thread's side of stagingThread.ts: opens the log, stages the projections it is given
- * from it as it is written, and hands the staging database over to the thread that started it.
+ * from it (as it is written, when it is), and hands the staging database over to the thread that started it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openEventLog } from '../composition/eventLog';
-import { readModelProjections } from '../composition/application';
+import { openEventLog } from './eventLog';
+import { readModelProjections } from './application';
 import { stageInBulk } from '../../projections/bulkRebuild';
 import { REBUILD_PAGE_SIZE, projectionHandles } from '../../projections/runner';
-import { WRITING_ENDED, type StagingThreadAnswer, type StagingThreadData } from './stagingThread';
+import { STOP, WRITING_ENDED, type StagingThreadAnswer, type StagingThreadData } from './stagingThread';
 
 const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
   // A Buffer crosses to a thread as a plain Uint8Array.
   const log = { ...data.log, dataKey: { key: Buffer.from(data.log.dataKey.key) } };
   const store = await openEventLog(log);
   try {
-    let writingEnded = false;
+    let writingEnded = !data.followsWriting;
+    let stopped = false;
     parentPort!.on('message', (message) => {
       if (message === WRITING_ENDED) writingEnded = true;
+      if (message === STOP) stopped = true;
     });
     const projections = readModelProjections().filter((projection) => data.projections.includes(projection.name));
+    // A projection the application does not list (a test's own) is left to the thread that asked.
+    const unknown = data.projections.filter((name) => !projections.some((projection) => projection.name === name));
+    if (unknown.length > 0) throw new Error(`No read model of the application is named ${unknown.join(', ')}`);
     const staged = await stageInBulk({
       store,
       projections,
       handles: projectionHandles,
       pageSize: REBUILD_PAGE_SIZE,
-      isActive: () => true,
-      writingEnded: () => writingEnded,
+      isActive: () => !stopped,
+      writingEnded: data.followsWriting ? () => writingEnded : undefined,
     });
     return { staged: staged && { ...staged.staging.handOver(), through: staged.through, eventTypes: staged.eventTypes } };
   } finally {

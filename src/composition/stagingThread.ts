@@ -1,5 +1,7 @@
 /**
- * The read models of a seed staged on a second thread while the first generates the log.
+ * Read models staged on a second thread: a seed's while the first thread generates the log, and
+ * the rebuilds in bulk of a long log (`ProjectionRunner`'s staging thread: an API's, which goes on
+ * answering meanwhile, and `npm run replay`'s, which stages on both threads).
  *
  * On the bulk path the read models rest during the generation, and are rebuilt from the log after
  * it (`ProjectionRunner.rebuildAfter`): on one thread, the two took turns, and the rebuild was
@@ -12,7 +14,7 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { EventLogOptions } from '../composition/eventLog';
+import type { EventLogOptions } from './eventLog';
 import { openStagingDatabase, type HandedOverStaging } from '../../projections/sqlDatabase';
 import type { StageAlongside } from '../../projections/runner';
 import type { GlobalPosition } from '../core/eventStore';
@@ -21,6 +23,8 @@ import type { GlobalPosition } from '../core/eventStore';
 export interface StagingThreadData {
   log: EventLogOptions;
   projections: string[];
+  /** Whether the log is still being written: the stage then follows it until told it has ended. */
+  followsWriting: boolean;
 }
 
 /** What the thread answers: the staging database handed over, or nothing staged (an empty log). */
@@ -28,6 +32,8 @@ export type StagingThreadAnswer = { staged: (HandedOverStaging & { through: Glob
 
 /** The message that tells the thread the log is written: the stage ends at its end. */
 export const WRITING_ENDED = 'writing ended';
+/** The message that tells the thread to give up: it answers that nothing was staged. */
+export const STOP = 'stop';
 
 /**
  * The thread's module, as this one is loaded: TypeScript through tsx (`npm run seed`, the
@@ -56,15 +62,21 @@ else {
  */
 export const stageOnAnotherThread =
   (log: EventLogOptions): StageAlongside =>
-  (projections, writingEnded) => {
+  (projections, { writingEnded, stopped }) => {
     // A database in memory is the connection's own: another thread would open an empty one.
     if ([log.eventStore, log.readStore].some((store) => store.kind === 'sqlite' && store.filename === ':memory:')) return Promise.resolve(undefined);
     return new Promise((resolve, reject) => {
       // Only what opens the log: the rest of a configuration need not be something a thread can be sent.
       const opening: EventLogOptions = { eventStore: log.eventStore, readStore: log.readStore, dataKey: { key: log.dataKey.key } };
-      const data: StagingThreadData & { entry: string } = { entry: ENTRY, log: opening, projections: projections.map((projection) => projection.name) };
+      const data: StagingThreadData & { entry: string } = {
+        entry: ENTRY,
+        log: opening,
+        projections: projections.map((projection) => projection.name),
+        followsWriting: writingEnded !== undefined,
+      };
       const worker = new Worker(BOOT, { eval: true, execArgv: [], workerData: data });
-      void writingEnded.then(() => worker.postMessage(WRITING_ENDED));
+      void writingEnded?.then(() => worker.postMessage(WRITING_ENDED));
+      void stopped?.then(() => worker.postMessage(STOP));
       worker.once('message', (answer: StagingThreadAnswer) => {
         if ('failed' in answer) reject(new Error(`Staging the read models on another thread failed: ${answer.failed}`));
         else resolve(answer.staged && { staging: openStagingDatabase(answer.staged), through: answer.staged.through, eventTypes: answer.staged.eventTypes });

@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import type { EventStore } from '../core/eventStore';
+import type { Projection } from '../../projections/projection';
+import { ProjectionRunner, type StageAlongside } from '../../projections/runner';
+import type { SqlDatabase } from '../../projections/sqlDatabase';
+import { openScratchSpace } from '../../projections/tools/scratch';
+import { verifyReadModels } from '../../projections/tools/verify';
+import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
+import { openReadDatabase, readModelProjections } from './application';
+import { openEventLog } from './eventLog';
+import { stageOnAnotherThread } from './stagingThread';
+
+/**
+ * The projection runner's staging thread: the rebuilds in bulk of a long log staged on a second
+ * thread (a replay on both, an API's on the other alone), with the rows a rebuild on one thread
+ * leaves. "Long" is lowered to 100 events here, so that a small seeded history counts.
+ */
+let seeded: TestApplication;
+let store: EventStore & { close(): Promise<void> };
+let db: SqlDatabase;
+
+beforeAll(async () => {
+  seeded = await openTestApplication();
+  await seed(seeded.app, { leads: 120, seed: 3 });
+  await seeded.close();
+  store = await openEventLog(seeded.config);
+  db = await openReadDatabase(seeded.config.readStore);
+}, 120_000);
+
+afterAll(async () => {
+  await db?.close();
+  await store?.close();
+  await seeded?.dispose();
+});
+
+/** The thread of `stageOnAnotherThread`, with what each call asked for and whether it staged. */
+const watchedThread = (thread: StageAlongside = stageOnAnotherThread(seeded.config)) => {
+  const calls: Array<{ projections: string[]; staged: boolean }> = [];
+  const stage: StageAlongside = async (projections, options) => {
+    const staged = await thread(projections, options);
+    calls.push({ projections: projections.map((projection) => projection.name), staged: staged !== undefined });
+    return staged;
+  };
+  return { stage, calls };
+};
+
+const expectEqualToARebuild = async (projections: Projection[] = readModelProjections()) => {
+  const scratch = await openScratchSpace(seeded.config.readStore);
+  try {
+    const report = await verifyReadModels({ store, scratch, projections });
+    expect(report.problems).toEqual([]);
+    expect(report.tables.filter((table) => table.problem || table.missing.count + table.unexpected.count + table.differing.count > 0)).toEqual([]);
+    expect(report.tables.length).toBeGreaterThan(10);
+    expect(report.ok).toBe(true);
+  } finally {
+    await scratch.close();
+  }
+};
+
+const bulkNames = () => readModelProjections().filter((projection) => projection.rebuildsInBulk).map((projection) => projection.name);
+
+describe("the projection runner's staging thread", () => {
+  it('stages a replay on two threads, the heavier part on the other, with the rows of a replay on one', async () => {
+    const thread = watchedThread();
+    const runner = new ProjectionRunner({ store, db, projections: readModelProjections(), sharesThreadWithRequests: false, stagingThread: thread.stage, stagingThreadFromEvents: 100 });
+    await runner.start();
+    try {
+      await runner.whenCaughtUp();
+      await runner.rebuild();
+    } finally {
+      await runner.stop();
+    }
+    expect(thread.calls).toHaveLength(1);
+    const [{ projections: onThread, staged }] = thread.calls as [(typeof thread.calls)[0]];
+    expect(staged).toBe(true);
+    // Some on the other thread, the rest on this one: kpi-facts, the heaviest, goes there.
+    expect(onThread).toContain('kpi-facts');
+    expect(onThread.length).toBeLessThan(bulkNames().length);
+    await expectEqualToARebuild();
+    const leads = await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
+    expect(leads!.n).toBe(120);
+  }, 120_000);
+
+  it("stages an API's rebuild beside a new version on the other thread alone", async () => {
+    const thread = watchedThread();
+    // The leads' read model in a version the read database has not seen: rebuilt beside its rows.
+    const projections = readModelProjections().map((projection) => (projection.name === 'leads' ? { ...projection, version: projection.version + 1 } : projection));
+    const runner = new ProjectionRunner({ store, db, projections, stagingThread: thread.stage, stagingThreadFromEvents: 100 });
+    await runner.start();
+    try {
+      expect(runner.rebuildingBeside).toEqual(['leads']);
+      await runner.whenRebuiltBeside();
+      expect(runner.rebuildingBeside).toEqual([]);
+    } finally {
+      await runner.stop();
+    }
+    expect(thread.calls).toEqual([{ projections: ['leads'], staged: true }]);
+    await expectEqualToARebuild(projections);
+    // The rows are the new version's: the runner's next start finds nothing outdated.
+    const again = new ProjectionRunner({ store, db, projections, stagingThread: thread.stage, stagingThreadFromEvents: 100 });
+    await again.start();
+    expect(again.rebuildingBeside).toEqual([]);
+    await again.stop();
+  }, 120_000);
+
+  it('stages a short log on the runner\'s thread', async () => {
+    const thread = watchedThread();
+    // The seeded log holds about a thousand events: short of the default.
+    const runner = new ProjectionRunner({ store, db, projections: readModelProjections(), sharesThreadWithRequests: false, stagingThread: thread.stage });
+    await runner.start();
+    try {
+      await runner.rebuild();
+    } finally {
+      await runner.stop();
+    }
+    expect(thread.calls).toEqual([]);
+    await expectEqualToARebuild();
+  }, 120_000);
+
+  it('stages the part of a thread that fails on the runner\'s thread, and says so', async () => {
+    // A thread that cannot open the log: its event store's folder would be inside a file.
+    const broken = stageOnAnotherThread({ ...seeded.config, eventStore: { kind: 'sqlite', filename: path.join(seeded.dataDir, 'crm.sqlite', 'events.sqlite') } });
+    const errors: string[] = [];
+    const runner = new ProjectionRunner({
+      store,
+      db,
+      projections: readModelProjections(),
+      sharesThreadWithRequests: false,
+      stagingThread: broken,
+      stagingThreadFromEvents: 100,
+      logger: { error: (message: string) => errors.push(message) },
+    });
+    await runner.start();
+    try {
+      await runner.rebuild();
+    } finally {
+      await runner.stop();
+    }
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^Staging kpi-facts, .* on another thread failed; staging them on this one: /);
+    await expectEqualToARebuild();
+    const leads = await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
+    expect(leads!.n).toBe(120);
+  }, 120_000);
+
+  it('gives up when told to stop, staging nothing', async () => {
+    const stage = stageOnAnotherThread(seeded.config);
+    const projections = readModelProjections().filter((projection) => projection.rebuildsInBulk);
+    await expect(stage(projections, { stopped: Promise.resolve() })).resolves.toBeUndefined();
+    // And stages the log as it is when not.
+    const staged = await stage(projections, {});
+    try {
+      expect(staged?.through).toBe(await store.headPosition());
+    } finally {
+      staged?.staging.close();
+    }
+  }, 120_000);
+});
