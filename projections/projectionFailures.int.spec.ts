@@ -390,4 +390,49 @@ describe('a database unavailable for a moment', () => {
       await dropSchemas(schema);
     }
   });
+
+  it('is waited out when the log cannot be read: the runner follows it again from its checkpoints', async () => {
+    const directory = temporaryDirectory();
+    const inner = openSqliteEventStore({ filename: directory.file('crm.sqlite'), pollIntervalMs: 20 });
+    const db = openSqliteDatabase(directory.file('read.sqlite'));
+    const history = generateLeadHistory({ seed: 36, leadCount: 3, eventCount: 9 });
+    // The catch-up's second page of the log is refused twice, as PostgreSQL refuses a read it
+    // ends when it restarts (57P01); the events of the first page are applied already.
+    let refusals = 0;
+    const store: EventStore = {
+      ...inner,
+      readAll: async (options) => {
+        if (options?.fromPosition !== undefined && refusals < 2) {
+          refusals += 1;
+          throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+        }
+        return inner.readAll(options);
+      },
+    };
+    const applied: string[] = [];
+    const counted: Projection = { ...ledger(), name: 'counted', apply: async (_tx, event) => void applied.push(event.id) };
+    const logged: string[] = [];
+    const runner = new ProjectionRunner({ store, db, projections: [leadsProjection, counted], batchSize: 4, logger: { error: (message: string) => void logged.push(message) } });
+    try {
+      await appendAll(inner, history);
+      await runner.start();
+      await runner.whenCaughtUp();
+      expect(refusals).toBe(2);
+      expect(runner.lastError).toBeUndefined();
+      expect(logged).toEqual([
+        expect.stringMatching(/the event log is unavailable \(terminating connection .*\); following it again in 100 ms$/),
+        expect.stringMatching(/following it again in 200 ms$/),
+      ]);
+      // Each event applied once, in order, though the first page was read three times.
+      expect(applied).toEqual(history.map(({ id }) => id));
+      for (const leadId of new Set(history.map(({ event }) => event.data.leadId))) {
+        expect((await getLead(db, leadId))?.revision).toBe(history.filter(({ event }) => event.data.leadId === leadId).length - 1);
+      }
+    } finally {
+      await runner.stop();
+      await db.close();
+      await inner.close();
+      directory.remove();
+    }
+  });
 });

@@ -8,8 +8,9 @@
  * is applied again without it, and the others go on. The set-aside projection keeps everything
  * before that event and stops there; it is retried at the next start (or rebuilt). Errors of the
  * database itself are no event's fault: those that pass by themselves (`isStoreUnavailable`: a
- * busy SQLite file, a connection PostgreSQL ended) are waited out and the batch applied again; the
- * others (a full disk) still stop the runner, as every error did before.
+ * busy SQLite file, a connection PostgreSQL ended) are waited out and the batch applied again (or,
+ * for a read of the log, the log followed again from the checkpoints); the others (a full disk)
+ * still stop the runner, as every error did before.
  *
  * Catching up reads the log in pages (one transaction per page, which is what makes a replay
  * fast); once caught up the runner follows a live subscription, one burst per transaction.
@@ -100,9 +101,9 @@ const LONGEST_PAUSE_AFTER_UNAVAILABLE_MS = 5_000;
 /** Events per page read while a rebuild replays the log into its staging database. */
 export const REBUILD_PAGE_SIZE = 5000;
 /**
- * A shorter log is staged on the runner's thread: starting a thread costs about a third of a
- * second from the build (its modules loaded and compiled again), about what staging 5,000 events
- * costs, and a tenth of what the thread saves on 20,000.
+ * A shorter log is staged on the runner's thread: a thread takes 60 to 100 ms to start from the
+ * build (its modules loaded again; longer under tsx, as in the tests), while 20,000 events take
+ * about a second to stage.
  */
 export const STAGING_THREAD_FROM_EVENTS = 20_000;
 
@@ -126,6 +127,10 @@ export class ProjectionRunner {
   /** Live batches, committed one after the other. */
   private liveWork: Promise<void> = Promise.resolve();
   private subscription: Subscription | undefined;
+  /** How long the runner waits before it follows the log again after a read that found it unavailable. */
+  private readPauseMs = FIRST_PAUSE_AFTER_UNAVAILABLE_MS;
+  /** Ends the wait before following the log again at once (`pause`). */
+  private endReadPause: (() => void) | undefined;
   private started = false;
   private stopped = false;
   /** False tells the catch-up loop to stop after its current batch. */
@@ -465,9 +470,43 @@ export class ProjectionRunner {
     this.active = true;
     this.following = this.catchUp()
       .then((position) => {
-        if (this.active) this.subscribeFrom(position);
+        if (!this.active) return;
+        this.readPauseMs = FIRST_PAUSE_AFTER_UNAVAILABLE_MS;
+        this.subscribeFrom(position);
       })
-      .catch((error: unknown) => this.fail(error));
+      .catch((error: unknown) => this.readFailed(error));
+  }
+
+  /**
+   * Reading the log failed: the catch-up's read, or the live subscription's (`subscription`). An
+   * event store unavailable for a moment (`isStoreUnavailable`: PostgreSQL restarting, or ending
+   * the connection a read waited on) is waited out: after a pause (100 ms, doubling up to 5 s
+   * while reads keep failing) the runner follows the log again from its checkpoints, which skip
+   * what was applied already. Any other error stops the runner, as before. Resolves once the
+   * runner follows again (or is paused meanwhile).
+   */
+  private async readFailed(error: unknown, subscription?: Subscription): Promise<void> {
+    // A subscription already replaced or stopped (a pause) reports nothing that matters now.
+    if (subscription !== undefined && this.subscription !== subscription) return;
+    if (!isStoreUnavailable(error)) return this.fail(error);
+    if (!this.active) return;
+    this.subscription = undefined;
+    const pauseMs = this.readPauseMs;
+    this.readPauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_AFTER_UNAVAILABLE_MS);
+    this.logger.error(`Projection runner: the event log is unavailable (${messageOf(error)}); following it again in ${pauseMs} ms`);
+    await this.liveWork;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, pauseMs);
+      this.endReadPause = done;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    this.endReadPause = undefined;
+    if (!this.active || this.stopped) return;
+    this.follow();
+    await this.following;
   }
 
   private async catchUp(): Promise<GlobalPosition | undefined> {
@@ -659,13 +698,17 @@ export class ProjectionRunner {
           this.caughtUpSignal.resolve();
         });
       },
-      onError: (error) => this.fail(error),
+      onError: (error) => {
+        // Awaited by a pause, as the catch-up is.
+        this.following = this.readFailed(error, subscription);
+      },
     });
     this.subscription = subscription;
   }
 
   private async pause(): Promise<void> {
     this.active = false;
+    this.endReadPause?.();
     await this.following;
     const subscription = this.subscription;
     this.subscription = undefined;

@@ -142,6 +142,32 @@ it('PostgreSQL: a write recorded while the read models cannot catch up in time a
   expect(await leadsNamed(server, 'Latecomer')).toBe(1);
 }, 60_000);
 
+it('PostgreSQL: the projections wait out a read of the log that the server ends, and go on', async () => {
+  const { server, holderPid, release } = await postgresServerWithLock('log_ended', 'events', 'ACCESS EXCLUSIVE');
+  const watcher = await connectForTest();
+  cleanups.push(() => watcher.end());
+  // The live subscriptions' read of the log (the projections', the lead scorer's, the conversion
+  // completer's: its query reads the horizon), polled, waits behind the lock; the server ends it.
+  const waitingReads = async () =>
+    (
+      await watcher.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%horizon%' AND pid <> $1`,
+        [holderPid],
+      )
+    ).rows.map((row) => row.pid);
+  await expect.poll(waitingReads, { timeout: 10_000 }).not.toHaveLength(0);
+  await watcher.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [await waitingReads()]);
+  await release();
+
+  // The projections follow the log again: a capture made after it is answered and listed.
+  const after = await server.gql(CAPTURE, captureInput('Afterwards', 'after-1'));
+  expect(after.errors).toBeUndefined();
+  expect(await leadsNamed(server, 'Afterwards')).toBe(1);
+  const ready = await fetch(new URL('/readyz', server.url));
+  expect(ready.status).toBe(200);
+  expect(((await ready.json()) as { status: string }).status).toBe('ready');
+}, 60_000);
+
 it('EventStoreDB (the protocol model over gRPC): an append to a cluster that is gone answers UNAVAILABLE', async () => {
   const model = await startEventStoreDbModel();
   let modelOpen = true;

@@ -17,6 +17,7 @@ import {
   type Subscription,
 } from '../core/eventStore';
 import { failpoint } from '../core/failpoints';
+import { isStoreUnavailable } from '../core/storeErrors';
 import { deterministicId } from '../core/ids';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import { conversionFollowUps, followUpTimes, type FollowUp } from '../domain/leads/conversion';
@@ -127,6 +128,9 @@ export const appendFollowUpOnce = async (
 };
 
 const CHECKPOINT_NAME = 'conversion-completer';
+/** After a store found unavailable, the completer starts again after this, doubling up to the longest. */
+const FIRST_PAUSE_AFTER_UNAVAILABLE_MS = 100;
+const LONGEST_PAUSE_AFTER_UNAVAILABLE_MS = 5_000;
 
 /**
  * Follows the log and completes every conversion it sees, and every engagement of a contact (a
@@ -136,6 +140,10 @@ const CHECKPOINT_NAME = 'conversion-completer';
  */
 export class ConversionCompleter {
   private subscription?: Subscription;
+  /** A start again after the store was found unavailable, while it waits. */
+  private restart?: NodeJS.Timeout;
+  private pauseMs = FIRST_PAUSE_AFTER_UNAVAILABLE_MS;
+  private stopped = false;
   lastError: unknown;
 
   constructor(
@@ -144,12 +152,18 @@ export class ConversionCompleter {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.stopped = false;
+    return this.follow();
+  }
+
+  private async follow(): Promise<void> {
     await this.createCheckpointTable();
     const row = await this.db.get<{ position: string }>('SELECT position FROM process_checkpoints WHERE name = ?', [
       CHECKPOINT_NAME,
     ]);
-    this.subscription = this.store.subscribeToAll({
+    if (this.stopped) return;
+    const subscription = this.store.subscribeToAll({
       fromPosition: row?.position,
       onEvent: async (event) => {
         if (event.type === 'LeadConverted') await completeConversion(this.store, event as RecordedLeadConverted, this.clock());
@@ -160,14 +174,45 @@ export class ConversionCompleter {
       },
       onError: (error) => {
         this.lastError = error;
-        console.error('Conversion completer stopped', error);
+        if (this.subscription !== subscription) return;
+        this.subscription = undefined;
+        if (isStoreUnavailable(error)) this.startAgainLater(error);
+        else console.error('Conversion completer stopped', error);
+      },
+      onCaughtUp: () => {
+        this.pauseMs = FIRST_PAUSE_AFTER_UNAVAILABLE_MS;
       },
     });
+    this.subscription = subscription;
+  }
+
+  /**
+   * The store unavailable for a moment (PostgreSQL restarting, or ending the connection a read
+   * or an append waited on): the completer starts again from its checkpoint after a pause (100 ms,
+   * doubling up to 5 s while it keeps failing), rather than stopping until the process restarts;
+   * a conversion it was completing is completed again, which is harmless.
+   */
+  private startAgainLater(error: unknown): void {
+    const pauseMs = this.pauseMs;
+    this.pauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_AFTER_UNAVAILABLE_MS);
+    console.error(`Conversion completer: the store is unavailable (${error instanceof Error ? error.message : String(error)}); starting again in ${pauseMs} ms`);
+    this.restart = setTimeout(() => {
+      this.restart = undefined;
+      this.follow().catch((failure: unknown) => {
+        this.lastError = failure;
+        if (isStoreUnavailable(failure)) this.startAgainLater(failure);
+        else console.error('Conversion completer stopped', failure);
+      });
+    }, pauseMs);
   }
 
   async stop(): Promise<void> {
-    await this.subscription?.stop();
+    this.stopped = true;
+    clearTimeout(this.restart);
+    this.restart = undefined;
+    const subscription = this.subscription;
     this.subscription = undefined;
+    await subscription?.stop();
   }
 
   /**

@@ -3,7 +3,7 @@
  * the follow-ups on the contact's stream keep its times in order, and the conversion completer
  * (the path after a crash) stamps exactly the events the live path does.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readStreamOrEmpty } from '../core/commandHandler';
 import { NO_STREAM, type EventStore, type RecordedEvent } from '../core/eventStore';
 import { contactStreamId } from '../domain/contacts/events';
@@ -146,6 +146,37 @@ describe('follow-ups of a conversion back-dated before the contact\'s last fact'
       expect(strip(await readStreamOrEmpty(recovered, streamId))).toEqual(strip(await readStreamOrEmpty(live, streamId)));
     }
     expectTimesInOrder(await readStreamOrEmpty(recovered, contactStreamId(contactId)));
+  });
+
+  it('are completed by a completer whose store was unavailable for a moment, once it answers again', async () => {
+    const store = createInMemoryEventStore();
+    await given(store);
+    // The first two subscriptions end as PostgreSQL ends a connection when it restarts (57P01).
+    let ended = 0;
+    const restarting: EventStore = {
+      ...store,
+      subscribeToAll: (options) => {
+        if (ended >= 2) return store.subscribeToAll(options);
+        ended += 1;
+        const terminated = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+        setTimeout(() => options.onError?.(terminated), 0);
+        return { stop: async () => undefined };
+      },
+    };
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      db = openSqliteDatabase(':memory:');
+      completer = new ConversionCompleter(restarting, db, () => NOW);
+      await completer.start();
+      await expect.poll(async () => (await readStreamOrEmpty(store, `opportunity-${ids.opportunityId}`)).length, { timeout: 5000 }).toBe(1);
+      expect(ended).toBe(2);
+      expect(logged.mock.calls.map(([message]) => String(message))).toEqual([
+        expect.stringMatching(/^Conversion completer: the store is unavailable \(terminating connection .*\); starting again in 100 ms$/),
+        expect.stringMatching(/starting again in 200 ms$/),
+      ]);
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it('are left to whoever wrote them when the completer is told to skip past them (the bulk seed), and only while it rests', async () => {
