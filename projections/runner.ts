@@ -556,11 +556,15 @@ export class ProjectionRunner {
     this.freshlyReset.clear();
     if (candidates.length === 0) return;
     let first = true;
+    // Split between both threads, unless the runner shares its thread with requests it serves
+    // already: before its first catch-up (a new read store at start) an API is not ready and
+    // serves nothing but /livez, which the stage's turns leave answering.
+    const split = !this.sharesThreadWithRequests || !this.caughtUp;
     try {
       // Each part copied as soon as it is staged (the other may still be staging), in a
       // transaction of its own that moves its projections' checkpoints (the first part's also
       // those of the projections reset beside them).
-      await this.stageForRebuild(candidates, () => this.active, { split: !this.sharesThreadWithRequests }, async (staged) => {
+      await this.stageForRebuild(candidates, () => this.active, { split }, async (staged) => {
         const mover = this.bulkCheckpointMover(staged.projections, first ? resetBeside : []);
         first = false;
         const through = await copyStaged({ ...staged, db: this.db, moveCheckpoints: mover.move, inTurns: this.sharesThreadWithRequests });
@@ -581,8 +585,8 @@ export class ProjectionRunner {
    * of at least `stagingThreadFromEvents` events, on that thread: all of them, unless `split`,
    * which stages them on both threads, parted by their `rebuildWeight` (`npm run replay`, alone
    * on its thread: the machine's second core; the part here is copied while the thread stages
-   * on). An API stages on the other thread alone: its own goes on answering requests instead of
-   * taking turns with the stage. A staging thread that fails or cannot read this log (a database
+   * on). An API that serves requests stages on the other thread alone: its own goes on answering
+   * them instead of taking turns with the stage. A staging thread that fails or cannot read this log (a database
    * in memory) leaves its part to this thread.
    *
    * Resolves true when every part was staged and copied (`copy` resolved true for each); false

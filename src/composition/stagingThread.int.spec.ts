@@ -104,6 +104,28 @@ describe("the projection runner's staging thread", () => {
     await again.stop();
   }, 120_000);
 
+  it("splits an API's first rebuild (a new read store: it serves nothing yet) between both threads, and not a later one", async () => {
+    const thread = watchedThread();
+    const fresh = await openReadDatabase({ kind: 'sqlite', filename: path.join(seeded.dataDir, 'fresh-read-store.sqlite') });
+    const runner = new ProjectionRunner({ store, db: fresh, projections: readModelProjections(), stagingThread: thread.stage, stagingThreadFromEvents: 100 });
+    try {
+      await runner.start();
+      await runner.whenCaughtUp();
+      expect(thread.calls).toHaveLength(1);
+      expect(thread.calls[0]!.staged).toBe(true);
+      expect(thread.calls[0]!.projections.length).toBeLessThan(bulkNames().length);
+      // Caught up, it serves: a rebuild now leaves this thread to the requests.
+      await runner.rebuild();
+      expect(thread.calls).toHaveLength(2);
+      expect([...thread.calls[1]!.projections].sort()).toEqual([...bulkNames()].sort());
+      const leads = await fresh.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
+      expect(leads!.n).toBe(120);
+    } finally {
+      await runner.stop();
+      await fresh.close();
+    }
+  }, 120_000);
+
   it('stages a short log on the runner\'s thread', async () => {
     const thread = watchedThread();
     // The seeded log holds about a thousand events: short of the default.
