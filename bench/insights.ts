@@ -20,7 +20,7 @@ import path from 'node:path';
 import { openApplication, readModelProjections } from '../src/composition/application';
 import { type CrmConfig, loadConfig, DATABASE_FILE } from '../src/composition/config';
 import type { EventStore, GlobalPosition } from '../src/core/eventStore';
-import { openEventLog } from '../src/composition/eventLog';
+import { openEventLog, type EventLogOptions } from '../src/composition/eventLog';
 import { mintToken } from '../src/identity/jwt';
 import { DATA_KEY_FILE } from '../src/personalData/masterKey';
 import { replayFacts } from '../src/useCases/replayFacts';
@@ -96,11 +96,12 @@ export async function benchInsights(settings: InsightsSettings): Promise<Insight
   if (!existsSync(MAIN_ENTRY)) throw new Error(`${MAIN_ENTRY} does not exist yet`);
   const { dataset, reused } = await ensureDataset(settings.leads, settings.seed);
   // Through the sealing store, as the server reads it: personal data is opened on the way.
-  const store = await openEventLog(loadConfig({ CRM_JWT_SECRET: SECRET }, { dataDir: dataset.dataDir }));
+  const config = loadConfig({ CRM_JWT_SECRET: SECRET }, { dataDir: dataset.dataDir });
+  const store = await openEventLog(config);
   try {
     const events = await countEvents(store);
     const raw = await readWholeLog(store.sealed, REBUILD_PAGE_SIZE);
-    const projectionReplay = await replayProjections(store, openSqliteDatabase(path.join(dataset.dataDir, DATABASE_FILE)), events);
+    const projectionReplay = await replayProjections(store, openSqliteDatabase(path.join(dataset.dataDir, DATABASE_FILE)), events, config);
     const retrospectiveReplay = await replayRetrospective(store, events);
     const { queries, underWrites, server } = await measureQueries(dataset, settings);
     return {
@@ -178,12 +179,14 @@ export async function countEvents(store: EventStore): Promise<number> {
 /**
  * Rebuilds the dataset's own read models, all at once, as a start after every projection's
  * version changed would: the API measured next then starts on read models that are current.
- * `db` is the data set's read database (SQLite file or PostgreSQL schema), closed here.
+ * `db` is the data set's read database (SQLite file or PostgreSQL schema), closed here; `eventLog`
+ * opens the log on the staging thread.
  */
 export async function replayProjections(
   store: EventStore,
   db: SqlDatabase,
   events: number,
+  eventLog: EventLogOptions,
 ): Promise<InsightsResult['projectionReplay']> {
   const projections = readModelProjections();
   log(`replaying ${projections.length} projections from zero over ${events} events...`);
@@ -191,7 +194,9 @@ export async function replayProjections(
   // Only the read models' checkpoints go, as when their versions change: the key shredder's
   // (which keeps no read model) stays, or the API's start would read the whole log for it.
   await db.run(`DELETE FROM projection_checkpoints WHERE name IN (${projections.map(() => '?').join(', ')})`, projections.map((p) => p.name));
-  const runner = new ProjectionRunner({ store, db, projections });
+  // As `npm run replay` runs it (goal 3): alone on its thread, which copies one statement per
+  // table, and staging on a second thread too.
+  const runner = new ProjectionRunner({ store, db, projections, sharesThreadWithRequests: false, stagingThread: stageOnAnotherThread(eventLog) });
   const started = process.hrtime.bigint();
   try {
     await runner.start();

@@ -134,7 +134,7 @@ export async function benchInsightsPostgres(settings: InsightsSettings): Promise
       const events = await countEvents(store);
       log(`reading and parsing the ${events} events alone...`);
       const raw = await readWholeLog(store.sealed, REBUILD_PAGE_SIZE);
-      const projectionReplay = await replayProjections(store, await openReadDatabase(config.readStore), events);
+      const projectionReplay = await replayProjections(store, await openReadDatabase(config.readStore), events, config);
       rebuild = { events, projectionReplay, rawRead: { seconds: raw.elapsedMs / 1000, eventsPerSecond: (raw.events * 1000) / Math.max(raw.elapsedMs, 1) } };
     } finally {
       await store.close();
