@@ -35,33 +35,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const EXTERNAL = ['better-sqlite3', '@eventstore/db-client', 'pino-pretty', 'pg-native', 'esbuild'];
 
-await build({
-  entryPoints: [path.join(root, 'dist', 'src', 'main.js')],
-  outfile: path.join(root, 'dist', 'main.js'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  external: EXTERNAL,
-  alias: {
-    'fast-json-stringify': path.join(root, 'scripts', 'unusedJsonSerializer.cjs'),
-    '@apollo/utils.createhash': path.join(root, 'scripts', 'nodeCreateHash.cjs'),
-  },
-  sourcemap: 'linked',
-  sourcesContent: false,
-  logLevel: 'warning',
-});
-
-// The SQLite event store's writer thread (src/eventStores/sqliteWriter.ts) and the thread that
-// stages a rebuild (src/composition/stagingThread.ts) start the module beside the one that starts
-// them: beside dist/main.js, these.
-for (const [folder, name] of [
-  ['eventStores', 'sqliteWriterThread'],
-  ['composition', 'stagingThreadEntry'],
-]) {
-  await build({
-    entryPoints: [path.join(root, 'dist', 'src', folder, `${name}.js`)],
-    outfile: path.join(root, 'dist', `${name}.js`),
+/** `dist/src/<from>.js`, with what it requires, in one file: `dist/<to>.js`. */
+const bundle = (from, to) =>
+  build({
+    entryPoints: [path.join(root, 'dist', 'src', `${from}.js`)],
+    outfile: path.join(root, 'dist', `${to}.js`),
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -75,4 +53,10 @@ for (const [folder, name] of [
     sourcesContent: false,
     logLevel: 'warning',
   });
-}
+
+await bundle('main', 'main');
+// The SQLite event store's writer thread (src/eventStores/sqliteWriter.ts) and the thread that
+// stages a rebuild (src/composition/stagingThread.ts) start the module beside the one that starts
+// them: beside dist/main.js, these.
+await bundle('eventStores/sqliteWriterThread', 'sqliteWriterThread');
+await bundle('composition/stagingThreadEntry', 'stagingThreadEntry');
