@@ -912,13 +912,14 @@ export const projectionHandles = (projection: Projection, type: string): boolean
 /**
  * Stages the projections given (those that rebuild in bulk) from the log on another thread
  * (src/composition/stagingThread.ts): see `stageInBulk`. With `writingEnded`, while
- * `rebuildAfter`'s work writes it, until that resolves; without, the log as it is now. Resolves
- * with what it staged, or undefined when it could not (a log in memory, which another thread
- * cannot read) or was told to stop (`stopped`).
+ * `rebuildAfter`'s work writes it, until that resolves; without, the log as it is now, or, with
+ * `upTo`, as it was when that was its last event (`npm run verify` rebuilds up to the live
+ * checkpoints). Resolves with what it staged, or undefined when it could not (a log in memory,
+ * which another thread cannot read) or was told to stop (`stopped`).
  */
 export type StageAlongside = (
   projections: readonly Projection[],
-  options: { writingEnded?: Promise<void>; stopped?: Promise<void> },
+  options: { writingEnded?: Promise<void>; stopped?: Promise<void>; upTo?: GlobalPosition },
 ) => Promise<Staged | undefined>;
 
 /** A staging database, and the projections staged in it. */

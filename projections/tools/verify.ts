@@ -7,7 +7,7 @@
  */
 import type { EventStore, GlobalPosition } from '../../src/core/eventStore';
 import type { Projection } from '../projection';
-import { ProjectionRunner } from '../runner';
+import { ProjectionRunner, type StageAlongside } from '../runner';
 import type { ScratchSpace } from './scratch';
 import { countEvents, countingStore, storeUpTo } from './storeViews';
 
@@ -19,6 +19,9 @@ export interface VerifyOptions {
   maxKeys?: number;
   maxAttempts?: number;
   onProgress?(progress: { done: number; total: number }): void;
+  /** Where the rebuild is staged too (see `ProjectionRunnerOptions`): the second core. */
+  stagingThread?: StageAlongside;
+  stagingThreadFromEvents?: number;
 }
 
 export interface TableComparison {
@@ -106,6 +109,7 @@ const checkpointProblems = (projections: readonly Projection[], live: readonly L
  * second call resumes from the scratch checkpoints, so a retry only applies what is new.
  */
 const rebuildUpTo = async (options: VerifyOptions, live: readonly LiveCheckpoint[]): Promise<void> => {
+  const thread = options.stagingThread;
   const groups = new Map<GlobalPosition | null, Projection[]>();
   for (const projection of options.projections) {
     const checkpoint = live.find((row) => row.name === projection.name && row.version === projection.version);
@@ -122,6 +126,9 @@ const rebuildUpTo = async (options: VerifyOptions, live: readonly LiveCheckpoint
       projections,
       // A command alone on its thread: the scratch rebuild's copy goes one statement per table.
       sharesThreadWithRequests: false,
+      // The thread stages the log as far as this rebuild reads it.
+      stagingThread: thread && ((parts, staging) => thread(parts, { ...staging, upTo: position ?? undefined })),
+      stagingThreadFromEvents: options.stagingThreadFromEvents,
     });
     await runner.start();
     try {

@@ -4,6 +4,7 @@
  */
 import { readModelProjections } from '../composition/application';
 import { openEventLog } from '../composition/eventLog';
+import { stageOnAnotherThread } from '../composition/stagingThread';
 import { ProgressLine, configFor, formatCount, parseOptions, runCli, wholeNumber } from './common';
 import { openScratchSpace } from '../../projections/tools/scratch';
 import { verifyReadModels, type TableComparison } from '../../projections/tools/verify';
@@ -30,6 +31,8 @@ runCli(USAGE, async () => {
       scratch,
       projections: readModelProjections(),
       maxKeys: wholeNumber('keys', args.keys, 10),
+      // Staged on this thread and another: the machine's second core.
+      stagingThread: stageOnAnotherThread(config),
       onProgress: ({ done, total }) => progress.update(`verify: rebuilding ${formatCount(done)}/${formatCount(total)} events`),
     });
     progress.done('verify: rebuilt every projection into a scratch database');

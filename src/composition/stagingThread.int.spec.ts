@@ -6,6 +6,7 @@ import { ProjectionRunner, type StageAlongside } from '../../projections/runner'
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import { openScratchSpace } from '../../projections/tools/scratch';
 import { verifyReadModels } from '../../projections/tools/verify';
+import { appendAll, generateLeadHistory } from '../../test/support/leadEvents';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
 import { openReadDatabase, readModelProjections } from './application';
 import { openEventLog } from './eventLog';
@@ -176,6 +177,26 @@ describe("the projection runner's staging thread", () => {
       expect(staged?.through).toBe(await store.headPosition());
     } finally {
       staged?.staging.close();
+    }
+  }, 120_000);
+
+  // Last: it leaves the log longer than the read models have taken in.
+  it('stages a verification (npm run verify) up to the live checkpoints, not past them', async () => {
+    const checkpointsBefore = await db.all('SELECT name, position FROM projection_checkpoints ORDER BY name');
+    await appendAll(store, generateLeadHistory({ seed: 9, leadCount: 2, eventCount: 6 }));
+    const thread = watchedThread();
+    const scratch = await openScratchSpace(seeded.config.readStore);
+    try {
+      const report = await verifyReadModels({ store, scratch, projections: readModelProjections(), stagingThread: thread.stage, stagingThreadFromEvents: 100 });
+      expect(thread.calls).toHaveLength(1);
+      expect(thread.calls[0]!.staged).toBe(true);
+      expect(thread.calls[0]!.projections.length).toBeLessThan(bulkNames().length);
+      // The rebuild stopped where the live read models stand, the events after them left out.
+      expect(report.problems).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(await db.all('SELECT name, position FROM projection_checkpoints ORDER BY name')).toEqual(checkpointsBefore);
+    } finally {
+      await scratch.close();
     }
   }, 120_000);
 });

@@ -25,6 +25,8 @@ export interface StagingThreadData {
   projections: string[];
   /** Whether the log is still being written: the stage then follows it until told it has ended. */
   followsWriting: boolean;
+  /** The log as it was when this was its last event (see `StageAlongside`). */
+  upTo?: GlobalPosition;
 }
 
 /** What the thread answers: the staging database handed over, or nothing staged (an empty log). */
@@ -62,7 +64,7 @@ else {
  */
 export const stageOnAnotherThread =
   (log: EventLogOptions): StageAlongside =>
-  (projections, { writingEnded, stopped }) => {
+  (projections, { writingEnded, stopped, upTo }) => {
     // A database in memory is the connection's own: another thread would open an empty one.
     if ([log.eventStore, log.readStore].some((store) => store.kind === 'sqlite' && store.filename === ':memory:')) return Promise.resolve(undefined);
     return new Promise((resolve, reject) => {
@@ -73,6 +75,7 @@ export const stageOnAnotherThread =
         log: opening,
         projections: projections.map((projection) => projection.name),
         followsWriting: writingEnded !== undefined,
+        upTo,
       };
       const worker = new Worker(BOOT, { eval: true, execArgv: [], workerData: data });
       void writingEnded?.then(() => worker.postMessage(WRITING_ENDED));

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openEventLog } from './eventLog';
 import { readModelProjections } from './application';
 import { stageInBulk } from '../../projections/bulkRebuild';
+import { storeUpTo } from '../../projections/tools/storeViews';
 import { REBUILD_PAGE_SIZE, projectionHandles } from '../../projections/runner';
 import { STOP, WRITING_ENDED, type StagingThreadAnswer, type StagingThreadData } from './stagingThread';
 
@@ -25,7 +26,7 @@ const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
     const unknown = data.projections.filter((name) => !projections.some((projection) => projection.name === name));
     if (unknown.length > 0) throw new Error(`No read model of the application is named ${unknown.join(', ')}`);
     const staged = await stageInBulk({
-      store,
+      store: data.upTo === undefined ? store : storeUpTo(store, data.upTo),
       projections,
       handles: projectionHandles,
       pageSize: REBUILD_PAGE_SIZE,
