@@ -586,8 +586,8 @@ export class ProjectionRunner {
    * which stages them on both threads, parted by their `rebuildWeight` (`npm run replay`, alone
    * on its thread: the machine's second core; the part here is copied while the thread stages
    * on). An API that serves requests stages on the other thread alone: its own goes on answering
-   * them instead of taking turns with the stage. A staging thread that fails or cannot read this log (a database
-   * in memory) leaves its part to this thread.
+   * them instead of taking turns with the stage. A staging thread that fails or cannot read this
+   * log (a database in memory) leaves its part to this thread.
    *
    * Resolves true when every part was staged and copied (`copy` resolved true for each); false
    * when not (an empty log, abandoned, or `copy` declined a part: the parts after it are not
@@ -660,7 +660,8 @@ export class ProjectionRunner {
       })
       .then(async (staged) => {
         if (staged !== undefined) return { ...staged, projections: onThread };
-        return isActive() && !given.up ? here(onThread) : undefined;
+        // The first page read already serves this stage, unless the part here is staged from it.
+        return isActive() && !given.up ? here(onThread, onThisThread.length === 0 ? firstPage : undefined) : undefined;
       });
     const parts = [elsewhere, ...(onThisThread.length > 0 ? [here(onThisThread, firstPage)] : [])].map(inTurnOrGiveUp);
     const outcomes = await Promise.allSettled(parts);

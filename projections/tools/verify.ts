@@ -126,8 +126,8 @@ const rebuildUpTo = async (options: VerifyOptions, live: readonly LiveCheckpoint
       projections,
       // A command alone on its thread: the scratch rebuild's copy goes one statement per table.
       sharesThreadWithRequests: false,
-      // The thread stages the log as far as this rebuild reads it.
-      stagingThread: thread && ((parts, staging) => thread(parts, { ...staging, upTo: position ?? undefined })),
+      // The thread stages the log as far as this rebuild reads it (a group with no checkpoint reads nothing).
+      stagingThread: thread && position !== null ? (parts, staging) => thread(parts, { ...staging, upTo: position }) : undefined,
       stagingThreadFromEvents: options.stagingThreadFromEvents,
     });
     await runner.start();

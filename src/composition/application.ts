@@ -159,7 +159,8 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
       (scoringJobRunner = new ScoringJobRunner({ store, db, rules, readModels: positions })),
     ],
     // A rebuild in bulk of a long log (a projection's new version) is staged on a thread of its
-    // own: this one goes on answering requests meanwhile.
+    // own: this one goes on answering requests meanwhile. (Before the first catch-up, on a new
+    // read store, both threads stage: see `ProjectionRunner.stageForRebuild`.)
     stagingThread: stageOnAnotherThread(options),
     // Instances sharing a PostgreSQL read store take turns; a SQLite file has one process.
     lease:

@@ -1,6 +1,7 @@
 /**
  * The staging thread's side of stagingThread.ts: opens the log, stages the projections it is given
- * from it (as it is written, when it is), and hands the staging database over to the thread that started it.
+ * from it (as it is written, when it is), and hands the staging database over to the thread that
+ * started it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openEventLog } from './eventLog';
