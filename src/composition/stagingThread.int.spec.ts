@@ -180,6 +180,24 @@ describe("the projection runner's staging thread", () => {
     }
   }, 120_000);
 
+  it('gives up a rebuild beside a new version on the other thread when the API stops meanwhile, the old rows left serving', async () => {
+    const thread = watchedThread();
+    const versionOfLeads = async () => (await db.get<{ version: number }>("SELECT version FROM projection_checkpoints WHERE name = 'leads'"))!.version;
+    const before = await versionOfLeads();
+    const projections = readModelProjections().map((projection) => (projection.name === 'leads' ? { ...projection, version: before + 1 } : projection));
+    const runner = new ProjectionRunner({ store, db, projections, stagingThread: thread.stage, stagingThreadFromEvents: 100 });
+    await runner.start();
+    expect(runner.rebuildingBeside).toEqual(['leads']);
+    const stopping = performance.now();
+    await runner.stop();
+    expect(performance.now() - stopping).toBeLessThan(10_000);
+    // The thread was told to stop and staged nothing; nothing was switched over.
+    expect(thread.calls).toEqual([{ projections: ['leads'], staged: false }]);
+    expect(await versionOfLeads()).toBe(before);
+    const leads = await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
+    expect(leads!.n).toBe(120);
+  }, 120_000);
+
   // Last: it leaves the log longer than the read models have taken in.
   it('stages a verification (npm run verify) up to the live checkpoints, not past them', async () => {
     const checkpointsBefore = await db.all('SELECT name, position FROM projection_checkpoints ORDER BY name');
