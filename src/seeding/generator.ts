@@ -266,7 +266,7 @@ abstract class StepExecutor {
     for (const grouping of B2C_GROUPINGS) {
       const accountId = deterministicId('seed-grouping', grouping.key);
       const commandId = deterministicId('seed-grouping', grouping.key, 'open');
-      await this.command(
+      const opened = await this.command(
         this.app.accountDecider,
         accountStreamId(accountId),
         {
@@ -275,6 +275,9 @@ abstract class StepExecutor {
         },
         { actor: manager, now: new Date(start - DAY), commandId, commandType: 'OpenAccount', correlationId: commandId },
       );
+      // Counted as any command (none on a run again, which recognises them): the summary's
+      // events are every event written. The groupings' streams stay known, as accounts do.
+      this.tally('OpenAccount', start - DAY, opened, new Set());
       this.groupings.set(grouping.key, accountId);
     }
   }
