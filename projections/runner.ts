@@ -21,7 +21,7 @@ import { copyStaged, stageInBulk, type Staged } from './bulkRebuild';
 import { ProjectionCheckpoints, type ProjectionFailure } from './checkpoints';
 import { EVERY_EVENT_TYPE, EventNotApplied, type Projection } from './projection';
 import type { SqlDatabase } from './sqlDatabase';
-import { isInfrastructureError, isStoreUnavailable } from '../src/core/storeErrors';
+import { FIRST_PAUSE_AFTER_UNAVAILABLE_MS, isInfrastructureError, isStoreUnavailable, nextPauseAfterUnavailable } from '../src/core/storeErrors';
 
 export interface ProjectionRunnerOptions {
   store: EventStore;
@@ -95,9 +95,6 @@ export class ProjectionRunnerStoppedError extends Error {
 }
 
 const DEFAULT_BATCH_SIZE = 500;
-/** A batch that met an unavailable read database is applied again after this, doubling up to the longest. */
-const FIRST_PAUSE_AFTER_UNAVAILABLE_MS = 100;
-const LONGEST_PAUSE_AFTER_UNAVAILABLE_MS = 5_000;
 /** Events per page read while a rebuild replays the log into its staging database. */
 export const REBUILD_PAGE_SIZE = 5000;
 /**
@@ -492,7 +489,7 @@ export class ProjectionRunner {
     if (!this.active) return;
     this.subscription = undefined;
     const pauseMs = this.readPauseMs;
-    this.readPauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_AFTER_UNAVAILABLE_MS);
+    this.readPauseMs = nextPauseAfterUnavailable(pauseMs);
     this.logger.error(`Projection runner: the event log is unavailable (${messageOf(error)}); following it again in ${pauseMs} ms`);
     await this.liveWork;
     await new Promise<void>((resolve) => {
@@ -742,7 +739,7 @@ export class ProjectionRunner {
           if (isStoreUnavailable(cause) && this.active) {
             this.logger.error(`Projection runner: the read database is unavailable (${messageOf(error)}); the batch is applied again in ${pauseMs} ms`);
             await new Promise((resolve) => setTimeout(resolve, pauseMs));
-            pauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_AFTER_UNAVAILABLE_MS);
+            pauseMs = nextPauseAfterUnavailable(pauseMs);
             continue;
           }
           attempts += 1;

@@ -50,6 +50,13 @@ export const isStoreUnavailable = (error: unknown): boolean => {
 /** How long a client is told to wait before it sends a request that met an unavailable store again. */
 export const RETRY_AFTER_SECONDS = 1;
 
+/**
+ * How long a background worker (the projection runner, the conversion completer) waits before it
+ * tries again after an unavailable store: this first, then twice the last pause, up to 5 s.
+ */
+export const FIRST_PAUSE_AFTER_UNAVAILABLE_MS = 100;
+export const nextPauseAfterUnavailable = (pauseMs: number): number => Math.min(pauseMs * 2, 5_000);
+
 /** SQLSTATE classes of the database's own trouble: connection, resources, operator, system. */
 const INFRASTRUCTURE_SQLSTATE = /^(08|40|53|57|58|XX|55P03)/;
 /** Node's network errors, and SQLite's for a busy, locked, full, unreadable or unwritable file. */

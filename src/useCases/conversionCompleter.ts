@@ -17,7 +17,7 @@ import {
   type Subscription,
 } from '../core/eventStore';
 import { failpoint } from '../core/failpoints';
-import { isStoreUnavailable } from '../core/storeErrors';
+import { FIRST_PAUSE_AFTER_UNAVAILABLE_MS, isStoreUnavailable, nextPauseAfterUnavailable } from '../core/storeErrors';
 import { deterministicId } from '../core/ids';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import { conversionFollowUps, followUpTimes, type FollowUp } from '../domain/leads/conversion';
@@ -128,9 +128,6 @@ export const appendFollowUpOnce = async (
 };
 
 const CHECKPOINT_NAME = 'conversion-completer';
-/** After a store found unavailable, the completer starts again after this, doubling up to the longest. */
-const FIRST_PAUSE_AFTER_UNAVAILABLE_MS = 100;
-const LONGEST_PAUSE_AFTER_UNAVAILABLE_MS = 5_000;
 
 /**
  * Follows the log and completes every conversion it sees, and every engagement of a contact (a
@@ -194,7 +191,7 @@ export class ConversionCompleter {
    */
   private startAgainLater(error: unknown): void {
     const pauseMs = this.pauseMs;
-    this.pauseMs = Math.min(pauseMs * 2, LONGEST_PAUSE_AFTER_UNAVAILABLE_MS);
+    this.pauseMs = nextPauseAfterUnavailable(pauseMs);
     console.error(`Conversion completer: the store is unavailable (${error instanceof Error ? error.message : String(error)}); starting again in ${pauseMs} ms`);
     this.restart = setTimeout(() => {
       this.restart = undefined;
