@@ -913,11 +913,12 @@ export const projectionHandles = (projection: Projection, type: string): boolean
  * `rebuildAfter`'s work writes it, until that resolves; without, the log as it is now, or, with
  * `upTo`, as it was when that was its last event (`npm run verify` rebuilds up to the live
  * checkpoints). Resolves with what it staged, or undefined when it could not (a log in memory,
- * which another thread cannot read) or was told to stop (`stopped`).
+ * which another thread cannot read) or was told to stop (`stopped`). `onRead` hears of each page
+ * of events the stage reads, as it reads it (`npm run replay`'s progress).
  */
 export type StageAlongside = (
   projections: readonly Projection[],
-  options: { writingEnded?: Promise<void>; stopped?: Promise<void>; upTo?: GlobalPosition },
+  options: { writingEnded?: Promise<void>; stopped?: Promise<void>; upTo?: GlobalPosition; onRead?(events: number): void },
 ) => Promise<Staged | undefined>;
 
 /** A staging database, and the projections staged in it. */

@@ -10,7 +10,7 @@ import type { SqlDatabase } from '../sqlDatabase';
 import { countEvents, countingStore } from './storeViews';
 
 export interface ReplayProgress {
-  /** Events read from the log so far. */
+  /** Events read from the log so far (by the part further on, when it is staged on two threads). */
   done: number;
   /** Events in the log when the replay started. */
   total: number;
@@ -29,6 +29,8 @@ export interface ReplayOptions {
   onProgress?(progress: ReplayProgress): void;
   /** Where the projections are staged too (see `ProjectionRunnerOptions`): the second core. */
   stagingThread?: StageAlongside;
+  /** The shortest log staged on `stagingThread` (see `ProjectionRunnerOptions`). */
+  stagingThreadFromEvents?: number;
 }
 
 export interface ReplayResult {
@@ -54,19 +56,26 @@ export const replayProjections = async (options: ReplayOptions): Promise<ReplayR
 
   const total = options.total ?? (await countEvents(store));
   let counting = false;
-  let done = 0;
+  // The events read on this thread, and on the staging thread. A rebuild staged on both reads
+  // the log on each (its progress is the part further on); one staged on the other thread alone
+  // reads here only the first page, which tells it the log is long.
+  const read = { here: 0, elsewhere: 0 };
+  const done = () => Math.max(read.here, read.elsewhere);
   let started = Date.now();
+  const counted = (where: keyof typeof read) => (events: number) => {
+    if (!counting) return;
+    read[where] += events;
+    onProgress?.({ done: done(), total, elapsedMs: Date.now() - started });
+  };
+  const thread = options.stagingThread;
   const runner = new ProjectionRunner({
-    store: countingStore(store, (events) => {
-      if (!counting) return;
-      done += events;
-      onProgress?.({ done, total, elapsedMs: Date.now() - started });
-    }),
+    store: countingStore(store, counted('here')),
     db,
     projections,
     // Alone on its thread: the copy of its rebuild goes one statement per table, the fastest.
     sharesThreadWithRequests: false,
-    stagingThread: options.stagingThread,
+    stagingThread: thread && ((part, stage) => thread(part, { ...stage, onRead: counted('elsewhere') })),
+    stagingThreadFromEvents: options.stagingThreadFromEvents,
   });
   await runner.start();
   try {
@@ -75,7 +84,7 @@ export const replayProjections = async (options: ReplayOptions): Promise<ReplayR
     counting = true;
     started = Date.now();
     await runner.rebuild(only);
-    return { projections: only === undefined ? names : [only], events: done, elapsedMs: Date.now() - started };
+    return { projections: only === undefined ? names : [only], events: done(), elapsedMs: Date.now() - started };
   } finally {
     await runner.stop();
   }

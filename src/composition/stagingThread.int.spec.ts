@@ -4,7 +4,9 @@ import type { EventStore } from '../core/eventStore';
 import type { Projection } from '../../projections/projection';
 import { ProjectionRunner, type StageAlongside } from '../../projections/runner';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
+import { replayProjections, type ReplayProgress } from '../../projections/tools/replay';
 import { openScratchSpace } from '../../projections/tools/scratch';
+import { countEvents } from '../../projections/tools/storeViews';
 import { verifyReadModels } from '../../projections/tools/verify';
 import { appendAll, generateLeadHistory } from '../../test/support/leadEvents';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
@@ -199,6 +201,28 @@ describe("the projection runner's staging thread", () => {
   }, 120_000);
 
   // Last: it leaves the log longer than the read models have taken in.
+  it("counts a replay's events on the thread that stages them (npm run replay of one projection, staged on the other thread alone)", async () => {
+    const thread = watchedThread();
+    const total = await countEvents(store);
+    const progress: ReplayProgress[] = [];
+    const result = await replayProjections({
+      store,
+      db,
+      projections: readModelProjections(),
+      only: 'kpi-facts',
+      stagingThread: thread.stage,
+      stagingThreadFromEvents: 100,
+      onProgress: (step) => progress.push(step),
+    });
+    // One projection is one part: the other thread stages it, and this one reads only the first page.
+    expect(thread.calls).toEqual([{ projections: ['kpi-facts'], staged: true }]);
+    expect(result.events).toBe(total);
+    expect(progress.at(-1)).toMatchObject({ done: total, total });
+    // The page of the threshold, then the other thread's pages (of 500 events, doubling): more than one step.
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress.map((step) => step.done)).toEqual([...progress.map((step) => step.done)].sort((a, b) => a - b));
+  }, 120_000);
+
   it('stages a verification (npm run verify) up to the live checkpoints, not past them', async () => {
     const checkpointsBefore = await db.all('SELECT name, position FROM projection_checkpoints ORDER BY name');
     await appendAll(store, generateLeadHistory({ seed: 9, leadCount: 2, eventCount: 6 }));

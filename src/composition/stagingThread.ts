@@ -27,6 +27,13 @@ export interface StagingThreadData {
   followsWriting: boolean;
   /** The log as it was when this was its last event (see `StageAlongside`). */
   upTo?: GlobalPosition;
+  /** Whether the thread tells of each page of events it reads (`ReadMessage`) before it answers. */
+  reportsReads: boolean;
+}
+
+/** What the thread tells of a page of events it read, when asked to (`reportsReads`). */
+export interface ReadMessage {
+  read: number;
 }
 
 /** What the thread answers: the staging database handed over, or nothing staged (an empty log). */
@@ -64,7 +71,7 @@ else {
  */
 export const stageOnAnotherThread =
   (log: EventLogOptions): StageAlongside =>
-  (projections, { writingEnded, stopped, upTo }) => {
+  (projections, { writingEnded, stopped, upTo, onRead }) => {
     // A database in memory is the connection's own: another thread would open an empty one.
     if ([log.eventStore, log.readStore].some((store) => store.kind === 'sqlite' && store.filename === ':memory:')) return Promise.resolve(undefined);
     return new Promise((resolve, reject) => {
@@ -76,14 +83,18 @@ export const stageOnAnotherThread =
         projections: projections.map((projection) => projection.name),
         followsWriting: writingEnded !== undefined,
         upTo,
+        reportsReads: onRead !== undefined,
       };
       const worker = new Worker(BOOT, { eval: true, execArgv: [], workerData: data });
       void writingEnded?.then(() => worker.postMessage(WRITING_ENDED));
       void stopped?.then(() => worker.postMessage(STOP));
-      worker.once('message', (answer: StagingThreadAnswer) => {
-        if ('failed' in answer) reject(new Error(`Staging the read models on another thread failed: ${answer.failed}`));
-        else resolve(answer.staged && { staging: openStagingDatabase(answer.staged), through: answer.staged.through, eventTypes: answer.staged.eventTypes });
-      });
+      const answered = (message: StagingThreadAnswer | ReadMessage) => {
+        if ('read' in message) return onRead?.(message.read);
+        worker.off('message', answered);
+        if ('failed' in message) reject(new Error(`Staging the read models on another thread failed: ${message.failed}`));
+        else resolve(message.staged && { staging: openStagingDatabase(message.staged), through: message.staged.through, eventTypes: message.staged.eventTypes });
+      };
+      worker.on('message', answered);
       worker.once('error', reject);
       // After an answer, this changes nothing.
       worker.once('exit', (code) => reject(new Error(`The staging thread ended (${code}) without an answer`)));

@@ -7,9 +7,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openEventLog } from './eventLog';
 import { readModelProjections } from './application';
 import { stageInBulk } from '../../projections/bulkRebuild';
-import { storeUpTo } from '../../projections/tools/storeViews';
+import { countingStore, storeUpTo } from '../../projections/tools/storeViews';
 import { REBUILD_PAGE_SIZE, projectionHandles } from '../../projections/runner';
-import { STOP, WRITING_ENDED, type StagingThreadAnswer, type StagingThreadData } from './stagingThread';
+import { STOP, WRITING_ENDED, type ReadMessage, type StagingThreadAnswer, type StagingThreadData } from './stagingThread';
 
 const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
   // A Buffer crosses to a thread as a plain Uint8Array.
@@ -26,8 +26,9 @@ const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
     // A projection the application does not list (a test's own) is left to the thread that asked.
     const unknown = data.projections.filter((name) => !projections.some((projection) => projection.name === name));
     if (unknown.length > 0) throw new Error(`No read model of the application is named ${unknown.join(', ')}`);
+    const upTo = data.upTo === undefined ? store : storeUpTo(store, data.upTo);
     const staged = await stageInBulk({
-      store: data.upTo === undefined ? store : storeUpTo(store, data.upTo),
+      store: data.reportsReads ? countingStore(upTo, (read) => parentPort!.postMessage({ read } satisfies ReadMessage)) : upTo,
       projections,
       handles: projectionHandles,
       pageSize: REBUILD_PAGE_SIZE,
