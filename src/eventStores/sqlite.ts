@@ -22,7 +22,7 @@ import {
   type Subscription,
 } from '../core/eventStore';
 import { assertAppendableBatch, toJsonText } from './appendChecks';
-import type { AppendWrite, StreamWrite } from './sqliteAppends';
+import { NEVER_REPLACED_TRIGGER, type AppendWrite, type StreamWrite } from './sqliteAppends';
 import { errorOf, writeOnAThread, writeOnThisThread, type AppendWriter } from './sqliteWriter';
 import { BUSY_TIMEOUT_MS, inTurnToWrite } from './sqliteWriteTurns';
 import { subscribeByPaging } from './catchUpSubscription';
@@ -80,11 +80,7 @@ const SCHEMA = `
   BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END;
   CREATE TRIGGER IF NOT EXISTS events_are_never_deleted BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END;
-  CREATE TRIGGER IF NOT EXISTS events_are_never_replaced BEFORE INSERT ON events
-  WHEN EXISTS (SELECT 1 FROM events WHERE global_position = NEW.global_position)
-    OR EXISTS (SELECT 1 FROM events WHERE event_id = NEW.event_id)
-    OR EXISTS (SELECT 1 FROM events WHERE stream_id = NEW.stream_id AND stream_revision = NEW.stream_revision)
-  BEGIN SELECT RAISE(ABORT, 'events are immutable: an insert may not replace one'); END;
+  ${NEVER_REPLACED_TRIGGER};
 `;
 
 interface EventRow {

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { NO_STREAM, type StreamAppend } from '../core/eventStore';
 import { newId } from '../core/ids';
 import { openSqliteEventStore } from './sqlite';
+import { UNGUARDED_BULK_FROM_EVENTS } from './sqliteAppends';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -52,5 +53,33 @@ describe('the SQLite store in a bulk load', () => {
     const raw = new Database(filename, { readonly: true });
     expect(raw.prepare('SELECT COUNT(*) AS n FROM events').get()).toEqual({ n: 1001 });
     raw.close();
+  });
+
+  it('writes a big batch without the trigger that refuses a replacing insert, which every connection finds again once it commits or fails', async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bulk-load-'));
+    directories.push(directory);
+    const filename = path.join(directory, 'events.sqlite');
+    const store = openSqliteEventStore({ filename });
+    const raw = new Database(filename);
+    const guarded = () => raw.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' AND name = 'events_are_never_replaced'").get();
+    const replaceAnEvent = () =>
+      raw.prepare("INSERT OR REPLACE INTO events SELECT global_position, event_id, stream_id, stream_revision, event_type, '{}', metadata, recorded_at FROM events LIMIT 1").run();
+    try {
+      const streams = Math.ceil(UNGUARDED_BULK_FROM_EVENTS / 10);
+      const end = store.bulkLoad.begin();
+      await store.appendToStreams(aLoad(streams, 10));
+      // A big batch whose last event reuses a stored id: refused whole, nothing of it kept.
+      const load = aLoad(streams, 10).map((append) => ({ ...append, streamId: `${append.streamId}-again` }));
+      load.at(-1)!.events.at(-1)!.id = (await store.readStream('lead-0'))[0]!.id;
+      await expect(store.appendToStreams(load)).rejects.toThrow();
+      end();
+      expect(raw.prepare('SELECT COUNT(*) AS n FROM events').get()).toEqual({ n: streams * 10 });
+      // After both, the trigger is in the schema and refuses what it refused before.
+      expect(guarded()).toEqual({ n: 1 });
+      expect(replaceAnEvent).toThrow(/events are immutable: an insert may not replace one/);
+    } finally {
+      raw.close();
+      await store.close();
+    }
   });
 });
