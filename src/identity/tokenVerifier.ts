@@ -17,6 +17,7 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from 'jose';
+import { BoundedMap } from '../core/boundedMap';
 
 export interface Identity {
   actor: string;
@@ -124,10 +125,9 @@ export function createTokenVerifier(settings: TokenVerifierSettings): TokenVerif
    * tokens signed with our own secret: one signed by the identity provider's key set is checked
    * every time, so a key it withdraws stops its tokens at once. Bounded: the oldest entry goes first.
    */
-  const verified = new Map<string, VerifiedToken>();
+  const verified = new BoundedMap<string, VerifiedToken>(MAX_VERIFIED_TOKENS);
   const remember = (token: string, payload: JWTPayload, identity: Identity, ownSecret: boolean) => {
     if (!ownSecret) return;
-    if (verified.size >= MAX_VERIFIED_TOKENS) verified.delete(verified.keys().next().value!);
     verified.set(token, { identity, payload });
   };
   const stillValid = ({ payload }: VerifiedToken): boolean => {

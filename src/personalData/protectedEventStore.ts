@@ -36,6 +36,7 @@ import { open, seal } from './cipher';
 import { OpenerThread, type OpenedValues, type SealedValue } from './openerThread';
 import { ENVELOPE, envelopeOf, erasedView, restorePersonal, takePersonal, withoutEnvelope, type Envelope } from './envelope';
 import type { KeyStore } from './keyStore';
+import { BoundedMap } from '../core/boundedMap';
 
 const MAX_STREAM_KEYS = 200_000;
 const MAX_JUST_SEALED = 4096;
@@ -64,13 +65,12 @@ export interface ProtectedEventStore extends EventStore {
 export const protectEventStore = (inner: EventStore, keyStore: KeyStore): ProtectedEventStore => {
   const opener = new OpenerThread();
   /** Stream → the key its personal data is sealed under (immutable once known). */
-  const streamKeys = new Map<string, string>();
+  const streamKeys = new BoundedMap<string, string>(MAX_STREAM_KEYS);
 
   const rememberStreamKey = (streamId: string, keyId: string) => {
     if (streamKeys.has(streamId)) return;
     // The oldest goes, never the streams just opened: a bulk append seals a lead's conversion
     // under the key its capture took earlier in the same, not yet committed, batch.
-    if (streamKeys.size >= MAX_STREAM_KEYS) streamKeys.delete(streamKeys.keys().next().value!);
     streamKeys.set(streamId, keyId);
   };
 
@@ -163,9 +163,8 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
    * and the conversion completer both follow the log): shared, not copied, because event data is
    * never changed by its readers (the domain folds it into new states, projections into rows).
    */
-  const justSealed = new Map<string, { personal: Record<string, unknown>; revealed?: Json }>();
+  const justSealed = new BoundedMap<string, { personal: Record<string, unknown>; revealed?: Json }>(MAX_JUST_SEALED);
   const rememberSealed = (eventId: string, personal: Record<string, unknown>) => {
-    if (justSealed.size >= MAX_JUST_SEALED) justSealed.delete(justSealed.keys().next().value!);
     justSealed.set(eventId, { personal });
   };
 

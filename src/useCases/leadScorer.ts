@@ -12,6 +12,7 @@
  */
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { ConcurrencyConflictError, type EventStore, type GlobalPosition, type RecordedEvent, type Subscription } from '../core/eventStore';
+import { BoundedMap } from '../core/boundedMap';
 import { newId } from '../core/ids';
 import { leadStreamId } from '../domain/leads/lead';
 import { changesScoredFacts, leadScoreStreamId } from '../domain/scoring/rescore';
@@ -61,7 +62,7 @@ export class LeadScorer {
    * right after its capture, the busiest moment. Dropped when a gap shows, and all of it on any
    * erasure, so no plaintext of an erased person stays in memory.
    */
-  private known = new Map<string, { leadEvents: RecordedEvent[]; scores: RecordedEvent[] }>();
+  private known = new BoundedMap<string, { leadEvents: RecordedEvent[]; scores: RecordedEvent[] }>(KNOWN_LEADS);
   private delivered: GlobalPosition | undefined;
   private processed: GlobalPosition | undefined;
   private saved: GlobalPosition | undefined;
@@ -192,7 +193,6 @@ export class LeadScorer {
     if (event.streamId === leadStreamId(leadId)) {
       if (event.revision === 0) {
         // Its score stream cannot be older than its capture: from here on, both are seen whole.
-        if (this.known.size >= KNOWN_LEADS) this.known.delete(this.known.keys().next().value!);
         this.known.set(leadId, { leadEvents: [event], scores: [] });
         return;
       }
