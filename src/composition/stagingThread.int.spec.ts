@@ -8,6 +8,7 @@ import { replayProjections, type ReplayProgress } from '../../projections/tools/
 import { openScratchSpace } from '../../projections/tools/scratch';
 import { countEvents } from '../../projections/tools/storeViews';
 import { verifyReadModels } from '../../projections/tools/verify';
+import { startEventStoreDbModel, type EventStoreDbModel } from '../../test/support/eventStoreDbModel';
 import { appendAll, generateLeadHistory } from '../../test/support/leadEvents';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
 import { openReadDatabase, readModelProjections } from './application';
@@ -17,24 +18,47 @@ import { stageOnAnotherThread } from './stagingThread';
 /**
  * The projection runner's staging thread: the rebuilds in bulk of a long log staged on a second
  * thread (a replay on both, an API's on the other alone), with the rows a rebuild on one thread
- * leaves. "Long" is lowered to 100 events here, so that a small seeded history counts.
+ * leaves, on SQLite and on EventStoreDB. "Long" is lowered to 100 events here, so that a small
+ * seeded history counts.
  */
+/** A seeded history's stores, opened again after the seed, as a replay opens them. */
+interface SeededLog {
+  seeded: TestApplication;
+  store: EventStore & { close(): Promise<void> };
+  db: SqlDatabase;
+  close(): Promise<void>;
+}
+
+const openSeededLog = async (leads: number, seedNumber: number, env?: NodeJS.ProcessEnv): Promise<SeededLog> => {
+  const seeded = await openTestApplication({ env });
+  await seed(seeded.app, { leads, seed: seedNumber });
+  await seeded.close();
+  const store = await openEventLog(seeded.config);
+  const db = await openReadDatabase(seeded.config.readStore);
+  return {
+    seeded,
+    store,
+    db,
+    async close() {
+      await db.close();
+      await store.close();
+      await seeded.dispose();
+    },
+  };
+};
+
 let seeded: TestApplication;
 let store: EventStore & { close(): Promise<void> };
 let db: SqlDatabase;
+let onSqlite: SeededLog;
 
 beforeAll(async () => {
-  seeded = await openTestApplication();
-  await seed(seeded.app, { leads: 120, seed: 3 });
-  await seeded.close();
-  store = await openEventLog(seeded.config);
-  db = await openReadDatabase(seeded.config.readStore);
+  onSqlite = await openSeededLog(120, 3);
+  ({ seeded, store, db } = onSqlite);
 }, 120_000);
 
 afterAll(async () => {
-  await db?.close();
-  await store?.close();
-  await seeded?.dispose();
+  await onSqlite?.close();
 });
 
 /** The thread of `stageOnAnotherThread`, with what each call asked for and whether it staged. */
@@ -48,10 +72,10 @@ const watchedThread = (thread: StageAlongside = stageOnAnotherThread(seeded.conf
   return { stage, calls };
 };
 
-const expectEqualToARebuild = async (projections: Projection[] = readModelProjections()) => {
-  const scratch = await openScratchSpace(seeded.config.readStore);
+const expectEqualToARebuild = async (projections: Projection[] = readModelProjections(), log: SeededLog = onSqlite) => {
+  const scratch = await openScratchSpace(log.seeded.config.readStore);
   try {
-    const report = await verifyReadModels({ store, scratch, projections });
+    const report = await verifyReadModels({ store: log.store, scratch, projections });
     expect(report.problems).toEqual([]);
     expect(report.tables.filter((table) => table.problem || table.missing.count + table.unexpected.count + table.differing.count > 0)).toEqual([]);
     expect(report.tables.length).toBeGreaterThan(10);
@@ -240,5 +264,54 @@ describe("the projection runner's staging thread", () => {
     } finally {
       await scratch.close();
     }
+  }, 120_000);
+});
+
+/**
+ * On a log in EventStoreDB the thread opens its own client to the server and reads `$all` there
+ * (system events included, which no projection takes): the protocol model of
+ * test/support/eventStoreDbModel.ts serves it, or the server of EVENTSTORE_URL when set.
+ */
+describe("the projection runner's staging thread, on EventStoreDB", () => {
+  let model: EventStoreDbModel | undefined;
+  let onEventStoreDb: SeededLog;
+
+  beforeAll(async () => {
+    const url = process.env.EVENTSTORE_URL ?? (model = await startEventStoreDbModel({ systemEventEvery: 5 })).url;
+    onEventStoreDb = await openSeededLog(60, 5, { CRM_EVENT_STORE: 'eventstoredb', EVENTSTORE_URL: url });
+  }, 120_000);
+
+  afterAll(async () => {
+    await onEventStoreDb?.close();
+    await model?.close();
+  });
+
+  it('stages a replay on both threads, the other reading the log from the server on its own client, with the rows of a rebuild', async () => {
+    const thread = watchedThread(stageOnAnotherThread(onEventStoreDb.seeded.config));
+    const failures: string[] = [];
+    const runner = new ProjectionRunner({
+      store: onEventStoreDb.store,
+      db: onEventStoreDb.db,
+      projections: readModelProjections(),
+      sharesThreadWithRequests: false,
+      stagingThread: thread.stage,
+      stagingThreadFromEvents: 100,
+      logger: { error: (...args: unknown[]) => failures.push(args.map(String).join(' ')) },
+    });
+    await runner.start();
+    try {
+      await runner.whenCaughtUp();
+      await runner.rebuild();
+    } finally {
+      await runner.stop();
+    }
+    // Staged there, not given up and staged here after all.
+    expect(failures).toEqual([]);
+    expect(thread.calls).toHaveLength(1);
+    expect(thread.calls[0]!.staged).toBe(true);
+    expect(thread.calls[0]!.projections).toContain('kpi-facts');
+    await expectEqualToARebuild(readModelProjections(), onEventStoreDb);
+    const leads = await onEventStoreDb.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
+    expect(leads!.n).toBe(60);
   }, 120_000);
 });
