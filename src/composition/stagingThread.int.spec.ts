@@ -85,19 +85,24 @@ const expectEqualToARebuild = async (projections: Projection[] = readModelProjec
   }
 };
 
+/** Starts the runner, lets it catch up, rebuilds every projection, and stops it. */
+const replayAll = async (runner: ProjectionRunner) => {
+  await runner.start();
+  try {
+    await runner.whenCaughtUp();
+    await runner.rebuild();
+  } finally {
+    await runner.stop();
+  }
+};
+
 const bulkNames = () => readModelProjections().filter((projection) => projection.rebuildsInBulk).map((projection) => projection.name);
 
 describe("the projection runner's staging thread", () => {
   it('stages a replay on two threads, the heavier part on the other, with the rows of a replay on one', async () => {
     const thread = watchedThread();
     const runner = new ProjectionRunner({ store, db, projections: readModelProjections(), sharesThreadWithRequests: false, stagingThread: thread.stage, stagingThreadFromEvents: 100 });
-    await runner.start();
-    try {
-      await runner.whenCaughtUp();
-      await runner.rebuild();
-    } finally {
-      await runner.stop();
-    }
+    await replayAll(runner);
     expect(thread.calls).toHaveLength(1);
     const [{ projections: onThread, staged }] = thread.calls as [(typeof thread.calls)[0]];
     expect(staged).toBe(true);
@@ -298,13 +303,7 @@ describe("the projection runner's staging thread, on EventStoreDB", () => {
       stagingThreadFromEvents: 100,
       logger: { error: (...args: unknown[]) => failures.push(args.map(String).join(' ')) },
     });
-    await runner.start();
-    try {
-      await runner.whenCaughtUp();
-      await runner.rebuild();
-    } finally {
-      await runner.stop();
-    }
+    await replayAll(runner);
     // Staged there, not given up and staged here after all.
     expect(failures).toEqual([]);
     expect(thread.calls).toHaveLength(1);
