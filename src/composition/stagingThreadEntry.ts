@@ -26,9 +26,10 @@ const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
     // A projection the application does not list (a test's own) is left to the thread that asked.
     const unknown = data.projections.filter((name) => !projections.some((projection) => projection.name === name));
     if (unknown.length > 0) throw new Error(`No read model of the application is named ${unknown.join(', ')}`);
-    const upTo = data.upTo === undefined ? store : storeUpTo(store, data.upTo);
+    // The log as far as the stage may read it, each page told of when asked.
+    const asFarAsAsked = data.upTo === undefined ? store : storeUpTo(store, data.upTo);
     const staged = await stageInBulk({
-      store: data.reportsReads ? countingStore(upTo, (read) => parentPort!.postMessage({ read } satisfies ReadMessage)) : upTo,
+      store: data.reportsReads ? countingStore(asFarAsAsked, (read) => parentPort!.postMessage({ read } satisfies ReadMessage)) : asFarAsAsked,
       projections,
       handles: projectionHandles,
       pageSize: REBUILD_PAGE_SIZE,

@@ -170,11 +170,12 @@ export class ConversionCompleter {
         await this.saveCheckpoint(event.position);
       },
       onError: (error) => {
-        this.lastError = error;
-        if (this.subscription !== subscription) return;
+        if (this.subscription !== subscription) {
+          this.lastError = error;
+          return;
+        }
         this.subscription = undefined;
-        if (isStoreUnavailable(error)) this.startAgainLater(error);
-        else console.error('Conversion completer stopped', error);
+        this.failed(error);
       },
       onCaughtUp: () => {
         this.pauseMs = FIRST_PAUSE_AFTER_UNAVAILABLE_MS;
@@ -184,22 +185,24 @@ export class ConversionCompleter {
   }
 
   /**
-   * The store unavailable for a moment (PostgreSQL restarting, or ending the connection a read
-   * or an append waited on): the completer starts again from its checkpoint after a pause (100 ms,
-   * doubling up to 5 s while it keeps failing), rather than stopping until the process restarts;
-   * a conversion it was completing is completed again, which is harmless.
+   * Following the log failed. The store unavailable for a moment (PostgreSQL restarting, or
+   * ending the connection a read or an append waited on): the completer starts again from its
+   * checkpoint after a pause (100 ms, doubling up to 5 s while it keeps failing), rather than
+   * stopping until the process restarts; a conversion it was completing is completed again,
+   * which is harmless. Any other error stops it.
    */
-  private startAgainLater(error: unknown): void {
+  private failed(error: unknown): void {
+    this.lastError = error;
+    if (!isStoreUnavailable(error)) {
+      console.error('Conversion completer stopped', error);
+      return;
+    }
     const pauseMs = this.pauseMs;
     this.pauseMs = nextPauseAfterUnavailable(pauseMs);
     console.error(`Conversion completer: the store is unavailable (${error instanceof Error ? error.message : String(error)}); starting again in ${pauseMs} ms`);
     this.restart = setTimeout(() => {
       this.restart = undefined;
-      this.follow().catch((failure: unknown) => {
-        this.lastError = failure;
-        if (isStoreUnavailable(failure)) this.startAgainLater(failure);
-        else console.error('Conversion completer stopped', failure);
-      });
+      this.follow().catch((failure: unknown) => this.failed(failure));
     }, pauseMs);
   }
 
