@@ -17,6 +17,7 @@ import { ScoringResolver } from './resolvers/scoring';
 import { ForbiddenError } from '../core/errors';
 import type { GraphQLContext } from './shared/context';
 import { describeRoles, hasAnyRole, type Role } from './shared/roles';
+import { rememberValidationRules } from './shared/validationMetadata';
 import { SystemResolver } from './resolvers/system';
 
 /**
@@ -60,6 +61,8 @@ export const buildCrmSchema = (): Promise<GraphQLSchema> =>
     readPlainFieldsDirectly(schema);
     assertValidSchema(schema);
     describeRoles(schema);
+    // Every input type is declared by now: the rules validation looks up can be remembered.
+    rememberValidationRules();
     return schema;
   }));
 
