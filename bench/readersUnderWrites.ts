@@ -9,6 +9,7 @@
  * `BENCH_STORE=postgres` does the same on the PostgreSQL history of `npm run bench -- --only
  * insightsPostgres` (generated when missing).
  */
+import os from 'node:os';
 import { mintToken } from '../src/identity/jwt';
 import { BUILT_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
 import { envNumber } from './harness';
@@ -59,7 +60,13 @@ const main = async () => {
       let peakRssMiB = 0;
       const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, server.rssMiB() ?? 0)), 250);
       process.stderr.write(`bench readers: ${readers} readers asking the report queries in turn while ${writers} connections capture leads, ${durationSec}s...\n`);
+      // The load is generated here, on the same cores as the API: what each side spent tells how
+      // much of the machine the API had (the insights bench's autocannon client costs less).
+      const clientBefore = process.cpuUsage();
+      const serverBefore = server.cpuSeconds();
       await Promise.all([...Array.from({ length: readers }, reader), ...Array.from({ length: writers }, writer)]);
+      const client = process.cpuUsage(clientBefore);
+      const serverAfter = server.cpuSeconds();
       clearInterval(sampler);
       const line = (name: string, values: number[]) => {
         const sorted = [...values].sort((a, b) => a - b);
@@ -71,6 +78,11 @@ const main = async () => {
       console.log(line('every read (goal 4: p99 <= 50 ms)', reads));
       console.log(line('captureLead, meanwhile', latencies.get('captureLead')!));
       console.log(`API resident at most ${peakRssMiB.toFixed(0)} MiB meanwhile (goal 6: <= 300 MB)`);
+      const cpu = (seconds: number | undefined) => (seconds === undefined ? '?' : seconds.toFixed(1));
+      console.log(
+        `CPU seconds in these ${durationSec} s (${os.availableParallelism()} cores): API ${cpu(serverAfter === undefined || serverBefore === undefined ? undefined : serverAfter - serverBefore)}, ` +
+          `this load generator ${cpu((client.user + client.system) / 1e6)}`,
+      );
       console.log(`${failures.length} failed${failures.length > 0 ? `; the first: ${failures[0]}` : ''}`);
       if (failures.length > 0) process.exitCode = 1;
     } finally {
