@@ -78,11 +78,9 @@ const main = async () => {
       console.log(line('every read (goal 4: p99 <= 50 ms)', reads));
       console.log(line('captureLead, meanwhile', latencies.get('captureLead')!));
       console.log(`API resident at most ${peakRssMiB.toFixed(0)} MiB meanwhile (goal 6: <= 300 MB)`);
-      const cpu = (seconds: number | undefined) => (seconds === undefined ? '?' : seconds.toFixed(1));
-      console.log(
-        `CPU seconds in these ${durationSec} s (${os.availableParallelism()} cores): API ${cpu(serverAfter === undefined || serverBefore === undefined ? undefined : serverAfter - serverBefore)}, ` +
-          `this load generator ${cpu((client.user + client.system) / 1e6)}`,
-      );
+      const apiSeconds = serverAfter === undefined || serverBefore === undefined ? '?' : (serverAfter - serverBefore).toFixed(1);
+      const generatorSeconds = ((client.user + client.system) / 1e6).toFixed(1);
+      console.log(`CPU seconds in these ${durationSec} s (${os.availableParallelism()} cores): API ${apiSeconds}, this load generator ${generatorSeconds}`);
       console.log(`${failures.length} failed${failures.length > 0 ? `; the first: ${failures[0]}` : ''}`);
       if (failures.length > 0) process.exitCode = 1;
     } finally {
