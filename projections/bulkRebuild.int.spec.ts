@@ -330,6 +330,43 @@ describe.each(sides)('a rebuild in bulk on %s', (_name, open) => {
     expect(await side.db.all('SELECT lead_id FROM firsts')).toEqual([]);
   });
 
+  it('copies each value into the column of its name where the read database has its columns in another order', async () => {
+    side = await open();
+    const history = generateLeadHistory({ seed: 31, leadCount: 12, eventCount: 60 });
+    await appendAll(side.store, history);
+    // The table as an older version made it and later changed it (ALTER TABLE … ADD COLUMN
+    // appends): the same columns as the staged one, in another order.
+    await side.db.exec('CREATE TABLE sources (campaign TEXT, lead_id TEXT PRIMARY KEY, source TEXT NOT NULL)');
+    const sources: Projection = {
+      name: 'sources',
+      version: 1,
+      rebuildsInBulk: true,
+      canHandle: ['LeadCaptured'],
+      setup: (db) => db.exec('CREATE TABLE IF NOT EXISTS sources (lead_id TEXT PRIMARY KEY, source TEXT NOT NULL, campaign TEXT)'),
+      reset: (db) => db.exec('DELETE FROM sources'),
+      apply: async (tx, event) => {
+        const { leadId, source, campaign } = event.data as { leadId: string; source: string; campaign?: string };
+        await tx.run('INSERT INTO sources (lead_id, source, campaign) VALUES (?, ?, ?)', [leadId, source, campaign ?? null]);
+      },
+    };
+    const rebuilt = rebuildInBulk({
+      store: side.store,
+      db: side.db,
+      projections: [sources],
+      handles: (_projection, type) => type === 'LeadCaptured',
+      pageSize: 8,
+      isActive: () => true,
+      moveCheckpoints: async () => undefined,
+    });
+    await expect(rebuilt).resolves.toBeDefined();
+    const captured = history.flatMap(({ event }) => (event.type === 'LeadCaptured' ? [event.data] : []));
+    const byLead = (a: { lead_id: string }, b: { lead_id: string }) => a.lead_id.localeCompare(b.lead_id);
+    expect(captured.length).toBe(12);
+    expect((await side.db.all<{ lead_id: string }>('SELECT lead_id, source, campaign FROM sources')).sort(byLead)).toEqual(
+      captured.map(({ leadId, source, campaign }) => ({ lead_id: leadId, source, campaign: campaign ?? null })).sort(byLead),
+    );
+  });
+
   it('sets a projection that fails on an event aside at that event, and rebuilds the others', async () => {
     side = await open();
     const history = generateLeadHistory({ seed: 23, leadCount: 6, eventCount: 40 });

@@ -15,7 +15,7 @@
  */
 import type { EventStore, GlobalPosition, RecordedEvent } from '../src/core/eventStore';
 import type { InMemoryFold, Projection } from './projection';
-import { openStagingDatabase, type SqlDatabase, type StagedTable, type StagingDatabase } from './sqlDatabase';
+import { openStagingDatabase, type SqlDatabase, type SqlValue, type StagedTable, type StagingDatabase } from './sqlDatabase';
 import { takingTurns, turnsOf, type TurnTaker } from './eventLoopTurns';
 
 export interface BulkRebuildOptions {
@@ -352,7 +352,15 @@ const copyTableInSql = async (tx: SqlDatabase, table: StagedTable, takeTurn: Tur
   const columns = table.columns.map(quoteName).join(', ');
   const staged = `${STAGING_SCHEMA}.${quoteName(table.name)}`;
   if (takeTurn === undefined) {
-    await tx.exec(`INSERT INTO main.${quoteName(table.name)} (${columns}) SELECT ${columns} FROM ${staged}`);
+    // `SELECT *` where both tables have the same columns in the same order: SQLite then copies the
+    // records as they are (its transfer optimization), where naming the columns decodes each row
+    // and encodes it again. It does so only into a table with no trigger (not the leads', which
+    // fill their search index). In a seed of the insights history (114,000 leads), the eight
+    // largest tables' copies took 3.4 s instead of 4.9 (the audit index's 1,003,388 rows 0.69 s
+    // instead of 0.93); in `npm run replay` of it, the second part's copy, the rebuild's last
+    // step, 3.5 and 3.6 s instead of 4.6 to 5.0.
+    const select = (await sameColumns(tx, table.name)) ? '*' : columns;
+    await tx.exec(`INSERT INTO main.${quoteName(table.name)} ${select === '*' ? '' : `(${columns}) `}SELECT ${select} FROM ${staged}`);
     for (const index of table.indexes) await tx.exec(inMain(index.sql));
     return;
   }
@@ -380,6 +388,23 @@ const copyTableInSql = async (tx: SqlDatabase, table: StagedTable, takeTurn: Tur
     await turn();
     await tx.exec(inMain(index.sql));
   }
+};
+
+/**
+ * Whether the table has the same columns in the read database as staged, in the same order, with
+ * the same types, constraints and defaults, and none hidden or generated: then `SELECT *` copies
+ * each value into the column of its name. A table the read database made with an older version
+ * and changed since (ALTER TABLE … ADD COLUMN appends) may have them in another order.
+ */
+const sameColumns = async (tx: SqlDatabase, table: string): Promise<boolean> => {
+  const columnsIn = (schema: string) =>
+    tx.all<Record<string, SqlValue>>(`SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?, ?) ORDER BY cid`, [table, schema]);
+  const [main, staged] = await Promise.all([columnsIn('main'), columnsIn(STAGING_SCHEMA)]);
+  return (
+    main.length > 0 &&
+    main.every((column) => Number(column.hidden) === 0) &&
+    JSON.stringify(main) === JSON.stringify(staged)
+  );
 };
 
 /** Rowids of a staged table per statement of the SQLite copy: tens of milliseconds at most (a lead with its search index about 35 us). */
