@@ -374,6 +374,29 @@ export function describeEventStoreContract(
         }
       });
 
+      it('refuses an entry that expects no stream where one was written before, telling its revision', async () => {
+        const fresh = aStreamId();
+        const existing = aStreamId();
+        await store.appendToStream(existing, someEvents(3), { expectedRevision: NO_STREAM });
+        const headBefore = await store.headPosition();
+
+        const conflict = await conflictOf(
+          store.appendToStreams([
+            { streamId: fresh, events: someEvents(1), expectedRevision: NO_STREAM },
+            { streamId: existing, events: someEvents(2), expectedRevision: NO_STREAM },
+          ]),
+        );
+
+        expect(conflict.streamId).toBe(existing);
+        expect(conflict.expectedRevision).toBe(NO_STREAM);
+        expect(conflict.actualRevision).toBe(2);
+        expect(await store.readStream(existing)).toHaveLength(3);
+        if (appendsToStreamsAtomically) {
+          expect(await readAllOf([fresh, existing], headBefore)).toEqual([]);
+          await expect(store.readStream(fresh)).rejects.toBeInstanceOf(StreamNotFoundError);
+        }
+      });
+
       it('refuses an entry made stale by an earlier entry of the same call', async () => {
         const streamId = aStreamId();
 
