@@ -164,9 +164,10 @@ export const createAppendWriter = (db: Database.Database): ((batch: readonly App
    * on its UNIQUE constraint or the trigger), and a stream's revision read once per call, and not
    * at all for a stream expected not to exist: if it does, its revision 0 is stored, and the
    * insert aborts on UNIQUE (stream_id, stream_revision). (A seed of 20,000 leads looked up
-   * 41,189 revisions, now 8,359; a million events' 410,230 lookups took 1.3 s of its thread.) Any doubt (an expected revision that
-   * does not match, an id or a revision already stored) throws `Unsure`, and the append is made
-   * again entry by entry, which tells the conflict or recognises a retry.
+   * 41,189 revisions, now 8,359; a million events' 410,230 lookups took 1.3 s of its thread.)
+   * Any doubt (an expected revision that does not match, an id or a revision already stored)
+   * throws `Unsure`, and the append is made again entry by entry, which tells the conflict or
+   * recognises a retry.
    */
   const appendUnchecked = (streams: readonly StreamWrite[]): AppendResult[] => {
     const revisions = new Map<string, number | typeof NO_STREAM>();
