@@ -7,6 +7,7 @@
  * `outcomeOf` folds one opportunity's events into what `read_account_wins` keeps for it, so the
  * status can be derived as of any global position from the opportunities' own streams.
  */
+import { utcInstant } from '../../src/core/eventTimes';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { normalizeDomain } from '../../src/core/normalize';
 import { evolveAccount, type AccountState, type AccountStatus } from '../../src/domain/accounts/account';
@@ -49,7 +50,7 @@ export const evolveAccountView = (
   if (state.status === 'NONE') {
     throw new Error(`Account ${event.data.accountId} has an ${event.type} but was never opened`);
   }
-  const at = new Date(event.metadata.occurredAt).toISOString();
+  const at = utcInstant(event.metadata.occurredAt);
   const website = state.website ?? null;
   return {
     id: state.accountId,

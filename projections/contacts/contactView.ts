@@ -5,6 +5,7 @@
  *
  * Everything in the row comes from the contact's own stream.
  */
+import { utcInstant } from '../../src/core/eventTimes';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { evolveContact, type ContactState } from '../../src/domain/contacts/contact';
 import type { ContactEvent } from '../../src/domain/contacts/events';
@@ -47,7 +48,7 @@ export const evolveContactView = (view: ContactView | undefined, event: Recorded
   if (state.status === 'NONE') {
     throw new Error(`Contact ${event.data.contactId} has a ${event.type} but was never created`);
   }
-  const at = new Date(event.metadata.occurredAt).toISOString();
+  const at = utcInstant(event.metadata.occurredAt);
   let deactivationReason = state.status === 'ACTIVE' ? null : (view?.deactivationReason ?? null);
   if (event.type === 'ContactDeactivated') deactivationReason = event.data.reason ?? null;
   return {

@@ -5,6 +5,7 @@
  * when asked for (with `read_contact_lead_recycles`, the later cycles of leads opened for a
  * contact); in `read_contact_accounts` every account each contact ever belonged to.
  */
+import { utcInstant } from '../../src/core/eventTimes';
 import { normalizeEmail, searchKey } from '../../src/core/normalize';
 import type { ContactEvent } from '../../src/domain/contacts/events';
 import type { LeadRecycled, LeadStatus } from '../../src/domain/leads/lead';
@@ -166,7 +167,7 @@ export const contactsProjection: Projection = {
     if (event.type === PERSONAL_DATA_ERASED) return eraseContacts(tx, erasedPeople(event).contactIds);
     if (event.type === 'LeadRecycled') {
       const { leadId, cycle } = event.data as LeadRecycled['data'];
-      await tx.run(INSERT_RECYCLE, [leadId, cycle, new Date(event.metadata.occurredAt).toISOString()]);
+      await tx.run(INSERT_RECYCLE, [leadId, cycle, utcInstant(event.metadata.occurredAt)]);
       return;
     }
     const contactEvent = event as RecordedContactEvent;

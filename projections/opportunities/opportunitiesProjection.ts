@@ -5,6 +5,7 @@
  * (`src/domain/opportunities/money.ts`), never by SQL SUM, which would use floats on text.
  * The finders are in `opportunitiesQueries.ts`.
  */
+import { utcInstant } from '../../src/core/eventTimes';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import type { Money } from '../../src/domain/values';
 import type { ActivityKind, OpportunityEvent, OpportunityStatus, QuoteStatus } from '../../src/domain/opportunities/events';
@@ -188,7 +189,7 @@ export const opportunitiesProjection: Projection = {
     if (current === undefined && event.type !== 'OpportunityOpened') {
       throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
     }
-    const at = new Date(event.metadata.occurredAt).toISOString();
+    const at = utcInstant(event.metadata.occurredAt);
     await applyEvent(tx, event, at, event.metadata.actor);
     await tx.run('UPDATE read_opportunities SET revision = ?, updated_at = ? WHERE id = ?', [event.revision, at, id]);
     // An event read after the erasure (a rebuild, time travel) says so itself.
@@ -287,7 +288,7 @@ const applyEvent = async (tx: SqlDatabase, event: RecordedOpportunityEvent, at: 
       await tx.run(
         `INSERT INTO read_opportunity_activities (opportunity_id, id, seq, kind, subject, due_at, notes, done, scheduled_at,
            scheduled_by) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
-        [id, d.activityId, event.revision, d.kind, d.subject ?? null, d.dueAt ? new Date(d.dueAt).toISOString() : null,
+        [id, d.activityId, event.revision, d.kind, d.subject ?? null, d.dueAt ? utcInstant(d.dueAt) : null,
           d.notes ?? null, at, actor],
       );
       break;

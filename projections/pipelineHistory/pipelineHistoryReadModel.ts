@@ -21,6 +21,7 @@
  * for ten amounts near the 10^18 the Decimal scalar allows; see `unitsOfSums`), grouped by stage,
  * currency and probability, then turned into the report by the live pipeline's own code.
  */
+import { utcInstant } from '../../src/core/eventTimes';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import type { Money } from '../../src/domain/values';
 import type { OpportunityEvent, OpportunityStatus } from '../../src/domain/opportunities/events';
@@ -112,8 +113,8 @@ export const pipelineHistoryProjection: Projection = {
     if (next === undefined) throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
     if (current !== undefined && sameEntry(current, next)) return;
 
-    const occurredAt = new Date(event.metadata.occurredAt).toISOString();
-    const recordedAt = new Date(event.metadata.recordedAt).toISOString();
+    const occurredAt = utcInstant(event.metadata.occurredAt);
+    const recordedAt = utcInstant(event.metadata.recordedAt);
     if (latest !== undefined) {
       const valid = bucketOf(latest.valid_from as string, occurredAt);
       const known = bucketOf(latest.known_from as string, recordedAt);
@@ -188,8 +189,8 @@ export const foldPipelineHistoryInMemory = (maxHeld = MAX_OPPORTUNITIES_IN_MEMOR
       const next = evolvePipelineEntry(latest?.entry, event);
       if (next === undefined) throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
       if (latest !== undefined && sameEntry(latest.entry, next)) return;
-      const occurredAt = new Date(event.metadata.occurredAt).toISOString();
-      const recordedAt = new Date(event.metadata.recordedAt).toISOString();
+      const occurredAt = utcInstant(event.metadata.occurredAt);
+      const recordedAt = utcInstant(event.metadata.recordedAt);
       if (latest !== undefined) {
         ended.push(rowOf(id, latest, { validTo: occurredAt, knownTo: recordedAt }));
         held.delete(id);
