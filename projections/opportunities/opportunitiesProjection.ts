@@ -183,18 +183,61 @@ export const opportunitiesProjection: Projection = {
     if (recorded.type === PERSONAL_DATA_ERASED) return eraseOpportunities(tx, erasedPeople(recorded));
     const event = recorded as RecordedOpportunityEvent;
     const id = event.data.opportunityId;
-    const current = await tx.get<{ revision: number }>('SELECT revision FROM read_opportunities WHERE id = ?', [id]);
-    // Every event moves the row's revision, so this one check keeps the child tables idempotent too.
-    if (current !== undefined && Number(current.revision) >= event.revision) return;
-    if (current === undefined && event.type !== 'OpportunityOpened') {
-      throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
-    }
-    const at = utcInstant(event.metadata.occurredAt);
-    await applyEvent(tx, event, at, event.metadata.actor);
-    await tx.run('UPDATE read_opportunities SET revision = ?, updated_at = ? WHERE id = ?', [event.revision, at, id]);
-    // An event read after the erasure (a rebuild, time travel) says so itself.
-    if (carriesErasedPersonalData(event)) await tx.run('UPDATE read_opportunities SET personal_data_erased = 1 WHERE id = ?', [id]);
+    const current = await tx.get<{ revision: number }>(SELECT_REVISION, [id]);
+    const at = await applyUnlessApplied(tx, event, current && Number(current.revision));
+    if (at !== undefined) await tx.run(UPDATE_REVISION, [event.revision, at, id]);
   },
+  /**
+   * A rebuild's fold: the same statements for each event, but an opportunity's revision is read
+   * once and then kept here, and written with its time once, not at every event. The insights
+   * history has 354,639 opportunity events on 28,264 opportunities: those were as many reads and
+   * updates of the row, 2.4 s of a replay's longest part.
+   */
+  foldInMemory() {
+    const held = new Map<string, { revision: number; updatedAt: string }>();
+    return {
+      async apply(tx, recorded) {
+        if (recorded.type === PERSONAL_DATA_ERASED) return eraseOpportunities(tx, erasedPeople(recorded));
+        const event = recorded as RecordedOpportunityEvent;
+        const id = event.data.opportunityId;
+        let revision = held.get(id)?.revision;
+        if (revision === undefined) {
+          const current = await tx.get<{ revision: number }>(SELECT_REVISION, [id]);
+          revision = current && Number(current.revision);
+        }
+        const at = await applyUnlessApplied(tx, event, revision);
+        if (at !== undefined) held.set(id, { revision: event.revision, updatedAt: at });
+      },
+      async flush(tx, everything) {
+        if (!everything && held.size < MAX_HELD_OPPORTUNITIES) return;
+        for (const [id, { revision, updatedAt }] of held) await tx.run(UPDATE_REVISION, [revision, updatedAt, id]);
+        held.clear();
+      },
+    };
+  },
+};
+
+const SELECT_REVISION = 'SELECT revision FROM read_opportunities WHERE id = ?';
+const UPDATE_REVISION = 'UPDATE read_opportunities SET revision = ?, updated_at = ? WHERE id = ?';
+/** Opportunities whose revision a rebuild's fold keeps before writing them: a few bytes each. */
+const MAX_HELD_OPPORTUNITIES = 50_000;
+
+/**
+ * The event applied to the opportunity's rows, its revision and time apart, unless the row shows
+ * it applied already (`revision`: the row's, undefined while there is none). Returns the event's
+ * time when applied, for the row's `updated_at`.
+ */
+const applyUnlessApplied = async (tx: SqlDatabase, event: RecordedOpportunityEvent, revision: number | undefined): Promise<string | undefined> => {
+  // Every event moves the row's revision, so this one check keeps the child tables idempotent too.
+  if (revision !== undefined && revision >= event.revision) return undefined;
+  if (revision === undefined && event.type !== 'OpportunityOpened') {
+    throw new Error(`Opportunity ${event.data.opportunityId} has a ${event.type} but was never opened`);
+  }
+  const at = utcInstant(event.metadata.occurredAt);
+  await applyEvent(tx, event, at, event.metadata.actor);
+  // An event read after the erasure (a rebuild, time travel) says so itself.
+  if (carriesErasedPersonalData(event)) await tx.run('UPDATE read_opportunities SET personal_data_erased = 1 WHERE id = ?', [event.data.opportunityId]);
+  return at;
 };
 
 /**
