@@ -519,8 +519,32 @@ const INSERT_INTO: Record<string, string> = Object.fromEntries(
   Object.entries(COLUMNS_OF).map(([table, columns]) => [table, `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`]),
 );
 
-const withNulls = (columns: readonly string[], values: FactRow): FactRow =>
-  Object.fromEntries(columns.map((column) => [column, values[column] ?? null]));
+/**
+ * Each table's row, made from values (null for each column missing), and its values in column
+ * order for its INSERT: functions compiled once from its columns, as the leads' fromRow is. A row
+ * made so has its table's shape at once, where a row spread and added to, or built by
+ * Object.fromEntries, was built key by key, and its values read by name are read from that shape.
+ */
+const ROW_OF: Record<string, (values: FactRow) => FactRow> = Object.fromEntries(
+  Object.entries(COLUMNS_OF).map(([table, columns]) => [
+    table,
+    new Function('values', `return { ${columns.map((column) => `${column}: values.${column} ?? null`).join(', ')} };`) as (values: FactRow) => FactRow,
+  ]),
+);
+const VALUES_OF: Record<string, (row: FactRow) => SqlValue[]> = Object.fromEntries(
+  Object.entries(COLUMNS_OF).map(([table, columns]) => [
+    table,
+    new Function('row', `return [${columns.map((column) => `row.${column} ?? null`).join(', ')}];`) as (row: FactRow) => SqlValue[],
+  ]),
+);
+
+/** The row as it is after an event that changes `changes` (and moves its revision and `known_from`). */
+const changedRow = (table: string, row: FactRow, revision: number, knownFrom: string, changes: FactRow): FactRow => {
+  const next = ROW_OF[table]!(row);
+  next.revision = revision;
+  next.known_from = knownFrom;
+  return Object.assign(next, changes);
+};
 
 /** Leads, and opportunities, a bulk rebuild holds in memory at most: past it, the least recently touched are written out. */
 const MAX_FACTS_IN_MEMORY = 50_000;
@@ -550,7 +574,10 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
 
   const keepReplaced = (table: string, row: FactRow, recordedAt: string) => {
     if ((row.known_from as string) >= recordedAt) return;
-    settled.push([replacedTable(table), { ...row, known_to: recordedAt }]);
+    const replaced = replacedTable(table);
+    const version = ROW_OF[replaced]!(row);
+    version.known_to = recordedAt;
+    settled.push([replaced, version]);
   };
   /** Taken out and put back: the map's order is the order of last use. */
   const touch = <V>(map: Map<string, V>, key: string, value: V) => {
@@ -570,7 +597,7 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
       touch(
         cycles,
         leadId,
-        withNulls(CYCLE_COLUMNS, {
+        ROW_OF.kpi_lead_cycles!({
           lead_id: leadId, cycle: values.cycle, revision: event.revision, source: values.source, campaign: values.campaign,
           owner_id: values.ownerId, origin: values.origin, captured_at: at, captured_month: monthOf(at), known_from: recordedAt,
         }),
@@ -593,7 +620,7 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
     }
     const update = (changes: FactRow) => {
       keepReplaced('kpi_lead_cycles', current, recordedAt);
-      const next: FactRow = { ...current, revision: event.revision, known_from: recordedAt, ...changes };
+      const next = changedRow('kpi_lead_cycles', current, event.revision, recordedAt, changes);
       touch(cycles, leadId, next);
       if (typeof next.opportunity_id === 'string') leadOf.set(next.opportunity_id, leadId);
     };
@@ -631,22 +658,24 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
     if (current === undefined && event.type !== 'OpportunityOpened') throw new Error(`Opportunity ${id} has a ${event.type} but was never opened`);
     const update = (changes: FactRow) => {
       keepReplaced('kpi_opportunities', current!, recordedAt);
-      touch(opportunities, id, { ...current!, revision: event.revision, known_from: recordedAt, ...changes });
+      touch(opportunities, id, changedRow('kpi_opportunities', current!, event.revision, recordedAt, changes));
     };
     const enterStage = (stage: string) => {
       // `apply` would hold two stays open; given up here, the usual replay does exactly that.
       if (openStays.has(id)) throw new Error(`Opportunity ${id} enters ${stage} with a stay still open`);
-      openStays.set(id, withNulls(STAY_COLUMNS, { opportunity_id: id, seq: event.revision, stage, entered_at: at, known_from: recordedAt }));
+      openStays.set(id, ROW_OF.kpi_stage_stays!({ opportunity_id: id, seq: event.revision, stage, entered_at: at, known_from: recordedAt }));
     };
     const leaveStage = () => {
       const stay = openStays.get(id);
       if (stay === undefined) return;
       keepReplaced('kpi_stage_stays', stay, recordedAt);
       openStays.delete(id);
-      settled.push([
-        'kpi_stage_stays',
-        { ...stay, left_at: at, left_month: monthOf(at), duration_ms: durationMs(stay.entered_at as string, at), known_from: recordedAt },
-      ]);
+      const left = ROW_OF.kpi_stage_stays!(stay);
+      left.left_at = at;
+      left.left_month = monthOf(at);
+      left.duration_ms = durationMs(stay.entered_at as string, at);
+      left.known_from = recordedAt;
+      settled.push(['kpi_stage_stays', left]);
     };
     /** `amount = COALESCE(?, amount)` and so on, for each of the amount's columns. */
     const amountChanges = (amount: Money | undefined, row: FactRow): FactRow => {
@@ -667,7 +696,7 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
         touch(
           opportunities,
           id,
-          withNulls(OPPORTUNITY_COLUMNS, {
+          ROW_OF.kpi_opportunities!({
             opportunity_id: id, revision: event.revision, lead_id: origin?.lead_id ?? null, source: origin?.source ?? null,
             campaign: origin?.campaign ?? null, owner_id: d.ownerId ?? null, origin: origin?.origin ?? null, opened_at: at,
             opened_month: monthOf(at), status: 'OPEN', stage: d.stage, probability: d.probability, amount: amount ?? null,
@@ -704,8 +733,7 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
 
   const write = async (tx: SqlDatabase, rows: Iterable<readonly [string, FactRow]>) => {
     for (const [table, row] of rows) {
-      const columns = COLUMNS_OF[table]!;
-      await tx.run(INSERT_INTO[table]!, columns.map((column) => row[column] ?? null));
+      await tx.run(INSERT_INTO[table]!, VALUES_OF[table]!(row));
     }
   };
 
