@@ -23,7 +23,7 @@ import {
   refuseOtherUse,
   type IdempotencyKeyUsedData,
 } from './idempotencyKeys';
-import { deterministicId } from './ids';
+import { deterministicId, withTimeOf } from './ids';
 import { KeyedMutex } from './keyedMutex';
 
 /** Who sends a command, when, and why: everything that must not come from the domain itself. */
@@ -284,7 +284,7 @@ const isKeyed = (context: CommandContext): boolean => context.idempotencyKey !==
 
 /** The id of a command's event that records its key's first use: see `HandleOptions.keyNamesStream`. */
 const inputBoundEventId = (context: CommandContext, index: number): string =>
-  deterministicId(context.commandId, index, 'input', context.inputHash ?? '');
+  withTimeOf(context.commandId, deterministicId(context.commandId, index, 'input', context.inputHash ?? ''));
 
 /** The fact of a key's first use (see `idempotencyKeys.ts`), stamped as the command's events are. */
 const keyUseEvent = (streamId: string, context: CommandContext): NewEvent<typeof IDEMPOTENCY_KEY_USED, IdempotencyKeyUsedData> => {
@@ -328,7 +328,8 @@ export const toNewEvent = <Event extends DomainEvent>(
   index: number,
   context: CommandContext,
 ): NewEvent => ({
-  id: deterministicId(context.commandId, index),
+  // The same command, retried, yields the same ids; a time-ordered command's sort with it.
+  id: withTimeOf(context.commandId, deterministicId(context.commandId, index)),
   type: event.type,
   data: event.data,
   metadata: {

@@ -7,7 +7,7 @@ import { handleCommand, type CommandContext } from './commandHandler';
 import { NotFoundError, ValidationError } from './errors';
 import { ConcurrencyConflictError, StreamNotFoundError, type EventStore } from './eventStore';
 import { IDEMPOTENCY_KEY_USED, idempotencyKeyEventId, idempotencyStreamId } from './idempotencyKeys';
-import { deterministicId } from './ids';
+import { deterministicId, newId, withTimeOf } from './ids';
 
 const decider = createLeadDecider({ disqualificationReasons: new ReasonCatalog(DEFAULT_DISQUALIFICATION_REASONS) });
 const leadId = 'L1';
@@ -62,6 +62,18 @@ describe('handleCommand', () => {
       idempotencyKey: 'k',
       inputHash: 'h',
     });
+  });
+
+  it('gives the events of a time-ordered command ids that begin with its time, the same when it is retried', async () => {
+    const store = createInMemoryEventStore();
+    const commandId = newId();
+    await handleCommand(store, decider, streamId, capture, context(commandId));
+    await handleCommand(store, decider, streamId, capture, context(commandId));
+    const events = await store.readStream(streamId);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.id.slice(0, 13)).toBe(commandId.slice(0, 13));
+    expect(events[0]!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(events[0]!.id).toBe(withTimeOf(commandId, deterministicId(commandId, 0)));
   });
 
   it('retries when another process wrote first, and lands after its event', async () => {

@@ -194,6 +194,25 @@ describe('the seeded generator', () => {
       expect(events.filter((event) => event.metadata.occurredAt < event.metadata.recordedAt).length).toBeGreaterThan(20);
     });
 
+    it("gives its leads, commands and events ids that begin with the simulated time, so the log's indexes fill in order", () => {
+      // The 48 bits of milliseconds a time-ordered UUID (version 7 or 8) begins with.
+      const timeOf = (id: string) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+      const ofLeads = events.filter((event) => event.metadata.commandType !== 'OpenAccount');
+      const eventIds = new Set(events.map((event) => event.id));
+      for (const event of ofLeads) {
+        // Each event sorts with its cause: the command, or the fact it follows from (a conversion's).
+        expect(event.id[14]).toBe('8');
+        expect(event.id.slice(0, 13)).toBe(event.metadata.causationId.slice(0, 13));
+        if (!eventIds.has(event.metadata.causationId)) expect(timeOf(event.id)).toBe(Date.parse(event.metadata.recordedAt));
+      }
+      for (const { leadId } of dataOf<{ leadId: string }>('LeadCaptured')) expect(leadId[14]).toBe('8');
+      // The ids of a lead's conversion sort with the lead.
+      for (const converted of dataOf<{ leadId: string; contactId: string; newContact?: object; opportunityId?: string }>('LeadConverted')) {
+        if (converted.newContact) expect(converted.contactId.slice(0, 13)).toBe(converted.leadId.slice(0, 13));
+        if (converted.opportunityId) expect(converted.opportunityId.slice(0, 13)).toBe(converted.leadId.slice(0, 13));
+      }
+    });
+
     it('tells believable stories: every lead outcome, sources, owners and reasons from the catalogs', async () => {
       const statuses = await opened.app.readDb.all<{ status: string; n: number }>(
         'SELECT status, COUNT(*) AS n FROM read_leads GROUP BY status ORDER BY status',

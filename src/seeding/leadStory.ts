@@ -9,7 +9,7 @@ import type { LeadCommand } from '../domain/leads/decide';
 import type { ContactChannel, LeadPerson, LeadSource } from '../domain/leads/lead';
 import type { Money } from '../domain/values';
 import type { OpportunityCommand } from '../domain/opportunities/decide';
-import { deterministicId } from '../core/ids';
+import { deterministicId, orderedId } from '../core/ids';
 import { Random } from './random';
 import {
   B2B_PRODUCTS,
@@ -56,7 +56,8 @@ export class LeadStory {
     capturedAt: number,
   ) {
     this.random = Random.derive(world.seed, 1, index);
-    this.leadId = deterministicId('seed', world.seed, 'lead', index);
+    // Ids that begin with the simulated time, as the API's begin with the real one (see ids.ts).
+    this.leadId = orderedId(capturedAt, 'seed', world.seed, 'lead', index);
     this.time = capturedAt;
     const r = this.random;
     this.source = r.weighted(SOURCE_WEIGHTS);
@@ -270,7 +271,7 @@ export class LeadStory {
       at: this.time,
       ...(occurredAt === undefined ? {} : { occurredAt }),
       actor,
-      commandId: deterministicId('seed', this.world.seed, 'lead', this.index, 'command', n),
+      commandId: orderedId(this.time, 'seed', this.world.seed, 'lead', this.index, 'command', n),
       correlationId: deterministicId('seed', this.world.seed, 'lead', this.index, 'request', n),
     };
   }
@@ -284,7 +285,7 @@ export class LeadStory {
   }
 
   idFor(kind: string, n: number): string {
-    return deterministicId('seed', this.world.seed, 'lead', this.index, kind, this.cycle, n);
+    return orderedId(this.time, 'seed', this.world.seed, 'lead', this.index, kind, this.cycle, n);
   }
 
   private newPerson(): LeadPerson {

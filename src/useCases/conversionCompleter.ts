@@ -18,7 +18,7 @@ import {
 } from '../core/eventStore';
 import { failpoint } from '../core/failpoints';
 import { FIRST_PAUSE_AFTER_UNAVAILABLE_MS, isStoreUnavailable, nextPauseAfterUnavailable } from '../core/storeErrors';
-import { deterministicId } from '../core/ids';
+import { deterministicId, withTimeOf } from '../core/ids';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import { conversionFollowUps, followUpTimes, type FollowUp } from '../domain/leads/conversion';
 import { engagementFollowUp } from '../domain/leads/engagement';
@@ -57,8 +57,9 @@ export const completeEngagement = async (store: EventStore, captured: RecordedLe
   return store.comparePositions(position, captured.position) > 0 ? position : captured.position;
 };
 
+/** Derived from the fact, so a completion retried appends nothing twice; sorted with the fact. */
 const followUpEventId = (converted: Pick<RecordedLeadConverted, 'id'>, followUp: FollowUp, index: number): string =>
-  deterministicId(converted.id, followUp.streamId, index);
+  withTimeOf(converted.id, deterministicId(converted.id, followUp.streamId, index));
 
 /**
  * The follow-up's events, their ids derived from the fact (the bulk seed stamps them here too). Their times come after those of the

@@ -16,7 +16,7 @@ import { contactStreamId } from '../contacts/events';
 import type { DomainEvent } from '../../core/decider';
 import type { EventMetadata } from '../../core/eventStore';
 import { ValidationError } from '../../core/errors';
-import { deterministicId } from '../../core/ids';
+import { deterministicId, withTimeOf } from '../../core/ids';
 import { opportunityStreamId } from '../opportunities/events';
 import type { ConvertLead } from './decide';
 import type { ExistingLead, LeadConverted } from './lead';
@@ -58,11 +58,11 @@ export interface ConversionFacts {
   requestHash: string;
 }
 
-/** Ids of what a lead becomes: derived, so every attempt at the same conversion agrees. */
+/** Ids of what a lead becomes: derived, so every attempt at the same conversion agrees; they sort with the lead. */
 export const conversionIds = (leadId: string, cycle: number) => ({
-  accountId: deterministicId('lead-conversion', leadId, cycle, 'account'),
-  contactId: deterministicId('lead-conversion', leadId, cycle, 'contact'),
-  opportunityId: deterministicId('lead-conversion', leadId, cycle, 'opportunity'),
+  accountId: withTimeOf(leadId, deterministicId('lead-conversion', leadId, cycle, 'account')),
+  contactId: withTimeOf(leadId, deterministicId('lead-conversion', leadId, cycle, 'contact')),
+  opportunityId: withTimeOf(leadId, deterministicId('lead-conversion', leadId, cycle, 'opportunity')),
 });
 
 export const planConversion = (
