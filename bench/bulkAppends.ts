@@ -16,35 +16,14 @@ import path from 'node:path';
 import { NO_STREAM, type NewEvent, type StreamAppend } from '../src/core/eventStore';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { envNumber } from './harness';
+import { seedShapedEvent } from './seedShapedEvent';
 
 const events = envNumber('BENCH_BULK_EVENTS', 200_000, 1);
 const rounds = envNumber('BENCH_BULK_ROUNDS', 3, 1);
 const EVENTS_PER_STREAM = 5;
 
-const anEvent = (n: number): NewEvent => {
-  const at = new Date(Date.UTC(2025, 0, 6) + n * 60_000).toISOString();
-  return {
-    id: randomUUID(),
-    type: 'LeadCaptured',
-    data: {
-      leadId: randomUUID(),
-      source: 'INBOUND_CALL',
-      company: { name: `Moda Horizon ${n} plc`, website: `https://www.moda-horizon-${n}.example`, phone: '+44 637 897 851', size: '1-10' },
-      interest: { product: 'Office fit-out', estimatedValue: { amount: '93150.00', currency: 'GBP' } },
-      ownerId: 'marta.puig',
-      personalData: { keyId: randomUUID(), fields: ['person'], sealed: 'x'.repeat(120) },
-    },
-    metadata: {
-      actor: 'marta.puig',
-      recordedAt: at,
-      occurredAt: at,
-      correlationId: randomUUID(),
-      causationId: randomUUID(),
-      schemaVersion: 1,
-      commandType: 'CaptureLead',
-    },
-  };
-};
+const anEvent = (n: number): NewEvent =>
+  seedShapedEvent({ id: randomUUID(), leadId: randomUUID(), at: Date.UTC(2025, 0, 6) + n * 60_000 });
 
 /** The batches of one run: each entry one event, on streams of EVENTS_PER_STREAM events. */
 const batchesOf = (batchEvents: number): StreamAppend[][] => {

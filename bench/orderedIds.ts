@@ -26,6 +26,7 @@ import { openPostgresEventStore } from '../src/eventStores/postgres';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { DEFAULT_BULK_BATCH_EVENTS } from '../src/seeding/bulkWriter';
 import { envNumber } from './harness';
+import { seedShapedEvent } from './seedShapedEvent';
 
 const events = envNumber('BENCH_ORDERED_EVENTS', 400_000, 1);
 const rounds = envNumber('BENCH_ORDERED_ROUNDS', 3, 1);
@@ -39,30 +40,8 @@ const EVENT_EVERY_MS = 30_000;
 
 type Way = 'random' | 'ordered';
 
-const anEvent = (id: string, streamId: string, at: number): NewEvent => {
-  const time = new Date(at).toISOString();
-  return {
-    id,
-    type: 'LeadCaptured',
-    data: {
-      leadId: streamId.slice('lead-'.length),
-      source: 'INBOUND_CALL',
-      company: { name: `Moda Horizon plc`, website: `https://www.moda-horizon.example`, phone: '+44 637 897 851', size: '1-10' },
-      interest: { product: 'Office fit-out', estimatedValue: { amount: '93150.00', currency: 'GBP' } },
-      ownerId: 'marta.puig',
-      personalData: { keyId: randomUUID(), fields: ['person'], sealed: 'x'.repeat(120) },
-    },
-    metadata: {
-      actor: 'marta.puig',
-      recordedAt: time,
-      occurredAt: time,
-      correlationId: randomUUID(),
-      causationId: randomUUID(),
-      schemaVersion: 1,
-      commandType: 'CaptureLead',
-    },
-  };
-};
+const anEvent = (id: string, streamId: string, at: number): NewEvent =>
+  seedShapedEvent({ id, leadId: streamId.slice('lead-'.length), at });
 
 /**
  * The batches of one run, each entry one event. Event n is at START + n * EVENT_EVERY_MS; its
