@@ -8,7 +8,7 @@
  * times, and the medians are printed, with their ratio.
  */
 import { BoundedMap } from '../src/core/boundedMap';
-import { envNumber } from './harness';
+import { envNumber, median } from './harness';
 
 const sets = envNumber('BENCH_MAP_SETS', 1_000_000, 1);
 const rounds = envNumber('BENCH_MAP_ROUNDS', 3, 1);
@@ -25,8 +25,6 @@ const newIteratorEachTime = (capacity: number) => (map: Map<string, number>, key
   if (map.size >= capacity) map.delete(map.keys().next().value!);
   map.set(key, n);
 };
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 for (const capacity of [4_096, 10_000, 200_000]) {
   const before: number[] = [];

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NO_STREAM, type NewEvent, type StreamAppend } from '../src/core/eventStore';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
-import { envNumber } from './harness';
+import { envNumber, median } from './harness';
 import { seedShapedEvent } from './seedShapedEvent';
 
 const events = envNumber('BENCH_BULK_EVENTS', 200_000, 1);
@@ -67,8 +67,6 @@ const run = async (way: Way): Promise<number> => {
     rmSync(directory, { recursive: true, force: true });
   }
 };
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const main = async () => {
   const results: Record<Way, number[]> = { alone: [], shared: [] };

@@ -96,6 +96,9 @@ export async function runLoad(
   };
 }
 
+/** The middle value of a bench's rounds (the upper middle of an even count). */
+export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
 /** A bench setting from the environment (`BENCH_…`), or its default; refused below `min`. */
 export function envNumber(name: string, fallback: number, min: number): number {
   const raw = process.env[name];

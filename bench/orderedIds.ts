@@ -25,7 +25,7 @@ import { orderedId } from '../src/core/ids';
 import { openPostgresEventStore } from '../src/eventStores/postgres';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { DEFAULT_BULK_BATCH_EVENTS } from '../src/seeding/bulkWriter';
-import { envNumber } from './harness';
+import { envNumber, median } from './harness';
 import { seedShapedEvent } from './seedShapedEvent';
 
 const events = envNumber('BENCH_ORDERED_EVENTS', 400_000, 1);
@@ -131,8 +131,6 @@ const reachable = async (): Promise<boolean> => {
     await client.end().catch(() => undefined);
   }
 };
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const main = async () => {
   const lines: string[] = [];

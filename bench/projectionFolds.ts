@@ -20,6 +20,7 @@ import type { LeadView } from '../projections/leads/leadView';
 import { evolvePipelineEntry, type PipelineEntry } from '../projections/pipelineHistory/pipelineHistoryReadModel';
 import { foldKpiFactsInMemory, kpiFactsProjection } from '../projections/kpis/kpiFactsProjection';
 import type { SqlDatabase } from '../projections/sqlDatabase';
+import { median } from './harness';
 
 const ROUNDS = 5;
 
@@ -47,8 +48,6 @@ const nothingRun = {
   all: async () => [],
   exec: async () => {},
 } as unknown as SqlDatabase;
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const main = async () => {
   const leads = Number(process.argv[2] ?? 20_000);

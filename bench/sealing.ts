@@ -17,6 +17,7 @@ import { createInMemoryEventStore } from '../src/eventStores/inMemory';
 import { newDataKey } from '../src/personalData/cipher';
 import { KeyStore } from '../src/personalData/keyStore';
 import { protectEventStore } from '../src/personalData/protectedEventStore';
+import { median } from './harness';
 
 const count = Number(process.argv[2] ?? 20_000);
 const rounds = Number(process.argv[3] ?? 5);
@@ -55,7 +56,6 @@ const readAllBack = async (store: EventStore): Promise<number> => {
   const read = await store.readAll();
   return ((performance.now() - start) * 1000) / read.length;
 };
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const main = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sealing-bench-'));

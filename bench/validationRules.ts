@@ -13,7 +13,7 @@ import { buildCrmSchema } from '../src/graphql/schema';
 import { CaptureLeadInput, CompanyInput, InterestInput, PersonInput } from '../src/graphql/types/leads';
 import { MoneyInput } from '../src/graphql/shared/common';
 import { rememberValidationRules } from '../src/graphql/shared/validationMetadata';
-import { envNumber } from './harness';
+import { envNumber, median } from './harness';
 
 const validations = envNumber('BENCH_VALIDATIONS', 20_000, 1);
 const rounds = envNumber('BENCH_VALIDATION_ROUNDS', 5, 1);
@@ -36,8 +36,6 @@ const microsecondsAValidation = async (): Promise<number> => {
   for (let n = 0; n < validations; n++) await validateOrReject(input(n), { forbidUnknownValues: false, skipMissingProperties: true });
   return Number(process.hrtime.bigint() - started) / 1000 / validations;
 };
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const main = async () => {
   // Every type declared, as in the API; the schema's own call to remember the rules finds them
