@@ -23,8 +23,8 @@ import { ROLLUP_TABLES } from './kpis/kpiRollups';
 import { leadsProjection } from './leads/leadsProjection';
 import { openPostgresDatabase } from './postgresDatabase';
 import type { Projection } from './projection';
-import { ProjectionRunner } from './runner';
-import { rebuildInBulk } from './bulkRebuild';
+import { ProjectionRunner, projectionHandles } from './runner';
+import { copyStaged, rebuildInBulk, stageInBulk } from './bulkRebuild';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 
 const READ_MODEL_TABLES = [
@@ -495,7 +495,7 @@ describe('a rebuild in bulk on a SQLite file', () => {
     await runner.start();
     await runner.whenCaughtUp();
     expect(await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads')).toEqual({ n: leadCount });
-    return { file, db, runner };
+    return { file, store, db, runner };
   };
 
   it('leaves the copied rows in the database file, not in the WAL for the next write to move', async () => {
@@ -505,6 +505,42 @@ describe('a rebuild in bulk on a SQLite file', () => {
     await runner.whenCaughtUp();
     expect(fs.statSync(`${file}-wal`).size / (4096 + 24)).toBeLessThan(10);
     expect(await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads')).toEqual({ n: 300 });
+  });
+
+  it('copies tables staged with their indexes (a seed\'s stage) into the same rows and indexes the live projections left, which answer queries', async () => {
+    const { file, store, db, runner } = await projectedFile(7, 200);
+    const indexes = () => db.all("SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name");
+    const live = { rows: await snapshot(db), indexes: await indexes() };
+    await runner.stop();
+    const projections = readModelProjections().filter((projection) => projection.rebuildsInBulk);
+    for (const projection of projections) {
+      await projection.reset(db);
+      await projection.setup(db);
+    }
+    const staged = await stageInBulk({ store, projections, handles: projectionHandles, pageSize: 50, isActive: () => true, indexesAsStaged: true });
+    expect(staged).toBeDefined();
+    try {
+      // The deferred indexes were kept in the staging database as its rows went in.
+      const auditIndexes = staged!.staging.tables().find((table) => table.name === 'audit_events')!.indexes.map((index) => index.name);
+      expect(await staged!.staging.db.all("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL ORDER BY name")).toEqual(
+        auditIndexes.sort().map((name) => ({ name })),
+      );
+      await copyStaged({ db, projections, ...staged!, moveCheckpoints: async () => undefined });
+    } finally {
+      staged!.staging.close();
+    }
+
+    expect({ rows: await snapshot(db), indexes: await indexes() }).toEqual(live);
+    expect(await db.get('PRAGMA integrity_check')).toEqual({ integrity_check: 'ok' });
+    const plan = await db.all<{ detail: string }>("EXPLAIN QUERY PLAN SELECT event_id FROM audit_events WHERE actor = 'user-alice' ORDER BY seq");
+    expect(plan.map(({ detail }) => detail).join('; ')).toMatch(/USING INDEX audit_events_by_actor/);
+    const reader = new Database(file, { readonly: true });
+    try {
+      const byActor = reader.prepare('SELECT COUNT(*) AS n FROM audit_events INDEXED BY audit_events_by_actor WHERE actor IS NOT NULL').get();
+      expect(byActor).toEqual(reader.prepare('SELECT COUNT(*) AS n FROM audit_events NOT INDEXED WHERE actor IS NOT NULL').get());
+    } finally {
+      reader.close();
+    }
   });
 
   it('is kept when a reader holding an older snapshot keeps the checkpoint from finishing', async () => {

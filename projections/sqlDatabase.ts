@@ -405,9 +405,12 @@ export interface StagingDatabase {
   /**
    * Drops these indexes, which `tables()` still reports with their tables, to be built where the
    * tables are copied to. Throws for an index that does not exist, or that is UNIQUE unless
-   * `unique` says the caller knows (see `Projection.deferredUniqueIndexes`).
+   * `unique` says the caller knows (see `Projection.deferredUniqueIndexes`). With `onlyOn`, only
+   * those of the tables it accepts; the others stay.
    */
-  deferIndexes(names: readonly string[], options?: { unique?: boolean }): void;
+  deferIndexes(names: readonly string[], options?: { unique?: boolean; onlyOn?(table: string): boolean }): void;
+  /** The tables that have triggers (until `dropTriggers`). */
+  tablesWithTriggers(): Set<string>;
   /**
    * Drops every trigger the projections' setup made: what they keep in step (a search index) is
    * not copied, and the same triggers in the database the tables are copied to build it there.
@@ -448,17 +451,20 @@ export const openStagingDatabase = (handed?: HandedOverStaging): StagingDatabase
   const deferred: HandedOverStaging['deferred'] = [...(handed?.deferred ?? [])];
   return {
     db: sqlDatabaseOn(connection),
-    deferIndexes: (names, { unique = false } = {}) => {
+    deferIndexes: (names, { unique = false, onlyOn } = {}) => {
       for (const name of names) {
         const index = connection
           .prepare<[string], { tbl_name: string; sql: string | null }>("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND name = ?")
           .get(name);
         if (index?.sql == null) throw new Error(`No index ${name} to defer in the staging database`);
         if (!unique && /^CREATE UNIQUE /.test(index.sql)) throw new Error(`Index ${name} is UNIQUE: it cannot be deferred`);
+        if (onlyOn && !onlyOn(index.tbl_name)) continue;
         connection.exec(`DROP INDEX ${quoteName(name)}`);
         deferred.push({ table: index.tbl_name, name, sql: index.sql });
       }
     },
+    tablesWithTriggers: () =>
+      new Set(connection.prepare<[], { table: string }>("SELECT DISTINCT tbl_name AS \"table\" FROM sqlite_master WHERE type = 'trigger'").all().map(({ table }) => table)),
     dropTriggers: () => {
       const triggers = connection.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger'").all();
       for (const { name } of triggers) connection.exec(`DROP TRIGGER ${quoteName(name)}`);

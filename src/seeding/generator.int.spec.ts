@@ -143,6 +143,12 @@ describe('the seeded generator', () => {
           const rows = (opened: TestApplication) => opened.app.readDb.all(query);
           expect(await rows(alongside), query).toEqual(await rows(after));
         }
+        if (alongside.app.readDb.dialect === 'sqlite') {
+          // Staged with their indexes, copied with them (SQLite's transfer): the same indexes, whole.
+          const indexes = (opened: TestApplication) => opened.app.readDb.all("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name");
+          expect(await indexes(alongside)).toEqual(await indexes(after));
+          expect(await alongside.app.readDb.get('PRAGMA integrity_check')).toEqual({ integrity_check: 'ok' });
+        }
       } finally {
         await Promise.all([alongside.dispose(), after.dispose()]);
       }
