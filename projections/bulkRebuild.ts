@@ -360,7 +360,8 @@ const STAGING_SCHEMA = 'rebuild_staging';
  */
 const copyTableInSql = async (tx: SqlDatabase, table: StagedTable, takeTurn: TurnTaker | undefined): Promise<void> => {
   const staged = `${STAGING_SCHEMA}.${quoteName(table.name)}`;
-  if (takeTurn === undefined && (await transfersWithIndexes(tx, table.name))) {
+  const same = takeTurn === undefined && (await sameColumns(tx, table.name));
+  if (same && (await transfersIndexes(tx, table.name))) {
     await tx.exec(`INSERT INTO main.${quoteName(table.name)} SELECT * FROM ${staged}`);
     return;
   }
@@ -376,9 +377,7 @@ const copyTableInSql = async (tx: SqlDatabase, table: StagedTable, takeTurn: Tur
     // instead of 0.93); in `npm run replay` of it, the second part's copy, the rebuild's last
     // step, 3.5 and 3.6 s instead of 4.6 to 5.0.
     const into = `main.${quoteName(table.name)}`;
-    await tx.exec(
-      (await sameColumns(tx, table.name)) ? `INSERT INTO ${into} SELECT * FROM ${staged}` : `INSERT INTO ${into} (${columns}) SELECT ${columns} FROM ${staged}`,
-    );
+    await tx.exec(same ? `INSERT INTO ${into} SELECT * FROM ${staged}` : `INSERT INTO ${into} (${columns}) SELECT ${columns} FROM ${staged}`);
     for (const index of table.indexes) await tx.exec(inMain(index.sql));
     return;
   }
@@ -426,10 +425,10 @@ const sameColumns = async (tx: SqlDatabase, table: string): Promise<boolean> => 
 };
 
 /**
- * Whether `INSERT INTO main.t SELECT * FROM staged.t` copies the table's indexes too, page by page
- * as it copies its rows (SQLite's transfer optimization): the staged table has every index of the
- * read database's, built as it was staged (`StageOptions.indexesAsStaged`), and the same columns;
- * the read database's table is empty (SQLite transfers an index only into an empty table) and
+ * Whether `INSERT INTO main.t SELECT * FROM staged.t`, of a table with the same columns in both
+ * (`sameColumns`), copies the table's indexes too, page by page as it copies its rows (SQLite's
+ * transfer optimization): the staged table has every index of the read database's, built as it
+ * was staged (`StageOptions.indexesAsStaged`); the read database's table is empty (SQLite transfers an index only into an empty table) and
  * has no trigger (SQLite transfers nothing into one). Otherwise the indexes are dropped and sorted
  * again after the rows, as ever: with them kept, SQLite would insert every row into each of them.
  * In two alternated pairs of seeds of the insights history (114,000 leads, 1,004,970 events), the
@@ -438,7 +437,7 @@ const sameColumns = async (tx: SqlDatabase, table: string): Promise<boolean> => 
  * 8.6 s after the writing instead of 7.0 and 6.0: the load's tail 23.7 and 23.9 s against 27.3
  * and 25.2.
  */
-const transfersWithIndexes = async (tx: SqlDatabase, table: string): Promise<boolean> => {
+const transfersIndexes = async (tx: SqlDatabase, table: string): Promise<boolean> => {
   const indexesIn = (schema: string) =>
     tx.all<{ name: string; sql: string }>(
       `SELECT name, sql FROM ${schema}.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`,
@@ -450,7 +449,7 @@ const transfersWithIndexes = async (tx: SqlDatabase, table: string): Promise<boo
     tx.get<{ found: 1 }>("SELECT 1 AS found FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ? LIMIT 1", [table]),
     tx.get<{ found: 1 }>(`SELECT 1 AS found FROM main.${quoteName(table)} LIMIT 1`),
   ]);
-  return triggers === undefined && row === undefined && JSON.stringify(main) === JSON.stringify(staged) && (await sameColumns(tx, table));
+  return triggers === undefined && row === undefined && JSON.stringify(main) === JSON.stringify(staged);
 };
 
 /** Rowids of a staged table per statement of the SQLite copy: tens of milliseconds at most (a lead with its search index about 35 us). */

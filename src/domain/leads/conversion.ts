@@ -59,11 +59,10 @@ export interface ConversionFacts {
 }
 
 /** Ids of what a lead becomes: derived, so every attempt at the same conversion agrees; they sort with the lead. */
-export const conversionIds = (leadId: string, cycle: number) => ({
-  accountId: withTimeOf(leadId, deterministicId('lead-conversion', leadId, cycle, 'account')),
-  contactId: withTimeOf(leadId, deterministicId('lead-conversion', leadId, cycle, 'contact')),
-  opportunityId: withTimeOf(leadId, deterministicId('lead-conversion', leadId, cycle, 'opportunity')),
-});
+export const conversionIds = (leadId: string, cycle: number) => {
+  const idOf = (entity: 'account' | 'contact' | 'opportunity') => withTimeOf(leadId, deterministicId('lead-conversion', leadId, cycle, entity));
+  return { accountId: idOf('account'), contactId: idOf('contact'), opportunityId: idOf('opportunity') };
+};
 
 export const planConversion = (
   lead: ExistingLead,
