@@ -229,7 +229,12 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
     }, { long: true });
   const copy = async () => {
     if (!db.withAttached) return copyAll();
-    await db.withAttached(staging.file, STAGING_SCHEMA, copyAll);
+    const copyAttached = () => db.withAttached!(staging.file, STAGING_SCHEMA, copyAll);
+    // Beside a serving API, the WAL the copy filled is copied back into the file on another
+    // thread: on this one, the commit (SQLite's automatic checkpoint) held every request 2.5 to
+    // 3 s after a rebuild of the audit trail of the insights history (1,004,970 rows).
+    if (options.inTurns && db.checkpointingElsewhere) return db.checkpointingElsewhere(copyAttached);
+    await copyAttached();
     await checkpointTheCopy(db);
   };
   if (!options.switchOver) await copy();
@@ -350,8 +355,8 @@ const STAGING_SCHEMA = 'rebuild_staging';
 /**
  * As `copyTable`, for a SQLite read database with the staging file attached: INSERT … SELECT run
  * inside SQLite (on the 3,000-lead data set the copy took 0.76 s through JavaScript, a quarter of
- * the rebuild), one statement per table; or, given `takeTurn` (`inTurns`), a thousand rows of the
- * staged table (by rowid) per statement, with a turn of the thread between statements. The copy
+ * the rebuild), one statement per table; or, given `takeTurn` (`inTurns`), in statements of a
+ * thousand rows with turns of the thread between them (`copyInTurns`). The copy
  * of a projection rebuilt beside its old tables runs on the thread that serves requests, and one
  * statement per table held it for the whole copy: 5.1 s for the leads of the insights history
  * (114,000 leads, their search index filled by the table's triggers). Requests that read this
@@ -367,24 +372,44 @@ const copyTableInSql = async (tx: SqlDatabase, table: StagedTable, takeTurn: Tur
   }
   // Every name qualified: the staging database has tables and indexes of the same names.
   for (const index of table.indexes) await tx.exec(`DROP INDEX IF EXISTS main.${quoteName(index.name)}`);
+  if (takeTurn !== undefined) return copyInTurns(tx, table, takeTurn);
   const columns = table.columns.map(quoteName).join(', ');
-  if (takeTurn === undefined) {
-    // `SELECT *` where both tables have the same columns in the same order: SQLite then copies the
-    // records as they are (its transfer optimization), where naming the columns decodes each row
-    // and encodes it again. It does so only into a table with no trigger (not the leads', which
-    // fill their search index). In a seed of the insights history (114,000 leads), the eight
-    // largest tables' copies took 3.4 s instead of 4.9 (the audit index's 1,003,388 rows 0.69 s
-    // instead of 0.93); in `npm run replay` of it, the second part's copy, the rebuild's last
-    // step, 3.5 and 3.6 s instead of 4.6 to 5.0.
-    const into = `main.${quoteName(table.name)}`;
-    await tx.exec(same ? `INSERT INTO ${into} SELECT * FROM ${staged}` : `INSERT INTO ${into} (${columns}) SELECT ${columns} FROM ${staged}`);
-    for (const index of table.indexes) await tx.exec(inMain(index.sql));
-    return;
-  }
+  // `SELECT *` where both tables have the same columns in the same order: SQLite then copies the
+  // records as they are (its transfer optimization), where naming the columns decodes each row
+  // and encodes it again. It does so only into a table with no trigger (not the leads', which
+  // fill their search index). In a seed of the insights history (114,000 leads), the eight
+  // largest tables' copies took 3.4 s instead of 4.9 (the audit index's 1,003,388 rows 0.69 s
+  // instead of 0.93); in `npm run replay` of it, the second part's copy, the rebuild's last
+  // step, 3.5 and 3.6 s instead of 4.6 to 5.0.
+  const into = `main.${quoteName(table.name)}`;
+  await tx.exec(same ? `INSERT INTO ${into} SELECT * FROM ${staged}` : `INSERT INTO ${into} (${columns}) SELECT ${columns} FROM ${staged}`);
+  for (const index of table.indexes) await tx.exec(inMain(index.sql));
+};
+
+/**
+ * `copyTableInSql` beside a serving API: a thousand rows of the staged table (by rowid) per
+ * statement, with a turn of the thread between statements. The table's indexes are made first,
+ * on the empty table, and take each statement's rows as they come in. Sorted after the rows,
+ * each was one CREATE INDEX that no turn could cut: rebuilt beside the insights history (114,000
+ * leads, 1,004,970 events), the audit trail's five indexes over 1,004,970 rows held the API's
+ * thread 0.5 to 2.8 s each, with not even `/healthz` answered. Kept from the start, the rows of
+ * that table took 10.3 s instead of 2.5 s and the indexes 5.9 s (`/tmp` script, one run each):
+ * the copy, which captures wait out, is about 1.2 times as long, and no index holds the thread.
+ * With the WAL checkpointed on another thread too (`copyStaged`), the API's answers over 100 ms
+ * during that rebuild summed 1.2 and 1.3 s instead of 10.8 and 7.5 s, the longest 0.55 and 0.6 s
+ * (the DROP of the old table, the commit) instead of 3.2 and 2.3 s (README).
+ */
+const copyInTurns = async (tx: SqlDatabase, table: StagedTable, takeTurn: TurnTaker): Promise<void> => {
+  const staged = `${STAGING_SCHEMA}.${quoteName(table.name)}`;
+  const columns = table.columns.map(quoteName).join(', ');
   const turn = async () => {
     const taken = takeTurn();
     if (taken !== undefined) await taken;
   };
+  for (const index of table.indexes) {
+    await turn();
+    await tx.exec(inMain(index.sql));
+  }
   const insert = (where: string) => `INSERT INTO main.${quoteName(table.name)} (${columns}) SELECT ${columns} FROM ${staged} ${where} ORDER BY rowid`;
   // The last rowid of the next statement's rows, as text: a rowid past 2^53 is exact only so.
   const lastOfNext = (where: string) => `SELECT CAST(rowid AS TEXT) AS last FROM ${staged} ${where} ORDER BY rowid LIMIT 1 OFFSET ${COPY_ROWS_PER_STATEMENT - 1}`;
@@ -400,10 +425,6 @@ const copyTableInSql = async (tx: SqlDatabase, table: StagedTable, takeTurn: Tur
     const upTo = `${from.where === '' ? 'WHERE' : `${from.where} AND`} rowid <= CAST(? AS INTEGER)`;
     await tx.run(insert(upTo), [...from.params, last.last]);
     after = last.last;
-  }
-  for (const index of table.indexes) {
-    await turn();
-    await tx.exec(inMain(index.sql));
   }
 };
 

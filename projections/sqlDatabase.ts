@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BUSY_TIMEOUT_MS, inTurnToWrite } from '../src/eventStores/sqliteWriteTurns';
 import { type ReadModelChanges, readModelChangesOf, tableWrittenBy } from './readModelChanges';
+import { checkpointOnAThread } from './sqliteCheckpointThread';
 
 /**
  * A commit that finds the WAL past this many pages copies it back into the file (a checkpoint,
@@ -103,6 +104,14 @@ export interface SqlDatabase {
    * (`INSERT INTO main.t SELECT … FROM alias.t`) without a row passing through JavaScript.
    */
   withAttached?<T>(file: string, alias: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * SQLite only (absent on PostgreSQL and in memory): runs `fn`, a large write (a rebuild's copy
+   * beside a serving API), with this connection's automatic checkpoint off, so that its commit does
+   * not copy the whole WAL back into the file on this thread; then has that done on a thread of its
+   * own (sqliteCheckpointThread.ts) and turns the automatic checkpoint back on. Resolves as `fn`
+   * does, once the checkpoint ended; a checkpoint that fails leaves the pages to the next one.
+   */
+  checkpointingElsewhere?<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -126,11 +135,29 @@ export const openSqliteDatabase = (
   connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
   connection.pragma(`wal_autocheckpoint = ${READ_MODEL_WAL_AUTOCHECKPOINT_PAGES}`);
   // A file's changes are followed for the caches of reports read from it; ':memory:' is private to the connection.
-  return sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(filename), (work, options) =>
+  const db = sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(filename), (work, options) =>
     // The event store may write the same file, from its writer thread: writes wait their turn
     // without holding this thread (see sqliteWriteTurns.ts).
     inTurnToWrite(filename, BUSY_TIMEOUT_MS, work, options),
   );
+  if (filename === ':memory:') return db;
+  let checkpointsElsewhere = 0;
+  let automaticPages = READ_MODEL_WAL_AUTOCHECKPOINT_PAGES;
+  return {
+    ...db,
+    checkpointingElsewhere: async (fn) => {
+      if (checkpointsElsewhere++ === 0) {
+        automaticPages = connection.pragma('wal_autocheckpoint', { simple: true }) as number;
+        connection.pragma('wal_autocheckpoint = 0');
+      }
+      try {
+        return await fn();
+      } finally {
+        await checkpointOnAThread(filename).catch(() => undefined);
+        if (--checkpointsElsewhere === 0 && connection.open) connection.pragma(`wal_autocheckpoint = ${automaticPages}`);
+      }
+    },
+  };
 };
 
 interface Prepared {
