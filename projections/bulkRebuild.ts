@@ -227,18 +227,22 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
       if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
       await options.moveCheckpoints(tx, through, options.eventTypes);
     }, { long: true });
+  // Beside a serving API, the WAL the copy filled is copied back into the file on another thread,
+  // once the switch-over is done (the runner follows the log again meanwhile): on this one, the
+  // commit (SQLite's automatic checkpoint) held every request for 3.5 s after a rebuild of the
+  // audit trail of the insights history (1,004,970 rows).
+  const elsewhere = options.inTurns ? db.checkpointingElsewhere : undefined;
   const copy = async () => {
     if (!db.withAttached) return copyAll();
-    const copyAttached = () => db.withAttached!(staging.file, STAGING_SCHEMA, copyAll);
-    // Beside a serving API, the WAL the copy filled is copied back into the file on another
-    // thread: on this one, the commit (SQLite's automatic checkpoint) held every request 2.5 to
-    // 3 s after a rebuild of the audit trail of the insights history (1,004,970 rows).
-    if (options.inTurns && db.checkpointingElsewhere) return db.checkpointingElsewhere(copyAttached);
-    await copyAttached();
-    await checkpointTheCopy(db);
+    await db.withAttached(staging.file, STAGING_SCHEMA, copyAll);
+    if (!elsewhere) await checkpointTheCopy(db);
   };
-  if (!options.switchOver) await copy();
-  else if (!(await options.switchOver(copy))) return undefined;
+  const switchOver = async () => {
+    if (!options.switchOver) await copy();
+    else if (!(await options.switchOver(copy))) return false;
+    return true;
+  };
+  if (!(await (elsewhere ? elsewhere(switchOver) : switchOver()))) return undefined;
   await vacuumTheCopy(db, written);
   return through;
 };
@@ -388,16 +392,21 @@ const copyTableInSql = async (tx: SqlDatabase, table: StagedTable, takeTurn: Tur
 
 /**
  * `copyTableInSql` beside a serving API: a thousand rows of the staged table (by rowid) per
- * statement, with a turn of the thread between statements. The table's indexes are made first,
- * on the empty table, and take each statement's rows as they come in. Sorted after the rows,
- * each was one CREATE INDEX that no turn could cut: rebuilt beside the insights history (114,000
- * leads, 1,004,970 events), the audit trail's five indexes over 1,004,970 rows held the API's
- * thread 0.5 to 2.8 s each, with not even `/healthz` answered. Kept from the start, the rows of
- * that table took 10.3 s instead of 2.5 s and the indexes 5.9 s (`/tmp` script, one run each):
- * the copy, which captures wait out, is about 1.2 times as long, and no index holds the thread.
- * With the WAL checkpointed on another thread too (`copyStaged`), the API's answers over 100 ms
- * during that rebuild summed 1.2 and 1.3 s instead of 10.8 and 7.5 s, the longest 0.55 and 0.6 s
- * (the DROP of the old table, the commit) instead of 3.2 and 2.3 s (README).
+ * statement, with a turn of the thread between statements, and a turn before each index.
+ *
+ * A table with triggers (the leads', which fill their search index) gets its indexes first, on
+ * the empty table, and they take each statement's rows as they come in: each row costs its
+ * triggers' work anyway, and an index sorted after the rows was one CREATE INDEX that no turn
+ * could cut. Rebuilding the leads beside their old rows on the insights history (114,000 leads,
+ * 1,004,970 events) with a capture every 50 ms, the API's answers over 100 ms summed 1.9, 1.3
+ * and 1.5 s instead of 3.2, 3.4 and 3.2 s, the longest 0.35, 0.33 and 0.38 s instead of 2.0, 1.3
+ * and 2.5 s, and the longest capture (captures wait out the copy) took 6.9, 6.7 and 6.4 s instead
+ * of 6.2, 5.8 and 5.9 s (README).
+ *
+ * Any other table gets them after its rows, sorted: its rows copy fast, and keeping the indexes
+ * up as they come made the copy, which captures wait out, about twice as long. The audit trail's
+ * five indexes over 1,004,970 rows, kept from the start, had the longest capture wait 15.5 and
+ * 21.0 s instead of 9.8 and 9.7 s; sorted after, each holds the thread 0.5 to 1.7 s.
  */
 const copyInTurns = async (tx: SqlDatabase, table: StagedTable, takeTurn: TurnTaker): Promise<void> => {
   const staged = `${STAGING_SCHEMA}.${quoteName(table.name)}`;
@@ -406,10 +415,17 @@ const copyInTurns = async (tx: SqlDatabase, table: StagedTable, takeTurn: TurnTa
     const taken = takeTurn();
     if (taken !== undefined) await taken;
   };
-  for (const index of table.indexes) {
-    await turn();
-    await tx.exec(inMain(index.sql));
-  }
+  const makeIndexes = async () => {
+    for (const index of table.indexes) {
+      await turn();
+      await tx.exec(inMain(index.sql));
+    }
+  };
+  const triggered = await tx.get<{ found: 1 }>(
+    "SELECT 1 AS found FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ? LIMIT 1",
+    [table.name],
+  );
+  if (triggered) await makeIndexes();
   const insert = (where: string) => `INSERT INTO main.${quoteName(table.name)} (${columns}) SELECT ${columns} FROM ${staged} ${where} ORDER BY rowid`;
   // The last rowid of the next statement's rows, as text: a rowid past 2^53 is exact only so.
   const lastOfNext = (where: string) => `SELECT CAST(rowid AS TEXT) AS last FROM ${staged} ${where} ORDER BY rowid LIMIT 1 OFFSET ${COPY_ROWS_PER_STATEMENT - 1}`;
@@ -426,6 +442,7 @@ const copyInTurns = async (tx: SqlDatabase, table: StagedTable, takeTurn: TurnTa
     await tx.run(insert(upTo), [...from.params, last.last]);
     after = last.last;
   }
+  if (!triggered) await makeIndexes();
 };
 
 /**

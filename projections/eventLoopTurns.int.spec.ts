@@ -144,13 +144,14 @@ describe('the copy in turns (`inTurns`: beside a serving API) of staged tables i
     expect(elapsedMs).toBeGreaterThan(300);
     expect(longestStallMs).toBeLessThan(100);
   });
-  it('builds the indexes as the rows come and leaves the WAL to another thread: neither holds the event loop', async () => {
+  it('builds the indexes of a table with triggers as the rows come, and leaves the WAL to another thread: neither holds the event loop', async () => {
     const directory = temporaryDirectory();
     const file = directory.file('read.db');
     const db = openSqliteDatabase(file);
     cleanups.push(() => directory.remove(), () => db.close());
     // Each row costs its index an expression of some microseconds: sorted after the rows, the index
-    // was one long statement. The rows are wide: their commit fills the WAL with megabytes.
+    // was one long statement. The rows are wide: their commit fills the WAL with megabytes. A
+    // trigger counts them, as the leads' fill their search index.
     const WIDE = 'CREATE TABLE IF NOT EXISTS wide_rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)';
     const WEIGHED = 'CREATE INDEX IF NOT EXISTS wide_rows_by_weight ON wide_rows (length(hex(zeroblob(6000 + id % 7))), id)';
     const ROWS = 40_000;
@@ -159,8 +160,12 @@ describe('the copy in turns (`inTurns`: beside a serving API) of staged tables i
       version: 1,
       canHandle: [],
       apply: async () => undefined,
-      setup: (tx) => tx.exec(`${WIDE}; ${WEIGHED}`),
-      reset: (tx) => tx.exec('DROP TABLE IF EXISTS wide_rows'),
+      setup: (tx) =>
+        tx.exec(`${WIDE}; ${WEIGHED};
+          CREATE TABLE IF NOT EXISTS wide_count (n INTEGER NOT NULL);
+          INSERT INTO wide_count (n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM wide_count);
+          CREATE TRIGGER IF NOT EXISTS wide_rows_counted AFTER INSERT ON wide_rows BEGIN UPDATE wide_count SET n = n + 1; END;`),
+      reset: (tx) => tx.exec('DROP TABLE IF EXISTS wide_rows; DROP TABLE IF EXISTS wide_count'),
     };
     await projection.setup(db);
     const automatic = await db.get('PRAGMA wal_autocheckpoint');
@@ -176,6 +181,7 @@ describe('the copy in turns (`inTurns`: beside a serving API) of staged tables i
     );
 
     expect(await db.get('SELECT COUNT(*) AS n, SUM(length(body)) AS bytes FROM wide_rows')).toEqual({ n: ROWS, bytes: ROWS * 2_000 });
+    expect(await db.get('SELECT n FROM wide_count')).toEqual({ n: ROWS });
     // The index is whole: counted through it, every row.
     expect(await db.get('SELECT COUNT(*) AS n FROM wide_rows INDEXED BY wide_rows_by_weight WHERE length(hex(zeroblob(6000 + id % 7))) > 0')).toEqual({ n: ROWS });
     expect(await db.get('PRAGMA integrity_check')).toEqual({ integrity_check: 'ok' });

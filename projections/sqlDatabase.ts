@@ -105,11 +105,12 @@ export interface SqlDatabase {
    */
   withAttached?<T>(file: string, alias: string, fn: () => Promise<T>): Promise<T>;
   /**
-   * SQLite only (absent on PostgreSQL and in memory): runs `fn`, a large write (a rebuild's copy
-   * beside a serving API), with this connection's automatic checkpoint off, so that its commit does
-   * not copy the whole WAL back into the file on this thread; then has that done on a thread of its
-   * own (sqliteCheckpointThread.ts) and turns the automatic checkpoint back on. Resolves as `fn`
-   * does, once the checkpoint ended; a checkpoint that fails leaves the pages to the next one.
+   * SQLite only (absent on PostgreSQL and in memory): runs `fn`, which makes a large write (a
+   * rebuild's copy beside a serving API), with this connection's automatic checkpoint off, so that
+   * no commit copies the whole WAL back into the file on this thread; then has that done on a
+   * thread of its own (sqliteCheckpointThread.ts) and turns the automatic checkpoint back on.
+   * Resolves as `fn` does, once the checkpoint ended; a checkpoint that fails leaves the pages to
+   * the next one.
    */
   checkpointingElsewhere?<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
