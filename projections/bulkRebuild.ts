@@ -237,12 +237,13 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
     await db.withAttached(staging.file, STAGING_SCHEMA, copyAll);
     if (!elsewhere) await checkpointTheCopy(db);
   };
-  const switchOver = async () => {
+  /** The copy, through the caller's switch-over when it has one; false when that did not run it. */
+  const copyOrSwitchOver = async () => {
     if (!options.switchOver) await copy();
     else if (!(await options.switchOver(copy))) return false;
     return true;
   };
-  if (!(await (elsewhere ? elsewhere(switchOver) : switchOver()))) return undefined;
+  if (!(await (elsewhere ? elsewhere(copyOrSwitchOver) : copyOrSwitchOver()))) return undefined;
   await vacuumTheCopy(db, written);
   return through;
 };
@@ -421,10 +422,7 @@ const copyInTurns = async (tx: SqlDatabase, table: StagedTable, takeTurn: TurnTa
       await tx.exec(inMain(index.sql));
     }
   };
-  const triggered = await tx.get<{ found: 1 }>(
-    "SELECT 1 AS found FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ? LIMIT 1",
-    [table.name],
-  );
+  const triggered = await hasTriggers(tx, table.name);
   if (triggered) await makeIndexes();
   const insert = (where: string) => `INSERT INTO main.${quoteName(table.name)} (${columns}) SELECT ${columns} FROM ${staged} ${where} ORDER BY rowid`;
   // The last rowid of the next statement's rows, as text: a rowid past 2^53 is exact only so.
@@ -466,8 +464,9 @@ const sameColumns = async (tx: SqlDatabase, table: string): Promise<boolean> => 
  * Whether `INSERT INTO main.t SELECT * FROM staged.t`, of a table with the same columns in both
  * (`sameColumns`), copies the table's indexes too, page by page as it copies its rows (SQLite's
  * transfer optimization): the staged table has every index of the read database's, built as it
- * was staged (`StageOptions.indexesAsStaged`); the read database's table is empty (SQLite transfers an index only into an empty table) and
- * has no trigger (SQLite transfers nothing into one). Otherwise the indexes are dropped and sorted
+ * was staged (`StageOptions.indexesAsStaged`); the read database's table is empty (SQLite
+ * transfers an index only into an empty table) and has no trigger (SQLite transfers nothing into
+ * one). Otherwise the indexes are dropped and sorted
  * again after the rows, as ever: with them kept, SQLite would insert every row into each of them.
  * In two alternated pairs of seeds of the insights history (114,000 leads, 1,004,970 events), the
  * copy at the end took 15.4 and 15.3 s instead of 20.3 and 19.2 (the audit trail's million rows
@@ -481,14 +480,18 @@ const transfersIndexes = async (tx: SqlDatabase, table: string): Promise<boolean
       `SELECT name, sql FROM ${schema}.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`,
       [table],
     );
-  const [main, staged, triggers, row] = await Promise.all([
+  const [main, staged, triggered, row] = await Promise.all([
     indexesIn('main'),
     indexesIn(STAGING_SCHEMA),
-    tx.get<{ found: 1 }>("SELECT 1 AS found FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ? LIMIT 1", [table]),
+    hasTriggers(tx, table),
     tx.get<{ found: 1 }>(`SELECT 1 AS found FROM main.${quoteName(table)} LIMIT 1`),
   ]);
-  return triggers === undefined && row === undefined && JSON.stringify(main) === JSON.stringify(staged);
+  return !triggered && row === undefined && JSON.stringify(main) === JSON.stringify(staged);
 };
+
+/** Whether the read database's table has triggers (the leads', which fill their search index). */
+const hasTriggers = async (tx: SqlDatabase, table: string): Promise<boolean> =>
+  (await tx.get<{ found: 1 }>("SELECT 1 AS found FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ? LIMIT 1", [table])) !== undefined;
 
 /** Rowids of a staged table per statement of the SQLite copy: tens of milliseconds at most (a lead with its search index about 35 us). */
 const COPY_ROWS_PER_STATEMENT = 1_000;
