@@ -222,7 +222,7 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
       for (const table of tables) {
         const copy = () => (db.withAttached ? copyTableInSql(tx, table, takeTurn) : copyTable(tx, table));
         const copyInBulk = projections.map((projection) => projection.copyInBulk?.[table.name]).find((hook) => hook !== undefined);
-        await (copyInBulk ? copyInBulk(tx, copy) : copy());
+        await (copyInBulk ? copyInBulk(tx, copy, { inTurns: takeTurn !== undefined }) : copy());
       }
       if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
       await options.moveCheckpoints(tx, through, options.eventTypes);

@@ -81,9 +81,10 @@ export interface Projection {
    * For a bulk rebuild's copy into the read database, by table of its own: runs `copy`, which
    * fills the table from the staged rows, with whatever its triggers keep in step with it (a
    * search index) brought up to date once for all the rows instead of at each. A table not named
-   * here is copied as it is.
+   * here is copied as it is. `inTurns`: the copy takes turns of a thread that serves requests
+   * (see `BulkRebuildOptions.inTurns`), so no single statement may hold it for long.
    */
-  copyInBulk?: Readonly<Record<string, (tx: SqlDatabase, copy: () => Promise<void>) => Promise<void>>>;
+  copyInBulk?: Readonly<Record<string, (tx: SqlDatabase, copy: () => Promise<void>, options: { inTurns: boolean }) => Promise<void>>>;
 }
 
 export interface InMemoryFold {

@@ -252,6 +252,22 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
     expect(await found(db, { search: 'quixtab' }, 20)).toEqual({ total: 1, ids: ['lead-new'] });
   });
 
+  it('is filled by a rebuild alone on its thread (a replay), and follows the leads captured after it', async () => {
+    await runner.stop();
+    // As `npm run replay` runs it: the copy in one statement per table, no turns to take.
+    runner = new ProjectionRunner({ store, db, projections: [leadsProjection], sharesThreadWithRequests: false });
+    await runner.start();
+    await runner.rebuild('leads');
+    await runner.whenCaughtUp();
+    await expectEverySearchAsScanned(db);
+    const { position } = await appendLeadEvent(store, {
+      type: 'LeadCaptured',
+      data: { leadId: 'lead-new', source: 'WEB_FORM', person: { lastName: 'Quixtable' } },
+    });
+    await runner.waitForPosition(position);
+    expect(await found(db, { search: 'quixtab' }, 20)).toEqual({ total: 1, ids: ['lead-new'] });
+  });
+
   it('is rebuilt when a new version of the projection is deployed', async () => {
     await runner.stop();
     runner = new ProjectionRunner({ store, db, projections: [{ ...leadsProjection, version: leadsProjection.version + 1 }] });
