@@ -138,9 +138,11 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
   try {
     for (const projection of projections) await projection.setup(staging.db);
     // Kept as staged, only the indexes of tables the copy can move whole: not those of a table
-    // with triggers (the leads', which fill their search index), which the copy inserts row by row.
+    // with triggers, which the copy inserts row by row, unless its projection copies it with its
+    // triggers off (`Projection.copyInBulk`: the leads', which fill their search index after).
     const triggered = options.indexesAsStaged ? staging.tablesWithTriggers() : undefined;
-    const onlyOn = triggered && ((table: string) => triggered.has(table));
+    const copiedWithoutTriggers = new Set(projections.flatMap((projection) => Object.keys(projection.copyInBulk ?? {})));
+    const onlyOn = triggered && ((table: string) => triggered.has(table) && !copiedWithoutTriggers.has(table));
     staging.deferIndexes(projections.flatMap((projection) => projection.deferredIndexes ?? []), { onlyOn });
     staging.deferIndexes(projections.flatMap((projection) => projection.deferredUniqueIndexes ?? []), { unique: true, onlyOn });
     staging.dropTriggers();

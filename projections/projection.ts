@@ -82,7 +82,9 @@ export interface Projection {
    * fills the table from the staged rows, with whatever its triggers keep in step with it (a
    * search index) brought up to date once for all the rows instead of at each. A table not named
    * here is copied as it is. `inTurns`: the copy takes turns of a thread that serves requests
-   * (see `BulkRebuildOptions.inTurns`), so no single statement may hold it for long.
+   * (see `BulkRebuildOptions.inTurns`), so no single statement may hold it for long. Otherwise,
+   * on SQLite, `copy` must find the table without triggers: a seed's stage keeps the indexes of
+   * such a table as its rows go in (`StageOptions.indexesAsStaged`), for the copy to move whole.
    */
   copyInBulk?: Readonly<Record<string, (tx: SqlDatabase, copy: () => Promise<void>, options: { inTurns: boolean }) => Promise<void>>>;
 }

@@ -59,20 +59,21 @@ export const searchIndexOn = (table: string): SearchIndex => {
   // the table must count as a change of the index, which only its triggers write.
   keptInStepByTriggers(table, [index, onPostgres.texts]);
   // Qualified by `main.` when a staging database is attached (a bulk rebuild's copy), which may
-  // hold a table of the same name; the table and the body then resolve in the trigger's schema.
-  const insertTrigger = (schema: '' | 'main.') => `
+  // hold a table of the same name; the table and the bodies then resolve in the triggers' schema.
+  const TRIGGERS = ['on_insert', 'on_update', 'on_delete'].map((name) => `${index}_${name}`);
+  const triggersIn = (schema: '' | 'main.') => `
     CREATE TRIGGER IF NOT EXISTS ${schema}${index}_on_insert AFTER INSERT ON ${table} BEGIN
       INSERT INTO ${index} (rowid, search_text) VALUES (new.rowid, new.search_text);
-    END;`;
-  const triggers = `${insertTrigger('')}
-    CREATE TRIGGER IF NOT EXISTS ${index}_on_update AFTER UPDATE OF search_text ON ${table}
+    END;
+    CREATE TRIGGER IF NOT EXISTS ${schema}${index}_on_update AFTER UPDATE OF search_text ON ${table}
     WHEN old.search_text IS NOT new.search_text BEGIN
       INSERT INTO ${index} (${index}, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
       INSERT INTO ${index} (rowid, search_text) VALUES (new.rowid, new.search_text);
     END;
-    CREATE TRIGGER IF NOT EXISTS ${index}_on_delete AFTER DELETE ON ${table} BEGIN
+    CREATE TRIGGER IF NOT EXISTS ${schema}${index}_on_delete AFTER DELETE ON ${table} BEGIN
       INSERT INTO ${index} (${index}, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
     END;`;
+  const triggers = triggersIn('');
   return {
     async setup(db) {
       if (db.dialect === 'postgres') return onPostgres.setup(db);
@@ -97,28 +98,29 @@ export const searchIndexOn = (table: string): SearchIndex => {
         : { condition: `search_text LIKE ? ESCAPE '\\'`, params: [containing(search)] };
     },
     /**
-     * On SQLite, alone on its thread (a seed, a replay), the table is copied without its insert
-     * trigger, and the index then filled from all its rows in one statement: the rows go in as
+     * On SQLite, alone on its thread (a seed, a replay), the table is copied without its
+     * triggers, and the index then filled from all its rows in one statement: the rows go in as
      * they were staged (SQLite's transfer optimization, which a table with an insert trigger
-     * forgoes) instead of one by one, each with its own insert into the index. The texts are read
-     * from the table itself, in rowid order, which FTS5 takes fastest: its own `rebuild` read them
+     * forgoes), with the indexes a seed's stage kept (see `StageOptions.indexesAsStaged`),
+     * instead of one by one, each with its own insert into the index. The texts are read from
+     * the table itself, in rowid order, which FTS5 takes fastest: its own `rebuild` read them
      * through the covering index of capture times, and took 3.7 s where this takes 1.0 s. On the
      * 114,000 leads of the insights history (a /tmp script in the seeded file, twice each way)
      * rows and index took 0.64 + 1.03 s against 2.1 and 2.7 s row by row. In turns of a thread
      * that serves requests one statement for the whole index would hold it: the rows then go in
-     * a thousand at a time, the trigger filling the index as they come (see `copyInTurns`). If the
-     * copy fails, its transaction takes the dropped trigger back with it.
+     * a thousand at a time, the trigger filling the index as they come (see `copyInTurns`). If
+     * the copy fails, its transaction takes the dropped triggers back with it.
      */
     copyInBulk: async (tx, copy, { inTurns }) => {
       if (tx.dialect === 'postgres') return onPostgres.copyInBulk(tx, copy);
       if (inTurns) return copy();
-      await tx.exec(`DROP TRIGGER IF EXISTS main.${index}_on_insert`);
+      await tx.exec(TRIGGERS.map((trigger) => `DROP TRIGGER IF EXISTS main.${trigger};`).join(' '));
       await copy();
       // Every row's text, whatever the index held before ('delete-all' empties it).
       await tx.exec(`
         INSERT INTO main.${index} (${index}) VALUES ('delete-all');
         INSERT INTO main.${index} (rowid, search_text) SELECT rowid, search_text FROM main.${table} NOT INDEXED ORDER BY rowid;
-        ${insertTrigger('main.')}`);
+        ${triggersIn('main.')}`);
     },
     async count(db, search) {
       if (db.dialect === 'postgres') return onPostgres.count(db, search);
