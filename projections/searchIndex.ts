@@ -60,7 +60,7 @@ export const searchIndexOn = (table: string): SearchIndex => {
   keptInStepByTriggers(table, [index, onPostgres.texts]);
   // Qualified by `main.` when a staging database is attached (a bulk rebuild's copy), which may
   // hold a table of the same name; the table and the bodies then resolve in the triggers' schema.
-  const TRIGGERS = ['on_insert', 'on_update', 'on_delete'].map((name) => `${index}_${name}`);
+  const triggerNames = ['on_insert', 'on_update', 'on_delete'].map((name) => `${index}_${name}`);
   const triggersIn = (schema: '' | 'main.') => `
     CREATE TRIGGER IF NOT EXISTS ${schema}${index}_on_insert AFTER INSERT ON ${table} BEGIN
       INSERT INTO ${index} (rowid, search_text) VALUES (new.rowid, new.search_text);
@@ -114,13 +114,9 @@ export const searchIndexOn = (table: string): SearchIndex => {
     copyInBulk: async (tx, copy, { inTurns }) => {
       if (tx.dialect === 'postgres') return onPostgres.copyInBulk(tx, copy);
       if (inTurns) return copy();
-      await tx.exec(TRIGGERS.map((trigger) => `DROP TRIGGER IF EXISTS main.${trigger};`).join(' '));
+      await tx.exec(triggerNames.map((trigger) => `DROP TRIGGER IF EXISTS main.${trigger};`).join(' '));
       await copy();
-      // Every row's text, whatever the index held before ('delete-all' empties it).
-      await tx.exec(`
-        INSERT INTO main.${index} (${index}) VALUES ('delete-all');
-        INSERT INTO main.${index} (rowid, search_text) SELECT rowid, search_text FROM main.${table} NOT INDEXED ORDER BY rowid;
-        ${triggersIn('main.')}`);
+      await tx.exec(`${refillSql(`main.${index}`, `main.${table}`, ['search_text'])} ${triggersIn('main.')}`);
     },
     async count(db, search) {
       if (db.dialect === 'postgres') return onPostgres.count(db, search);
@@ -250,14 +246,39 @@ const indexable = (search: string): boolean => [...search].length >= 3;
 const phrase = (search: string): string => `"${search.replace(/"/g, '""')}"`;
 
 /**
+ * An FTS5 index of a table's rows (`content=` the table, by rowid) emptied ('delete-all') and
+ * filled again from every row, read from the table itself in rowid order (`NOT INDEXED`), the
+ * order FTS5 takes fastest. FTS5's own 'rebuild' does the same, but reads the rows the way the
+ * planner chooses: through the leads' covering index of capture times, out of rowid order, 3.7
+ * to 4.2 s for the 114,000 leads of the insights history where this took 1.0 to 2.4 s (a /tmp
+ * script on the seeded file). Run it in one transaction: on its own, 'delete-all' commits an
+ * empty index.
+ */
+const refillSql = (index: string, table: string, columns: readonly string[]): string => {
+  const names = columns.map((column) => `"${column.replace(/"/g, '""')}"`).join(', ');
+  const bare = index.slice(index.lastIndexOf('.') + 1);
+  return `INSERT INTO ${index} (${bare}) VALUES ('delete-all');
+    INSERT INTO ${index} (rowid, ${names}) SELECT rowid, ${names} FROM ${table} NOT INDEXED ORDER BY rowid;`;
+};
+
+/**
  * Rebuilds every search index of a SQLite database from its table's rows as they are now (nothing
  * elsewhere): the trigrams of texts rewritten or deleted since are then gone from the index, not
  * only marked deleted. The pages they were in are free pages until the file is compacted (VACUUM).
  */
 export const purgeRemovedSearchText = async (db: SqlDatabase): Promise<void> => {
   if (db.dialect !== 'sqlite') return;
-  const indexes = await db.all<{ name: string }>(
-    "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE % USING fts5(%' ORDER BY name",
+  const indexes = await db.all<{ name: string; sql: string }>(
+    "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE % USING fts5(%' ORDER BY name",
   );
-  for (const { name } of indexes) await db.run(`INSERT INTO "${name}" ("${name}") VALUES ('rebuild')`);
+  for (const { name, sql } of indexes) {
+    // The table it indexes, as `searchIndexOn` names it; FTS5's own 'rebuild' for any other index.
+    const table = /content='([A-Za-z_][A-Za-z0-9_]*)', content_rowid='rowid'/.exec(sql)?.[1];
+    if (table === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      await db.run(`INSERT INTO "${name.replace(/"/g, '""')}" ("${name.replace(/"/g, '""')}") VALUES ('rebuild')`);
+      continue;
+    }
+    const columns = await db.all<{ name: string }>('SELECT name FROM pragma_table_info(?) ORDER BY cid', [name]);
+    await db.transaction((tx) => tx.exec(refillSql(name, table, columns.map((column) => column.name))));
+  }
 };
