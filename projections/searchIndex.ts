@@ -86,7 +86,7 @@ export const searchIndexOn = (table: string): SearchIndex => {
         await tx.exec(`
           CREATE VIRTUAL TABLE ${index} USING fts5(search_text, content='${table}', content_rowid='rowid', tokenize='trigram case_sensitive 1');
           ${triggers}
-          INSERT INTO ${index} (${index}) VALUES ('rebuild');`);
+          ${refillSql(index, table, ['search_text'])}`);
       });
     },
     dropSql: (dialect) => (dialect === 'postgres' ? onPostgres.dropSql : `DROP TABLE IF EXISTS ${index};`),
