@@ -99,17 +99,15 @@ export const searchIndexOn = (table: string): SearchIndex => {
     },
     /**
      * On SQLite, alone on its thread (a seed, a replay), the table is copied without its
-     * triggers, and the index then filled from all its rows in one statement: the rows go in as
-     * they were staged (SQLite's transfer optimization, which a table with an insert trigger
-     * forgoes), with the indexes a seed's stage kept (see `StageOptions.indexesAsStaged`),
-     * instead of one by one, each with its own insert into the index. The texts are read from
-     * the table itself, in rowid order, which FTS5 takes fastest: its own `rebuild` read them
-     * through the covering index of capture times, and took 3.7 s where this takes 1.0 s. On the
-     * 114,000 leads of the insights history (a /tmp script in the seeded file, twice each way)
-     * rows and index took 0.64 + 1.03 s against 2.1 and 2.7 s row by row. In turns of a thread
-     * that serves requests one statement for the whole index would hold it: the rows then go in
-     * a thousand at a time, the trigger filling the index as they come (see `copyInTurns`). If
-     * the copy fails, its transaction takes the dropped triggers back with it.
+     * triggers, then the index is filled from all its rows in one statement (`refillSql`): the
+     * rows go in as they were staged (SQLite's transfer optimization, which a table with an
+     * insert trigger forgoes), with the indexes a seed's stage kept (see
+     * `StageOptions.indexesAsStaged`), instead of one by one, each with its own insert into the
+     * index. On the 114,000 leads of the insights history (a /tmp script on the seeded file,
+     * twice each way) rows and index took 0.64 + 1.03 s against 2.1 and 2.7 s row by row. In
+     * turns of a thread that serves requests one statement for the whole index would hold it:
+     * the rows then go in a thousand at a time, the trigger filling the index as they come (see
+     * `copyInTurns`). If the copy fails, its transaction takes the dropped triggers back with it.
      */
     copyInBulk: async (tx, copy, { inTurns }) => {
       if (tx.dialect === 'postgres') return onPostgres.copyInBulk(tx, copy);
