@@ -58,6 +58,7 @@ export const searchIndexOn = (table: string): SearchIndex => {
   // A count read from the index alone is remembered like a report (see `findLeads`): a write to
   // the table must count as a change of the index, which only its triggers write.
   keptInStepByTriggers(table, [index, onPostgres.texts]);
+  SQLITE_SEARCH_INDEXES.set(index, table);
   // Qualified by `main.` when a staging database is attached (a bulk rebuild's copy), which may
   // hold a table of the same name; the table and the bodies then resolve in the triggers' schema.
   const triggerNames = ['on_insert', 'on_update', 'on_delete'].map((name) => `${index}_${name}`);
@@ -86,7 +87,7 @@ export const searchIndexOn = (table: string): SearchIndex => {
         await tx.exec(`
           CREATE VIRTUAL TABLE ${index} USING fts5(search_text, content='${table}', content_rowid='rowid', tokenize='trigram case_sensitive 1');
           ${triggers}
-          ${refillSql(index, table, ['search_text'])}`);
+          ${refillSql('', index, table)}`);
       });
     },
     dropSql: (dialect) => (dialect === 'postgres' ? onPostgres.dropSql : `DROP TABLE IF EXISTS ${index};`),
@@ -114,7 +115,7 @@ export const searchIndexOn = (table: string): SearchIndex => {
       if (inTurns) return copy();
       await tx.exec(triggerNames.map((trigger) => `DROP TRIGGER IF EXISTS main.${trigger};`).join(' '));
       await copy();
-      await tx.exec(`${refillSql(`main.${index}`, `main.${table}`, ['search_text'])} ${triggersIn('main.')}`);
+      await tx.exec(`${refillSql('main.', index, table)} ${triggersIn('main.')}`);
     },
     async count(db, search) {
       if (db.dialect === 'postgres') return onPostgres.count(db, search);
@@ -243,40 +244,32 @@ const indexable = (search: string): boolean => [...search].length >= 3;
 /** The search as one FTS5 phrase (its text, quotes doubled): the text's trigrams one after the other. */
 const phrase = (search: string): string => `"${search.replace(/"/g, '""')}"`;
 
-/**
- * An FTS5 index of a table's rows (`content=` the table, by rowid) emptied ('delete-all') and
- * filled again from every row, read from the table itself in rowid order (`NOT INDEXED`), the
- * order FTS5 takes fastest. FTS5's own 'rebuild' does the same, but reads the rows the way the
- * planner chooses: through the leads' covering index of capture times, out of rowid order, 3.7
- * to 4.2 s for the 114,000 leads of the insights history where this took 1.0 to 2.4 s (a /tmp
- * script on the seeded file). Run it in one transaction: on its own, 'delete-all' commits an
- * empty index.
- */
-const refillSql = (index: string, table: string, columns: readonly string[]): string => {
-  const names = columns.map((column) => `"${column.replace(/"/g, '""')}"`).join(', ');
-  const bare = index.slice(index.lastIndexOf('.') + 1);
-  return `INSERT INTO ${index} (${bare}) VALUES ('delete-all');
-    INSERT INTO ${index} (rowid, ${names}) SELECT rowid, ${names} FROM ${table} NOT INDEXED ORDER BY rowid;`;
-};
+/** The SQLite search indexes `searchIndexOn` made, each with its table: what an erasure's purge refills. */
+const SQLITE_SEARCH_INDEXES = new Map<string, string>();
 
 /**
- * Rebuilds every search index of a SQLite database from its table's rows as they are now (nothing
- * elsewhere): the trigrams of texts rewritten or deleted since are then gone from the index, not
- * only marked deleted. The pages they were in are free pages until the file is compacted (VACUUM).
+ * A search index emptied ('delete-all') and filled again from every row of its table, read from
+ * the table itself in rowid order (`NOT INDEXED`), the order FTS5 takes fastest. FTS5's own
+ * 'rebuild' does the same, but reads the rows the way the planner chooses: through the leads'
+ * covering index of capture times, out of rowid order, 3.7 to 4.2 s for the 114,000 leads of the
+ * insights history where this took 1.0 to 2.4 s (a /tmp script on the seeded file). Run it in one
+ * transaction: on its own, 'delete-all' commits an empty index. `schema` qualifies both names.
+ */
+const refillSql = (schema: '' | 'main.', index: string, table: string): string => `
+  INSERT INTO ${schema}${index} (${index}) VALUES ('delete-all');
+  INSERT INTO ${schema}${index} (rowid, search_text) SELECT rowid, search_text FROM ${schema}${table} NOT INDEXED ORDER BY rowid;`;
+
+/**
+ * Rebuilds every search index of a SQLite database (those `searchIndexOn` made) from its table's
+ * rows as they are now (nothing elsewhere): the trigrams of texts rewritten or deleted since are
+ * then gone from the index, not only marked deleted. The pages they were in are free pages until
+ * the file is compacted (VACUUM).
  */
 export const purgeRemovedSearchText = async (db: SqlDatabase): Promise<void> => {
   if (db.dialect !== 'sqlite') return;
-  const indexes = await db.all<{ name: string; sql: string }>(
-    "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE % USING fts5(%' ORDER BY name",
-  );
-  for (const { name, sql } of indexes) {
-    // The table it indexes, as `searchIndexOn` names it; FTS5's own 'rebuild' for any other index.
-    const table = /content='([A-Za-z_][A-Za-z0-9_]*)', content_rowid='rowid'/.exec(sql)?.[1];
-    if (table === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      await db.run(`INSERT INTO "${name.replace(/"/g, '""')}" ("${name.replace(/"/g, '""')}") VALUES ('rebuild')`);
-      continue;
-    }
-    const columns = await db.all<{ name: string }>('SELECT name FROM pragma_table_info(?) ORDER BY cid', [name]);
-    await db.transaction((tx) => tx.exec(refillSql(name, table, columns.map((column) => column.name))));
+  for (const [index, table] of SQLITE_SEARCH_INDEXES) {
+    // Only those this database has (a read model's setup made them).
+    if ((await db.get("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?", [index])) === undefined) continue;
+    await db.transaction((tx) => tx.exec(refillSql('', index, table)));
   }
 };

@@ -1,6 +1,7 @@
 /**
  * A checkpoint of a SQLite file's WAL (its pages copied back into the file) run on a thread of its
- * own, with a connection of its own, so that the thread which wrote them goes on meanwhile.
+ * own, with a connection of its own, so that the thread which wrote them goes on meanwhile; and,
+ * the same way, an erasure's VACUUM (`vacuumOnAThread`, below).
  *
  * Why: after a rebuild's copy beside a serving API (see `SqlDatabase.checkpointingElsewhere`) the
  * WAL holds every page the copy wrote, hundreds of megabytes on the insights history of issue 11,
