@@ -293,9 +293,28 @@ const applyPage = async (
  * (on PostgreSQL one COPY per table, streamed: see `insertRows`).
  */
 const copyTable = async (tx: SqlDatabase, table: StagedTable): Promise<void> => {
-  for (const index of table.indexes) await tx.exec(`DROP INDEX IF EXISTS ${quoteName(index.name)}`);
+  const indexes = await targetIndexes(tx, table);
+  for (const index of indexes) await tx.exec(`DROP INDEX IF EXISTS ${quoteName(index.name)}`);
   await tx.insertRows(table.name, table.columns, table.rows());
-  for (const index of table.indexes) await tx.exec(index.sql);
+  for (const index of indexes) await tx.exec(index.sql);
+};
+
+/**
+ * The staged table's indexes as the read database defines them. The staging database is SQLite,
+ * and a projection may index differently on PostgreSQL (the audit trail names its seq column
+ * there, SQLite has it as the rowid): PostgreSQL's own definitions are made again, not SQLite's.
+ */
+const targetIndexes = async (tx: SqlDatabase, table: StagedTable): Promise<StagedTable['indexes']> => {
+  if (tx.dialect !== 'postgres' || table.indexes.length === 0) return table.indexes;
+  const defined = new Map(
+    (
+      await tx.all<{ indexname: string; indexdef: string }>(
+        'SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?',
+        [table.name],
+      )
+    ).map((row) => [row.indexname, row.indexdef]),
+  );
+  return table.indexes.map((index) => ({ name: index.name, sql: defined.get(index.name) ?? index.sql }));
 };
 
 /**

@@ -138,7 +138,7 @@ describe('the seeded generator', () => {
           'SELECT id, revision, kind, name, updated_at FROM read_accounts ORDER BY id',
           'SELECT id, revision, account_id, updated_at FROM read_contacts ORDER BY id',
           'SELECT * FROM kpi_funnel_by_month ORDER BY cell, month',
-          'SELECT event_id, stream_id, revision, event_type, actor, recorded_at FROM audit_events ORDER BY event_id',
+          'SELECT stream_id, revision, event_type, actor, recorded_at FROM audit_events ORDER BY stream_id, revision',
         ]) {
           const rows = (opened: TestApplication) => opened.app.readDb.all(query);
           expect(await rows(alongside), query).toEqual(await rows(after));
