@@ -193,6 +193,11 @@ export interface CopyOptions extends Staged {
   replaceTables?: boolean;
   switchOver?: BulkRebuildOptions['switchOver'];
   inTurns?: BulkRebuildOptions['inTurns'];
+  /**
+   * SQLite: the WAL the copy filled is left for the caller to copy back into the file (a copy on
+   * another thread for a serving API, whose checkpoint thread does so after the switch-over).
+   */
+  leavesTheWal?: boolean;
 }
 
 /**
@@ -237,7 +242,7 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
   const copy = async () => {
     if (!db.withAttached) return copyAll();
     await db.withAttached(staging.file, STAGING_SCHEMA, copyAll);
-    if (!elsewhere) await checkpointTheCopy(db);
+    if (!elsewhere && !options.leavesTheWal) await checkpointTheCopy(db);
   };
   /** The copy, through the caller's switch-over when it has one; false when that did not run it. */
   const copyOrSwitchOver = async () => {

@@ -49,6 +49,12 @@ export interface ProjectionRunnerOptions {
   stagingThread?: StageAlongside;
   /** The shortest log staged on `stagingThread` (`STAGING_THREAD_FROM_EVENTS` by default). */
   stagingThreadFromEvents?: number;
+  /**
+   * Copies a rebuild beside old tables on another thread (src/composition/stagingThread.ts), for
+   * a runner that shares its thread with requests, when the log was long enough to be staged on
+   * `stagingThread`: see `rebuildBeside`. Without it, that copy runs here, in turns.
+   */
+  copyThread?: CopyBeside;
 }
 
 /** A set-aside projection that has not processed a position, and where it stands. */
@@ -142,6 +148,7 @@ export class ProjectionRunner {
   private readonly sharesThreadWithRequests: boolean;
   private readonly stagingThread: StageAlongside | undefined;
   private readonly stagingThreadFromEvents: number;
+  private readonly copyThread: CopyBeside | undefined;
   /** Resolved by `stop`: tells a staging thread to give up. */
   private readonly stopSignal = deferred();
   /** Reset and not caught up yet: the next catch-up rebuilds those it can in bulk. */
@@ -167,6 +174,7 @@ export class ProjectionRunner {
     this.sharesThreadWithRequests = options.sharesThreadWithRequests ?? true;
     this.stagingThread = options.stagingThread;
     this.stagingThreadFromEvents = options.stagingThreadFromEvents ?? STAGING_THREAD_FROM_EVENTS;
+    this.copyThread = options.copyThread;
     const names = this.projections.map((p) => p.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
     // Two projections with one name would share, and corrupt, one checkpoint.
@@ -402,42 +410,56 @@ export class ProjectionRunner {
     let rebuilt = false;
     try {
       let movedThrough: GlobalPosition | undefined;
+      // Within the runner's turn, so that nothing else (a rebuild asked for, a stop) comes
+      // between the commit and the checkpoints this runner keeps in memory.
+      const switchOver = (copy: () => Promise<void>) =>
+        this.serialised(async () => {
+          if (this.stopped || !stillBeside()) return false;
+          await this.pause();
+          try {
+            await copy();
+          } catch (error) {
+            this.follow();
+            throw error;
+          }
+          const moves = projections.map((projection) => [projection.name, movedThrough!] as const);
+          this.checkpoints.restarted(projections);
+          this.checkpoints.stored(moves);
+          this.checkpoints.processed(moves);
+          rejoin();
+          return true;
+        });
       // One part (no split): the switch-over replaces every table in one transaction.
-      rebuilt = await this.stageForRebuild(projections, () => !this.stopped && stillBeside(), { split: false }, async (staged) =>
-        (await copyStaged({
-          ...staged,
-          db: this.db,
-          replaceTables: true,
-          inTurns: this.sharesThreadWithRequests,
-          moveCheckpoints: async (tx, through) => {
-            const now = new Date().toISOString();
-            for (const projection of projections) {
-              await this.checkpoints.restart(tx, projection, now);
-              await this.checkpoints.move(tx, projection.name, through, now);
-            }
-            movedThrough = through;
-          },
-          // Within the runner's turn, so that nothing else (a rebuild asked for, a stop) comes
-          // between the commit and the checkpoints this runner keeps in memory.
-          switchOver: (copy) =>
-            this.serialised(async () => {
-              if (this.stopped || !stillBeside()) return false;
-              await this.pause();
-              try {
-                await copy();
-              } catch (error) {
-                this.follow();
-                throw error;
+      rebuilt = await this.stageForRebuild(projections, () => !this.stopped && stillBeside(), { split: false }, async (staged) => {
+        const thread = this.copyThread;
+        if (thread !== undefined && this.sharesThreadWithRequests && staged.stagedOnAThread && thread.accepts(projections)) {
+          // The copy's statements (index sorts of seconds, the commit) held this thread, and the
+          // requests it serves, where the other thread holds only the file's write turn.
+          const onThread = () =>
+            switchOver(async () => {
+              await thread.copy(projections, staged, new Date().toISOString());
+              movedThrough = staged.through;
+            });
+          return this.db.checkpointingElsewhere ? this.db.checkpointingElsewhere(onThread) : onThread();
+        }
+        return (
+          (await copyStaged({
+            ...staged,
+            db: this.db,
+            replaceTables: true,
+            inTurns: this.sharesThreadWithRequests,
+            moveCheckpoints: async (tx, through) => {
+              const now = new Date().toISOString();
+              for (const projection of projections) {
+                await this.checkpoints.restart(tx, projection, now);
+                await this.checkpoints.move(tx, projection.name, through, now);
               }
-              const moves = projections.map((projection) => [projection.name, movedThrough!] as const);
-              this.checkpoints.restarted(projections);
-              this.checkpoints.stored(moves);
-              this.checkpoints.processed(moves);
-              rejoin();
-              return true;
-            }),
-        })) !== undefined,
-      );
+              movedThrough = through;
+            },
+            switchOver,
+          })) !== undefined
+        );
+      });
     } catch (error) {
       this.logger.error(`Rebuilding ${projections.map((p) => p.name).join(', ')} beside the old tables failed; replaying them the usual way: ${messageOf(error)}`);
     }
@@ -656,7 +678,7 @@ export class ProjectionRunner {
         return undefined;
       })
       .then(async (staged) => {
-        if (staged !== undefined) return { ...staged, projections: onThread };
+        if (staged !== undefined) return { ...staged, projections: onThread, stagedOnAThread: true };
         // The first page read already serves this stage, unless the part here is staged from it.
         return isActive() && !given.up ? here(onThread, onThisThread.length === 0 ? firstPage : undefined) : undefined;
       });
@@ -924,6 +946,22 @@ export type StageAlongside = (
 /** A staging database, and the projections staged in it. */
 interface StagedProjections extends Staged {
   projections: readonly Projection[];
+  /** Staged on the staging thread: the log was long (`stagingThreadFromEvents`). */
+  stagedOnAThread?: boolean;
+}
+
+/**
+ * Copies a rebuild beside old tables on another thread (src/composition/stagingThread.ts): in one
+ * transaction of its own connection, the old tables replaced by the staged ones and the
+ * projections' checkpoints restarted at their version and moved to the position staged through,
+ * as `copyStaged` with `replaceTables` does here; this process's other writers of the file wait
+ * for it (the runner is paused by then). The WAL it fills is left to the caller's checkpoint.
+ */
+export interface CopyBeside {
+  /** Whether the thread can copy these projections (it knows only the application's). */
+  accepts(projections: readonly Projection[]): boolean;
+  /** Copies, and closes this thread's connection to the staging database (handed over). */
+  copy(projections: readonly Projection[], staged: Staged, now: string): Promise<void>;
 }
 
 /**

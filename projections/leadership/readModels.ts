@@ -15,7 +15,7 @@ import type { EventStore, GlobalPosition } from '../../src/core/eventStore';
 import { readCheckpointRows, type ProjectionFailure } from '../checkpoints';
 import { EVERY_EVENT_TYPE, type Projection } from '../projection';
 import type { ReadModelPositions } from '../readModelPositions';
-import { ProjectionRunner, ProjectionRunnerStoppedError, type StageAlongside, type StoppedProjection } from '../runner';
+import { ProjectionRunner, ProjectionRunnerStoppedError, type CopyBeside, type StageAlongside, type StoppedProjection } from '../runner';
 import type { SqlDatabase } from '../sqlDatabase';
 import { AdvisoryLockLease } from './advisoryLockLease';
 import { CommandEvents } from './commandEvents';
@@ -47,6 +47,8 @@ export interface ReadModelsOptions {
   logger?: Pick<Console, 'log' | 'error'>;
   /** Where the runner stages the rebuilds in bulk of a long log (see `ProjectionRunnerOptions`). */
   stagingThread?: StageAlongside;
+  /** Copies a rebuild beside old tables on another thread (see `ProjectionRunnerOptions.copyThread`). */
+  copyThread?: CopyBeside;
 }
 
 /**
@@ -326,6 +328,7 @@ export class ReadModels implements ReadModelPositions {
       projections,
       logger: this.logger,
       stagingThread: this.options.stagingThread,
+      copyThread: this.options.copyThread,
       onSetAside: () => this.noteFailures(runner.failures),
     });
     const processes = this.options.backgroundProcesses?.(projectionDb, this) ?? [];

@@ -44,7 +44,7 @@ import { ConversionCompleter } from '../useCases/conversionCompleter';
 import { LeadScorer } from '../useCases/leadScorer';
 import { ScoringJobRunner, ScoringJobs } from '../useCases/scoringJobs';
 import { refuseReusedRulesVersion } from '../useCases/scoringRulesStore';
-import { stageOnAnotherThread } from './stagingThread';
+import { copyBesideOnAnotherThread, stageOnAnotherThread } from './stagingThread';
 import type { CrmConfig } from './config';
 
 export type ApplicationOptions = Pick<
@@ -164,6 +164,8 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
     // own: this one goes on answering requests meanwhile. (Before the first catch-up, on a new
     // read store, both threads stage: see `ProjectionRunner.stageForRebuild`.)
     stagingThread: stageOnAnotherThread(options),
+    // And, on SQLite, copied on one: the copy's index sorts and commit held this thread seconds.
+    copyThread: readStore.kind === 'postgres' ? undefined : copyBesideOnAnotherThread(readStore.filename, readModelProjections()),
     // Instances sharing a PostgreSQL read store take turns; a SQLite file has one process.
     lease:
       readStore.kind === 'postgres'

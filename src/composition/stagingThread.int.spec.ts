@@ -13,7 +13,8 @@ import { appendAll, generateLeadHistory } from '../../test/support/leadEvents';
 import { openTestApplication, seed, type TestApplication } from '../../test/support/seededApplication';
 import { openReadDatabase, readModelProjections } from './application';
 import { openEventLog } from './eventLog';
-import { stageOnAnotherThread } from './stagingThread';
+import { copyBesideOnAnotherThread, stageOnAnotherThread } from './stagingThread';
+import { longestStall } from '../../test/support/eventLoopStalls';
 
 /**
  * The projection runner's staging thread: the rebuilds in bulk of a long log staged on a second
@@ -227,6 +228,51 @@ describe("the projection runner's staging thread", () => {
     expect(await versionOfLeads()).toBe(before);
     const leads = await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
     expect(leads!.n).toBe(120);
+  }, 120_000);
+
+  it("copies an API's rebuild beside a new version on another thread: the drop of the old rows and the copy do not hold the thread that serves", async () => {
+    const { readStore } = seeded.config;
+    if (readStore.kind !== 'sqlite') throw new Error('a SQLite read store was expected');
+    const versionOfTrail = async () => (await db.get<{ version: number }>("SELECT version FROM projection_checkpoints WHERE name = 'audit-events'"))!.version;
+    const current = await versionOfTrail();
+    const trail = await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_events');
+    // Old rows of about 200 MB, which the switch-over's transaction drops: one statement, which
+    // held the thread 250 ms here when the copy ran on it (12 ms at most on another thread).
+    await db.transaction((tx) =>
+      tx.insertRows(
+        'audit_events',
+        ['seq', 'stream_id', 'stream_category', 'revision', 'event_type', 'actor', 'recorded_at', 'occurred_at', 'correlation_id'],
+        Array.from({ length: 100_000 }, (_, index) => [1e9 + index, `old-${index}`, 'old', 0, 'Old', 'nobody', '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z', 'x'.repeat(2000)]),
+      ),
+    );
+    await db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    // Deployed as a new version: the read database holds the one before.
+    await db.run("UPDATE projection_checkpoints SET version = ? WHERE name = 'audit-events'", [current - 1]);
+    const thread = watchedThread();
+    const runner = new ProjectionRunner({
+      store,
+      db,
+      projections: readModelProjections(),
+      stagingThread: thread.stage,
+      stagingThreadFromEvents: 100,
+      copyThread: copyBesideOnAnotherThread(readStore.filename, readModelProjections()),
+    });
+    const { longestStallMs } = await longestStall(async () => {
+      await runner.start();
+      try {
+        expect(runner.rebuildingBeside).toEqual(['audit-events']);
+        await runner.whenRebuiltBeside();
+        expect(runner.rebuildingBeside).toEqual([]);
+      } finally {
+        await runner.stop();
+      }
+    });
+    expect(longestStallMs).toBeLessThan(100);
+    expect(thread.calls).toEqual([{ projections: ['audit-events'], staged: true }]);
+    // The new version's rows and checkpoint, the old rows gone: those of a rebuild.
+    expect(await versionOfTrail()).toBe(current);
+    expect(await db.get('SELECT COUNT(*) AS n FROM audit_events')).toEqual(trail);
+    await expectEqualToARebuild();
   }, 120_000);
 
   // Last: it leaves the log longer than the read models have taken in.

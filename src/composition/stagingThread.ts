@@ -16,7 +16,10 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { EventLogOptions } from './eventLog';
 import { openStagingDatabase, type HandedOverStaging } from '../../projections/sqlDatabase';
-import type { StageAlongside } from '../../projections/runner';
+import type { Projection } from '../../projections/projection';
+import type { CopyBeside, StageAlongside } from '../../projections/runner';
+import { readModelChangesOf } from '../../projections/readModelChanges';
+import { BUSY_TIMEOUT_MS, inTurnToWrite } from '../eventStores/sqliteWriteTurns';
 import type { GlobalPosition } from '../core/eventStore';
 
 /** What the thread is given. */
@@ -100,3 +103,53 @@ export const stageOnAnotherThread =
       worker.once('exit', (code) => reject(new Error(`The staging thread ended (${code}) without an answer`)));
     });
   };
+
+/** What the thread is given to copy a rebuild beside a serving API's old tables (see `CopyBeside`). */
+export interface CopyThreadData {
+  copy: {
+    /** The SQLite read database's file. */
+    readFile: string;
+    staging: HandedOverStaging;
+    projections: string[];
+    through: GlobalPosition;
+    /** When the checkpoints say they were moved. */
+    now: string;
+  };
+}
+
+/** What the thread answers once it has copied, or why it could not. */
+export type CopyThreadAnswer = { copied: true } | { failed: string };
+
+/**
+ * Copies a rebuild beside a serving API's old tables on a one-shot thread (the staging thread's
+ * module), into the SQLite file `readFile`, for the application's own projections (`known`).
+ * The thread holds this process's write turn of the file while it copies: the event store's
+ * appends and the other writers wait for it without holding this thread, which goes on answering
+ * (reads see the old rows until the commit). Once committed, the reports cached from the file
+ * are told that every table changed.
+ */
+export const copyBesideOnAnotherThread = (readFile: string, known: readonly Projection[]): CopyBeside => ({
+  // The thread loads the application's projections: a version of one that is not theirs (a test's) stays here.
+  accepts: (projections) =>
+    readFile !== ':memory:' && projections.every((projection) => known.some(({ name, version }) => name === projection.name && version === projection.version)),
+  copy: async (projections, staged, now) => {
+    const data: CopyThreadData & { entry: string } = {
+      entry: ENTRY,
+      copy: { readFile, staging: staged.staging.handOver(), projections: projections.map((projection) => projection.name), through: staged.through, now },
+    };
+    await inTurnToWrite(readFile, BUSY_TIMEOUT_MS, () => copyOnTheThread(data), { long: true });
+    readModelChangesOf(readFile).committed('every table');
+  },
+});
+
+const copyOnTheThread = (data: CopyThreadData & { entry: string }): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const worker = new Worker(BOOT, { eval: true, execArgv: [], workerData: data });
+    worker.once('message', (answer: CopyThreadAnswer) => {
+      if ('failed' in answer) reject(new Error(`Copying the rebuilt read models on another thread failed: ${answer.failed}`));
+      else resolve();
+    });
+    worker.once('error', reject);
+    // After an answer, this changes nothing.
+    worker.once('exit', (code) => reject(new Error(`The copy thread ended (${code}) without an answer`)));
+  });

@@ -6,10 +6,20 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openEventLog } from './eventLog';
 import { readModelProjections } from './application';
-import { stageInBulk } from '../../projections/bulkRebuild';
+import { copyStaged, stageInBulk } from '../../projections/bulkRebuild';
+import { ProjectionCheckpoints } from '../../projections/checkpoints';
+import { openSqliteDatabase, openStagingDatabase } from '../../projections/sqlDatabase';
 import { countingStore, storeUpTo } from '../../projections/tools/storeViews';
 import { REBUILD_PAGE_SIZE, projectionHandles } from '../../projections/runner';
-import { STOP, WRITING_ENDED, type ReadMessage, type StagingThreadAnswer, type StagingThreadData } from './stagingThread';
+import {
+  STOP,
+  WRITING_ENDED,
+  type CopyThreadAnswer,
+  type CopyThreadData,
+  type ReadMessage,
+  type StagingThreadAnswer,
+  type StagingThreadData,
+} from './stagingThread';
 
 const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
   // A Buffer crosses to a thread as a plain Uint8Array.
@@ -47,7 +57,48 @@ const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
   }
 };
 
-stage(workerData as StagingThreadData).then(
+/**
+ * A rebuild beside old tables copied on this thread's own connection to the read database (see
+ * `copyBesideOnAnotherThread`): its tables replaced and its checkpoints restarted and moved in one
+ * transaction, as the runner's `rebuildBeside` does on its own thread.
+ */
+const copyBeside = async ({ copy }: CopyThreadData): Promise<CopyThreadAnswer> => {
+  const projections = readModelProjections().filter((projection) => copy.projections.includes(projection.name));
+  if (projections.length !== copy.projections.length) throw new Error(`Not every one of ${copy.projections.join(', ')} is a read model of the application`);
+  const db = openSqliteDatabase(copy.readFile);
+  const staging = openStagingDatabase(copy.staging);
+  try {
+    // The API's checkpoint thread copies the WAL back once the switch-over is done.
+    await db.exec('PRAGMA wal_autocheckpoint = 0');
+    // Restarted, each checkpoint is moved from no position: no failure is kept, none compared.
+    const checkpoints = new ProjectionCheckpoints(db, { comparePositions: () => 0 }, projections);
+    await copyStaged({
+      db,
+      projections,
+      staging,
+      through: copy.through,
+      eventTypes: [],
+      replaceTables: true,
+      leavesTheWal: true,
+      moveCheckpoints: async (tx, through) => {
+        for (const projection of projections) {
+          await checkpoints.restart(tx, projection, copy.now);
+          await checkpoints.move(tx, projection.name, through, copy.now);
+        }
+      },
+    });
+    return { copied: true };
+  } finally {
+    // Closed, not removed: the thread that handed it over removes it.
+    staging.handOver();
+    await db.close();
+  }
+};
+
+const work: Promise<StagingThreadAnswer | CopyThreadAnswer> =
+  'copy' in (workerData as object) ? copyBeside(workerData as CopyThreadData) : stage(workerData as StagingThreadData);
+
+work.then(
   (answer) => {
     parentPort!.postMessage(answer);
     parentPort!.close();
