@@ -430,9 +430,14 @@ export class ProjectionRunner {
           return true;
         });
       // One part (no split): the switch-over replaces every table in one transaction.
-      rebuilt = await this.stageForRebuild(projections, () => !this.stopped && stillBeside(), { split: false }, async (staged) => {
+      const copiesOnAThread = this.copyThread !== undefined && this.sharesThreadWithRequests && this.copyThread.accepts(projections);
+      // Staged with their indexes, the tables are copied whole with them (SQLite's transfer), and
+      // the copy, which the writes wait out, is shorter by the index sorts; the stage, which they
+      // do not wait for, takes longer.
+      const stageOptions = { split: false, indexesAsStaged: copiesOnAThread };
+      rebuilt = await this.stageForRebuild(projections, () => !this.stopped && stillBeside(), stageOptions, async (staged) => {
         const thread = this.copyThread;
-        if (thread !== undefined && this.sharesThreadWithRequests && staged.stagedOnAThread && thread.accepts(projections)) {
+        if (thread !== undefined && copiesOnAThread && staged.stagedOnAThread) {
           // The copy's statements (index sorts of seconds, the commit) held this thread, and the
           // requests it serves, where the other thread holds only the file's write turn.
           const onThread = () =>
@@ -616,7 +621,7 @@ export class ProjectionRunner {
   private async stageForRebuild(
     projections: readonly Projection[],
     isActive: () => boolean,
-    { split }: { split: boolean },
+    { split, indexesAsStaged = false }: { split: boolean; indexesAsStaged?: boolean },
     copy: (staged: StagedProjections) => Promise<boolean>,
   ): Promise<boolean> {
     // Set when a part fails or is declined: the other gives up too.
@@ -672,7 +677,7 @@ export class ProjectionRunner {
 
     const [onThread, onThisThread] = split ? partByWeight(projections) : [projections, []];
     const names = onThread.map((projection) => projection.name).join(', ');
-    const elsewhere = thread(onThread, { stopped: Promise.race([this.stopSignal.promise, given.signal.promise]) })
+    const elsewhere = thread(onThread, { stopped: Promise.race([this.stopSignal.promise, given.signal.promise]), indexesAsStaged })
       .catch((error: unknown) => {
         this.logger.error(`Staging ${names} on another thread failed; staging them on this one: ${messageOf(error)}`);
         return undefined;
@@ -940,7 +945,14 @@ export const projectionHandles = (projection: Projection, type: string): boolean
  */
 export type StageAlongside = (
   projections: readonly Projection[],
-  options: { writingEnded?: Promise<void>; stopped?: Promise<void>; upTo?: GlobalPosition; onRead?(events: number): void },
+  options: {
+    writingEnded?: Promise<void>;
+    stopped?: Promise<void>;
+    upTo?: GlobalPosition;
+    onRead?(events: number): void;
+    /** Keeps the indexes as the rows go in (`StageOptions.indexesAsStaged`), as a stage that follows the writing does. */
+    indexesAsStaged?: boolean;
+  },
 ) => Promise<Staged | undefined>;
 
 /** A staging database, and the projections staged in it. */

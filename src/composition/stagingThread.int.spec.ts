@@ -235,6 +235,11 @@ describe("the projection runner's staging thread", () => {
     if (readStore.kind !== 'sqlite') throw new Error('a SQLite read store was expected');
     const versionOfTrail = async () => (await db.get<{ version: number }>("SELECT version FROM projection_checkpoints WHERE name = 'audit-events'"))!.version;
     const current = await versionOfTrail();
+    const schema = () => db.all("SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name");
+    const schemaBefore = await schema();
+    const searched = async () => (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM read_leads_search WHERE read_leads_search MATCH '"example"'`))!.n;
+    const searchedBefore = await searched();
+    expect(searchedBefore).toBeGreaterThan(0);
     const trail = await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_events');
     // Old rows of about 200 MB, which the switch-over's transaction drops: one statement, which
     // held the thread 250 ms here when the copy ran on it (12 ms at most on another thread).
@@ -246,8 +251,8 @@ describe("the projection runner's staging thread", () => {
       ),
     );
     await db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-    // Deployed as a new version: the read database holds the one before.
-    await db.run("UPDATE projection_checkpoints SET version = ? WHERE name = 'audit-events'", [current - 1]);
+    // Deployed as new versions: the read database holds the ones before.
+    await db.run("UPDATE projection_checkpoints SET version = version - 1 WHERE name IN ('audit-events', 'leads')");
     const thread = watchedThread();
     const runner = new ProjectionRunner({
       store,
@@ -260,7 +265,7 @@ describe("the projection runner's staging thread", () => {
     const { longestStallMs } = await longestStall(async () => {
       await runner.start();
       try {
-        expect(runner.rebuildingBeside).toEqual(['audit-events']);
+        expect([...runner.rebuildingBeside].sort()).toEqual(['audit-events', 'leads']);
         await runner.whenRebuiltBeside();
         expect(runner.rebuildingBeside).toEqual([]);
       } finally {
@@ -268,11 +273,15 @@ describe("the projection runner's staging thread", () => {
       }
     });
     expect(longestStallMs).toBeLessThan(100);
-    expect(thread.calls).toEqual([{ projections: ['audit-events'], staged: true }]);
-    // The new version's rows and checkpoint, the old rows gone: those of a rebuild.
+    expect(thread.calls.map((call) => ({ ...call, projections: call.projections.sort() }))).toEqual([{ projections: ['audit-events', 'leads'], staged: true }]);
+    // The new versions' rows and checkpoints, the old rows gone: those of a rebuild, with every
+    // index and trigger (the leads' search index kept in step, and filled).
     expect(await versionOfTrail()).toBe(current);
     expect(await db.get('SELECT COUNT(*) AS n FROM audit_events')).toEqual(trail);
     await expectEqualToARebuild();
+    expect(await schema()).toEqual(schemaBefore);
+    expect(await searched()).toEqual(searchedBefore);
+    expect(await db.get('PRAGMA integrity_check')).toEqual({ integrity_check: 'ok' });
   }, 120_000);
 
   // Last: it leaves the log longer than the read models have taken in.

@@ -32,6 +32,8 @@ export interface StagingThreadData {
   upTo?: GlobalPosition;
   /** Whether the thread tells of each page of events it reads (`ReadMessage`) before it answers. */
   reportsReads: boolean;
+  /** Whether the stage keeps the indexes as the rows go in, when the log is not being written too. */
+  indexesAsStaged?: boolean;
 }
 
 /** What the thread tells of a page of events it read, when asked to (`reportsReads`). */
@@ -74,7 +76,7 @@ else {
  */
 export const stageOnAnotherThread =
   (log: EventLogOptions): StageAlongside =>
-  (projections, { writingEnded, stopped, upTo, onRead }) => {
+  (projections, { writingEnded, stopped, upTo, onRead, indexesAsStaged }) => {
     // A database in memory is the connection's own: another thread would open an empty one.
     if ([log.eventStore, log.readStore].some((store) => store.kind === 'sqlite' && store.filename === ':memory:')) return Promise.resolve(undefined);
     return new Promise((resolve, reject) => {
@@ -87,6 +89,7 @@ export const stageOnAnotherThread =
         followsWriting: writingEnded !== undefined,
         upTo,
         reportsReads: onRead !== undefined,
+        indexesAsStaged,
       };
       const worker = new Worker(BOOT, { eval: true, execArgv: [], workerData: data });
       void writingEnded?.then(() => worker.postMessage(WRITING_ENDED));

@@ -48,8 +48,9 @@ const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
       // Following the log as it is written, the stage waits for each batch: time to keep the indexes
       // for a SQLite read database to take as they are (a replay's stage has no time to spare: kept
       // there, the replay of the insights history took 52.5 and 70.6 s against 51.3 and 59.3;
-      // PostgreSQL builds its own).
-      indexesAsStaged: data.followsWriting && data.log.readStore.kind === 'sqlite',
+      // PostgreSQL builds its own). So does a rebuild beside a serving API's old tables, whose
+      // copy the writes wait out, and not its stage (`ProjectionRunner.rebuildBeside`).
+      indexesAsStaged: (data.followsWriting || data.indexesAsStaged === true) && data.log.readStore.kind === 'sqlite',
     });
     return { staged: staged && { ...staged.staging.handOver(), through: staged.through, eventTypes: staged.eventTypes } };
   } finally {
