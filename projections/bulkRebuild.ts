@@ -388,9 +388,10 @@ const STAGING_SCHEMA = 'rebuild_staging';
  * inside SQLite (on the 3,000-lead data set the copy took 0.76 s through JavaScript, a quarter of
  * the rebuild), one statement per table; or, given `takeTurn` (`inTurns`), in statements of a
  * thousand rows with turns of the thread between them (`copyInTurns`). The copy
- * of a projection rebuilt beside its old tables runs on the thread that serves requests, and one
- * statement per table held it for the whole copy: 5.1 s for the leads of the insights history
- * (114,000 leads, their search index filled by the table's triggers). Requests that read this
+ * of a projection rebuilt beside its old tables on a short log runs on the thread that serves
+ * requests (on a long one, on another: `ProjectionRunnerOptions.copyThread`), and one statement
+ * per table held it for the whole copy: 5.1 s for the leads of the insights history (114,000
+ * leads, their search index filled by the table's triggers). Requests that read this
  * connection still wait for the commit (the transaction is open); the others, and the reports of
  * the report thread, go on.
  */
