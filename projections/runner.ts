@@ -444,6 +444,9 @@ export class ProjectionRunner {
             switchOver(async () => {
               await thread.copy(projections, staged, new Date().toISOString());
               movedThrough = staged.through;
+              // Copied: its file goes now, not after the checkpoint of the WAL the copy filled
+              // (seconds), during which a process stopped at once left it behind.
+              staged.staging.close();
             });
           return this.db.checkpointingElsewhere ? this.db.checkpointingElsewhere(onThread) : onThread();
         }
