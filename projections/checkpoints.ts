@@ -182,6 +182,17 @@ export class ProjectionCheckpoints {
     );
   }
 
+  /**
+   * Stores, within the transaction that replaces their tables with rows rebuilt through
+   * `position`, each projection's version and that position (a rebuild beside old tables).
+   */
+  async restartAt(tx: SqlDatabase, projections: readonly Projection[], position: GlobalPosition, now: string): Promise<void> {
+    for (const projection of projections) {
+      await this.restart(tx, projection, now);
+      await this.move(tx, projection.name, position, now);
+    }
+  }
+
   /** Once the reset is committed: the projections start from nothing applied. */
   restarted(projections: readonly Projection[]): void {
     for (const projection of projections) {

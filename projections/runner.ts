@@ -430,14 +430,13 @@ export class ProjectionRunner {
           return true;
         });
       // One part (no split): the switch-over replaces every table in one transaction.
-      const copiesOnAThread = this.copyThread !== undefined && this.sharesThreadWithRequests && this.copyThread.accepts(projections);
+      const thread = this.sharesThreadWithRequests && this.copyThread?.accepts(projections) ? this.copyThread : undefined;
       // Staged with their indexes, the tables are copied whole with them (SQLite's transfer), and
       // the copy, which the writes wait out, is shorter by the index sorts; the stage, which they
       // do not wait for, takes longer.
-      const stageOptions = { split: false, indexesAsStaged: copiesOnAThread };
+      const stageOptions = { split: false, indexesAsStaged: thread !== undefined };
       rebuilt = await this.stageForRebuild(projections, () => !this.stopped && stillBeside(), stageOptions, async (staged) => {
-        const thread = this.copyThread;
-        if (thread !== undefined && copiesOnAThread && staged.stagedOnAThread) {
+        if (thread !== undefined && staged.stagedOnAThread) {
           // The copy's statements (index sorts of seconds, the commit) held this thread, and the
           // requests it serves, where the other thread holds only the file's write turn.
           const onThread = () =>
@@ -457,11 +456,7 @@ export class ProjectionRunner {
             replaceTables: true,
             inTurns: this.sharesThreadWithRequests,
             moveCheckpoints: async (tx, through) => {
-              const now = new Date().toISOString();
-              for (const projection of projections) {
-                await this.checkpoints.restart(tx, projection, now);
-                await this.checkpoints.move(tx, projection.name, through, now);
-              }
+              await this.checkpoints.restartAt(tx, projections, through, new Date().toISOString());
               movedThrough = through;
             },
             switchOver,

@@ -81,12 +81,7 @@ const copyBeside = async ({ copy }: CopyThreadData): Promise<CopyThreadAnswer> =
       eventTypes: [],
       replaceTables: true,
       leavesTheWal: true,
-      moveCheckpoints: async (tx, through) => {
-        for (const projection of projections) {
-          await checkpoints.restart(tx, projection, copy.now);
-          await checkpoints.move(tx, projection.name, through, copy.now);
-        }
-      },
+      moveCheckpoints: (tx, through) => checkpoints.restartAt(tx, projections, through, copy.now),
     });
     return { copied: true };
   } finally {
