@@ -5,11 +5,11 @@
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { BUSY_TIMEOUT_MS, inTurnToWrite } from '../src/eventStores/sqliteWriteTurns';
 import { type ReadModelChanges, readModelChangesOf, tableWrittenBy } from './readModelChanges';
 import { checkpointOnAThread } from './sqliteCheckpointThread';
+import { newStagingDirectory } from './stagingDirectories';
 
 /**
  * A commit that finds the WAL past this many pages copies it back into the file (a checkpoint,
@@ -465,12 +465,13 @@ export interface HandedOverStaging {
  * A private, throwaway SQLite database for a rebuild to project into before its tables are
  * copied over (see bulkRebuild.ts): nothing in it has to survive a crash, so it keeps no journal
  * and never syncs. Its file is in a directory of its own under the system's temporary directory,
- * removed on close; it is a file, not memory, so that a SQLite read database can attach it and
+ * removed on close (or, if its process dies first, by the next process that stages: see
+ * stagingDirectories.ts); it is a file, not memory, so that a SQLite read database can attach it and
  * copy its tables without the rows passing through JavaScript. Its pages are written at each
  * commit, to the operating system's file cache, never synced.
  */
 export const openStagingDatabase = (handed?: HandedOverStaging): StagingDatabase => {
-  const file = handed?.file ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'crm-rebuild-')), 'staging.sqlite');
+  const file = handed?.file ?? path.join(newStagingDirectory(), 'staging.sqlite');
   const directory = path.dirname(file);
   const connection = new Database(file);
   connection.pragma('journal_mode = OFF');

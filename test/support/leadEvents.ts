@@ -184,6 +184,7 @@ const mulberry32 = (seed: number) => () => {
 export const temporaryDirectory = () => {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-projections-'));
   return {
+    path: directory,
     file: (name: string) => path.join(directory, name),
     remove: () => fs.rmSync(directory, { recursive: true, force: true }),
   };
