@@ -16,10 +16,8 @@ import { envNumber } from './harness';
 import { insightsSettingsFromEnv, reportQueries, SECRET } from './insights';
 import { servedHistory } from './insightsPostgres';
 
-// The insights bench's settings, but for the size of the history: the one its runs in this
-// project's notes and README use (the insights bench's own default is 100,000).
-const { seed, concurrentReaders: readers, writeConnections: writers, durationSec } = insightsSettingsFromEnv(envNumber);
-const leads = envNumber('BENCH_LEADS', 114_000, 1);
+// The insights bench's settings, the size of the history included.
+const { leads, seed, concurrentReaders: readers, writeConnections: writers, durationSec } = insightsSettingsFromEnv(envNumber);
 
 /** The value below which `share` of the (sorted) latencies fall. */
 const percentile = (sorted: readonly number[], share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? NaN;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:rebuild-beside`: the second half of issue 11's goal 3, a rebuild that does not
  * stop the service, measured. On a copy of the insights bench's history (`BENCH_LEADS` leads,
- * 100,000 by default, generated when missing), the stored version of one projection
+ * 114,000 by default, generated when missing), the stored version of one projection
  * (`BENCH_PROJECTION`, `audit-events` by default) is lowered, as the deployment of its next version
  * finds it. The built API (`npm run build`, as `npm start` runs it) then rebuilds it beside its
  * old rows, while `/healthz` is asked every 10 ms and a lead is captured every 50 ms, until
@@ -27,7 +27,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (sorted: readonly number[], share: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? 0;
 
 const main = async () => {
-  const leads = envNumber('BENCH_LEADS', 100_000, 1);
+  const leads = envNumber('BENCH_LEADS', 114_000, 1);
   const seed = envNumber('BENCH_SEED', 1, 0);
   const projection = process.env.BENCH_PROJECTION ?? 'audit-events';
   const { dataset } = await ensureDataset(leads, seed);
