@@ -31,6 +31,7 @@ import {
   countEvents,
   ensureDataset,
   generateHistory,
+  generationParts,
   log,
   queryLines,
   queryServer,
@@ -216,7 +217,7 @@ export function formatInsightsPostgres(result: InsightsPostgresResult): string {
   const { dataset, projectionReplay, rawRead, server } = result;
   return [
     `on PostgreSQL: history of ${dataset.leads} leads, ${dataset.events} events, ` +
-      `generated in ${dataset.generationSeconds.toFixed(0)} s${dataset.reused ? ' (by an earlier run; reused)' : ''}`,
+      `generated in ${dataset.generationSeconds.toFixed(0)} s${generationParts(dataset)}${dataset.reused ? ' (by an earlier run; reused)' : ''}`,
     `replay of every projection from zero: ${projectionReplay.seconds.toFixed(1)} s, ${projectionReplay.eventsPerSecond.toFixed(0)} events/s; ` +
       `reading and parsing the log alone: ${rawRead.eventsPerSecond.toFixed(0)} events/s`,
     `API on it: ready ${(server.builtReadyMs / 1000).toFixed(2)} s after spawn (built), ` +

@@ -122,14 +122,26 @@ describe('the seeded generator', () => {
           stagedThrough = staged?.through;
           return staged;
         };
+        // What the store and the read models held when the generator said every event was stored.
+        const atWritten: Array<Promise<{ head: string | undefined; leads: number }>> = [];
+        const onWritten = () =>
+          atWritten.push(
+            Promise.all([alongside.app.store.headPosition(), alongside.app.readDb.get<{ n: number | string }>('SELECT COUNT(*) AS n FROM read_leads')]).then(
+              ([head, leads]) => ({ head, leads: Number(leads?.n) }),
+            ),
+          );
         // Small batches, so that the thread reads a log still being written.
-        const summary = await seed(alongside.app, { leads: 150, seed: 5, batchEvents: 97, stageAlongside: watched });
+        const summary = await seed(alongside.app, { leads: 150, seed: 5, batchEvents: 97, stageAlongside: watched, onWritten });
         await seed(after.app, { leads: 150, seed: 5, batchEvents: 97 });
 
         // The thread staged the whole log, which was not yet written when it started.
         expect(stageFailure).toBeUndefined();
         expect(writtenWhenStarted).toBeUndefined();
         expect(stagedThrough).toBe(summary.lastPosition);
+        // Told once, when the last event was stored and before the staged read models were copied in
+        // (npm run seed times the two apart).
+        expect(atWritten).toHaveLength(1);
+        expect(await atWritten[0]).toEqual({ head: summary.lastPosition, leads: 0 });
         await expectEqualToARebuild(alongside);
         // Positions aside (their form is the store's own), the rows are those of a rebuild after the load.
         for (const query of [

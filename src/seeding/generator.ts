@@ -47,6 +47,13 @@ export interface GenerateOptions {
    */
   stageAlongside?: StageAlongside;
   onProgress?(progress: GenerationProgress): void;
+  /**
+   * Called once every event is stored. On the bulk path the read models do not have them yet: the
+   * tables staged alongside are copied in after it (or rebuilt after the load); on the commands
+   * path the read models follow the writing. `npm run seed` and the insights bench time the
+   * writing and the read models apart with it.
+   */
+  onWritten?(): void;
 }
 
 export type GenerationPath = 'bulk' | 'commands';
@@ -164,6 +171,7 @@ export const generateCrmHistory = async (app: Application, options: GenerateOpti
       }
     }
     await executor.finish();
+    options.onWritten?.();
   };
   /** The bulk load with the store tuned for it (SQLite: the log's indexes held in memory), the rebuild after it not. */
   const generateInBulk = async () => {
