@@ -20,6 +20,33 @@ const stagingProcess = (thenWait: boolean) => [
    ${thenWait ? 'setInterval(() => {}, 1000);' : 'staging.close();'}`,
 ];
 
+/** A process of its own that opens `npm run verify`'s scratch database beside `liveFile`, prints its file, and waits. */
+const verifyingProcess = (liveFile: string) => [
+  '--import',
+  'tsx',
+  '-e',
+  `const { openScratchSpace } = require(${JSON.stringify(path.join(ROOT, 'projections', 'tools', 'scratch.ts'))});
+   openScratchSpace({ kind: 'sqlite', filename: ${JSON.stringify(liveFile)} }).then(async (scratch) => {
+     await scratch.scratchDb.exec('CREATE TABLE rows (n INTEGER)');
+     const [main] = await scratch.scratchDb.all('PRAGMA database_list');
+     console.log(main.file);
+     setInterval(() => {}, 1000);
+   });`,
+];
+
+/** Starts `args` as a process, waits for its first line of output, kills it with SIGKILL, and returns that line. */
+const killedAfterFirstLine = async (args: string[]): Promise<string> => {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the process ended (${code}) before it printed anything`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+  return line;
+};
+
 /** The id of a process that has ended. */
 const endedPid = async (): Promise<number> => {
   const child = spawn(process.execPath, ['-e', '']);
@@ -30,14 +57,7 @@ const endedPid = async (): Promise<number> => {
 describe('staging directories left by a process that died', () => {
   it('are removed by the next process that stages, and one in use is not', async () => {
     // A rebuild killed while it stages (kill -9: nothing of it runs again).
-    const killed = spawn(process.execPath, stagingProcess(true), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    const file = await new Promise<string>((resolve, reject) => {
-      killed.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
-      killed.once('exit', (code) => reject(new Error(`the staging process ended (${code}) before it staged`)));
-    });
-    const exited = new Promise((resolve) => killed.once('exit', resolve));
-    killed.kill('SIGKILL');
-    await exited;
+    const file = await killedAfterFirstLine(stagingProcess(true));
     expect(fs.existsSync(file)).toBe(true);
 
     // One in use by a process that runs (this one), named as a staging directory of this host.
@@ -49,6 +69,20 @@ describe('staging directories left by a process that died', () => {
       expect(fs.existsSync(inUse)).toBe(true);
     } finally {
       fs.rmSync(inUse, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it("include npm run verify's scratch database, a copy of every read model", async () => {
+    const directory = temporaryDirectory();
+    try {
+      const live = directory.file('crm.sqlite');
+      const file = await killedAfterFirstLine(verifyingProcess(live));
+      expect(path.basename(path.dirname(file))).toMatch(/^crm-rebuild-/);
+      expect(fs.existsSync(file)).toBe(true);
+      await run(process.execPath, stagingProcess(false), { cwd: ROOT });
+      expect(fs.existsSync(path.dirname(file))).toBe(false);
+    } finally {
+      directory.remove();
     }
   }, 30_000);
 

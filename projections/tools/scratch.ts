@@ -4,13 +4,13 @@
  * file, or a temporary schema in the live PostgreSQL database.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { quoteIdentifier } from '../../src/eventStores/postgresConnection';
 import { openPostgresDatabase } from '../postgresDatabase';
 import type { ReadStoreConfig } from '../sqlDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../sqlDatabase';
+import { newStagingDirectory } from '../stagingDirectories';
 
 export interface ScratchSpace {
   /** Where the rebuilt read models are written (its tables are unqualified). */
@@ -30,7 +30,9 @@ export const openScratchSpace = (readStore: ReadStoreConfig): Promise<ScratchSpa
   readStore.kind === 'postgres' ? postgresScratch(readStore) : sqliteScratch(readStore.filename);
 
 const sqliteScratch = async (liveFile: string): Promise<ScratchSpace> => {
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'crm-verify-'));
+  // A staging directory: a copy of every read model, which the next process that stages removes
+  // if this one is killed before it closes (see stagingDirectories.ts).
+  const directory = newStagingDirectory();
   const scratchFile = path.join(directory, 'rebuilt.sqlite');
   const scratchDb = openSqliteDatabase(scratchFile);
   const compareDb = openSqliteDatabase(liveFile);
