@@ -107,6 +107,9 @@ export function envNumber(name: string, fallback: number, min: number): number {
   return value;
 }
 
+/** The value below which `share` (0 to 1) of the sorted latencies fall; NaN when there are none. */
+export const percentile = (sorted: readonly number[], share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? NaN;
+
 /** Asks the OS for a port nobody listens on. Another process could take it before the child
  * binds it, which only makes the child fail to start, loudly. */
 export function freePort(): Promise<number> {

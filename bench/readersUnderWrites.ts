@@ -12,15 +12,12 @@
 import os from 'node:os';
 import { mintToken } from '../src/identity/jwt';
 import { BUILT_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
-import { envNumber } from './harness';
+import { envNumber, percentile } from './harness';
 import { insightsSettingsFromEnv, reportQueries, SECRET } from './insights';
 import { servedHistory } from './insightsPostgres';
 
 // The insights bench's settings, the size of the history included.
 const { leads, seed, concurrentReaders: readers, writeConnections: writers, durationSec } = insightsSettingsFromEnv(envNumber);
-
-/** The value below which `share` of the (sorted) latencies fall. */
-const percentile = (sorted: readonly number[], share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? NaN;
 
 const main = async () => {
   const { dataset, base, start, remove } = await servedHistory(process.env.BENCH_STORE ?? 'sqlite', leads, seed);

@@ -16,19 +16,18 @@ import Database from 'better-sqlite3';
 import { mintToken } from '../src/identity/jwt';
 import { loadConfig } from '../src/composition/config';
 import { BUILT_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
-import { envNumber } from './harness';
-import { SECRET, ensureDataset, servedCopyOf } from './insights';
+import { envNumber, percentile } from './harness';
+import { SECRET, ensureDataset, insightsSettingsFromEnv, servedCopyOf } from './insights';
 
 const HEALTH_EVERY_MS = 10;
 const CAPTURE_EVERY_MS = 50;
 const READY_EVERY_MS = 250;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const percentile = (sorted: readonly number[], share: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? 0;
 
 const main = async () => {
-  const leads = envNumber('BENCH_LEADS', 114_000, 1);
-  const seed = envNumber('BENCH_SEED', 1, 0);
+  // The insights bench's history, of the size its settings give.
+  const { leads, seed } = insightsSettingsFromEnv(envNumber);
   const projection = process.env.BENCH_PROJECTION ?? 'audit-events';
   const { dataset } = await ensureDataset(leads, seed);
   const { served, start } = await servedCopyOf(dataset);

@@ -64,7 +64,7 @@ export const removeOrphanedStagingDirectories = (directory = os.tmpdir(), now = 
     const full = path.join(directory, name);
     const owner = NAMED.exec(name);
     const pid = owner && owner[1] === host ? Number(owner[2]) : undefined;
-    const orphaned = pid !== undefined ? !isRunning(pid) : untouchedSince(full) < now - UNTOUCHED_FOR_MS;
+    const orphaned = pid !== undefined ? !isRunning(pid) : lastWritten(full) < now - UNTOUCHED_FOR_MS;
     if (!orphaned) continue;
     try {
       fs.rmSync(full, { recursive: true, force: true });
@@ -87,7 +87,7 @@ const isRunning = (pid: number): boolean => {
 };
 
 /** The last time the directory or a file in it was written; +Infinity when it cannot be read (left alone). */
-const untouchedSince = (full: string): number => {
+const lastWritten = (full: string): number => {
   try {
     const stat = fs.statSync(full);
     if (!stat.isDirectory()) return Number.POSITIVE_INFINITY;
