@@ -115,6 +115,7 @@ export interface Staged {
 export const stageInBulk = async (options: StageOptions): Promise<Staged | undefined> => {
   const { store, projections, handles, pageSize, isActive, writingEnded } = options;
   let requested = Math.min(FIRST_PAGE_SIZE, pageSize);
+  const opensPersonalDataOf = personalDataReadBy(projections, handles);
   /**
    * The events after `fromPosition`, at most `maxCount`; `last` when they end the log: fewer than
    * asked for, read once nothing more will be written. While the log is still being written, an
@@ -124,7 +125,7 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
     for (;;) {
       // Asked before reading: a read that follows the end of the writing has everything written.
       const ended = writingEnded?.() ?? true;
-      const events = await store.readAll({ fromPosition, maxCount });
+      const events = await store.readAll({ fromPosition, maxCount, opensPersonalDataOf });
       const last = ended && events.length < maxCount;
       if (events.length > 0 || last || !isActive()) return { events, last };
       await new Promise((resolve) => setTimeout(resolve, WRITING_POLL_MS));
@@ -184,6 +185,20 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
   } finally {
     if (!staged) staging.close();
   }
+};
+
+/**
+ * Whether any of the projections that take events of a type reads their personal data
+ * (`Projection.readsPersonalData`): a stage opens it only in those events. Each type is asked once.
+ */
+const personalDataReadBy = (projections: readonly Projection[], handles: StageOptions['handles']): ((eventType: string) => boolean) => {
+  const readers = projections.filter((projection) => projection.readsPersonalData !== false);
+  const known = new Map<string, boolean>();
+  return (eventType) => {
+    let reads = known.get(eventType);
+    if (reads === undefined) known.set(eventType, (reads = readers.some((projection) => handles(projection, eventType))));
+    return reads;
+  };
 };
 
 export interface CopyOptions extends Staged {

@@ -100,6 +100,7 @@ export const accountsProjection: Projection = {
   version: 1,
   rebuildsInBulk: true,
   rebuildWeight: 0.3,
+  readsPersonalData: false,
   canHandle: ['AccountOpened', 'AccountUpdated', 'OpportunityWon', 'OpportunityReopened'],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_accounts; DROP TABLE IF EXISTS read_account_wins'),

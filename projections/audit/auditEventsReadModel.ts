@@ -89,6 +89,7 @@ export const auditEventsProjection: Projection = {
   version: 3,
   rebuildsInBulk: true,
   rebuildWeight: 9.8,
+  readsPersonalData: false,
   // The trail is only appended to (by seq): its indexes serve the auditors' queries.
   deferredIndexes: ['audit_events_by_stream', 'audit_events_by_actor', 'audit_events_by_type', 'audit_events_by_recorded_at', 'audit_events_by_occurred_at'],
   canHandle: [EVERY_EVENT_TYPE],

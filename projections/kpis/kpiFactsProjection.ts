@@ -180,6 +180,7 @@ export const kpiFactsProjection: Projection = {
   version: 6,
   rebuildsInBulk: true,
   rebuildWeight: 13.9,
+  readsPersonalData: false,
   // Facts are found by their keys, and a lead cycle by its opportunity (kept); these serve the KPIs' periods.
   deferredIndexes: [
     'kpi_lead_cycles_by_capture',

@@ -44,6 +44,7 @@ export const leadListsProjection: Projection = {
   version: 1,
   rebuildsInBulk: true,
   rebuildWeight: 0.4,
+  readsPersonalData: false,
   canHandle: ['LeadListCreated', 'LeadListRenamed', 'LeadsAddedToList', 'LeadsRemovedFromList', 'LeadListArchived', 'LeadListAssigned'],
   setup: (db) => db.exec(CREATE_TABLES),
   reset: (db) => db.exec('DROP TABLE IF EXISTS read_lead_lists; DROP TABLE IF EXISTS read_lead_list_members'),

@@ -93,6 +93,7 @@ export const pipelineHistoryProjection: Projection = {
   version: 3,
   rebuildsInBulk: true,
   rebuildWeight: 4.6,
+  readsPersonalData: false,
   // Rows are found by opportunity and seq (the key); these indexes serve the reports.
   deferredIndexes: ['read_pipeline_history_current', 'read_pipeline_history_valid', 'read_pipeline_history_known', 'read_pipeline_history_started'],
   canHandle: OPPORTUNITY_EVENT_TYPES,

@@ -83,6 +83,13 @@ export interface ReadAllOptions {
   /** Exclusive. Omit to read from the beginning. */
   fromPosition?: GlobalPosition;
   maxCount?: number;
+  /**
+   * Which events the reader needs the personal data of. A store that seals personal data
+   * (src/personalData/protectedEventStore.ts) opens it in those, and in erasures, and leaves every
+   * other event as stored: its clear fields and its sealed envelope. Omitted: in every event. A
+   * store that seals nothing ignores it.
+   */
+  opensPersonalDataOf?(eventType: string): boolean;
 }
 
 export interface SubscribeOptions {

@@ -262,6 +262,52 @@ describe('large reads (a rebuild, an export)', () => {
     await expect(fresh.readAll()).rejects.toThrow(/unable to authenticate/);
     await fresh.close();
   });
+
+  it('open only the events a reader asks for, erasures in the log counting as ever, and leave the others as stored', async () => {
+    const leads = Array.from({ length: 100 }, () => randomUUID());
+    for (const [index, leadId] of leads.entries()) {
+      await capture(leadId, { lastName: `Roca ${index}`, email: `roca${index}@mail.example` });
+      await store.appendToStream(`lead-${leadId}`, [event('LeadContactLogged', { leadId, channel: 'CALL', outcome: 'REACHED', notes: `note ${index}` })], {
+        expectedRevision: 0,
+      });
+    }
+    // Another process, still holding the key, writes a note after the erasure.
+    const erasedLead = leads[60]!;
+    const stale = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    await stale.readStream(`lead-${erasedLead}`);
+    await erase(erasedLead, [await keyIdOf(`lead-${erasedLead}`)]);
+    await stale.appendToStream(`lead-${erasedLead}`, [event('LeadContactLogged', { leadId: erasedLead, channel: 'CALL', outcome: 'REACHED', notes: 'after' })], {
+      expectedRevision: 1,
+    });
+
+    // Two fresh processes: a reader forgets the keys of an erasure it has read.
+    const readerOfAll = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    await readerOfAll.warmOpener();
+    const everything = await readerOfAll.readAll();
+    await readerOfAll.close();
+    const reader = protectEventStore(raw, await KeyStore.open(keys.db, masterKey));
+    await reader.warmOpener();
+    const asked: string[] = [];
+    const notesOnly = await reader.readAll({
+      opensPersonalDataOf: (type) => {
+        asked.push(type);
+        return type === 'LeadContactLogged';
+      },
+    });
+    await reader.close();
+    const stored = await raw.readAll();
+
+    expect(notesOnly).toHaveLength(202);
+    expect(JSON.stringify(notesOnly[2]!.data)).not.toContain('Roca 1');
+    expect(notesOnly[3]!.data).toMatchObject({ notes: 'note 1' });
+    notesOnly.forEach((read, index) => {
+      // Asked for, and the erasure: as every reader reads them; the captures: as stored, sealed.
+      if (read.type === 'LeadCaptured') expect(read).toEqual(stored[index]);
+      else expect(read).toEqual(everything[index]);
+    });
+    expect(new Set(asked)).toEqual(new Set(['LeadCaptured', 'LeadContactLogged']));
+    expect(notesOnly.at(-1)!.data).toMatchObject({ notes: null, erasedPersonalData: ['notes'] });
+  });
 });
 
 describe('the key store', () => {

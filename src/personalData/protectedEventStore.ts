@@ -325,6 +325,26 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
     return openAll(events, envelopes, keys, owned, { results, valueOf });
   };
 
+  /**
+   * As `reveal` (of a read for this caller alone), for the events of the types `opens` says yes
+   * to and the erasures among them, in log order (an erasure counts for those after it); the
+   * others are returned as stored, sealed, and cost nothing to open.
+   */
+  const revealOnly = async <E extends RecordedEvent>(events: readonly E[], opens: (eventType: string) => boolean): Promise<E[]> => {
+    const wanted: E[] = [];
+    const at: number[] = [];
+    events.forEach((event, index) => {
+      if (event.type !== 'PersonalDataErased' && !opens(event.type)) return;
+      wanted.push(event);
+      at.push(index);
+    });
+    if (wanted.length === events.length) return reveal(events, true);
+    const revealed = await reveal(wanted, true);
+    const result = [...events];
+    at.forEach((index, nth) => (result[index] = revealed[nth]!));
+    return result;
+  };
+
   /** As `reveal`, without an await when every key is at hand (a live subscription, nearly always). */
   const revealAtOnce = <E extends RecordedEvent>(events: readonly E[]): E[] | undefined => {
     const envelopes = events.map((event) => envelopeOf(event.data));
@@ -356,7 +376,8 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
       return reveal(await inner.readStream(streamId, options), true);
     },
     async readAll(options?: ReadAllOptions) {
-      return reveal(await inner.readAll(options), true);
+      const events = await inner.readAll(options);
+      return options?.opensPersonalDataOf ? revealOnly(events, options.opensPersonalDataOf) : reveal(events, true);
     },
     subscribeToAll(options: SubscribeOptions): Subscription {
       return inner.subscribeToAll({
