@@ -90,9 +90,12 @@ export const replayFacts = async (store: EventStore, options: ReplayOptions = {}
   const knownAt = options.knownAt === undefined ? undefined : Date.parse(options.knownAt);
   // Without knownAt the facts' lead states are the current ones: the lists need no fold of their own.
   const lists = options.withLists === false ? undefined : new ListMembershipFold(knownAt !== undefined);
+  // The facts read no personal field: their events stay sealed (nothing to decrypt). A dynamic
+  // list's search reads the names and e-mails of the leads: their events are opened for the lists.
+  const opensPersonalDataOf = lists === undefined ? () => false : (type: string) => LEAD_TYPES.has(type);
   let position: GlobalPosition | undefined;
   for (;;) {
-    const events = await store.readAll({ fromPosition: position, maxCount: pageSize });
+    const events = await store.readAll({ fromPosition: position, maxCount: pageSize, opensPersonalDataOf });
     for (const event of events) {
       if (knownAt === undefined || Date.parse(event.metadata.recordedAt) <= knownAt) fold.apply(event);
       lists?.apply(event);
