@@ -8,9 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModelProjections } from '../src/composition/application';
 import { openEventLog } from '../src/composition/eventLog';
-import type { EventStore, ReadAllOptions } from '../src/core/eventStore';
+import { NO_STREAM, type EventStore, type ReadAllOptions } from '../src/core/eventStore';
 import { newId } from '../src/core/ids';
-import { NO_STREAM } from '../src/core/eventStore';
 import { createLeadListDecider, type LeadListCommand } from '../src/domain/leadLists/decide';
 import { leadListStreamId } from '../src/domain/leadLists/events';
 import { erasePersonalData } from '../src/useCases/personalData/erasure';
