@@ -78,8 +78,10 @@ export interface InsightsResult {
     /** The largest resident memory during each part of the queries (each query alone; `under writes`), to see which one sets the peak. */
     peakRssMiBByPhase?: Record<string, number>;
   };
-  /** The whole log folded in memory, as `retrospective` does. */
-  /** As a `retrospective` cut by anything but lists asks (personal data left sealed); `byList`: cut by lists. */
+  /**
+   * The whole log folded in memory, as `retrospective` does: cut by anything but lists (personal
+   * data left sealed), and `byList`, cut by lists (the leads' personal data opened).
+   */
   retrospectiveReplay: { seconds: number; eventsPerSecond: number; byList?: { seconds: number; eventsPerSecond: number } };
   /** Per query; `missing` when the API does not offer it. */
   queries: Record<string, LoadResult | { missing: string }>;
