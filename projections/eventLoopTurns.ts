@@ -54,6 +54,7 @@ export const takingTurns = (db: SqlDatabase, takeTurn: TurnTaker): SqlDatabase =
   return {
     dialect: db.dialect,
     run: (sql, params) => after(() => db.run(sql, params)),
+    write: (sql, params) => after(() => db.write(sql, params)),
     all: <T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) => after(() => db.all<T>(sql, params, options)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => after(() => db.get<T>(sql, params)),
     exec: (sql) => after(() => db.exec(sql)),

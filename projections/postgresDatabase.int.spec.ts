@@ -129,6 +129,143 @@ describe('openPostgresDatabase', () => {
   });
 });
 
+describe('openPostgresDatabase: writes held for the next round trip', () => {
+  let pool: pg.Pool;
+  let db: SqlDatabase;
+  /** Every message to the server that waits for an answer: one round trip each. */
+  let roundTrips = 0;
+
+  beforeEach(async () => {
+    pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        roundTrips++;
+        return query(...args);
+      };
+    });
+    db = await openDatabase({ pool });
+    await db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT, big BIGINT)');
+    roundTrips = 0;
+  });
+  afterEach(async () => {
+    await db.close();
+    await pool.end();
+  });
+
+  const notes = () => db.all<{ id: number; text: string | null; big: number | bigint | null }>('SELECT id, text, big FROM notes ORDER BY id');
+  const add = (on: SqlDatabase, id: number, text: string | null = `note ${id}`) => on.write('INSERT INTO notes (id, text) VALUES (?, ?)', [id, text]);
+
+  it('sends them with the next statement that answers, and the rest with the COMMIT: 2 round trips for 5 writes and a read', async () => {
+    const seen = await db.transaction(
+      async (tx) => {
+        await add(tx, 1);
+        await tx.writeRows('notes', ['id', 'text'], [[2, 'two']]);
+        const counted = await tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM notes');
+        await add(tx, 3);
+        await add(tx, 4);
+        await tx.write('UPDATE notes SET text = ? WHERE id = ?', ['one', 1]);
+        return counted!.n;
+      },
+      { holdWrites: true },
+    );
+
+    expect(seen).toBe(2);
+    expect(roundTrips).toBe(2);
+    expect((await notes()).map(({ id, text }) => [id, text])).toEqual([[1, 'one'], [2, 'two'], [3, 'note 3'], [4, 'note 4']]);
+  });
+
+  it('goes a round trip per statement, BEGIN and COMMIT included, in a transaction that does not hold them', async () => {
+    await db.transaction(async (tx) => {
+      await add(tx, 1);
+      await add(tx, 2);
+      await tx.get('SELECT COUNT(*) AS n FROM notes');
+    });
+
+    expect(roundTrips).toBe(5);
+    expect(await notes()).toHaveLength(2);
+  });
+
+  it('sends nothing for a transaction that writes nothing', async () => {
+    expect(await db.transaction(async () => 'nothing to do', { holdWrites: true })).toBe('nothing to do');
+    expect(roundTrips).toBe(0);
+  });
+
+  it('stores every value as a parameter stores it: quotes, backslashes, U+0000, U+FFFF, lone surrogates, big integers', async () => {
+    const texts = ["it's", 'back\\slash \\\' and \\n', 'nul \u0000 inside', 'escape \uFFFF0 look-alike', 'lone \uD800 half', 'emoji 😀', '$$ dollar $$', '?', ''];
+    const big = 2n ** 62n;
+    await db.transaction(
+      async (tx) => {
+        for (const [index, text] of texts.entries()) await add(tx, index + 1, text);
+        await tx.write('INSERT INTO notes (id, text, big) VALUES (?, ?, ?)', [100, null, big]);
+        await tx.writeRows('notes', ['id', 'text'], texts.map((text, index) => [200 + index, text]));
+      },
+      { holdWrites: true },
+    );
+    const held = await notes();
+    await db.exec('DELETE FROM notes');
+    for (const [index, text] of texts.entries()) await db.run('INSERT INTO notes (id, text) VALUES (?, ?)', [index + 1, text]);
+    await db.run('INSERT INTO notes (id, text, big) VALUES (?, ?, ?)', [100, null, big]);
+    await db.writeRows('notes', ['id', 'text'], texts.map((text, index) => [200 + index, text]));
+
+    expect(held).toEqual(await notes());
+    expect(held.slice(0, texts.length).map(({ text }) => text)).toEqual(texts.map((text) => text.replace('\uD800', '\uFFFD')));
+    expect(held.find(({ id }) => id === 100)).toEqual({ id: 100, text: null, big });
+  });
+
+  it('fails the statement that carries a refused write, with the database error, and keeps nothing of the transaction', async () => {
+    await add(db, 1);
+    const failing = db.transaction(
+      async (tx) => {
+        await add(tx, 2);
+        await add(tx, 1);
+        await tx.get('SELECT COUNT(*) AS n FROM notes');
+      },
+      { holdWrites: true },
+    );
+
+    await expect(failing).rejects.toMatchObject({ code: '23505' });
+    expect((await notes()).map(({ id }) => id)).toEqual([1]);
+    await db.transaction((tx) => add(tx, 3), { holdWrites: true });
+    expect((await notes()).map(({ id }) => id)).toEqual([1, 3]);
+  });
+
+  it('fails the COMMIT that carries a refused write, and keeps nothing of the transaction', async () => {
+    await add(db, 1);
+    const failing = db.transaction(
+      async (tx) => {
+        await tx.get('SELECT COUNT(*) AS n FROM notes');
+        await add(tx, 2);
+        await add(tx, 1);
+      },
+      { holdWrites: true },
+    );
+
+    await expect(failing).rejects.toMatchObject({ code: '23505' });
+    expect((await notes()).map(({ id }) => id)).toEqual([1]);
+    await db.transaction((tx) => add(tx, 3), { holdWrites: true });
+    expect((await notes()).map(({ id }) => id)).toEqual([1, 3]);
+  });
+
+  it('sends what it holds before a nested transaction, whose rollback then undoes its own writes only', async () => {
+    await db.transaction(
+      async (tx) => {
+        await add(tx, 1);
+        await tx
+          .transaction(async (nested) => {
+            await add(nested, 2);
+            throw new Error('nested step failed');
+          })
+          .catch(() => undefined);
+        await add(tx, 3);
+      },
+      { holdWrites: true },
+    );
+
+    expect((await notes()).map(({ id }) => id)).toEqual([1, 3]);
+  });
+});
+
 describe('openPostgresDatabase: plans', () => {
   it('plans a prepared point read for the table as it is, not as it was when the statement was new', async () => {
     // Its own pool, as the service opens it; used one call at a time, it hands out one connection.

@@ -121,6 +121,41 @@ export const decodeText = (text: string): string =>
 const encodeParameters = (params: readonly SqlValue[]): SqlValue[] =>
   params.map((value) => (typeof value === 'string' ? encodeText(value) : value));
 
+/**
+ * A value as an SQL literal, for statements sent as text (`HeldWrites`): quoted whatever its type,
+ * so that the server types it from where it stands, as it types a parameter; a string encoded as a
+ * parameter is (`encodeText`; `encoded`: it is already), its backslashes and quotes escaped in an
+ * E'' string, which reads the same whatever standard_conforming_strings says.
+ */
+const literal = (value: SqlValue, encoded: boolean): string => {
+  if (value === null) return 'NULL';
+  const text = typeof value === 'string' ? (encoded ? value : encodeText(value)) : String(value);
+  return /[\\']/.test(text) ? `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'` : `'${text}'`;
+};
+
+/** `sql` with each `?` (as `toNumberedParameters` finds them) replaced by its value as a literal. */
+export const withLiterals = (sql: string, params: readonly SqlValue[], encoded = false): string => {
+  let text = '';
+  let parameters = 0;
+  let index = 0;
+  while (index < sql.length) {
+    const end = endOfLiteralOrComment(sql, index);
+    if (end !== undefined) {
+      text += sql.slice(index, end);
+      index = end;
+    } else if (sql[index] === '?') {
+      if (parameters >= params.length) throw new RangeError(`The statement has more than ${params.length} parameters: ${sql}`);
+      text += literal(params[parameters++]!, encoded);
+      index++;
+    } else {
+      text += sql[index];
+      index++;
+    }
+  }
+  if (parameters !== params.length) throw new RangeError(`The statement has ${parameters} parameters, not ${params.length}: ${sql}`);
+  return text;
+};
+
 /** text, varchar, bpchar, name and unknown (an untyped literal). */
 const TEXT_OIDS = new Set([25, 1043, 1042, 19, 705]);
 
@@ -163,6 +198,19 @@ interface PreparedText {
  * write's keyword in a literal only makes a read count as a write). Anything else may write.
  */
 const readsOnly = (text: string): boolean => /^\s*(?:SELECT|WITH)\b/i.test(text) && !/\b(?:INSERT|UPDATE|DELETE|MERGE)\b/i.test(text);
+
+/**
+ * Statements of a transaction whose outcome nobody reads (`SqlDatabase.write`, `writeRows` without
+ * a RETURNING), held as text to go with the next statement that answers something, or with the
+ * COMMIT: a runner's batch was a round trip per statement, one after the other, each waiting its
+ * turn on a busy event loop. `sent`: whether anything (the BEGIN first) went to the server.
+ */
+interface HeldWrites {
+  texts: string[];
+  sent: boolean;
+}
+
+const RETURNS_ROWS = /\bRETURNING\b/i;
 
 /** The tables a transaction has written so far, told to the changes once it commits. */
 type Written = { tables: Set<string> | 'every table' };
@@ -305,7 +353,9 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     again = false,
     /** The parameters are encoded already (`rowsAsJson`). */
     encoded = false,
+    held?: HeldWrites,
   ): Promise<pg.QueryResult> => {
+    if (held !== undefined && held.texts.length > 0) return queryAfterHeld(client, written, sql, params, encoded, held);
     const { text, name, changesSchema, writes } = statementFor(sql);
     let prepared = preparedOn.get(client);
     if (prepared === undefined) preparedOn.set(client, (prepared = new Set()));
@@ -325,13 +375,59 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     }
   };
 
-  /** `written`: the transaction's tables, or undefined outside one (`depth` 0). */
-  const on = (client: pg.PoolClient, depth: number, written?: Written): SqlDatabase => ({
+  /**
+   * The held writes, then `sql`, in one round trip: one simple query of several statements, each
+   * with its values written in (`withLiterals`), of which the last one's result is `sql`'s. An
+   * error of any of them is the error of this call, and aborts the transaction.
+   */
+  const queryAfterHeld = async (
+    client: pg.PoolClient,
+    written: Written | undefined,
+    sql: string,
+    params: readonly SqlValue[],
+    encoded: boolean,
+    held: HeldWrites,
+  ): Promise<pg.QueryResult> => {
+    const text = `${held.texts.join(';\n')};\n${withLiterals(sql, params, encoded)}`;
+    held.texts = [];
+    held.sent = true;
+    const results = (await client.query({ text, types })) as pg.QueryResult | pg.QueryResult[];
+    const { changesSchema, writes } = statementFor(sql);
+    if (changesSchema) newGeneration();
+    if (writes !== undefined) wrote(written, writes);
+    return Array.isArray(results) ? results[results.length - 1]! : results;
+  };
+
+  /** Sends what is held, alone: before a statement that cannot go with it (COPY, a savepoint). */
+  const sendHeld = async (client: pg.PoolClient, held: HeldWrites | undefined): Promise<void> => {
+    if (held === undefined || held.texts.length === 0) return;
+    const text = held.texts.join(';\n');
+    held.texts = [];
+    held.sent = true;
+    await client.query(text);
+  };
+
+  /**
+   * `written`: the transaction's tables, or undefined outside one (`depth` 0). `held`: the writes
+   * held for the next round trip, in a transaction that holds them (`TransactionOptions.holdWrites`).
+   */
+  const on = (client: pg.PoolClient, depth: number, written?: Written, held?: HeldWrites): SqlDatabase => ({
     dialect: 'postgres',
-    run: async (sql, params = []) => ({ changes: (await query(client, written, sql, params)).rowCount ?? 0 }),
-    all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await query(client, written, sql, params)).rows as T[],
-    get: async <T>(sql: string, params: readonly SqlValue[] = []) => (await query(client, written, sql, params)).rows[0] as T | undefined,
+    run: async (sql, params = []) => ({ changes: (await query(client, written, sql, params, false, false, held)).rowCount ?? 0 }),
+    write: async (sql, params = []) => {
+      if (held === undefined) {
+        await query(client, written, sql, params);
+        return;
+      }
+      held.texts.push(withLiterals(sql, params));
+      const { writes } = statementFor(sql);
+      if (writes !== undefined) wrote(written, writes);
+    },
+    all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await query(client, written, sql, params, false, false, held)).rows as T[],
+    get: async <T>(sql: string, params: readonly SqlValue[] = []) =>
+      (await query(client, written, sql, params, false, false, held)).rows[0] as T | undefined,
     exec: async (sql) => {
+      await sendHeld(client, held);
       await client.query(sql);
       if (CHANGES_SCHEMA.test(sql)) newGeneration();
       wrote(written, 'every table');
@@ -340,29 +436,38 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     // columns' own types, with no statement per row. Against one INSERT per 5,000 rows given as a
     // JSON parameter, a bulk rebuild of 3,000 leads ran 1.17x as fast (bench/replayBeforeAfter.sh).
     insertRows: async (table, columns, rows) => {
+      await sendHeld(client, held);
       const copy = client.query(copyFrom(`COPY ${quoteName(table)} (${columns.map(quoteName).join(', ')}) FROM STDIN`));
       await pipeline(Readable.from(copyTextChunks(rows)), copy);
       wrote(written, table.toLowerCase());
     },
     // One statement for any number of rows: each statement of a runner's batch is a round trip,
     // and the rows' values one JSON text, which the server maps onto the table's own column types.
+    // Without a RETURNING it answers nothing, and is held like a `write` where writes are held.
     writeRows: async <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail = '') => {
       if (rows.length === 0) return [];
       const list = columns.join(', ');
       const sql = `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, ?::json) ${tail}`;
-      return (await query(client, written, sql, [rowsAsJson(columns, rows)], false, true)).rows as T[];
+      if (held !== undefined && !RETURNS_ROWS.test(tail)) {
+        held.texts.push(withLiterals(sql, [rowsAsJson(columns, rows)], true));
+        wrote(written, table.toLowerCase());
+        return [];
+      }
+      return (await query(client, written, sql, [rowsAsJson(columns, rows)], false, true, held)).rows as T[];
     },
     updateRows: async (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
       if (rows.length === 0) return [];
       const sql = `UPDATE ${table} AS target SET ${columns.map((column) => `${column} = source.${column}`).join(', ')}
         FROM json_populate_recordset(NULL::${table}, ?::json) AS source WHERE target.${key} = source.${key} RETURNING target.${key} AS key`;
-      const { rows: found } = await query(client, written, sql, [rowsAsJson([key, ...columns], rows)], false, true);
+      const { rows: found } = await query(client, written, sql, [rowsAsJson([key, ...columns], rows)], false, true, held);
       return found.map((row: { key: SqlValue }) => String(row.key));
     },
     transaction: async (fn) => {
       const savepoint = `nested_${depth}`;
+      await sendHeld(client, held);
       await client.query(`SAVEPOINT ${savepoint}`);
       try {
+        // Held no further: a savepoint's statements go as they come, so that its rollback undoes them all.
         const result = await fn(on(client, depth + 1, written));
         await client.query(`RELEASE SAVEPOINT ${savepoint}`);
         return result;
@@ -420,6 +525,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
   return {
     dialect: 'postgres',
     run: (sql, params) => withClient((client) => on(client, 0).run(sql, params)),
+    write: (sql, params) => withClient((client) => on(client, 0).write(sql, params)),
     all: <T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) =>
       withClient((client) => on(client, 0).all<T>(sql, params), poolFor(options)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).get<T>(sql, params)),
@@ -428,17 +534,26 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       withClient((client) => on(client, 0).writeRows<T>(table, columns, rows, tail)),
     updateRows: (table, key, columns, rows) => withClient((client) => on(client, 0).updateRows(table, key, columns, rows)),
-    transaction: (fn) =>
+    transaction: (fn, options) =>
       inTurn(() =>
         withClient(async (client) => {
-          await client.query('BEGIN');
+          // Held, BEGIN goes with the first statement; a transaction that sends nothing sends no BEGIN.
+          const held: HeldWrites | undefined = options?.holdWrites ? { texts: ['BEGIN'], sent: false } : undefined;
+          if (held === undefined) await client.query('BEGIN');
           const written: Written = { tables: new Set() };
           try {
-            const result = await fn(on(client, 1, written));
-            await client.query('COMMIT');
+            const result = await fn(on(client, 1, written, held));
+            if (held === undefined) await client.query('COMMIT');
+            else if (held.texts.length > 0 && (held.sent || held.texts.length > 1)) {
+              const text = [...held.texts, 'COMMIT'].join(';\n');
+              held.sent = true;
+              await client.query(text);
+            }
+            else if (held.sent) await client.query('COMMIT');
             if (written.tables === 'every table' || written.tables.size > 0) changes.committed(written.tables);
             return result;
           } catch (error) {
+            if (held !== undefined && !held.sent) throw error;
             await client.query('ROLLBACK').catch(() => {
               throw new UnusableConnectionError(error);
             });

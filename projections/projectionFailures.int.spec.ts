@@ -246,6 +246,40 @@ describe.each(BACKENDS)('set-aside projections on $name', (backend) => {
     expect(batched.calls.batches).toBeGreaterThan(0);
   });
 
+  it('sets aside the projection whose write the database refused, not the one whose statement carried it there', async () => {
+    const { store, readSide, positionsOf } = await setUp();
+    const history = generateLeadHistory({ seed: 35, leadCount: 5, eventCount: 30 });
+    const poison = history[11]!;
+    await appendAll(store, history);
+    // Its rows go with `write`, whose outcome it never reads: on PostgreSQL, held and sent with
+    // the next statement of the batch, which is the reader's. The table refuses the poison's row.
+    const writer: Projection = {
+      name: 'writer',
+      version: 1,
+      canHandle: LEAD_EVENT_TYPES,
+      setup: (db) => db.exec(`CREATE TABLE IF NOT EXISTS writer (event_id TEXT PRIMARY KEY CHECK (event_id <> '${poison.id}'))`),
+      reset: (db) => db.exec('DROP TABLE IF EXISTS writer'),
+      apply: (tx, event) => tx.write('INSERT INTO writer (event_id) VALUES (?)', [event.id]),
+    };
+    const reader: Projection = {
+      ...ledger({ name: 'reader' }),
+      apply: async (tx, event) => {
+        await tx.get('SELECT count(*) AS n FROM reader');
+        await tx.run('INSERT INTO reader (event_id) VALUES (?)', [event.id]);
+      },
+    };
+    const side = await readSide([writer, reader], 10);
+    await side.runner.whenCaughtUp();
+    const positions = await positionsOf();
+
+    expect(side.runner.lastError).toBeUndefined();
+    expect(side.runner.failures).toEqual([
+      expect.objectContaining({ name: 'writer', eventId: poison.id, position: positions[11], error: expect.stringMatching(/check constraint/i) }),
+    ]);
+    expect(await ids(side.db, 'writer')).toEqual(idsOf(history.slice(0, 11)));
+    expect(await ids(side.db, 'reader')).toEqual(idsOf(history));
+  });
+
   it('applies again event by event a batch that a projection could not apply at once, naming no event', async () => {
     const { store, readSide } = await setUp();
     const history = generateLeadHistory({ seed: 34, leadCount: 5, eventCount: 30 });

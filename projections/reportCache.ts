@@ -173,6 +173,7 @@ export const cachingReports = (
         return db.get<R>(sql, params);
       },
       run: () => Promise.reject(new Error('A report only reads')),
+      write: () => Promise.reject(new Error('A report only reads')),
       exec: () => Promise.reject(new Error('A report only reads')),
       insertRows: () => Promise.reject(new Error('A report only reads')),
       writeRows: () => Promise.reject(new Error('A report only reads')),

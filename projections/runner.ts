@@ -142,6 +142,11 @@ export class ProjectionRunner {
   private failure: unknown;
   /** Projections whose `applyBatch` failed on the batch being applied: they apply it again event by event. */
   private readonly oneByOne = new Set<string>();
+  /**
+   * Whether the batch's writes are held for the next round trip (`TransactionOptions.holdWrites`):
+   * not while a batch that failed so is applied again, where each statement's error is its own.
+   */
+  private holdWrites = true;
   /** The projections set aside since start, by name. */
   private readonly setAside = new Map<string, { failure: ProjectionFailure; error: ProjectionFailedError }>();
   private readonly onSetAside: ((failure: ProjectionFailure) => void) | undefined;
@@ -767,6 +772,13 @@ export class ProjectionRunner {
             pauseMs = nextPauseAfterUnavailable(pauseMs);
             continue;
           }
+          // A held write fails with the statement that carried it, which may be another
+          // projection's: applied again with every statement sent as it comes, the error names
+          // the projection and the event at fault.
+          if (this.holdWrites) {
+            this.holdWrites = false;
+            continue;
+          }
           attempts += 1;
           if (error instanceof BatchNotApplied) {
             if (isInfrastructureError(error.cause)) throw error.cause;
@@ -782,6 +794,7 @@ export class ProjectionRunner {
       }
     } finally {
       this.oneByOne.clear();
+      this.holdWrites = true;
     }
     this.settleReachedWaiters();
   }
@@ -826,11 +839,14 @@ export class ProjectionRunner {
     const moves = work.map(({ projection, through }) => [projection.name, through] as const);
     // Events nobody handles need no write: after a crash they are read again and ignored again.
     if (work.some((item) => item.events.length > 0)) {
-      await this.db.transaction(async (tx) => {
-        const now = new Date().toISOString();
-        for (const { projection, events: toApply } of work) await this.applyEvents(projection, tx, toApply);
-        await this.checkpoints.moveAll(tx, moves, now);
-      });
+      await this.db.transaction(
+        async (tx) => {
+          const now = new Date().toISOString();
+          for (const { projection, events: toApply } of work) await this.applyEvents(projection, tx, toApply);
+          await this.checkpoints.moveAll(tx, moves, now);
+        },
+        { holdWrites: this.holdWrites },
+      );
       this.checkpoints.stored(moves);
     }
     this.checkpoints.processed(moves);

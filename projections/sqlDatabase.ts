@@ -39,6 +39,15 @@ export interface TransactionOptions {
    * whose writers of other connections wait for row locks as long as it takes, ignore it.
    */
   long?: boolean;
+  /**
+   * PostgreSQL: the transaction's writes whose outcome nobody reads (`write`, `writeRows` without a
+   * RETURNING) are held and sent with its next statement that answers something, or with the
+   * COMMIT, several statements in one round trip; the BEGIN goes with the first. An error of a held
+   * write is then the error of that later call (the projection runner's batch, which names the
+   * projection at fault, applies a failed batch again without holding). SQLite has no round trip
+   * to save and ignores it.
+   */
+  holdWrites?: boolean;
 }
 
 /**
@@ -64,6 +73,11 @@ export interface SqlDatabase {
   /** Which SQL it speaks beyond the portable part: where a projection keeps a SQLite-only index (FTS5). */
   readonly dialect: 'sqlite' | 'postgres';
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
+  /**
+   * A statement whose outcome the caller does not read: `run`, but in a transaction that holds
+   * writes (`TransactionOptions.holdWrites`) it goes with the next statement that answers something.
+   */
+  write(sql: string, params?: readonly SqlValue[]): Promise<void>;
   all<T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions): Promise<T[]>;
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   /** Runs several statements without parameters (DDL). */
@@ -303,6 +317,9 @@ const sqlDatabaseOn = (
     run: settled((sql: string, params: readonly SqlValue[] = []) => ({
       changes: prepare(sql).statement.run(...params).changes,
     })),
+    write: settled((sql: string, params: readonly SqlValue[] = []) => {
+      prepare(sql).statement.run(...params);
+    }),
     all: settled(<T>(sql: string, params: readonly SqlValue[] = []) => rowsAsObjects(prepare(sql), params, 'all', schemaVersion) as T[]) as <T>(
       sql: string,
       params?: readonly SqlValue[],
@@ -377,6 +394,7 @@ const sqlDatabaseOn = (
   return {
     dialect: 'sqlite',
     run: (sql, params) => writing(() => unqueued.run(sql, params)),
+    write: (sql, params) => writing(() => unqueued.write(sql, params)),
     insertRows: (table, columns, rows) => writing(() => unqueued.insertRows(table, columns, rows)),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       writing(() => unqueued.writeRows<T>(table, columns, rows, tail)),

@@ -132,6 +132,7 @@ export const openSqliteReportReader = (filename: string): SqlDatabase => {
     all: <T>(sql: string, params: readonly SqlValue[] = []) => ask<T[]>('all', sql, params),
     get: <T>(sql: string, params: readonly SqlValue[] = []) => ask<T | undefined>('get', sql, params),
     run: async () => readOnly(),
+    write: async () => readOnly(),
     exec: async () => readOnly(),
     insertRows: async () => readOnly(),
     writeRows: async () => readOnly(),

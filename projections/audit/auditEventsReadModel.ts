@@ -100,7 +100,7 @@ export const auditEventsProjection: Projection = {
     const last = lastSeqIn.get(tx);
     const values = rowOf(event);
     if (last !== undefined) {
-      await tx.run(INSERT, [last + 1, ...values]);
+      await tx.write(INSERT, [last + 1, ...values]);
       lastSeqIn.set(tx, last + 1);
       return;
     }

@@ -735,7 +735,7 @@ export const foldKpiFactsInMemory = (maxHeld = MAX_FACTS_IN_MEMORY): InMemoryFol
 
   const write = async (tx: SqlDatabase, rows: Iterable<readonly [string, FactRow]>) => {
     for (const [table, row] of rows) {
-      await tx.run(INSERT_INTO[table]!, VALUES_OF[table]!(row));
+      await tx.write(INSERT_INTO[table]!, VALUES_OF[table]!(row));
     }
   };
 

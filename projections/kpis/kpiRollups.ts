@@ -236,8 +236,8 @@ const addToRollups = async (tx: SqlDatabase, cells: Cells): Promise<void> => {
   for (const item of cells.byCell.values()) {
     if (item.measures.every((value) => value === 0n)) continue;
     const key = cellKey(item);
-    await tx.run(UPSERT.get(item.rollup)!, [key, ...keyParams(item), ...item.measures]);
-    if (item.measures[0]! < 0n) await tx.run(`DELETE FROM ${item.rollup.table} WHERE cell = ? AND ${item.rollup.measures[0]} = 0`, [key]);
+    await tx.write(UPSERT.get(item.rollup)!, [key, ...keyParams(item), ...item.measures]);
+    if (item.measures[0]! < 0n) await tx.write(`DELETE FROM ${item.rollup.table} WHERE cell = ? AND ${item.rollup.measures[0]} = 0`, [key]);
   }
 };
 
