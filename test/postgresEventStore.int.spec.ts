@@ -94,6 +94,8 @@ describe('PostgreSQL event store', () => {
 
         await vi.waitFor(() => expect(delivered).toHaveLength(2), { timeout: 5000 });
         expect(idsOf(delivered)).toEqual([early.id, late.id]);
+        // Read while held back, without their data (see the readAll statement), then read again whole.
+        expect(delivered.map(({ data, metadata }) => ({ data, metadata }))).toEqual([early, late].map(({ data, metadata }) => ({ data, metadata })));
         const read = await store.readAll({ fromPosition: headBefore });
         expect(idsOf(read)).toEqual([early.id, late.id]);
         expect(store.comparePositions(read[0]!.position, read[1]!.position)).toBeLessThan(0);
