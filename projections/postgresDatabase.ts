@@ -130,30 +130,36 @@ const encodeParameters = (params: readonly SqlValue[]): SqlValue[] =>
 const literal = (value: SqlValue, encoded: boolean): string => {
   if (value === null) return 'NULL';
   const text = typeof value === 'string' ? (encoded ? value : encodeText(value)) : String(value);
-  return /[\\']/.test(text) ? `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'` : `'${text}'`;
+  return SPECIAL_IN_LITERAL.test(text) ? `E'${text.replace(SPECIALS_IN_LITERAL, (char) => (char === "'" ? "''" : '\\\\'))}'` : `'${text}'`;
 };
+const SPECIAL_IN_LITERAL = /[\\']/;
+const SPECIALS_IN_LITERAL = /[\\']/g;
+
+/** Where the `?` placeholders of each statement text are (as `toNumberedParameters` finds them). */
+const placeholdersOf = new Map<string, number[]>();
 
 /** `sql` with each `?` (as `toNumberedParameters` finds them) replaced by its value as a literal. */
 export const withLiterals = (sql: string, params: readonly SqlValue[], encoded = false): string => {
-  let text = '';
-  let parameters = 0;
-  let index = 0;
-  while (index < sql.length) {
-    const end = endOfLiteralOrComment(sql, index);
-    if (end !== undefined) {
-      text += sql.slice(index, end);
-      index = end;
-    } else if (sql[index] === '?') {
-      if (parameters >= params.length) throw new RangeError(`The statement has more than ${params.length} parameters: ${sql}`);
-      text += literal(params[parameters++]!, encoded);
-      index++;
-    } else {
-      text += sql[index];
-      index++;
+  let placeholders = placeholdersOf.get(sql);
+  if (placeholders === undefined) {
+    placeholders = [];
+    for (let index = 0; index < sql.length; ) {
+      const end = endOfLiteralOrComment(sql, index);
+      if (end !== undefined) index = end;
+      else if (sql[index++] === '?') placeholders.push(index - 1);
     }
+    if (placeholdersOf.size >= MAX_CACHED_CONVERSIONS) placeholdersOf.clear();
+    placeholdersOf.set(sql, placeholders);
   }
-  if (parameters !== params.length) throw new RangeError(`The statement has ${parameters} parameters, not ${params.length}: ${sql}`);
-  return text;
+  if (placeholders.length !== params.length) throw new RangeError(`The statement has ${placeholders.length} parameters, not ${params.length}: ${sql}`);
+  const parts: string[] = [];
+  let from = 0;
+  placeholders.forEach((at, index) => {
+    parts.push(sql.slice(from, at), literal(params[index]!, encoded));
+    from = at + 1;
+  });
+  parts.push(sql.slice(from));
+  return parts.join('');
 };
 
 /** text, varchar, bpchar, name and unknown (an untyped literal). */
