@@ -305,6 +305,22 @@ export class ProjectionCheckpoints {
     });
   }
 
+  /**
+   * `hasProcessed` for many positions (every waiter, after each batch): the lowest checkpoint of
+   * the projections not excepted is found once, and each position compared with it alone.
+   */
+  processedTest(except: ReadonlySet<string> = NONE): (position: GlobalPosition) => boolean {
+    let lowest: GlobalPosition | undefined;
+    for (const projection of this.projections) {
+      if (except.has(projection.name)) continue;
+      const checkpoint = this.checkpoints.get(projection.name);
+      if (checkpoint === undefined) return () => false;
+      if (lowest === undefined || this.store.comparePositions(checkpoint, lowest) < 0) lowest = checkpoint;
+    }
+    const through = lowest;
+    return through === undefined ? () => true : (position) => this.store.comparePositions(position, through) <= 0;
+  }
+
   isAfterCheckpoint(projection: Projection, position: GlobalPosition): boolean {
     const checkpoint = this.checkpoints.get(projection.name);
     return checkpoint === undefined || this.store.comparePositions(position, checkpoint) > 0;

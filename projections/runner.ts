@@ -903,10 +903,11 @@ export class ProjectionRunner {
   }
 
   private settleReachedWaiters(): void {
-    const setAside = this.setAsideNames();
+    if (this.waiters.size === 0) return;
+    const processed = this.checkpoints.processedTest(this.setAsideNames());
     for (const waiter of this.waiters) {
       try {
-        if (this.checkpoints.hasProcessed(waiter.position, setAside)) waiter.settle();
+        if (processed(waiter.position)) waiter.settle();
       } catch (error) {
         // A position this store cannot parse must fail its waiter, not the runner.
         waiter.settle(error);

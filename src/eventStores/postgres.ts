@@ -648,12 +648,7 @@ export const openPostgresEventStore = async (
       return rows[0] && encodePosition(rows[0].transaction_id, rows[0].global_position);
     },
 
-    comparePositions(a, b) {
-      const [aTransaction, aSequence] = parsePosition(a).map(BigInt) as [bigint, bigint];
-      const [bTransaction, bSequence] = parsePosition(b).map(BigInt) as [bigint, bigint];
-      if (aTransaction !== bTransaction) return aTransaction < bTransaction ? -1 : 1;
-      return aSequence === bSequence ? 0 : aSequence < bSequence ? -1 : 1;
-    },
+    comparePositions: comparePostgresPositions,
 
     async close() {
       await Promise.all([...subscriptions].map((subscription) => subscription.stop()));
@@ -671,6 +666,43 @@ const parsePosition = (position: GlobalPosition): [string, string] => {
   const match = /^(\d{1,20}):(\d{1,19})$/.exec(position);
   if (match === null) throw new RangeError(`Not a PostgreSQL position: ${position}`);
   return [match[1]!, match[2]!];
+};
+
+/**
+ * Positions in the log's order: by transaction id, then by sequence, each compared as a number
+ * from its digits (without a regular expression or a BigInt each time: the runner compares every
+ * waiter and every event of a batch with the checkpoints, thousands of times a second under load).
+ * Throws on anything `parsePosition` refuses.
+ */
+export const comparePostgresPositions = (a: GlobalPosition, b: GlobalPosition): number => {
+  const aColon = colonOfPosition(a);
+  const bColon = colonOfPosition(b);
+  return compareDigits(a, 0, aColon, b, 0, bColon) || compareDigits(a, aColon + 1, a.length, b, bColon + 1, b.length);
+};
+
+/** Where the colon of a well-formed position is (`parsePosition`'s form: 1-20 digits, a colon, 1-19 digits). */
+const colonOfPosition = (position: GlobalPosition): number => {
+  const colon = position.indexOf(':');
+  const sequenceDigits = position.length - colon - 1;
+  let wellFormed = colon >= 1 && colon <= 20 && sequenceDigits >= 1 && sequenceDigits <= 19;
+  for (let index = 0; wellFormed && index < position.length; index++) {
+    const code = position.charCodeAt(index);
+    wellFormed = index === colon || (code >= 48 && code <= 57);
+  }
+  if (!wellFormed) throw new RangeError(`Not a PostgreSQL position: ${position}`);
+  return colon;
+};
+
+/** The whole numbers written by a[aStart, aEnd) and b[bStart, bEnd), compared (leading zeros count for nothing). */
+const compareDigits = (a: string, aStart: number, aEnd: number, b: string, bStart: number, bEnd: number): number => {
+  while (aStart < aEnd - 1 && a.charCodeAt(aStart) === 48) aStart++;
+  while (bStart < bEnd - 1 && b.charCodeAt(bStart) === 48) bStart++;
+  if (aEnd - aStart !== bEnd - bStart) return aEnd - aStart < bEnd - bStart ? -1 : 1;
+  for (; aStart < aEnd; aStart++, bStart++) {
+    const difference = a.charCodeAt(aStart) - b.charCodeAt(bStart);
+    if (difference !== 0) return difference < 0 ? -1 : 1;
+  }
+  return 0;
 };
 
 /** PostgreSQL reads LIMIT NULL as no limit. */
