@@ -298,16 +298,12 @@ export class ProjectionCheckpoints {
 
   /** Every projection but those named in `except` has processed `position`. */
   hasProcessed(position: GlobalPosition, except: ReadonlySet<string> = NONE): boolean {
-    return this.projections.every((projection) => {
-      if (except.has(projection.name)) return true;
-      const checkpoint = this.checkpoints.get(projection.name);
-      return checkpoint !== undefined && this.store.comparePositions(position, checkpoint) <= 0;
-    });
+    return this.processedTest(except)(position);
   }
 
   /**
-   * `hasProcessed` for many positions (every waiter, after each batch): the lowest checkpoint of
-   * the projections not excepted is found once, and each position compared with it alone.
+   * `hasProcessed`, for as many positions as need it (every waiter, after each batch): the lowest
+   * checkpoint of the projections not excepted is found once, and each position compared with it alone.
    */
   processedTest(except: ReadonlySet<string> = NONE): (position: GlobalPosition) => boolean {
     let lowest: GlobalPosition | undefined;

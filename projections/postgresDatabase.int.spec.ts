@@ -213,30 +213,15 @@ describe('openPostgresDatabase: writes held for the next round trip', () => {
     expect(held.find(({ id }) => id === 100)).toEqual({ id: 100, text: null, big });
   });
 
-  it('fails the statement that carries a refused write, with the database error, and keeps nothing of the transaction', async () => {
+  const count = (tx: SqlDatabase) => tx.get('SELECT COUNT(*) AS n FROM notes');
+  it.each([
+    { carrier: 'the statement', steps: [(tx: SqlDatabase) => add(tx, 2), (tx: SqlDatabase) => add(tx, 1), count] },
+    { carrier: 'the COMMIT', steps: [count, (tx: SqlDatabase) => add(tx, 2), (tx: SqlDatabase) => add(tx, 1)] },
+  ])('fails $carrier that carries a refused write, with the database error, and keeps nothing of the transaction', async ({ steps }) => {
     await add(db, 1);
     const failing = db.transaction(
       async (tx) => {
-        await add(tx, 2);
-        await add(tx, 1);
-        await tx.get('SELECT COUNT(*) AS n FROM notes');
-      },
-      { holdWrites: true },
-    );
-
-    await expect(failing).rejects.toMatchObject({ code: '23505' });
-    expect((await notes()).map(({ id }) => id)).toEqual([1]);
-    await db.transaction((tx) => add(tx, 3), { holdWrites: true });
-    expect((await notes()).map(({ id }) => id)).toEqual([1, 3]);
-  });
-
-  it('fails the COMMIT that carries a refused write, and keeps nothing of the transaction', async () => {
-    await add(db, 1);
-    const failing = db.transaction(
-      async (tx) => {
-        await tx.get('SELECT COUNT(*) AS n FROM notes');
-        await add(tx, 2);
-        await add(tx, 1);
+        for (const step of steps) await step(tx);
       },
       { holdWrites: true },
     );

@@ -550,12 +550,12 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
           try {
             const result = await fn(on(client, 1, written, held));
             if (held === undefined) await client.query('COMMIT');
-            else if (held.texts.length > 0 && (held.sent || held.texts.length > 1)) {
+            // Held and never sent, with nothing but the BEGIN: nothing to commit.
+            else if (held.sent || held.texts.length > 1) {
               const text = [...held.texts, 'COMMIT'].join(';\n');
               held.sent = true;
               await client.query(text);
             }
-            else if (held.sent) await client.query('COMMIT');
             if (written.tables === 'every table' || written.tables.size > 0) changes.committed(written.tables);
             return result;
           } catch (error) {

@@ -142,11 +142,6 @@ export class ProjectionRunner {
   private failure: unknown;
   /** Projections whose `applyBatch` failed on the batch being applied: they apply it again event by event. */
   private readonly oneByOne = new Set<string>();
-  /**
-   * Whether the batch's writes are held for the next round trip (`TransactionOptions.holdWrites`):
-   * not while a batch that failed so is applied again, where each statement's error is its own.
-   */
-  private holdWrites = true;
   /** The projections set aside since start, by name. */
   private readonly setAside = new Map<string, { failure: ProjectionFailure; error: ProjectionFailedError }>();
   private readonly onSetAside: ((failure: ProjectionFailure) => void) | undefined;
@@ -755,10 +750,13 @@ export class ProjectionRunner {
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
     let pauseMs = FIRST_PAUSE_AFTER_UNAVAILABLE_MS;
     let attempts = 0;
+    // The batch's writes held for the next round trip (`TransactionOptions.holdWrites`), but not
+    // once it failed so: applied again, each statement's error is its own.
+    let holdWrites = true;
     try {
       for (;;) {
         try {
-          await this.commitBatch(events);
+          await this.commitBatch(events, holdWrites);
           break;
         } catch (error) {
           // The read database busy or unreachable for a moment (another process holding the SQLite
@@ -775,8 +773,8 @@ export class ProjectionRunner {
           // A held write fails with the statement that carried it, which may be another
           // projection's: applied again with every statement sent as it comes, the error names
           // the projection and the event at fault.
-          if (this.holdWrites) {
-            this.holdWrites = false;
+          if (holdWrites) {
+            holdWrites = false;
             continue;
           }
           attempts += 1;
@@ -794,7 +792,6 @@ export class ProjectionRunner {
       }
     } finally {
       this.oneByOne.clear();
-      this.holdWrites = true;
     }
     this.settleReachedWaiters();
   }
@@ -816,7 +813,7 @@ export class ProjectionRunner {
     }
   }
 
-  private async commitBatch(events: readonly RecordedEvent[]): Promise<void> {
+  private async commitBatch(events: readonly RecordedEvent[], holdWrites: boolean): Promise<void> {
     const work = this.projections.flatMap((projection) => {
       if (this.besides.has(projection.name)) return [];
       // A set-aside projection takes the events before the one it failed on, and stops there.
@@ -845,7 +842,7 @@ export class ProjectionRunner {
           for (const { projection, events: toApply } of work) await this.applyEvents(projection, tx, toApply);
           await this.checkpoints.moveAll(tx, moves, now);
         },
-        { holdWrites: this.holdWrites },
+        { holdWrites },
       );
       this.checkpoints.stored(moves);
     }
