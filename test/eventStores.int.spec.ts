@@ -47,6 +47,12 @@ afterAll(() => dropSchemas(contractSchema));
 describeEventStoreContract('PostgreSQL', () =>
   openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema: contractSchema }),
 );
+// Every batch by COPY (a bulk load's big batches take that path): the same checks, the same answers.
+const copiedSchema = aSchemaName('contract_copied');
+afterAll(() => dropSchemas(copiedSchema));
+describeEventStoreContract('PostgreSQL, every batch sent by COPY', () =>
+  openPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema: copiedSchema, copyFromEvents: 1 }),
+);
 
 // EventStoreDB: against the server named by EVENTSTORE_URL when set (e.g. `docker compose up
 // eventstoredb` and EVENTSTORE_URL=esdb://localhost:2113?tls=false); otherwise against the

@@ -231,6 +231,73 @@ describe('PostgreSQL event store', () => {
     expect(idsOf(await processes[0]!.readStream('lead-1'))).toEqual(idsOf(batch));
   });
 
+  describe('a bulk append (a seed, an import, a migration)', () => {
+    /**
+     * The sequential scans of the events table that `append` makes in a transaction of its own,
+     * rolled back: what a batch of the functions the adapter calls reads, counted by PostgreSQL.
+     */
+    const sequentialScansOf = async (schema: string, append: (client: pg.Client, s: string) => Promise<unknown>): Promise<number> => {
+      const client = await connectForTest();
+      try {
+        await client.query('BEGIN');
+        const s = pg.escapeIdentifier(schema);
+        await append(client, s);
+        const { rows } = await client.query<{ seq_scan: string }>(
+          `SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = '${s}.events'::regclass`,
+        );
+        return Number(rows[0]!.seq_scan);
+      } finally {
+        await client.query('ROLLBACK');
+        await client.end();
+      }
+    };
+
+    it("looks each stream's revision up in its index, by COPY or as arrays, instead of reading the whole log", async () => {
+      const schema = aSchemaName('bulk_lookup');
+      const store = await openStore(schema);
+      // A log of 20,000 events on 4,000 streams, and its statistics, as a seed leaves them.
+      const stored = Array.from({ length: 4_000 }, (_, index) => ({
+        streamId: `lead-${index}`,
+        events: Array.from({ length: 5 }, () => anEvent()),
+        expectedRevision: NO_STREAM,
+      }));
+      await store.appendToStreams(stored);
+      const client = await connectForTest();
+      await client.query(`ANALYZE ${pg.escapeIdentifier(schema)}.events`);
+      await client.end();
+      // The next batch: an event for each of 2,000 streams, half of them stored, half new.
+      const streams = Array.from({ length: 2_000 }, (_, index) => `lead-${index * 2}`);
+      const expected = streams.map((_, index) => (index * 2 < 4_000 ? 4 : -1));
+      const counts = streams.map(() => 1);
+      const events = streams.map(() => anEvent());
+      const columns = [
+        events.map((event) => event.id),
+        events.map((event) => event.type),
+        events.map((event) => JSON.stringify(event.data)),
+        events.map((event) => JSON.stringify(event.metadata)),
+        events.map((event) => event.metadata.recordedAt),
+      ];
+
+      const asArrays = await sequentialScansOf(schema, async (db, s) => {
+        const { rows } = await db.query(`SELECT * FROM ${s}.append_to_streams($1, $2, $3, $4, $5, $6, $7, $8)`, [streams, expected, counts, ...columns]);
+        expect(rows[0].r_refused).toBeNull();
+      });
+      const copied = await sequentialScansOf(schema, async (db, s) => {
+        await db.query(`SELECT ${s}.lock_streams($1)`, [streams]);
+        await db.query('CREATE TEMPORARY TABLE events_to_append (ordinal bigint, id text, type text, data text, metadata text, recorded_at text) ON COMMIT DROP');
+        await db.query(
+          `INSERT INTO pg_temp.events_to_append SELECT ordinal, id, type, data, metadata, recorded_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, type, data, metadata, recorded_at, ordinal)`,
+          columns,
+        );
+        const { rows } = await db.query(`SELECT * FROM ${s}.append_copied_to_streams($1, $2, $3)`, [streams, expected, counts]);
+        expect(rows[0].r_refused).toBeNull();
+      });
+
+      expect({ asArrays, copied }).toEqual({ asArrays: 0, copied: 0 });
+    });
+  });
+
   describe('group commit: the appends asked in one turn of the event loop', () => {
     const transactionOf = (position: string) => position.split(':')[0];
 
