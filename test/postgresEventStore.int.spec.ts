@@ -296,6 +296,44 @@ describe('PostgreSQL event store', () => {
 
       expect({ asArrays, copied }).toEqual({ asArrays: 0, copied: 0 });
     });
+
+    it('goes as arrays for a role that may not create temporary tables, and writes every event', async () => {
+      // A database of its own: TEMPORARY is revoked from PUBLIC for a whole database.
+      const suffix = randomUUID().replace(/-/g, '').slice(0, 12);
+      const database = `crm_test_no_temp_${suffix}`;
+      const role = `crm_no_temp_${suffix}`;
+      const admin = await connectForTest();
+      await admin.query(`CREATE DATABASE ${database}`);
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`REVOKE TEMPORARY ON DATABASE ${database} FROM PUBLIC`);
+      await admin.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO ${role}`);
+      const url = new URL(TEST_DATABASE_URL);
+      url.username = role;
+      url.pathname = `/${database}`;
+      try {
+        const asRole = new pg.Client({ connectionString: url.toString() });
+        await asRole.connect();
+        const temporary = await asRole.query('CREATE TEMPORARY TABLE t (x int)').then(() => 'created', (error: pg.DatabaseError) => error.code);
+        await asRole.end();
+        expect(temporary).toBe('42501');
+
+        const store = await openPostgresEventStore({ connectionString: url.toString(), schema: 'crm', copyFromEvents: 1 });
+        try {
+          const batches = [0, 1].map((batch) =>
+            Array.from({ length: 3 }, (_, index) => ({ streamId: `lead-${batch}-${index}`, events: [anEvent(), anEvent()], expectedRevision: NO_STREAM })),
+          );
+          for (const batch of batches) await store.appendToStreams(batch);
+          const stored = await store.readAll();
+          expect(idsOf(stored)).toEqual(idsOf(batches.flat().flatMap((entry) => entry.events)));
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await admin.query(`DROP ROLE IF EXISTS ${role}`);
+        await admin.end();
+      }
+    });
   });
 
   describe('group commit: the appends asked in one turn of the event loop', () => {

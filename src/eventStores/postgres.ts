@@ -51,6 +51,7 @@ import { assertAppendableBatch, resultOfRetriedAppend, toJsonText, type StoredPl
 import { sharedPageReads, subscribeByPaging } from './catchUpSubscription';
 import { createAppendSignal } from './postgresAppendSignal';
 import {
+  INSUFFICIENT_PRIVILEGE,
   UNIQUE_VIOLATION,
   connectToPostgres,
   isDatabaseError,
@@ -192,6 +193,9 @@ const appendEntries = (s: string, events: string) => `
  * or rollback of the transaction that made it.
  */
 const EVENTS_TO_APPEND = 'pg_temp.events_to_append';
+
+/** What `appendCopied` answers when the role may not do what it needs: the batch goes as arrays. */
+const COPY_REFUSED = Symbol('copy refused');
 
 const CREATE_EVENTS_TO_APPEND = `CREATE TEMPORARY TABLE events_to_append
   (ordinal bigint, id text, type text, data text, metadata text, recorded_at text) ON COMMIT DROP`;
@@ -496,13 +500,19 @@ export const openPostgresEventStore = async (
     }
   };
 
+  /** False once the role was refused what `appendCopied` needs. */
+  let copying = true;
+
   /**
    * Every entry appended in one statement, one transaction; undefined, and nothing written, when
    * an entry's expected revision does not hold or one of its event ids is already stored (a retry).
    */
   const appendAllOrNone = async (appends: readonly StreamAppend[]): Promise<AppendResult[] | undefined> => {
     const events = appends.flatMap((entry) => entry.events);
-    if (events.length >= copyFromEvents) return appendCopied(appends, events);
+    if (events.length >= copyFromEvents && copying) {
+      const answer = await appendCopied(appends, events);
+      if (answer !== COPY_REFUSED) return answer;
+    }
     try {
       const { rows } = await pool.query<BulkOutcome>({
         ...statements.appendMany,
@@ -523,7 +533,7 @@ export const openPostgresEventStore = async (
    * temporary table is the transaction's first write, which hands it its transaction id, and that
    * must come after them (see the top of this file).
    */
-  const appendCopied = async (appends: readonly StreamAppend[], events: readonly NewEvent[]): Promise<AppendResult[] | undefined> => {
+  const appendCopied = async (appends: readonly StreamAppend[], events: readonly NewEvent[]): Promise<AppendResult[] | undefined | typeof COPY_REFUSED> => {
     const text = eventsAsCopyText(events);
     const [streamIds, expected, counts] = entriesOf(appends);
     const client = await pool.connect();
@@ -543,6 +553,12 @@ export const openPostgresEventStore = async (
     } catch (error) {
       await client.query('ROLLBACK').catch((failed: Error) => (unusable = failed));
       if (isDatabaseError(error, UNIQUE_VIOLATION)) return undefined;
+      // A role that may not create temporary tables (a database that revoked TEMPORARY from
+      // PUBLIC): its appends go as arrays from now on, which raise any privilege it truly lacks.
+      if (isDatabaseError(error, INSUFFICIENT_PRIVILEGE)) {
+        copying = false;
+        return COPY_REFUSED;
+      }
       throw error;
     } finally {
       client.release(unusable);

@@ -117,5 +117,8 @@ export const preparedStatement = (text: string, { prefix = 'crm', scope = '' } =
 /** SQLSTATE of a unique constraint violation. */
 export const UNIQUE_VIOLATION = '23505';
 
+/** SQLSTATE of a privilege the role lacks. */
+export const INSUFFICIENT_PRIVILEGE = '42501';
+
 export const isDatabaseError = (error: unknown, code: string): error is pg.DatabaseError =>
   error instanceof pg.DatabaseError && error.code === code;
