@@ -11,6 +11,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import {
   connectToPostgres,
+  escapeCopyText,
   migrate,
   preparedStatement,
   type PostgresConnection,
@@ -236,16 +237,13 @@ const isStalePlan = (error: unknown): boolean =>
 
 const quoteName = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
 /**
  * A value in COPY's text format: `\N` for null; a string encoded as every parameter is
  * (`encodeText`), then its backslashes, tabs and line breaks escaped; integers in full.
  */
 const copyText = (value: SqlValue): string => {
   if (value === null) return '\\N';
-  const text = typeof value === 'string' ? encodeText(value) : String(value);
-  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (char) => COPY_ESCAPES[char]!) : text;
+  return escapeCopyText(typeof value === 'string' ? encodeText(value) : String(value));
 };
 
 /** A row as the text COPY … FROM STDIN reads: a tab between values, a line per row. */

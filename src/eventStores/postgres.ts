@@ -27,6 +27,8 @@
  * the stream's revision: the previous writer of the stream had its id before committing, and
  * that commit came before our read.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   ANY,
   ConcurrencyConflictError,
@@ -43,8 +45,6 @@ import {
   type StreamAppend,
   type Subscription,
 } from '../core/eventStore';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { assertAppendableBatch, resultOfRetriedAppend, toJsonText, type StoredPlace } from './appendChecks';
@@ -54,6 +54,7 @@ import {
   INSUFFICIENT_PRIVILEGE,
   UNIQUE_VIOLATION,
   connectToPostgres,
+  escapeCopyText,
   isDatabaseError,
   migrate,
   preparedStatement,
@@ -200,10 +201,6 @@ const COPY_REFUSED = Symbol('copy refused');
 const CREATE_EVENTS_TO_APPEND = `CREATE TEMPORARY TABLE events_to_append
   (ordinal bigint, id text, type text, data text, metadata text, recorded_at text) ON COMMIT DROP`;
 
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-/** A value in COPY's text format: its backslashes, tabs and line breaks escaped (JSON text has only backslashes). */
-const copyField = (text: string): string => (/[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (char) => COPY_ESCAPES[char]!) : text);
-
 /**
  * The events of a bulk append as the text COPY reads into events_to_append, made before anything
  * is sent: an event whose data is not JSON is refused before the transaction starts.
@@ -211,9 +208,9 @@ const copyField = (text: string): string => (/[\\\t\n\r]/.test(text) ? text.repl
 const eventsAsCopyText = (events: readonly NewEvent[]): string => {
   let text = '';
   events.forEach((event, index) => {
-    const data = copyField(toJsonText(event.data, 'data'));
-    const metadata = copyField(toJsonText(event.metadata, 'metadata'));
-    text += `${index + 1}\t${copyField(event.id)}\t${copyField(event.type)}\t${data}\t${metadata}\t${copyField(event.metadata.recordedAt)}\n`;
+    const data = escapeCopyText(toJsonText(event.data, 'data'));
+    const metadata = escapeCopyText(toJsonText(event.metadata, 'metadata'));
+    text += `${index + 1}\t${escapeCopyText(event.id)}\t${escapeCopyText(event.type)}\t${data}\t${metadata}\t${escapeCopyText(event.metadata.recordedAt)}\n`;
   });
   return text;
 };
@@ -518,7 +515,9 @@ export const openPostgresEventStore = async (
         ...statements.appendMany,
         values: [...entriesOf(appends), ...eventColumns(events)],
       });
-      return answerOf(rows[0]!);
+      const answer = answerOf(rows[0]!);
+      if (answer !== undefined) signal.appended();
+      return answer;
     } catch (error) {
       if (isDatabaseError(error, UNIQUE_VIOLATION)) return undefined;
       throw error;
@@ -545,7 +544,7 @@ export const openPostgresEventStore = async (
       const copy = client.query(copyFrom(`COPY ${EVENTS_TO_APPEND} (ordinal, id, type, data, metadata, recorded_at) FROM STDIN`));
       await pipeline(Readable.from([text]), copy);
       const { rows } = await client.query<BulkOutcome>({ ...statements.appendCopied, values: [streamIds, expected, counts] });
-      const answer = answerOf(rows[0]!, false);
+      const answer = answerOf(rows[0]!);
       // Refused, nothing was inserted: the rollback only drops the temporary table.
       await client.query(answer === undefined ? 'ROLLBACK' : 'COMMIT');
       if (answer !== undefined) signal.appended();
@@ -572,10 +571,9 @@ export const openPostgresEventStore = async (
     appends.map((entry) => entry.events.length),
   ];
 
-  /** Each entry's result, or undefined when the function refused the batch; `signals`: tell the subscribers now. */
-  const answerOf = (outcome: BulkOutcome, signals = true): AppendResult[] | undefined => {
+  /** Each entry's result, or undefined when the function refused the batch. */
+  const answerOf = (outcome: BulkOutcome): AppendResult[] | undefined => {
     if (outcome.r_refused !== null) return undefined;
-    if (signals) signal.appended();
     return outcome.r_revisions.map((revision, index) => ({
       nextExpectedRevision: Number(revision),
       position: encodePosition(outcome.r_transaction_id!, outcome.r_positions[index]!),

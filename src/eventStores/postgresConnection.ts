@@ -55,6 +55,12 @@ const PLANS_MADE_ONCE = 'SET plan_cache_mode = force_generic_plan';
 
 export const quoteIdentifier = (name: string): string => pg.escapeIdentifier(name);
 
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** Text as a value of COPY's text format: its backslashes, tabs and line breaks escaped. */
+export const escapeCopyText = (text: string): string =>
+  /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (char) => COPY_ESCAPES[char]!) : text;
+
 export const connectToPostgres = (
   { connectionString, schema = 'public', pool }: PostgresConnectionOptions,
   plans: PlanChoice = 'at each use',
