@@ -100,6 +100,31 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       }
     });
 
+    it('numbers rows on from the largest number in the table, in their order, in and out of transactions', async () => {
+      await db.exec('CREATE TABLE trail (seq INTEGER PRIMARY KEY, what TEXT NOT NULL, big BIGINT)');
+      await db.writeNumberedRows('trail', 'seq', ['what', 'big'], [['first', null], ['second', 2n ** 60n]]);
+      // A gap left by rows written otherwise: numbering goes on from the largest, not the count.
+      await db.run('INSERT INTO trail (seq, what) VALUES (?, ?)', [10, 'tenth']);
+      await db.transaction(async (tx) => {
+        await tx.writeNumberedRows('trail', 'seq', ['what', 'big'], AWKWARD.map((text) => [text, null]));
+        await tx.writeNumberedRows('trail', 'seq', ['what', 'big'], [['after the awkward ones', 1]]);
+        await tx.writeNumberedRows('trail', 'seq', ['what', 'big'], []);
+      });
+      const failing = db.transaction(async (tx) => {
+        await tx.writeNumberedRows('trail', 'seq', ['what', 'big'], [['rolled back', null]]);
+        throw new Error('the batch failed after its write');
+      });
+      await expect(failing).rejects.toThrow('the batch failed');
+      expect(await db.all('SELECT seq, what FROM trail ORDER BY seq')).toEqual([
+        { seq: 1, what: 'first' },
+        { seq: 2, what: 'second' },
+        { seq: 10, what: 'tenth' },
+        ...AWKWARD.map((what, index) => ({ seq: 11 + index, what })),
+        { seq: 11 + AWKWARD.length, what: 'after the awkward ones' },
+      ]);
+      expect(await db.get('SELECT big FROM trail WHERE seq = 2')).toEqual({ big: dialect === 'sqlite' ? Number(2n ** 60n) : 2n ** 60n });
+    });
+
     it('updates rows by key, awkward values included, and answers the keys it found', async () => {
       await db.writeRows('people', COLUMNS, Array.from({ length: 10 }, (_, index) => rowOf(index)));
       const found = await db.updateRows('people', 'id', ['name', 'big'], [

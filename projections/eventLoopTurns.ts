@@ -61,6 +61,7 @@ export const takingTurns = (db: SqlDatabase, takeTurn: TurnTaker): SqlDatabase =
     insertRows: (table, columns, rows) => after(() => db.insertRows(table, columns, rows)),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       after(() => db.writeRows<T>(table, columns, rows, tail)),
+    writeNumberedRows: (table, column, columns, rows) => after(() => db.writeNumberedRows(table, column, columns, rows)),
     updateRows: (table, key, columns, rows) => after(() => db.updateRows(table, key, columns, rows)),
     transaction: <T>(fn: (tx: SqlDatabase) => Promise<T>, options?: TransactionOptions) =>
       db.transaction((tx) => fn(takingTurns(tx, takeTurn)), options),

@@ -175,6 +175,23 @@ describe('openPostgresDatabase: writes held for the next round trip', () => {
     expect((await notes()).map(({ id, text }) => [id, text])).toEqual([[1, 'one'], [2, 'two'], [3, 'note 3'], [4, 'note 4']]);
   });
 
+  it('holds rows numbered on from the table (an audit trail batch): one round trip for them, the read after them and the COMMIT', async () => {
+    const seen = await db.transaction(
+      async (tx) => {
+        await tx.writeNumberedRows('notes', 'id', ['text'], [['one'], ['two']]);
+        await tx.writeNumberedRows('notes', 'id', ['text'], [['three']]);
+        const counted = await tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM notes');
+        await tx.writeNumberedRows('notes', 'id', ['text'], [['four']]);
+        return counted!.n;
+      },
+      { holdWrites: true },
+    );
+
+    expect(seen).toBe(3);
+    expect(roundTrips).toBe(2);
+    expect((await notes()).map(({ id, text }) => [id, text])).toEqual([[1, 'one'], [2, 'two'], [3, 'three'], [4, 'four']]);
+  });
+
   it('goes a round trip per statement, BEGIN and COMMIT included, in a transaction that does not hold them', async () => {
     await db.transaction(async (tx) => {
       await add(tx, 1);

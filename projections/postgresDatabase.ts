@@ -459,6 +459,21 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       }
       return (await query(client, written, sql, [rowsAsJson(columns, rows)], false, true, held)).rows as T[];
     },
+    // The number found by the statement itself, so that it answers nothing a caller waits for.
+    writeNumberedRows: async (table: string, column: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
+      if (rows.length === 0) return;
+      const sql = `INSERT INTO ${table} (${column}, ${columns.join(', ')})
+        SELECT last.number + given.ordinality, ${columns.map((name) => `given.${name}`).join(', ')}
+        FROM (SELECT COALESCE(MAX(${column}), 0) AS number FROM ${table}) AS last,
+          json_populate_recordset(NULL::${table}, ?::json) WITH ORDINALITY AS given`;
+      const values = [rowsAsJson(columns, rows)];
+      if (held === undefined) {
+        await query(client, written, sql, values, false, true);
+        return;
+      }
+      held.texts.push(withLiterals(sql, values, true));
+      wrote(written, table.toLowerCase());
+    },
     updateRows: async (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
       if (rows.length === 0) return [];
       const sql = `UPDATE ${table} AS target SET ${columns.map((column) => `${column} = source.${column}`).join(', ')}
@@ -537,6 +552,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     insertRows: (table, columns, rows) => withClient((client) => on(client, 0).insertRows(table, columns, rows)),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       withClient((client) => on(client, 0).writeRows<T>(table, columns, rows, tail)),
+    writeNumberedRows: (table, column, columns, rows) => withClient((client) => on(client, 0).writeNumberedRows(table, column, columns, rows)),
     updateRows: (table, key, columns, rows) => withClient((client) => on(client, 0).updateRows(table, key, columns, rows)),
     transaction: (fn, options) =>
       inTurn(() =>

@@ -177,6 +177,7 @@ export const cachingReports = (
       exec: () => Promise.reject(new Error('A report only reads')),
       insertRows: () => Promise.reject(new Error('A report only reads')),
       writeRows: () => Promise.reject(new Error('A report only reads')),
+      writeNumberedRows: () => Promise.reject(new Error('A report only reads')),
       updateRows: () => Promise.reject(new Error('A report only reads')),
       transaction: () => Promise.reject(new Error('A report only reads')),
       close: () => Promise.reject(new Error('A report does not close the database')),

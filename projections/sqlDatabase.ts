@@ -102,6 +102,14 @@ export interface SqlDatabase {
     tail?: string,
   ): Promise<T[]>;
   /**
+   * Appends `rows` to a table numbered by `column` (the audit trail's ordinal): the first row takes
+   * one past the table's largest number, the others count on in their order. Answers nothing: on
+   * PostgreSQL one statement that finds the number itself, held like a `write` where writes are
+   * held, so that no round trip waits for it; on SQLite a read of the number, then `writeRows`.
+   * For a table only one writer appends to at a time (a projection's, under its runner).
+   */
+  writeNumberedRows(table: string, column: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): Promise<void>;
+  /**
    * `UPDATE table SET columns WHERE key = …` for each row (its key's value first, then those of
    * `columns`): on PostgreSQL one statement, the rows as one JSON parameter; on SQLite a statement
    * per row. Answers the keys of the rows found, in no promised order. No two rows may share a key.
@@ -334,6 +342,12 @@ const sqlDatabaseOn = (
     }),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       writeRowsInChunks<T>(unqueued, table, columns, rows, tail),
+    writeNumberedRows: async (table: string, column: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
+      if (rows.length === 0) return;
+      const found = await unqueued.get<{ last: number | bigint }>(`SELECT COALESCE(MAX(${quoteName(column)}), 0) AS last FROM ${quoteName(table)}`);
+      const last = Number(found!.last);
+      await writeRowsInChunks(unqueued, table, [column, ...columns], rows.map((row, index) => [last + 1 + index, ...row]));
+    },
     updateRows: (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) =>
       updateRowsOneByOne(unqueued, table, key, columns, rows),
     // One prepared INSERT run per row: no statement to parse, and SQLite has no round trip to save.
@@ -398,6 +412,7 @@ const sqlDatabaseOn = (
     insertRows: (table, columns, rows) => writing(() => unqueued.insertRows(table, columns, rows)),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       writing(() => unqueued.writeRows<T>(table, columns, rows, tail)),
+    writeNumberedRows: (table, column, columns, rows) => writing(() => unqueued.writeNumberedRows(table, column, columns, rows)),
     updateRows: (table, key, columns, rows) => writing(() => unqueued.updateRows(table, key, columns, rows)),
     all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.get<T>(sql, params)),

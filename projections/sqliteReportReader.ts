@@ -136,6 +136,7 @@ export const openSqliteReportReader = (filename: string): SqlDatabase => {
     exec: async () => readOnly(),
     insertRows: async () => readOnly(),
     writeRows: async () => readOnly(),
+    writeNumberedRows: async () => readOnly(),
     updateRows: async () => readOnly(),
     transaction: async () => readOnly(),
     async close() {

@@ -69,20 +69,15 @@ const createIndexes = (dialect: SqlDatabase['dialect']): string => {
 // Every index slows the replay of a long log. The few categories need none (a scan in seq order
 // meets them at once), and a correlation id is looked for rarely enough to afford a scan.
 
-/**
- * The last ordinal given out in each open transaction: the first event of a batch takes one past
- * the table's last (`INSERT_FIRST`, in the same statement: a round trip less per batch, which on
- * PostgreSQL is a turn of the event loop for every capture waiting on it), the others count on
- * from it. Keyed by the transaction handle, which the runner creates per transaction, so a rolled
- * back transaction takes its count with it.
- */
-const lastSeqIn = new WeakMap<SqlDatabase, number>();
-
 const COLUMNS = 'seq, stream_id, stream_category, revision, event_type, actor, recorded_at, occurred_at, correlation_id';
-const INSERT_COLUMNS = COLUMNS.split(',').map((column) => column.trim());
-const INSERT = `INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-const INSERT_FIRST = `INSERT INTO audit_events (${COLUMNS})
-  SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ? FROM audit_events RETURNING seq`;
+/** The columns of an event's row but its ordinal, which the statement finds (one past the table's last). */
+const ROW_COLUMNS = COLUMNS.split(',').map((column) => column.trim()).slice(1);
+const INSERT_COLUMNS = ['seq', ...ROW_COLUMNS];
+// The ordinal found by the statement itself: it answers nothing, so that on PostgreSQL it goes
+// with the batch's next round trip (a round trip of its own was a turn of the event loop that
+// every capture of the batch waited for).
+const INSERT_NEXT = `INSERT INTO audit_events (${COLUMNS})
+  SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ? FROM audit_events`;
 
 export const auditEventsProjection: Projection = {
   name: 'audit-events',
@@ -97,33 +92,16 @@ export const auditEventsProjection: Projection = {
   reset: (db) => db.exec('DROP TABLE IF EXISTS audit_events'),
   async apply(tx, event) {
     // The runner applies each event once, in global order: the next ordinal is one past the last.
-    const last = lastSeqIn.get(tx);
-    const values = rowOf(event);
-    if (last !== undefined) {
-      await tx.write(INSERT, [last + 1, ...values]);
-      lastSeqIn.set(tx, last + 1);
-      return;
-    }
-    const inserted = await tx.get<{ seq: number | string }>(INSERT_FIRST, values);
-    lastSeqIn.set(tx, Number(inserted!.seq));
+    await tx.write(INSERT_NEXT, rowOf(event));
   },
   /**
-   * A batch of the runner in two statements: its first event as `apply` takes it (one past the
-   * table's last, unless the transaction counts already), the others in one more (`writeRows`; a
-   * few on SQLite). Under a load of captures on PostgreSQL, a statement per event was the trail's
-   * two round trips for every capture (the lead's event and its score's).
+   * A batch of the runner in one statement, numbered on from the table's last
+   * (`writeNumberedRows`; a few statements on SQLite). Under a load of captures on PostgreSQL, a
+   * statement per event was the trail's two round trips for every capture (the lead's event and
+   * its score's), and a first statement that answered its ordinal, one more round trip a batch.
    */
   async applyBatch(tx, events) {
-    let last = lastSeqIn.get(tx);
-    let rest = events;
-    if (last === undefined) {
-      const inserted = await tx.get<{ seq: number | string }>(INSERT_FIRST, rowOf(events[0]!));
-      last = Number(inserted!.seq);
-      rest = events.slice(1);
-    }
-    const first = last + 1;
-    await tx.writeRows('audit_events', INSERT_COLUMNS, rest.map((event, index) => [first + index, ...rowOf(event)]));
-    lastSeqIn.set(tx, last + rest.length);
+    await tx.writeNumberedRows('audit_events', 'seq', ROW_COLUMNS, events.map(rowOf));
   },
   /**
    * A rebuild's rows gathered for a page of events and written together (`insertRows`: one

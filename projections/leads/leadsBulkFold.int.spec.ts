@@ -12,6 +12,7 @@ import { rescoreLead } from '../../src/useCases/rescoreLead';
 import { openSqliteEventStore } from '../../src/eventStores/sqlite';
 import { appendAll, generateLeadHistory, temporaryDirectory } from '../../test/support/leadEvents';
 import { applyAndFold, batchesOf } from '../../test/support/inMemoryFolds';
+import { countedReads } from '../../test/support/countedReads';
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
 import { openPostgresDatabase } from '../postgresDatabase';
@@ -174,6 +175,78 @@ describe('the automatic scores of leads a batch has no other event of', () => {
         await expect(failing).rejects.toBeInstanceOf(EventNotApplied);
         await expect(failing).rejects.toMatchObject({ event: first, cause: { message: expect.stringContaining('never captured') } });
         expect(await readLeads(db)).toEqual(before);
+      } finally {
+        await db.close();
+      }
+    });
+  }
+});
+
+describe('the rows a batch reads before it folds', () => {
+  const schemas: string[] = [];
+  afterAll(() => dropSchemas(...schemas));
+  const openOn = async (dialect: 'sqlite' | 'postgres'): Promise<SqlDatabase> => {
+    if (dialect === 'sqlite') return openSqliteDatabase(':memory:');
+    const schema = aSchemaName('leads_reads');
+    schemas.push(schema);
+    return openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+  };
+  /** The batch applied in a transaction of its own; the values of the reads of the leads' rows (their ids). */
+  const applyCounting = async (db: SqlDatabase, batch: readonly RecordedEvent[]): Promise<string> =>
+    db.transaction(async (tx) => {
+      const { handle, statements, values } = countedReads(tx);
+      await leadsProjection.applyBatch!(handle, batch);
+      return statements.flatMap((sql, index) => (/\bread_leads\b/.test(sql) ? values[index]!.map(String) : [])).join(' ');
+    });
+  const leadOf = (event: RecordedEvent) => (event.data as { leadId: string }).leadId;
+
+  for (const dialect of ['sqlite', 'postgres'] as const) {
+    it(`reads no row for the leads it opens, and only the rows of the others, on ${dialect}`, async () => {
+      const { events } = await scoredAndErasedHistory();
+      const captures = events.filter((event) => event.type === 'LeadCaptured');
+      expect(captures.length).toBeGreaterThan(3);
+      expect(captures.every((event) => event.revision === 0)).toBe(true);
+      const [early, late] = [captures.slice(0, 3), captures.slice(3)];
+      const lateLeads = new Set(late.map(leadOf));
+      // The first batch opens three leads; the second opens the others and carries on the first three.
+      const first = early;
+      const second = events.filter((event) => !first.includes(event) && event.type !== 'LeadRescored' && event.type !== 'PersonalDataErased');
+      const db = await openOn(dialect);
+      try {
+        await leadsProjection.setup(db);
+        expect(await applyCounting(db, first)).toBe('');
+        const read = await applyCounting(db, second);
+        for (const event of early) expect(read).toContain(leadOf(event));
+        for (const leadId of lateLeads) expect(read).not.toContain(leadId);
+        const once = await openOn('sqlite');
+        try {
+          await leadsProjection.setup(once);
+          await once.transaction(async (tx) => {
+            for (const event of [...first, ...second]) await leadsProjection.apply(tx, event);
+          });
+          expect(await readLeads(db)).toEqual(await readLeads(once));
+        } finally {
+          await once.close();
+        }
+      } finally {
+        await db.close();
+      }
+    });
+
+    it(`keeps a row already further on in its stream when a batch opens its lead again, on ${dialect}`, async () => {
+      const { events } = await scoredAndErasedHistory();
+      const leadEvents = events.filter((event) => event.type !== 'LeadRescored' && event.type !== 'PersonalDataErased');
+      const leadId = leadOf(leadEvents.find((event) => leadEvents.filter((other) => leadOf(other) === leadOf(event)).length > 3)!);
+      const story = leadEvents.filter((event) => leadOf(event) === leadId);
+      const db = await openOn(dialect);
+      try {
+        await leadsProjection.setup(db);
+        await db.transaction((tx) => leadsProjection.applyBatch!(tx, story));
+        const whole = await readLeads(db);
+        expect(whole).toEqual([expect.objectContaining({ id: leadId, revision: story[story.length - 1]!.revision })]);
+        // Its capture and the next event again, as a batch delivered twice would bring them.
+        expect(await applyCounting(db, story.slice(0, 2))).toBe('');
+        expect(await readLeads(db)).toEqual(whole);
       } finally {
         await db.close();
       }

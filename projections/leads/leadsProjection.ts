@@ -13,6 +13,7 @@ import {
   LEAD_EVENT_TYPES,
   evolveLead,
   initialLeadState,
+  leadStreamId,
   type LeadEvent,
   type LeadState,
 } from '../../src/domain/leads/lead';
@@ -206,9 +207,13 @@ export const foldLeadsInMemory = (maxLeads = MAX_LEADS_IN_MEMORY): InMemoryFold 
   };
 };
 
+// A batch's rows, each folded from its stored row or from none (see `leadsToRead`). The WHERE
+// keeps a stored row further on in its stream than the fold, as `apply`'s revision guard does;
+// an equal revision is rewritten (an automatic score or an erasure leaves the revision as it is).
 const WRITE_LEADS_TAIL = `ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
   .map((column) => `${column} = excluded.${column}`)
-  .join(', ')}`;
+  .join(', ')}
+  WHERE read_leads.revision <= excluded.revision`;
 
 /** The leads an event of this read model touches. */
 const leadIdsOf = (event: RecordedEvent): readonly string[] =>
@@ -224,9 +229,8 @@ const leadIdsOf = (event: RecordedEvent): readonly string[] =>
  */
 const applyLeadBatch = async (tx: SqlDatabase, events: readonly RecordedEvent[]): Promise<void> => {
   const { scoredOnly, others } = scoredOnlyApart(events);
-  const ids = [...new Set(others.flatMap(leadIdsOf))];
   const views = new Map<string, LeadView>();
-  for (const row of await rowsByKeys<LeadRow>(tx, 'read_leads', 'id', ids)) views.set(row.id as string, fromRow(row));
+  for (const row of await rowsByKeys<LeadRow>(tx, 'read_leads', 'id', leadsToRead(others))) views.set(row.id as string, fromRow(row));
   const changed = new Set<string>();
   for (const event of others) {
     try {
@@ -254,6 +258,31 @@ const applyLeadBatch = async (tx: SqlDatabase, events: readonly RecordedEvent[])
   await tx.writeRows('read_leads', COLUMNS, rows.map((row) => COLUMNS.map((column) => row[column]!)), WRITE_LEADS_TAIL);
   await writeAutomaticScores(tx, scoredOnly);
 };
+
+/**
+ * The leads whose rows a batch must read: all it touches but those it opens, whose first event
+ * in the batch begins their own stream (revision 0, a capture). Such a lead has no row the batch
+ * could build on: the runner moves a projection's checkpoint in the transaction that writes its
+ * rows, so no row holds an event past the checkpoint; should one ever, the write keeps it
+ * (`WRITE_LEADS_TAIL`). Under a load of captures a batch holds nothing but new leads and
+ * the scores of earlier ones: on PostgreSQL this was a round trip of every batch, waited for by
+ * every capture in it.
+ */
+const leadsToRead = (events: readonly RecordedEvent[]): string[] => {
+  const opened = new Set<string>();
+  const toRead = new Set<string>();
+  for (const event of events) {
+    for (const id of leadIdsOf(event)) {
+      if (opened.has(id) || toRead.has(id)) continue;
+      if (opensLead(event, id)) opened.add(id);
+      else toRead.add(id);
+    }
+  }
+  return [...toRead];
+};
+
+const opensLead = (event: RecordedEvent, leadId: string): boolean =>
+  event.revision === 0 && event.type !== LEAD_RESCORED && event.type !== PERSONAL_DATA_ERASED && event.streamId === leadStreamId(leadId);
 
 /**
  * The batch's automatic scores of leads it has no other event of, apart (the last of each lead's,

@@ -4,12 +4,15 @@
  */
 import type { ReadOptions, SqlDatabase, SqlValue } from '../../projections/sqlDatabase';
 
-export const countedReads = (db: SqlDatabase): { handle: SqlDatabase; statements: string[] } => {
+export const countedReads = (db: SqlDatabase): { handle: SqlDatabase; statements: string[]; values: SqlValue[][] } => {
   const statements: string[] = [];
+  /** Each statement's values, in the same order. */
+  const values: SqlValue[][] = [];
   const handle: SqlDatabase = Object.create(db) as SqlDatabase;
   handle.all = <T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) => {
     statements.push(sql);
+    values.push([...(params ?? [])]);
     return db.all<T>(sql, params, options);
   };
-  return { handle, statements };
+  return { handle, statements, values };
 };
