@@ -11,7 +11,9 @@
  * compare the ratio between the two more than the absolute figures.
  *
  * Env: BENCH_DURATION (seconds per measured run, default 10), BENCH_WARMUP (seconds of load
- * before measuring, default 5), BENCH_CONNECTIONS (default 50). Other env (CRM_EVENT_STORE...)
+ * before measuring, default 5), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 1: how
+ * many times the load parts run, in alternating order; the table shows each server's median
+ * round, and goals 1 and 2 are the median of the ratios within each round). Other env (CRM_EVENT_STORE...)
  * is passed to the API. The insights part (generated history, projection replay, KPI and
  * pipeline query latency) has its own settings: see bench/insights.ts. So has the appends part
  * (events appended per second by each store alone, beside a bare INSERT loop): see bench/appends.ts.
@@ -26,14 +28,29 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type LoadResult, type LoadSettings, envNumber, freePort, runLoad, runLoadOn, startChild } from './harness';
 import { type CaptureLeadResult, benchCaptureLead, captureLeadBody } from './httpCaptureLead';
-import { type EmmettResult, benchEmmett } from './emmettPeer';
+import { benchEmmett } from './emmettPeer';
 import { runAppendsBench } from './appends';
-import { formatGoals, goalRows } from './goals';
+import { formatGoals, goalRows, type LoadRound } from './goals';
 import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFromEnv } from './insights';
 import { type InsightsPostgresResult, benchInsightsPostgres, formatInsightsPostgres } from './insightsPostgres';
 
 const PARTS = ['bare', 'standalone', 'captureLead', 'captureLeadPostgres', 'crud', 'emmett', 'insights', 'insightsPostgres', 'appends'] as const;
 type Part = (typeof PARTS)[number];
+/** The parts that put a server under load over HTTP, measured in rounds (`BENCH_ROUNDS`). */
+const LOAD_PARTS = ['bare', 'standalone', 'captureLead', 'captureLeadPostgres', 'crud', 'emmett'] as const;
+type LoadPart = (typeof LOAD_PARTS)[number];
+interface LoadRoundResults extends LoadRound {
+  bare?: LoadResult;
+}
+
+/** One round's requests a second, and the goals' ratios within it. */
+const roundSummary = (round: LoadRoundResults): string => {
+  const rates = Object.entries(round).map(([part, result]) => `${part} ${(result as LoadResult).requestsPerSec.toFixed(0)}`);
+  const ratios = goalRows({ ...round, connections: 0 })
+    .filter((row) => /^[12]\. .* req\/s$/.test(row.goal) && row.met !== undefined)
+    .map((row) => `${row.goal.replace(/^[12]\. captureLead on /, '').replace(/, req\/s$/, '')} ${row.measured}`);
+  return `req/s ${rates.join(', ')}${ratios.length > 0 ? `; ${ratios.join(', ')}` : ''}`;
+};
 
 /** An echo mutation on Apollo over express (bareApollo.ts), or on node:http alone (bareApolloStandalone.ts). */
 async function benchBare(settings: LoadSettings, warmupSec: number, entry = 'bareApollo.ts'): Promise<LoadResult> {
@@ -140,30 +157,51 @@ async function main(): Promise<boolean> {
     durationSec: envNumber('BENCH_DURATION', 10, 1),
   };
   const warmupSec = envNumber('BENCH_WARMUP', 5, 0);
+  const roundCount = envNumber('BENCH_ROUNDS', 1, 1);
 
-  let bare: LoadResult | undefined;
-  let standalone: LoadResult | undefined;
-  let crud: LoadResult | undefined;
-  let emmett: EmmettResult | undefined;
-  let captureLead: CaptureLeadResult | undefined;
-  let captureLeadPostgres: CaptureLeadResult | undefined;
+  // The load parts, round after round, in alternating order: a machine that speeds up or slows
+  // down during a round favours neither end of it. On our shared 2-core machines one part's rate
+  // moved by 35-40 % between two runs, which no single round can tell from a change.
+  const loadParts = parts.filter((part): part is LoadPart => (LOAD_PARTS as readonly Part[]).includes(part));
+  const rounds: LoadRoundResults[] = [];
+  for (let index = 0; index < roundCount; index++) {
+    const round: LoadRoundResults = {};
+    for (const part of index % 2 === 0 ? loadParts : [...loadParts].reverse()) {
+      process.stderr.write(
+        `bench: ${part}${roundCount > 1 ? ` (round ${index + 1} of ${roundCount})` : ''}, ${settings.connections} connections, ` +
+          `${warmupSec}s warm-up + ${settings.durationSec}s...\n`,
+      );
+      if (part === 'bare') round.bare = await benchBare(settings, warmupSec);
+      else if (part === 'standalone') round.standalone = await benchBare(settings, warmupSec, 'bareApolloStandalone.ts');
+      else if (part === 'captureLeadPostgres') round.captureLeadPostgres = await benchCaptureLeadPostgres(settings, warmupSec);
+      else if (part === 'crud') round.crud = await benchCrud(settings, warmupSec);
+      else if (part === 'emmett') round.emmett = await benchEmmett(settings, warmupSec);
+      else round.captureLead = await benchCaptureLead(settings, warmupSec);
+    }
+    rounds.push(round);
+    if (roundCount > 1) console.log(`round ${index + 1}: ${roundSummary(round)}`);
+  }
+  // Each server's median round by requests a second: a run that happened, its latencies its own.
+  const medianOf = <R extends LoadResult>(pick: (round: LoadRoundResults) => R | undefined): R | undefined => {
+    const measured = rounds.map(pick).filter((result): result is R => result !== undefined);
+    return measured.length === 0 ? undefined : [...measured].sort((a, b) => a.requestsPerSec - b.requestsPerSec)[Math.floor(measured.length / 2)];
+  };
+  const bare = medianOf((round) => round.bare);
+  const standalone = medianOf((round) => round.standalone);
+  const crud = medianOf((round) => round.crud);
+  const emmett = medianOf((round) => round.emmett);
+  const captureLead = medianOf((round) => round.captureLead);
+  const captureLeadPostgres = medianOf((round) => round.captureLeadPostgres);
+
   let insights: InsightsResult | undefined;
   let insightsPostgres: InsightsPostgresResult | undefined;
   for (const part of parts) {
-    process.stderr.write(
-      `bench: ${part}, ${settings.connections} connections, ` +
-        `${warmupSec}s warm-up + ${settings.durationSec}s...\n`,
-    );
-    if (part === 'bare') bare = await benchBare(settings, warmupSec);
-    else if (part === 'standalone') standalone = await benchBare(settings, warmupSec, 'bareApolloStandalone.ts');
-    else if (part === 'captureLeadPostgres') captureLeadPostgres = await benchCaptureLeadPostgres(settings, warmupSec);
-    else if (part === 'crud') crud = await benchCrud(settings, warmupSec);
-    else if (part === 'emmett') emmett = await benchEmmett(settings, warmupSec);
-    else if (part === 'insights') insights = await benchInsights(insightsSettingsFromEnv(envNumber));
+    if (part !== 'insights' && part !== 'insightsPostgres' && part !== 'appends') continue;
+    process.stderr.write(`bench: ${part}...\n`);
+    if (part === 'insights') insights = await benchInsights(insightsSettingsFromEnv(envNumber));
     else if (part === 'insightsPostgres') insightsPostgres = await benchInsightsPostgres(insightsSettingsFromEnv(envNumber));
     // Prints its own table and writes bench/results/appends.json.
-    else if (part === 'appends') await runAppendsBench();
-    else captureLead = await benchCaptureLead(settings, warmupSec);
+    else await runAppendsBench();
   }
 
   const rows: Record<string, LoadResult> = {};
@@ -190,7 +228,8 @@ async function main(): Promise<boolean> {
       console.log(`captureLead on postgres / Emmett peer: req/s ${(ours.requestsPerSec / emmett.requestsPerSec).toFixed(3)} (issue 11 goal: 1.5x)`);
     }
   }
-  let healthy = Object.values(rows).every(
+  // Every round's, not only the median's.
+  let healthy = rounds.flatMap((round) => Object.values(round) as LoadResult[]).every(
     (r) => r.non2xx === 0 && r.errorResponses === 0 && r.socketErrors === 0,
   );
   for (const measured of [insights, insightsPostgres]) {
@@ -199,43 +238,48 @@ async function main(): Promise<boolean> {
       (q) => 'missing' in q || (q.non2xx === 0 && q.errorResponses === 0 && q.socketErrors === 0),
     );
   }
-  let leadCheck;
-  if (captureLead) {
-    // autocannon drops the requests still in flight when time is up; the server may still
-    // complete them, so up to one lead per connection more than the responses is expected.
-    const { leadsCaptured, successfulResponses } = captureLead;
-    const extra = leadsCaptured - successfulResponses;
-    const consistent = extra >= 0 && extra <= settings.connections;
-    healthy &&= consistent;
-    leadCheck = { leadsCaptured, successfulResponses, consistent };
-    console.log(
-      `leads captured (leads.totalCount delta): ${leadsCaptured}; ` +
-        `successful responses: ${successfulResponses} ` +
-        (consistent ? '(consistent)' : '(MISMATCH)'),
-    );
-  }
-  if (captureLeadPostgres) {
-    const { leadsCaptured, successfulResponses } = captureLeadPostgres;
-    const extra = leadsCaptured - successfulResponses;
-    const consistent = extra >= 0 && extra <= settings.connections;
-    healthy &&= consistent;
-    console.log(
-      `PostgreSQL: leads captured ${leadsCaptured}; successful responses ${successfulResponses} ${consistent ? '(consistent)' : '(MISMATCH)'}`,
-    );
-  }
-  let emmettLeadCheck;
-  if (emmett) {
-    // As for ours: up to one lead per connection more than the responses, and a read model row
-    // for every LeadCaptured event (the projection runs in the transaction of the append).
-    const { leadsInReadModel, leadCapturedEvents, successfulResponses } = emmett;
-    const extra = leadsInReadModel - successfulResponses;
-    const consistent = leadsInReadModel === leadCapturedEvents && extra >= 0 && extra <= settings.connections;
-    healthy &&= consistent;
-    emmettLeadCheck = { leadsInReadModel, leadCapturedEvents, successfulResponses, consistent };
-    console.log(
-      `Emmett peer: leads in its read model ${leadsInReadModel}, LeadCaptured events ${leadCapturedEvents}, ` +
-        `successful responses ${successfulResponses} ${consistent ? '(consistent)' : '(MISMATCH)'}`,
-    );
+  // Every round's answers must add up, not only the median's.
+  const leadChecks = [];
+  const emmettLeadChecks = [];
+  for (const [index, round] of rounds.entries()) {
+    const which = roundCount > 1 ? ` (round ${index + 1})` : '';
+    if (round.captureLead) {
+      // autocannon drops the requests still in flight when time is up; the server may still
+      // complete them, so up to one lead per connection more than the responses is expected.
+      const { leadsCaptured, successfulResponses } = round.captureLead;
+      const extra = leadsCaptured - successfulResponses;
+      const consistent = extra >= 0 && extra <= settings.connections;
+      healthy &&= consistent;
+      leadChecks.push({ store: round.captureLead.store, leadsCaptured, successfulResponses, consistent });
+      console.log(
+        `leads captured${which} (leads.totalCount delta): ${leadsCaptured}; ` +
+          `successful responses: ${successfulResponses} ` +
+          (consistent ? '(consistent)' : '(MISMATCH)'),
+      );
+    }
+    if (round.captureLeadPostgres) {
+      const { leadsCaptured, successfulResponses } = round.captureLeadPostgres;
+      const extra = leadsCaptured - successfulResponses;
+      const consistent = extra >= 0 && extra <= settings.connections;
+      healthy &&= consistent;
+      leadChecks.push({ store: 'postgres', leadsCaptured, successfulResponses, consistent });
+      console.log(
+        `PostgreSQL${which}: leads captured ${leadsCaptured}; successful responses ${successfulResponses} ${consistent ? '(consistent)' : '(MISMATCH)'}`,
+      );
+    }
+    if (round.emmett) {
+      // As for ours: up to one lead per connection more than the responses, and a read model row
+      // for every LeadCaptured event (the projection runs in the transaction of the append).
+      const { leadsInReadModel, leadCapturedEvents, successfulResponses } = round.emmett;
+      const extra = leadsInReadModel - successfulResponses;
+      const consistent = leadsInReadModel === leadCapturedEvents && extra >= 0 && extra <= settings.connections;
+      healthy &&= consistent;
+      emmettLeadChecks.push({ leadsInReadModel, leadCapturedEvents, successfulResponses, consistent });
+      console.log(
+        `Emmett peer${which}: leads in its read model ${leadsInReadModel}, LeadCaptured events ${leadCapturedEvents}, ` +
+          `successful responses ${successfulResponses} ${consistent ? '(consistent)' : '(MISMATCH)'}`,
+      );
+    }
   }
   let ratios;
   if (captureLead && bare) {
@@ -248,7 +292,20 @@ async function main(): Promise<boolean> {
         `p99 ${ratios.latencyP99.toFixed(2)}`,
     );
   }
-  const goals = goalRows({ captureLead, captureLeadPostgres, standalone, crud, emmett, insights, insightsPostgres, connections: settings.connections });
+  const goals = goalRows({
+    captureLead,
+    captureLeadPostgres,
+    standalone,
+    crud,
+    emmett,
+    insights,
+    insightsPostgres,
+    connections: settings.connections,
+    ...(roundCount > 1 ? { rounds } : {}),
+  });
+  if (roundCount > 1 && loadParts.length > 0) {
+    console.log(`\nThe table above: each server's median round by req/s. Goals 1 and 2 below: the median of the ${roundCount} rounds' own ratios and p99s.`);
+  }
   console.log(`\n${formatGoals(goals)}\n`);
   if (!healthy) console.log('WARNING: some requests failed; the figures do not measure success.');
 
@@ -262,11 +319,12 @@ async function main(): Promise<boolean> {
       cpu: os.cpus()[0]?.model,
       loadavg: os.loadavg(),
     },
-    settings: { ...settings, warmupSec, parts },
+    settings: { ...settings, warmupSec, parts, rounds: roundCount },
     results: { captureLead, captureLeadPostgres, bare, standalone, crud, emmett, insights, insightsPostgres },
+    ...(roundCount > 1 ? { rounds } : {}),
     goals,
-    leadCheck,
-    emmettLeadCheck,
+    leadChecks,
+    emmettLeadChecks,
     ratios,
   };
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
