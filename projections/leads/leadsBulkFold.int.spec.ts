@@ -121,15 +121,18 @@ it('reads and writes a batch of more leads than one statement takes, and takes a
   });
 });
 
+/** The PostgreSQL schemas the batch tests made, dropped after them. */
+const schemas: string[] = [];
+afterAll(() => dropSchemas(...schemas));
+/** A read database on `dialect`: SQLite in memory, or a PostgreSQL schema of its own. */
+const openOn = async (dialect: 'sqlite' | 'postgres'): Promise<SqlDatabase> => {
+  if (dialect === 'sqlite') return openSqliteDatabase(':memory:');
+  const schema = aSchemaName('leads_batches');
+  schemas.push(schema);
+  return openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
+};
+
 describe('the automatic scores of leads a batch has no other event of', () => {
-  const schemas: string[] = [];
-  afterAll(() => dropSchemas(...schemas));
-  const openOn = async (dialect: 'sqlite' | 'postgres'): Promise<SqlDatabase> => {
-    if (dialect === 'sqlite') return openSqliteDatabase(':memory:');
-    const schema = aSchemaName('leads_batches');
-    schemas.push(schema);
-    return openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
-  };
 
   for (const dialect of ['sqlite', 'postgres'] as const) {
     it(`are written to their rows' score columns alone, as apply writes them, on ${dialect}`, async () => {
@@ -183,14 +186,6 @@ describe('the automatic scores of leads a batch has no other event of', () => {
 });
 
 describe('the rows a batch reads before it folds', () => {
-  const schemas: string[] = [];
-  afterAll(() => dropSchemas(...schemas));
-  const openOn = async (dialect: 'sqlite' | 'postgres'): Promise<SqlDatabase> => {
-    if (dialect === 'sqlite') return openSqliteDatabase(':memory:');
-    const schema = aSchemaName('leads_reads');
-    schemas.push(schema);
-    return openPostgresDatabase({ connectionString: TEST_DATABASE_URL, schema });
-  };
   /** The batch applied in a transaction of its own; the values of the reads of the leads' rows (their ids). */
   const applyCounting = async (db: SqlDatabase, batch: readonly RecordedEvent[]): Promise<string> =>
     db.transaction(async (tx) => {
