@@ -30,7 +30,7 @@ import { type LoadResult, type LoadSettings, envNumber, freePort, runLoad, runLo
 import { type CaptureLeadResult, benchCaptureLead, captureLeadBody } from './httpCaptureLead';
 import { benchEmmett } from './emmettPeer';
 import { runAppendsBench } from './appends';
-import { formatGoals, goalRows, type LoadRound } from './goals';
+import { LOAD_RATIOS, formatGoals, goalRows, type LoadRound } from './goals';
 import { type InsightsResult, benchInsights, formatInsights, insightsSettingsFromEnv } from './insights';
 import { type InsightsPostgresResult, benchInsightsPostgres, formatInsightsPostgres } from './insightsPostgres';
 
@@ -46,9 +46,10 @@ interface LoadRoundResults extends LoadRound {
 /** One round's requests a second, and the goals' ratios within it. */
 const roundSummary = (round: LoadRoundResults): string => {
   const rates = Object.entries(round).map(([part, result]) => `${part} ${(result as LoadResult).requestsPerSec.toFixed(0)}`);
-  const ratios = goalRows({ ...round, connections: 0 })
-    .filter((row) => /^[12]\. .* req\/s$/.test(row.goal) && row.met !== undefined)
-    .map((row) => `${row.goal.replace(/^[12]\. captureLead on /, '').replace(/, req\/s$/, '')} ${row.measured}`);
+  const ratios = LOAD_RATIOS.flatMap(({ name, of }) => {
+    const value = of(round);
+    return value === undefined ? [] : [`${name} ${value.toFixed(3)}`];
+  });
   return `req/s ${rates.join(', ')}${ratios.length > 0 ? `; ${ratios.join(', ')}` : ''}`;
 };
 

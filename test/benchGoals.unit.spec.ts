@@ -38,8 +38,11 @@ describe('issue 11 goals over several rounds', () => {
 
   it('leaves out a round that lacks one of the two servers, and says a goal was not measured when none had both', () => {
     const rows = goalRows({ connections: 50, rounds: [rounds[0]!, { captureLead: ours('sqlite', 10) }, rounds[2]!] });
-    // The median of two values is the upper one: 0.5 both times here.
+    // Two rounds with both servers: 0.5 both times.
     expect(measured(rows, '1. captureLead on SQLite / plain CRUD peer').measured).toBe('0.500');
+    // Of an even count, the mean of the two middle values: neither the better round nor the worse decides.
+    const even = goalRows({ connections: 50, rounds: [rounds[0]!, { ...rounds[1]!, crud: load(250) }] });
+    expect(measured(even, '1. captureLead on SQLite / plain CRUD peer')).toMatchObject({ measured: '1.250', met: false });
     const without = goalRows({ connections: 50, rounds: [{ captureLead: ours('sqlite', 10) }] });
     expect(measured(without, '1. captureLead on SQLite / plain CRUD peer').measured).toBe('not measured: run --only captureLead,crud');
     expect(measured(without, '1. captureLead on SQLite / plain CRUD peer').met).toBeUndefined();
