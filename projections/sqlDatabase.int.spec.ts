@@ -1,15 +1,20 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteDatabase, openStagingDatabase, type SqlDatabase } from './sqlDatabase';
+import { openSqliteDatabaseOnAThread } from './sqliteOnAThread';
 import { temporaryDirectory } from '../test/support/leadEvents';
 
-describe('openSqliteDatabase', () => {
+// The same port whether the statements run on this thread or on one of their own (the projections' connection in an API).
+describe.each([
+  ['openSqliteDatabase', (file: string) => openSqliteDatabase(file)],
+  ['openSqliteDatabaseOnAThread', (file: string) => openSqliteDatabaseOnAThread(file)],
+])('%s', (_name, open) => {
   let directory: ReturnType<typeof temporaryDirectory>;
   let db: SqlDatabase;
 
   beforeEach(async () => {
     directory = temporaryDirectory();
-    db = openSqliteDatabase(directory.file('read.db'));
+    db = open(directory.file('read.db'));
     await db.exec('CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
     await db.run('INSERT INTO counters (name, value) VALUES (?, ?)', ['hits', 0]);
   });

@@ -152,11 +152,7 @@ export const openSqliteDatabase = (
   filename: string,
   options: { synchronous?: 'FULL' | 'NORMAL' } = {},
 ): SqlDatabase => {
-  const connection = new Database(filename);
-  connection.pragma('journal_mode = WAL');
-  connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  connection.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
-  connection.pragma(`wal_autocheckpoint = ${READ_MODEL_WAL_AUTOCHECKPOINT_PAGES}`);
+  const connection = openReadModelConnection(filename, options.synchronous);
   // A file's changes are followed for the caches of reports read from it; ':memory:' is private to the connection.
   const db = sqlDatabaseOn(connection, filename === ':memory:' ? undefined : readModelChangesOf(filename), (work, options) =>
     // The event store may write the same file, from its writer thread: writes wait their turn
@@ -181,6 +177,16 @@ export const openSqliteDatabase = (
       }
     },
   };
+};
+
+/** A connection to a read database, set up as every one of them is (WAL, busy timeout, sync, checkpoints). */
+export const openReadModelConnection = (filename: string, synchronous: 'FULL' | 'NORMAL' = 'NORMAL'): Database.Database => {
+  const connection = new Database(filename);
+  connection.pragma('journal_mode = WAL');
+  connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  connection.pragma(`synchronous = ${synchronous}`);
+  connection.pragma(`wal_autocheckpoint = ${READ_MODEL_WAL_AUTOCHECKPOINT_PAGES}`);
+  return connection;
 };
 
 interface Prepared {
@@ -275,9 +281,9 @@ const builderOf = (entry: Prepared, schemaVersion: () => number): RowBuilder => 
  * The port over an open connection, whatever its file and settings. With `changes`, every table
  * a statement writes is told to it once committed (see readModelChanges.ts).
  */
-const sqlDatabaseOn = (
+export const sqlDatabaseOn = (
   connection: Database.Database,
-  changes?: ReadModelChanges,
+  changes?: Pick<ReadModelChanges, 'committed'>,
   /** Runs a write when this process's other connections to the file let it (plain reads need no turn). */
   inTurn: <T>(work: () => Promise<T>, options?: TransactionOptions) => Promise<T> = (work) => work(),
 ): SqlDatabase => {

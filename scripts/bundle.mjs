@@ -55,8 +55,10 @@ const bundle = (from, to) =>
   });
 
 await bundle('main', 'main');
-// The SQLite event store's writer thread (src/eventStores/sqliteWriter.ts) and the thread that
-// stages a rebuild (src/composition/stagingThread.ts) start the module beside the one that starts
-// them: beside dist/main.js, these.
+// The SQLite event store's writer thread (src/eventStores/sqliteWriter.ts), the thread that
+// stages a rebuild (src/composition/stagingThread.ts) and the projections' SQLite thread
+// (projections/sqliteOnAThread.ts) start the module beside the one that starts them: beside
+// dist/main.js, these.
 await bundle('eventStores/sqliteWriterThread', 'sqliteWriterThread');
 await bundle('composition/stagingThreadEntry', 'stagingThreadEntry');
+await bundle('../projections/sqliteOnAThreadEntry', 'sqliteOnAThreadEntry');

@@ -16,6 +16,7 @@ import { purgeRemovedSearchText } from '../../projections/searchIndex';
 import type { ReadStoreConfig } from '../../projections/sqlDatabase';
 import { openSqliteDatabase, type SqlDatabase } from '../../projections/sqlDatabase';
 import { openSqliteReportReader } from '../../projections/sqliteReportReader';
+import { openSqliteDatabaseOnAThread } from '../../projections/sqliteOnAThread';
 import { vacuumOnAThread } from '../../projections/sqliteCheckpointThread';
 import { type ReportCache, cachingReports, uncachedReports } from '../../projections/reportCache';
 import { changesSeenWhileLeading, readModelChangesOf, readModelChangesOfSchema } from '../../projections/readModelChanges';
@@ -127,9 +128,11 @@ export const openApplication = async (options: ApplicationOptions): Promise<Appl
     await store.close();
     throw error;
   });
-  const projectionDb = await openReadDatabase(readStore);
-  const readDb = await openReadDatabase(readStore);
   const onSqliteFile = readStore.kind === 'sqlite' && readStore.filename !== ':memory:';
+  const readDb = await openReadDatabase(readStore);
+  // On a SQLite file the projections' statements and commits run on a thread of their own, off
+  // the thread that serves requests (projections/sqliteOnAThread.ts).
+  const projectionDb = onSqliteFile ? openSqliteDatabaseOnAThread(readStore.filename) : await openReadDatabase(readStore);
   const reportDb = onSqliteFile ? openSqliteReportReader(readStore.filename) : readDb;
   // Reports are answered again from memory while nothing they read has changed, as far as this
   // process can see: on PostgreSQL, while this instance leads and its runner alone writes them.
