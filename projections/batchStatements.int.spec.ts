@@ -141,6 +141,19 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(await db.updateRows('people', 'id', ['name'], [])).toEqual([]);
     });
 
+    it('updates rows by key expecting each found: answers no keys, and fails its transaction, nothing written, when one is missing', async () => {
+      await db.writeRows('people', COLUMNS, Array.from({ length: 3 }, (_, index) => rowOf(index)));
+      const expected = { changes: 2, otherwise: 'a person is missing' };
+      expect(await db.transaction((tx) => tx.updateRows('people', 'id', ['visits'], [['p1', 11], ['p2', 12]], expected))).toEqual([]);
+      const failing = db.transaction((tx) => tx.updateRows('people', 'id', ['visits'], [['p0', 10], ['nobody', 13]], expected), { holdWrites: true });
+      await expect(failing).rejects.toThrow('a person is missing');
+      expect(await db.all('SELECT id, visits FROM people ORDER BY id')).toEqual([
+        { id: 'p0', visits: 0 },
+        { id: 'p1', visits: 11 },
+        { id: 'p2', visits: 12 },
+      ]);
+    });
+
     it('reads rows by their keys, the awkward ones and missing ones included, in one statement on PostgreSQL', async () => {
       const keys = [...AWKWARD, ...Array.from({ length: 40 }, (_, index) => `k${index}`)];
       await db.writeRows('people', ['id', 'name', 'visits'], keys.map((key, index) => [key, `Name of ${key}`, index]));

@@ -264,14 +264,16 @@ export class ProjectionCheckpoints {
       groups.set(key, group);
     }
     for (const { position, previous, names } of groups.values()) {
-      const { changes } = await tx.run(
+      // Checked where the statement runs: in a batch that holds writes, nothing waits for its answer.
+      await tx.write(
         `UPDATE projection_checkpoints SET position = ?, updated_at = ?
          WHERE name IN (${names.map(() => '?').join(', ')}) AND (position = ? OR (position IS NULL AND CAST(? AS TEXT) IS NULL))`,
         [position, now, ...names, previous, previous],
+        {
+          changes: names.length,
+          otherwise: `The checkpoint of projection${names.length > 1 ? 's' : ''} ${names.join(', ')} was moved by another runner`,
+        },
       );
-      if (changes !== names.length) {
-        throw new Error(`The checkpoint of projection${names.length > 1 ? 's' : ''} ${names.join(', ')} was moved by another runner`);
-      }
     }
   }
 

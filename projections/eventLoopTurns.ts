@@ -54,7 +54,7 @@ export const takingTurns = (db: SqlDatabase, takeTurn: TurnTaker): SqlDatabase =
   return {
     dialect: db.dialect,
     run: (sql, params) => after(() => db.run(sql, params)),
-    write: (sql, params) => after(() => db.write(sql, params)),
+    write: (sql, params, expected) => after(() => db.write(sql, params, expected)),
     all: <T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) => after(() => db.all<T>(sql, params, options)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => after(() => db.get<T>(sql, params)),
     exec: (sql) => after(() => db.exec(sql)),
@@ -62,7 +62,7 @@ export const takingTurns = (db: SqlDatabase, takeTurn: TurnTaker): SqlDatabase =
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       after(() => db.writeRows<T>(table, columns, rows, tail)),
     writeNumberedRows: (table, column, columns, rows) => after(() => db.writeNumberedRows(table, column, columns, rows)),
-    updateRows: (table, key, columns, rows) => after(() => db.updateRows(table, key, columns, rows)),
+    updateRows: (table, key, columns, rows, expected) => after(() => db.updateRows(table, key, columns, rows, expected)),
     transaction: <T>(fn: (tx: SqlDatabase) => Promise<T>, options?: TransactionOptions) =>
       db.transaction((tx) => fn(takingTurns(tx, takeTurn)), options),
     ...(db.withAttached ? { withAttached: db.withAttached.bind(db) } : {}),

@@ -18,7 +18,7 @@ import {
   type PostgresConnectionOptions,
 } from '../src/eventStores/postgresConnection';
 import { readModelChangesOfSchema, tableWrittenBy } from './readModelChanges';
-import type { ReadOptions, SqlDatabase, SqlValue } from './sqlDatabase';
+import { checkChanges, type ExpectedChanges, type ReadOptions, type SqlDatabase, type SqlValue } from './sqlDatabase';
 
 export type PostgresDatabaseOptions = PostgresConnectionOptions;
 
@@ -418,7 +418,12 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
   const on = (client: pg.PoolClient, depth: number, written?: Written, held?: HeldWrites): SqlDatabase => ({
     dialect: 'postgres',
     run: async (sql, params = []) => ({ changes: (await query(client, written, sql, params, false, false, held)).rowCount ?? 0 }),
-    write: async (sql, params = []) => {
+    write: async (sql, params = [], expected) => {
+      // A write whose count is checked cannot be held: the count comes back with its own answer.
+      if (expected !== undefined) {
+        checkChanges((await query(client, written, sql, params, false, false, held)).rowCount ?? 0, expected);
+        return;
+      }
       if (held === undefined) {
         await query(client, written, sql, params);
         return;
@@ -474,12 +479,18 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
       held.texts.push(withLiterals(sql, values, true));
       wrote(written, table.toLowerCase());
     },
-    updateRows: async (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) => {
-      if (rows.length === 0) return [];
+    updateRows: async (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, expected?: ExpectedChanges) => {
+      if (rows.length === 0) {
+        checkChanges(0, expected);
+        return [];
+      }
       const sql = `UPDATE ${table} AS target SET ${columns.map((column) => `${column} = source.${column}`).join(', ')}
         FROM json_populate_recordset(NULL::${table}, ?::json) AS source WHERE target.${key} = source.${key} RETURNING target.${key} AS key`;
       const { rows: found } = await query(client, written, sql, [rowsAsJson([key, ...columns], rows)], false, true, held);
-      return found.map((row: { key: SqlValue }) => String(row.key));
+      if (expected === undefined) return found.map((row: { key: SqlValue }) => String(row.key));
+      // Not held: the count comes back with the statement's own answer.
+      checkChanges(found.length, expected);
+      return [];
     },
     transaction: async (fn) => {
       const savepoint = `nested_${depth}`;
@@ -544,7 +555,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
   return {
     dialect: 'postgres',
     run: (sql, params) => withClient((client) => on(client, 0).run(sql, params)),
-    write: (sql, params) => withClient((client) => on(client, 0).write(sql, params)),
+    write: (sql, params, expected) => withClient((client) => on(client, 0).write(sql, params, expected)),
     all: <T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions) =>
       withClient((client) => on(client, 0).all<T>(sql, params), poolFor(options)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => withClient((client) => on(client, 0).get<T>(sql, params)),
@@ -553,7 +564,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       withClient((client) => on(client, 0).writeRows<T>(table, columns, rows, tail)),
     writeNumberedRows: (table, column, columns, rows) => withClient((client) => on(client, 0).writeNumberedRows(table, column, columns, rows)),
-    updateRows: (table, key, columns, rows) => withClient((client) => on(client, 0).updateRows(table, key, columns, rows)),
+    updateRows: (table, key, columns, rows, expected) => withClient((client) => on(client, 0).updateRows(table, key, columns, rows, expected)),
     transaction: (fn, options) =>
       inTurn(() =>
         withClient(async (client) => {

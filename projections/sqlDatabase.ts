@@ -58,6 +58,25 @@ export interface TransactionOptions {
 export const isMissingTable = (error: unknown): boolean =>
   (error as { code?: unknown } | null)?.code === '42P01' || /\bno such table\b/.test((error as Error | null)?.message ?? '');
 
+/** The rows a `write` must change, and the message of the error it fails with otherwise. */
+export interface ExpectedChanges {
+  changes: number;
+  otherwise: string;
+}
+
+/** The error of a write that changed another number of rows than expected (`SqlDatabase.write`). */
+export class UnexpectedChangesError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnexpectedChangesError';
+  }
+}
+
+/** Throws when a write's `changes` is not what `expected` said. */
+export const checkChanges = (changes: number, expected: ExpectedChanges | undefined): void => {
+  if (expected !== undefined && changes !== expected.changes) throw new UnexpectedChangesError(expected.otherwise);
+};
+
 /** How a read may be run, where the database makes a difference. */
 export interface ReadOptions {
   /**
@@ -76,8 +95,10 @@ export interface SqlDatabase {
   /**
    * A statement whose outcome the caller does not read: `run`, but in a transaction that holds
    * writes (`TransactionOptions.holdWrites`) it goes with the next statement that answers something.
+   * With `expected`, it must change exactly that many rows, or it fails with `expected.otherwise`
+   * (held, the later call that carried it fails so), as a guard no caller has to wait for.
    */
-  write(sql: string, params?: readonly SqlValue[]): Promise<void>;
+  write(sql: string, params?: readonly SqlValue[], expected?: ExpectedChanges): Promise<void>;
   all<T>(sql: string, params?: readonly SqlValue[], options?: ReadOptions): Promise<T[]>;
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   /** Runs several statements without parameters (DDL). */
@@ -113,8 +134,16 @@ export interface SqlDatabase {
    * `UPDATE table SET columns WHERE key = …` for each row (its key's value first, then those of
    * `columns`): on PostgreSQL one statement, the rows as one JSON parameter; on SQLite a statement
    * per row. Answers the keys of the rows found, in no promised order. No two rows may share a key.
+   * With `expected`, the rows found must be that many, or it fails with `expected.otherwise`; it
+   * then answers no keys, and is held like a `write` where writes are held (SQLite).
    */
-  updateRows(table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>): Promise<string[]>;
+  updateRows(
+    table: string,
+    key: string,
+    columns: readonly string[],
+    rows: ReadonlyArray<readonly SqlValue[]>,
+    expected?: ExpectedChanges,
+  ): Promise<string[]>;
   /**
    * Commits when `fn` resolves, rolls back when it rejects. Use only `tx` inside `fn`: the
    * outer handle waits for the transaction to end, so using it there would never finish.
@@ -331,8 +360,8 @@ export const sqlDatabaseOn = (
     run: settled((sql: string, params: readonly SqlValue[] = []) => ({
       changes: prepare(sql).statement.run(...params).changes,
     })),
-    write: settled((sql: string, params: readonly SqlValue[] = []) => {
-      prepare(sql).statement.run(...params);
+    write: settled((sql: string, params: readonly SqlValue[] = [], expected?: ExpectedChanges) => {
+      checkChanges(prepare(sql).statement.run(...params).changes, expected);
     }),
     all: settled(<T>(sql: string, params: readonly SqlValue[] = []) => rowsAsObjects(prepare(sql), params, 'all', schemaVersion) as T[]) as <T>(
       sql: string,
@@ -354,8 +383,12 @@ export const sqlDatabaseOn = (
       const last = Number(found!.last);
       await writeRowsInChunks(unqueued, table, [column, ...columns], rows.map((row, index) => [last + 1 + index, ...row]));
     },
-    updateRows: (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>) =>
-      updateRowsOneByOne(unqueued, table, key, columns, rows),
+    updateRows: async (table: string, key: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, expected?: ExpectedChanges) => {
+      const found = await updateRowsOneByOne(unqueued, table, key, columns, rows);
+      if (expected === undefined) return found;
+      checkChanges(found.length, expected);
+      return [];
+    },
     // One prepared INSERT run per row: no statement to parse, and SQLite has no round trip to save.
     insertRows: settled((table: string, columns: readonly string[], rows: Iterable<readonly SqlValue[]>) => {
       const { statement: insert } = prepare(
@@ -414,12 +447,12 @@ export const sqlDatabaseOn = (
   return {
     dialect: 'sqlite',
     run: (sql, params) => writing(() => unqueued.run(sql, params)),
-    write: (sql, params) => writing(() => unqueued.write(sql, params)),
+    write: (sql, params, expected) => writing(() => unqueued.write(sql, params, expected)),
     insertRows: (table, columns, rows) => writing(() => unqueued.insertRows(table, columns, rows)),
     writeRows: <T>(table: string, columns: readonly string[], rows: ReadonlyArray<readonly SqlValue[]>, tail?: string) =>
       writing(() => unqueued.writeRows<T>(table, columns, rows, tail)),
     writeNumberedRows: (table, column, columns, rows) => writing(() => unqueued.writeNumberedRows(table, column, columns, rows)),
-    updateRows: (table, key, columns, rows) => writing(() => unqueued.updateRows(table, key, columns, rows)),
+    updateRows: (table, key, columns, rows, expected) => writing(() => unqueued.updateRows(table, key, columns, rows, expected)),
     all: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.all<T>(sql, params)),
     get: <T>(sql: string, params?: readonly SqlValue[]) => exclusive(() => unqueued.get<T>(sql, params)),
     exec: (sql) => writing(() => unqueued.exec(sql)),

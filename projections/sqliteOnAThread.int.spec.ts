@@ -76,7 +76,7 @@ describe('openSqliteDatabaseOnAThread', () => {
     expect(await hits()).toBe(1);
   });
 
-  it('holds the turn from its first message to its end: another writer waits for the commit', async () => {
+  it('holds the turn from its first message until its COMMIT is sent: another writer waits for it', async () => {
     const order: string[] = [];
     let other: Promise<void> | undefined;
     await db.transaction(
@@ -129,6 +129,29 @@ describe('openSqliteDatabaseOnAThread', () => {
     // The connection goes on, its next transaction on its own.
     await db.transaction((tx) => tx.write('UPDATE counters SET value = 3'), { holdWrites: true });
     expect(await hits()).toBe(3);
+  });
+
+  it('holds the checked writes of a transaction holding writes: a batch of them and its COMMIT go as one message', async () => {
+    await db.exec('CREATE TABLE people (id TEXT PRIMARY KEY, visits INTEGER NOT NULL)');
+    await db.run("INSERT INTO people VALUES ('ana', 0), ('bea', 0)");
+    const order: string[] = [];
+    await db.transaction(
+      async (tx) => {
+        expect(await tx.updateRows('people', 'id', ['visits'], [['ana', 1], ['bea', 2]], { changes: 2, otherwise: 'missing' })).toEqual([]);
+        await tx.write('UPDATE counters SET value = 1', [], { changes: 1, otherwise: 'no counter' });
+        // Nothing sent yet: the turn is free for another writer of the file.
+        await inTurnToWrite(file, BUSY_TIMEOUT_MS, async () => {
+          order.push('other writer');
+        });
+      },
+      { holdWrites: true },
+    );
+    expect(order).toEqual(['other writer']);
+    expect(await db.all('SELECT id, visits FROM people ORDER BY id')).toEqual([
+      { id: 'ana', visits: 1 },
+      { id: 'bea', visits: 2 },
+    ]);
+    expect(await hits()).toBe(1);
   });
 
   it('counts a table as changed once the transaction that wrote it has committed, not before', async () => {

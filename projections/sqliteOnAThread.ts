@@ -29,7 +29,7 @@ import Database from 'better-sqlite3';
 import { BUSY_TIMEOUT_MS, inTurnToWrite } from '../src/eventStores/sqliteWriteTurns';
 import { readModelChangesOf } from './readModelChanges';
 import { checkpointOnAThread } from './sqliteCheckpointThread';
-import type { ReadOptions, SqlDatabase, SqlValue, TransactionOptions } from './sqlDatabase';
+import { UnexpectedChangesError, type ExpectedChanges, type ReadOptions, type SqlDatabase, type SqlValue, type TransactionOptions } from './sqlDatabase';
 
 /** What the thread is started with. */
 export interface ThreadData {
@@ -42,12 +42,13 @@ type Rows = ReadonlyArray<readonly SqlValue[]>;
 
 /** A statement, or a step of a transaction, as the thread runs it. */
 export type ThreadOp =
-  | { op: 'run' | 'write' | 'all' | 'get'; sql: string; params: readonly SqlValue[] }
+  | { op: 'run' | 'all' | 'get'; sql: string; params: readonly SqlValue[] }
+  | { op: 'write'; sql: string; params: readonly SqlValue[]; expected?: ExpectedChanges }
   | { op: 'exec'; sql: string }
   | { op: 'insertRows'; table: string; columns: readonly string[]; rows: Rows }
   | { op: 'writeRows'; table: string; columns: readonly string[]; rows: Rows; tail?: string }
   | { op: 'writeNumberedRows'; table: string; column: string; columns: readonly string[]; rows: Rows }
-  | { op: 'updateRows'; table: string; key: string; columns: readonly string[]; rows: Rows }
+  | { op: 'updateRows'; table: string; key: string; columns: readonly string[]; rows: Rows; expected?: ExpectedChanges }
   /** Opens the transaction of this depth: 1 is BEGIN IMMEDIATE, deeper ones savepoints. */
   | { op: 'begin' | 'commit' | 'rollback'; depth: number }
   | { op: 'attach'; file: string; alias: string }
@@ -97,6 +98,7 @@ const entrySource = (driver: string): string => {
 /** The error the thread described, as the connection on this thread would have thrown it. */
 const errorOf = ({ message, name, code, sqlite }: NonNullable<ThreadAnswer['error']>): Error => {
   if (sqlite && code !== undefined) return new Database.SqliteError(message, code);
+  if (name === 'UnexpectedChangesError') return new UnexpectedChangesError(message);
   const error = new Error(message);
   error.name = name;
   if (code !== undefined) Object.assign(error, { code });
@@ -108,10 +110,11 @@ const answersNothing = (op: ThreadOp): boolean =>
   op.op === 'write' ||
   op.op === 'insertRows' ||
   op.op === 'writeNumberedRows' ||
+  (op.op === 'updateRows' && op.expected !== undefined) ||
   (op.op === 'writeRows' && !/\bRETURNING\b/i.test(op.tail ?? ''));
 
 /** What `answersNothing` ops resolve with: `write` and the rest answer undefined, `writeRows` no rows. */
-const nothingFor = (op: ThreadOp): unknown => (op.op === 'writeRows' ? [] : undefined);
+const nothingFor = (op: ThreadOp): unknown => (op.op === 'writeRows' || op.op === 'updateRows' ? [] : undefined);
 
 export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
   if (filename === ':memory:') throw new Error('A database in memory cannot be opened on another thread');
@@ -177,7 +180,7 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
   const portOver = (call: (op: ThreadOp) => Promise<unknown>, transaction: SqlDatabase['transaction']): SqlDatabase => ({
     dialect: 'sqlite',
     run: (sql, params = []) => call({ op: 'run', sql, params }) as Promise<{ changes: number }>,
-    write: (sql, params = []) => call({ op: 'write', sql, params }) as Promise<void>,
+    write: (sql, params = [], expected) => call({ op: 'write', sql, params, ...(expected === undefined ? {} : { expected }) }) as Promise<void>,
     all: <T>(sql: string, params: readonly SqlValue[] = [], _options?: ReadOptions) => call({ op: 'all', sql, params }) as Promise<T[]>,
     get: <T>(sql: string, params: readonly SqlValue[] = []) => call({ op: 'get', sql, params }) as Promise<T | undefined>,
     exec: (sql) => call({ op: 'exec', sql }) as Promise<void>,
@@ -185,7 +188,8 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
     writeRows: <T>(table: string, columns: readonly string[], rows: Rows, tail?: string) =>
       call({ op: 'writeRows', table, columns, rows, ...(tail === undefined ? {} : { tail }) }) as Promise<T[]>,
     writeNumberedRows: (table, column, columns, rows) => call({ op: 'writeNumberedRows', table, column, columns, rows }) as Promise<void>,
-    updateRows: (table, key, columns, rows) => call({ op: 'updateRows', table, key, columns, rows }) as Promise<string[]>,
+    updateRows: (table, key, columns, rows, expected) =>
+      call({ op: 'updateRows', table, key, columns, rows, ...(expected === undefined ? {} : { expected }) }) as Promise<string[]>,
     transaction,
     close: () => Promise.reject(new Error('Close the database, not one of its transactions')),
   });
@@ -202,14 +206,16 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
     turn?: Promise<void>;
     takeTurn(): Promise<void>;
   }
-  const flushWith = async (open: Open, op: ThreadOp | undefined): Promise<unknown> => {
+  const flushWith = async (open: Open, op: ThreadOp | undefined, posted?: () => void): Promise<unknown> => {
     const ops = open.pending.splice(0);
     if (op !== undefined) ops.push(op);
     if (ops.length === 0) return undefined;
     // Calls of one transaction may overlap (`Promise.all` of two reads): one turn for all of them.
     open.turn ??= open.takeTurn();
     await open.turn;
-    return send(ops);
+    const answer = send(ops);
+    posted?.();
+    return answer;
   };
   const scopeOf = (open: Open, depth: number): SqlDatabase =>
     portOver(
@@ -243,7 +249,7 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
     },
     (fn, options) =>
       exclusive(async () => {
-        // The turn is taken at the first message, and given back once the transaction has ended.
+        // The turn is taken at the first message, and given back once the COMMIT is sent (below), or the transaction has ended.
         let turnTaken: (() => void) | undefined;
         let turnEnded!: () => void;
         const turnOver = new Promise<void>((resolve) => (turnEnded = resolve));
@@ -271,7 +277,13 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
             throw error;
           }
           try {
-            await flushWith(open, { op: 'commit', depth: 1 });
+            // The turn is given up once the COMMIT is on its way, not once it is answered: the
+            // thread ends the transaction without this one, so a writer that goes next waits for
+            // it in SQLite's busy handler for a moment (a millisecond), where its answer would
+            // first wait for this thread's turn to read it (tens of milliseconds under load). Not
+            // so for a long transaction (a rebuild's copy), whose COMMIT may take seconds: the
+            // others wait for its end in their turn, which has no timeout behind a long one.
+            await flushWith(open, { op: 'commit', depth: 1 }, options?.long ? undefined : turnEnded);
           } catch (error) {
             // SQLite rolls back by itself after some failures; the thread ends what is still open.
             await send([{ op: 'rollback', depth: 1 }]).catch(() => undefined);

@@ -66,7 +66,7 @@ const run = (op: ThreadOp): Promise<unknown> => {
     case 'run':
       return scope.run(op.sql, op.params);
     case 'write':
-      return scope.write(op.sql, op.params);
+      return scope.write(op.sql, op.params, op.expected);
     case 'all':
       return scope.all(op.sql, op.params);
     case 'get':
@@ -80,7 +80,7 @@ const run = (op: ThreadOp): Promise<unknown> => {
     case 'writeNumberedRows':
       return scope.writeNumberedRows(op.table, op.column, op.columns, op.rows);
     case 'updateRows':
-      return scope.updateRows(op.table, op.key, op.columns, op.rows);
+      return scope.updateRows(op.table, op.key, op.columns, op.rows, op.expected);
     case 'begin':
       return begin();
     case 'commit':

@@ -269,9 +269,14 @@ const insertCycle = async (tx: SqlDatabase, values: NewCycle): Promise<void> => 
 };
 
 /**
- * As `insertCycle` for each capture, all in one statement on PostgreSQL (`writeRows`): a capture
- * whose cycle is there already (delivered again) is left as it is, and what the cycles made
- * contribute is added to the rollups once, cell by cell.
+ * As `insertCycle` for each capture, all in one statement on PostgreSQL (`writeRows`), and what
+ * the cycles made contribute added to the rollups once, cell by cell. A capture opens its lead's
+ * stream, and the runner moves the checkpoint in the transaction that writes the rows, so no
+ * cycle of a batch's captures is there already: the rows are not read back (RETURNING), which in
+ * a batch that holds its writes would have been an answer to wait for (on SQLite, from the
+ * projections' thread; on PostgreSQL, a round trip), and their contributions are worked out from
+ * the values written. Were one there after all, the INSERT fails on the table's key, and the
+ * runner applies the batch again event by event, where `insertCycle` leaves it as it is.
  */
 const insertCapturedCycles = async (tx: SqlDatabase, events: ReadonlyArray<Recorded<Extract<LeadEvent, { type: 'LeadCaptured' }>>>): Promise<void> => {
   const rows = events.map((event): SqlValue[] => {
@@ -280,7 +285,9 @@ const insertCapturedCycles = async (tx: SqlDatabase, events: ReadonlyArray<Recor
     return [d.leadId, 1, event.revision, d.source, d.campaign ?? null, d.ownerId ?? null, originOfCapture(d), at, monthOf(at),
       instant(event.metadata.recordedAt)];
   });
-  const made = await tx.writeRows('kpi_lead_cycles', CYCLE_COLUMN_LIST, rows, 'ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING *');
+  await tx.writeRows('kpi_lead_cycles', CYCLE_COLUMN_LIST, rows);
+  // The row as written: the columns left out are NULL, which counts as absent, as in a row read back.
+  const made = rows.map((row) => Object.fromEntries(CYCLE_COLUMN_LIST.map((column, index) => [column, row[index]!])));
   if (made.length > 0) await moveContributions(tx, [], made.flatMap((cycle) => contributionsOf('cycle', cycle)));
 };
 

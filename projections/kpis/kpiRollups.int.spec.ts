@@ -90,7 +90,7 @@ describe('the monthly rollups', () => {
     });
   });
 
-  it('count captures applied as a batch like captures applied one by one, one that comes again in a later batch once', async () => {
+  it('count captures applied as a batch like captures applied one by one; a batch with one that comes again fails whole, and event by event counts it once', async () => {
     const captures = Array.from({ length: 45 }, (_, index) =>
       recorded(`lead-b${index}`, 0, 'LeadCaptured', { leadId: `b${index}`, source: index % 3 === 0 ? 'WEB' : 'EVENT', ownerId: index % 2 ? 'ana' : 'bea',
         ...(index % 5 === 0 ? { contactId: `c${index}` } : {}) }, `2024-0${1 + (index % 3)}-1${index % 10}T09:00:00.000Z`));
@@ -102,7 +102,13 @@ describe('the monthly rollups', () => {
     const db = openSqliteDatabase(directory.file('kpis.db'));
     try {
       await kpiFactsProjection.setup(db);
-      for (const batch of batches) await db.transaction((tx) => kpiFactsProjection.applyBatch!(tx, batch));
+      await db.transaction((tx) => kpiFactsProjection.applyBatch!(tx, batches[0]!));
+      // The batch's captures are written without reading them back: one already there fails the
+      // batch on the table's key, nothing of it kept, and the runner applies it event by event.
+      const rollupsBefore = await rollupRowsAsText(db);
+      await expect(db.transaction((tx) => kpiFactsProjection.applyBatch!(tx, batches[1]!))).rejects.toThrow(/UNIQUE constraint failed: kpi_lead_cycles/);
+      expect(await rollupRowsAsText(db)).toEqual(rollupsBefore);
+      for (const event of batches[1]!) await db.transaction((tx) => kpiFactsProjection.apply(tx, event));
       expect(await rollupRowsAsText(db)).toEqual(await expectedRollupRowsAsText(db));
       const batched = await readKpis(db, request, PIPELINE);
       expect(batched.leadFunnel.reduce((sum, row) => sum + row.captured, 0)).toBe(45);

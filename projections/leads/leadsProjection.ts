@@ -317,10 +317,14 @@ interface ScoresOfLead {
 const writeAutomaticScores = async (tx: SqlDatabase, scores: ReadonlyMap<string, ScoresOfLead>): Promise<void> => {
   if (scores.size === 0) return;
   const rows = [...scores].map(([leadId, { last }]) => [leadId, ...automaticScoreValues(automaticScoreOf(last))]);
-  const found = new Set(await tx.updateRows('read_leads', 'id', AUTOMATIC_SCORE_COLUMNS, rows));
-  for (const [leadId, { first }] of scores) {
-    if (!found.has(leadId)) throw new EventNotApplied(first as unknown as RecordedEvent, neverCaptured(first));
-  }
+  // Every scored lead must have its row. Checked where the statements run, so that a batch that
+  // holds its writes waits for no answer (on SQLite, from the projections' thread): a lead never
+  // captured fails the batch, which the runner then applies event by event, and `apply` names
+  // the score at fault (`withAutomaticScore`).
+  await tx.updateRows('read_leads', 'id', AUTOMATIC_SCORE_COLUMNS, rows, {
+    changes: rows.length,
+    otherwise: `A batch of ${rows.length} leads' scores holds one for a lead never captured`,
+  });
 };
 
 /** Each erased lead's row rewritten with its personal fields null, by the same mapping as any write. */
