@@ -8,7 +8,7 @@ import { countedReads } from '../test/support/countedReads';
 import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../test/support/postgres';
 import { rowsByKeys } from './rowsByKeys';
 import { openPostgresDatabase } from './postgresDatabase';
-import { openSqliteDatabase, type SqlDatabase, type SqlValue } from './sqlDatabase';
+import { openSqliteDatabase, UnexpectedChangesError, type SqlDatabase, type SqlValue } from './sqlDatabase';
 
 const schemas: string[] = [];
 afterAll(() => dropSchemas(...schemas));
@@ -139,6 +139,25 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         { id: 'p3', name: AWKWARD[3], visits: 3, big: null, note: 'note 3' },
       ]);
       expect(await db.updateRows('people', 'id', ['name'], [])).toEqual([]);
+    });
+
+    it('fails a write that changes another number of rows than expected, held or not, and commits none of its transaction', async () => {
+      await db.writeRows('people', COLUMNS, [rowOf(1)]);
+      for (const holdWrites of [false, true]) {
+        const failing = db.transaction(
+          async (tx) => {
+            await tx.write('UPDATE people SET visits = 9 WHERE id = ?', ['p1'], { changes: 1, otherwise: 'not one person' });
+            await tx.write('UPDATE people SET visits = 10 WHERE id = ?', ['nobody'], { changes: 1, otherwise: 'nobody to move' });
+          },
+          { holdWrites },
+        );
+        const error = await failing.catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(UnexpectedChangesError);
+        expect(error).toMatchObject({ message: 'nobody to move' });
+        expect(await db.get('SELECT visits FROM people')).toEqual({ visits: 1 });
+      }
+      await db.transaction((tx) => tx.write('UPDATE people SET visits = 9', [], { changes: 1, otherwise: 'not one' }), { holdWrites: true });
+      expect(await db.get('SELECT visits FROM people')).toEqual({ visits: 9 });
     });
 
     it('updates rows by key expecting each found: answers no keys, and fails its transaction, nothing written, when one is missing', async () => {

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BUSY_TIMEOUT_MS, inTurnToWrite } from '../src/eventStores/sqliteWriteTurns';
 import { temporaryDirectory } from '../test/support/leadEvents';
 import { readModelChangesOf } from './readModelChanges';
-import type { SqlDatabase } from './sqlDatabase';
+import { UnexpectedChangesError, type SqlDatabase } from './sqlDatabase';
 import { openSqliteDatabaseOnAThread } from './sqliteOnAThread';
 
 describe('openSqliteDatabaseOnAThread', () => {
@@ -152,6 +152,20 @@ describe('openSqliteDatabaseOnAThread', () => {
       { id: 'bea', visits: 2 },
     ]);
     expect(await hits()).toBe(1);
+  });
+
+  it('fails with UnexpectedChangesError a held write that changed another number of rows, and commits none of its transaction', async () => {
+    const failing = db.transaction(
+      async (tx) => {
+        await tx.write('UPDATE counters SET value = 8');
+        await tx.write('UPDATE counters SET value = 9 WHERE name = ?', ['misses'], { changes: 1, otherwise: 'no misses to move' });
+      },
+      { holdWrites: true },
+    );
+    const error = await failing.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UnexpectedChangesError);
+    expect(error).toMatchObject({ message: 'no misses to move' });
+    expect(await hits()).toBe(0);
   });
 
   it('counts a table as changed once the transaction that wrote it has committed, not before', async () => {

@@ -15,10 +15,11 @@
  * Two things make it cheap:
  * - a transaction that holds writes (`TransactionOptions.holdWrites`: the runner's batches) sends
  *   its writes with the next statement that answers something, or with the COMMIT, as
- *   PostgreSQL's does: a batch of captures is a few messages, not hundreds;
+ *   PostgreSQL's does: a batch of captures is one message, BEGIN to COMMIT;
  * - the file's write turn is taken when the transaction's first message goes, not when it opens,
- *   so the projections' own work (JavaScript, on this thread) keeps no append of the event store
- *   waiting; BEGIN IMMEDIATE goes with that first message.
+ *   so the projections' own work (JavaScript, on the main thread) keeps no append of the event
+ *   store waiting, and given up once its COMMIT is sent (below); BEGIN IMMEDIATE goes with that
+ *   first message.
  *
  * Only for a file: a database in memory is its connection's own, and another thread would open
  * an empty one.
@@ -204,6 +205,8 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
     holding: boolean;
     /** Asked for by the first message; every message awaits it, so that they go in the order called. */
     turn?: Promise<void>;
+    /** The thread its first message went to: were it to stop, its transaction is gone with it. */
+    thread?: Worker;
     takeTurn(): Promise<void>;
   }
   const flushWith = async (open: Open, op: ThreadOp | undefined, posted?: () => void): Promise<unknown> => {
@@ -213,6 +216,8 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
     // Calls of one transaction may overlap (`Promise.all` of two reads): one turn for all of them.
     open.turn ??= open.takeTurn();
     await open.turn;
+    // A thread that stopped rolled the transaction back: what follows must not run on a new one, outside it.
+    if ((open.thread ??= start()) !== start()) throw new Error("The read database's thread stopped during a transaction");
     const answer = send(ops);
     posted?.();
     return answer;
