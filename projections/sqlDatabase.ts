@@ -40,12 +40,14 @@ export interface TransactionOptions {
    */
   long?: boolean;
   /**
-   * PostgreSQL: the transaction's writes whose outcome nobody reads (`write`, `writeRows` without a
-   * RETURNING) are held and sent with its next statement that answers something, or with the
-   * COMMIT, several statements in one round trip; the BEGIN goes with the first. An error of a held
+   * PostgreSQL, and SQLite on a thread of its own (sqliteOnAThread.ts): the transaction's writes
+   * whose outcome nobody reads (`write`, `writeRows` without a RETURNING; on SQLite's thread also
+   * a checked `write` or `updateRows`, whose counts PostgreSQL checks on their own answer) are
+   * held and sent with its next statement that answers something, or with the COMMIT, several
+   * statements in one round trip or message; the BEGIN goes with the first. An error of a held
    * write is then the error of that later call (the projection runner's batch, which names the
-   * projection at fault, applies a failed batch again without holding). SQLite has no round trip
-   * to save and ignores it.
+   * projection at fault, applies a failed batch again without holding). A SQLite connection on
+   * the calling thread has nothing to save and ignores it.
    */
   holdWrites?: boolean;
 }
