@@ -217,7 +217,8 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
     open.turn ??= open.takeTurn();
     await open.turn;
     // A thread that stopped rolled the transaction back: what follows must not run on a new one, outside it.
-    if ((open.thread ??= start()) !== start()) throw new Error("The read database's thread stopped during a transaction");
+    const thread = start();
+    if ((open.thread ??= thread) !== thread) throw new Error("The read database's thread stopped during a transaction");
     const answer = send(ops);
     posted?.();
     return answer;
@@ -254,7 +255,8 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
     },
     (fn, options) =>
       exclusive(async () => {
-        // The turn is taken at the first message, and given back once the COMMIT is sent (below), or the transaction has ended.
+        // The turn is taken at the first message, and given back once the COMMIT is sent (below),
+        // or once the transaction has ended otherwise.
         let turnTaken: (() => void) | undefined;
         let turnEnded!: () => void;
         const turnOver = new Promise<void>((resolve) => (turnEnded = resolve));
