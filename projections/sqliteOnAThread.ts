@@ -25,8 +25,9 @@
  * an empty one.
  */
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { startThreadModule, threadRequests } from '../src/core/threadRequests';
 import { BUSY_TIMEOUT_MS, inTurnToWrite } from '../src/eventStores/sqliteWriteTurns';
 import { readModelChangesOf } from './readModelChanges';
 import { checkpointOnAThread } from './sqliteCheckpointThread';
@@ -70,32 +71,6 @@ export interface ThreadAnswer {
 /** The thread's module, as this one is loaded: TypeScript (tsx, the tests) or JavaScript (tsc's output, the bundle). */
 const ENTRY = path.join(__dirname, `sqliteOnAThreadEntry${path.extname(__filename)}`);
 
-let compiledEntry: string | undefined;
-/**
- * A worker thread does not inherit the loader that runs this TypeScript (tsx, vitest): the entry is
- * compiled here once per process into one CommonJS text, as the event store's writer thread's is
- * (src/eventStores/sqliteWriter.ts says why). The driver stays out of it, required by its path.
- */
-const entrySource = (driver: string): string => {
-  if (compiledEntry === undefined) {
-    // esbuild is a development dependency, as tsx is: only a TypeScript entry comes here.
-    const esbuild = require('esbuild') as typeof import('esbuild');
-    compiledEntry = esbuild
-      .buildSync({
-        entryPoints: [ENTRY],
-        bundle: true,
-        platform: 'node',
-        format: 'cjs',
-        target: 'node20',
-        external: ['better-sqlite3'],
-        write: false,
-        logLevel: 'error',
-      })
-      .outputFiles[0]!.text.replaceAll('require("better-sqlite3")', `require(${JSON.stringify(driver)})`);
-  }
-  return compiledEntry;
-};
-
 /** The error the thread described, as the connection on this thread would have thrown it. */
 const errorOf = ({ message, name, code, sqlite }: NonNullable<ThreadAnswer['error']>): Error => {
   if (sqlite && code !== undefined) return new Database.SqliteError(message, code);
@@ -120,51 +95,23 @@ const nothingFor = (op: ThreadOp): unknown => (op.op === 'writeRows' || op.op ==
 export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
   if (filename === ':memory:') throw new Error('A database in memory cannot be opened on another thread');
   const changes = readModelChangesOf(filename);
-  const driver = require.resolve('better-sqlite3');
-  let worker: Worker | undefined;
   let closed: Promise<void> | undefined;
-  let nextId = 0;
-  const waiting = new Map<number, { resolve(result: unknown): void; reject(error: unknown): void }>();
-
-  const failAll = (error: unknown) => {
-    worker = undefined;
-    for (const waiter of waiting.values()) waiter.reject(error);
-    waiting.clear();
-  };
-  const start = (): Worker => {
-    if (worker) return worker;
-    if (closed) throw new Error('The read database is closed');
-    const data: ThreadData = { filename, driver };
-    const typescript = ENTRY.endsWith('.ts');
-    const started = new Worker(typescript ? entrySource(driver) : ENTRY, { eval: typescript, execArgv: [], workerData: data });
-    started.on('message', (answer: ThreadAnswer) => {
+  const requests = threadRequests<ThreadAnswer>({
+    name: "The read database's thread",
+    start: () => {
+      if (closed) throw new Error('The read database is closed');
+      const driver = require.resolve('better-sqlite3');
+      return startThreadModule(ENTRY, { filename, driver } satisfies ThreadData, { 'better-sqlite3': driver });
+    },
+    settle: (answer) => {
       // Counted before anyone hears of the commit: a report asked after it must not be answered from before it.
       for (const tables of answer.committed) changes.committed(tables === 'every table' ? tables : new Set(tables));
-      const waiter = waiting.get(answer.id);
-      waiting.delete(answer.id);
-      if (waiting.size === 0) started.unref();
-      if (answer.error !== undefined) waiter?.reject(errorOf(answer.error));
-      else waiter?.resolve(answer.result);
-    });
-    started.on('error', failAll);
-    started.on('exit', (code) => {
-      if (worker === started) failAll(new Error(`The read database's thread stopped (exit code ${code})`));
-    });
-    started.unref();
-    worker = started;
-    return started;
-  };
+      return answer.error !== undefined ? { error: errorOf(answer.error) } : { value: answer.result };
+    },
+  });
+  const start = requests.thread;
   /** Sends ops to run in order; answers the last one's outcome. */
-  const send = (ops: readonly ThreadOp[]): Promise<unknown> => {
-    const thread = start();
-    const id = nextId++;
-    return new Promise((resolve, reject) => {
-      // Held alive while a message is out: whoever awaits it may have nothing else keeping the process up.
-      if (waiting.size === 0) thread.ref();
-      waiting.set(id, { resolve, reject });
-      thread.postMessage({ kind: 'ops', id, ops } satisfies ThreadMessage);
-    });
-  };
+  const send = (ops: readonly ThreadOp[]): Promise<unknown> => requests.ask((id) => ({ kind: 'ops', id, ops }) satisfies ThreadMessage);
 
   // One caller at a time, as on a connection of this thread (see `sqlDatabaseOn`): two
   // transactions never interleave, and a plain read never sees another's uncommitted rows.
@@ -333,16 +280,8 @@ export const openSqliteDatabaseOnAThread = (filename: string): SqlDatabase => {
     })(),
     close: () =>
       exclusive(async () => {
-        closed ??= (async () => {
-          const running = worker;
-          worker = undefined;
-          if (!running) return;
-          // Messages are taken in order: every one sent is answered before the thread closes its connection.
-          const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-          running.ref();
-          running.postMessage({ kind: 'close' } satisfies ThreadMessage);
-          await exited;
-        })();
+        // Every message sent is answered before the thread closes its connection.
+        closed ??= requests.closeWith({ kind: 'close' } satisfies ThreadMessage);
         return closed;
       }),
   };

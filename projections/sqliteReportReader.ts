@@ -15,6 +15,7 @@
  * loads better-sqlite3 from the path this module resolves.
  */
 import { Worker } from 'node:worker_threads';
+import { threadRequests } from '../src/core/threadRequests';
 import { BUSY_TIMEOUT_MS } from '../src/eventStores/sqliteWriteTurns';
 import { rowBuilderOf, type SqlDatabase, type SqlValue } from './sqlDatabase';
 
@@ -77,51 +78,19 @@ const rowsOf = ({ columns, json, one }: Extract<Answer, { columns: string[] }>):
 };
 
 export const openSqliteReportReader = (filename: string): SqlDatabase => {
-  let worker: Worker | undefined;
-  let nextId = 0;
-  const waiting = new Map<number, { resolve(result: unknown): void; reject(error: unknown): void }>();
-
-  const failAll = (error: unknown) => {
-    worker = undefined;
-    for (const waiter of waiting.values()) waiter.reject(error);
-    waiting.clear();
-  };
-
-  const start = (): Worker => {
-    if (worker) return worker;
-    const started = new Worker(WORKER_SOURCE, {
-      eval: true,
-      // No loaders: the thread runs plain CommonJS (see openerThread.ts).
-      execArgv: [],
-      workerData: { filename, driver: require.resolve('better-sqlite3'), cacheKib: REPORT_CACHE_KIB, busyTimeoutMs: BUSY_TIMEOUT_MS },
-    });
-    started.on('message', (message: Answer) => {
-      const waiter = waiting.get(message.id);
-      waiting.delete(message.id);
-      if (waiting.size === 0) started.unref();
-      if (!waiter) return;
-      if ('error' in message) waiter.reject(new ReportQueryError(message.error.message, message.error.code));
-      else waiter.resolve(rowsOf(message));
-    });
-    started.on('error', failAll);
-    started.on('exit', (code) => {
-      if (worker === started) failAll(new Error(`The report thread stopped (exit code ${code})`));
-    });
-    started.unref();
-    worker = started;
-    return started;
-  };
-
-  const ask = <T>(method: 'all' | 'get', sql: string, params: readonly SqlValue[]): Promise<T> => {
-    const thread = start();
-    const id = nextId++;
-    return new Promise<T>((resolve, reject) => {
-      // Held alive while a query is out: whoever awaits it may have nothing else keeping the process up.
-      if (waiting.size === 0) thread.ref();
-      waiting.set(id, { resolve: resolve as (result: unknown) => void, reject });
-      thread.postMessage({ id, method, sql, params });
-    });
-  };
+  const requests = threadRequests<Answer>({
+    name: 'The report thread',
+    start: () =>
+      new Worker(WORKER_SOURCE, {
+        eval: true,
+        // No loaders: the thread runs plain CommonJS (see openerThread.ts).
+        execArgv: [],
+        workerData: { filename, driver: require.resolve('better-sqlite3'), cacheKib: REPORT_CACHE_KIB, busyTimeoutMs: BUSY_TIMEOUT_MS },
+      }),
+    settle: (answer) => ('error' in answer ? { error: new ReportQueryError(answer.error.message, answer.error.code) } : { value: rowsOf(answer) }),
+  });
+  const ask = <T>(method: 'all' | 'get', sql: string, params: readonly SqlValue[]): Promise<T> =>
+    requests.ask<T>((id) => ({ id, method, sql, params }));
 
   const readOnly = (): never => {
     throw new Error('The report reader only reads (all, get): write through the read models');
@@ -140,9 +109,8 @@ export const openSqliteReportReader = (filename: string): SqlDatabase => {
     updateRows: async () => readOnly(),
     transaction: async () => readOnly(),
     async close() {
-      const running = worker;
-      worker = undefined;
-      failAll(new Error('The report reader was closed'));
+      const running = requests.running();
+      requests.failAll(new Error('The report reader was closed'));
       if (running) await running.terminate();
     },
   };
