@@ -289,10 +289,11 @@ const opensLead = (event: RecordedEvent, leadId: string): boolean =>
  * which is all its row keeps), from the events to fold. Under a load of captures, half a batch is
  * the scores of leads captured in an earlier one: their rows need neither reading nor rewriting whole.
  */
-const scoredOnlyApart = (events: readonly RecordedEvent[]): { scoredOnly: Map<string, ScoresOfLead>; others: RecordedEvent[] } => {
+const scoredOnlyApart = (events: readonly RecordedEvent[]): { scoredOnly: Map<string, RecordedLeadRescored>; others: RecordedEvent[] } => {
   const touched = new Set<string>();
   for (const event of events) if (event.type !== LEAD_RESCORED) for (const id of leadIdsOf(event)) touched.add(id);
-  const scoredOnly = new Map<string, ScoresOfLead>();
+  /** Each lead's last score in the batch, which is all its row keeps. */
+  const scoredOnly = new Map<string, RecordedLeadRescored>();
   const others: RecordedEvent[] = [];
   for (const event of events) {
     const rescored = event.type === LEAD_RESCORED ? (event as unknown as RecordedLeadRescored) : undefined;
@@ -300,23 +301,15 @@ const scoredOnlyApart = (events: readonly RecordedEvent[]): { scoredOnly: Map<st
       others.push(event);
       continue;
     }
-    const held = scoredOnly.get(rescored.data.leadId);
-    if (held === undefined) scoredOnly.set(rescored.data.leadId, { first: rescored, last: rescored });
-    else held.last = rescored;
+    scoredOnly.set(rescored.data.leadId, rescored);
   }
   return { scoredOnly, others };
 };
 
-/** A lead's automatic scores in a batch: the last is what its row keeps, the first is where a failure is told. */
-interface ScoresOfLead {
-  first: RecordedLeadRescored;
-  last: RecordedLeadRescored;
-}
-
 /** The score columns of each lead's row, in one statement on PostgreSQL; a lead without a row fails the batch, as `apply` does. */
-const writeAutomaticScores = async (tx: SqlDatabase, scores: ReadonlyMap<string, ScoresOfLead>): Promise<void> => {
+const writeAutomaticScores = async (tx: SqlDatabase, scores: ReadonlyMap<string, RecordedLeadRescored>): Promise<void> => {
   if (scores.size === 0) return;
-  const rows = [...scores].map(([leadId, { last }]) => [leadId, ...automaticScoreValues(automaticScoreOf(last))]);
+  const rows = [...scores].map(([leadId, last]) => [leadId, ...automaticScoreValues(automaticScoreOf(last))]);
   // Every scored lead must have its row. Checked where the statements run, so that a batch that
   // holds its writes waits for no answer (on SQLite, from the projections' thread): a lead never
   // captured fails the batch, which the runner then applies event by event, and `apply` names
