@@ -83,6 +83,24 @@ const SCHEMA = `
   ${NEVER_REPLACED_TRIGGER};
 `;
 
+/** The tables and triggers SCHEMA makes, by name. */
+const SCHEMA_OBJECTS = [...SCHEMA.matchAll(/CREATE (?:TABLE|TRIGGER|INDEX) IF NOT EXISTS (\w+)/g)].map((match) => match[1]!);
+
+/**
+ * Whether the file already holds every table and trigger of SCHEMA. Opening a store on such a file
+ * then only reads, which in WAL mode never waits: making the schema takes the write lock, and a
+ * thread blocked in SQLite's busy handler waiting for it cannot answer the thread holding it. That
+ * happened in this process's own tests, opening a store beside a serving API whose projections'
+ * thread held the lock between two statements that the blocked thread had to send: "database is
+ * locked" after the 5 s busy timeout.
+ */
+const hasTheSchema = (db: Database.Database): boolean => {
+  const found = db
+    .prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN (${SCHEMA_OBJECTS.map(() => '?').join(', ')})`)
+    .get(...SCHEMA_OBJECTS)!;
+  return found.n === SCHEMA_OBJECTS.length;
+};
+
 interface EventRow {
   global_position: number;
   event_id: string;
@@ -106,7 +124,7 @@ export const openSqliteEventStore = ({
   // machine. In WAL mode NORMAL survives a process crash but may lose the last commits on a
   // power loss, because it only syncs the WAL at checkpoints.
   db.pragma(`synchronous = ${synchronous}`);
-  db.transaction(() => db.exec(SCHEMA)).immediate();
+  if (!hasTheSchema(db)) db.transaction(() => db.exec(SCHEMA)).immediate();
   // The schema is made: the writer's connection may open the file.
   const writerThread = filename === ':memory:' ? undefined : writeOnAThread({ filename, synchronous, busyTimeoutMs: BUSY_TIMEOUT_MS });
   let onThisThread: AppendWriter | undefined;
