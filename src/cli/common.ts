@@ -103,6 +103,17 @@ export class ProgressLine {
     this.width = text.length;
   }
 
+  /**
+   * Writes `text` on a line of its own, over the progress drawn so far, which the next update
+   * draws again below it: a message written straight to the stream would run on from the end of
+   * the progress line.
+   */
+  note(text: string): void {
+    this.stream.write(`\r${text.padEnd(this.width)}\n`);
+    this.width = 0;
+    this.lastDrawn = 0;
+  }
+
   /** Leaves the last state on screen and moves to a new line. */
   done(text: string): void {
     this.update(text, true);

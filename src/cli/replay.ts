@@ -47,6 +47,7 @@ runCli(USAGE, async () => {
       total: raw.events,
       // Staged on this thread and another: the machine's second core.
       stagingThread: stageOnAnotherThread(config),
+      logger: { error: (message: string) => progress.note(`replay: ${message}`) },
       onProgress: ({ done, total, elapsedMs }) => progress.update(`replay: ${bar(done, total)} ${formatCount(done)}/${formatCount(total)} events, ${perSecond(done, elapsedMs)} events/s`),
     }).catch((error: unknown) => {
       throw error instanceof UnknownProjectionError ? new UsageError(error.message) : error;

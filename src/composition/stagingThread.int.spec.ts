@@ -199,6 +199,27 @@ describe("the projection runner's staging thread", () => {
     expect(leads!.n).toBe(120);
   }, 120_000);
 
+  it("counts a replay's events once when its other thread fails and this one stages that part too, reading the log again", async () => {
+    const broken = stageOnAnotherThread({ ...seeded.config, eventStore: { kind: 'sqlite', filename: path.join(seeded.dataDir, 'crm.sqlite', 'events.sqlite') } });
+    const total = await countEvents(store);
+    const errors: string[] = [];
+    const progress: ReplayProgress[] = [];
+    const result = await replayProjections({
+      store,
+      db,
+      projections: readModelProjections(),
+      stagingThread: broken,
+      stagingThreadFromEvents: 100,
+      logger: { error: (message: string) => errors.push(message) },
+      onProgress: (step) => progress.push(step),
+    });
+    expect(errors).toEqual([expect.stringMatching(/^Staging .* on another thread failed; staging them on this one: /)]);
+    // Twice the log before: the part here and the failed part both read it on this thread.
+    expect(result.events).toBe(total);
+    expect(Math.max(...progress.map((step) => step.done))).toBe(total);
+    await expectEqualToARebuild();
+  }, 120_000);
+
   it('gives up when told to stop, staging nothing', async () => {
     const stage = stageOnAnotherThread(seeded.config);
     const projections = readModelProjections().filter((projection) => projection.rebuildsInBulk);
