@@ -22,6 +22,8 @@ export interface VerifyOptions {
   /** Where the rebuild is staged too (see `ProjectionRunnerOptions`): the second core. */
   stagingThread?: StageAlongside;
   stagingThreadFromEvents?: number;
+  /** Where the runner says what went wrong and what it does instead (a staging thread that failed); console by default. */
+  logger?: Pick<Console, 'error'>;
 }
 
 export interface TableComparison {
@@ -121,11 +123,13 @@ const rebuildUpTo = async (options: VerifyOptions, live: readonly LiveCheckpoint
     const total = options.onProgress ? await countEvents(frozen) : 0;
     let done = 0;
     const runner = new ProjectionRunner({
-      store: countingStore(frozen, (events) => options.onProgress?.({ done: (done += events), total })),
+      // At most the log: a staging thread that fails leaves its part to this thread, which reads the log again.
+      store: countingStore(frozen, (events) => options.onProgress?.({ done: Math.min(total, (done += events)), total })),
       db: options.scratch.scratchDb,
       projections,
       // A command alone on its thread: the scratch rebuild's copy goes one statement per table.
       sharesThreadWithRequests: false,
+      logger: options.logger,
       // The thread stages the log as far as this rebuild reads it (a group with no checkpoint reads nothing).
       stagingThread: thread && position !== null ? (parts, staging) => thread(parts, { ...staging, upTo: position }) : undefined,
       stagingThreadFromEvents: options.stagingThreadFromEvents,

@@ -33,6 +33,7 @@ runCli(USAGE, async () => {
       maxKeys: wholeNumber('keys', args.keys, 10),
       // Staged on this thread and another: the machine's second core.
       stagingThread: stageOnAnotherThread(config),
+      logger: { error: (message: string) => progress.note(`verify: ${message}`) },
       onProgress: ({ done, total }) => progress.update(`verify: rebuilding ${formatCount(done)}/${formatCount(total)} events`),
     });
     progress.done('verify: rebuilt every projection into a scratch database');

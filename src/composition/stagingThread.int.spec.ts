@@ -220,6 +220,30 @@ describe("the projection runner's staging thread", () => {
     await expectEqualToARebuild();
   }, 120_000);
 
+  it('counts a verification (npm run verify) up to the log when its other thread fails, and says so where told', async () => {
+    const broken = stageOnAnotherThread({ ...seeded.config, eventStore: { kind: 'sqlite', filename: path.join(seeded.dataDir, 'crm.sqlite', 'events.sqlite') } });
+    const total = await countEvents(store);
+    const errors: string[] = [];
+    const progress: Array<{ done: number; total: number }> = [];
+    const scratch = await openScratchSpace(seeded.config.readStore);
+    try {
+      const report = await verifyReadModels({
+        store,
+        scratch,
+        projections: readModelProjections(),
+        stagingThread: broken,
+        stagingThreadFromEvents: 100,
+        logger: { error: (message: string) => errors.push(message) },
+        onProgress: (step) => progress.push(step),
+      });
+      expect(report.ok).toBe(true);
+    } finally {
+      await scratch.close();
+    }
+    expect(errors).toEqual([expect.stringMatching(/^Staging .* on another thread failed; staging them on this one: /)]);
+    expect(Math.max(...progress.map((step) => step.done))).toBe(total);
+  }, 120_000);
+
   it('gives up when told to stop, staging nothing', async () => {
     const stage = stageOnAnotherThread(seeded.config);
     const projections = readModelProjections().filter((projection) => projection.rebuildsInBulk);
