@@ -73,6 +73,10 @@ const watchedThread = (thread: StageAlongside = stageOnAnotherThread(seeded.conf
   return { stage, calls };
 };
 
+/** A staging thread that cannot open the log: its event store's folder would be inside a file. */
+const brokenThread = (): StageAlongside =>
+  stageOnAnotherThread({ ...seeded.config, eventStore: { kind: 'sqlite', filename: path.join(seeded.dataDir, 'crm.sqlite', 'events.sqlite') } });
+
 const expectEqualToARebuild = async (projections: Projection[] = readModelProjections(), log: SeededLog = onSqlite) => {
   const scratch = await openScratchSpace(log.seeded.config.readStore);
   try {
@@ -174,8 +178,7 @@ describe("the projection runner's staging thread", () => {
   }, 120_000);
 
   it('stages the part of a thread that fails on the runner\'s thread, and says so', async () => {
-    // A thread that cannot open the log: its event store's folder would be inside a file.
-    const broken = stageOnAnotherThread({ ...seeded.config, eventStore: { kind: 'sqlite', filename: path.join(seeded.dataDir, 'crm.sqlite', 'events.sqlite') } });
+    const broken = brokenThread();
     const errors: string[] = [];
     const runner = new ProjectionRunner({
       store,
@@ -200,7 +203,7 @@ describe("the projection runner's staging thread", () => {
   }, 120_000);
 
   it("counts a replay's events once when its other thread fails and this one stages that part too, reading the log again", async () => {
-    const broken = stageOnAnotherThread({ ...seeded.config, eventStore: { kind: 'sqlite', filename: path.join(seeded.dataDir, 'crm.sqlite', 'events.sqlite') } });
+    const broken = brokenThread();
     const total = await countEvents(store);
     const errors: string[] = [];
     const progress: ReplayProgress[] = [];
@@ -221,7 +224,7 @@ describe("the projection runner's staging thread", () => {
   }, 120_000);
 
   it('counts a verification (npm run verify) up to the log when its other thread fails, and says so where told', async () => {
-    const broken = stageOnAnotherThread({ ...seeded.config, eventStore: { kind: 'sqlite', filename: path.join(seeded.dataDir, 'crm.sqlite', 'events.sqlite') } });
+    const broken = brokenThread();
     const total = await countEvents(store);
     const errors: string[] = [];
     const progress: Array<{ done: number; total: number }> = [];
