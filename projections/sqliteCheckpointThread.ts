@@ -16,6 +16,7 @@
  * report thread does (sqliteReportReader.ts), and ends when done.
  */
 import { Worker } from 'node:worker_threads';
+import { threadExecArgv } from '../src/core/threadRequests';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -80,8 +81,8 @@ const onAThread = <T>(source: string, filename: string, data: Record<string, unk
   new Promise((resolve, reject) => {
     const worker = new Worker(source, {
       eval: true,
-      // No loaders: the thread runs plain CommonJS (see openerThread.ts).
-      execArgv: [],
+      // No loaders: the thread runs plain CommonJS (see openerThread.ts); profiled with the process.
+      execArgv: threadExecArgv(),
       workerData: { ...data, filename, driver: require.resolve('better-sqlite3') },
     });
     let done: { message: T } | undefined;

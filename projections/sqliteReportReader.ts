@@ -15,6 +15,7 @@
  * loads better-sqlite3 from the path this module resolves.
  */
 import { Worker } from 'node:worker_threads';
+import { threadExecArgv } from '../src/core/threadRequests';
 import { threadRequests } from '../src/core/threadRequests';
 import { BUSY_TIMEOUT_MS } from '../src/eventStores/sqliteWriteTurns';
 import { rowBuilderOf, type SqlDatabase, type SqlValue } from './sqlDatabase';
@@ -83,8 +84,8 @@ export const openSqliteReportReader = (filename: string): SqlDatabase => {
     start: () =>
       new Worker(WORKER_SOURCE, {
         eval: true,
-        // No loaders: the thread runs plain CommonJS (see openerThread.ts).
-        execArgv: [],
+        // No loaders: the thread runs plain CommonJS (see openerThread.ts); profiled with the process.
+        execArgv: threadExecArgv(),
         workerData: { filename, driver: require.resolve('better-sqlite3'), cacheKib: REPORT_CACHE_KIB, busyTimeoutMs: BUSY_TIMEOUT_MS },
       }),
     settle: (answer) => ('error' in answer ? { error: new ReportQueryError(answer.error.message, answer.error.code) } : { value: rowsOf(answer) }),

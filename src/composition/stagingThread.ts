@@ -21,6 +21,7 @@ import type { CopyBeside, StageAlongside } from '../../projections/runner';
 import { readModelChangesOf } from '../../projections/readModelChanges';
 import { BUSY_TIMEOUT_MS, inTurnToWrite } from '../eventStores/sqliteWriteTurns';
 import type { GlobalPosition } from '../core/eventStore';
+import { threadExecArgv } from '../core/threadRequests';
 
 /** What the thread is given. */
 export interface StagingThreadData {
@@ -91,7 +92,7 @@ export const stageOnAnotherThread =
         reportsReads: onRead !== undefined,
         indexesAsStaged,
       };
-      const worker = new Worker(BOOT, { eval: true, execArgv: [], workerData: data });
+      const worker = new Worker(BOOT, { eval: true, execArgv: threadExecArgv(), workerData: data });
       void writingEnded?.then(() => worker.postMessage(WRITING_ENDED));
       void stopped?.then(() => worker.postMessage(STOP));
       const answered = (message: StagingThreadAnswer | ReadMessage) => {
@@ -147,7 +148,7 @@ export const copyBesideOnAnotherThread = (readFile: string, known: readonly Proj
 
 const copyOnTheThread = (data: CopyThreadData & { entry: string }): Promise<void> =>
   new Promise((resolve, reject) => {
-    const worker = new Worker(BOOT, { eval: true, execArgv: [], workerData: data });
+    const worker = new Worker(BOOT, { eval: true, execArgv: threadExecArgv(), workerData: data });
     worker.once('message', (answer: CopyThreadAnswer) => {
       if ('failed' in answer) reject(new Error(`Copying the rebuilt read models on another thread failed: ${answer.failed}`));
       else resolve();

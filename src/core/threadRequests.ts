@@ -17,7 +17,7 @@ const compiledEntries = new Map<string, string>();
  * path given (a native driver, which the text has no place to resolve from).
  */
 export const startThreadModule = (entry: string, workerData: unknown, requiredByPath: Readonly<Record<string, string>> = {}): Worker => {
-  if (!entry.endsWith('.ts')) return new Worker(entry, { execArgv: [], workerData });
+  if (!entry.endsWith('.ts')) return new Worker(entry, { execArgv: threadExecArgv(), workerData });
   let source = compiledEntries.get(entry);
   if (source === undefined) {
     // esbuild is a development dependency, as tsx is: only a TypeScript entry comes here.
@@ -35,7 +35,28 @@ export const startThreadModule = (entry: string, workerData: unknown, requiredBy
     for (const [name, at] of Object.entries(requiredByPath)) source = source.replaceAll(`require(${JSON.stringify(name)})`, `require(${JSON.stringify(at)})`);
     compiledEntries.set(entry, source);
   }
-  return new Worker(source, { eval: true, execArgv: [], workerData });
+  return new Worker(source, { eval: true, execArgv: threadExecArgv(), workerData });
+};
+
+const PROFILE_FLAGS = ['--cpu-prof', '--cpu-prof-dir', '--cpu-prof-interval'];
+
+/**
+ * The node options a thread started by this process gets: of the process's own, only those that
+ * profile it (`--cpu-prof`, `--cpu-prof-dir`, `--cpu-prof-interval`), so that `node --cpu-prof`
+ * writes a profile for each thread too, the rebuild's second core included. No other: under tsx
+ * the process's options load its loader, which a thread does not need (see `startThreadModule`).
+ */
+export const threadExecArgv = (execArgv: readonly string[] = process.execArgv): string[] => {
+  const kept: string[] = [];
+  for (let index = 0; index < execArgv.length; index++) {
+    const arg = execArgv[index]!;
+    const [name] = arg.split('=', 1);
+    if (!PROFILE_FLAGS.includes(name!)) continue;
+    kept.push(arg);
+    // `--cpu-prof-dir /tmp/p`: the value is the next argument.
+    if (name !== '--cpu-prof' && !arg.includes('=') && index + 1 < execArgv.length) kept.push(execArgv[++index]!);
+  }
+  return kept;
 };
 
 export interface ThreadRequests {

@@ -10,6 +10,7 @@
  * It is started on first use, and keeps the process alive only while a batch is being opened.
  */
 import { Worker } from 'node:worker_threads';
+import { threadExecArgv } from '../core/threadRequests';
 
 export interface SealedValue {
   key: Buffer;
@@ -107,9 +108,10 @@ export class OpenerThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    // No execArgv: the parent's loaders (tsx under npm scripts and tests) are not needed by plain
-    // CommonJS, and one of them held the process open after the thread was terminated.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    // None of the parent's options but the profiler's: its loaders (tsx under npm scripts and
+    // tests) are not needed by plain CommonJS, and one of them held the process open after the
+    // thread was terminated.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: threadExecArgv() });
     worker.on('message', (message: { ready: true } | { id: number; json: string; errors: Record<number, string> }) => {
       if ('ready' in message) {
         if (this.worker === worker) this.isReady = true;
