@@ -15,8 +15,7 @@
  * loads better-sqlite3 from the path this module resolves.
  */
 import { Worker } from 'node:worker_threads';
-import { threadExecArgv } from '../src/core/threadRequests';
-import { threadRequests } from '../src/core/threadRequests';
+import { threadExecArgv, threadRequests } from '../src/core/threadRequests';
 import { BUSY_TIMEOUT_MS } from '../src/eventStores/sqliteWriteTurns';
 import { rowBuilderOf, type SqlDatabase, type SqlValue } from './sqlDatabase';
 

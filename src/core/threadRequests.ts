@@ -2,7 +2,8 @@
  * Requests to a worker thread that answers each by its id: the SQLite event store's writer thread,
  * the report thread and the projections' thread. The thread starts at the first request, is
  * referenced only while a request is out (an idle one holds no process up), and when it stops,
- * every request out fails.
+ * every request out fails. Also how every thread of ours is started: its module
+ * (`startThreadModule`) and its node options (`threadExecArgv`).
  */
 import { Worker } from 'node:worker_threads';
 
