@@ -213,6 +213,11 @@ export interface CopyOptions extends Staged {
    * another thread for a serving API, whose checkpoint thread does so after the switch-over).
    */
   leavesTheWal?: boolean;
+  /**
+   * PostgreSQL: the copy's transaction runs at the same time as the other parts' copies of the
+   * same rebuild instead of after them (`TransactionOptions.concurrently`): each part has its own tables and checkpoints.
+   */
+  concurrently?: boolean;
 }
 
 /**
@@ -248,7 +253,7 @@ export const copyStaged = async (options: CopyOptions): Promise<GlobalPosition |
       }
       if (tx.dialect === 'postgres') written = await analyzeWhatThisTransactionWrote(tx);
       await options.moveCheckpoints(tx, through, options.eventTypes);
-    }, { long: true });
+    }, { long: true, concurrently: options.concurrently });
   // Beside a serving API, the WAL the copy filled is copied back into the file on another thread,
   // once the switch-over is done (the runner follows the log again meanwhile): on this one, the
   // commit (SQLite's automatic checkpoint) held every request 2.5 to 3.7 s after a rebuild of the

@@ -40,6 +40,49 @@ describe('openPostgresDatabase', () => {
     expect(await hits()).toBe(20);
   });
 
+  it('runs a transaction marked concurrently while another of the handle is open, each committing its own rows', async () => {
+    await db.exec('CREATE TABLE parts (part TEXT PRIMARY KEY)');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const first = db.transaction(
+      async (tx) => {
+        await tx.run('INSERT INTO parts (part) VALUES (?)', ['first']);
+        await held;
+      },
+      { concurrently: true },
+    );
+    // Without the option it would wait for the first to end, which waits for it: the test would time out.
+    await db.transaction(
+      async (tx) => {
+        await tx.run('INSERT INTO parts (part) VALUES (?)', ['second']);
+        expect(await tx.all('SELECT part FROM parts ORDER BY part')).toEqual([{ part: 'second' }]);
+      },
+      { concurrently: true },
+    );
+    release();
+    await first;
+    expect(await db.all('SELECT part FROM parts ORDER BY part')).toEqual([{ part: 'first' }, { part: 'second' }]);
+  });
+
+  it('keeps a transaction not so marked after the ones before it', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const order: string[] = [];
+    const first = db.transaction(async (tx) => {
+      await tx.run('UPDATE counters SET value = 1');
+      await held;
+      order.push('first');
+    });
+    const second = db.transaction(async (tx) => {
+      order.push('second began');
+      expect(await hits(tx)).toBe(1);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first', 'second began']);
+  });
+
   it('rolls everything back when the transaction fails, and keeps working afterwards', async () => {
     const failing = db.transaction(async (tx) => {
       await tx.run('UPDATE counters SET value = 99 WHERE name = ?', ['hits']);

@@ -544,7 +544,8 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
 
   // Transactions of one handle run one at a time, as on SQLite: a read-modify-write in one of
   // them never interleaves with another's under READ COMMITTED. Plain statements need no turn:
-  // each runs on a connection of its own and sees only committed rows.
+  // each runs on a connection of its own and sees only committed rows. Nor does a transaction
+  // that shares no row with the others (`TransactionOptions.concurrently`).
   let tail: Promise<unknown> = Promise.resolve();
   const inTurn = <T>(task: () => Promise<T>): Promise<T> => {
     const run = tail.then(task);
@@ -566,7 +567,7 @@ export const openPostgresDatabase = async (options: PostgresDatabaseOptions): Pr
     writeNumberedRows: (table, column, columns, rows) => withClient((client) => on(client, 0).writeNumberedRows(table, column, columns, rows)),
     updateRows: (table, key, columns, rows, expected) => withClient((client) => on(client, 0).updateRows(table, key, columns, rows, expected)),
     transaction: (fn, options) =>
-      inTurn(() =>
+      (options?.concurrently ? <T>(task: () => Promise<T>) => task() : inTurn)(() =>
         withClient(async (client) => {
           // Held, BEGIN goes with the first statement; a transaction that sends nothing sends no BEGIN.
           const held: HeldWrites | undefined = options?.holdWrites ? { texts: ['BEGIN'], sent: false } : undefined;

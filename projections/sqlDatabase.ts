@@ -50,6 +50,14 @@ export interface TransactionOptions {
    * the calling thread has nothing to save and ignores it.
    */
   holdWrites?: boolean;
+  /**
+   * PostgreSQL: the transaction runs at the same time as the handle's other transactions, on a
+   * connection of its own, instead of after them (see `transaction` in postgresDatabase.ts). Only
+   * for one that reads no row another transaction of the handle writes meanwhile, and writes none
+   * it reads: a bulk rebuild's parts, each copying its own tables and moving its own checkpoints
+   * (bulkRebuild.ts). SQLite, which has one writer, ignores it.
+   */
+  concurrently?: boolean;
 }
 
 /**

@@ -15,6 +15,7 @@ import { openReadDatabase, readModelProjections } from './application';
 import { openEventLog } from './eventLog';
 import { copyBesideOnAnotherThread, stageOnAnotherThread } from './stagingThread';
 import { longestStall } from '../../test/support/eventLoopStalls';
+import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/postgres';
 
 /**
  * The projection runner's staging thread: the rebuilds in bulk of a long log staged on a second
@@ -380,6 +381,60 @@ describe("the projection runner's staging thread", () => {
  * (system events included, which no projection takes): the protocol model of
  * test/support/eventStoreDbModel.ts serves it, or the server of EVENTSTORE_URL when set.
  */
+describe("the projection runner's staging thread, on PostgreSQL", () => {
+  const schema = aSchemaName('staging');
+  let onPostgres: SeededLog;
+
+  beforeAll(async () => {
+    onPostgres = await openSeededLog(60, 7, { CRM_EVENT_STORE: 'postgres', CRM_READ_STORE: 'postgres', DATABASE_URL: TEST_DATABASE_URL, CRM_PG_SCHEMA: schema });
+  }, 120_000);
+
+  afterAll(async () => {
+    await onPostgres?.close();
+    await dropSchemas(schema);
+  });
+
+  it("copies a replay's two parts at the same time, each in a transaction of its own, with the rows of a rebuild", async () => {
+    // The read database as the runner sees it, its copies (its long transactions) watched: the
+    // first holds its transaction open until the second has begun, which it could not do were
+    // the copies one after the other (the first would give up after 20 s, and the replay with it).
+    const copies: Array<{ concurrently: boolean | undefined }> = [];
+    let secondBegan!: () => void;
+    const second = new Promise<void>((resolve) => (secondBegan = resolve));
+    const watched: SqlDatabase = {
+      ...onPostgres.db,
+      transaction: (fn, options) => {
+        if (options?.long !== true) return onPostgres.db.transaction(fn, options);
+        copies.push({ concurrently: options.concurrently });
+        if (copies.length === 2) secondBegan();
+        const first = copies.length === 1;
+        return onPostgres.db.transaction(async (tx) => {
+          if (first) await Promise.race([second, new Promise((_, reject) => setTimeout(() => reject(new Error('the second copy never began')), 20_000))]);
+          return fn(tx);
+        }, options);
+      },
+    };
+    const failures: string[] = [];
+    const thread = watchedThread(stageOnAnotherThread(onPostgres.seeded.config));
+    const runner = new ProjectionRunner({
+      store: onPostgres.store,
+      db: watched,
+      projections: readModelProjections(),
+      sharesThreadWithRequests: false,
+      stagingThread: thread.stage,
+      stagingThreadFromEvents: 100,
+      logger: { error: (...args: unknown[]) => failures.push(args.map(String).join(' ')) },
+    });
+    await replayAll(runner);
+    expect(failures).toEqual([]);
+    expect(thread.calls).toEqual([expect.objectContaining({ staged: true })]);
+    expect(copies).toEqual([{ concurrently: true }, { concurrently: true }]);
+    await expectEqualToARebuild(readModelProjections(), onPostgres);
+    const leads = await onPostgres.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
+    expect(leads!.n).toBe(60);
+  }, 120_000);
+});
+
 describe("the projection runner's staging thread, on EventStoreDB", () => {
   let model: EventStoreDbModel | undefined;
   let onEventStoreDb: SeededLog;
