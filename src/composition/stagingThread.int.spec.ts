@@ -104,6 +104,30 @@ const replayAll = async (runner: ProjectionRunner) => {
 
 const bulkNames = () => readModelProjections().filter((projection) => projection.rebuildsInBulk).map((projection) => projection.name);
 
+/**
+ * Replays every projection of `log` through `db`, split between this thread and another, and
+ * expects the other to have staged its part (the KPI facts among it): not given up, and staged
+ * here after all.
+ */
+const replaySplitBetweenThreads = async (log: SeededLog, db: SqlDatabase = log.db) => {
+  const thread = watchedThread(stageOnAnotherThread(log.seeded.config));
+  const failures: string[] = [];
+  const runner = new ProjectionRunner({
+    store: log.store,
+    db,
+    projections: readModelProjections(),
+    sharesThreadWithRequests: false,
+    stagingThread: thread.stage,
+    stagingThreadFromEvents: 100,
+    logger: { error: (...args: unknown[]) => failures.push(args.map(String).join(' ')) },
+  });
+  await replayAll(runner);
+  expect(failures).toEqual([]);
+  expect(thread.calls).toHaveLength(1);
+  expect(thread.calls[0]!.staged).toBe(true);
+  expect(thread.calls[0]!.projections).toContain('kpi-facts');
+};
+
 describe("the projection runner's staging thread", () => {
   it('stages a replay on two threads, the heavier part on the other, with the rows of a replay on one', async () => {
     const thread = watchedThread();
@@ -401,6 +425,14 @@ describe("the projection runner's staging thread, on PostgreSQL", () => {
     const copies: Array<{ concurrently: boolean | undefined }> = [];
     let secondBegan!: () => void;
     const second = new Promise<void>((resolve) => (secondBegan = resolve));
+    const secondOrGiveUp = () =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the second copy never began')), 20_000);
+        void second.then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     const watched: SqlDatabase = {
       ...onPostgres.db,
       transaction: (fn, options) => {
@@ -409,25 +441,12 @@ describe("the projection runner's staging thread, on PostgreSQL", () => {
         if (copies.length === 2) secondBegan();
         const first = copies.length === 1;
         return onPostgres.db.transaction(async (tx) => {
-          if (first) await Promise.race([second, new Promise((_, reject) => setTimeout(() => reject(new Error('the second copy never began')), 20_000))]);
+          if (first) await secondOrGiveUp();
           return fn(tx);
         }, options);
       },
     };
-    const failures: string[] = [];
-    const thread = watchedThread(stageOnAnotherThread(onPostgres.seeded.config));
-    const runner = new ProjectionRunner({
-      store: onPostgres.store,
-      db: watched,
-      projections: readModelProjections(),
-      sharesThreadWithRequests: false,
-      stagingThread: thread.stage,
-      stagingThreadFromEvents: 100,
-      logger: { error: (...args: unknown[]) => failures.push(args.map(String).join(' ')) },
-    });
-    await replayAll(runner);
-    expect(failures).toEqual([]);
-    expect(thread.calls).toEqual([expect.objectContaining({ staged: true })]);
+    await replaySplitBetweenThreads(onPostgres, watched);
     expect(copies).toEqual([{ concurrently: true }, { concurrently: true }]);
     await expectEqualToARebuild(readModelProjections(), onPostgres);
     const leads = await onPostgres.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
@@ -450,23 +469,7 @@ describe("the projection runner's staging thread, on EventStoreDB", () => {
   });
 
   it('stages a replay on both threads, the other reading the log from the server on its own client, with the rows of a rebuild', async () => {
-    const thread = watchedThread(stageOnAnotherThread(onEventStoreDb.seeded.config));
-    const failures: string[] = [];
-    const runner = new ProjectionRunner({
-      store: onEventStoreDb.store,
-      db: onEventStoreDb.db,
-      projections: readModelProjections(),
-      sharesThreadWithRequests: false,
-      stagingThread: thread.stage,
-      stagingThreadFromEvents: 100,
-      logger: { error: (...args: unknown[]) => failures.push(args.map(String).join(' ')) },
-    });
-    await replayAll(runner);
-    // Staged there, not given up and staged here after all.
-    expect(failures).toEqual([]);
-    expect(thread.calls).toHaveLength(1);
-    expect(thread.calls[0]!.staged).toBe(true);
-    expect(thread.calls[0]!.projections).toContain('kpi-facts');
+    await replaySplitBetweenThreads(onEventStoreDb);
     await expectEqualToARebuild(readModelProjections(), onEventStoreDb);
     const leads = await onEventStoreDb.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM read_leads');
     expect(leads!.n).toBe(60);
