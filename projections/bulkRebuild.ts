@@ -215,7 +215,8 @@ export interface CopyOptions extends Staged {
   leavesTheWal?: boolean;
   /**
    * PostgreSQL: the copy's transaction runs at the same time as the other parts' copies of the
-   * same rebuild instead of after them (`TransactionOptions.concurrently`): each part has its own tables and checkpoints.
+   * same rebuild instead of after them (`TransactionOptions.concurrently`): each part has its own
+   * tables and checkpoints.
    */
   concurrently?: boolean;
 }

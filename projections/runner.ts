@@ -604,13 +604,14 @@ export class ProjectionRunner {
    * `projections` (which rebuild in bulk) staged from the log as it is now, for `isActive` (false:
    * abandoned), each part handed to `copy` as soon as it is staged, and its staging database
    * closed after: on SQLite, which has one writer, after the part before it is copied; on
-   * PostgreSQL at once, the other part's copy perhaps still running (`concurrently`). On the runner's thread, or, given a staging thread and a log
-   * of at least `stagingThreadFromEvents` events, on that thread: all of them, unless `split`,
-   * which stages them on both threads, parted by their `rebuildWeight` (`npm run replay`, alone
-   * on its thread: the machine's second core; the part here is copied while the thread stages
-   * on). An API that serves requests stages on the other thread alone: its own goes on answering
-   * them instead of taking turns with the stage. A staging thread that fails or cannot read this
-   * log (a database in memory) leaves its part to this thread.
+   * PostgreSQL at once, the other part's copy perhaps still running (`concurrently`). On the
+   * runner's thread, or, given a staging thread and a log of at least `stagingThreadFromEvents`
+   * events, on that thread: all of them, unless `split`, which stages them on both threads,
+   * parted by their `rebuildWeight` (`npm run replay`, alone on its thread: the machine's second
+   * core; the part here is copied while the thread stages on). An API that serves requests stages
+   * on the other thread alone: its own goes on answering them instead of taking turns with the
+   * stage. A staging thread that fails or cannot read this log (a database in memory) leaves its
+   * part to this thread.
    *
    * Resolves true when every part was staged and copied (`copy` resolved true for each); false
    * when not (an empty log, abandoned, or `copy` declined a part: the parts not copied yet are
