@@ -522,6 +522,17 @@ describe('openPostgresDatabase: insertRows', () => {
     expect(rows).toEqual([...rowsUpTo(2_345)].map(([n, text, note]) => ({ n: String(n), label: text, note })));
   });
 
+  it('stores U+0000, U+FFFF and a carriage return as a parameter stores them', async () => {
+    const labels = ['nul \u0000 inside', 'escape \uFFFF0 look-alike', 'carriage\rreturn', '\\N', 'plain'];
+    await db.transaction((tx) => tx.insertRows('copied', ['n', 'label', 'note'], labels.map((text, index) => [index + 1, text, text])));
+    const copied = await stored();
+    await db.exec('DELETE FROM copied');
+    for (const [index, text] of labels.entries()) await db.run('INSERT INTO copied (n, label, note) VALUES (?, ?, ?)', [index + 1, text, text]);
+
+    expect(copied).toEqual(await stored());
+    expect(copied.map(({ label }) => label)).toEqual(labels);
+  });
+
   it('stores nothing when the rows fail midway, whether the source or the server refuses them, and goes on working', async () => {
     const failing = db.transaction((tx) => tx.insertRows('copied', ['n', 'label', 'note'], rowsUpTo(3_000, { failAt: 1_500 })));
     await expect(failing).rejects.toThrow('the source failed at row 1500');
