@@ -20,8 +20,8 @@ import { TEST_DATABASE_URL, aSchemaName, dropSchemas } from '../../test/support/
 /**
  * The projection runner's staging thread: the rebuilds in bulk of a long log staged on a second
  * thread (a replay on both, an API's on the other alone), with the rows a rebuild on one thread
- * leaves, on SQLite and on EventStoreDB. "Long" is lowered to 100 events here, so that a small
- * seeded history counts.
+ * leaves, on SQLite, on PostgreSQL and on EventStoreDB. "Long" is lowered to 100 events here, so
+ * that a small seeded history counts.
  */
 /** A seeded history's stores, opened again after the seed, as a replay opens them. */
 interface SeededLog {
@@ -401,9 +401,8 @@ describe("the projection runner's staging thread", () => {
 });
 
 /**
- * On a log in EventStoreDB the thread opens its own client to the server and reads `$all` there
- * (system events included, which no projection takes): the protocol model of
- * test/support/eventStoreDbModel.ts serves it, or the server of EVENTSTORE_URL when set.
+ * On PostgreSQL the two parts of a replay are copied at the same time, each in a transaction of
+ * its own (`TransactionOptions.concurrently`): their tables and checkpoints are their own.
  */
 describe("the projection runner's staging thread, on PostgreSQL", () => {
   const schema = aSchemaName('staging');
@@ -454,6 +453,11 @@ describe("the projection runner's staging thread, on PostgreSQL", () => {
   }, 120_000);
 });
 
+/**
+ * On a log in EventStoreDB the thread opens its own client to the server and reads `$all` there
+ * (system events included, which no projection takes): the protocol model of
+ * test/support/eventStoreDbModel.ts serves it, or the server of EVENTSTORE_URL when set.
+ */
 describe("the projection runner's staging thread, on EventStoreDB", () => {
   let model: EventStoreDbModel | undefined;
   let onEventStoreDb: SeededLog;
