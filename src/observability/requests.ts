@@ -12,7 +12,7 @@ import type { ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import { getOperationAST, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
-import type { Logger } from './logger';
+import { childForFlatLines, type Logger } from './logger';
 import type { CrmMetrics } from './metrics';
 
 interface RequestRecord {
@@ -53,7 +53,8 @@ export const observeRequests = (schema: GraphQLSchema, logger: Logger, metrics: 
     ),
   );
   const recordOf = (context: object) => (context as { [CONTEXT_RECORD]?: RequestRecord })[CONTEXT_RECORD];
-  const log = logger.child({ component: 'graphql' });
+  // Its line's fields are strings and numbers made here (see `finish`).
+  const log = childForFlatLines(logger, { component: 'graphql' });
   const records = new WeakMap<ServerResponse, RequestRecord>();
 
   const operationOf = (operation: OperationDefinitionNode | null | undefined) => {
