@@ -202,6 +202,79 @@ describe('SQLite event store', () => {
     }
   });
 
+  // A live subscription takes the rows this process just committed from memory (recentCommits.ts):
+  // what it is given must be what the file holds, whatever the appends were.
+  describe('a live subscription given the rows this process just committed', () => {
+    it('is given what reading the file gives: streams written together, several events each, in order', async () => {
+      const store = openSqliteEventStore({ filename: aDatabaseFile() });
+      const { delivered, subscription } = await subscribedAndCaughtUp(store);
+      try {
+        await store.appendToStream('lead-1', [anEvent({ n: 1 })], { expectedRevision: NO_STREAM });
+        // Asked in one turn: one commit of three appends, one of them to two streams at once.
+        await Promise.all([
+          store.appendToStream('lead-1', [anEvent({ n: 2 }), anEvent({ n: 3 })], { expectedRevision: 0 }),
+          store.appendToStreams([
+            { streamId: 'lead-2', events: [anEvent({ n: 4 }), anEvent({ n: 5 }), anEvent({ n: 6 })], expectedRevision: NO_STREAM },
+            { streamId: 'lead-3', events: [anEvent({ n: 7 })], expectedRevision: NO_STREAM },
+          ]),
+          store.appendToStream('lead-4', [anEvent({ n: 8 })], { expectedRevision: NO_STREAM }),
+        ]);
+        await vi.waitFor(() => expect(delivered).toHaveLength(8), { timeout: 2000, interval: 5 });
+        expect(delivered).toEqual(await store.readAll());
+        expect(delivered.map(({ streamId, revision }) => `${streamId}@${revision}`)).toEqual([
+          'lead-1@0', 'lead-1@1', 'lead-1@2', 'lead-2@0', 'lead-2@1', 'lead-2@2', 'lead-3@0', 'lead-4@0',
+        ]);
+      } finally {
+        await subscription.stop();
+        await store.close();
+      }
+    });
+
+    it("is given the first append's events, not a retry's, which stored nothing", async () => {
+      const store = openSqliteEventStore({ filename: aDatabaseFile() });
+      try {
+        const first = [anEvent({ version: 'first' }), anEvent({ version: 'first' })];
+        await store.appendToStream('lead-1', first, { expectedRevision: NO_STREAM });
+        // The same ids again, with other data: answered as the first append, nothing written.
+        const retry = first.map((event) => ({ ...event, data: { version: 'retry' } }));
+        await store.appendToStream('lead-1', retry, { expectedRevision: NO_STREAM });
+        const { delivered, subscription } = await subscribedAndCaughtUp(store);
+        await subscription.stop();
+        expect(delivered.map((event) => event.data)).toEqual([{ version: 'first' }, { version: 'first' }]);
+        expect(delivered).toEqual(await store.readAll());
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('is given, in order and without a gap, the events another connection wrote between its own', async () => {
+      const filename = aDatabaseFile();
+      const store = openSqliteEventStore({ filename, pollIntervalMs: 20 });
+      const other = openSqliteEventStore({ filename });
+      const interleaved = async (name: string) => {
+        for (let round = 0; round < 5; round++) {
+          await store.appendToStream(`ours-${name}-${round}`, [anEvent(), anEvent()], { expectedRevision: NO_STREAM });
+          await other.appendToStream(`theirs-${name}-${round}`, [anEvent()], { expectedRevision: NO_STREAM });
+        }
+        await store.appendToStream(`ours-${name}-last`, [anEvent()], { expectedRevision: NO_STREAM });
+      };
+      // Written before it subscribes (its first page starts with rows held, a row of the other
+      // connection among them), then while it follows live.
+      await interleaved('before');
+      const { delivered, subscription } = await subscribedAndCaughtUp(store);
+      try {
+        expect(delivered).toEqual(await store.readAll());
+        await interleaved('live');
+        await vi.waitFor(() => expect(delivered).toHaveLength(32), { timeout: 2000, interval: 5 });
+        expect(delivered).toEqual(await store.readAll());
+        expect(delivered.map((event) => Number(event.position))).toEqual(Array.from({ length: 32 }, (_, index) => index + 1));
+      } finally {
+        await subscription.stop();
+        await Promise.all([store.close(), other.close()]);
+      }
+    });
+  });
+
   it('catches up on a log longer than a page, reporting caught up once and not at every poll', async () => {
     const store = openSqliteEventStore({ filename: aDatabaseFile(), pollIntervalMs: 5 });
     const events = Array.from({ length: 1234 }, (_, index) => anEvent({ index }));

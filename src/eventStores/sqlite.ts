@@ -26,6 +26,7 @@ import { NEVER_REPLACED_TRIGGER, type AppendWrite, type StreamWrite } from './sq
 import { errorOf, writeOnAThread, writeOnThisThread, type AppendWriter } from './sqliteWriter';
 import { BUSY_TIMEOUT_MS, inTurnToWrite } from './sqliteWriteTurns';
 import { subscribeByPaging } from './catchUpSubscription';
+import { recentCommits, type EventRow } from './recentCommits';
 
 export interface SqliteEventStoreOptions {
   filename: string;
@@ -40,6 +41,8 @@ export interface SqliteEventStore extends EventStore {
 }
 
 const SUBSCRIPTION_BATCH_SIZE = 500;
+/** How many rows of its last commits the store holds for its live subscriptions (see recentCommits.ts). */
+const RECENT_ROWS_HELD = 1024;
 
 /** An `appendToStream` or an `appendToStreams` waiting for the next group commit: its writes, and its caller. */
 interface QueuedAppend {
@@ -100,16 +103,6 @@ const hasTheSchema = (db: Database.Database): boolean => {
     .get(...SCHEMA_OBJECTS)!;
   return found.n === SCHEMA_OBJECTS.length;
 };
-
-interface EventRow {
-  global_position: number;
-  event_id: string;
-  stream_id: string;
-  stream_revision: number;
-  event_type: string;
-  data: string;
-  metadata: string;
-}
 
 export const openSqliteEventStore = ({
   filename,
@@ -178,8 +171,10 @@ export const openSqliteEventStore = ({
       (outcomes) => {
         batch.forEach((append, index) => {
           const outcome = outcomes[index]!;
-          if (outcome.ok) append.resolve(outcome.results);
-          else append.reject(errorOf(outcome));
+          if (outcome.ok) {
+            recent.committed(append.write.streams, outcome.results);
+            append.resolve(outcome.results.map(({ nextExpectedRevision, position }) => ({ nextExpectedRevision, position })));
+          } else append.reject(errorOf(outcome));
         });
       },
       (error: unknown) => {
@@ -201,6 +196,7 @@ export const openSqliteEventStore = ({
 
   const appendListeners = new Set<() => void>();
   const subscriptions = new Set<Subscription>();
+  const recent = recentCommits(RECENT_ROWS_HELD);
 
   const readAllNow = (fromPosition: GlobalPosition | undefined, maxCount?: number) =>
     readRows(
@@ -272,7 +268,10 @@ export const openSqliteEventStore = ({
     subscribeToAll(options) {
       const subscription = subscribeByPaging(
         {
-          readAll: async ({ fromPosition, maxCount }) => readAllNow(fromPosition, maxCount),
+          // The rows this process just committed without reading them back, when the page starts with them.
+          readAll: async ({ fromPosition, maxCount = SUBSCRIPTION_BATCH_SIZE }) =>
+            recent.after(fromPosition === undefined ? 0 : parsePosition(fromPosition), maxCount)?.map(toRecordedEvent) ??
+            readAllNow(fromPosition, maxCount),
           onAppended(listener) {
             appendListeners.add(listener);
             return () => appendListeners.delete(listener);

@@ -65,8 +65,17 @@ export type WriteFailure =
   | { kind: 'sqlite'; message: string; code: string }
   | { kind: 'error'; name: string; message: string };
 
+/**
+ * An entry's result as the writer gives it: with the position of its first event when this commit
+ * inserted its events, and without when it recognised a retry of events stored before (whose rows
+ * may differ from the retry's: see recentCommits.ts, the one reader of it).
+ */
+export interface WrittenEntry extends AppendResult {
+  firstInserted?: number;
+}
+
 /** Each append's answer, in the order given: its results (one per entry), or why it was refused. */
-export type WriteOutcome = { ok: true; results: AppendResult[] } | { ok: false; failure: WriteFailure };
+export type WriteOutcome = { ok: true; results: WrittenEntry[] } | { ok: false; failure: WriteFailure };
 
 export const toWriteFailure = (error: unknown): WriteFailure => {
   if (error instanceof ConcurrencyConflictError) {
@@ -137,7 +146,7 @@ export const createAppendWriter = (db: Database.Database): ((batch: readonly App
 
   // Run inside a transaction: IMMEDIATE takes the write lock before reading the stream's
   // revision, so no other connection can append between that check and the inserts.
-  const appendChecked = ({ streamId, events, expectedRevision }: StreamWrite): AppendResult => {
+  const appendChecked = ({ streamId, events, expectedRevision }: StreamWrite): WrittenEntry => {
     const actualRevision = lastRevisionOf(streamId);
     const retried = resultOfRetriedAppend(
       streamId,
@@ -153,11 +162,8 @@ export const createAppendWriter = (db: Database.Database): ((batch: readonly App
       throw new ConcurrencyConflictError(streamId, expectedRevision, actualRevision);
     }
     const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
-    let position = '';
-    events.forEach((event, index) => {
-      position = String(insertEvent(streamId, firstRevision + index, event));
-    });
-    return { nextExpectedRevision: firstRevision + events.length - 1, position };
+    const positions = events.map((event, index) => insertEvent(streamId, firstRevision + index, event));
+    return { nextExpectedRevision: firstRevision + events.length - 1, position: String(positions.at(-1)), firstInserted: Number(positions[0]) };
   };
   /**
    * The path of a bulk load: no lookup of each event's id (a stored one makes the insert abort,
@@ -169,16 +175,19 @@ export const createAppendWriter = (db: Database.Database): ((batch: readonly App
    * throws `Unsure`, and the append is made again entry by entry, which tells the conflict or
    * recognises a retry.
    */
-  const appendUnchecked = (streams: readonly StreamWrite[]): AppendResult[] => {
+  const appendUnchecked = (streams: readonly StreamWrite[]): WrittenEntry[] => {
     const revisions = new Map<string, number | typeof NO_STREAM>();
-    const append = ({ streamId, events, expectedRevision }: StreamWrite): AppendResult => {
+    const append = ({ streamId, events, expectedRevision }: StreamWrite): WrittenEntry => {
       const actualRevision = revisions.get(streamId) ?? (expectedRevision === NO_STREAM ? NO_STREAM : lastRevisionOf(streamId));
       if (!matchesExpectedRevision(expectedRevision, actualRevision)) throw new Unsure();
       const firstRevision = actualRevision === NO_STREAM ? 0 : actualRevision + 1;
+      let firstInserted = 0;
       let position = '';
       events.forEach((event, index) => {
         try {
-          position = String(insertEvent(streamId, firstRevision + index, event));
+          const inserted = insertEvent(streamId, firstRevision + index, event);
+          if (index === 0) firstInserted = Number(inserted);
+          position = String(inserted);
         } catch (error) {
           if (isSqliteError(error)) throw new Unsure();
           throw error;
@@ -186,7 +195,7 @@ export const createAppendWriter = (db: Database.Database): ((batch: readonly App
       });
       const nextExpectedRevision = firstRevision + events.length - 1;
       revisions.set(streamId, nextExpectedRevision);
-      return { nextExpectedRevision, position };
+      return { nextExpectedRevision, position, firstInserted };
     };
     if (streams.reduce((sum, stream) => sum + stream.events.length, 0) < UNGUARDED_BULK_FROM_EVENTS) return streams.map(append);
     // A big batch goes without the insert trigger, dropped and made again inside this
@@ -203,7 +212,7 @@ export const createAppendWriter = (db: Database.Database): ((batch: readonly App
   const appendEachChecked = (streams: readonly StreamWrite[]) => streams.map(appendChecked);
 
   /** The append's writes in a transaction (or savepoint) of their own, entry by entry when the bulk path is unsure. */
-  const writeAtomically = (append: AppendWrite, atomically: (writes: () => AppendResult[]) => AppendResult[]): AppendResult[] => {
+  const writeAtomically = (append: AppendWrite, atomically: (writes: () => WrittenEntry[]) => WrittenEntry[]): WrittenEntry[] => {
     if (!append.bulk) return atomically(() => append.streams.map(appendChecked));
     try {
       return atomically(() => appendUnchecked(append.streams));
@@ -212,7 +221,7 @@ export const createAppendWriter = (db: Database.Database): ((batch: readonly App
       return atomically(() => appendEachChecked(append.streams));
     }
   };
-  const outcomeOf = (write: () => AppendResult[]): WriteOutcome => {
+  const outcomeOf = (write: () => WrittenEntry[]): WriteOutcome => {
     try {
       return { ok: true, results: write() };
     } catch (error) {
@@ -220,11 +229,11 @@ export const createAppendWriter = (db: Database.Database): ((batch: readonly App
     }
   };
   // Run inside `writeTogether`'s transaction, a better-sqlite3 transaction function is a savepoint.
-  const inSavepoint = db.transaction((writes: () => AppendResult[]) => writes());
+  const inSavepoint = db.transaction((writes: () => WrittenEntry[]) => writes());
   const writeTogether = db.transaction((batch: readonly AppendWrite[]) =>
     batch.map((append) => outcomeOf(() => writeAtomically(append, inSavepoint))),
   );
-  const inTransaction = db.transaction((writes: () => AppendResult[]) => writes());
+  const inTransaction = db.transaction((writes: () => WrittenEntry[]) => writes());
 
   return (batch) => {
     if (batch.length === 1) return [outcomeOf(() => writeAtomically(batch[0]!, (writes) => inTransaction.immediate(writes)))];
