@@ -60,6 +60,19 @@ describe('scoreLeadWith', () => {
     expect(title('DIRECTORA GENERAL')).toBe(15);
   });
 
+  it("scores by each version's own lists, a list shared by two conditions compared each its own way", () => {
+    const lead = leadFrom([captured({ source: 'OTHER', person: { lastName: 'X', jobTitle: 'Gerente' }, company: { name: 'Acme', address: { country: 'Chile' } } })]);
+    const shared = ['gerente', 'chile'];
+    const version = (id: string, jobTitleKeywords: string[], country: string[]) =>
+      parseScoringRules({ version: id, rules: [{ id: 'title', points: 1, when: { jobTitleKeywords } }, { id: 'country', points: 2, when: { country } }] });
+    expect(scoreLeadWith(version('a', ['directora'], ['españa']), lead).score).toBe(0);
+    expect(scoreLeadWith(version('b', ['gerente'], ['CHILE']), lead).score).toBe(3);
+    expect(scoreLeadWith(version('a', ['directora'], ['españa']), lead).score).toBe(0);
+    const both = parseScoringRules({ version: 'c', rules: [{ id: 'title', points: 1, when: { jobTitleKeywords: shared } }, { id: 'country', points: 2, when: { country: shared } }] });
+    expect(scoreLeadWith(both, lead).score).toBe(3);
+    expect(scoreLeadWith(both, leadFrom([captured({ source: 'OTHER', person: { lastName: 'X', jobTitle: 'Chile' } })])).score).toBe(1);
+  });
+
   it('counts actions of the current cycle, up to each rule’s maximum, and takes points away', () => {
     const lead = leadFrom([
       captured({ source: 'OTHER', person: { lastName: 'X' } }),
