@@ -36,7 +36,7 @@ import {
 } from '../../projections/accounts/accountView';
 import { foldContactView, type RecordedContactEvent } from '../../projections/contacts/contactView';
 import type { ContactView } from '../../projections/contacts/contactView';
-import { fromRow, toRow, type LeadView } from '../../projections/leads/leadView';
+import { asReadBack, type LeadView } from '../../projections/leads/leadView';
 import type { OpportunityView } from '../../projections/opportunities/opportunitiesProjection';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import { foldLeadView, foldOpportunitySnapshot, inLogOrder, type OpportunitySnapshot } from './asOf';
@@ -82,7 +82,7 @@ export const leadViewOf = (
   const end = events.at(-1)?.position;
   const scores = end === undefined ? [] : automaticScores.filter((score) => store.comparePositions(score.position, end) < 0);
   const view = foldLeadView(inLogOrder(store, events, scores));
-  return view && fromRow(toRow(view));
+  return view && asReadBack(view);
 };
 
 export const leadAtRevision = async (store: EventStore, leadId: string, revision: number): Promise<LeadView | undefined> => {
@@ -100,7 +100,7 @@ export const leadAtRevision = async (store: EventStore, leadId: string, revision
 export const leadOpenedBy = (leadId: string, events: readonly NewEvent[], position: GlobalPosition): LeadView | undefined => {
   if (events.length !== 1) return undefined;
   const view = foldLeadView([{ ...events[0]!, streamId: leadStreamId(leadId), revision: 0, position }]);
-  return view && fromRow(toRow(view));
+  return view && asReadBack(view);
 };
 
 /**
