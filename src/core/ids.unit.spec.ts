@@ -63,7 +63,8 @@ describe('orderedId', () => {
   });
 
   it('sorts by its time, whatever the parts', () => {
-    const times = [0, 1, 999, at - 1, at, at + 1, Date.parse('2199-12-31T23:59:59.999Z')];
+    // Across the 32 bits a time is cut at (the top 16 bits written apart), to the last of 48.
+    const times = [0, 1, 999, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, at - 1, at, at + 1, Date.parse('2199-12-31T23:59:59.999Z'), 2 ** 48 - 1];
     const ids = times.map((time, index) => orderedId(time + 0.75, 'part', 1000 - index));
     expect([...ids].sort()).toEqual(ids);
     expect(ids.map(timeOf)).toEqual(times);
@@ -93,5 +94,11 @@ describe('withTimeOf', () => {
       expect(timeOf(id)).toBe(timeOf(source));
       expect(id.slice(15)).toBe(derived.slice(15));
     }
+  });
+
+  it('cuts an id that is not a UUID as it always did', () => {
+    const source = orderedId(Date.parse('2025-03-04T09:30:00.000Z'), 'seed');
+    expect(withTimeOf(source, 'x'.repeat(40))).toBe(`${source.slice(0, 13)}-8${'x'.repeat(25)}`);
+    expect(withTimeOf(source, 'short')).toBe(`${source.slice(0, 13)}-8`);
   });
 });
