@@ -4,7 +4,7 @@
  * stored) and sharing it with another append (each call then runs in a savepoint of its own).
  *
  * Each run appends BENCH_BULK_EVENTS (200,000) events, about 5 to a stream and shaped like the
- * seed's (300 bytes of data, 260 of metadata), in batches of the store's bulk size (40,000) with
+ * seed's (300 bytes of data, 260 of metadata), in batches of the store's bulk size (10,000) with
  * the store tuned for a bulk load, as `npm run seed` does, into a new file with
  * synchronous=NORMAL. The two ways alternate BENCH_BULK_ROUNDS (3) times, and the medians are
  * compared: same machine, same run.
@@ -79,7 +79,7 @@ const main = async () => {
   }
   const alone = median(results.alone);
   const shared = median(results.shared);
-  console.log(`SQLite bulk appends, ${events} events in batches of 40,000, medians of ${rounds} rounds:`);
+  console.log(`SQLite bulk appends, ${events} events in batches of the store's bulk size, medians of ${rounds} rounds:`);
   console.log(`  a batch alone in its commit (no savepoint):      ${alone.toFixed(1)} us/event, ${Math.round(1e6 / alone)} events/s`);
   console.log(`  a batch sharing its commit (in a savepoint):     ${shared.toFixed(1)} us/event, ${Math.round(1e6 / shared)} events/s`);
   console.log(`  alone / shared, events per second:               ${(shared / alone).toFixed(2)}x`);

@@ -4,7 +4,7 @@
  *
  * Each run appends BENCH_ORDERED_EVENTS (400,000) events shaped like the seed's (300 bytes of
  * data, 260 of metadata) through the store's bulk path, as `npm run seed` does: SQLite in its
- * batches (40,000 events) on a new file with synchronous=NORMAL, PostgreSQL in the seed's batches
+ * batches (10,000 events) on a new file with synchronous=NORMAL, PostgreSQL in the seed's batches
  * of 4,000 on a new schema. Streams overlap as leads do: BENCH_ORDERED_ACTIVE_STREAMS (10,000)
  * streams at a time take 5 events each, interleaved, then the next ones start. One way gives
  * streams and events random UUIDs (version 4, as every id was before); the other gives each an

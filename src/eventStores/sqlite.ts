@@ -52,15 +52,26 @@ interface QueuedAppend {
 }
 
 /**
- * A bulk load's page cache and batch. Every append inserts into two indexes on random keys (the
- * event id; the stream and revision), about 120 MB at a million events: with SQLite's default
- * 2 MiB cache nearly every insert read a page back from the file, and every batch commit wrote
- * each page it had touched to the WAL again (23 GB written to seed a million events). With the
- * indexes held and a page written once per batch of 40,000 events instead of 4,000, generating
- * the million events took 124 s instead of 219 s (40,000 events alone: about 150 s).
+ * A bulk load's page cache and batch. Every append inserts into two indexes (the event id; the
+ * stream and revision), about 120 MB at a million events: with SQLite's default 2 MiB cache
+ * nearly every insert read a page back from the file. When the ids were random, every batch
+ * commit also wrote each index page it had touched to the WAL again (23 GB written to seed a
+ * million events), and batches of 40,000 events instead of 4,000 took the million events from
+ * 219 s to 124 s.
+ *
+ * Since the ids are time-ordered (ids.ts), a batch's keys land together at the end of the
+ * indexes, and a smaller batch costs SQLite little. It costs the seed's generation less: all a
+ * batch's events are held until it is written, then sealed and turned into JSON all at once, and
+ * V8's young generation copies those that outlive a collection (seeding 30,000 leads, its
+ * collections held the main thread 3.5 and 4.3 s with batches of 40,000, 3.0 and 3.2 s with
+ * 8,000: `--trace-gc`). The staging thread also starts on the last batch sooner. The insights history (114,000 leads,
+ * 1,003,388 events), batches of 10,000 against 40,000 in turn, two rounds: 125.2 and 121.2 s
+ * against 153.1 and 135.7 s (1.22 and 1.12x); batches of 5,000 and 20,000 were no different
+ * from 10,000 within the machine's noise. A batch stays at `UNGUARDED_BULK_FROM_EVENTS`
+ * (sqliteAppends.ts) or more, so that it is written without the third trigger.
  */
 const BULK_LOAD_CACHE_KIB = 512 * 1024;
-const BULK_LOAD_BATCH_EVENTS = 40_000;
+const BULK_LOAD_BATCH_EVENTS = 10_000;
 
 // AUTOINCREMENT so that a position is never handed out twice, even after the newest row is
 // gone. The triggers make the log append-only for every connection, not only this adapter: an
@@ -216,9 +227,9 @@ export const openSqliteEventStore = ({
       /**
        * A bulk load writes on this thread, the page cache of its connection raised. The seed's
        * load keeps both cores busy already (the generation here, the read models staged on
-       * another thread): handing its batches of 40,000 events to the writer thread only added
-       * their copy, and the seed of 20,000 leads wrote 0.88x the events a second (two rounds of
-       * `BENCH_SEED_LEADS=20000 bash bench/seedBeforeAfter.sh`).
+       * another thread): handing its batches (then of 40,000 events) to the writer thread only
+       * added their copy, and the seed of 20,000 leads wrote 0.88x the events a second (two rounds
+       * of `BENCH_SEED_LEADS=20000 bash bench/seedBeforeAfter.sh`).
        */
       begin() {
         const before = writer;

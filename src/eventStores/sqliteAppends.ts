@@ -28,7 +28,7 @@ export const NEVER_REPLACED_TRIGGER = `CREATE TRIGGER IF NOT EXISTS events_are_n
   BEGIN SELECT RAISE(ABORT, 'events are immutable: an insert may not replace one'); END`;
 
 /**
- * From this many events, a bulk append (a seed's batch: 40,000 on SQLite) runs without the
+ * From this many events, a bulk append (a seed's batch: 10,000 on SQLite) runs without the
  * trigger: it costs each insert two more lookups of its keys, which its plain INSERT makes anyway.
  * Dropping a trigger changes the schema, which every connection then reads again: once a batch,
  * not once an API's append.
@@ -126,8 +126,8 @@ interface PlaceRow {
  * An append alone in its batch runs in the transaction itself, without a savepoint: its failure
  * rolls back a transaction that holds nothing else, which refuses it alone just the same. A
  * savepoint is not free: SQLite copies each page the savepoint first changes into its
- * sub-journal, so that it can roll back to it. A seed's batches of 40,000 events, each alone in
- * its commit, took 68 us an event in a savepoint and 35 without (`npm run bench:bulk-appends`).
+ * sub-journal, so that it can roll back to it. A seed's batches (then of 40,000 events), each
+ * alone in its commit, took 68 us an event in a savepoint and 35 without (`npm run bench:bulk-appends`).
  */
 export const createAppendWriter = (db: Database.Database): ((batch: readonly AppendWrite[]) => WriteOutcome[]) => {
   const statements = {
