@@ -366,8 +366,8 @@ const REBUILD_SQL = new Map(ROLLUPS.map((rollup) => [rollup, rebuildSqlOf(rollup
  * Empties the rollups and fills them from the facts (the end of a bulk rebuild). On SQLite (a
  * bulk rebuild's staging database) one statement per rollup adds the facts up: on the insights
  * history (1,004,970 events), reading every fact into JavaScript and adding its contributions up
- * there took 2.7 to 3.8 s at the end of the stage, which the seed and the replay wait for; these
- * statements about 0.9 s (`npm run bench:rollups`).
+ * there took 3.3 to 4.5 s at the end of the stage, which the seed and the replay wait for; these
+ * statements 0.9 to 1.4 s (`npm run bench:rollups`, medians of two runs).
  */
 export const rebuildRollups = async (tx: SqlDatabase): Promise<void> => {
   if (tx.dialect !== 'sqlite') return rebuildRollupsInJavaScript(tx);

@@ -50,6 +50,7 @@ const VARIANT_DIGIT: readonly number[] = (() => {
 })();
 const DASH = 0x2d;
 const VERSION_5 = 0x35;
+const VERSION_8 = 0x38;
 /** The offset in a UUID's text of each of its 32 hex digits, in order. */
 const DIGIT_AT: readonly number[] = Array.from({ length: 36 }, (_, offset) => offset).filter((offset) => UUID[offset] !== DASH);
 
@@ -92,8 +93,6 @@ export const withTimeOf = (source: string, id: string): string => {
   UUID[14] = VERSION_8;
   return uuidText();
 };
-
-const VERSION_8 = 0x38;
 
 const isTimeOrdered = (id: string): boolean =>
   id.length === 36 && (id.charCodeAt(14) === 0x37 || id.charCodeAt(14) === 0x38) && id.charCodeAt(8) === 0x2d && id.charCodeAt(13) === 0x2d;
