@@ -379,7 +379,9 @@ describe('openPostgresDatabase: plans', () => {
 
   it('closes the connections of its reads planned once with the rest', async () => {
     const application = aSchemaName('plans');
-    const db = await openPostgresDatabase({ connectionString: `${TEST_DATABASE_URL}?application_name=${application}`, schema: aSchemaName('read') });
+    const schema = aSchemaName('read');
+    schemas.push(schema);
+    const db = await openPostgresDatabase({ connectionString: `${TEST_DATABASE_URL}?application_name=${application}`, schema });
     const observer = await connectForTest();
     const open = async () =>
       (await observer.query<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM pg_stat_activity WHERE application_name = $1', [application])).rows[0]!.n;
