@@ -26,6 +26,7 @@ import type { Projection } from './projection';
 import { ProjectionRunner, projectionHandles } from './runner';
 import { copyStaged, rebuildInBulk, stageInBulk } from './bulkRebuild';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
+import { storeUpTo } from './tools/storeViews';
 
 const READ_MODEL_TABLES = [
   'read_leads',
@@ -583,6 +584,69 @@ describe('a rebuild in bulk on a SQLite file', () => {
     } finally {
       if (reader.inTransaction) reader.exec('COMMIT');
       reader.close();
+    }
+  });
+});
+
+describe('the audit trail of a bulk rebuild from a SQLite log, made in SQL', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+
+  it('holds the rows `apply` writes: stream ids with no dash, several or one first, and times in other forms than the trail keeps', async () => {
+    const directory = temporaryDirectory();
+    const store = openSqliteEventStore({ filename: directory.file('crm.db'), pollIntervalMs: 20 });
+    const live = openSqliteDatabase(':memory:');
+    close = async () => {
+      await live.close();
+      await store.close();
+      directory.remove();
+    };
+    const canonical = '2025-01-06T09:30:00.000Z';
+    const appended: Array<[streamId: string, recordedAt: unknown, occurredAt: unknown]> = [
+      ['lead-1', canonical, canonical],
+      ['nodash', canonical, '2025-01-06T11:30:00+02:00'],
+      ['lead-ñ-2-3', '2025-01-06T09:30:00Z', canonical],
+      ['-leading', canonical, '2024-02-29T23:59:59.999Z'],
+      ['çødé-ünï', Date.UTC(2025, 0, 6, 9, 30), '2025-01-06T09:30:00.5Z'],
+      ['lead-1', canonical, '2025-12-31T24:00:00.000Z'.replace('24:00:00', '23:59:60')],
+    ];
+    const revisions = new Map<string, number>();
+    for (const [streamId, recordedAt, occurredAt] of appended) {
+      const revision = revisions.get(streamId) ?? -1;
+      revisions.set(streamId, revision + 1);
+      const metadata = { actor: 'usuária "ñ"', recordedAt, occurredAt, correlationId: `c\\${streamId}`, causationId: 'c', schemaVersion: 1 };
+      await store.appendToStream(streamId, [{ id: newId(), type: 'SomethingHappened', data: {}, metadata: metadata as never }], {
+        expectedRevision: revision === -1 ? NO_STREAM : revision,
+      });
+    }
+    const audit = readModelProjections().find((projection) => projection.name === 'audit-events')!;
+    await audit.setup(live);
+    const events = await store.readAll();
+    const failures: string[] = [];
+    await live.transaction(async (tx) => {
+      for (const event of events) await audit.apply(tx, event).catch((error: Error) => failures.push(`${event.streamId}: ${error.message}`));
+    });
+    // The leap second is no time JavaScript reads: `apply` fails on it, and so must the stage.
+    expect(failures).toEqual(['lead-1: Invalid time value']);
+    await expect(stageInBulk({ store, projections: [audit], handles: projectionHandles, pageSize: 500, isActive: () => true })).rejects.toThrow('Invalid time value');
+
+    // Without the leap second, the same rows as `apply` wrote.
+    const upToIt = storeUpTo(store, events.at(-2)!.position);
+    const staged = await stageInBulk({ store: upToIt, projections: [audit], handles: projectionHandles, pageSize: 500, isActive: () => true });
+    try {
+      // The staging database reads integers as BigInt.
+      const inSql = [...staged!.staging.tables().find((table) => table.name === 'audit_events')!.rows()].map((row) =>
+        row.map((value) => (typeof value === 'bigint' ? Number(value) : value)),
+      );
+      const written = await live.all<Record<string, unknown>>('SELECT * FROM audit_events ORDER BY seq');
+      expect(written.map((row) => row.occurred_at)).toContain('2025-01-06T09:30:00.000Z');
+      expect(written.map((row) => row.stream_category)).toEqual(['lead', 'nodash', 'lead', '', 'çødé']);
+      expect(inSql).toEqual(written.map((row) => Object.values(row)));
+    } finally {
+      staged?.staging.close();
     }
   });
 });

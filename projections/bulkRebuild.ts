@@ -13,7 +13,7 @@
  * Nothing is visible until the copy commits: a crash or a stop before it leaves the projections
  * as they were reset (empty, no checkpoint), and the runner catches them up event by event.
  */
-import type { EventStore, GlobalPosition, RecordedEvent } from '../src/core/eventStore';
+import { sqliteFileOf, type EventStore, type GlobalPosition, type RecordedEvent } from '../src/core/eventStore';
 import type { InMemoryFold, Projection } from './projection';
 import { openStagingDatabase, type SqlDatabase, type SqlValue, type StagedTable, type StagingDatabase } from './sqlDatabase';
 import { takingTurns, turnsOf, type TurnTaker } from './eventLoopTurns';
@@ -114,8 +114,13 @@ export interface Staged {
  */
 export const stageInBulk = async (options: StageOptions): Promise<Staged | undefined> => {
   const { store, projections, handles, pageSize, isActive, writingEnded } = options;
+  // Made in SQL from the log's table, where a projection can (`Projection.stageFromSqliteLog`):
+  // not while the log is still written, which the stage follows a batch at a time.
+  const logFile = writingEnded === undefined ? sqliteFileOf(store) : undefined;
+  const inSql = logFile === undefined ? [] : projections.filter((projection) => projection.stageFromSqliteLog !== undefined);
+  const replayed = projections.filter((projection) => !inSql.includes(projection));
   let requested = Math.min(FIRST_PAGE_SIZE, pageSize);
-  const opensPersonalDataOf = personalDataReadBy(projections, handles);
+  const opensPersonalDataOf = personalDataReadBy(replayed, handles);
   /**
    * The events after `fromPosition`, at most `maxCount`; `last` when they end the log: fewer than
    * asked for, read once nothing more will be written. While the log is still being written, an
@@ -131,9 +136,12 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
       await new Promise((resolve) => setTimeout(resolve, WRITING_POLL_MS));
     }
   };
-  let { events: page, last } = options.firstPage ?? (await read(undefined, requested));
+  // Nothing to replay event by event: the log is read in SQL alone, as far as it goes now.
+  const head = replayed.length === 0 ? await store.headPosition() : undefined;
+  if (replayed.length === 0 && head === undefined) return undefined;
+  let { events: page, last } = head !== undefined ? { events: [], last: true } : (options.firstPage ?? (await read(undefined, requested)));
   if (options.firstPage) requested = Math.max(requested, page.length);
-  if (page.length === 0) return undefined;
+  if (page.length === 0 && head === undefined) return undefined;
   const staging = openStagingDatabase();
   let staged = false;
   try {
@@ -147,8 +155,8 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
     staging.deferIndexes(projections.flatMap((projection) => projection.deferredIndexes ?? []), { onlyOn });
     staging.deferIndexes(projections.flatMap((projection) => projection.deferredUniqueIndexes ?? []), { unique: true, onlyOn });
     staging.dropTriggers();
-    const folds = new Map(projections.flatMap((projection) => (projection.foldInMemory ? [[projection, projection.foldInMemory()] as const] : [])));
-    let through: GlobalPosition = page[page.length - 1]!.position;
+    const folds = new Map(replayed.flatMap((projection) => (projection.foldInMemory ? [[projection, projection.foldInMemory()] as const] : [])));
+    let through: GlobalPosition = head ?? page[page.length - 1]!.position;
     const eventTypes = new Set<string>();
     let abandoned = false;
     // One transaction for the whole replay: with no journal, SQLite writes a page out only when its
@@ -158,7 +166,7 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
     // In turns of the thread (see eventLoopTurns.ts): a rebuild beside a projection's old tables
     // runs on the thread that serves requests.
     const takeTurn = turnsOf(STAGE_SLICE_MS);
-    await staging.db.transaction(async (unpaced) => {
+    if (head === undefined) await staging.db.transaction(async (unpaced) => {
       const tx = takingTurns(unpaced, takeTurn);
       for (;;) {
         through = page[page.length - 1]!.position;
@@ -168,7 +176,7 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
         requested = Math.min(requested * 2, pageSize);
         const next = last ? undefined : read(through, requested);
         next?.catch(() => undefined); // awaited below; a failure here must not go unhandled if the apply fails first
-        await applyPage(tx, projections, folds, handles, page, takeTurn);
+        await applyPage(tx, replayed, folds, handles, page, takeTurn);
         if (!isActive()) {
           abandoned = true;
           return;
@@ -180,12 +188,39 @@ export const stageInBulk = async (options: StageOptions): Promise<Staged | undef
       for (const fold of folds.values()) await fold.flush(tx, true);
     });
     if (abandoned) return undefined;
+    if (inSql.length > 0) {
+      const types = await stageFromLog(staging.db, logFile!, inSql, Number(through), head !== undefined);
+      for (const type of types) eventTypes.add(type);
+    }
     staged = true;
     return { staging, through, eventTypes: [...eventTypes] };
   } finally {
     if (!staged) staging.close();
   }
 };
+
+/** The schema a staging database attaches a SQLite log as (`stageFromLog`). */
+const LOG_SCHEMA = 'rebuild_log';
+
+/**
+ * The rows of `projections` (each with `stageFromSqliteLog`) made in SQL in the staging database,
+ * from the SQLite log's events through position `through`, in one transaction. Resolves with the
+ * types of those events when `withTypes` (no event was read into JavaScript to tell them).
+ */
+const stageFromLog = async (db: SqlDatabase, logFile: string, projections: readonly Projection[], through: number, withTypes: boolean): Promise<string[]> => {
+  // A reader of a WAL file may meet a writer's lock for a moment: waited out, not a failed rebuild.
+  await db.exec(`PRAGMA busy_timeout = ${LOG_BUSY_TIMEOUT_MS}`);
+  return db.withAttached!(logFile, LOG_SCHEMA, () =>
+    db.transaction(async (tx) => {
+      for (const projection of projections) await projection.stageFromSqliteLog!(tx, { schema: LOG_SCHEMA, through });
+      if (!withTypes) return [];
+      const rows = await tx.all<{ type: string }>(`SELECT DISTINCT event_type AS type FROM ${LOG_SCHEMA}.events WHERE global_position <= ?`, [through]);
+      return rows.map((row) => row.type);
+    }),
+  );
+};
+
+const LOG_BUSY_TIMEOUT_MS = 5_000;
 
 /**
  * Whether any of the projections that take events of a type reads their personal data

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModelProjections } from '../src/composition/application';
 import { openEventLog } from '../src/composition/eventLog';
-import { NO_STREAM, type EventStore, type ReadAllOptions } from '../src/core/eventStore';
+import { NO_STREAM, sqliteFileOf, type EventStore, type ReadAllOptions, type SqliteLogFile } from '../src/core/eventStore';
 import { newId } from '../src/core/ids';
 import { createLeadListDecider, type LeadListCommand } from '../src/domain/leadLists/decide';
 import { leadListStreamId } from '../src/domain/leadLists/events';
@@ -18,9 +18,13 @@ import { stageInBulk } from './bulkRebuild';
 import type { Projection } from './projection';
 import { projectionHandles } from './runner';
 
-/** The log as the store reads it, each read opening personal data as `opens` says, whatever the stage asks. */
-const opening = (store: EventStore, opens: ReadAllOptions['opensPersonalDataOf']): EventStore => ({
+/**
+ * The log as the store reads it, each read opening personal data as `opens` says, whatever the
+ * stage asks; read event by event, never in SQL (`Projection.stageFromSqliteLog`).
+ */
+const opening = (store: EventStore, opens: ReadAllOptions['opensPersonalDataOf']): EventStore & SqliteLogFile => ({
   ...store,
+  sqliteFile: undefined,
   readAll: (options) => store.readAll({ fromPosition: options?.fromPosition, maxCount: options?.maxCount, opensPersonalDataOf: opens }),
 });
 
@@ -99,8 +103,9 @@ describe('a bulk rebuild from a sealed log', () => {
       const everyEventOpened = await stagedRows(opening(store, undefined), projection);
       // What the stage asks of each read: to open the personal data of none of the events.
       const opensAny: boolean[] = [];
-      const asking: EventStore = {
+      const asking: EventStore & SqliteLogFile = {
         ...store,
+        sqliteFile: undefined,
         readAll: (options) => {
           opensAny.push(everyType.some((type) => options?.opensPersonalDataOf?.(type) ?? true));
           return store.readAll(options);
@@ -114,6 +119,24 @@ describe('a bulk rebuild from a sealed log', () => {
     },
     60_000,
   );
+
+  it('stages audit-events in SQL from the SQLite log, reading no event, as it stages it event by event', async () => {
+    const audit = readModelProjections().find((projection) => projection.name === 'audit-events')!;
+    expect(sqliteFileOf(store)).toBeDefined();
+    let reads = 0;
+    const counting: EventStore = {
+      ...store,
+      readAll: (options) => {
+        reads += 1;
+        return store.readAll(options);
+      },
+    };
+    const inSql = await stagedRows(counting, audit);
+    expect(reads).toBe(0);
+    const eventByEvent = await stagedRows(opening(store, undefined), audit);
+    expect(inSql.audit_events!.length).toBe((await store.sealed.readAll()).length);
+    expect(inSql).toEqual(eventByEvent);
+  }, 60_000);
 
   it("would see a projection that reads personal data staged from sealed events: the leads' rows differ", async () => {
     const leads = readModelProjections().find((projection) => projection.name === 'leads')!;

@@ -125,7 +125,44 @@ export const auditEventsProjection: Projection = {
       },
     };
   },
+  /**
+   * A rebuild from a SQLite log, in SQL: the rows `rowOf` makes, numbered in the log's order. The
+   * trail is the one table with a row for every event: read and parsed in JavaScript, then
+   * inserted, it was most of a rebuild of it alone.
+   */
+  async stageFromSqliteLog(tx, { schema, through }) {
+    const log = `${schema}.events`;
+    await tx.run(
+      `INSERT INTO audit_events (${COLUMNS})
+       SELECT row_number() OVER (ORDER BY global_position), stream_id,
+              CASE instr(stream_id, '-') WHEN 0 THEN stream_id ELSE substr(stream_id, 1, instr(stream_id, '-') - 1) END,
+              stream_revision, event_type, metadata ->> '$.actor', metadata ->> '$.recordedAt',
+              metadata ->> '$.occurredAt', metadata ->> '$.correlationId'
+       FROM ${log} WHERE global_position <= ? ORDER BY global_position`,
+      [through],
+    );
+    // A time the log holds in another form than the trail's (never one this application stamped)
+    // is made as \`rowOf\` makes it, from the event's metadata as JavaScript parses it.
+    const others = await tx.all<{ seq: number; metadata: string }>(
+      `SELECT a.seq, e.metadata FROM audit_events a JOIN ${log} e ON e.stream_id = a.stream_id AND e.stream_revision = a.revision
+       WHERE NOT (${CANONICAL_IN_SQL('a.recorded_at')} AND ${CANONICAL_IN_SQL('a.occurred_at')})`,
+    );
+    for (const { seq, metadata } of others) {
+      const { recordedAt, occurredAt } = JSON.parse(metadata) as RecordedEvent['metadata'];
+      await tx.run('UPDATE audit_events SET recorded_at = ?, occurred_at = ? WHERE seq = ?', [utc(recordedAt), utc(occurredAt), seq]);
+    }
+  },
 };
+
+/**
+ * Whether a column holds a time as `utcInstant` returns it unchanged: the SQL of its
+ * `CANONICAL_INSTANT` (src/core/eventTimes.ts), where GLOB's [0-9] is an ASCII digit as \d is.
+ */
+const CANONICAL_IN_SQL = (column: string): string =>
+  `(typeof(${column}) = 'text' AND length(${column}) = 24
+    AND ${column} GLOB '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-2][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z'
+    AND substr(${column}, 6, 2) BETWEEN '01' AND '12' AND substr(${column}, 9, 2) BETWEEN '01' AND '28'
+    AND substr(${column}, 12, 2) <= '23')`;
 
 /** An event's row of the trail, its ordinal apart. */
 const rowOf = (event: RecordedEvent): SqlValue[] => {

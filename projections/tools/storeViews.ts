@@ -3,7 +3,7 @@
  * a progress bar), one that ends at a given position (to rebuild read models exactly as far as
  * the live ones have got), and a count of the events in the log.
  */
-import type { EventStore, GlobalPosition, ReadAllOptions, RecordedEvent } from '../../src/core/eventStore';
+import { sqliteFileOf, type EventStore, type GlobalPosition, type ReadAllOptions, type RecordedEvent, type SqliteLogFile } from '../../src/core/eventStore';
 
 const COUNTING_PAGE = 5000;
 
@@ -71,9 +71,11 @@ export const storeUpTo = (store: EventStore, position: GlobalPosition | undefine
   });
 
 /** A store whose methods are the given ones, the others passed on (adapters may be classes). */
-const delegate = (store: EventStore, overrides: Partial<EventStore>): EventStore => ({
+const delegate = (store: EventStore, overrides: Partial<EventStore>): EventStore & SqliteLogFile => ({
   name: store.name,
   appendsToStreamsAtomically: store.appendsToStreamsAtomically,
+  // Read in SQL through the view's `headPosition()`: as far as the view shows the log.
+  sqliteFile: sqliteFileOf(store),
   appendToStream: (streamId, events, options) => store.appendToStream(streamId, events, options),
   appendToStreams: (appends) => store.appendToStreams(appends),
   readStream: (streamId, options) => store.readStream(streamId, options),

@@ -162,6 +162,19 @@ export interface EventStore {
 }
 
 /**
+ * What a store may tell apart from the port (SQLite's adapter, and the wrappers around a store):
+ * the file that holds its log, absent in memory. A bulk rebuild reads it in SQL, through
+ * `headPosition()` at most, for a projection that can make its rows so
+ * (`Projection.stageFromSqliteLog`). A global position of that log is its events' rowid.
+ */
+export interface SqliteLogFile {
+  readonly sqliteFile?: string;
+}
+
+/** The file of the store's SQLite log (`SqliteLogFile`), if it tells one. */
+export const sqliteFileOf = (store: EventStore): string | undefined => (store as EventStore & SqliteLogFile).sqliteFile;
+
+/**
  * What a store adapter may offer a bulk load into it (the seed's, through `appendToStreams`), apart
  * from the port: the events per call it takes best, and `begin()`, which tunes it for the load
  * until the `end` it returns is called (SQLite's).

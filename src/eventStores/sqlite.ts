@@ -16,6 +16,7 @@ import {
   type AppendResult,
   type BulkLoadTuning,
   type EventStore,
+  type SqliteLogFile,
   type GlobalPosition,
   type RecordedEvent,
   type StreamAppend,
@@ -35,7 +36,7 @@ export interface SqliteEventStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
 }
 
-export interface SqliteEventStore extends EventStore {
+export interface SqliteEventStore extends EventStore, SqliteLogFile {
   readonly filename: string;
   readonly bulkLoad: BulkLoadTuning;
 }
@@ -221,6 +222,7 @@ export const openSqliteEventStore = ({
     name: 'sqlite',
     appendsToStreamsAtomically: true,
     filename,
+    sqliteFile: filename === ':memory:' ? undefined : filename,
 
     bulkLoad: {
       batchEvents: BULK_LOAD_BATCH_EVENTS,

@@ -2,14 +2,15 @@
  * The event-store port with its appends counted and timed: the adapters stay as they are, and
  * whatever appends through this wrapper (the requests' command handling) is measured.
  */
-import { ConcurrencyConflictError, type EventStore } from '../core/eventStore';
+import { ConcurrencyConflictError, sqliteFileOf, type EventStore, type SqliteLogFile } from '../core/eventStore';
 import type { CrmMetrics } from './metrics';
 
-export const observeEventStore = (store: EventStore, metrics: CrmMetrics): EventStore => {
+export const observeEventStore = (store: EventStore, metrics: CrmMetrics): EventStore & SqliteLogFile => {
   const labels = { store: store.name };
   return {
     name: store.name,
     appendsToStreamsAtomically: store.appendsToStreamsAtomically,
+    sqliteFile: sqliteFileOf(store),
     async appendToStream(streamId, events, options) {
       const stopTimer = metrics.appendDuration.startTimer(labels);
       try {

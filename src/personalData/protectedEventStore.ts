@@ -28,7 +28,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../core/eventStore';
-import { NO_STREAM, StreamNotFoundError } from '../core/eventStore';
+import { NO_STREAM, sqliteFileOf, StreamNotFoundError, type SqliteLogFile } from '../core/eventStore';
 import { contactStreamId } from '../domain/contacts/events';
 import { leadStreamId } from '../domain/leads/lead';
 import { KEY_NAMING_EVENTS, personalFieldsOf, type PersonalDataErased } from '../domain/personalData';
@@ -50,7 +50,7 @@ type Json = Record<string, unknown>;
 
 const associatedData = (keyId: string, eventType: string): string => `crm-personal-data:${keyId}:${eventType}`;
 
-export interface ProtectedEventStore extends EventStore {
+export interface ProtectedEventStore extends EventStore, SqliteLogFile {
   readonly keyStore: KeyStore;
   /** The store underneath, which returns events as stored (sealed). */
   readonly sealed: EventStore;
@@ -355,6 +355,8 @@ export const protectEventStore = (inner: EventStore, keyStore: KeyStore): Protec
   return {
     name: inner.name,
     appendsToStreamsAtomically: inner.appendsToStreamsAtomically,
+    // Personal data is sealed in an event's data only: what is read in SQL is its metadata.
+    sqliteFile: sqliteFileOf(inner),
     keyStore,
     sealed: inner,
     async appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
