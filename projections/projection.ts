@@ -96,7 +96,8 @@ export interface Projection {
    */
   copyInBulk?: Readonly<Record<string, (tx: SqlDatabase, copy: () => Promise<void>, options: { inTurns: boolean }) => Promise<void>>>;
   /**
-   * For a bulk rebuild from a SQLite log (`EventStore.sqliteFile`) that is not being written:
+   * For a bulk rebuild from a SQLite log (`SqliteLogFile`) that is not being written, of this
+   * projection alone (or with others that all have it):
    * fills the projection's tables in `tx` (the staging database, where `setup` created them) in
    * SQL, from the log's `events` table, attached as `log.schema`, with the rows `apply` would have
    * left after every event whose position is `log.through` or less; no event is read into

@@ -142,17 +142,26 @@ export const auditEventsProjection: Projection = {
       [through],
     );
     // A time the log holds in another form than the trail's (never one this application stamped)
-    // is made as \`rowOf\` makes it, from the event's metadata as JavaScript parses it.
-    const others = await tx.all<{ seq: number; metadata: string }>(
-      `SELECT a.seq, e.metadata FROM audit_events a JOIN ${log} e ON e.stream_id = a.stream_id AND e.stream_revision = a.revision
-       WHERE NOT (${CANONICAL_IN_SQL('a.recorded_at')} AND ${CANONICAL_IN_SQL('a.occurred_at')})`,
-    );
-    for (const { seq, metadata } of others) {
-      const { recordedAt, occurredAt } = JSON.parse(metadata) as RecordedEvent['metadata'];
-      await tx.run('UPDATE audit_events SET recorded_at = ?, occurred_at = ? WHERE seq = ?', [utc(recordedAt), utc(occurredAt), seq]);
+    // is made as `rowOf` makes it, from the event's metadata as JavaScript parses it; a page of
+    // rows at a time, should a log from elsewhere hold nothing but such times.
+    for (let after = 0; ; ) {
+      const others = await tx.all<{ seq: number; metadata: string }>(
+        `SELECT a.seq, e.metadata FROM audit_events a JOIN ${log} e ON e.stream_id = a.stream_id AND e.stream_revision = a.revision
+         WHERE a.seq > ? AND NOT (${CANONICAL_IN_SQL('a.recorded_at')} AND ${CANONICAL_IN_SQL('a.occurred_at')})
+         ORDER BY a.seq LIMIT ${TIMES_MADE_AGAIN_PER_PAGE}`,
+        [after],
+      );
+      for (const { seq, metadata } of others) {
+        const { recordedAt, occurredAt } = JSON.parse(metadata) as RecordedEvent['metadata'];
+        await tx.run('UPDATE audit_events SET recorded_at = ?, occurred_at = ? WHERE seq = ?', [utc(recordedAt), utc(occurredAt), seq]);
+      }
+      if (others.length < TIMES_MADE_AGAIN_PER_PAGE) break;
+      after = others.at(-1)!.seq;
     }
   },
 };
+
+const TIMES_MADE_AGAIN_PER_PAGE = 1_000;
 
 /**
  * Whether a column holds a time as `utcInstant` returns it unchanged: the SQL of its
