@@ -357,6 +357,27 @@ describe("the projection runner's staging thread", () => {
     expect(await db.get('PRAGMA integrity_check')).toEqual({ integrity_check: 'ok' });
   }, 120_000);
 
+  it('rebuilds the audit trail alone in SQL on the other thread (npm run replay -- --projection audit-events): no event read there, the rows of a rebuild', async () => {
+    const thread = watchedThread();
+    const total = await countEvents(store);
+    const done: number[] = [];
+    const result = await replayProjections({
+      store,
+      db,
+      projections: readModelProjections(),
+      only: 'audit-events',
+      stagingThread: thread.stage,
+      stagingThreadFromEvents: 100,
+      onProgress: (step) => done.push(step.done),
+    });
+    expect(thread.calls).toEqual([{ projections: ['audit-events'], staged: true }]);
+    expect(result.events).toBe(total);
+    // At most the first page, which tells this thread the log is long: the other thread read none.
+    expect(done.every((events) => events <= 100)).toBe(true);
+    expect(await db.get('SELECT COUNT(*) AS n FROM audit_events')).toEqual({ n: total });
+    await expectEqualToARebuild();
+  }, 120_000);
+
   // Last: it leaves the log longer than the read models have taken in.
   it("counts a replay's events on the thread that stages them (npm run replay of one projection, staged on the other thread alone)", async () => {
     const thread = watchedThread();
