@@ -96,14 +96,13 @@ export interface Projection {
    */
   copyInBulk?: Readonly<Record<string, (tx: SqlDatabase, copy: () => Promise<void>, options: { inTurns: boolean }) => Promise<void>>>;
   /**
-   * For a bulk rebuild from a SQLite log (`SqliteLogFile`) that is not being written, of this
-   * projection alone (or with others that all have it):
-   * fills the projection's tables in `tx` (the staging database, where `setup` created them) in
-   * SQL, from the log's `events` table, attached as `log.schema`, with the rows `apply` would have
-   * left after every event whose position is `log.through` or less; no event is read into
-   * JavaScript for it. Throws where `apply` would: the bulk rebuild is then given up for the usual
-   * replay. Only for a projection whose rows need nothing but what the log's columns and its
-   * events' metadata hold.
+   * For a bulk rebuild of this projection alone (or with others that all have it) from a SQLite
+   * log (`SqliteLogFile`) that is not being written: fills the projection's tables in `tx` (the
+   * staging database, where `setup` created them) in SQL, from the log's `events` table, attached
+   * as `log.schema`, with the rows `apply` would have left after every event whose position is
+   * `log.through` or less; no event is read into JavaScript for it. Throws where `apply` would:
+   * the bulk rebuild is then given up for the usual replay. Only for a projection whose rows need
+   * nothing but what the log's columns and its events' metadata hold.
    */
   stageFromSqliteLog?(tx: SqlDatabase, log: { schema: string; through: number }): Promise<void>;
 }
