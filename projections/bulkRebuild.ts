@@ -115,7 +115,7 @@ export interface Staged {
 export const stageInBulk = async (options: StageOptions): Promise<Staged | undefined> => {
   const { store, projections, handles, pageSize, isActive, writingEnded } = options;
   // In SQL from the log's table, when every projection can (`Projection.stageFromSqliteLog`): not
-  // while the log is still written, which the stage follows a batch at a time; nor beside a
+  // in a stage that follows a load as it is written (a seed's), a batch at a time; nor beside a
   // projection that needs the events read into JavaScript. That one reads the whole log anyway, and
   // in a replay of every projection of the insights history, the audit trail made in SQL beside the
   // others made it no faster (41.6 s against 38.7, medians of five alternated rounds).

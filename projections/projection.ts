@@ -97,7 +97,7 @@ export interface Projection {
   copyInBulk?: Readonly<Record<string, (tx: SqlDatabase, copy: () => Promise<void>, options: { inTurns: boolean }) => Promise<void>>>;
   /**
    * For a bulk rebuild of this projection alone (or with others that all have it) from a SQLite
-   * log (`SqliteLogFile`) that is not being written: fills the projection's tables in `tx` (the
+   * log (`SqliteLogFile`), but not a stage that follows a load as it is written (a seed's): fills the projection's tables in `tx` (the
    * staging database, where `setup` created them) in SQL, from the log's `events` table, attached
    * as `log.schema`, with the rows `apply` would have left after every event whose position is
    * `log.through` or less; no event is read into JavaScript for it. Throws where `apply` would:
