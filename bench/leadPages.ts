@@ -10,19 +10,27 @@
  *   (as the connection let it before f24f010);
  * - the views of that page (`fromRow`);
  * - the cost estimate of a page asked with `first: $first`, which the request guards keep per
- *   value of `$first` (requestGuards.ts).
+ *   value of `$first` (requestGuards.ts);
+ * - that page through `findLeads` (its count included): the time of a call and this process's
+ *   CPU time per call, one call at a time and 10 at once; with BENCH_BASE_TREE, alternated loop by
+ *   loop with another revision's `findLeads` (`comparePages`). With `BENCH_STORE=postgres`, on a
+ *   copy of the PostgreSQL history of `npm run bench -- --only insightsPostgres` too (generated
+ *   when missing).
  */
 import 'reflect-metadata';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { parse } from 'graphql';
-import { openSqliteDatabase } from '../projections/sqlDatabase';
+import { openPostgresDatabase } from '../projections/postgresDatabase';
+import { findLeads } from '../projections/leads/leadsQueries';
+import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';
 import { fromRow, type LeadRow } from '../projections/leads/leadView';
 import { buildCrmSchema } from '../src/graphql/schema';
 import { queryCost } from '../src/graphql/shared/queryCost';
 import { DEFAULT_SALES_TEAM } from '../src/seeding/data';
 import { envNumber } from './harness';
 import { ensureDataset } from './insights';
+import { ensurePostgresDataset, servedPostgresCopyOf } from './insightsPostgres';
 
 const LOOPS = 5;
 
@@ -35,6 +43,52 @@ const microseconds = async (calls: number, work: () => unknown): Promise<number>
     loops.push(((performance.now() - started) * 1000) / calls);
   }
   return loops.sort((a, b) => a - b)[Math.floor(LOOPS / 2)]!;
+};
+
+/** Microseconds of time and of this process's CPU per call of each way, the medians of LOOPS loops alternated. */
+const alternated = async (calls: number, inFlight: number, ways: Record<string, () => Promise<unknown>>) => {
+  const loops = Object.fromEntries(Object.keys(ways).map((name) => [name, { time: [] as number[], cpu: [] as number[] }]));
+  for (let loop = 0; loop < LOOPS; loop++) {
+    for (const [name, work] of Object.entries(ways)) {
+      const started = performance.now();
+      const cpu = process.cpuUsage();
+      await Promise.all(Array.from({ length: inFlight }, async () => {
+        for (let call = 0; call < calls / inFlight; call++) await work();
+      }));
+      const used = process.cpuUsage(cpu);
+      loops[name]!.time.push(((performance.now() - started) * 1000) / calls);
+      loops[name]!.cpu.push((used.user + used.system) / calls);
+    }
+  }
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(LOOPS / 2)]!;
+  return Object.entries(loops).map(([name, { time, cpu }]) => ({ name, time: median(time), cpu: median(cpu) }));
+};
+
+/**
+ * `findLeads` by status and owner, newest first, 20 a page; with BENCH_BASE_TREE (a checkout of
+ * another revision, such as a git worktree sharing node_modules), beside that tree's `findLeads`
+ * on the same database, loop by loop.
+ */
+const comparePages = async (store: string, db: SqlDatabase): Promise<string[]> => {
+  const filter = { status: 'QUALIFIED', ownerId: DEFAULT_SALES_TEAM[2]! } as const;
+  const ways: Record<string, () => ReturnType<typeof findLeads>> = { 'this tree': () => findLeads(db, { filter, first: 20 }) };
+  const baseTree = process.env.BENCH_BASE_TREE;
+  if (baseTree !== undefined) {
+    const base = (await import(path.resolve(baseTree, 'projections/leads/leadsQueries.ts'))) as { findLeads: typeof findLeads };
+    ways[`BENCH_BASE_TREE (${baseTree})`] = () => base.findLeads(db, { filter, first: 20 });
+  }
+  const pages = await Promise.all(Object.values(ways).map((way) => way()));
+  if (pages.some((page) => JSON.stringify(page) !== JSON.stringify(pages[0]))) throw new Error(`${store}: the trees answer other pages`);
+  const lines: string[] = [];
+  for (const inFlight of [1, 10]) {
+    for (const { name, time, cpu } of await alternated(2_000, inFlight, ways)) {
+      lines.push(
+        `${store}, findLeads of ${pages[0]!.nodes.length} of ${pages[0]!.totalCount} leads, ${inFlight} at once, ${name}: ` +
+          `${time.toFixed(0)} us a call, this process's CPU ${cpu.toFixed(0)} us a call`,
+      );
+    }
+  }
+  return lines;
 };
 
 const main = async () => {
@@ -61,9 +115,21 @@ const main = async () => {
     const paged = parse('query($first: Int) { leads(first: $first) { totalCount edges { node { id status person { lastName } } } } }');
     lines.push(['the cost estimate of leads(first: $first), when not kept', await microseconds(2_000, () => queryCost(schema, paged, undefined, { first: 20 }))]);
     for (const [what, us] of lines) console.log(`${what.padEnd(64)} ${us.toFixed(1).padStart(8)} us`);
+    for (const line of await comparePages('SQLite', db)) console.log(line);
   } finally {
     plain.close();
     await db.close();
+  }
+  if (process.env.BENCH_STORE === 'postgres') {
+    const { dataset: kept } = await ensurePostgresDataset(envNumber('BENCH_LEADS', 114_000, 1), envNumber('BENCH_SEED', 1, 0));
+    const { served } = await servedPostgresCopyOf(kept);
+    const postgres = await openPostgresDatabase({ connectionString: served.environment.DATABASE_URL! });
+    try {
+      for (const line of await comparePages('PostgreSQL', postgres)) console.log(line);
+    } finally {
+      await postgres.close();
+      await served.remove();
+    }
   }
 };
 

@@ -204,6 +204,13 @@ const queriesOf = async (db: SqlDatabase) => {
   return {
     leads: await walk((after) => findLeads(db, { first: 7, after })),
     leadsSearched: await walk((after) => findLeads(db, { first: 3, after, filter: { search: 'MÜLL' } })),
+    // A filtered page asks its count in the same statement; past its last lead it asks it alone.
+    leadsFiltered: await walk((after) => findLeads(db, { first: 2, after, filter: { source: 'WEB_FORM' } })),
+    leadsPastTheEnd: await findLeads(db, {
+      first: 2,
+      filter: { source: 'WEB_FORM' },
+      after: (await findLeads(db, { first: 1_000, filter: { source: 'WEB_FORM' } })).endCursor,
+    }),
     accounts: await walk((after) => findAccounts(db, { first: 4, after, filter: { search: 'cafe' } })),
     customers: await walk((after) => findAccounts(db, { first: 4, after, filter: { status: 'CUSTOMER' } })),
     duplicates: await findAccountDuplicates(db, { name: 'CAFÉ CRÈME GMBH 0', email: 'someone@company2.example' }),
@@ -269,6 +276,10 @@ describe('read models on PostgreSQL', () => {
       expect(list.nodes.length).toBeGreaterThan(0);
     }
     expect(answers.cycles.flat().some((cycle) => cycle.engaged && cycle.cycle > 1)).toBe(true);
+    expect(answers.leadsFiltered.nodes.length).toBeGreaterThan(2);
+    expect(answers.leadsFiltered.nodes.length).toBeLessThan(leadIds.length);
+    expect(answers.leadsFiltered.totalCount).toBe(answers.leadsFiltered.nodes.length);
+    expect(answers.leadsPastTheEnd).toMatchObject({ nodes: [], totalCount: answers.leadsFiltered.totalCount, hasNextPage: false });
     expect(answers).toEqual(await queriesOf(sqliteDb));
 
     // Damaged, so that a rebuild which replayed nothing could not pass.

@@ -11,7 +11,7 @@ import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import type { ReportCache } from '../reportCache';
 import type { SearchBy } from '../searchIndex';
 import { LEAD_SEARCH } from './leadSearch';
-import { fromRow, UNSCORED_ORDER, type LeadRow, type LeadView } from './leadView';
+import { fromRow, UNSCORED_ORDER, VIEW_COLUMNS, type LeadRow, type LeadView } from './leadView';
 
 /**
  * The fields a client filters leads by (the same a dynamic lead list saves: status, rank, source,
@@ -61,7 +61,8 @@ export const findLeads = async (
   const searched = searchKey(filter.search ?? '') !== '' || searchKey(list?.filter?.search ?? '') !== '';
   const cursor = after === undefined ? undefined : decodeLeadCursor(after, orderBy);
   const order = orderBy === 'SCORE' ? 'score_order DESC, captured_at DESC, id DESC' : 'captured_at DESC, id DESC';
-  const readPage = (searchBy: SearchBy) => {
+  // The filter's conditions and the cursor's.
+  const pageConditions = (searchBy: SearchBy) => {
     const { conditions, params } = filtered(searchBy);
     if (cursor !== undefined) {
       const newer = '(captured_at < ? OR (captured_at = ? AND id < ?))';
@@ -73,7 +74,14 @@ export const findLeads = async (
         params.push(cursor.scoreOrder, cursor.scoreOrder, cursor.capturedAt, cursor.capturedAt, cursor.id);
       }
     }
-    return db.all<LeadRow>(`SELECT * FROM read_leads ${whereClause(conditions)} ORDER BY ${order} LIMIT ?`, [...params, first + 1]);
+    return { conditions, params };
+  };
+  const readPage = (searchBy: SearchBy) => {
+    const { conditions, params } = pageConditions(searchBy);
+    return db.all<LeadRow>(`SELECT ${VIEW_COLUMNS} FROM read_leads ${whereClause(conditions)} ORDER BY ${order} LIMIT ?`, [
+      ...params,
+      first + 1,
+    ]);
   };
   let total: number;
   let rows: LeadRow[];
@@ -86,10 +94,18 @@ export const findLeads = async (
     // last row; one with few sorts the matches the index gives (see `FEW_MATCHES`).
     rows = await readPage(indexed && total <= FEW_MATCHES ? 'index' : 'scan');
   } else {
-    // Without a search the page does not depend on the count: both are asked at once, one wait
-    // instead of two (on PostgreSQL, under 20 readers and 10 writers, each round trip waits its
-    // turn on the busy main thread: 39 ms at the median for a page by status and owner).
-    [total, rows] = await Promise.all([counting(db), readPage('index')]);
+    // Without a search the page does not depend on the count: both are one statement, the count
+    // a subquery the database runs once. On PostgreSQL that is one round trip and one connection
+    // instead of two, each waiting its turn on a busy main thread (see bench/leadPages.ts).
+    const count = indexed ? filtered('index') : filtered('scan');
+    const page = pageConditions('index');
+    rows = await db.all<LeadRow>(
+      `SELECT ${VIEW_COLUMNS}, (SELECT CAST(COUNT(*) AS INTEGER) FROM read_leads ${whereClause(count.conditions)}) AS total_count
+       FROM read_leads ${whereClause(page.conditions)} ORDER BY ${order} LIMIT ?`,
+      [...count.params, ...page.params, first + 1],
+    );
+    // A page with no rows carries no count: none match, or the cursor is past the last match.
+    total = rows.length > 0 ? Number(rows[0]!.total_count) : cursor === undefined ? 0 : await counting(db);
   }
   const nodes = rows.slice(0, first).map(fromRow);
   const cursors = nodes.map((node) => encodeLeadCursor(node, orderBy));

@@ -304,14 +304,15 @@ describe('leads read model', () => {
       expect(page.totalCount).toBe(1);
     });
 
-    it("asks a filtered page's count and rows at once, and a search's count before its rows (which depend on it)", async () => {
+    it("asks a filtered page's rows and count in one statement, and a search's count before its rows (which depend on it)", async () => {
       // Each statement takes a moment; the log says when each started and ended.
       const log: string[] = [];
       const slow = Object.create(db) as SqlDatabase;
       const timed =
         <A extends unknown[], T>(call: (...args: A) => Promise<T>) =>
         async (...args: A): Promise<T> => {
-          const what = /COUNT\(\*\)/.test(String(args[0])) ? 'count' : 'rows';
+          const sql = String(args[0]);
+          const what = /FROM read_leads .*ORDER BY/s.test(sql) ? (/COUNT\(\*\)/.test(sql) ? 'rows and count' : 'rows') : 'count';
           log.push(`${what} started`);
           await new Promise((resolve) => setTimeout(resolve, 5));
           const result = await call(...args);
@@ -324,7 +325,7 @@ describe('leads read model', () => {
       const filtered = await findLeads(slow, { filter: { ownerId: 'user-alice' } });
       expect(lastNames(filtered)).toEqual(['Dupont', 'Müller']);
       expect(filtered.totalCount).toBe(2);
-      expect(log.slice(0, 2).sort()).toEqual(['count started', 'rows started']);
+      expect(log).toEqual(['rows and count started', 'rows and count ended']);
 
       log.length = 0;
       const searched = await findLeads(slow, { filter: { search: 'muller' } });
@@ -371,6 +372,18 @@ describe('leads read model', () => {
 
       expect(ids(await findLeads(db, { first: 2, after: first.cursors[1] }))).toEqual(['lead-5', 'lead-4']);
       expect(ids(await findLeads(db, { first: 3, after: first.endCursor }))).toEqual(newestFirst.slice(3, 6));
+    });
+
+    it('tells the count of a filter on a page past its last lead, and on a page of none', async () => {
+      const newest = await findLeads(db, { first: 2, filter: { source: 'WEB_FORM' } });
+      expect(newest).toMatchObject({ totalCount: 7, hasNextPage: true });
+      const last = await findLeads(db, { first: 7, filter: { source: 'WEB_FORM' } });
+      expect(last).toMatchObject({ totalCount: 7, hasNextPage: false });
+
+      const past = await findLeads(db, { first: 3, after: last.endCursor, filter: { source: 'WEB_FORM' } });
+      expect(past).toMatchObject({ nodes: [], totalCount: 7, hasNextPage: false });
+      expect(await findLeads(db, { first: 0, filter: { source: 'WEB_FORM' } })).toMatchObject({ nodes: [], totalCount: 7, hasNextPage: true });
+      expect(await findLeads(db, { first: 3, filter: { source: 'REFERRAL' } })).toMatchObject({ nodes: [], totalCount: 0, hasNextPage: false });
     });
 
     it('refuses a cursor it did not issue', async () => {
