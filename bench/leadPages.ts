@@ -11,9 +11,9 @@
  * - the views of that page (`fromRow`);
  * - the cost estimate of a page asked with `first: $first`, which the request guards keep per
  *   value of `$first` (requestGuards.ts);
- * - that page through `findLeads` (its count included): the time of a call and this process's
- *   CPU time per call, one call at a time and 10 at once; with BENCH_BASE_TREE, alternated loop by
- *   loop with another revision's `findLeads` (`comparePages`). With `BENCH_STORE=postgres`, on a
+ * - that page through `findLeads` (its count included), and a page of accounts through
+ *   `findAccounts`: the time of a call and this process's CPU time per call, one call at a time and
+ *   10 at once; with BENCH_BASE_TREE, alternated loop by loop with another revision's (`comparePages`). With `BENCH_STORE=postgres`, on a
  *   copy of the PostgreSQL history of `npm run bench -- --only insightsPostgres` too (generated
  *   when missing).
  */
@@ -22,6 +22,7 @@ import Database from 'better-sqlite3';
 import path from 'node:path';
 import { parse } from 'graphql';
 import { openPostgresDatabase } from '../projections/postgresDatabase';
+import { findAccounts } from '../projections/accounts/accountsReadModel';
 import { findLeads } from '../projections/leads/leadsQueries';
 import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';
 import { fromRow, type LeadRow } from '../projections/leads/leadView';
@@ -65,27 +66,38 @@ const alternated = async (calls: number, inFlight: number, ways: Record<string, 
 };
 
 /**
- * `findLeads` by status and owner, newest first, 20 a page; with BENCH_BASE_TREE (a checkout of
- * another revision, such as a git worktree sharing node_modules), beside that tree's `findLeads`
- * on the same database, loop by loop.
+ * `findLeads` by status and owner, newest first, 20 a page, and `findAccounts` (a list kept in
+ * name order, `findPageBySortKey`) by owner, 20 a page; with BENCH_BASE_TREE (a checkout of
+ * another revision, such as a git worktree sharing node_modules), each beside that tree's on the
+ * same database, loop by loop.
  */
 const comparePages = async (store: string, db: SqlDatabase): Promise<string[]> => {
-  const filter = { status: 'QUALIFIED', ownerId: DEFAULT_SALES_TEAM[2]! } as const;
-  const ways: Record<string, () => ReturnType<typeof findLeads>> = { 'this tree': () => findLeads(db, { filter, first: 20 }) };
+  const owner = DEFAULT_SALES_TEAM[2]!;
+  const leadFilter = { status: 'QUALIFIED', ownerId: owner } as const;
+  const lists = { findLeads, findAccounts };
+  const trees: Record<string, typeof lists> = { 'this tree': lists };
   const baseTree = process.env.BENCH_BASE_TREE;
   if (baseTree !== undefined) {
-    const base = (await import(path.resolve(baseTree, 'projections/leads/leadsQueries.ts'))) as { findLeads: typeof findLeads };
-    ways[`BENCH_BASE_TREE (${baseTree})`] = () => base.findLeads(db, { filter, first: 20 });
+    const { findLeads: baseLeads } = (await import(path.resolve(baseTree, 'projections/leads/leadsQueries.ts'))) as typeof lists;
+    const { findAccounts: baseAccounts } = (await import(path.resolve(baseTree, 'projections/accounts/accountsReadModel.ts'))) as typeof lists;
+    trees[`BENCH_BASE_TREE (${baseTree})`] = { findLeads: baseLeads, findAccounts: baseAccounts };
   }
-  const pages = await Promise.all(Object.values(ways).map((way) => way()));
-  if (pages.some((page) => JSON.stringify(page) !== JSON.stringify(pages[0]))) throw new Error(`${store}: the trees answer other pages`);
+  const askedOf = (tree: typeof lists) => ({
+    findLeads: () => tree.findLeads(db, { filter: leadFilter, first: 20 }),
+    findAccounts: () => tree.findAccounts(db, { filter: { ownerId: owner }, first: 20 }),
+  });
   const lines: string[] = [];
-  for (const inFlight of [1, 10]) {
-    for (const { name, time, cpu } of await alternated(2_000, inFlight, ways)) {
-      lines.push(
-        `${store}, findLeads of ${pages[0]!.nodes.length} of ${pages[0]!.totalCount} leads, ${inFlight} at once, ${name}: ` +
-          `${time.toFixed(0)} us a call, this process's CPU ${cpu.toFixed(0)} us a call`,
-      );
+  for (const list of ['findLeads', 'findAccounts'] as const) {
+    const ways = Object.fromEntries(Object.entries(trees).map(([name, tree]) => [name, askedOf(tree)[list]]));
+    const pages = await Promise.all(Object.values(ways).map((way) => way()));
+    if (pages.some((page) => JSON.stringify(page) !== JSON.stringify(pages[0]))) throw new Error(`${store}: the trees answer other pages of ${list}`);
+    for (const inFlight of [1, 10]) {
+      for (const { name, time, cpu } of await alternated(2_000, inFlight, ways)) {
+        lines.push(
+          `${store}, ${list}: ${pages[0]!.nodes.length} of ${pages[0]!.totalCount}, ${inFlight} at once, ${name}: ` +
+            `${time.toFixed(0)} us a call, this process's CPU ${cpu.toFixed(0)} us a call`,
+        );
+      }
     }
   }
   return lines;

@@ -36,26 +36,32 @@ export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: Sq
   if (!Number.isInteger(first) || first < 0) {
     throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
   }
+  const counted = `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${table} ${whereClause(query.conditions)}`;
   const conditions = [...query.conditions];
   const params = [...query.params];
-  const total = await db.get<{ total: number }>(
-    `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${table} ${whereClause(conditions)}`,
-    params,
-  );
   if (after !== undefined) {
     const [sortKey, id] = decodeCursor(after, ['string', 'string']);
     conditions.push('(sort_key > ? OR (sort_key = ? AND id > ?))');
     params.push(sortKey, sortKey, id);
   }
-  const rows = await db.all<Row>(
-    `SELECT * FROM ${table} ${whereClause(conditions)} ORDER BY sort_key, id LIMIT ?`,
-    [...params, first + 1],
+  // The page and the count in one statement (the count a subquery the database runs once): on
+  // PostgreSQL one round trip where there were two, one after the other.
+  const rows = await db.all<Row & { total_count: number }>(
+    `SELECT *, (${counted}) AS total_count FROM ${table} ${whereClause(conditions)} ORDER BY sort_key, id LIMIT ?`,
+    [...query.params, ...params, first + 1],
   );
+  // A page with no rows carries no count: none match, or the cursor is past the last match.
+  const total =
+    rows.length > 0
+      ? Number(rows[0]!.total_count)
+      : after === undefined
+        ? 0
+        : Number((await db.get<{ total: number }>(counted, [...query.params]))?.total ?? 0);
   const shown = rows.slice(0, first);
   const cursors = shown.map((row) => encodeCursor([String(row.sort_key), String(row.id)]));
   return {
     nodes: shown.map(query.fromRow),
-    totalCount: total?.total ?? 0,
+    totalCount: total,
     hasNextPage: rows.length > first,
     endCursor: cursors.at(-1),
     cursors,

@@ -213,6 +213,11 @@ const queriesOf = async (db: SqlDatabase) => {
     }),
     accounts: await walk((after) => findAccounts(db, { first: 4, after, filter: { search: 'cafe' } })),
     customers: await walk((after) => findAccounts(db, { first: 4, after, filter: { status: 'CUSTOMER' } })),
+    customersPastTheEnd: await findAccounts(db, {
+      first: 4,
+      filter: { status: 'CUSTOMER' },
+      after: (await findAccounts(db, { first: 1_000, filter: { status: 'CUSTOMER' } })).endCursor,
+    }),
     duplicates: await findAccountDuplicates(db, { name: 'CAFÉ CRÈME GMBH 0', email: 'someone@company2.example' }),
     contacts: await walk((after) => findContacts(db, { first: 5, after, filter: { active: true } })),
     cycles: await Promise.all(['con-1', 'con-2', 'con-3', 'con-5', 'con-8', 'con-11'].map((id) => contactLeadCycles(db, id))),
@@ -280,6 +285,7 @@ describe('read models on PostgreSQL', () => {
     expect(answers.leadsFiltered.nodes.length).toBeLessThan(leadIds.length);
     expect(answers.leadsFiltered.totalCount).toBe(answers.leadsFiltered.nodes.length);
     expect(answers.leadsPastTheEnd).toMatchObject({ nodes: [], totalCount: answers.leadsFiltered.totalCount, hasNextPage: false });
+    expect(answers.customersPastTheEnd).toMatchObject({ nodes: [], totalCount: answers.customers.totalCount, hasNextPage: false });
     expect(answers).toEqual(await queriesOf(sqliteDb));
 
     // Damaged, so that a rebuild which replayed nothing could not pass.

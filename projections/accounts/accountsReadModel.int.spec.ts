@@ -254,5 +254,17 @@ describe('accounts read model', () => {
       expect(second).toMatchObject({ totalCount: 5, hasNextPage: false });
       await expect(findAccounts(db, { after: 'not-a-cursor' })).rejects.toBeInstanceOf(ValidationError);
     });
+
+    it('tells the count of a filter on a page past its last account, and on a page of none', async () => {
+      const bobs = await findAccounts(db, { first: 5, filter: { ownerId: 'user-bob' } });
+      expect(bobs).toMatchObject({ totalCount: 2, hasNextPage: false });
+      expect(await findAccounts(db, { first: 5, after: bobs.endCursor, filter: { ownerId: 'user-bob' } })).toMatchObject({
+        nodes: [],
+        totalCount: 2,
+        hasNextPage: false,
+      });
+      expect(await findAccounts(db, { first: 0, filter: { search: 'puig' } })).toMatchObject({ nodes: [], totalCount: 1, hasNextPage: true });
+      expect(await findAccounts(db, { filter: { ownerId: 'user-nobody' } })).toMatchObject({ nodes: [], totalCount: 0 });
+    });
   });
 });
