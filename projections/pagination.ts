@@ -36,7 +36,6 @@ export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: Sq
   if (!Number.isInteger(first) || first < 0) {
     throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
   }
-  const counted = `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${table} ${whereClause(query.conditions)}`;
   const conditions = [...query.conditions];
   const params = [...query.params];
   if (after !== undefined) {
@@ -44,19 +43,15 @@ export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: Sq
     conditions.push('(sort_key > ? OR (sort_key = ? AND id > ?))');
     params.push(sortKey, sortKey, id);
   }
-  // The page and the count in one statement (the count a subquery the database runs once): on
-  // PostgreSQL one round trip where there were two, one after the other.
-  const rows = await db.all<Row & { total_count: number }>(
-    `SELECT *, (${counted}) AS total_count FROM ${table} ${whereClause(conditions)} ORDER BY sort_key, id LIMIT ?`,
-    [...query.params, ...params, first + 1],
-  );
-  // A page with no rows carries no count: none match, or the cursor is past the last match.
-  const total =
-    rows.length > 0
-      ? Number(rows[0]!.total_count)
-      : after === undefined
-        ? 0
-        : Number((await db.get<{ total: number }>(counted, [...query.params]))?.total ?? 0);
+  const { rows, total } = await rowsAndCount<Row>(db, {
+    table,
+    columns: '*',
+    filter: query,
+    page: { conditions, params },
+    afterCursor: after !== undefined,
+    orderBy: 'sort_key, id',
+    limit: first + 1,
+  });
   const shown = rows.slice(0, first);
   const cursors = shown.map((row) => encodeCursor([String(row.sort_key), String(row.id)]));
   return {
@@ -66,6 +61,36 @@ export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: Sq
     endCursor: cursors.at(-1),
     cursors,
   };
+};
+
+/** SQL conditions joined with AND, with their `?` parameters in order. */
+export interface Conditions {
+  conditions: readonly string[];
+  params: readonly SqlValue[];
+}
+
+/**
+ * A page of `table`'s rows (`page`: the filter's conditions and the cursor's) and the count of
+ * every row the filter matches (`filter`), in one statement: the count is a subquery the database
+ * runs once (PostgreSQL as an InitPlan, SQLite behind OP_Once). On PostgreSQL that is one round
+ * trip where a count and a page took two, each answer waiting its turn on the API's main thread
+ * (bench/leadPages.ts). A page with no rows carries no count: after a cursor (perhaps past the
+ * last match, `afterCursor`) the count is then asked alone; without one, none match.
+ */
+export const rowsAndCount = async <Row>(
+  db: SqlDatabase,
+  query: { table: string; columns: string; filter: Conditions; page: Conditions; afterCursor: boolean; orderBy: string; limit: number },
+): Promise<{ rows: Row[]; total: number }> => {
+  const { table, filter, page } = query;
+  const counted = `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${table} ${whereClause(filter.conditions)}`;
+  const rows = await db.all<Row & { total_count: number }>(
+    `SELECT ${query.columns}, (${counted}) AS total_count FROM ${table} ${whereClause(page.conditions)} ORDER BY ${query.orderBy} LIMIT ?`,
+    [...filter.params, ...page.params, query.limit],
+  );
+  if (rows.length > 0) return { rows, total: Number(rows[0]!.total_count) };
+  if (!query.afterCursor) return { rows, total: 0 };
+  const row = await db.get<{ total: number }>(counted, [...filter.params]);
+  return { rows, total: Number(row?.total ?? 0) };
 };
 
 /** A LIKE pattern for "contains", with the wildcards of the search taken literally (ESCAPE '\'). */

@@ -6,7 +6,7 @@
  */
 import type { RecordedEvent } from '../../src/core/eventStore';
 import { utcInstant } from '../../src/core/eventTimes';
-import { decodeCursor, encodeCursor, whereClause, type Page } from '../pagination';
+import { decodeCursor, encodeCursor, rowsAndCount, type Page } from '../pagination';
 import { EVERY_EVENT_TYPE, type Projection } from '../projection';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 
@@ -201,24 +201,27 @@ export const findAuditEntries = async (
   db: SqlDatabase,
   query: { filter?: AuditFilter; first: number; after?: string },
 ): Promise<Page<AuditEntry>> => {
-  const { conditions, params } = conditionsOf(query.filter ?? {});
-  const total = await db.get<{ total: number }>(
-    `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM audit_events ${whereClause(conditions)}`,
-    params,
-  );
+  const filter = conditionsOf(query.filter ?? {});
+  const conditions = [...filter.conditions];
+  const params = [...filter.params];
   if (query.after !== undefined) {
     conditions.push('seq > ?');
     params.push(decodeCursor(query.after, ['integer'])[0]!);
   }
-  const rows = await db.all<{ seq: number; stream_id: string; revision: number }>(
-    `SELECT seq, stream_id, revision FROM audit_events ${whereClause(conditions)} ORDER BY seq LIMIT ?`,
-    [...params, query.first + 1],
-  );
+  const { rows, total } = await rowsAndCount<{ seq: number; stream_id: string; revision: number }>(db, {
+    table: 'audit_events',
+    columns: 'seq, stream_id, revision',
+    filter,
+    page: { conditions, params },
+    afterCursor: query.after !== undefined,
+    orderBy: 'seq',
+    limit: query.first + 1,
+  });
   const shown = rows.slice(0, query.first);
   const cursors = shown.map((row) => encodeCursor([row.seq]));
   return {
     nodes: shown.map((row) => ({ seq: row.seq, streamId: row.stream_id, revision: row.revision })),
-    totalCount: total?.total ?? 0,
+    totalCount: total,
     hasNextPage: rows.length > query.first,
     endCursor: cursors.at(-1),
     cursors,

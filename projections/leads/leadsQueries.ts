@@ -6,7 +6,7 @@ import { NotFoundError, ValidationError } from '../../src/core/errors';
 import { getLeadList, memberOfListCondition } from '../leadLists/leadListsProjection';
 import { searchKey } from '../../src/core/normalize';
 import type { SavedLeadFilter } from '../../src/domain/leadLists/events';
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, rowsAndCount, whereClause, type Page } from '../pagination';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import type { ReportCache } from '../reportCache';
 import type { SearchBy } from '../searchIndex';
@@ -94,18 +94,16 @@ export const findLeads = async (
     // last row; one with few sorts the matches the index gives (see `FEW_MATCHES`).
     rows = await readPage(indexed && total <= FEW_MATCHES ? 'index' : 'scan');
   } else {
-    // Without a search the page does not depend on the count: both are one statement, the count
-    // a subquery the database runs once. On PostgreSQL that is one round trip and one connection
-    // instead of two, each waiting its turn on a busy main thread (see bench/leadPages.ts).
-    const count = indexed ? filtered('index') : filtered('scan');
-    const page = pageConditions('index');
-    rows = await db.all<LeadRow>(
-      `SELECT ${VIEW_COLUMNS}, (SELECT CAST(COUNT(*) AS INTEGER) FROM read_leads ${whereClause(count.conditions)}) AS total_count
-       FROM read_leads ${whereClause(page.conditions)} ORDER BY ${order} LIMIT ?`,
-      [...count.params, ...page.params, first + 1],
-    );
-    // A page with no rows carries no count: none match, or the cursor is past the last match.
-    total = rows.length > 0 ? Number(rows[0]!.total_count) : cursor === undefined ? 0 : await counting(db);
+    // Without a search the page does not depend on the count: both are one statement.
+    ({ rows, total } = await rowsAndCount<LeadRow>(db, {
+      table: 'read_leads',
+      columns: VIEW_COLUMNS,
+      filter: indexed ? filtered('index') : filtered('scan'),
+      page: pageConditions('index'),
+      afterCursor: cursor !== undefined,
+      orderBy: order,
+      limit: first + 1,
+    }));
   }
   const nodes = rows.slice(0, first).map(fromRow);
   const cursors = nodes.map((node) => encodeLeadCursor(node, orderBy));

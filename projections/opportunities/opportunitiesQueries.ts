@@ -7,7 +7,7 @@ import { ValidationError } from '../../src/core/errors';
 import type { ActivityKind, OpportunityStatus, QuoteStatus } from '../../src/domain/opportunities/events';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, whereClause, type Page } from '../pagination';
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, rowsAndCount, whereClause, type Page } from '../pagination';
 import { placeholders } from '../personalData';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import type { ActivityView, OpportunityView, QuoteView, StageVisitView } from './opportunitiesProjection';
@@ -103,24 +103,26 @@ export const findOpportunities = async (
   compare('expected_close_date', '>=', filter.expectedCloseFrom);
   compare('expected_close_date', '<=', filter.expectedCloseTo);
 
-  const total = await db.get<{ total: number }>(
-    `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM read_opportunities ${whereClause(conditions)}`,
-    params,
-  );
+  const filtered = { conditions: [...conditions], params: [...params] };
   if (after !== undefined) {
     const [openedAt, id] = decodeCursor(after, ['string', 'string']);
     conditions.push('(opened_at < ? OR (opened_at = ? AND id < ?))');
     params.push(openedAt, openedAt, id);
   }
-  const rows = await db.all<Row>(
-    `SELECT * FROM read_opportunities ${whereClause(conditions)} ORDER BY opened_at DESC, id DESC LIMIT ?`,
-    [...params, first + 1],
-  );
+  const { rows, total } = await rowsAndCount<Row>(db, {
+    table: 'read_opportunities',
+    columns: '*',
+    filter: filtered,
+    page: { conditions, params },
+    afterCursor: after !== undefined,
+    orderBy: 'opened_at DESC, id DESC',
+    limit: first + 1,
+  });
   const nodes = rows.slice(0, first).map(fromRow);
   const cursors = nodes.map((node) => encodeCursor([node.openedAt, node.id]));
   return {
     nodes,
-    totalCount: Number(total?.total ?? 0),
+    totalCount: total,
     hasNextPage: rows.length > first,
     endCursor: cursors.at(-1),
     cursors,

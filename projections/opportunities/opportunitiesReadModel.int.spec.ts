@@ -351,7 +351,11 @@ describe('opportunities read model', () => {
       expect(first).toMatchObject({ totalCount: 4, hasNextPage: true });
       const rest = await findOpportunities(db, { first: 3, after: first.endCursor });
       expect(rest.nodes.map((o) => o.id)).toEqual(['o-1']);
-      expect(rest.hasNextPage).toBe(false);
+      expect(rest).toMatchObject({ totalCount: 4, hasNextPage: false });
+      // Past the last one, and a page of none: the count all the same.
+      expect(await findOpportunities(db, { first: 3, after: rest.endCursor })).toMatchObject({ nodes: [], totalCount: 4, hasNextPage: false });
+      expect(await findOpportunities(db, { first: 0, filter: { ownerId: 'bob' } })).toMatchObject({ nodes: [], totalCount: 2, hasNextPage: true });
+      expect(await findOpportunities(db, { filter: { ownerId: 'nobody' } })).toMatchObject({ nodes: [], totalCount: 0 });
 
       expect((await opportunitiesOfAccount(db, 'acc-2')).map((o) => o.id)).toEqual(['o-3', 'o-2']);
     });

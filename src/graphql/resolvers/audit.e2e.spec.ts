@@ -173,6 +173,9 @@ describe('auditTrail', () => {
     expect(first.pageInfo.endCursor).not.toContain(first.edges[2].node.position);
     const rest = await trail(filter, 3, first.pageInfo.endCursor);
     expect(rest.pageInfo.hasNextPage).toBe(false);
+    expect(rest.totalCount).toBe(4);
+    // Past the last event, the count all the same.
+    expect(await trail(filter, 3, rest.pageInfo.endCursor)).toMatchObject({ totalCount: 4, edges: [], pageInfo: { hasNextPage: false } });
     const nodes = [...first.edges, ...rest.edges].map((edge: any) => edge.node);
     expect(nodes.map((node: any) => node.type)).toEqual(['LeadConverted', 'AccountOpened', 'ContactCreated', 'OpportunityOpened']);
 
