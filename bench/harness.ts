@@ -133,6 +133,8 @@ export interface ChildServer {
   cpuSeconds(): number | undefined;
   /** Resident memory of the child now, in MiB, or undefined without /proc. */
   rssMiB(): number | undefined;
+  /** Its main thread's time so far on a core and runnable but waiting for one, or undefined without /proc. */
+  mainThreadSchedule(): ThreadSchedule | undefined;
   /** From spawning the child to its first 200 on the ready URL (polled every 50 ms). */
   readyMs: number;
 }
@@ -142,6 +144,26 @@ export function processRssMiB(pid: number | undefined): number | undefined {
   try {
     const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
     return kib === undefined ? undefined : Number(kib) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seconds a thread has run on a core, and been runnable but waiting for one (Linux's schedstat). */
+export interface ThreadSchedule {
+  onCoreSeconds: number;
+  waitingSeconds: number;
+}
+
+/**
+ * The main thread's schedule of process `pid` (its thread id is the pid): a thread that never
+ * waits for a core yet answers slowly is busy itself; one that waits shares the cores with others.
+ */
+export function mainThreadSchedule(pid: number | undefined): ThreadSchedule | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const [onCore, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return { onCoreSeconds: onCore! / 1e9, waitingSeconds: waiting! / 1e9 };
   } catch {
     return undefined;
   }
@@ -242,6 +264,7 @@ export async function startChild(
         stop,
         cpuSeconds: () => (exitCode === undefined ? processCpuSeconds(child.pid) : undefined),
         rssMiB: () => (exitCode === undefined ? processRssMiB(child.pid) : undefined),
+        mainThreadSchedule: () => (exitCode === undefined ? mainThreadSchedule(child.pid) : undefined),
         readyMs: performance.now() - spawnedAt,
       };
     }

@@ -59,9 +59,11 @@ const main = async () => {
       // much of the machine the API had (the insights bench's autocannon client costs less).
       const clientBefore = process.cpuUsage();
       const serverBefore = server.cpuSeconds();
+      const scheduleBefore = server.mainThreadSchedule();
       await Promise.all([...Array.from({ length: readers }, reader), ...Array.from({ length: writers }, writer)]);
       const client = process.cpuUsage(clientBefore);
       const serverAfter = server.cpuSeconds();
+      const scheduleAfter = server.mainThreadSchedule();
       clearInterval(sampler);
       const line = (name: string, values: number[]) => {
         const sorted = [...values].sort((a, b) => a - b);
@@ -76,6 +78,15 @@ const main = async () => {
       const apiSeconds = serverAfter === undefined || serverBefore === undefined ? '?' : (serverAfter - serverBefore).toFixed(1);
       const generatorSeconds = ((client.user + client.system) / 1e6).toFixed(1);
       console.log(`CPU seconds in these ${durationSec} s (${os.availableParallelism()} cores): API ${apiSeconds}, this load generator ${generatorSeconds}`);
+      if (scheduleBefore !== undefined && scheduleAfter !== undefined) {
+        // A main thread on a core all the time is the limit itself; one that waits for a core shares them.
+        const onCore = scheduleAfter.onCoreSeconds - scheduleBefore.onCoreSeconds;
+        const waiting = scheduleAfter.waitingSeconds - scheduleBefore.waitingSeconds;
+        console.log(
+          `API main thread in these ${durationSec} s: on a core ${onCore.toFixed(1)} s, runnable but waiting for a core ${waiting.toFixed(1)} s, ` +
+            `idle ${Math.max(0, durationSec - onCore - waiting).toFixed(1)} s`,
+        );
+      }
       console.log(`${failures.length} failed${failures.length > 0 ? `; the first: ${failures[0]}` : ''}`);
       if (failures.length > 0) process.exitCode = 1;
     } finally {
