@@ -36,19 +36,11 @@ export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: Sq
   if (!Number.isInteger(first) || first < 0) {
     throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
   }
-  const conditions = [...query.conditions];
-  const params = [...query.params];
-  if (after !== undefined) {
-    const [sortKey, id] = decodeCursor(after, ['string', 'string']);
-    conditions.push('(sort_key > ? OR (sort_key = ? AND id > ?))');
-    params.push(sortKey, sortKey, id);
-  }
   const { rows, total } = await rowsAndCount<Row>(db, {
     table,
     columns: '*',
     filter: query,
-    page: { conditions, params },
-    afterCursor: after !== undefined,
+    cursor: after === undefined ? undefined : sortKeyCursor(after),
     orderBy: 'sort_key, id',
     limit: first + 1,
   });
@@ -63,6 +55,12 @@ export const findPageBySortKey = async <Row extends { sort_key: SqlValue; id: Sq
   };
 };
 
+/** Rows after a cursor of `findPageBySortKey`: in (sort_key, id) order. */
+const sortKeyCursor = (after: string): Conditions => {
+  const [sortKey, id] = decodeCursor(after, ['string', 'string']);
+  return { conditions: ['(sort_key > ? OR (sort_key = ? AND id > ?))'], params: [sortKey, sortKey, id] };
+};
+
 /** SQL conditions joined with AND, with their `?` parameters in order. */
 export interface Conditions {
   conditions: readonly string[];
@@ -70,25 +68,26 @@ export interface Conditions {
 }
 
 /**
- * A page of `table`'s rows (`page`: the filter's conditions and the cursor's) and the count of
- * every row the filter matches (`filter`), in one statement: the count is a subquery the database
- * runs once (PostgreSQL as an InitPlan, SQLite behind OP_Once). On PostgreSQL that is one round
- * trip where a count and a page took two, each answer waiting its turn on the API's main thread
+ * A page of `table`'s rows (those `filter` matches, after `cursor` if any) and the count of every
+ * row `filter` matches, in one statement: the count is a subquery the database runs once
+ * (PostgreSQL as an InitPlan, SQLite behind OP_Once). On PostgreSQL that is one round trip where
+ * a count and a page took two, each answer waiting its turn on the API's main thread
  * (bench/leadPages.ts). A page with no rows carries no count: after a cursor (perhaps past the
- * last match, `afterCursor`) the count is then asked alone; without one, none match.
+ * last match) the count is then asked alone; without one, none match.
  */
 export const rowsAndCount = async <Row>(
   db: SqlDatabase,
-  query: { table: string; columns: string; filter: Conditions; page: Conditions; afterCursor: boolean; orderBy: string; limit: number },
+  query: { table: string; columns: string; filter: Conditions; cursor?: Conditions; orderBy: string; limit: number },
 ): Promise<{ rows: Row[]; total: number }> => {
-  const { table, filter, page } = query;
+  const { table, filter, cursor } = query;
   const counted = `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${table} ${whereClause(filter.conditions)}`;
+  const page = whereClause([...filter.conditions, ...(cursor?.conditions ?? [])]);
   const rows = await db.all<Row & { total_count: number }>(
-    `SELECT ${query.columns}, (${counted}) AS total_count FROM ${table} ${whereClause(page.conditions)} ORDER BY ${query.orderBy} LIMIT ?`,
-    [...filter.params, ...page.params, query.limit],
+    `SELECT ${query.columns}, (${counted}) AS total_count FROM ${table} ${page} ORDER BY ${query.orderBy} LIMIT ?`,
+    [...filter.params, ...filter.params, ...(cursor?.params ?? []), query.limit],
   );
   if (rows.length > 0) return { rows, total: Number(rows[0]!.total_count) };
-  if (!query.afterCursor) return { rows, total: 0 };
+  if (cursor === undefined) return { rows, total: 0 };
   const row = await db.get<{ total: number }>(counted, [...filter.params]);
   return { rows, total: Number(row?.total ?? 0) };
 };

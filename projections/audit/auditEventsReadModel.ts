@@ -201,19 +201,11 @@ export const findAuditEntries = async (
   db: SqlDatabase,
   query: { filter?: AuditFilter; first: number; after?: string },
 ): Promise<Page<AuditEntry>> => {
-  const filter = conditionsOf(query.filter ?? {});
-  const conditions = [...filter.conditions];
-  const params = [...filter.params];
-  if (query.after !== undefined) {
-    conditions.push('seq > ?');
-    params.push(decodeCursor(query.after, ['integer'])[0]!);
-  }
   const { rows, total } = await rowsAndCount<{ seq: number; stream_id: string; revision: number }>(db, {
     table: 'audit_events',
     columns: 'seq, stream_id, revision',
-    filter,
-    page: { conditions, params },
-    afterCursor: query.after !== undefined,
+    filter: conditionsOf(query.filter ?? {}),
+    cursor: query.after === undefined ? undefined : { conditions: ['seq > ?'], params: [decodeCursor(query.after, ['integer'])[0]!] },
     orderBy: 'seq',
     limit: query.first + 1,
   });

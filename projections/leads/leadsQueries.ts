@@ -6,7 +6,7 @@ import { NotFoundError, ValidationError } from '../../src/core/errors';
 import { getLeadList, memberOfListCondition } from '../leadLists/leadListsProjection';
 import { searchKey } from '../../src/core/normalize';
 import type { SavedLeadFilter } from '../../src/domain/leadLists/events';
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, rowsAndCount, whereClause, type Page } from '../pagination';
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, rowsAndCount, whereClause, type Conditions, type Page } from '../pagination';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import type { ReportCache } from '../reportCache';
 import type { SearchBy } from '../searchIndex';
@@ -61,27 +61,13 @@ export const findLeads = async (
   const searched = searchKey(filter.search ?? '') !== '' || searchKey(list?.filter?.search ?? '') !== '';
   const cursor = after === undefined ? undefined : decodeLeadCursor(after, orderBy);
   const order = orderBy === 'SCORE' ? 'score_order DESC, captured_at DESC, id DESC' : 'captured_at DESC, id DESC';
-  // The filter's conditions and the cursor's.
-  const pageConditions = (searchBy: SearchBy) => {
-    const { conditions, params } = filtered(searchBy);
-    if (cursor !== undefined) {
-      const newer = '(captured_at < ? OR (captured_at = ? AND id < ?))';
-      if (cursor.scoreOrder === undefined) {
-        conditions.push(newer);
-        params.push(cursor.capturedAt, cursor.capturedAt, cursor.id);
-      } else {
-        conditions.push(`(score_order < ? OR (score_order = ? AND ${newer}))`);
-        params.push(cursor.scoreOrder, cursor.scoreOrder, cursor.capturedAt, cursor.capturedAt, cursor.id);
-      }
-    }
-    return { conditions, params };
-  };
+  const afterCursor = cursor && leadsAfter(cursor);
   const readPage = (searchBy: SearchBy) => {
-    const { conditions, params } = pageConditions(searchBy);
-    return db.all<LeadRow>(`SELECT ${VIEW_COLUMNS} FROM read_leads ${whereClause(conditions)} ORDER BY ${order} LIMIT ?`, [
-      ...params,
-      first + 1,
-    ]);
+    const { conditions, params } = filtered(searchBy);
+    return db.all<LeadRow>(
+      `SELECT ${VIEW_COLUMNS} FROM read_leads ${whereClause([...conditions, ...(afterCursor?.conditions ?? [])])} ORDER BY ${order} LIMIT ?`,
+      [...params, ...(afterCursor?.params ?? []), first + 1],
+    );
   };
   let total: number;
   let rows: LeadRow[];
@@ -94,13 +80,13 @@ export const findLeads = async (
     // last row; one with few sorts the matches the index gives (see `FEW_MATCHES`).
     rows = await readPage(indexed && total <= FEW_MATCHES ? 'index' : 'scan');
   } else {
-    // Without a search the page does not depend on the count: both are one statement.
+    // Without a search the page does not depend on the count: both are one statement (and the
+    // filter's conditions are the same whichever way a search would be matched).
     ({ rows, total } = await rowsAndCount<LeadRow>(db, {
       table: 'read_leads',
       columns: VIEW_COLUMNS,
-      filter: indexed ? filtered('index') : filtered('scan'),
-      page: pageConditions('index'),
-      afterCursor: cursor !== undefined,
+      filter: filtered('index'),
+      cursor: afterCursor,
       orderBy: order,
       limit: first + 1,
     }));
@@ -234,6 +220,17 @@ interface LeadCursor {
 
 const encodeLeadCursor = (lead: Pick<LeadView, 'capturedAt' | 'id' | 'score'>, orderBy: LeadOrder): string =>
   encodeCursor(orderBy === 'SCORE' ? [lead.score ?? UNSCORED_ORDER, lead.capturedAt, lead.id] : [lead.capturedAt, lead.id]);
+
+/** The leads after a cursor, in its list's order. */
+const leadsAfter = (cursor: LeadCursor): Conditions => {
+  const newer = '(captured_at < ? OR (captured_at = ? AND id < ?))';
+  return cursor.scoreOrder === undefined
+    ? { conditions: [newer], params: [cursor.capturedAt, cursor.capturedAt, cursor.id] }
+    : {
+        conditions: [`(score_order < ? OR (score_order = ? AND ${newer}))`],
+        params: [cursor.scoreOrder, cursor.scoreOrder, cursor.capturedAt, cursor.capturedAt, cursor.id],
+      };
+};
 
 const decodeLeadCursor = (cursor: string, orderBy: LeadOrder): LeadCursor => {
   const message = 'is not a cursor of this list in this order';

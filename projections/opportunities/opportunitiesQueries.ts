@@ -7,7 +7,7 @@ import { ValidationError } from '../../src/core/errors';
 import type { ActivityKind, OpportunityStatus, QuoteStatus } from '../../src/domain/opportunities/events';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, rowsAndCount, whereClause, type Page } from '../pagination';
+import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, rowsAndCount, whereClause, type Conditions, type Page } from '../pagination';
 import { placeholders } from '../personalData';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import type { ActivityView, OpportunityView, QuoteView, StageVisitView } from './opportunitiesProjection';
@@ -103,18 +103,11 @@ export const findOpportunities = async (
   compare('expected_close_date', '>=', filter.expectedCloseFrom);
   compare('expected_close_date', '<=', filter.expectedCloseTo);
 
-  const filtered = { conditions: [...conditions], params: [...params] };
-  if (after !== undefined) {
-    const [openedAt, id] = decodeCursor(after, ['string', 'string']);
-    conditions.push('(opened_at < ? OR (opened_at = ? AND id < ?))');
-    params.push(openedAt, openedAt, id);
-  }
   const { rows, total } = await rowsAndCount<Row>(db, {
     table: 'read_opportunities',
     columns: '*',
-    filter: filtered,
-    page: { conditions, params },
-    afterCursor: after !== undefined,
+    filter: { conditions, params },
+    cursor: after === undefined ? undefined : openedAtCursor(after),
     orderBy: 'opened_at DESC, id DESC',
     limit: first + 1,
   });
@@ -127,6 +120,12 @@ export const findOpportunities = async (
     endCursor: cursors.at(-1),
     cursors,
   };
+};
+
+/** Opportunities opened before a cursor's: in (opened_at, id) order, newest first. */
+const openedAtCursor = (after: string): Conditions => {
+  const [openedAt, id] = decodeCursor(after, ['string', 'string']);
+  return { conditions: ['(opened_at < ? OR (opened_at = ? AND id < ?))'], params: [openedAt, openedAt, id] };
 };
 
 /** Every opportunity of an account, open or closed, newest opened first. */
