@@ -111,6 +111,38 @@ describe.each(['sqlite', 'postgres'] as const)('reports answered from memory (%s
     expect(cache.stats()).toEqual({ hits: 2, misses: 2, entries: 1, rows: 2 });
   });
 
+  it('takes the tables a statement names as whole words, for every report that runs it, and reads them again after DDL', async () => {
+    const cache = cachingReports(reader, opened.changes);
+    await writer.exec('CREATE TABLE wins_by_month (amount INTEGER)');
+    // `bonuses` is a CTE here, until a table of that name is made.
+    const sql = 'WITH bonuses AS (SELECT 1 AS amount) SELECT CAST(SUM(amount) AS INTEGER) AS total FROM wins';
+    let computed = 0;
+    const total = (request: object) =>
+      cache.report('wins', request, async (db) => {
+        computed += 1;
+        return (await db.get<{ total: number }>(sql))!.total;
+      });
+    expect([await total({ asked: 1 }), await total({ asked: 2 })]).toEqual([10, 10]);
+    expect(computed).toBe(2);
+
+    // A table whose name holds `wins` is not `wins`; a CTE is not a table.
+    await writer.run('INSERT INTO wins_by_month VALUES (1)');
+    expect([await total({ asked: 1 }), await total({ asked: 2 })]).toEqual([10, 10]);
+    expect(computed).toBe(2);
+
+    // The second report ran the same statement, and reads `wins` as the first does.
+    await writer.run('INSERT INTO wins VALUES (7)');
+    expect([await total({ asked: 1 }), await total({ asked: 2 })]).toEqual([17, 17]);
+    expect(computed).toBe(4);
+
+    // Once `bonuses` is a table, the same statement names it.
+    await writer.exec('CREATE TABLE bonuses (amount INTEGER)');
+    expect(await total({ asked: 1 })).toBe(17);
+    expect(computed).toBe(5);
+    await writer.run('INSERT INTO bonuses VALUES (3)');
+    expect(await total({ asked: 1 })).toBe(17);
+    expect(computed).toBe(6);
+  });
   it('tells whether reports answered before are still the answers, and counts them answered only when asked to answer', async () => {
     const cache = cachingReports(reader, opened.changes);
     const wins = () => cache.report('wins', {}, async (db) => ({ total: (await db.get<{ total: number }>('SELECT CAST(SUM(amount) AS INTEGER) AS total FROM wins'))!.total }));
