@@ -25,6 +25,7 @@ import { openPostgresDatabase } from './postgresDatabase';
 import type { Projection } from './projection';
 import { ProjectionRunner, projectionHandles } from './runner';
 import { copyStaged, rebuildInBulk, stageInBulk } from './bulkRebuild';
+import { stageAuditTrailFromSqliteLog } from './audit/auditEventsReadModel';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 import { storeUpTo } from './tools/storeViews';
 
@@ -657,5 +658,42 @@ describe('the audit trail of a bulk rebuild from a SQLite log, made in SQL', () 
     } finally {
       staged?.staging.close();
     }
+  });
+
+  it('stages the trail a slice of the log at a time, numbered on across slices, and tells of each slice', async () => {
+    const directory = temporaryDirectory();
+    const store = openSqliteEventStore({ filename: directory.file('crm.db'), pollIntervalMs: 20 });
+    const [whole, sliced] = [openSqliteDatabase(':memory:'), openSqliteDatabase(':memory:')];
+    close = async () => {
+      await whole.close();
+      await sliced.close();
+      await store.close();
+      directory.remove();
+    };
+    const at = '2025-01-06T09:30:00.000Z';
+    for (let lead = 1; lead <= 10; lead++) {
+      const events = [1, 2].map((step) => ({
+        id: newId(),
+        type: 'SomethingHappened',
+        data: {},
+        metadata: { actor: `user-${step}`, recordedAt: at, occurredAt: at, correlationId: `c-${lead}`, causationId: 'c', schemaVersion: 1 },
+      }));
+      await store.appendToStream(`lead-${lead}`, events, { expectedRevision: NO_STREAM });
+    }
+    const positions = (await store.readAll()).map((event) => Number(event.position));
+    // Through the 18th event of 20: what a stage of the log as it was then holds.
+    const through = positions[17]!;
+    const audit = readModelProjections().find((projection) => projection.name === 'audit-events')!;
+    const told: number[] = [];
+    for (const [db, perStatement] of [[whole, 1_000], [sliced, 7]] as const) {
+      await audit.setup(db);
+      await db.exec(`ATTACH DATABASE '${directory.file('crm.db')}' AS log`);
+      await stageAuditTrailFromSqliteLog(db, { schema: 'log', through, onStaged: db === sliced ? (events) => told.push(events) : undefined }, perStatement);
+    }
+    expect(told).toEqual([7, 7, 4]);
+    const rows = (db: SqlDatabase) => db.all<Record<string, unknown>>('SELECT * FROM audit_events ORDER BY seq');
+    expect((await rows(sliced)).map((row) => row.seq)).toEqual(Array.from({ length: 18 }, (_, index) => index + 1));
+    expect(await rows(sliced)).toEqual(await rows(whole));
+    expect((await rows(sliced)).at(-1)).toMatchObject({ stream_id: 'lead-9', revision: 1, actor: 'user-2' });
   });
 });

@@ -97,6 +97,11 @@ export interface StageOptions {
    * every index no longer holds up the end of the load, on the thread that copies.
    */
   indexesAsStaged?: boolean;
+  /**
+   * Told of the events staged in SQL from a SQLite log's table (`Projection.stageFromSqliteLog`),
+   * as it goes: no event is read then, so a store that counts its reads counts none of them.
+   */
+  onStagedInSql?(events: number): void;
 }
 
 /** A log staged: its projections' rows in a staging database, from the first event through `through`. */
@@ -227,7 +232,11 @@ const stageFromLog = async (options: StageOptions, logFile: string): Promise<Sta
     const through = Number(head);
     const eventTypes = await db.withAttached!(logFile, LOG_SCHEMA, () =>
       db.transaction(async (tx) => {
-        for (const projection of options.projections) await projection.stageFromSqliteLog!(tx, { schema: LOG_SCHEMA, through });
+        // Each projection stages every event: the progress told is that of the first (one, in practice: the audit trail).
+        const [first] = options.projections;
+        for (const projection of options.projections) {
+          await projection.stageFromSqliteLog!(tx, { schema: LOG_SCHEMA, through, onStaged: projection === first ? options.onStagedInSql : undefined });
+        }
         const types = await tx.all<{ type: string }>(`SELECT DISTINCT event_type AS type FROM ${LOG_SCHEMA}.events WHERE global_position <= ?`, [through]);
         return types.map((row) => row.type);
       }),

@@ -102,9 +102,10 @@ export interface Projection {
    * as `log.schema`, with the rows `apply` would have left after every event whose position is
    * `log.through` or less; no event is read into JavaScript for it. Throws where `apply` would:
    * the bulk rebuild is then given up for the usual replay. Only for a projection whose rows need
-   * nothing but what the log's columns and its events' metadata hold.
+   * nothing but what the log's columns and its events' metadata hold. Tells `log.onStaged` of the
+   * events staged as it goes, for a progress line.
    */
-  stageFromSqliteLog?(tx: SqlDatabase, log: { schema: string; through: number }): Promise<void>;
+  stageFromSqliteLog?(tx: SqlDatabase, log: { schema: string; through: number; onStaged?(events: number): void }): Promise<void>;
 }
 
 export interface InMemoryFold {

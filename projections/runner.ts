@@ -55,6 +55,11 @@ export interface ProjectionRunnerOptions {
    * `stagingThread`: see `rebuildBeside`. Without it, that copy runs here, in turns.
    */
   copyThread?: CopyBeside;
+  /**
+   * Told of the events a rebuild on this thread stages in SQL from a SQLite log's table, which no
+   * read of the store counts (`StageOptions.onStagedInSql`): `npm run replay`'s progress line.
+   */
+  onStagedInSql?(events: number): void;
 }
 
 /** A set-aside projection that has not processed a position, and where it stands. */
@@ -148,6 +153,7 @@ export class ProjectionRunner {
   private readonly sharesThreadWithRequests: boolean;
   private readonly stagingThread: StageAlongside | undefined;
   private readonly stagingThreadFromEvents: number;
+  private readonly onStagedInSql: ((events: number) => void) | undefined;
   private readonly copyThread: CopyBeside | undefined;
   /** Resolved by `stop`: tells a staging thread to give up. */
   private readonly stopSignal = deferred();
@@ -174,6 +180,7 @@ export class ProjectionRunner {
     this.sharesThreadWithRequests = options.sharesThreadWithRequests ?? true;
     this.stagingThread = options.stagingThread;
     this.stagingThreadFromEvents = options.stagingThreadFromEvents ?? STAGING_THREAD_FROM_EVENTS;
+    this.onStagedInSql = options.onStagedInSql;
     this.copyThread = options.copyThread;
     const names = this.projections.map((p) => p.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
@@ -638,6 +645,7 @@ export class ProjectionRunner {
         pageSize: REBUILD_PAGE_SIZE,
         isActive: () => isActive() && !given.up,
         firstPage,
+        onStagedInSql: this.onStagedInSql,
       });
       return staged && { ...staged, projections: part };
     };

@@ -125,43 +125,61 @@ export const auditEventsProjection: Projection = {
       },
     };
   },
-  /**
-   * A rebuild from a SQLite log, in SQL: the rows `rowOf` makes, numbered in the log's order. The
-   * trail is the one table with a row for every event: read and parsed in JavaScript, then
-   * inserted, it was most of a rebuild of it alone.
-   */
-  async stageFromSqliteLog(tx, { schema, through }) {
-    const log = `${schema}.events`;
-    await tx.run(
+  stageFromSqliteLog: (tx, log) => stageAuditTrailFromSqliteLog(tx, log),
+};
+
+/**
+ * A rebuild from a SQLite log, in SQL: the rows `rowOf` makes, numbered in the log's order. The
+ * trail is the one table with a row for every event: read and parsed in JavaScript, then
+ * inserted, it was most of a rebuild of it alone. `positionsPerStatement`: how many positions of
+ * the log each statement stages (a test makes it small).
+ */
+export const stageAuditTrailFromSqliteLog = async (
+  tx: SqlDatabase,
+  { schema, through, onStaged }: { schema: string; through: number; onStaged?(events: number): void },
+  positionsPerStatement = STAGED_IN_SQL_PER_STATEMENT,
+): Promise<void> => {
+  const log = `${schema}.events`;
+  // A slice of the log at a time, each told of (`onStaged`): in one statement, a replay of the
+  // trail alone showed no progress until the end. Sliced by position (a rowid: the log's events are
+  // numbered one after the other), not by counting events, which would read the log's pages twice.
+  for (let after = 0, staged = 0; after < through; ) {
+    const upTo = Math.min(through, after + positionsPerStatement);
+    const { changes } = await tx.run(
       `INSERT INTO audit_events (${COLUMNS})
-       SELECT row_number() OVER (ORDER BY global_position), stream_id,
+       SELECT ? + row_number() OVER (ORDER BY global_position), stream_id,
               CASE instr(stream_id, '-') WHEN 0 THEN stream_id ELSE substr(stream_id, 1, instr(stream_id, '-') - 1) END,
               stream_revision, event_type, metadata ->> '$.actor', metadata ->> '$.recordedAt',
               metadata ->> '$.occurredAt', metadata ->> '$.correlationId'
-       FROM ${log} WHERE global_position <= ? ORDER BY global_position`,
-      [through],
+       FROM ${log} WHERE global_position > ? AND global_position <= ? ORDER BY global_position`,
+      [staged, after, upTo],
     );
-    // A time the log holds in another form than the trail's (never one this application stamped)
-    // is made as `rowOf` makes it, from the event's metadata as JavaScript parses it; a page of
-    // rows at a time, should a log from elsewhere hold nothing but such times.
-    for (let after = 0; ; ) {
-      const others = await tx.all<{ seq: number; metadata: string }>(
-        `SELECT a.seq, e.metadata FROM audit_events a JOIN ${log} e ON e.stream_id = a.stream_id AND e.stream_revision = a.revision
-         WHERE a.seq > ? AND NOT (${CANONICAL_IN_SQL('a.recorded_at')} AND ${CANONICAL_IN_SQL('a.occurred_at')})
-         ORDER BY a.seq LIMIT ${TIMES_MADE_AGAIN_PER_PAGE}`,
-        [after],
-      );
-      for (const { seq, metadata } of others) {
-        const { recordedAt, occurredAt } = JSON.parse(metadata) as RecordedEvent['metadata'];
-        await tx.run('UPDATE audit_events SET recorded_at = ?, occurred_at = ? WHERE seq = ?', [utc(recordedAt), utc(occurredAt), seq]);
-      }
-      if (others.length < TIMES_MADE_AGAIN_PER_PAGE) break;
-      after = others.at(-1)!.seq;
+    staged += changes;
+    after = upTo;
+    if (changes > 0) onStaged?.(changes);
+  }
+  // A time the log holds in another form than the trail's (never one this application stamped)
+  // is made as `rowOf` makes it, from the event's metadata as JavaScript parses it; a page of
+  // rows at a time, should a log from elsewhere hold nothing but such times.
+  for (let after = 0; ; ) {
+    const others = await tx.all<{ seq: number; metadata: string }>(
+      `SELECT a.seq, e.metadata FROM audit_events a JOIN ${log} e ON e.stream_id = a.stream_id AND e.stream_revision = a.revision
+       WHERE a.seq > ? AND NOT (${CANONICAL_IN_SQL('a.recorded_at')} AND ${CANONICAL_IN_SQL('a.occurred_at')})
+       ORDER BY a.seq LIMIT ${TIMES_MADE_AGAIN_PER_PAGE}`,
+      [after],
+    );
+    for (const { seq, metadata } of others) {
+      const { recordedAt, occurredAt } = JSON.parse(metadata) as RecordedEvent['metadata'];
+      await tx.run('UPDATE audit_events SET recorded_at = ?, occurred_at = ? WHERE seq = ?', [utc(recordedAt), utc(occurredAt), seq]);
     }
-  },
+    if (others.length < TIMES_MADE_AGAIN_PER_PAGE) break;
+    after = others.at(-1)!.seq;
+  }
 };
 
 const TIMES_MADE_AGAIN_PER_PAGE = 1_000;
+/** Positions of the log staged by one statement (`stageFromSqliteLog`): on the insights history, 0.4 s each. */
+const STAGED_IN_SQL_PER_STATEMENT = 100_000;
 
 /**
  * Whether a column holds a time as `utcInstant` returns it unchanged: the SQL of its

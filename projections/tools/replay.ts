@@ -82,6 +82,7 @@ export const replayProjections = async (options: ReplayOptions): Promise<ReplayR
     logger: options.logger,
     stagingThread: thread && ((part, stage) => thread(part, { ...stage, onRead: counted('elsewhere') })),
     stagingThreadFromEvents: options.stagingThreadFromEvents,
+    onStagedInSql: counted('here'),
   });
   await runner.start();
   try {
@@ -90,8 +91,8 @@ export const replayProjections = async (options: ReplayOptions): Promise<ReplayR
     counting = true;
     started = Date.now();
     await runner.rebuild(only);
-    // Rebuilt from every event of the log, read here, on the staging thread, or in SQL from the
-    // log's table (`Projection.stageFromSqliteLog`), which no read counts.
+    // Rebuilt from every event of the log, read here, on the staging thread, or staged in SQL from
+    // the log's table (`Projection.stageFromSqliteLog`), counted as staged.
     return { projections: only === undefined ? names : [only], events: Math.max(done(), total), elapsedMs: Date.now() - started };
   } finally {
     await runner.stop();

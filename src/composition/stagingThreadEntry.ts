@@ -38,8 +38,10 @@ const stage = async (data: StagingThreadData): Promise<StagingThreadAnswer> => {
     if (unknown.length > 0) throw new Error(`No read model of the application is named ${unknown.join(', ')}`);
     // The log as far as the stage may read it, each page told of when asked.
     const asFarAsAsked = data.upTo === undefined ? store : storeUpTo(store, data.upTo);
+    const tellRead = (read: number) => parentPort!.postMessage({ read } satisfies ReadMessage);
     const staged = await stageInBulk({
-      store: data.reportsReads ? countingStore(asFarAsAsked, (read) => parentPort!.postMessage({ read } satisfies ReadMessage)) : asFarAsAsked,
+      store: data.reportsReads ? countingStore(asFarAsAsked, tellRead) : asFarAsAsked,
+      onStagedInSql: data.reportsReads ? tellRead : undefined,
       projections,
       handles: projectionHandles,
       pageSize: REBUILD_PAGE_SIZE,
