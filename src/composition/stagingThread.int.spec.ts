@@ -272,6 +272,28 @@ describe("the projection runner's staging thread", () => {
     expect(Math.max(...progress.map((step) => step.done))).toBe(total);
   }, 120_000);
 
+  it('counts a verification (npm run verify) up to the log when it stages on both threads', async () => {
+    const thread = watchedThread();
+    const total = await countEvents(store);
+    const progress: Array<{ done: number; total: number }> = [];
+    const scratch = await openScratchSpace(seeded.config.readStore);
+    try {
+      const report = await verifyReadModels({
+        store,
+        scratch,
+        projections: readModelProjections(),
+        stagingThread: thread.stage,
+        stagingThreadFromEvents: 100,
+        onProgress: (step) => progress.push(step),
+      });
+      expect(report.ok).toBe(true);
+    } finally {
+      await scratch.close();
+    }
+    expect(thread.calls.length).toBeGreaterThan(0);
+    expect(Math.max(...progress.map((step) => step.done))).toBe(total);
+  }, 120_000);
+
   it('gives up when told to stop, staging nothing', async () => {
     const stage = stageOnAnotherThread(seeded.config);
     const projections = readModelProjections().filter((projection) => projection.rebuildsInBulk);
