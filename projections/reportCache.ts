@@ -18,6 +18,8 @@ import type { ReadOptions, SqlDatabase, SqlValue } from './sqlDatabase';
 import type { ChangeCount } from './readModelChanges';
 
 export interface ReportCache {
+  /** The read database reports are computed from (on SQLite, the report reader's thread). */
+  readonly db: SqlDatabase;
   /**
    * The report `name` for `request` (anything JSON can write: it is the key with the name, and
    * must not be changed once asked): remembered, or computed by `compute` from the read
@@ -124,6 +126,7 @@ const tablesNamedIn = (sql: string, names: TableNames): readonly string[] => {
 export const uncachedReports = (db: SqlDatabase): ReportCache => {
   let misses = 0;
   return {
+    db,
     report: (_name, _request, compute) => {
       misses += 1;
       return compute(db);
@@ -327,6 +330,7 @@ export const cachingReports = (
   };
 
   return {
+    db,
     report,
     reportInParts: async <T>(name: string, parts: readonly unknown[], compute: ReportParts<T>): Promise<T[][]> => {
       if (changes.seesEveryWrite?.() === false) {

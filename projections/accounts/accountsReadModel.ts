@@ -15,6 +15,7 @@ import type { OpportunityReopened, OpportunityWon } from '../../src/domain/oppor
 import type { Address } from '../../src/domain/values';
 import { containing, findPageBySortKey, type Page } from '../pagination';
 import type { Projection } from '../projection';
+import type { ReportCache } from '../reportCache';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import { evolveAccountView, type AccountView, type RecordedAccountEvent } from './accountView';
 
@@ -152,7 +153,7 @@ export type AccountPage = Page<AccountView>;
 /** Alphabetical by name (case and accents ignored), ties broken by id. */
 export const findAccounts = async (
   db: SqlDatabase,
-  options: { filter?: AccountFilter; first?: number; after?: string } = {},
+  options: { filter?: AccountFilter; first?: number; after?: string; counts?: ReportCache } = {},
 ): Promise<AccountPage> => {
   const { filter = {} } = options;
   const conditions: string[] = [];
@@ -178,6 +179,7 @@ export const findAccounts = async (
     first: options.first,
     after: options.after,
     fromRow,
+    counts: options.counts,
   });
 };
 

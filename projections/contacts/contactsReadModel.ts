@@ -14,6 +14,7 @@ import { getLead } from '../leads/leadView';
 import { containing, findPageBySortKey, type Page } from '../pagination';
 import { erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
 import type { Projection } from '../projection';
+import type { ReportCache } from '../reportCache';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import { erasedContactView, evolveContactView, type ContactView, type RecordedContactEvent } from './contactView';
 
@@ -229,7 +230,7 @@ export type ContactPage = Page<ContactView>;
 /** Alphabetical by last name, then first name (case and accents ignored), ties broken by id. */
 export const findContacts = async (
   db: SqlDatabase,
-  options: { filter?: ContactFilter; first?: number; after?: string } = {},
+  options: { filter?: ContactFilter; first?: number; after?: string; counts?: ReportCache } = {},
 ): Promise<ContactPage> => {
   const { filter = {} } = options;
   const conditions: string[] = [];
@@ -254,6 +255,7 @@ export const findContacts = async (
     first: options.first,
     after: options.after,
     fromRow,
+    counts: options.counts,
   });
 };
 

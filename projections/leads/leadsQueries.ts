@@ -89,7 +89,7 @@ export const findLeads = async (
       cursor: afterCursor,
       orderBy: order,
       limit: first + 1,
-    }));
+    }, counts));
   }
   const nodes = rows.slice(0, first).map(fromRow);
   const cursors = nodes.map((node) => encodeLeadCursor(node, orderBy));

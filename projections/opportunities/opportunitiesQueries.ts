@@ -9,6 +9,7 @@ import type { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
 import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, rowsAndCount, whereClause, type Conditions, type Page } from '../pagination';
 import { placeholders } from '../personalData';
+import type { ReportCache } from '../reportCache';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
 import type { ActivityView, OpportunityView, QuoteView, StageVisitView } from './opportunitiesProjection';
 
@@ -80,9 +81,9 @@ export type OpportunityPage = Page<OpportunityView>;
 /** Newest opened first (ties broken by id), so pages stay stable as opportunities arrive. */
 export const findOpportunities = async (
   db: SqlDatabase,
-  options: { filter?: OpportunityFilter; first?: number; after?: string } = {},
+  options: { filter?: OpportunityFilter; first?: number; after?: string; counts?: ReportCache } = {},
 ): Promise<OpportunityPage> => {
-  const { filter = {}, first = DEFAULT_PAGE_SIZE, after } = options;
+  const { filter = {}, first = DEFAULT_PAGE_SIZE, after, counts } = options;
   if (!Number.isInteger(first) || first < 0) {
     throw new ValidationError([{ field: 'first', message: 'must be a whole number, 0 or more' }]);
   }
@@ -110,7 +111,7 @@ export const findOpportunities = async (
     cursor: after === undefined ? undefined : openedAtCursor(after),
     orderBy: 'opened_at DESC, id DESC',
     limit: first + 1,
-  });
+  }, counts);
   const nodes = rows.slice(0, first).map(fromRow);
   const cursors = nodes.map((node) => encodeCursor([node.openedAt, node.id]));
   return {

@@ -18,6 +18,9 @@ beforeAll(async () => {
 const reportsWhile = (current: () => boolean) => {
   let answered = 0;
   const reports: ReportCache = {
+    get db(): never {
+      throw new Error('not asked here');
+    },
     report: () => Promise.reject(new Error('not asked here')),
     reportInParts: () => Promise.reject(new Error('not asked here')),
     areCurrent: () => current(),

@@ -102,6 +102,7 @@ export class AccountResolver {
       filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize(first),
       after: after ?? undefined,
+      counts: context.app.reports,
     });
     return connection(page, toAccount);
   }

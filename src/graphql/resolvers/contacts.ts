@@ -134,6 +134,7 @@ export class ContactResolver {
       filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize(first),
       after: after ?? undefined,
+      counts: context.app.reports,
     });
     return connection(page, toContact);
   }

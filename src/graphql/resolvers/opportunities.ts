@@ -242,6 +242,7 @@ export class OpportunityResolver {
       filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize(first),
       after: after ?? undefined,
+      counts: context.app.reports,
     });
     return connection(page, (view) => toOpportunity(view, context));
   }
