@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { countedReads } from '../test/support/countedReads';
 import { longestStall } from '../test/support/eventLoopStalls';
 import { rowsAndCount } from './pagination';
 import { readModelChangesOf } from './readModelChanges';
@@ -14,19 +15,6 @@ import { cachingReports } from './reportCache';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 import { openSqliteReportReader } from './sqliteReportReader';
 
-
-/** `db`, with the statements it is asked to read kept in `statements`. */
-const recording = (db: SqlDatabase, statements: string[]): SqlDatabase => ({
-  ...db,
-  all: (sql, params, options) => {
-    statements.push(sql);
-    return db.all(sql, params, options);
-  },
-  get: (sql, params) => {
-    statements.push(sql);
-    return db.get(sql, params);
-  },
-});
 
 /** What a list shows of a page: its rows' ids, and the count. (One statement's rows also carry the count.) */
 const shown = ({ rows, total }: { rows: { id: string }[]; total: number }) => ({ ids: rows.map((row) => row.id), total });
@@ -71,12 +59,12 @@ describe('a page whose count is asked on the report thread', () => {
   it('gives the page and count of one statement, counted on the reader and remembered until the table changes', async () => {
     const ROWS = 10_000;
     await fill(ROWS);
-    const onMain: string[] = [];
-    const onReader: string[] = [];
-    const counts = cachingReports(recording(reader, onReader), readModelChangesOf(file));
+    const { handle: mainHandle, statements: onMain } = countedReads(main, { andGets: true });
+    const { handle: readerHandle, statements: onReader } = countedReads(reader, { andGets: true });
+    const counts = cachingReports(readerHandle, readModelChangesOf(file));
     // The cache reads the table names too.
     const countsOnReader = () => onReader.filter((sql) => sql.includes('COUNT(*)')).length;
-    const page = async () => shown(await rowsAndCount<{ id: string }>(recording(main, onMain), pageOfKind('rare'), counts));
+    const page = async () => shown(await rowsAndCount<{ id: string }>(mainHandle, pageOfKind('rare'), counts));
 
     expect(await page()).toEqual(shown(await rowsAndCount(main, pageOfKind('rare'))));
     expect(await page()).toEqual({ ids: ['i0000004', 'i0000008', 'i0000012'], total: ROWS / 4 });

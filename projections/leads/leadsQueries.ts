@@ -62,9 +62,12 @@ export const findLeads = async (
   const cursor = after === undefined ? undefined : decodeLeadCursor(after, orderBy);
   const order = orderBy === 'SCORE' ? 'score_order DESC, captured_at DESC, id DESC' : 'captured_at DESC, id DESC';
   const afterCursor = cursor && leadsAfter(cursor);
+  // With `counts`, a page an index does not give in its order is read where reports are (on
+  // SQLite, the report thread): to fill a page it may pass over most of the leads.
+  const pageDb = counts !== undefined && !pageThroughIndex(filter, orderBy) ? counts.db : db;
   const readPage = (searchBy: SearchBy) => {
     const { conditions, params } = filtered(searchBy);
-    return db.all<LeadRow>(
+    return pageDb.all<LeadRow>(
       `SELECT ${VIEW_COLUMNS} FROM read_leads ${whereClause([...conditions, ...(afterCursor?.conditions ?? [])])} ORDER BY ${order} LIMIT ?`,
       [...params, ...(afterCursor?.params ?? []), first + 1],
     );
@@ -82,7 +85,7 @@ export const findLeads = async (
   } else {
     // Without a search the page does not depend on the count: both are one statement (and the
     // filter's conditions are the same whichever way a search would be matched).
-    ({ rows, total } = await rowsAndCount<LeadRow>(db, {
+    ({ rows, total } = await rowsAndCount<LeadRow>(pageDb, {
       table: 'read_leads',
       columns: VIEW_COLUMNS,
       filter: filtered('index'),
@@ -100,6 +103,22 @@ export const findLeads = async (
     endCursor: cursors.at(-1),
     cursors,
   };
+};
+
+/**
+ * Whether an index of `read_leads` (leadsProjection.ts) gives the page's rows in its order, so
+ * that the page reads its own rows and stops: newest first with no condition, or with a status, an
+ * owner or both (`read_leads_by_status`, `_by_owner`, `_by_owner_status`), or one lead by its key;
+ * by score with no condition (`read_leads_by_score`). Any other condition (a campaign, a source, a
+ * score, a list, a search) is tested row after row down the order until the page is full: on the
+ * insights history (114,000 leads) a campaign of one lead took 214 ms, `minScore: 95` 209 ms.
+ */
+const pageThroughIndex = (filter: LeadFilter, orderBy: LeadOrder): boolean => {
+  const given = Object.entries(filter)
+    .filter(([field, value]) => value !== undefined && value !== null && !(field === 'search' && searchKey(String(value)) === ''))
+    .map(([field]) => field);
+  if (orderBy === 'SCORE') return given.length === 0;
+  return given.every((field) => field === 'status' || field === 'ownerId' || field === 'id');
 };
 
 /**
