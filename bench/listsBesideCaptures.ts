@@ -7,6 +7,7 @@
  * connection a closed loop). Printed for each phase: the list's asks and latency, the captures'
  * rate and latency meanwhile, and the seconds the API's main thread spent on a core.
  *
+ * `BENCH_LISTS` (comma-separated words) keeps the lists whose names hold one of them.
  * With `BENCH_BASE_TREE` (a checkout of another revision, built with `npm run build`), each phase
  * runs on that tree's API too, alternated with this one's, `BENCH_ROUNDS` (2) rounds each, on the
  * same copy of the history (each capture adds a lead to it: a few thousand beside 114,000).
@@ -29,6 +30,7 @@ const lists: Record<string, (correlationId: string) => string> = {
   'leads(filter: { status: DISQUALIFIED })': () => `{ leads(filter: { status: DISQUALIFIED }, first: 20) { ${NODES} } }`,
   'leads(filter: status, owner), the insights readers\'': () =>
     `{ leads(filter: { status: QUALIFIED, ownerId: "${DEFAULT_SALES_TEAM[2]}" }, first: 20) { ${NODES} } }`,
+  'leads(filter: { campaign }), a campaign no lead has': () => `{ leads(filter: { campaign: "no-such-campaign" }, first: 20) { ${NODES} } }`,
   'auditTrail(first: 20), the whole trail': () => `{ auditTrail(first: 20) { totalCount edges { node { id type } } } }`,
   'auditTrail(filter: { correlationId })': (correlationId) =>
     `{ auditTrail(filter: { correlationId: "${correlationId}" }, first: 20) { totalCount edges { node { id type } } } }`,
@@ -106,7 +108,9 @@ const main = async () => {
 
     let currentEntry = BUILT_ENTRY;
     const results = new Map<string, Phase[]>();
-    const phases: (string | undefined)[] = [undefined, ...Object.keys(lists)];
+    // BENCH_LISTS: only the lists whose names hold one of these (comma-separated) words.
+    const only = process.env.BENCH_LISTS?.split(',').map((word) => word.trim());
+    const phases: (string | undefined)[] = [undefined, ...Object.keys(lists).filter((name) => only === undefined || only.some((word) => name.includes(word)))];
     for (let round = 0; round < rounds; round++) {
       for (const listName of phases) {
         for (const [tree, entry] of Object.entries(trees)) {
