@@ -115,6 +115,33 @@ export const rowsAndCount = async <Row>(
   return { rows, total: Number(row?.total ?? 0) };
 };
 
+/**
+ * Where a page is read: on `db` when an index gives its rows in its order, so that it reads its
+ * own rows and stops; otherwise where reports are read (`counts.db`: on SQLite the report
+ * reader's thread, with its count in one statement), since a condition no index serves is tested
+ * row after row down the order until the page is full, which may pass over the whole table (a
+ * campaign no lead has: 214 ms over the insights history's 114,000 leads, on the main thread).
+ * `given`: the fields of the filter that hold a condition; `servedBy`: the sets of such fields an
+ * index serves in the page's order. A filter by key (`id`) reads one row.
+ */
+export const pageDatabase = (
+  db: SqlDatabase,
+  counts: ReportCache | undefined,
+  given: readonly string[],
+  servedBy: readonly (readonly string[])[],
+): SqlDatabase =>
+  counts === undefined ||
+  given.includes('id') ||
+  servedBy.some((fields) => fields.length === given.length && given.every((field) => fields.includes(field)))
+    ? db
+    : counts.db;
+
+/** The fields of a filter that hold a value. */
+export const givenFields = (filter: object): string[] =>
+  Object.entries(filter)
+    .filter(([, value]) => value !== undefined && value !== null)
+    .map(([field]) => field);
+
 /** A LIKE pattern for "contains", with the wildcards of the search taken literally (ESCAPE '\'). */
 export const containing = (text: string): string => `%${text.replace(/[\\%_]/g, (wildcard) => `\\${wildcard}`)}%`;
 

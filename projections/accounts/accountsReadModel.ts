@@ -13,7 +13,7 @@ import { accountStatusFor, type AccountStatus } from '../../src/domain/accounts/
 import type { AccountKind } from '../../src/domain/accounts/events';
 import type { OpportunityReopened, OpportunityWon } from '../../src/domain/opportunities/events';
 import type { Address } from '../../src/domain/values';
-import { containing, findPageBySortKey, type Page } from '../pagination';
+import { containing, findPageBySortKey, pageDatabase, type Page } from '../pagination';
 import type { Projection } from '../projection';
 import type { ReportCache } from '../reportCache';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
@@ -150,6 +150,9 @@ export interface AccountFilter {
 
 export type AccountPage = Page<AccountView>;
 
+/** The conditions an index serves in name order (`pageDatabase`): none, a status, an owner. */
+const ACCOUNT_PAGES_SERVED = [[], ['status'], ['owner_id']];
+
 /** Alphabetical by name (case and accents ignored), ties broken by id. */
 export const findAccounts = async (
   db: SqlDatabase,
@@ -158,6 +161,7 @@ export const findAccounts = async (
   const { filter = {} } = options;
   const conditions: string[] = [];
   const params: SqlValue[] = [];
+  const given: string[] = [];
   for (const [column, value] of [
     ['kind', filter.kind],
     ['status', filter.status],
@@ -166,13 +170,15 @@ export const findAccounts = async (
     if (value === undefined) continue;
     conditions.push(`${column} = ?`);
     params.push(value);
+    given.push(column);
   }
   const search = searchKey(filter.search ?? '');
   if (search !== '') {
     conditions.push(`search_text LIKE ? ESCAPE '\\'`);
     params.push(containing(search));
+    given.push('search');
   }
-  return findPageBySortKey<AccountRow, AccountView>(db, {
+  return findPageBySortKey<AccountRow, AccountView>(pageDatabase(db, options.counts, given, ACCOUNT_PAGES_SERVED), {
     table: 'read_accounts',
     conditions,
     params,

@@ -11,7 +11,7 @@ import type { ContactEvent } from '../../src/domain/contacts/events';
 import type { LeadRecycled, LeadStatus } from '../../src/domain/leads/lead';
 import type { Address } from '../../src/domain/values';
 import { getLead } from '../leads/leadView';
-import { containing, findPageBySortKey, type Page } from '../pagination';
+import { containing, findPageBySortKey, pageDatabase, type Page } from '../pagination';
 import { erasedPeople, PERSONAL_DATA_ERASED } from '../personalData';
 import type { Projection } from '../projection';
 import type { ReportCache } from '../reportCache';
@@ -227,6 +227,9 @@ export interface ContactFilter {
 
 export type ContactPage = Page<ContactView>;
 
+/** The conditions an index serves in name order (`pageDatabase`): none, an account. */
+const CONTACT_PAGES_SERVED = [[], ['account_id']];
+
 /** Alphabetical by last name, then first name (case and accents ignored), ties broken by id. */
 export const findContacts = async (
   db: SqlDatabase,
@@ -235,20 +238,24 @@ export const findContacts = async (
   const { filter = {} } = options;
   const conditions: string[] = [];
   const params: SqlValue[] = [];
+  const given: string[] = [];
   if (filter.accountId !== undefined) {
     conditions.push('account_id = ?');
     params.push(filter.accountId);
+    given.push('account_id');
   }
   if (filter.active !== undefined) {
     conditions.push('active = ?');
     params.push(filter.active ? 1 : 0);
+    given.push('active');
   }
   const search = searchKey(filter.search ?? '');
   if (search !== '') {
     conditions.push(`search_text LIKE ? ESCAPE '\\'`);
     params.push(containing(search));
+    given.push('search');
   }
-  return findPageBySortKey<ContactRow, ContactView>(db, {
+  return findPageBySortKey<ContactRow, ContactView>(pageDatabase(db, options.counts, given, CONTACT_PAGES_SERVED), {
     table: 'read_contacts',
     conditions,
     params,

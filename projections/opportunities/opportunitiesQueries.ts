@@ -7,7 +7,16 @@ import { ValidationError } from '../../src/core/errors';
 import type { ActivityKind, OpportunityStatus, QuoteStatus } from '../../src/domain/opportunities/events';
 import type { Pipeline } from '../../src/domain/opportunities/pipeline';
 import { summarisePipeline, type PipelineRow, type PipelineSummary } from '../../src/domain/opportunities/pipelineReport';
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, rowsAndCount, whereClause, type Conditions, type Page } from '../pagination';
+import {
+  decodeCursor,
+  DEFAULT_PAGE_SIZE,
+  encodeCursor,
+  pageDatabase,
+  rowsAndCount,
+  whereClause,
+  type Conditions,
+  type Page,
+} from '../pagination';
 import { placeholders } from '../personalData';
 import type { ReportCache } from '../reportCache';
 import type { SqlDatabase, SqlValue } from '../sqlDatabase';
@@ -78,6 +87,9 @@ export interface OpportunityFilter {
 
 export type OpportunityPage = Page<OpportunityView>;
 
+/** The conditions an index serves newest opened first (`pageDatabase`): none, an account, an owner. */
+const OPPORTUNITY_PAGES_SERVED = [[], ['account_id'], ['owner_id']];
+
 /** Newest opened first (ties broken by id), so pages stay stable as opportunities arrive. */
 export const findOpportunities = async (
   db: SqlDatabase,
@@ -89,10 +101,12 @@ export const findOpportunities = async (
   }
   const conditions: string[] = [];
   const params: SqlValue[] = [];
+  const given: string[] = [];
   const compare = (column: string, operator: '=' | '>=' | '<=', value: string | undefined) => {
     if (value === undefined) return;
     conditions.push(`${column} ${operator} ?`);
     params.push(value);
+    given.push(column);
   };
   compare('status', '=', filter.status);
   compare('stage', '=', filter.stage);
@@ -104,7 +118,7 @@ export const findOpportunities = async (
   compare('expected_close_date', '>=', filter.expectedCloseFrom);
   compare('expected_close_date', '<=', filter.expectedCloseTo);
 
-  const { rows, total } = await rowsAndCount<Row>(db, {
+  const { rows, total } = await rowsAndCount<Row>(pageDatabase(db, counts, given, OPPORTUNITY_PAGES_SERVED), {
     table: 'read_opportunities',
     columns: '*',
     filter: { conditions, params },
