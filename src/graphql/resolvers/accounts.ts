@@ -30,7 +30,6 @@ import {
 import { Contact, toContact, type ContactFields } from '../types/contacts';
 import { Opportunity, type OpportunityFields } from '../types/opportunities';
 import { toOpportunity } from './opportunities';
-import { listDatabase } from '../shared/readDatabase';
 
 
 /** Accounts as `mutate` handles them. */
@@ -98,7 +97,7 @@ export class AccountResolver {
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<AccountConnection> {
-    const page = await findAccounts(listDatabase(context.app, filter?.search), {
+    const page = await findAccounts(context.app.readDb, {
       filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize(first),
       after: after ?? undefined,

@@ -37,7 +37,6 @@ import {
   UpdateContactInput,
   UpdateContactPayload,
 } from '../types/contacts';
-import { listDatabase } from '../shared/readDatabase';
 
 
 /** Contacts as `mutate` handles them. */
@@ -130,7 +129,7 @@ export class ContactResolver {
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true }) after?: string,
   ): Promise<ContactConnection> {
-    const page = await findContacts(listDatabase(context.app, filter?.search), {
+    const page = await findContacts(context.app.readDb, {
       filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize(first),
       after: after ?? undefined,

@@ -39,7 +39,6 @@ import {
   UpdateLeadDetailsInput,
   UpdateLeadDetailsPayload,
 } from '../types/leads';
-import { listDatabase } from '../shared/readDatabase';
 
 const NO_CRITERIA = { need: false, budget: false, authority: false, timing: false };
 
@@ -181,7 +180,7 @@ export class LeadResolver {
     @Arg('after', () => String, { nullable: true }) after?: string,
     @Arg('orderBy', () => LeadOrderEnum, { nullable: true }) orderBy?: LeadOrder,
   ): Promise<LeadConnection> {
-    const page = await findLeads(listDatabase(context.app, filter?.search), {
+    const page = await findLeads(context.app.readDb, {
       filter: filter ? plainInput({ ...filter }) : undefined,
       first: pageSize(first),
       after: after ?? undefined,
