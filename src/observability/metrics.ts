@@ -116,7 +116,7 @@ export class CrmMetrics {
 
   readonly reportAnswers = new Counter({
     name: 'crm_report_answers_total',
-    help: 'KPI sections and pipeline reports answered since the start: from memory (hit), or computed (miss; always on an instance that follows on PostgreSQL)',
+    help: 'KPI sections, pipeline reports and the counts of searches (and on SQLite of every list) answered since the start: from memory (hit), or computed (miss; always on an instance that follows on PostgreSQL)',
     labelNames: ['result'] as const,
     registers: [this.registry],
     collect: () => {
