@@ -86,11 +86,23 @@ export interface Conditions {
  */
 export const rowsAndCount = async <Row>(
   db: SqlDatabase,
-  query: { table: string; columns: string; filter: Conditions; cursor?: Conditions; orderBy: string; limit: number },
+  query: {
+    table: string;
+    columns: string;
+    filter: Conditions;
+    cursor?: Conditions;
+    orderBy: string;
+    limit: number;
+    /** A statement that gives the count of every row (as `total`) without counting them, for a filter with no condition. */
+    countOfAll?: string;
+  },
   counts?: ReportCache,
 ): Promise<{ rows: Row[]; total: number }> => {
   const { table, filter, cursor } = query;
-  const counted = `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${table} ${whereClause(filter.conditions)}`;
+  const counted =
+    filter.conditions.length === 0 && query.countOfAll !== undefined
+      ? query.countOfAll
+      : `SELECT CAST(COUNT(*) AS INTEGER) AS total FROM ${table} ${whereClause(filter.conditions)}`;
   const page = whereClause([...filter.conditions, ...(cursor?.conditions ?? [])]);
   if (counts !== undefined && counts.db !== db) {
     const [rows, total] = await Promise.all([

@@ -226,6 +226,10 @@ export const findAuditEntries = async (
     cursor: query.after === undefined ? undefined : { conditions: ['seq > ?'], params: [decodeCursor(query.after, ['integer'])[0]!] },
     orderBy: 'seq',
     limit: query.first + 1,
+    // The trail's ordinals run from 1 with no gap (each row one past the last, none ever deleted):
+    // the last is the count of the whole trail, read down the key where a count read every row
+    // (25 ms at 1,004,970 events).
+    countOfAll: 'SELECT COALESCE(MAX(seq), 0) AS total FROM audit_events',
   });
   const shown = rows.slice(0, query.first);
   const cursors = shown.map((row) => encodeCursor([row.seq]));

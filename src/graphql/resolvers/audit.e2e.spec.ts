@@ -185,6 +185,22 @@ describe('auditTrail', () => {
     expect(everything.totalCount).toBeGreaterThanOrEqual(7);
   });
 
+  it('counts the whole trail as every event it pages through, after a cursor too', async () => {
+    await scenario();
+    const pages: any[] = [];
+    let after: string | undefined;
+    do {
+      const page = await trail({}, 200, after);
+      pages.push(page);
+      after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : undefined;
+    } while (after !== undefined);
+    const events = pages.flatMap((page) => page.edges).length;
+    expect(events).toBeGreaterThanOrEqual(7);
+    expect(pages.map((page) => page.totalCount)).toEqual(pages.map(() => events));
+    // Past the last event, the count all the same.
+    expect((await trail({}, 5, pages.at(-1).pageInfo.endCursor)).totalCount).toBe(events);
+  });
+
   it('refuses a foreign cursor, an oversized page and an anonymous caller', async () => {
     const badCursor = await api.gql(TRAIL, { after: 'not-a-cursor' });
     expect(badCursor.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
