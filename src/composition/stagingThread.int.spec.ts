@@ -372,19 +372,24 @@ describe("the projection runner's staging thread", () => {
     expect(await db.get('PRAGMA integrity_check')).toEqual({ integrity_check: 'ok' });
   }, 120_000);
 
-  it('rebuilds the audit trail alone in SQL on the other thread (npm run replay -- --projection audit-events): no event read there, the rows of a rebuild', async () => {
-    const thread = watchedThread();
-    const total = await countEvents(store);
+  /** `npm run replay -- --projection audit-events`, staged on `stagingThread` when given: its result and each step of its progress. */
+  const replayTrailAlone = async (stagingThread?: StageAlongside) => {
     const done: number[] = [];
     const result = await replayProjections({
       store,
       db,
       projections: readModelProjections(),
       only: 'audit-events',
-      stagingThread: thread.stage,
-      stagingThreadFromEvents: 100,
+      ...(stagingThread === undefined ? {} : { stagingThread, stagingThreadFromEvents: 100 }),
       onProgress: (step) => done.push(step.done),
     });
+    return { result, done };
+  };
+
+  it('rebuilds the audit trail alone in SQL on the other thread (npm run replay -- --projection audit-events): no event read there, the rows of a rebuild', async () => {
+    const thread = watchedThread();
+    const total = await countEvents(store);
+    const { result, done } = await replayTrailAlone(thread.stage);
     expect(thread.calls).toEqual([{ projections: ['audit-events'], staged: true }]);
     expect(result.events).toBe(total);
     // The first page, which tells this thread the log is long; then the events the other thread
@@ -397,14 +402,7 @@ describe("the projection runner's staging thread", () => {
 
   it('tells the progress of the audit trail rebuilt alone in SQL on this thread, up to the whole log', async () => {
     const total = await countEvents(store);
-    const done: number[] = [];
-    const result = await replayProjections({
-      store,
-      db,
-      projections: readModelProjections(),
-      only: 'audit-events',
-      onProgress: (step) => done.push(step.done),
-    });
+    const { result, done } = await replayTrailAlone();
     expect(result.events).toBe(total);
     expect(done.at(-1)).toBe(total);
     expect(await db.get('SELECT COUNT(*) AS n FROM audit_events')).toEqual({ n: total });
