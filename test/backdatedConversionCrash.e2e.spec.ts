@@ -5,8 +5,6 @@
  * (`src/useCases/conversionFollowUpTimes.int.spec.ts` compares the two paths event by event).
  * SQLite only: the test reads the file itself between the two processes.
  */
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { readStreamOrEmpty } from '../src/core/commandHandler';
@@ -14,7 +12,7 @@ import type { RecordedEvent } from '../src/core/eventStore';
 import { conversionIds } from '../src/domain/leads/conversion';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { mintToken } from '../src/identity/jwt';
-import { startChildServer } from './support/childServer';
+import { dataDirForThisTest, startChildServer } from './support/childServer';
 import { startTestServer, TEST_SECRET } from './support/testServer';
 
 const DAY = 86_400_000;
@@ -30,7 +28,7 @@ const readStream = async (dataDir: string, streamId: string): Promise<RecordedEv
 };
 
 it('is completed at restart with the contact\'s times in order', async () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-backdated-crash-'));
+  const dataDir = dataDirForThisTest('crm-backdated-crash-');
   const setup = await startTestServer({ dataDir });
   let contactId: string;
   let leadId: string;

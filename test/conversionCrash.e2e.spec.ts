@@ -3,15 +3,13 @@
  * server between its steps and check that a restart completes it, exactly once, and that a
  * client retrying the request gets the same answer.
  */
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '../src/eventStores/sqlite';
 import { mintToken } from '../src/identity/jwt';
 import { conversionIds } from '../src/domain/leads/conversion';
 import { readStreamOrEmpty } from '../src/core/commandHandler';
-import { startChildServer } from './support/childServer';
+import { dataDirForThisTest, startChildServer } from './support/childServer';
 import { startTestServer, TEST_SECRET } from './support/testServer';
 
 const CONVERT = `mutation($input: ConvertLeadInput!) { convertLead(input: $input) {
@@ -45,7 +43,7 @@ describe.each([
   ['conversion:after-first-follow-up', { account: ['AccountOpened'], contact: [] }],
 ])('a crash at %s', (failpoint, writtenBeforeCrash) => {
   it('is completed at restart, exactly once, and a retry gets the same answer', async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-crash-'));
+    const dataDir = dataDirForThisTest('crm-crash-');
     const leadId = await prepareQualifiedLead(dataDir);
     const ids = conversionIds(leadId, 1);
 
@@ -91,7 +89,7 @@ describe.each([
 
 describe('a crash between an engagement and its record on the contact', () => {
   it("is completed at restart: the contact names its new lead cycle exactly once, and a retry gets the same lead", async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'crm-crash-'));
+    const dataDir = dataDirForThisTest('crm-crash-');
     const leadId = await prepareQualifiedLead(dataDir);
     const contactId = conversionIds(leadId, 1).contactId;
     const setup = await startTestServer({ dataDir });

@@ -1,11 +1,25 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { onTestFinished } from 'vitest';
 import { TEST_DATA_KEY, TEST_SECRET } from './testServer';
 
 /** For instances of one test that share a database but not a data directory. */
 export const SHARED_DATA_KEY = { CRM_DATA_KEY: TEST_DATA_KEY };
+
+/**
+ * A fresh data directory under the system's temporary directory, removed when the calling test
+ * finishes (its servers stopped or killed by then): a crash test's directory holds a SQLite file
+ * of its own, and each run used to leave one behind.
+ */
+export const dataDirForThisTest = (prefix: string): string => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+  return dataDir;
+};
 
 export interface ChildServer {
   url: string;
