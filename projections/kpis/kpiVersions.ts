@@ -85,11 +85,6 @@ const versionsOf = (db: SqlDatabase, table: string, key: readonly string[], bear
 
 const text = (value: SqlValue | undefined): string | null => (value === null || value === undefined ? null : String(value));
 
-const knownOf = (row: Row): Known => ({
-  revision: Number(row.revision),
-  knownFrom: row.known_from as string,
-  knownTo: text(row.known_to),
-});
 
 export const versionsBearingOn = async (db: SqlDatabase, period: KpiPeriod, since: string): Promise<VersionsBearingOn> => {
   const inPeriod = (column: string) => `(${column} >= ? AND ${column} < ?)`;
@@ -105,8 +100,14 @@ export const versionsBearingOn = async (db: SqlDatabase, period: KpiPeriod, sinc
     versionsOf(db, 'kpi_opportunities', ['opportunity_id'], inPeriod('closed_at'), [period.from, period.to], since),
   ]);
   return {
+    // Each version written out field by field: built as `{ ...knownOf(row), leadId, ... }`, the
+    // 37,175 versions of a quarter on the insights history took 460 to 680 ms of the main thread
+    // to make, against 13 to 18 ms so (V8 builds an object spread into a literal, then given more
+    // properties, one property at a time).
     cycles: cycles.map((row) => ({
-      ...knownOf(row),
+      revision: Number(row.revision),
+      knownFrom: row.known_from as string,
+      knownTo: text(row.known_to),
       leadId: row.lead_id as string,
       cycle: Number(row.cycle),
       source: row.source as string,
@@ -122,7 +123,9 @@ export const versionsBearingOn = async (db: SqlDatabase, period: KpiPeriod, sinc
       convertedAt: text(row.converted_at),
     })),
     opportunities: opportunities.map((row) => ({
-      ...knownOf(row),
+      revision: Number(row.revision),
+      knownFrom: row.known_from as string,
+      knownTo: text(row.known_to),
       opportunityId: row.opportunity_id as string,
       leadId: text(row.lead_id),
       source: text(row.source),
@@ -133,7 +136,7 @@ export const versionsBearingOn = async (db: SqlDatabase, period: KpiPeriod, sinc
       status: row.status as OpportunityVersion['status'],
       stage: row.stage as string,
       probability: Number(row.probability),
-      ...(row.amount === null ? {} : { amount: { amount: row.amount as string, currency: row.currency as string } }),
+      amount: row.amount === null ? undefined : { amount: row.amount as string, currency: row.currency as string },
       closedAt: text(row.closed_at),
       lossReason: text(row.loss_reason),
       competitor: text(row.competitor),
