@@ -24,6 +24,8 @@ const { leads, seed, writeConnections: writers, durationSec } = insightsSettings
 const rounds = envNumber('BENCH_ROUNDS', 2, 1);
 
 const NODES = 'totalCount edges { node { id } }';
+const restatements = (from: string, to: string, since: string) =>
+  `{ kpiRestatements(from: "${from}T00:00:00Z", to: "${to}T00:00:00Z", since: "${since}T00:00:00Z") { restatements { eventId changes { figure before after } } } }`;
 /** The list pages asked, each with its count: those whose count grows with the history first. */
 const lists: Record<string, (correlationId: string) => string> = {
   'leads(first: 20), every lead': () => `{ leads(first: 20) { ${NODES} } }`,
@@ -34,6 +36,9 @@ const lists: Record<string, (correlationId: string) => string> = {
   'auditTrail(first: 20), the whole trail': () => `{ auditTrail(first: 20) { totalCount edges { node { id type } } } }`,
   'auditTrail(filter: { correlationId })': (correlationId) =>
     `{ auditTrail(filter: { correlationId: "${correlationId}" }, first: 20) { totalCount edges { node { id type } } } }`,
+  // Restatements as an auditor asks them: their first page (before they were paged, all of them).
+  'kpiRestatements, 2025 Q1 since it ended': () => restatements('2025-01-01', '2025-04-01', '2025-04-01'),
+  'kpiRestatements, 2025 since its middle': () => restatements('2025-01-01', '2026-01-01', '2025-07-01'),
 };
 
 interface Phase {

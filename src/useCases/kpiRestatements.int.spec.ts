@@ -14,7 +14,9 @@ import { openApplication, type Application } from '../composition/application';
 import { loadConfig } from '../composition/config';
 import { instant, type KpiDimension } from '../domain/insights/definitions';
 import { generateCrmHistory, type GeneratedSummary } from '../seeding/generator';
-import { figureId, figureValues, kpiRestatements, type KpiRestatementRequest } from './kpiRestatements';
+import { turnsOf, type TurnTaker } from '../../projections/eventLoopTurns';
+import type { SqlDatabase, SqlValue } from '../../projections/sqlDatabase';
+import { figureId, figureValues, kpiRestatementPage, kpiRestatements, type KpiRestatementRequest } from './kpiRestatements';
 
 const DAY = 86_400_000;
 let dataDir: string;
@@ -97,4 +99,63 @@ it('lists nothing for facts recorded after the last one, and nothing that did no
   // A period before the history began: every later fact is about other periods.
   const before = { ...request, from: '2001-01-01T00:00:00.000Z', to: '2001-02-01T00:00:00.000Z' };
   expect(await kpiRestatements(sources, before)).toEqual([]);
+});
+
+it('pages: the pages after each other, each after the cursor of the one before, are the restatements of one page', async () => {
+  const request = aMonth(['SOURCE', 'OWNER'], 15);
+  const sources = { readDb: app.readDb, store: app.store, pipeline: app.pipeline };
+  const whole = await kpiRestatements(sources, request);
+  expect(whole.length).toBeGreaterThan(20);
+  // Facts recorded at one instant come in stream order: a cursor must tell them apart.
+  const instants = whole.map(({ event }) => event.recordedAt);
+  expect(new Set(instants).size).toBeLessThan(instants.length);
+  const paged = [];
+  let after: string | undefined;
+  for (let pages = 0; ; pages += 1) {
+    expect(pages).toBeLessThan(whole.length);
+    const page = await kpiRestatementPage(sources, request, { first: 7, after });
+    paged.push(...page.restatements);
+    if (!page.hasNextPage) break;
+    expect(page.restatements).toHaveLength(7);
+    after = page.endCursor;
+  }
+  expect(paged).toEqual(whole);
+});
+
+it('steps aside between slices of its work, so that the requests waiting meanwhile are answered', async () => {
+  // The whole history's restatements since its start: every version of every fact, read where the
+  // API reads them (the report thread). The other work of the thread is a callback that schedules
+  // itself again and again; its turns are counted once the versions have been read (before, the
+  // thread is idle, waiting for the report thread), not timed, which would depend on the load.
+  const request = { ...aMonth([]), from: instant(history.firstAt), to: instant(new Date(history.lastAt.getTime() + DAY)), since: instant(history.firstAt) };
+  const othersServed = async (takeTurn: TurnTaker) => {
+    let turns = 0;
+    let counting = false;
+    let stopped = false;
+    const other = () => {
+      if (counting) turns += 1;
+      if (!stopped) setImmediate(other);
+    };
+    setImmediate(other);
+    let reads = 0;
+    const readDb: SqlDatabase = {
+      ...app.reportDb,
+      all: async <T>(sql: string, params?: readonly SqlValue[]) => {
+        const rows = await app.reportDb.all<T>(sql, params);
+        // Both KPI fact tables' versions are in: from here on, the work is this thread's.
+        if (++reads === 2) counting = true;
+        return rows;
+      },
+    };
+    const page = await kpiRestatementPage({ readDb, store: app.store, pipeline: app.pipeline, takeTurn }, request, { first: 200 });
+    stopped = true;
+    expect(page.restatements).toHaveLength(200);
+    return turns;
+  };
+  // Stepping aside after every step: the other work runs between every two.
+  const everyStep = await othersServed(turnsOf(0, 1));
+  // Never stepping aside: the other work waits for the whole fold.
+  const never = await othersServed(() => undefined);
+  expect(never).toBeLessThan(10);
+  expect(everyStep).toBeGreaterThan(2_000);
 });

@@ -18,6 +18,13 @@
  * and actor. A command's several events recorded at one instant make one version, shown as its
  * last event; several facts recorded at one instant are each shown with the figures as they
  * moved them, in stream order.
+ *
+ * Paged: a page is the restatements after a cursor (the last one shown), and only its own events
+ * are read. A period with a long tail of facts (a year asked since its middle: 240,600
+ * restatements, 227 MB of JSON on the insights history) was answered whole, in one answer of tens
+ * of seconds. The versions are still all read and summed for each page; the figures are compared
+ * only from the cursor on, up to the page's end. The work is cut into turns of the event loop
+ * (`turnsOf`), so that the requests that wait meanwhile are answered between them.
  */
 import type { EventStore } from '../core/eventStore';
 import { compareGroupKeys, groupKeyId, type KpiGroupKey } from '../domain/insights/definitions';
@@ -26,8 +33,10 @@ import { leadStreamId } from '../domain/leads/lead';
 import { opportunityStreamId } from '../domain/opportunities/events';
 import type { Pipeline } from '../domain/opportunities/pipeline';
 import type { Money } from '../domain/values';
+import { turnsOf, type TurnTaker } from '../../projections/eventLoopTurns';
 import { versionsBearingOn, type LeadCycleVersion, type OpportunityVersion } from '../../projections/kpis/kpiVersions';
 import { listsOfLeads } from '../../projections/leads/leadsQueries';
+import { decodeCursor, encodeCursor } from '../../projections/pagination';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
 import type { LeadCycleFact, OpportunityFact } from './replayFacts';
 import { copiesToSum, KpiSums, type KpiGroups, type Sign } from './replayKpis';
@@ -69,42 +78,94 @@ export interface KpiRestatement {
 }
 
 export interface KpiRestatementSources {
-  /** The read database, where the KPI fact tables are. */
+  /** Where the KPI fact tables are read: the API gives its report connection (on SQLite, a thread of its own). */
   readDb: SqlDatabase;
   store: EventStore;
   pipeline: Pipeline;
+  /** When to step aside for the rest of the thread's work (default: every `RESTATEMENT_SLICE_MS`). */
+  takeTurn?: TurnTaker;
 }
 
-/** The restatements in the order their facts were recorded. */
-export const kpiRestatements = async (
-  { readDb, store, pipeline }: KpiRestatementSources,
+/** Which restatements: the first `first` after the one `after` names (the start when omitted). */
+export interface RestatementPageRequest {
+  first: number;
+  /** The `endCursor` of the page before. */
+  after?: string;
+}
+
+export interface KpiRestatementPage {
+  restatements: KpiRestatement[];
+  hasNextPage: boolean;
+  /** The cursor of the page's last restatement; undefined when the page is empty. */
+  endCursor?: string;
+}
+
+/**
+ * Milliseconds of work between turns of the event loop. The requests that wait meanwhile (a
+ * capture takes well under a millisecond of this thread) are answered between slices.
+ */
+export const RESTATEMENT_SLICE_MS = 10;
+
+/** Every restatement, in the order their facts were recorded (for tests and scripts; the API pages). */
+export const kpiRestatements = async (sources: KpiRestatementSources, request: KpiRestatementRequest): Promise<KpiRestatement[]> =>
+  (await kpiRestatementPage(sources, request, { first: Infinity })).restatements;
+
+/** A page of the restatements, in the order their facts were recorded. */
+export const kpiRestatementPage = async (
+  { readDb, store, pipeline, takeTurn = turnsOf(RESTATEMENT_SLICE_MS) }: KpiRestatementSources,
   request: KpiRestatementRequest,
-): Promise<KpiRestatement[]> => {
+  page: RestatementPageRequest,
+): Promise<KpiRestatementPage> => {
+  const cursor = page.after === undefined ? undefined : restatementCursor(page.after);
   const versions = await versionsBearingOn(readDb, request, request.since);
   // Cut by LIST, each fact counts in the lists its lead is in now, as in `kpis`.
   const copies = copiesToSum(request, request.groupBy.includes('LIST') ? await listsOfLeads(readDb) : undefined);
-  const steps = [
-    ...versions.cycles.map((version) => cycleStep(version, copies)),
-    ...versions.opportunities.map((version) => opportunityStep(version, copies)),
-  ];
+  const steps: Step[] = [];
+  for (const version of versions.cycles) {
+    steps.push(cycleStep(version, copies));
+    const turn = takeTurn();
+    if (turn !== undefined) await turn;
+  }
+  for (const version of versions.opportunities) {
+    steps.push(opportunityStep(version, copies));
+    const turn = takeTurn();
+    if (turn !== undefined) await turn;
+  }
   const sums = new KpiSums(request, RESTATED_KPIS);
   const known = new Map<string, Step>();
-  for (const step of steps.filter((step) => step.knownFrom <= request.since)) {
-    step.add(sums, 1);
-    known.set(step.row, step);
-  }
-  const figures = figuresOf(sums.report(pipeline));
-  const later = steps
-    .filter((step) => step.knownFrom > request.since)
-    .sort((a, b) => compareText(a.knownFrom, b.knownFrom) || compareText(a.streamId, b.streamId) || a.revision - b.revision);
-
-  const moved: Array<{ step: Step; changes: KpiFigureChange[] }> = [];
-  for (const step of later) {
+  // A version takes its row's place in the sums: its predecessor's fact is taken away, its own added.
+  const take = (step: Step): KpiGroups => {
     const touched: KpiGroups = new Map();
     const replaced = known.get(step.row);
     if (replaced) addGroups(touched, replaced.add(sums, -1));
     addGroups(touched, step.add(sums, 1));
     known.set(step.row, step);
+    return touched;
+  };
+  const later: Step[] = [];
+  for (const step of steps) {
+    if (step.knownFrom <= request.since) take(step);
+    else later.push(step);
+    const turn = takeTurn();
+    if (turn !== undefined) await turn;
+  }
+  later.sort(byRecording);
+  // The facts before the cursor take their places in the sums; their figures are not compared.
+  let next = 0;
+  if (cursor !== undefined) {
+    for (; next < later.length && byRecording(later[next]!, cursor) <= 0; next += 1) {
+      take(later[next]!);
+      const turn = takeTurn();
+      if (turn !== undefined) await turn;
+    }
+  }
+  const figures = figuresOf(sums.report(pipeline));
+
+  const moved: Array<{ step: Step; changes: KpiFigureChange[] }> = [];
+  // One restatement past the page says whether there is a next page.
+  for (; next < later.length && moved.length <= page.first; next += 1) {
+    const step = later[next]!;
+    const touched = take(step);
     // Only the KPIs and groups it touched are computed again and compared.
     const after = figuresOf(sums.report(pipeline, touched));
     const changes: PlacedChange[] = [];
@@ -116,10 +177,30 @@ export const kpiRestatements = async (
       }
     }
     if (changes.length > 0) moved.push({ step, changes: changes.sort(byPlace).map(({ place: _place, ...change }) => change) });
+    const turn = takeTurn();
+    if (turn !== undefined) await turn;
   }
 
-  const events = await eventsOf(store, moved.map(({ step }) => step));
-  return moved.map(({ step, changes }) => ({ event: events.get(`${step.streamId} ${step.revision}`)!, changes }));
+  const shown = moved.slice(0, page.first);
+  const events = await eventsOf(store, shown.map(({ step }) => step));
+  const last = shown.at(-1)?.step;
+  return {
+    restatements: shown.map(({ step, changes }) => ({ event: events.get(`${step.streamId} ${step.revision}`)!, changes })),
+    hasNextPage: moved.length > page.first,
+    endCursor: last && encodeCursor([last.knownFrom, last.streamId, last.revision, last.row]),
+  };
+};
+
+/** Where a step comes in the order recorded: its time, stream and revision, then its row (two rows one event made). */
+type RecordingPlace = Pick<Step, 'knownFrom' | 'streamId' | 'revision' | 'row'>;
+
+const byRecording = (a: RecordingPlace, b: RecordingPlace): number =>
+  compareText(a.knownFrom, b.knownFrom) || compareText(a.streamId, b.streamId) || a.revision - b.revision || compareText(a.row, b.row);
+
+/** The place of the restatement a cursor names, or BAD_USER_INPUT on `after`. */
+const restatementCursor = (after: string): RecordingPlace => {
+  const [knownFrom, streamId, revision, row] = decodeCursor(after, ['string', 'string', 'integer', 'string'], 'is not a cursor of these restatements');
+  return { knownFrom: knownFrom as string, streamId: streamId as string, revision: revision as number, row: row as string };
 };
 
 const addGroups = (into: KpiGroups, groups: KpiGroups): void => {

@@ -12,10 +12,11 @@ import type { LeadListView } from '../../../projections/leadLists/leadListView';
 import { ValidationError } from '../../core/errors';
 import { instant } from '../../domain/insights/definitions';
 import type * as kpis from '../../domain/insights/kpis';
-import { kpiRestatements } from '../../useCases/kpiRestatements';
+import { kpiRestatementPage } from '../../useCases/kpiRestatements';
 import { replayFacts } from '../../useCases/replayFacts';
 import { kpisFromFacts } from '../../useCases/replayKpis';
 import type { GraphQLContext } from '../shared/context';
+import { pageSize } from '../shared/common';
 import { askKpiSection } from '../shared/reports';
 import {
   DisqualificationReasonKpi,
@@ -150,12 +151,19 @@ export class KpiRestatementResolver {
     @Ctx() context: GraphQLContext,
   ): Promise<KpiRestatements> {
     const request = { ...requestOf(args, context), since: instant(args.since) };
-    const { readDb, store, pipeline } = context.app;
-    const restatements = await kpiRestatements({ readDb, store, pipeline }, request);
+    const { reportDb, store, pipeline } = context.app;
+    // The versions are read where reports are (on SQLite, a thread of its own): over a long
+    // period they are hundreds of thousands of rows, which held every other request on the main
+    // connection.
+    const page = await kpiRestatementPage({ readDb: reportDb, store, pipeline }, request, {
+      first: pageSize(args.first),
+      after: args.after ?? undefined,
+    });
     return {
       ...headerOf(request),
       since: new Date(request.since),
-      restatements: restatements.map(({ event, changes }) => ({
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+      restatements: page.restatements.map(({ event, changes }) => ({
         eventId: event.id,
         eventType: event.type,
         streamId: event.streamId,

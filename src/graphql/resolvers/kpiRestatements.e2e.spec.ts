@@ -61,14 +61,16 @@ const KPIS = `query($from: DateTime!, $to: DateTime!, $groupBy: [KpiDimension!],
   kpis(from: $from, to: $to, groupBy: $groupBy, knownAt: $knownAt) { ${KPI_SELECTION} knownAt } }`;
 const RETROSPECTIVE = `query($from: DateTime!, $to: DateTime!, $groupBy: [KpiDimension!], $knownAt: DateTime) {
   retrospective(from: $from, to: $to, groupBy: $groupBy, knownAt: $knownAt) { ${KPI_SELECTION} } }`;
-const RESTATEMENTS = `query($from: DateTime!, $to: DateTime!, $since: DateTime!, $groupBy: [KpiDimension!]) {
-  kpiRestatements(from: $from, to: $to, since: $since, groupBy: $groupBy) {
+const RESTATEMENTS = `query($from: DateTime!, $to: DateTime!, $since: DateTime!, $groupBy: [KpiDimension!], $first: Int, $after: String) {
+  kpiRestatements(from: $from, to: $to, since: $since, groupBy: $groupBy, first: $first, after: $after) {
     from to since groupBy currency
     restatements { eventId eventType streamId revision occurredAt recordedAt actor
-      changes { kpi group { source campaign ownerId month } figure item before after } } } }`;
+      changes { kpi group { source campaign ownerId month } figure item before after } }
+    pageInfo { hasNextPage endCursor } } }`;
 
 const kpis = async (groupBy: string[] = [], knownAt?: string) => (await ok(KPIS, { ...M, groupBy, knownAt })).kpis;
-const restatements = async (since: string, groupBy: string[] = []) => (await ok(RESTATEMENTS, { ...M, since, groupBy }, 'ana', ['analyst'])).kpiRestatements;
+const restatements = async (since: string, groupBy: string[] = [], page: { first?: number; after?: string } = {}) =>
+  (await ok(RESTATEMENTS, { ...M, since, groupBy, ...page }, 'ana', ['analyst'])).kpiRestatements;
 const withoutKnownAt = ({ knownAt: _knownAt, ...figures }: Record<string, any>) => figures;
 
 const NO_GROUP = { source: null, campaign: null, ownerId: null, month: null };
@@ -173,6 +175,36 @@ describe('kpiRestatements', () => {
     ]));
     // Nothing recorded after now moved anything.
     expect((await restatements(new Date(Date.now() + DAY).toISOString())).restatements).toEqual([]);
+  });
+
+  it('pages: first and after give, page by page, the restatements of one page, each page saying whether more follow', async () => {
+    const whole = await restatements(M.from, ['OWNER'], { first: 200 });
+    expect(whole.restatements.length).toBeGreaterThan(5);
+    expect(whole.pageInfo.hasNextPage).toBe(false);
+    const paged: any[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await restatements(M.from, ['OWNER'], { first: 2, after });
+      paged.push(...page.restatements);
+      expect(page.restatements.length, 'a full page until the last').toBe(page.pageInfo.hasNextPage ? 2 : page.restatements.length);
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(paged).toEqual(whole.restatements);
+    // 50 when first is omitted; an empty page still says whether any follow.
+    expect((await restatements(M.from, ['OWNER'])).restatements).toEqual(whole.restatements.slice(0, 50));
+    expect((await restatements(M.from, ['OWNER'], { first: 0 })).pageInfo).toEqual({ hasNextPage: true, endCursor: null });
+  });
+
+  it('refuses a page of more than 200 restatements, and a cursor that is not one of its own, naming the argument', async () => {
+    const tooMany = await api.gql(RESTATEMENTS, { ...M, since: M.from, first: 201 });
+    expect(tooMany.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fields: [{ field: 'first' }] });
+    const leadCursor = Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', 'some-id'])).toString('base64url');
+    for (const after of ['not-a-cursor', leadCursor]) {
+      const response = await api.gql(RESTATEMENTS, { ...M, since: M.from, after });
+      expect(response.data ?? null).toBeNull();
+      expect(response.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fields: [{ field: 'after', message: 'is not a cursor of these restatements' }] });
+    }
   });
 
   it('is for analysts, auditors and admins: the other roles are refused, and nothing of the figures leaks', async () => {

@@ -18,7 +18,7 @@ export const MAX_QUERY_COST = 20_000;
 const FIELD_COST: Readonly<Record<string, number>> = {
   retrospective: 8_000, // folds the whole event log in memory
   kpis: 1_000, // aggregates every fact table
-  kpiRestatements: 2_000, // reads every version of a period's facts, and an event per restatement
+  kpiRestatements: 2_000, // reads every version of a period's facts, and an event per restatement of its page
   conversionTrace: 200, // reads four streams
   history: 100, // reads a whole stream
   personalData: 200, // reads every stream of a person, their opportunities' and their erasures'
@@ -32,6 +32,9 @@ const FIELD_COST: Readonly<Record<string, number>> = {
   auditTrail: 50,
   pipeline: 50,
 };
+
+/** The lists that are the items of a page whose field takes `first`. */
+const PAGE_ITEMS: ReadonlySet<string> = new Set(['edges', 'restatements']);
 
 /** How long an unpaged list usually is: an account's contacts, an opportunity's quotes. */
 const UNPAGED_LIST_LENGTH = 20;
@@ -48,8 +51,8 @@ const estimateCost: ComplexityEstimator = ({ type, field, args, childComplexity 
     const pageSize = typeof args.first === 'number' ? Math.max(args.first, 1) : DEFAULT_PAGE_SIZE;
     return own + travel + pageSize * childComplexity;
   }
-  // A connection's edges are already counted by its `first`.
-  const unpagedList = isList(field.type) && !leaf && field.name !== 'edges';
+  // A page's items (a connection's edges, a page of restatements) are already counted by its `first`.
+  const unpagedList = isList(field.type) && !leaf && !PAGE_ITEMS.has(field.name);
   return own + travel + (unpagedList ? UNPAGED_LIST_LENGTH : 1) * childComplexity;
 };
 

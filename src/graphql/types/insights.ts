@@ -6,7 +6,7 @@ import { KPI_DIMENSIONS, LEAD_ORIGINS, type KpiDimension, type LeadOrigin } from
 import type { LeadListKind } from '../../domain/leadLists/events';
 import type { RestatedKpi } from '../../useCases/kpiRestatements';
 import type { LeadSource } from '../../domain/leads/lead';
-import { enumOf, Money, Reason } from '../shared/common';
+import { enumOf, Money, PageInfo, Reason } from '../shared/common';
 import { SALES_FIGURES } from '../shared/roles';
 import { DateTimeScalar } from '../shared/scalars';
 import { LeadListKindEnum } from './leadLists';
@@ -90,6 +90,12 @@ export class KpiRestatementArgs extends KpiArgs {
     description: 'The facts recorded after this time are looked at: when the figures were reported, say',
   })
   since!: Date;
+
+  @Field(() => Int, { nullable: true, description: 'How many restatements: at most 200, 50 when omitted' })
+  first?: number;
+
+  @Field(() => String, { nullable: true, description: "The page before's pageInfo.endCursor: the restatements after it" })
+  after?: string;
 }
 
 @ObjectType({ description: 'A lead list a KPI group is about, as it is now' })
@@ -370,5 +376,9 @@ export class KpiRestatements {
   @Field(() => DateTimeScalar) since!: Date;
   @Field(() => [KpiDimensionEnum]) groupBy!: KpiDimension[];
   @Field(() => String) currency!: string;
-  @Field(() => [KpiRestatement], { description: 'In the order recorded' }) restatements!: KpiRestatement[];
+  @Field(() => [KpiRestatement], { description: 'A page of them (first, after), in the order recorded' })
+  restatements!: KpiRestatement[];
+
+  @Field(() => PageInfo, { description: 'Whether more restatements follow this page, and the cursor to ask them after' })
+  pageInfo!: PageInfo;
 }
