@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { longestStall } from '../test/support/eventLoopStalls';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
-import { openSqliteReportReader, ReportQueryError } from './sqliteReportReader';
+import { openSqliteReportReader, ReportQueryError, rowsOfParts } from './sqliteReportReader';
 
 /** A query that keeps SQLite busy for a while (about a second on our machines). */
 const SLOW = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) SELECT COUNT(*) AS n FROM c';
@@ -73,6 +73,41 @@ describe('the SQLite report reader', () => {
     // A quarter of it leaves room for a loaded machine's own pauses (other test files, GC).
     expect(onReader.longestStallMs).toBeLessThan(onMain.longestStallMs / 4);
     expect(await reader.get(SLOW)).toEqual({ n: 5_000_000 });
+  });
+
+  it('answers a long list of rows in parts, equal to the main connection\'s, still in the order asked', async () => {
+    await db.run('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000) INSERT INTO t SELECT printf(\'r%05d\', x), x, NULL FROM c');
+    const inParts = openSqliteReportReader(file, { chunkRows: 1_000 });
+    try {
+      const sql = 'SELECT id, n, note FROM t ORDER BY id';
+      const settled: string[] = [];
+      const [long, short] = await Promise.all([
+        inParts.all(sql).then((rows) => (settled.push('long'), rows)),
+        inParts.get('SELECT COUNT(*) AS n FROM t').then((row) => (settled.push('short'), row)),
+      ]);
+      expect(long).toEqual(await db.all(sql));
+      expect(long).toHaveLength(10_002);
+      expect(short).toEqual({ n: 10_002 });
+      expect(settled).toEqual(['long', 'short']);
+    } finally {
+      await inParts.close();
+    }
+  });
+
+  it('parses a long answer a part at a time, the thread\'s other work running between parts', async () => {
+    const parts = [0, 1, 2, 3, 4].map((part) => JSON.stringify([[`r${part}a`, part], [`r${part}b`, part]]));
+    let turns = 0;
+    let stopped = false;
+    const other = () => {
+      turns += 1;
+      if (!stopped) setImmediate(other);
+    };
+    setImmediate(other);
+    const rows = await rowsOfParts(['id', 'n'], parts);
+    stopped = true;
+    expect(rows).toHaveLength(10);
+    expect(rows.slice(0, 3)).toEqual([{ id: 'r0a', n: 0 }, { id: 'r0b', n: 0 }, { id: 'r1a', n: 1 }]);
+    expect(turns).toBeGreaterThanOrEqual(4);
   });
 
   it('answers in the order asked, and a query out when it closes is rejected, not left hanging', async () => {
