@@ -102,9 +102,10 @@ export interface KpiRestatementPage {
 
 /**
  * Milliseconds of work between turns of the event loop. The requests that wait meanwhile (a
- * capture takes well under a millisecond of this thread) are answered between slices.
+ * capture takes well under a millisecond of this thread) are answered between slices; short, as
+ * a capture waits for a slice each time it crosses the event loop (see `REPLAY_SLICE_MS`).
  */
-export const RESTATEMENT_SLICE_MS = 10;
+export const RESTATEMENT_SLICE_MS = 2;
 
 /** Every restatement, in the order their facts were recorded (for tests and scripts; the API pages). */
 export const kpiRestatements = async (sources: KpiRestatementSources, request: KpiRestatementRequest): Promise<KpiRestatement[]> =>
