@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { longestStall } from '../test/support/eventLoopStalls';
+import { longestStall, turnsBeside } from '../test/support/eventLoopStalls';
 import { openSqliteDatabase, type SqlDatabase } from './sqlDatabase';
 import { openSqliteReportReader, ReportQueryError, rowsOfParts } from './sqliteReportReader';
 
@@ -96,15 +96,7 @@ describe('the SQLite report reader', () => {
 
   it('parses a long answer a part at a time, the thread\'s other work running between parts', async () => {
     const parts = [0, 1, 2, 3, 4].map((part) => JSON.stringify([[`r${part}a`, part], [`r${part}b`, part]]));
-    let turns = 0;
-    let stopped = false;
-    const other = () => {
-      turns += 1;
-      if (!stopped) setImmediate(other);
-    };
-    setImmediate(other);
-    const rows = await rowsOfParts(['id', 'n'], parts);
-    stopped = true;
+    const { result: rows, turns } = await turnsBeside(() => rowsOfParts(['id', 'n'], parts));
     expect(rows).toHaveLength(10);
     expect(rows.slice(0, 3)).toEqual([{ id: 'r0a', n: 0 }, { id: 'r0b', n: 0 }, { id: 'r1a', n: 1 }]);
     expect(turns).toBeGreaterThanOrEqual(4);

@@ -16,6 +16,7 @@ import { instant, type KpiDimension } from '../domain/insights/definitions';
 import { generateCrmHistory, type GeneratedSummary } from '../seeding/generator';
 import { turnsOf, type TurnTaker } from '../../projections/eventLoopTurns';
 import type { SqlDatabase, SqlValue } from '../../projections/sqlDatabase';
+import { turnsBeside } from '../../test/support/eventLoopStalls';
 import { figureId, figureValues, kpiRestatementPage, kpiRestatements, type KpiRestatementRequest } from './kpiRestatements';
 
 const DAY = 86_400_000;
@@ -124,31 +125,26 @@ it('pages: the pages after each other, each after the cursor of the one before, 
 
 it('steps aside between slices of its work, so that the requests waiting meanwhile are answered', async () => {
   // The whole history's restatements since its start: every version of every fact, read where the
-  // API reads them (the report thread). The other work of the thread is a callback that schedules
-  // itself again and again; its turns are counted once the versions have been read (before, the
-  // thread is idle, waiting for the report thread), not timed, which would depend on the load.
+  // API reads them (the report thread). The other work's turns are counted once the versions have
+  // been read: before, the thread is idle, waiting for the report thread.
   const request = { ...aMonth([]), from: instant(history.firstAt), to: instant(new Date(history.lastAt.getTime() + DAY)), since: instant(history.firstAt) };
   const othersServed = async (takeTurn: TurnTaker) => {
-    let turns = 0;
-    let counting = false;
-    let stopped = false;
-    const other = () => {
-      if (counting) turns += 1;
-      if (!stopped) setImmediate(other);
-    };
-    setImmediate(other);
-    let reads = 0;
-    const readDb: SqlDatabase = {
-      ...app.reportDb,
-      all: async <T>(sql: string, params?: readonly SqlValue[]) => {
-        const rows = await app.reportDb.all<T>(sql, params);
-        // Both KPI fact tables' versions are in: from here on, the work is this thread's.
-        if (++reads === 2) counting = true;
-        return rows;
+    const { result: page, turns } = await turnsBeside(
+      (startCounting) => {
+        let reads = 0;
+        const readDb: SqlDatabase = {
+          ...app.reportDb,
+          all: async <T>(sql: string, params?: readonly SqlValue[]) => {
+            const rows = await app.reportDb.all<T>(sql, params);
+            // Both KPI fact tables' versions are in: from here on, the work is this thread's.
+            if (++reads === 2) startCounting();
+            return rows;
+          },
+        };
+        return kpiRestatementPage({ readDb, store: app.store, pipeline: app.pipeline, takeTurn }, request, { first: 200 });
       },
-    };
-    const page = await kpiRestatementPage({ readDb, store: app.store, pipeline: app.pipeline, takeTurn }, request, { first: 200 });
-    stopped = true;
+      { fromStart: false },
+    );
     expect(page.restatements).toHaveLength(200);
     return turns;
   };

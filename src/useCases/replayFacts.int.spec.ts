@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { turnsOf, type TurnTaker } from '../../projections/eventLoopTurns';
+import { turnsBeside } from '../../test/support/eventLoopStalls';
 import { openApplication, type Application } from '../composition/application';
 import { loadConfig } from '../composition/config';
 import { generateCrmHistory } from '../seeding/generator';
@@ -29,19 +30,9 @@ afterAll(async () => {
 });
 
 it('steps aside between slices of the replay, so that the requests waiting meanwhile are answered, and folds the same facts', async () => {
-  // The thread's other work: a callback that schedules itself again and again, its turns counted
-  // (a timing would depend on the machine's load).
+  // Not cut by list: no personal data to open (which may be done on a thread of its own).
   const othersServed = async (takeTurn: TurnTaker) => {
-    let turns = 0;
-    let stopped = false;
-    const other = () => {
-      turns += 1;
-      if (!stopped) setImmediate(other);
-    };
-    setImmediate(other);
-    // Not cut by list: no personal data to open (which may be done on a thread of its own).
-    const facts = await replayFacts(app.store, { takeTurn, pageSize: 500, withLists: false });
-    stopped = true;
+    const { result: facts, turns } = await turnsBeside(() => replayFacts(app.store, { takeTurn, pageSize: 500, withLists: false }));
     return { turns, facts };
   };
   const never = await othersServed(() => undefined);

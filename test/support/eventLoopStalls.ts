@@ -23,3 +23,29 @@ export const longestStall = async <T>(work: () => Promise<T>, tickMs = 1): Promi
     clearInterval(ticker);
   }
 };
+
+/**
+ * How many turns the thread's other work got while `work` ran: a callback that schedules itself
+ * again and again (`setImmediate`), counted rather than timed, so that the figure does not depend
+ * on the machine's load. Counted from the start, or, with `fromStart` false, from when `work` calls
+ * the `startCounting` it is given (once the wait for another thread is over, say).
+ */
+export const turnsBeside = async <T>(
+  work: (startCounting: () => void) => Promise<T>,
+  { fromStart = true }: { fromStart?: boolean } = {},
+): Promise<{ result: T; turns: number }> => {
+  let turns = 0;
+  let counting = fromStart;
+  let stopped = false;
+  const other = () => {
+    if (counting) turns += 1;
+    if (!stopped) setImmediate(other);
+  };
+  setImmediate(other);
+  try {
+    const result = await work(() => (counting = true));
+    return { result, turns };
+  } finally {
+    stopped = true;
+  }
+};
