@@ -8,6 +8,8 @@
  * rate and latency meanwhile, and the seconds the API's main thread spent on a core.
  *
  * `BENCH_LISTS` (comma-separated words) keeps the lists whose names hold one of them.
+ * `BENCH_STORE=postgres` does the same on the PostgreSQL history of `npm run bench -- --only
+ * insightsPostgres` (a copy of its database, generated when missing).
  * With `BENCH_BASE_TREE` (a checkout of another revision, built with `npm run build`), each phase
  * runs on that tree's API too, alternated with this one's, `BENCH_ROUNDS` (2) rounds each, on the
  * same copy of the history (each capture adds a lead to it: a few thousand beside 114,000).
@@ -51,7 +53,7 @@ interface Phase {
 }
 
 const main = async () => {
-  const { base, start, remove } = await servedHistory('sqlite', leads, seed);
+  const { base, start, remove } = await servedHistory(process.env.BENCH_STORE ?? 'sqlite', leads, seed);
   try {
     buildOnce();
     const trees: Record<string, string> = { 'this tree': BUILT_ENTRY };
