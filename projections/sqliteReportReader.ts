@@ -108,10 +108,10 @@ export const openSqliteReportReader = (filename: string, { chunkRows = ANSWER_CH
   let parsing = 0;
   let parsed: Promise<unknown> = Promise.resolve();
   const inOrder = (answer: Rows): unknown => {
-    const chunked = 'chunks' in answer;
-    if (parsing === 0 && !chunked) return rowsOf(answer);
+    const parse = () => ('chunks' in answer ? rowsOfParts(answer.columns, answer.chunks) : rowsOf(answer));
+    if (parsing === 0 && !('chunks' in answer)) return parse();
     parsing += 1;
-    const rows = parsed.then(() => ('chunks' in answer ? rowsOfParts(answer.columns, answer.chunks) : rowsOf(answer)));
+    const rows = parsed.then(parse);
     parsed = rows.then(
       () => (parsing -= 1),
       () => (parsing -= 1),

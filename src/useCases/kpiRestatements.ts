@@ -34,7 +34,7 @@ import { opportunityStreamId } from '../domain/opportunities/events';
 import type { Pipeline } from '../domain/opportunities/pipeline';
 import type { Money } from '../domain/values';
 import { turnsOf, type TurnTaker } from '../../projections/eventLoopTurns';
-import { versionsBearingOn, type LeadCycleVersion, type OpportunityVersion } from '../../projections/kpis/kpiVersions';
+import { versionsBearingOn, type LeadCycleVersion, type OpportunityVersion, type VersionsBearingOn } from '../../projections/kpis/kpiVersions';
 import { listsOfLeads } from '../../projections/leads/leadsQueries';
 import { decodeCursor, encodeCursor } from '../../projections/pagination';
 import type { SqlDatabase } from '../../projections/sqlDatabase';
@@ -121,17 +121,6 @@ export const kpiRestatementPage = async (
   const versions = await versionsBearingOn(readDb, request, request.since);
   // Cut by LIST, each fact counts in the lists its lead is in now, as in `kpis`.
   const copies = copiesToSum(request, request.groupBy.includes('LIST') ? await listsOfLeads(readDb) : undefined);
-  const steps: Step[] = [];
-  for (const version of versions.cycles) {
-    steps.push(cycleStep(version, copies));
-    const turn = takeTurn();
-    if (turn !== undefined) await turn;
-  }
-  for (const version of versions.opportunities) {
-    steps.push(opportunityStep(version, copies));
-    const turn = takeTurn();
-    if (turn !== undefined) await turn;
-  }
   const sums = new KpiSums(request, RESTATED_KPIS);
   const known = new Map<string, Step>();
   // A version takes its row's place in the sums: its predecessor's fact is taken away, its own added.
@@ -144,7 +133,7 @@ export const kpiRestatementPage = async (
     return touched;
   };
   const later: Step[] = [];
-  for (const step of steps) {
+  for (const step of stepsOf(versions, copies)) {
     if (step.knownFrom <= request.since) take(step);
     else later.push(step);
     const turn = takeTurn();
@@ -191,6 +180,12 @@ export const kpiRestatementPage = async (
     endCursor: last && encodeCursor([last.knownFrom, last.streamId, last.revision, last.row]),
   };
 };
+
+/** Each version as a step, lead cycles first. */
+function* stepsOf(versions: VersionsBearingOn, copies: Copies): Generator<Step> {
+  for (const version of versions.cycles) yield cycleStep(version, copies);
+  for (const version of versions.opportunities) yield opportunityStep(version, copies);
+}
 
 /** Where a step comes in the order recorded: its time, stream and revision, then its row (two rows one event made). */
 type RecordingPlace = Pick<Step, 'knownFrom' | 'streamId' | 'revision' | 'row'>;
