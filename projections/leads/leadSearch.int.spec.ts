@@ -189,33 +189,61 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
     }
   });
 
-  it("remembers a search's count until the leads change, however they change", async () => {
+  it("remembers a search's count and its pages, and any other page, until the leads change, however they change", async () => {
     const counts = cachingReports(db, changes);
-    const counted = async (filter: LeadFilter) => (await findLeads(db, { filter, first: 1, counts })).totalCount;
-    const garcias = expected('garcia').length;
-    expect(await counted({ search: 'garcia' })).toBe(garcias);
-    expect(await counted({ search: 'garcia' })).toBe(garcias);
-    expect(counts.stats()).toMatchObject({ hits: 1, misses: 1 });
-    // A filter without a search is counted each time: nothing of it is remembered.
-    expect(await counted({ status: 'CONTACTED' })).toBe(leads.filter((lead) => lead.status === 'CONTACTED').length);
-    expect(counts.stats()).toMatchObject({ hits: 1, misses: 1 });
+    const asked = async (filter: LeadFilter) => {
+      const page = await findLeads(db, { filter, first: 3, counts });
+      return { total: page.totalCount, ids: page.nodes.map((lead) => lead.id) };
+    };
+    /** What a fresh read of the leads as they are now gives. */
+    const truth = (search: string | undefined, status?: string) => {
+      const ids = search === undefined ? expected('', { status }) : expected(search, { status });
+      return { total: ids.length, ids: ids.slice(0, 3) };
+    };
+    // A search is its count and its page: both computed once, then answered from memory.
+    expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
+    expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
+    expect(counts.stats()).toMatchObject({ hits: 2, misses: 2 });
+    // A page without a search (its count in the same statement) likewise; another page is another report.
+    expect(await asked({ status: 'CONTACTED' })).toEqual(truth(undefined, 'CONTACTED'));
+    expect(await asked({ status: 'CONTACTED' })).toEqual(truth(undefined, 'CONTACTED'));
+    expect(counts.stats()).toMatchObject({ hits: 3, misses: 3 });
+    const second = await findLeads(db, { filter: { status: 'CONTACTED' }, first: 3, after: (await findLeads(db, { filter: { status: 'CONTACTED' }, first: 3, counts })).endCursor, counts });
+    expect(second.nodes.map((lead) => lead.id)).toEqual(expected('', { status: 'CONTACTED' }).slice(3, 6));
+    expect(counts.stats()).toMatchObject({ hits: 4, misses: 4 });
 
-    // The count read the search index alone, which only triggers on the leads write.
-    const lead = leads.find((candidate) => candidate.person.lastName === 'García')!;
+    // A rename is seen at once by the search (the count read the search index alone, which
+    // only triggers on the leads write) and by every page.
+    const lead = leads.find((candidate) => candidate.person.lastName === 'García' && candidate.status === 'CONTACTED')!;
     const renamed = await appendLeadEvent(store, {
       type: 'LeadDetailsUpdated',
       data: { leadId: lead.id, person: { ...lead.person, lastName: 'Quixtable' } },
     });
+    lead.person = { ...lead.person, lastName: 'Quixtable' };
     await runner.waitForPosition(renamed.position);
-    expect(await counted({ search: 'garcia' })).toBe(garcias - 1);
+    expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
+    expect(await asked({ search: 'quixtable' })).toEqual({ total: 1, ids: [lead.id] });
+    expect(counts.stats()).toMatchObject({ hits: 4, misses: 8 });
+    // A lead contacted leaves the page of new leads and joins that of the contacted ones.
+    const first = await asked({ status: 'NEW' });
+    const contacted = await appendLeadEvent(store, { type: 'LeadContactLogged', data: { leadId: first.ids[0]!, channel: 'CALL', outcome: 'REACHED' } });
+    leads.find((candidate) => candidate.id === first.ids[0])!.status = 'CONTACTED';
+    await runner.waitForPosition(contacted.position);
+    expect(await asked({ status: 'NEW' })).toEqual(truth(undefined, 'NEW'));
+    expect((await asked({ status: 'NEW' })).ids).not.toContain(first.ids[0]);
+    expect(await asked({ status: 'CONTACTED' })).toEqual(truth(undefined, 'CONTACTED'));
+
+    // A capture: the newest lead heads the search's first page.
+    const capturedAt = '2030-01-01T00:00:00.000Z';
+    const person = { firstName: 'Ana', lastName: 'Garcia', email: 'lead-new@example.test' };
     const captured = await appendLeadEvent(store, {
       type: 'LeadCaptured',
-      data: { leadId: 'lead-new', source: 'WEB_FORM', person: { firstName: 'Ana', lastName: 'Garcia' } },
-    });
+      data: { leadId: 'lead-new', source: 'WEB_FORM', person },
+    }, { occurredAt: capturedAt });
+    leads.push({ id: 'lead-new', person, company: '', capturedAt, status: 'NEW' });
     await runner.waitForPosition(captured.position);
-    expect(await counted({ search: 'garcia' })).toBe(garcias);
-    expect(await counted({ search: 'garcia' })).toBe(garcias);
-    expect(counts.stats()).toMatchObject({ hits: 2, misses: 3 });
+    expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
+    expect((await asked({ search: 'garcia' })).ids[0]).toBe('lead-new');
   });
 
   it('is filled by a bulk rebuild, and by the start of a read model made before it', async () => {

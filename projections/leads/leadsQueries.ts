@@ -76,19 +76,28 @@ export const findLeads = async (
   // SQLite, the report thread): to fill a page it may pass over most of the leads.
   const given = givenFields(filter).filter((field) => field !== 'search' || searchKey(filter.search ?? '') !== '');
   const pageDb = pageDatabase(db, counts, given, orderBy === 'SCORE' ? SERVED_BY_SCORE : SERVED_NEWEST_FIRST);
+  // A page read where reports are read (on PostgreSQL every page; on SQLite one no index serves,
+  // on the report thread) is remembered as a report: the same page asked again reads nothing
+  // until a table its statement named (the leads, a list's members, a search index) has a commit.
+  // Under 20 readers and 10 writers on PostgreSQL, the pages' statements and their rows were
+  // about a fifth of the API's main thread (goal 4 of issue 11; see bench/readersUnderWrites.ts).
+  const remembered = counts !== undefined && pageDb === counts.db ? counts : undefined;
+  const pageRequest = { filter, list: list && { id: list.id, kind: list.kind, filter: list.filter }, first, after, orderBy };
   const readPage = (searchBy: SearchBy) => {
     const { conditions, params } = filtered(searchBy);
-    return pageDb.all<LeadRow>(
-      `SELECT ${VIEW_COLUMNS} FROM read_leads ${whereClause([...conditions, ...(afterCursor?.conditions ?? [])])} ORDER BY ${order} LIMIT ?`,
-      [...params, ...(afterCursor?.params ?? []), first + 1],
-    );
+    const read = (on: SqlDatabase) =>
+      on.all<LeadRow>(
+        `SELECT ${VIEW_COLUMNS} FROM read_leads ${whereClause([...conditions, ...(afterCursor?.conditions ?? [])])} ORDER BY ${order} LIMIT ?`,
+        [...params, ...(afterCursor?.params ?? []), first + 1],
+      );
+    return remembered ? remembered.report('leadSearchPage', { ...pageRequest, searchBy }, read) : read(pageDb);
   };
   let total: number;
   let rows: LeadRow[];
   if (searched) {
     // A search's count is most of its cost (3 ms of the 4 in PostgreSQL for "garcia" among 114,000
     // leads), the same for every page of it: with `counts`, remembered until the leads change.
-    const request = { filter, list: list && { id: list.id, kind: list.kind, filter: list.filter } };
+    const request = { filter, list: pageRequest.list };
     total = counts !== undefined ? await counts.report('leadCount', request, counting) : await counting(db);
     // A page of a search with many matches scans the leads in the page's order and stops at its
     // last row; one with few sorts the matches the index gives (see `FEW_MATCHES`).
@@ -96,14 +105,19 @@ export const findLeads = async (
   } else {
     // Without a search the page does not depend on the count: both are one statement (and the
     // filter's conditions are the same whichever way a search would be matched).
-    ({ rows, total } = await rowsAndCount<LeadRow>(pageDb, {
-      table: 'read_leads',
-      columns: VIEW_COLUMNS,
-      filter: filtered('index'),
-      cursor: afterCursor,
-      orderBy: order,
-      limit: first + 1,
-    }, counts));
+    const pageAndCount = (on: SqlDatabase, countsApart: ReportCache | undefined) =>
+      rowsAndCount<LeadRow>(on, {
+        table: 'read_leads',
+        columns: VIEW_COLUMNS,
+        filter: filtered('index'),
+        cursor: afterCursor,
+        orderBy: order,
+        limit: first + 1,
+      }, countsApart);
+    // Remembered, the page and its count are one statement, and one report.
+    ({ rows, total } = remembered
+      ? await remembered.report('leadPage', pageRequest, (on) => pageAndCount(on, undefined))
+      : await pageAndCount(pageDb, counts));
   }
   const nodes = rows.slice(0, first).map(fromRow);
   const cursors = nodes.map((node) => encodeLeadCursor(node, orderBy));
