@@ -29,6 +29,7 @@ import { stageOnAnotherThread } from '../src/composition/stagingThread';
 import { ProjectionRunner, REBUILD_PAGE_SIZE } from '../projections/runner';
 import { readWholeLog } from '../projections/tools/storeViews';
 import { openSqliteDatabase, type SqlDatabase } from '../projections/sqlDatabase';
+import { encodeCursor } from '../projections/pagination';
 import { type LoadResult, freePort, graphql, runLoad, startChild } from './harness';
 import { DEFAULT_SALES_TEAM } from '../src/seeding/data';
 import { BUILT_ENTRY, MAIN_ENTRY, buildOnce, captureLeadBody } from './httpCaptureLead';
@@ -373,6 +374,12 @@ export const reportQueries = (dataset: Dataset): Record<string, (n: number) => R
       variables: { to: later(dataset.lastAt, n) },
     }),
     'pipeline(asOf), computed each time': (n) => ({ query: asOfQuery, variables: { asOf: later(middle, n) } }),
+    // A page of the search from a later instant at each ask (a cursor of the list's own form):
+    // a page a client pages to, never remembered, beside a count that is.
+    'leads(filter: search), computed each time': (n) => ({
+      query: `query($after: String) { leads(filter: { search: "garcia" }, first: 20, after: $after) { ${leads} } }`,
+      variables: { after: encodeCursor([later(middle, n), 'ffffffff-ffff-ffff-ffff-ffffffffffff']) },
+    }),
   };
 };
 
