@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL, aSchemaName, connectForTest, dropSchemas } from '../test/support/postgres';
 import { openPostgresDatabase } from './postgresDatabase';
-import { cachingReports } from './reportCache';
+import { cachingReports, REQUESTS_SEEN } from './reportCache';
 import {
   type ChangeCount,
   type ReadModelChanges,
@@ -109,6 +109,48 @@ describe.each(['sqlite', 'postgres'] as const)('reports answered from memory (%s
     expect(await total()).toBe(17);
     expect(computed()).toBe(2);
     expect(cache.stats()).toEqual({ hits: 2, misses: 2, entries: 1, rows: 2 });
+  });
+
+  it("keeps a report asked to be kept when asked again only from its request's second ask, then after each commit", async () => {
+    const cache = cachingReports(reader, opened.changes);
+    const computed: number[] = [];
+    const above = (floor: number) =>
+      cache.report('above', { floor }, async (db) => {
+        computed.push(floor);
+        return (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM wins WHERE amount > ?', [floor]))!.n;
+      }, { keep: 'askedAgain' });
+    // Requests asked once each (a client paging through): each computed, none kept.
+    for (let floor = 0; floor < 20; floor++) await above(floor);
+    expect(cache.stats()).toMatchObject({ misses: 20, entries: 0, rows: 0 });
+    // Asked a second time: computed again and kept; a third time, from memory.
+    expect(await above(5)).toBe(1);
+    expect(await above(5)).toBe(1);
+    expect(computed.filter((floor) => floor === 5)).toHaveLength(2);
+    expect(cache.stats()).toMatchObject({ hits: 1, entries: 1 });
+    // After a commit to what it read, a request asked before is kept from its next computation.
+    await writer.run('INSERT INTO wins VALUES (7)');
+    expect(await above(5)).toBe(2);
+    expect(await above(5)).toBe(2);
+    expect(computed.filter((floor) => floor === 5)).toHaveLength(3);
+    expect(cache.stats()).toMatchObject({ hits: 2, misses: 22, entries: 1 });
+  });
+
+  it('forgets the oldest of the requests asked once past REQUESTS_SEEN, so they are not kept when asked again', async () => {
+    const cache = cachingReports(reader, opened.changes);
+    let computed = 0;
+    const above = (floor: number) =>
+      cache.report('above', { floor }, async (db) => {
+        computed += 1;
+        return (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM wins WHERE amount > ?', [floor]))!.n;
+      }, { keep: 'askedAgain' });
+    await above(-1);
+    for (let floor = 0; floor < REQUESTS_SEEN; floor++) await above(floor);
+    // -1 was the oldest asked: forgotten, its second ask is as a first.
+    await above(-1);
+    await above(-1);
+    expect(computed).toBe(REQUESTS_SEEN + 3);
+    await above(-1);
+    expect(computed).toBe(REQUESTS_SEEN + 3);
   });
 
   it('takes the tables a statement names as whole words, for every report that runs it, and reads them again after DDL', async () => {

@@ -25,7 +25,7 @@ export interface ReportCache {
    * must not be changed once asked): remembered, or computed by `compute` from the read
    * database it is handed.
    */
-  report<T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T>;
+  report<T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>, options?: ReportOptions): Promise<T>;
   /**
    * A report that lists the items of its parts one after the other (a KPI section grouped by
    * month is the sections of each month of its period), each part remembered as the report
@@ -52,6 +52,17 @@ export interface ReportCache {
   areCurrent(asked: readonly AskedReport[]): boolean;
   /** Reports answered from memory and computed since the start. */
   stats(): { hits: number; misses: number; entries: number; rows: number };
+}
+
+export interface ReportOptions {
+  /**
+   * `askedAgain`: kept only once its request has been asked before (among the last
+   * `REQUESTS_SEEN` such requests), for reports of which most requests are asked once: a page
+   * after a cursor that a client pages to, a search typed once. A page a dashboard asks over and
+   * over is kept from its second ask on, and after each change from its next computation. The
+   * default, `always`, keeps every report computed.
+   */
+  keep?: 'always' | 'askedAgain';
 }
 
 /** A report as `report` answered it: its name, its request, and the value it gave. */
@@ -163,6 +174,9 @@ export const REPORT_CACHE_ROWS = 20_000;
 
 /** How many parts computed alone once (`reportInParts`) are remembered as seen, to be kept when computed again. */
 const PARTS_SEEN = 1_000;
+
+/** How many requests of reports kept when asked again (`keep: 'askedAgain'`) are remembered as asked. */
+export const REQUESTS_SEEN = 1_000;
 
 export const cachingReports = (
   db: SqlDatabase,
@@ -320,12 +334,23 @@ export const cachingReports = (
     if (partsSeen.size > PARTS_SEEN) partsSeen.delete(partsSeen.values().next().value!);
   };
 
-  const report = async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>): Promise<T> => {
+  /** The requests of reports kept when asked again, the most recently asked last. */
+  const requestsSeen = new Set<string>();
+  /** Whether `key` was asked before; it is now, as the most recent. */
+  const askedBefore = (key: string): boolean => {
+    const seen = requestsSeen.delete(key);
+    requestsSeen.add(key);
+    if (requestsSeen.size > REQUESTS_SEEN) requestsSeen.delete(requestsSeen.values().next().value!);
+    return seen;
+  };
+
+  const report = async <T>(name: string, request: unknown, compute: (db: SqlDatabase) => Promise<T>, options: ReportOptions = {}): Promise<T> => {
     if (changes.seesEveryWrite?.() === false) {
       misses += 1;
       return compute(db);
     }
     const key = keyOf(name, request);
+    if (options.keep === 'askedAgain' && !askedBefore(key)) return answer(key, compute, () => undefined);
     return answer(key, compute, (entry) => remember(key, entry));
   };
 

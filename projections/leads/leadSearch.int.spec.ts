@@ -200,17 +200,16 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
       const ids = search === undefined ? expected('', { status }) : expected(search, { status });
       return { total: ids.length, ids: ids.slice(0, 3) };
     };
-    // A search is its count and its page: both computed once, then answered from memory.
-    expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
-    expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
-    expect(counts.stats()).toMatchObject({ hits: 2, misses: 2 });
-    // A page without a search (its count in the same statement) likewise; another page is another report.
-    expect(await asked({ status: 'CONTACTED' })).toEqual(truth(undefined, 'CONTACTED'));
-    expect(await asked({ status: 'CONTACTED' })).toEqual(truth(undefined, 'CONTACTED'));
+    // A search is its count, kept once computed, and its page, kept once asked again: then both
+    // are answered from memory.
+    for (let ask = 0; ask < 3; ask++) expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
     expect(counts.stats()).toMatchObject({ hits: 3, misses: 3 });
+    // A page without a search (its count in the same statement) likewise; another page is another report.
+    for (let ask = 0; ask < 3; ask++) expect(await asked({ status: 'CONTACTED' })).toEqual(truth(undefined, 'CONTACTED'));
+    expect(counts.stats()).toMatchObject({ hits: 4, misses: 5 });
     const second = await findLeads(db, { filter: { status: 'CONTACTED' }, first: 3, after: (await findLeads(db, { filter: { status: 'CONTACTED' }, first: 3, counts })).endCursor, counts });
     expect(second.nodes.map((lead) => lead.id)).toEqual(expected('', { status: 'CONTACTED' }).slice(3, 6));
-    expect(counts.stats()).toMatchObject({ hits: 4, misses: 4 });
+    expect(counts.stats()).toMatchObject({ hits: 5, misses: 6 });
 
     // A rename is seen at once by the search (the count read the search index alone, which
     // only triggers on the leads write) and by every page.
@@ -223,7 +222,10 @@ describe.each(Object.keys(READ_STORES) as Array<keyof typeof READ_STORES>)('lead
     await runner.waitForPosition(renamed.position);
     expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
     expect(await asked({ search: 'quixtable' })).toEqual({ total: 1, ids: [lead.id] });
-    expect(counts.stats()).toMatchObject({ hits: 4, misses: 8 });
+    expect(counts.stats()).toMatchObject({ hits: 5, misses: 10 });
+    // The search asked before was kept again as soon as computed anew.
+    expect(await asked({ search: 'garcia' })).toEqual(truth('garcia'));
+    expect(counts.stats()).toMatchObject({ hits: 7, misses: 10 });
     // A lead contacted leaves the page of new leads and joins that of the contacted ones.
     const first = await asked({ status: 'NEW' });
     const contacted = await appendLeadEvent(store, { type: 'LeadContactLogged', data: { leadId: first.ids[0]!, channel: 'CALL', outcome: 'REACHED' } });
