@@ -74,7 +74,7 @@ const environment = (database: string, dataKey: string): NodeJS.ProcessEnv => ({
  * 5 ms on the same copy once the flush was done. Needs a superuser or the pg_checkpoint role;
  * without it the phase is measured as before.
  */
-export const checkpoint = (): Promise<void> =>
+const checkpoint = (): Promise<void> =>
   onServer(async (client) => {
     await client.query('CHECKPOINT').catch((error: unknown) => log(`no CHECKPOINT before measuring (${String(error)})`));
   });

@@ -85,7 +85,6 @@ const versionsOf = (db: SqlDatabase, table: string, key: readonly string[], bear
 
 const text = (value: SqlValue | undefined): string | null => (value === null || value === undefined ? null : String(value));
 
-
 export const versionsBearingOn = async (db: SqlDatabase, period: KpiPeriod, since: string): Promise<VersionsBearingOn> => {
   const inPeriod = (column: string) => `(${column} >= ? AND ${column} < ?)`;
   const [cycles, opportunities] = await Promise.all([
